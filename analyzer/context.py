@@ -59,7 +59,7 @@ class Context:
     def rows(self, sql: str, params: dict | list | None = None) -> list[dict]:
         cur = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
         cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     @cached_property
     def _clock(self) -> dict[str, tuple[int, int]]:

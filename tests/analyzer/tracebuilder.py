@@ -102,7 +102,7 @@ class Trace:
 
     def nested(self, th: int, locks: list[int], lines: list[int], hold_ns: int = 1000) -> None:
         """Take `locks` in order (at `lines`), then release them in reverse."""
-        for lock, line in zip(locks, lines):
+        for lock, line in zip(locks, lines, strict=True):
             self.acquire(th, lock, line)
         self.tick(hold_ns)
         for lock in reversed(locks):
