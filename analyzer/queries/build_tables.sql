@@ -39,8 +39,8 @@ FROM good WHERE k = 'name' GROUP BY ALL;
 
 CREATE OR REPLACE TABLE locks AS
 SELECT d.*, coalesce(n.name, d.given_name) AS name,
-       -- semaphores with more than one permit are not mutual exclusion
-       NOT (d.type ILIKE '%semaphore%' AND coalesce(d.value, 1) > 1) AS mutex
+       -- a semaphore is mutual exclusion only with exactly one permit (0 = a signal, >1 = a pool)
+       NOT (d.type ILIKE '%semaphore%' AND coalesce(d.value, 1) <> 1) AS mutex
 FROM (
     SELECT file_run AS run, id, arg_min(type, file_id) AS type, arg_min(name, file_id) AS given_name,
            coalesce(bool_or(reentrant), false) AS reentrant, arg_min(site, file_id) AS site,
