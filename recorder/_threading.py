@@ -434,6 +434,12 @@ class _SemaphoreMixin:
 
     __enter__ = acquire
 
+    def __repr__(self) -> str:
+        # Like the original's, which names its class as module.qualname.
+        extra = f"/{self._initial_value}" if hasattr(self, "_initial_value") else ""
+        return (f"<lockscope.{type(self).__qualname__} at {id(self):#x}:"
+                f" value={self._value}{extra}>")
+
     def _ls_released(self, n: int) -> None:
         if _core.ON:
             st = _state()
