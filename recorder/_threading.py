@@ -14,6 +14,7 @@ import queue as _queue_mod
 import sys
 import threading
 from typing import Any
+from weakref import ref as _weakref
 
 from . import _core
 from ._core import current_state, define, mono_ns, site_id, task_of
@@ -483,6 +484,7 @@ def _thread_start(self: threading.Thread) -> None:
         try:
             parent = _state()
             child = _core.ThreadState(self._name, parent.tid, self)
+            child.parent_ref = _weakref(parent)
             self._ls_state = child
             _record(parent, "start", child, site_id())
         except Exception:
