@@ -50,6 +50,21 @@ def ns_per_pair(lock, n: int) -> float:
     return (thread_time_ns() - t0) / n
 
 
+def _pair_in_function(lock) -> None:
+    with lock:
+        pass
+
+
+def ns_per_call_pair(lock, n: int) -> float:
+    """``with lock:`` inside a function called each time: the usual shape in real code,
+    where the recorder's sys._getframe materialises a new frame object per call."""
+    f = _pair_in_function
+    t0 = thread_time_ns()
+    for _ in range(n):
+        f(lock)
+    return (thread_time_ns() - t0) / n
+
+
 def ns_per_empty_loop(n: int) -> float:
     t0 = thread_time_ns()
     for _ in range(n):
@@ -64,16 +79,22 @@ def micro(out: str, rounds: int, n: int) -> dict:
     each): this is the cost paid inline by the thread that takes the lock; what
     the writer costs is measured by sink_throughput()."""
     bare = BareLock()
-    res: dict[str, list[float]] = {"bare": [], "traced": [], "stacks": [], "loop": []}
+    res: dict[str, list[float]] = {"bare": [], "traced": [], "stacks": [], "loop": [],
+                                   "bare_call": [], "traced_call": []}
     for _ in range(rounds):
         res["loop"].append(ns_per_empty_loop(n))
         res["bare"].append(ns_per_pair(bare, n))
+        res["bare_call"].append(ns_per_call_pair(bare, n))
         for key, stacks in (("traced", 0), ("stacks", 8)):
             recorder.start(out, stacks=stacks, flush_interval=3600)
             lock = threading.Lock()
             ns_per_pair(lock, 10)  # the site is new once per run: intern it first
+            ns_per_call_pair(lock, 10)
             recorder._sink.flush()
             res[key].append(ns_per_pair(lock, n))
+            if not stacks:
+                recorder._sink.flush()
+                res["traced_call"].append(ns_per_call_pair(lock, n))
             recorder.stop()
     return {
         "loop_ns": median(res["loop"]),
@@ -82,6 +103,10 @@ def micro(out: str, rounds: int, n: int) -> dict:
         "stacks_ns": median(res["stacks"]),
         "traced_ratio": median([t / b for t, b in zip(res["traced"], res["bare"], strict=True)]),
         "stacks_ratio": median([t / b for t, b in zip(res["stacks"], res["bare"], strict=True)]),
+        "bare_call_ns": median(res["bare_call"]),
+        "traced_call_ns": median(res["traced_call"]),
+        "call_ratio": median([t / b for t, b in zip(res["traced_call"], res["bare_call"],
+                                                    strict=True)]),
     }
 
 
@@ -277,6 +302,8 @@ def main() -> None:
     print(f"  bare threading.Lock pair   {m['bare_ns']:8.0f} ns")
     print(f"  traced Lock pair           {m['traced_ns']:8.0f} ns   {m['traced_ratio']:.1f}x bare")
     print(f"  traced Lock pair, stacks=8 {m['stacks_ns']:8.0f} ns   {m['stacks_ratio']:.1f}x bare")
+    print(f"  same, inside a called function: bare {m['bare_call_ns']:.0f} ns, traced "
+          f"{m['traced_call_ns']:.0f} ns ({m['call_ratio']:.1f}x; includes the call)")
     print(f"  first use of a new site    {s['new_site_ns']:8.0f} ns once"
           f"   ({s['new_site_stacks_ns']:.0f} ns with stacks=8)")
     print(f"macro, 8 threads, JSON encode/decode + dict updates ({mac['payload_items']} items), "

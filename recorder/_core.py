@@ -227,21 +227,21 @@ def site_id(depth: int = 2) -> int:
     synchronisation library, starting ``depth`` frames up; 0 when none."""
     try:
         f = _getframe(depth)
-    except ValueError:
-        return 0
-    get = code_sites.get
-    while f is not None:
-        code = f.f_code
-        entry = get(id(code))
-        if entry is None:
-            entry = _code_entry(code)
-        by_lasti = entry[1]
-        if by_lasti is not None:
-            sid = by_lasti.get(f.f_lasti)
-            if sid is None:
-                sid = _site_at(f, code, by_lasti)
-            return sid
-        f = f.f_back
+        get = code_sites.get
+        while f is not None:
+            code = f.f_code
+            entry = get(id(code))
+            if entry is None:
+                entry = _code_entry(code)
+            by_lasti = entry[1]
+            if by_lasti is not None:
+                sid = by_lasti.get(f.f_lasti)
+                if sid is None:
+                    sid = _site_at(f, code, by_lasti)
+                return sid
+            f = f.f_back
+    except Exception:  # ValueError: no frame that deep; anything else: never the program's
+        pass
     return 0
 
 

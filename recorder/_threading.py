@@ -87,11 +87,14 @@ def _inside_thread_internals(frame: Any) -> bool:
 
 
 def _record(st: Any, op: str, obj: Any, site: int) -> None:
-    buf = st.buf
-    if len(buf) < st.cap:
-        buf.append((mono_ns(), op, obj, site, task_of(st) if st.aio else None))
-    else:
-        st.dropped += 1
+    try:
+        buf = st.buf
+        if len(buf) < st.cap:
+            buf.append((mono_ns(), op, obj, site, task_of(st) if st.aio else None))
+        else:
+            st.dropped += 1
+    except Exception:
+        pass
 
 
 def _state() -> Any:
@@ -122,20 +125,23 @@ class _LockBase:
         # The hot path (Lock and RLock), kept flat: every call and lookup here counts.
         if timeout == -1 and blocking is True and self._acq(False):
             if _core.ON:
-                try:
-                    st = _core._tls.st
-                except AttributeError:
-                    st = current_state()
-                buf = st.buf
-                if len(buf) < st.cap:
-                    f = _getframe(1)
-                    by = _code_sites_get(id(f.f_code))
-                    sid = by[1].get(f.f_lasti) if by is not None and by[1] is not None \
-                        else None
-                    buf.append((mono_ns(), "acquire", self, sid or site_id(2),
-                                task_of(st) if st.aio else None))
-                else:
-                    st.dropped += 1
+                try:  # (free unless raised) nothing of ours may reach the program
+                    try:
+                        st = _core._tls.st
+                    except AttributeError:
+                        st = current_state()
+                    buf = st.buf
+                    if len(buf) < st.cap:
+                        f = _getframe(1)
+                        by = _code_sites_get(id(f.f_code))
+                        sid = by[1].get(f.f_lasti) if by is not None and by[1] is not None \
+                            else None
+                        buf.append((mono_ns(), "acquire", self, sid or site_id(2),
+                                    task_of(st) if st.aio else None))
+                    else:
+                        st.dropped += 1
+                except Exception:
+                    pass
             return True
         return self._ls_acquire_slow(blocking, timeout)
 
@@ -143,34 +149,50 @@ class _LockBase:
 
     def release(self) -> None:
         if _core.ON:
-            ts = mono_ns()
-            self._rel()
             try:
-                st = _core._tls.st
-            except AttributeError:
-                st = current_state()
-            buf = st.buf
-            if len(buf) < st.cap:
-                buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
-            else:
-                st.dropped += 1
+                ts = mono_ns()
+            except Exception:
+                ts = None
+            self._rel()
+            if ts is None:
+                return
+            try:
+                try:
+                    st = _core._tls.st
+                except AttributeError:
+                    st = current_state()
+                buf = st.buf
+                if len(buf) < st.cap:
+                    buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
+                else:
+                    st.dropped += 1
+            except Exception:
+                pass
         else:
             self._rel()
 
     def __exit__(self, t: Any, v: Any, tb: Any) -> None:
         # release() inlined: one Python call less per ``with`` block.
         if _core.ON:
-            ts = mono_ns()
-            self._rel()
             try:
-                st = _core._tls.st
-            except AttributeError:
-                st = current_state()
-            buf = st.buf
-            if len(buf) < st.cap:
-                buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
-            else:
-                st.dropped += 1
+                ts = mono_ns()
+            except Exception:
+                ts = None
+            self._rel()
+            if ts is None:
+                return
+            try:
+                try:
+                    st = _core._tls.st
+                except AttributeError:
+                    st = current_state()
+                buf = st.buf
+                if len(buf) < st.cap:
+                    buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
+                else:
+                    st.dropped += 1
+            except Exception:
+                pass
         else:
             self._rel()
 
@@ -256,13 +278,21 @@ class RLock(_LockBase):
 
     # Condition's internal interface: release all levels / restore them.
     def _release_save(self) -> Any:
-        ts = mono_ns()
+        on = _core.ON
+        if on:
+            try:
+                ts = mono_ns()
+            except Exception:
+                on = False
         state = self._lock._release_save()
-        if _core.ON:
-            st = _state()
-            task = task_of(st) if st.aio else None
-            for _ in range(state[0] if isinstance(state, tuple) else 1):
-                st.buf.append((ts, "release", self, 0, task))
+        if on:
+            try:
+                st = _state()
+                task = task_of(st) if st.aio else None
+                for _ in range(state[0] if isinstance(state, tuple) else 1):
+                    st.buf.append((ts, "release", self, 0, task))
+            except Exception:
+                pass
         return state
 
     def _acquire_restore(self, state: Any) -> None:
@@ -270,18 +300,25 @@ class RLock(_LockBase):
         if not _core.ON:
             lock._acquire_restore(state)
             return
-        st = _state()
-        site = site_id(3)
+        try:
+            st = _state()
+            site = site_id(3)
+        except Exception:
+            lock._acquire_restore(state)
+            return
         # The C RLock offers no try-restore, so report a wait only when it is held.
         if _rlock_is_free(lock):
             lock._acquire_restore(state)
         else:
             _record(st, "wait", self, site)
             lock._acquire_restore(state)
-        ts = mono_ns()
-        task = task_of(st) if st.aio else None
-        for _ in range(state[0] if isinstance(state, tuple) else 1):
-            st.buf.append((ts, "acquire", self, site, task))
+        try:
+            ts = mono_ns()
+            task = task_of(st) if st.aio else None
+            for _ in range(state[0] if isinstance(state, tuple) else 1):
+                st.buf.append((ts, "acquire", self, site, task))
+        except Exception:
+            pass
 
     def _is_owned(self) -> bool:
         return self._lock._is_owned()
@@ -383,15 +420,18 @@ class Condition(_OrigCondition):
 
 
 def _emit_x(st: Any, op: str, obj: Any, site: int, extra: dict | None) -> None:
-    buf = st.buf
-    if len(buf) < st.cap:
-        task = task_of(st) if st.aio else None
-        if extra is None:
-            buf.append((mono_ns(), op, obj, site, task))
+    try:
+        buf = st.buf
+        if len(buf) < st.cap:
+            task = task_of(st) if st.aio else None
+            if extra is None:
+                buf.append((mono_ns(), op, obj, site, task))
+            else:
+                buf.append((mono_ns(), op, obj, site, task, extra))
         else:
-            buf.append((mono_ns(), op, obj, site, task, extra))
-    else:
-        st.dropped += 1
+            st.dropped += 1
+    except Exception:
+        pass
 
 
 class _SemaphoreMixin:
