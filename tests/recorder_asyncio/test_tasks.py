@@ -29,7 +29,7 @@ def test_nested_create_task_and_taskgroup_parents(trace):
     assert len(ids) == len(set(ids))
     root, mid = tasks["root"], tasks["middle"]
     assert root["parent"] is None
-    assert middle["parent"] == root["id"]
+    assert mid["parent"] == root["id"]
     for name in ("leaf-of-middle", "tg-leaf-1", "tg-leaf-2"):
         assert tasks[name]["parent"] == mid["id"], name
     gathered = [t for t in trace.defs("task").values()
