@@ -1,6 +1,6 @@
 """A busy, correct service: thread pool, logging, queue.Queue and a Condition (quiet).
 
-The main thread produces 200 requests into a ``queue.Queue``; two dispatcher
+The main thread produces 60 requests into a ``queue.Queue``; two dispatcher
 threads take them off the queue and run them on a ``ThreadPoolExecutor`` of
 four workers; handlers log through ``logging``, bump shared counters under
 ``stats`` and record results under the ``results`` Condition, which the main
@@ -28,7 +28,7 @@ try:
 except ImportError:
     def label(obj, _name): return obj
 
-REQUESTS = 200
+REQUESTS = 60
 DISPATCHERS = 2
 
 log = logging.getLogger("busy-service")
