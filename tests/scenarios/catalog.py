@@ -309,6 +309,25 @@ def _build() -> list[Scenario]:
         locks=_locks(src, config="create-config"),
     ))
 
+    # --- a threading lock held across an await: the loop freezes ------------------------
+    src = Source("thread_lock_in_async_bug.py")
+    add(Scenario(
+        "thread_lock_in_async", "bug", api="asyncio",
+        shows="A task awaits while holding a threading lock; another task on the same loop "
+              "blocks on it and freezes the event loop until its 0.2 s timeout.",
+        locks=_locks(src, metrics="create-metrics"),
+        expected=(Expected("held-across-await", ("metrics",),
+                           (src.site("flush-acquire"), src.site("collect-acquire")),
+                           severity="error", actors=("flusher", "collector"), waiters=1),),
+        tolerated=frozenset({"acquire-timeout", "long-hold"}),
+    ))
+    src = Source("thread_lock_in_async_fixed.py")
+    add(Scenario(
+        "thread_lock_in_async", "fixed", api="asyncio",
+        shows="The threading lock is held only around plain code, never across an await.",
+        locks=_locks(src, metrics="create-metrics"),
+    ))
+
     # --- lock held across a slow blocking call ------------------------------------------
     src = Source("slow_hold_threads_bug.py")
     add(Scenario(
@@ -448,6 +467,41 @@ def _build() -> list[Scenario]:
         "deadlock_async", "fixed", api="asyncio",
         shows="Both tasks take sessions before users, after their await.",
         locks=_locks(src, sessions="create-sessions", users="create-users"),
+    ))
+
+    # --- waits and acquires that just did not end well -------------------------------
+    src = Source("stuck_waiter_bug.py")
+    add(Scenario(
+        "stuck_waiter", "bug", api="threading",
+        shows="A thread waits for an event nobody sets; the program exits with the wait open.",
+        locks=_locks(src, shutdown="create-shutdown"),
+        expected=(_cycle("stalled", src, [
+            Step("worker", (), "shutdown", src.site("worker-wait")),
+        ], resource="shutdown", ended="end-of-trace"),),
+    ))
+    src = Source("stuck_waiter_fixed.py")
+    add(Scenario(
+        "stuck_waiter", "fixed", api="threading",
+        shows="main sets the event and joins the worker.",
+        locks=_locks(src, shutdown="create-shutdown"),
+    ))
+    src = Source("lock_timeout_bug.py")
+    add(Scenario(
+        "lock_timeout", "bug", api="threading",
+        shows="An acquire with a 0.1 s timeout gives up because another thread holds the "
+              "lock for 0.4 s.",
+        locks=_locks(src, db="create-db"),
+        expected=(
+            Expected("acquire-timeout", ("db",), (src.site("report-acquire"),),
+                     actors=("reporter",)),
+            Expected("long-hold", ("db",), (src.site("migrate-acquire"),), actors=("migrator",)),
+        ),
+    ))
+    src = Source("lock_timeout_fixed.py")
+    add(Scenario(
+        "lock_timeout", "fixed", api="threading",
+        shows="The long critical section is cut into short batches; the timed acquire succeeds.",
+        locks=_locks(src, db="create-db"),
     ))
 
     # --- inversions that cannot deadlock ------------------------------------------------

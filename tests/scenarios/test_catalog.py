@@ -9,7 +9,7 @@ import pytest
 from . import catalog
 
 SCENARIOS = catalog.scenarios()
-_LINE_REFS = re.compile(r"\blines? (\d+(?:(?:, | and )\d+)*)")
+_LINE_REFS = re.compile(r"\blines?\s+(\d+(?:(?:,\s+|\s+and\s+)\d+)*)")
 
 
 def docstring_lines(scenario: catalog.Scenario) -> set[int]:
@@ -33,7 +33,8 @@ def test_expectations_are_well_formed(scenario: catalog.Scenario) -> None:
     for finding in scenario.expected:
         assert finding.kind in catalog.KINDS
         assert finding.severity in {"critical", "error", "warning", "info"}
-        assert finding.locks and set(finding.locks) <= set(scenario.locks)
+        assert finding.locks or finding.resource, "a finding is about a lock or a resource"
+        assert set(finding.locks) <= set(scenario.locks)
         assert finding.sites and all(site.file == scenario.file for site in finding.sites)
         assert finding.actors, "every finding names the threads/tasks involved"
         for step in finding.steps:
