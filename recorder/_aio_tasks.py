@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import weakref
 from asyncio import base_events, events
 from typing import Any
@@ -19,10 +20,17 @@ from typing import Any
 from . import _core
 from ._core import current_state, mono_ns, site_id
 
-try:
-    from _asyncio import current_task as _c_current_task
-except ImportError:  # pragma: no cover - pure-Python asyncio
-    _c_current_task = asyncio.current_task
+if sys.version_info >= (3, 12):
+    try:
+        from _asyncio import current_task as _c_current_task
+    except ImportError:  # pragma: no cover - pure-Python asyncio
+        _c_current_task = asyncio.current_task
+else:  # asyncio.current_task is Python code here: inline it
+    _current_tasks = asyncio.tasks._current_tasks
+    _get_running_loop = events._get_running_loop
+
+    def _c_current_task() -> Any:
+        return _current_tasks.get(_get_running_loop())
 
 _orig_create_task = base_events.BaseEventLoop.create_task
 _orig_set_running_loop = events._set_running_loop

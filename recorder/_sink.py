@@ -28,6 +28,8 @@ VERSION = 1
 # Fast encodings for the common event shapes (no strings that need escaping).
 _EV_SITE = b'{"k":"ev","ts":%d,"th":%d,"obj":%d,"op":"%s","site":%d}\n'
 _EV_NOSITE = b'{"k":"ev","ts":%d,"th":%d,"obj":%d,"op":"%s"}\n'
+_EV_TASK_SITE = b'{"k":"ev","ts":%d,"th":%d,"task":%d,"obj":%d,"op":"%s","site":%d}\n'
+_EV_TASK_NOSITE = b'{"k":"ev","ts":%d,"th":%d,"task":%d,"obj":%d,"op":"%s"}\n'
 _OPS = {op: op.encode() for op in (
     "wait", "acquire", "release", "timeout", "cancel", "try-fail", "wait-begin",
     "wait-end", "signal", "start", "end", "join", "segment-begin", "segment-end",
@@ -239,11 +241,18 @@ class Sink:
             if site:
                 self._define_site(site, out)
             task = ev[4]
-            if task is None and len(ev) == 5:
-                if site:
-                    out += _EV_SITE % (ev[0], tid, oid, ops[op], site)
+            if len(ev) == 5:
+                if task is None:
+                    if site:
+                        out += _EV_SITE % (ev[0], tid, oid, ops[op], site)
+                    else:
+                        out += _EV_NOSITE % (ev[0], tid, oid, ops[op])
                 else:
-                    out += _EV_NOSITE % (ev[0], tid, oid, ops[op])
+                    task_id = self._define(task, out)
+                    if site:
+                        out += _EV_TASK_SITE % (ev[0], tid, task_id, oid, ops[op], site)
+                    else:
+                        out += _EV_TASK_NOSITE % (ev[0], tid, task_id, oid, ops[op])
                 continue
             rec = {"k": "ev", "ts": ev[0], "th": tid}
             if task is not None:
