@@ -472,10 +472,11 @@ class Condition(_OrigCondition, metaclass=_TracedType):
 class _Role:
     """One side of a queue that tasks wait on (``not_empty``, ``not_full``)."""
 
-    __slots__ = ("_ls_id", "_ls_def")
+    __slots__ = ("_ls_id", "_ls_def", "_ls_deps")
 
     def __init__(self, owner: Any, role: str) -> None:
         self._ls_id = _core.next_id()
+        self._ls_deps = (owner,)  # the queue's own definition is written first
         od = owner._ls_def
         self._ls_def = {"k": "resource", "id": self._ls_id, "type": od["type"], "name": None,
                         "site": od["site"], "ts": od["ts"], "th": od["th"],
@@ -501,6 +502,7 @@ class Queue(_OrigQueue, metaclass=_TracedType):
         fin = getattr(self, "_finished", None)
         fdef = getattr(fin, "_ls_def", None)
         if fdef is not None:
+            fin._ls_deps = (self,)
             fdef.update(type=self._ls_type, owner=self._ls_id, role="all_tasks_done",
                         site=self._ls_def["site"])
 

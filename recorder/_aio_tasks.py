@@ -34,6 +34,13 @@ else:  # asyncio.current_task is Python code here: inline it
 
 _orig_create_task = base_events.BaseEventLoop.create_task
 _orig_set_running_loop = events._set_running_loop
+try:  # asyncio.Runner (3.11+): runs loops of other libraries (uvloop.run) too
+    from asyncio import runners as _runners
+
+    _orig_runner_lazy_init = _runners.Runner._lazy_init
+except (ImportError, AttributeError):
+    _runners = None
+    _orig_runner_lazy_init = None
 _WAIT_FOR_CODE = getattr(asyncio.tasks.wait_for, "__code__", None)
 
 try:
@@ -73,6 +80,10 @@ class TaskRec:
         self._def = {"k": "task", "id": self._ls_id, "name": str(name),
                      "parent": parent._ls_id if parent is not None else None,
                      "th": th, "loop": loop_id(loop), "site": site or None, "ts": mono_ns()}
+
+    @property
+    def _ls_deps(self) -> tuple:
+        return (self.parent,) if self.parent is not None else ()
 
     def _ls_record(self) -> dict:
         task = self.task_ref() if self.task_ref is not None else None
@@ -257,6 +268,14 @@ def _set_running_loop(loop: Any) -> None:
             pass
 
 
+def _runner_lazy_init(self: Any) -> None:
+    _orig_runner_lazy_init(self)
+    if _core.ON:
+        loop = getattr(self, "_loop", None)
+        if loop is not None and not isinstance(loop, base_events.BaseEventLoop):
+            _hook_foreign_loop(loop)  # before Runner.run creates the main task
+
+
 def _on_timeout(self: Any) -> None:
     _orig_on_timeout(self)
     try:
@@ -309,6 +328,8 @@ def install() -> None:
     asyncio._set_running_loop = _set_running_loop
     if _timeouts is not None:
         _timeouts.Timeout._on_timeout = _on_timeout
+    if _runners is not None:
+        _runners.Runner._lazy_init = _runner_lazy_init
     _core.current_task_id = current
     try:
         loop = events._get_running_loop()
@@ -327,6 +348,8 @@ def uninstall() -> None:
     asyncio._set_running_loop = _orig_set_running_loop
     if _timeouts is not None:
         _timeouts.Timeout._on_timeout = _orig_on_timeout
+    if _runners is not None:
+        _runners.Runner._lazy_init = _orig_runner_lazy_init
     _core.current_task_id = None
 
 

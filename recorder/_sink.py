@@ -209,6 +209,9 @@ class Sink:
         oid = obj._ls_id
         if oid not in self.written:
             self.written.add(oid)
+            # Objects the definition refers to (a task's parent) are defined first.
+            for dep in getattr(obj, "_ls_deps", ()):
+                self._define(dep, out)
             rec = obj._ls_record()
             site = rec.get("site")
             if site:
