@@ -222,7 +222,21 @@ def on_created(task: Any, loop: Any) -> None:
         pass
 
 
+# Set by _aio_await while recording (Python 3.11): the Task subclass whose awaiting
+# is traced, made here when the loop has no user task factory.
+TASK_CLASS: Any = None
+
+
 def _create_task(self: Any, coro: Any, **kwargs: Any) -> Any:
+    cls = TASK_CLASS
+    if cls is not None and self._task_factory is None and _core.ON:
+        # BaseEventLoop.create_task of Python 3.11, with the traced Task class.
+        self._check_closed()
+        task = cls(coro, loop=self, **kwargs)
+        if task._source_traceback:
+            del task._source_traceback[-1]
+        on_created(task, self)
+        return task
     task = _orig_create_task(self, coro, **kwargs)
     if _core.ON:
         tb = getattr(task, "_source_traceback", None)
