@@ -37,8 +37,10 @@ class Trace:
         return {r["id"]: r for r in self.records if r["k"] == kind}
 
     def events(self, obj: int | None = None, op: str | None = None) -> list[dict]:
-        return [r for r in self.records if r["k"] == "ev"
-                and (obj is None or r["obj"] == obj) and (op is None or r["op"] == op)]
+        """Events in time order (as the format says readers order them: ts, then line)."""
+        evs = [r for r in self.records if r["k"] == "ev"
+               and (obj is None or r["obj"] == obj) and (op is None or r["op"] == op)]
+        return sorted(evs, key=lambda r: r["ts"])
 
     def tasks_named(self) -> dict[str, dict]:
         return {r["name"]: r for r in self.defs("task").values()}
