@@ -496,7 +496,8 @@ class Queue(_OrigQueue, metaclass=_TracedType):
 
     def __init__(self, maxsize: int = 0, *args: Any, **kwargs: Any) -> None:
         super().__init__(maxsize, *args, **kwargs)
-        define(self, "resource", self._ls_type, 3, maxsize=maxsize)
+        define(self, "resource", self._ls_type, 3,
+               maxsize=maxsize if type(maxsize) in (int, float) else None)
         self._ls_not_empty = _Role(self, "not_empty")
         self._ls_not_full = _Role(self, "not_full")
         fin = getattr(self, "_finished", None)
