@@ -272,6 +272,31 @@ class Lock(_OrigLock, metaclass=_TracedType):
         await self._ls_wait(st, task, site)
         return None
 
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if type(self).release is not _traced_lock_release or not self._locked:
+            self.release()  # (raises like the original on an unlocked lock)
+            return
+        self._locked = False
+        self._wake_up_first()
+        if _core.ON:
+            try:
+                st = _core._tls.st
+            except AttributeError:
+                st = current_state()
+            t = _current_tasks_get(_get_running_loop())
+            if t is None:
+                task = None
+            else:
+                try:
+                    task = t._ls_rec
+                except AttributeError:
+                    task = _rec_of(t)
+            buf = st.buf
+            if len(buf) < st.cap:
+                buf.append((mono_ns(), "release", self, 0, task))
+            else:
+                st.dropped += 1
+
     def release(self) -> None:
         _OrigLock.release(self)
         if _core.ON:
@@ -295,6 +320,7 @@ class Lock(_OrigLock, metaclass=_TracedType):
 
 
 _traced_lock_acquire = Lock.acquire
+_traced_lock_release = Lock.release
 
 
 class Semaphore(_OrigSemaphore, metaclass=_TracedType):

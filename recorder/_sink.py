@@ -229,7 +229,29 @@ class Sink:
     def _encode(self, st: Any, events: list, out: bytearray) -> None:
         tid = self._define(st, out)
         ops = _OPS
+        written, written_sites = self.written, self.written_sites
         for ev in events:
+            if len(ev) == 5:  # the common shape: no extra fields (inlined for speed)
+                ts, op, obj, site, task = ev
+                oid = obj._ls_id
+                if oid not in written:
+                    self._define(obj, out)
+                if site and site not in written_sites:
+                    self._define_site(site, out)
+                if task is None:
+                    if site:
+                        out += _EV_SITE % (ts, tid, oid, ops[op], site)
+                    else:
+                        out += _EV_NOSITE % (ts, tid, oid, ops[op])
+                else:
+                    task_id = task._ls_id
+                    if task_id not in written:
+                        self._define(task, out)
+                    if site:
+                        out += _EV_TASK_SITE % (ts, tid, task_id, oid, ops[op], site)
+                    else:
+                        out += _EV_TASK_NOSITE % (ts, tid, task_id, oid, ops[op])
+                continue
             op = ev[1]
             if op == "dropped":
                 out += b'{"k":"dropped","ts":%d,"th":%d,"count":%d}\n' % (ev[0], tid, ev[2])
@@ -244,19 +266,6 @@ class Sink:
             if site:
                 self._define_site(site, out)
             task = ev[4]
-            if len(ev) == 5:
-                if task is None:
-                    if site:
-                        out += _EV_SITE % (ev[0], tid, oid, ops[op], site)
-                    else:
-                        out += _EV_NOSITE % (ev[0], tid, oid, ops[op])
-                else:
-                    task_id = self._define(task, out)
-                    if site:
-                        out += _EV_TASK_SITE % (ev[0], tid, task_id, oid, ops[op], site)
-                    else:
-                        out += _EV_TASK_NOSITE % (ev[0], tid, task_id, oid, ops[op])
-                continue
             rec = {"k": "ev", "ts": ev[0], "th": tid}
             if task is not None:
                 rec["task"] = self._define(task, out)
