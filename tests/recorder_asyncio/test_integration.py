@@ -159,3 +159,28 @@ def test_loop_running_before_start_and_uvloop_imported_first(tmp_path):
     assert after["parent"] == root[0]["id"]
     lock_ev = [r for r in records if r["k"] == "ev" and r["op"] in ("acquire", "release")]
     assert len(lock_ev) == 6 and all(r.get("task") for r in lock_ev)
+
+
+def test_stop_restores_asyncio_and_start_again_records(tmp_path):
+    from asyncio import base_events, events
+
+    originals = (base_events.BaseEventLoop.create_task, base_events.BaseEventLoop.create_future,
+                 events._set_running_loop, asyncio.Lock, asyncio.Queue)
+
+    async def main():
+        lock = asyncio.Lock()
+        async with lock:
+            pass
+        return type(asyncio.current_task()).__module__
+
+    for n in range(2):
+        recorder.start(tmp_path / str(n))
+        try:
+            assert asyncio.run(main()) == "recorder._aio_await"
+        finally:
+            files = recorder.stop()
+        text = "".join(Path(f).read_text() for f in files)
+        assert '"type":"asyncio.Lock"' in text and '"op":"acquire"' in text
+        assert (base_events.BaseEventLoop.create_task, base_events.BaseEventLoop.create_future,
+                events._set_running_loop, asyncio.Lock, asyncio.Queue) == originals
+    assert asyncio.run(main()) == "_asyncio"
