@@ -295,7 +295,7 @@ def _on_timeout(self: Any) -> None:
     try:
         rec = rec_of(self._task) if _core.ON else None
         if rec is not None:
-            rec.expiring = self
+            rec.expiring = weakref.ref(self)  # (a Timeout holds its task)
     except Exception:
         pass
 
@@ -307,9 +307,10 @@ def cancel_outcome(rec: TaskRec | None) -> str:
     if rec is None:
         return "cancelled"
     try:
-        tm = rec.expiring
-        if tm is not None:
-            if tm._state is _EXPIRING:
+        ref = rec.expiring
+        if ref is not None:
+            tm = ref()
+            if tm is not None and tm._state is _EXPIRING:
                 return "timeout"
             rec.expiring = None
         parent = rec.parent
