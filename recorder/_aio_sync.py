@@ -260,8 +260,8 @@ class Lock(_OrigLock, metaclass=_TracedType):
         site = by_lasti.get(f.f_lasti) if by_lasti is not None else None
         if site is None:
             site = _site_from(f, task)
-        if not self._locked and (self._waiters is None
-                                 or all(w.cancelled() for w in self._waiters)):
+        waiters = self._waiters
+        if not self._locked and (not waiters or all(w.cancelled() for w in waiters)):
             self._locked = True
             buf = st.buf
             if len(buf) < st.cap:
@@ -277,7 +277,8 @@ class Lock(_OrigLock, metaclass=_TracedType):
             self.release()  # (raises like the original on an unlocked lock)
             return
         self._locked = False
-        self._wake_up_first()
+        if self._waiters:  # (the original's own first test in _wake_up_first)
+            self._wake_up_first()
         if _core.ON:
             try:
                 st = _core._tls.st
