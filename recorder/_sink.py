@@ -28,6 +28,10 @@ VERSION = 1
 # Fast encodings for the common event shapes (no strings that need escaping).
 _EV_SITE = b'{"k":"ev","ts":%d,"th":%d,"obj":%d,"op":"%s","site":%d}\n'
 _EV_NOSITE = b'{"k":"ev","ts":%d,"th":%d,"obj":%d,"op":"%s"}\n'
+_EV_TASK_SITE = b'{"k":"ev","ts":%d,"th":%d,"task":%d,"obj":%d,"op":"%s","site":%d}\n'
+_EV_TASK_NOSITE = b'{"k":"ev","ts":%d,"th":%d,"task":%d,"obj":%d,"op":"%s"}\n'
+
+
 class _OpNames(dict):
     """op -> its bytes for the fast encodings; an op we do not know is JSON-escaped."""
 
@@ -221,6 +225,9 @@ class Sink:
                 parent = parent_ref()
                 if parent is not None:
                     self._define(parent, out)
+            # Objects the definition refers to (a task's parent) are defined first.
+            for dep in getattr(obj, "_ls_deps", ()):
+                self._define(dep, out)
             rec = obj._ls_record()
             site = rec.get("site")
             if site:
@@ -251,7 +258,7 @@ class Sink:
         self._rotate_if_full(out)
         tid = self._define(st, out)
         written, wsites = self.written, self.written_sites
-        ops, ev_site, ev_nosite = _OPS, _EV_SITE, _EV_NOSITE
+        ops = _OPS
         check_size = 0 if not self.max_bytes else 1
         for ev in events:
             if check_size:
@@ -259,17 +266,26 @@ class Sink:
                 if not check_size & 63 and self._rotate_if_full(out):
                     tid = self._define(st, out)
                     written, wsites = self.written, self.written_sites
-            if len(ev) == 5 and ev[4] is None:
-                ts, op, obj, site, _ = ev
+            if len(ev) == 5:  # the common shape: no extra fields (inlined for speed)
+                ts, op, obj, site, task = ev
                 oid = obj._ls_id
                 if oid not in written:
                     self._define(obj, out)
-                if site:
-                    if site not in wsites:
-                        self._define_site(site, out)
-                    out += ev_site % (ts, tid, oid, ops[op], site)
+                if site and site not in wsites:
+                    self._define_site(site, out)
+                if task is None:
+                    if site:
+                        out += _EV_SITE % (ts, tid, oid, ops[op], site)
+                    else:
+                        out += _EV_NOSITE % (ts, tid, oid, ops[op])
                 else:
-                    out += ev_nosite % (ts, tid, oid, ops[op])
+                    task_id = task._ls_id
+                    if task_id not in written:
+                        self._define(task, out)
+                    if site:
+                        out += _EV_TASK_SITE % (ts, tid, task_id, oid, ops[op], site)
+                    else:
+                        out += _EV_TASK_NOSITE % (ts, tid, task_id, oid, ops[op])
                 continue
             op = ev[1]
             if op == "dropped":

@@ -16,7 +16,7 @@ import threading
 from typing import Any
 from weakref import ref as _weakref
 
-from . import _core
+from . import _core, _simplequeue
 from ._core import current_state, define, mono_ns, site_id, task_of
 
 _allocate_lock = _thread.allocate_lock
@@ -585,6 +585,7 @@ def install() -> None:
     threading.Thread.start = _thread_start
     threading.Thread._bootstrap_inner = _thread_bootstrap_inner
     threading.Thread.join = _thread_join
+    _simplequeue.install()
 
 
 def uninstall() -> None:
@@ -594,6 +595,7 @@ def uninstall() -> None:
     threading.Thread.start = _orig_start
     threading.Thread._bootstrap_inner = _orig_bootstrap_inner
     threading.Thread.join = _orig_join
+    _simplequeue.uninstall()
 
 
 __all__ = ["Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore",
