@@ -1,1 +1,46 @@
-"""Imported from lockscope_startup.pth at interpreter start-up when LOCKSCOPE_OUT is set."""
+"""Start recording at interpreter start-up when ``LOCKSCOPE_OUT`` is set.
+
+Imported by ``lockscope_startup.pth`` (installed into site-packages with lockscope),
+so every Python process started with the variable records from its first import,
+including locks created at import time.  Options come from the environment:
+``LOCKSCOPE_STACKS`` (frames), ``LOCKSCOPE_MAX_FILE_MB``, ``LOCKSCOPE_MAX_BUFFER_EVENTS``,
+``LOCKSCOPE_FLUSH_INTERVAL`` (seconds).  Never raises.
+"""
+
+
+def _env_options() -> dict:
+    import os
+
+    opts: dict = {}
+    for key, name, conv in (("stacks", "LOCKSCOPE_STACKS", int),
+                            ("max_file_mb", "LOCKSCOPE_MAX_FILE_MB", float),
+                            ("max_buffer_events", "LOCKSCOPE_MAX_BUFFER_EVENTS", int),
+                            ("flush_interval", "LOCKSCOPE_FLUSH_INTERVAL", float)):
+        raw = os.environ.get(name)
+        if raw:
+            try:
+                opts[key] = conv(raw)
+            except ValueError:
+                import sys
+
+                sys.stderr.write(f"lockscope: ignoring {name}={raw!r} (not a number)\n")
+    return opts
+
+
+def _autostart() -> None:
+    import os
+
+    out = os.environ.get("LOCKSCOPE_OUT")
+    if not out:
+        return
+    try:
+        import recorder
+
+        recorder.start(out, **_env_options())
+    except Exception as exc:  # never stop the program from starting
+        import sys
+
+        sys.stderr.write(f"lockscope: recorder not started ({exc!r})\n")
+
+
+_autostart()

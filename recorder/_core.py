@@ -1,0 +1,267 @@
+"""Shared state of the recorder and its hot path: ids, per-thread buffers, call sites.
+
+Everything here runs inside the observed program, often while it holds locks, so it
+must not block, must not take any lock user code can see, and must not raise.
+Events are appended as tuples to a per-thread deque; the writer thread (see
+``_sink``) turns them into JSON lines.  An event tuple is
+``(ts, op, obj, site_id, task_id)`` or ``(ts, op, obj, site_id, task_id, extra)``
+where ``obj`` is the traced object itself (it carries ``_ls_id`` and a
+``_ls_record()`` for its definition) and ``extra`` is a dict of op-specific fields.
+"""
+
+from __future__ import annotations
+
+import _thread
+import itertools
+import os
+import sys
+import time
+from collections import deque
+from typing import Any
+
+mono_ns = time.monotonic_ns
+_getframe = sys._getframe
+
+# One id space for locks, resources, threads, tasks and segments (never reused).
+next_id = itertools.count(1).__next__
+# Sites have their own id space.
+_next_site_id = itertools.count(1).__next__
+
+# Set by start()/stop(). The hot path reads it on every operation: when false,
+# traced primitives behave as plain ones and record nothing.
+ON = False
+
+# Options in force (set by start()).
+STACK_DEPTH = 0
+
+
+class ThreadState:
+    """Per-thread recording state: the thread's id and its event buffer."""
+
+    __slots__ = ("tid", "buf", "cap", "dropped", "dropped_reported", "name", "parent",
+                 "ident", "native_id", "daemon", "ts", "thread", "aio", "ended", "__weakref__")
+
+    def __init__(self, name: str, parent: int | None, thread: Any = None) -> None:
+        self.tid = next_id()
+        self.buf: deque = deque()
+        self.cap = _buffer_cap
+        self.dropped = 0            # written only by the owning thread
+        self.dropped_reported = 0   # written only by the writer thread
+        self.name = name
+        self.parent = parent
+        self.ident = None
+        self.native_id = None
+        self.daemon = None
+        self.ts = mono_ns()
+        self.thread = thread        # the threading.Thread, if any
+        self.aio = False            # set by the asyncio layer when a loop runs here
+        self.ended = False          # the thread finished; drop the state once drained
+
+    @property
+    def _ls_id(self) -> int:
+        return self.tid
+
+    def _ls_record(self) -> dict:
+        t = self.thread
+        if t is not None:
+            name = getattr(t, "_name", self.name)
+            ident = getattr(t, "_ident", self.ident)
+            native = getattr(t, "_native_id", self.native_id)
+            daemon = getattr(t, "_daemonic", self.daemon)
+        else:
+            name, ident, native, daemon = self.name, self.ident, self.native_id, self.daemon
+        return {"k": "thread", "id": self.tid, "name": name, "parent": self.parent,
+                "ident": ident, "native_id": native, "daemon": daemon, "ts": self.ts}
+
+
+_tls = _thread._local()
+# Every ThreadState that may hold buffered events; the writer drains them.
+states: list[ThreadState] = []
+_buffer_cap = 1_000_000
+
+
+def set_buffer_cap(total: int) -> None:
+    """Spread the event budget over the live threads (at least 1024 each)."""
+    global _buffer_cap
+    n = max(1, len(states))
+    _buffer_cap = max(1024, total // n)
+    for st in list(states):
+        st.cap = _buffer_cap
+
+
+def current_state() -> ThreadState:
+    """The calling thread's state, registering the thread on first use."""
+    try:
+        return _tls.st
+    except AttributeError:
+        return _register_current_thread()
+
+
+def _register_current_thread() -> ThreadState:
+    ident = _thread.get_ident()
+    import threading  # already imported by anyone who can reach here
+
+    t = threading._active.get(ident)  # no _DummyThread creation (it would make locks)
+    st = ThreadState(t.name if t is not None else f"thread-{ident}", None, t)
+    st.ident = ident
+    try:
+        st.native_id = _thread.get_native_id()
+    except Exception:  # pragma: no cover - platform without native ids
+        pass
+    bind_state(st)
+    return st
+
+
+def bind_state(st: ThreadState) -> None:
+    """Make ``st`` the calling thread's state and hand its buffer to the writer."""
+    _tls.st = st
+    states.append(st)
+
+
+def reset_thread_local() -> None:
+    """Forget every thread's state (after fork, or a new recording)."""
+    global _tls
+    _tls = _thread._local()
+    states.clear()
+
+
+# Task lookup, installed by the asyncio layer: returns the current task's recording
+# object (something with ``_ls_id`` and ``_ls_record()``) or None outside a task.
+current_task_id = None
+
+
+def task_of(st: ThreadState) -> int | None:
+    if st.aio and current_task_id is not None:
+        try:
+            return current_task_id()
+        except Exception:
+            return None
+    return None
+
+
+def emit(op: str, obj: Any, site: int = 0, extra: dict | None = None,
+         st: ThreadState | None = None) -> None:
+    """Append one event for the calling thread (the general, slower path)."""
+    if not ON:
+        return
+    try:
+        if st is None:
+            st = current_state()
+        buf = st.buf
+        if len(buf) < st.cap:
+            task = task_of(st)
+            if extra is None:
+                buf.append((mono_ns(), op, obj, site, task))
+            else:
+                buf.append((mono_ns(), op, obj, site, task, extra))
+        else:
+            st.dropped += 1
+    except Exception:
+        pass
+
+
+# ---------------------------------------------------------------- call sites
+
+# Frames in these files are library internals: a site is the first frame outside them.
+_SKIP_DIRS: tuple[str, ...] = ()
+_SKIP_FILES: set[str] = set()
+_skip_by_code: dict = {}
+_lines_by_code: dict = {}
+# site id -> (file, line, func, stack or None)
+sites: dict[int, tuple] = {}
+
+
+def init_skips() -> None:
+    """Compute the library locations whose frames are never a call site
+    (without importing those libraries: this may run at interpreter start-up)."""
+    global _SKIP_DIRS
+    stdlib = os.path.dirname(os.__file__)
+    _SKIP_DIRS = (
+        os.path.dirname(os.path.abspath(__file__)) + os.sep,
+        os.path.join(stdlib, "asyncio") + os.sep,
+        os.path.join(stdlib, "concurrent", "futures") + os.sep,
+        os.path.join(stdlib, "logging") + os.sep,
+    )
+    _SKIP_FILES.update({os.path.join(stdlib, "threading.py"), os.path.join(stdlib, "queue.py")})
+    _skip_by_code.clear()
+
+
+def _is_library(code: Any) -> bool:
+    fn = code.co_filename
+    skip = fn in _SKIP_FILES or fn.startswith(_SKIP_DIRS)
+    _skip_by_code[code] = skip
+    return skip
+
+
+def site_id(depth: int = 2) -> int:
+    """Intern the call site of the first frame outside the recorder and the
+    synchronisation library, starting ``depth`` frames up; 0 when none."""
+    try:
+        f = _getframe(depth)
+    except ValueError:
+        return 0
+    skip_get = _skip_by_code.get
+    while f is not None:
+        code = f.f_code
+        skip = skip_get(code)
+        if skip is None:
+            skip = _is_library(code)
+        if not skip:
+            lines = _lines_by_code.get(code)
+            if lines is None:
+                lines = _lines_by_code[code] = {}
+            line = f.f_lineno
+            sid = lines.get(line)
+            if sid is None:
+                sid = _new_site(f, code, line, lines)
+            return sid
+        f = f.f_back
+    return 0
+
+
+def _new_site(f: Any, code: Any, line: int, lines: dict) -> int:
+    sid = _next_site_id()
+    stack = None
+    if STACK_DEPTH > 0:
+        stack = []
+        g = f
+        while g is not None and len(stack) < STACK_DEPTH:
+            stack.append([g.f_code.co_filename, g.f_lineno, g.f_code.co_name])
+            g = g.f_back
+    sites[sid] = (code.co_filename, line, code.co_name, stack)
+    lines[line] = sid
+    return sid
+
+
+def site_record(sid: int) -> dict:
+    file, line, func, stack = sites[sid]
+    rec = {"k": "site", "id": sid, "file": file, "line": line, "func": func}
+    if stack:
+        rec["stack"] = stack
+    return rec
+
+
+def reset_sites() -> None:
+    _lines_by_code.clear()
+    sites.clear()
+
+
+# ------------------------------------------------------------ definitions
+
+def define(obj: Any, kind: str, type_: str, depth: int = 3, **fields: Any) -> None:
+    """Give ``obj`` an id and remember how to describe it (written lazily)."""
+    obj._ls_id = next_id()
+    st = current_state() if ON else None
+    rec = {"k": kind, "id": obj._ls_id, "type": type_, "name": None,
+           "site": (site_id(depth) or None) if ON else None,
+           "ts": mono_ns(), "th": st.tid if st is not None else None}
+    rec.update(fields)
+    obj._ls_def = rec
+
+
+def label(obj: Any, name: str) -> None:
+    """Set the user-visible name of a traced object (lock, resource, thread state)."""
+    rec = getattr(obj, "_ls_def", None)
+    if rec is not None:
+        rec["name"] = name
+        emit("name", obj, 0, {"name": name})

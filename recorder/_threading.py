@@ -1,0 +1,557 @@
+"""Traced replacements for the ``threading`` primitives, and Thread start/join/end hooks.
+
+``install()`` swaps ``threading.Lock``, ``RLock``, ``Condition``, ``Semaphore`` and
+``BoundedSemaphore`` for the classes below, so every primitive created afterwards is
+traced, including those that ``Event``, ``Barrier``, ``queue.Queue``,
+``concurrent.futures`` and ``logging`` create internally.  ``uninstall()`` puts the
+originals back; objects created while recording keep working (and stop recording).
+"""
+
+from __future__ import annotations
+
+import _thread
+import queue as _queue_mod
+import sys
+import threading
+from typing import Any
+
+from . import _core
+from ._core import current_state, define, mono_ns, site_id, task_of
+
+_allocate_lock = _thread.allocate_lock
+_CRLock = _thread.RLock
+TIMEOUT_MAX = _thread.TIMEOUT_MAX
+
+ORIGINALS = {
+    "Lock": threading.Lock,
+    "RLock": threading.RLock,
+    "Condition": threading.Condition,
+    "Semaphore": threading.Semaphore,
+    "BoundedSemaphore": threading.BoundedSemaphore,
+}
+_OrigCondition = threading.Condition
+_OrigSemaphore = threading.Semaphore
+_OrigBoundedSemaphore = threading.BoundedSemaphore
+_orig_sem_acquire = threading.Semaphore.acquire
+_orig_start = threading.Thread.start
+_orig_bootstrap_inner = threading.Thread._bootstrap_inner
+_orig_join = threading.Thread.join
+
+# Constructors of library objects that create primitives inside them: the primitive
+# records the object as its owner (and a condition takes the object's type).
+_OWNER_TYPES = {
+    threading.Event.__init__.__code__: "threading.Event",
+    threading.Barrier.__init__.__code__: "threading.Barrier",
+    _queue_mod.Queue.__init__.__code__: "queue.Queue",
+}
+_QUEUE_ROLES = ("not_empty", "not_full", "all_tasks_done")
+
+
+def _owner_of(frame: Any) -> tuple[int | None, str | None, Any]:
+    """If ``frame`` is a known library constructor, return (owner id, owner type, owner)."""
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    if frame is None:
+        return None, None, None
+    otype = _OWNER_TYPES.get(frame.f_code)
+    if otype is None:
+        return None, None, None
+    owner = frame.f_locals.get("self")
+    if owner is None:
+        return None, None, None
+    if otype == "queue.Queue":
+        otype = "queue." + type(owner).__name__ if type(owner).__module__ == "queue" else otype
+    oid = getattr(owner, "_ls_id", None)
+    if oid is None:
+        try:
+            oid = owner._ls_id = _core.next_id()
+        except Exception:
+            return None, None, None
+    return oid, otype, owner
+
+
+_EVENT_INIT = threading.Event.__init__.__code__
+_THREAD_INIT = threading.Thread.__init__.__code__
+
+
+def _inside_thread_internals(frame: Any) -> bool:
+    """True when a primitive is being created for a Thread's own ``_started`` Event:
+    its start handshake is recorded as ``start``/``end``/``join`` instead."""
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    return (frame is not None and frame.f_code is _EVENT_INIT
+            and frame.f_back is not None and frame.f_back.f_code is _THREAD_INIT)
+
+
+def _record(st: Any, op: str, obj: Any, site: int) -> None:
+    buf = st.buf
+    if len(buf) < st.cap:
+        buf.append((mono_ns(), op, obj, site, task_of(st) if st.aio else None))
+    else:
+        st.dropped += 1
+
+
+def _state() -> Any:
+    try:
+        return _core._tls.st
+    except AttributeError:
+        return current_state()
+
+
+class _LockBase:
+    """What traced Lock and RLock share: definition and description."""
+
+    __slots__ = ("_lock", "_ls_id", "_ls_def", "__weakref__")
+
+    def _ls_record(self) -> dict:
+        return self._ls_def
+
+    def _ls_define(self, type_: str, reentrant: bool) -> None:
+        fields: dict = {"reentrant": reentrant}
+        if _core.ON:
+            oid, _otype, _ = _owner_of(sys._getframe(2))
+            if oid is not None:
+                fields["owner"] = oid
+        define(self, "lock", type_, 4, **fields)
+
+    def _ls_acquire_slow(self, blocking: bool, timeout: float) -> bool:
+        lock = self._lock
+        if not blocking or timeout < 0 and timeout != -1 or timeout > TIMEOUT_MAX:
+            # Invalid combinations raise exactly as the original does; a valid
+            # non-blocking acquire is a try.
+            ok = lock.acquire(blocking, timeout)
+            if _core.ON:
+                _record(_state(), "acquire" if ok else "try-fail", self, site_id(3))
+            return ok
+        if lock.acquire(False):
+            if _core.ON:
+                _record(_state(), "acquire", self, site_id(3))
+            return True
+        if not _core.ON:
+            return lock.acquire(True, timeout)
+        st = _state()
+        site = site_id(3)
+        _record(st, "wait", self, site)
+        ok = lock.acquire(True, timeout)
+        _record(st, "acquire" if ok else "timeout", self, site)
+        return ok
+
+    def _at_fork_reinit(self) -> None:
+        self._lock._at_fork_reinit()
+
+
+class Lock(_LockBase):
+    """A traced ``threading.Lock``."""
+
+    __slots__ = ()
+
+    def __new__(cls) -> Any:
+        if _inside_thread_internals(sys._getframe(1)):
+            return _allocate_lock()
+        return super().__new__(cls)
+
+    def __init__(self) -> None:
+        self._lock = _allocate_lock()
+        self._ls_define("threading.Lock", False)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if timeout == -1 and blocking is True:
+            lock = self._lock
+            if lock.acquire(False):
+                if _core.ON:
+                    try:
+                        st = _core._tls.st
+                    except AttributeError:
+                        st = current_state()
+                    buf = st.buf
+                    if len(buf) < st.cap:
+                        buf.append((mono_ns(), "acquire", self, site_id(),
+                                    task_of(st) if st.aio else None))
+                    else:
+                        st.dropped += 1
+                return True
+        return self._ls_acquire_slow(blocking, timeout)
+
+    __enter__ = acquire
+
+    def release(self) -> None:
+        if _core.ON:
+            ts = mono_ns()
+            self._lock.release()
+            try:
+                st = _core._tls.st
+            except AttributeError:
+                st = current_state()
+            buf = st.buf
+            if len(buf) < st.cap:
+                buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
+            else:
+                st.dropped += 1
+        else:
+            self._lock.release()
+
+    def __exit__(self, t: Any, v: Any, tb: Any) -> None:
+        self.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def _is_owned(self) -> bool:
+        # Condition's ownership probe; must not be recorded as an acquire.
+        lock = self._lock
+        if lock.acquire(False):
+            lock.release()
+            return False
+        return True
+
+    acquire_lock = acquire
+    release_lock = release
+    locked_lock = locked
+
+    def __repr__(self) -> str:
+        state = "locked" if self._lock.locked() else "unlocked"
+        return f"<{state} lockscope.Lock object #{self._ls_id} at {id(self):#x}>"
+
+
+class RLock(_LockBase):
+    """A traced ``threading.RLock`` (wraps the C implementation)."""
+
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._lock = _CRLock(*args, **kwargs)
+        self._ls_define("threading.RLock", True)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if timeout == -1 and blocking is True:
+            lock = self._lock
+            if lock.acquire(False):
+                if _core.ON:
+                    _record(_state(), "acquire", self, site_id())
+                return True
+        return self._ls_acquire_slow(blocking, timeout)
+
+    __enter__ = acquire
+
+    def release(self) -> None:
+        if _core.ON:
+            ts = mono_ns()
+            self._lock.release()
+            st = _state()
+            buf = st.buf
+            if len(buf) < st.cap:
+                buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
+            else:
+                st.dropped += 1
+        else:
+            self._lock.release()
+
+    def __exit__(self, t: Any, v: Any, tb: Any) -> None:
+        self.release()
+
+    def locked(self) -> bool:  # Python 3.13+ has RLock.locked
+        lock = self._lock
+        if hasattr(lock, "locked"):
+            return lock.locked()
+        if lock.acquire(False):
+            lock.release()
+            return False
+        return True
+
+    # Condition's internal interface: release all levels / restore them.
+    def _release_save(self) -> Any:
+        ts = mono_ns()
+        state = self._lock._release_save()
+        if _core.ON:
+            st = _state()
+            task = task_of(st) if st.aio else None
+            for _ in range(state[0] if isinstance(state, tuple) else 1):
+                st.buf.append((ts, "release", self, 0, task))
+        return state
+
+    def _acquire_restore(self, state: Any) -> None:
+        lock = self._lock
+        if not _core.ON:
+            lock._acquire_restore(state)
+            return
+        st = _state()
+        site = site_id(3)
+        # The C RLock offers no try-restore, so report a wait only when it is held.
+        if _rlock_is_free(lock):
+            lock._acquire_restore(state)
+        else:
+            _record(st, "wait", self, site)
+            lock._acquire_restore(state)
+        ts = mono_ns()
+        task = task_of(st) if st.aio else None
+        for _ in range(state[0] if isinstance(state, tuple) else 1):
+            st.buf.append((ts, "acquire", self, site, task))
+
+    def _is_owned(self) -> bool:
+        return self._lock._is_owned()
+
+    def _recursion_count(self) -> int:
+        return self._lock._recursion_count()
+
+    def __repr__(self) -> str:
+        return repr(self._lock).replace("_thread.RLock", f"lockscope.RLock #{self._ls_id}")
+
+
+def _rlock_is_free(lock: Any) -> bool:
+    if lock.acquire(False):
+        lock.release()
+        return True
+    return False
+
+
+class Condition(_OrigCondition):
+    """A traced ``threading.Condition``: its waits and notifications are recorded
+    on the condition; the release and re-acquire of its lock on the lock."""
+
+    def __new__(cls, lock: Any = None) -> Any:
+        if _inside_thread_internals(sys._getframe(1)):
+            return _OrigCondition(lock)
+        return super().__new__(cls)
+
+    def __init__(self, lock: Any = None) -> None:
+        own_lock = lock is None
+        if own_lock:
+            lock = RLock()
+        super().__init__(lock)
+        fields: dict = {"lock": getattr(lock, "_ls_id", None)}
+        type_ = "threading.Condition"
+        if _core.ON:
+            oid, otype, owner = _owner_of(sys._getframe(1))
+            if oid is not None:
+                fields["owner"] = oid
+                type_ = otype
+                if otype.startswith("queue."):
+                    n = getattr(owner, "_ls_nconds", 0)
+                    owner._ls_nconds = n + 1
+                    if n < len(_QUEUE_ROLES):
+                        fields["role"] = _QUEUE_ROLES[n]
+        define(self, "resource", type_, 3, **fields)
+        if own_lock and isinstance(lock, RLock):
+            lock._ls_def["owner"] = self._ls_id
+
+    def _ls_record(self) -> dict:
+        return self._ls_def
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self._is_owned():
+            raise RuntimeError("cannot wait on un-acquired lock")
+        waiter = _allocate_lock()
+        waiter.acquire()
+        self._waiters.append(waiter)
+        saved_state = self._release_save()
+        on = _core.ON
+        if on:
+            st = _state()
+            site = site_id()
+            extra = {"timeout": timeout} if timeout is not None else None
+            _emit_x(st, "wait-begin", self, site, extra)
+        gotit = False
+        outcome = "error"
+        try:
+            if timeout is None:
+                waiter.acquire()
+                gotit = True
+            elif timeout > 0:
+                gotit = waiter.acquire(True, timeout)
+            else:
+                gotit = waiter.acquire(False)
+            outcome = "ok" if gotit else "timeout"
+            return gotit
+        finally:
+            if on:
+                _emit_x(st, "wait-end", self, site, {"outcome": outcome})
+            self._acquire_restore(saved_state)
+            if not gotit:
+                try:
+                    self._waiters.remove(waiter)
+                except ValueError:
+                    pass
+
+    def notify(self, n: int = 1) -> None:
+        if _core.ON and self._is_owned():
+            _emit_x(_state(), "signal", self, site_id(), {"sig": "notify", "n": n})
+        super().notify(n)
+
+    def notify_all(self) -> None:
+        if _core.ON and self._is_owned():
+            _emit_x(_state(), "signal", self, site_id(),
+                    {"sig": "notify_all", "n": len(self._waiters)})
+        super().notify(len(self._waiters))
+
+    notifyAll = notify_all
+
+
+def _emit_x(st: Any, op: str, obj: Any, site: int, extra: dict | None) -> None:
+    buf = st.buf
+    if len(buf) < st.cap:
+        task = task_of(st) if st.aio else None
+        if extra is None:
+            buf.append((mono_ns(), op, obj, site, task))
+        else:
+            buf.append((mono_ns(), op, obj, site, task, extra))
+    else:
+        st.dropped += 1
+
+
+class _SemaphoreMixin:
+    """Tracing shared by Semaphore and BoundedSemaphore (their internals stay untraced)."""
+
+    def _ls_init(self, value: int, type_: str) -> None:
+        # The semaphore's own internals stay untraced: one event per semaphore operation.
+        if value < 0:
+            raise ValueError("semaphore initial value must be >= 0")
+        self._cond = _OrigCondition(_allocate_lock())
+        self._value = value
+        define(self, "lock", type_, 4, reentrant=False, value=value)
+
+    def _ls_record(self) -> dict:
+        return self._ls_def
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        if not blocking and timeout is not None:
+            raise ValueError("can't specify timeout for non-blocking acquire")
+        if _orig_sem_acquire(self, False):
+            if _core.ON:
+                _record(_state(), "acquire", self, site_id())
+            return True
+        if not blocking:
+            if _core.ON:
+                _record(_state(), "try-fail", self, site_id())
+            return False
+        if not _core.ON:
+            return _orig_sem_acquire(self, True, timeout)
+        st = _state()
+        site = site_id()
+        _record(st, "wait", self, site)
+        ok = _orig_sem_acquire(self, True, timeout)
+        _record(st, "acquire" if ok else "timeout", self, site)
+        return ok
+
+    __enter__ = acquire
+
+    def _ls_released(self, n: int) -> None:
+        if _core.ON:
+            st = _state()
+            for _ in range(n):
+                _record(st, "release", self, 0)
+
+
+class Semaphore(_SemaphoreMixin, _OrigSemaphore):
+    """A traced ``threading.Semaphore``."""
+
+    def __init__(self, value: int = 1) -> None:
+        self._ls_init(value, "threading.Semaphore")
+
+    def release(self, n: int = 1) -> None:
+        _OrigSemaphore.release(self, n)
+        self._ls_released(n)
+
+    def __exit__(self, t: Any, v: Any, tb: Any) -> None:
+        self.release()
+
+
+class BoundedSemaphore(_SemaphoreMixin, _OrigBoundedSemaphore):
+    """A traced ``threading.BoundedSemaphore``."""
+
+    def __init__(self, value: int = 1) -> None:
+        self._ls_init(value, "threading.BoundedSemaphore")
+        self._initial_value = value
+
+    def release(self, n: int = 1) -> None:
+        _OrigBoundedSemaphore.release(self, n)
+        self._ls_released(n)
+
+    def __exit__(self, t: Any, v: Any, tb: Any) -> None:
+        self.release()
+
+
+# ------------------------------------------------------------------ threads
+
+def _thread_start(self: threading.Thread) -> None:
+    if _core.ON and self._initialized and not self._started.is_set():
+        try:
+            parent = _state()
+            child = _core.ThreadState(self._name, parent.tid, self)
+            self._ls_state = child
+            _record(parent, "start", child, site_id())
+        except Exception:
+            pass
+    _orig_start(self)
+
+
+def _thread_bootstrap_inner(self: threading.Thread) -> None:
+    st = getattr(self, "_ls_state", None)
+    if st is not None:
+        try:
+            st.ident = _thread.get_ident()
+            _core.bind_state(st)
+        except Exception:
+            st = None
+    try:
+        _orig_bootstrap_inner(self)
+    finally:
+        if st is not None:
+            if _core.ON:
+                try:
+                    _record(st, "end", st, 0)
+                except Exception:
+                    pass
+            st.ended = True
+
+
+def _thread_join(self: threading.Thread, timeout: float | None = None) -> None:
+    target = getattr(self, "_ls_state", None)
+    if target is None or not _core.ON or not self._started.is_set() \
+            or self is threading.current_thread():
+        return _orig_join(self, timeout)
+    st = _state()
+    site = site_id()
+    alive = self.is_alive()
+    if alive:
+        _emit_x(st, "wait-begin", target, site,
+                {"timeout": timeout} if timeout is not None else None)
+    outcome = "error"
+    try:
+        _orig_join(self, timeout)
+        outcome = "timeout" if self.is_alive() else "ok"
+    finally:
+        if alive:
+            _emit_x(st, "wait-end", target, site, {"outcome": outcome})
+        if outcome == "ok" or not alive:
+            _record(st, "join", target, site)
+
+
+_PATCHED = {
+    "Lock": Lock,
+    "RLock": RLock,
+    "Condition": Condition,
+    "Semaphore": Semaphore,
+    "BoundedSemaphore": BoundedSemaphore,
+}
+
+
+def install() -> None:
+    """Replace the threading primitives and hook Thread start/join/end."""
+    for name, cls in _PATCHED.items():
+        setattr(threading, name, cls)
+    threading.Thread.start = _thread_start
+    threading.Thread._bootstrap_inner = _thread_bootstrap_inner
+    threading.Thread.join = _thread_join
+
+
+def uninstall() -> None:
+    """Put the original threading primitives and Thread methods back."""
+    for name, orig in ORIGINALS.items():
+        setattr(threading, name, orig)
+    threading.Thread.start = _orig_start
+    threading.Thread._bootstrap_inner = _orig_bootstrap_inner
+    threading.Thread.join = _orig_join
+
+
+__all__ = ["Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore",
+           "install", "uninstall"]
