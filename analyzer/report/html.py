@@ -90,15 +90,15 @@ class _Report:
                 keys.append(str(lock.get("id")))
         return keys
 
-    def fig(self, figure: go.Figure | None, cls: str = "plot") -> Safe:
-        """A plot container whose figure JSON is embedded at the end of the page."""
+    def fig(self, figure: go.Figure | None, chart: str) -> Safe:
+        """A plot container (named `chart`) whose figure JSON is embedded at the end of the page."""
         if figure is None:
             return Safe("")
         fid = f"fig-{len(self.figs) + 1}"
         spec = figure.to_plotly_json()
         self.figs.append((fid, {"data": spec.get("data", []), "layout": spec.get("layout", {})}))
         height = int(spec.get("layout", {}).get("height") or 400)
-        return h('<div class="{}" data-fig="{}" style="height:{}px"></div>', cls, fid, height)
+        return h('<div class="plot" data-fig="{}" data-chart="{}" style="height:{}px"></div>', fid, chart, height)
 
     # ------------------------------------------------------------------- page
 
@@ -265,7 +265,7 @@ class _Report:
                 fig = self.focused_timeline(f)
                 if fig is not None:
                     budget[0] -= 1
-                    timeline = h("<h4>Timeline around this finding</h4>{}", self.fig(fig))
+                    timeline = h("<h4>Timeline around this finding</h4>{}", self.fig(fig, f"timeline-{f.get('id')}"))
             else:
                 timeline = Safe('<p class="muted">(No focused timeline: the first '
                                 f'{MAX_FOCUSED_TIMELINES} findings have one; see the whole-run timeline.)</p>')
@@ -444,7 +444,7 @@ class _Report:
         return h('<section id="timeline"><h2>Timeline of the whole run</h2>'
                  '<p class="muted">One row per thread or task; bars are holds (solid) and waits (hatched), '
                  'coloured by lock. Red marks are findings (hover for details).</p>{}{}</section>',
-                 self.fig(fig), bounded)
+                 self.fig(fig, "timeline-run"), bounded)
 
     # ------------------------------------------------------------- lock graph
 
@@ -502,7 +502,7 @@ class _Report:
                   'deadlock; <span style="color:#b7791f;font-weight:600">orange, dashed</span>: guarded '
                   'cycles. Hover an edge for its code sites.')
         return h('<section id="graph"><h2>Lock order graph</h2><p class="muted">{}</p>{}</section>',
-                 Safe(legend), self.fig(fig))
+                 Safe(legend), self.fig(fig, "lock-graph"))
 
     def edge_hover(self, key: tuple[str, str], r: dict) -> str:
         a, b = (pt(self.names.label(k)) for k in key)
@@ -577,18 +577,18 @@ class _Report:
                 self.site_cell(lk.get("top_wait_sites"), "wait_total_ns"),
                 self.site_cell(lk.get("top_hold_sites"), "hold_total_ns"),
             ]
-            rows.append(h("<tr>{}</tr>", join(cells)))
+            rows.append(h('<tr data-lock="{}">{}</tr>', lk.get("id"), join(cells)))
         more = (h('<p class="muted">Showing the first {} of {} locks (most contended first); all are in the '
                   'JSON findings.</p>', MAX_STATS_ROWS, len(self.locks)) if len(self.locks) > MAX_STATS_ROWS else "")
         table = h('<div class="scroll"><table class="grid sortable stats-table"><thead><tr>{}</tr></thead>'
                   '<tbody>{}</tbody></table></div>{}', head, join(rows), more)
         busy = [x for x in self.locks if int(x.get("acquisitions") or 0) > 0][:BUSIEST_LOCKS]
         dist = [h("<h4>Hold times of the busiest locks</h4>{}",
-                  self.fig(charts.percentiles(busy, self.names, self.colors)))]
+                  self.fig(charts.percentiles(busy, self.names, self.colors), "hold-percentiles"))]
         if self.timeline_ok and busy:
             hist = data.histograms(self.con, [str(x.get("id")) for x in busy[:6]])
-            hold = self.fig(charts.histogram(hist["hold"], self.names, self.colors, "hold"))
-            wait = self.fig(charts.histogram(hist["wait"], self.names, self.colors, "wait"))
+            hold = self.fig(charts.histogram(hist["hold"], self.names, self.colors, "hold"), "hold-histogram")
+            wait = self.fig(charts.histogram(hist["wait"], self.names, self.colors, "wait"), "wait-histogram")
             dist.append(h('<h4>Hold and wait time distributions</h4><div class="two"><div>{}</div><div>{}</div></div>',
                           hold, wait or Safe('<p class="muted">No lock had to be waited for.</p>')))
         return h('<section id="locks"><h2>Lock statistics</h2><p class="muted">Per lock, in the lock_stat '

@@ -16,19 +16,21 @@ def login(n):
     for _ in range(n):
         with sessions:
             time.sleep(0.001)
-            with users:
+            if users.acquire(timeout=5):  # the timeout only guards this test program
                 time.sleep(0.0005)
+                users.release()
         time.sleep(0.002)
-    time.sleep(0.05)  # still running while rename() works: nothing orders the two threads
+    time.sleep(0.08)  # still running while rename() works: nothing orders the two threads
 
 
 def rename(n):
-    time.sleep(0.03)  # after login's loop, so this run does not actually hang
+    time.sleep(0.06)  # after login's loop, so this run does not actually hang
     for _ in range(n):
         with users:
             time.sleep(0.001)
-            with sessions:
+            if sessions.acquire(timeout=5):
                 time.sleep(0.0005)
+                sessions.release()
         time.sleep(0.01)
 
 
