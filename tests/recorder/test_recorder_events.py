@@ -438,3 +438,20 @@ def test_segment_marks_a_span(rec):
     seg = trace.one("segment", "tests/x.py::test_a")
     assert seg["kind"] == "test"
     assert [e["op"] for e in trace.evs(seg["id"])] == ["segment-begin", "segment-end"]
+
+
+def test_name_labels_threads_queues_and_events(rec):
+    rec.start()
+    q = recorder.name(queue.Queue(), "jobs")
+    ev = recorder.name(threading.Event(), "ready")
+    t = threading.Thread(target=lambda: (q.put(1), ev.set()), name="t0")
+    t.start()
+    recorder.name(t, "producer-thread")
+    t.join(JOIN)
+    q.get(timeout=JOIN)
+    assert ev.wait(JOIN)
+    trace = rec.stop()
+    assert trace.one("thread", "producer-thread")
+    assert trace.objects("resource", "jobs") or trace.objects("lock", "jobs")
+    named_ev = trace.one("resource", "ready")
+    assert named_ev["type"] == "threading.Event"
