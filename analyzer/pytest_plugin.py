@@ -46,7 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     default=None, help="findings JSON of known findings: they do not fail the run")
     group.addoption("--lockscope-group-by", dest="lockscope_group_by", default=None,
                     choices=("instance", "site"),
-                    help="lock identity: each lock object (default) or its creation site")
+                    help="lock identity: its creation site (default; lockdep-style lock classes, which also match across xdist workers) or each lock object")
     group.addoption("--lockscope-stacks", dest="lockscope_stacks", metavar="N", default=None,
                     type=int, help="stack frames recorded per call site (default 8)")
     parser.addini("lockscope", type="bool", default=False,
@@ -56,7 +56,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                        ("lockscope_html", "HTML report file to write"),
                        ("lockscope_fail_on", "critical|error|warning|info|never (default error)"),
                        ("lockscope_baseline", "findings JSON of known findings"),
-                       ("lockscope_group_by", "instance|site (default instance)"),
+                       ("lockscope_group_by", "site|instance (default site)"),
                        ("lockscope_stacks", "stack frames recorded per call site (default 8)")):
         parser.addini(name, type="string", default="", help=f"lockscope: {what}")
 
@@ -71,7 +71,7 @@ class Settings:
     html: str | None = None
     fail_on: str = "error"
     baseline: str | None = None
-    group_by: str = "instance"
+    group_by: str = "site"
     stacks: int = 8
 
 
@@ -121,7 +121,7 @@ def read_settings(config: pytest.Config, ns=None) -> Settings:
         html=path("lockscope_html", "lockscope_html"),
         fail_on=choice("lockscope_fail_on", LEVELS, "error"),
         baseline=path("lockscope_baseline", "lockscope_baseline"),
-        group_by=choice("lockscope_group_by", ("instance", "site"), "instance"),
+        group_by=choice("lockscope_group_by", ("instance", "site"), "site"),
         stacks=max(0, stacks),
     )
 

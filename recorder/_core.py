@@ -165,8 +165,13 @@ def emit(op: str, obj: Any, site: int = 0, extra: dict | None = None,
 # Frames in these files are library internals: a site is the first frame outside them.
 _SKIP_DIRS: tuple[str, ...] = ()
 _SKIP_FILES: set[str] = set()
-_skip_by_code: dict = {}
-_lines_by_code: dict = {}
+# Both caches are keyed by identity, not by the code object: code objects compare
+# (and hash) equal across files when their bodies match (co_filename is not part of
+# equality), and two identical functions in two files must not share call sites.
+_skip_by_file: dict[str, bool] = {}
+# id(code) -> (code, {line: site id}); holding `code` keeps its id from being reused.
+_lines_by_id: dict[int, tuple] = {}
+_lines_by_code: dict = {}  # kept for callers that have not moved to lines_for()
 # site id -> (file, line, func, stack or None)
 sites: dict[int, tuple] = {}
 
@@ -183,14 +188,22 @@ def init_skips() -> None:
         os.path.join(stdlib, "logging") + os.sep,
     )
     _SKIP_FILES.update({os.path.join(stdlib, "threading.py"), os.path.join(stdlib, "queue.py")})
-    _skip_by_code.clear()
+    _skip_by_file.clear()
 
 
 def _is_library(code: Any) -> bool:
     fn = code.co_filename
     skip = fn in _SKIP_FILES or fn.startswith(_SKIP_DIRS)
-    _skip_by_code[code] = skip
+    _skip_by_file[fn] = skip
     return skip
+
+
+def lines_for(code: Any) -> dict:
+    """The line -> site id map of one code object."""
+    entry = _lines_by_id.get(id(code))
+    if entry is None:
+        entry = _lines_by_id[id(code)] = (code, {})
+    return entry[1]
 
 
 def site_id(depth: int = 2) -> int:
@@ -200,16 +213,15 @@ def site_id(depth: int = 2) -> int:
         f = _getframe(depth)
     except ValueError:
         return 0
-    skip_get = _skip_by_code.get
+    skip_get = _skip_by_file.get
     while f is not None:
         code = f.f_code
-        skip = skip_get(code)
+        skip = skip_get(code.co_filename)
         if skip is None:
             skip = _is_library(code)
         if not skip:
-            lines = _lines_by_code.get(code)
-            if lines is None:
-                lines = _lines_by_code[code] = {}
+            entry = _lines_by_id.get(id(code))
+            lines = entry[1] if entry is not None else lines_for(code)
             line = f.f_lineno
             sid = lines.get(line)
             if sid is None:
@@ -242,6 +254,7 @@ def site_record(sid: int) -> dict:
 
 
 def reset_sites() -> None:
+    _lines_by_id.clear()
     _lines_by_code.clear()
     sites.clear()
 
