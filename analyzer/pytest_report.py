@@ -31,14 +31,21 @@ def _lock_labels(finding: dict) -> dict:
     return out
 
 
+MAX_TESTS_PER_EDGE = 5
+
+
 def _who(step: dict) -> str:
-    tests = step.get("tests") or []
+    """'tests: thread X' -- the tests that exercised the edge, and the actor when it
+    is a thread or task (a test segment is named by its test)."""
     actor = step.get("actor") or {}
-    if actor.get("kind") == "segment" or not tests:
-        name = actor.get("name") or actor.get("id") or "?"
-        who = f"{actor.get('kind', 'thread')} {name}" if actor.get("kind") != "segment" else name
-        return who if not tests or tests == [name] else f"{who} (in {', '.join(tests)})"
-    return f"{', '.join(tests)} ({actor.get('kind', 'thread')} {actor.get('name')})"
+    tests = step.get("tests") or []
+    shown = ", ".join(tests[:MAX_TESTS_PER_EDGE])
+    if len(tests) > MAX_TESTS_PER_EDGE:
+        shown += f" (+{len(tests) - MAX_TESTS_PER_EDGE} more tests)"
+    if actor.get("kind") == "segment" and tests:
+        return f"{shown}:"
+    thread = f"{actor.get('kind', 'thread')} '{actor.get('name') or actor.get('id') or '?'}'"
+    return f"{shown}: {thread}" if tests else f"{thread}:"
 
 
 def step_line(step: dict, labels: dict) -> str:
@@ -47,7 +54,7 @@ def step_line(step: dict, labels: dict) -> str:
     wanted = labels.get(req.get("lock")) or req.get("name") or req.get("lock")
     held = ", ".join(f"'{labels.get(h.get('lock')) or h.get('name') or h.get('lock')}'"
                      f" (taken at {h.get('acquired_at') or '?'})" for h in step.get("holds") or [])
-    return f"{_who(step)}: requested '{wanted}' at {step.get('site') or '?'} while holding {held or 'nothing'}"
+    return f"{_who(step)} requested '{wanted}' at {step.get('site') or '?'} while holding {held or 'nothing'}"
 
 
 def finding_lines(finding: dict) -> list[str]:

@@ -131,23 +131,29 @@ def read_test_windows(files: list[str]) -> TestWindows:
     return tw
 
 
+def _tests_of(actor: dict, ts: int | None, windows: TestWindows) -> list[str]:
+    if actor.get("kind") == "segment":
+        return [actor.get("name")]
+    return windows.at(actor.get("run"), ts)[-1:]
+
+
 def attribute_tests(doc: dict, windows: TestWindows) -> None:
-    """Add ``tests`` to every step and finding of a findings document: the test(s)
-    that exercised the edge (the step's actor when it is a test segment, otherwise
-    the test running when the step's actor first did it) and, per finding, all of
-    them in order."""
+    """Add ``tests`` to every step and finding of a findings document.
+
+    A step's tests are those that exercised its edge: every actor of the edge
+    (``steps[].actors``, else the step's ``actor``) that is a test segment, and
+    for a thread or task, the test that was running when it first took the edge.
+    A finding's tests are all of its steps' tests in order (for findings without
+    steps, the test running at its first occurrence)."""
     for finding in doc.get("findings", []):
         names: list[str] = []
         for step in finding.get("steps") or []:
-            actor = step.get("actor") or {}
+            actors = step.get("actors") or [step.get("actor") or {}]
             tests: list[str] = []
-            if actor.get("kind") == "segment":
-                tests = [actor.get("name")]
-            else:
-                inner = windows.at(actor.get("run"), step.get("ts"))
-                tests = inner[-1:]
-            step["tests"] = tests
-            names += tests
+            for actor in actors:
+                tests += _tests_of(actor, actor.get("ts", step.get("ts")), windows)
+            step["tests"] = list(dict.fromkeys(t for t in tests if t))
+            names += step["tests"]
         if not finding.get("steps"):
             names = windows.at(finding.get("run"), finding.get("first_ts"))[-1:]
         finding["tests"] = list(dict.fromkeys(n for n in names if n))
