@@ -295,12 +295,17 @@ class LockscopeSession:
         if s.json:
             import orjson
 
-            Path(s.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(s.json).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-            self.written.append(f"findings JSON: {s.json}")
+            try:
+                Path(s.json).parent.mkdir(parents=True, exist_ok=True)
+                Path(s.json).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+                self.written.append(f"findings JSON: {s.json}")
+            except OSError as exc:
+                self.error = f"cannot write the findings JSON {s.json}: {exc.strerror or exc}"
         if s.html:
-            message = write_html(doc, s.html)
-            self.written.append(message)
+            try:
+                self.written.append(write_html(doc, s.html))
+            except Exception as exc:
+                self.written.append(f"HTML report: not written: {exc}")
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
         if self.role == "worker":

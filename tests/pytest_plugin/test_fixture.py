@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import analyzer.analysis  # noqa: F401  (DuckDB loads once, before in-process runs)
-
 pytest_plugins = ["pytester"]
 
 TESTS = """

@@ -3,16 +3,8 @@ lock-order cycles between tests (run with pytest's own `pytester`)."""
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
-
-import analyzer.analysis  # noqa: F401  (see below)
-import recorder
-
-# In-process pytester runs drop the modules they imported when they end, and
-# DuckDB's native extension cannot be imported a second time in one process:
-# import the analysis (and DuckDB) here, once, before any inner run does.
 
 pytest_plugins = ["pytester"]
 
@@ -72,15 +64,6 @@ def test_invalidate():
         with cache.lock:
             pass
 """
-
-
-@pytest.fixture(autouse=True)
-def no_leaked_recording():
-    """Every in-process run must leave the recorder off and threading restored."""
-    lock_type = threading.Lock
-    yield
-    assert not recorder.is_recording()
-    assert threading.Lock is lock_type
 
 
 def edge_lines(result, test: str) -> list[str]:
@@ -286,3 +269,26 @@ def test_html_option_says_what_it_did(pytester):
     result = pytester.runpytest_inprocess("--lockscope", "--lockscope-html", "report.html")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["HTML report: *"])
+
+
+def test_disabled_with_p_no_lockscope(pytester):
+    pytester.makepyfile(test_bank=OPPOSITE)
+    result = pytester.runpytest_inprocess("-p", "no:lockscope", "--lockscope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # the option is gone with the plugin
+    result.stderr.fnmatch_lines(["*unrecognized arguments: --lockscope*"])
+
+
+def test_recording_already_on_is_used_and_left_running(pytester, monkeypatch):
+    """With LOCKSCOPE_OUT the recorder starts with the interpreter (before pytest):
+    the plugin analyzes a snapshot of that recording and does not stop it."""
+    monkeypatch.setenv("LOCKSCOPE_OUT", str(pytester.path / "env-traces"))
+    pytester.makepyfile(test_bank=OPPOSITE)
+    result = pytester.runpytest_subprocess("--lockscope", timeout=300)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert len(edge_lines(result, "test_bank.py::test_deposit")) == 1
+    assert len(edge_lines(result, "test_bank.py::test_report")) == 1
+    [trace] = (pytester.path / "env-traces").glob("*.jsonl")
+    records = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert {r["name"] for r in records if r["k"] == "segment"} == {
+        "test_bank.py::test_deposit", "test_bank.py::test_report"}
+    assert records[-1]["k"] == "end" and records[-1]["reason"] == "exit"
