@@ -72,10 +72,10 @@ def _site(task: Any) -> int:
     chain holds no user frame (``wait_for(lock.acquire(), 1)`` runs ``acquire`` as a
     task of its own), the site is where that task was created, not the event loop."""
     f = _getframe(2)
-    skip_get = _core._skip_by_code.get
+    skip_get = _core._skip_by_file.get
     while f is not None:
         code = f.f_code
-        skip = skip_get(code)
+        skip = skip_get(code.co_filename)
         if skip is None:
             skip = _core._is_library(code)
         if not skip:
