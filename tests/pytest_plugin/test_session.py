@@ -292,3 +292,34 @@ def test_recording_already_on_is_used_and_left_running(pytester, monkeypatch):
     assert {r["name"] for r in records if r["k"] == "segment"} == {
         "test_bank.py::test_deposit", "test_bank.py::test_report"}
     assert records[-1]["k"] == "end" and records[-1]["reason"] == "exit"
+
+
+def test_asyncio_tasks_of_two_tests_form_a_cycle(pytester):
+    """Tasks stay actors of their own; each is attributed to the test it ran in."""
+    pytester.makepyfile(test_async="""
+import asyncio
+
+a = asyncio.Lock()
+b = asyncio.Lock()
+
+
+async def nested(outer, inner):
+    async with outer:
+        async with inner:
+            pass
+
+
+def test_ab():
+    asyncio.run(nested(a, b))
+
+
+def test_ba():
+    asyncio.run(nested(b, a))
+""")
+    result = pytester.runpytest_inprocess("--lockscope")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        "ERROR potential-deadlock: Potential deadlock: lock order cycle asyncio.Lock@*",
+        "    test_async.py::test_ab: task 'Task-*' requested * at test_async.py:9 *",
+        "    test_async.py::test_ba: task 'Task-*' requested * at test_async.py:9 *",
+    ])
