@@ -39,7 +39,8 @@ class ThreadState:
     """Per-thread recording state: the thread's id and its event buffer."""
 
     __slots__ = ("tid", "buf", "cap", "dropped", "dropped_reported", "name", "parent",
-                 "ident", "native_id", "daemon", "ts", "thread", "aio", "ended", "__weakref__")
+                 "parent_ref", "ident", "native_id", "daemon", "ts", "thread", "aio", "ended",
+                 "__weakref__")
 
     def __init__(self, name: str, parent: int | None, thread: Any = None) -> None:
         self.tid = next_id()
@@ -49,6 +50,7 @@ class ThreadState:
         self.dropped_reported = 0   # written only by the writer thread
         self.name = name
         self.parent = parent
+        self.parent_ref = None      # weakref to the parent's state (to define it in any part)
         self.ident = None
         self.native_id = None
         self.daemon = None
@@ -77,14 +79,33 @@ class ThreadState:
 _tls = _thread._local()
 # Every ThreadState that may hold buffered events; the writer drains them.
 states: list[ThreadState] = []
-_buffer_cap = 1_000_000
+_buffer_total = 1_000_000
+_buffer_cap = _buffer_total
+_cap_threads = 1  # the thread count (a power of two) the budget is split for
+MIN_THREAD_CAP = 64
 
 
 def set_buffer_cap(total: int) -> None:
-    """Spread the event budget over the live threads (at least 1024 each)."""
-    global _buffer_cap
-    n = max(1, len(states))
-    _buffer_cap = max(1024, total // n)
+    """Set the event budget of the whole process (``max_buffer_events``)."""
+    global _buffer_total, _cap_threads
+    _buffer_total = max(1, int(total))
+    _cap_threads = 0
+    _rebalance_caps()
+
+
+def _rebalance_caps() -> None:
+    """Split the budget over the registered threads (at least MIN_THREAD_CAP each).
+
+    Recomputed only when the thread count crosses a power of two, so registering a
+    thread stays cheap; memory stays within about max(budget, 64 x threads) events."""
+    global _buffer_cap, _cap_threads
+    n = 1
+    while n < len(states):
+        n *= 2
+    if n == _cap_threads:
+        return
+    _cap_threads = n
+    _buffer_cap = max(MIN_THREAD_CAP, _buffer_total // n)
     for st in list(states):
         st.cap = _buffer_cap
 
@@ -116,6 +137,7 @@ def bind_state(st: ThreadState) -> None:
     """Make ``st`` the calling thread's state and hand its buffer to the writer."""
     _tls.st = st
     states.append(st)
+    _rebalance_caps()
 
 
 def reset_thread_local() -> None:

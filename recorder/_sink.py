@@ -177,6 +177,9 @@ class Sink:
         # object's definition was recorded, so the definition is known by now.
         batches = []
         for st in list(_core.states):
+            # Read ``ended`` before the length: the thread appends its ``end`` event
+            # before it sets ``ended``, so an empty buffer of an ended thread stays empty.
+            ended = st.ended
             buf = st.buf
             n = len(buf)
             if n:
@@ -186,7 +189,7 @@ class Sink:
             if lost > 0:
                 st.dropped_reported += lost
                 batches.append((st, [(time.monotonic_ns(), "dropped", lost)]))
-            elif not n and getattr(st, "ended", False):
+            elif not n and ended:
                 try:
                     _core.states.remove(st)
                 except ValueError:
@@ -198,10 +201,6 @@ class Sink:
         out = bytearray()
         for st, events in batches:
             self._encode(st, events, out)
-            if self.max_bytes and self.part_bytes + len(out) >= self.max_bytes:
-                self._write(bytes(out))
-                out.clear()
-                self._rotate()
         if out:
             self._write(bytes(out))
 
@@ -209,7 +208,14 @@ class Sink:
         oid = obj._ls_id
         if oid not in self.written:
             self.written.add(oid)
-            # Objects the definition refers to (a task's parent) are defined first.
+            parent_ref = getattr(obj, "parent_ref", None)
+            if parent_ref is not None:
+                # A thread names its parent: define it in this part too (a later part
+                # may not mention the parent otherwise).
+                parent = parent_ref()
+                if parent is not None:
+                    self._define(parent, out)
+            # Other objects a definition refers to (a task's parent) are defined first.
             for dep in getattr(obj, "_ls_deps", ()):
                 self._define(dep, out)
             rec = obj._ls_record()
@@ -226,11 +232,25 @@ class Sink:
             out += orjson.dumps(_core.site_record(sid), default=str)
             out += b"\n"
 
+    def _rotate_if_full(self, out: bytearray) -> bool:
+        """Start a new part when this one is full (checked between events, so a part
+        overshoots the limit by at most a few dozen lines)."""
+        if self.max_bytes and self.part_bytes + len(out) >= self.max_bytes:
+            self._write(bytes(out))
+            out.clear()
+            self._rotate()
+            return True
+        return False
+
     def _encode(self, st: Any, events: list, out: bytearray) -> None:
+        self._rotate_if_full(out)
         tid = self._define(st, out)
         ops = _OPS
         written, written_sites = self.written, self.written_sites
-        for ev in events:
+        for i, ev in enumerate(events):
+            if not i & 63 and i and self._rotate_if_full(out):
+                tid = self._define(st, out)
+                written, written_sites = self.written, self.written_sites  # a new part
             if len(ev) == 5:  # the common shape: no extra fields (inlined for speed)
                 ts, op, obj, site, task = ev
                 oid = obj._ls_id

@@ -14,6 +14,7 @@ import queue as _queue_mod
 import sys
 import threading
 from typing import Any
+from weakref import ref as _weakref
 
 from . import _core, _simplequeue
 from ._core import current_state, define, mono_ns, site_id, task_of
@@ -434,6 +435,12 @@ class _SemaphoreMixin:
 
     __enter__ = acquire
 
+    def __repr__(self) -> str:
+        # Like the original's, which names its class as module.qualname.
+        extra = f"/{self._initial_value}" if hasattr(self, "_initial_value") else ""
+        return (f"<lockscope.{type(self).__qualname__} at {id(self):#x}:"
+                f" value={self._value}{extra}>")
+
     def _ls_released(self, n: int) -> None:
         if _core.ON:
             st = _state()
@@ -477,6 +484,7 @@ def _thread_start(self: threading.Thread) -> None:
         try:
             parent = _state()
             child = _core.ThreadState(self._name, parent.tid, self)
+            child.parent_ref = _weakref(parent)
             self._ls_state = child
             _record(parent, "start", child, site_id())
         except Exception:

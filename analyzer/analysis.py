@@ -1,0 +1,134 @@
+"""Run the whole analysis: load, derive, apply every rule, build the findings document."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import orjson
+
+from . import load as loader
+from .context import Context, Options, parse_duration
+from .errors import UnusableInput
+from .findings import SEVERITIES, Finding, at_or_above
+from .rules import all_rules
+from .stats import lock_stats
+
+VERSION = "0.1.0"
+MAX_CORRUPT_LISTED = 100
+
+
+def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hold: str | int = "100ms",
+            baseline: str | os.PathLike | None = None, db: str | os.PathLike | None = None,
+            memory_limit: str | None = None, max_cycle_length: int = 6, rules: list[str] | None = None,
+            fail_on: str = "error") -> dict:
+    """Analyze trace files and return the findings document (docs/findings-format.md).
+
+    `paths`: files, directories or globs (one path or a list). Raises UnusableInput
+    when nothing can be analyzed.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    long_hold_ns = long_hold if isinstance(long_hold, int) else parse_duration(long_hold)
+    opts = Options(group_by=group_by, actors=actors, long_hold_ns=long_hold_ns,
+                   max_cycle_length=max_cycle_length)
+    known = load_baseline(baseline) if baseline else set()
+    files = loader.discover(list(paths))
+    con = loader.connect(db, memory_limit)
+    try:
+        loaded = loader.load(con, files)
+        loader.derive(con, group_by=group_by, actors=actors)
+        ctx = Context(con, opts)
+        findings: list[Finding] = []
+        for rule in all_rules():
+            if rules is not None and not set(rule.KINDS) & set(rules):
+                continue
+            findings += rule.find(ctx)
+        findings.sort(key=Finding.sort_key)
+        kept = [f for f in findings if f.fingerprint not in known]
+        doc = {
+            "format": "lockscope-findings",
+            "version": 1,
+            "tool": {"name": "lockscope", "version": VERSION},
+            "generated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "options": opts.to_json() | {"fail_on": fail_on,
+                                         "baseline": str(baseline) if baseline else None},
+            "trace": trace_summary(ctx, loaded),
+            "findings": [f.to_json(f"F{i}", ctx.wall) for i, f in enumerate(kept, 1)],
+            "suppressed": len(findings) - len(kept),
+            "locks": [{k: v for k, v in s.items() if k != "lk"} for s in lock_stats(ctx)],
+        }
+        doc["summary"] = {s: sum(1 for f in kept if f.severity == s) for s in SEVERITIES}
+        return doc
+    finally:
+        con.close()
+
+
+def load_baseline(path: str | os.PathLike) -> set[str]:
+    """Fingerprints of the findings in an earlier findings JSON file."""
+    try:
+        doc = orjson.loads(Path(path).read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise UnusableInput(f"baseline {path}: cannot read findings JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != "lockscope-findings":
+        raise UnusableInput(f"baseline {path}: not a lockscope findings file")
+    return {f["fingerprint"] for f in doc.get("findings", []) if "fingerprint" in f}
+
+
+def failing(doc: dict, fail_on: str) -> list[dict]:
+    """The findings at or above `fail_on`."""
+    return [f for f in doc["findings"] if at_or_above(f["severity"], fail_on)]
+
+
+def trace_summary(ctx: Context, loaded: loader.Loaded) -> dict:
+    con = ctx.con
+    files = ctx.rows("SELECT path, run, part, lines, records, corrupt_lines, end_reason FROM files ORDER BY file_id")
+    files += [{"path": str(p), "run": None, "part": None, "lines": 0, "records": 0, "corrupt_lines": 0,
+               "end_reason": None} for p in loaded.empty_files]
+    procs = []
+    for r in ctx.rows("SELECT * FROM runs ORDER BY run"):
+        procs.append({
+            "run": r["run"], "pid": r["pid"], "host": r["host"],
+            "argv": orjson.loads(r["argv"]) if r["argv"] else [], "runtime": r["runtime"],
+            "cwd": r["cwd"], "parts": r["parts"],
+            "start_ts": r["first_ts"], "start_wall": ctx.wall(r["run"], r["first_ts"]),
+            "end_ts": r["last_ts"], "end_wall": ctx.wall(r["run"], r["last_ts"]),
+            "duration_ns": r["duration_ns"], "ended": r["ended"], "end_reason": r["end_reason"],
+            "dropped": r["dropped"],
+        })
+
+    def count(table: str) -> int:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    corrupt = ctx.rows(f"SELECT path AS file, line, reason FROM corrupt_lines ORDER BY file_id, line "
+                       f"LIMIT {MAX_CORRUPT_LISTED}")
+    warnings = list(dict.fromkeys(ctx.warnings))
+    incomplete = [p["run"] for p in procs if not p["ended"]]
+    dropped = sum(p["dropped"] for p in procs)
+    if dropped:
+        warnings.append(f"{dropped} events were dropped by the recorder: holds across the gap are uncertain")
+    if incomplete:
+        warnings.append(f"{len(incomplete)} run(s) have no end record (killed or hung): "
+                        "locks still held and waits still pending at the end are reported as such")
+    if loaded.empty_files:
+        warnings.append(f"{len(loaded.empty_files)} empty trace file(s) skipped")
+    if loaded.headerless_files:
+        warnings.append(f"{len(loaded.headerless_files)} file(s) without a header record skipped: "
+                        + ", ".join(loaded.headerless_files[:3]))
+    return {
+        "files": files,
+        "processes": procs,
+        "threads": count("threads"),
+        "tasks": count("tasks"),
+        "locks": count("locks"),
+        "resources": count("resources"),
+        "segments": count("segments"),
+        "events": count("events"),
+        "duration_ns": max((p["duration_ns"] or 0 for p in procs), default=0),
+        "dropped": dropped,
+        "corrupt_lines": count("corrupt_lines"),
+        "corrupt": corrupt,
+        "unknown_records": count("unknown_records"),
+        "incomplete_runs": incomplete,
+        "warnings": warnings,
+    }

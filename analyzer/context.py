@@ -1,0 +1,136 @@
+"""What every rule gets: the loaded database, the options, and lookups that turn
+ids into the names and sites a report shows."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import duckdb
+
+from .errors import UnusableInput
+
+_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+def parse_duration(text: str) -> int:
+    """'100ms', '2s', '500us', '1500000' (ns) -> nanoseconds."""
+    t = text.strip().lower()
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if t.endswith(unit):
+            number = t[: -len(unit)].strip()
+            break
+    else:
+        unit, number = "ns", t
+    try:
+        value = float(number)
+    except ValueError:
+        raise UnusableInput(f"not a duration: {text!r} (use e.g. 100ms, 2s, 500us)") from None
+    if value < 0:
+        raise UnusableInput(f"duration must not be negative: {text!r}")
+    return int(value * _UNITS[unit])
+
+
+@dataclass
+class Options:
+    """Analysis options (the `analyze` command's flags)."""
+
+    group_by: str = "instance"
+    actors: str = "task"
+    long_hold_ns: int = 100_000_000
+    max_cycle_length: int = 6
+    max_cycles: int = 10_000
+    hot_locks: int = 10
+
+    def to_json(self) -> dict:
+        return {"group_by": self.group_by, "actors": self.actors, "long_hold_ns": self.long_hold_ns,
+                "max_cycle_length": self.max_cycle_length}
+
+
+@dataclass
+class Context:
+    """The analysis state shared by the rules."""
+
+    con: duckdb.DuckDBPyConnection
+    options: Options
+    warnings: list[str] = field(default_factory=list)
+    cache: dict = field(default_factory=dict)
+
+    def rows(self, sql: str, params: dict | list | None = None) -> list[dict]:
+        cur = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    @cached_property
+    def _clock(self) -> dict[str, tuple[int, int]]:
+        return {r: (m, w) for r, m, w in self.con.execute(
+            "SELECT run, mono_ns, wall_ns FROM runs").fetchall() if m is not None and w is not None}
+
+    def wall(self, run: str | None, ts: int | None) -> str | None:
+        """Trace time -> ISO 8601 UTC wall time, from the run header's clock anchor."""
+        if run is None or ts is None or run not in self._clock:
+            return None
+        mono, wall = self._clock[run]
+        ns = wall + (ts - mono)
+        t = dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=dt.timezone.utc)
+        return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{(ns % 1_000_000_000) // 1000:06d}Z"
+
+    @cached_property
+    def _locks(self) -> dict[int, dict]:
+        return {r["lk"]: r for r in self.rows("SELECT * FROM lock_classes")}
+
+    def lock(self, lk: int) -> dict:
+        """The JSON description of lock key `lk`."""
+        r = self._locks[lk]
+        return {"id": r["key"], "name": r["name"], "type": r["type"], "created_at": r["created_at"]}
+
+    def lock_label(self, lk: int) -> str:
+        r = self._locks[lk]
+        return r["name"] or (f"{r['type'].split('|')[0]}@{r['created_at']}" if r["created_at"] else r["key"])
+
+    def lock_identity(self, lk: int) -> str:
+        """What a fingerprint keeps of a lock: its creation site (or type and name)."""
+        r = self._locks[lk]
+        return r["created_at"] or f"{r['type']}:{r['name'] or ''}"
+
+    @cached_property
+    def _sites(self) -> dict[tuple[str, int], dict]:
+        return {(r["run"], r["id"]): r for r in self.rows(
+            "SELECT run, id, path, line, func, site, stack FROM sites")}
+
+    def site(self, run: str, site_id: int | None) -> dict | None:
+        """`{"site": "path:line", "path", "line", "func"}` or None."""
+        r = self._sites.get((run, site_id))
+        if r is None:
+            return None
+        return {"site": r["site"], "path": r["path"], "line": r["line"], "func": r["func"]}
+
+    def site_text(self, run: str, site_id: int | None) -> str | None:
+        r = self._sites.get((run, site_id))
+        return r["site"] if r else None
+
+    def stack(self, run: str, site_id: int | None) -> list | None:
+        import orjson
+
+        r = self._sites.get((run, site_id))
+        if r is None or r["stack"] is None:
+            return None
+        return orjson.loads(r["stack"])
+
+    @cached_property
+    def _actors(self) -> dict[tuple[str, int], dict]:
+        out: dict[tuple[str, int], dict] = {}
+        for run, i, name in self.con.execute("SELECT run, id, name FROM threads").fetchall():
+            out[(run, i)] = {"id": f"{run}/{i}", "name": name, "kind": "thread", "run": run}
+        for run, i, name in self.con.execute("SELECT run, id, name FROM tasks").fetchall():
+            out[(run, i)] = {"id": f"{run}/{i}", "name": name, "kind": "task", "run": run}
+        for run, i, name in self.con.execute("SELECT run, id, name FROM segments").fetchall():
+            out[(run, i)] = {"id": f"{run}/{i}", "name": name, "kind": "segment", "run": run}
+        return out
+
+    def actor(self, run: str, actor_id: int) -> dict:
+        return self._actors.get((run, actor_id)) or {
+            "id": f"{run}/{actor_id}", "name": f"#{actor_id}", "kind": "thread", "run": run}
+
+    def actor_kind(self, run: str, actor_id: int) -> str:
+        return self.actor(run, actor_id)["kind"]

@@ -1,0 +1,136 @@
+"""Load lockscope trace files into DuckDB tables (see docs/database.md)."""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from . import queries
+from .errors import UnusableInput
+
+SUPPORTED_VERSIONS = {"1"}
+TRACE_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+
+def is_trace_file(path: Path) -> bool:
+    return path.name.endswith(TRACE_SUFFIXES)
+
+
+def discover(paths: list[str | os.PathLike]) -> list[Path]:
+    """Trace files named by `paths`: files, directories (searched recursively) or globs.
+
+    Rotated parts (`...Z.1.jsonl`) are ordinary `*.jsonl` files. Order is stable
+    (sorted) and duplicates are removed.
+    """
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found += [f for f in p.rglob("*") if f.is_file() and is_trace_file(f)]
+        elif p.is_file():
+            found.append(p)
+        else:
+            matches = glob.glob(str(raw), recursive=True)
+            if not matches:
+                raise UnusableInput(f"{raw}: no such file or directory")
+            for m in matches:
+                mp = Path(m)
+                if mp.is_dir():
+                    found += [f for f in mp.rglob("*") if f.is_file() and is_trace_file(f)]
+                elif is_trace_file(mp):
+                    found.append(mp)
+    unique = sorted({f.resolve() for f in found})
+    if not unique:
+        where = ", ".join(str(p) for p in paths) or "(no paths given)"
+        raise UnusableInput(f"no trace files (*.jsonl, *.jsonl.gz) found in {where}")
+    return unique
+
+
+def connect(db_path: str | os.PathLike | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection; in memory unless `db_path` is given (the file is replaced)."""
+    if db_path is not None:
+        db = Path(db_path)
+        for stale in (db, db.with_name(db.name + ".wal")):
+            if stale.exists():
+                stale.unlink()
+        con = duckdb.connect(str(db))
+    else:
+        con = duckdb.connect()
+    if memory_limit:
+        con.execute(f"SET memory_limit = {queries.sql_string(memory_limit)}")
+    con.execute("SET preserve_insertion_order = true")
+    return con
+
+
+@dataclass
+class Loaded:
+    """What `load` read: the files, and those that held nothing usable."""
+
+    files: list[Path]
+    empty_files: list[Path]
+    headerless_files: list[str]
+
+
+def load(con: duckdb.DuckDBPyConnection, files: list[Path]) -> Loaded:
+    """Read `files` into the documented tables of `con`.
+
+    Raises UnusableInput for an unknown format version or when no file holds a
+    single valid record.
+    """
+    nonempty = [f for f in files if f.stat().st_size > 0]
+    empty = [f for f in files if f.stat().st_size == 0]
+    if not nonempty:
+        raise UnusableInput(_nothing_usable(files, "empty"))
+    file_list = "[" + ", ".join(queries.sql_string(str(f)) for f in nonempty) + "]"
+    try:
+        queries.run(con, "load_raw", files=file_list)
+    except duckdb.Error as exc:  # unreadable file, bad gzip stream, ...
+        raise UnusableInput(f"cannot read trace files: {str(exc).splitlines()[0]}") from None
+    bad = con.execute(
+        "SELECT path, format, version FROM files "
+        "WHERE run IS NOT NULL AND (format IS DISTINCT FROM 'lockscope-trace' "
+        "OR version NOT IN (SELECT unnest($v)))",
+        {"v": sorted(SUPPORTED_VERSIONS)},
+    ).fetchall()
+    if bad:
+        path, fmt, version = bad[0]
+        if fmt != "lockscope-trace":
+            raise UnusableInput(f"{path}: not a lockscope trace (format {fmt!r})")
+        raise UnusableInput(
+            f"{path}: unsupported trace format version {version} (this lockscope reads version "
+            f"{', '.join(sorted(SUPPORTED_VERSIONS))}); upgrade lockscope"
+        )
+    headerless = [r[0] for r in con.execute("SELECT path FROM files WHERE run IS NULL").fetchall()]
+    queries.run(con, "build_tables")
+    con.execute("DROP VIEW IF EXISTS good; DROP VIEW IF EXISTS rows; DROP TABLE IF EXISTS raw")
+    if con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0:
+        raise UnusableInput(_nothing_usable(files, "no header record"))
+    return Loaded(files=files, empty_files=empty, headerless_files=headerless)
+
+
+def _nothing_usable(files: list[Path], why: str) -> str:
+    shown = ", ".join(str(f) for f in files[:3]) + (" ..." if len(files) > 3 else "")
+    return f"nothing usable in {len(files)} trace file(s) ({why}): {shown}"
+
+
+def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors: str = "task") -> None:
+    """Build the shared analysis tables (lock keys, holds, waits, dependencies)."""
+    if group_by == "site":
+        lock_key = "coalesce(s.site, l.run || '/' || l.id)"
+    elif group_by == "instance":
+        lock_key = "l.run || '/' || l.id"
+    else:
+        raise UnusableInput(f"--group-by must be 'instance' or 'site', not {group_by!r}")
+    if actors == "segment":
+        actor_source = "(" + queries.text("segment_actor_events").strip().rstrip(";") + ")"
+        actor = "CASE WHEN e.task IS NULL AND e.segment > 0 THEN e.segment ELSE coalesce(e.task, e.th) END"
+    elif actors in ("task", "thread"):
+        actor_source = "events"
+        actor = "coalesce(e.task, e.th)" if actors == "task" else "e.th"
+    else:
+        raise UnusableInput(f"--actors must be 'task', 'thread' or 'segment', not {actors!r}")
+    queries.run(con, "derive", lock_key=lock_key, actor=actor, actor_source=actor_source)
+    queries.run(con, "deps")

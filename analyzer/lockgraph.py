@@ -1,0 +1,206 @@
+"""Lock-order cycles from the deduplicated dependency set (`deps` table).
+
+The graph has one node per lock key and an edge held -> requested for each
+dependency (actor, requested lock, held set, site). Cycles are enumerated with
+networkx inside strongly connected components, bounded in length and number.
+For each cycle we look for one dependency per edge such that (iGoodlock):
+the actors are distinct, the held sets are pairwise disjoint (no common gate
+lock), and no two of them are ordered by thread start/join. A cycle with such
+an assignment is a potential deadlock; one without is a guarded cycle, with the
+reason the best assignment failed.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from .context import Context
+
+SEARCH_BUDGET = 20_000  # backtracking steps per cycle and level
+
+
+@dataclass
+class Dep:
+    dep: int
+    run: str
+    actor: int
+    lk: int
+    site: int | None
+    held: tuple[int, ...]
+    held_at: list[dict]
+    n: int
+    first_ts: int
+    last_ts: int
+    first_seq: int
+    last_seq: int
+    th: int
+    task: int | None
+    failed: int
+
+    @property
+    def who(self) -> tuple[str, int]:
+        return (self.run, self.actor)
+
+
+@dataclass
+class Cycle:
+    locks: list[int]                 # lock keys in order; edge i is locks[i] -> locks[i+1]
+    steps: list[Dep]                 # the chosen dependency per edge
+    status: str                      # "potential" or "guarded"
+    reason: str | None = None        # for guarded: single-actor | gate-lock | ordered
+    gate_locks: list[int] = field(default_factory=list)
+    order: str | None = None
+
+
+class HappensBefore:
+    """Start/join order between events of different threads of one run."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.starts: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+        self.joins: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+        for run, th, obj, op, seq in ctx.con.execute(
+            "SELECT e.run, e.th, e.obj, e.op, e.seq FROM events e "
+            "JOIN threads t ON t.run = e.run AND t.id = e.obj "
+            "WHERE e.op IN ('start', 'join') ORDER BY e.seq"
+        ).fetchall():
+            if op == "start":
+                self.starts[(run, th)].append((seq, obj))
+            else:
+                self.joins[(run, obj)].append((th, seq))
+        self.thread_ids = {(r, i) for r, i in ctx.con.execute("SELECT run, id FROM threads").fetchall()}
+        self._memo: dict[tuple, bool] = {}
+
+    def before(self, run: str, tx: int, sx: int, ty: int, sy: int) -> bool:
+        """Does event (tx, seq sx) happen before event (ty, seq sy)?"""
+        if tx == ty:
+            return sx < sy
+        key = (run, tx, sx, ty, sy)
+        if key in self._memo:
+            return self._memo[key]
+        best: dict[int, int] = {tx: sx}
+        todo = [(tx, sx)]
+        found = False
+        while todo and not found:
+            t, s = todo.pop()
+            nxt = [(child, 0) for seq, child in self.starts.get((run, t), []) if seq >= s]
+            nxt += [(joiner, js) for joiner, js in self.joins.get((run, t), [])]
+            for t2, s2 in nxt:
+                if t2 == ty and s2 <= sy:
+                    found = True
+                    break
+                if s2 < best.get(t2, 1 << 62):
+                    best[t2] = s2
+                    todo.append((t2, s2))
+        self._memo[key] = found
+        return found
+
+    def ordered(self, a: Dep, b: Dep) -> bool:
+        """True when every occurrence of `a` happens before every one of `b`, or vice versa."""
+        if a.run != b.run or (a.run, a.actor) not in self.thread_ids or (b.run, b.actor) not in self.thread_ids:
+            return False  # other processes, tasks and segments are never ordered here
+        return (self.before(a.run, a.actor, a.last_seq, b.actor, b.first_seq)
+                or self.before(a.run, b.actor, b.last_seq, a.actor, a.first_seq))
+
+
+def load_deps(ctx: Context) -> list[Dep]:
+    rows = ctx.con.execute(
+        "SELECT dep, run, actor, lk, site, held, held_at, n, first_ts, last_ts, first_seq, last_seq, "
+        "th, task, failed FROM deps ORDER BY dep").fetchall()
+    return [Dep(r[0], r[1], r[2], r[3], r[4], tuple(r[5]), list(r[6]), *r[7:]) for r in rows]
+
+
+def find_cycles(ctx: Context) -> list[Cycle]:
+    """All lock-order cycles (up to the configured length and count), classified."""
+    if "cycles" in ctx.cache:
+        return ctx.cache["cycles"]
+    deps = load_deps(ctx)
+    graph = nx.DiGraph()
+    edge_deps: dict[tuple[int, int], list[Dep]] = defaultdict(list)
+    for d in deps:
+        for h in d.held:
+            edge_deps[(h, d.lk)].append(d)
+    graph.add_edges_from(edge_deps)
+    hb = HappensBefore(ctx)
+    opts = ctx.options
+    out: list[Cycle] = []
+    seen = 0
+    for comp in nx.strongly_connected_components(graph):
+        if len(comp) < 2:
+            continue
+        for nodes in nx.simple_cycles(graph.subgraph(comp), length_bound=opts.max_cycle_length):
+            seen += 1
+            if seen > opts.max_cycles:
+                ctx.warnings.append(f"lock-order cycle search stopped after {opts.max_cycles} cycles")
+                break
+            out.append(_classify(_rotate(nodes), edge_deps, hb))
+        if seen > opts.max_cycles:
+            break
+    ctx.cache["cycles"] = out
+    return out
+
+
+def _rotate(nodes: list[int]) -> list[int]:
+    i = nodes.index(min(nodes))
+    return nodes[i:] + nodes[:i]
+
+
+def _candidates(edge: list[Dep]) -> list[Dep]:
+    """One representative per (actor, held set) of an edge, most frequent first."""
+    best: dict[tuple, Dep] = {}
+    for d in sorted(edge, key=lambda d: (-d.n, d.first_seq)):
+        best.setdefault((d.run, d.actor, d.held), d)
+    return list(best.values())
+
+
+def _search(options: list[list[Dep]], level: int, hb: HappensBefore) -> list[Dep] | None:
+    """Backtracking: one dep per edge; level 1 distinct actors, 2 + disjoint held, 3 + unordered."""
+    budget = [SEARCH_BUDGET]
+    chosen: list[Dep] = []
+
+    def ok(d: Dep) -> bool:
+        for c in chosen:
+            if c.who == d.who:
+                return False
+            if level >= 2 and set(c.held) & set(d.held):
+                return False
+            if level >= 3 and hb.ordered(c, d):
+                return False
+        return True
+
+    def go(i: int) -> bool:
+        if i == len(options):
+            return True
+        for d in options[i]:
+            budget[0] -= 1
+            if budget[0] < 0:
+                return False
+            if ok(d):
+                chosen.append(d)
+                if go(i + 1):
+                    return True
+                chosen.pop()
+        return False
+
+    return list(chosen) if go(0) else None
+
+
+def _classify(nodes: list[int], edge_deps: dict, hb: HappensBefore) -> Cycle:
+    k = len(nodes)
+    options = [_candidates(edge_deps[(nodes[i], nodes[(i + 1) % k])]) for i in range(k)]
+    full = _search(options, 3, hb)
+    if full:
+        return Cycle(nodes, full, "potential")
+    disjoint = _search(options, 2, hb)
+    if disjoint:
+        return Cycle(nodes, disjoint, "guarded", "ordered",
+                     order="the threads involved are ordered by thread start/join")
+    distinct = _search(options, 1, hb)
+    if distinct:
+        common: set[int] = set()
+        for i, a in enumerate(distinct):
+            for b in distinct[i + 1:]:
+                common |= set(a.held) & set(b.held)
+        return Cycle(nodes, distinct, "guarded", "gate-lock", gate_locks=sorted(common))
+    return Cycle(nodes, [o[0] for o in options], "guarded", "single-actor")

@@ -1,0 +1,140 @@
+-- Split `raw` into the documented tables (docs/database.md). Runs after the
+-- format version of every header was checked.
+CREATE OR REPLACE TEMP VIEW rows AS
+SELECT r.*, f.file_id, f.run AS file_run, f.part AS file_part,
+       (r.rowid - f.first_row + 1)::INTEGER AS line_no,
+       (r.rowid - f.first_row + 1) = f.lines AS is_last_line,
+       CASE
+         WHEN r.k IS NULL THEN 'not a JSON object'
+         WHEN r.k = 'header' AND (r.run IS NULL OR r.version IS NULL) THEN 'header without run or version'
+         WHEN r.k = 'ev' AND (r.ts IS NULL OR r.th IS NULL OR r.obj IS NULL OR r.op IS NULL) THEN 'event without ts, th, obj or op'
+         WHEN r.k IN ('site', 'lock', 'resource', 'thread', 'task', 'segment', 'name') AND r.id IS NULL THEN r.k || ' record without id'
+         WHEN r.k = 'site' AND r.file IS NULL THEN 'site without file'
+         WHEN r.k IN ('dropped', 'end') AND r.ts IS NULL THEN r.k || ' record without ts'
+       END AS problem
+FROM raw r JOIN files f ON f.path = r.filename;
+
+CREATE OR REPLACE TABLE corrupt_lines AS
+SELECT file_id, filename AS path, line_no AS line,
+       CASE WHEN is_last_line AND k IS NULL THEN 'truncated or unparsable last line' ELSE problem END AS reason
+FROM rows WHERE problem IS NOT NULL
+ORDER BY file_id, line_no;
+
+CREATE OR REPLACE TABLE unknown_records AS
+SELECT file_id, line_no AS line, k FROM rows
+WHERE problem IS NULL AND k NOT IN ('header', 'site', 'lock', 'resource', 'thread', 'task',
+                                    'segment', 'name', 'ev', 'dropped', 'end');
+
+CREATE OR REPLACE TEMP VIEW good AS
+SELECT * FROM rows WHERE problem IS NULL AND file_run IS NOT NULL;
+
+CREATE OR REPLACE TABLE sites AS
+SELECT file_run AS run, id, arg_min(file, file_id) AS file, arg_min(line, file_id) AS line,
+       arg_min(func, file_id) AS func, arg_min(stack, file_id) AS stack
+FROM good WHERE k = 'site' GROUP BY ALL;
+
+CREATE OR REPLACE TABLE names AS
+SELECT file_run AS run, id, arg_max(name, (file_part, line_no)) AS name
+FROM good WHERE k = 'name' GROUP BY ALL;
+
+CREATE OR REPLACE TABLE locks AS
+SELECT d.*, coalesce(n.name, d.given_name) AS name,
+       -- a semaphore is mutual exclusion only with exactly one permit (0 = a signal, >1 = a pool)
+       NOT (d.type ILIKE '%semaphore%' AND coalesce(d.value, 1) <> 1) AS mutex
+FROM (
+    SELECT file_run AS run, id, arg_min(type, file_id) AS type, arg_min(name, file_id) AS given_name,
+           coalesce(bool_or(reentrant), false) AS reentrant, arg_min(site, file_id) AS site,
+           min(ts) AS ts, arg_min(th, file_id) AS th, arg_min(value, file_id) AS value,
+           arg_min(owner, file_id) AS owner
+    FROM good WHERE k = 'lock' GROUP BY ALL
+) d LEFT JOIN names n USING (run, id);
+ALTER TABLE locks DROP COLUMN given_name;
+
+CREATE OR REPLACE TABLE resources AS
+SELECT d.*, coalesce(n.name, d.given_name) AS name FROM (
+    SELECT file_run AS run, id, arg_min(type, file_id) AS type, arg_min(name, file_id) AS given_name,
+           arg_min(site, file_id) AS site, min(ts) AS ts, arg_min(th, file_id) AS th,
+           arg_min(lock, file_id) AS lock, arg_min(owner, file_id) AS owner, arg_min(role, file_id) AS role
+    FROM good WHERE k = 'resource' GROUP BY ALL
+) d LEFT JOIN names n USING (run, id);
+ALTER TABLE resources DROP COLUMN given_name;
+
+CREATE OR REPLACE TABLE threads AS
+SELECT d.*, coalesce(n.name, d.given_name) AS name FROM (
+    SELECT file_run AS run, id, arg_min(name, file_id) AS given_name, arg_min(parent, file_id) AS parent,
+           arg_min(ident, file_id) AS ident, arg_min(native_id, file_id) AS native_id,
+           arg_min(daemon, file_id) AS daemon, min(ts) AS ts
+    FROM good WHERE k = 'thread' GROUP BY ALL
+) d LEFT JOIN names n USING (run, id);
+ALTER TABLE threads DROP COLUMN given_name;
+
+CREATE OR REPLACE TABLE tasks AS
+SELECT d.*, coalesce(n.name, d.given_name) AS name FROM (
+    SELECT file_run AS run, id, arg_min(name, file_id) AS given_name, arg_min(parent, file_id) AS parent,
+           arg_min(th, file_id) AS th, arg_min(loop, file_id) AS loop, arg_min(site, file_id) AS site,
+           min(ts) AS ts
+    FROM good WHERE k = 'task' GROUP BY ALL
+) d LEFT JOIN names n USING (run, id);
+ALTER TABLE tasks DROP COLUMN given_name;
+
+CREATE OR REPLACE TABLE segments AS
+SELECT d.*, coalesce(n.name, d.given_name) AS name FROM (
+    SELECT file_run AS run, id, arg_min(kind, file_id) AS kind, arg_min(name, file_id) AS given_name
+    FROM good WHERE k = 'segment' GROUP BY ALL
+) d LEFT JOIN names n USING (run, id);
+ALTER TABLE segments DROP COLUMN given_name;
+
+CREATE OR REPLACE TABLE dropped AS
+SELECT file_run AS run, ts, th, count, file_id, line_no AS line
+FROM good WHERE k = 'dropped';
+
+CREATE OR REPLACE TABLE ends AS
+SELECT file_run AS run, file_part AS part, file_id, ts, reason FROM good WHERE k = 'end';
+
+-- Events in the order they happened: by timestamp, then by file part and line
+-- (the writer keeps each thread's records in order, not the global order).
+CREATE OR REPLACE TABLE events AS
+SELECT row_number() OVER (ORDER BY file_run, ts, file_part, line_no) AS seq,
+       file_run AS run, ts, th, task, obj, op, site, outcome, sig, timeout, n,
+       file_id, line_no AS line
+FROM good WHERE k = 'ev'
+ORDER BY seq;
+
+CREATE OR REPLACE TABLE runs AS
+WITH h AS (
+    SELECT file_run AS run,
+           arg_min(pid, file_part) AS pid,
+           arg_min(ppid, file_part) AS ppid,
+           arg_min(host, file_part) AS host,
+           arg_min(runtime, file_part) AS runtime,
+           arg_min(python, file_part) AS python,
+           arg_min(argv, file_part) AS argv,
+           arg_min(cwd, file_part) AS cwd,
+           arg_min(clock, file_part) AS clock,
+           arg_min(mono_ns, file_part) AS mono_ns,
+           arg_min(wall_ns, file_part) AS wall_ns,
+           arg_min(parent_run, file_part) AS parent_run,
+           arg_min(settings, file_part) AS settings,
+           count(*) AS parts
+    FROM good WHERE k = 'header' GROUP BY file_run
+), span AS (
+    SELECT file_run AS run, min(ts) AS first_ts, max(ts) AS last_ts FROM good WHERE ts IS NOT NULL GROUP BY file_run
+), fin AS (
+    SELECT run, arg_max(reason, part) AS last_reason FROM ends GROUP BY run
+), drops AS (
+    SELECT run, sum(count) AS dropped FROM dropped GROUP BY run
+)
+SELECT h.*, span.first_ts, span.last_ts, coalesce(span.last_ts - span.first_ts, 0) AS duration_ns,
+       coalesce(fin.last_reason IN ('stop', 'exit'), false) AS ended,
+       fin.last_reason AS end_reason, coalesce(drops.dropped, 0)::BIGINT AS dropped
+FROM h LEFT JOIN span USING (run) LEFT JOIN fin USING (run) LEFT JOIN drops USING (run)
+ORDER BY run;
+
+CREATE OR REPLACE TABLE files AS
+SELECT f.file_id, f.path, f.run, f.part, f.lines, f.header_line,
+       (f.lines - coalesce(c.n, 0))::BIGINT AS records, coalesce(c.n, 0)::BIGINT AS corrupt_lines,
+       e.reason AS end_reason
+FROM files f
+LEFT JOIN (SELECT file_id, count(*) AS n FROM corrupt_lines GROUP BY file_id) c USING (file_id)
+LEFT JOIN (SELECT file_id, arg_max(reason, ts) AS reason FROM ends GROUP BY file_id) e USING (file_id)
+ORDER BY file_id;

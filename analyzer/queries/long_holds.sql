@@ -1,0 +1,9 @@
+-- Holds longer than $threshold ns, per lock key: how many, and the worst five.
+SELECT h.lk, count(*) AS over, max(h.hold_ns) AS max_hold_ns,
+       min(h.ts) AS first_ts, max(h.ts) AS last_ts, arg_min(h.run, h.ts) AS run,
+       list({{'hold_ns': h.hold_ns, 'run': h.run, 'site': h.site, 'actor': h.actor, 'ts': h.ts}}
+            ORDER BY h.hold_ns DESC)[1:5] AS worst
+FROM holds h
+WHERE h.hold_ns > $threshold
+GROUP BY h.lk
+ORDER BY max_hold_ns DESC

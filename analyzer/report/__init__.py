@@ -1,0 +1,1 @@
+"""Reporters: each module renders the findings document (docs/findings-format.md)."""

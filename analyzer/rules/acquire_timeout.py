@@ -1,0 +1,52 @@
+"""acquire-timeout: blocking acquires that gave up (timeout expired or cancelled)."""
+from __future__ import annotations
+
+from .. import queries
+from ..context import Context
+from ..durations import fmt_ns
+from ..findings import Finding
+
+KINDS = ("acquire-timeout",)
+
+HOLDERS_SQL = """
+SELECT DISTINCT h.run, h.actor, h.site FROM waits w
+JOIN holds h ON h.obj = w.obj AND h.run = w.run AND h.seq < w.end_seq
+     AND (h.end_seq IS NULL OR h.end_seq > w.end_seq)
+WHERE w.run = $run AND w.lk = $lk AND w.site IS NOT DISTINCT FROM $site AND w.end_op IN ('timeout', 'cancel')
+LIMIT 10
+"""
+
+
+def find(ctx: Context) -> list[Finding]:
+    out = []
+    for r in ctx.rows(queries.statements("acquire_timeouts")[-1]):
+        lk, run, label = r["lk"], r["run"], ctx.lock_label(r["lk"])
+        site = ctx.site(run, r["site"])
+        where = site["site"] if site else "an unknown site"
+        holders = ctx.rows(HOLDERS_SQL, {"run": run, "lk": lk, "site": r["site"]})
+        holder_text = [f"{ctx.actor(h['run'], h['actor'])['kind']} '{ctx.actor(h['run'], h['actor'])['name']}' "
+                       f"(took it at {ctx.site_text(h['run'], h['site'])})" for h in holders]
+        what = []
+        if r["timeouts"]:
+            what.append(f"timed out {r['timeouts']} time(s)")
+        if r["cancels"]:
+            what.append(f"was cancelled {r['cancels']} time(s)")
+        lines = [f"Acquiring '{label}' at {where} {' and '.join(what)} after waiting up to "
+                 f"{fmt_ns(r['max_wait_ns'])}."]
+        if holder_text:
+            lines.append("It was held by: " + "; ".join(holder_text) + ".")
+        lines.append("A timeout hides a lock that is held too long, or a deadlock that was broken.")
+        actors = [ctx.actor(run, a) for a in sorted(r["actors"])]
+        out.append(Finding(
+            kind="acquire-timeout",
+            title=f"Acquire of '{label}' gave up at {where}",
+            message="\n".join(lines),
+            fingerprint_parts=[ctx.lock_identity(lk), site["site"] if site else ""],
+            locks=[ctx.lock(lk)], threads=actors,
+            sites=[s for s in [site, *[ctx.site(h["run"], h["site"]) for h in holders]] if s],
+            count=r["timeouts"] + r["cancels"], run=run, first_ts=r["first_ts"], last_ts=r["last_ts"],
+            details={"lock": ctx.lock(lk)["id"], "timeouts": r["timeouts"], "cancels": r["cancels"],
+                     "max_wait_ns": r["max_wait_ns"],
+                     "holders": [ctx.site_text(h["run"], h["site"]) for h in holders]},
+        ))
+    return out

@@ -1,0 +1,40 @@
+"""hot-lock: the most contended locks, with lock_stat-style statistics."""
+from __future__ import annotations
+
+from ..context import Context
+from ..durations import fmt_ns
+from ..findings import Finding
+from ..stats import lock_stats
+
+KINDS = ("hot-lock",)
+
+
+def find(ctx: Context) -> list[Finding]:
+    out = []
+    hot = [s for s in lock_stats(ctx) if s["contentions"] > 0][: ctx.options.hot_locks]
+    for s in hot:
+        label = ctx.lock_label(s["lk"])
+        waits = ", ".join(f"{w['site']} ({w['count']}x, {fmt_ns(w['wait_total_ns'])})" for w in s["top_wait_sites"])
+        holds = ", ".join(f"{h['site']} ({h['count']}x, {fmt_ns(h['hold_total_ns'])})" for h in s["top_hold_sites"])
+        message = "\n".join([
+            f"'{label}': {s['acquisitions']} acquisitions, {s['contentions']} contended "
+            f"({100 * s['contentions'] / max(s['acquisitions'], 1):.1f}%), waited {fmt_ns(s['wait_total_ns'])} "
+            f"in total (max {fmt_ns(s['wait_max_ns'])}, avg {fmt_ns(s['wait_avg_ns'])}).",
+            f"Hold time: min {fmt_ns(s['hold_min_ns'])}, p50 {fmt_ns(s['hold_p50_ns'])}, "
+            f"p95 {fmt_ns(s['hold_p95_ns'])}, p99 {fmt_ns(s['hold_p99_ns'])}, max {fmt_ns(s['hold_max_ns'])}.",
+            f"Waiting sites: {waits or '-'}",
+            f"Holder sites: {holds or '-'}",
+        ])
+        first_site = s["top_wait_sites"][0]["site"] if s["top_wait_sites"] else None
+        sites = [{"site": x["site"], "path": x["site"].rsplit(":", 1)[0], "line": int(x["site"].rsplit(":", 1)[1]),
+                  "func": None} for x in s["top_wait_sites"] + s["top_hold_sites"] if x["site"]]
+        details = {k: v for k, v in s.items() if k != "lk"}
+        out.append(Finding(
+            kind="hot-lock",
+            title=f"Contended lock '{label}': {s['contentions']} waits, {fmt_ns(s['wait_total_ns'])} total",
+            message=message,
+            fingerprint_parts=[ctx.lock_identity(s["lk"])],
+            locks=[ctx.lock(s["lk"])], sites=list({x["site"]: x for x in sites}.values()),
+            count=s["contentions"], details=details | {"first_wait_site": first_site},
+        ))
+    return out

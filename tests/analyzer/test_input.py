@@ -1,0 +1,230 @@
+"""Loading: corrupt lines, empty files, wrong versions, discovery; and the CLI contract."""
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from analyzer import analyze
+from analyzer.cli import app
+from analyzer.errors import UnusableInput
+
+from .tracebuilder import Trace
+
+runner = CliRunner()
+
+
+def inversion_trace(run: str = "run1") -> Trace:
+    t = Trace(run=run)
+    a, b = t.lock("sessions", line=3), t.lock("users", line=4)
+    t1 = t.thread("login", t.main)
+    t.nested(t1, [a, b], [8, 9])
+    t2 = t.thread("rename", t.main)
+    t.nested(t2, [b, a], [13, 14])
+    t.end(t1)
+    t.end(t2)
+    t.join(t.main, t1)
+    t.join(t.main, t2)
+    return t
+
+
+def test_truncated_last_line_is_skipped_and_reported(tmp_path):
+    path = inversion_trace().write(tmp_path / "t.jsonl", end=False)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines) + b'{"k":"ev","ts":12')
+    doc = analyze([path])
+    assert doc["trace"]["corrupt_lines"] == 1
+    assert doc["trace"]["corrupt"] == [{"file": str(path), "line": len(lines) + 1,
+                                        "reason": "truncated or unparsable last line"}]
+    assert doc["trace"]["incomplete_runs"] == ["run1"]
+    assert [f["kind"] for f in doc["findings"]] == ["potential-deadlock"]
+
+
+def test_garbage_lines_are_skipped_with_their_line_numbers(tmp_path):
+    path = inversion_trace().write(tmp_path / "t.jsonl")
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines.insert(5, b"this is not json\n")
+    lines.insert(9, b'{"k":"ev","ts":"soon","th":1}\n')
+    lines.insert(12, b"[1, 2, 3]\n")
+    path.write_bytes(b"".join(lines))
+    doc = analyze([path])
+    assert [(c["line"], c["reason"]) for c in doc["trace"]["corrupt"]] == [
+        (6, "not a JSON object"), (10, "event without ts, th, obj or op"), (13, "not a JSON object")]
+    assert [f["kind"] for f in doc["findings"]] == ["potential-deadlock"]
+
+
+def test_empty_file_is_unusable(tmp_path):
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    with pytest.raises(UnusableInput, match="nothing usable"):
+        analyze([tmp_path / "empty.jsonl"])
+    result = runner.invoke(app, ["analyze", str(tmp_path / "empty.jsonl")])
+    assert result.exit_code == 2
+    assert "nothing usable" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_empty_file_next_to_a_good_one_is_a_warning(tmp_path):
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    inversion_trace().write(tmp_path / "good.jsonl")
+    doc = analyze([tmp_path])
+    assert any("empty trace file" in w for w in doc["trace"]["warnings"])
+    assert len(doc["findings"]) == 1
+
+
+def test_wrong_format_version_is_a_clear_error(tmp_path):
+    Trace(version=2).write(tmp_path / "v2.jsonl")
+    result = runner.invoke(app, ["analyze", str(tmp_path / "v2.jsonl")])
+    assert result.exit_code == 2
+    assert "unsupported trace format version 2" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_directory_without_traces_is_unusable(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    result = runner.invoke(app, ["analyze", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no trace files" in result.output
+
+
+def test_missing_path_is_unusable(tmp_path):
+    result = runner.invoke(app, ["analyze", str(tmp_path / "nope.jsonl")])
+    assert result.exit_code == 2
+    assert "no such file" in result.output
+
+
+def test_garbage_only_file_is_unusable(tmp_path):
+    (tmp_path / "junk.jsonl").write_text("junk\nmore junk\n")
+    with pytest.raises(UnusableInput, match="nothing usable"):
+        analyze([tmp_path / "junk.jsonl"])
+
+
+def test_directories_globs_gzip_and_rotated_parts(tmp_path):
+    t = inversion_trace()
+    records = t.records + [{"k": "end", "ts": t.tick(), "reason": "exit"}]
+    header = records[0]
+    part0 = records[:12] + [{"k": "end", "ts": records[11].get("ts", t.ts), "reason": "rotate"}]
+    # a rotated part repeats the definitions it needs
+    defs = [r for r in records if r["k"] in ("site", "lock", "thread")]
+    part1 = [header | {"part": 1}] + defs + records[12:]
+    sub = tmp_path / "nested" / "deeper"
+    sub.mkdir(parents=True)
+    (sub / "run.jsonl").write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in part0))
+    with gzip.open(sub / "run.1.jsonl.gz", "wb") as fh:
+        fh.write(b"".join(json.dumps(r).encode() + b"\n" for r in part1))
+    doc = analyze([tmp_path])
+    assert len(doc["trace"]["files"]) == 2
+    assert doc["trace"]["processes"][0]["parts"] == 2
+    assert doc["trace"]["processes"][0]["ended"] is True
+    assert [f["kind"] for f in doc["findings"]] == ["potential-deadlock"]
+    assert len(analyze([str(tmp_path / "**" / "*.jsonl*")])["findings"]) == 1
+
+
+def test_dropped_events_and_missing_end_are_in_the_summary(tmp_path):
+    t = inversion_trace()
+    t.records.append({"k": "dropped", "ts": t.tick(), "th": 4, "count": 1200})
+    doc = analyze([t.write(tmp_path / "t.jsonl", end=False)])
+    assert doc["trace"]["dropped"] == 1200
+    assert doc["trace"]["incomplete_runs"] == ["run1"]
+    assert doc["trace"]["processes"][0]["ended"] is False
+
+
+def test_cli_exit_codes_json_sarif_and_baseline(tmp_path):
+    trace = inversion_trace().write(tmp_path / "t.jsonl")
+    out, sarif = tmp_path / "f.json", tmp_path / "f.sarif"
+    result = runner.invoke(app, ["analyze", str(trace), "--json", str(out), "--sarif", str(sarif)])
+    assert result.exit_code == 1, result.output
+    assert "Potential deadlock" in result.output
+    doc = json.loads(out.read_text())
+    assert doc["format"] == "lockscope-findings" and doc["version"] == 1
+    [f] = doc["findings"]
+    for key in ("id", "fingerprint", "kind", "severity", "title", "message", "locks", "threads", "steps",
+                "count", "first_ts", "last_ts", "first_wall", "last_wall"):
+        assert key in f
+    assert f["first_wall"].endswith("Z")
+    log = json.loads(sarif.read_text())
+    assert log["version"] == "2.1.0"
+    [res] = log["runs"][0]["results"]
+    assert res["ruleId"] == "potential-deadlock" and res["level"] == "error"
+    primary = res["locations"][0]["physicalLocation"]
+    assert primary["artifactLocation"]["uri"] == "app.py" and primary["region"]["startLine"] in (9, 14)
+    assert {r["physicalLocation"]["region"]["startLine"] for r in res["relatedLocations"]} >= {8, 13}
+    assert runner.invoke(app, ["analyze", str(trace), "--fail-on", "critical"]).exit_code == 0
+    assert runner.invoke(app, ["analyze", str(trace), "--fail-on", "never"]).exit_code == 0
+    again = runner.invoke(app, ["analyze", str(trace), "--baseline", str(out), "--json", str(out)])
+    assert again.exit_code == 0, again.output
+    assert json.loads(out.read_text())["suppressed"] == 1
+
+
+def test_cli_rejects_bad_options(tmp_path):
+    trace = inversion_trace().write(tmp_path / "t.jsonl")
+    for args in (["--fail-on", "sometimes"], ["--long-hold", "soon"], ["--group-by", "color"],
+                 ["--baseline", str(tmp_path / "missing.json")]):
+        result = runner.invoke(app, ["analyze", str(trace), *args])
+        assert result.exit_code == 2, args
+        assert "Traceback" not in result.output
+
+
+def test_html_report_absent_is_a_clear_error(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("analyzer.report.html") is not None:
+        pytest.skip("HTML report is available")
+    trace = inversion_trace().write(tmp_path / "t.jsonl")
+    result = runner.invoke(app, ["analyze", str(trace), "--html", str(tmp_path / "r.html")])
+    assert result.exit_code == 2
+    assert "HTML report not available yet" in result.output
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_keep_database_for_sql(tmp_path):
+    import duckdb
+
+    trace = inversion_trace().write(tmp_path / "t.jsonl")
+    analyze([trace], db=tmp_path / "t.duckdb")
+    con = duckdb.connect(str(tmp_path / "t.duckdb"), read_only=True)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert {"files", "runs", "threads", "tasks", "locks", "resources", "sites", "segments", "events",
+            "dropped", "holds", "waits", "deps"} <= tables
+    assert con.execute("SELECT count(*) FROM events").fetchone()[0] > 0
+
+
+def test_segments_as_actors(tmp_path):
+    # two test cases in the main thread take the locks in opposite orders
+    t = Trace()
+    a, b = t.lock("a", line=3), t.lock("b", line=4)
+    s1, s2 = t.segment("test_one"), t.segment("test_two")
+    t.ev(t.main, s1, "segment-begin")
+    t.nested(t.main, [a, b], [10, 11])
+    t.ev(t.main, s1, "segment-end")
+    t.ev(t.main, s2, "segment-begin")
+    t.nested(t.main, [b, a], [20, 21])
+    t.ev(t.main, s2, "segment-end")
+    path = t.write(tmp_path / "t.jsonl")
+    by_thread = analyze([path])
+    assert [f["details"]["reason"] for f in by_thread["findings"]] == ["single-actor"]
+    by_segment = analyze([path], actors="segment")
+    [f] = by_segment["findings"]
+    assert f["kind"] == "potential-deadlock"
+    assert sorted(s["actor"]["name"] for s in f["steps"]) == ["test_one", "test_two"]
+    assert {s["actor"]["kind"] for s in f["steps"]} == {"segment"}
+
+
+def test_reentrant_reacquire_is_not_an_edge(tmp_path):
+    t = Trace()
+    r = t.lock("r", type="threading.RLock", line=3)
+    b = t.lock("b", line=4)
+    t1 = t.thread("one", t.main)
+    t.acquire(t1, r, 10)
+    t.acquire(t1, b, 11)
+    t.acquire(t1, r, 12)   # re-entry while holding b: not an edge b -> r
+    t.release(t1, r)
+    t.release(t1, b)
+    t.release(t1, r)
+    t2 = t.thread("two", t.main)
+    t.nested(t2, [r, b], [20, 21])
+    doc = analyze([t.write(tmp_path / "t.jsonl")])
+    assert doc["findings"] == []
+    stats = next(lk for lk in doc["locks"] if lk["name"] == "r")
+    assert stats["acquisitions"] == 2

@@ -1,0 +1,112 @@
+"""long-hold, acquire-timeout and hot-lock on real recorded threads."""
+from __future__ import annotations
+
+import threading
+import time
+
+from .conftest import kinds, line_of
+
+TIMEOUT = 5
+
+
+def test_long_hold_is_reported_with_the_acquiring_site(record):
+    with record() as rec:
+        cache = threading.Lock()
+        import recorder
+        recorder.name(cache, "cache")
+
+        def slow():
+            with cache:  # slow: take cache
+                time.sleep(0.15)
+
+        slow()
+    doc = rec.analyze(long_hold="100ms")
+    [f] = kinds(doc, "long-hold")
+    assert f["severity"] == "warning"
+    assert f["locks"][0]["name"] == "cache"
+    assert f["sites"][0]["site"] == line_of(slow, "# slow: take cache")
+    assert f["details"]["max_hold_ns"] >= 150_000_000
+    assert f["details"]["threshold_ns"] == 100_000_000
+
+
+def test_short_holds_are_not_long(record):
+    with record() as rec:
+        cache = threading.Lock()
+        for _ in range(50):
+            with cache:
+                pass
+    assert not kinds(rec.analyze(long_hold="10s"), "long-hold")
+
+
+def test_recursive_acquire_with_timeout_is_reported(record):
+    with record() as rec:
+        lock = threading.Lock()
+        import recorder
+        recorder.name(lock, "state")
+
+        def again():
+            with lock:  # again: outer
+                got = lock.acquire(timeout=0.05)  # again: inner
+                assert not got
+
+        again()
+    doc = rec.analyze()
+    [f] = kinds(doc, "acquire-timeout")
+    assert f["locks"][0]["name"] == "state"
+    assert f["sites"][0]["site"] == line_of(again, "# again: inner")
+    assert f["details"]["timeouts"] == 1
+    assert f["details"]["holders"] == [line_of(again, "# again: outer")]
+    assert not kinds(doc, "potential-deadlock")
+
+
+def test_acquire_with_timeout_that_succeeds_is_quiet(record):
+    with record() as rec:
+        lock = threading.Lock()
+        assert lock.acquire(timeout=1)
+        lock.release()
+    assert not kinds(rec.analyze(), "acquire-timeout")
+
+
+def test_contended_lock_is_hot_with_lockstat_columns(record):
+    with record() as rec:
+        db = threading.Lock()
+        import recorder
+        recorder.name(db, "db")
+        holding = threading.Event()
+
+        def holder():
+            with db:  # holder: take db
+                holding.set()
+                time.sleep(0.05)
+
+        def waiter():
+            holding.wait(TIMEOUT)
+            with db:  # waiter: take db
+                pass
+
+        ts = [threading.Thread(target=holder), threading.Thread(target=waiter)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(TIMEOUT)
+    doc = rec.analyze()
+    [f] = kinds(doc, "hot-lock")
+    assert f["locks"][0]["name"] == "db"
+    stats = next(lk for lk in doc["locks"] if lk["name"] == "db")
+    assert stats["acquisitions"] == 2
+    assert stats["contentions"] == 1
+    assert stats["wait_total_ns"] > 0 and stats["wait_max_ns"] == stats["wait_total_ns"]
+    assert stats["top_wait_sites"][0]["site"] == line_of(waiter, "# waiter: take db")
+    assert stats["top_hold_sites"][0]["site"] == line_of(holder, "# holder: take db")
+    for key in ("hold_min_ns", "hold_avg_ns", "hold_p50_ns", "hold_p95_ns", "hold_p99_ns", "hold_max_ns",
+                "hold_total_ns", "wait_avg_ns"):
+        assert stats[key] is not None
+
+
+def test_uncontended_lock_is_not_hot(record):
+    with record() as rec:
+        db = threading.Lock()
+        for _ in range(10):
+            with db:
+                pass
+    assert not kinds(rec.analyze(), "hot-lock")
