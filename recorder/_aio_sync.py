@@ -15,7 +15,7 @@ from asyncio import events, exceptions, locks, queues
 from typing import Any
 
 from . import _aio_tasks, _core
-from ._core import current_state, define, mono_ns, site_id
+from ._core import current_state, define, mono_ns
 
 CancelledError = exceptions.CancelledError
 _cancel_outcome = _aio_tasks.cancel_outcome
@@ -67,27 +67,73 @@ def _loop_dirs() -> tuple[str, ...]:
 _LOOP_DIRS = _loop_dirs()
 
 
-def _site(task: Any) -> int:
-    """Call site of the traced operation (two frames up).  When the task's coroutine
-    chain holds no user frame (``wait_for(lock.acquire(), 1)`` runs ``acquire`` as a
-    task of its own), the site is where that task was created, not the event loop."""
-    f = _getframe(2)
-    skip_get = _core._skip_by_code.get
+_USER, _LIBRARY, _LOOP = 1, 0, 2
+_kind_by_code: dict = {}
+_lines_by_code = _core._lines_by_code
+# code -> {instruction offset -> site id}: the hot path's cache (f_lineno is slow).
+_site_by_lasti: dict = {}
+
+
+def _code_kind(code: Any) -> int:
+    if code is _HANDLE_RUN or (_LOOP_DIRS and code.co_filename.startswith(_LOOP_DIRS)):
+        kind = _LOOP
+    else:
+        kind = _LIBRARY if _core._is_library(code) else _USER
+    _kind_by_code[code] = kind
+    return kind
+
+
+def _site_from(f: Any, task: Any) -> int:
+    """Call site: the first frame from ``f`` outward outside the recorder and the
+    libraries.  When the task's coroutine chain holds no user frame
+    (``wait_for(lock.acquire(), 1)`` runs ``acquire`` as a task of its own), the site
+    is where that task was created rather than the event loop's caller."""
+    kind_get = _kind_by_code.get
     while f is not None:
         code = f.f_code
-        skip = skip_get(code)
-        if skip is None:
-            skip = _core._is_library(code)
-        if not skip:
-            if _LOOP_DIRS and code.co_filename.startswith(_LOOP_DIRS):
-                break
-            return site_id(3)
-        if code is _HANDLE_RUN:
+        kind = kind_get(code)
+        if kind is None:
+            kind = _code_kind(code)
+        if kind == _USER:
+            lines = _lines_by_code.get(code)
+            if lines is None:
+                lines = _lines_by_code[code] = {}
+            line = f.f_lineno
+            sid = lines.get(line)
+            if sid is None:
+                sid = _core._new_site(f, code, line, lines)
+            by_lasti = _site_by_lasti.get(code)
+            if by_lasti is None:
+                by_lasti = _site_by_lasti[code] = {}
+            by_lasti[f.f_lasti] = sid
+            return sid
+        if kind == _LOOP:
             break
         f = f.f_back
     if task is not None:
         return task._def["site"] or 0
     return 0
+
+
+def _site(task: Any) -> int:
+    """Call site of the traced operation that called this."""
+    return _site_from(_getframe(2), task)
+
+
+if hasattr(_aio_tasks, "_current_tasks"):
+    _current_tasks_get = _aio_tasks._current_tasks.get
+    _get_running_loop = events._get_running_loop
+else:  # Python 3.12+: current_task is C code
+    def _current_tasks_get(_loop: Any) -> Any:
+        try:
+            return _aio_tasks._c_current_task()
+        except RuntimeError:
+            return None
+
+    def _get_running_loop() -> None:
+        return None
+
+_rec_of = _aio_tasks.rec_of
 
 
 def _ctx() -> tuple[Any, Any]:
@@ -96,8 +142,14 @@ def _ctx() -> tuple[Any, Any]:
         st = _core._tls.st
     except AttributeError:
         st = current_state()
-    task = _current_task()
-    if task is not None and not st.aio:
+    t = _current_tasks_get(_get_running_loop())
+    if t is None:
+        return st, None
+    try:
+        task = t._ls_rec
+    except AttributeError:
+        task = _rec_of(t)
+    if not st.aio:
         st.aio = True  # a loop started before recording did: let threading see the task
     return st, task
 
@@ -172,6 +224,10 @@ class Lock(_OrigLock, metaclass=_TracedType):
             self._locked = True
             _rec(st, "acquire", self, site, task)
             return True
+        await self._ls_wait(st, task, site)
+        return True
+
+    async def _ls_wait(self, st: Any, task: Any, site: int) -> None:
         _rec(st, "wait", self, site, task)
         try:
             await _orig_lock_acquire(self)
@@ -180,13 +236,92 @@ class Lock(_OrigLock, metaclass=_TracedType):
                  self, site, task)
             raise
         _rec(st, "acquire", self, site, task)
-        return True
+
+    async def __aenter__(self) -> None:
+        # ``async with lock`` is the common case: the acquire is done inline (one
+        # coroutine fewer than the original's __aenter__ -> acquire).
+        if not _core.ON or type(self).acquire is not _traced_lock_acquire:
+            await self.acquire()
+            return None
+        try:
+            st = _core._tls.st
+        except AttributeError:
+            st = current_state()
+        t = _current_tasks_get(_get_running_loop())
+        if t is None:
+            task = None
+        else:
+            try:
+                task = t._ls_rec
+            except AttributeError:
+                task = _rec_of(t)
+        f = _getframe(1)
+        by_lasti = _site_by_lasti.get(f.f_code)
+        site = by_lasti.get(f.f_lasti) if by_lasti is not None else None
+        if site is None:
+            site = _site_from(f, task)
+        waiters = self._waiters
+        if not self._locked and (not waiters or all(w.cancelled() for w in waiters)):
+            self._locked = True
+            buf = st.buf
+            if len(buf) < st.cap:
+                buf.append((mono_ns(), "acquire", self, site, task))
+            else:
+                st.dropped += 1
+            return None
+        await self._ls_wait(st, task, site)
+        return None
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if type(self).release is not _traced_lock_release or not self._locked:
+            self.release()  # (raises like the original on an unlocked lock)
+            return
+        self._locked = False
+        if self._waiters:  # (the original's own first test in _wake_up_first)
+            self._wake_up_first()
+        if _core.ON:
+            try:
+                st = _core._tls.st
+            except AttributeError:
+                st = current_state()
+            t = _current_tasks_get(_get_running_loop())
+            if t is None:
+                task = None
+            else:
+                try:
+                    task = t._ls_rec
+                except AttributeError:
+                    task = _rec_of(t)
+            buf = st.buf
+            if len(buf) < st.cap:
+                buf.append((mono_ns(), "release", self, 0, task))
+            else:
+                st.dropped += 1
 
     def release(self) -> None:
         _OrigLock.release(self)
         if _core.ON:
-            st, task = _ctx()
-            _rec(st, "release", self, 0, task)
+            try:
+                st = _core._tls.st
+            except AttributeError:
+                st = current_state()
+            t = _current_tasks_get(_get_running_loop())
+            if t is None:
+                task = None
+            else:
+                try:
+                    task = t._ls_rec
+                except AttributeError:
+                    task = _rec_of(t)
+            buf = st.buf
+            if len(buf) < st.cap:
+                buf.append((mono_ns(), "release", self, 0, task))
+            else:
+                st.dropped += 1
+
+
+_traced_lock_acquire = Lock.acquire
+_traced_lock_release = Lock.release
 
 
 class Semaphore(_OrigSemaphore, metaclass=_TracedType):
@@ -364,10 +499,11 @@ class Condition(_OrigCondition, metaclass=_TracedType):
 class _Role:
     """One side of a queue that tasks wait on (``not_empty``, ``not_full``)."""
 
-    __slots__ = ("_ls_id", "_ls_def")
+    __slots__ = ("_ls_id", "_ls_def", "_ls_deps")
 
     def __init__(self, owner: Any, role: str) -> None:
         self._ls_id = _core.next_id()
+        self._ls_deps = (owner,)  # the queue's own definition is written first
         od = owner._ls_def
         self._ls_def = {"k": "resource", "id": self._ls_id, "type": od["type"], "name": None,
                         "site": od["site"], "ts": od["ts"], "th": od["th"],
@@ -387,12 +523,14 @@ class Queue(_OrigQueue, metaclass=_TracedType):
 
     def __init__(self, maxsize: int = 0, *args: Any, **kwargs: Any) -> None:
         super().__init__(maxsize, *args, **kwargs)
-        define(self, "resource", self._ls_type, 3, maxsize=maxsize)
+        define(self, "resource", self._ls_type, 3,
+               maxsize=maxsize if type(maxsize) in (int, float) else None)
         self._ls_not_empty = _Role(self, "not_empty")
         self._ls_not_full = _Role(self, "not_full")
         fin = getattr(self, "_finished", None)
         fdef = getattr(fin, "_ls_def", None)
         if fdef is not None:
+            fin._ls_deps = (self,)
             fdef.update(type=self._ls_type, owner=self._ls_id, role="all_tasks_done",
                         site=self._ls_def["site"])
 
@@ -484,6 +622,8 @@ PATCHED = {
 
 def install() -> None:
     """Put the traced classes in the ``asyncio`` namespaces."""
+    _site_by_lasti.clear()
+    _kind_by_code.clear()
     for name, (cls, _orig, modules) in PATCHED.items():
         for mod in modules:
             setattr(sys.modules[mod], name, cls)

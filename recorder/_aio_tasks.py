@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import weakref
 from asyncio import base_events, events
 from typing import Any
@@ -19,13 +20,27 @@ from typing import Any
 from . import _core
 from ._core import current_state, mono_ns, site_id
 
-try:
-    from _asyncio import current_task as _c_current_task
-except ImportError:  # pragma: no cover - pure-Python asyncio
-    _c_current_task = asyncio.current_task
+if sys.version_info >= (3, 12):
+    try:
+        from _asyncio import current_task as _c_current_task
+    except ImportError:  # pragma: no cover - pure-Python asyncio
+        _c_current_task = asyncio.current_task
+else:  # asyncio.current_task is Python code here: inline it
+    _current_tasks = asyncio.tasks._current_tasks
+    _get_running_loop = events._get_running_loop
+
+    def _c_current_task() -> Any:
+        return _current_tasks.get(_get_running_loop())
 
 _orig_create_task = base_events.BaseEventLoop.create_task
 _orig_set_running_loop = events._set_running_loop
+try:  # asyncio.Runner (3.11+): runs loops of other libraries (uvloop.run) too
+    from asyncio import runners as _runners
+
+    _orig_runner_lazy_init = _runners.Runner._lazy_init
+except (ImportError, AttributeError):
+    _runners = None
+    _orig_runner_lazy_init = None
 _WAIT_FOR_CODE = getattr(asyncio.tasks.wait_for, "__code__", None)
 
 try:
@@ -65,6 +80,10 @@ class TaskRec:
         self._def = {"k": "task", "id": self._ls_id, "name": str(name),
                      "parent": parent._ls_id if parent is not None else None,
                      "th": th, "loop": loop_id(loop), "site": site or None, "ts": mono_ns()}
+
+    @property
+    def _ls_deps(self) -> tuple:
+        return (self.parent,) if self.parent is not None else ()
 
     def _ls_record(self) -> dict:
         task = self.task_ref() if self.task_ref is not None else None
@@ -203,7 +222,21 @@ def on_created(task: Any, loop: Any) -> None:
         pass
 
 
+# Set by _aio_await while recording (Python 3.11): the Task subclass whose awaiting
+# is traced, made here when the loop has no user task factory.
+TASK_CLASS: Any = None
+
+
 def _create_task(self: Any, coro: Any, **kwargs: Any) -> Any:
+    cls = TASK_CLASS
+    if cls is not None and self._task_factory is None and _core.ON:
+        # BaseEventLoop.create_task of Python 3.11, with the traced Task class.
+        self._check_closed()
+        task = cls(coro, loop=self, **kwargs)
+        if task._source_traceback:
+            del task._source_traceback[-1]
+        on_created(task, self)
+        return task
     task = _orig_create_task(self, coro, **kwargs)
     if _core.ON:
         tb = getattr(task, "_source_traceback", None)
@@ -249,12 +282,20 @@ def _set_running_loop(loop: Any) -> None:
             pass
 
 
+def _runner_lazy_init(self: Any) -> None:
+    _orig_runner_lazy_init(self)
+    if _core.ON:
+        loop = getattr(self, "_loop", None)
+        if loop is not None and not isinstance(loop, base_events.BaseEventLoop):
+            _hook_foreign_loop(loop)  # before Runner.run creates the main task
+
+
 def _on_timeout(self: Any) -> None:
     _orig_on_timeout(self)
     try:
         rec = rec_of(self._task) if _core.ON else None
         if rec is not None:
-            rec.expiring = self
+            rec.expiring = weakref.ref(self)  # (a Timeout holds its task)
     except Exception:
         pass
 
@@ -266,9 +307,10 @@ def cancel_outcome(rec: TaskRec | None) -> str:
     if rec is None:
         return "cancelled"
     try:
-        tm = rec.expiring
-        if tm is not None:
-            if tm._state is _EXPIRING:
+        ref = rec.expiring
+        if ref is not None:
+            tm = ref()
+            if tm is not None and tm._state is _EXPIRING:
                 return "timeout"
             rec.expiring = None
         parent = rec.parent
@@ -301,6 +343,8 @@ def install() -> None:
     asyncio._set_running_loop = _set_running_loop
     if _timeouts is not None:
         _timeouts.Timeout._on_timeout = _on_timeout
+    if _runners is not None:
+        _runners.Runner._lazy_init = _runner_lazy_init
     _core.current_task_id = current
     try:
         loop = events._get_running_loop()
@@ -319,6 +363,8 @@ def uninstall() -> None:
     asyncio._set_running_loop = _orig_set_running_loop
     if _timeouts is not None:
         _timeouts.Timeout._on_timeout = _orig_on_timeout
+    if _runners is not None:
+        _runners.Runner._lazy_init = _orig_runner_lazy_init
     _core.current_task_id = None
 
 

@@ -62,10 +62,11 @@ def _remove_hook() -> None:
 
 def _install_now() -> None:
     global _installed
-    from . import _aio_sync, _aio_tasks
+    from . import _aio_await, _aio_sync, _aio_tasks
 
     _aio_tasks.install()
     _aio_sync.install()
+    _aio_await.install()
     _installed = True
 
 
@@ -84,8 +85,9 @@ def uninstall() -> None:
     global _installed
     _remove_hook()
     if _installed:
-        from . import _aio_sync, _aio_tasks
+        from . import _aio_await, _aio_sync, _aio_tasks
 
+        _aio_await.uninstall()
         _aio_sync.uninstall()
         _aio_tasks.uninstall()
         _installed = False

@@ -206,6 +206,7 @@ def init_skips() -> None:
     )
     _SKIP_FILES.update({os.path.join(stdlib, "threading.py"), os.path.join(stdlib, "queue.py")})
     _skip_by_code.clear()
+    code_sites.clear()
 
 
 def _is_library(code: Any) -> bool:
@@ -215,30 +216,55 @@ def _is_library(code: Any) -> bool:
     return skip
 
 
+# The hot path's cache: id(code) -> (code, {instruction offset: site id} or None for
+# a library frame).  Keyed by id() because hashing a code object hashes its contents;
+# the entry holds the code object, so its id cannot be reused while cached.
+code_sites: dict[int, tuple] = {}
+
+
 def site_id(depth: int = 2) -> int:
     """Intern the call site of the first frame outside the recorder and the
     synchronisation library, starting ``depth`` frames up; 0 when none."""
     try:
         f = _getframe(depth)
-    except ValueError:
-        return 0
-    skip_get = _skip_by_code.get
-    while f is not None:
-        code = f.f_code
-        skip = skip_get(code)
-        if skip is None:
-            skip = _is_library(code)
-        if not skip:
-            lines = _lines_by_code.get(code)
-            if lines is None:
-                lines = _lines_by_code[code] = {}
-            line = f.f_lineno
-            sid = lines.get(line)
-            if sid is None:
-                sid = _new_site(f, code, line, lines)
-            return sid
-        f = f.f_back
+        get = code_sites.get
+        while f is not None:
+            code = f.f_code
+            entry = get(id(code))
+            if entry is None:
+                entry = _code_entry(code)
+            by_lasti = entry[1]
+            if by_lasti is not None:
+                sid = by_lasti.get(f.f_lasti)
+                if sid is None:
+                    sid = _site_at(f, code, by_lasti)
+                return sid
+            f = f.f_back
+    except Exception:  # ValueError: no frame that deep; anything else: never the program's
+        pass
     return 0
+
+
+def _code_entry(code: Any) -> tuple:
+    skip = _skip_by_code.get(code)
+    if skip is None:
+        skip = _is_library(code)
+    entry = (code, None if skip else {})
+    code_sites[id(code)] = entry
+    return entry
+
+
+def _site_at(f: Any, code: Any, by_lasti: dict) -> int:
+    """First time at this instruction of a user frame: intern its line."""
+    lines = _lines_by_code.get(code)
+    if lines is None:
+        lines = _lines_by_code[code] = {}
+    line = f.f_lineno
+    sid = lines.get(line)
+    if sid is None:
+        sid = _new_site(f, code, line, lines)
+    by_lasti[f.f_lasti] = sid
+    return sid
 
 
 def _new_site(f: Any, code: Any, line: int, lines: dict) -> int:
@@ -264,6 +290,7 @@ def site_record(sid: int) -> dict:
 
 
 def reset_sites() -> None:
+    code_sites.clear()
     _lines_by_code.clear()
     sites.clear()
 

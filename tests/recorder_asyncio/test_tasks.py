@@ -188,3 +188,26 @@ def test_uvloop(trace):
     assert holders == [tasks["uv-child-1"]["id"], tasks["uv-child-2"]["id"]]
     assert [e["op"] for e in trace.events(obj=trace.obj_id(lock))] == [
         "acquire", "wait", "release", "acquire", "release"]
+
+
+def test_recorder_keeps_no_task_alive(trace):
+    import gc
+    import weakref
+
+    refs = []
+
+    async def child():
+        async with asyncio.timeout(10):
+            await asyncio.sleep(0)
+
+    async def main():
+        for _ in range(20):
+            t = asyncio.create_task(child())
+            refs.append(weakref.ref(t))
+            await t
+        fut = asyncio.get_running_loop().create_future()
+        refs.append(weakref.ref(fut))
+
+    asyncio.run(main())
+    gc.collect()
+    assert [r for r in refs if r() is not None] == []
