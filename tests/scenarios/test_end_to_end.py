@@ -20,7 +20,6 @@ from analyzer.rules import all_rules
 
 from . import catalog
 from .expect import problems
-from .recording import REPO
 
 IMPLEMENTED = frozenset(kind for rule in all_rules() for kind in rule.KINDS)
 
@@ -49,5 +48,6 @@ def test_recorded_run_gives_the_catalogued_findings(scenario: catalog.Scenario, 
 
 
 @pytest.mark.parametrize("scenario", _params())
-def test_committed_sample_gives_the_catalogued_findings(scenario: catalog.Scenario) -> None:
-    assert_findings(scenario, analyze([str(REPO / "sample_traces" / f"{scenario.id}.jsonl")]))
+def test_committed_sample_gives_the_catalogued_findings(scenario: catalog.Scenario,
+                                                        sample_report) -> None:
+    assert_findings(scenario, sample_report(scenario))
