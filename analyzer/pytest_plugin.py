@@ -282,30 +282,45 @@ class LockscopeSession:
         if not files:
             self.error = "no trace was recorded (see the lockscope warnings above)"
             return
+        windows = read_test_windows(files)
+        html: dict[str, str] = {}
+
+        def on_result(doc: dict, con) -> None:  # the database is still open here
+            attribute_tests(doc, windows)
+            if s.html:
+                try:
+                    html["page"] = render_html(doc, con)
+                except Exception as exc:  # a report bug must not lose the findings
+                    html["error"] = f"HTML report: not written: {exc!r}"
+
         try:
             from . import analyze
 
             doc = analyze(files, actors="segment", group_by=s.group_by,
-                          baseline=s.baseline, fail_on=s.fail_on)
-            attribute_tests(doc, read_test_windows(files))
+                          baseline=s.baseline, fail_on=s.fail_on, on_result=on_result)
         except Exception as exc:  # UnusableInput, or a bug: a line, never a traceback
             self.error = f"analysis failed: {exc}"
             return
         self.doc = doc
         if s.json:
-            import orjson
+            from .report import json as json_report
 
             try:
                 Path(s.json).parent.mkdir(parents=True, exist_ok=True)
-                Path(s.json).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+                json_report.write(doc, s.json)
                 self.written.append(f"findings JSON: {s.json}")
             except OSError as exc:
                 self.error = f"cannot write the findings JSON {s.json}: {exc.strerror or exc}"
         if s.html:
-            try:
-                self.written.append(write_html(doc, s.html))
-            except Exception as exc:
-                self.written.append(f"HTML report: not written: {exc}")
+            if "page" in html:
+                try:
+                    Path(s.html).parent.mkdir(parents=True, exist_ok=True)
+                    Path(s.html).write_text(html["page"], encoding="utf-8")
+                    self.written.append(f"HTML report: {s.html}")
+                except OSError as exc:
+                    self.error = f"cannot write the HTML report {s.html}: {exc.strerror or exc}"
+            else:
+                self.written.append(html.get("error") or "HTML report: not written")
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
         if self.role == "worker":
@@ -345,23 +360,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         early.cleanup()
 
 
-def write_html(doc: dict, path: str) -> str:
-    """Render the HTML report when the report module is available; says what happened."""
+def render_html(doc: dict, con) -> str:
+    """The HTML report page of `doc` (the database `con` gives it the timelines)."""
     try:
         from .report import html as report_html
     except ImportError:
-        return ("HTML report: not written: this lockscope has no HTML renderer "
-                "(analyzer.report.html); use --lockscope-json and `lockscope report` later")
-    for name in ("write_html", "write", "render_to_file"):
-        fn = getattr(report_html, name, None)
-        if fn is not None:
-            fn(doc, path)
-            return f"HTML report: {path}"
-    render = getattr(report_html, "render", None) or getattr(report_html, "render_html", None)
-    if render is not None:
-        Path(path).write_text(render(doc), encoding="utf-8")
-        return f"HTML report: {path}"
-    return "HTML report: not written: analyzer.report.html has no renderer for a findings document"
+        raise RuntimeError("this lockscope has no HTML report (analyzer.report.html)") from None
+    return report_html.render(doc, con=con)
 
 
 # ----------------------------------------------------------------- fixture

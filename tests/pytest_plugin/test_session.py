@@ -264,11 +264,15 @@ def test_bad_ini_value_is_a_usage_error(pytester):
     result.stderr.fnmatch_lines(["*lockscope_fail_on = 'sometimes': must be one of *"])
 
 
-def test_html_option_says_what_it_did(pytester):
-    pytester.makepyfile(test_bank=FIXED)
-    result = pytester.runpytest_inprocess("--lockscope", "--lockscope-html", "report.html")
-    assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["HTML report: *"])
+def test_html_report_names_the_tests(pytester):
+    pytester.makepyfile(test_bank=OPPOSITE)
+    result = pytester.runpytest_inprocess("--lockscope", "--lockscope-html", "out/report.html")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["HTML report: *out/report.html"])
+    page = (pytester.path / "out" / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") or page.lower().startswith("<!doctype html>")
+    assert "potential-deadlock" in page
+    assert "test_bank.py::test_deposit" in page and "test_bank.py::test_report" in page
 
 
 def test_disabled_with_p_no_lockscope(pytester):
