@@ -108,9 +108,7 @@ def _site_from(f: Any, task: Any) -> int:
         if kind == _LOOP:
             break
         f = f.f_back
-    if task is not None:
-        return task._def["site"] or 0
-    return 0
+    return _aio_tasks.fallback_site(task)
 
 
 def _site(task: Any) -> int:
