@@ -47,6 +47,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lockscope-group-by", dest="lockscope_group_by", default=None,
                     choices=("instance", "site"),
                     help="lock identity: its creation site (default; lockdep-style lock classes, which also match across xdist workers) or each lock object")
+    group.addoption("--lockscope-long-hold", dest="lockscope_long_hold", metavar="DURATION",
+                    default=None, help="report holds longer than this (default 100ms)")
     group.addoption("--lockscope-stacks", dest="lockscope_stacks", metavar="N", default=None,
                     type=int, help="stack frames recorded per call site (default 8)")
     parser.addini("lockscope", type="bool", default=False,
@@ -57,6 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                        ("lockscope_fail_on", "critical|error|warning|info|never (default error)"),
                        ("lockscope_baseline", "findings JSON of known findings"),
                        ("lockscope_group_by", "site|instance (default site)"),
+                       ("lockscope_long_hold", "long-hold threshold (default 100ms)"),
                        ("lockscope_stacks", "stack frames recorded per call site (default 8)")):
         parser.addini(name, type="string", default="", help=f"lockscope: {what}")
 
@@ -72,6 +75,7 @@ class Settings:
     fail_on: str = "error"
     baseline: str | None = None
     group_by: str = "site"
+    long_hold: str = "100ms"
     stacks: int = 8
 
 
@@ -122,6 +126,7 @@ def read_settings(config: pytest.Config, ns=None) -> Settings:
         fail_on=choice("lockscope_fail_on", LEVELS, "error"),
         baseline=path("lockscope_baseline", "lockscope_baseline"),
         group_by=choice("lockscope_group_by", ("instance", "site"), "site"),
+        long_hold=getattr(ns, "lockscope_long_hold", None) or ini("lockscope_long_hold") or "100ms",
         stacks=max(0, stacks),
     )
 
@@ -296,7 +301,7 @@ class LockscopeSession:
         try:
             from . import analyze
 
-            doc = analyze(files, actors="segment", group_by=s.group_by,
+            doc = analyze(files, actors="segment", group_by=s.group_by, long_hold=s.long_hold,
                           baseline=s.baseline, fail_on=s.fail_on, on_result=on_result)
         except Exception as exc:  # UnusableInput, or a bug: a line, never a traceback
             self.error = f"analysis failed: {exc}"
