@@ -141,10 +141,18 @@ class _Recording:
 
         self.temp = out is None
         self.out = out or tempfile.mkdtemp(prefix="lockscope-pytest-")
+        self.error: str | None = None
         self.owned = not recorder.is_recording()
         if self.owned:
-            os.makedirs(self.out, exist_ok=True)
-            recorder.start(self.out, stacks=stacks)
+            try:
+                os.makedirs(self.out, exist_ok=True)
+            except OSError as exc:  # said in the summary (pytest captures the warnings)
+                self.error = f"cannot write traces to {self.out}: {exc.strerror or exc}"
+                self.owned = False
+            else:
+                self.owned = recorder.start(self.out, stacks=stacks).active
+                if not self.owned:
+                    self.error = f"the recorder could not start writing to {self.out}"
         self.files: list[str] = []
         self.stopped = False
 
@@ -163,7 +171,7 @@ class _Recording:
         self.stopped = True
         if self.owned:
             self.files = recorder.stop()
-        elif recorder.is_recording():
+        elif recorder.is_recording() and recorder.trace_files():
             # Someone else's recording goes on: analyze a snapshot that ends now.
             recorder.flush()
             self.files = cut_since(recorder.trace_files(), TraceMark(0, 0), self.out)
@@ -225,6 +233,7 @@ class LockscopeSession:
         self.marks: dict[str, TraceMark] = {}
         self.worker_files: list[str] = []
         self.worker_dirs: list[str] = []
+        self.worker_errors: dict[str, list[str]] = {}  # message -> worker ids
         self.doc: dict | None = None
         self.error: str | None = None
         self.written: list[str] = []
@@ -249,6 +258,9 @@ class LockscopeSession:
     def pytest_testnodedown(self, node, error) -> None:
         out = getattr(node, "workeroutput", None) or {}
         self.worker_files += out.get("lockscope_files", [])
+        if out.get("lockscope_error"):
+            worker = (getattr(node, "workerinput", None) or {}).get("workerid", "worker")
+            self.worker_errors.setdefault(out["lockscope_error"], []).append(worker)
         if out.get("lockscope_temp_dir"):
             self.worker_dirs.append(out["lockscope_temp_dir"])
 
@@ -260,13 +272,21 @@ class LockscopeSession:
         if self.role == "worker":
             if hasattr(self.config, "workeroutput"):
                 self.config.workeroutput["lockscope_files"] = files
+                if self.recording is not None and self.recording.error:
+                    self.config.workeroutput["lockscope_error"] = self.recording.error
                 if self.recording is not None and self.recording.temp:
                     self.config.workeroutput["lockscope_temp_dir"] = self.recording.out
                     self.recording.temp = False  # the controller removes it after analysis
             return
         if self.role == "controller":
             files = self.worker_files
-        self.analyze(files)
+        if self.recording is not None and self.recording.error:
+            self.error = self.recording.error
+        elif self.worker_errors:
+            self.error = "; ".join(f"{', '.join(sorted(ids))}: {message}"
+                                   for message, ids in self.worker_errors.items())
+        else:
+            self.analyze(files)
         if self.failed and session.exitstatus in (pytest.ExitCode.OK,
                                                   pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -351,3 +351,13 @@ def test_slow_refresh():
     result.stdout.fnmatch_lines(["WARNING long-hold: *",
                                  "    in test_slow.py::test_slow_refresh at test_slow.py:8",
                                  "lockscope: FAILED: 1 finding at or above 'warning': 1 long-hold"])
+
+
+def test_unwritable_trace_directory_fails_the_run_clearly(pytester):
+    pytester.makepyfile(test_bank=FIXED)
+    (pytester.path / "not-a-dir").write_text("a file")
+    result = pytester.runpytest_inprocess("--lockscope", "--lockscope-out", "not-a-dir/traces")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["lockscope: FAILED: cannot write traces to *not-a-dir/traces: *"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
