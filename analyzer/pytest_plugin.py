@@ -307,11 +307,10 @@ class LockscopeSession:
         if not files:
             self.error = "no trace was recorded (see the lockscope warnings above)"
             return
-        windows = read_test_windows(files)
         html: dict[str, str] = {}
 
         def on_result(doc: dict, con) -> None:  # the database is still open here
-            attribute_tests(doc, windows)
+            attribute_tests(doc, read_test_windows(con))
             if s.html:
                 try:
                     html["page"] = render_html(doc, con)
