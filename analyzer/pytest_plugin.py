@@ -351,22 +351,22 @@ class LockscopeSession:
             return
         tr = terminalreporter
         tr.write_sep("=", "lockscope")
+        verdict, bad = "", False
+        if self.doc is not None:
+            lines, verdict, bad = report_lines(self.doc, self.settings.fail_on)
+            for line in lines:
+                tr.write_line(line, red=line.startswith(("CRITICAL", "ERROR")),
+                              yellow=line.startswith("WARNING"))
+            for line in self.written:
+                tr.write_line(line)
+            if self.recording is not None and not self.recording.temp:
+                tr.write_line(f"traces: {self.recording.out}")
+            elif self.role == "controller" and self.settings.out:
+                tr.write_line(f"traces: {self.settings.out}")
         if self.error is not None:
             tr.write_line(f"lockscope: FAILED: {self.error}", red=True, bold=True)
-            return
-        if self.doc is None:
-            return
-        lines, verdict, bad = report_lines(self.doc, self.settings.fail_on)
-        for line in lines:
-            tr.write_line(line, red=line.startswith(("CRITICAL", "ERROR")),
-                          yellow=line.startswith("WARNING"))
-        for line in self.written:
-            tr.write_line(line)
-        if self.recording is not None and not self.recording.temp:
-            tr.write_line(f"traces: {self.recording.out}")
-        elif self.role == "controller" and self.settings.out:
-            tr.write_line(f"traces: {self.settings.out}")
-        tr.write_line(verdict, red=bad, green=not bad, bold=True)
+        elif verdict:
+            tr.write_line(verdict, red=bad, green=not bad, bold=True)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.recording is not None:
