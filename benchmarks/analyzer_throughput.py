@@ -205,6 +205,7 @@ def main() -> int:
     eps = n / elapsed
     print(f"events: {n:,}  time: {elapsed:.2f} s  throughput: {eps:,.0f} events/s  "
           f"peak RSS: {rss / 1024**2:,.0f} MB  findings: {len(doc['findings'])}")
+    print("phases:", ", ".join(f"{k} {v:.1f}" for k, v in doc.get("timings", {}).items() if v >= 0.05))
     missing = check(doc)
     for m in missing:
         print(f"MISSED: {m}")

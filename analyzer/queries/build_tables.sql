@@ -1,7 +1,11 @@
 -- Split `raw` into the documented tables (docs/database.md). Runs after the
 -- format version of every header was checked.
+-- Runs as an ENUM: compact, fast to sort and join, and still reads as text.
+DROP TYPE IF EXISTS run_t;
+CREATE TYPE run_t AS ENUM (SELECT DISTINCT run FROM files WHERE run IS NOT NULL ORDER BY run);
+
 CREATE OR REPLACE TEMP VIEW rows AS
-SELECT r.*, f.run AS file_run, f.part AS file_part,
+SELECT r.*, f.run::run_t AS file_run, f.part AS file_part,
        (r.rowid - f.first_row + 1)::INTEGER AS line_no,
        (r.rowid - f.first_row + 1) = f.lines AS is_last_line,
        CASE
@@ -14,7 +18,7 @@ FROM raw r JOIN files f USING (file_id);
 
 -- Definition records with the file they came from; `ord` is their order in the file.
 CREATE OR REPLACE TEMP VIEW def_rows AS
-SELECT d.*, d.rowid AS ord, f.file_id, f.run AS file_run, f.part AS file_part,
+SELECT d.*, d.rowid AS ord, f.file_id, f.run::run_t AS file_run, f.part AS file_part,
        CASE
          WHEN d.k = 'header' AND (d.run IS NULL OR d.version IS NULL) THEN 'header without run or version'
          WHEN d.k IN ('site', 'lock', 'resource', 'thread', 'task', 'segment', 'name') AND d.id IS NULL THEN d.k || ' record without id'

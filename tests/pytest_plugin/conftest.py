@@ -6,7 +6,7 @@ from __future__ import annotations
 # recorder's asyncio layer patches the asyncio module it first imported (a later
 # run's fresh `asyncio` would be untraced): import them here, once, before any
 # inner run does.
-import asyncio  # noqa: F401
+import asyncio
 import threading
 
 import pytest
@@ -19,7 +19,8 @@ import recorder._asyncio  # noqa: F401
 @pytest.fixture(autouse=True)
 def no_leaked_recording():
     """Every in-process run must leave the recorder off and threading restored."""
-    lock_type, rlock_type = threading.Lock, threading.RLock
+    lock_type, rlock_type, alock_type = threading.Lock, threading.RLock, asyncio.Lock
     yield
     assert not recorder.is_recording()
     assert threading.Lock is lock_type and threading.RLock is rlock_type
+    assert asyncio.Lock is alock_type

@@ -39,7 +39,8 @@ def record_three_tests(out):
 
 def test_every_actor_of_each_edge_is_listed_and_attributed_to_its_test(tmp_path):
     files = record_three_tests(tmp_path / "traces")
-    doc = analyze(files, actors="segment")
+    doc = analyze(files, actors="segment",
+                  on_result=lambda doc, con: attribute_tests(doc, read_test_windows(con)))
     [finding] = [f for f in doc["findings"] if f["kind"] == "potential-deadlock"]
     by_request = {s["requests"]["name"]: s for s in finding["steps"]}
     a_then_b, b_then_a = by_request["b"], by_request["a"]
@@ -48,7 +49,6 @@ def test_every_actor_of_each_edge_is_listed_and_attributed_to_its_test(tmp_path)
         ("worker", "thread", 1)]
     assert [x["name"] for x in b_then_a["actors"]] == ["t.py::test_three"]
 
-    attribute_tests(doc, read_test_windows(files))
     assert a_then_b["tests"] == ["t.py::test_one", "t.py::test_two", "t.py::test_three"]
     assert b_then_a["tests"] == ["t.py::test_three"]
     assert finding["tests"] == ["t.py::test_one", "t.py::test_two", "t.py::test_three"]
