@@ -196,9 +196,8 @@ class Future(_OrigFuture):
 def _create_future(self: Any) -> Any:
     if _core.ON:
         code = _getframe(1).f_code
-        kind = _kind_by_code.get(code)
-        if kind is None:
-            kind = _code_kind(code)
+        entry = _kind_by_code.get(id(code))
+        kind = entry[1] if entry is not None else _code_kind(code)
         if kind == _aio_sync._USER:
             fut = Future(loop=self)
             _core.define(fut, "resource", "asyncio.Future", 2)

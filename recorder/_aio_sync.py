@@ -68,10 +68,11 @@ _LOOP_DIRS = _loop_dirs()
 
 
 _USER, _LIBRARY, _LOOP = 1, 0, 2
-_kind_by_code: dict = {}
-_lines_by_code = _core._lines_by_code
-# code -> {instruction offset -> site id}: the hot path's cache (f_lineno is slow).
-_site_by_lasti: dict = {}
+# Both keyed by id(code), holding the code object (see _core: equal code objects
+# from two files must not share entries).
+_kind_by_code: dict[int, tuple] = {}
+# id(code) -> (code, {instruction offset -> site id}): the hot path's cache (f_lineno is slow).
+_site_by_lasti: dict[int, tuple] = {}
 
 
 def _code_kind(code: Any) -> int:
@@ -79,7 +80,7 @@ def _code_kind(code: Any) -> int:
         kind = _LOOP
     else:
         kind = _LIBRARY if _core._is_library(code) else _USER
-    _kind_by_code[code] = kind
+    _kind_by_code[id(code)] = (code, kind)
     return kind
 
 
@@ -91,21 +92,18 @@ def _site_from(f: Any, task: Any) -> int:
     kind_get = _kind_by_code.get
     while f is not None:
         code = f.f_code
-        kind = kind_get(code)
-        if kind is None:
-            kind = _code_kind(code)
+        entry = kind_get(id(code))
+        kind = entry[1] if entry is not None else _code_kind(code)
         if kind == _USER:
-            lines = _lines_by_code.get(code)
-            if lines is None:
-                lines = _lines_by_code[code] = {}
+            lines = _core.lines_for(code)
             line = f.f_lineno
             sid = lines.get(line)
             if sid is None:
                 sid = _core._new_site(f, code, line, lines)
-            by_lasti = _site_by_lasti.get(code)
-            if by_lasti is None:
-                by_lasti = _site_by_lasti[code] = {}
-            by_lasti[f.f_lasti] = sid
+            entry = _site_by_lasti.get(id(code))
+            if entry is None:
+                entry = _site_by_lasti[id(code)] = (code, {})
+            entry[1][f.f_lasti] = sid
             return sid
         if kind == _LOOP:
             break
@@ -254,8 +252,8 @@ class Lock(_OrigLock, metaclass=_TracedType):
             except AttributeError:
                 task = _rec_of(t)
         f = _getframe(1)
-        by_lasti = _site_by_lasti.get(f.f_code)
-        site = by_lasti.get(f.f_lasti) if by_lasti is not None else None
+        by_lasti = _site_by_lasti.get(id(f.f_code))
+        site = by_lasti[1].get(f.f_lasti) if by_lasti is not None else None
         if site is None:
             site = _site_from(f, task)
         waiters = self._waiters

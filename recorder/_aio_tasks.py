@@ -248,7 +248,7 @@ def fallback_site(rec: TaskRec | None) -> int:
                 coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
             if frame is not None:
                 code, line = frame.f_code, frame.f_lineno
-                lines = _core._lines_by_code.setdefault(code, {})
+                lines = _core.lines_for(code)
                 sid = lines.get(line)
                 return sid if sid is not None else _core._new_site(frame, code, line, lines)
     except Exception:

@@ -30,10 +30,20 @@ _EV_SITE = b'{"k":"ev","ts":%d,"th":%d,"obj":%d,"op":"%s","site":%d}\n'
 _EV_NOSITE = b'{"k":"ev","ts":%d,"th":%d,"obj":%d,"op":"%s"}\n'
 _EV_TASK_SITE = b'{"k":"ev","ts":%d,"th":%d,"task":%d,"obj":%d,"op":"%s","site":%d}\n'
 _EV_TASK_NOSITE = b'{"k":"ev","ts":%d,"th":%d,"task":%d,"obj":%d,"op":"%s"}\n'
-_OPS = {op: op.encode() for op in (
+
+
+class _OpNames(dict):
+    """op -> its bytes for the fast encodings; an op we do not know is JSON-escaped."""
+
+    def __missing__(self, op: str) -> bytes:
+        value = self[op] = orjson.dumps(str(op))[1:-1]
+        return value
+
+
+_OPS = _OpNames({op: op.encode() for op in (
     "wait", "acquire", "release", "timeout", "cancel", "try-fail", "wait-begin",
     "wait-end", "signal", "start", "end", "join", "segment-begin", "segment-end",
-    "suspend", "resume")}
+    "suspend", "resume")})
 
 
 def _warn(msg: str) -> None:
@@ -215,7 +225,7 @@ class Sink:
                 parent = parent_ref()
                 if parent is not None:
                     self._define(parent, out)
-            # Other objects a definition refers to (a task's parent) are defined first.
+            # Objects the definition refers to (a task's parent) are defined first.
             for dep in getattr(obj, "_ls_deps", ()):
                 self._define(dep, out)
             rec = obj._ls_record()
@@ -243,20 +253,25 @@ class Sink:
         return False
 
     def _encode(self, st: Any, events: list, out: bytearray) -> None:
+        # The writer's inner loop: its CPU is taken from the program (the GIL), so the
+        # common shape (a lock event outside any task) has a flat path of its own.
         self._rotate_if_full(out)
         tid = self._define(st, out)
+        written, wsites = self.written, self.written_sites
         ops = _OPS
-        written, written_sites = self.written, self.written_sites
-        for i, ev in enumerate(events):
-            if not i & 63 and i and self._rotate_if_full(out):
-                tid = self._define(st, out)
-                written, written_sites = self.written, self.written_sites  # a new part
+        check_size = 0 if not self.max_bytes else 1
+        for ev in events:
+            if check_size:
+                check_size += 1
+                if not check_size & 63 and self._rotate_if_full(out):
+                    tid = self._define(st, out)
+                    written, wsites = self.written, self.written_sites
             if len(ev) == 5:  # the common shape: no extra fields (inlined for speed)
                 ts, op, obj, site, task = ev
                 oid = obj._ls_id
                 if oid not in written:
                     self._define(obj, out)
-                if site and site not in written_sites:
+                if site and site not in wsites:
                     self._define_site(site, out)
                 if task is None:
                     if site:

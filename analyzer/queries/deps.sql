@@ -26,17 +26,22 @@ FROM (
     FROM waits WHERE mutex AND end_op IS DISTINCT FROM 'acquire'
 ) q JOIN actor_ix a USING (run, actor);
 
-CREATE OR REPLACE TEMP TABLE request_held AS
-WITH j AS MATERIALIZED (
-    SELECT r.rid, r.obj AS req_obj, r.lk AS req_lk, h.lk, h.obj, h.site
-    FROM requests r JOIN held_spans h ON r.key > h.k0 AND r.key < h.k1
-)
+-- The band join alone, into a table of its own: with the filters below in the
+-- same statement DuckDB pushes them into the join and picks a piecewise merge
+-- join, quadratic in the holds of one actor (9 s instead of 0.1 s for 20k holds).
+CREATE OR REPLACE TEMP TABLE request_held_all AS
+SELECT r.rid, r.obj AS req_obj, r.lk AS req_lk, h.lk, h.obj, h.site
+FROM requests r JOIN held_spans h ON r.key > h.k0 AND r.key < h.k1;
+
 -- holding the requested instance itself is recursion (self-deadlock rule), and
 -- with --group-by site a nested lock of the same class is not an order edge
+CREATE OR REPLACE TEMP TABLE request_held AS
 SELECT rid, list_sort(list_distinct(list(lk))) AS held,
        list_sort(list_distinct(list({{'lk': lk, 'site': site}}))) AS held_at
-FROM j WHERE obj <> req_obj AND lk <> req_lk
+FROM request_held_all WHERE obj <> req_obj AND lk <> req_lk
 GROUP BY rid;
+
+DROP TABLE request_held_all;
 
 CREATE OR REPLACE TABLE deps AS
 SELECT row_number() OVER (ORDER BY min(r.seq))::INTEGER AS dep,

@@ -180,3 +180,56 @@ def test_file_name_carries_host_pid_and_time(rec):
     name = os.path.basename(files[0])
     assert name.startswith("lockscope-") and f"-{os.getpid()}-" in name
     assert glob.fnmatch.fnmatch(name, "lockscope-*-*-*T*Z.jsonl")
+
+
+def test_internal_error_in_the_writer_disables_recording_with_one_warning(rec, capfd,
+                                                                          monkeypatch):
+    rec.start()
+    sink = recorder._sink
+
+    def broken(sid):
+        raise KeyError(sid)
+
+    monkeypatch.setattr(_core, "site_record", broken)
+    lock = threading.Lock()
+    for _ in range(10):
+        with lock:
+            pass
+    sink.flush()
+    sink.flush()
+    assert not recorder.is_recording()
+    with lock:
+        pass
+    monkeypatch.undo()
+    recorder.stop()
+    err = capfd.readouterr().err
+    assert err.count("lockscope:") == 1 and "internal error" in err
+
+
+def test_errors_on_the_hot_path_never_reach_the_program(rec, monkeypatch):
+    rec.start()
+    lock, rlock, sem = threading.Lock(), threading.RLock(), threading.Semaphore()
+    cond = threading.Condition(lock)
+
+    def boom(*a):
+        raise MemoryError("simulated")
+
+    monkeypatch.setattr(recorder._threading, "mono_ns", boom)
+    monkeypatch.setattr(_core, "mono_ns", boom)
+    monkeypatch.setattr(_core, "_getframe", boom)
+    for _ in range(3):
+        with lock:
+            pass
+        with rlock, rlock:
+            pass
+        with sem:
+            pass
+        assert lock.acquire(timeout=1)
+        lock.release()
+        with cond:
+            cond.notify()
+            assert cond.wait(0.001) is False
+    assert not lock.locked() and rlock.acquire(False)
+    rlock.release()
+    monkeypatch.undo()
+    rec.stop()

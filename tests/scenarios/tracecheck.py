@@ -84,9 +84,14 @@ class Trace:
         site = self.sites.get(obj.get("site"))
         return (site["file"], site["line"]) if site else None
 
-    def actor_name(self, ev: dict) -> str | None:
-        actor = ev.get("task") or ev["th"]
-        return self.objects.get(actor, {}).get("name")
+    def actor_names(self, ev: dict) -> set[str]:
+        """The thread or task that did ``ev``; a wait done by an anonymous child task
+        (``asyncio.wait_for``'s inner task before Python 3.12) also counts for its parent."""
+        actor = self.objects.get(ev.get("task") or ev["th"], {})
+        names = {actor.get("name")}
+        if actor.get("k") == "task" and str(actor.get("name")).startswith("Task-"):
+            names.add(self.objects.get(actor.get("parent"), {}).get("name"))
+        return names
 
     def ops_at(self, actor: str, line: int, file: str) -> dict[str, set[str]]:
         """Ops (with the name of their object) that ``actor`` did at ``file:line``."""
@@ -94,7 +99,7 @@ class Trace:
         for ev in self.events:
             site = self.sites.get(ev.get("site"))
             if site and site["line"] == line and site["file"].rsplit("/", 1)[-1] == file \
-                    and self.actor_name(ev) == actor:
+                    and actor in self.actor_names(ev):
                 found[ev["op"]].add(self.objects.get(ev["obj"], {}).get("name"))
         return found
 
