@@ -44,8 +44,8 @@ _site_from = _aio_sync._site_from
 _code_kind = _aio_sync._code_kind
 _kind_by_code = _aio_sync._kind_by_code
 
-# Only Python versions whose BaseEventLoop.create_task this mirrors (see _aio_tasks).
-SUPPORTED = sys.version_info[:2] in ((3, 11),)
+# Only Python versions whose BaseEventLoop.create_task _aio_tasks mirrors.
+SUPPORTED = sys.version_info[:2] in ((3, 11), (3, 12))
 
 
 def _awaited(awaitable: Any, obj: Any, inner_await: Any) -> Any:
@@ -196,9 +196,8 @@ class Future(_OrigFuture):
 def _create_future(self: Any) -> Any:
     if _core.ON:
         code = _getframe(1).f_code
-        kind = _kind_by_code.get(code)
-        if kind is None:
-            kind = _code_kind(code)
+        entry = _kind_by_code.get(id(code))
+        kind = entry[1] if entry is not None else _code_kind(code)
         if kind == _aio_sync._USER:
             fut = Future(loop=self)
             _core.define(fut, "resource", "asyncio.Future", 2)

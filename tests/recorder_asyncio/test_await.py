@@ -10,7 +10,7 @@ import pytest
 from recorder import _aio_await
 
 pytestmark = pytest.mark.skipif(not _aio_await.SUPPORTED,
-                                reason="await tracing mirrors Python 3.11's create_task")
+                                reason="await tracing mirrors the create_task of Python 3.11 and 3.12")
 
 
 def test_awaiting_a_task_is_a_wait_ended_by_its_end(trace):
