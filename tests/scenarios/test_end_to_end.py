@@ -13,6 +13,9 @@ it are strict xfails: they start counting as soon as the rule lands.
 """
 from __future__ import annotations
 
+import json
+import subprocess
+
 import pytest
 
 from analyzer import analyze
@@ -20,6 +23,7 @@ from analyzer.rules import all_rules
 
 from . import catalog
 from .expect import problems
+from .recording import LOCKSCOPE, REPO
 
 IMPLEMENTED = frozenset(kind for rule in all_rules() for kind in rule.KINDS)
 
@@ -51,3 +55,20 @@ def test_recorded_run_gives_the_catalogued_findings(scenario: catalog.Scenario, 
 def test_committed_sample_gives_the_catalogued_findings(scenario: catalog.Scenario,
                                                         sample_report) -> None:
     assert_findings(scenario, sample_report(scenario))
+
+
+@pytest.mark.parametrize(("scenario_id", "exit_code"),
+                         [("lock_order_threads-bug", 1), ("lock_order_threads-fixed", 0)])
+def test_command_line_on_a_recorded_run(scenario_id: str, exit_code: int, recorded,
+                                        tmp_path) -> None:
+    """`lockscope analyze TRACE --json F` as CI runs it: exit 1 on the bug, 0 on its twin."""
+    scenario = catalog.by_id(scenario_id)
+    out = tmp_path / "findings.json"
+    proc = subprocess.run([*LOCKSCOPE, "analyze", str(recorded(scenario).trace), "--json", str(out),
+                           "--sarif", str(tmp_path / "findings.sarif"), "--quiet"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == exit_code, proc.stderr
+    assert_findings(scenario, json.loads(out.read_text(encoding="utf-8")))
+    sarif = json.loads((tmp_path / "findings.sarif").read_text(encoding="utf-8"))
+    results = sarif["runs"][0]["results"]
+    assert len([r for r in results if r.get("level") == "error"]) == exit_code
