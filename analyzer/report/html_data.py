@@ -114,7 +114,7 @@ def select_spans(con: duckdb.DuckDBPyConnection, *, limit: int,
     and fill up with the longest of the rest.
     """
     where = ["TRUE"]
-    params: dict[str, Any] = {"limit": limit}
+    params: dict[str, Any] = {}
     ctes = [_SPANS]
     if windows:
         ctes.append("win AS (SELECT unnest($w_run) AS run, unnest($w_t0) AS t0, unnest($w_t1) AS t1)")
@@ -132,27 +132,29 @@ def select_spans(con: duckdb.DuckDBPyConnection, *, limit: int,
     if who:
         where.append("(" + " OR ".join(who) + ")")
     ctes.append(f"sel AS (SELECT s.*, s.end_ts - s.ts AS dur FROM spans s WHERE {' AND '.join(where)})")
+    total = con.execute("WITH " + ",\n".join(ctes) + "\nSELECT count(*) FROM sel", params or None).fetchone()[0]
+
+    params["limit"] = limit
     if near:
         ctes.append("nearw AS (SELECT unnest($n_run) AS run, unnest($n_t0) AS t0, unnest($n_t1) AS t1)")
         params.update(n_run=[w[0] for w in near], n_t0=[w[1] for w in near], n_t1=[w[2] for w in near])
         ctes.append("""near AS (
-            SELECT s.* FROM sel s
+            SELECT s.*, 0 AS pri FROM sel s
             WHERE EXISTS (SELECT 1 FROM nearw n WHERE n.run = s.run AND s.ts <= n.t1 AND s.end_ts >= n.t0)
             ORDER BY s.dur DESC, s.ts LIMIT $limit // 2)""")
     else:
-        ctes.append("near AS (SELECT * FROM sel LIMIT 0)")
+        ctes.append("near AS (SELECT *, 0 AS pri FROM sel LIMIT 0)")
+    # the near spans first, then the longest of the rest; a span in both counts once
     ctes.append("""picked AS (
-        SELECT what, run, actor, lk, site, ts, end_ts, open, end_op FROM near
-        UNION
-        SELECT what, run, actor, lk, site, ts, end_ts, open, end_op FROM (
-            SELECT * FROM sel ORDER BY dur DESC, ts LIMIT $limit - (SELECT count(*) FROM near)))""")
+        SELECT * FROM (
+            SELECT * FROM near
+            UNION ALL
+            SELECT * FROM (SELECT *, 1 AS pri FROM sel ORDER BY dur DESC, ts LIMIT $limit)
+        ) QUALIFY row_number() OVER (PARTITION BY what, run, actor, lk, ts ORDER BY pri) = 1
+        ORDER BY pri, dur DESC, ts LIMIT $limit)""")
     segments = "segments" if "segments" in tables(con) else \
         "(SELECT NULL::VARCHAR AS run, NULL::INTEGER AS id, NULL::VARCHAR AS name LIMIT 0)"
     sql = "WITH " + ",\n".join(ctes) + "\n" + _NAMES.format(segments=segments)
-    total = con.execute("WITH " + ",\n".join(c for c in ctes if not c.lstrip().startswith(("near", "picked")))
-                        + "\nSELECT count(*) FROM sel", {k: v for k, v in params.items()
-                                                         if not k.startswith("n_") and k != "limit"}
-                        ).fetchone()[0]
     return Spans(_rows(con, sql, params), total, limit)
 
 
