@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +53,11 @@ def discover(paths: list[str | os.PathLike]) -> list[Path]:
 
 
 def connect(db_path: str | os.PathLike | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection; in memory unless `db_path` is given (the file is replaced)."""
+    """A DuckDB connection on `db_path` (replaced if it exists), or in memory.
+
+    In memory, DuckDB spills to a private temporary directory (deleted on close)
+    when `memory_limit` is reached, so big traces stay within the limit.
+    """
     if db_path is not None:
         db = Path(db_path)
         for stale in (db, db.with_name(db.name + ".wal")):
@@ -59,6 +66,9 @@ def connect(db_path: str | os.PathLike | None = None, memory_limit: str | None =
         con = duckdb.connect(str(db))
     else:
         con = duckdb.connect()
+        tmp = tempfile.mkdtemp(prefix="lockscope-")
+        weakref.finalize(con, shutil.rmtree, tmp, True)
+        con.execute(f"SET temp_directory = {queries.sql_string(tmp)}")
     if memory_limit:
         con.execute(f"SET memory_limit = {queries.sql_string(memory_limit)}")
     con.execute("SET preserve_insertion_order = true")
@@ -74,19 +84,31 @@ class Loaded:
     headerless_files: list[str]
 
 
-def load(con: duckdb.DuckDBPyConnection, files: list[Path]) -> Loaded:
-    """Read `files` into the documented tables of `con`.
+RAW_SCHEMA = """CREATE OR REPLACE TABLE raw (file_id SMALLINT, k VARCHAR, ts BIGINT, th INTEGER,
+    task INTEGER, obj INTEGER, op VARCHAR, site INTEGER, outcome VARCHAR, sig VARCHAR,
+    timeout DOUBLE, n INTEGER, id INTEGER, count BIGINT)"""
 
-    Raises UnusableInput for an unknown format version or when no file holds a
-    single valid record.
+
+def load(con: duckdb.DuckDBPyConnection, files: list[Path]) -> Loaded:
+    """Read `files` into the documented tables of `con` (docs/database.md).
+
+    Two passes, both DuckDB `read_json` with explicit column types: pass 1 reads
+    every line of each file with the event columns (row order = line order), pass 2
+    reads the definition records with all their columns. Raises UnusableInput for
+    an unknown format version or when no file holds a single valid record.
     """
     nonempty = [f for f in files if f.stat().st_size > 0]
     empty = [f for f in files if f.stat().st_size == 0]
     if not nonempty:
         raise UnusableInput(_nothing_usable(files, "empty"))
-    file_list = "[" + ", ".join(queries.sql_string(str(f)) for f in nonempty) + "]"
+    con.execute("CREATE OR REPLACE TABLE paths (file_id SMALLINT, path VARCHAR)")
+    con.executemany("INSERT INTO paths VALUES (?, ?)", [(i, str(f)) for i, f in enumerate(nonempty, 1)])
+    con.execute(RAW_SCHEMA)
     try:
-        queries.run(con, "load_raw", files=file_list)
+        for i, f in enumerate(nonempty, 1):  # one statement per file (not per line)
+            queries.run(con, "load_raw", file_id=i, path=queries.sql_string(str(f)))
+        file_list = "[" + ", ".join(queries.sql_string(str(f)) for f in nonempty) + "]"
+        queries.run(con, "load_defs", files=file_list)
     except duckdb.Error as exc:  # unreadable file, bad gzip stream, ...
         raise UnusableInput(f"cannot read trace files: {str(exc).splitlines()[0]}") from None
     bad = con.execute(
@@ -105,7 +127,8 @@ def load(con: duckdb.DuckDBPyConnection, files: list[Path]) -> Loaded:
         )
     headerless = [r[0] for r in con.execute("SELECT path FROM files WHERE run IS NULL").fetchall()]
     queries.run(con, "build_tables")
-    con.execute("DROP VIEW IF EXISTS good; DROP VIEW IF EXISTS rows; DROP TABLE IF EXISTS raw")
+    con.execute("DROP VIEW IF EXISTS good; DROP VIEW IF EXISTS def_rows; DROP VIEW IF EXISTS rows; "
+                "DROP TABLE IF EXISTS raw; DROP TABLE IF EXISTS defs; DROP TABLE IF EXISTS paths")
     if con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0:
         raise UnusableInput(_nothing_usable(files, "no header record"))
     return Loaded(files=files, empty_files=empty, headerless_files=headerless)
@@ -119,9 +142,9 @@ def _nothing_usable(files: list[Path], why: str) -> str:
 def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors: str = "task") -> None:
     """Build the shared analysis tables (lock keys, holds, waits, dependencies)."""
     if group_by == "site":
-        lock_key = "coalesce(s.site, l.run || '/' || l.id)"
+        lock_key = "coalesce(s.site, l.run::VARCHAR || '/' || l.id)"
     elif group_by == "instance":
-        lock_key = "l.run || '/' || l.id"
+        lock_key = "l.run::VARCHAR || '/' || l.id"
     else:
         raise UnusableInput(f"--group-by must be 'instance' or 'site', not {group_by!r}")
     if actors == "segment":

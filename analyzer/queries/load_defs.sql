@@ -1,0 +1,40 @@
+-- Pass 2, all files at once: the definition records (everything but events) with
+-- all their columns. Only these few rows are kept; their rowid is file order.
+CREATE OR REPLACE TABLE defs AS
+SELECT * FROM read_json(
+    {files},
+    format = 'newline_delimited',
+    compression = 'auto',
+    ignore_errors = true,
+    filename = true,
+    maximum_object_size = 16777216,
+    columns = {{
+        'k': 'VARCHAR', 'ts': 'BIGINT', 'th': 'INTEGER', 'id': 'INTEGER',
+        'type': 'VARCHAR', 'name': 'VARCHAR', 'reentrant': 'BOOLEAN',
+        'value': 'BIGINT', 'owner': 'INTEGER', 'lock': 'INTEGER', 'role': 'VARCHAR',
+        'parent': 'INTEGER', 'ident': 'BIGINT', 'native_id': 'BIGINT', 'daemon': 'BOOLEAN',
+        'loop': 'BIGINT', 'kind': 'VARCHAR', 'site': 'INTEGER',
+        'file': 'VARCHAR', 'line': 'INTEGER', 'func': 'VARCHAR', 'stack': 'JSON',
+        'format': 'VARCHAR', 'version': 'VARCHAR', 'run': 'VARCHAR', 'part': 'INTEGER',
+        'pid': 'BIGINT', 'ppid': 'BIGINT', 'host': 'VARCHAR', 'runtime': 'VARCHAR',
+        'python': 'VARCHAR', 'argv': 'JSON', 'cwd': 'VARCHAR', 'clock': 'VARCHAR',
+        'mono_ns': 'BIGINT', 'wall_ns': 'BIGINT', 'parent_run': 'VARCHAR', 'settings': 'JSON',
+        'count': 'BIGINT', 'reason': 'VARCHAR'
+    }}
+)
+WHERE k IS NOT NULL AND k <> 'ev';
+
+-- One row per file: where its lines start in `raw`, and its header.
+CREATE OR REPLACE TABLE files AS
+WITH spans AS (
+    SELECT file_id, min(rowid) AS first_row, count(*) AS lines FROM raw GROUP BY file_id
+), headers AS (
+    SELECT filename AS path, arg_min(rowid, rowid) AS header_row FROM defs WHERE k = 'header' GROUP BY filename
+)
+SELECT p.file_id, p.path, s.first_row, coalesce(s.lines, 0) AS lines,
+       h.format, h.version, h.run, coalesce(h.part, 0) AS part
+FROM paths p
+LEFT JOIN spans s USING (file_id)
+LEFT JOIN headers hh ON hh.path = p.path
+LEFT JOIN defs h ON h.rowid = hh.header_row
+ORDER BY p.file_id;
