@@ -376,24 +376,29 @@ class _Report:
         return marks
 
     def finding_window(self, f: dict, marks: list[charts.Mark]) -> tuple[str, int, int] | None:
+        """(run, t0, t1) around the finding's moments. A duration that would stretch
+        the window far beyond them (a deadlock that lasted to the end) is left to run
+        off the chart's right edge, so the moment it formed stays readable."""
         run = f.get("run") or (marks[0].run if marks else None)
         if run is None or self.clock is None or run not in self.clock.anchors:
             return None
-        pts = [m.ts for m in marks if m.run == run]
-        if f.get("first_ts") is not None:
-            pts.append(f["first_ts"])
-        if f.get("last_ts") is not None:
-            pts.append(f["last_ts"])
         d = f.get("details") or {}
+        core = [m.ts for m in marks if m.run == run and not m.label.startswith(("ended", "trace ends"))]
+        for key in ("first_ts", "last_ts"):
+            if f.get(key) is not None:
+                core.append(f[key])
         if f.get("first_ts") is not None and d.get("max_wait_ns"):
-            pts.append(f["first_ts"] - int(d["max_wait_ns"]))
-        for w in (d.get("worst") or [])[:3]:
-            if w.get("ts") is not None and w.get("duration_ns") is not None:
-                pts.append(w["ts"] + int(w["duration_ns"]))
-        if not pts:
+            core.append(f["first_ts"] - int(d["max_wait_ns"]))
+        if not core:
             return None
-        lo, hi = min(pts), max(pts)
-        pad = max((hi - lo) * 0.15, 200_000)
+        lo, hi = min(core), max(core)
+        ends = [m.ts for m in marks if m.run == run and m.ts > hi]
+        ends += [w["ts"] + int(w["duration_ns"]) for w in (d.get("worst") or [])[:3]
+                 if w.get("ts") is not None and w.get("duration_ns") is not None]
+        for end in ends:
+            if end - lo <= 4 * (hi - lo) + 50_000_000:
+                hi = max(hi, end)
+        pad = max((hi - lo) * 0.15, 500_000)
         first, last = self.clock.run_bounds.get(run, (lo, hi))
         return run, max(int(lo - pad), first), min(int(hi + pad), last)
 
@@ -404,7 +409,7 @@ class _Report:
             return None
         actors = [a for a in (self._actor_key(t) for t in f.get("threads") or []) if a]
         locks = [str(x.get("id")) for x in f.get("locks") or [] if x.get("id") is not None]
-        spans = data.select_spans(self.con, limit=MAX_FOCUSED_BARS, windows=[win], actors=actors,
+        spans = data.select_spans(self.con, limit=MAX_FOCUSED_BARS, window=win, actors=actors,
                                   locks=locks, near=[win])
         run, t0, t1 = win
         x0, x1 = self.clock.x(run, t0), self.clock.x(run, t1)
