@@ -371,8 +371,10 @@ class _Report:
         if d.get("duration_ns") and f.get("first_ts") is not None and run:
             marks.append(charts.Mark(run, f["first_ts"] + int(d["duration_ns"]),
                                      "ended" if d.get("ended", True) else "trace ends",
-                                     f"{f.get('id')}: {'ended' if d.get('ended', True) else 'still blocked'} "
-                                     f"after {fmt.duration(d['duration_ns'])}", first_actor))
+                                     f"{f.get('id')}: "
+                                     + (f"ended after {fmt.duration(d['duration_ns'])}" if d.get("ended", True)
+                                        else f"still blocked when the trace ended, "
+                                             f"{fmt.duration(d['duration_ns'])} later"), first_actor))
         return marks
 
     def finding_window(self, f: dict, marks: list[charts.Mark]) -> tuple[str, int, int] | None:
@@ -384,15 +386,16 @@ class _Report:
             return None
         d = f.get("details") or {}
         core = [m.ts for m in marks if m.run == run and not m.label.startswith(("ended", "trace ends"))]
-        for key in ("first_ts", "last_ts"):
-            if f.get(key) is not None:
-                core.append(f[key])
+        if f.get("first_ts") is not None:
+            core.append(f["first_ts"])
         if f.get("first_ts") is not None and d.get("max_wait_ns"):
             core.append(f["first_ts"] - int(d["max_wait_ns"]))
         if not core:
             return None
         lo, hi = min(core), max(core)
         ends = [m.ts for m in marks if m.run == run and m.ts > hi]
+        if f.get("last_ts") is not None:
+            ends.append(f["last_ts"])
         ends += [w["ts"] + int(w["duration_ns"]) for w in (d.get("worst") or [])[:3]
                  if w.get("ts") is not None and w.get("duration_ns") is not None]
         for end in ends:
@@ -413,8 +416,11 @@ class _Report:
                                   locks=locks, near=[win])
         run, t0, t1 = win
         x0, x1 = self.clock.x(run, t0), self.clock.x(run, t1)
-        return charts.timeline(spans, self.clock, self.names, self.colors, actor_order=actors, marks=marks,
-                               window=(x0, x1), multi_run=self.multi_run, max_rows=24)
+        beyond = [m for m in marks if m.run == run and m.ts > t1]
+        note = (f"{beyond[-1].hover} — beyond the right edge (zoom out to see it)" if beyond else None)
+        return charts.timeline(spans, self.clock, self.names, self.colors, actor_order=actors,
+                               marks=[m for m in marks if not (m.run == run and m.ts > t1)],
+                               window=(x0, x1), multi_run=self.multi_run, max_rows=24, extra_note=note)
 
     def whole_timeline(self) -> Safe:
         if not self.timeline_ok:

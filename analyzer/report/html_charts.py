@@ -65,7 +65,7 @@ def _unit(span_ns: float) -> tuple[str, float]:
 def timeline(spans: Spans, clock: Clock, names: fmt.LockNames, colors: dict[str, str], *,
              actor_order: list[tuple[str, int]] | None = None, marks: list[Mark] | None = None,
              window: tuple[int, int] | None = None, multi_run: bool = False,
-             max_rows: int = 60, what: str = "holds and waits") -> go.Figure | None:
+             max_rows: int = 60, what: str = "holds and waits", extra_note: str | None = None) -> go.Figure | None:
     """Gantt-like chart: one row per thread/task, bars for holds (solid, nested
     holds thinner on top) and waits (hatched), coloured by lock."""
     rows_by_actor: dict[tuple[str, int], list[dict]] = defaultdict(list)
@@ -164,6 +164,8 @@ def timeline(spans: Spans, clock: Clock, names: fmt.LockNames, colors: dict[str,
                           "the longest, and everything near findings")
     if hidden_rows:
         note_parts.append(f"{fmt.count(hidden_rows)} more threads/tasks not shown")
+    if extra_note:
+        note_parts.append(pt(extra_note))
     note_parts.append("solid: held (nested holds thinner, on top) · hatched: waiting to acquire · "
                       "drag to zoom, double-click to reset")
     legend_rows = math.ceil(len(legend_done | ({"finding"} if marks else set())) / 4)

@@ -75,3 +75,33 @@ def test_whole_run_timeline_is_bounded_and_says_so(busy):
     notes = " ".join(a.get("text", "") for a in fig["layout"].get("annotations", []))
     assert "showing 300 of 1," in notes and "the longest, and everything near findings" in notes
     assert "the chart draws 300 of them" in page.text
+
+
+def test_deadlock_timeline_shows_the_moment_it_formed(tmp_path):
+    """Two threads stuck on each other for 10 s until the trace ends: the focused
+    timeline shows the milliseconds in which the cycle closed, and says the rest
+    runs off the chart."""
+    t = Trace()
+    a, b = t.lock("a"), t.lock("b")
+    t1, t2 = t.thread("t1", parent=t.main), t.thread("t2", parent=t.main)
+    t.acquire(t1, a, line=10)
+    t.acquire(t2, b, line=20)
+    t.ev(t1, b, "wait", line=11)
+    t.ev(t2, a, "wait", line=21)
+    t.tick(10_000_000_000)
+    t.ev(t.main, t1, "wait-begin", line=30)  # the main thread's join, still waiting at the end
+    trace = t.write(tmp_path / "stuck.jsonl", end=False)
+    pages = {}
+    doc = analyze([str(trace)], on_result=lambda d, con: pages.update(html=html.render(d, con=con)))
+    f = next(f for f in doc["findings"] if f["kind"] == "deadlock")
+    page = parse(pages["html"])
+    figs = {s.attrs["id"]: json.loads(s.text) for s in page.scripts if s.attrs.get("type") == "application/json"}
+    chart = next(d for d in page.find("div", "plot") if d.attrs["data-chart"] == f"timeline-{f['id']}")
+    fig = figs[chart.attrs["data-fig"]]
+    lo, hi = fig["layout"]["xaxis"]["range"]
+    unit = fig["layout"]["xaxis"]["title"]["text"]
+    scale = {"(µs)": 1e3, "(ms)": 1e6, "(s)": 1e9}[unit.rsplit(" ", 1)[-1]]
+    assert (hi - lo) * scale < 5e6  # a few ms, not 10 s
+    notes = " ".join(a.get("text", "") for a in fig["layout"].get("annotations", []))
+    assert "still blocked when the trace ended" in notes and "beyond the right edge" in notes
+    assert set(fig["layout"]["yaxis"]["ticktext"]) == {"t1", "t2"}
