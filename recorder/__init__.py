@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from . import _core, _threading
 from ._sink import FORMAT, VERSION, Sink
 
-__all__ = ["start", "stop", "name", "segment", "trace_files", "is_recording",
+__all__ = ["start", "stop", "flush", "name", "segment", "trace_files", "is_recording",
            "Recording", "FORMAT", "VERSION", "DEFAULT_OUT_DIR"]
 
 DEFAULT_OUT_DIR = "lockscope-traces"
@@ -139,6 +139,16 @@ def stop() -> list[str]:
         sink.close("stop")
         _last_files[:] = sink.files
     return list(_last_files)
+
+
+def flush() -> None:
+    """Write every event recorded so far to the trace file now (no-op when off).
+
+    For readers inside the process (the pytest plugin's per-test findings); the
+    background writer flushes on its own every ``flush_interval``."""
+    sink = _sink
+    if sink is not None:
+        sink.flush()
 
 
 def trace_files() -> list[str]:
