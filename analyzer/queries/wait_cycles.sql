@@ -135,18 +135,21 @@ GROUP BY ALL;
 
 -- The cycles: a wait with L held, and a signaller of its resource that takes L.
 -- `blocked`: the wait gave up (timeout, cancelled) or never ended while that
--- signaller was waiting for L.
+-- signaller was waiting for L (or the signaller's wait for L gave up as well).
 SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend_seq, h.wend_ts,
        h.outcome, h.lobj, h.lk, h.hold_seq, h.hold_ts, h.hold_site,
        s.actor AS signaller, s.att_site, s.att_ts, s.sig_site, s.sig, s.sig_ts, s.n AS signals,
        (h.outcome IS NULL OR h.outcome IN ('timeout', 'cancelled'))
-         AND bw.seq IS NOT NULL AND (bw.end_seq IS NULL OR bw.end_seq > coalesce(h.wend_seq, 9000000000000000000))
+         AND bw.seq IS NOT NULL
+         AND (bw.end_seq IS NULL OR bw.end_seq > coalesce(h.wend_seq, 9000000000000000000)
+              -- the signaller's wait gave up too (a cancellation that reached both)
+              OR (bw.end_op IN ('timeout', 'cancel') AND bw.end_seq > h.wseq))
          AS blocked,
        bw.ts AS blocked_since
 FROM wait_held h
 JOIN wc_signal_needs s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
      AND s.actor <> h.waiter AND s.actor <> h.holder
-ASOF LEFT JOIN (SELECT run, coalesce(task, th) AS actor, obj, seq, ts, end_seq FROM waits) bw
+ASOF LEFT JOIN (SELECT run, coalesce(task, th) AS actor, obj, seq, ts, end_seq, end_op FROM waits) bw
      ON bw.run = h.run AND bw.actor = s.actor AND bw.obj = h.lobj
      AND bw.seq <= coalesce(h.wend_seq, 9000000000000000000)
 ORDER BY h.run, h.wseq, s.sig_seq
