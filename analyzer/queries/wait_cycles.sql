@@ -128,12 +128,14 @@ WITH att AS (
     FROM marked WHERE NOT is_att
 )
 SELECT run, res, lobj, actor, att_site, site AS sig_site, sig,
-       count(*) AS n, min(seq) AS sig_seq, min(ts) AS sig_ts, min(att_seq) AS att_seq, min(att_ts) AS att_ts
+       count(*) AS n, min(seq) AS sig_seq, min(ts) AS sig_ts, min(att_seq) AS att_seq, min(att_ts) AS att_ts,
+       max(att_seq) AS last_att_seq
 FROM sigs
 WHERE att_seq IS NOT NULL AND att_seq > coalesce(prev_seq, 0)
 GROUP BY ALL;
 
--- The cycles: a wait with L held, and a signaller of its resource that takes L.
+-- The cycles: a wait with L held, and a signaller of its resource that takes L
+-- (at least once after the waiter took L).
 -- `blocked`: the wait gave up (timeout, cancelled) or never ended while that
 -- signaller was waiting for L (or the signaller's wait for L gave up as well).
 SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend_seq, h.wend_ts,
@@ -149,6 +151,10 @@ SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend
 FROM wait_held h
 JOIN wc_signal_needs s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
      AND s.actor <> h.waiter AND s.actor <> h.holder
+     -- the signaller went for L after the waiter took it: an attempt that came
+     -- before may be ordered before the waiter's hold (it signalled the waiter
+     -- to go ahead, say), and that is no cycle
+     AND s.last_att_seq > h.hold_seq
 ASOF LEFT JOIN (SELECT run, coalesce(task, th) AS actor, obj, seq, ts, end_seq, end_op FROM waits) bw
      ON bw.run = h.run AND bw.actor = s.actor AND bw.obj = h.lobj
      AND bw.seq <= coalesce(h.wend_seq, 9000000000000000000)

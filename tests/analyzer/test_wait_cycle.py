@@ -234,24 +234,25 @@ def test_condition_wait_under_the_notifiers_lock_is_a_wait_cycle(record):
 
 
 def test_wait_cycle_not_observed_blocked_is_an_error(record):
-    """The signaller took the lock before the waiter did, so this run got through; another
-    schedule (the waiter first) blocks both."""
+    """This run got through because a first set() needed no lock; the worker's second
+    set() comes only after taking the lock the waiter holds while waiting."""
     with record() as rec:
         books = recorder.name(threading.Lock(), "books")
         done = recorder.name(threading.Event(), "done")
-        took = threading.Event()
+        waiting = threading.Event()
 
         def worker():
+            assert waiting.wait(TIMEOUT)
+            time.sleep(0.01)
+            done.set()
+            time.sleep(0.02)
             with books:  # worker: take books
-                pass
-            took.set()
-            time.sleep(0.05)
-            done.set()  # worker: set
+                done.set()  # worker: set again
 
         t = threading.Thread(target=worker, name="worker", daemon=True)
         t.start()
-        assert took.wait(TIMEOUT)
         with books:  # main: take books
+            waiting.set()
             assert done.wait(TIMEOUT)  # main: wait
         t.join(TIMEOUT)
     [f] = kinds(rec.analyze(), "wait-cycle")
@@ -259,6 +260,32 @@ def test_wait_cycle_not_observed_blocked_is_an_error(record):
     assert f["details"]["ended"] is None
     assert [s["actor"]["name"] for s in f["steps"]] == ["MainThread", "worker"]
     assert f["steps"][0]["requests"]["name"] == "done"
+    assert f["steps"][1]["site"] == line_of(worker, "# worker: take books")
+    assert f["steps"][1]["signals"]["site"] == line_of(worker, "# worker: set again")
+
+
+def test_lock_taken_by_the_signaller_before_it_let_the_waiter_in_is_quiet(record):
+    """The worker's only use of the lock happens before it tells main to go ahead, so it
+    can never need the lock while main holds it: no cycle."""
+    with record() as rec:
+        books = recorder.name(threading.Lock(), "books")
+        done = recorder.name(threading.Event(), "done")
+        took = threading.Event()
+
+        def worker():
+            with books:
+                pass
+            took.set()
+            time.sleep(0.03)
+            done.set()
+
+        t = threading.Thread(target=worker, name="worker", daemon=True)
+        t.start()
+        assert took.wait(TIMEOUT)
+        with books:
+            assert done.wait(TIMEOUT)
+        t.join(TIMEOUT)
+    assert kinds(rec.analyze(), "wait-cycle") == []
 
 
 # --- asyncio: a task awaits a task that needs the lock it holds ---
