@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import duckdb
 import orjson
 
 from . import load as loader
@@ -22,11 +23,13 @@ MAX_CORRUPT_LISTED = 100
 def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hold: str | int = "100ms",
             baseline: str | os.PathLike | None = None, db: str | os.PathLike | None = None,
             memory_limit: str | None = None, max_cycle_length: int = 6, rules: list[str] | None = None,
-            fail_on: str = "error") -> dict:
+            fail_on: str = "error", on_result=None) -> dict:
     """Analyze trace files and return the findings document (docs/findings-format.md).
 
     `paths`: files, directories or globs (one path or a list). Raises UnusableInput
-    when nothing can be analyzed.
+    when nothing can be analyzed. `on_result(doc, con)`, when given, is called with
+    the document while the database is still open (the HTML report draws from it).
+    With `db`, the document is also stored in the database (table `findings_json`).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -74,9 +77,30 @@ def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hol
         doc["summary"] = {s: sum(1 for f in kept if f.severity == s) for s in SEVERITIES}
         lap("report_s")
         doc["timings"] = timings
+        if db is not None:
+            store_findings(con, doc)
+        if on_result is not None:
+            on_result(doc, con)
         return doc
     finally:
         con.close()
+
+
+def store_findings(con, doc: dict) -> None:
+    """Keep the findings document in the database, so `lockscope report` can re-render it."""
+    con.execute("CREATE OR REPLACE TABLE findings_json (document VARCHAR)")
+    con.execute("INSERT INTO findings_json VALUES (?)", [orjson.dumps(doc).decode()])
+
+
+def stored_findings(con) -> dict:
+    """The findings document stored by `store_findings`; UnusableInput when there is none."""
+    try:
+        row = con.execute("SELECT document FROM findings_json LIMIT 1").fetchone()
+    except duckdb.Error:  # no such table
+        row = None
+    if not row:
+        raise UnusableInput("the database holds no findings (it was not written by lockscope analyze --db)")
+    return orjson.loads(row[0])
 
 
 def load_baseline(path: str | os.PathLike) -> set[str]:

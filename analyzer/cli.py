@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -34,6 +35,7 @@ def run(ctx: typer.Context,
 
 
 FAIL_ON = ("critical", "error", "warning", "info", "never")
+PLOTLYJS = ("inline", "cdn")
 
 
 @app.command()
@@ -53,6 +55,8 @@ def analyze(
     max_cycle_length: int = typer.Option(6, "--max-cycle-length", help="Longest lock-order cycle searched."),
     memory_limit: str | None = typer.Option(None, "--memory-limit", help="DuckDB memory limit, e.g. 2GB."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No terminal summary."),
+    plotlyjs: str = typer.Option("inline", "--plotlyjs", help="HTML report: embed plotly.js (inline, works "
+                                 "offline) or load it from its CDN (cdn, a smaller file)."),
 ) -> None:
     """Analyze trace files: lock-order cycles, deadlocks, long holds, contention."""
     import importlib.util
@@ -69,10 +73,20 @@ def analyze(
         die(f"--fail-on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
     if html_out and importlib.util.find_spec("analyzer.report.html") is None:
         die("HTML report not available yet in this version (--html)")
+    if plotlyjs not in PLOTLYJS:
+        die(f"--plotlyjs must be one of {', '.join(PLOTLYJS)}, not {plotlyjs!r}")
+    pages: dict[str, str] = {}
+
+    def render_html(doc: dict, con) -> None:  # runs while the database is still open
+        from analyzer.report import html
+
+        pages["html"] = html.render(doc, con=con, plotlyjs=plotlyjs)
+
     try:
         doc = run_analysis(paths, group_by=group_by, actors=actors, long_hold=long_hold,
                            baseline=baseline, db=db, memory_limit=memory_limit,
-                           max_cycle_length=max_cycle_length, fail_on=fail_on)
+                           max_cycle_length=max_cycle_length, fail_on=fail_on,
+                           on_result=render_html if html_out else None)
     except UnusableInput as exc:
         die(str(exc))
     try:
@@ -85,9 +99,7 @@ def analyze(
 
             sarif.write(doc, sarif_out)
         if html_out:
-            from analyzer.report import html
-
-            html.write(doc, html_out)
+            Path(html_out).write_text(pages["html"], encoding="utf-8")
     except OSError as exc:
         die(f"cannot write report: {exc}")
     if not quiet:
@@ -95,6 +107,66 @@ def analyze(
 
         terminal.render(doc)
     raise typer.Exit(1 if failing(doc, fail_on) else 0)
+
+
+@app.command()
+def report(
+    source: Annotated[str, typer.Argument(help="A database kept with analyze --db (.duckdb), or a findings "
+                                          "JSON file written with analyze --json.")],
+    html_out: str = typer.Option(..., "--html", help="Write the HTML report here."),
+    plotlyjs: str = typer.Option("inline", "--plotlyjs", help="Embed plotly.js (inline, works offline) or "
+                                 "load it from its CDN (cdn, a smaller file)."),
+) -> None:
+    """Re-render the HTML report from a kept database or a findings JSON, without re-loading traces.
+
+    From a database the report has timelines and the full lock-order graph; from
+    JSON alone it shows everything except the charts that need the events.
+    """
+    import duckdb
+    import orjson
+
+    from analyzer.analysis import stored_findings
+    from analyzer.errors import UnusableInput
+    from analyzer.report import html
+
+    def die(message: str) -> None:
+        typer.echo(f"lockscope report: {message}", err=True)
+        raise typer.Exit(2)
+
+    if plotlyjs not in PLOTLYJS:
+        die(f"--plotlyjs must be one of {', '.join(PLOTLYJS)}, not {plotlyjs!r}")
+    path = Path(source)
+    if not path.is_file():
+        die(f"{source}: no such file")
+    with open(path, "rb") as fh:
+        magic = fh.read(16)
+    con = None
+    try:
+        if magic[8:12] == b"DUCK":
+            try:
+                con = duckdb.connect(str(path), read_only=True)
+            except duckdb.Error as exc:
+                die(f"{source}: cannot open the database ({str(exc).splitlines()[0]})")
+            doc = stored_findings(con)
+        else:
+            try:
+                doc = orjson.loads(path.read_bytes())
+            except orjson.JSONDecodeError as exc:
+                die(f"{source}: neither a lockscope database nor findings JSON ({exc})")
+        if not isinstance(doc, dict) or doc.get("format") != "lockscope-findings":
+            die(f"{source}: not a lockscope findings document")
+        if doc.get("version") != 1:
+            die(f"{source}: unsupported findings version {doc.get('version')!r} (this lockscope reads 1)")
+        page = html.render(doc, con=con, plotlyjs=plotlyjs)
+    except UnusableInput as exc:
+        die(f"{source}: {exc}")
+    finally:
+        if con is not None:
+            con.close()
+    try:
+        Path(html_out).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        die(f"cannot write report: {exc}")
 
 
 def main() -> None:
