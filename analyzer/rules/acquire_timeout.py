@@ -1,10 +1,13 @@
-"""acquire-timeout: blocking acquires that gave up (timeout expired or cancelled)."""
+"""acquire-timeout: blocking acquires that gave up (timeout expired or cancelled).
+
+A wait that was part of a deadlock or a self-deadlock is reported there, once."""
 from __future__ import annotations
 
 from .. import queries
 from ..context import Context
 from ..durations import fmt_ns
 from ..findings import Finding
+from ..waitfor import blocking
 
 KINDS = ("acquire-timeout",)
 
@@ -18,6 +21,11 @@ LIMIT 10
 
 
 def find(ctx: Context) -> list[Finding]:
+    b = blocking(ctx)
+    reported = {(e.run, e.seq) for e in b.self_waits} | {(e.run, e.seq) for c in b.deadlocks for e in c}
+    ctx.con.execute("CREATE OR REPLACE TEMP TABLE reported_waits (run VARCHAR, seq BIGINT)")
+    if reported:
+        ctx.con.executemany("INSERT INTO reported_waits VALUES (?, ?)", sorted(reported))
     out = []
     for r in ctx.rows(queries.statements("acquire_timeouts")[-1]):
         lk, run, label = r["lk"], r["run"], ctx.lock_label(r["lk"])

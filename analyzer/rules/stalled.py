@@ -1,6 +1,8 @@
-"""stalled: lock waits that never ended before the end of the trace and are in no cycle."""
+"""stalled: waits that never ended before the end of the trace and are in no cycle:
+lock waits, and waits on events, conditions, queues, joins and futures."""
 from __future__ import annotations
 
+from .. import queries
 from ..context import Context
 from ..durations import fmt_ns
 from ..findings import Finding
@@ -32,5 +34,42 @@ def find(ctx: Context) -> list[Finding]:
             locks=[ctx.lock(lk)], threads=actors, sites=[site] if site else [], count=len(waits), run=run,
             first_ts=min(w["ts"] for w in waits), last_ts=end,
             details={"duration_ns": longest, "what": f"lock {ctx.lock(lk)['id']}"},
+        ))
+    out += resource_stalls(ctx, b.end_ts)
+    return out
+
+
+def resource_stalls(ctx: Context, end_ts: dict) -> list[Finding]:
+    """One finding per (resource, wait site) whose waits were still open at the end."""
+    groups: dict[tuple, list] = {}
+    for w in ctx.rows(queries.statements("stalled_waits")[-1]):
+        groups.setdefault((w["run"], w["obj"], w["site"]), []).append(w)
+    out = []
+    for (run, obj, site_id), waits in groups.items():
+        end = end_ts.get(run)
+        first = waits[0]
+        longest = max((end or w["ts"]) - w["ts"] for w in waits)
+        site = ctx.site(run, site_id)
+        where = site["site"] if site else "an unknown site"
+        rtype = first["res_type"] or "resource"
+        rname = first["res_name"] or f"{rtype}#{obj}"
+        actors = [ctx.actor(run, w["actor"]) for w in waits]
+        names = ", ".join(f"{a['kind']} '{a['name']}'" for a in actors[:5])
+        out.append(Finding(
+            kind="stalled",
+            title=f"Stalled: wait for {rtype} '{rname}' at {where} never ended",
+            message=(f"{names} waited for {rtype} '{rname}' at {where} until the end of the trace "
+                     f"(up to {fmt_ns(longest)}): nothing signalled it. Check that every path sets, "
+                     "notifies or puts what this wait needs, or give the wait a timeout."),
+            fingerprint_parts=[rtype, rname if first["res_name"] else "", site["site"] if site else ""],
+            locks=[], threads=actors, sites=[site] if site else [],
+            steps=[{"actor": actors[0], "holds": [],
+                    "requests": {"lock": None, "resource": f"{run}/{obj}", "name": rname, "type": rtype},
+                    "site": site["site"] if site else None, "func": site["func"] if site else None,
+                    "stack": ctx.stack(run, site_id), "ts": first["ts"], "wall": ctx.wall(run, first["ts"]),
+                    "count": len(waits)}],
+            count=len(waits), run=run, first_ts=min(w["ts"] for w in waits), last_ts=end,
+            details={"duration_ns": longest, "what": f"{rtype} {run}/{obj}", "resource": f"{run}/{obj}",
+                     "ended": "end-of-trace"},
         ))
     return out

@@ -38,7 +38,7 @@ def test_short_holds_are_not_long(record):
     assert not kinds(rec.analyze(long_hold="10s"), "long-hold")
 
 
-def test_recursive_acquire_with_timeout_is_reported(record):
+def test_recursive_acquire_with_timeout_is_a_self_deadlock_reported_once(record):
     with record() as rec:
         lock = threading.Lock()
         import recorder
@@ -51,12 +51,42 @@ def test_recursive_acquire_with_timeout_is_reported(record):
 
         again()
     doc = rec.analyze()
+    [f] = kinds(doc, "self-deadlock")
+    assert f["severity"] == "error" and f["details"]["ended"] is True
+    assert f["locks"][0]["name"] == "state"
+    assert [s["site"] for s in f["sites"]] == [line_of(again, "# again: inner"), line_of(again, "# again: outer")]
+    assert not kinds(doc, "acquire-timeout")  # the same wait, reported once
+    assert not kinds(doc, "potential-deadlock")
+
+
+def test_acquire_timeout_on_a_lock_held_by_another_thread(record):
+    with record() as rec:
+        lock = threading.Lock()
+        import recorder
+        recorder.name(lock, "state")
+        holding, done = threading.Event(), threading.Event()
+
+        def holder():
+            with lock:  # holder: take state
+                holding.set()
+                done.wait(TIMEOUT)
+
+        t = threading.Thread(target=holder, daemon=True)
+        t.start()
+        holding.wait(TIMEOUT)
+
+        def impatient():
+            assert not lock.acquire(timeout=0.05)  # impatient: give up
+
+        impatient()
+        done.set()
+        t.join(TIMEOUT)
+    doc = rec.analyze()
     [f] = kinds(doc, "acquire-timeout")
     assert f["locks"][0]["name"] == "state"
-    assert f["sites"][0]["site"] == line_of(again, "# again: inner")
+    assert f["sites"][0]["site"] == line_of(impatient, "# impatient: give up")
     assert f["details"]["timeouts"] == 1
-    assert f["details"]["holders"] == [line_of(again, "# again: outer")]
-    assert not kinds(doc, "potential-deadlock")
+    assert f["details"]["holders"] == [line_of(holder, "# holder: take state")]
 
 
 def test_acquire_with_timeout_that_succeeds_is_quiet(record):
