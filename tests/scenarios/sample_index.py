@@ -2,7 +2,7 @@
 
 One row per trace: what the scenario shows and what ``lockscope analyze``
 reports on the committed file (default options; ``hot-lock`` statistics left
-out). Where that differs from the catalog — a rule that has not landed yet —
+out). Where that differs from the catalog (a rule missing or incomplete),
 the row also says what is expected.
 """
 from __future__ import annotations
@@ -87,7 +87,7 @@ def row(scenario: Scenario, doc: dict) -> str:
     reported = "<br>".join(describe_reported(f) for f in findings) or "nothing"
     if problems(scenario, doc["findings"]):
         expected = "<br>".join(describe_expected(e) for e in scenario.expected) or "nothing"
-        reported += f"<br>*Expected once every rule has landed:* {expected}"
+        reported += f"<br>*Expected (not reported yet):* {expected}"
     trace = f"[`{scenario.id}.jsonl`]({scenario.id}.jsonl)"
     source = f"[`{scenario.file}`](../tests/scenarios/{scenario.file})"
     return f"| {trace}<br>{source} | {scenario.shows} | {reported} |"
