@@ -228,6 +228,9 @@ class _Report:
             items.append(h("Run <code>{}</code> (pid {}) has no end record: the process was killed or hung. "
                            "Holds and waits still open at the end are reported as such.", run, p.get("pid", "?")))
         for w in t.get("warnings") or []:
+            # dropped events and runs without an end record are listed above in more detail
+            if (t.get("dropped") and "were dropped" in w) or (t.get("incomplete_runs") and "no end record" in w):
+                continue
             items.append(h("{}", w))
         if not items:
             return Safe('<div class="okbox">The trace is complete: no dropped events, no corrupt lines.</div>')

@@ -368,13 +368,16 @@ def sites_block(f: dict, stack_of: Callable[[str], list | None]) -> Safe:
     for i, site in enumerate(f.get("sites") or []):
         text = site.get("site") if isinstance(site, dict) else site
         func = site.get("func") if isinstance(site, dict) else None
-        stack = step_stacks.get(text) or (stack_of(text) if text else None)
+        stack = list(step_stacks.get(text) or (stack_of(text) if text else None) or [])
+        if stack and isinstance(stack[0], (list, tuple)) and len(stack[0]) >= 2 \
+                and f"{stack[0][0]}:{stack[0][1]}" == text:
+            stack = stack[1:]  # the innermost frame is the site itself: show its callers
         role = roles.get(text) or []
         items.append(h("<li>{}<code class=\"sitecode\">{}</code>{}{}{}</li>",
                        Safe('<span class="badge primary">primary</span> ') if i == 0 else "",
                        text, h(" in <code>{}</code>", func) if func else "",
                        h("<div class=\"muted\">{}</div>", "; ".join(role)) if role else "",
-                       stack_list(stack) if stack and len(stack) > 0 else ""))
+                       h('<div class="called">called from</div>{}', stack_list(stack)) if stack else ""))
     if not items:
         return Safe("")
     return h("<h4>Code sites</h4><ul class=\"sites\">{}</ul>", join(items))

@@ -91,7 +91,8 @@ table.scenario td.deadlock { color: var(--critical); font-weight: 700; letter-sp
   font-family: ui-monospace, Menlo, monospace; background: #fff5f5; }
 ul.sites { list-style: none; padding: 0; margin: 0; }
 ul.sites > li { padding: 6px 0; border-bottom: 1px dashed var(--line); }
-div.stack { margin: 4px 0 0 4px; padding-left: 10px; border-left: 2px solid #d9e2ec; font-size: 12.5px; }
+div.called { color: var(--muted); font-size: 11.5px; margin: 2px 0 0 4px; }
+div.stack { margin: 0 0 0 4px; padding-left: 10px; border-left: 2px solid #d9e2ec; font-size: 12.5px; }
 div.stack .frame { margin: 1px 0; }
 div.stack .frame.lib code { background: none; color: #7b8794; }
 details.libframes > summary { color: #7b8794; font-weight: 400; margin: 1px 0; font-size: 12px; }
