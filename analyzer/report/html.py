@@ -446,7 +446,8 @@ class _Report:
             if fm and fm[0].label.isdigit():
                 marks.append(charts.Mark(fm[0].run, fm[0].ts, f.get("id"), f"{f.get('id')}: {f.get('title')}",
                                          fm[0].actor))
-        spans = data.select_spans(self.con, limit=MAX_WHOLE_RUN_BARS, near=near or None)
+        # the most severe findings' windows (findings are sorted by severity) get bars first
+        spans = data.select_spans(self.con, limit=MAX_WHOLE_RUN_BARS, near=near[:MAX_FOCUSED_TIMELINES] or None)
         fig = charts.timeline(spans, self.clock, self.names, self.colors, marks=marks[:60],
                               multi_run=self.multi_run, max_rows=60)
         if fig is None:

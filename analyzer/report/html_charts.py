@@ -419,7 +419,7 @@ def histogram(series: dict[str, list[tuple[float, int]]], names: fmt.LockNames, 
         los = [10 ** (b / bins_per_decade) for b in range(first - 1, last + 2)]
         ys = [next((n for lo2, n in bins if abs(math.log10(lo2) - math.log10(lo)) < 1e-9), 0) for lo in los]
         fig.add_trace(go.Scatter(
-            x=[lo * math.sqrt(step) for lo in los], y=ys, mode="lines+markers", name=label,
+            x=[lo * math.sqrt(step) for lo in los], y=ys, mode="lines+markers", name=label, showlegend=True,
             line=dict(color=color, width=2), marker=dict(size=5, color=color),
             hovertext=[f"<b>{label}</b><br>{fmt.count(n)} {what}s of {fmt.duration(lo)} – "
                        f"{fmt.duration(lo * step)}" for lo, n in zip(los, ys, strict=True)],
@@ -435,5 +435,6 @@ def histogram(series: dict[str, list[tuple[float, int]]], names: fmt.LockNames, 
 
 def _duration_ticks(fig: go.Figure) -> None:
     """Label a log ns axis with readable durations at each decade."""
-    vals = [10 ** k for k in range(0, 13)]
-    fig.update_xaxes(tickmode="array", tickvals=vals, ticktext=[fmt.duration(v).replace(".00", "") for v in vals])
+    labels = ["1 ns", "10 ns", "100 ns", "1 µs", "10 µs", "100 µs", "1 ms", "10 ms", "100 ms", "1 s", "10 s",
+              "100 s", "1000 s"]
+    fig.update_xaxes(tickmode="array", tickvals=[10 ** k for k in range(len(labels))], ticktext=labels)
