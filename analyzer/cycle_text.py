@@ -5,14 +5,30 @@ from __future__ import annotations
 from .context import Context
 from .lockgraph import Cycle
 
+MAX_EDGE_ACTORS = 50
+
+
+def edge_actors(ctx: Context, cycle: Cycle, i: int) -> list[dict]:
+    """Every actor that took edge `i` of the cycle (its held lock, then its requested
+    lock, at any site), first seen first, with when and how often."""
+    edge = (cycle.locks[i], cycle.locks[(i + 1) % len(cycle.locks)])
+    seen: dict[tuple[str, int], list[int]] = {}
+    for d in ctx.cache.get("edge_deps", {}).get(edge, ()):
+        first = seen.setdefault(d.who, [d.first_ts, 0])
+        first[0] = min(first[0], d.first_ts)
+        first[1] += d.n
+    ordered = sorted(seen.items(), key=lambda kv: (kv[1][0], kv[0]))[:MAX_EDGE_ACTORS]
+    return [ctx.actor(run, actor) | {"ts": ts, "count": n} for (run, actor), (ts, n) in ordered]
+
 
 def steps(ctx: Context, cycle: Cycle) -> list[dict]:
     """One step per edge: actor, held locks with where they were taken, requested lock and site."""
     out = []
-    for d in cycle.steps:
+    for i, d in enumerate(cycle.steps):
         site = ctx.site(d.run, d.site) or {}
         out.append({
             "actor": ctx.actor(d.run, d.actor),
+            "actors": edge_actors(ctx, cycle, i) or [ctx.actor(d.run, d.actor)],
             "holds": [{"lock": ctx.lock(h["lk"])["id"], "name": ctx.lock(h["lk"])["name"],
                        "acquired_at": ctx.site_text(d.run, h["site"])} for h in d.held_at],
             "requests": {"lock": ctx.lock(d.lk)["id"], "name": ctx.lock(d.lk)["name"]},

@@ -122,6 +122,7 @@ def find_cycles(ctx: Context) -> list[Cycle]:
         for h in d.held:
             edge_deps[(h, d.lk)].append(d)
     graph.add_edges_from(edge_deps)
+    ctx.cache["edge_deps"] = edge_deps
     hb = HappensBefore(ctx)
     opts = ctx.options
     out: list[Cycle] = []

@@ -150,7 +150,7 @@ def measure(trace: Path, json_out: Path) -> None:
     from analyzer.analysis import analyze
     from analyzer.report import json as json_report
 
-    doc = analyze([trace], memory_limit=os.environ.get("LOCKSCOPE_BENCH_MEMORY", "2GB"))
+    doc = analyze([trace], memory_limit=os.environ.get("LOCKSCOPE_BENCH_MEMORY", "2.5GB"))
     json_report.write(doc, json_out)
 
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from . import _core, _threading
 from ._sink import FORMAT, VERSION, Sink
 
-__all__ = ["start", "stop", "name", "segment", "trace_files", "is_recording",
+__all__ = ["start", "stop", "flush", "name", "segment", "trace_files", "is_recording",
            "Recording", "FORMAT", "VERSION", "DEFAULT_OUT_DIR"]
 
 DEFAULT_OUT_DIR = "lockscope-traces"
@@ -67,7 +67,8 @@ def start(out_dir: str | os.PathLike | None = None, *, stacks: int = 0,
     ``stacks``: record this many frames of stack the first time each call site is seen.
     ``flush_interval``: seconds between writes to disk (the file is never more stale).
     ``max_file_mb``: start a new part when a file reaches this size (0 = never).
-    ``max_buffer_events``: events held in memory before new ones are dropped and counted.
+    ``max_buffer_events``: events held in memory (all threads together, at least 64 per
+    thread) before new ones are dropped and counted.
     An unusable output directory disables recording with one warning; it never raises.
     """
     global _sink, _options
@@ -139,6 +140,16 @@ def stop() -> list[str]:
         sink.close("stop")
         _last_files[:] = sink.files
     return list(_last_files)
+
+
+def flush() -> None:
+    """Write every event recorded so far to the trace file now (no-op when off).
+
+    For readers inside the process (the pytest plugin's per-test findings); the
+    background writer flushes on its own every ``flush_interval``."""
+    sink = _sink
+    if sink is not None:
+        sink.flush()
 
 
 def trace_files() -> list[str]:

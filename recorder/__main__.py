@@ -61,8 +61,11 @@ def main(argv: list[str]) -> None:
         if not os.path.exists(script):
             _usage(f"no such file: {script}")
         sys.argv = list(rest)
-        sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
-        runpy.run_path(script, run_name="__main__")
+        # An absolute path, as ``python script.py`` gives since 3.9: call sites then name
+        # the file unambiguously whatever the working directory of the analysis.
+        path = os.path.abspath(script)
+        sys.path.insert(0, os.path.dirname(path))
+        runpy.run_path(path, run_name="__main__")
 
 
 if __name__ == "__main__":

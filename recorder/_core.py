@@ -39,7 +39,8 @@ class ThreadState:
     """Per-thread recording state: the thread's id and its event buffer."""
 
     __slots__ = ("tid", "buf", "cap", "dropped", "dropped_reported", "name", "parent",
-                 "ident", "native_id", "daemon", "ts", "thread", "aio", "ended", "__weakref__")
+                 "parent_ref", "ident", "native_id", "daemon", "ts", "thread", "aio", "ended",
+                 "__weakref__")
 
     def __init__(self, name: str, parent: int | None, thread: Any = None) -> None:
         self.tid = next_id()
@@ -49,6 +50,7 @@ class ThreadState:
         self.dropped_reported = 0   # written only by the writer thread
         self.name = name
         self.parent = parent
+        self.parent_ref = None      # weakref to the parent's state (to define it in any part)
         self.ident = None
         self.native_id = None
         self.daemon = None
@@ -77,14 +79,33 @@ class ThreadState:
 _tls = _thread._local()
 # Every ThreadState that may hold buffered events; the writer drains them.
 states: list[ThreadState] = []
-_buffer_cap = 1_000_000
+_buffer_total = 1_000_000
+_buffer_cap = _buffer_total
+_cap_threads = 1  # the thread count (a power of two) the budget is split for
+MIN_THREAD_CAP = 64
 
 
 def set_buffer_cap(total: int) -> None:
-    """Spread the event budget over the live threads (at least 1024 each)."""
-    global _buffer_cap
-    n = max(1, len(states))
-    _buffer_cap = max(1024, total // n)
+    """Set the event budget of the whole process (``max_buffer_events``)."""
+    global _buffer_total, _cap_threads
+    _buffer_total = max(1, int(total))
+    _cap_threads = 0
+    _rebalance_caps()
+
+
+def _rebalance_caps() -> None:
+    """Split the budget over the registered threads (at least MIN_THREAD_CAP each).
+
+    Recomputed only when the thread count crosses a power of two, so registering a
+    thread stays cheap; memory stays within about max(budget, 64 x threads) events."""
+    global _buffer_cap, _cap_threads
+    n = 1
+    while n < len(states):
+        n *= 2
+    if n == _cap_threads:
+        return
+    _cap_threads = n
+    _buffer_cap = max(MIN_THREAD_CAP, _buffer_total // n)
     for st in list(states):
         st.cap = _buffer_cap
 
@@ -116,6 +137,7 @@ def bind_state(st: ThreadState) -> None:
     """Make ``st`` the calling thread's state and hand its buffer to the writer."""
     _tls.st = st
     states.append(st)
+    _rebalance_caps()
 
 
 def reset_thread_local() -> None:
@@ -165,8 +187,10 @@ def emit(op: str, obj: Any, site: int = 0, extra: dict | None = None,
 # Frames in these files are library internals: a site is the first frame outside them.
 _SKIP_DIRS: tuple[str, ...] = ()
 _SKIP_FILES: set[str] = set()
-_skip_by_code: dict = {}
-_lines_by_code: dict = {}
+# Keyed by file name / by id() of the code object (holding it): code objects compare
+# equal by content, so two identical functions in two files would share entries.
+_skip_by_file: dict[str, bool] = {}
+_lines_by_id: dict[int, tuple] = {}
 # site id -> (file, line, func, stack or None)
 sites: dict[int, tuple] = {}
 
@@ -183,14 +207,30 @@ def init_skips() -> None:
         os.path.join(stdlib, "logging") + os.sep,
     )
     _SKIP_FILES.update({os.path.join(stdlib, "threading.py"), os.path.join(stdlib, "queue.py")})
-    _skip_by_code.clear()
+    _skip_by_file.clear()
+    code_sites.clear()
 
 
 def _is_library(code: Any) -> bool:
     fn = code.co_filename
-    skip = fn in _SKIP_FILES or fn.startswith(_SKIP_DIRS)
-    _skip_by_code[code] = skip
+    skip = _skip_by_file.get(fn)
+    if skip is None:
+        skip = _skip_by_file[fn] = fn in _SKIP_FILES or fn.startswith(_SKIP_DIRS)
     return skip
+
+
+def lines_for(code: Any) -> dict:
+    """The line -> site id map of one code object."""
+    entry = _lines_by_id.get(id(code))
+    if entry is None:
+        entry = _lines_by_id[id(code)] = (code, {})
+    return entry[1]
+
+
+# The hot path's cache: id(code) -> (code, {instruction offset: site id} or None for
+# a library frame).  Keyed by id() because hashing a code object hashes its contents;
+# the entry holds the code object, so its id cannot be reused while cached.
+code_sites: dict[int, tuple] = {}
 
 
 def site_id(depth: int = 2) -> int:
@@ -198,25 +238,39 @@ def site_id(depth: int = 2) -> int:
     synchronisation library, starting ``depth`` frames up; 0 when none."""
     try:
         f = _getframe(depth)
-    except ValueError:
-        return 0
-    skip_get = _skip_by_code.get
-    while f is not None:
-        code = f.f_code
-        skip = skip_get(code)
-        if skip is None:
-            skip = _is_library(code)
-        if not skip:
-            lines = _lines_by_code.get(code)
-            if lines is None:
-                lines = _lines_by_code[code] = {}
-            line = f.f_lineno
-            sid = lines.get(line)
-            if sid is None:
-                sid = _new_site(f, code, line, lines)
-            return sid
-        f = f.f_back
+        get = code_sites.get
+        while f is not None:
+            code = f.f_code
+            entry = get(id(code))
+            if entry is None:
+                entry = _code_entry(code)
+            by_lasti = entry[1]
+            if by_lasti is not None:
+                sid = by_lasti.get(f.f_lasti)
+                if sid is None:
+                    sid = _site_at(f, code, by_lasti)
+                return sid
+            f = f.f_back
+    except Exception:  # ValueError: no frame that deep; anything else: never the program's
+        pass
     return 0
+
+
+def _code_entry(code: Any) -> tuple:
+    entry = (code, None if _is_library(code) else {})
+    code_sites[id(code)] = entry
+    return entry
+
+
+def _site_at(f: Any, code: Any, by_lasti: dict) -> int:
+    """First time at this instruction of a user frame: intern its line."""
+    lines = lines_for(code)
+    line = f.f_lineno
+    sid = lines.get(line)
+    if sid is None:
+        sid = _new_site(f, code, line, lines)
+    by_lasti[f.f_lasti] = sid
+    return sid
 
 
 def _new_site(f: Any, code: Any, line: int, lines: dict) -> int:
@@ -242,7 +296,8 @@ def site_record(sid: int) -> dict:
 
 
 def reset_sites() -> None:
-    _lines_by_code.clear()
+    code_sites.clear()
+    _lines_by_id.clear()
     sites.clear()
 
 

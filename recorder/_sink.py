@@ -28,10 +28,22 @@ VERSION = 1
 # Fast encodings for the common event shapes (no strings that need escaping).
 _EV_SITE = b'{"k":"ev","ts":%d,"th":%d,"obj":%d,"op":"%s","site":%d}\n'
 _EV_NOSITE = b'{"k":"ev","ts":%d,"th":%d,"obj":%d,"op":"%s"}\n'
-_OPS = {op: op.encode() for op in (
+_EV_TASK_SITE = b'{"k":"ev","ts":%d,"th":%d,"task":%d,"obj":%d,"op":"%s","site":%d}\n'
+_EV_TASK_NOSITE = b'{"k":"ev","ts":%d,"th":%d,"task":%d,"obj":%d,"op":"%s"}\n'
+
+
+class _OpNames(dict):
+    """op -> its bytes for the fast encodings; an op we do not know is JSON-escaped."""
+
+    def __missing__(self, op: str) -> bytes:
+        value = self[op] = orjson.dumps(str(op))[1:-1]
+        return value
+
+
+_OPS = _OpNames({op: op.encode() for op in (
     "wait", "acquire", "release", "timeout", "cancel", "try-fail", "wait-begin",
     "wait-end", "signal", "start", "end", "join", "segment-begin", "segment-end",
-    "suspend", "resume")}
+    "suspend", "resume")})
 
 
 def _warn(msg: str) -> None:
@@ -138,9 +150,17 @@ class Sink:
 
     def start_writer(self) -> None:
         self._running.acquire()
-        _thread.start_new_thread(self._loop, ())
+        started = _thread.allocate_lock()
+        started.acquire()
+        _thread.start_new_thread(self._loop, (started,))
+        # Return once the writer runs (bounded): a thread that is still starting
+        # would look, to code counting threads (_thread._count()), like one the
+        # program started later.
+        started.acquire(True, 5.0)
 
-    def _loop(self) -> None:
+    def _loop(self, started: Any = None) -> None:
+        if started is not None:
+            started.release()
         try:
             while not self._stopping:
                 self._wake.acquire(True, self.flush_interval)
@@ -175,6 +195,9 @@ class Sink:
         # object's definition was recorded, so the definition is known by now.
         batches = []
         for st in list(_core.states):
+            # Read ``ended`` before the length: the thread appends its ``end`` event
+            # before it sets ``ended``, so an empty buffer of an ended thread stays empty.
+            ended = st.ended
             buf = st.buf
             n = len(buf)
             if n:
@@ -184,7 +207,7 @@ class Sink:
             if lost > 0:
                 st.dropped_reported += lost
                 batches.append((st, [(time.monotonic_ns(), "dropped", lost)]))
-            elif not n and getattr(st, "ended", False):
+            elif not n and ended:
                 try:
                     _core.states.remove(st)
                 except ValueError:
@@ -196,10 +219,6 @@ class Sink:
         out = bytearray()
         for st, events in batches:
             self._encode(st, events, out)
-            if self.max_bytes and self.part_bytes + len(out) >= self.max_bytes:
-                self._write(bytes(out))
-                out.clear()
-                self._rotate()
         if out:
             self._write(bytes(out))
 
@@ -207,6 +226,16 @@ class Sink:
         oid = obj._ls_id
         if oid not in self.written:
             self.written.add(oid)
+            parent_ref = getattr(obj, "parent_ref", None)
+            if parent_ref is not None:
+                # A thread names its parent: define it in this part too (a later part
+                # may not mention the parent otherwise).
+                parent = parent_ref()
+                if parent is not None:
+                    self._define(parent, out)
+            # Objects the definition refers to (a task's parent) are defined first.
+            for dep in getattr(obj, "_ls_deps", ()):
+                self._define(dep, out)
             rec = obj._ls_record()
             site = rec.get("site")
             if site:
@@ -221,10 +250,51 @@ class Sink:
             out += orjson.dumps(_core.site_record(sid), default=str)
             out += b"\n"
 
+    def _rotate_if_full(self, out: bytearray) -> bool:
+        """Start a new part when this one is full (checked between events, so a part
+        overshoots the limit by at most a few dozen lines)."""
+        if self.max_bytes and self.part_bytes + len(out) >= self.max_bytes:
+            self._write(bytes(out))
+            out.clear()
+            self._rotate()
+            return True
+        return False
+
     def _encode(self, st: Any, events: list, out: bytearray) -> None:
+        # The writer's inner loop: its CPU is taken from the program (the GIL), so the
+        # common shape (a lock event outside any task) has a flat path of its own.
+        self._rotate_if_full(out)
         tid = self._define(st, out)
+        written, wsites = self.written, self.written_sites
         ops = _OPS
+        check_size = 0 if not self.max_bytes else 1
         for ev in events:
+            if check_size:
+                check_size += 1
+                if not check_size & 63 and self._rotate_if_full(out):
+                    tid = self._define(st, out)
+                    written, wsites = self.written, self.written_sites
+            if len(ev) == 5:  # the common shape: no extra fields (inlined for speed)
+                ts, op, obj, site, task = ev
+                oid = obj._ls_id
+                if oid not in written:
+                    self._define(obj, out)
+                if site and site not in wsites:
+                    self._define_site(site, out)
+                if task is None:
+                    if site:
+                        out += _EV_SITE % (ts, tid, oid, ops[op], site)
+                    else:
+                        out += _EV_NOSITE % (ts, tid, oid, ops[op])
+                else:
+                    task_id = task._ls_id
+                    if task_id not in written:
+                        self._define(task, out)
+                    if site:
+                        out += _EV_TASK_SITE % (ts, tid, task_id, oid, ops[op], site)
+                    else:
+                        out += _EV_TASK_NOSITE % (ts, tid, task_id, oid, ops[op])
+                continue
             op = ev[1]
             if op == "dropped":
                 out += b'{"k":"dropped","ts":%d,"th":%d,"count":%d}\n' % (ev[0], tid, ev[2])
@@ -239,12 +309,6 @@ class Sink:
             if site:
                 self._define_site(site, out)
             task = ev[4]
-            if task is None and len(ev) == 5:
-                if site:
-                    out += _EV_SITE % (ev[0], tid, oid, ops[op], site)
-                else:
-                    out += _EV_NOSITE % (ev[0], tid, oid, ops[op])
-                continue
             rec = {"k": "ev", "ts": ev[0], "th": tid}
             if task is not None:
                 rec["task"] = self._define(task, out)

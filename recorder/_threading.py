@@ -14,11 +14,14 @@ import queue as _queue_mod
 import sys
 import threading
 from typing import Any
+from weakref import ref as _weakref
 
-from . import _core
+from . import _core, _simplequeue
 from ._core import current_state, define, mono_ns, site_id, task_of
 
 _allocate_lock = _thread.allocate_lock
+_getframe = sys._getframe
+_code_sites_get = _core.code_sites.get
 _CRLock = _thread.RLock
 TIMEOUT_MAX = _thread.TIMEOUT_MAX
 
@@ -84,11 +87,14 @@ def _inside_thread_internals(frame: Any) -> bool:
 
 
 def _record(st: Any, op: str, obj: Any, site: int) -> None:
-    buf = st.buf
-    if len(buf) < st.cap:
-        buf.append((mono_ns(), op, obj, site, task_of(st) if st.aio else None))
-    else:
-        st.dropped += 1
+    try:
+        buf = st.buf
+        if len(buf) < st.cap:
+            buf.append((mono_ns(), op, obj, site, task_of(st) if st.aio else None))
+        else:
+            st.dropped += 1
+    except Exception:
+        pass
 
 
 def _state() -> Any:
@@ -101,7 +107,8 @@ def _state() -> Any:
 class _LockBase:
     """What traced Lock and RLock share: definition and description."""
 
-    __slots__ = ("_lock", "_ls_id", "_ls_def", "__weakref__")
+    # _acq/_rel: the inner lock's bound acquire/release, saving a lookup per call.
+    __slots__ = ("_lock", "_acq", "_rel", "_ls_id", "_ls_def", "__weakref__")
 
     def _ls_record(self) -> dict:
         return self._ls_def
@@ -113,6 +120,81 @@ class _LockBase:
             if oid is not None:
                 fields["owner"] = oid
         define(self, "lock", type_, 4, **fields)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        # The hot path (Lock and RLock), kept flat: every call and lookup here counts.
+        if timeout == -1 and blocking is True and self._acq(False):
+            if _core.ON:
+                try:  # (free unless raised) nothing of ours may reach the program
+                    try:
+                        st = _core._tls.st
+                    except AttributeError:
+                        st = current_state()
+                    buf = st.buf
+                    if len(buf) < st.cap:
+                        f = _getframe(1)
+                        by = _code_sites_get(id(f.f_code))
+                        sid = by[1].get(f.f_lasti) if by is not None and by[1] is not None \
+                            else None
+                        buf.append((mono_ns(), "acquire", self, sid or site_id(2),
+                                    task_of(st) if st.aio else None))
+                    else:
+                        st.dropped += 1
+                except Exception:
+                    pass
+            return True
+        return self._ls_acquire_slow(blocking, timeout)
+
+    __enter__ = acquire
+
+    def release(self) -> None:
+        if _core.ON:
+            try:
+                ts = mono_ns()
+            except Exception:
+                ts = None
+            self._rel()
+            if ts is None:
+                return
+            try:
+                try:
+                    st = _core._tls.st
+                except AttributeError:
+                    st = current_state()
+                buf = st.buf
+                if len(buf) < st.cap:
+                    buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
+                else:
+                    st.dropped += 1
+            except Exception:
+                pass
+        else:
+            self._rel()
+
+    def __exit__(self, t: Any, v: Any, tb: Any) -> None:
+        # release() inlined: one Python call less per ``with`` block.
+        if _core.ON:
+            try:
+                ts = mono_ns()
+            except Exception:
+                ts = None
+            self._rel()
+            if ts is None:
+                return
+            try:
+                try:
+                    st = _core._tls.st
+                except AttributeError:
+                    st = current_state()
+                buf = st.buf
+                if len(buf) < st.cap:
+                    buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
+                else:
+                    st.dropped += 1
+            except Exception:
+                pass
+        else:
+            self._rel()
 
     def _ls_acquire_slow(self, blocking: bool, timeout: float) -> bool:
         lock = self._lock
@@ -151,47 +233,9 @@ class Lock(_LockBase):
         return super().__new__(cls)
 
     def __init__(self) -> None:
-        self._lock = _allocate_lock()
+        self._lock = lock = _allocate_lock()
+        self._acq, self._rel = lock.acquire, lock.release
         self._ls_define("threading.Lock", False)
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if timeout == -1 and blocking is True:
-            lock = self._lock
-            if lock.acquire(False):
-                if _core.ON:
-                    try:
-                        st = _core._tls.st
-                    except AttributeError:
-                        st = current_state()
-                    buf = st.buf
-                    if len(buf) < st.cap:
-                        buf.append((mono_ns(), "acquire", self, site_id(),
-                                    task_of(st) if st.aio else None))
-                    else:
-                        st.dropped += 1
-                return True
-        return self._ls_acquire_slow(blocking, timeout)
-
-    __enter__ = acquire
-
-    def release(self) -> None:
-        if _core.ON:
-            ts = mono_ns()
-            self._lock.release()
-            try:
-                st = _core._tls.st
-            except AttributeError:
-                st = current_state()
-            buf = st.buf
-            if len(buf) < st.cap:
-                buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
-            else:
-                st.dropped += 1
-        else:
-            self._lock.release()
-
-    def __exit__(self, t: Any, v: Any, tb: Any) -> None:
-        self.release()
 
     def locked(self) -> bool:
         return self._lock.locked()
@@ -204,8 +248,8 @@ class Lock(_LockBase):
             return False
         return True
 
-    acquire_lock = acquire
-    release_lock = release
+    acquire_lock = _LockBase.acquire
+    release_lock = _LockBase.release
     locked_lock = locked
 
     def __repr__(self) -> str:
@@ -219,35 +263,9 @@ class RLock(_LockBase):
     __slots__ = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._lock = _CRLock(*args, **kwargs)
+        self._lock = lock = _CRLock(*args, **kwargs)
+        self._acq, self._rel = lock.acquire, lock.release
         self._ls_define("threading.RLock", True)
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if timeout == -1 and blocking is True:
-            lock = self._lock
-            if lock.acquire(False):
-                if _core.ON:
-                    _record(_state(), "acquire", self, site_id())
-                return True
-        return self._ls_acquire_slow(blocking, timeout)
-
-    __enter__ = acquire
-
-    def release(self) -> None:
-        if _core.ON:
-            ts = mono_ns()
-            self._lock.release()
-            st = _state()
-            buf = st.buf
-            if len(buf) < st.cap:
-                buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
-            else:
-                st.dropped += 1
-        else:
-            self._lock.release()
-
-    def __exit__(self, t: Any, v: Any, tb: Any) -> None:
-        self.release()
 
     def locked(self) -> bool:  # Python 3.13+ has RLock.locked
         lock = self._lock
@@ -260,13 +278,21 @@ class RLock(_LockBase):
 
     # Condition's internal interface: release all levels / restore them.
     def _release_save(self) -> Any:
-        ts = mono_ns()
+        on = _core.ON
+        if on:
+            try:
+                ts = mono_ns()
+            except Exception:
+                on = False
         state = self._lock._release_save()
-        if _core.ON:
-            st = _state()
-            task = task_of(st) if st.aio else None
-            for _ in range(state[0] if isinstance(state, tuple) else 1):
-                st.buf.append((ts, "release", self, 0, task))
+        if on:
+            try:
+                st = _state()
+                task = task_of(st) if st.aio else None
+                for _ in range(state[0] if isinstance(state, tuple) else 1):
+                    st.buf.append((ts, "release", self, 0, task))
+            except Exception:
+                pass
         return state
 
     def _acquire_restore(self, state: Any) -> None:
@@ -274,18 +300,25 @@ class RLock(_LockBase):
         if not _core.ON:
             lock._acquire_restore(state)
             return
-        st = _state()
-        site = site_id(3)
+        try:
+            st = _state()
+            site = site_id(3)
+        except Exception:
+            lock._acquire_restore(state)
+            return
         # The C RLock offers no try-restore, so report a wait only when it is held.
         if _rlock_is_free(lock):
             lock._acquire_restore(state)
         else:
             _record(st, "wait", self, site)
             lock._acquire_restore(state)
-        ts = mono_ns()
-        task = task_of(st) if st.aio else None
-        for _ in range(state[0] if isinstance(state, tuple) else 1):
-            st.buf.append((ts, "acquire", self, site, task))
+        try:
+            ts = mono_ns()
+            task = task_of(st) if st.aio else None
+            for _ in range(state[0] if isinstance(state, tuple) else 1):
+                st.buf.append((ts, "acquire", self, site, task))
+        except Exception:
+            pass
 
     def _is_owned(self) -> bool:
         return self._lock._is_owned()
@@ -387,15 +420,18 @@ class Condition(_OrigCondition):
 
 
 def _emit_x(st: Any, op: str, obj: Any, site: int, extra: dict | None) -> None:
-    buf = st.buf
-    if len(buf) < st.cap:
-        task = task_of(st) if st.aio else None
-        if extra is None:
-            buf.append((mono_ns(), op, obj, site, task))
+    try:
+        buf = st.buf
+        if len(buf) < st.cap:
+            task = task_of(st) if st.aio else None
+            if extra is None:
+                buf.append((mono_ns(), op, obj, site, task))
+            else:
+                buf.append((mono_ns(), op, obj, site, task, extra))
         else:
-            buf.append((mono_ns(), op, obj, site, task, extra))
-    else:
-        st.dropped += 1
+            st.dropped += 1
+    except Exception:
+        pass
 
 
 class _SemaphoreMixin:
@@ -433,6 +469,12 @@ class _SemaphoreMixin:
         return ok
 
     __enter__ = acquire
+
+    def __repr__(self) -> str:
+        # Like the original's, which names its class as module.qualname.
+        extra = f"/{self._initial_value}" if hasattr(self, "_initial_value") else ""
+        return (f"<lockscope.{type(self).__qualname__} at {id(self):#x}:"
+                f" value={self._value}{extra}>")
 
     def _ls_released(self, n: int) -> None:
         if _core.ON:
@@ -477,6 +519,7 @@ def _thread_start(self: threading.Thread) -> None:
         try:
             parent = _state()
             child = _core.ThreadState(self._name, parent.tid, self)
+            child.parent_ref = _weakref(parent)
             self._ls_state = child
             _record(parent, "start", child, site_id())
         except Exception:
@@ -542,6 +585,7 @@ def install() -> None:
     threading.Thread.start = _thread_start
     threading.Thread._bootstrap_inner = _thread_bootstrap_inner
     threading.Thread.join = _thread_join
+    _simplequeue.install()
 
 
 def uninstall() -> None:
@@ -551,6 +595,7 @@ def uninstall() -> None:
     threading.Thread.start = _orig_start
     threading.Thread._bootstrap_inner = _orig_bootstrap_inner
     threading.Thread.join = _orig_join
+    _simplequeue.uninstall()
 
 
 __all__ = ["Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore",

@@ -112,11 +112,23 @@ SELECT file_run AS run, file_part AS part, file_id, ts, reason FROM good WHERE k
 
 -- Events in the order they happened: by timestamp, then by file part and line
 -- (the writer keeps each thread's records in order, not the global order).
+-- `op` and `outcome` are ENUMs (one byte instead of a string per event); an
+-- event with an op this version does not know is skipped and counted.
+DROP TYPE IF EXISTS op_t;
+CREATE TYPE op_t AS ENUM ('wait', 'acquire', 'release', 'timeout', 'cancel', 'try-fail', 'wait-begin',
+    'wait-end', 'signal', 'start', 'end', 'join', 'segment-begin', 'segment-end', 'suspend', 'resume');
+DROP TYPE IF EXISTS outcome_t;
+CREATE TYPE outcome_t AS ENUM ('ok', 'timeout', 'cancelled', 'error', 'done', 'failed');
+
+INSERT INTO unknown_records
+SELECT file_id, line_no, 'ev op ' || op FROM rows
+WHERE k = 'ev' AND problem IS NULL AND TRY_CAST(op AS op_t) IS NULL;
+
 CREATE OR REPLACE TABLE events AS
 SELECT row_number() OVER (ORDER BY file_run, ts, file_part, line_no) AS seq,
-       file_run AS run, ts, th, task, obj, op, site, outcome, sig, timeout, n,
-       file_id, line_no AS line
-FROM rows WHERE k = 'ev' AND problem IS NULL AND file_run IS NOT NULL
+       file_run AS run, ts, th, task, obj, op::op_t AS op, site, TRY_CAST(outcome AS outcome_t) AS outcome,
+       sig, timeout, n, file_id, line_no AS line
+FROM rows WHERE k = 'ev' AND problem IS NULL AND file_run IS NOT NULL AND TRY_CAST(op AS op_t) IS NOT NULL
 ORDER BY seq;
 
 CREATE OR REPLACE TABLE runs AS

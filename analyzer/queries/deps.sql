@@ -20,7 +20,7 @@ SELECT q.*, a.ax, row_number() OVER (PARTITION BY a.ax ORDER BY q.seq)::BIGINT A
 FROM (
     SELECT run, actor, th, task, obj, lk, site, seq, ts, 'acquire' AS outcome FROM holds WHERE mutex
     UNION ALL
-    SELECT run, actor, th, task, obj, lk, site, seq, ts, coalesce(end_op, 'pending') AS outcome
+    SELECT run, actor, th, task, obj, lk, site, seq, ts, coalesce(end_op::VARCHAR, 'pending') AS outcome
     FROM waits WHERE mutex AND end_op IS DISTINCT FROM 'acquire'
 ) q JOIN actor_ix a USING (run, actor);
 

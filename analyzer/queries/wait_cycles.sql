@@ -1,0 +1,161 @@
+-- wait-cycle: a thread/task waits on a resource (event, condition, queue side,
+-- thread, task, future) while holding lock L, and an actor that signals that
+-- resource takes L before it signals. Actors here are physical: the task if any,
+-- else the thread. Every step is a window pass, an ASOF join or an equi-join on a
+-- bounded key: nothing here is quadratic in events.
+
+-- Each wait-begin with the wait-end that closed it (same actor, same resource).
+CREATE OR REPLACE TABLE sync_waits AS
+WITH w AS (
+    SELECT seq, run, ts, th, task, coalesce(task, th) AS actor, obj, op, site, timeout,
+           lead(op) OVER x AS next_op, lead(seq) OVER x AS next_seq, lead(ts) OVER x AS next_ts,
+           lead(outcome) OVER x AS next_outcome
+    FROM events WHERE op IN ('wait-begin', 'wait-end')
+    WINDOW x AS (PARTITION BY run, coalesce(task, th), obj ORDER BY seq)
+)
+SELECT run, actor, th, task, obj, seq, ts, site, timeout,
+       CASE WHEN next_op = 'wait-end' THEN next_seq END AS end_seq,
+       CASE WHEN next_op = 'wait-end' THEN next_ts END AS end_ts,
+       CASE WHEN next_op = 'wait-end' THEN next_outcome END AS outcome
+FROM w WHERE op = 'wait-begin';
+
+-- A task is awaited by its parent when the parent did nothing from the child's
+-- creation until the child ended (asyncio.wait_for runs its awaitable in such a
+-- child; so do `await create_task(...)`, gather and TaskGroup): the parent is
+-- blocked on the child, so the locks it holds count as held by the child's waits.
+CREATE OR REPLACE TEMP TABLE awaited_by AS
+WITH life AS (
+    SELECT t.run, t.id AS task, t.parent, t.ts AS born_ts, e.end_ts
+    FROM tasks t
+    LEFT JOIN (SELECT run, obj, min(ts) AS end_ts FROM events
+               WHERE op = 'end' AND task = obj GROUP BY ALL) e ON e.run = t.run AND e.obj = t.id
+    WHERE t.parent IS NOT NULL AND EXISTS (SELECT 1 FROM sync_waits s WHERE s.run = t.run)
+)
+SELECT l.run, l.task, l.parent
+FROM life l
+ASOF LEFT JOIN (SELECT run, task, ts FROM events WHERE task IS NOT NULL) p
+    ON p.run = l.run AND p.task = l.parent AND p.ts > l.born_ts
+WHERE p.ts IS NULL OR (l.end_ts IS NOT NULL AND p.ts > l.end_ts);
+
+-- Who is blocked by each wait: the waiter, and the chain of parents awaiting it.
+CREATE OR REPLACE TEMP TABLE wait_probes AS
+WITH RECURSIVE chain(run, wseq, holder, depth) AS (
+    SELECT run, seq, actor, 0 FROM sync_waits
+    UNION ALL
+    SELECT c.run, c.wseq, a.parent, c.depth + 1
+    FROM chain c JOIN awaited_by a ON a.run = c.run AND a.task = c.holder
+    WHERE c.depth < 8
+)
+SELECT run, holder AS actor, wseq, depth,
+       row_number() OVER (PARTITION BY run, holder ORDER BY wseq)::BIGINT AS p_no
+FROM chain;
+
+-- Locks that belong to library internals (a queue's mutex, an Event's condition):
+-- never held across a wait by user code. A Condition's own lock is not internal
+-- (user code holds it with `with cond:`), unless the condition is itself internal.
+CREATE OR REPLACE TEMP TABLE internal_locks AS
+SELECT l.run, l.id FROM locks l
+WHERE l.owner IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM resources r WHERE r.run = l.run AND r.id = l.owner AND r.owner IS NULL
+    AND r.type IN ('threading.Condition', 'asyncio.Condition'));
+
+-- The mutexes each probe's actor held when the wait began. Number each actor's
+-- probes 1, 2, 3, ...; the probes made while a hold was open are a contiguous
+-- range (found with two ASOF joins), expanded and equi-joined on the number.
+CREATE OR REPLACE TEMP TABLE wait_held AS
+WITH hl AS (
+    SELECT h.run, h.actor, h.obj, h.lk, h.seq, h.ts, h.site, coalesce(h.end_seq, 9000000000000000000) AS end_seq
+    FROM holds h
+    WHERE h.mutex AND (h.run, h.actor) IN (SELECT run, actor FROM wait_probes)
+      AND (h.run, h.obj) NOT IN (SELECT run, id FROM internal_locks)
+), ranged AS (
+    SELECT hl.*, coalesce(a.p_no, 0) + 1 AS i0, coalesce(b.p_no, 0) AS i1
+    FROM hl
+    ASOF LEFT JOIN wait_probes a ON a.run = hl.run AND a.actor = hl.actor AND a.wseq < hl.seq
+    ASOF LEFT JOIN wait_probes b ON b.run = hl.run AND b.actor = hl.actor AND b.wseq < hl.end_seq
+), expanded AS (
+    SELECT run, actor, obj, lk, seq, ts, site, unnest(range(i0, i1 + 1)) AS p_no
+    FROM ranged WHERE i1 >= i0
+)
+SELECT w.run, w.seq AS wseq, w.actor AS waiter, w.th, w.task, w.obj AS res, w.ts AS wts, w.site AS wsite,
+       w.end_seq AS wend_seq, w.end_ts AS wend_ts, w.outcome, p.actor AS holder, p.depth,
+       x.obj AS lobj, x.lk, x.seq AS hold_seq, x.ts AS hold_ts, x.site AS hold_site
+FROM expanded x
+JOIN wait_probes p ON p.run = x.run AND p.actor = x.actor AND p.p_no = x.p_no
+JOIN sync_waits w ON w.run = p.run AND w.seq = p.wseq
+LEFT JOIN resources r ON r.run = w.run AND r.id = w.obj
+WHERE x.obj IS DISTINCT FROM r.lock;
+
+-- Signals on the resources waited on with a lock held: `signal` events, and the
+-- `end` of a thread/task (which ends every wait for it). A thread/task waited on
+-- that never ended gets a pending signal at the end of the trace.
+CREATE OR REPLACE TEMP TABLE wc_signals AS
+WITH interest AS (SELECT DISTINCT run, res, lobj FROM wait_held), sig AS (
+    SELECT e.run, e.seq, e.ts, coalesce(e.task, e.th) AS actor, e.obj AS res, e.site,
+           coalesce(e.sig, e.op) AS sig
+    FROM events e
+    WHERE (e.op = 'signal' OR (e.op = 'end' AND e.obj = coalesce(e.task, e.th)))
+      AND (e.run, e.obj) IN (SELECT run, res FROM interest)
+    UNION ALL
+    SELECT i.run, 9000000000000000000, NULL, i.res, i.res, NULL, 'pending'
+    FROM (SELECT DISTINCT run, res FROM interest) i
+    WHERE ((i.run, i.res) IN (SELECT run, id FROM threads) OR (i.run, i.res) IN (SELECT run, id FROM tasks))
+      AND (i.run, i.res) NOT IN (SELECT run, obj FROM events WHERE op = 'end')
+)
+SELECT s.*, i.lobj FROM sig s JOIN interest i ON i.run = s.run AND i.res = s.res;
+
+-- For each signal: the signaller's latest attempt to take L (a `wait` or an
+-- `acquire`) before it, if that came after its previous signal of the same
+-- resource ("it takes L before it signals").
+CREATE OR REPLACE TEMP TABLE wc_signal_needs AS
+WITH att AS (
+    SELECT run, seq, ts, coalesce(task, th) AS actor, obj AS lobj, site
+    FROM lock_events
+    WHERE op IN ('wait', 'acquire') AND (run, obj) IN (SELECT run, lobj FROM wc_signals)
+), stream AS (
+    SELECT run, seq, ts, actor, lobj, NULL AS res, site, NULL AS sig, true AS is_att FROM att
+    UNION ALL
+    SELECT run, seq, ts, actor, lobj, res, site, sig, false FROM wc_signals
+), marked AS (
+    SELECT *,
+           last_value(CASE WHEN is_att THEN seq END IGNORE NULLS) OVER x AS att_seq,
+           last_value(CASE WHEN is_att THEN ts END IGNORE NULLS) OVER x AS att_ts,
+           last_value(CASE WHEN is_att THEN site END IGNORE NULLS) OVER x AS att_site
+    FROM stream
+    WINDOW x AS (PARTITION BY run, actor, lobj ORDER BY seq, is_att DESC ROWS UNBOUNDED PRECEDING)
+), sigs AS (
+    SELECT *, lag(seq) OVER (PARTITION BY run, actor, lobj, res ORDER BY seq) AS prev_seq
+    FROM marked WHERE NOT is_att
+)
+SELECT run, res, lobj, actor, att_site, site AS sig_site, sig,
+       count(*) AS n, min(seq) AS sig_seq, min(ts) AS sig_ts, min(att_seq) AS att_seq, min(att_ts) AS att_ts,
+       max(att_seq) AS last_att_seq
+FROM sigs
+WHERE att_seq IS NOT NULL AND att_seq > coalesce(prev_seq, 0)
+GROUP BY ALL;
+
+-- The cycles: a wait with L held, and a signaller of its resource that takes L
+-- (at least once after the waiter took L).
+-- `blocked`: the wait gave up (timeout, cancelled) or never ended while that
+-- signaller was waiting for L (or the signaller's wait for L gave up as well).
+SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend_seq, h.wend_ts,
+       h.outcome, h.lobj, h.lk, h.hold_seq, h.hold_ts, h.hold_site,
+       s.actor AS signaller, s.att_site, s.att_ts, s.sig_site, s.sig, s.sig_ts, s.n AS signals,
+       (h.outcome IS NULL OR h.outcome IN ('timeout', 'cancelled'))
+         AND bw.seq IS NOT NULL
+         AND (bw.end_seq IS NULL OR bw.end_seq > coalesce(h.wend_seq, 9000000000000000000)
+              -- the signaller's wait gave up too (a cancellation that reached both)
+              OR (bw.end_op IN ('timeout', 'cancel') AND bw.end_seq > h.wseq))
+         AS blocked,
+       bw.ts AS blocked_since
+FROM wait_held h
+JOIN wc_signal_needs s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
+     AND s.actor <> h.waiter AND s.actor <> h.holder
+     -- the signaller went for L after the waiter took it: an attempt that came
+     -- before may be ordered before the waiter's hold (it signalled the waiter
+     -- to go ahead, say), and that is no cycle
+     AND s.last_att_seq > h.hold_seq
+ASOF LEFT JOIN (SELECT run, coalesce(task, th) AS actor, obj, seq, ts, end_seq, end_op FROM waits) bw
+     ON bw.run = h.run AND bw.actor = s.actor AND bw.obj = h.lobj
+     AND bw.seq <= coalesce(h.wend_seq, 9000000000000000000)
+ORDER BY h.run, h.wseq, s.sig_seq

@@ -1,0 +1,87 @@
+"""Traced ``queue.SimpleQueue`` (a C type that does not use ``threading.Condition``).
+
+``get`` that finds the queue empty and blocks is a ``wait-begin`` / ``wait-end`` on
+the queue; ``put`` is a ``signal`` (``sig: put``) on it.  Used by
+``concurrent.futures.ThreadPoolExecutor`` for its work queue.
+"""
+
+from __future__ import annotations
+
+import queue
+from typing import Any
+
+from . import _core
+from ._core import define, mono_ns, site_id
+
+_OrigSimpleQueue = queue.SimpleQueue
+_Empty = queue.Empty
+
+
+def _emit(op: str, obj: Any, site: int, extra: dict | None) -> None:
+    try:
+        st = _core._tls.st
+    except AttributeError:
+        st = _core.current_state()
+    buf = st.buf
+    if len(buf) < st.cap:
+        task = _core.task_of(st) if st.aio else None
+        if extra is None:
+            buf.append((mono_ns(), op, obj, site, task))
+        else:
+            buf.append((mono_ns(), op, obj, site, task, extra))
+    else:
+        st.dropped += 1
+
+
+class SimpleQueue(_OrigSimpleQueue):
+    """A traced ``queue.SimpleQueue``."""
+
+    def __init__(self) -> None:
+        define(self, "resource", "queue.SimpleQueue", 3)
+
+    def _ls_record(self) -> dict:
+        return self._ls_def
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if _core.ON:
+            _emit("signal", self, site_id(2), {"sig": "put"})
+        _OrigSimpleQueue.put(self, item, block, timeout)
+
+    def put_nowait(self, item: Any) -> None:
+        self.put(item, False)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if not block or not _core.ON or (timeout is not None and timeout < 0):
+            return _OrigSimpleQueue.get(self, block, timeout)
+        try:
+            return _OrigSimpleQueue.get(self, False)
+        except _Empty:
+            pass
+        site = site_id(2)
+        _emit("wait-begin", self, site, {"timeout": timeout} if timeout is not None else None)
+        outcome = "error"
+        try:
+            item = _OrigSimpleQueue.get(self, True, timeout)
+            outcome = "ok"
+            return item
+        except _Empty:
+            outcome = "timeout"
+            raise
+        finally:
+            _emit("wait-end", self, site, {"outcome": outcome})
+
+    def get_nowait(self) -> Any:
+        return self.get(False)
+
+    def __repr__(self) -> str:
+        return f"<queue.SimpleQueue object #{self._ls_id} at {id(self):#x}>"
+
+
+def install() -> None:
+    queue.SimpleQueue = SimpleQueue
+
+
+def uninstall() -> None:
+    queue.SimpleQueue = _OrigSimpleQueue
+
+
