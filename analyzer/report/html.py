@@ -72,6 +72,7 @@ class _Report:
             self.timeline_ok = False
         self.stack_of = data.stack_finder(con if "sites" in have else None)
         self.run_start = {p.get("run"): p.get("start_ts") for p in self.trace.get("processes") or []}
+        self.cwd = {p.get("run"): p.get("cwd") for p in self.trace.get("processes") or []}
         self.multi_run = len(self.trace.get("processes") or []) > 1
         self.colors = charts.lock_colors(self._color_order())
 
@@ -281,7 +282,7 @@ class _Report:
                  '<details><summary>Analyzer message</summary><pre>{}</pre></details></article>',
                  sev, f.get("id"), sev, sev, hf.kind_title(kind), f.get("id"), kind, f.get("title"),
                  hf.explanation(f, self.names), hf.scenario(f, self.names), guarded,
-                 hf.worst_table(f), hf.facts(f, self.run_start.get), hf.sites_block(f, self.stack_of),
+                 hf.worst_table(f), hf.facts(f, self.run_start.get), hf.sites_block(f, self.stack_of, self.cwd.get(f.get("run"))),
                  self.details_table(f), timeline, hf.advice(kind), f.get("message"))
 
     def steps_table(self, f: dict) -> Safe:
@@ -298,7 +299,7 @@ class _Report:
                  '<th>requests</th><th>at</th></tr></thead><tbody>{}</tbody></table>', join(rows))
 
     _SHOWN_DETAILS = {"duration_ns", "max_hold_ns", "threshold_ns", "worst", "ended", "resolved_by", "reason",
-                      "explanation", "max_wait_ns", "length", "order"}
+                      "explanation", "max_wait_ns", "length", "order", "blocked_ns", "acquired_at"}
 
     def details_table(self, f: dict) -> Safe:
         d = f.get("details") or {}
@@ -308,7 +309,8 @@ class _Report:
         for key, value in d.items():
             if key in self._SHOWN_DETAILS or value is None or value == []:
                 continue
-            rows.append(h("<tr><th>{}</th><td>{}</td></tr>", key.replace("_", " "), self.detail_value(key, value)))
+            label = key[:-3] if key.endswith("_ns") else key
+            rows.append(h("<tr><th>{}</th><td>{}</td></tr>", label.replace("_", " "), self.detail_value(key, value)))
         if not rows:
             return Safe("")
         return h('<h4>Details</h4><table class="facts">{}</table>', join(rows))
@@ -322,6 +324,23 @@ class _Report:
         if key in ("lock", "held_lock"):
             lock_id = value.get("id") if isinstance(value, dict) else value
             return h('<span class="lock">{}</span>', self.names.label(lock_id))
+        if isinstance(value, dict) and "kind" in value and "name" in value and "run" in value:  # an actor
+            return h('<span class="actor">{}</span> <span class="muted">({})</span>',
+                     hf.actor_label(value), hf.actor_kind(value))
+        if isinstance(value, dict) and "actor" in value and isinstance(value["actor"], dict):
+            # a waiter/holder record: who, where, how long, how it ended
+            parts = [self.detail_value("", value["actor"])]
+            if value.get("site"):
+                parts.append(h(" at <code>{}</code>", value["site"]))
+            for k in ("wait_ns", "duration_ns", "hold_ns"):
+                if value.get(k) is not None:
+                    parts.append(h(", {}", fmt.duration(value[k])))
+            if value.get("outcome"):
+                parts.append(h(" ({})", value["outcome"]))
+            return join(parts)
+        if isinstance(value, dict) and "type" in value and "id" in value:  # a lock or resource
+            return h('<b>{}</b> <span class="muted">{}{}</span>', value.get("name") or value.get("id"),
+                     value.get("type"), h(", created at {}", value["created_at"]) if value.get("created_at") else "")
         if key.endswith("_ns") and isinstance(value, (int, float)):
             return h("{}", fmt.duration(value))
         if isinstance(value, bool):
@@ -392,7 +411,7 @@ class _Report:
         if f.get("first_ts") is not None:
             core.append(f["first_ts"])
         if f.get("first_ts") is not None and d.get("max_wait_ns"):
-            core.append(f["first_ts"] - int(d["max_wait_ns"]))
+            core.append(f["first_ts"] + int(d["max_wait_ns"]))  # the analyzer dates a failed acquire by its wait
         if not core:
             return None
         lo, hi = min(core), max(core)
@@ -402,7 +421,7 @@ class _Report:
         ends += [w["ts"] + int(w["duration_ns"]) for w in (d.get("worst") or [])[:3]
                  if w.get("ts") is not None and w.get("duration_ns") is not None]
         for end in ends:
-            if end - lo <= 4 * (hi - lo) + 50_000_000:
+            if end - lo <= max(4 * (hi - lo) + 50_000_000, 2_000_000_000):
                 hi = max(hi, end)
         pad = max((hi - lo) * 0.15, 500_000)
         first, last = self.clock.run_bounds.get(run, (lo, hi))

@@ -80,9 +80,13 @@ table.facts { background:#f8fafc; border-radius: 8px; padding: 8px 12px; display
 .actor { font-weight: 600; color: #1c4e80; }
 ul.story { margin: 6px 0; padding-left: 20px; }
 ul.story li { margin: 4px 0; }
-table.scenario { margin: 12px 0; border: 1px solid var(--line); background: #fcfcfd; font-size: 13px; }
+.cols > div { min-width: 0; }
+table.scenario { margin: 12px 0; border: 1px solid var(--line); background: #fcfcfd; font-size: 13px;
+  width: 100%; table-layout: fixed; }
+table.scenario th:first-child { width: 30px; min-width: 0; }
+table.scenario td { word-break: break-word; }
 table.scenario caption { text-align: left; font-weight: 600; padding: 4px 0; color:#334e68; }
-table.scenario th { background: #f0f4f8; padding: 6px 16px; text-align: left; font-weight: 600; min-width: 200px; }
+table.scenario th { background: #f0f4f8; padding: 6px 16px; text-align: left; font-weight: 600; }
 table.scenario td { padding: 5px 16px; border-top: 1px dashed var(--line); vertical-align: top; }
 table.scenario td.stepno { color: #9aa5b1; padding-right: 4px; min-width: 0; font-size: 11px; }
 table.scenario .blocks { color: var(--error); font-size: 12px; font-weight: 600; }
