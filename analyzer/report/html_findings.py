@@ -321,8 +321,10 @@ def scenario(f: dict, names: fmt.LockNames) -> Safe:
 def _is_library(path: Any) -> bool:
     """Frames outside the program's directory (the analyzer makes those paths
     relative): the standard library, site-packages, the recorder."""
-    text = str(path or "")
-    return text.startswith(("/", "\\")) or (len(text) > 2 and text[1] == ":")
+    text = str(path or "").replace("\\", "/")
+    # lockscope's own recorder modules (recorder/_threading.py, ...) are library too, even
+    # when the program runs from a checkout of lockscope
+    return text.startswith("/") or (len(text) > 2 and text[1] == ":") or text.startswith("recorder/_")
 
 
 def relative(path: Any, cwd: str | None) -> Any:
