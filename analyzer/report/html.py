@@ -262,10 +262,8 @@ class _Report:
         sev = str(f.get("severity") or "info")
         kind = str(f.get("kind") or "")
         timeline = Safe("")
-        if kind not in NO_TIMELINE_KINDS:
-            if not self.timeline_ok:
-                timeline = Safe("")
-            elif budget[0] > 0:
+        if kind not in NO_TIMELINE_KINDS and self.timeline_ok:
+            if budget[0] > 0:
                 fig = self.focused_timeline(f)
                 if fig is not None:
                     budget[0] -= 1
@@ -509,8 +507,7 @@ class _Report:
                         'while another was held: there is no lock order to draw.</p></section>')
         cycle_nodes = {n for (a, b), s in cycle_edges.items() if s == "cycle" for n in (a, b)}
         guarded_nodes = {n for (a, b), s in cycle_edges.items() for n in (a, b)}
-        nodes: list[str] = [n for n in [*cycle_nodes, *guarded_nodes]]
-        nodes = list(dict.fromkeys(sorted(cycle_nodes) + sorted(guarded_nodes - cycle_nodes)))
+        nodes: list[str] = list(dict.fromkeys(sorted(cycle_nodes) + sorted(guarded_nodes - cycle_nodes)))
         all_nodes = {n for e in edges for n in (e.a, e.b)}
         for e in sorted(edges, key=lambda e: -e.n):
             for n in (e.a, e.b):
