@@ -72,6 +72,7 @@ class _Report:
             self.timeline_ok = False
         self.stack_of = data.stack_finder(con if "sites" in have else None)
         self.run_start = {p.get("run"): p.get("start_ts") for p in self.trace.get("processes") or []}
+        self.cwd = {p.get("run"): p.get("cwd") for p in self.trace.get("processes") or []}
         self.multi_run = len(self.trace.get("processes") or []) > 1
         self.colors = charts.lock_colors(self._color_order())
 
@@ -228,6 +229,9 @@ class _Report:
             items.append(h("Run <code>{}</code> (pid {}) has no end record: the process was killed or hung. "
                            "Holds and waits still open at the end are reported as such.", run, p.get("pid", "?")))
         for w in t.get("warnings") or []:
+            # dropped events and runs without an end record are listed above in more detail
+            if (t.get("dropped") and "were dropped" in w) or (t.get("incomplete_runs") and "no end record" in w):
+                continue
             items.append(h("{}", w))
         if not items:
             return Safe('<div class="okbox">The trace is complete: no dropped events, no corrupt lines.</div>')
@@ -258,10 +262,8 @@ class _Report:
         sev = str(f.get("severity") or "info")
         kind = str(f.get("kind") or "")
         timeline = Safe("")
-        if kind not in NO_TIMELINE_KINDS:
-            if not self.timeline_ok:
-                timeline = Safe("")
-            elif budget[0] > 0:
+        if kind not in NO_TIMELINE_KINDS and self.timeline_ok:
+            if budget[0] > 0:
                 fig = self.focused_timeline(f)
                 if fig is not None:
                     budget[0] -= 1
@@ -278,7 +280,7 @@ class _Report:
                  '<details><summary>Analyzer message</summary><pre>{}</pre></details></article>',
                  sev, f.get("id"), sev, sev, hf.kind_title(kind), f.get("id"), kind, f.get("title"),
                  hf.explanation(f, self.names), hf.scenario(f, self.names), guarded,
-                 hf.worst_table(f), hf.facts(f, self.run_start.get), hf.sites_block(f, self.stack_of),
+                 hf.worst_table(f), hf.facts(f, self.run_start.get), hf.sites_block(f, self.stack_of, self.cwd.get(f.get("run"))),
                  self.details_table(f), timeline, hf.advice(kind), f.get("message"))
 
     def steps_table(self, f: dict) -> Safe:
@@ -295,7 +297,7 @@ class _Report:
                  '<th>requests</th><th>at</th></tr></thead><tbody>{}</tbody></table>', join(rows))
 
     _SHOWN_DETAILS = {"duration_ns", "max_hold_ns", "threshold_ns", "worst", "ended", "resolved_by", "reason",
-                      "explanation", "max_wait_ns", "length", "order"}
+                      "explanation", "max_wait_ns", "length", "order", "blocked_ns", "acquired_at"}
 
     def details_table(self, f: dict) -> Safe:
         d = f.get("details") or {}
@@ -305,7 +307,8 @@ class _Report:
         for key, value in d.items():
             if key in self._SHOWN_DETAILS or value is None or value == []:
                 continue
-            rows.append(h("<tr><th>{}</th><td>{}</td></tr>", key.replace("_", " "), self.detail_value(key, value)))
+            label = key[:-3] if key.endswith("_ns") else key
+            rows.append(h("<tr><th>{}</th><td>{}</td></tr>", label.replace("_", " "), self.detail_value(key, value)))
         if not rows:
             return Safe("")
         return h('<h4>Details</h4><table class="facts">{}</table>', join(rows))
@@ -319,6 +322,23 @@ class _Report:
         if key in ("lock", "held_lock"):
             lock_id = value.get("id") if isinstance(value, dict) else value
             return h('<span class="lock">{}</span>', self.names.label(lock_id))
+        if isinstance(value, dict) and "kind" in value and "name" in value and "run" in value:  # an actor
+            return h('<span class="actor">{}</span> <span class="muted">({})</span>',
+                     hf.actor_label(value), hf.actor_kind(value))
+        if isinstance(value, dict) and "actor" in value and isinstance(value["actor"], dict):
+            # a waiter/holder record: who, where, how long, how it ended
+            parts = [self.detail_value("", value["actor"])]
+            if value.get("site"):
+                parts.append(h(" at <code>{}</code>", value["site"]))
+            for k in ("wait_ns", "duration_ns", "hold_ns"):
+                if value.get(k) is not None:
+                    parts.append(h(", {}", fmt.duration(value[k])))
+            if value.get("outcome"):
+                parts.append(h(" ({})", value["outcome"]))
+            return join(parts)
+        if isinstance(value, dict) and "type" in value and "id" in value:  # a lock or resource
+            return h('<b>{}</b> <span class="muted">{}{}</span>', value.get("name") or value.get("id"),
+                     value.get("type"), h(", created at {}", value["created_at"]) if value.get("created_at") else "")
         if key.endswith("_ns") and isinstance(value, (int, float)):
             return h("{}", fmt.duration(value))
         if isinstance(value, bool):
@@ -389,7 +409,7 @@ class _Report:
         if f.get("first_ts") is not None:
             core.append(f["first_ts"])
         if f.get("first_ts") is not None and d.get("max_wait_ns"):
-            core.append(f["first_ts"] - int(d["max_wait_ns"]))
+            core.append(f["first_ts"] + int(d["max_wait_ns"]))  # the analyzer dates a failed acquire by its wait
         if not core:
             return None
         lo, hi = min(core), max(core)
@@ -399,7 +419,7 @@ class _Report:
         ends += [w["ts"] + int(w["duration_ns"]) for w in (d.get("worst") or [])[:3]
                  if w.get("ts") is not None and w.get("duration_ns") is not None]
         for end in ends:
-            if end - lo <= 4 * (hi - lo) + 50_000_000:
+            if end - lo <= max(4 * (hi - lo) + 50_000_000, 2_000_000_000):
                 hi = max(hi, end)
         pad = max((hi - lo) * 0.15, 500_000)
         first, last = self.clock.run_bounds.get(run, (lo, hi))
@@ -443,7 +463,8 @@ class _Report:
             if fm and fm[0].label.isdigit():
                 marks.append(charts.Mark(fm[0].run, fm[0].ts, f.get("id"), f"{f.get('id')}: {f.get('title')}",
                                          fm[0].actor))
-        spans = data.select_spans(self.con, limit=MAX_WHOLE_RUN_BARS, near=near or None)
+        # the most severe findings' windows (findings are sorted by severity) get bars first
+        spans = data.select_spans(self.con, limit=MAX_WHOLE_RUN_BARS, near=near[:MAX_FOCUSED_TIMELINES] or None)
         fig = charts.timeline(spans, self.clock, self.names, self.colors, marks=marks[:60],
                               multi_run=self.multi_run, max_rows=60)
         if fig is None:
@@ -486,8 +507,7 @@ class _Report:
                         'while another was held: there is no lock order to draw.</p></section>')
         cycle_nodes = {n for (a, b), s in cycle_edges.items() if s == "cycle" for n in (a, b)}
         guarded_nodes = {n for (a, b), s in cycle_edges.items() for n in (a, b)}
-        nodes: list[str] = [n for n in [*cycle_nodes, *guarded_nodes]]
-        nodes = list(dict.fromkeys(sorted(cycle_nodes) + sorted(guarded_nodes - cycle_nodes)))
+        nodes: list[str] = list(dict.fromkeys(sorted(cycle_nodes) + sorted(guarded_nodes - cycle_nodes)))
         all_nodes = {n for e in edges for n in (e.a, e.b)}
         for e in sorted(edges, key=lambda e: -e.n):
             for n in (e.a, e.b):

@@ -90,6 +90,10 @@ def timeline(spans: Spans, clock: Clock, names: fmt.LockNames, colors: dict[str,
 
     # group bars into traces by (lock colour group, hold/wait, nesting depth)
     groups: dict[tuple, dict] = {}
+    # spans narrower than about a pixel at full view also get a tick mark (fixed size on
+    # screen), so activity stays visible; zoomed in, the true bar is next to it
+    short = max(hi - lo, 1) / 900
+    ticks: dict[str, list] = {"x": [], "y": [], "color": [], "text": []}
     for a in actors:
         open_ends: list[int] = []   # end x of drawn holds that enclose the current one
         for r in sorted(rows_by_actor[a], key=lambda r: (r["ts"], -r["end_ts"])):
@@ -110,6 +114,11 @@ def timeline(spans: Spans, clock: Clock, names: fmt.LockNames, colors: dict[str,
             g["base"].append((x0 - lo) / scale)
             g["x"].append(max(x1 - x0, 0) / scale)
             g["text"].append(_span_hover(r, names, x0 - lo, unit, scale))
+            if x1 - x0 < short:
+                ticks["x"].append((x0 - lo) / scale)
+                ticks["y"].append(g["y"][-1])
+                ticks["color"].append(colors.get(key, OTHER) if key else OTHER)
+                ticks["text"].append(g["text"][-1])
 
     fig = go.Figure()
     legend_done: set = set()
@@ -132,6 +141,11 @@ def timeline(spans: Spans, clock: Clock, names: fmt.LockNames, colors: dict[str,
             name=label, legendgroup=str(key), showlegend=show, hovertext=g["text"],
             hovertemplate="%{hovertext}<extra></extra>", offsetgroup="all",
         ))
+    if ticks["x"]:
+        fig.add_trace(go.Scatter(
+            x=ticks["x"], y=ticks["y"], mode="markers", showlegend=False, name="short spans",
+            marker=dict(symbol="line-ns", size=11, color=ticks["color"], line=dict(width=1.5, color=ticks["color"])),
+            hovertext=ticks["text"], hovertemplate="%{hovertext}<extra></extra>"))
     shapes = []
     for m in marks or []:
         x = (clock.x(m.run, m.ts) - lo) / scale
@@ -295,29 +309,43 @@ def lock_graph(nodes: dict[str, str], edges: list[Edge], node_hover: dict[str, s
     return fig
 
 
-def _layered_layout(g: nx.DiGraph) -> dict[str, tuple[float, float]]:
+def _layered_layout(g: nx.DiGraph, column_height: float = 10.0) -> dict[str, tuple[float, float]]:
     """x: the layer of the node's strongly connected component in topological
-    order of the condensation; members of one component sit on a small circle."""
+    order of the condensation (locks taken first on the left); members of one
+    component sit on a small circle; a tall layer wraps into sub-columns."""
     cond = nx.condensation(g)
     members = cond.graph["mapping"]
     comps: dict[int, list[str]] = defaultdict(list)
     for node in g.nodes:
         comps[members[node]].append(node)
     pos: dict[str, tuple[float, float]] = {}
-    for layer, gen in enumerate(nx.topological_generations(cond)):
+    x = 0.0
+    for gen in nx.topological_generations(cond):
         y = 0.0
+        col_x = x
+        widest = 0.0
         for c in sorted(gen, key=lambda c: (-len(comps[c]), sorted(comps[c])[0])):
             nodes = sorted(comps[c])
-            if len(nodes) == 1:
-                pos[nodes[0]] = (layer * 2.2, -y)
-                y += 1.2
-                continue
-            r = 0.45 + 0.18 * len(nodes)
-            cy = y + r
-            for i, n in enumerate(nodes):
-                angle = math.pi / 2 + 2 * math.pi * i / len(nodes)
-                pos[n] = (layer * 2.2 + r * 1.3 * math.cos(angle), -(cy - r * math.sin(angle)))
-            y = cy + r + 0.9
+            k = len(nodes)
+            r = 0.0 if k == 1 else 0.45 + 0.15 * k
+            height = 1.2 if k == 1 else (1.2 if k == 2 else 2 * r + 0.9)
+            width = 0.0 if k == 1 else 2.6 * r
+            if y > 0 and y + height > column_height:
+                col_x += max(widest, 0.0) + 1.4
+                y, widest = 0.0, 0.0
+            if k == 1:
+                pos[nodes[0]] = (col_x, -y)
+            elif k == 2:  # side by side: the two arcs between them stay readable
+                pos[nodes[0]] = (col_x, -y)
+                pos[nodes[1]] = (col_x + width, -y)
+            else:
+                cx, cy = col_x + 1.3 * r, y + r
+                for i, n in enumerate(nodes):
+                    angle = math.pi / 2 + 2 * math.pi * i / k
+                    pos[n] = (cx + 1.3 * r * math.cos(angle), -(cy - r * math.sin(angle)))
+            widest = max(widest, width)
+            y += height
+        x = col_x + widest + 2.2
     return pos
 
 
@@ -391,7 +419,7 @@ def histogram(series: dict[str, list[tuple[float, int]]], names: fmt.LockNames, 
         los = [10 ** (b / bins_per_decade) for b in range(first - 1, last + 2)]
         ys = [next((n for lo2, n in bins if abs(math.log10(lo2) - math.log10(lo)) < 1e-9), 0) for lo in los]
         fig.add_trace(go.Scatter(
-            x=[lo * math.sqrt(step) for lo in los], y=ys, mode="lines+markers", name=label,
+            x=[lo * math.sqrt(step) for lo in los], y=ys, mode="lines+markers", name=label, showlegend=True,
             line=dict(color=color, width=2), marker=dict(size=5, color=color),
             hovertext=[f"<b>{label}</b><br>{fmt.count(n)} {what}s of {fmt.duration(lo)} – "
                        f"{fmt.duration(lo * step)}" for lo, n in zip(los, ys, strict=True)],
@@ -407,5 +435,6 @@ def histogram(series: dict[str, list[tuple[float, int]]], names: fmt.LockNames, 
 
 def _duration_ticks(fig: go.Figure) -> None:
     """Label a log ns axis with readable durations at each decade."""
-    vals = [10 ** k for k in range(0, 13)]
-    fig.update_xaxes(tickmode="array", tickvals=vals, ticktext=[fmt.duration(v).replace(".00", "") for v in vals])
+    labels = ["1 ns", "10 ns", "100 ns", "1 µs", "10 µs", "100 µs", "1 ms", "10 ms", "100 ms", "1 s", "10 s",
+              "100 s", "1000 s"]
+    fig.update_xaxes(tickmode="array", tickvals=[10 ** k for k in range(len(labels))], ticktext=labels)

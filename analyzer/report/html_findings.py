@@ -187,12 +187,14 @@ def explanation(f: dict, names: fmt.LockNames) -> Safe:
                        _who(threads[0] if threads else None), res_text or "a resource",
                        _lk(names, held_id), res_text or "it", _lk(names, held_id)))
     elif kind == "held-across-await":
-        lock = (f.get("locks") or [{}])[0]
-        text = h("Task {} held {} while it was suspended at an <code>await</code> and other tasks of "
+        lock = d.get("lock") or (f.get("locks") or [{}])[0]
+        holder = d.get("holder") if isinstance(d.get("holder"), dict) else (threads[0] if threads else None)
+        text = h("Task {} held {}{} while it was suspended at an <code>await</code> and other tasks of "
                  "the same event loop ran, for {}; {} waited for the lock meanwhile.",
-                 actor_label(threads[0] if threads else None), _lk(names, lock),
+                 actor_label(holder), _lk(names, lock),
+                 h(" (taken at {})", _code(d["acquired_at"])) if d.get("acquired_at") else "",
                  fmt.duration(d.get("duration_ns")), fmt.plural(int(d.get("waiters") or 0), "task"))
-        if f.get("severity") in ("error", "critical"):
+        if d.get("loop_froze") or (d.get("loop_froze") is None and f.get("severity") in ("error", "critical")):
             text = text + Safe(" It is a <b>threading</b> lock: when another task on the same loop thread "
                                "blocked on it, the whole event loop froze.")
         paras.append(text)
@@ -301,11 +303,15 @@ def scenario(f: dict, names: fmt.LockNames) -> Safe:
     for i, s in enumerate(steps):
         req_id, req_name, verb = _request_of(s)
         nxt = (i + 1) % k
-        call = "lock" if verb == "lock" else "wait"
-        row(i, h("<code>{}({});</code> <span class=\"blocks\">← blocks: held by {} {}</span>"
-                 "<div class=\"site\">{}</div>", call, names.label(req_id, req_name),
-                 "Task" if actor_kind(steps[nxt].get("actor")) == "task" else "Thread", nxt + 1,
-                 s.get("site") or ""))
+        who = h("{} {}", "Task" if actor_kind(steps[nxt].get("actor")) == "task" else "Thread", nxt + 1)
+        if verb == "lock":
+            call, why = "lock", h("held by {}", who)
+        else:
+            rtype = str((s.get("requests") or {}).get("type") or "")
+            call = "join" if rtype in ("thread", "task") else "wait"
+            why = h("only {} can end this wait", who)
+        row(i, h("<code>{}({});</code> <span class=\"blocks\">← blocks: {}</span>"
+                 "<div class=\"site\">{}</div>", call, names.label(req_id, req_name), why, s.get("site") or ""))
     caption = ("What happened" if f.get("kind") == "deadlock" else "Possible unsafe scenario")
     return h("<table class=\"scenario\"><caption>{}</caption><thead><tr><th></th>{}</tr></thead>"
              "<tbody>{}<tr><td></td><td class=\"deadlock\" colspan=\"{}\">*** DEADLOCK ***</td></tr>"
@@ -315,18 +321,34 @@ def scenario(f: dict, names: fmt.LockNames) -> Safe:
 def _is_library(path: Any) -> bool:
     """Frames outside the program's directory (the analyzer makes those paths
     relative): the standard library, site-packages, the recorder."""
-    text = str(path or "")
-    return text.startswith(("/", "\\")) or (len(text) > 2 and text[1] == ":")
+    text = str(path or "").replace("\\", "/")
+    # lockscope's own recorder modules (recorder/_threading.py, ...) are library too, even
+    # when the program runs from a checkout of lockscope
+    return text.startswith("/") or (len(text) > 2 and text[1] == ":") or text.startswith("recorder/_")
 
 
-def stack_list(stack: list | None) -> Safe:
-    """A stack, innermost first; runs of library frames are folded."""
+def relative(path: Any, cwd: str | None) -> Any:
+    """`path` relative to the run's working directory when it lies below it (as sites are shown)."""
+    if cwd and isinstance(path, str):
+        base = cwd.rstrip("/") + "/"
+        if path.startswith(base):
+            return path[len(base):]
+    return path
+
+
+def frames_of(stack: list | None, cwd: str | None = None) -> list[tuple]:
+    """(path, line, func) per frame, paths relative to `cwd` like the analyzer's sites."""
     frames = []
     for frame in stack or []:
         if isinstance(frame, (list, tuple)) and len(frame) >= 3:
-            frames.append((frame[0], frame[1], frame[2]))
+            frames.append((relative(frame[0], cwd), frame[1], frame[2]))
         elif isinstance(frame, dict):
-            frames.append((frame.get("path") or frame.get("file"), frame.get("line"), frame.get("func")))
+            frames.append((relative(frame.get("path") or frame.get("file"), cwd), frame.get("line"), frame.get("func")))
+    return frames
+
+
+def stack_list(frames: list[tuple]) -> Safe:
+    """A stack, innermost first; runs of library frames are folded."""
     if not frames:
         return Safe("")
     out: list[Safe] = []
@@ -352,7 +374,7 @@ def _frame(f: tuple, library: bool) -> Safe:
              " lib" if library else "", func, path, line)
 
 
-def sites_block(f: dict, stack_of: Callable[[str], list | None]) -> Safe:
+def sites_block(f: dict, stack_of: Callable[[str], list | None], cwd: str | None = None) -> Safe:
     """Every code site of the finding, with its stack when recorded."""
     step_stacks = {s.get("site"): s.get("stack") for s in f.get("steps") or [] if s.get("stack")}
     roles: dict[str, list[str]] = {}
@@ -368,13 +390,15 @@ def sites_block(f: dict, stack_of: Callable[[str], list | None]) -> Safe:
     for i, site in enumerate(f.get("sites") or []):
         text = site.get("site") if isinstance(site, dict) else site
         func = site.get("func") if isinstance(site, dict) else None
-        stack = step_stacks.get(text) or (stack_of(text) if text else None)
+        stack = frames_of(step_stacks.get(text) or (stack_of(text) if text else None), cwd)
+        if stack and f"{stack[0][0]}:{stack[0][1]}" == text:
+            stack = stack[1:]  # the innermost frame is the site itself: show its callers
         role = roles.get(text) or []
         items.append(h("<li>{}<code class=\"sitecode\">{}</code>{}{}{}</li>",
                        Safe('<span class="badge primary">primary</span> ') if i == 0 else "",
                        text, h(" in <code>{}</code>", func) if func else "",
                        h("<div class=\"muted\">{}</div>", "; ".join(role)) if role else "",
-                       stack_list(stack) if stack and len(stack) > 0 else ""))
+                       h('<div class="called">called from</div>{}', stack_list(stack)) if stack else ""))
     if not items:
         return Safe("")
     return h("<h4>Code sites</h4><ul class=\"sites\">{}</ul>", join(items))
@@ -396,12 +420,14 @@ def facts(f: dict, start_of_run: Callable[[str | None], int | None]) -> Safe:
         rows.append(("First seen", when("first_ts", "first_wall")))
     if f.get("last_wall"):
         rows.append(("Last seen", when("last_ts", "last_wall")))
-    for key, label in (("duration_ns", "Lasted"), ("max_hold_ns", "Longest hold"),
+    for key, label in (("duration_ns", "Lasted"), ("blocked_ns", "Blocked for"), ("max_hold_ns", "Longest hold"),
                        ("max_wait_ns", "Longest wait"), ("threshold_ns", "Threshold")):
         if d.get(key) is not None:
             rows.append((label, fmt.duration(d[key])))
     if "ended" in d:
-        rows.append(("Ended", "yes" if d["ended"] else "no — still blocked at the end of the trace"))
+        ended = d["ended"]
+        rows.append(("Ended", f"yes ({ended})" if isinstance(ended, str) and ended
+                     else "yes" if ended else "no — still blocked at the end of the trace"))
     if d.get("resolved_by"):
         rows.append(("Broken by", d["resolved_by"]))
     if d.get("reason"):

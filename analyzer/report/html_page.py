@@ -80,9 +80,13 @@ table.facts { background:#f8fafc; border-radius: 8px; padding: 8px 12px; display
 .actor { font-weight: 600; color: #1c4e80; }
 ul.story { margin: 6px 0; padding-left: 20px; }
 ul.story li { margin: 4px 0; }
-table.scenario { margin: 12px 0; border: 1px solid var(--line); background: #fcfcfd; font-size: 13px; }
+.cols > div { min-width: 0; }
+table.scenario { margin: 12px 0; border: 1px solid var(--line); background: #fcfcfd; font-size: 13px;
+  width: 100%; table-layout: fixed; }
+table.scenario th:first-child { width: 30px; min-width: 0; }
+table.scenario td { word-break: break-word; }
 table.scenario caption { text-align: left; font-weight: 600; padding: 4px 0; color:#334e68; }
-table.scenario th { background: #f0f4f8; padding: 6px 16px; text-align: left; font-weight: 600; min-width: 200px; }
+table.scenario th { background: #f0f4f8; padding: 6px 16px; text-align: left; font-weight: 600; }
 table.scenario td { padding: 5px 16px; border-top: 1px dashed var(--line); vertical-align: top; }
 table.scenario td.stepno { color: #9aa5b1; padding-right: 4px; min-width: 0; font-size: 11px; }
 table.scenario .blocks { color: var(--error); font-size: 12px; font-weight: 600; }
@@ -91,7 +95,8 @@ table.scenario td.deadlock { color: var(--critical); font-weight: 700; letter-sp
   font-family: ui-monospace, Menlo, monospace; background: #fff5f5; }
 ul.sites { list-style: none; padding: 0; margin: 0; }
 ul.sites > li { padding: 6px 0; border-bottom: 1px dashed var(--line); }
-div.stack { margin: 4px 0 0 4px; padding-left: 10px; border-left: 2px solid #d9e2ec; font-size: 12.5px; }
+div.called { color: var(--muted); font-size: 11.5px; margin: 2px 0 0 4px; }
+div.stack { margin: 0 0 0 4px; padding-left: 10px; border-left: 2px solid #d9e2ec; font-size: 12.5px; }
 div.stack .frame { margin: 1px 0; }
 div.stack .frame.lib code { background: none; color: #7b8794; }
 details.libframes > summary { color: #7b8794; font-weight: 400; margin: 1px 0; font-size: 12px; }

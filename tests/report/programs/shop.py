@@ -12,13 +12,17 @@ cache = recorder.name(threading.Lock(), "cache")
 stats = threading.RLock()
 
 
+def touch_user():
+    if users.acquire(timeout=5):  # the timeout only guards this test program
+        time.sleep(0.0005)
+        users.release()
+
+
 def login(n):
     for _ in range(n):
         with sessions:
             time.sleep(0.001)
-            if users.acquire(timeout=5):  # the timeout only guards this test program
-                time.sleep(0.0005)
-                users.release()
+            touch_user()
         time.sleep(0.002)
     time.sleep(0.08)  # still running while rename() works: nothing orders the two threads
 
