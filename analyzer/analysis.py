@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from pathlib import Path
 
 import duckdb
@@ -39,14 +40,26 @@ def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hol
     files = loader.discover(list(paths))
     con = loader.connect(db, memory_limit)
     try:
+        clock = time.perf_counter()
+        timings: dict[str, float] = {}
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = round(now - clock, 3)
+            clock = now
+
         loaded = loader.load(con, files)
+        lap("load_s")
         loader.derive(con, group_by=group_by, actors=actors)
+        lap("derive_s")
         ctx = Context(con, opts)
         findings: list[Finding] = []
         for rule in all_rules():
             if rules is not None and not set(rule.KINDS) & set(rules):
                 continue
             findings += rule.find(ctx)
+            lap(f"rule:{rule.__name__.rsplit('.', 1)[-1]}_s")
         findings.sort(key=Finding.sort_key)
         kept = [f for f in findings if f.fingerprint not in known]
         doc = {
@@ -62,6 +75,8 @@ def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hol
             "locks": [{k: v for k, v in s.items() if k != "lk"} for s in lock_stats(ctx)],
         }
         doc["summary"] = {s: sum(1 for f in kept if f.severity == s) for s in SEVERITIES}
+        lap("report_s")
+        doc["timings"] = timings
         if db is not None:
             store_findings(con, doc)
         if on_result is not None:

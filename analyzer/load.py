@@ -142,9 +142,9 @@ def _nothing_usable(files: list[Path], why: str) -> str:
 def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors: str = "task") -> None:
     """Build the shared analysis tables (lock keys, holds, waits, dependencies)."""
     if group_by == "site":
-        lock_key = "coalesce(s.site, l.run || '/' || l.id)"
+        lock_key = "coalesce(s.site, l.run::VARCHAR || '/' || l.id)"
     elif group_by == "instance":
-        lock_key = "l.run || '/' || l.id"
+        lock_key = "l.run::VARCHAR || '/' || l.id"
     else:
         raise UnusableInput(f"--group-by must be 'instance' or 'site', not {group_by!r}")
     if actors == "segment":

@@ -47,6 +47,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lockscope-group-by", dest="lockscope_group_by", default=None,
                     choices=("instance", "site"),
                     help="lock identity: its creation site (default; lockdep-style lock classes, which also match across xdist workers) or each lock object")
+    group.addoption("--lockscope-long-hold", dest="lockscope_long_hold", metavar="DURATION",
+                    default=None, help="report holds longer than this (default 100ms)")
     group.addoption("--lockscope-stacks", dest="lockscope_stacks", metavar="N", default=None,
                     type=int, help="stack frames recorded per call site (default 8)")
     parser.addini("lockscope", type="bool", default=False,
@@ -57,6 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                        ("lockscope_fail_on", "critical|error|warning|info|never (default error)"),
                        ("lockscope_baseline", "findings JSON of known findings"),
                        ("lockscope_group_by", "site|instance (default site)"),
+                       ("lockscope_long_hold", "long-hold threshold (default 100ms)"),
                        ("lockscope_stacks", "stack frames recorded per call site (default 8)")):
         parser.addini(name, type="string", default="", help=f"lockscope: {what}")
 
@@ -72,6 +75,7 @@ class Settings:
     fail_on: str = "error"
     baseline: str | None = None
     group_by: str = "site"
+    long_hold: str = "100ms"
     stacks: int = 8
 
 
@@ -122,6 +126,7 @@ def read_settings(config: pytest.Config, ns=None) -> Settings:
         fail_on=choice("lockscope_fail_on", LEVELS, "error"),
         baseline=path("lockscope_baseline", "lockscope_baseline"),
         group_by=choice("lockscope_group_by", ("instance", "site"), "site"),
+        long_hold=getattr(ns, "lockscope_long_hold", None) or ini("lockscope_long_hold") or "100ms",
         stacks=max(0, stacks),
     )
 
@@ -136,10 +141,18 @@ class _Recording:
 
         self.temp = out is None
         self.out = out or tempfile.mkdtemp(prefix="lockscope-pytest-")
+        self.error: str | None = None
         self.owned = not recorder.is_recording()
         if self.owned:
-            os.makedirs(self.out, exist_ok=True)
-            recorder.start(self.out, stacks=stacks)
+            try:
+                os.makedirs(self.out, exist_ok=True)
+            except OSError as exc:  # said in the summary (pytest captures the warnings)
+                self.error = f"cannot write traces to {self.out}: {exc.strerror or exc}"
+                self.owned = False
+            else:
+                self.owned = recorder.start(self.out, stacks=stacks).active
+                if not self.owned:
+                    self.error = f"the recorder could not start writing to {self.out}"
         self.files: list[str] = []
         self.stopped = False
 
@@ -158,7 +171,7 @@ class _Recording:
         self.stopped = True
         if self.owned:
             self.files = recorder.stop()
-        elif recorder.is_recording():
+        elif recorder.is_recording() and recorder.trace_files():
             # Someone else's recording goes on: analyze a snapshot that ends now.
             recorder.flush()
             self.files = cut_since(recorder.trace_files(), TraceMark(0, 0), self.out)
@@ -220,6 +233,7 @@ class LockscopeSession:
         self.marks: dict[str, TraceMark] = {}
         self.worker_files: list[str] = []
         self.worker_dirs: list[str] = []
+        self.worker_errors: dict[str, list[str]] = {}  # message -> worker ids
         self.doc: dict | None = None
         self.error: str | None = None
         self.written: list[str] = []
@@ -244,6 +258,9 @@ class LockscopeSession:
     def pytest_testnodedown(self, node, error) -> None:
         out = getattr(node, "workeroutput", None) or {}
         self.worker_files += out.get("lockscope_files", [])
+        if out.get("lockscope_error"):
+            worker = (getattr(node, "workerinput", None) or {}).get("workerid", "worker")
+            self.worker_errors.setdefault(out["lockscope_error"], []).append(worker)
         if out.get("lockscope_temp_dir"):
             self.worker_dirs.append(out["lockscope_temp_dir"])
 
@@ -255,13 +272,21 @@ class LockscopeSession:
         if self.role == "worker":
             if hasattr(self.config, "workeroutput"):
                 self.config.workeroutput["lockscope_files"] = files
+                if self.recording is not None and self.recording.error:
+                    self.config.workeroutput["lockscope_error"] = self.recording.error
                 if self.recording is not None and self.recording.temp:
                     self.config.workeroutput["lockscope_temp_dir"] = self.recording.out
                     self.recording.temp = False  # the controller removes it after analysis
             return
         if self.role == "controller":
             files = self.worker_files
-        self.analyze(files)
+        if self.recording is not None and self.recording.error:
+            self.error = self.recording.error
+        elif self.worker_errors:
+            self.error = "; ".join(f"{', '.join(sorted(ids))}: {message}"
+                                   for message, ids in self.worker_errors.items())
+        else:
+            self.analyze(files)
         if self.failed and session.exitstatus in (pytest.ExitCode.OK,
                                                   pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -282,52 +307,66 @@ class LockscopeSession:
         if not files:
             self.error = "no trace was recorded (see the lockscope warnings above)"
             return
+        html: dict[str, str] = {}
+
+        def on_result(doc: dict, con) -> None:  # the database is still open here
+            attribute_tests(doc, read_test_windows(con))
+            if s.html:
+                try:
+                    html["page"] = render_html(doc, con)
+                except Exception as exc:  # a report bug must not lose the findings
+                    html["error"] = f"HTML report: not written: {exc!r}"
+
         try:
             from . import analyze
 
-            doc = analyze(files, actors="segment", group_by=s.group_by,
-                          baseline=s.baseline, fail_on=s.fail_on)
-            attribute_tests(doc, read_test_windows(files))
+            doc = analyze(files, actors="segment", group_by=s.group_by, long_hold=s.long_hold,
+                          baseline=s.baseline, fail_on=s.fail_on, on_result=on_result)
         except Exception as exc:  # UnusableInput, or a bug: a line, never a traceback
             self.error = f"analysis failed: {exc}"
             return
         self.doc = doc
         if s.json:
-            import orjson
+            from .report import json as json_report
 
             try:
                 Path(s.json).parent.mkdir(parents=True, exist_ok=True)
-                Path(s.json).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+                json_report.write(doc, s.json)
                 self.written.append(f"findings JSON: {s.json}")
             except OSError as exc:
                 self.error = f"cannot write the findings JSON {s.json}: {exc.strerror or exc}"
         if s.html:
-            try:
-                self.written.append(write_html(doc, s.html))
-            except Exception as exc:
-                self.written.append(f"HTML report: not written: {exc}")
+            if "page" in html:
+                try:
+                    Path(s.html).parent.mkdir(parents=True, exist_ok=True)
+                    Path(s.html).write_text(html["page"], encoding="utf-8")
+                    self.written.append(f"HTML report: {s.html}")
+                except OSError as exc:
+                    self.error = f"cannot write the HTML report {s.html}: {exc.strerror or exc}"
+            else:
+                self.written.append(html.get("error") or "HTML report: not written")
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
         if self.role == "worker":
             return
         tr = terminalreporter
         tr.write_sep("=", "lockscope")
+        verdict, bad = "", False
+        if self.doc is not None:
+            lines, verdict, bad = report_lines(self.doc, self.settings.fail_on)
+            for line in lines:
+                tr.write_line(line, red=line.startswith(("CRITICAL", "ERROR")),
+                              yellow=line.startswith("WARNING"))
+            for line in self.written:
+                tr.write_line(line)
+            if self.recording is not None and not self.recording.temp:
+                tr.write_line(f"traces: {self.recording.out}")
+            elif self.role == "controller" and self.settings.out:
+                tr.write_line(f"traces: {self.settings.out}")
         if self.error is not None:
             tr.write_line(f"lockscope: FAILED: {self.error}", red=True, bold=True)
-            return
-        if self.doc is None:
-            return
-        lines, verdict, bad = report_lines(self.doc, self.settings.fail_on)
-        for line in lines:
-            tr.write_line(line, red=line.startswith(("CRITICAL", "ERROR")),
-                          yellow=line.startswith("WARNING"))
-        for line in self.written:
-            tr.write_line(line)
-        if self.recording is not None and not self.recording.temp:
-            tr.write_line(f"traces: {self.recording.out}")
-        elif self.role == "controller" and self.settings.out:
-            tr.write_line(f"traces: {self.settings.out}")
-        tr.write_line(verdict, red=bad, green=not bad, bold=True)
+        elif verdict:
+            tr.write_line(verdict, red=bad, green=not bad, bold=True)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.recording is not None:
@@ -345,23 +384,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         early.cleanup()
 
 
-def write_html(doc: dict, path: str) -> str:
-    """Render the HTML report when the report module is available; says what happened."""
+def render_html(doc: dict, con) -> str:
+    """The HTML report page of `doc` (the database `con` gives it the timelines)."""
     try:
         from .report import html as report_html
     except ImportError:
-        return ("HTML report: not written: this lockscope has no HTML renderer "
-                "(analyzer.report.html); use --lockscope-json and `lockscope report` later")
-    for name in ("write_html", "write", "render_to_file"):
-        fn = getattr(report_html, name, None)
-        if fn is not None:
-            fn(doc, path)
-            return f"HTML report: {path}"
-    render = getattr(report_html, "render", None) or getattr(report_html, "render_html", None)
-    if render is not None:
-        Path(path).write_text(render(doc), encoding="utf-8")
-        return f"HTML report: {path}"
-    return "HTML report: not written: analyzer.report.html has no renderer for a findings document"
+        raise RuntimeError("this lockscope has no HTML report (analyzer.report.html)") from None
+    return report_html.render(doc, con=con)
 
 
 # ----------------------------------------------------------------- fixture

@@ -1,9 +1,10 @@
-"""Trace-file helpers of the pytest plugin: which test was running when, and the
-slice of a trace written since a test began.
+"""Trace helpers of the pytest plugin: the slice of a trace written since a test
+began, and which test was running when.
 
 Standard library and orjson only: the plugin module imports this without pulling
-in DuckDB.  Both helpers read the recorder's own files, where every line is one
-record and event lines start with ``{"k":"ev"``.
+in DuckDB.  The slice is cut from the recorder's own files, where every line is
+one record and event lines start with ``{"k":"ev"``; the test windows are read
+from the analyzer's open database (``on_result``).
 """
 from __future__ import annotations
 
@@ -91,43 +92,24 @@ class TestWindows:
         return self.names.get((run or "", seg_id))
 
 
-def read_test_windows(files: list[str]) -> TestWindows:
-    """Scan trace files for test segments and their begin/end events."""
+_WINDOWS_SQL = """
+SELECT s.run, s.id, s.name, b.ts AS begin_ts, e.ts AS end_ts
+FROM segments s
+JOIN (SELECT run, obj, min(ts) AS ts FROM events WHERE op = 'segment-begin' GROUP BY run, obj) b
+  ON b.run = s.run AND b.obj = s.id
+LEFT JOIN (SELECT run, obj, max(ts) AS ts FROM events WHERE op = 'segment-end' GROUP BY run, obj) e
+  ON e.run = s.run AND e.obj = s.id
+WHERE coalesce(s.kind, 'test') = 'test'
+ORDER BY s.run, begin_ts, s.name
+"""
+
+
+def read_test_windows(con) -> TestWindows:
+    """When each test ran, from the analyzer's database (tables of docs/database.md)."""
     tw = TestWindows()
-    begins: dict[tuple[str, int], int] = {}
-    ends: dict[tuple[str, int], int] = {}
-    for path in files:
-        run = None
-        try:
-            f = open(path, "rb")
-        except OSError:
-            continue
-        with f:
-            for line in f:
-                if line.startswith(b'{"k":"header"'):
-                    try:
-                        run = orjson.loads(line).get("run")
-                    except orjson.JSONDecodeError:
-                        run = None
-                    continue
-                if b"segment" not in line or run is None:
-                    continue
-                try:
-                    rec = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                if rec.get("k") == "segment" and rec.get("kind", "test") == "test":
-                    tw.names[(run, rec["id"])] = str(rec.get("name"))
-                elif rec.get("k") == "ev" and rec.get("op") == "segment-begin":
-                    begins[(run, rec["obj"])] = rec["ts"]
-                elif rec.get("k") == "ev" and rec.get("op") == "segment-end":
-                    ends[(run, rec["obj"])] = rec["ts"]
-    for key, begin in begins.items():
-        name = tw.names.get(key)
-        if name is not None:
-            tw.spans.setdefault(key[0], []).append((begin, ends.get(key), name))
-    for spans in tw.spans.values():
-        spans.sort(key=lambda s: (s[0], s[2]))
+    for run, seg_id, name, begin, end in con.execute(_WINDOWS_SQL).fetchall():
+        tw.names[(run, seg_id)] = str(name)
+        tw.spans.setdefault(run, []).append((begin, end, str(name)))
     return tw
 
 

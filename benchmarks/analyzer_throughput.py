@@ -150,7 +150,7 @@ def measure(trace: Path, json_out: Path) -> None:
     from analyzer.analysis import analyze
     from analyzer.report import json as json_report
 
-    doc = analyze([trace], memory_limit=os.environ.get("LOCKSCOPE_BENCH_MEMORY", "2GB"))
+    doc = analyze([trace], memory_limit=os.environ.get("LOCKSCOPE_BENCH_MEMORY", "2.5GB"))
     json_report.write(doc, json_out)
 
 
@@ -205,6 +205,7 @@ def main() -> int:
     eps = n / elapsed
     print(f"events: {n:,}  time: {elapsed:.2f} s  throughput: {eps:,.0f} events/s  "
           f"peak RSS: {rss / 1024**2:,.0f} MB  findings: {len(doc['findings'])}")
+    print("phases:", ", ".join(f"{k} {v:.1f}" for k, v in doc.get("timings", {}).items() if v >= 0.05))
     missing = check(doc)
     for m in missing:
         print(f"MISSED: {m}")

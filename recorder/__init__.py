@@ -67,7 +67,8 @@ def start(out_dir: str | os.PathLike | None = None, *, stacks: int = 0,
     ``stacks``: record this many frames of stack the first time each call site is seen.
     ``flush_interval``: seconds between writes to disk (the file is never more stale).
     ``max_file_mb``: start a new part when a file reaches this size (0 = never).
-    ``max_buffer_events``: events held in memory before new ones are dropped and counted.
+    ``max_buffer_events``: events held in memory (all threads together, at least 64 per
+    thread) before new ones are dropped and counted.
     An unusable output directory disables recording with one warning; it never raises.
     """
     global _sink, _options

@@ -40,7 +40,8 @@ _orig_queue_join = _OrigQueue.join
 
 # Condition.wait is re-implemented (to put wait-begin/wait-end between the release
 # and the re-acquire of its lock) for the versions whose code it mirrors.
-_EXACT_COND_WAIT = sys.version_info[:2] in ((3, 10), (3, 11))
+_EXACT_COND_WAIT = sys.version_info[:2] in ((3, 10), (3, 11), (3, 12))
+_COND_WAIT_313 = sys.version_info[:2] == (3, 13)
 
 
 _getframe = sys._getframe
@@ -108,9 +109,7 @@ def _site_from(f: Any, task: Any) -> int:
         if kind == _LOOP:
             break
         f = f.f_back
-    if task is not None:
-        return task._def["site"] or 0
-    return 0
+    return _aio_tasks.fallback_site(task)
 
 
 def _site(task: Any) -> int:
@@ -428,6 +427,8 @@ class Condition(_OrigCondition, metaclass=_TracedType):
         if not _core.ON:
             return await _orig_cond_wait(self)
         if not _EXACT_COND_WAIT:
+            if _COND_WAIT_313:
+                return await self._ls_wait_313()
             return await self._ls_wait_wrapped()
         if not self.locked():
             raise RuntimeError('cannot wait on un-acquired lock')
@@ -460,6 +461,46 @@ class Condition(_OrigCondition, metaclass=_TracedType):
                     cancelled = True
             if cancelled:
                 raise CancelledError
+
+    async def _ls_wait_313(self) -> bool:
+        # Python 3.13's Condition.wait, with the records of the 3.10-3.12 version.
+        if not self.locked():
+            raise RuntimeError('cannot wait on un-acquired lock')
+        st, task = _ctx()
+        site = _site_from(_getframe(2), task)
+        fut = self._get_loop().create_future()
+        self.release()
+        _rec(st, "wait-begin", self, site, task)
+        outcome = "error"
+        try:
+            try:
+                self._waiters.append(fut)
+                try:
+                    await fut
+                    outcome = "ok"
+                    return True
+                except CancelledError:
+                    outcome = _cancel_outcome(task)
+                    raise
+                finally:
+                    self._waiters.remove(fut)
+            finally:
+                _rec(st, "wait-end", self, site, task, {"outcome": outcome})
+                err = None
+                while True:
+                    try:
+                        await self.acquire()
+                        break
+                    except CancelledError as e:
+                        err = e
+                if err is not None:
+                    try:
+                        raise err  # Re-raise most recent exception instance.
+                    finally:
+                        err = None  # Break reference cycles.
+        except BaseException:
+            self._notify(1)
+            raise
 
     async def _ls_wait_wrapped(self) -> bool:
         # Other Python versions: the original wait, bracketed (its release and

@@ -217,9 +217,58 @@ def on_created(task: Any, loop: Any) -> None:
                 parent = current()
         except Exception:
             pass
+        if parent is not None and _made_by_wait_for(sys._getframe(1)):
+            # wait_for(coro, t) of Python < 3.12 runs coro in a helper task while the
+            # caller waits: one flow of control (3.12+ runs it in the caller's task),
+            # so the helper's events carry the caller's id and it gets no record.
+            task._ls_rec = parent
+            return
         _adopt(task, parent, site_id(2))
     except Exception:
         pass
+
+
+def fallback_site(rec: TaskRec | None) -> int:
+    """Site for an operation whose task runs no user frame (the coroutine was handed
+    straight to create_task or wait_for): where the task was created, or for
+    wait_for's helper task, where the waiting task is suspended (the wait_for call)."""
+    if rec is None:
+        return 0
+    try:
+        task = rec.task_ref() if rec.task_ref is not None else None
+        if task is not None and task is not _c_current_task():
+            frame = None
+            coro = task.get_coro()
+            for _ in range(100):
+                if coro is None:
+                    break
+                f = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                if f is not None and not _core._is_library(f.f_code):
+                    frame = f
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+            if frame is not None:
+                code, line = frame.f_code, frame.f_lineno
+                lines = _core.lines_for(code)
+                sid = lines.get(line)
+                return sid if sid is not None else _core._new_site(frame, code, line, lines)
+    except Exception:
+        pass
+    return rec._def["site"] or 0
+
+
+def _made_by_wait_for(f: Any) -> bool:
+    """True when the task being created comes from ``asyncio.wait_for`` (the frames
+    between here and it are the recorder's and asyncio's own)."""
+    for _ in range(8):
+        if f is None:
+            return False
+        code = f.f_code
+        if code is _WAIT_FOR_CODE:
+            return True
+        if not _core._is_library(code):
+            return False
+        f = f.f_back
+    return False
 
 
 # Set by _aio_await while recording (Python 3.11): the Task subclass whose awaiting
@@ -313,27 +362,38 @@ def cancel_outcome(rec: TaskRec | None) -> str:
             if tm is not None and tm._state is _EXPIRING:
                 return "timeout"
             rec.expiring = None
-        parent = rec.parent
-        task = rec.task_ref() if rec.task_ref is not None else None
-        ptask = parent.task_ref() if parent is not None and parent.task_ref else None
-        if ptask is not None and task is not None and _WAIT_FOR_CODE is not None:
-            # wait_for(coro) runs coro in a child task and cancels it when time is up.
-            coro = ptask.get_coro()
-            for _ in range(100):
-                if coro is None:
-                    break
-                code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
-                if code is _WAIT_FOR_CODE:
-                    frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-                    if frame is not None and frame.f_locals.get("fut") is task:
-                        waiter = frame.f_locals.get("waiter")
-                        if waiter is None or not waiter.cancelled():
-                            return "timeout"
-                    break
-                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        if _WAIT_FOR_CODE is None:
+            return "cancelled"
+        # wait_for(coro) (Python < 3.12) runs coro in a helper task and cancels it
+        # when time is up: find the wait_for frame, suspended in the task that waits
+        # (rec's own task when the helper carries rec, as set up by on_created).
+        task = _c_current_task()
+        for owner in (rec, rec.parent):
+            otask = owner.task_ref() if owner is not None and owner.task_ref else None
+            if otask is not None and otask is not task and task is not None:
+                outcome = _wait_for_outcome(otask, task)
+                if outcome is not None:
+                    return outcome
     except Exception:
         pass
     return "cancelled"
+
+
+def _wait_for_outcome(waiting: Any, helper: Any) -> str | None:
+    """If task ``waiting`` is inside ``wait_for`` on ``helper``: timeout or cancelled."""
+    coro = waiting.get_coro()
+    for _ in range(100):
+        if coro is None:
+            return None
+        code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+        if code is _WAIT_FOR_CODE:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is None or frame.f_locals.get("fut") is not helper:
+                return None
+            waiter = frame.f_locals.get("waiter")
+            return "timeout" if waiter is None or not waiter.cancelled() else "cancelled"
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return None
 
 
 def install() -> None:

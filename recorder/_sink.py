@@ -150,9 +150,17 @@ class Sink:
 
     def start_writer(self) -> None:
         self._running.acquire()
-        _thread.start_new_thread(self._loop, ())
+        started = _thread.allocate_lock()
+        started.acquire()
+        _thread.start_new_thread(self._loop, (started,))
+        # Return once the writer runs (bounded): a thread that is still starting
+        # would look, to code counting threads (_thread._count()), like one the
+        # program started later.
+        started.acquire(True, 5.0)
 
-    def _loop(self) -> None:
+    def _loop(self, started: Any = None) -> None:
+        if started is not None:
+            started.release()
         try:
             while not self._stopping:
                 self._wake.acquire(True, self.flush_interval)

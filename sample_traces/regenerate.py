@@ -1,4 +1,4 @@
-"""Regenerate every sample trace: ``python sample_traces/regenerate.py [SCENARIO-ID ...]``.
+"""Regenerate the sample traces and their index: ``python sample_traces/regenerate.py [--index] [ID ...]``.
 
 Runs each scenario of ``tests/scenarios/catalog.py`` under the recorder
 (``lockscope run``) and writes its trace to ``sample_traces/<id>.jsonl`` (for
@@ -8,7 +8,9 @@ sites, stacks, the header's argv and cwd) are rewritten relative to the
 repository root, so the samples do not depend on where they were recorded; the
 records are otherwise exactly what the recorder wrote. With no arguments every
 scenario is recorded and traces of scenarios no longer in the catalog are removed.
-Exit status 1 if a scenario did not exit as the catalog says.
+Then every committed trace is analyzed and ``sample_traces/README.md`` rewritten
+from the results (``--index``: only that). Exit status 1 if a scenario did not
+exit as the catalog says.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from tests.scenarios import catalog  # noqa: E402
 from tests.scenarios.recording import record  # noqa: E402
+from tests.scenarios.sample_index import index_markdown  # noqa: E402
 
 
 def relativize(value, root: str):
@@ -70,5 +73,20 @@ def regenerate(ids: list[str]) -> int:
     return 1 if failed else 0
 
 
+def write_index() -> None:
+    from analyzer import analyze
+
+    reports = {s.id: analyze([str(HERE / f"{s.id}.jsonl")]) for s in catalog.scenarios()}
+    (HERE / "README.md").write_text(index_markdown(reports), encoding="utf-8")
+    print("wrote README.md")
+
+
+def main(argv: list[str]) -> int:
+    index_only = "--index" in argv
+    status = 0 if index_only else regenerate([a for a in argv if a != "--index"])
+    write_index()
+    return status
+
+
 if __name__ == "__main__":
-    sys.exit(regenerate(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))

@@ -1,7 +1,11 @@
 -- Split `raw` into the documented tables (docs/database.md). Runs after the
 -- format version of every header was checked.
+-- Runs as an ENUM: compact, fast to sort and join, and still reads as text.
+DROP TYPE IF EXISTS run_t;
+CREATE TYPE run_t AS ENUM (SELECT DISTINCT run FROM files WHERE run IS NOT NULL ORDER BY run);
+
 CREATE OR REPLACE TEMP VIEW rows AS
-SELECT r.*, f.run AS file_run, f.part AS file_part,
+SELECT r.*, f.run::run_t AS file_run, f.part AS file_part,
        (r.rowid - f.first_row + 1)::INTEGER AS line_no,
        (r.rowid - f.first_row + 1) = f.lines AS is_last_line,
        CASE
@@ -14,7 +18,7 @@ FROM raw r JOIN files f USING (file_id);
 
 -- Definition records with the file they came from; `ord` is their order in the file.
 CREATE OR REPLACE TEMP VIEW def_rows AS
-SELECT d.*, d.rowid AS ord, f.file_id, f.run AS file_run, f.part AS file_part,
+SELECT d.*, d.rowid AS ord, f.file_id, f.run::run_t AS file_run, f.part AS file_part,
        CASE
          WHEN d.k = 'header' AND (d.run IS NULL OR d.version IS NULL) THEN 'header without run or version'
          WHEN d.k IN ('site', 'lock', 'resource', 'thread', 'task', 'segment', 'name') AND d.id IS NULL THEN d.k || ' record without id'
@@ -108,11 +112,23 @@ SELECT file_run AS run, file_part AS part, file_id, ts, reason FROM good WHERE k
 
 -- Events in the order they happened: by timestamp, then by file part and line
 -- (the writer keeps each thread's records in order, not the global order).
+-- `op` and `outcome` are ENUMs (one byte instead of a string per event); an
+-- event with an op this version does not know is skipped and counted.
+DROP TYPE IF EXISTS op_t;
+CREATE TYPE op_t AS ENUM ('wait', 'acquire', 'release', 'timeout', 'cancel', 'try-fail', 'wait-begin',
+    'wait-end', 'signal', 'start', 'end', 'join', 'segment-begin', 'segment-end', 'suspend', 'resume');
+DROP TYPE IF EXISTS outcome_t;
+CREATE TYPE outcome_t AS ENUM ('ok', 'timeout', 'cancelled', 'error', 'done', 'failed');
+
+INSERT INTO unknown_records
+SELECT file_id, line_no, 'ev op ' || op FROM rows
+WHERE k = 'ev' AND problem IS NULL AND TRY_CAST(op AS op_t) IS NULL;
+
 CREATE OR REPLACE TABLE events AS
 SELECT row_number() OVER (ORDER BY file_run, ts, file_part, line_no) AS seq,
-       file_run AS run, ts, th, task, obj, op, site, outcome, sig, timeout, n,
-       file_id, line_no AS line
-FROM rows WHERE k = 'ev' AND problem IS NULL AND file_run IS NOT NULL
+       file_run AS run, ts, th, task, obj, op::op_t AS op, site, TRY_CAST(outcome AS outcome_t) AS outcome,
+       sig, timeout, n, file_id, line_no AS line
+FROM rows WHERE k = 'ev' AND problem IS NULL AND file_run IS NOT NULL AND TRY_CAST(op AS op_t) IS NOT NULL
 ORDER BY seq;
 
 CREATE OR REPLACE TABLE runs AS

@@ -13,13 +13,14 @@ CREATE OR REPLACE TABLE actor_ix AS
 SELECT run, actor, row_number() OVER (ORDER BY run, actor)::INTEGER AS ax
 FROM (SELECT DISTINCT run, actor FROM lock_events);
 
+-- rid = (ax << 40) + rq_no: unique, no second sort needed.
 CREATE OR REPLACE TEMP TABLE requests AS
-SELECT row_number() OVER (ORDER BY a.ax, q.seq)::BIGINT AS rid, q.*, a.ax,
-       row_number() OVER (PARTITION BY a.ax ORDER BY q.seq)::BIGINT AS rq_no
+SELECT q.*, a.ax, row_number() OVER (PARTITION BY a.ax ORDER BY q.seq)::BIGINT AS rq_no,
+       (a.ax::BIGINT << 40) + row_number() OVER (PARTITION BY a.ax ORDER BY q.seq) AS rid
 FROM (
     SELECT run, actor, th, task, obj, lk, site, seq, ts, 'acquire' AS outcome FROM holds WHERE mutex
     UNION ALL
-    SELECT run, actor, th, task, obj, lk, site, seq, ts, coalesce(end_op, 'pending') AS outcome
+    SELECT run, actor, th, task, obj, lk, site, seq, ts, coalesce(end_op::VARCHAR, 'pending') AS outcome
     FROM waits WHERE mutex AND end_op IS DISTINCT FROM 'acquire'
 ) q JOIN actor_ix a USING (run, actor);
 

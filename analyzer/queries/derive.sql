@@ -44,17 +44,20 @@ WITH d AS (
     SELECT *, sum(CASE WHEN op = 'acquire' THEN 1 ELSE -1 END) OVER w AS depth
     FROM lock_events WHERE op IN ('acquire', 'release')
     WINDOW w AS (PARTITION BY run, obj, actor ORDER BY seq ROWS UNBOUNDED PRECEDING)
-), opens AS (
-    SELECT run, obj, actor, seq, ts, th, task, site, lk, mutex,
-           row_number() OVER (PARTITION BY run, obj, actor ORDER BY seq) AS k
-    FROM d WHERE op = 'acquire' AND (NOT reentrant OR depth = 1)
-), closes AS (
-    SELECT run, obj, actor, seq, ts, row_number() OVER (PARTITION BY run, obj, actor ORDER BY seq) AS k
-    FROM d WHERE op = 'release' AND (NOT reentrant OR depth = 0) AND depth >= 0
+), m AS (
+    SELECT *, op = 'acquire' AND (NOT reentrant OR depth = 1) AS is_open,
+           op = 'release' AND (NOT reentrant OR depth = 0) AND depth >= 0 AS is_close
+    FROM d
+), k AS (
+    SELECT *, sum(is_open::INTEGER) OVER w AS ko, sum(is_close::INTEGER) OVER w AS kc
+    FROM m WHERE is_open OR is_close
+    WINDOW w AS (PARTITION BY run, obj, actor ORDER BY seq ROWS UNBOUNDED PRECEDING)
 )
 SELECT o.run, o.obj, o.lk, o.mutex, o.actor, o.th, o.task, o.seq, o.ts, o.site,
        c.seq AS end_seq, c.ts AS end_ts, c.ts - o.ts AS hold_ns
-FROM opens o LEFT JOIN closes c USING (run, obj, actor, k);
+FROM (SELECT * FROM k WHERE is_open) o
+LEFT JOIN (SELECT run, obj, actor, kc, seq, ts FROM k WHERE is_close) c
+       ON c.run = o.run AND c.obj = o.obj AND c.actor = o.actor AND c.kc = o.ko;
 
 -- Waits: a `wait` and what ended it (the actor's next acquire/timeout/cancel on that lock).
 CREATE OR REPLACE TABLE waits AS

@@ -371,29 +371,37 @@ class _Report:
         if d.get("duration_ns") and f.get("first_ts") is not None and run:
             marks.append(charts.Mark(run, f["first_ts"] + int(d["duration_ns"]),
                                      "ended" if d.get("ended", True) else "trace ends",
-                                     f"{f.get('id')}: {'ended' if d.get('ended', True) else 'still blocked'} "
-                                     f"after {fmt.duration(d['duration_ns'])}", first_actor))
+                                     f"{f.get('id')}: "
+                                     + (f"ended after {fmt.duration(d['duration_ns'])}" if d.get("ended", True)
+                                        else f"still blocked when the trace ended, "
+                                             f"{fmt.duration(d['duration_ns'])} later"), first_actor))
         return marks
 
     def finding_window(self, f: dict, marks: list[charts.Mark]) -> tuple[str, int, int] | None:
+        """(run, t0, t1) around the finding's moments. A duration that would stretch
+        the window far beyond them (a deadlock that lasted to the end) is left to run
+        off the chart's right edge, so the moment it formed stays readable."""
         run = f.get("run") or (marks[0].run if marks else None)
         if run is None or self.clock is None or run not in self.clock.anchors:
             return None
-        pts = [m.ts for m in marks if m.run == run]
-        if f.get("first_ts") is not None:
-            pts.append(f["first_ts"])
-        if f.get("last_ts") is not None:
-            pts.append(f["last_ts"])
         d = f.get("details") or {}
+        core = [m.ts for m in marks if m.run == run and not m.label.startswith(("ended", "trace ends"))]
+        if f.get("first_ts") is not None:
+            core.append(f["first_ts"])
         if f.get("first_ts") is not None and d.get("max_wait_ns"):
-            pts.append(f["first_ts"] - int(d["max_wait_ns"]))
-        for w in (d.get("worst") or [])[:3]:
-            if w.get("ts") is not None and w.get("duration_ns") is not None:
-                pts.append(w["ts"] + int(w["duration_ns"]))
-        if not pts:
+            core.append(f["first_ts"] - int(d["max_wait_ns"]))
+        if not core:
             return None
-        lo, hi = min(pts), max(pts)
-        pad = max((hi - lo) * 0.15, 200_000)
+        lo, hi = min(core), max(core)
+        ends = [m.ts for m in marks if m.run == run and m.ts > hi]
+        if f.get("last_ts") is not None:
+            ends.append(f["last_ts"])
+        ends += [w["ts"] + int(w["duration_ns"]) for w in (d.get("worst") or [])[:3]
+                 if w.get("ts") is not None and w.get("duration_ns") is not None]
+        for end in ends:
+            if end - lo <= 4 * (hi - lo) + 50_000_000:
+                hi = max(hi, end)
+        pad = max((hi - lo) * 0.15, 500_000)
         first, last = self.clock.run_bounds.get(run, (lo, hi))
         return run, max(int(lo - pad), first), min(int(hi + pad), last)
 
@@ -404,12 +412,15 @@ class _Report:
             return None
         actors = [a for a in (self._actor_key(t) for t in f.get("threads") or []) if a]
         locks = [str(x.get("id")) for x in f.get("locks") or [] if x.get("id") is not None]
-        spans = data.select_spans(self.con, limit=MAX_FOCUSED_BARS, windows=[win], actors=actors,
+        spans = data.select_spans(self.con, limit=MAX_FOCUSED_BARS, window=win, actors=actors,
                                   locks=locks, near=[win])
         run, t0, t1 = win
         x0, x1 = self.clock.x(run, t0), self.clock.x(run, t1)
-        return charts.timeline(spans, self.clock, self.names, self.colors, actor_order=actors, marks=marks,
-                               window=(x0, x1), multi_run=self.multi_run, max_rows=24)
+        beyond = [m for m in marks if m.run == run and m.ts > t1]
+        note = (f"{beyond[-1].hover} — beyond the right edge (zoom out to see it)" if beyond else None)
+        return charts.timeline(spans, self.clock, self.names, self.colors, actor_order=actors,
+                               marks=[m for m in marks if not (m.run == run and m.ts > t1)],
+                               window=(x0, x1), multi_run=self.multi_run, max_rows=24, extra_note=note)
 
     def whole_timeline(self) -> Safe:
         if not self.timeline_ok:

@@ -65,7 +65,7 @@ def _unit(span_ns: float) -> tuple[str, float]:
 def timeline(spans: Spans, clock: Clock, names: fmt.LockNames, colors: dict[str, str], *,
              actor_order: list[tuple[str, int]] | None = None, marks: list[Mark] | None = None,
              window: tuple[int, int] | None = None, multi_run: bool = False,
-             max_rows: int = 60, what: str = "holds and waits") -> go.Figure | None:
+             max_rows: int = 60, what: str = "holds and waits", extra_note: str | None = None) -> go.Figure | None:
     """Gantt-like chart: one row per thread/task, bars for holds (solid, nested
     holds thinner on top) and waits (hatched), coloured by lock."""
     rows_by_actor: dict[tuple[str, int], list[dict]] = defaultdict(list)
@@ -118,7 +118,8 @@ def timeline(spans: Spans, clock: Clock, names: fmt.LockNames, colors: dict[str,
         color = colors.get(key, OTHER) if key else OTHER
         label = pt(names.label(key)) if key else "other locks"
         show = key not in legend_done and kind == "hold"
-        legend_done.add(key) if show else None
+        if show:
+            legend_done.add(key)
         if kind == "hold":
             marker = dict(color=color, line=dict(width=0.5, color="#ffffff"))
             width = 0.56 - 0.13 * depth
@@ -163,10 +164,15 @@ def timeline(spans: Spans, clock: Clock, names: fmt.LockNames, colors: dict[str,
                           "the longest, and everything near findings")
     if hidden_rows:
         note_parts.append(f"{fmt.count(hidden_rows)} more threads/tasks not shown")
+    if extra_note:
+        note_parts.append(pt(extra_note))
     note_parts.append("solid: held (nested holds thinner, on top) · hatched: waiting to acquire · "
                       "drag to zoom, double-click to reset")
-    height = 110 + 36 * len(actors)
+    legend_rows = math.ceil(len(legend_done | ({"finding"} if marks else set())) / 4)
+    height = 110 + 36 * len(actors) + 22 * legend_rows
     _base_layout(fig, max(height, 220), note=" — ".join(note_parts))
+    fig.update_layout(margin=dict(b=56 + 22 * legend_rows),
+                      legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0, xanchor="left"))
     fig.update_layout(
         barmode="overlay", shapes=shapes, bargap=0,
         xaxis=dict(title=dict(text=f"time since the trace started ({unit})" if not window

@@ -58,26 +58,29 @@ def clock(con: duckdb.DuckDBPyConnection) -> Clock | None:
     return Clock(anchors, t0, end, {r: (f, last) for r, _m, _w, f, last in rows})
 
 
-# One row per hold or wait, with the end of the run standing in for a missing end.
+# Holds and waits as spans; {hold_filter}/{wait_filter} restrict each table before
+# anything is joined (constant filters DuckDB pushes into the scans).
 _SPANS = """
-spans AS (
-    SELECT 'hold' AS what, h.run, h.actor, h.lk, h.site, h.ts,
-           coalesce(h.end_ts, r.last_ts) AS end_ts, h.end_ts IS NULL AS open, NULL::VARCHAR AS end_op
-    FROM holds h JOIN runs r USING (run)
+    SELECT 'hold' AS what, h.run, h.actor, h.lk, h.site, h.ts, h.end_ts, NULL::VARCHAR AS end_op,
+           coalesce(h.end_ts, {inf}) - h.ts AS dur
+    FROM holds h WHERE {hold_filter}
     UNION ALL
-    SELECT 'wait', w.run, w.actor, w.lk, w.site, w.ts,
-           coalesce(w.end_ts, r.last_ts), w.end_ts IS NULL, w.end_op
-    FROM waits w JOIN runs r USING (run)
-)"""
+    SELECT 'wait', w.run, w.actor, w.lk, w.site, w.ts, w.end_ts, w.end_op,
+           coalesce(w.end_ts, {inf}) - w.ts
+    FROM waits w WHERE {wait_filter}
+"""
+_INF = (1 << 62)
 
 _NAMES = """
-SELECT s.what, s.run, s.actor, s.lk, s.ts, s.end_ts, s.open, s.end_op,
+SELECT s.what, s.run, s.actor, s.lk, s.ts, coalesce(s.end_ts, r.last_ts) AS end_ts,
+       s.end_ts IS NULL AS open, s.end_op,
        c.key AS lock_id, c.name AS lock_name, c.type AS lock_type, c.created_at AS lock_created_at,
        st.site AS site, st.func AS func,
        coalesce(t.name, k.name, g.name, '#' || s.actor) AS actor_name,
        CASE WHEN k.id IS NOT NULL THEN 'task' WHEN g.id IS NOT NULL AND t.id IS NULL THEN 'segment'
             ELSE 'thread' END AS actor_kind
 FROM picked s
+JOIN runs r ON r.run = s.run
 LEFT JOIN lock_classes c ON c.lk = s.lk
 LEFT JOIN sites st ON st.run = s.run AND st.id = s.site
 LEFT JOIN threads t ON t.run = s.run AND t.id = s.actor
@@ -97,62 +100,66 @@ class Spans:
 
 
 def span_counts(con: duckdb.DuckDBPyConnection) -> int:
+    """All holds and waits of the trace."""
     return con.execute("SELECT (SELECT count(*) FROM holds) + (SELECT count(*) FROM waits)").fetchone()[0]
 
 
+def _spans_sql(where: str) -> str:
+    return _SPANS.format(hold_filter=where.replace("{t}", "h"), wait_filter=where.replace("{t}", "w"), inf=_INF)
+
+
+def _window_filter(i: int, params: dict, run: str, t0: int, t1: int) -> str:
+    params.update({f"r{i}": run, f"a{i}": t0, f"b{i}": t1})
+    return f"({{t}}.run = $r{i} AND {{t}}.ts <= $b{i} AND coalesce({{t}}.end_ts, {_INF}) >= $a{i})"
+
+
 def select_spans(con: duckdb.DuckDBPyConnection, *, limit: int,
-                 windows: list[tuple[str, int, int]] | None = None,
+                 window: tuple[str, int, int] | None = None,
                  actors: list[tuple[str, int]] | None = None,
                  locks: list[str] | None = None,
                  near: list[tuple[str, int, int]] | None = None) -> Spans:
     """Holds and waits to draw, at most `limit`.
 
-    `windows` (run, t0, t1) restrict to spans overlapping them; `actors`
-    (run, actor id) and `locks` (lock keys) restrict to spans of those actors or
-    of those locks (either). When more match than `limit`, keep every span that
-    overlaps one of the `near` windows (up to half the budget, longest first)
-    and fill up with the longest of the rest.
+    `window` (run, t0, t1) restricts to spans overlapping it; `actors` (run,
+    actor id) and `locks` (lock keys) restrict to spans of those actors or of
+    those locks (either). When more match than `limit`, keep the spans that
+    overlap the `near` windows (up to half the budget, shared among them,
+    longest first) and fill up with the longest of the rest.
     """
-    where = ["TRUE"]
-    params: dict[str, Any] = {"limit": limit}
-    ctes = [_SPANS]
-    if windows:
-        ctes.append("win AS (SELECT unnest($w_run) AS run, unnest($w_t0) AS t0, unnest($w_t1) AS t1)")
-        params.update(w_run=[w[0] for w in windows], w_t0=[w[1] for w in windows],
-                      w_t1=[w[2] for w in windows])
-        where.append("EXISTS (SELECT 1 FROM win WHERE win.run = s.run AND s.ts <= win.t1 AND s.end_ts >= win.t0)")
+    params: dict[str, Any] = {}
+    conds = []
+    if window:
+        conds.append(_window_filter(0, params, *window))
     who = []
     if actors:
-        ctes.append("act AS (SELECT unnest($a_run) AS run, unnest($a_id) AS actor)")
-        params.update(a_run=[a[0] for a in actors], a_id=[a[1] for a in actors])
-        who.append("EXISTS (SELECT 1 FROM act WHERE act.run = s.run AND act.actor = s.actor)")
+        params["actors"] = sorted({a for _r, a in actors})
+        who.append("list_contains($actors, {t}.actor)")
     if locks:
-        params["locks"] = locks
-        who.append("s.lk IN (SELECT lk FROM lock_classes WHERE list_contains($locks, key))")
+        params["lks"] = [r[0] for r in con.execute(
+            "SELECT lk FROM lock_classes WHERE list_contains($k, key)", {"k": locks}).fetchall()]
+        who.append("list_contains($lks, {t}.lk)")
     if who:
-        where.append("(" + " OR ".join(who) + ")")
-    ctes.append(f"sel AS (SELECT s.*, s.end_ts - s.ts AS dur FROM spans s WHERE {' AND '.join(where)})")
-    if near:
-        ctes.append("nearw AS (SELECT unnest($n_run) AS run, unnest($n_t0) AS t0, unnest($n_t1) AS t1)")
-        params.update(n_run=[w[0] for w in near], n_t0=[w[1] for w in near], n_t1=[w[2] for w in near])
-        ctes.append("""near AS (
-            SELECT s.* FROM sel s
-            WHERE EXISTS (SELECT 1 FROM nearw n WHERE n.run = s.run AND s.ts <= n.t1 AND s.end_ts >= n.t0)
-            ORDER BY s.dur DESC, s.ts LIMIT $limit // 2)""")
+        conds.append("(" + " OR ".join(who) + ")")
+    where = " AND ".join(conds) or "TRUE"
+    if conds:
+        total = con.execute(f"SELECT count(*) FROM ({_spans_sql(where)})", params).fetchone()[0]
     else:
-        ctes.append("near AS (SELECT * FROM sel LIMIT 0)")
-    ctes.append("""picked AS (
-        SELECT what, run, actor, lk, site, ts, end_ts, open, end_op FROM near
-        UNION
-        SELECT what, run, actor, lk, site, ts, end_ts, open, end_op FROM (
-            SELECT * FROM sel ORDER BY dur DESC, ts LIMIT $limit - (SELECT count(*) FROM near)))""")
+        total = span_counts(con)
+
+    parts = []
+    if near:
+        per = max(1, limit // 2 // len(near))
+        for i, (run, t0, t1) in enumerate(near, 1):
+            cond = " AND ".join([where, _window_filter(i, params, run, t0, t1)])
+            parts.append(f"(SELECT *, 0 AS pri FROM ({_spans_sql(cond)}) ORDER BY dur DESC, ts LIMIT {per})")
+    parts.append(f"(SELECT *, 1 AS pri FROM ({_spans_sql(where)}) ORDER BY dur DESC, ts LIMIT {int(limit)})")
+    # the near spans first, then the longest of the rest; a span in both counts once
+    picked = (f"picked AS (SELECT * FROM ({' UNION ALL '.join(parts)}) "
+              "QUALIFY row_number() OVER (PARTITION BY what, run, actor, lk, ts ORDER BY pri) = 1 "
+              f"ORDER BY pri, dur DESC, ts LIMIT {int(limit)})")
     segments = "segments" if "segments" in tables(con) else \
         "(SELECT NULL::VARCHAR AS run, NULL::INTEGER AS id, NULL::VARCHAR AS name LIMIT 0)"
-    sql = "WITH " + ",\n".join(ctes) + "\n" + _NAMES.format(segments=segments)
-    total = con.execute("WITH " + ",\n".join(c for c in ctes if not c.lstrip().startswith(("near", "picked")))
-                        + "\nSELECT count(*) FROM sel", {k: v for k, v in params.items()
-                                                         if not k.startswith("n_") and k != "limit"}
-                        ).fetchone()[0]
+    sql = f"WITH {picked}\n" + _NAMES.format(segments=segments)
     return Spans(_rows(con, sql, params), total, limit)
 
 

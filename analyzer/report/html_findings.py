@@ -391,9 +391,11 @@ def facts(f: dict, start_of_run: Callable[[str | None], int | None]) -> Safe:
             if ts is not None and start is not None else ""
         return h("{}{}", fmt.wall(f.get(wall_key)), rel)
 
-    rows = [("Seen", fmt.times(int(f.get("count") or 0))),
-            ("First seen", when("first_ts", "first_wall")),
-            ("Last seen", when("last_ts", "last_wall"))]
+    rows: list[tuple[str, Any]] = [("Seen", fmt.times(int(f.get("count") or 0)))]
+    if f.get("first_wall"):
+        rows.append(("First seen", when("first_ts", "first_wall")))
+    if f.get("last_wall"):
+        rows.append(("Last seen", when("last_ts", "last_wall")))
     for key, label in (("duration_ns", "Lasted"), ("max_hold_ns", "Longest hold"),
                        ("max_wait_ns", "Longest wait"), ("threshold_ns", "Threshold")):
         if d.get(key) is not None:
@@ -404,8 +406,9 @@ def facts(f: dict, start_of_run: Callable[[str | None], int | None]) -> Safe:
         rows.append(("Broken by", d["resolved_by"]))
     if d.get("reason"):
         rows.append(("Reason", d["reason"]))
-    rows.append(("Threads/tasks", join((h("{} <span class=\"muted\">({})</span>", actor_label(t), actor_kind(t))
-                                        for t in f.get("threads") or []), ", ") or "–"))
+    if f.get("threads"):
+        rows.append(("Threads/tasks", join((h("{} <span class=\"muted\">({})</span>", actor_label(t), actor_kind(t))
+                                            for t in f["threads"]), ", ")))
     rows.append(("Fingerprint", h("<code>{}</code>", f.get("fingerprint") or "–")))
     return h("<table class=\"facts\">{}</table>",
              join(h("<tr><th>{}</th><td>{}</td></tr>", k, v) for k, v in rows))

@@ -6,14 +6,16 @@ from .. import cycle_text as ct
 from ..context import Context
 from ..findings import Finding
 from ..lockgraph import find_cycles
+from ..waitfor import cycle_lock_sets
 
 KINDS = ("potential-deadlock",)
 
 
 def find(ctx: Context) -> list[Finding]:
     out = []
+    happened = cycle_lock_sets(ctx)  # reported once, as `deadlock`
     for cycle in find_cycles(ctx):
-        if cycle.status != "potential":
+        if cycle.status != "potential" or frozenset(cycle.locks) in happened:
             continue
         first = min(cycle.steps, key=lambda d: d.first_ts)
         order = " before ".join(f"'{ctx.lock_label(lk)}'" for lk in sorted(

@@ -1,21 +1,26 @@
 """Shared by the plugin's tests."""
 from __future__ import annotations
 
+# In-process pytester runs drop the modules they imported when they end. DuckDB's
+# native extension cannot be imported a second time in one process, and the
+# recorder's asyncio layer patches the asyncio module it first imported (a later
+# run's fresh `asyncio` would be untraced): import them here, once, before any
+# inner run does.
+import asyncio
 import threading
 
 import pytest
 
-# In-process pytester runs drop the modules they imported when they end, and
-# DuckDB's native extension cannot be imported a second time in one process:
-# import the analysis (and DuckDB) here, once, before any inner run does.
 import analyzer.analysis  # noqa: F401
 import recorder
+import recorder._asyncio  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
 def no_leaked_recording():
     """Every in-process run must leave the recorder off and threading restored."""
-    lock_type, rlock_type = threading.Lock, threading.RLock
+    lock_type, rlock_type, alock_type = threading.Lock, threading.RLock, asyncio.Lock
     yield
     assert not recorder.is_recording()
     assert threading.Lock is lock_type and threading.RLock is rlock_type
+    assert asyncio.Lock is alock_type

@@ -264,11 +264,15 @@ def test_bad_ini_value_is_a_usage_error(pytester):
     result.stderr.fnmatch_lines(["*lockscope_fail_on = 'sometimes': must be one of *"])
 
 
-def test_html_option_says_what_it_did(pytester):
-    pytester.makepyfile(test_bank=FIXED)
-    result = pytester.runpytest_inprocess("--lockscope", "--lockscope-html", "report.html")
-    assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["HTML report: *"])
+def test_html_report_names_the_tests(pytester):
+    pytester.makepyfile(test_bank=OPPOSITE)
+    result = pytester.runpytest_inprocess("--lockscope", "--lockscope-html", "out/report.html")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["HTML report: *out/report.html"])
+    page = (pytester.path / "out" / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") or page.lower().startswith("<!doctype html>")
+    assert "potential-deadlock" in page
+    assert "test_bank.py::test_deposit" in page and "test_bank.py::test_report" in page
 
 
 def test_disabled_with_p_no_lockscope(pytester):
@@ -323,3 +327,37 @@ def test_ba():
         "    test_async.py::test_ab: task 'Task-*' requested * at test_async.py:9 *",
         "    test_async.py::test_ba: task 'Task-*' requested * at test_async.py:9 *",
     ])
+
+
+def test_long_hold_threshold(pytester):
+    pytester.makepyfile(test_slow="""
+import threading
+import time
+
+cache = threading.Lock()
+
+
+def test_slow_refresh():
+    with cache:
+        time.sleep(0.05)
+""")
+    quiet = pytester.runpytest_inprocess("--lockscope", "--lockscope-long-hold", "3600s",
+                                         "--lockscope-fail-on", "warning")
+    assert quiet.ret == pytest.ExitCode.OK
+    assert "long-hold" not in quiet.stdout.str()
+    result = pytester.runpytest_inprocess("--lockscope", "--lockscope-long-hold", "10ms",
+                                          "--lockscope-fail-on", "warning")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["WARNING long-hold: *",
+                                 "    in test_slow.py::test_slow_refresh at test_slow.py:8",
+                                 "lockscope: FAILED: 1 finding at or above 'warning': 1 long-hold"])
+
+
+def test_unwritable_trace_directory_fails_the_run_clearly(pytester):
+    pytester.makepyfile(test_bank=FIXED)
+    (pytester.path / "not-a-dir").write_text("a file")
+    result = pytester.runpytest_inprocess("--lockscope", "--lockscope-out", "not-a-dir/traces")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["lockscope: FAILED: cannot write traces to *not-a-dir/traces: *"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()

@@ -14,6 +14,7 @@ import recorder
 from recorder import _threading as traced
 
 THIS_FILE = __file__
+BARE_LOCK = threading.Lock  # the interpreter's own (a function before 3.13, a class since)
 JOIN = 10.0  # seconds: every join and wait in these tests is bounded
 
 
@@ -406,7 +407,7 @@ def test_stop_restores_the_originals_and_traced_objects_keep_working(rec):
     rec.stop()
     for name, orig in originals.items():
         assert getattr(threading, name) is orig
-    assert threading.Lock is _thread.allocate_lock
+    assert threading.Lock is BARE_LOCK is traced.ORIGINALS["Lock"]
     assert threading.Thread.start is start and threading.Thread.join is join
     assert not recorder.is_recording()
     # Objects made while recording behave as plain primitives afterwards.
@@ -425,7 +426,7 @@ def test_start_twice_and_context_manager(rec):
             pass
         assert len(first.files) == 1
     assert not recorder.is_recording()
-    assert threading.Lock is _thread.allocate_lock
+    assert threading.Lock is BARE_LOCK
 
 
 def test_segment_marks_a_span(rec):
@@ -437,3 +438,20 @@ def test_segment_marks_a_span(rec):
     seg = trace.one("segment", "tests/x.py::test_a")
     assert seg["kind"] == "test"
     assert [e["op"] for e in trace.evs(seg["id"])] == ["segment-begin", "segment-end"]
+
+
+def test_name_labels_threads_queues_and_events(rec):
+    rec.start()
+    q = recorder.name(queue.Queue(), "jobs")
+    ev = recorder.name(threading.Event(), "ready")
+    t = threading.Thread(target=lambda: (q.put(1), ev.set()), name="t0")
+    t.start()
+    recorder.name(t, "producer-thread")
+    t.join(JOIN)
+    q.get(timeout=JOIN)
+    assert ev.wait(JOIN)
+    trace = rec.stop()
+    assert trace.one("thread", "producer-thread")
+    assert trace.objects("resource", "jobs") or trace.objects("lock", "jobs")
+    named_ev = trace.one("resource", "ready")
+    assert named_ev["type"] == "threading.Event"

@@ -10,7 +10,7 @@ import pytest
 from recorder import _aio_await
 
 pytestmark = pytest.mark.skipif(not _aio_await.SUPPORTED,
-                                reason="await tracing mirrors Python 3.11's create_task")
+                                reason="await tracing mirrors the create_task of Python 3.11 and 3.12")
 
 
 def test_awaiting_a_task_is_a_wait_ended_by_its_end(trace):
@@ -100,3 +100,51 @@ def test_user_future_wait_and_signal(trace):
                    ("signal", tasks["B"]["id"], "result"),
                    ("wait-end", tasks["A"]["id"], "ok")]
     assert trace.site_of(trace.events(obj=futs[0]["id"], op="signal")[0])[2] == "b"
+
+
+def test_taskgroup_exit_waits_on_children_holding_a_lock_they_need(trace):
+    """The classic: a task holds a lock across `async with TaskGroup()` whose child
+    needs that lock. Both sides of the would-be cycle are in the trace."""
+    lock = asyncio.Lock()
+
+    async def child():
+        try:
+            await asyncio.wait_for(lock.acquire(), 0.05)
+        except TimeoutError:
+            return
+
+    async def main():
+        asyncio.current_task().set_name("parent")
+        async with lock:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(child(), name="child")
+
+    asyncio.run(main())
+    tasks = trace.tasks_named()
+    P, C = tasks["parent"]["id"], tasks["child"]["id"]
+    on_child = [(e["op"], e["task"], e.get("outcome")) for e in trace.events(obj=C)]
+    assert on_child == [("wait-begin", P, None), ("end", C, "done"), ("wait-end", P, "ok")]
+    assert trace.site_of(trace.events(obj=C, op="wait-begin")[0])[2] == "main"
+    on_lock = [(e["op"], e["task"]) for e in trace.events(obj=trace.obj_id(lock))]
+    assert on_lock == [("acquire", P), ("wait", C), ("timeout", C), ("release", P)]
+
+
+def test_gather_is_a_wait_on_each_child(trace):
+    async def leaf(n):
+        await asyncio.sleep(0.001 * n)
+        return n
+
+    async def main():
+        asyncio.current_task().set_name("main")
+        t1 = asyncio.create_task(leaf(1), name="t1")
+        t2 = asyncio.create_task(leaf(2), name="t2")
+        assert await asyncio.gather(t1, t2) == [1, 2]
+        assert await asyncio.gather() == []
+
+    asyncio.run(main())
+    tasks = trace.tasks_named()
+    M = tasks["main"]["id"]
+    for name in ("t1", "t2"):
+        evs = [(e["op"], e["task"]) for e in trace.events(obj=tasks[name]["id"])]
+        assert evs[0] == ("wait-begin", M) and evs[-1] == ("wait-end", M), name
+        assert ("end", tasks[name]["id"]) in evs

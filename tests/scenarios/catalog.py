@@ -110,10 +110,16 @@ class Expected:
     severity: str = ""
     steps: tuple[Step, ...] = ()
     actors: tuple[str, ...] = ()
+    #: wait-cycle / stalled: the event, condition or thread waited on
     resource: str | None = None
+    #: guarded-cycle: why it cannot deadlock ("gate-lock", "single-actor", "ordered")
     reason: str | None = None
+    #: guarded-cycle by a gate: the gate lock's name
     guard: str | None = None
+    #: deadlock / self-deadlock / wait-cycle / stalled: how it ended
+    #: ("end-of-trace", "timeout", "cancelled"); informative, not asserted
     ended: str | None = None
+    #: held-across-await: how many tasks waited for the lock meanwhile (informative)
     waiters: int | None = None
 
     def __post_init__(self) -> None:
@@ -212,9 +218,8 @@ class Source:
 
 
 def _cycle(kind: str, src: Source, steps: list[Step], **extra) -> Expected:
-    """A cycle finding whose locks and sites come from its steps."""
-    names = {h.lock for s in steps for h in s.held} | {s.wants for s in steps}
-    locks = sorted(names - {extra.get("resource")})
+    """A cycle finding whose locks (those requested, so not a gate) and sites come from its steps."""
+    locks = sorted({s.wants for s in steps} - {extra.get("resource")})
     sites = dict.fromkeys(site for s in steps for site in (*[h.at for h in s.held], s.at))
     sites.update(dict.fromkeys(extra.pop("more_sites", ())))
     return Expected(kind=kind, locks=tuple(locks), sites=tuple(sites), steps=tuple(steps), **extra)
@@ -516,7 +521,7 @@ def _build() -> list[Scenario]:
                  "users", src.site("login-users")),
             Step("rename", (src.held("gate", "rename-gate"), src.held("users", "rename-users")),
                  "sessions", src.site("rename-sessions")),
-        ], reason="gate", guard="gate"),),
+        ], reason="gate-lock", guard="gate"),),
     ))
     src = Source("guarded_inversion_one_thread.py")
     add(Scenario(
@@ -525,7 +530,7 @@ def _build() -> list[Scenario]:
               "deadlock, listed as guarded.",
         locks=_locks(src, sessions="create-sessions", users="create-users"),
         expected=(_two_lock_inversion(src, "MainThread", "MainThread", "guarded-cycle",
-                                      reason="single-thread"),),
+                                      reason="single-actor"),),
     ))
     src = Source("guarded_inversion_start_join.py")
     add(Scenario(
@@ -534,7 +539,7 @@ def _build() -> list[Scenario]:
               "after the first was joined: cannot deadlock, listed as guarded.",
         locks=_locks(src, sessions="create-sessions", users="create-users"),
         expected=(_two_lock_inversion(src, "login", "rename", "guarded-cycle",
-                                      reason="start-join"),),
+                                      reason="ordered"),),
     ))
 
     # --- a busy, correct service ----------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from .catalog import Scenario
-from .recording import RecordedRun, record
+from .recording import REPO, RecordedRun, record
 
 
 @pytest.fixture(scope="session")
@@ -19,5 +19,20 @@ def recorded(tmp_path_factory: pytest.TempPathFactory):
         if scenario.id not in runs:
             runs[scenario.id] = record(scenario, root / scenario.id)
         return runs[scenario.id]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def sample_report():
+    """``sample_report(scenario)``: the analyzer's document for the committed sample, computed once."""
+    from analyzer import analyze
+
+    docs: dict[str, dict] = {}
+
+    def get(scenario: Scenario) -> dict:
+        if scenario.id not in docs:
+            docs[scenario.id] = analyze([str(REPO / "sample_traces" / f"{scenario.id}.jsonl")])
+        return docs[scenario.id]
 
     return get

@@ -1,11 +1,14 @@
-"""Compare the analyzer's findings (the JSON contract of issue 4) with a catalogued scenario.
+"""Compare the analyzer's findings (docs/findings-format.md) with a catalogued scenario.
 
-Written against the documented shape of a finding — ``kind``, ``severity``,
-``locks`` (each with ``name`` and ``created_at`` as ``"path:line"``), ``threads``
-and ``steps`` — but deliberately tolerant of how steps name their fields: the
-code sites of a finding are every ``"path:line"`` string found anywhere in it
-(outside the locks' ``created_at``), and its actors are every thread or task name
-found in it. The end-to-end tests call :func:`problems` and assert it is empty.
+A finding matches an expectation when kind, severity and lock names are equal,
+each lock was created on the catalogued line, every catalogued site is cited
+(the cited sites are every ``"path:line"`` string anywhere in the finding,
+compared by file name and line), every catalogued actor is named, and — when
+the finding has ``steps`` — each catalogued step is one of them: same actor
+(``actor.name``), same locks held where they were taken (``holds[].name`` /
+``acquired_at``), the same thing requested, at the same ``site``. A guarded
+cycle must also give the catalogued ``details.reason`` and name its gate lock.
+The end-to-end tests call :func:`problems` and assert it is empty.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from .catalog import STATISTICS, Expected, Scenario
+from .catalog import STATISTICS, Expected, Scenario, Step
 
 _SITE = re.compile(r"^(?P<path>.+\.py):(?P<line>\d+)$")
 
@@ -76,6 +79,25 @@ def observe(finding: dict) -> Observed:
     )
 
 
+def _step_problem(step: Step, reported: list) -> str | None:
+    """Why no step in ``reported`` is the catalogued ``step`` (None when one is)."""
+    want_holds = {(h.lock, (h.at.file, h.at.line)) for h in step.held}
+    for rep in reported:
+        if not isinstance(rep, dict):
+            continue
+        actor = rep.get("actor")
+        actor = actor.get("name") if isinstance(actor, dict) else actor
+        holds = {(h.get("name"), _site(h.get("acquired_at") or ""))
+                 for h in rep.get("holds") or [] if isinstance(h, dict)}
+        asked = set(_strings({k: v for k, v in rep.items() if k not in ("holds", "actor")}))
+        if actor == step.actor and _site(str(rep.get("site"))) == (step.at.file, step.at.line) \
+                and step.wants in asked and holds == want_holds:
+            return None
+    held = ", ".join(f"{h.lock} (taken at line {h.at.line})" for h in step.held) or "nothing"
+    return (f"no step where {step.actor} holds {held} and requests {step.wants} "
+            f"at line {step.at.line}")
+
+
 def _mismatch(expected: Expected, scenario: Scenario, got: Observed) -> str | None:
     """Why ``got`` is not ``expected`` (None when it is)."""
     if got.kind != expected.kind or got.locks != tuple(sorted(expected.locks)):
@@ -94,8 +116,19 @@ def _mismatch(expected: Expected, scenario: Scenario, got: Observed) -> str | No
     for actor in expected.actors:
         if actor not in got.strings:
             return f"does not name {actor!r}"
-    if expected.resource and expected.resource not in got.strings:
+    if expected.resource and not any(expected.resource in text for text in got.strings):
         return f"does not name the resource {expected.resource!r}"
+    if expected.steps and isinstance(got.raw.get("steps"), list):
+        for step in expected.steps:
+            problem = _step_problem(step, got.raw["steps"])
+            if problem:
+                return problem
+    if expected.reason:
+        details = got.raw.get("details") or {}
+        if details.get("reason") != expected.reason:
+            return f"reason {details.get('reason')!r}, expected {expected.reason!r}"
+    if expected.guard and not any(f"'{expected.guard}'" in text for text in got.strings):
+        return f"does not name the gate lock {expected.guard!r}"
     return None
 
 

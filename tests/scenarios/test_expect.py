@@ -15,19 +15,24 @@ def lock(name: str, site: catalog.Site) -> dict:
 def finding_for(scenario: catalog.Scenario, expected: catalog.Expected) -> dict:
     """A finding as the analyzer documents it, built from the catalog's expectation."""
     steps = [{"actor": {"kind": "thread", "name": step.actor},
-              "held": [{"lock": h.lock, "site": f"tests/scenarios/{h.at.file}:{h.at.line}"}
-                       for h in step.held],
-              "requested": step.wants,
+              "holds": [{"lock": "r/1", "name": h.lock,
+                         "acquired_at": f"tests/scenarios/{h.at.file}:{h.at.line}"}
+                        for h in step.held],
+              "requests": {"lock": "r/2", "name": step.wants},
               "site": f"/checkout/tests/scenarios/{step.at.file}:{step.at.line}"}
              for step in expected.steps]
     in_steps = {site for step in expected.steps for site in (step.at, *[h.at for h in step.held])}
     extra_sites = [f"tests/scenarios/{s.file}:{s.line}" for s in expected.sites
                    if s not in in_steps]
-    return {"id": "F1", "fingerprint": "abc", "kind": expected.kind, "severity": expected.severity,
+    finding = {"id": "F1", "fingerprint": "abc", "kind": expected.kind, "severity": expected.severity,
             "title": "t", "message": f"{expected.resource or ''}",
             "locks": [lock(name, scenario.locks[name]) for name in expected.locks],
             "threads": [{"name": a} for a in expected.actors], "steps": steps,
-            "sites": extra_sites, "count": 1}
+            "sites": extra_sites, "count": 1,
+            "details": {"reason": expected.reason} if expected.reason else {}}
+    if expected.guard:
+        finding["message"] += f" under the common gate lock '{expected.guard}'"
+    return finding
 
 
 def findings_for(scenario_id: str) -> tuple[catalog.Scenario, list[dict]]:
@@ -90,3 +95,17 @@ def test_wrong_actor_or_creation_line() -> None:
     wrong = copy.deepcopy(findings)
     wrong[0]["locks"][0]["created_at"] = "tests/scenarios/dining_philosophers_bug.py:1"
     assert "lock 'fork-0' created at" in problems(scenario, wrong)[0]
+
+
+def test_steps_reason_and_gate_are_checked() -> None:
+    scenario, findings = findings_for("guarded_inversion-gate")
+    assert problems(scenario, findings) == []
+    wrong = copy.deepcopy(findings)
+    wrong[0]["steps"][0]["holds"][0]["name"] = "other"  # gate not held
+    assert "no step where login holds gate" in problems(scenario, wrong)[0]
+    wrong = copy.deepcopy(findings)
+    wrong[0]["details"]["reason"] = "ordered"
+    assert "reason 'ordered', expected 'gate-lock'" in problems(scenario, wrong)[0]
+    wrong = copy.deepcopy(findings)
+    wrong[0]["message"] = ""
+    assert "does not name the gate lock" in problems(scenario, wrong)[0]

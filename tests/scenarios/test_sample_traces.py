@@ -9,6 +9,7 @@ import pytest
 
 from . import catalog
 from .recording import REPO
+from .sample_index import index_markdown
 from .tracecheck import ASYNCIO_TRACED, assert_catalogued_events, assert_valid_trace
 
 SAMPLES = REPO / "sample_traces"
@@ -32,3 +33,10 @@ def test_sample_trace_is_valid_and_current(scenario: catalog.Scenario) -> None:
     if scenario.api == "asyncio" and not ASYNCIO_TRACED:
         return  # recorded before asyncio tracing existed: nothing asyncio to look for
     assert_catalogued_events(scenario, records)
+
+
+def test_index_is_current(sample_report) -> None:
+    """sample_traces/README.md says what the analyzer reports on the committed traces."""
+    expected = index_markdown({s.id: sample_report(s) for s in SCENARIOS})
+    actual = (SAMPLES / "README.md").read_text(encoding="utf-8")
+    assert actual == expected, "run: python sample_traces/regenerate.py --index"
