@@ -9,7 +9,9 @@ SELECT h.run, h.obj, h.lk, h.actor, h.task, h.th, h.seq, h.ts, h.site, h.end_seq
        coalesce(h.end_ts, r.last_ts) - h.ts AS held_ns, h.end_seq IS NULL AS open,
        coalesce(h.end_seq, 9000000000000000000) AS until_seq
 FROM holds h JOIN runs r USING (run)
-WHERE h.task IS NOT NULL;
+-- a semaphore with more than one permit held across an await is a concurrency
+-- limit doing its job, not mutual exclusion
+WHERE h.task IS NOT NULL AND h.mutex;
 
 -- The events of the threads that run those tasks, numbered per thread and per task.
 CREATE OR REPLACE TEMP TABLE haa_loop_events AS

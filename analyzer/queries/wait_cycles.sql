@@ -64,9 +64,11 @@ WHERE l.owner IS NOT NULL AND NOT EXISTS (
 -- range (found with two ASOF joins), expanded and equi-joined on the number.
 CREATE OR REPLACE TEMP TABLE wait_held AS
 WITH hl AS (
-    SELECT h.run, h.actor, h.obj, h.lk, h.seq, h.ts, h.site, coalesce(h.end_seq, 9000000000000000000) AS end_seq
+    -- physical actor (whatever --actors says): waits are matched by task/thread
+    SELECT h.run, coalesce(h.task, h.th) AS actor, h.obj, h.lk, h.seq, h.ts, h.site,
+           coalesce(h.end_seq, 9000000000000000000) AS end_seq
     FROM holds h
-    WHERE h.mutex AND (h.run, h.actor) IN (SELECT run, actor FROM wait_probes)
+    WHERE h.mutex AND (h.run, coalesce(h.task, h.th)) IN (SELECT run, actor FROM wait_probes)
       AND (h.run, h.obj) NOT IN (SELECT run, id FROM internal_locks)
 ), ranged AS (
     SELECT hl.*, coalesce(a.p_no, 0) + 1 AS i0, coalesce(b.p_no, 0) AS i1

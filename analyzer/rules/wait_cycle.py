@@ -29,11 +29,19 @@ class _Group:
 def cycles(ctx: Context) -> list[dict]:
     """The rows of the wait_cycles query (one per wait, held lock and signalling path), computed once."""
     if "wait_cycles" not in ctx.cache:
-        stmts = queries.statements("wait_cycles")
-        for stmt in stmts[:-1]:
-            ctx.con.execute(stmt)
-        ctx.cache["wait_cycles"] = ctx.rows(stmts[-1])
+        ctx.cache["wait_cycles"] = _run(ctx)
     return ctx.cache["wait_cycles"]
+
+
+def _run(ctx: Context) -> list[dict]:
+    stmts = queries.statements("wait_cycles")
+    for stmt in stmts[:-1]:
+        ctx.con.execute(stmt)
+        # nothing waited on, or nothing waited on with a lock held: skip the signal scans
+        for table in ("sync_waits", "wait_held"):
+            if f"TABLE {table} AS" in stmt and not ctx.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]:
+                return []
+    return ctx.rows(stmts[-1])
 
 
 def cycle_waits(ctx: Context) -> set[tuple[str, int]]:

@@ -161,3 +161,20 @@ def test_actors_thread_ignores_tasks(record):
         main, _, _ = _config_program(fixed=False)
         asyncio.run(main())
     assert kinds(rec.analyze(actors="thread"), "held-across-await") == []
+
+
+def test_semaphore_limiting_concurrency_across_awaits_is_quiet(record):
+    """`async with Semaphore(3): await fetch()` is what a concurrency limit is for."""
+    with record() as rec:
+        async def main():
+            slots = asyncio.Semaphore(3)
+
+            async def fetch(i):
+                async with slots:
+                    await asyncio.sleep(0.01)
+                    return i
+
+            return await asyncio.wait_for(asyncio.gather(*[fetch(i) for i in range(8)]), TIMEOUT)
+
+        assert asyncio.run(main()) == list(range(8))
+    assert kinds(rec.analyze(), "held-across-await") == []
