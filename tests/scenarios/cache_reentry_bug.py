@@ -9,9 +9,9 @@ failure is caught and logged, as a service would).
 The analyzer must report exactly one ``self-deadlock`` (error: it ended, by the
 timeout) on lock ``cache`` (created line 26), thread ``MainThread``: held since
 ``get_or_compute`` line 35, requested again in ``compute_and_cache`` line 45.
-The timed-out inner acquire may also be listed as an ``acquire-timeout``,
-and a ``long-hold`` of ``cache`` at line 35 (held ~0.2 s) may be reported
-too.
+The timed-out inner acquire is part of that finding, not a separate
+``acquire-timeout``; a ``long-hold`` of ``cache`` at line 35 (held ~0.2 s) may
+be reported too.
 
 Exit status 0.
 """

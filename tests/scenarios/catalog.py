@@ -18,9 +18,8 @@ What the expectations assume of the analyzer (issue 4):
   the default threshold of 100 ms.
 * A cycle that really deadlocked is reported once, as ``deadlock``, not also as
   ``potential-deadlock``; a wait that belongs to a reported ``deadlock``,
-  ``self-deadlock`` or ``wait-cycle`` is not reported again as ``stalled``. (The
-  analyzer does list a timed-out or cancelled acquire of such a cycle as an
-  ``acquire-timeout`` too; those scenarios tolerate it.)
+  ``self-deadlock`` or ``wait-cycle`` is not reported again as ``stalled`` or
+  ``acquire-timeout``.
 * Lock-order steps list the locks held as mutual exclusion (semaphores of value
   greater than one are not listed: they exclude nothing).
 * Lock creation sites are compared by ``file:line`` only (the function of a
@@ -285,7 +284,7 @@ def _build() -> list[Scenario]:
             Step("MainThread", (src.held("cache", "outer-acquire"),), "cache",
                  src.site("inner-acquire")),
         ], ended="timeout"),),
-        tolerated=frozenset({"acquire-timeout", "long-hold"}),
+        tolerated=frozenset({"long-hold"}),
     ))
     src = Source("cache_reentry_fixed.py")
     add(Scenario(
@@ -466,7 +465,7 @@ def _build() -> list[Scenario]:
               "task cancels both.",
         locks=_locks(src, sessions="create-sessions", users="create-users"),
         expected=(_two_lock_inversion(src, "login", "rename", "deadlock", ended="cancelled"),),
-        tolerated=frozenset({"acquire-timeout", "held-across-await", "long-hold"}),
+        tolerated=frozenset({"held-across-await", "long-hold"}),
     ))
     src = Source("deadlock_async_fixed.py")
     add(Scenario(

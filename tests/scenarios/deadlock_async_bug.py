@@ -10,9 +10,9 @@ was ended by cancellation) on asyncio locks ``sessions`` (created line 27) and
 ``users`` (created line 28): task ``login`` holds sessions (taken in ``login``
 line 36) and waits for users at line 38; task ``rename`` holds users (taken in
 ``rename`` line 43) and waits for sessions at line 45. Reported once, as
-``deadlock`` (not also as ``potential-deadlock``). The cancelled acquires may
-also be listed as ``acquire-timeout``s, and ``held-across-await`` and
-``long-hold`` on the two locks may be reported too.
+``deadlock`` (not also as ``potential-deadlock``; the cancelled acquires are
+part of it, not ``acquire-timeout``s). ``held-across-await`` and ``long-hold``
+on the two locks may be reported too.
 
 Exit status 0 after printing "deadlock detected" (3 if it did not deadlock).
 """
