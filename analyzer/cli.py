@@ -59,7 +59,6 @@ def analyze(
                                  "offline) or load it from its CDN (cdn, a smaller file)."),
 ) -> None:
     """Analyze trace files: lock-order cycles, deadlocks, long holds, contention."""
-    import importlib.util
 
     from analyzer.analysis import analyze as run_analysis
     from analyzer.analysis import failing
@@ -71,8 +70,6 @@ def analyze(
 
     if fail_on not in FAIL_ON:
         die(f"--fail-on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
-    if html_out and importlib.util.find_spec("analyzer.report.html") is None:
-        die("HTML report not available yet in this version (--html)")
     if plotlyjs not in PLOTLYJS:
         die(f"--plotlyjs must be one of {', '.join(PLOTLYJS)}, not {plotlyjs!r}")
     pages: dict[str, str] = {}

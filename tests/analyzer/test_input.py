@@ -166,18 +166,6 @@ def test_cli_rejects_bad_options(tmp_path):
         assert "Traceback" not in result.output
 
 
-def test_html_report_absent_is_a_clear_error(tmp_path):
-    import importlib.util
-
-    if importlib.util.find_spec("analyzer.report.html") is not None:
-        pytest.skip("HTML report is available")
-    trace = inversion_trace().write(tmp_path / "t.jsonl")
-    result = runner.invoke(app, ["analyze", str(trace), "--html", str(tmp_path / "r.html")])
-    assert result.exit_code == 2
-    assert "HTML report not available yet" in result.output
-    assert not (tmp_path / "r.html").exists()
-
-
 def test_keep_database_for_sql(tmp_path):
     import duckdb
 
