@@ -206,7 +206,10 @@ def init_skips() -> None:
         os.path.join(stdlib, "concurrent", "futures") + os.sep,
         os.path.join(stdlib, "logging") + os.sep,
     )
-    _SKIP_FILES.update({os.path.join(stdlib, "threading.py"), os.path.join(stdlib, "queue.py")})
+    _SKIP_FILES.update({os.path.join(stdlib, "threading.py"), os.path.join(stdlib, "queue.py"),
+                        # a module-level lock's site is the import statement's line
+                        "<frozen importlib._bootstrap>",
+                        "<frozen importlib._bootstrap_external>"})
     _skip_by_file.clear()
     code_sites.clear()
 

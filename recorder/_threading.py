@@ -198,9 +198,10 @@ class _LockBase:
 
     def _ls_acquire_slow(self, blocking: bool, timeout: float) -> bool:
         lock = self._lock
-        if not blocking or timeout < 0 and timeout != -1 or timeout > TIMEOUT_MAX:
+        if not blocking or timeout == 0 or timeout < 0 and timeout != -1 \
+                or timeout > TIMEOUT_MAX:
             # Invalid combinations raise exactly as the original does; a valid
-            # non-blocking acquire is a try.
+            # non-blocking acquire, or one with a zero timeout, is a try.
             ok = lock.acquire(blocking, timeout)
             if _core.ON:
                 _record(_state(), "acquire" if ok else "try-fail", self, site_id(3))
@@ -455,10 +456,12 @@ class _SemaphoreMixin:
             if _core.ON:
                 _record(_state(), "acquire", self, site_id())
             return True
-        if not blocking:
+        if not blocking or timeout is not None and timeout <= 0:
+            # A zero timeout is a try (ThreadPoolExecutor.submit does it every time).
+            ok = _orig_sem_acquire(self, True, timeout) if blocking else False
             if _core.ON:
-                _record(_state(), "try-fail", self, site_id())
-            return False
+                _record(_state(), "acquire" if ok else "try-fail", self, site_id())
+            return ok
         if not _core.ON:
             return _orig_sem_acquire(self, True, timeout)
         st = _state()

@@ -134,6 +134,51 @@ def test_contended_timeout_and_nonblocking_acquires(rec):
     assert hold[0]["ts"] < evs[1]["ts"] and hold[1]["ts"] <= evs[4]["ts"]
 
 
+def test_a_zero_timeout_is_a_try_not_a_wait(rec):
+    # ThreadPoolExecutor.submit calls acquire(timeout=0) on a semaphore every time:
+    # a refusal is a try-fail, not a wait that timed out.
+    rec.start()
+    lock = recorder.name(threading.Lock(), "busy")
+    sem = recorder.name(threading.Semaphore(0), "empty")
+    lock.acquire()
+    assert not lock.acquire(True, 0)
+    assert not lock.acquire(timeout=0)
+    assert not sem.acquire(timeout=0)
+    assert not sem.acquire(True, -1)
+    lock.release()
+    trace = rec.stop()
+    assert [e["op"] for e in trace.evs(trace.one("lock", "busy")["id"])] == [
+        "acquire", "try-fail", "try-fail", "release"]
+    assert [e["op"] for e in trace.evs(trace.one("lock", "empty")["id"])] == [
+        "try-fail", "try-fail"]
+
+
+def test_a_library_lock_created_at_import_is_sited_at_the_import(rec, tmp_path, monkeypatch):
+    # Like logging's module lock: created by library code while a user module imports
+    # it, so the site is the user's import line, not importlib's frozen frames.
+    from recorder import _core
+
+    lib = tmp_path / "lockscope_lib_with_lock.py"
+    lib.write_text("import threading\nLOCK = threading.Lock()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rec.start()
+    monkeypatch.setattr(_core, "_SKIP_FILES", _core._SKIP_FILES | {str(lib)})
+    _core._skip_by_file.clear()
+    _core.code_sites.clear()
+    line = next_line()
+    import lockscope_lib_with_lock  # noqa: F401
+    with lockscope_lib_with_lock.LOCK:
+        pass
+    trace = rec.stop()
+    sys.modules.pop("lockscope_lib_with_lock", None)
+    _core._skip_by_file.clear()
+    _core.code_sites.clear()
+    (lock,) = [r for r in trace.records if r.get("k") == "lock" and r.get("site")
+               and trace.site(r)[1] == line]
+    assert trace.site(lock) == (THIS_FILE, line,
+                                "test_a_library_lock_created_at_import_is_sited_at_the_import")
+
+
 @pytest.mark.parametrize("kind", ["Lock", "RLock"])
 def test_condition_wait_is_release_wait_reacquire_never_one_hold(rec, kind):
     rec.start()
