@@ -29,10 +29,7 @@ from .recording import LOCKSCOPE, REPO
 IMPLEMENTED = frozenset(kind for rule in all_rules() for kind in rule.KINDS)
 #: Scenarios the analyzer is known to get wrong, with why (strict xfails: they fail
 #: loudly once fixed, so the entry gets removed).
-KNOWN_GAPS = {
-    "stuck_waiter-bug": "the stalled rule covers lock waits only; issue 4 asks for every "
-                        "wait that never ended (here an Event.wait)",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _params() -> list:
