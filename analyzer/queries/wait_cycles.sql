@@ -136,15 +136,31 @@ FROM sigs
 WHERE att_seq IS NOT NULL AND att_seq > coalesce(prev_seq, 0)
 GROUP BY ALL;
 
+-- Signalling code paths per resource and lock (one representative signaller):
+-- what waits that ended normally are joined with, so the join is waits x code
+-- paths, not waits x signalling actors.
+CREATE OR REPLACE TEMP TABLE wc_paths AS
+SELECT run, res, lobj, att_site, sig_site, sig, arg_min(actor, sig_seq) AS actor, sum(n) AS n,
+       min(sig_ts) AS sig_ts, min(att_ts) AS att_ts, max(last_att_seq) AS last_att_seq
+FROM wc_signal_needs GROUP BY ALL;
+
 -- The cycles: a wait with L held, and a signaller of its resource that takes L
--- (at least once after the waiter took L).
--- `blocked`: the wait gave up (timeout, cancelled) or never ended while that
--- signaller was waiting for L (or the signaller's wait for L gave up as well).
+-- (at least once after the waiter took L). For a wait that gave up or never
+-- ended, each signaller is checked: `blocked` when that signaller was waiting
+-- for L at the end of the wait (or its wait for L gave up as well).
 SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend_seq, h.wend_ts,
        h.outcome, h.lobj, h.lk, h.hold_seq, h.hold_ts, h.hold_site,
        s.actor AS signaller, s.att_site, s.att_ts, s.sig_site, s.sig, s.sig_ts, s.n AS signals,
-       (h.outcome IS NULL OR h.outcome IN ('timeout', 'cancelled'))
-         AND bw.seq IS NOT NULL
+       false AS blocked, NULL::BIGINT AS blocked_since
+FROM wait_held h
+JOIN wc_paths s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
+     AND s.actor <> h.waiter AND s.actor <> h.holder AND s.last_att_seq > h.hold_seq
+WHERE h.outcome = 'ok'
+UNION ALL
+SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend_seq, h.wend_ts,
+       h.outcome, h.lobj, h.lk, h.hold_seq, h.hold_ts, h.hold_site,
+       s.actor AS signaller, s.att_site, s.att_ts, s.sig_site, s.sig, s.sig_ts, s.n AS signals,
+       bw.seq IS NOT NULL
          AND (bw.end_seq IS NULL OR bw.end_seq > coalesce(h.wend_seq, 9000000000000000000)
               -- the signaller's wait gave up too (a cancellation that reached both)
               OR (bw.end_op IN ('timeout', 'cancel') AND bw.end_seq > h.wseq))
@@ -160,4 +176,5 @@ JOIN wc_signal_needs s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
 ASOF LEFT JOIN (SELECT run, coalesce(task, th) AS actor, obj, seq, ts, end_seq, end_op FROM waits) bw
      ON bw.run = h.run AND bw.actor = s.actor AND bw.obj = h.lobj
      AND bw.seq <= coalesce(h.wend_seq, 9000000000000000000)
-ORDER BY h.run, h.wseq, s.sig_seq
+WHERE h.outcome IS DISTINCT FROM 'ok'
+ORDER BY run, wseq, sig_ts
