@@ -90,9 +90,10 @@ WHERE x.obj IS DISTINCT FROM r.lock;
 
 -- Signals on the resources waited on with a lock held: `signal` events, and the
 -- `end` of a thread/task (which ends every wait for it). A thread/task waited on
--- that never ended gets a pending signal at the end of the trace.
+-- that never ended gets a pending signal at the end of the trace. `prev_seq`: the
+-- same actor's previous signal of the same resource.
 CREATE OR REPLACE TEMP TABLE wc_signals AS
-WITH interest AS (SELECT DISTINCT run, res, lobj FROM wait_held), sig AS (
+WITH interest AS (SELECT DISTINCT run, res FROM wait_held), sig AS (
     SELECT e.run, e.seq, e.ts, coalesce(e.task, e.th) AS actor, e.obj AS res, e.site,
            coalesce(e.sig, e.op) AS sig
     FROM events e
@@ -100,40 +101,32 @@ WITH interest AS (SELECT DISTINCT run, res, lobj FROM wait_held), sig AS (
       AND (e.run, e.obj) IN (SELECT run, res FROM interest)
     UNION ALL
     SELECT i.run, 9000000000000000000, NULL, i.res, i.res, NULL, 'pending'
-    FROM (SELECT DISTINCT run, res FROM interest) i
+    FROM interest i
     WHERE ((i.run, i.res) IN (SELECT run, id FROM threads) OR (i.run, i.res) IN (SELECT run, id FROM tasks))
       AND (i.run, i.res) NOT IN (SELECT run, obj FROM events WHERE op = 'end')
 )
-SELECT s.*, i.lobj FROM sig s JOIN interest i ON i.run = s.run AND i.res = s.res;
+SELECT *, lag(seq) OVER (PARTITION BY run, actor, res ORDER BY seq) AS prev_seq FROM sig;
 
--- For each signal: the signaller's latest attempt to take L (a `wait` or an
--- `acquire`) before it, if that came after its previous signal of the same
--- resource ("it takes L before it signals").
+-- For each signal and each lock held by waits on its resource: the signaller's
+-- latest attempt to take L (a `wait` or an `acquire`) before it (ASOF join), if
+-- that came after its previous signal of the same resource ("it takes L before it
+-- signals").
 CREATE OR REPLACE TEMP TABLE wc_signal_needs AS
-WITH att AS (
+WITH pairs AS (SELECT DISTINCT run, res, lobj FROM wait_held), att AS (
     SELECT run, seq, ts, coalesce(task, th) AS actor, obj AS lobj, site
     FROM lock_events
-    WHERE op IN ('wait', 'acquire') AND (run, obj) IN (SELECT run, lobj FROM wc_signals)
-), stream AS (
-    SELECT run, seq, ts, actor, lobj, NULL AS res, site, NULL AS sig, true AS is_att FROM att
-    UNION ALL
-    SELECT run, seq, ts, actor, lobj, res, site, sig, false FROM wc_signals
+    WHERE op IN ('wait', 'acquire') AND (run, obj) IN (SELECT run, lobj FROM pairs)
+), sl AS (
+    SELECT s.*, p.lobj FROM wc_signals s JOIN pairs p ON p.run = s.run AND p.res = s.res
 ), marked AS (
-    SELECT *,
-           last_value(CASE WHEN is_att THEN seq END IGNORE NULLS) OVER x AS att_seq,
-           last_value(CASE WHEN is_att THEN ts END IGNORE NULLS) OVER x AS att_ts,
-           last_value(CASE WHEN is_att THEN site END IGNORE NULLS) OVER x AS att_site
-    FROM stream
-    WINDOW x AS (PARTITION BY run, actor, lobj ORDER BY seq, is_att DESC ROWS UNBOUNDED PRECEDING)
-), sigs AS (
-    SELECT *, lag(seq) OVER (PARTITION BY run, actor, lobj, res ORDER BY seq) AS prev_seq
-    FROM marked WHERE NOT is_att
+    SELECT sl.*, a.seq AS att_seq, a.ts AS att_ts, a.site AS att_site
+    FROM sl ASOF JOIN att a ON a.run = sl.run AND a.actor = sl.actor AND a.lobj = sl.lobj AND a.seq < sl.seq
 )
 SELECT run, res, lobj, actor, att_site, site AS sig_site, sig,
        count(*) AS n, min(seq) AS sig_seq, min(ts) AS sig_ts, min(att_seq) AS att_seq, min(att_ts) AS att_ts,
        max(att_seq) AS last_att_seq
-FROM sigs
-WHERE att_seq IS NOT NULL AND att_seq > coalesce(prev_seq, 0)
+FROM marked
+WHERE att_seq > coalesce(prev_seq, 0)
 GROUP BY ALL;
 
 -- Signalling code paths per resource and lock (one representative signaller):
