@@ -90,9 +90,10 @@ WHERE x.obj IS DISTINCT FROM r.lock;
 
 -- Signals on the resources waited on with a lock held: `signal` events, and the
 -- `end` of a thread/task (which ends every wait for it). A thread/task waited on
--- that never ended gets a pending signal at the end of the trace.
+-- that never ended gets a pending signal at the end of the trace. `prev_seq`: the
+-- same actor's previous signal of the same resource.
 CREATE OR REPLACE TEMP TABLE wc_signals AS
-WITH interest AS (SELECT DISTINCT run, res, lobj FROM wait_held), sig AS (
+WITH interest AS (SELECT DISTINCT run, res FROM wait_held), sig AS (
     SELECT e.run, e.seq, e.ts, coalesce(e.task, e.th) AS actor, e.obj AS res, e.site,
            coalesce(e.sig, e.op) AS sig
     FROM events e
@@ -100,51 +101,59 @@ WITH interest AS (SELECT DISTINCT run, res, lobj FROM wait_held), sig AS (
       AND (e.run, e.obj) IN (SELECT run, res FROM interest)
     UNION ALL
     SELECT i.run, 9000000000000000000, NULL, i.res, i.res, NULL, 'pending'
-    FROM (SELECT DISTINCT run, res FROM interest) i
+    FROM interest i
     WHERE ((i.run, i.res) IN (SELECT run, id FROM threads) OR (i.run, i.res) IN (SELECT run, id FROM tasks))
       AND (i.run, i.res) NOT IN (SELECT run, obj FROM events WHERE op = 'end')
 )
-SELECT s.*, i.lobj FROM sig s JOIN interest i ON i.run = s.run AND i.res = s.res;
+SELECT *, lag(seq) OVER (PARTITION BY run, actor, res ORDER BY seq) AS prev_seq FROM sig;
 
--- For each signal: the signaller's latest attempt to take L (a `wait` or an
--- `acquire`) before it, if that came after its previous signal of the same
--- resource ("it takes L before it signals").
+-- For each signal and each lock held by waits on its resource: the signaller's
+-- latest attempt to take L (a `wait` or an `acquire`) before it (ASOF join), if
+-- that came after its previous signal of the same resource ("it takes L before it
+-- signals").
 CREATE OR REPLACE TEMP TABLE wc_signal_needs AS
-WITH att AS (
+WITH pairs AS (SELECT DISTINCT run, res, lobj FROM wait_held), att AS (
     SELECT run, seq, ts, coalesce(task, th) AS actor, obj AS lobj, site
     FROM lock_events
-    WHERE op IN ('wait', 'acquire') AND (run, obj) IN (SELECT run, lobj FROM wc_signals)
-), stream AS (
-    SELECT run, seq, ts, actor, lobj, NULL AS res, site, NULL AS sig, true AS is_att FROM att
-    UNION ALL
-    SELECT run, seq, ts, actor, lobj, res, site, sig, false FROM wc_signals
+    WHERE op IN ('wait', 'acquire') AND (run, obj) IN (SELECT run, lobj FROM pairs)
+), sl AS (
+    SELECT s.*, p.lobj FROM wc_signals s JOIN pairs p ON p.run = s.run AND p.res = s.res
 ), marked AS (
-    SELECT *,
-           last_value(CASE WHEN is_att THEN seq END IGNORE NULLS) OVER x AS att_seq,
-           last_value(CASE WHEN is_att THEN ts END IGNORE NULLS) OVER x AS att_ts,
-           last_value(CASE WHEN is_att THEN site END IGNORE NULLS) OVER x AS att_site
-    FROM stream
-    WINDOW x AS (PARTITION BY run, actor, lobj ORDER BY seq, is_att DESC ROWS UNBOUNDED PRECEDING)
-), sigs AS (
-    SELECT *, lag(seq) OVER (PARTITION BY run, actor, lobj, res ORDER BY seq) AS prev_seq
-    FROM marked WHERE NOT is_att
+    SELECT sl.*, a.seq AS att_seq, a.ts AS att_ts, a.site AS att_site
+    FROM sl ASOF JOIN att a ON a.run = sl.run AND a.actor = sl.actor AND a.lobj = sl.lobj AND a.seq < sl.seq
 )
 SELECT run, res, lobj, actor, att_site, site AS sig_site, sig,
        count(*) AS n, min(seq) AS sig_seq, min(ts) AS sig_ts, min(att_seq) AS att_seq, min(att_ts) AS att_ts,
        max(att_seq) AS last_att_seq
-FROM sigs
-WHERE att_seq IS NOT NULL AND att_seq > coalesce(prev_seq, 0)
+FROM marked
+WHERE att_seq > coalesce(prev_seq, 0)
 GROUP BY ALL;
 
+-- Signalling code paths per resource and lock (one representative signaller):
+-- what waits that ended normally are joined with, so the join is waits x code
+-- paths, not waits x signalling actors.
+CREATE OR REPLACE TEMP TABLE wc_paths AS
+SELECT run, res, lobj, att_site, sig_site, sig, arg_min(actor, sig_seq) AS actor, sum(n) AS n,
+       min(sig_ts) AS sig_ts, min(att_ts) AS att_ts, max(last_att_seq) AS last_att_seq
+FROM wc_signal_needs GROUP BY ALL;
+
 -- The cycles: a wait with L held, and a signaller of its resource that takes L
--- (at least once after the waiter took L).
--- `blocked`: the wait gave up (timeout, cancelled) or never ended while that
--- signaller was waiting for L (or the signaller's wait for L gave up as well).
+-- (at least once after the waiter took L). For a wait that gave up or never
+-- ended, each signaller is checked: `blocked` when that signaller was waiting
+-- for L at the end of the wait (or its wait for L gave up as well).
 SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend_seq, h.wend_ts,
        h.outcome, h.lobj, h.lk, h.hold_seq, h.hold_ts, h.hold_site,
        s.actor AS signaller, s.att_site, s.att_ts, s.sig_site, s.sig, s.sig_ts, s.n AS signals,
-       (h.outcome IS NULL OR h.outcome IN ('timeout', 'cancelled'))
-         AND bw.seq IS NOT NULL
+       false AS blocked, NULL::BIGINT AS blocked_since
+FROM wait_held h
+JOIN wc_paths s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
+     AND s.actor <> h.waiter AND s.actor <> h.holder AND s.last_att_seq > h.hold_seq
+WHERE h.outcome = 'ok'
+UNION ALL
+SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend_seq, h.wend_ts,
+       h.outcome, h.lobj, h.lk, h.hold_seq, h.hold_ts, h.hold_site,
+       s.actor AS signaller, s.att_site, s.att_ts, s.sig_site, s.sig, s.sig_ts, s.n AS signals,
+       bw.seq IS NOT NULL
          AND (bw.end_seq IS NULL OR bw.end_seq > coalesce(h.wend_seq, 9000000000000000000)
               -- the signaller's wait gave up too (a cancellation that reached both)
               OR (bw.end_op IN ('timeout', 'cancel') AND bw.end_seq > h.wseq))
@@ -160,4 +169,5 @@ JOIN wc_signal_needs s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
 ASOF LEFT JOIN (SELECT run, coalesce(task, th) AS actor, obj, seq, ts, end_seq, end_op FROM waits) bw
      ON bw.run = h.run AND bw.actor = s.actor AND bw.obj = h.lobj
      AND bw.seq <= coalesce(h.wend_seq, 9000000000000000000)
-ORDER BY h.run, h.wseq, s.sig_seq
+WHERE h.outcome IS DISTINCT FROM 'ok'
+ORDER BY run, wseq, sig_ts
