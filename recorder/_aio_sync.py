@@ -151,15 +151,7 @@ def _ctx() -> tuple[Any, Any]:
     return st, task
 
 
-def _rec(st: Any, op: str, obj: Any, site: int, task: Any, extra: dict | None = None) -> None:
-    buf = st.buf
-    if len(buf) < st.cap:
-        if extra is None:
-            buf.append((mono_ns(), op, obj, site, task))
-        else:
-            buf.append((mono_ns(), op, obj, site, task, extra))
-    else:
-        st.dropped += 1
+_rec = _core.append_event
 
 
 def _wait_over(st: Any, res: Any, site: int, task: Any, outcome: str) -> None:

@@ -169,17 +169,22 @@ def emit(op: str, obj: Any, site: int = 0, extra: dict | None = None,
     try:
         if st is None:
             st = current_state()
-        buf = st.buf
-        if len(buf) < st.cap:
-            task = task_of(st)
-            if extra is None:
-                buf.append((mono_ns(), op, obj, site, task))
-            else:
-                buf.append((mono_ns(), op, obj, site, task, extra))
-        else:
-            st.dropped += 1
+        append_event(st, op, obj, site, task_of(st), extra)
     except Exception:
         pass
+
+
+def append_event(st: ThreadState, op: str, obj: Any, site: int, task: Any,
+                 extra: dict | None = None) -> None:
+    """Append one event tuple to ``st``'s buffer, or count it as dropped when full."""
+    buf = st.buf
+    if len(buf) < st.cap:
+        if extra is None:
+            buf.append((mono_ns(), op, obj, site, task))
+        else:
+            buf.append((mono_ns(), op, obj, site, task, extra))
+    else:
+        st.dropped += 1
 
 
 # ---------------------------------------------------------------- call sites

@@ -11,26 +11,13 @@ import queue
 from typing import Any
 
 from . import _core
-from ._core import define, mono_ns, site_id
+from ._core import define, site_id
 
 _OrigSimpleQueue = queue.SimpleQueue
 _Empty = queue.Empty
 
 
-def _emit(op: str, obj: Any, site: int, extra: dict | None) -> None:
-    try:
-        st = _core._tls.st
-    except AttributeError:
-        st = _core.current_state()
-    buf = st.buf
-    if len(buf) < st.cap:
-        task = _core.task_of(st) if st.aio else None
-        if extra is None:
-            buf.append((mono_ns(), op, obj, site, task))
-        else:
-            buf.append((mono_ns(), op, obj, site, task, extra))
-    else:
-        st.dropped += 1
+_emit = _core.emit
 
 
 class SimpleQueue(_OrigSimpleQueue):

@@ -422,15 +422,7 @@ class Condition(_OrigCondition):
 
 def _emit_x(st: Any, op: str, obj: Any, site: int, extra: dict | None) -> None:
     try:
-        buf = st.buf
-        if len(buf) < st.cap:
-            task = task_of(st) if st.aio else None
-            if extra is None:
-                buf.append((mono_ns(), op, obj, site, task))
-            else:
-                buf.append((mono_ns(), op, obj, site, task, extra))
-        else:
-            st.dropped += 1
+        _core.append_event(st, op, obj, site, task_of(st) if st.aio else None, extra)
     except Exception:
         pass
 
