@@ -63,7 +63,25 @@ def test_sigkill_leaves_complete_parsable_lines(tmp_path):
                     pass
         for lock in busy:
             threading.Thread(target=churn, args=(lock,), daemon=True).start()
-        time.sleep(0.3)  # many flushes: the marker events are on disk
+        # Wait (bounded) until the writer has put the marker's events on disk, by
+        # itself: the test is that what was flushed survives SIGKILL.
+        import glob, json
+        deadline = time.monotonic() + 30
+        def marker_events_on_disk():
+            # the marker's records come first in the file: stop reading once seen
+            marker_id, seen = None, 0
+            for path in glob.glob({str(out / "*.jsonl")!r}):
+                for line in open(path, encoding="utf-8"):
+                    if marker_id is None and '"marker"' in line:
+                        marker_id = json.loads(line)["id"]
+                    elif marker_id is not None and f'"obj":{{marker_id}},' in line:
+                        seen += 1
+                        if seen >= 200:
+                            return True
+            return False
+        while time.monotonic() < deadline and not marker_events_on_disk():
+            time.sleep(0.05)
+        time.sleep(0.1)  # and some of the churn
         print("ready", flush=True)
         time.sleep(60)
     """)
