@@ -290,23 +290,8 @@ class Lock(_OrigLock, metaclass=_TracedType):
     def release(self) -> None:
         _OrigLock.release(self)
         if _core.ON:
-            try:
-                st = _core._tls.st
-            except AttributeError:
-                st = current_state()
-            t = _current_tasks_get(_get_running_loop())
-            if t is None:
-                task = None
-            else:
-                try:
-                    task = t._ls_rec
-                except AttributeError:
-                    task = _rec_of(t)
-            buf = st.buf
-            if len(buf) < st.cap:
-                buf.append((mono_ns(), "release", self, 0, task))
-            else:
-                st.dropped += 1
+            st, task = _ctx()
+            _rec(st, "release", self, 0, task)
 
 
 _traced_lock_acquire = Lock.acquire
