@@ -328,3 +328,26 @@ def label(obj: Any, name: str) -> None:
     if rec is not None:
         rec["name"] = name
         emit("name", obj, 0, {"name": name})
+
+
+# ------------------------------------------------------------ C accelerator
+
+def _load_speedups() -> Any:
+    """recorder._speedups when it was built and matches this code, else None
+    (LOCKSCOPE_PURE_PYTHON=1 forces the pure-Python recorder)."""
+    if os.environ.get("LOCKSCOPE_PURE_PYTHON"):
+        return None
+    try:
+        from . import _speedups as mod
+    except ImportError:
+        return None
+    if getattr(mod, "API", None) != 1:
+        return None
+    try:
+        mod.configure(sys.modules[__name__], "acquire", "release")
+    except Exception:
+        return None
+    return mod
+
+
+speedups = _load_speedups()
