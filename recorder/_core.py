@@ -136,6 +136,8 @@ def _register_current_thread() -> ThreadState:
 def bind_state(st: ThreadState) -> None:
     """Make ``st`` the calling thread's state and hand its buffer to the writer."""
     _tls.st = st
+    if speedups is not None:
+        speedups.invalidate()
     states.append(st)
     _rebalance_caps()
 
@@ -144,6 +146,8 @@ def reset_thread_local() -> None:
     """Forget every thread's state (after fork, or a new recording)."""
     global _tls
     _tls = _thread._local()
+    if speedups is not None:
+        speedups.invalidate()
     states.clear()
 
 
@@ -331,6 +335,7 @@ def label(obj: Any, name: str) -> None:
 
 
 # ------------------------------------------------------------ C accelerator
+speedups: Any = None  # set below once the module is complete
 
 def _load_speedups() -> Any:
     """recorder._speedups when it was built and matches this code, else None

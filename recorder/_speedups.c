@@ -26,6 +26,11 @@
 
 #define API_VERSION 1
 
+#ifdef Py_GIL_DISABLED
+/* The code below relies on the GIL to make each buffer operation atomic. */
+#error "free-threaded CPython: the recorder runs in pure Python"
+#endif
+
 /* ------------------------------------------------------------ configuration */
 
 static PyObject *core_dict;          /* recorder._core.__dict__ */
@@ -126,15 +131,37 @@ swallow(void)
     return -1;
 }
 
+/* Each thread remembers its ThreadState (borrowed: recorder._core._tls holds it)
+ * until the generation changes.  Python bumps the generation (invalidate()) whenever
+ * a ThreadState is bound to a thread or all are forgotten, the only ways the object
+ * that _tls.st names can change or be freed while its thread runs. */
+static unsigned long state_generation = 1;
+static _Thread_local PyObject *tl_state;
+static _Thread_local unsigned long tl_generation;
+
+static PyObject *
+invalidate(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    state_generation++;
+    Py_RETURN_NONE;
+}
+
 /* The calling thread's ThreadState (new reference), or NULL with an error. */
 static PyObject *
 thread_state(void)
 {
+    if (tl_state != NULL && tl_generation == state_generation)
+        return Py_NewRef(tl_state);
+    unsigned long gen = state_generation;
     PyObject *tls = PyDict_GetItemWithError(core_dict, s_tls);  /* borrowed */
     if (tls != NULL) {
         PyObject *st = PyObject_GetAttr(tls, s_st);
-        if (st != NULL)
+        if (st != NULL) {
+            /* (if the lookup ran Python code that bound a state, gen is stale) */
+            tl_state = st;
+            tl_generation = gen;
             return st;
+        }
         if (!PyErr_ExceptionMatches(PyExc_AttributeError))
             return NULL;
         PyErr_Clear();
@@ -297,6 +324,10 @@ record(PyObject *ts, PyObject *op, PyObject *obj, int want_site)
     tuple = PyTuple_Pack(5, ts, op, obj, site, task);
     if (tuple == NULL)
         goto fail;
+    /* The cyclic GC need not look at an event: it only lives until the writer
+     * drains it, and what it refers to is alive anyway.  Untracked, a buffer of
+     * events costs the program's collections nothing. */
+    PyObject_GC_UnTrack(tuple);
     PyObject *res;
     if (Py_TYPE(buf) == (PyTypeObject *)deque_type) {
         PyObject *args[2] = {buf, tuple};
@@ -598,6 +629,9 @@ encode(PyObject *mod, PyObject *args)
     Py_ssize_t base = PyByteArray_GET_SIZE(out);
     Out o = {NULL, 0, 0};
     Py_ssize_t i = start;
+    /* (borrowed: `events` holds them for the whole call) */
+    PyObject *last_obj = NULL, *last_site = NULL, *last_task = NULL;
+    long long last_oid = -1, last_sid = 0, last_task_id = -1;
     for (; i < n; i++) {
         if (limit >= 0 && base + (Py_ssize_t)o.len >= limit)
             break;
@@ -614,27 +648,52 @@ encode(PyObject *mod, PyObject *args)
             PyErr_Clear();
             break;
         }
-        long long oid = written_id(obj, written);
-        if (oid < 0)
-            break;
-        long long sid = PyLong_AsLongLong(site);
-        if (sid == -1 && PyErr_Occurred()) {
-            PyErr_Clear();
-            break;
+        /* Consecutive events mostly share their object, site and task, and
+         * `written` does not change during this call: look each up once. */
+        long long oid;
+        if (obj == last_obj) {
+            oid = last_oid;
         }
-        if (sid) {
-            int in = PySet_Contains(wsites, site);
-            if (in != 1) {
-                if (in < 0)
-                    PyErr_Clear();
+        else {
+            oid = written_id(obj, written);
+            if (oid < 0)
+                break;
+            last_obj = obj;
+            last_oid = oid;
+        }
+        long long sid;
+        if (site == last_site) {
+            sid = last_sid;
+        }
+        else {
+            sid = PyLong_AsLongLong(site);
+            if (sid == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
                 break;
             }
+            if (sid) {
+                int in = PySet_Contains(wsites, site);
+                if (in != 1) {
+                    if (in < 0)
+                        PyErr_Clear();
+                    break;
+                }
+            }
+            last_site = site;
+            last_sid = sid;
         }
         long long task_id = -1;
         if (task != Py_None) {
-            task_id = written_id(task, written);
-            if (task_id < 0)
-                break;
+            if (task == last_task) {
+                task_id = last_task_id;
+            }
+            else {
+                task_id = written_id(task, written);
+                if (task_id < 0)
+                    break;
+                last_task = task;
+                last_task_id = task_id;
+            }
         }
         long long t = PyLong_AsLongLong(ts);
         if (t == -1 && PyErr_Occurred()) {
@@ -714,6 +773,8 @@ static PyMethodDef module_methods[] = {
     {"encode", encode, METH_VARARGS,
      "encode(events, start, tid, written, wsites, ops, out, limit) -> index reached"},
     {"take", take, METH_VARARGS, "take(buf, n) -> the n oldest events of buf"},
+    {"invalidate", invalidate, METH_NOARGS,
+     "invalidate(): thread states were bound or forgotten; look them up again"},
     {NULL, NULL, 0, NULL},
 };
 
