@@ -338,15 +338,15 @@ def label(obj: Any, name: str) -> None:
 speedups: Any = None  # set below once the module is complete
 
 def _load_speedups() -> Any:
-    """recorder._speedups when it was built and matches this code, else None
-    (LOCKSCOPE_PURE_PYTHON=1 forces the pure-Python recorder)."""
+    """recorder._speedups when it was built from this source (its API number
+    matches), else None (LOCKSCOPE_PURE_PYTHON=1 forces the pure-Python recorder)."""
     if os.environ.get("LOCKSCOPE_PURE_PYTHON"):
         return None
     try:
         from . import _speedups as mod
     except ImportError:
         return None
-    if getattr(mod, "API", None) != 1:
+    if getattr(mod, "API", None) != 2:  # a stale build: rebuild with pip install
         return None
     try:
         mod.configure(sys.modules[__name__], "acquire", "release")

@@ -24,7 +24,9 @@
 #include <time.h>
 #endif
 
-#define API_VERSION 1
+/* Bump with every change of the interface with recorder/_core.py: a stale build
+ * in a checkout then falls back to pure Python instead of failing. */
+#define API_VERSION 2
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
