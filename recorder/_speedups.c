@@ -26,7 +26,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 2
+#define API_VERSION 3
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -47,7 +47,7 @@ static PyTypeObject *state_type;     /* recorder._core.ThreadState */
 static Py_ssize_t off_buf = -1, off_cap = -1, off_dropped = -1, off_aio = -1;
 
 static PyObject *s_ON, *s_tls, *s_st, *s_buf, *s_cap, *s_dropped, *s_aio;
-static PyObject *s_ls_acquire, *s_ls_acquire_slow, *s_ls_id;
+static PyObject *s_ls_acquire, *s_ls_acquire_slow, *s_ls_id, *s_state_key;
 static PyObject *int_one, *int_two;
 
 static Py_ssize_t
@@ -133,12 +133,13 @@ swallow(void)
     return -1;
 }
 
-/* Each thread remembers its ThreadState (borrowed: recorder._core._tls holds it)
- * until the generation changes.  Python bumps the generation (invalidate()) whenever
- * a ThreadState is bound to a thread or all are forgotten, the only ways the object
- * that _tls.st names can change or be freed while its thread runs. */
+/* Each thread keeps its ThreadState in its own thread-state dict (the one
+ * _thread._local uses), so the reference goes away with the thread, whatever
+ * runs while it is torn down.  The entry is trusted while the generation it was
+ * stored at is current: Python bumps the generation (invalidate()) whenever a
+ * ThreadState is bound to a thread or all are forgotten, the only ways the
+ * object that _tls.st names can change. */
 static unsigned long state_generation = 1;
-static _Thread_local PyObject *tl_state;
 static _Thread_local unsigned long tl_generation;
 
 static PyObject *
@@ -152,16 +153,26 @@ invalidate(PyObject *mod, PyObject *Py_UNUSED(ignored))
 static PyObject *
 thread_state(void)
 {
-    if (tl_state != NULL && tl_generation == state_generation)
-        return Py_NewRef(tl_state);
+    PyObject *tdict = PyThreadState_GetDict();  /* borrowed; NULL without an error */
+    if (tdict != NULL && tl_generation == state_generation) {
+        PyObject *st = PyDict_GetItemWithError(tdict, s_state_key);  /* borrowed */
+        if (st != NULL)
+            return Py_NewRef(st);
+        if (PyErr_Occurred())
+            return NULL;
+    }
     unsigned long gen = state_generation;
     PyObject *tls = PyDict_GetItemWithError(core_dict, s_tls);  /* borrowed */
     if (tls != NULL) {
         PyObject *st = PyObject_GetAttr(tls, s_st);
         if (st != NULL) {
-            /* (if the lookup ran Python code that bound a state, gen is stale) */
-            tl_state = st;
-            tl_generation = gen;
+            /* (if the lookup ran code that bound a state, gen is already stale) */
+            if (tdict != NULL) {
+                if (PyDict_SetItem(tdict, s_state_key, st) == 0)
+                    tl_generation = gen;
+                else
+                    PyErr_Clear();
+            }
             return st;
         }
         if (!PyErr_ExceptionMatches(PyExc_AttributeError))
@@ -801,7 +812,8 @@ PyInit__speedups(void)
         || !(s_buf = intern("buf")) || !(s_cap = intern("cap"))
         || !(s_dropped = intern("dropped")) || !(s_aio = intern("aio"))
         || !(s_ls_acquire = intern("_ls_acquire"))
-        || !(s_ls_acquire_slow = intern("_ls_acquire_slow")) || !(s_ls_id = intern("_ls_id")))
+        || !(s_ls_acquire_slow = intern("_ls_acquire_slow")) || !(s_ls_id = intern("_ls_id"))
+        || !(s_state_key = intern("lockscope.recorder.state")))
         return NULL;
     if (!(int_one = PyLong_FromLong(1)) || !(int_two = PyLong_FromLong(2)))
         return NULL;

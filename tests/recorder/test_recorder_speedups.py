@@ -257,3 +257,33 @@ def test_the_recorder_suite_passes_in_pure_python():
         proc = run(failed)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout
+
+
+def test_locks_taken_while_threads_are_torn_down(rec):
+    # A thread-local connection returned to its pool by __del__ when the thread
+    # exits: the lock is taken after the thread's recording state has ended, while
+    # Python clears the thread's locals.  It must neither crash nor be lost.
+    rec.start()
+    pool = recorder.name(threading.Lock(), "pool")
+    local = threading.local()
+    returned: list[int] = []
+
+    class Conn:
+        def __del__(self) -> None:
+            with pool:
+                returned.append(1)
+
+    def work() -> None:
+        local.conn = Conn()
+        with pool:
+            pass
+
+    for _ in range(20):
+        t = threading.Thread(target=work)
+        t.start()
+        t.join(10)
+        recorder.flush()  # the writer drains, then forgets, the ended threads
+    assert len(returned) == 20
+    trace = rec.stop()
+    acquires = trace.evs(trace.one("lock", "pool")["id"], op="acquire")
+    assert len(acquires) == 40
