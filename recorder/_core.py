@@ -221,6 +221,8 @@ def init_skips() -> None:
                         "<frozen importlib._bootstrap_external>"})
     _skip_by_file.clear()
     code_sites.clear()
+    if speedups is not None:
+        speedups.invalidate()  # the C locks' last-site memos
 
 
 def _is_library(code: Any) -> bool:
@@ -311,6 +313,8 @@ def reset_sites() -> None:
     code_sites.clear()
     _lines_by_id.clear()
     sites.clear()
+    if speedups is not None:
+        speedups.invalidate()  # the C locks' last-site memos
 
 
 # ------------------------------------------------------------ definitions
@@ -346,7 +350,7 @@ def _load_speedups() -> Any:
         from . import _speedups as mod
     except ImportError:
         return None
-    if getattr(mod, "API", None) != 3:  # a stale build: rebuild with pip install
+    if getattr(mod, "API", None) != 4:  # a stale build: rebuild with pip install
         return None
     try:
         mod.configure(sys.modules[__name__], "acquire", "release")

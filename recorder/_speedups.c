@@ -26,7 +26,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 3
+#define API_VERSION 4
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -138,7 +138,8 @@ swallow(void)
  * runs while it is torn down.  The entry is trusted while the generation it was
  * stored at is current: Python bumps the generation (invalidate()) whenever a
  * ThreadState is bound to a thread or all are forgotten, the only ways the
- * object that _tls.st names can change. */
+ * object that _tls.st names can change, and whenever the site caches are
+ * cleared (which also voids the locks' last-site memos). */
 static unsigned long state_generation = 1;
 static _Thread_local unsigned long tl_generation;
 
@@ -222,42 +223,88 @@ frame_lasti(PyFrameObject *f)
 #endif
 }
 
-/* The site id of the calling code (new reference to an int), from the site
- * cache when possible; else through the Python site_id(1), which interns it. */
+/* A traced lock's hot-path state.  c_*: the last call site that acquired it
+ * (a loop, or a function called again, acquires from the same instruction):
+ * the code object (held, so its address cannot be reused), the instruction
+ * offset, the site id and the site generation they belong to. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *lock;   /* the inner _thread lock / RLock */
+    PyObject *acq;    /* its bound acquire */
+    PyObject *rel;    /* its bound release */
+    PyObject *c_code;
+    PyObject *c_sid;
+    int c_lasti;
+    unsigned long c_gen;
+} LockCore;
+
+/* The site id of the calling code (new reference to an int): from the lock's
+ * last-site memo, else the site cache, else through the Python site_id(1),
+ * which interns it and fills the cache. */
 static PyObject *
-caller_site(void)
+caller_site(LockCore *lc)
 {
     PyFrameObject *f = PyEval_GetFrame();  /* borrowed */
     Py_XINCREF(f);
+    int first = 1;
     while (f != NULL) {
         PyCodeObject *code = PyFrame_GetCode(f);
+        int lasti_first = 0;
+        if (first) {
+            lasti_first = frame_lasti(f);
+            if (lc != NULL && lc->c_code == (PyObject *)code && lc->c_lasti == lasti_first
+                    && lc->c_gen == state_generation && lc->c_sid != NULL) {
+                Py_DECREF(code);
+                Py_DECREF(f);
+                return Py_NewRef(lc->c_sid);
+            }
+        }
         PyObject *key = PyLong_FromVoidPtr(code);
-        Py_DECREF(code);
-        if (key == NULL)
+        if (key == NULL) {
+            Py_DECREF(code);
             break;
+        }
         PyObject *entry = PyDict_GetItemWithError(code_sites, key);  /* borrowed */
         Py_DECREF(key);
-        if (entry == NULL || !PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2)
+        if (entry == NULL || !PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2) {
+            Py_DECREF(code);
             break;
+        }
         PyObject *by_lasti = PyTuple_GET_ITEM(entry, 1);
         if (by_lasti == Py_None) {  /* a library frame: its caller is the site */
+            Py_DECREF(code);
             PyFrameObject *back = PyFrame_GetBack(f);
             Py_DECREF(f);
             f = back;
+            first = 0;
             continue;
         }
-        if (!PyDict_Check(by_lasti))
+        if (!PyDict_Check(by_lasti)) {
+            Py_DECREF(code);
             break;
-        PyObject *lasti = PyLong_FromLong(frame_lasti(f));
-        if (lasti == NULL)
+        }
+        PyObject *lasti = PyLong_FromLong(first ? lasti_first : frame_lasti(f));
+        if (lasti == NULL) {
+            Py_DECREF(code);
             break;
+        }
         PyObject *sid = PyDict_GetItemWithError(by_lasti, lasti);  /* borrowed */
         Py_DECREF(lasti);
-        if (sid == NULL)
+        if (sid == NULL) {
+            Py_DECREF(code);
             break;
+        }
+        /* Remember it when the caller itself is the site (a site reached through
+         * library frames depends on more than the caller's instruction). */
+        if (first && lc != NULL) {
+            Py_XSETREF(lc->c_code, Py_NewRef((PyObject *)code));
+            Py_XSETREF(lc->c_sid, Py_NewRef(sid));
+            lc->c_lasti = lasti_first;
+            lc->c_gen = state_generation;
+        }
+        Py_DECREF(code);
         Py_DECREF(f);
-        Py_INCREF(sid);
-        return sid;
+        return Py_NewRef(sid);
     }
     Py_XDECREF(f);
     if (PyErr_Occurred())
@@ -271,7 +318,7 @@ caller_site(void)
  * `ts` may be NULL (take it now); `site` NULL means look up the caller's site.
  * Returns 0, or -1 with a non-Exception error set (after the event is lost). */
 static int
-record(PyObject *ts, PyObject *op, PyObject *obj, int want_site)
+record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
 {
     PyObject *st = NULL, *buf = NULL, *cap = NULL, *site = NULL, *task = NULL;
     PyObject *tuple = NULL, *own_ts = NULL;
@@ -307,7 +354,7 @@ record(PyObject *ts, PyObject *op, PyObject *obj, int want_site)
         goto done;
     }
     if (want_site) {
-        site = caller_site();
+        site = caller_site(lc);
         if (site == NULL)
             goto fail;
     }
@@ -368,12 +415,6 @@ done:
 
 /* --------------------------------------------------------------- LockCore */
 
-typedef struct {
-    PyObject_HEAD
-    PyObject *lock;   /* the inner _thread lock / RLock */
-    PyObject *acq;    /* its bound acquire */
-    PyObject *rel;    /* its bound release */
-} LockCore;
 
 static int
 LockCore_traverse(LockCore *self, visitproc visit, void *arg)
@@ -382,6 +423,8 @@ LockCore_traverse(LockCore *self, visitproc visit, void *arg)
     Py_VISIT(self->lock);
     Py_VISIT(self->acq);
     Py_VISIT(self->rel);
+    Py_VISIT(self->c_code);
+    Py_VISIT(self->c_sid);
     return 0;
 }
 
@@ -391,6 +434,8 @@ LockCore_clear(LockCore *self)
     Py_CLEAR(self->lock);
     Py_CLEAR(self->acq);
     Py_CLEAR(self->rel);
+    Py_CLEAR(self->c_code);
+    Py_CLEAR(self->c_sid);
     return 0;
 }
 
@@ -437,7 +482,7 @@ acquire_noargs(LockCore *self)
         return r;
     }
     if (core_dict != NULL && recording_on()) {
-        if (record(NULL, op_acquire, (PyObject *)self, 1) < 0) {
+        if (record(NULL, op_acquire, (PyObject *)self, 1, self) < 0) {
             Py_DECREF(got);
             return NULL;
         }
@@ -489,7 +534,7 @@ release_impl(LockCore *self)
         Py_XDECREF(ts);
         return r;
     }
-    int rc = record(ts, op_release, (PyObject *)self, 0);
+    int rc = record(ts, op_release, (PyObject *)self, 0, NULL);
     Py_DECREF(ts);
     if (rc < 0) {
         Py_DECREF(r);

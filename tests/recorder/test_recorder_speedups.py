@@ -287,3 +287,25 @@ def test_locks_taken_while_threads_are_torn_down(rec):
     trace = rec.stop()
     acquires = trace.evs(trace.one("lock", "pool")["id"], op="acquire")
     assert len(acquires) == 40
+
+
+def test_a_lock_used_again_in_a_later_recording_names_that_recordings_sites(rec, tmp_path):
+    # Every start rebuilds the site caches (and each part defines what it uses): what
+    # a lock remembers of its last call site must still be defined in the new file.
+    def take(lock: threading.Lock) -> int:
+        with lock:
+            return sys._getframe().f_lineno - 1
+
+    rec.start()
+    lock = recorder.name(threading.Lock(), "reused")
+    for _ in range(3):
+        line = take(lock)
+    rec.stop()
+    again = type(rec)(tmp_path / "second")
+    again.start()
+    threading.Lock()  # (intern a few other sites first, so the ids differ)
+    for _ in range(3):
+        assert take(lock) == line
+    trace = again.stop()
+    evs = trace.evs(lock._ls_id, op="acquire")
+    assert [trace.site(e) for e in evs] == [(THIS_FILE, line, "take")] * 3
