@@ -11,7 +11,7 @@ decision to wait is the original's, taken with the same test on the same state.
 from __future__ import annotations
 
 import sys
-from asyncio import events, exceptions, locks, queues
+from asyncio import events, exceptions, locks, queues, tasks
 from typing import Any
 
 from . import _aio_tasks, _core
@@ -47,6 +47,10 @@ _COND_WAIT_313 = sys.version_info[:2] == (3, 13)
 _getframe = sys._getframe
 _HANDLE_RUN = events.Handle._run.__code__
 _QUEUE_INIT = _OrigQueue.__init__.__code__
+# The code that makes as_completed's internal queue (untraced: awaiting an item of
+# as_completed is recorded as a wait on the futures themselves, see _aio_await).
+_AS_COMPLETED_CODE = (tasks._AsCompletedIterator.__init__ if hasattr(tasks, "_AsCompletedIterator")
+                      else tasks.as_completed).__code__
 
 
 def _loop_dirs() -> tuple[str, ...]:
@@ -538,6 +542,10 @@ class Queue(_OrigQueue, metaclass=_TracedType):
     _ls_type = "asyncio.Queue"
 
     def __init__(self, maxsize: int = 0, *args: Any, **kwargs: Any) -> None:
+        if type(self) is Queue and _getframe(1).f_code is _AS_COMPLETED_CODE:
+            self.__class__ = _OrigQueue
+            _OrigQueue.__init__(self, maxsize, *args, **kwargs)
+            return
         super().__init__(maxsize, *args, **kwargs)
         define(self, "resource", self._ls_type, 3,
                maxsize=maxsize if type(maxsize) in (int, float) else None)

@@ -33,6 +33,7 @@ else:  # asyncio.current_task is Python code here: inline it
         return _current_tasks.get(_get_running_loop())
 
 _orig_create_task = base_events.BaseEventLoop.create_task
+_orig_policy_set_loop = events.BaseDefaultEventLoopPolicy.set_event_loop
 _orig_set_running_loop = events._set_running_loop
 try:  # asyncio.Runner (3.11+): runs loops of other libraries (uvloop.run) too
     from asyncio import runners as _runners
@@ -331,6 +332,14 @@ def _set_running_loop(loop: Any) -> None:
             pass
 
 
+def _policy_set_event_loop(self: Any, loop: Any) -> None:
+    # asyncio.set_event_loop(loop) then loop.run_until_complete(main()): how uvloop
+    # runs on Python 3.10 (no asyncio.Runner): hook the loop before it makes tasks.
+    _orig_policy_set_loop(self, loop)
+    if _core.ON and loop is not None and not isinstance(loop, base_events.BaseEventLoop):
+        _hook_foreign_loop(loop)
+
+
 def _runner_lazy_init(self: Any) -> None:
     _orig_runner_lazy_init(self)
     if _core.ON:
@@ -405,6 +414,7 @@ def install() -> None:
         _timeouts.Timeout._on_timeout = _on_timeout
     if _runners is not None:
         _runners.Runner._lazy_init = _runner_lazy_init
+    events.BaseDefaultEventLoopPolicy.set_event_loop = _policy_set_event_loop
     _core.current_task_id = current
     try:
         loop = events._get_running_loop()
@@ -425,6 +435,7 @@ def uninstall() -> None:
         _timeouts.Timeout._on_timeout = _orig_on_timeout
     if _runners is not None:
         _runners.Runner._lazy_init = _orig_runner_lazy_init
+    events.BaseDefaultEventLoopPolicy.set_event_loop = _orig_policy_set_loop
     _core.current_task_id = None
 
 
