@@ -41,6 +41,9 @@ except ImportError:  # Python 3.10
     _taskgroups = None
     _orig_tg_aexit = None
 _orig_wait = tasks.wait
+_orig_wait_for = tasks.wait_for
+# wait_for(task or future, t) waits through a done callback before 3.12 (3.12+ awaits it)
+_WAIT_FOR_CALLBACKS = sys.version_info < (3, 12)
 _orig_as_completed = tasks.as_completed
 _AsCompletedIterator = getattr(tasks, "_AsCompletedIterator", None)  # Python 3.13+
 _SHIELD_CODE = tasks.shield.__code__
@@ -70,7 +73,7 @@ def _awaited(awaitable: Any, obj: Any, inner_await: Any) -> Any:
     except CancelledError:
         # The waiter itself was cancelled, or the awaited thing was (its end / its
         # cancel() is then the signal that ended the wait).
-        outcome = "cancelled" if _waiter_cancelled(waiter) else "ok"
+        outcome = _aio_tasks.cancel_outcome(waiter) if _waiter_cancelled(waiter) else "ok"
         raise
     except BaseException:
         outcome = "ok" if awaitable.done() else "error"  # it failed: the wait is over
@@ -128,7 +131,7 @@ def _awaited_all(awaitable: Any, objs: list, inner_await: Any) -> Any:
         outcome = "ok"
         return result
     except CancelledError:
-        outcome = "cancelled" if _waiter_cancelled(waiter) else "ok"
+        outcome = _aio_tasks.cancel_outcome(waiter) if _waiter_cancelled(waiter) else "ok"
         raise
     except BaseException:
         outcome = "ok" if awaitable.done() else "error"
@@ -167,7 +170,7 @@ async def _taskgroup_aexit(self: Any, et: Any, exc: Any, tb: Any) -> Any:
         outcome = "ok"
         return result
     except CancelledError:
-        outcome = "cancelled" if _waiter_cancelled(waiter) else "ok"
+        outcome = _aio_tasks.cancel_outcome(waiter) if _waiter_cancelled(waiter) else "ok"
         raise
     except BaseException:  # the children's errors, raised once all of them ended
         outcome = "ok" if not self._tasks else "error"
@@ -314,6 +317,44 @@ async def _traced_wait(items: Any, timeout: Any, return_when: Any) -> Any:
         _end_waits(ctx, objs, outcome)
 
 
+def wait_for(fut: Any, timeout: Any) -> Any:
+    """``asyncio.wait_for`` before Python 3.12: with a task or future (not a coroutine)
+    and a timeout it waits through a done callback; record that as a wait on it."""
+    if _core.ON and timeout is not None and _isfuture(fut):
+        return _traced_wait_for(fut, timeout)
+    return _orig_wait_for(fut, timeout)
+
+
+if hasattr(coroutines, "_is_coroutine"):
+    wait_for._is_coroutine = coroutines._is_coroutine  # type: ignore[attr-defined]
+
+
+async def _traced_wait_for(fut: Any, timeout: Any) -> Any:
+    try:
+        obj = _wait_target(fut) if timeout > 0 else None
+    except Exception:
+        obj = None
+    if obj is None:
+        return await _orig_wait_for(fut, timeout)
+    ctx = _begin_waits([obj], _getframe(1), {"timeout": timeout})
+    outcome = "error"
+    try:
+        result = await _orig_wait_for(fut, timeout)
+        outcome = "ok"
+        return result
+    except exceptions.TimeoutError:
+        outcome = "ok" if fut.done() and not fut.cancelled() else "timeout"
+        raise
+    except CancelledError:
+        outcome = "ok" if fut.cancelled() and not _waiter_cancelled(ctx[1]) else "cancelled"
+        raise
+    except BaseException:
+        outcome = "ok" if fut.done() else "error"
+        raise
+    finally:
+        _end_waits(ctx, [obj], outcome)
+
+
 def _failed(f: Any) -> bool:
     # (f.exception() would mark the exception retrieved)
     return f.done() and not f.cancelled() and getattr(f, "_exception", None) is not None
@@ -421,6 +462,8 @@ def _patch(wait_fn: Any, as_completed_fn: Any, as_completed_iter: Any) -> None:
     for mod in (tasks, asyncio):
         mod.wait = wait_fn
         mod.as_completed = as_completed_fn
+        if _WAIT_FOR_CALLBACKS:
+            mod.wait_for = wait_for if wait_fn is wait else _orig_wait_for
     if as_completed_iter is not None:
         tasks._AsCompletedIterator = as_completed_iter
 

@@ -5,6 +5,7 @@ signal), on every supported Python version."""
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 
@@ -191,3 +192,25 @@ def test_awaiting_shield_is_a_wait_on_the_shielded_task(trace):
     assert [e[:3] for e in _waits(trace, tasks["g"]["id"])] == [
         ("wait-begin", M, None), ("wait-end", M, "ok")]
     assert trace.site_of(trace.events(obj=tasks["inner"]["id"], op="wait-begin")[0])[2] == "waiter"
+
+
+def test_wait_for_a_task_is_a_wait_on_it(trace):
+    async def main():
+        asyncio.current_task().set_name("main")
+        quick = asyncio.create_task(_leaf(0.01, "q"), name="quick")
+        assert await asyncio.wait_for(quick, TIMEOUT) == "q"
+        slow = asyncio.create_task(_leaf(3600), name="slow")
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(slow, 0.01)
+        assert slow.cancelled()  # wait_for cancels what it gave up on
+
+    asyncio.run(main())
+    tasks = trace.tasks_named()
+    M = tasks["main"]["id"]
+    # (3.12+ wait_for awaits the task inside asyncio.timeout(): no timeout on the record)
+    t_quick, t_slow = (TIMEOUT, 0.01) if sys.version_info < (3, 12) else (None, None)
+    assert _waits(trace, tasks["quick"]["id"]) == [("wait-begin", M, None, None, t_quick),
+                                                   ("wait-end", M, "ok", None, None)]
+    assert _waits(trace, tasks["slow"]["id"]) == [("wait-begin", M, None, None, t_slow),
+                                                  ("wait-end", M, "timeout", None, None)]
+    assert trace.site_of(trace.events(obj=tasks["slow"]["id"], op="wait-begin")[0])[2] == "main"
