@@ -136,6 +136,8 @@ def _register_current_thread() -> ThreadState:
 def bind_state(st: ThreadState) -> None:
     """Make ``st`` the calling thread's state and hand its buffer to the writer."""
     _tls.st = st
+    if speedups is not None:
+        speedups.invalidate()
     states.append(st)
     _rebalance_caps()
 
@@ -144,6 +146,8 @@ def reset_thread_local() -> None:
     """Forget every thread's state (after fork, or a new recording)."""
     global _tls
     _tls = _thread._local()
+    if speedups is not None:
+        speedups.invalidate()
     states.clear()
 
 
@@ -328,3 +332,27 @@ def label(obj: Any, name: str) -> None:
     if rec is not None:
         rec["name"] = name
         emit("name", obj, 0, {"name": name})
+
+
+# ------------------------------------------------------------ C accelerator
+speedups: Any = None  # set below once the module is complete
+
+def _load_speedups() -> Any:
+    """recorder._speedups when it was built and matches this code, else None
+    (LOCKSCOPE_PURE_PYTHON=1 forces the pure-Python recorder)."""
+    if os.environ.get("LOCKSCOPE_PURE_PYTHON"):
+        return None
+    try:
+        from . import _speedups as mod
+    except ImportError:
+        return None
+    if getattr(mod, "API", None) != 1:
+        return None
+    try:
+        mod.configure(sys.modules[__name__], "acquire", "release")
+    except Exception:
+        return None
+    return mod
+
+
+speedups = _load_speedups()
