@@ -20,17 +20,21 @@ from typing import Any
 from . import _core
 from ._core import current_state, mono_ns, site_id
 
-if sys.version_info >= (3, 12):
-    try:
-        from _asyncio import current_task as _c_current_task
-    except ImportError:  # pragma: no cover - pure-Python asyncio
-        _c_current_task = asyncio.current_task
-else:  # asyncio.current_task is Python code here: inline it
-    _current_tasks = asyncio.tasks._current_tasks
-    _get_running_loop = events._get_running_loop
+_get_running_loop = events._get_running_loop
+try:
+    # The running task of each loop: asyncio's own dict, which its C code keeps too
+    # (3.10-3.13). Two C calls, and no RuntimeError outside a loop.
+    _current_tasks_get = asyncio.tasks._current_tasks.get
+except AttributeError:  # pragma: no cover - an asyncio without that dict
+    def _current_tasks_get(_loop: Any) -> Any:
+        try:
+            return asyncio.current_task()
+        except RuntimeError:
+            return None
 
-    def _c_current_task() -> Any:
-        return _current_tasks.get(_get_running_loop())
+
+def _c_current_task() -> Any:
+    return _current_tasks_get(_get_running_loop())
 
 _orig_create_task = base_events.BaseEventLoop.create_task
 _orig_policy_set_loop = events.BaseDefaultEventLoopPolicy.set_event_loop
@@ -131,10 +135,7 @@ def current() -> TaskRec | None:
 
     Installed as ``_core.current_task_id``: called on the hot path of every traced
     operation on a thread that runs an event loop."""
-    try:
-        task = _c_current_task()
-    except RuntimeError:  # no running loop in this thread
-        return None
+    task = _current_tasks_get(_get_running_loop())
     if task is None:
         return None
     try:
