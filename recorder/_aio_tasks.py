@@ -273,7 +273,7 @@ def _made_by_wait_for(f: Any) -> bool:
     return False
 
 
-# Set by _aio_await while recording (Python 3.11): the Task subclass whose awaiting
+# Set by _aio_await while recording (Python 3.10-3.13): the Task subclass whose awaiting
 # is traced, made here when the loop has no user task factory.
 TASK_CLASS: Any = None
 
@@ -281,7 +281,8 @@ TASK_CLASS: Any = None
 def _create_task(self: Any, coro: Any, **kwargs: Any) -> Any:
     cls = TASK_CLASS
     if cls is not None and self._task_factory is None and _core.ON:
-        # BaseEventLoop.create_task of Python 3.11, with the traced Task class.
+        # BaseEventLoop.create_task of Python 3.10-3.13 (the branch without a task
+        # factory is the same in all four), with the traced Task class.
         self._check_closed()
         task = cls(coro, loop=self, **kwargs)
         if task._source_traceback:
