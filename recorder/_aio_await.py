@@ -14,13 +14,16 @@ Awaiting ``asyncio.gather(...)`` and leaving ``async with TaskGroup()`` are wait
 each child still running (all of them end when the whole wait does).  So are
 ``asyncio.wait(...)`` (a wrapper), each await of an ``as_completed`` item (a wait on
 every future not yet done; any one ends it) and awaiting ``shield(x)`` (a wait on x:
-the future shield makes is a :class:`ShieldFuture` that knows it).
+the future shield makes is a :class:`ShieldFuture` that knows it); before Python
+3.12, ``wait_for(task or future, t)`` (a wrapper: it waits through a done callback
+there, while 3.12+ awaits the task itself).
 """
 
 from __future__ import annotations
 
 import inspect
 import sys
+import weakref
 from asyncio import base_events, coroutines, exceptions, futures, tasks
 from typing import Any
 
@@ -91,7 +94,8 @@ def _wait_target(aw: Any) -> Any:
         return _aio_tasks.rec_of(aw)
     if hasattr(aw, "_ls_def"):
         return aw
-    inner = getattr(aw, "_ls_inner", None)  # a ShieldFuture: the wait is on what it shields
+    ref = getattr(aw, "_ls_inner", None)  # a ShieldFuture: the wait is on what it shields
+    inner = ref() if ref is not None else None
     return _wait_target(inner) if inner is not None else None
 
 
@@ -253,7 +257,7 @@ class ShieldFuture(_OrigFuture):
 def _shield_future(loop: Any, shield_frame: Any) -> Any:
     fut = ShieldFuture(loop=loop)
     try:
-        fut._ls_inner = shield_frame.f_locals.get("inner")
+        fut._ls_inner = weakref.ref(shield_frame.f_locals["inner"])
     except Exception:
         pass
     return fut
