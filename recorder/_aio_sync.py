@@ -11,7 +11,7 @@ decision to wait is the original's, taken with the same test on the same state.
 from __future__ import annotations
 
 import sys
-from asyncio import events, exceptions, locks, queues
+from asyncio import events, exceptions, locks, queues, tasks
 from typing import Any
 
 from . import _aio_tasks, _core
@@ -47,6 +47,10 @@ _COND_WAIT_313 = sys.version_info[:2] == (3, 13)
 _getframe = sys._getframe
 _HANDLE_RUN = events.Handle._run.__code__
 _QUEUE_INIT = _OrigQueue.__init__.__code__
+# The code that makes as_completed's internal queue (untraced: awaiting an item of
+# as_completed is recorded as a wait on the futures themselves, see _aio_await).
+_AS_COMPLETED_CODE = (tasks._AsCompletedIterator.__init__ if hasattr(tasks, "_AsCompletedIterator")
+                      else tasks.as_completed).__code__
 
 
 def _loop_dirs() -> tuple[str, ...]:
@@ -72,8 +76,10 @@ _USER, _LIBRARY, _LOOP = 1, 0, 2
 # Both keyed by id(code), holding the code object (see _core: equal code objects
 # from two files must not share entries).
 _kind_by_code: dict[int, tuple] = {}
-# id(code) -> (code, {instruction offset -> site id}): the hot path's cache (f_lineno is slow).
-_site_by_lasti: dict[int, tuple] = {}
+# id(code) -> {instruction offset -> site id}: the hot path's cache (f_lineno is slow);
+# _site_codes holds the code objects so that their ids stay theirs.
+_site_by_lasti: dict[int, dict] = {}
+_site_codes: dict[int, Any] = {}
 
 
 def _code_kind(code: Any) -> int:
@@ -101,10 +107,11 @@ def _site_from(f: Any, task: Any) -> int:
             sid = lines.get(line)
             if sid is None:
                 sid = _core._new_site(f, code, line, lines)
-            entry = _site_by_lasti.get(id(code))
-            if entry is None:
-                entry = _site_by_lasti[id(code)] = (code, {})
-            entry[1][f.f_lasti] = sid
+            by_lasti = _site_by_lasti.get(id(code))
+            if by_lasti is None:
+                _site_codes[id(code)] = code
+                by_lasti = _site_by_lasti[id(code)] = {}
+            by_lasti[f.f_lasti] = sid
             return sid
         if kind == _LOOP:
             break
@@ -117,18 +124,8 @@ def _site(task: Any) -> int:
     return _site_from(_getframe(2), task)
 
 
-if hasattr(_aio_tasks, "_current_tasks"):
-    _current_tasks_get = _aio_tasks._current_tasks.get
-    _get_running_loop = events._get_running_loop
-else:  # Python 3.12+: current_task is C code
-    def _current_tasks_get(_loop: Any) -> Any:
-        try:
-            return _aio_tasks._c_current_task()
-        except RuntimeError:
-            return None
-
-    def _get_running_loop() -> None:
-        return None
+_current_tasks_get = _aio_tasks._current_tasks_get
+_get_running_loop = events._get_running_loop
 
 _rec_of = _aio_tasks.rec_of
 
@@ -198,6 +195,10 @@ class Lock(_OrigLock, metaclass=_TracedType):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         define(self, "lock", "asyncio.Lock", 3, reentrant=False)
+        # async with takes the inlined path unless a subclass has its own acquire/release
+        cls = type(self)
+        self._ls_inline = (cls.acquire is _traced_lock_acquire
+                           and cls.release is _traced_lock_release)
 
     def _ls_record(self) -> dict:
         return self._ls_def
@@ -228,14 +229,11 @@ class Lock(_OrigLock, metaclass=_TracedType):
 
     async def __aenter__(self) -> None:
         # ``async with lock`` is the common case: the acquire is done inline (one
-        # coroutine fewer than the original's __aenter__ -> acquire).
-        if not _core.ON or type(self).acquire is not _traced_lock_acquire:
+        # coroutine fewer than the original's __aenter__ -> acquire), with the lookups
+        # of _ctx and _site written out.
+        if not (self._ls_inline and _core.ON):
             await self.acquire()
             return None
-        try:
-            st = _core._tls.st
-        except AttributeError:
-            st = current_state()
         t = _current_tasks_get(_get_running_loop())
         if t is None:
             task = None
@@ -246,9 +244,13 @@ class Lock(_OrigLock, metaclass=_TracedType):
                 task = _rec_of(t)
         f = _getframe(1)
         by_lasti = _site_by_lasti.get(id(f.f_code))
-        site = by_lasti[1].get(f.f_lasti) if by_lasti is not None else None
+        site = by_lasti.get(f.f_lasti) if by_lasti is not None else None
         if site is None:
             site = _site_from(f, task)
+        try:
+            st = _core._tls.st
+        except AttributeError:
+            st = current_state()
         waiters = self._waiters
         if not self._locked and (not waiters or all(w.cancelled() for w in waiters)):
             self._locked = True
@@ -258,21 +260,19 @@ class Lock(_OrigLock, metaclass=_TracedType):
             else:
                 st.dropped += 1
             return None
+        if task is not None and not st.aio:
+            st.aio = True  # (as _ctx does)
         await self._ls_wait(st, task, site)
         return None
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if type(self).release is not _traced_lock_release or not self._locked:
+        if not self._ls_inline or not self._locked:
             self.release()  # (raises like the original on an unlocked lock)
             return
         self._locked = False
         if self._waiters:  # (the original's own first test in _wake_up_first)
             self._wake_up_first()
         if _core.ON:
-            try:
-                st = _core._tls.st
-            except AttributeError:
-                st = current_state()
             t = _current_tasks_get(_get_running_loop())
             if t is None:
                 task = None
@@ -281,6 +281,10 @@ class Lock(_OrigLock, metaclass=_TracedType):
                     task = t._ls_rec
                 except AttributeError:
                     task = _rec_of(t)
+            try:
+                st = _core._tls.st
+            except AttributeError:
+                st = current_state()
             buf = st.buf
             if len(buf) < st.cap:
                 buf.append((mono_ns(), "release", self, 0, task))
@@ -538,6 +542,10 @@ class Queue(_OrigQueue, metaclass=_TracedType):
     _ls_type = "asyncio.Queue"
 
     def __init__(self, maxsize: int = 0, *args: Any, **kwargs: Any) -> None:
+        if type(self) is Queue and _getframe(1).f_code is _AS_COMPLETED_CODE:
+            self.__class__ = _OrigQueue
+            _OrigQueue.__init__(self, maxsize, *args, **kwargs)
+            return
         super().__init__(maxsize, *args, **kwargs)
         define(self, "resource", self._ls_type, 3,
                maxsize=maxsize if type(maxsize) in (int, float) else None)
@@ -639,6 +647,7 @@ PATCHED = {
 def install() -> None:
     """Put the traced classes in the ``asyncio`` namespaces."""
     _site_by_lasti.clear()
+    _site_codes.clear()
     _kind_by_code.clear()
     for name, (cls, _orig, modules) in PATCHED.items():
         for mod in modules:

@@ -20,19 +20,24 @@ from typing import Any
 from . import _core
 from ._core import current_state, mono_ns, site_id
 
-if sys.version_info >= (3, 12):
-    try:
-        from _asyncio import current_task as _c_current_task
-    except ImportError:  # pragma: no cover - pure-Python asyncio
-        _c_current_task = asyncio.current_task
-else:  # asyncio.current_task is Python code here: inline it
-    _current_tasks = asyncio.tasks._current_tasks
-    _get_running_loop = events._get_running_loop
+_get_running_loop = events._get_running_loop
+try:
+    # The running task of each loop: asyncio's own dict, which its C code keeps too
+    # (3.10-3.13). Two C calls, and no RuntimeError outside a loop.
+    _current_tasks_get = asyncio.tasks._current_tasks.get
+except AttributeError:  # pragma: no cover - an asyncio without that dict
+    def _current_tasks_get(_loop: Any) -> Any:
+        try:
+            return asyncio.current_task()
+        except RuntimeError:
+            return None
 
-    def _c_current_task() -> Any:
-        return _current_tasks.get(_get_running_loop())
+
+def _c_current_task() -> Any:
+    return _current_tasks_get(_get_running_loop())
 
 _orig_create_task = base_events.BaseEventLoop.create_task
+_orig_policy_set_loop = events.BaseDefaultEventLoopPolicy.set_event_loop
 _orig_set_running_loop = events._set_running_loop
 try:  # asyncio.Runner (3.11+): runs loops of other libraries (uvloop.run) too
     from asyncio import runners as _runners
@@ -130,10 +135,7 @@ def current() -> TaskRec | None:
 
     Installed as ``_core.current_task_id``: called on the hot path of every traced
     operation on a thread that runs an event loop."""
-    try:
-        task = _c_current_task()
-    except RuntimeError:  # no running loop in this thread
-        return None
+    task = _current_tasks_get(_get_running_loop())
     if task is None:
         return None
     try:
@@ -271,7 +273,7 @@ def _made_by_wait_for(f: Any) -> bool:
     return False
 
 
-# Set by _aio_await while recording (Python 3.11): the Task subclass whose awaiting
+# Set by _aio_await while recording (Python 3.10-3.13): the Task subclass whose awaiting
 # is traced, made here when the loop has no user task factory.
 TASK_CLASS: Any = None
 
@@ -279,7 +281,8 @@ TASK_CLASS: Any = None
 def _create_task(self: Any, coro: Any, **kwargs: Any) -> Any:
     cls = TASK_CLASS
     if cls is not None and self._task_factory is None and _core.ON:
-        # BaseEventLoop.create_task of Python 3.11, with the traced Task class.
+        # BaseEventLoop.create_task of Python 3.10-3.13 (the branch without a task
+        # factory is the same in all four), with the traced Task class.
         self._check_closed()
         task = cls(coro, loop=self, **kwargs)
         if task._source_traceback:
@@ -329,6 +332,14 @@ def _set_running_loop(loop: Any) -> None:
                 _hook_foreign_loop(loop)
         except Exception:
             pass
+
+
+def _policy_set_event_loop(self: Any, loop: Any) -> None:
+    # asyncio.set_event_loop(loop) then loop.run_until_complete(main()): how uvloop
+    # runs on Python 3.10 (no asyncio.Runner): hook the loop before it makes tasks.
+    _orig_policy_set_loop(self, loop)
+    if _core.ON and loop is not None and not isinstance(loop, base_events.BaseEventLoop):
+        _hook_foreign_loop(loop)
 
 
 def _runner_lazy_init(self: Any) -> None:
@@ -405,6 +416,7 @@ def install() -> None:
         _timeouts.Timeout._on_timeout = _on_timeout
     if _runners is not None:
         _runners.Runner._lazy_init = _runner_lazy_init
+    events.BaseDefaultEventLoopPolicy.set_event_loop = _policy_set_event_loop
     _core.current_task_id = current
     try:
         loop = events._get_running_loop()
@@ -425,6 +437,7 @@ def uninstall() -> None:
         _timeouts.Timeout._on_timeout = _orig_on_timeout
     if _runners is not None:
         _runners.Runner._lazy_init = _orig_runner_lazy_init
+    events.BaseDefaultEventLoopPolicy.set_event_loop = _orig_policy_set_loop
     _core.current_task_id = None
 
 

@@ -10,7 +10,7 @@ import pytest
 from recorder import _aio_await
 
 pytestmark = pytest.mark.skipif(not _aio_await.SUPPORTED,
-                                reason="await tracing mirrors the create_task of Python 3.11 and 3.12")
+                                reason="await tracing mirrors the create_task of Python 3.10-3.13")
 
 
 def test_awaiting_a_task_is_a_wait_ended_by_its_end(trace):
@@ -102,6 +102,7 @@ def test_user_future_wait_and_signal(trace):
     assert trace.site_of(trace.events(obj=futs[0]["id"], op="signal")[0])[2] == "b"
 
 
+@pytest.mark.skipif(not hasattr(asyncio, "TaskGroup"), reason="TaskGroup: Python 3.11+")
 def test_taskgroup_exit_waits_on_children_holding_a_lock_they_need(trace):
     """The classic: a task holds a lock across `async with TaskGroup()` whose child
     needs that lock. Both sides of the would-be cycle are in the trace."""
@@ -110,7 +111,7 @@ def test_taskgroup_exit_waits_on_children_holding_a_lock_they_need(trace):
     async def child():
         try:
             await asyncio.wait_for(lock.acquire(), 0.05)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             return
 
     async def main():

@@ -43,15 +43,19 @@ def _interleaving() -> list:
             await asyncio.wait_for(lock.acquire(), 0 if n == 1 else 1)
             log.append(("late-lock", n))
             lock.release()
-        except TimeoutError:
+        except asyncio.TimeoutError:
             log.append(("timeout", n))
 
     async def main():
         lock, sem, ev = asyncio.Lock(), asyncio.Semaphore(2), asyncio.Event()
         cond, q = asyncio.Condition(), asyncio.Queue(2)
-        async with asyncio.TaskGroup() as tg:
-            for n in range(4):
-                tg.create_task(worker(n, lock, sem, ev, cond, q))
+        if hasattr(asyncio, "TaskGroup"):
+            async with asyncio.TaskGroup() as tg:
+                for n in range(4):
+                    tg.create_task(worker(n, lock, sem, ev, cond, q))
+        else:  # Python 3.10
+            await asyncio.gather(*[asyncio.create_task(worker(n, lock, sem, ev, cond, q))
+                                   for n in range(4)])
         await asyncio.gather(*(asyncio.sleep(0) for _ in range(3)))
         log.append("done")
 

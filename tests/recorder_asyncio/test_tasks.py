@@ -14,6 +14,10 @@ def test_nested_create_task_and_taskgroup_parents(trace):
 
     async def middle():
         await asyncio.create_task(leaf(), name="leaf-of-middle")
+        if not hasattr(asyncio, "TaskGroup"):  # Python 3.10
+            await asyncio.gather(asyncio.create_task(leaf(), name="tg-leaf-1"),
+                                 asyncio.create_task(leaf(), name="tg-leaf-2"))
+            return await asyncio.gather(leaf(), leaf())
         async with asyncio.TaskGroup() as tg:
             tg.create_task(leaf(), name="tg-leaf-1")
             tg.create_task(leaf(), name="tg-leaf-2")
@@ -176,9 +180,8 @@ def test_uvloop(trace):
 
     async def main():
         asyncio.current_task().set_name("uv-main")
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(child(), name="uv-child-1")
-            tg.create_task(child(), name="uv-child-2")
+        await asyncio.gather(asyncio.create_task(child(), name="uv-child-1"),
+                             asyncio.create_task(child(), name="uv-child-2"))
 
     uvloop.run(main())
     tasks = trace.tasks_named()
@@ -197,6 +200,8 @@ def test_recorder_keeps_no_task_alive(trace):
     refs = []
 
     async def child():
+        if not hasattr(asyncio, "timeout"):  # Python 3.10
+            return await asyncio.wait_for(asyncio.sleep(0), 10)
         async with asyncio.timeout(10):
             await asyncio.sleep(0)
 
