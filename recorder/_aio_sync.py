@@ -130,6 +130,24 @@ _get_running_loop = events._get_running_loop
 _rec_of = _aio_tasks.rec_of
 
 
+def _c_fast_path() -> Any:
+    """The C accelerator's recording of an ``async with`` acquire/release (task,
+    site and append in one call), or None in pure Python."""
+    sp = _core.speedups
+    if sp is None:
+        return None
+    try:
+        current = getattr(tasks, "_current_tasks", None)
+        sp.configure_aio(current if isinstance(current, dict) else None, _get_running_loop,
+                         _aio_tasks._c_current_task, _rec_of, _site_by_lasti, _site_from)
+    except Exception:
+        return None
+    return sp.aio_event
+
+
+_c_aio_event = _c_fast_path()
+
+
 def _ctx() -> tuple[Any, Any]:
     """(thread state, current task's recording object) of the caller."""
     try:
@@ -234,6 +252,15 @@ class Lock(_OrigLock, metaclass=_TracedType):
         if not (self._ls_inline and _core.ON):
             await self.acquire()
             return None
+        waiters = self._waiters
+        free = not self._locked and (not waiters or all(w.cancelled() for w in waiters))
+        if free and _c_aio_event is not None:
+            self._locked = True
+            try:  # the task, site and append in C
+                _c_aio_event("acquire", self, True)
+            except Exception:  # nothing of ours may reach the program
+                pass
+            return None
         t = _current_tasks_get(_get_running_loop())
         if t is None:
             task = None
@@ -251,8 +278,7 @@ class Lock(_OrigLock, metaclass=_TracedType):
             st = _core._tls.st
         except AttributeError:
             st = current_state()
-        waiters = self._waiters
-        if not self._locked and (not waiters or all(w.cancelled() for w in waiters)):
+        if free:
             self._locked = True
             buf = st.buf
             if len(buf) < st.cap:
@@ -273,6 +299,12 @@ class Lock(_OrigLock, metaclass=_TracedType):
         if self._waiters:  # (the original's own first test in _wake_up_first)
             self._wake_up_first()
         if _core.ON:
+            if _c_aio_event is not None:
+                try:
+                    _c_aio_event("release", self, False)
+                except Exception:
+                    pass
+                return
             t = _current_tasks_get(_get_running_loop())
             if t is None:
                 task = None

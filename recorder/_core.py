@@ -350,7 +350,7 @@ def _load_speedups() -> Any:
         from . import _speedups as mod
     except ImportError:
         return None
-    if getattr(mod, "API", None) != 4:  # a stale build: rebuild with pip install
+    if getattr(mod, "API", None) != 6:  # a stale build: rebuild with pip install
         return None
     try:
         mod.configure(sys.modules[__name__], "acquire", "release")
@@ -360,3 +360,5 @@ def _load_speedups() -> Any:
 
 
 speedups = _load_speedups()
+if speedups is not None:
+    append_event = speedups.append  # noqa: F811  (same contract, in C)

@@ -26,7 +26,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 4
+#define API_VERSION 6
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -314,45 +314,86 @@ caller_site(LockCore *lc)
     return PyObject_CallOneArg(site_id_fn, int_one);
 }
 
-/* Append (ts, op, obj, site, task) to the thread's buffer, or count a drop.
- * `ts` may be NULL (take it now); `site` NULL means look up the caller's site.
- * Returns 0, or -1 with a non-Exception error set (after the event is lost). */
+/* The buffer of `st` (new reference in *buf) when it has room: returns 0.  When
+ * it is full, counts one dropped event and returns 1.  -1 on error. */
+static int
+buffer_room(PyObject *st, PyObject **buf)
+{
+    *buf = state_get(st, off_buf, s_buf);
+    if (*buf == NULL)
+        return -1;
+    PyObject *cap = state_get(st, off_cap, s_cap);
+    if (cap == NULL)
+        return -1;
+    Py_ssize_t c = PyLong_AsSsize_t(cap);
+    Py_DECREF(cap);
+    if (c == -1 && PyErr_Occurred())
+        return -1;
+    Py_ssize_t n = PyObject_Size(*buf);
+    if (n < 0)
+        return -1;
+    if (n < c)
+        return 0;
+    Py_CLEAR(*buf);
+    PyObject *dropped = state_get(st, off_dropped, s_dropped);
+    if (dropped == NULL)
+        return -1;
+    PyObject *more = PyNumber_Add(dropped, int_one);
+    Py_DECREF(dropped);
+    if (more == NULL)
+        return -1;
+    int r = state_set(st, off_dropped, s_dropped, more);
+    Py_DECREF(more);
+    return r < 0 ? -1 : 1;
+}
+
+/* Append an event tuple (5 items, or 6 with the extra fields) to `buf`. */
+static int
+buffer_put(PyObject *buf, PyObject *ts, PyObject *op, PyObject *obj, PyObject *site,
+           PyObject *task, PyObject *extra)
+{
+    PyObject *tuple = extra == NULL || extra == Py_None
+        ? PyTuple_Pack(5, ts, op, obj, site, task)
+        : PyTuple_Pack(6, ts, op, obj, site, task, extra);
+    if (tuple == NULL)
+        return -1;
+    /* The cyclic GC need not look at an event: it only lives until the writer
+     * drains it, and what it refers to is alive anyway.  Untracked, a buffer of
+     * events costs the program's collections nothing. */
+    PyObject_GC_UnTrack(tuple);
+    PyObject *res;
+    if (Py_TYPE(buf) == (PyTypeObject *)deque_type) {
+        PyObject *args[2] = {buf, tuple};
+        res = PyObject_Vectorcall(deque_append, args, 2, NULL);
+    }
+    else {
+        res = PyObject_CallMethod(buf, "append", "O", tuple);
+    }
+    Py_DECREF(tuple);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 0;
+}
+
+/* Record (ts, op, obj, site, task) for the calling thread of a traced lock, or
+ * count a drop.  `ts` may be NULL (take it now); with `want_site`, the site is
+ * the caller's.  Returns 0, or -1 with a non-Exception error set (the event is
+ * then lost). */
 static int
 record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
 {
-    PyObject *st = NULL, *buf = NULL, *cap = NULL, *site = NULL, *task = NULL;
-    PyObject *tuple = NULL, *own_ts = NULL;
+    PyObject *st = NULL, *buf = NULL, *site = NULL, *task = NULL, *own_ts = NULL;
     int rc = 0;
 
     st = thread_state();
     if (st == NULL)
         goto fail;
-    buf = state_get(st, off_buf, s_buf);
-    if (buf == NULL)
+    int full = buffer_room(st, &buf);
+    if (full < 0)
         goto fail;
-    cap = state_get(st, off_cap, s_cap);
-    if (cap == NULL)
-        goto fail;
-    Py_ssize_t n = PyObject_Size(buf);
-    if (n < 0)
-        goto fail;
-    Py_ssize_t c = PyLong_AsSsize_t(cap);
-    if (c == -1 && PyErr_Occurred())
-        goto fail;
-    if (n >= c) {
-        PyObject *dropped = state_get(st, off_dropped, s_dropped);
-        if (dropped == NULL)
-            goto fail;
-        PyObject *more = PyNumber_Add(dropped, int_one);
-        Py_DECREF(dropped);
-        if (more == NULL)
-            goto fail;
-        int r = state_set(st, off_dropped, s_dropped, more);
-        Py_DECREF(more);
-        if (r < 0)
-            goto fail;
+    if (full)
         goto done;
-    }
     if (want_site) {
         site = caller_site(lc);
         if (site == NULL)
@@ -381,36 +422,186 @@ record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
         if (ts == NULL)
             goto fail;
     }
-    tuple = PyTuple_Pack(5, ts, op, obj, site, task);
-    if (tuple == NULL)
+    if (buffer_put(buf, ts, op, obj, site, task, NULL) < 0)
         goto fail;
-    /* The cyclic GC need not look at an event: it only lives until the writer
-     * drains it, and what it refers to is alive anyway.  Untracked, a buffer of
-     * events costs the program's collections nothing. */
-    PyObject_GC_UnTrack(tuple);
-    PyObject *res;
-    if (Py_TYPE(buf) == (PyTypeObject *)deque_type) {
-        PyObject *args[2] = {buf, tuple};
-        res = PyObject_Vectorcall(deque_append, args, 2, NULL);
-    }
-    else {
-        res = PyObject_CallMethod(buf, "append", "O", tuple);
-    }
-    if (res == NULL)
-        goto fail;
-    Py_DECREF(res);
     goto done;
 fail:
     rc = swallow();
 done:
     Py_XDECREF(st);
     Py_XDECREF(buf);
-    Py_XDECREF(cap);
     Py_XDECREF(site);
     Py_XDECREF(task);
-    Py_XDECREF(tuple);
     Py_XDECREF(own_ts);
     return rc;
+}
+
+/* append(st, op, obj, site, task, extra=None): recorder._core.append_event in C. */
+static PyObject *
+append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 5 || nargs > 6) {
+        PyErr_SetString(PyExc_TypeError, "append(st, op, obj, site, task, extra=None)");
+        return NULL;
+    }
+    PyObject *buf;
+    int full = buffer_room(args[0], &buf);
+    if (full < 0)
+        return NULL;
+    if (full)
+        Py_RETURN_NONE;
+    PyObject *ts = now_ns();
+    int rc = ts == NULL ? -1
+        : buffer_put(buf, ts, args[1], args[2], args[3], args[4], nargs == 6 ? args[5] : NULL);
+    Py_XDECREF(ts);
+    Py_DECREF(buf);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* event(op, obj, site, task): append for the calling thread (asyncio's hot path). */
+static PyObject *
+event(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "event(op, obj, site, task)");
+        return NULL;
+    }
+    PyObject *st = thread_state();
+    if (st == NULL)
+        return NULL;
+    PyObject *full_args[5] = {st, args[0], args[1], args[2], args[3]};
+    PyObject *r = append(mod, full_args, 5);
+    Py_DECREF(st);
+    return r;
+}
+
+/* ---------------------------------------------------- asyncio async-with */
+
+static PyObject *aio_tasks;          /* asyncio.tasks._current_tasks: loop -> task */
+static PyObject *aio_running_loop;   /* asyncio.events._get_running_loop */
+static PyObject *aio_current_task;   /* fallback: () -> current task or None */
+static PyObject *aio_rec_of;         /* recorder._aio_tasks.rec_of */
+static PyObject *aio_site_by_lasti;  /* recorder._aio_sync._site_by_lasti */
+static PyObject *aio_site_from;      /* recorder._aio_sync._site_from(frame, task) */
+static PyObject *s_ls_rec;
+
+static PyObject *
+configure_aio(PyObject *mod, PyObject *args)
+{
+    PyObject *tasks, *loop, *current, *rec_of, *by_lasti, *site_from;
+    if (!PyArg_ParseTuple(args, "OOOOO!O", &tasks, &loop, &current, &rec_of,
+                          &PyDict_Type, &by_lasti, &site_from))
+        return NULL;
+    Py_XSETREF(aio_tasks, PyDict_Check(tasks) ? Py_NewRef(tasks) : NULL);
+    Py_XSETREF(aio_running_loop, Py_NewRef(loop));
+    Py_XSETREF(aio_current_task, Py_NewRef(current));
+    Py_XSETREF(aio_rec_of, Py_NewRef(rec_of));
+    Py_XSETREF(aio_site_by_lasti, Py_NewRef(by_lasti));
+    Py_XSETREF(aio_site_from, Py_NewRef(site_from));
+    Py_RETURN_NONE;
+}
+
+/* The recording object of the running task (new reference), or None. */
+static PyObject *
+aio_task_rec(void)
+{
+    PyObject *t;
+    if (aio_tasks != NULL) {
+        PyObject *loop = PyObject_CallNoArgs(aio_running_loop);
+        if (loop == NULL)
+            return NULL;
+        t = loop == Py_None ? NULL : PyDict_GetItemWithError(aio_tasks, loop);  /* borrowed */
+        Py_DECREF(loop);
+        if (t == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            Py_RETURN_NONE;
+        }
+        Py_INCREF(t);
+    }
+    else {
+        t = PyObject_CallNoArgs(aio_current_task);
+        if (t == NULL)
+            return NULL;
+    }
+    if (t == Py_None)
+        return t;
+    PyObject *rec = PyObject_GetAttr(t, s_ls_rec);
+    if (rec == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        rec = PyObject_CallOneArg(aio_rec_of, t);
+    }
+    Py_DECREF(t);
+    return rec;
+}
+
+/* The site of the code that awaits the calling coroutine (new reference). */
+static PyObject *
+aio_caller_site(PyObject *task)
+{
+    PyFrameObject *here = PyEval_GetFrame();  /* borrowed: the __aenter__ coroutine */
+    if (here == NULL)
+        return PyLong_FromLong(0);
+    PyFrameObject *f = PyFrame_GetBack(here);  /* the awaiting frame */
+    if (f == NULL)
+        return PyLong_FromLong(0);
+    PyCodeObject *code = PyFrame_GetCode(f);
+    PyObject *key = PyLong_FromVoidPtr(code);
+    Py_DECREF(code);
+    PyObject *sid = NULL;
+    if (key != NULL) {
+        PyObject *by_lasti = PyDict_GetItemWithError(aio_site_by_lasti, key);  /* borrowed */
+        Py_DECREF(key);
+        if (by_lasti != NULL && PyDict_Check(by_lasti)) {
+            PyObject *lasti = PyLong_FromLong(frame_lasti(f));
+            if (lasti != NULL) {
+                sid = PyDict_GetItemWithError(by_lasti, lasti);  /* borrowed */
+                Py_DECREF(lasti);
+                Py_XINCREF(sid);
+            }
+        }
+    }
+    if (sid == NULL && !PyErr_Occurred()) {
+        PyObject *args[2] = {(PyObject *)f, task};
+        sid = PyObject_Vectorcall(aio_site_from, args, 2, NULL);
+    }
+    Py_DECREF(f);
+    return sid;
+}
+
+/* aio_event(op, lock, want_site): record an event of the running task (the fast
+ * path of a traced asyncio.Lock's ``async with``), on the calling thread. */
+static PyObject *
+aio_event(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "aio_event(op, lock, want_site)");
+        return NULL;
+    }
+    if (aio_site_from == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "configure_aio() was not called");
+        return NULL;
+    }
+    PyObject *task = aio_task_rec();
+    if (task == NULL)
+        return NULL;
+    PyObject *site = PyObject_IsTrue(args[2]) ? aio_caller_site(task) : PyLong_FromLong(0);
+    if (site == NULL) {
+        Py_DECREF(task);
+        return NULL;
+    }
+    PyObject *r = NULL;
+    PyObject *st = thread_state();
+    if (st != NULL) {
+        PyObject *full_args[5] = {st, args[0], args[1], site, task};
+        r = append(mod, full_args, 5);
+        Py_DECREF(st);
+    }
+    Py_DECREF(site);
+    Py_DECREF(task);
+    return r;
 }
 
 /* --------------------------------------------------------------- LockCore */
@@ -831,6 +1022,14 @@ static PyMethodDef module_methods[] = {
     {"encode", encode, METH_VARARGS,
      "encode(events, start, tid, written, wsites, ops, out, limit) -> index reached"},
     {"take", take, METH_VARARGS, "take(buf, n) -> the n oldest events of buf"},
+    {"append", (PyCFunction)(void (*)(void))append, METH_FASTCALL,
+     "append(st, op, obj, site, task, extra=None): buffer one event or count a drop"},
+    {"event", (PyCFunction)(void (*)(void))event, METH_FASTCALL,
+     "event(op, obj, site, task): append one event for the calling thread"},
+    {"configure_aio", configure_aio, METH_VARARGS,
+     "configure_aio(current_tasks, get_running_loop, current_task, rec_of, site_by_lasti, site_from)"},
+    {"aio_event", (PyCFunction)(void (*)(void))aio_event, METH_FASTCALL,
+     "aio_event(op, lock, want_site): record an event of the running task"},
     {"invalidate", invalidate, METH_NOARGS,
      "invalidate(): thread states were bound or forgotten; look them up again"},
     {NULL, NULL, 0, NULL},
@@ -858,7 +1057,7 @@ PyInit__speedups(void)
         || !(s_dropped = intern("dropped")) || !(s_aio = intern("aio"))
         || !(s_ls_acquire = intern("_ls_acquire"))
         || !(s_ls_acquire_slow = intern("_ls_acquire_slow")) || !(s_ls_id = intern("_ls_id"))
-        || !(s_state_key = intern("lockscope.recorder.state")))
+        || !(s_state_key = intern("lockscope.recorder.state")) || !(s_ls_rec = intern("_ls_rec")))
         return NULL;
     if (!(int_one = PyLong_FromLong(1)) || !(int_two = PyLong_FromLong(2)))
         return NULL;

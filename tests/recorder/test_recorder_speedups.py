@@ -1,8 +1,9 @@
 """The C accelerator (recorder/_speedups.c) against the pure-Python recorder.
 
 The C hot path must record exactly what the Python one does: same events, same
-sites, same bytes on disk.  The whole recorder suite also runs once more with
-LOCKSCOPE_PURE_PYTHON=1, so the fallback stays tested wherever the C one is built.
+sites, same bytes on disk.  The recorder suites (threading and asyncio) also run
+once more with LOCKSCOPE_PURE_PYTHON=1, so the fallback stays tested wherever the
+C one is built.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def test_the_accelerator_is_built_and_used_where_a_compiler_is(rec):
     rec.start()
     lock = threading.Lock()
     assert isinstance(lock, _core.speedups.LockCore)
+    from recorder import _aio_sync
+    assert _aio_sync._c_aio_event is not None  # asyncio's async-with path too
     with lock:
         pass
     trace = rec.stop()
@@ -246,7 +249,7 @@ def test_the_recorder_suite_passes_in_pure_python():
              "-p", "no:xdist", *targets],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=800)
 
-    proc = run([str(HERE)])
+    proc = run([str(HERE), str(HERE.parent / "recorder_asyncio")])
     if proc.returncode != 0:
         # Some of these tests run real processes under a deadline: on a loaded machine
         # give the failed ones one more try, and show what failed either way.
