@@ -155,5 +155,6 @@ def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors
         actor = "coalesce(e.task, e.th)" if actors == "task" else "e.th"
     else:
         raise UnusableInput(f"--actors must be 'task', 'thread' or 'segment', not {actors!r}")
-    queries.run(con, "derive", lock_key=lock_key, actor=actor, actor_source=actor_source)
+    queries.run(con, "derive", lock_key=lock_key, actor=actor, actor_source=actor_source,
+                lock_events_kind="TABLE" if actors == "segment" else "VIEW")
     queries.run(con, "deps")
