@@ -128,7 +128,8 @@ def load(con: duckdb.DuckDBPyConnection, files: list[Path]) -> Loaded:
     headerless = [r[0] for r in con.execute("SELECT path FROM files WHERE run IS NULL").fetchall()]
     queries.run(con, "build_tables")
     con.execute("DROP VIEW IF EXISTS good; DROP VIEW IF EXISTS def_rows; DROP VIEW IF EXISTS rows; "
-                "DROP TABLE IF EXISTS raw; DROP TABLE IF EXISTS defs; DROP TABLE IF EXISTS paths")
+                "DROP TABLE IF EXISTS other_rows; DROP TABLE IF EXISTS raw; DROP TABLE IF EXISTS defs; "
+                "DROP TABLE IF EXISTS paths")
     if con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0:
         raise UnusableInput(_nothing_usable(files, "no header record"))
     return Loaded(files=files, empty_files=empty, headerless_files=headerless)

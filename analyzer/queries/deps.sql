@@ -17,23 +17,24 @@ SELECT run, actor, row_number() OVER (ORDER BY run, actor)::INTEGER AS ax
 FROM (SELECT DISTINCT run, actor FROM holds UNION SELECT DISTINCT run, actor FROM waits);
 
 -- kind 0 = acquire that opened a mutex hold (a request), 1 = that hold's release,
--- 2 = a wait that never got the lock (a request). `hold_seq` ties a release to its acquire.
+-- 2 = a wait that never got the lock (a request). `hold_seq` ties a release to
+-- its acquire. Only what the grouping needs is sorted (the actor's run, thread
+-- and task are looked up afterwards from the first request of each group).
 CREATE OR REPLACE TEMP TABLE dep_timeline AS
 WITH marks AS (
-    SELECT run, actor, seq, 0::TINYINT AS kind, seq AS hold_seq, lk, obj, site, th, task, ts,
-           'acquire' AS outcome, (hash(lk, coalesce(site, -1)) >> 8)::BIGINT AS c
-    FROM holds WHERE mutex
+    SELECT a.ax, h.seq, 0::TINYINT AS kind, h.seq AS hold_seq, h.lk, h.obj, h.site, h.ts,
+           (hash(h.lk, coalesce(h.site, -1)) >> 8)::BIGINT AS c
+    FROM holds h JOIN actor_ix a USING (run, actor) WHERE h.mutex
     UNION ALL
-    SELECT run, actor, end_seq, 1::TINYINT, seq, lk, obj, site, th, task, end_ts,
-           NULL, -(hash(lk, coalesce(site, -1)) >> 8)::BIGINT
-    FROM holds WHERE mutex AND end_seq IS NOT NULL
+    SELECT a.ax, h.end_seq, 1::TINYINT, h.seq, NULL, NULL, NULL, NULL,
+           -(hash(h.lk, coalesce(h.site, -1)) >> 8)::BIGINT
+    FROM holds h JOIN actor_ix a USING (run, actor) WHERE h.mutex AND h.end_seq IS NOT NULL
     UNION ALL
-    SELECT run, actor, seq, 2::TINYINT, NULL, lk, obj, site, th, task, ts,
-           coalesce(end_op::VARCHAR, 'pending'), 0::BIGINT
-    FROM waits WHERE mutex AND end_op IS DISTINCT FROM 'acquire'
+    SELECT a.ax, w.seq, 2::TINYINT, NULL, w.lk, w.obj, w.site, w.ts, 0::BIGINT
+    FROM waits w JOIN actor_ix a USING (run, actor) WHERE w.mutex AND w.end_op IS DISTINCT FROM 'acquire'
 )
 SELECT *, sum((kind <> 1)::INTEGER) OVER r::BIGINT AS rq_no, sum(c) OVER r - c AS sig
-FROM (SELECT m.*, a.ax FROM marks m JOIN actor_ix a USING (run, actor) ORDER BY a.ax, m.seq)
+FROM (SELECT * FROM marks ORDER BY ax, seq)
 -- streaming running sums over the sorted rows, across actors: request numbers
 -- and signatures are offset per actor by a constant, and are only ever compared
 -- within one actor
@@ -41,13 +42,15 @@ WINDOW r AS (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
 
 -- Requests grouped by (actor, requested lock, site, signature of the held set).
 CREATE OR REPLACE TEMP TABLE dep_groups AS
-SELECT ax, run, actor, lk, site, sig, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts,
-       min(seq) AS first_seq, max(seq) AS last_seq,
-       arg_min(th, seq) AS th, arg_min(task, seq) AS task,
-       count(*) FILTER (WHERE outcome <> 'acquire') AS failed,
-       arg_min(rq_no, seq) AS rep_rq, arg_min(obj, seq) AS rep_obj
-FROM dep_timeline WHERE kind <> 1
-GROUP BY ax, run, actor, lk, site, sig;
+WITH g AS (
+    SELECT ax, lk, site, sig, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts,
+           min(seq) AS first_seq, max(seq) AS last_seq, count(*) FILTER (WHERE kind = 2) AS failed,
+           arg_min(rq_no, seq) AS rep_rq, arg_min(obj, seq) AS rep_obj
+    FROM dep_timeline WHERE kind <> 1
+    GROUP BY ax, lk, site, sig
+)
+SELECT g.*, a.run, a.actor, e.th, e.task
+FROM g JOIN actor_ix a USING (ax) JOIN events e ON e.seq = g.first_seq;
 
 -- For each mutex hold: the range [i0, i1] of its actor's request numbers made
 -- while it was held (to the actor's last request if it was never released).
@@ -55,8 +58,7 @@ CREATE OR REPLACE TEMP TABLE held_spans AS
 WITH totals AS (SELECT ax, max(rq_no) AS n FROM dep_timeline GROUP BY ax)
 SELECT o.ax, o.lk, o.obj, o.site, o.rq_no + 1 AS i0, coalesce(c.rq_no, t.n) AS i1
 FROM (SELECT * FROM dep_timeline WHERE kind = 0) o
-LEFT JOIN (SELECT ax, hold_seq, rq_no FROM dep_timeline WHERE kind = 1) c
-       ON c.ax = o.ax AND c.hold_seq = o.hold_seq
+LEFT JOIN (SELECT hold_seq, rq_no FROM dep_timeline WHERE kind = 1) c USING (hold_seq)
 JOIN totals t ON t.ax = o.ax;
 
 -- The held set of each group's representative request. Holding the requested
