@@ -86,6 +86,8 @@ def start(out_dir: str | os.PathLike | None = None, *, stacks: int = 0,
 def _start(options: dict, parent_run: str | None) -> Recording:
     global _sink, _options
     settings = {k: v for k, v in options.items() if k != "out_dir"}
+    # Which implementation of the hot path recorded (for reading overhead figures).
+    settings["accelerator"] = "c" if _core.speedups is not None else "python"
     sink = Sink(options["out_dir"], settings, options["flush_interval"],
                 options["max_file_mb"], parent_run=parent_run)
     try:

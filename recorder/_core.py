@@ -136,6 +136,8 @@ def _register_current_thread() -> ThreadState:
 def bind_state(st: ThreadState) -> None:
     """Make ``st`` the calling thread's state and hand its buffer to the writer."""
     _tls.st = st
+    if speedups is not None:
+        speedups.invalidate()
     states.append(st)
     _rebalance_caps()
 
@@ -144,6 +146,8 @@ def reset_thread_local() -> None:
     """Forget every thread's state (after fork, or a new recording)."""
     global _tls
     _tls = _thread._local()
+    if speedups is not None:
+        speedups.invalidate()
     states.clear()
 
 
@@ -217,6 +221,8 @@ def init_skips() -> None:
                         "<frozen importlib._bootstrap_external>"})
     _skip_by_file.clear()
     code_sites.clear()
+    if speedups is not None:
+        speedups.invalidate()  # the C locks' last-site memos
 
 
 def _is_library(code: Any) -> bool:
@@ -307,6 +313,8 @@ def reset_sites() -> None:
     code_sites.clear()
     _lines_by_id.clear()
     sites.clear()
+    if speedups is not None:
+        speedups.invalidate()  # the C locks' last-site memos
 
 
 # ------------------------------------------------------------ definitions
@@ -328,3 +336,27 @@ def label(obj: Any, name: str) -> None:
     if rec is not None:
         rec["name"] = name
         emit("name", obj, 0, {"name": name})
+
+
+# ------------------------------------------------------------ C accelerator
+speedups: Any = None  # set below once the module is complete
+
+def _load_speedups() -> Any:
+    """recorder._speedups when it was built from this source (its API number
+    matches), else None (LOCKSCOPE_PURE_PYTHON=1 forces the pure-Python recorder)."""
+    if os.environ.get("LOCKSCOPE_PURE_PYTHON"):
+        return None
+    try:
+        from . import _speedups as mod
+    except ImportError:
+        return None
+    if getattr(mod, "API", None) != 4:  # a stale build: rebuild with pip install
+        return None
+    try:
+        mod.configure(sys.modules[__name__], "acquire", "release")
+    except Exception:
+        return None
+    return mod
+
+
+speedups = _load_speedups()

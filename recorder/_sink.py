@@ -22,6 +22,9 @@ import orjson
 
 from . import _core
 
+_encode_fast = _core.speedups.encode if _core.speedups is not None else None
+_take = _core.speedups.take if _core.speedups is not None else None
+
 FORMAT = "lockscope-trace"
 VERSION = 1
 
@@ -201,8 +204,11 @@ class Sink:
             buf = st.buf
             n = len(buf)
             if n:
-                pop = buf.popleft
-                batches.append((st, [pop() for _ in range(n)]))
+                if _take is not None:
+                    batches.append((st, _take(buf, n)))
+                else:
+                    pop = buf.popleft
+                    batches.append((st, [pop() for _ in range(n)]))
             lost = st.dropped - st.dropped_reported
             if lost > 0:
                 st.dropped_reported += lost
@@ -268,12 +274,25 @@ class Sink:
         written, wsites = self.written, self.written_sites
         ops = _OPS
         check_size = 0 if not self.max_bytes else 1
-        for ev in events:
-            if check_size:
+        i, n = 0, len(events)
+        while i < n:
+            if _encode_fast is not None:
+                # C: every event of the common shape whose definitions are written;
+                # it stops where the Python code below is needed, or at ``limit``.
+                limit = self.max_bytes - self.part_bytes if self.max_bytes else -1
+                i = _encode_fast(events, i, tid, written, wsites, ops, out, limit)
+                if i >= n:
+                    break
+                if self._rotate_if_full(out):
+                    tid = self._define(st, out)
+                    written, wsites = self.written, self.written_sites
+            elif check_size:
                 check_size += 1
                 if not check_size & 63 and self._rotate_if_full(out):
                     tid = self._define(st, out)
                     written, wsites = self.written, self.written_sites
+            ev = events[i]
+            i += 1
             if len(ev) == 5:  # the common shape: no extra fields (inlined for speed)
                 ts, op, obj, site, task = ev
                 oid = obj._ls_id

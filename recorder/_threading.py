@@ -104,11 +104,102 @@ def _state() -> Any:
         return current_state()
 
 
-class _LockBase:
-    """What traced Lock and RLock share: definition and description."""
+def _py_acquire(self: Any, blocking: bool = True, timeout: float = -1) -> bool:
+    # The hot path (Lock and RLock), kept flat: every call and lookup here counts.
+    if timeout == -1 and blocking is True and self._acq(False):
+        if _core.ON:
+            try:  # (free unless raised) nothing of ours may reach the program
+                try:
+                    st = _core._tls.st
+                except AttributeError:
+                    st = current_state()
+                buf = st.buf
+                if len(buf) < st.cap:
+                    f = _getframe(1)
+                    by = _code_sites_get(id(f.f_code))
+                    sid = by[1].get(f.f_lasti) if by is not None and by[1] is not None \
+                        else None
+                    buf.append((mono_ns(), "acquire", self, sid or site_id(2),
+                                task_of(st) if st.aio else None))
+                else:
+                    st.dropped += 1
+            except Exception:
+                pass
+        return True
+    return self._ls_acquire_slow(blocking, timeout)
+
+
+def _py_release(self: Any) -> None:
+    if _core.ON:
+        try:
+            ts = mono_ns()
+        except Exception:
+            ts = None
+        self._rel()
+        if ts is None:
+            return
+        try:
+            try:
+                st = _core._tls.st
+            except AttributeError:
+                st = current_state()
+            buf = st.buf
+            if len(buf) < st.cap:
+                buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
+            else:
+                st.dropped += 1
+        except Exception:
+            pass
+    else:
+        self._rel()
+
+
+def _py_exit(self: Any, t: Any, v: Any, tb: Any) -> None:
+    # release() inlined: one Python call less per ``with`` block.
+    if _core.ON:
+        try:
+            ts = mono_ns()
+        except Exception:
+            ts = None
+        self._rel()
+        if ts is None:
+            return
+        try:
+            try:
+                st = _core._tls.st
+            except AttributeError:
+                st = current_state()
+            buf = st.buf
+            if len(buf) < st.cap:
+                buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
+            else:
+                st.dropped += 1
+        except Exception:
+            pass
+    else:
+        self._rel()
+
+
+class _PyLockCore:
+    """The hot path of a traced Lock/RLock in pure Python; ``_speedups.LockCore``
+    is the same in C (used when it was built)."""
 
     # _acq/_rel: the inner lock's bound acquire/release, saving a lookup per call.
-    __slots__ = ("_lock", "_acq", "_rel", "_ls_id", "_ls_def", "__weakref__")
+    __slots__ = ("_lock", "_acq", "_rel")
+
+    acquire = _py_acquire
+    __enter__ = _py_acquire
+    release = _py_release
+    __exit__ = _py_exit
+
+
+_LockCore = _core.speedups.LockCore if _core.speedups is not None else _PyLockCore
+
+
+class _LockBase(_LockCore):
+    """What traced Lock and RLock share: definition, description, the slow path."""
+
+    __slots__ = ("_ls_id", "_ls_def", "__weakref__")
 
     def _ls_record(self) -> dict:
         return self._ls_def
@@ -121,82 +212,12 @@ class _LockBase:
                 fields["owner"] = oid
         define(self, "lock", type_, 4, **fields)
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        # The hot path (Lock and RLock), kept flat: every call and lookup here counts.
-        if timeout == -1 and blocking is True and self._acq(False):
-            if _core.ON:
-                try:  # (free unless raised) nothing of ours may reach the program
-                    try:
-                        st = _core._tls.st
-                    except AttributeError:
-                        st = current_state()
-                    buf = st.buf
-                    if len(buf) < st.cap:
-                        f = _getframe(1)
-                        by = _code_sites_get(id(f.f_code))
-                        sid = by[1].get(f.f_lasti) if by is not None and by[1] is not None \
-                            else None
-                        buf.append((mono_ns(), "acquire", self, sid or site_id(2),
-                                    task_of(st) if st.aio else None))
-                    else:
-                        st.dropped += 1
-                except Exception:
-                    pass
-            return True
-        return self._ls_acquire_slow(blocking, timeout)
+    # The C core hands acquires with arguments to this one (same frame depth).
+    _ls_acquire = _py_acquire
 
-    __enter__ = acquire
-
-    def release(self) -> None:
-        if _core.ON:
-            try:
-                ts = mono_ns()
-            except Exception:
-                ts = None
-            self._rel()
-            if ts is None:
-                return
-            try:
-                try:
-                    st = _core._tls.st
-                except AttributeError:
-                    st = current_state()
-                buf = st.buf
-                if len(buf) < st.cap:
-                    buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
-                else:
-                    st.dropped += 1
-            except Exception:
-                pass
-        else:
-            self._rel()
-
-    def __exit__(self, t: Any, v: Any, tb: Any) -> None:
-        # release() inlined: one Python call less per ``with`` block.
-        if _core.ON:
-            try:
-                ts = mono_ns()
-            except Exception:
-                ts = None
-            self._rel()
-            if ts is None:
-                return
-            try:
-                try:
-                    st = _core._tls.st
-                except AttributeError:
-                    st = current_state()
-                buf = st.buf
-                if len(buf) < st.cap:
-                    buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
-                else:
-                    st.dropped += 1
-            except Exception:
-                pass
-        else:
-            self._rel()
-
-    def _ls_acquire_slow(self, blocking: bool, timeout: float) -> bool:
+    def _ls_acquire_slow(self, blocking: bool, timeout: float, depth: int = 3) -> bool:
+        """Contention, a timeout or a try: ``depth`` is the caller's frame as seen
+        from site_id() here (2 when called from the C core, which has no frame)."""
         lock = self._lock
         if not blocking or timeout == 0 or timeout < 0 and timeout != -1 \
                 or timeout > TIMEOUT_MAX:
@@ -204,16 +225,16 @@ class _LockBase:
             # non-blocking acquire, or one with a zero timeout, is a try.
             ok = lock.acquire(blocking, timeout)
             if _core.ON:
-                _record(_state(), "acquire" if ok else "try-fail", self, site_id(3))
+                _record(_state(), "acquire" if ok else "try-fail", self, site_id(depth))
             return ok
         if lock.acquire(False):
             if _core.ON:
-                _record(_state(), "acquire", self, site_id(3))
+                _record(_state(), "acquire", self, site_id(depth))
             return True
         if not _core.ON:
             return lock.acquire(True, timeout)
         st = _state()
-        site = site_id(3)
+        site = site_id(depth)
         _record(st, "wait", self, site)
         ok = lock.acquire(True, timeout)
         _record(st, "acquire" if ok else "timeout", self, site)

@@ -1,0 +1,885 @@
+/* lockscope recorder: C versions of the two hottest paths.
+ *
+ * 1. LockCore, the base of the traced threading.Lock / RLock: acquire, release,
+ *    __enter__ and __exit__.  The uncontended path (try the inner lock, stamp the
+ *    time, find the call site in the site cache, append one event tuple to the
+ *    thread's buffer) runs without a Python frame; everything rarer (contention,
+ *    arguments, a site seen for the first time, a thread seen for the first time,
+ *    a loop thread's task lookup) calls back into the pure-Python recorder, which
+ *    stays the reference implementation (recorder/_threading.py, recorder/_core.py).
+ * 2. The writer's encoder and drain: turns event tuples whose definitions are
+ *    already written into JSON lines, and takes a buffer's events in one call.
+ *
+ * Nothing here may raise into the program: a failure while recording is cleared
+ * and the event is lost, exactly as in the Python version.  The lock operations
+ * themselves (the inner lock's acquire/release) do raise as the originals do.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <frameobject.h>
+#include <string.h>
+#include <stdio.h>
+#if defined(__linux__)
+#include <time.h>
+#endif
+
+/* Bump with every change of the interface with recorder/_core.py: a stale build
+ * in a checkout then falls back to pure Python instead of failing. */
+#define API_VERSION 4
+
+#ifdef Py_GIL_DISABLED
+/* The code below relies on the GIL to make each buffer operation atomic. */
+#error "free-threaded CPython: the recorder runs in pure Python"
+#endif
+
+/* ------------------------------------------------------------ configuration */
+
+static PyObject *core_dict;          /* recorder._core.__dict__ */
+static PyObject *code_sites;         /* recorder._core.code_sites (never rebound) */
+static PyObject *site_id_fn;         /* recorder._core.site_id */
+static PyObject *current_state_fn;   /* recorder._core.current_state */
+static PyObject *task_of_fn;         /* recorder._core.task_of */
+static PyObject *mono_ns_fn;         /* time.monotonic_ns (used off Linux) */
+static PyObject *op_acquire, *op_release;
+static PyObject *deque_type, *deque_append, *deque_popleft;
+static PyTypeObject *state_type;     /* recorder._core.ThreadState */
+static Py_ssize_t off_buf = -1, off_cap = -1, off_dropped = -1, off_aio = -1;
+
+static PyObject *s_ON, *s_tls, *s_st, *s_buf, *s_cap, *s_dropped, *s_aio;
+static PyObject *s_ls_acquire, *s_ls_acquire_slow, *s_ls_id, *s_state_key;
+static PyObject *int_one, *int_two;
+
+static Py_ssize_t
+slot_offset(PyTypeObject *tp, const char *name)
+{
+    PyObject *d = PyDict_GetItemString(tp->tp_dict, name);  /* borrowed */
+    if (d == NULL || Py_TYPE(d) != &PyMemberDescr_Type)
+        return -1;
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX)
+        return -1;
+    return m->offset;
+}
+
+static PyObject *
+configure(PyObject *mod, PyObject *args)
+{
+    PyObject *core, *acq, *rel;
+    if (!PyArg_ParseTuple(args, "OOO", &core, &acq, &rel))
+        return NULL;
+    PyObject *d = PyModule_GetDict(core);
+    if (d == NULL)
+        return NULL;
+#define GET(var, name) do { \
+        PyObject *v_ = PyDict_GetItemString(d, name); \
+        if (v_ == NULL) { PyErr_SetString(PyExc_RuntimeError, "recorder._core has no " name); return NULL; } \
+        Py_INCREF(v_); Py_XSETREF(var, v_); } while (0)
+    GET(code_sites, "code_sites");
+    GET(site_id_fn, "site_id");
+    GET(current_state_fn, "current_state");
+    GET(task_of_fn, "task_of");
+    GET(mono_ns_fn, "mono_ns");
+#undef GET
+    PyObject *st = PyDict_GetItemString(d, "ThreadState");
+    if (st == NULL || !PyType_Check(st)) {
+        PyErr_SetString(PyExc_RuntimeError, "recorder._core has no ThreadState");
+        return NULL;
+    }
+    Py_INCREF(st);
+    Py_XSETREF(state_type, (PyTypeObject *)st);
+    off_buf = slot_offset(state_type, "buf");
+    off_cap = slot_offset(state_type, "cap");
+    off_dropped = slot_offset(state_type, "dropped");
+    off_aio = slot_offset(state_type, "aio");
+    Py_INCREF(d);
+    Py_XSETREF(core_dict, d);
+    Py_INCREF(acq);
+    Py_XSETREF(op_acquire, acq);
+    Py_INCREF(rel);
+    Py_XSETREF(op_release, rel);
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static inline int
+recording_on(void)
+{
+    PyObject *on = PyDict_GetItemWithError(core_dict, s_ON);  /* borrowed */
+    return on == Py_True;
+}
+
+static inline PyObject *
+now_ns(void)
+{
+#if defined(__linux__)
+    struct timespec t;
+    if (clock_gettime(CLOCK_MONOTONIC, &t) == 0)
+        return PyLong_FromLongLong((long long)t.tv_sec * 1000000000LL + t.tv_nsec);
+#endif
+    return PyObject_CallNoArgs(mono_ns_fn);
+}
+
+/* Clear an error raised while recording; errors that are not Exceptions
+ * (KeyboardInterrupt, SystemExit) go on, as they do in the Python version. */
+static inline int
+swallow(void)
+{
+    if (PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return -1;
+}
+
+/* Each thread keeps its ThreadState in its own thread-state dict (the one
+ * _thread._local uses), so the reference goes away with the thread, whatever
+ * runs while it is torn down.  The entry is trusted while the generation it was
+ * stored at is current: Python bumps the generation (invalidate()) whenever a
+ * ThreadState is bound to a thread or all are forgotten, the only ways the
+ * object that _tls.st names can change, and whenever the site caches are
+ * cleared (which also voids the locks' last-site memos). */
+static unsigned long state_generation = 1;
+static _Thread_local unsigned long tl_generation;
+
+static PyObject *
+invalidate(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    state_generation++;
+    Py_RETURN_NONE;
+}
+
+/* The calling thread's ThreadState (new reference), or NULL with an error. */
+static PyObject *
+thread_state(void)
+{
+    PyObject *tdict = PyThreadState_GetDict();  /* borrowed; NULL without an error */
+    if (tdict != NULL && tl_generation == state_generation) {
+        PyObject *st = PyDict_GetItemWithError(tdict, s_state_key);  /* borrowed */
+        if (st != NULL)
+            return Py_NewRef(st);
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    unsigned long gen = state_generation;
+    PyObject *tls = PyDict_GetItemWithError(core_dict, s_tls);  /* borrowed */
+    if (tls != NULL) {
+        PyObject *st = PyObject_GetAttr(tls, s_st);
+        if (st != NULL) {
+            /* (if the lookup ran code that bound a state, gen is already stale) */
+            if (tdict != NULL) {
+                if (PyDict_SetItem(tdict, s_state_key, st) == 0)
+                    tl_generation = gen;
+                else
+                    PyErr_Clear();
+            }
+            return st;
+        }
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return NULL;
+        PyErr_Clear();
+    }
+    else if (PyErr_Occurred())
+        return NULL;
+    return PyObject_CallNoArgs(current_state_fn);
+}
+
+static inline PyObject *
+state_get(PyObject *st, Py_ssize_t off, PyObject *name)
+{
+    if (off >= 0 && Py_TYPE(st) == state_type) {
+        PyObject *v = *(PyObject **)((char *)st + off);
+        if (v == NULL) {
+            PyErr_SetObject(PyExc_AttributeError, name);
+            return NULL;
+        }
+        Py_INCREF(v);
+        return v;
+    }
+    return PyObject_GetAttr(st, name);
+}
+
+static inline int
+state_set(PyObject *st, Py_ssize_t off, PyObject *name, PyObject *value)
+{
+    if (off >= 0 && Py_TYPE(st) == state_type) {
+        PyObject **slot = (PyObject **)((char *)st + off);
+        Py_INCREF(value);
+        Py_XSETREF(*slot, value);
+        return 0;
+    }
+    return PyObject_SetAttr(st, name, value);
+}
+
+/* Instruction offset of a frame, as Python's frame.f_lasti. */
+static inline int
+frame_lasti(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return PyFrame_GetLasti(f);
+#else
+    return f->f_lasti < 0 ? -1 : f->f_lasti * 2;
+#endif
+}
+
+/* A traced lock's hot-path state.  c_*: the last call site that acquired it
+ * (a loop, or a function called again, acquires from the same instruction):
+ * the code object (held, so its address cannot be reused), the instruction
+ * offset, the site id and the site generation they belong to. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *lock;   /* the inner _thread lock / RLock */
+    PyObject *acq;    /* its bound acquire */
+    PyObject *rel;    /* its bound release */
+    PyObject *c_code;
+    PyObject *c_sid;
+    int c_lasti;
+    unsigned long c_gen;
+} LockCore;
+
+/* The site id of the calling code (new reference to an int): from the lock's
+ * last-site memo, else the site cache, else through the Python site_id(1),
+ * which interns it and fills the cache. */
+static PyObject *
+caller_site(LockCore *lc)
+{
+    PyFrameObject *f = PyEval_GetFrame();  /* borrowed */
+    Py_XINCREF(f);
+    int first = 1;
+    while (f != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        int lasti_first = 0;
+        if (first) {
+            lasti_first = frame_lasti(f);
+            if (lc != NULL && lc->c_code == (PyObject *)code && lc->c_lasti == lasti_first
+                    && lc->c_gen == state_generation && lc->c_sid != NULL) {
+                Py_DECREF(code);
+                Py_DECREF(f);
+                return Py_NewRef(lc->c_sid);
+            }
+        }
+        PyObject *key = PyLong_FromVoidPtr(code);
+        if (key == NULL) {
+            Py_DECREF(code);
+            break;
+        }
+        PyObject *entry = PyDict_GetItemWithError(code_sites, key);  /* borrowed */
+        Py_DECREF(key);
+        if (entry == NULL || !PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2) {
+            Py_DECREF(code);
+            break;
+        }
+        PyObject *by_lasti = PyTuple_GET_ITEM(entry, 1);
+        if (by_lasti == Py_None) {  /* a library frame: its caller is the site */
+            Py_DECREF(code);
+            PyFrameObject *back = PyFrame_GetBack(f);
+            Py_DECREF(f);
+            f = back;
+            first = 0;
+            continue;
+        }
+        if (!PyDict_Check(by_lasti)) {
+            Py_DECREF(code);
+            break;
+        }
+        PyObject *lasti = PyLong_FromLong(first ? lasti_first : frame_lasti(f));
+        if (lasti == NULL) {
+            Py_DECREF(code);
+            break;
+        }
+        PyObject *sid = PyDict_GetItemWithError(by_lasti, lasti);  /* borrowed */
+        Py_DECREF(lasti);
+        if (sid == NULL) {
+            Py_DECREF(code);
+            break;
+        }
+        /* Remember it when the caller itself is the site (a site reached through
+         * library frames depends on more than the caller's instruction). */
+        if (first && lc != NULL) {
+            Py_XSETREF(lc->c_code, Py_NewRef((PyObject *)code));
+            Py_XSETREF(lc->c_sid, Py_NewRef(sid));
+            lc->c_lasti = lasti_first;
+            lc->c_gen = state_generation;
+        }
+        Py_DECREF(code);
+        Py_DECREF(f);
+        return Py_NewRef(sid);
+    }
+    Py_XDECREF(f);
+    if (PyErr_Occurred())
+        return NULL;
+    /* Not cached yet: the Python path walks, interns and fills the cache.  From
+     * inside site_id, frame 1 is the code that called this C function. */
+    return PyObject_CallOneArg(site_id_fn, int_one);
+}
+
+/* Append (ts, op, obj, site, task) to the thread's buffer, or count a drop.
+ * `ts` may be NULL (take it now); `site` NULL means look up the caller's site.
+ * Returns 0, or -1 with a non-Exception error set (after the event is lost). */
+static int
+record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
+{
+    PyObject *st = NULL, *buf = NULL, *cap = NULL, *site = NULL, *task = NULL;
+    PyObject *tuple = NULL, *own_ts = NULL;
+    int rc = 0;
+
+    st = thread_state();
+    if (st == NULL)
+        goto fail;
+    buf = state_get(st, off_buf, s_buf);
+    if (buf == NULL)
+        goto fail;
+    cap = state_get(st, off_cap, s_cap);
+    if (cap == NULL)
+        goto fail;
+    Py_ssize_t n = PyObject_Size(buf);
+    if (n < 0)
+        goto fail;
+    Py_ssize_t c = PyLong_AsSsize_t(cap);
+    if (c == -1 && PyErr_Occurred())
+        goto fail;
+    if (n >= c) {
+        PyObject *dropped = state_get(st, off_dropped, s_dropped);
+        if (dropped == NULL)
+            goto fail;
+        PyObject *more = PyNumber_Add(dropped, int_one);
+        Py_DECREF(dropped);
+        if (more == NULL)
+            goto fail;
+        int r = state_set(st, off_dropped, s_dropped, more);
+        Py_DECREF(more);
+        if (r < 0)
+            goto fail;
+        goto done;
+    }
+    if (want_site) {
+        site = caller_site(lc);
+        if (site == NULL)
+            goto fail;
+    }
+    else {
+        site = PyLong_FromLong(0);
+    }
+    PyObject *aio = state_get(st, off_aio, s_aio);
+    if (aio == NULL)
+        goto fail;
+    int is_aio = PyObject_IsTrue(aio);
+    Py_DECREF(aio);
+    if (is_aio < 0)
+        goto fail;
+    if (is_aio) {
+        task = PyObject_CallOneArg(task_of_fn, st);
+        if (task == NULL)
+            goto fail;
+    }
+    else {
+        task = Py_NewRef(Py_None);
+    }
+    if (ts == NULL) {
+        ts = own_ts = now_ns();
+        if (ts == NULL)
+            goto fail;
+    }
+    tuple = PyTuple_Pack(5, ts, op, obj, site, task);
+    if (tuple == NULL)
+        goto fail;
+    /* The cyclic GC need not look at an event: it only lives until the writer
+     * drains it, and what it refers to is alive anyway.  Untracked, a buffer of
+     * events costs the program's collections nothing. */
+    PyObject_GC_UnTrack(tuple);
+    PyObject *res;
+    if (Py_TYPE(buf) == (PyTypeObject *)deque_type) {
+        PyObject *args[2] = {buf, tuple};
+        res = PyObject_Vectorcall(deque_append, args, 2, NULL);
+    }
+    else {
+        res = PyObject_CallMethod(buf, "append", "O", tuple);
+    }
+    if (res == NULL)
+        goto fail;
+    Py_DECREF(res);
+    goto done;
+fail:
+    rc = swallow();
+done:
+    Py_XDECREF(st);
+    Py_XDECREF(buf);
+    Py_XDECREF(cap);
+    Py_XDECREF(site);
+    Py_XDECREF(task);
+    Py_XDECREF(tuple);
+    Py_XDECREF(own_ts);
+    return rc;
+}
+
+/* --------------------------------------------------------------- LockCore */
+
+
+static int
+LockCore_traverse(LockCore *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->lock);
+    Py_VISIT(self->acq);
+    Py_VISIT(self->rel);
+    Py_VISIT(self->c_code);
+    Py_VISIT(self->c_sid);
+    return 0;
+}
+
+static int
+LockCore_clear(LockCore *self)
+{
+    Py_CLEAR(self->lock);
+    Py_CLEAR(self->acq);
+    Py_CLEAR(self->rel);
+    Py_CLEAR(self->c_code);
+    Py_CLEAR(self->c_sid);
+    return 0;
+}
+
+static void
+LockCore_dealloc(LockCore *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    LockCore_clear(self);
+    tp->tp_free((PyObject *)self);
+}
+
+static PyObject *
+inner_call(PyObject *fn, const char *what)
+{
+    if (fn == NULL) {
+        PyErr_Format(PyExc_AttributeError, "traced lock has no inner %s", what);
+        return NULL;
+    }
+    return PyObject_CallNoArgs(fn);
+}
+
+/* The uncontended, argument-less acquire: the ``with lock:`` path. */
+static PyObject *
+acquire_noargs(LockCore *self)
+{
+    if (self->acq == NULL)
+        return inner_call(NULL, "acquire");
+    PyObject *arg = Py_False;
+    PyObject *got = PyObject_Vectorcall(self->acq, &arg, 1, NULL);
+    if (got == NULL)
+        return NULL;
+    if (got != Py_True) {
+        Py_DECREF(got);
+        /* Contended (or an unusual inner lock): the Python slow path waits and
+         * records wait/acquire; frame 2 from its site_id is our caller. */
+        PyObject *args[4] = {(PyObject *)self, Py_True, NULL, int_two};
+        PyObject *minus_one = PyLong_FromLong(-1);
+        if (minus_one == NULL)
+            return NULL;
+        args[2] = minus_one;
+        PyObject *r = PyObject_VectorcallMethod(s_ls_acquire_slow, args, 4, NULL);
+        Py_DECREF(minus_one);
+        return r;
+    }
+    if (core_dict != NULL && recording_on()) {
+        if (record(NULL, op_acquire, (PyObject *)self, 1, self) < 0) {
+            Py_DECREF(got);
+            return NULL;
+        }
+    }
+    else if (PyErr_Occurred() && swallow() < 0) {
+        Py_DECREF(got);
+        return NULL;
+    }
+    return got;
+}
+
+static PyObject *
+LockCore_acquire(LockCore *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs == 0 && kwnames == NULL)
+        return acquire_noargs(self);
+    /* Arguments: the Python acquire (same semantics and errors as the original). */
+    PyObject *stack[4];
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw > 3) {
+        PyErr_SetString(PyExc_TypeError, "acquire() takes at most 2 arguments");
+        return NULL;
+    }
+    stack[0] = (PyObject *)self;
+    for (Py_ssize_t i = 0; i < nargs + nkw; i++)
+        stack[i + 1] = args[i];
+    return PyObject_VectorcallMethod(s_ls_acquire, stack, nargs + 1, kwnames);
+}
+
+static PyObject *
+LockCore_enter(LockCore *self, PyObject *Py_UNUSED(ignored))
+{
+    return acquire_noargs(self);
+}
+
+static PyObject *
+release_impl(LockCore *self)
+{
+    if (core_dict == NULL || !recording_on()) {
+        if (PyErr_Occurred() && swallow() < 0)
+            return NULL;
+        return inner_call(self->rel, "release");
+    }
+    PyObject *ts = now_ns();
+    if (ts == NULL && swallow() < 0)
+        return NULL;
+    PyObject *r = inner_call(self->rel, "release");
+    if (r == NULL || ts == NULL) {
+        Py_XDECREF(ts);
+        return r;
+    }
+    int rc = record(ts, op_release, (PyObject *)self, 0, NULL);
+    Py_DECREF(ts);
+    if (rc < 0) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    return r;
+}
+
+static PyObject *
+LockCore_release(LockCore *self, PyObject *Py_UNUSED(ignored))
+{
+    return release_impl(self);
+}
+
+static PyObject *
+LockCore_exit(LockCore *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)args;
+    (void)nargs;
+    PyObject *r = release_impl(self);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef LockCore_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))LockCore_acquire, METH_FASTCALL | METH_KEYWORDS,
+     "acquire(blocking=True, timeout=-1) -> bool"},
+    {"__enter__", (PyCFunction)LockCore_enter, METH_NOARGS, "Acquire the lock."},
+    {"release", (PyCFunction)LockCore_release, METH_NOARGS, "Release the lock."},
+    {"__exit__", (PyCFunction)(void (*)(void))LockCore_exit, METH_FASTCALL, "Release the lock."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef LockCore_members[] = {
+    {"_lock", T_OBJECT_EX, offsetof(LockCore, lock), 0, NULL},
+    {"_acq", T_OBJECT_EX, offsetof(LockCore, acq), 0, NULL},
+    {"_rel", T_OBJECT_EX, offsetof(LockCore, rel), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject LockCore_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "recorder._speedups.LockCore",
+    .tp_basicsize = sizeof(LockCore),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The hot path of a traced threading lock (see recorder/_threading.py).",
+    .tp_traverse = (traverseproc)LockCore_traverse,
+    .tp_clear = (inquiry)LockCore_clear,
+    .tp_dealloc = (destructor)LockCore_dealloc,
+    .tp_methods = LockCore_methods,
+    .tp_members = LockCore_members,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ----------------------------------------------------------------- writer */
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+} Out;
+
+static int
+out_reserve(Out *o, size_t more)
+{
+    if (o->len + more <= o->cap)
+        return 0;
+    size_t cap = o->cap ? o->cap : 1 << 16;
+    while (cap < o->len + more)
+        cap *= 2;
+    char *d = PyMem_Realloc(o->data, cap);
+    if (d == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    o->data = d;
+    o->cap = cap;
+    return 0;
+}
+
+static inline void
+out_str(Out *o, const char *s, size_t n)
+{
+    memcpy(o->data + o->len, s, n);
+    o->len += n;
+}
+
+static inline void
+out_int(Out *o, long long v)
+{
+    char tmp[24];
+    int i = 0;
+    unsigned long long u = v < 0 ? (unsigned long long)(-(v + 1)) + 1 : (unsigned long long)v;
+    do {
+        tmp[i++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        o->data[o->len++] = '-';
+    while (i)
+        o->data[o->len++] = tmp[--i];
+}
+
+#define LIT(o, s) out_str(o, s, sizeof(s) - 1)
+
+/* The int id of a written definition, or -1 (not written / not an int / error). */
+static long long
+written_id(PyObject *obj, PyObject *written)
+{
+    PyObject *oid = PyObject_GetAttr(obj, s_ls_id);
+    if (oid == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    long long v = -1;
+    if (PyLong_CheckExact(oid)) {
+        int in = PySet_Contains(written, oid);
+        if (in == 1) {
+            v = PyLong_AsLongLong(oid);
+            if (v == -1 && PyErr_Occurred())
+                PyErr_Clear();
+        }
+        else if (in < 0) {
+            PyErr_Clear();
+        }
+    }
+    Py_DECREF(oid);
+    return v;
+}
+
+/* encode(events, start, tid, written, wsites, ops, out, limit) -> int
+ *
+ * Append the JSON lines of events[start:] to the bytearray `out`, for as long as
+ * each event has the common shape (ts, op, obj, site, task) with its object,
+ * site and task already defined in this file part and its op in `ops`.  Stops
+ * at the first event that needs the Python encoder, or once `out` holds `limit`
+ * bytes or more (limit < 0: no limit); returns the index reached. */
+static PyObject *
+encode(PyObject *mod, PyObject *args)
+{
+    PyObject *events, *written, *wsites, *ops, *out;
+    Py_ssize_t start, limit;
+    long long tid;
+    if (!PyArg_ParseTuple(args, "O!nLO!O!O!O!n", &PyList_Type, &events, &start, &tid,
+                          &PySet_Type, &written, &PySet_Type, &wsites, &PyDict_Type, &ops,
+                          &PyByteArray_Type, &out, &limit))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(events);
+    Py_ssize_t base = PyByteArray_GET_SIZE(out);
+    Out o = {NULL, 0, 0};
+    Py_ssize_t i = start;
+    /* (borrowed: `events` holds them for the whole call) */
+    PyObject *last_obj = NULL, *last_site = NULL, *last_task = NULL;
+    long long last_oid = -1, last_sid = 0, last_task_id = -1;
+    for (; i < n; i++) {
+        if (limit >= 0 && base + (Py_ssize_t)o.len >= limit)
+            break;
+        PyObject *ev = PyList_GET_ITEM(events, i);
+        if (!PyTuple_CheckExact(ev) || PyTuple_GET_SIZE(ev) != 5)
+            break;
+        PyObject *ts = PyTuple_GET_ITEM(ev, 0), *op = PyTuple_GET_ITEM(ev, 1);
+        PyObject *obj = PyTuple_GET_ITEM(ev, 2), *site = PyTuple_GET_ITEM(ev, 3);
+        PyObject *task = PyTuple_GET_ITEM(ev, 4);
+        if (!PyLong_CheckExact(ts) || !PyLong_CheckExact(site))
+            break;
+        PyObject *opb = PyDict_GetItemWithError(ops, op);  /* borrowed */
+        if (opb == NULL || !PyBytes_Check(opb)) {
+            PyErr_Clear();
+            break;
+        }
+        /* Consecutive events mostly share their object, site and task, and
+         * `written` does not change during this call: look each up once. */
+        long long oid;
+        if (obj == last_obj) {
+            oid = last_oid;
+        }
+        else {
+            oid = written_id(obj, written);
+            if (oid < 0)
+                break;
+            last_obj = obj;
+            last_oid = oid;
+        }
+        long long sid;
+        if (site == last_site) {
+            sid = last_sid;
+        }
+        else {
+            sid = PyLong_AsLongLong(site);
+            if (sid == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                break;
+            }
+            if (sid) {
+                int in = PySet_Contains(wsites, site);
+                if (in != 1) {
+                    if (in < 0)
+                        PyErr_Clear();
+                    break;
+                }
+            }
+            last_site = site;
+            last_sid = sid;
+        }
+        long long task_id = -1;
+        if (task != Py_None) {
+            if (task == last_task) {
+                task_id = last_task_id;
+            }
+            else {
+                task_id = written_id(task, written);
+                if (task_id < 0)
+                    break;
+                last_task = task;
+                last_task_id = task_id;
+            }
+        }
+        long long t = PyLong_AsLongLong(ts);
+        if (t == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            break;
+        }
+        Py_ssize_t oplen = PyBytes_GET_SIZE(opb);
+        if (out_reserve(&o, 160 + (size_t)oplen) < 0) {
+            PyMem_Free(o.data);
+            return NULL;
+        }
+        LIT(&o, "{\"k\":\"ev\",\"ts\":");
+        out_int(&o, t);
+        LIT(&o, ",\"th\":");
+        out_int(&o, tid);
+        if (task_id >= 0) {
+            LIT(&o, ",\"task\":");
+            out_int(&o, task_id);
+        }
+        LIT(&o, ",\"obj\":");
+        out_int(&o, oid);
+        LIT(&o, ",\"op\":\"");
+        out_str(&o, PyBytes_AS_STRING(opb), (size_t)oplen);
+        o.data[o.len++] = '"';
+        if (sid) {
+            LIT(&o, ",\"site\":");
+            out_int(&o, sid);
+        }
+        LIT(&o, "}\n");
+    }
+    if (o.len) {
+        if (PyByteArray_Resize(out, base + (Py_ssize_t)o.len) < 0) {
+            PyMem_Free(o.data);
+            return NULL;
+        }
+        memcpy(PyByteArray_AS_STRING(out) + base, o.data, o.len);
+    }
+    PyMem_Free(o.data);
+    return PyLong_FromSsize_t(i);
+}
+
+/* take(buf, n) -> list: pop the n oldest events of a thread's buffer (a deque
+ * the owning thread appends to meanwhile). */
+static PyObject *
+take(PyObject *mod, PyObject *args)
+{
+    PyObject *buf;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "On", &buf, &n))
+        return NULL;
+    PyObject *list = PyList_New(0);
+    if (list == NULL)
+        return NULL;
+    int fast = Py_TYPE(buf) == (PyTypeObject *)deque_type;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *ev = fast ? PyObject_Vectorcall(deque_popleft, &buf, 1, NULL)
+                            : PyObject_CallMethod(buf, "popleft", NULL);
+        if (ev == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        int r = PyList_Append(list, ev);
+        Py_DECREF(ev);
+        if (r < 0) {
+            Py_DECREF(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+/* ----------------------------------------------------------------- module */
+
+static PyMethodDef module_methods[] = {
+    {"configure", configure, METH_VARARGS,
+     "configure(core_module, acquire_op, release_op): bind to recorder._core."},
+    {"encode", encode, METH_VARARGS,
+     "encode(events, start, tid, written, wsites, ops, out, limit) -> index reached"},
+    {"take", take, METH_VARARGS, "take(buf, n) -> the n oldest events of buf"},
+    {"invalidate", invalidate, METH_NOARGS,
+     "invalidate(): thread states were bound or forgotten; look them up again"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT, "recorder._speedups",
+    "C versions of the recorder's hot path and writer encoder.", -1, module_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+static PyObject *
+intern(const char *s)
+{
+    return PyUnicode_InternFromString(s);
+}
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    if (PyType_Ready(&LockCore_Type) < 0)
+        return NULL;
+    if (!(s_ON = intern("ON")) || !(s_tls = intern("_tls")) || !(s_st = intern("st"))
+        || !(s_buf = intern("buf")) || !(s_cap = intern("cap"))
+        || !(s_dropped = intern("dropped")) || !(s_aio = intern("aio"))
+        || !(s_ls_acquire = intern("_ls_acquire"))
+        || !(s_ls_acquire_slow = intern("_ls_acquire_slow")) || !(s_ls_id = intern("_ls_id"))
+        || !(s_state_key = intern("lockscope.recorder.state")))
+        return NULL;
+    if (!(int_one = PyLong_FromLong(1)) || !(int_two = PyLong_FromLong(2)))
+        return NULL;
+    PyObject *collections = PyImport_ImportModule("collections");
+    if (collections == NULL)
+        return NULL;
+    deque_type = PyObject_GetAttrString(collections, "deque");
+    Py_DECREF(collections);
+    if (deque_type == NULL)
+        return NULL;
+    if (!(deque_append = PyObject_GetAttrString(deque_type, "append"))
+        || !(deque_popleft = PyObject_GetAttrString(deque_type, "popleft")))
+        return NULL;
+    PyObject *m = PyModule_Create(&speedups_module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&LockCore_Type);
+    if (PyModule_AddObject(m, "LockCore", (PyObject *)&LockCore_Type) < 0
+        || PyModule_AddIntConstant(m, "API", API_VERSION) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
