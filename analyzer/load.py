@@ -95,9 +95,10 @@ RAW_SCHEMA = """CREATE OR REPLACE TABLE raw (file_id SMALLINT, k VARCHAR, ts BIG
 def load(con: duckdb.DuckDBPyConnection, files: list[Path], timings: dict[str, float] | None = None) -> Loaded:
     """Read `files` into the documented tables of `con` (docs/database.md).
 
-    Two passes, both DuckDB `read_json` with explicit column types: pass 1 reads
-    every line of each file with the event columns (row order = line order), pass 2
-    reads the definition records with all their columns. Raises UnusableInput for
+    Two passes: pass 1 reads every line of each file with DuckDB `read_json` and the
+    event columns' explicit types (row order = line order); pass 2 reads the files as
+    plain lines and parses, with all the definition columns, only the lines that do
+    not start like an event. Raises UnusableInput for
     an unknown format version or when no file holds a single valid record.
     `timings`, when given, receives the seconds each step took.
     """
