@@ -84,5 +84,9 @@ SELECT row_number() OVER (ORDER BY min(g.first_seq))::INTEGER AS dep,
 FROM dep_groups g JOIN group_held h ON h.ax = g.ax AND h.rep_rq = g.rep_rq
 GROUP BY g.run, g.actor, g.lk, g.site, h.held, h.held_at;
 
+-- Tripwire for the streaming pass of dep_timeline (see derive.sql).
+SELECT error('internal error: request ranges out of order (streaming window order not kept)')
+FROM held_spans WHERE i1 < i0 - 1 LIMIT 1;
+
 DROP TABLE dep_timeline;
 DROP TABLE held_spans;

@@ -109,5 +109,10 @@ SELECT run, obj, lk, mutex, actor, th, task, seq, ts, site,
        CASE WHEN e THEN next_ts END AS end_ts, CASE WHEN e THEN next_ts - ts END AS wait_ns
 FROM (SELECT *, next_op IN ('acquire', 'timeout', 'cancel') AS e FROM lock_runs WHERE op = 'wait');
 
+-- Tripwire for the streaming passes above: they rely on ORDER BY output order
+-- reaching the window functions; if a DuckDB version broke that, fail loudly.
+SELECT error('internal error: holds out of order (streaming window order not kept)')
+FROM holds WHERE end_seq <= seq LIMIT 1;
+
 DROP TABLE lock_runs;
 DROP TABLE odd_lock_runs;
