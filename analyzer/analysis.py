@@ -49,9 +49,9 @@ def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hol
             timings[name] = round(now - clock, 3)
             clock = now
 
-        loaded = loader.load(con, files)
+        loaded = loader.load(con, files, timings)
         lap("load_s")
-        loader.derive(con, group_by=group_by, actors=actors)
+        loader.derive(con, group_by=group_by, actors=actors, timings=timings)
         lap("derive_s")
         ctx = Context(con, opts)
         findings: list[Finding] = []

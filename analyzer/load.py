@@ -5,6 +5,7 @@ import glob
 import os
 import shutil
 import tempfile
+import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,8 @@ def connect(db_path: str | os.PathLike | None = None, memory_limit: str | None =
         con.execute(f"SET temp_directory = {queries.sql_string(tmp)}")
     if memory_limit:
         con.execute(f"SET memory_limit = {queries.sql_string(memory_limit)}")
+    # Required, not a preference: line numbers come from insertion order, and the
+    # streaming window passes (derive.sql, deps.sql) rely on ORDER BY output order.
     con.execute("SET preserve_insertion_order = true")
     return con
 
@@ -89,14 +92,17 @@ RAW_SCHEMA = """CREATE OR REPLACE TABLE raw (file_id SMALLINT, k VARCHAR, ts BIG
     timeout DOUBLE, n INTEGER, id INTEGER, count BIGINT)"""
 
 
-def load(con: duckdb.DuckDBPyConnection, files: list[Path]) -> Loaded:
+def load(con: duckdb.DuckDBPyConnection, files: list[Path], timings: dict[str, float] | None = None) -> Loaded:
     """Read `files` into the documented tables of `con` (docs/database.md).
 
-    Two passes, both DuckDB `read_json` with explicit column types: pass 1 reads
-    every line of each file with the event columns (row order = line order), pass 2
-    reads the definition records with all their columns. Raises UnusableInput for
+    Two passes: pass 1 reads every line of each file with DuckDB `read_json` and the
+    event columns' explicit types (row order = line order); pass 2 reads the files as
+    plain lines and parses, with all the definition columns, only the lines that do
+    not start like an event. Raises UnusableInput for
     an unknown format version or when no file holds a single valid record.
+    `timings`, when given, receives the seconds each step took.
     """
+    lap = _Lap(timings)
     nonempty = [f for f in files if f.stat().st_size > 0]
     empty = [f for f in files if f.stat().st_size == 0]
     if not nonempty:
@@ -107,8 +113,10 @@ def load(con: duckdb.DuckDBPyConnection, files: list[Path]) -> Loaded:
     try:
         for i, f in enumerate(nonempty, 1):  # one statement per file (not per line)
             queries.run(con, "load_raw", file_id=i, path=queries.sql_string(str(f)))
+        lap("load:read_events_s")
         file_list = "[" + ", ".join(queries.sql_string(str(f)) for f in nonempty) + "]"
         queries.run(con, "load_defs", files=file_list)
+        lap("load:read_definitions_s")
     except duckdb.Error as exc:  # unreadable file, bad gzip stream, ...
         raise UnusableInput(f"cannot read trace files: {str(exc).splitlines()[0]}") from None
     bad = con.execute(
@@ -127,8 +135,10 @@ def load(con: duckdb.DuckDBPyConnection, files: list[Path]) -> Loaded:
         )
     headerless = [r[0] for r in con.execute("SELECT path FROM files WHERE run IS NULL").fetchall()]
     queries.run(con, "build_tables")
+    lap("load:build_tables_s")
     con.execute("DROP VIEW IF EXISTS good; DROP VIEW IF EXISTS def_rows; DROP VIEW IF EXISTS rows; "
-                "DROP TABLE IF EXISTS raw; DROP TABLE IF EXISTS defs; DROP TABLE IF EXISTS paths")
+                "DROP TABLE IF EXISTS other_rows; DROP TABLE IF EXISTS raw; DROP TABLE IF EXISTS defs; "
+                "DROP TABLE IF EXISTS paths")
     if con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0:
         raise UnusableInput(_nothing_usable(files, "no header record"))
     return Loaded(files=files, empty_files=empty, headerless_files=headerless)
@@ -139,8 +149,25 @@ def _nothing_usable(files: list[Path], why: str) -> str:
     return f"nothing usable in {len(files)} trace file(s) ({why}): {shown}"
 
 
-def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors: str = "task") -> None:
-    """Build the shared analysis tables (lock keys, holds, waits, dependencies)."""
+class _Lap:
+    """Records into `timings` the seconds since the previous call, under a name."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings, self.clock = timings, time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = round(now - self.clock, 3)
+        self.clock = now
+
+
+def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors: str = "task",
+           timings: dict[str, float] | None = None) -> None:
+    """Build the shared analysis tables (lock keys, holds, waits, dependencies).
+
+    `timings`, when given, receives the seconds each step took."""
+    lap = _Lap(timings)
     if group_by == "site":
         lock_key = "coalesce(s.site, l.run::VARCHAR || '/' || l.id)"
     elif group_by == "instance":
@@ -155,5 +182,8 @@ def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors
         actor = "coalesce(e.task, e.th)" if actors == "task" else "e.th"
     else:
         raise UnusableInput(f"--actors must be 'task', 'thread' or 'segment', not {actors!r}")
-    queries.run(con, "derive", lock_key=lock_key, actor=actor, actor_source=actor_source)
+    queries.run(con, "derive", lock_key=lock_key, actor=actor, actor_source=actor_source,
+                lock_events_kind="TABLE" if actors == "segment" else "VIEW")
+    lap("derive:holds_waits_s")
     queries.run(con, "deps")
+    lap("derive:deps_s")

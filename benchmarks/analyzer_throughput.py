@@ -154,6 +154,20 @@ def measure(trace: Path, json_out: Path) -> None:
     json_report.write(doc, json_out)
 
 
+def phases(timings: dict[str, float]) -> str:
+    """'load 14.1 (read events 6.2, ...), derive ..., rules ... (acquire_timeout 2.3, ...), report 0.0'."""
+    parts = []
+    for phase in ("load", "derive"):
+        subs = [f"{k.split(':', 1)[1].removesuffix('_s').replace('_', ' ')} {v:.1f}"
+                for k, v in timings.items() if k.startswith(phase + ":")]
+        parts.append(f"{phase} {timings.get(phase + '_s', 0):.1f}" + (f" ({', '.join(subs)})" if subs else ""))
+    rules = {k.split(":", 1)[1].removesuffix("_s"): v for k, v in timings.items() if k.startswith("rule:")}
+    slow = [f"{k} {v:.1f}" for k, v in sorted(rules.items(), key=lambda kv: -kv[1]) if v >= 0.05]
+    parts.append(f"rules {sum(rules.values()):.1f}" + (f" ({', '.join(slow)})" if slow else ""))
+    parts.append(f"report {timings.get('report_s', 0):.1f}")
+    return ", ".join(parts)
+
+
 def check(doc: dict) -> list[str]:
     """Planted bugs that were not found (empty when all were)."""
     def lock_sets(kind: str) -> list[set[str]]:
@@ -205,7 +219,7 @@ def main() -> int:
     eps = n / elapsed
     print(f"events: {n:,}  time: {elapsed:.2f} s  throughput: {eps:,.0f} events/s  "
           f"peak RSS: {rss / 1024**2:,.0f} MB  findings: {len(doc['findings'])}")
-    print("phases:", ", ".join(f"{k} {v:.1f}" for k, v in doc.get("timings", {}).items() if v >= 0.05))
+    print("phases (s):", phases(doc.get("timings", {})))
     missing = check(doc)
     for m in missing:
         print(f"MISSED: {m}")

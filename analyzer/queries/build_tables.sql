@@ -16,6 +16,17 @@ SELECT r.*, f.run::run_t AS file_run, f.part AS file_part,
        END AS problem
 FROM raw r JOIN files f USING (file_id);
 
+DROP TYPE IF EXISTS op_t;
+CREATE TYPE op_t AS ENUM ('wait', 'acquire', 'release', 'timeout', 'cancel', 'try-fail', 'wait-begin',
+    'wait-end', 'signal', 'start', 'end', 'join', 'segment-begin', 'segment-end', 'suspend', 'resume');
+
+-- The few lines that are not valid events (definitions, dropped/end records,
+-- corrupt lines, unknown records), found in one scan; the checks below read
+-- these instead of scanning every line again.
+CREATE OR REPLACE TEMP TABLE other_rows AS
+SELECT * FROM rows
+WHERE k IS DISTINCT FROM 'ev' OR problem IS NOT NULL OR TRY_CAST(op AS op_t) IS NULL;
+
 -- Definition records with the file they came from; `ord` is their order in the file.
 CREATE OR REPLACE TEMP VIEW def_rows AS
 SELECT d.*, d.rowid AS ord, f.file_id, f.run::run_t AS file_run, f.part AS file_part,
@@ -30,7 +41,7 @@ CREATE OR REPLACE TABLE corrupt_lines AS
 SELECT * FROM (
     SELECT file_id, line_no AS line,
            CASE WHEN is_last_line AND k IS NULL THEN 'truncated or unparsable last line' ELSE problem END AS reason
-    FROM rows WHERE problem IS NOT NULL
+    FROM other_rows WHERE problem IS NOT NULL
     UNION ALL
     -- a definition whose required field is missing or mistyped (its line is not known here)
     SELECT file_id, NULL, problem FROM def_rows WHERE problem IS NOT NULL AND k NOT IN ('site', 'lock', 'resource', 'thread', 'task', 'segment', 'name')
@@ -40,7 +51,7 @@ SELECT * FROM (
 ORDER BY file_id, line;
 
 CREATE OR REPLACE TABLE unknown_records AS
-SELECT file_id, line_no AS line, k FROM rows
+SELECT file_id, line_no AS line, k FROM other_rows
 WHERE problem IS NULL AND k NOT IN ('header', 'site', 'lock', 'resource', 'thread', 'task',
                                     'segment', 'name', 'ev', 'dropped', 'end');
 
@@ -105,7 +116,7 @@ ALTER TABLE segments DROP COLUMN given_name;
 
 CREATE OR REPLACE TABLE dropped AS
 SELECT file_run AS run, ts, th, count, file_id, line_no AS line
-FROM rows WHERE k = 'dropped' AND problem IS NULL AND file_run IS NOT NULL;
+FROM other_rows WHERE k = 'dropped' AND problem IS NULL AND file_run IS NOT NULL;
 
 CREATE OR REPLACE TABLE ends AS
 SELECT file_run AS run, file_part AS part, file_id, ts, reason FROM good WHERE k = 'end';
@@ -114,22 +125,21 @@ SELECT file_run AS run, file_part AS part, file_id, ts, reason FROM good WHERE k
 -- (the writer keeps each thread's records in order, not the global order).
 -- `op` and `outcome` are ENUMs (one byte instead of a string per event); an
 -- event with an op this version does not know is skipped and counted.
-DROP TYPE IF EXISTS op_t;
-CREATE TYPE op_t AS ENUM ('wait', 'acquire', 'release', 'timeout', 'cancel', 'try-fail', 'wait-begin',
-    'wait-end', 'signal', 'start', 'end', 'join', 'segment-begin', 'segment-end', 'suspend', 'resume');
 DROP TYPE IF EXISTS outcome_t;
 CREATE TYPE outcome_t AS ENUM ('ok', 'timeout', 'cancelled', 'error', 'done', 'failed');
 
 INSERT INTO unknown_records
-SELECT file_id, line_no, 'ev op ' || op FROM rows
+SELECT file_id, line_no, 'ev op ' || op FROM other_rows
 WHERE k = 'ev' AND problem IS NULL AND TRY_CAST(op AS op_t) IS NULL;
 
+-- One sort; `seq` is then numbered by a streaming row_number() that keeps that order.
 CREATE OR REPLACE TABLE events AS
-SELECT row_number() OVER (ORDER BY file_run, ts, file_part, line_no) AS seq,
-       file_run AS run, ts, th, task, obj, op::op_t AS op, site, TRY_CAST(outcome AS outcome_t) AS outcome,
-       sig, timeout, n, file_id, line_no AS line
-FROM rows WHERE k = 'ev' AND problem IS NULL AND file_run IS NOT NULL AND TRY_CAST(op AS op_t) IS NOT NULL
-ORDER BY seq;
+SELECT row_number() OVER () AS seq, * FROM (
+    SELECT file_run AS run, ts, th, task, obj, op::op_t AS op, site, TRY_CAST(outcome AS outcome_t) AS outcome,
+           sig, timeout, n, file_id, line_no AS line
+    FROM rows WHERE k = 'ev' AND problem IS NULL AND file_run IS NOT NULL AND TRY_CAST(op AS op_t) IS NOT NULL
+    ORDER BY file_run, ts, file_part, line_no
+);
 
 CREATE OR REPLACE TABLE runs AS
 WITH h AS (
@@ -149,8 +159,12 @@ WITH h AS (
            count(*) AS parts
     FROM good WHERE k = 'header' GROUP BY file_run
 ), span AS (
-    SELECT file_run AS run, min(ts) AS first_ts, max(ts) AS last_ts
-    FROM rows WHERE ts IS NOT NULL AND problem IS NULL AND file_run IS NOT NULL GROUP BY file_run
+    SELECT run, min(first_ts) AS first_ts, max(last_ts) AS last_ts FROM (
+        SELECT run, min(ts) AS first_ts, max(ts) AS last_ts FROM events GROUP BY run
+        UNION ALL
+        SELECT file_run, min(ts), max(ts) FROM other_rows
+        WHERE ts IS NOT NULL AND problem IS NULL AND file_run IS NOT NULL GROUP BY file_run
+    ) GROUP BY run
 ), fin AS (
     SELECT run, arg_max(reason, part) AS last_reason FROM ends GROUP BY run
 ), drops AS (

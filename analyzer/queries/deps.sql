@@ -2,69 +2,91 @@
 -- held, site), deduplicated. A request is an outermost acquire of a mutex, or a
 -- wait for one that never got it (timed out, cancelled, or still waiting at the end).
 --
--- "Which locks did the actor hold at this request" is computed without a band
--- join (a per-actor band join is quadratic in one actor's events; DuckDB's
--- IEJoin also degrades on it). Number each actor's requests 1, 2, 3, ... in
--- order; the requests made while a hold was open are then a contiguous range
--- (after the hold's own acquire, before its release), found with one running
--- count. Expanding each hold to its range and equi-joining on the request number
--- is linear in the output: the total size of all held sets.
+-- One ordered pass per actor over its requests and the opens and closes of its
+-- mutex holds gives, for every request, (a) its number rq_no (increasing) and
+-- (b) a signature of the locks held: the sum of a 56-bit hash of (lk, site) over
+-- the holds open at that moment (+ at an acquire, - at its release). Requests
+-- are grouped by (actor, lock, site, signature) — a hash aggregate on integers —
+-- and the held set is computed only for one request per group: the requests
+-- made while a hold was open are a contiguous range of rq_no (after the hold's
+-- own acquire, up to its release), so each hold is expanded to its range and
+-- equi-joined with the representatives. No band join, no list aggregation per
+-- request: linear in the total size of the held sets.
 CREATE OR REPLACE TABLE actor_ix AS
 SELECT run, actor, row_number() OVER (ORDER BY run, actor)::INTEGER AS ax
-FROM (SELECT DISTINCT run, actor FROM lock_events);
+FROM (SELECT DISTINCT run, actor FROM holds UNION SELECT DISTINCT run, actor FROM waits);
 
--- rid = (ax << 40) + rq_no: unique, no second sort needed.
-CREATE OR REPLACE TEMP TABLE requests AS
-SELECT q.*, a.ax, row_number() OVER (PARTITION BY a.ax ORDER BY q.seq)::BIGINT AS rq_no,
-       (a.ax::BIGINT << 40) + row_number() OVER (PARTITION BY a.ax ORDER BY q.seq) AS rid
-FROM (
-    SELECT run, actor, th, task, obj, lk, site, seq, ts, 'acquire' AS outcome FROM holds WHERE mutex
+-- kind 0 = acquire that opened a mutex hold (a request), 1 = that hold's release,
+-- 2 = a wait that never got the lock (a request). `hold_seq` ties a release to
+-- its acquire. Only what the grouping needs is sorted (the actor's run, thread
+-- and task are looked up afterwards from the first request of each group).
+CREATE OR REPLACE TEMP TABLE dep_timeline AS
+WITH marks AS (
+    SELECT a.ax, h.seq, 0::TINYINT AS kind, h.seq AS hold_seq, h.lk, h.obj, h.site, h.ts,
+           (hash(h.lk, coalesce(h.site, -1)) >> 8)::BIGINT AS c
+    FROM holds h JOIN actor_ix a USING (run, actor) WHERE h.mutex
     UNION ALL
-    SELECT run, actor, th, task, obj, lk, site, seq, ts, coalesce(end_op::VARCHAR, 'pending') AS outcome
-    FROM waits WHERE mutex AND end_op IS DISTINCT FROM 'acquire'
-) q JOIN actor_ix a USING (run, actor);
-
--- For each mutex hold: the range [i0, i1] of its actor's request numbers made while it was held.
-CREATE OR REPLACE TEMP TABLE held_spans AS
-WITH closes AS (
-    SELECT a.ax, h.end_seq AS seq FROM holds h JOIN actor_ix a USING (run, actor)
-    WHERE h.mutex AND h.end_seq IS NOT NULL
-), marks AS (
-    SELECT ax, seq, 1 AS is_req FROM requests
+    SELECT a.ax, h.end_seq, 1::TINYINT, h.seq, NULL, NULL, NULL, NULL,
+           -(hash(h.lk, coalesce(h.site, -1)) >> 8)::BIGINT
+    FROM holds h JOIN actor_ix a USING (run, actor) WHERE h.mutex AND h.end_seq IS NOT NULL
     UNION ALL
-    SELECT ax, seq, 0 AS is_req FROM closes
-), counted AS (
-    SELECT ax, seq, is_req, sum(is_req) OVER (PARTITION BY ax ORDER BY seq ROWS UNBOUNDED PRECEDING) AS before
-    FROM marks
-), totals AS (
-    SELECT ax, count(*) AS n FROM requests GROUP BY ax
+    SELECT a.ax, w.seq, 2::TINYINT, NULL, w.lk, w.obj, w.site, w.ts, 0::BIGINT
+    FROM waits w JOIN actor_ix a USING (run, actor) WHERE w.mutex AND w.end_op IS DISTINCT FROM 'acquire'
 )
-SELECT a.ax, h.lk, h.obj, h.site, o.rq_no + 1 AS i0, coalesce(c.before, t.n)::BIGINT AS i1
-FROM holds h
-JOIN actor_ix a USING (run, actor)
-JOIN requests o ON o.ax = a.ax AND o.seq = h.seq
-LEFT JOIN counted c ON c.ax = a.ax AND c.seq = h.end_seq AND c.is_req = 0
-JOIN totals t ON t.ax = a.ax
-WHERE h.mutex;
+SELECT *, sum((kind <> 1)::INTEGER) OVER r::BIGINT AS rq_no, sum(c) OVER r - c AS sig
+FROM (SELECT * FROM marks ORDER BY ax, seq)
+-- streaming running sums over the sorted rows, across actors: request numbers
+-- and signatures are offset per actor by a constant, and are only ever compared
+-- within one actor
+WINDOW r AS (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
 
-CREATE OR REPLACE TEMP TABLE request_held AS
+-- Requests grouped by (actor, requested lock, site, signature of the held set).
+CREATE OR REPLACE TEMP TABLE dep_groups AS
+WITH g AS (
+    SELECT ax, lk, site, sig, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts,
+           min(seq) AS first_seq, max(seq) AS last_seq, count(*) FILTER (WHERE kind = 2) AS failed,
+           arg_min(rq_no, seq) AS rep_rq, arg_min(obj, seq) AS rep_obj
+    FROM dep_timeline WHERE kind <> 1
+    GROUP BY ax, lk, site, sig
+)
+SELECT g.*, a.run, a.actor, e.th, e.task
+FROM g JOIN actor_ix a USING (ax) JOIN events e ON e.seq = g.first_seq;
+
+-- For each mutex hold: the range [i0, i1] of its actor's request numbers made
+-- while it was held (to the actor's last request if it was never released).
+CREATE OR REPLACE TEMP TABLE held_spans AS
+WITH totals AS (SELECT ax, max(rq_no) AS n FROM dep_timeline GROUP BY ax)
+SELECT o.ax, o.lk, o.obj, o.site, o.rq_no + 1 AS i0, coalesce(c.rq_no, t.n) AS i1
+FROM (SELECT * FROM dep_timeline WHERE kind = 0) o
+LEFT JOIN (SELECT hold_seq, rq_no FROM dep_timeline WHERE kind = 1) c USING (hold_seq)
+JOIN totals t ON t.ax = o.ax;
+
+-- The held set of each group's representative request. Holding the requested
+-- instance itself is recursion (self-deadlock rule), and with --group-by site a
+-- nested lock of the same class is not an order edge.
+CREATE OR REPLACE TEMP TABLE group_held AS
 WITH pairs AS (
     SELECT ax, lk, obj, site, unnest(range(i0, i1 + 1)) AS rq_no FROM held_spans WHERE i1 >= i0
 )
--- holding the requested instance itself is recursion (self-deadlock rule), and
--- with --group-by site a nested lock of the same class is not an order edge
-SELECT r.rid, list_sort(list_distinct(list(p.lk))) AS held,
+SELECT g.ax, g.rep_rq, list_sort(list_distinct(list(p.lk))) AS held,
        list_sort(list_distinct(list({{'lk': p.lk, 'site': p.site}}))) AS held_at
-FROM pairs p JOIN requests r ON r.ax = p.ax AND r.rq_no = p.rq_no
-WHERE p.obj <> r.obj AND p.lk <> r.lk
-GROUP BY r.rid;
+FROM pairs p JOIN dep_groups g ON g.ax = p.ax AND g.rep_rq = p.rq_no
+WHERE p.obj <> g.rep_obj AND p.lk <> g.lk
+GROUP BY g.ax, g.rep_rq;
 
 CREATE OR REPLACE TABLE deps AS
-SELECT row_number() OVER (ORDER BY min(r.seq))::INTEGER AS dep,
-       r.run, r.actor, r.lk, r.site, h.held, h.held_at,
-       count(*) AS n, min(r.ts) AS first_ts, max(r.ts) AS last_ts,
-       min(r.seq) AS first_seq, max(r.seq) AS last_seq,
-       arg_min(r.th, r.seq) AS th, arg_min(r.task, r.seq) AS task,
-       count(*) FILTER (WHERE r.outcome <> 'acquire') AS failed
-FROM requests r JOIN request_held h USING (rid)
-GROUP BY r.run, r.actor, r.lk, r.site, h.held, h.held_at;
+SELECT row_number() OVER (ORDER BY min(g.first_seq))::INTEGER AS dep,
+       g.run, g.actor, g.lk, g.site, h.held, h.held_at,
+       sum(g.n)::BIGINT AS n, min(g.first_ts) AS first_ts, max(g.last_ts) AS last_ts,
+       min(g.first_seq) AS first_seq, max(g.last_seq) AS last_seq,
+       arg_min(g.th, g.first_seq) AS th, arg_min(g.task, g.first_seq) AS task,
+       sum(g.failed)::BIGINT AS failed
+FROM dep_groups g JOIN group_held h ON h.ax = g.ax AND h.rep_rq = g.rep_rq
+GROUP BY g.run, g.actor, g.lk, g.site, h.held, h.held_at;
+
+-- Tripwire for the streaming pass of dep_timeline (see derive.sql).
+SELECT error('internal error: request ranges out of order (streaming window order not kept)')
+FROM held_spans WHERE i1 < i0 - 1 LIMIT 1;
+
+DROP TABLE dep_timeline;
+DROP TABLE held_spans;

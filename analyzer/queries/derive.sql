@@ -30,20 +30,60 @@ FROM lock_keys GROUP BY lk ORDER BY lk;
 
 -- Which actor did each event: the task if any, else the thread (or the segment
 -- the thread was in, with --actors segment). Actor ids share the run's id space.
-CREATE OR REPLACE TABLE lock_events AS
+-- A view over `events` (no copy of the lock events), except with --actors
+-- segment, where {lock_events_kind} is TABLE so the segment pass runs once.
+CREATE OR REPLACE {lock_events_kind} lock_events AS
 SELECT e.seq, e.run, e.ts, e.th, e.task, {actor} AS actor, e.obj, e.op, e.site,
        k.lk, k.reentrant, k.mutex
 FROM {actor_source} e JOIN lock_keys k ON k.run = e.run AND k.id = e.obj
 WHERE e.op IN ('wait', 'acquire', 'release', 'timeout', 'cancel', 'try-fail');
 
+-- One sort of the lock events by (run, lock instance, actor, seq), then a
+-- streaming pass (window functions without PARTITION BY run in table order, in
+-- one linear scan; this needs preserve_insertion_order, which `connect` sets):
+-- each operation's neighbours in that order. Holds and waits are read off it.
+CREATE OR REPLACE TEMP TABLE lock_runs AS
+WITH s AS (
+    SELECT * FROM lock_events WHERE op <> 'try-fail' ORDER BY run, obj, actor, seq
+), n AS (
+    SELECT *, lag(op) OVER () AS p_op, lag(run) OVER () AS p_run, lag(obj) OVER () AS p_obj,
+           lag(actor) OVER () AS p_actor,
+           lead(op) OVER () AS n_op, lead(seq) OVER () AS n_seq, lead(ts) OVER () AS n_ts,
+           lead(run) OVER () AS n_run, lead(obj) OVER () AS n_obj, lead(actor) OVER () AS n_actor
+    FROM s
+)
+SELECT seq, run, ts, th, task, actor, obj, op, site, lk, reentrant, mutex,
+       CASE WHEN same_next THEN n_op END AS next_op, CASE WHEN same_next THEN n_seq END AS next_seq,
+       CASE WHEN same_next THEN n_ts END AS next_ts,
+       CASE WHEN p_run = run AND p_obj = obj AND p_actor = actor THEN p_op END AS prev_op
+FROM (SELECT *, n_run = run AND n_obj = obj AND n_actor = actor AS same_next FROM n);
+
+-- (lock instance, actor) pairs whose acquires and releases do not simply
+-- alternate (reentrant locks, a release without an acquire, a semaphore taken
+-- twice, a wait for a lock the actor holds): these are paired the general way.
+-- Elsewhere every acquire is followed by its release (or by nothing) and every
+-- release follows an acquire.
+CREATE OR REPLACE TEMP TABLE odd_lock_runs AS
+SELECT DISTINCT run, obj, actor FROM lock_runs
+WHERE reentrant
+   OR (op = 'acquire' AND coalesce(next_op::VARCHAR, 'release') <> 'release')
+   OR (op = 'release' AND prev_op IS DISTINCT FROM 'acquire');
+
 -- Holds: outermost acquire to the matching release, per (lock instance, actor).
 -- For a reentrant lock the nesting depth decides; otherwise the k-th acquire
--- pairs with the k-th release of the same actor.
+-- pairs with the k-th release of the same actor. Where acquire and release
+-- alternate (almost always) that is the acquire's next operation.
 CREATE OR REPLACE TABLE holds AS
-WITH d AS (
-    SELECT *, sum(CASE WHEN op = 'acquire' THEN 1 ELSE -1 END) OVER w AS depth
-    FROM lock_events WHERE op IN ('acquire', 'release')
-    WINDOW w AS (PARTITION BY run, obj, actor ORDER BY seq ROWS UNBOUNDED PRECEDING)
+WITH simple AS (
+    SELECT l.run, l.obj, l.lk, l.mutex, l.actor, l.th, l.task, l.seq, l.ts, l.site,
+           l.next_seq AS end_seq, l.next_ts AS end_ts, l.next_ts - l.ts AS hold_ns
+    FROM lock_runs l ANTI JOIN odd_lock_runs o ON o.run = l.run AND o.obj = l.obj AND o.actor = l.actor
+    WHERE l.op = 'acquire'
+), d AS (
+    SELECT l.*, sum(CASE WHEN l.op = 'acquire' THEN 1 ELSE -1 END) OVER w AS depth
+    FROM lock_runs l SEMI JOIN odd_lock_runs o ON o.run = l.run AND o.obj = l.obj AND o.actor = l.actor
+    WHERE l.op IN ('acquire', 'release')
+    WINDOW w AS (PARTITION BY l.run, l.obj, l.actor ORDER BY l.seq ROWS UNBOUNDED PRECEDING)
 ), m AS (
     SELECT *, op = 'acquire' AND (NOT reentrant OR depth = 1) AS is_open,
            op = 'release' AND (NOT reentrant OR depth = 0) AND depth >= 0 AS is_close
@@ -53,22 +93,26 @@ WITH d AS (
     FROM m WHERE is_open OR is_close
     WINDOW w AS (PARTITION BY run, obj, actor ORDER BY seq ROWS UNBOUNDED PRECEDING)
 )
+SELECT * FROM simple
+UNION ALL
 SELECT o.run, o.obj, o.lk, o.mutex, o.actor, o.th, o.task, o.seq, o.ts, o.site,
        c.seq AS end_seq, c.ts AS end_ts, c.ts - o.ts AS hold_ns
 FROM (SELECT * FROM k WHERE is_open) o
 LEFT JOIN (SELECT run, obj, actor, kc, seq, ts FROM k WHERE is_close) c
        ON c.run = o.run AND c.obj = o.obj AND c.actor = o.actor AND c.kc = o.ko;
 
--- Waits: a `wait` and what ended it (the actor's next acquire/timeout/cancel on that lock).
+-- Waits: a `wait` and what ended it (the actor's next operation on that lock:
+-- acquire, timeout or cancel; NULL = still waiting at the end of the trace).
 CREATE OR REPLACE TABLE waits AS
-WITH w AS (
-    SELECT *, lead(op) OVER x AS end_op, lead(seq) OVER x AS end_seq, lead(ts) OVER x AS end_ts
-    FROM lock_events WHERE op IN ('wait', 'acquire', 'timeout', 'cancel')
-    WINDOW x AS (PARTITION BY run, obj, actor ORDER BY seq)
-)
 SELECT run, obj, lk, mutex, actor, th, task, seq, ts, site,
-       CASE WHEN end_op = 'wait' THEN NULL ELSE end_op END AS end_op,
-       CASE WHEN end_op = 'wait' THEN NULL ELSE end_seq END AS end_seq,
-       CASE WHEN end_op = 'wait' THEN NULL ELSE end_ts END AS end_ts,
-       CASE WHEN end_op = 'wait' THEN NULL ELSE end_ts - ts END AS wait_ns
-FROM w WHERE op = 'wait';
+       CASE WHEN e THEN next_op END AS end_op, CASE WHEN e THEN next_seq END AS end_seq,
+       CASE WHEN e THEN next_ts END AS end_ts, CASE WHEN e THEN next_ts - ts END AS wait_ns
+FROM (SELECT *, next_op IN ('acquire', 'timeout', 'cancel') AS e FROM lock_runs WHERE op = 'wait');
+
+-- Tripwire for the streaming passes above: they rely on ORDER BY output order
+-- reaching the window functions; if a DuckDB version broke that, fail loudly.
+SELECT error('internal error: holds out of order (streaming window order not kept)')
+FROM holds WHERE end_seq <= seq LIMIT 1;
+
+DROP TABLE lock_runs;
+DROP TABLE odd_lock_runs;

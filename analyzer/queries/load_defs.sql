@@ -1,28 +1,25 @@
 -- Pass 2, all files at once: the definition records (everything but events) with
--- all their columns. Only these few rows are kept; their rowid is file order.
+-- all their columns. Only these few lines are parsed again: the files are read
+-- as plain lines (fast, no JSON parsing) and a line that starts like an event
+-- written by the recorder (`{{"k":"ev",`) is skipped unparsed; any other line is
+-- parsed, and kept unless it is an event after all. Row order is file order.
 CREATE OR REPLACE TABLE defs AS
-SELECT * FROM read_json(
-    {files},
-    format = 'newline_delimited',
-    compression = 'auto',
-    ignore_errors = true,
-    filename = true,
-    maximum_object_size = 16777216,
-    columns = {{
-        'k': 'VARCHAR', 'ts': 'BIGINT', 'th': 'INTEGER', 'id': 'INTEGER',
-        'type': 'VARCHAR', 'name': 'VARCHAR', 'reentrant': 'BOOLEAN',
-        'value': 'BIGINT', 'owner': 'INTEGER', 'lock': 'INTEGER', 'role': 'VARCHAR',
-        'parent': 'INTEGER', 'ident': 'BIGINT', 'native_id': 'BIGINT', 'daemon': 'BOOLEAN',
-        'loop': 'BIGINT', 'kind': 'VARCHAR', 'site': 'INTEGER',
-        'file': 'VARCHAR', 'line': 'INTEGER', 'func': 'VARCHAR', 'stack': 'JSON',
-        'format': 'VARCHAR', 'version': 'VARCHAR', 'run': 'VARCHAR', 'part': 'INTEGER',
-        'pid': 'BIGINT', 'ppid': 'BIGINT', 'host': 'VARCHAR', 'runtime': 'VARCHAR',
-        'python': 'VARCHAR', 'argv': 'JSON', 'cwd': 'VARCHAR', 'clock': 'VARCHAR',
-        'mono_ns': 'BIGINT', 'wall_ns': 'BIGINT', 'parent_run': 'VARCHAR', 'settings': 'JSON',
-        'count': 'BIGINT', 'reason': 'VARCHAR'
-    }}
+WITH candidates AS MATERIALIZED (  -- materialized: the prefix test runs before any parsing
+    SELECT filename, line
+    FROM read_csv(
+        {files},
+        columns = {{'line': 'VARCHAR'}},
+        header = false, auto_detect = false, delim = chr(1), quote = '', escape = '',
+        compression = 'auto', filename = true, ignore_errors = true,
+        max_line_size = 16777216
+    )
+    WHERE NOT starts_with(line, '{{"k":"ev",')
 )
-WHERE k IS NOT NULL AND k <> 'ev';
+SELECT filename, unnest(j) FROM (
+    SELECT filename, CASE WHEN json_valid(line) THEN json_transform(line, '{{"k": "VARCHAR", "ts": "BIGINT", "th": "INTEGER", "id": "INTEGER", "type": "VARCHAR", "name": "VARCHAR", "reentrant": "BOOLEAN", "value": "BIGINT", "owner": "INTEGER", "lock": "INTEGER", "role": "VARCHAR", "parent": "INTEGER", "ident": "BIGINT", "native_id": "BIGINT", "daemon": "BOOLEAN", "loop": "BIGINT", "kind": "VARCHAR", "site": "INTEGER", "file": "VARCHAR", "line": "INTEGER", "func": "VARCHAR", "stack": "JSON", "format": "VARCHAR", "version": "VARCHAR", "run": "VARCHAR", "part": "INTEGER", "pid": "BIGINT", "ppid": "BIGINT", "host": "VARCHAR", "runtime": "VARCHAR", "python": "VARCHAR", "argv": "JSON", "cwd": "VARCHAR", "clock": "VARCHAR", "mono_ns": "BIGINT", "wall_ns": "BIGINT", "parent_run": "VARCHAR", "settings": "JSON", "count": "BIGINT", "reason": "VARCHAR"}}') END AS j
+    FROM candidates
+)
+WHERE j.k IS NOT NULL AND j.k <> 'ev';
 
 -- One row per file: where its lines start in `raw`, and its header.
 CREATE OR REPLACE TABLE files AS

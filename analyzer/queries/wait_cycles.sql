@@ -140,7 +140,12 @@ FROM wc_signal_needs GROUP BY ALL;
 -- The cycles: a wait with L held, and a signaller of its resource that takes L
 -- (at least once after the waiter took L). For a wait that gave up or never
 -- ended, each signaller is checked: `blocked` when that signaller was waiting
--- for L at the end of the wait (or its wait for L gave up as well).
+-- for L at the end of the wait (or its wait for L gave up as well). One row per
+-- wait, held lock and signalling path; `pos` orders them blocked first, then by
+-- run and wait.
+CREATE OR REPLACE TEMP TABLE wc_rows AS
+SELECT *, row_number() OVER (ORDER BY NOT blocked, run, wseq, sig_ts, signaller, att_site, sig_site) AS pos
+FROM (
 SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend_seq, h.wend_ts,
        h.outcome, h.lobj, h.lk, h.hold_seq, h.hold_ts, h.hold_site,
        s.actor AS signaller, s.att_site, s.att_ts, s.sig_site, s.sig, s.sig_ts, s.n AS signals,
@@ -170,4 +175,51 @@ ASOF LEFT JOIN (SELECT run, coalesce(task, th) AS actor, obj, seq, ts, end_seq, 
      ON bw.run = h.run AND bw.actor = s.actor AND bw.obj = h.lobj
      AND bw.seq <= coalesce(h.wend_seq, 9000000000000000000)
 WHERE h.outcome IS DISTINCT FROM 'ok'
-ORDER BY run, wseq, sig_ts
+);
+
+-- One row per finding (code path): held lock, resource (its creation site, else
+-- its type) and the four sites (lock taken, wait, signaller's acquire, signal).
+-- `shown` is the occurrence the finding shows (a blocked one if any); the
+-- waiters and signallers are listed in that order.
+CREATE OR REPLACE TEMP TABLE wc_keyed AS
+SELECT w.*,
+       coalesce(c.created_at, c.type || ':' || coalesce(c.name, '')) AS lock_identity,
+       CASE WHEN {by_instance} THEN w.lk END AS lock_instance,
+       CASE WHEN r.id IS NOT NULL THEN coalesce(rs.site, r.type)
+            WHEN t.id IS NOT NULL THEN 'task' WHEN g.id IS NOT NULL THEN 'segment' ELSE 'thread' END AS res_key,
+       s1.site AS hold_at, s2.site AS wait_at, s3.site AS att_at, s4.site AS sig_at
+FROM wc_rows w
+JOIN lock_classes c ON c.lk = w.lk
+LEFT JOIN resources r ON r.run = w.run AND r.id = w.res
+LEFT JOIN sites rs ON rs.run = r.run AND rs.id = r.site
+LEFT JOIN tasks t ON t.run = w.run AND t.id = w.res
+LEFT JOIN segments g ON g.run = w.run AND g.id = w.res
+LEFT JOIN sites s1 ON s1.run = w.run AND s1.id = w.hold_site
+LEFT JOIN sites s2 ON s2.run = w.run AND s2.id = w.wsite
+LEFT JOIN sites s3 ON s3.run = w.run AND s3.id = w.att_site
+LEFT JOIN sites s4 ON s4.run = w.run AND s4.id = w.sig_site;
+
+WITH k AS (
+    SELECT *, dense_rank() OVER (ORDER BY lock_identity, lock_instance, res_key, hold_at, wait_at, att_at, sig_at) AS gid
+    FROM wc_keyed
+), by_signaller AS (
+    SELECT gid, run, signaller, min(pos) AS first_pos, arg_max(signals, pos) AS signals
+    FROM k GROUP BY ALL
+), signallers AS (
+    SELECT gid, sum(signals)::BIGINT AS signal_count,
+           list({{'run': run, 'actor': signaller}} ORDER BY first_pos) AS signallers
+    FROM by_signaller GROUP BY gid
+), waiters AS (
+    SELECT gid, list({{'run': run, 'actor': holder}} ORDER BY first_pos) AS waiters
+    FROM (SELECT gid, run, holder, min(pos) AS first_pos FROM k GROUP BY ALL) GROUP BY gid
+), g AS (
+    SELECT gid, min(pos) AS first_pos, count(DISTINCT (run, wseq)) AS waits,
+           arg_min(k, pos) AS shown
+    FROM k GROUP BY gid
+), span AS (
+    SELECT k.gid, min(k.wts) AS first_ts, max(k.wts) AS last_ts
+    FROM k JOIN g ON g.gid = k.gid AND k.run = g.shown.run GROUP BY k.gid
+)
+SELECT g.shown, g.waits, s.signal_count, s.signallers, w.waiters, span.first_ts, span.last_ts
+FROM g JOIN signallers s USING (gid) JOIN waiters w USING (gid) JOIN span USING (gid)
+ORDER BY g.first_pos

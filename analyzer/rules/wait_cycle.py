@@ -9,8 +9,6 @@ never ended while the signaller was waiting for the lock.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .. import queries
 from ..context import Context
 from ..durations import fmt_ns
@@ -20,26 +18,23 @@ KINDS = ("wait-cycle",)
 MAX_ACTORS = 50
 
 
-@dataclass
-class _Group:
-    rows: list[dict] = field(default_factory=list)
-    waits: set = field(default_factory=set)
-
-
 def cycles(ctx: Context) -> list[dict]:
-    """The rows of the wait_cycles query (one per wait, held lock and signalling path), computed once."""
+    """The wait cycles grouped into findings by the wait_cycles query (one row per
+    code path, see its last statement), computed once."""
     if "wait_cycles" not in ctx.cache:
         ctx.cache["wait_cycles"] = _run(ctx)
     return ctx.cache["wait_cycles"]
 
 
 def _run(ctx: Context) -> list[dict]:
-    stmts = queries.statements("wait_cycles")
+    stmts = queries.statements("wait_cycles", by_instance=str(ctx.options.group_by == "instance").lower())
     for stmt in stmts[:-1]:
         ctx.con.execute(stmt)
         # nothing waited on, or nothing waited on with a lock held: skip the signal scans
         for table in ("sync_waits", "wait_held"):
             if f"TABLE {table} AS" in stmt and not ctx.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]:
+                ctx.con.execute("CREATE OR REPLACE TEMP TABLE wc_rows AS SELECT NULL::VARCHAR AS run, "
+                                "NULL::BIGINT AS wseq LIMIT 0")
                 return []
     return ctx.rows(stmts[-1])
 
@@ -47,7 +42,8 @@ def _run(ctx: Context) -> list[dict]:
 def cycle_waits(ctx: Context) -> set[tuple[str, int]]:
     """(run, seq) of every wait-begin that is part of a wait-cycle (for rules that
     must not report the same wait again, such as `stalled`)."""
-    return {(r["run"], r["wseq"]) for r in cycles(ctx)}
+    cycles(ctx)
+    return {(str(r), s) for r, s in ctx.con.execute("SELECT DISTINCT run, wseq FROM wc_rows").fetchall()}
 
 
 def resource(ctx: Context, run: str, res: int) -> dict:
@@ -74,31 +70,19 @@ def _what(res: dict) -> str:
 
 
 def find(ctx: Context) -> list[Finding]:
-    groups: dict[tuple, _Group] = {}
-    for r in cycles(ctx):
-        run = r["run"]
-        key = (ctx.lock_identity(r["lk"]), r["lk"] if ctx.options.group_by == "instance" else None,
-               resource(ctx, run, r["res"])["created_at"] or resource(ctx, run, r["res"])["type"],
-               *(ctx.site_text(run, r[s]) for s in ("hold_site", "wsite", "att_site", "sig_site")))
-        g = groups.setdefault(key, _Group())
-        g.rows.append(r)
-        g.waits.add((run, r["wseq"]))
-    return [_finding(ctx, g) for g in groups.values()]
+    return [_finding(ctx, g) for g in cycles(ctx)]
 
 
-def _finding(ctx: Context, g: _Group) -> Finding:
-    rows = sorted(g.rows, key=lambda r: (not r["blocked"], r["run"], r["wseq"]))
-    r = rows[0]  # the shown occurrence: a blocked one if any
+def _finding(ctx: Context, g: dict) -> Finding:
+    r = g["shown"]  # the shown occurrence: a blocked one if any
     run, lk = r["run"], r["lk"]
     label, res = ctx.lock_label(lk), resource(ctx, run, r["res"])
     holder, signaller = ctx.actor(run, r["holder"]), ctx.actor(run, r["signaller"])
     waiter = ctx.actor(run, r["waiter"])
     hold_at, wait_at = ctx.site_text(run, r["hold_site"]), ctx.site_text(run, r["wsite"])
     att_at, sig_at = ctx.site_text(run, r["att_site"]), ctx.site_text(run, r["sig_site"])
-    blocked = [x for x in rows if x["blocked"]]
-    ended = None
-    if blocked:
-        ended = blocked[0]["outcome"] or "end-of-trace"
+    blocked = r["blocked"]
+    ended = (r["outcome"] or "end-of-trace") if blocked else None
     signal_text = ("it finishes" if r["sig"] == "end" else "it could finish" if r["sig"] == "pending"
                    else f"it signals ({r['sig']}) at {sig_at or 'an unknown site'}")
 
@@ -108,7 +92,7 @@ def _finding(ctx: Context, g: _Group) -> Finding:
         "requests": {"lock": None, "resource": res["id"], "name": res["name"], "type": res["type"]},
         "site": wait_at, "func": (ctx.site(run, r["wsite"]) or {}).get("func"),
         "stack": ctx.stack(run, r["wsite"]), "ts": r["wts"], "wall": ctx.wall(run, r["wts"]),
-        "count": len(g.waits),
+        "count": g["waits"],
     }
     if r["waiter"] != r["holder"]:
         wait_step["via"] = waiter  # the child task (e.g. asyncio.wait_for's) that made the wait
@@ -120,11 +104,10 @@ def _finding(ctx: Context, g: _Group) -> Finding:
         "stack": ctx.stack(run, r["att_site"]), "ts": r["att_ts"], "wall": ctx.wall(run, r["att_ts"]),
         "signals": {"resource": res["id"], "sig": r["sig"], "site": sig_at, "ts": r["sig_ts"],
                     "wall": ctx.wall(run, r["sig_ts"])},
-        "count": sum(x["signals"] for x in {(x["run"], x["signaller"]): x for x in rows}.values()),
+        "count": g["signal_count"],
     }
-    signallers = list({(x["run"], x["signaller"]): ctx.actor(x["run"], x["signaller"])
-                       for x in rows}.values())[:MAX_ACTORS]
-    waiters = list({(x["run"], x["holder"]): ctx.actor(x["run"], x["holder"]) for x in rows}.values())
+    signallers = [ctx.actor(str(x["run"]), x["actor"]) for x in g["signallers"][:MAX_ACTORS]]
+    waiters = [ctx.actor(str(x["run"]), x["actor"]) for x in g["waiters"]]
     signal_step["actors"] = signallers
     wait_step["actors"] = waiters[:MAX_ACTORS]
 
@@ -137,14 +120,15 @@ def _finding(ctx: Context, g: _Group) -> Finding:
         f"{by} takes '{label}' at {att_at} before {signal_text}.",
         "Each waits for the other: the waiter for the signal, the signaller for the lock.",
     ]
+    blocked_ns = None
     if blocked:
-        b = blocked[0]
-        since = max(x for x in (b["blocked_since"], b["wts"]) if x is not None)
-        end = b["wend_ts"]
+        since = max(x for x in (r["blocked_since"], r["wts"]) if x is not None)
+        end = r["wend_ts"]
+        blocked_ns = end - since if end is not None else None
         how = {"timeout": "until the wait timed out", "cancelled": "until the wait was cancelled"}.get(
-            b["outcome"], "until the end of the trace (it never ended)")
+            r["outcome"], "until the end of the trace (it never ended)")
         lines.append(f"This really happened: both were blocked {how}"
-                     + (f", for {fmt_ns(end - since)}." if end is not None else "."))
+                     + (f", for {fmt_ns(blocked_ns)}." if blocked_ns is not None else "."))
     lines.append(f"Fix: release '{label}' before waiting, or signal without taking '{label}'.")
 
     sites = []
@@ -152,13 +136,10 @@ def _finding(ctx: Context, g: _Group) -> Finding:
         s = ctx.site(run_, sid)
         if s and s["site"] not in {x["site"] for x in sites}:
             sites.append(s)
-    runs = [x for x in rows if x["run"] == run]
     details = {
         "resource": res, "held_lock": ctx.lock(lk),
         "waiter_depth": r["depth"], "signal": r["sig"], "ended": ended,
-        "blocked_ns": (blocked[0]["wend_ts"] - max(x for x in (blocked[0]["blocked_since"], blocked[0]["wts"])
-                                                   if x is not None))
-        if blocked and blocked[0]["wend_ts"] is not None else None,
+        "blocked_ns": blocked_ns,
     }
     return Finding(
         kind="wait-cycle",
@@ -169,6 +150,6 @@ def _finding(ctx: Context, g: _Group) -> Finding:
                            hold_at or "", wait_at or "", att_at or "", sig_at or ""],
         locks=[ctx.lock(lk)],
         threads=list({a["id"]: a for a in [holder, signaller, *waiters, *signallers]}.values()),
-        sites=sites, steps=[wait_step, signal_step], count=len(g.waits), run=run,
-        first_ts=min(x["wts"] for x in runs), last_ts=max(x["wts"] for x in runs), details=details,
+        sites=sites, steps=[wait_step, signal_step], count=g["waits"], run=run,
+        first_ts=g["first_ts"], last_ts=g["last_ts"], details=details,
     )
