@@ -134,6 +134,8 @@ def load(con: duckdb.DuckDBPyConnection, files: list[Path], timings: dict[str, f
             f"{', '.join(sorted(SUPPORTED_VERSIONS))}); upgrade lockscope"
         )
     headerless = [r[0] for r in con.execute("SELECT path FROM files WHERE run IS NULL").fetchall()]
+    if len(headerless) == len(nonempty):  # (and the run ENUM would have no value)
+        raise UnusableInput(_nothing_usable(files, "no header record"))
     queries.run(con, "build_tables")
     lap("load:build_tables_s")
     con.execute("DROP VIEW IF EXISTS good; DROP VIEW IF EXISTS def_rows; DROP VIEW IF EXISTS rows; "

@@ -10,7 +10,7 @@ WITH candidates AS MATERIALIZED (  -- materialized: the prefix test runs before 
         {files},
         columns = {{'line': 'VARCHAR'}},
         header = false, auto_detect = false, delim = chr(1), quote = '', escape = '',
-        compression = 'auto', filename = true, ignore_errors = true,
+        filename = true, ignore_errors = true,
         max_line_size = 16777216
     )
     WHERE NOT starts_with(line, '{{"k":"ev",')

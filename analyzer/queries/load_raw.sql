@@ -1,4 +1,5 @@
--- Pass 1, once per file ({file_id}, {path}): every line of the file, one row each,
+-- Pass 1, once per file ({file_id}, {path}): every line of the file, one row each
+-- (compression, such as .jsonl.gz, is detected from the file name),
 -- with the columns of events. The table's rowid is the file order, from which
 -- line numbers are derived. Lines that are not a JSON object become an
 -- all-NULL row (ignore_errors), so they are counted and located.
@@ -6,7 +7,6 @@ INSERT INTO raw
 SELECT {file_id}::SMALLINT AS file_id, * FROM read_json(
     {path},
     format = 'newline_delimited',
-    compression = 'auto',
     ignore_errors = true,
     maximum_object_size = 16777216,
     columns = {{
