@@ -48,7 +48,7 @@ static Py_ssize_t off_buf = -1, off_cap = -1, off_dropped = -1, off_aio = -1;
 
 static PyObject *s_ON, *s_tls, *s_st, *s_buf, *s_cap, *s_dropped, *s_aio;
 static PyObject *s_ls_acquire, *s_ls_acquire_slow, *s_ls_id, *s_state_key;
-static PyObject *int_one, *int_two;
+static PyObject *int_zero, *int_one, *int_two;
 
 static Py_ssize_t
 slot_offset(PyTypeObject *tp, const char *name)
@@ -814,20 +814,35 @@ out_str(Out *o, const char *s, size_t n)
     o->len += n;
 }
 
+static const char DIGIT_PAIRS[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Decimal digits of v, two at a time (timestamps have 15 or more). */
 static inline void
 out_int(Out *o, long long v)
 {
     char tmp[24];
-    int i = 0;
+    int i = 24;
     unsigned long long u = v < 0 ? (unsigned long long)(-(v + 1)) + 1 : (unsigned long long)v;
-    do {
-        tmp[i++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        tmp[--i] = DIGIT_PAIRS[d + 1];
+        tmp[--i] = DIGIT_PAIRS[d];
+    }
+    if (u >= 10) {
+        tmp[--i] = DIGIT_PAIRS[u * 2 + 1];
+        tmp[--i] = DIGIT_PAIRS[u * 2];
+    }
+    else {
+        tmp[--i] = (char)('0' + u);
+    }
     if (v < 0)
         o->data[o->len++] = '-';
-    while (i)
-        o->data[o->len++] = tmp[--i];
+    memcpy(o->data + o->len, tmp + i, (size_t)(24 - i));
+    o->len += (size_t)(24 - i);
 }
 
 #define LIT(o, s) out_str(o, s, sizeof(s) - 1)
@@ -880,6 +895,7 @@ encode(PyObject *mod, PyObject *args)
     Py_ssize_t i = start;
     /* (borrowed: `events` holds them for the whole call) */
     PyObject *last_obj = NULL, *last_site = NULL, *last_task = NULL;
+    PyObject *last_op = NULL, *last_opb = NULL;
     long long last_oid = -1, last_sid = 0, last_task_id = -1;
     for (; i < n; i++) {
         if (limit >= 0 && base + (Py_ssize_t)o.len >= limit)
@@ -892,10 +908,18 @@ encode(PyObject *mod, PyObject *args)
         PyObject *task = PyTuple_GET_ITEM(ev, 4);
         if (!PyLong_CheckExact(ts) || !PyLong_CheckExact(site))
             break;
-        PyObject *opb = PyDict_GetItemWithError(ops, op);  /* borrowed */
-        if (opb == NULL || !PyBytes_Check(opb)) {
-            PyErr_Clear();
-            break;
+        PyObject *opb;
+        if (op == last_op) {
+            opb = last_opb;
+        }
+        else {
+            opb = PyDict_GetItemWithError(ops, op);  /* borrowed: `ops` keeps it */
+            if (opb == NULL || !PyBytes_Check(opb)) {
+                PyErr_Clear();
+                break;
+            }
+            last_op = op;
+            last_opb = opb;
         }
         /* Consecutive events mostly share their object, site and task, and
          * `written` does not change during this call: look each up once. */
@@ -911,7 +935,10 @@ encode(PyObject *mod, PyObject *args)
             last_oid = oid;
         }
         long long sid;
-        if (site == last_site) {
+        if (site == int_zero) {  /* (a release: no site) */
+            sid = 0;
+        }
+        else if (site == last_site) {
             sid = last_sid;
         }
         else {
@@ -1059,7 +1086,8 @@ PyInit__speedups(void)
         || !(s_ls_acquire_slow = intern("_ls_acquire_slow")) || !(s_ls_id = intern("_ls_id"))
         || !(s_state_key = intern("lockscope.recorder.state")) || !(s_ls_rec = intern("_ls_rec")))
         return NULL;
-    if (!(int_one = PyLong_FromLong(1)) || !(int_two = PyLong_FromLong(2)))
+    if (!(int_zero = PyLong_FromLong(0)) || !(int_one = PyLong_FromLong(1))
+        || !(int_two = PyLong_FromLong(2)))
         return NULL;
     PyObject *collections = PyImport_ImportModule("collections");
     if (collections == NULL)
