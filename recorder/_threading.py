@@ -155,29 +155,7 @@ def _py_release(self: Any) -> None:
 
 
 def _py_exit(self: Any, t: Any, v: Any, tb: Any) -> None:
-    # release() inlined: one Python call less per ``with`` block.
-    if _core.ON:
-        try:
-            ts = mono_ns()
-        except Exception:
-            ts = None
-        self._rel()
-        if ts is None:
-            return
-        try:
-            try:
-                st = _core._tls.st
-            except AttributeError:
-                st = current_state()
-            buf = st.buf
-            if len(buf) < st.cap:
-                buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
-            else:
-                st.dropped += 1
-        except Exception:
-            pass
-    else:
-        self._rel()
+    _py_release(self)
 
 
 class _PyLockCore:
