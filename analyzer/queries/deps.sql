@@ -20,18 +20,20 @@ FROM (SELECT DISTINCT run, actor FROM holds UNION SELECT DISTINCT run, actor FRO
 -- 2 = a wait that never got the lock (a request). `hold_seq` ties a release to
 -- its acquire. Only what the grouping needs is sorted (the actor's run, thread
 -- and task are looked up afterwards from the first request of each group).
+-- `ax` here is (run, actor) packed into one integer — computed, not joined from
+-- actor_ix (three hash joins of every hold fewer); injective for 32-bit ids.
 CREATE OR REPLACE TEMP TABLE dep_timeline AS
 WITH marks AS (
-    SELECT a.ax, h.seq, 0::TINYINT AS kind, h.seq AS hold_seq, h.lk, h.obj, h.site, h.ts,
-           (hash(h.lk, coalesce(h.site, -1)) >> 8)::BIGINT AS c
-    FROM holds h JOIN actor_ix a USING (run, actor) WHERE h.mutex
+    SELECT enum_code(h.run)::BIGINT * 4294967296 + (h.actor::BIGINT + 2147483648) AS ax, h.seq, 0::TINYINT AS kind, h.seq AS hold_seq,
+           h.lk, h.obj, h.site, h.ts, (hash(h.lk, coalesce(h.site, -1)) >> 8)::BIGINT AS c
+    FROM holds h WHERE h.mutex
     UNION ALL
-    SELECT a.ax, h.end_seq, 1::TINYINT, h.seq, NULL, NULL, NULL, NULL,
+    SELECT enum_code(h.run)::BIGINT * 4294967296 + (h.actor::BIGINT + 2147483648), h.end_seq, 1::TINYINT, h.seq, NULL, NULL, NULL, NULL,
            -(hash(h.lk, coalesce(h.site, -1)) >> 8)::BIGINT
-    FROM holds h JOIN actor_ix a USING (run, actor) WHERE h.mutex AND h.end_seq IS NOT NULL
+    FROM holds h WHERE h.mutex AND h.end_seq IS NOT NULL
     UNION ALL
-    SELECT a.ax, w.seq, 2::TINYINT, NULL, w.lk, w.obj, w.site, w.ts, 0::BIGINT
-    FROM waits w JOIN actor_ix a USING (run, actor) WHERE w.mutex AND w.end_op IS DISTINCT FROM 'acquire'
+    SELECT enum_code(w.run)::BIGINT * 4294967296 + (w.actor::BIGINT + 2147483648), w.seq, 2::TINYINT, NULL, w.lk, w.obj, w.site, w.ts, 0::BIGINT
+    FROM waits w WHERE w.mutex AND w.end_op IS DISTINCT FROM 'acquire'
 )
 SELECT *, sum((kind <> 1)::INTEGER) OVER r::BIGINT AS rq_no, sum(c) OVER r - c AS sig
 FROM (SELECT * FROM marks ORDER BY ax, seq)
@@ -50,7 +52,8 @@ WITH g AS (
     GROUP BY ax, lk, site, sig
 )
 SELECT g.*, a.run, a.actor, e.th, e.task
-FROM g JOIN actor_ix a USING (ax) JOIN events e ON e.seq = g.first_seq;
+FROM g JOIN (SELECT run, actor, enum_code(actor_ix.run)::BIGINT * 4294967296 + (actor_ix.actor::BIGINT + 2147483648) AS ax FROM actor_ix) a USING (ax)
+JOIN events e ON e.seq = g.first_seq;
 
 -- For each mutex hold: the range [i0, i1] of its actor's request numbers made
 -- while it was held (to the actor's last request if it was never released).

@@ -44,19 +44,22 @@ WHERE e.op IN ('wait', 'acquire', 'release', 'timeout', 'cancel', 'try-fail');
 -- each operation's neighbours in that order. Holds and waits are read off it.
 CREATE OR REPLACE TEMP TABLE lock_runs AS
 WITH s AS (
-    SELECT * FROM lock_events WHERE op <> 'try-fail' ORDER BY run, obj, actor, seq
+    SELECT *,
+           -- (lock instance, actor) as one integer (injective for 32-bit ids): the pass
+           -- then compares one neighbour column instead of two
+           obj::BIGINT * 4294967296 + (actor::BIGINT + 2147483648) AS g
+    FROM lock_events WHERE op <> 'try-fail' ORDER BY run, obj, actor, seq
 ), n AS (
-    SELECT *, lag(op) OVER () AS p_op, lag(run) OVER () AS p_run, lag(obj) OVER () AS p_obj,
-           lag(actor) OVER () AS p_actor,
+    SELECT *, lag(op) OVER () AS p_op, lag(run) OVER () AS p_run, lag(g) OVER () AS p_g,
            lead(op) OVER () AS n_op, lead(seq) OVER () AS n_seq, lead(ts) OVER () AS n_ts,
-           lead(run) OVER () AS n_run, lead(obj) OVER () AS n_obj, lead(actor) OVER () AS n_actor
+           lead(run) OVER () AS n_run, lead(g) OVER () AS n_g
     FROM s
 )
 SELECT seq, run, ts, th, task, actor, obj, op, site, lk, reentrant, mutex,
        CASE WHEN same_next THEN n_op END AS next_op, CASE WHEN same_next THEN n_seq END AS next_seq,
        CASE WHEN same_next THEN n_ts END AS next_ts,
-       CASE WHEN p_run = run AND p_obj = obj AND p_actor = actor THEN p_op END AS prev_op
-FROM (SELECT *, n_run = run AND n_obj = obj AND n_actor = actor AS same_next FROM n);
+       CASE WHEN p_run = run AND p_g = g THEN p_op END AS prev_op
+FROM (SELECT *, n_run = run AND n_g = g AS same_next FROM n);
 
 -- (lock instance, actor) pairs whose acquires and releases do not simply
 -- alternate (reentrant locks, a release without an acquire, a semaphore taken
