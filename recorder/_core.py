@@ -136,8 +136,7 @@ def _register_current_thread() -> ThreadState:
 def bind_state(st: ThreadState) -> None:
     """Make ``st`` the calling thread's state and hand its buffer to the writer."""
     _tls.st = st
-    if speedups is not None:
-        speedups.invalidate()
+    _forget_c_caches()
     states.append(st)
     _rebalance_caps()
 
@@ -146,8 +145,7 @@ def reset_thread_local() -> None:
     """Forget every thread's state (after fork, or a new recording)."""
     global _tls
     _tls = _thread._local()
-    if speedups is not None:
-        speedups.invalidate()
+    _forget_c_caches()
     states.clear()
 
 
@@ -221,8 +219,7 @@ def init_skips() -> None:
                         "<frozen importlib._bootstrap_external>"})
     _skip_by_file.clear()
     code_sites.clear()
-    if speedups is not None:
-        speedups.invalidate()  # the C locks' last-site memos
+    _forget_c_caches()
 
 
 def _is_library(code: Any) -> bool:
@@ -313,8 +310,7 @@ def reset_sites() -> None:
     code_sites.clear()
     _lines_by_id.clear()
     sites.clear()
-    if speedups is not None:
-        speedups.invalidate()  # the C locks' last-site memos
+    _forget_c_caches()
 
 
 # ------------------------------------------------------------ definitions
@@ -340,6 +336,14 @@ def label(obj: Any, name: str) -> None:
 
 # ------------------------------------------------------------ C accelerator
 speedups: Any = None  # set below once the module is complete
+
+
+def _forget_c_caches() -> None:
+    """Thread states were bound or forgotten, or the site caches cleared: the C
+    accelerator's per-thread state entries and per-lock last sites are stale."""
+    if speedups is not None:
+        speedups.invalidate()
+
 
 def _load_speedups() -> Any:
     """recorder._speedups when it was built from this source (its API number

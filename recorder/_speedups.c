@@ -460,23 +460,6 @@ append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-/* event(op, obj, site, task): append for the calling thread (asyncio's hot path). */
-static PyObject *
-event(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "event(op, obj, site, task)");
-        return NULL;
-    }
-    PyObject *st = thread_state();
-    if (st == NULL)
-        return NULL;
-    PyObject *full_args[5] = {st, args[0], args[1], args[2], args[3]};
-    PyObject *r = append(mod, full_args, 5);
-    Py_DECREF(st);
-    return r;
-}
-
 /* ---------------------------------------------------- asyncio async-with */
 
 static PyObject *aio_tasks;          /* asyncio.tasks._current_tasks: loop -> task */
@@ -1051,8 +1034,6 @@ static PyMethodDef module_methods[] = {
     {"take", take, METH_VARARGS, "take(buf, n) -> the n oldest events of buf"},
     {"append", (PyCFunction)(void (*)(void))append, METH_FASTCALL,
      "append(st, op, obj, site, task, extra=None): buffer one event or count a drop"},
-    {"event", (PyCFunction)(void (*)(void))event, METH_FASTCALL,
-     "event(op, obj, site, task): append one event for the calling thread"},
     {"configure_aio", configure_aio, METH_VARARGS,
      "configure_aio(current_tasks, get_running_loop, current_task, rec_of, site_by_lasti, site_from)"},
     {"aio_event", (PyCFunction)(void (*)(void))aio_event, METH_FASTCALL,
