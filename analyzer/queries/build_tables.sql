@@ -132,14 +132,17 @@ INSERT INTO unknown_records
 SELECT file_id, line_no, 'ev op ' || op FROM other_rows
 WHERE k = 'ev' AND problem IS NULL AND TRY_CAST(op AS op_t) IS NULL;
 
--- One sort; `seq` is then numbered by a streaming row_number() that keeps that order.
-CREATE OR REPLACE TABLE events AS
-SELECT row_number() OVER () AS seq, * FROM (
-    SELECT file_run AS run, ts, th, task, obj, op::op_t AS op, site, TRY_CAST(outcome AS outcome_t) AS outcome,
-           sig, timeout, n, file_id, line_no AS line
-    FROM rows WHERE k = 'ev' AND problem IS NULL AND file_run IS NOT NULL AND TRY_CAST(op AS op_t) IS NOT NULL
-    ORDER BY file_run, ts, file_part, line_no
-);
+-- One sort, into `event_rows`, whose row order then is the event order (this
+-- needs preserve_insertion_order, which `connect` sets): `seq` is the row
+-- number, read off the rowid by the `events` view, not computed by a window
+-- pass (a single-threaded copy of every event).
+CREATE OR REPLACE TABLE event_rows AS
+SELECT file_run AS run, ts, th, task, obj, op::op_t AS op, site, TRY_CAST(outcome AS outcome_t) AS outcome,
+       sig, timeout, n, file_id, line_no AS line
+FROM rows WHERE k = 'ev' AND problem IS NULL AND file_run IS NOT NULL AND TRY_CAST(op AS op_t) IS NOT NULL
+ORDER BY file_run, ts, file_part, line_no;
+
+CREATE OR REPLACE VIEW events AS SELECT rowid + 1 AS seq, * FROM event_rows;
 
 CREATE OR REPLACE TABLE runs AS
 WITH h AS (

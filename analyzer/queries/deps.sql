@@ -35,7 +35,7 @@ WITH marks AS (
     SELECT enum_code(w.run)::BIGINT * 4294967296 + (w.actor::BIGINT + 2147483648), w.seq, 2::TINYINT, NULL, w.lk, w.obj, w.site, w.ts, 0::BIGINT
     FROM waits w WHERE w.mutex AND w.end_op IS DISTINCT FROM 'acquire'
 )
-SELECT *, sum((kind <> 1)::INTEGER) OVER r::BIGINT AS rq_no, sum(c) OVER r - c AS sig
+SELECT *, count(*) FILTER (WHERE kind <> 1) OVER r AS rq_no, sum(c) OVER r - c AS sig
 FROM (SELECT * FROM marks ORDER BY ax, seq)
 -- streaming running sums over the sorted rows, across actors: request numbers
 -- and signatures are offset per actor by a constant, and are only ever compared
