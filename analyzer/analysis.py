@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import time
 from pathlib import Path
 
 import duckdb
@@ -15,6 +14,7 @@ from .errors import UnusableInput
 from .findings import SEVERITIES, Finding, at_or_above
 from .rules import all_rules
 from .stats import lock_stats
+from .timing import Lap
 
 VERSION = "0.1.0"
 MAX_CORRUPT_LISTED = 100
@@ -40,15 +40,8 @@ def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hol
     files = loader.discover(list(paths))
     con = loader.connect(db, memory_limit)
     try:
-        clock = time.perf_counter()
         timings: dict[str, float] = {}
-
-        def lap(name: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            timings[name] = round(now - clock, 3)
-            clock = now
-
+        lap = Lap(timings)
         loaded = loader.load(con, files, timings)
         lap("load_s")
         loader.derive(con, group_by=group_by, actors=actors, timings=timings)

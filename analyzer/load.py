@@ -5,7 +5,6 @@ import glob
 import os
 import shutil
 import tempfile
-import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import duckdb
 
 from . import queries
 from .errors import UnusableInput
+from .timing import Lap
 
 SUPPORTED_VERSIONS = {"1"}
 TRACE_SUFFIXES = (".jsonl", ".jsonl.gz")
@@ -102,7 +102,7 @@ def load(con: duckdb.DuckDBPyConnection, files: list[Path], timings: dict[str, f
     an unknown format version or when no file holds a single valid record.
     `timings`, when given, receives the seconds each step took.
     """
-    lap = _Lap(timings)
+    lap = Lap(timings)
     nonempty = [f for f in files if f.stat().st_size > 0]
     empty = [f for f in files if f.stat().st_size == 0]
     if not nonempty:
@@ -151,25 +151,12 @@ def _nothing_usable(files: list[Path], why: str) -> str:
     return f"nothing usable in {len(files)} trace file(s) ({why}): {shown}"
 
 
-class _Lap:
-    """Records into `timings` the seconds since the previous call, under a name."""
-
-    def __init__(self, timings: dict[str, float] | None) -> None:
-        self.timings, self.clock = timings, time.perf_counter()
-
-    def __call__(self, name: str) -> None:
-        now = time.perf_counter()
-        if self.timings is not None:
-            self.timings[name] = round(now - self.clock, 3)
-        self.clock = now
-
-
 def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors: str = "task",
            timings: dict[str, float] | None = None) -> None:
     """Build the shared analysis tables (lock keys, holds, waits, dependencies).
 
     `timings`, when given, receives the seconds each step took."""
-    lap = _Lap(timings)
+    lap = Lap(timings)
     if group_by == "site":
         lock_key = "coalesce(s.site, l.run::VARCHAR || '/' || l.id)"
     elif group_by == "instance":
