@@ -73,7 +73,7 @@ def connect(db_path: str | os.PathLike | None = None, memory_limit: str | None =
     if memory_limit:
         con.execute(f"SET memory_limit = {queries.sql_string(memory_limit)}")
     # Required, not a preference: line numbers come from insertion order, and the
-    # streaming window passes (derive.sql, deps.sql) rely on ORDER BY output order.
+    # streaming window pass of deps.sql relies on ORDER BY output order.
     con.execute("SET preserve_insertion_order = true")
     return con
 

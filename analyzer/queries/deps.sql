@@ -87,7 +87,7 @@ SELECT row_number() OVER (ORDER BY min(g.first_seq))::INTEGER AS dep,
 FROM dep_groups g JOIN group_held h ON h.ax = g.ax AND h.rep_rq = g.rep_rq
 GROUP BY g.run, g.actor, g.lk, g.site, h.held, h.held_at;
 
--- Tripwire for the streaming pass of dep_timeline (see derive.sql).
+-- Tripwire for the streaming pass of dep_timeline: it relies on ORDER BY output order.
 SELECT error('internal error: request ranges out of order (streaming window order not kept)')
 FROM held_spans WHERE i1 < i0 - 1 LIMIT 1;
 

@@ -38,28 +38,17 @@ SELECT e.seq, e.run, e.ts, e.th, e.task, {actor} AS actor, e.obj, e.op, e.site,
 FROM {actor_source} e JOIN lock_keys k ON k.run = e.run AND k.id = e.obj
 WHERE e.op IN ('wait', 'acquire', 'release', 'timeout', 'cancel', 'try-fail');
 
--- One sort of the lock events by (run, lock instance, actor, seq), then a
--- streaming pass (window functions without PARTITION BY run in table order, in
--- one linear scan; this needs preserve_insertion_order, which `connect` sets):
--- each operation's neighbours in that order. Holds and waits are read off it.
+-- Each lock operation with its neighbours among the operations of the same
+-- actor on the same lock instance, in event order. A partitioned window: DuckDB
+-- sorts and evaluates lead/lag in parallel (a sort followed by a streaming
+-- lead/lag pass over the sorted rows, the earlier form, ran that pass on one
+-- thread and took twice as long). Holds and waits are read off it.
 CREATE OR REPLACE TEMP TABLE lock_runs AS
-WITH s AS (
-    SELECT *,
-           -- (lock instance, actor) as one integer (injective for 32-bit ids): the pass
-           -- then compares one neighbour column instead of two
-           obj::BIGINT * 4294967296 + (actor::BIGINT + 2147483648) AS g
-    FROM lock_events WHERE op <> 'try-fail' ORDER BY run, obj, actor, seq
-), n AS (
-    SELECT *, lag(op) OVER () AS p_op, lag(run) OVER () AS p_run, lag(g) OVER () AS p_g,
-           lead(op) OVER () AS n_op, lead(seq) OVER () AS n_seq, lead(ts) OVER () AS n_ts,
-           lead(run) OVER () AS n_run, lead(g) OVER () AS n_g
-    FROM s
-)
 SELECT seq, run, ts, th, task, actor, obj, op, site, lk, reentrant, mutex,
-       CASE WHEN same_next THEN n_op END AS next_op, CASE WHEN same_next THEN n_seq END AS next_seq,
-       CASE WHEN same_next THEN n_ts END AS next_ts,
-       CASE WHEN p_run = run AND p_g = g THEN p_op END AS prev_op
-FROM (SELECT *, n_run = run AND n_g = g AS same_next FROM n);
+       lead(op) OVER w AS next_op, lead(seq) OVER w AS next_seq, lead(ts) OVER w AS next_ts,
+       lag(op) OVER w AS prev_op
+FROM lock_events WHERE op <> 'try-fail'
+WINDOW w AS (PARTITION BY run, obj, actor ORDER BY seq);
 
 -- (lock instance, actor) pairs whose acquires and releases do not simply
 -- alternate (reentrant locks, a release without an acquire, a semaphore taken
@@ -112,9 +101,9 @@ SELECT run, obj, lk, mutex, actor, th, task, seq, ts, site,
        CASE WHEN e THEN next_ts END AS end_ts, CASE WHEN e THEN next_ts - ts END AS wait_ns
 FROM (SELECT *, next_op IN ('acquire', 'timeout', 'cancel') AS e FROM lock_runs WHERE op = 'wait');
 
--- Tripwire for the streaming passes above: they rely on ORDER BY output order
--- reaching the window functions; if a DuckDB version broke that, fail loudly.
-SELECT error('internal error: holds out of order (streaming window order not kept)')
+-- Tripwire: a hold ends after it starts (event order and timestamps agree, and
+-- the window above paired each acquire with a later operation); fail loudly if not.
+SELECT error('internal error: holds out of order (event order and timestamps disagree)')
 FROM holds WHERE end_seq <= seq OR end_ts < ts LIMIT 1;
 
 DROP TABLE lock_runs;
