@@ -15,6 +15,7 @@ from .findings import SEVERITIES, Finding, at_or_above
 from .rules import all_rules
 from .stats import lock_stats
 from .timing import Lap
+from .waitfor import blocking
 
 VERSION = "0.1.0"
 MAX_CORRUPT_LISTED = 100
@@ -44,9 +45,14 @@ def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hol
         lap = Lap(timings)
         loaded = loader.load(con, files, timings)
         lap("load_s")
-        loader.derive(con, group_by=group_by, actors=actors, timings=timings)
-        lap("derive_s")
         ctx = Context(con, opts)
+
+        def warm_up() -> None:  # what the rules and the lock table share that needs only holds and waits
+            blocking(ctx)
+            lock_stats(ctx)
+
+        loader.derive(con, group_by=group_by, actors=actors, timings=timings, alongside=warm_up)
+        lap("derive_s")
         findings: list[Finding] = []
         for rule in all_rules():
             if rules is not None and not set(rule.KINDS) & set(rules):

@@ -6,6 +6,8 @@ import os
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,10 +154,13 @@ def _nothing_usable(files: list[Path], why: str) -> str:
 
 
 def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors: str = "task",
-           timings: dict[str, float] | None = None) -> None:
+           timings: dict[str, float] | None = None, alongside: Callable[[], None] | None = None) -> None:
     """Build the shared analysis tables (lock keys, holds, waits, dependencies).
 
-    `timings`, when given, receives the seconds each step took."""
+    `alongside`, when given, is called in this thread once holds and waits exist,
+    while the dependencies are built on a second connection in another thread:
+    their sort-and-scan pass runs on one core, so work that needs only holds and
+    waits fills the other. `timings`, when given, receives the seconds each step took."""
     lap = Lap(timings)
     if group_by == "site":
         lock_key = "coalesce(s.site, l.run::VARCHAR || '/' || l.id)"
@@ -174,5 +179,17 @@ def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors
     queries.run(con, "derive", lock_key=lock_key, actor=actor, actor_source=actor_source,
                 lock_events_kind="TABLE" if actors == "segment" else "VIEW")
     lap("derive:holds_waits_s")
-    queries.run(con, "deps")
+    if alongside is None:
+        queries.run(con, "deps")
+    else:
+        deps_con = con.cursor()  # same database; its temporary tables are its own
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                built = pool.submit(queries.run, deps_con, "deps")
+                try:
+                    alongside()
+                finally:
+                    built.result()
+        finally:
+            deps_con.close()
     lap("derive:deps_s")
