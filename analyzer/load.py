@@ -176,8 +176,11 @@ def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors
         actor = "coalesce(e.task, e.th)" if actors == "task" else "e.th"
     else:
         raise UnusableInput(f"--actors must be 'task', 'thread' or 'segment', not {actors!r}")
+    segments = actors == "segment"
     queries.run(con, "derive", lock_key=lock_key, actor=actor, actor_source=actor_source,
-                lock_events_kind="TABLE" if actors == "segment" else "VIEW")
+                lock_events_kind="TABLE" if segments else "VIEW",
+                lock_ops_source="lock_events" if segments else "events",
+                lock_ops_actor="e.actor" if segments else actor)
     lap("derive:holds_waits_s")
     if alongside is None:
         queries.run(con, "deps")

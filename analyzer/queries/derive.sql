@@ -42,13 +42,18 @@ WHERE e.op IN ('wait', 'acquire', 'release', 'timeout', 'cancel', 'try-fail');
 -- actor on the same lock instance, in event order. A partitioned window: DuckDB
 -- sorts and evaluates lead/lag in parallel (a sort followed by a streaming
 -- lead/lag pass over the sorted rows, the earlier form, ran that pass on one
--- thread and took twice as long). Holds and waits are read off it.
+-- thread and took twice as long). Only the event columns go through it (read
+-- from {lock_ops_source}, whose actor is {lock_ops_actor}); the lock's key and
+-- kind are joined after, from the small lock_keys (view lock_steps).
 CREATE OR REPLACE TEMP TABLE lock_runs AS
-SELECT seq, run, ts, th, task, actor, obj, op, site, lk, reentrant, mutex,
-       lead(op) OVER w AS next_op, lead(seq) OVER w AS next_seq, lead(ts) OVER w AS next_ts,
-       lag(op) OVER w AS prev_op
-FROM lock_events WHERE op <> 'try-fail'
-WINDOW w AS (PARTITION BY run, obj, actor ORDER BY seq);
+SELECT e.seq, e.run, e.ts, e.th, e.task, {lock_ops_actor} AS actor, e.obj, e.op, e.site,
+       lead(e.op) OVER w AS next_op, lead(e.seq) OVER w AS next_seq, lead(e.ts) OVER w AS next_ts,
+       lag(e.op) OVER w AS prev_op
+FROM {lock_ops_source} e WHERE e.op IN ('wait', 'acquire', 'release', 'timeout', 'cancel')
+WINDOW w AS (PARTITION BY e.run, e.obj, {lock_ops_actor} ORDER BY e.seq);
+
+CREATE OR REPLACE TEMP VIEW lock_steps AS
+SELECT r.*, k.lk, k.reentrant, k.mutex FROM lock_runs r JOIN lock_keys k ON k.run = r.run AND k.id = r.obj;
 
 -- (lock instance, actor) pairs whose acquires and releases do not simply
 -- alternate (reentrant locks, a release without an acquire, a semaphore taken
@@ -56,7 +61,7 @@ WINDOW w AS (PARTITION BY run, obj, actor ORDER BY seq);
 -- Elsewhere every acquire is followed by its release (or by nothing) and every
 -- release follows an acquire.
 CREATE OR REPLACE TEMP TABLE odd_lock_runs AS
-SELECT DISTINCT run, obj, actor FROM lock_runs
+SELECT DISTINCT run, obj, actor FROM lock_steps
 WHERE reentrant
    OR (op = 'acquire' AND coalesce(next_op::VARCHAR, 'release') <> 'release')
    OR (op = 'release' AND prev_op IS DISTINCT FROM 'acquire');
@@ -69,11 +74,11 @@ CREATE OR REPLACE TABLE holds AS
 WITH simple AS (
     SELECT l.run, l.obj, l.lk, l.mutex, l.actor, l.th, l.task, l.seq, l.ts, l.site,
            l.next_seq AS end_seq, l.next_ts AS end_ts, l.next_ts - l.ts AS hold_ns
-    FROM lock_runs l ANTI JOIN odd_lock_runs o ON o.run = l.run AND o.obj = l.obj AND o.actor = l.actor
+    FROM lock_steps l ANTI JOIN odd_lock_runs o ON o.run = l.run AND o.obj = l.obj AND o.actor = l.actor
     WHERE l.op = 'acquire'
 ), d AS (
     SELECT l.*, sum(CASE WHEN l.op = 'acquire' THEN 1 ELSE -1 END) OVER w AS depth
-    FROM lock_runs l SEMI JOIN odd_lock_runs o ON o.run = l.run AND o.obj = l.obj AND o.actor = l.actor
+    FROM lock_steps l SEMI JOIN odd_lock_runs o ON o.run = l.run AND o.obj = l.obj AND o.actor = l.actor
     WHERE l.op IN ('acquire', 'release')
     WINDOW w AS (PARTITION BY l.run, l.obj, l.actor ORDER BY l.seq ROWS UNBOUNDED PRECEDING)
 ), m AS (
@@ -99,12 +104,13 @@ CREATE OR REPLACE TABLE waits AS
 SELECT run, obj, lk, mutex, actor, th, task, seq, ts, site,
        CASE WHEN e THEN next_op END AS end_op, CASE WHEN e THEN next_seq END AS end_seq,
        CASE WHEN e THEN next_ts END AS end_ts, CASE WHEN e THEN next_ts - ts END AS wait_ns
-FROM (SELECT *, next_op IN ('acquire', 'timeout', 'cancel') AS e FROM lock_runs WHERE op = 'wait');
+FROM (SELECT *, next_op IN ('acquire', 'timeout', 'cancel') AS e FROM lock_steps WHERE op = 'wait');
 
 -- Tripwire: a hold ends after it starts (event order and timestamps agree, and
 -- the window above paired each acquire with a later operation); fail loudly if not.
 SELECT error('internal error: holds out of order (event order and timestamps disagree)')
 FROM holds WHERE end_seq <= seq OR end_ts < ts LIMIT 1;
 
+DROP VIEW lock_steps;
 DROP TABLE lock_runs;
 DROP TABLE odd_lock_runs;
