@@ -23,9 +23,12 @@ CREATE TYPE op_t AS ENUM ('wait', 'acquire', 'release', 'timeout', 'cancel', 'tr
 -- The few lines that are not valid events (definitions, dropped/end records,
 -- corrupt lines, unknown records), found in one scan; the checks below read
 -- these instead of scanning every line again.
+-- (An event's `problem` is a missing ts, th, obj or op: tested on the columns,
+-- so the scan filters before the join that computes `problem` for every row.)
 CREATE OR REPLACE TEMP TABLE other_rows AS
 SELECT * FROM rows
-WHERE k IS DISTINCT FROM 'ev' OR problem IS NOT NULL OR TRY_CAST(op AS op_t) IS NULL;
+WHERE k IS DISTINCT FROM 'ev' OR ts IS NULL OR th IS NULL OR obj IS NULL OR op IS NULL
+   OR TRY_CAST(op AS op_t) IS NULL;
 
 -- Definition records with the file they came from; `ord` is their order in the file.
 CREATE OR REPLACE TEMP VIEW def_rows AS
