@@ -207,18 +207,24 @@ def main() -> int:
         generate(trace, args.events)
         print(f"generated {trace} ({trace.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
     json_out = OUT / "findings.json"
+    load_before = os.getloadavg()[0]
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__, "--run", str(trace), str(json_out)])
     elapsed = time.perf_counter() - t
     if proc.returncode:
         print("analysis failed")
         return 1
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rss = usage.ru_maxrss * 1024
+    cpu = usage.ru_utime + usage.ru_stime
     doc = json.loads(json_out.read_text())
     n = doc["trace"]["events"]
     eps = n / elapsed
     print(f"events: {n:,}  time: {elapsed:.2f} s  throughput: {eps:,.0f} events/s  "
           f"peak RSS: {rss / 1024**2:,.0f} MB  findings: {len(doc['findings'])}")
+    # CPU seconds say how much work was done; wall time also says how busy the shared machine was
+    print(f"cpu: {cpu:.1f} s ({cpu / elapsed:.2f} cores busy on average)  "
+          f"load average before: {load_before:.2f}")
     print("phases (s):", phases(doc.get("timings", {})))
     missing = check(doc)
     for m in missing:
