@@ -15,7 +15,6 @@ from .findings import SEVERITIES, Finding, at_or_above
 from .rules import all_rules
 from .stats import lock_stats
 from .timing import Lap
-from .waitfor import blocking
 
 VERSION = "0.1.0"
 MAX_CORRUPT_LISTED = 100
@@ -47,16 +46,18 @@ def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hol
         lap("load_s")
         ctx = Context(con, opts)
 
-        def warm_up() -> None:  # what the rules and the lock table share that needs only holds and waits
-            blocking(ctx)
+        selected = [r for r in all_rules() if rules is None or set(r.KINDS) & set(rules)]
+
+        def prepare() -> None:  # what the selected rules and the lock table need of holds and waits only
+            for rule in selected:
+                if hasattr(rule, "PREPARE"):
+                    rule.PREPARE(ctx)  # cached in ctx: shared work runs once
             lock_stats(ctx)
 
-        loader.derive(con, group_by=group_by, actors=actors, timings=timings, alongside=warm_up)
+        loader.derive(con, group_by=group_by, actors=actors, timings=timings, alongside=prepare)
         lap("derive_s")
         findings: list[Finding] = []
-        for rule in all_rules():
-            if rules is not None and not set(rule.KINDS) & set(rules):
-                continue
+        for rule in selected:
             findings += rule.find(ctx)
             lap(f"rule:{rule.__name__.rsplit('.', 1)[-1]}_s")
         findings.sort(key=Finding.sort_key)

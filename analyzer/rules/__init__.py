@@ -1,7 +1,9 @@
 """Rule registry: every module in this package that defines `find(ctx)` is a rule.
 
 A rule module declares `KINDS` (the finding kinds it may produce) and
-`find(ctx: Context) -> list[Finding]`. Adding a rule is adding a module.
+`find(ctx: Context) -> list[Finding]`, and may declare `PREPARE(ctx)`: work
+that needs only holds and waits (cached in the context), which `analyze` runs
+while the lock dependencies are being built. Adding a rule is adding a module.
 """
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from ..findings import Finding
 from ..waitfor import blocking
 
 KINDS = ("acquire-timeout",)
+PREPARE = blocking
 
 HOLDERS_SQL = """
 SELECT DISTINCT h.run, h.actor, h.site FROM waits w

@@ -8,6 +8,7 @@ from ..findings import Finding
 from ..waitfor import blocking
 
 KINDS = ("deadlock",)
+PREPARE = blocking
 
 
 def find(ctx: Context) -> list[Finding]:

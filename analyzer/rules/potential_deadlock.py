@@ -6,9 +6,10 @@ from .. import cycle_text as ct
 from ..context import Context
 from ..findings import Finding
 from ..lockgraph import find_cycles
-from ..waitfor import cycle_lock_sets
+from ..waitfor import blocking, cycle_lock_sets
 
 KINDS = ("potential-deadlock",)
+PREPARE = blocking
 
 
 def find(ctx: Context) -> list[Finding]:

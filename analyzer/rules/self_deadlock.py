@@ -7,6 +7,7 @@ from ..findings import Finding
 from ..waitfor import blocking
 
 KINDS = ("self-deadlock",)
+PREPARE = blocking
 
 
 def find(ctx: Context) -> list[Finding]:

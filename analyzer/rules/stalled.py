@@ -9,6 +9,7 @@ from ..findings import Finding
 from ..waitfor import blocking
 
 KINDS = ("stalled",)
+PREPARE = blocking
 
 
 def find(ctx: Context) -> list[Finding]:
