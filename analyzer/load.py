@@ -74,8 +74,9 @@ def connect(db_path: str | os.PathLike | None = None, memory_limit: str | None =
         con.execute(f"SET temp_directory = {queries.sql_string(tmp)}")
     if memory_limit:
         con.execute(f"SET memory_limit = {queries.sql_string(memory_limit)}")
-    # Required, not a preference: line numbers come from insertion order, and the
-    # streaming window pass of deps.sql relies on ORDER BY output order.
+    # Required, not a preference: line numbers come from insertion order, the
+    # events' `seq` is the rowid of the sorted event_rows table, and the streaming
+    # window pass of deps.sql relies on ORDER BY output order.
     con.execute("SET preserve_insertion_order = true")
     return con
 
