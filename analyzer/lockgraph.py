@@ -5,7 +5,9 @@ dependency (actor, requested lock, held set, site). Cycles are enumerated with
 networkx inside strongly connected components, bounded in length and number.
 For each cycle we look for one dependency per edge such that (iGoodlock):
 the actors are distinct, the held sets are pairwise disjoint (no common gate
-lock), and no two of them are ordered by thread start/join. A cycle with such
+lock), and no two of them are ordered by happens-before (thread start/join, a
+signal that ended a wait, a queue hand-off, a barrier, task creation: see
+`happens_before`). A cycle with such
 an assignment is a potential deadlock; one without is a guarded cycle, with the
 reason the best assignment failed.
 """
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from .context import Context
+from .happens_before import HappensBefore
 
 SEARCH_BUDGET = 20_000  # backtracking steps per cycle and level
 
@@ -52,56 +55,6 @@ class Cycle:
     reason: str | None = None        # for guarded: single-actor | gate-lock | ordered
     gate_locks: list[int] = field(default_factory=list)
     order: str | None = None
-
-
-class HappensBefore:
-    """Start/join order between events of different threads of one run."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.starts: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
-        self.joins: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
-        for run, th, obj, op, seq in ctx.con.execute(
-            "SELECT e.run, e.th, e.obj, e.op, e.seq FROM events e "
-            "JOIN threads t ON t.run = e.run AND t.id = e.obj "
-            "WHERE e.op IN ('start', 'join') ORDER BY e.seq"
-        ).fetchall():
-            if op == "start":
-                self.starts[(run, th)].append((seq, obj))
-            else:
-                self.joins[(run, obj)].append((th, seq))
-        self.thread_ids = {(r, i) for r, i in ctx.con.execute("SELECT run, id FROM threads").fetchall()}
-        self._memo: dict[tuple, bool] = {}
-
-    def before(self, run: str, tx: int, sx: int, ty: int, sy: int) -> bool:
-        """Does event (tx, seq sx) happen before event (ty, seq sy)?"""
-        if tx == ty:
-            return sx < sy
-        key = (run, tx, sx, ty, sy)
-        if key in self._memo:
-            return self._memo[key]
-        best: dict[int, int] = {tx: sx}
-        todo = [(tx, sx)]
-        found = False
-        while todo and not found:
-            t, s = todo.pop()
-            nxt = [(child, 0) for seq, child in self.starts.get((run, t), []) if seq >= s]
-            nxt += [(joiner, js) for joiner, js in self.joins.get((run, t), [])]
-            for t2, s2 in nxt:
-                if t2 == ty and s2 <= sy:
-                    found = True
-                    break
-                if s2 < best.get(t2, 1 << 62):
-                    best[t2] = s2
-                    todo.append((t2, s2))
-        self._memo[key] = found
-        return found
-
-    def ordered(self, a: Dep, b: Dep) -> bool:
-        """True when every occurrence of `a` happens before every one of `b`, or vice versa."""
-        if a.run != b.run or (a.run, a.actor) not in self.thread_ids or (b.run, b.actor) not in self.thread_ids:
-            return False  # other processes, tasks and segments are never ordered here
-        return (self.before(a.run, a.actor, a.last_seq, b.actor, b.first_seq)
-                or self.before(a.run, b.actor, b.last_seq, a.actor, a.first_seq))
 
 
 def load_deps(ctx: Context) -> list[Dep]:
@@ -187,6 +140,16 @@ def _search(options: list[list[Dep]], level: int, hb: HappensBefore) -> list[Dep
     return list(chosen) if go(0) else None
 
 
+def _order_text(steps: list[Dep], hb: HappensBefore) -> str:
+    """How the first ordered pair of `steps` is ordered (the edges between them)."""
+    for i, a in enumerate(steps):
+        for b in steps[i + 1:]:
+            edges = hb.order(a, b)
+            if edges is not None:
+                return hb.describe(edges, a.run)
+    return "ordered by thread start/join"
+
+
 def _classify(nodes: list[int], edge_deps: dict, hb: HappensBefore) -> Cycle:
     k = len(nodes)
     options = [_candidates(edge_deps[(nodes[i], nodes[(i + 1) % k])]) for i in range(k)]
@@ -195,8 +158,7 @@ def _classify(nodes: list[int], edge_deps: dict, hb: HappensBefore) -> Cycle:
         return Cycle(nodes, full, "potential")
     disjoint = _search(options, 2, hb)
     if disjoint:
-        return Cycle(nodes, disjoint, "guarded", "ordered",
-                     order="the threads involved are ordered by thread start/join")
+        return Cycle(nodes, disjoint, "guarded", "ordered", order=_order_text(disjoint, hb))
     distinct = _search(options, 1, hb)
     if distinct:
         common: set[int] = set()

@@ -400,6 +400,9 @@ class Event(_OrigEvent, metaclass=_TracedType):
 
     async def wait(self) -> bool:
         if self._value:
+            if _core.ON:
+                st, task = _ctx()
+                _rec(st, "pass", self, _site(task), task)
             return True
         if not _core.ON:
             return await _orig_event_wait(self)

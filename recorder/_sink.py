@@ -46,7 +46,7 @@ class _OpNames(dict):
 _OPS = _OpNames({op: op.encode() for op in (
     "wait", "acquire", "release", "timeout", "cancel", "try-fail", "wait-begin",
     "wait-end", "signal", "start", "end", "join", "segment-begin", "segment-end",
-    "suspend", "resume")})
+    "suspend", "resume", "pass")})
 
 
 def _warn(msg: str) -> None:

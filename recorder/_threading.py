@@ -39,6 +39,7 @@ _orig_sem_acquire = threading.Semaphore.acquire
 _orig_start = threading.Thread.start
 _orig_bootstrap_inner = threading.Thread._bootstrap_inner
 _orig_join = threading.Thread.join
+_orig_event_wait = threading.Event.wait
 
 # Constructors of library objects that create primitives inside them: the primitive
 # records the object as its owner (and a condition takes the object's type).
@@ -506,6 +507,18 @@ class BoundedSemaphore(_SemaphoreMixin, _OrigBoundedSemaphore):
         self.release()
 
 
+def _event_wait(self: threading.Event, timeout: float | None = None) -> bool:
+    """``Event.wait`` (CPython's body): a wait that finds the event already set is a
+    ``pass`` on its condition, recorded under the event's lock, so after the ``set``."""
+    with self._cond:
+        signaled = self._flag
+        if not signaled:
+            signaled = self._cond.wait(timeout)
+        elif _core.ON and hasattr(self._cond, "_ls_id"):
+            _emit_x(_state(), "pass", self._cond, site_id(), None)
+        return signaled
+
+
 # ------------------------------------------------------------------ threads
 
 def _thread_start(self: threading.Thread) -> None:
@@ -579,6 +592,7 @@ def install() -> None:
     threading.Thread.start = _thread_start
     threading.Thread._bootstrap_inner = _thread_bootstrap_inner
     threading.Thread.join = _thread_join
+    threading.Event.wait = _event_wait
     _simplequeue.install()
 
 
@@ -589,6 +603,7 @@ def uninstall() -> None:
     threading.Thread.start = _orig_start
     threading.Thread._bootstrap_inner = _orig_bootstrap_inner
     threading.Thread.join = _orig_join
+    threading.Event.wait = _orig_event_wait
     _simplequeue.uninstall()
 
 

@@ -18,7 +18,8 @@ FROM raw r JOIN files f USING (file_id);
 
 DROP TYPE IF EXISTS op_t;
 CREATE TYPE op_t AS ENUM ('wait', 'acquire', 'release', 'timeout', 'cancel', 'try-fail', 'wait-begin',
-    'wait-end', 'signal', 'start', 'end', 'join', 'segment-begin', 'segment-end', 'suspend', 'resume');
+    'wait-end', 'signal', 'start', 'end', 'join', 'segment-begin', 'segment-end', 'suspend', 'resume',
+    'pass');
 
 -- The few lines that are not valid events (definitions, dropped/end records,
 -- corrupt lines, unknown records), found in one scan; the checks below read

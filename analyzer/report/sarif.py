@@ -19,7 +19,7 @@ DESCRIPTIONS = {
     "long-hold": "A lock was held longer than the configured threshold.",
     "stalled": "A wait never ended before the end of the trace.",
     "acquire-timeout": "A blocking acquire gave up.",
-    "guarded-cycle": "A lock-order cycle that cannot deadlock (gate lock, one thread, or start/join order).",
+    "guarded-cycle": "A lock-order cycle that cannot deadlock (gate lock, one thread, or happens-before order).",
     "hot-lock": "A heavily contended lock.",
 }
 

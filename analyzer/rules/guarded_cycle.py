@@ -1,5 +1,5 @@
 """guarded-cycle: lock-order cycles that cannot deadlock, listed with the reason
-(a common gate lock, all edges in one thread/task, or start/join order)."""
+(a common gate lock, all edges in one thread/task, or happens-before order)."""
 from __future__ import annotations
 
 from .. import cycle_text as ct
@@ -18,7 +18,7 @@ def _explanation(ctx: Context, cycle) -> str:
         who = ctx.actor(cycle.steps[0].run, cycle.steps[0].actor)
         return (f"every edge was observed only in {who['kind']} '{who['name']}': one thread/task cannot "
                 "deadlock with itself this way")
-    return cycle.order or "the threads involved are ordered by start/join"
+    return cycle.order or "ordered by thread start/join"
 
 
 def find(ctx: Context) -> list[Finding]:

@@ -23,9 +23,13 @@ class Recorded:
 def record(tmp_path):
     """`with record() as rec:` runs the block under the recorder; then `rec.analyze()`."""
 
+    count = [0]
+
     @contextlib.contextmanager
     def _record(**options):
-        rec = Recorded(tmp_path / "traces")
+        # A folder of its own for each recording of the test (the first is "traces").
+        count[0] += 1
+        rec = Recorded(tmp_path / ("traces" if count[0] == 1 else f"traces{count[0]}"))
         recorder.start(out_dir=rec.out, **options)
         try:
             yield rec

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from .conftest import kinds, line_of
 
@@ -22,24 +23,22 @@ def opposite_order(gate=None):
     import recorder
     recorder.name(sessions, "sessions")
     recorder.name(users, "users")
-    first_done, second_done = threading.Event(), threading.Event()
     guard = gate if gate is not None else _NoGate()
 
+    # Staggered in time, not by a signal (a signal would order them: a guarded cycle).
     def login():
         with guard:
             with sessions:  # login: sessions
                 with users:  # login: users
                     pass
-        first_done.set()
-        second_done.wait(TIMEOUT)  # keep both threads alive at once
+        time.sleep(0.3)  # keep both threads alive at once
 
     def rename():
-        first_done.wait(TIMEOUT)
+        time.sleep(0.15)  # after login's section: this run does not hang
         with guard:
             with users:  # rename: users
                 with sessions:  # rename: sessions
                     pass
-        second_done.set()
 
     run_threads(login, rename)
     return login, rename
@@ -143,26 +142,23 @@ def test_threads_ordered_by_join_are_quiet(record):
 
 def philosophers(ordered: bool):
     forks = [threading.Lock() for _ in range(3)]  # three instances, one creation line
-    turn = [threading.Event() for _ in range(3)]
 
     def philosopher(i):
         def eat():
-            turn[i].wait(TIMEOUT)  # one at a time: no real deadlock, but all alive together
+            time.sleep(0.1 * i)  # one at a time (staggered, not signalled): all alive together
             left, right = forks[i], forks[(i + 1) % 3]
             if ordered:
                 left, right = sorted((left, right), key=forks.index)
             with left:
                 with right:
                     pass
-            if i + 1 < 3:
-                turn[i + 1].set()
+            time.sleep(0.3 - 0.1 * i)
         eat.__name__ = f"philosopher{i}"
         return eat
 
     threads = [threading.Thread(target=philosopher(i), name=f"philosopher{i}", daemon=True) for i in range(3)]
     for t in threads:
         t.start()
-    turn[0].set()
     for t in threads:
         t.join(TIMEOUT)
     assert not any(t.is_alive() for t in threads)
