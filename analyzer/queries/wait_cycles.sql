@@ -95,17 +95,30 @@ WHERE x.obj IS DISTINCT FROM r.lock;
 CREATE OR REPLACE TEMP TABLE wc_signals AS
 WITH interest AS (SELECT DISTINCT run, res FROM wait_held), sig AS (
     SELECT e.run, e.seq, e.ts, coalesce(e.task, e.th) AS actor, e.obj AS res, e.site,
-           coalesce(e.sig, e.op) AS sig
+           coalesce(e.sig, e.op) AS sig, false AS stuck
     FROM events e
     WHERE (e.op = 'signal' OR (e.op = 'end' AND e.obj = coalesce(e.task, e.th)))
       AND (e.run, e.obj) IN (SELECT run, res FROM interest)
     UNION ALL
-    SELECT i.run, 9000000000000000000, NULL, i.res, i.res, NULL, 'pending'
+    SELECT i.run, 9000000000000000000, NULL, i.res, i.res, NULL, 'pending', false
     FROM interest i
     WHERE ((i.run, i.res) IN (SELECT run, id FROM threads) OR (i.run, i.res) IN (SELECT run, id FROM tasks))
       AND (i.run, i.res) NOT IN (SELECT run, obj FROM events WHERE op = 'end')
+), stuck AS (
+    -- A signaller blocked for good on a lock (a wait that never ended) would signal
+    -- again once it had the lock: its next signal is pending, at its last signal's
+    -- site, so the lock it waits for is "taken before it signals". Only waits that
+    -- never ended either are matched with it (`stuck`).
+    SELECT s.run, 8999999999999999999 AS seq, NULL::BIGINT AS ts, s.actor, s.res,
+           arg_max(s.site, s.seq) AS site, arg_max(s.sig, s.seq) AS sig, true AS stuck
+    FROM sig s
+    WHERE s.sig <> 'pending'
+      AND (s.run, s.actor) IN (SELECT run, coalesce(task, th) FROM waits WHERE end_op IS NULL)
+    GROUP BY s.run, s.actor, s.res
+), all_sig AS (
+    SELECT * FROM sig UNION ALL SELECT * FROM stuck
 )
-SELECT *, lag(seq) OVER (PARTITION BY run, actor, res ORDER BY seq) AS prev_seq FROM sig;
+SELECT *, lag(seq) OVER (PARTITION BY run, actor, res ORDER BY seq) AS prev_seq FROM all_sig;
 
 -- For each signal and each lock held by waits on its resource: the signaller's
 -- latest attempt to take L (a `wait` or an `acquire`) before it (ASOF join), if
@@ -122,7 +135,7 @@ WITH pairs AS (SELECT DISTINCT run, res, lobj FROM wait_held), att AS (
     SELECT sl.*, a.seq AS att_seq, a.ts AS att_ts, a.site AS att_site
     FROM sl ASOF JOIN att a ON a.run = sl.run AND a.actor = sl.actor AND a.lobj = sl.lobj AND a.seq < sl.seq
 )
-SELECT run, res, lobj, actor, att_site, site AS sig_site, sig,
+SELECT run, res, lobj, actor, att_site, site AS sig_site, sig, stuck,
        count(*) AS n, min(seq) AS sig_seq, min(ts) AS sig_ts, min(att_seq) AS att_seq, min(att_ts) AS att_ts,
        max(att_seq) AS last_att_seq
 FROM marked
@@ -135,7 +148,7 @@ GROUP BY ALL;
 CREATE OR REPLACE TEMP TABLE wc_paths AS
 SELECT run, res, lobj, att_site, sig_site, sig, arg_min(actor, sig_seq) AS actor, sum(n) AS n,
        min(sig_ts) AS sig_ts, min(att_ts) AS att_ts, max(last_att_seq) AS last_att_seq
-FROM wc_signal_needs GROUP BY ALL;
+FROM wc_signal_needs WHERE NOT stuck GROUP BY ALL;
 
 -- The cycles: a wait with L held, and a signaller of its resource that takes L
 -- (at least once after the waiter took L). For a wait that gave up or never
@@ -149,7 +162,7 @@ FROM (
 SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend_seq, h.wend_ts,
        h.outcome, h.lobj, h.lk, h.hold_seq, h.hold_ts, h.hold_site,
        s.actor AS signaller, s.att_site, s.att_ts, s.sig_site, s.sig, s.sig_ts, s.n AS signals,
-       false AS blocked, NULL::BIGINT AS blocked_since
+       false AS blocked, NULL::BIGINT AS blocked_since, NULL::BIGINT AS blocked_seq
 FROM wait_held h
 JOIN wc_paths s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
      AND s.actor <> h.waiter AND s.actor <> h.holder AND s.last_att_seq > h.hold_seq
@@ -163,10 +176,10 @@ SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend
               -- the signaller's wait gave up too (a cancellation that reached both)
               OR (bw.end_op IN ('timeout', 'cancel') AND bw.end_seq > h.wseq))
          AS blocked,
-       bw.ts AS blocked_since
+       bw.ts AS blocked_since, bw.seq AS blocked_seq
 FROM wait_held h
 JOIN wc_signal_needs s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
-     AND s.actor <> h.waiter AND s.actor <> h.holder
+     AND s.actor <> h.waiter AND s.actor <> h.holder AND (NOT s.stuck OR h.wend_seq IS NULL)
      -- the signaller went for L after the waiter took it: an attempt that came
      -- before may be ordered before the waiter's hold (it signalled the waiter
      -- to go ahead, say), and that is no cycle

@@ -1,5 +1,7 @@
 """stalled: waits that never ended before the end of the trace and are in no cycle:
-lock waits, and waits on events, conditions, queues, joins and futures."""
+lock waits, and waits on events, conditions, queues, joins and futures. A wait that
+a wait-cycle explains (the waiter, or the signaller blocked on its lock) is reported
+there, once."""
 from __future__ import annotations
 
 from .. import queries
@@ -7,6 +9,7 @@ from ..context import Context
 from ..durations import fmt_ns
 from ..findings import Finding
 from ..waitfor import blocking
+from .wait_cycle import cycle_waits, hung_actors
 
 KINDS = ("stalled",)
 PREPARE = blocking
@@ -14,8 +17,11 @@ PREPARE = blocking
 
 def find(ctx: Context) -> list[Finding]:
     b = blocking(ctx)
+    explained = cycle_waits(ctx)
     groups: dict[tuple, list] = {}
     for w in b.stalled:
+        if (str(w["run"]), w["seq"]) in explained:
+            continue
         groups.setdefault((w["run"], w["lk"], w["site"]), []).append(w)
     out = []
     for (run, lk, site_id), waits in groups.items():
@@ -36,14 +42,18 @@ def find(ctx: Context) -> list[Finding]:
             first_ts=min(w["ts"] for w in waits), last_ts=end,
             details={"duration_ns": longest, "what": f"lock {ctx.lock(lk)['id']}"},
         ))
-    out += resource_stalls(ctx, b.end_ts)
+    out += resource_stalls(ctx, b.end_ts, explained)
     return out
 
 
-def resource_stalls(ctx: Context, end_ts: dict) -> list[Finding]:
-    """One finding per (resource, wait site) whose waits were still open at the end."""
+def resource_stalls(ctx: Context, end_ts: dict, explained: set | frozenset = frozenset()) -> list[Finding]:
+    """One finding per (resource, wait site) whose waits were still open at the end
+    (except those in `explained`, and joins/awaits of threads/tasks that hung)."""
     groups: dict[tuple, list] = {}
+    hung = hung_actors(ctx)
     for w in ctx.rows(queries.statements("stalled_waits")[-1]):
+        if (str(w["run"]), w["seq"]) in explained or (str(w["run"]), w["obj"]) in hung:
+            continue  # reported with the wait cycle, or a join/await of a thread/task in a hang
         groups.setdefault((w["run"], w["obj"], w["site"]), []).append(w)
     out = []
     for (run, obj, site_id), waits in groups.items():

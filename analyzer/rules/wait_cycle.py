@@ -34,16 +34,30 @@ def _run(ctx: Context) -> list[dict]:
         for table in ("sync_waits", "wait_held"):
             if f"TABLE {table} AS" in stmt and not ctx.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]:
                 ctx.con.execute("CREATE OR REPLACE TEMP TABLE wc_rows AS SELECT NULL::VARCHAR AS run, "
-                                "NULL::BIGINT AS wseq LIMIT 0")
+                                "NULL::BIGINT AS wseq, NULL::BIGINT AS blocked_seq, false AS blocked, "
+                                "NULL::BIGINT AS wend_seq, NULL::BIGINT AS holder, "
+                                "NULL::BIGINT AS signaller LIMIT 0")
                 return []
     return ctx.rows(stmts[-1])
 
 
 def cycle_waits(ctx: Context) -> set[tuple[str, int]]:
-    """(run, seq) of every wait-begin that is part of a wait-cycle (for rules that
-    must not report the same wait again, such as `stalled`)."""
+    """(run, seq) of every wait that is part of a wait-cycle: the resource waits, and
+    the signallers' lock waits that blocked them (for rules that must not report the
+    same wait again, such as `stalled`)."""
     cycles(ctx)
-    return {(str(r), s) for r, s in ctx.con.execute("SELECT DISTINCT run, wseq FROM wc_rows").fetchall()}
+    return {(str(r), s) for r, s in ctx.con.execute(
+        "SELECT run, wseq FROM wc_rows UNION SELECT run, blocked_seq FROM wc_rows "
+        "WHERE blocked AND blocked_seq IS NOT NULL").fetchall()}
+
+
+def hung_actors(ctx: Context) -> set[tuple[str, int]]:
+    """(run, actor) of every thread/task in a wait cycle that never ended (a hang): a
+    join or await of one of them never ends either, for the same reason."""
+    cycles(ctx)
+    return {(str(r), a) for r, a in ctx.con.execute(
+        "SELECT run, holder FROM wc_rows WHERE blocked AND wend_seq IS NULL "
+        "UNION SELECT run, signaller FROM wc_rows WHERE blocked AND wend_seq IS NULL").fetchall()}
 
 
 def resource(ctx: Context, run: str, res: int) -> dict:
@@ -67,6 +81,12 @@ def _what(res: dict) -> str:
     if res["type"] == "task":
         return f"task '{res['name']}' to finish"
     return f"{res['type']} '{res['name']}'"
+
+
+def _last_seen(ctx: Context, run: str) -> int | None:
+    """The last moment the run is known to have been alive (its last record of any kind)."""
+    row = ctx.con.execute("SELECT last_ts FROM runs WHERE run = ?", [run]).fetchone()
+    return row[0] if row else None
 
 
 def find(ctx: Context) -> list[Finding]:
@@ -121,14 +141,20 @@ def _finding(ctx: Context, g: dict) -> Finding:
         "Each waits for the other: the waiter for the signal, the signaller for the lock.",
     ]
     blocked_ns = None
+    hung = blocked and r["wend_ts"] is None
     if blocked:
         since = max(x for x in (r["blocked_since"], r["wts"]) if x is not None)
-        end = r["wend_ts"]
-        blocked_ns = end - since if end is not None else None
-        how = {"timeout": "until the wait timed out", "cancelled": "until the wait was cancelled"}.get(
-            r["outcome"], "until the end of the trace (it never ended)")
-        lines.append(f"This really happened: both were blocked {how}"
-                     + (f", for {fmt_ns(blocked_ns)}." if blocked_ns is not None else "."))
+        end = r["wend_ts"] if not hung else _last_seen(ctx, run)
+        blocked_ns = end - since if end is not None and end > since else None
+        if hung:
+            lines.insert(0, "The program hung here: both were still blocked when the trace ended"
+                         + (f", for {fmt_ns(blocked_ns)} until the process was last seen alive."
+                            if blocked_ns is not None else "."))
+        else:
+            how = {"timeout": "until the wait timed out", "cancelled": "until the wait was cancelled"}.get(
+                r["outcome"], "until it ended")
+            lines.append(f"This really happened: both were blocked {how}"
+                         + (f", for {fmt_ns(blocked_ns)}." if blocked_ns is not None else "."))
     lines.append(f"Fix: release '{label}' before waiting, or signal without taking '{label}'.")
 
     sites = []
@@ -139,12 +165,14 @@ def _finding(ctx: Context, g: dict) -> Finding:
     details = {
         "resource": res, "held_lock": ctx.lock(lk),
         "waiter_depth": r["depth"], "signal": r["sig"], "ended": ended,
-        "blocked_ns": blocked_ns,
+        "blocked_ns": blocked_ns, "hung": hung,
     }
     return Finding(
         kind="wait-cycle",
         severity="critical" if blocked else "error",
-        title=f"Wait cycle: waits for {res['name']} while holding '{label}', which its signaller needs",
+        title=(f"Hang: {who} waits for {res['name']} while holding '{label}', which {by} is blocked on"
+               if hung else
+               f"Wait cycle: waits for {res['name']} while holding '{label}', which its signaller needs"),
         message="\n".join(lines),
         fingerprint_parts=[ctx.lock_identity(lk), res["created_at"] or res["type"],
                            hold_at or "", wait_at or "", att_at or "", sig_at or ""],

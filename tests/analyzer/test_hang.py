@@ -1,0 +1,89 @@
+"""A program that really hung and was killed: a consumer waits on `queue.Queue.get()`
+while holding a lock that the producer needs before it puts. One critical wait-cycle
+says the program hung there; the stalled waits it explains are folded into it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from analyzer import analyze
+
+from .conftest import kinds
+
+PROGRAM = '''
+import os, queue, signal, threading, time
+registry = threading.Lock()  # mark: registry
+jobs = queue.Queue()
+
+def producer():
+    for i in range(3):
+        with registry:  # mark: producer-takes
+            jobs.put(i)  # mark: producer-puts
+        time.sleep(0.02)
+    time.sleep(0.3)
+    with registry:  # mark: producer-blocks
+        jobs.put(99)
+
+def consumer():
+    for i in range(3):
+        jobs.get()
+    time.sleep(0.1)
+    if HOLD:
+        with registry:  # mark: consumer-holds
+            jobs.get()  # mark: consumer-waits
+    else:
+        jobs.get()
+        with registry:
+            pass
+
+threads = [threading.Thread(target=producer, name="producer", daemon=True),
+           threading.Thread(target=consumer, name="consumer", daemon=True)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join(1.5)
+if any(t.is_alive() for t in threads):
+    os.kill(os.getpid(), signal.SIGKILL)  # hung: killed like a stuck service
+'''
+
+
+def run_program(tmp_path, hold: bool):
+    script = tmp_path / "svc.py"
+    script.write_text(f"HOLD = {hold}\n" + textwrap.dedent(PROGRAM))
+    out = tmp_path / "traces"
+    proc = subprocess.run([sys.executable, "-m", "recorder", "--out", str(out), str(script)],
+                          capture_output=True, text=True, timeout=60)
+    return proc, analyze([str(out)]), script
+
+
+def line(script, marker: str) -> int:
+    return next(i for i, text in enumerate(script.read_text().splitlines(), 1) if f"mark: {marker}" in text)
+
+
+def test_a_real_hang_on_a_queue_is_one_critical_finding(tmp_path):
+    proc, doc, script = run_program(tmp_path, hold=True)
+    assert proc.returncode == -9, proc.stderr  # it really hung and was killed
+    [f] = kinds(doc, "wait-cycle")
+    assert f["severity"] == "critical"
+    assert f["details"]["hung"] is True
+    assert f["title"].startswith("Hang: thread 'consumer' waits for ")
+    assert f["message"].startswith("The program hung here")
+    [lock] = f["locks"]
+    assert lock["created_at"].endswith(f"svc.py:{line(script, 'registry')}")
+    waiter, signaller = f["steps"]
+    assert waiter["actor"]["name"] == "consumer" and signaller["actor"]["name"] == "producer"
+    assert waiter["site"].endswith(f"svc.py:{line(script, 'consumer-waits')}")
+    assert waiter["holds"][0]["acquired_at"].endswith(f"svc.py:{line(script, 'consumer-holds')}")
+    assert signaller["site"].endswith(f"svc.py:{line(script, 'producer-blocks')}")
+    assert signaller["signals"]["site"].endswith(f"svc.py:{line(script, 'producer-puts')}")
+    # the two waits that never ended are this finding, not two more warnings
+    assert not kinds(doc, "stalled")
+
+
+def test_the_same_hand_off_without_the_lock_held_is_quiet(tmp_path):
+    proc, doc, _ = run_program(tmp_path, hold=False)
+    assert proc.returncode == 0, proc.stderr
+    assert not kinds(doc, "wait-cycle")
+    assert not kinds(doc, "stalled")
+    assert not [f for f in doc["findings"] if f["severity"] in ("error", "critical")]
