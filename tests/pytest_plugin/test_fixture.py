@@ -13,16 +13,16 @@ import threading
 def run_two_threads(second_takes_a_first):
     a = threading.Lock()
     b = threading.Lock()
-    first_done = threading.Event()
+    pause = __import__("time").sleep  # staggered in time: a signal would order them
 
     def first():
         with a:
             with b:
                 pass
-        first_done.set()
+        pause(0.3)  # both alive at once
 
     def second():
-        first_done.wait(10)  # never overlap for real: no actual deadlock
+        pause(0.15)  # after first's section: no actual deadlock
         outer, inner = (a, b) if second_takes_a_first else (b, a)
         with outer:
             with inner:
