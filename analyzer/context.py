@@ -124,8 +124,9 @@ class Context:
             out[(run, i)] = {"id": f"{run}/{i}", "name": name, "kind": "thread", "run": run}
         for run, i, name in self.con.execute("SELECT run, id, name FROM tasks").fetchall():
             out[(run, i)] = {"id": f"{run}/{i}", "name": name, "kind": "task", "run": run}
-        for run, i, name in self.con.execute("SELECT run, id, name FROM segments").fetchall():
-            out[(run, i)] = {"id": f"{run}/{i}", "name": name, "kind": "segment", "run": run}
+        for run, i, name, kind in self.con.execute("SELECT run, id, name, kind FROM segments").fetchall():
+            out[(run, i)] = {"id": f"{run}/{i}", "name": name, "kind": "job" if kind == "job" else "segment",
+                             "run": run}
         return out
 
     def actor(self, run: str, actor_id: int) -> dict:

@@ -15,11 +15,13 @@ before every event of actor Y from seq ``sy`` on. Edges come from
   takes was put by then), in runs that lost no events;
 * a barrier: every party's arrival -> the last party's release of all of them;
 * asyncio task creation: the creating task's last event before the task's creation ->
-  the new task's first event.
+  the new task's first event;
+* a thread-pool job's submission (``signal`` ``submit`` on its ``job`` segment) -> the
+  job's first event.
 
 Lock release -> acquire is deliberately not an edge (it orders this run only, not the
-program). Actors are tasks (else threads) or threads, as the analysis' ``--actors``;
-segments are never ordered here.
+program). Actors are tasks (else threads) or threads, as the analysis' ``--actors``,
+and thread-pool jobs (``job`` segments); other segments are never ordered here.
 """
 from __future__ import annotations
 
@@ -32,8 +34,14 @@ _INF = 1 << 62
 
 _EDGES_SQL = """
 WITH ev AS (
-    SELECT run, {actor} AS a, obj, op, seq, ts, site, sig, outcome FROM events
+    SELECT run, {actor} AS a, obj, op, seq, ts, site, sig, outcome FROM {source} e
     WHERE op IN ('start', 'join', 'wait-begin', 'wait-end', 'signal', 'end', 'pass')
+),
+submits AS (
+    SELECT e.run, e.a AS src, e.seq AS src_seq, e.obj AS dst, 0 AS dst_seq,
+           'submit' AS kind, e.obj AS via, e.site, e.sig
+    FROM ev e JOIN segments g ON g.run = e.run AND g.id = e.obj
+    WHERE e.op = 'signal' AND e.sig = 'submit' AND g.kind = 'job'
 ),
 starts AS (
     SELECT e.run, e.a AS src, e.seq AS src_seq, e.obj AS dst, 0 AS dst_seq,
@@ -100,6 +108,7 @@ handoffs AS (
     WHERE p.side = 'put' AND g.side = 'get' AND p.a <> g.a AND p.seq < g.seq
 )
 SELECT run, src, src_seq, dst, dst_seq, kind, via, site, sig FROM starts
+UNION ALL SELECT run, src, src_seq, dst, dst_seq, kind, via, site, sig FROM submits
 UNION ALL SELECT run, src, src_seq, dst, dst_seq, kind, via, site, sig FROM joins
 UNION ALL SELECT run, src, src_seq, dst, dst_seq, kind, via, site, sig FROM wakes
     WHERE signallers = 1 OR NOT only_notify
@@ -142,8 +151,16 @@ class HappensBefore:
         self._memo: dict[tuple, list[Edge] | None] = {}
         if not self.enabled:
             return
-        actor = "coalesce(task, th)" if mode == "task" else "th"
-        rows = ctx.con.execute(_EDGES_SQL.format(actor=actor, inf=_INF)).fetchall()
+        from .load import segment_actor_source, segment_actors
+
+        jobs = segment_actors(ctx.con, mode)
+        if jobs is not None:  # thread-pool jobs are actors of their own
+            source = "(" + segment_actor_source(jobs) + ")"
+            actor = "CASE WHEN e.task IS NULL AND e.segment > 0 THEN e.segment ELSE coalesce(e.task, e.th) END"
+        else:
+            source = "events"
+            actor = "coalesce(e.task, e.th)" if mode == "task" else "e.th"
+        rows = ctx.con.execute(_EDGES_SQL.format(actor=actor, source=source, inf=_INF)).fetchall()
         if mode == "task":
             rows += ctx.con.execute(_TASK_EDGES_SQL).fetchall()
         for run, src, src_seq, dst, dst_seq, kind, via, site, sig in rows:
@@ -153,6 +170,8 @@ class HappensBefore:
         self.actors = {(r, i) for r, i in ctx.con.execute("SELECT run, id FROM threads").fetchall()}
         if mode == "task":
             self.actors |= {(r, i) for r, i in ctx.con.execute("SELECT run, id FROM tasks").fetchall()}
+            self.actors |= {(r, i) for r, i in ctx.con.execute(
+                "SELECT run, id FROM segments WHERE kind = 'job'").fetchall()}
 
     def path(self, run: str, tx: int, sx: int, ty: int, sy: int) -> list[Edge] | None:
         """The edges by which event (tx, seq sx) happens before event (ty, seq sy), or None.
@@ -209,18 +228,23 @@ class HappensBefore:
     def describe(self, edges: list[Edge], run: str) -> str:
         """'ordered by the Event 'ready' set at app.py:12', or by start/join."""
         ctx = self.ctx
-        signals = [e for e in edges if e.kind not in ("start", "join", "task")]
+        signals = [e for e in edges if e.kind not in ("start", "join", "task", "submit")]
         if not signals:
             kinds = {e.kind for e in edges}
             if kinds == {"task"}:
                 return "ordered by task creation (one task creates the other after its part)"
+            if "submit" in kinds:
+                return "ordered by the submission of a thread-pool job after the other's part"
             return "ordered by thread start/join"
         parts = []
         for e in signals:
             at = ctx.site_text(run, e.site)
             where = f" at {at}" if at else ""
             what, rtype, role = _resource_label(ctx, run, e.via)
-            if e.kind == "queue" or role == "not_empty":
+            src = ctx.actor(run, e.src)
+            if src["kind"] == "job" and e.kind == "wake":
+                parts.append(f"the result of job '{src['name']}'")
+            elif e.kind == "queue" or role == "not_empty":
                 parts.append(f"the hand-off through {what} (put{where})")
             elif role == "not_full":
                 parts.append(f"room made in {what} (get{where})")

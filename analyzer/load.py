@@ -154,6 +154,26 @@ def _nothing_usable(files: list[Path], why: str) -> str:
     return f"nothing usable in {len(files)} trace file(s) ({why}): {shown}"
 
 
+JOB_SEGMENTS = "(run, obj) IN (SELECT run, id FROM segments WHERE kind = 'job')"
+
+
+def segment_actors(con: duckdb.DuckDBPyConnection, actors: str) -> str | None:
+    """Which segments are actors of their own, as a SQL condition on a segment event's
+    `obj`: all with --actors segment; with --actors task, the jobs of thread pools
+    (one worker thread runs many jobs that are independent of each other); None when
+    no segment is an actor."""
+    if actors == "segment":
+        return "true"
+    if actors == "task" and con.execute("SELECT count(*) FROM segments WHERE kind = 'job'").fetchone()[0]:
+        return JOB_SEGMENTS
+    return None
+
+
+def segment_actor_source(segment_filter: str) -> str:
+    """The events with the `segment` column of segment_actor_events.sql."""
+    return queries.text("segment_actor_events").format(segment_filter=segment_filter).strip().rstrip(";")
+
+
 def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors: str = "task",
            timings: dict[str, float] | None = None, alongside: Callable[[], None] | None = None) -> None:
     """Build the shared analysis tables (lock keys, holds, waits, dependencies).
@@ -169,15 +189,16 @@ def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors
         lock_key = "l.run::VARCHAR || '/' || l.id"
     else:
         raise UnusableInput(f"--group-by must be 'instance' or 'site', not {group_by!r}")
-    if actors == "segment":
-        actor_source = "(" + queries.text("segment_actor_events").strip().rstrip(";") + ")"
+    if actors not in ("task", "thread", "segment"):
+        raise UnusableInput(f"--actors must be 'task', 'thread' or 'segment', not {actors!r}")
+    segment_filter = segment_actors(con, actors)
+    if segment_filter is not None:
+        actor_source = "(" + segment_actor_source(segment_filter) + ")"
         actor = "CASE WHEN e.task IS NULL AND e.segment > 0 THEN e.segment ELSE coalesce(e.task, e.th) END"
-    elif actors in ("task", "thread"):
+    else:
         actor_source = "events"
         actor = "coalesce(e.task, e.th)" if actors == "task" else "e.th"
-    else:
-        raise UnusableInput(f"--actors must be 'task', 'thread' or 'segment', not {actors!r}")
-    segments = actors == "segment"
+    segments = segment_filter is not None
     queries.run(con, "derive", lock_key=lock_key, actor=actor, actor_source=actor_source,
                 lock_events_kind="TABLE" if segments else "VIEW",
                 lock_ops_source="lock_events" if segments else "events",

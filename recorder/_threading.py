@@ -16,7 +16,7 @@ import threading
 from typing import Any
 from weakref import ref as _weakref
 
-from . import _core, _simplequeue
+from . import _core, _jobs, _simplequeue
 from ._core import current_state, define, mono_ns, site_id, task_of
 
 _allocate_lock = _thread.allocate_lock
@@ -365,6 +365,8 @@ class Condition(_OrigCondition):
                     if n < len(_QUEUE_ROLES):
                         fields["role"] = _QUEUE_ROLES[n]
         define(self, "resource", type_, 3, **fields)
+        if fields["lock"] is not None:
+            self._ls_deps = (lock,)  # its definition names the lock: define that first
         if own_lock and isinstance(lock, RLock):
             lock._ls_def["owner"] = self._ls_id
 
@@ -524,6 +526,7 @@ def _event_wait(self: threading.Event, timeout: float | None = None) -> bool:
 def _thread_start(self: threading.Thread) -> None:
     if _core.ON and self._initialized and not self._started.is_set():
         try:
+            _jobs.install_for_worker(getattr(self, "_target", None))
             parent = _state()
             child = _core.ThreadState(self._name, parent.tid, self)
             child.parent_ref = _weakref(parent)
@@ -594,6 +597,7 @@ def install() -> None:
     threading.Thread.join = _thread_join
     threading.Event.wait = _event_wait
     _simplequeue.install()
+    _jobs.install()
 
 
 def uninstall() -> None:
@@ -605,6 +609,7 @@ def uninstall() -> None:
     threading.Thread.join = _orig_join
     threading.Event.wait = _orig_event_wait
     _simplequeue.uninstall()
+    _jobs.uninstall()
 
 
 __all__ = ["Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore",

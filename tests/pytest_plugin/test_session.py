@@ -195,7 +195,7 @@ lockscope_fail_on = never
     traces = list((pytester.path / "kept-traces").glob("*.jsonl"))
     assert len(traces) == 1
     records = [json.loads(line) for line in traces[0].read_text().splitlines()]
-    segments = {r["name"] for r in records if r["k"] == "segment"}
+    segments = {r["name"] for r in records if r["k"] == "segment" and r["kind"] == "test"}
     assert segments == {"test_bank.py::test_deposit", "test_bank.py::test_report"}
     assert records[-1] == {"k": "end", "ts": records[-1]["ts"], "reason": "stop"}
     assert (pytester.path / "out" / "findings.json").exists()
@@ -293,7 +293,7 @@ def test_recording_already_on_is_used_and_left_running(pytester, monkeypatch):
     assert len(edge_lines(result, "test_bank.py::test_report")) == 1
     [trace] = (pytester.path / "env-traces").glob("*.jsonl")
     records = [json.loads(line) for line in trace.read_text().splitlines()]
-    assert {r["name"] for r in records if r["k"] == "segment"} == {
+    assert {r["name"] for r in records if r["k"] == "segment" and r["kind"] == "test"} == {
         "test_bank.py::test_deposit", "test_bank.py::test_report"}
     assert records[-1]["k"] == "end" and records[-1]["reason"] == "exit"
 

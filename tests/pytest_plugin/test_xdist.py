@@ -38,7 +38,7 @@ def segments_by_file(trace_dir):
     out = {}
     for path in sorted(trace_dir.glob("*.jsonl")):
         records = [json.loads(line) for line in path.read_text().splitlines()]
-        out[path.name] = {r["name"] for r in records if r["k"] == "segment"}
+        out[path.name] = {r["name"] for r in records if r["k"] == "segment" and r["kind"] == "test"}
     return out
 
 

@@ -1,0 +1,135 @@
+"""Thread-pool jobs as actors: each ``concurrent.futures`` work item is a ``job`` segment.
+
+One worker thread of a ``ThreadPoolExecutor`` (also behind ``loop.run_in_executor`` and
+``asyncio.to_thread``) runs many jobs that have nothing to do with each other: under
+load they run on different workers. The submission is a ``signal`` (``sig: submit``) on
+the job's segment by the submitter, at the user's ``submit`` line; the run is
+``segment-begin`` / ``segment-end`` in the worker; ``Future.result()`` on a future
+already done is a ``pass`` (the result was set before it is read). Installed when recording starts with
+``concurrent.futures.thread`` imported, else when the first worker thread starts (so
+recording never imports it).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import sys
+from typing import Any
+
+from . import _core
+
+_MODULE = "concurrent.futures.thread"
+_originals: tuple | None = None
+
+
+class Job:
+    """The segment of one work item."""
+
+    __slots__ = ("_ls_id", "_def")
+
+    def __init__(self, fn: Any) -> None:
+        self._ls_id = _core.next_id()
+        self._def = {"k": "segment", "id": self._ls_id, "kind": "job", "name": job_name(fn)}
+
+    def _ls_record(self) -> dict:
+        return self._def
+
+
+def job_name(fn: Any) -> str:
+    """``module.qualname`` of the function a work item runs (through partials and the
+    ``Context.run`` that ``asyncio.to_thread`` wraps it in)."""
+    try:
+        for _ in range(8):
+            if isinstance(fn, functools.partial):
+                inner = fn.func
+                if getattr(inner, "__self__", None) is not None and \
+                        isinstance(inner.__self__, contextvars.Context) and fn.args:
+                    fn = fn.args[0]
+                else:
+                    fn = inner
+            else:
+                break
+        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__qualname__
+        module = getattr(fn, "__module__", None)
+        return f"{module}.{name}" if module and module not in ("__main__", "builtins") else str(name)
+    except Exception:
+        return "job"
+
+
+def _traced_init(self: Any, future: Any, fn: Any, args: Any, kwargs: Any) -> None:
+    _originals[0](self, future, fn, args, kwargs)
+    if _core.ON:
+        try:
+            job = self._ls_job = Job(fn)
+            _core.emit("signal", job, _core.site_id(2), {"sig": "submit"})
+        except Exception:
+            pass
+
+
+def _traced_run(self: Any) -> Any:
+    if not _core.ON:
+        return _originals[1](self)
+    job = getattr(self, "_ls_job", None)
+    if job is None:  # submitted before the patch (the pool's first job) or while off
+        try:
+            job = self._ls_job = Job(self.fn)
+        except Exception:
+            return _originals[1](self)
+    _core.emit("segment-begin", job, 0)
+    try:
+        return _originals[1](self)
+    finally:
+        _core.emit("segment-end", job, 0)
+
+
+def _passed(future: Any) -> None:
+    """``result()``/``exception()`` of a future already done: a ``pass`` on its condition
+    (the ``notify_all`` of ``set_result`` is the signal it follows)."""
+    if _core.ON and future._state == "FINISHED":
+        cond = getattr(future, "_condition", None)
+        if hasattr(cond, "_ls_id"):
+            _core.emit("pass", cond, _core.site_id(3))
+
+
+def _traced_result(self: Any, timeout: float | None = None) -> Any:
+    _passed(self)
+    return _originals[2](self, timeout)
+
+
+def _traced_exception(self: Any, timeout: float | None = None) -> Any:
+    _passed(self)
+    return _originals[3](self, timeout)
+
+
+def install() -> None:
+    """Patch the work items if ``concurrent.futures.thread`` is imported (idempotent)."""
+    global _originals
+    mod = sys.modules.get(_MODULE)
+    if _originals is not None or mod is None:
+        return
+    item = getattr(mod, "_WorkItem", None)
+    future = getattr(sys.modules.get("concurrent.futures._base"), "Future", None)
+    if item is None or future is None:
+        return
+    _originals = (item.__init__, item.run, future.result, future.exception)
+    item.__init__ = _traced_init
+    item.run = _traced_run
+    future.result = _traced_result
+    future.exception = _traced_exception
+
+
+def install_for_worker(target: Any) -> None:
+    """From Thread.start: a pool's worker is starting, so its module is imported."""
+    if _originals is None and getattr(target, "__module__", None) == _MODULE:
+        install()
+
+
+def uninstall() -> None:
+    global _originals
+    mod = sys.modules.get(_MODULE)
+    if _originals is not None and mod is not None:
+        mod._WorkItem.__init__, mod._WorkItem.run = _originals[:2]
+        future = sys.modules["concurrent.futures._base"].Future
+        future.result, future.exception = _originals[2:]
+    _originals = None
