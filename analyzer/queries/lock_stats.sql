@@ -6,19 +6,23 @@ WITH h AS (
            quantile_cont(hold_ns, [0.5, 0.95, 0.99]) AS q,
            max(hold_ns) AS hold_max_ns, sum(hold_ns) AS hold_total_ns
     FROM holds GROUP BY lk
+), wt AS (
+    -- a wait that never ended lasted (at least) until the run was last seen alive
+    SELECT w.*, coalesce(w.wait_ns, CASE WHEN w.end_seq IS NULL THEN r.last_ts - w.ts END) AS waited_ns
+    FROM waits w LEFT JOIN runs r ON r.run = w.run
 ), w AS (
     SELECT lk, count(*) AS contentions,
            count(*) FILTER (WHERE end_op = 'timeout') AS timeouts,
            count(*) FILTER (WHERE end_op = 'cancel') AS cancels,
-           coalesce(sum(wait_ns), 0) AS wait_total_ns, coalesce(max(wait_ns), 0) AS wait_max_ns,
-           coalesce(avg(wait_ns), 0) AS wait_avg_ns
-    FROM waits GROUP BY lk
+           coalesce(sum(waited_ns), 0) AS wait_total_ns, coalesce(max(waited_ns), 0) AS wait_max_ns,
+           coalesce(avg(waited_ns), 0) AS wait_avg_ns
+    FROM wt GROUP BY lk
 ), tf AS (
     SELECT lk, count(*) AS try_fails FROM lock_events WHERE op = 'try-fail' GROUP BY lk
 ), ws AS (
     SELECT lk, list({{'site': site, 'count': n, 'wait_total_ns': t}} ORDER BY t DESC, n DESC, site)[1:5] AS top_wait_sites
-    FROM (SELECT w.lk, s.site, count(*) AS n, coalesce(sum(w.wait_ns), 0) AS t
-          FROM waits w LEFT JOIN sites s ON s.run = w.run AND s.id = w.site GROUP BY ALL)
+    FROM (SELECT w.lk, s.site, count(*) AS n, coalesce(sum(w.waited_ns), 0) AS t
+          FROM wt w LEFT JOIN sites s ON s.run = w.run AND s.id = w.site GROUP BY ALL)
     GROUP BY lk
 ), hs AS (
     SELECT lk, list({{'site': site, 'count': n, 'hold_total_ns': t}} ORDER BY t DESC, n DESC, site)[1:5] AS top_hold_sites

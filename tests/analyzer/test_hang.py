@@ -87,3 +87,24 @@ def test_the_same_hand_off_without_the_lock_held_is_quiet(tmp_path):
     assert not kinds(doc, "wait-cycle")
     assert not kinds(doc, "stalled")
     assert not [f for f in doc["findings"] if f["severity"] in ("error", "critical")]
+
+
+def test_a_wait_that_never_ended_is_measured_to_the_last_record_of_the_run(tmp_path):
+    """Lock statistics and stalled waits of a process that hung count the wait up to
+    the moment the run was last seen alive (a later record, such as the recorder's
+    heartbeat), not 0 ns."""
+    from .tracebuilder import Trace
+
+    t = Trace()
+    worker = t.thread("worker", parent=t.main)
+    lock = t.lock("registry")
+    t.acquire(t.main, lock, line=10)
+    t.acquire(worker, lock, line=20, wait_ns=0)  # a wait, then (below) no acquire
+    t.records.pop()  # the acquire never happened: the worker is still waiting
+    wait_ts = t.records[-1]["ts"]
+    t.records.append({"k": "beat", "ts": wait_ts + 3_000_000_000})  # alive 3 s later
+    doc = analyze([str(t.write(tmp_path / "t.jsonl", end=False))])
+    [stats] = [lk for lk in doc["locks"] if lk["name"] == "registry"]
+    assert stats["wait_total_ns"] == 3_000_000_000
+    [stall] = kinds(doc, "stalled")
+    assert stall["details"]["duration_ns"] == 3_000_000_000
