@@ -8,6 +8,8 @@ from pathlib import Path
 import duckdb
 import orjson
 
+from recorder._redact import redact_argv
+
 from . import load as loader
 from .context import Context, Options, parse_duration
 from .errors import UnusableInput
@@ -23,13 +25,14 @@ MAX_CORRUPT_LISTED = 100
 def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hold: str | int = "100ms",
             baseline: str | os.PathLike | None = None, db: str | os.PathLike | None = None,
             memory_limit: str | None = None, max_cycle_length: int = 6, rules: list[str] | None = None,
-            fail_on: str = "error", on_result=None) -> dict:
+            fail_on: str = "error", on_result=None, show_argv: bool = False) -> dict:
     """Analyze trace files and return the findings document (docs/findings-format.md).
 
     `paths`: files, directories or globs (one path or a list). Raises UnusableInput
     when nothing can be analyzed. `on_result(doc, con)`, when given, is called with
     the document while the database is still open (the HTML report draws from it).
     With `db`, the document is also stored in the database (table `findings_json`).
+    Secret-looking values of each process's argv are masked unless `show_argv`.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -69,7 +72,7 @@ def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hol
             "generated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "options": opts.to_json() | {"fail_on": fail_on,
                                          "baseline": str(baseline) if baseline else None},
-            "trace": trace_summary(ctx, loaded),
+            "trace": trace_summary(ctx, loaded, show_argv=show_argv),
             "findings": [f.to_json(f"F{i}", ctx.wall) for i, f in enumerate(kept, 1)],
             "suppressed": len(findings) - len(kept),
             "locks": [{k: v for k, v in s.items() if k != "lk"} for s in lock_stats(ctx)],
@@ -119,7 +122,16 @@ def failing(doc: dict, fail_on: str) -> list[dict]:
     return [f for f in doc["findings"] if at_or_above(f["severity"], fail_on)]
 
 
-def trace_summary(ctx: Context, loaded: loader.Loaded) -> dict:
+def shown_argv(raw: str | None, show: bool) -> list[str]:
+    """A run's argv as reports show it: secrets masked (traces recorded with
+    ``redact_argv=False``, or before the recorder redacted) unless `show`."""
+    argv = orjson.loads(raw) if raw else []
+    if not isinstance(argv, list):
+        return []
+    return [str(a) for a in argv] if show else redact_argv(argv)
+
+
+def trace_summary(ctx: Context, loaded: loader.Loaded, show_argv: bool = False) -> dict:
     con = ctx.con
     files = ctx.rows("SELECT path, run, part, lines, records, corrupt_lines, end_reason FROM files ORDER BY file_id")
     files += [{"path": str(p), "run": None, "part": None, "lines": 0, "records": 0, "corrupt_lines": 0,
@@ -128,7 +140,7 @@ def trace_summary(ctx: Context, loaded: loader.Loaded) -> dict:
     for r in ctx.rows("SELECT * FROM runs ORDER BY run"):
         procs.append({
             "run": r["run"], "pid": r["pid"], "host": r["host"],
-            "argv": orjson.loads(r["argv"]) if r["argv"] else [], "runtime": r["runtime"],
+            "argv": shown_argv(r["argv"], show_argv), "runtime": r["runtime"],
             "cwd": r["cwd"], "parts": r["parts"],
             "start_ts": r["first_ts"], "start_wall": ctx.wall(r["run"], r["first_ts"]),
             "end_ts": r["last_ts"], "end_wall": ctx.wall(r["run"], r["last_ts"]),

@@ -57,6 +57,8 @@ def analyze(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No terminal summary."),
     plotlyjs: str = typer.Option("inline", "--plotlyjs", help="HTML report: embed plotly.js (inline, works "
                                  "offline) or load it from its CDN (cdn, a smaller file)."),
+    show_argv: bool = typer.Option(False, "--show-argv", help="Show each process's command line "
+                                   "as recorded, without masking secret-looking values."),
 ) -> None:
     """Analyze trace files: lock-order cycles, deadlocks, long holds, contention."""
 
@@ -83,7 +85,7 @@ def analyze(
         doc = run_analysis(paths, group_by=group_by, actors=actors, long_hold=long_hold,
                            baseline=baseline, db=db, memory_limit=memory_limit,
                            max_cycle_length=max_cycle_length, fail_on=fail_on,
-                           on_result=render_html if html_out else None)
+                           on_result=render_html if html_out else None, show_argv=show_argv)
     except UnusableInput as exc:
         die(str(exc))
     try:
