@@ -20,6 +20,7 @@ import sys
 from typing import Any, TypeVar
 
 from . import _core, _threading
+from ._disk import DEFAULT_MAX_TOTAL_MB, UnsafeFolder
 from ._sink import FORMAT, VERSION, Sink
 
 __all__ = ["start", "stop", "flush", "name", "segment", "trace_files", "is_recording",
@@ -60,7 +61,9 @@ def is_recording() -> bool:
 
 def start(out_dir: str | os.PathLike | None = None, *, stacks: int = 0,
           flush_interval: float = 0.25, max_file_mb: float = 64,
-          max_buffer_events: int = 1_000_000, trace_asyncio: bool = True) -> Recording:
+          max_buffer_events: int = 1_000_000, trace_asyncio: bool = True,
+          max_total_mb: float = DEFAULT_MAX_TOTAL_MB, min_free_mb: float | None = None,
+          redact_argv: bool = True) -> Recording:
     """Start recording every lock created from now on.
 
     ``out_dir``: where trace files go (default ``./lockscope-traces``, or ``LOCKSCOPE_OUT``).
@@ -69,7 +72,14 @@ def start(out_dir: str | os.PathLike | None = None, *, stacks: int = 0,
     ``max_file_mb``: start a new part when a file reaches this size (0 = never).
     ``max_buffer_events``: events held in memory (all threads together, at least 64 per
     thread) before new ones are dropped and counted.
-    An unusable output directory disables recording with one warning; it never raises.
+    ``max_total_mb``: the parts of this run together stay under this size; the oldest
+    parts are deleted (0 = no cap).
+    ``min_free_mb``: below this much free space on the disk, recording pauses (events
+    are counted as dropped) until space is back; default max(256 MB, 5 % of the
+    filesystem), 0 = no floor.
+    ``redact_argv``: mask secret-looking values of the command line in the trace header.
+    An unusable output directory (or one another user owns, or a symbolic link)
+    disables recording with one warning; it never raises.
     """
     global _sink, _options
     if _core.ON and _sink is not None:
@@ -79,7 +89,9 @@ def start(out_dir: str | os.PathLike | None = None, *, stacks: int = 0,
     options = {"out_dir": os.fspath(out_dir), "stacks": int(stacks),
                "flush_interval": float(flush_interval), "max_file_mb": float(max_file_mb),
                "max_buffer_events": int(max_buffer_events),
-               "trace_asyncio": bool(trace_asyncio)}
+               "trace_asyncio": bool(trace_asyncio), "max_total_mb": float(max_total_mb),
+               "min_free_mb": None if min_free_mb is None else float(min_free_mb),
+               "redact_argv": bool(redact_argv)}
     return _start(options, parent_run=None)
 
 
@@ -89,9 +101,16 @@ def _start(options: dict, parent_run: str | None) -> Recording:
     # Which implementation of the hot path recorded (for reading overhead figures).
     settings["accelerator"] = "c" if _core.speedups is not None else "python"
     sink = Sink(options["out_dir"], settings, options["flush_interval"],
-                options["max_file_mb"], parent_run=parent_run)
+                options["max_file_mb"], parent_run=parent_run,
+                max_total_mb=options.get("max_total_mb", 0),
+                min_free_mb=options.get("min_free_mb", 0),
+                redact_argv=options.get("redact_argv", True))
     try:
         sink.open()
+    except UnsafeFolder as exc:
+        sys.stderr.write(f"lockscope: refusing to write traces to {options['out_dir']!r} "
+                         f"({exc}); recording disabled\n")
+        return Recording(False)
     except OSError as exc:
         sys.stderr.write(f"lockscope: cannot write traces to {options['out_dir']!r} "
                          f"({exc.strerror or exc}); recording disabled\n")

@@ -4,7 +4,8 @@ Imported by ``lockscope_startup.pth`` (installed into site-packages with locksco
 so every Python process started with the variable records from its first import,
 including locks created at import time.  Options come from the environment:
 ``LOCKSCOPE_STACKS`` (frames), ``LOCKSCOPE_MAX_FILE_MB``, ``LOCKSCOPE_MAX_BUFFER_EVENTS``,
-``LOCKSCOPE_FLUSH_INTERVAL`` (seconds).  Never raises.
+``LOCKSCOPE_FLUSH_INTERVAL`` (seconds), ``LOCKSCOPE_MAX_TOTAL_MB``,
+``LOCKSCOPE_MIN_FREE_MB``, ``LOCKSCOPE_REDACT`` (``0`` keeps argv as is).  Never raises.
 """
 
 
@@ -15,7 +16,9 @@ def _env_options() -> dict:
     for key, name, conv in (("stacks", "LOCKSCOPE_STACKS", int),
                             ("max_file_mb", "LOCKSCOPE_MAX_FILE_MB", float),
                             ("max_buffer_events", "LOCKSCOPE_MAX_BUFFER_EVENTS", int),
-                            ("flush_interval", "LOCKSCOPE_FLUSH_INTERVAL", float)):
+                            ("flush_interval", "LOCKSCOPE_FLUSH_INTERVAL", float),
+                            ("max_total_mb", "LOCKSCOPE_MAX_TOTAL_MB", float),
+                            ("min_free_mb", "LOCKSCOPE_MIN_FREE_MB", float)):
         raw = os.environ.get(name)
         if raw:
             try:
@@ -24,6 +27,9 @@ def _env_options() -> dict:
                 import sys
 
                 sys.stderr.write(f"lockscope: ignoring {name}={raw!r} (not a number)\n")
+    redact = os.environ.get("LOCKSCOPE_REDACT", "").strip().lower()
+    if redact in ("0", "no", "false", "off"):
+        opts["redact_argv"] = False
     return opts
 
 

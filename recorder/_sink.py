@@ -5,7 +5,12 @@ wakes every ``flush_interval`` seconds, turns buffered event tuples into JSON li
 (definitions first, lazily, once per file part) and appends them with ``os.write``,
 so a process that is killed or hangs still leaves everything up to the last flush
 on disk.  It is guarded only by raw ``_thread`` locks that are never traced.
-Any I/O error disables recording with one warning; the program runs on.
+
+Disk safety: the parts of one run together stay under ``max_total_mb`` (the oldest
+parts are deleted, as JFR's ``maxsize`` does), and below ``min_free_mb`` of free
+space, or after a write error (a full disk), recording *pauses*: events are still
+taken from the buffers but counted instead of written, one message says so, and
+writing resumes when space is back, with a ``dropped`` record per thread for the gap.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from typing import Any
 
 import orjson
 
-from . import _core
+from . import _core, _disk
+from ._redact import redact_argv
+from ._text import dumps
 
 _encode_fast = _core.speedups.encode if _core.speedups is not None else None
 _take = _core.speedups.take if _core.speedups is not None else None
@@ -33,6 +40,11 @@ _EV_SITE = b'{"k":"ev","ts":%d,"th":%d,"obj":%d,"op":"%s","site":%d}\n'
 _EV_NOSITE = b'{"k":"ev","ts":%d,"th":%d,"obj":%d,"op":"%s"}\n'
 _EV_TASK_SITE = b'{"k":"ev","ts":%d,"th":%d,"task":%d,"obj":%d,"op":"%s","site":%d}\n'
 _EV_TASK_NOSITE = b'{"k":"ev","ts":%d,"th":%d,"task":%d,"obj":%d,"op":"%s"}\n'
+
+
+_BYTES_PER_EVENT = 100   # what a flush may need on disk, per event (a generous guess)
+_BEAT_NS = 1_000_000_000  # at most one ``beat`` record a second
+_MAX_GAPS = 10_000        # threads whose lost events are counted one by one
 
 
 class _OpNames(dict):
@@ -61,11 +73,30 @@ class Sink:
     """Owns the output file(s) of one run and the writer thread."""
 
     def __init__(self, out_dir: str, settings: dict, flush_interval: float,
-                 max_file_mb: float, parent_run: str | None = None) -> None:
+                 max_file_mb: float, parent_run: str | None = None, *,
+                 max_total_mb: float = 0, min_free_mb: float | None = 0,
+                 redact_argv: bool = True) -> None:
         self.out_dir = os.path.abspath(out_dir)
         self.settings = settings
         self.flush_interval = flush_interval
-        self.max_bytes = int(max_file_mb * 1024 * 1024) if max_file_mb else 0
+        self.max_bytes = int(max_file_mb * _disk.MB) if max_file_mb else 0
+        self.max_total = int(max_total_mb * _disk.MB) if max_total_mb else 0
+        if self.max_total:
+            # Parts of at most a quarter of the cap: deleting the oldest keeps about
+            # three quarters of it (a run without rotation could not be capped).
+            quarter = max(self.max_total // 4, 64 * 1024)
+            self.max_bytes = min(self.max_bytes, quarter) if self.max_bytes else quarter
+        self.min_free_mb = min_free_mb  # None: the default floor, computed at open
+        self.min_free = 0
+        self.redact_argv = redact_argv
+        self.sizes: dict[str, int] = {}   # closed parts still on disk -> bytes
+        self.paused: str | None = None    # why writing is paused (None: it is not)
+        self.told = False                 # the pause message was printed
+        self.new_part = False             # after a failed write: definitions must be repeated
+        self.gaps: dict[Any, list] = {}   # state -> [events lost, ts of the first]
+        self.last_beat = time.monotonic_ns()
+        self.batch = 0                    # the batch being encoded, and the first
+        self.committed = (0, 0)           # (batch, event) not yet safely on disk
         self.parent_run = parent_run
         self.run = secrets.token_hex(8)
         self.host = socket.gethostname()
@@ -94,18 +125,29 @@ class Sink:
                             f"lockscope-{safe_host}-{self.pid}-{self.stamp}{suffix}.jsonl")
 
     def open(self) -> None:
-        """Create the directory and the first part. Raises OSError when impossible."""
-        os.makedirs(self.out_dir, exist_ok=True)
+        """Create the directory (0700) and the first part (0600). Raises OSError when
+        impossible and _disk.UnsafeFolder for a folder another user could control."""
+        os.close(_disk.open_folder(self.out_dir))
+        if self.min_free_mb is None:
+            self.min_free = _disk.default_min_free(self.out_dir)
+        else:
+            self.min_free = int(self.min_free_mb * _disk.MB)
         self._open_part()
 
     def _open_part(self) -> None:
-        path = self._path()
-        n = 1
-        while os.path.exists(path):  # same pid and second as an earlier run: keep both
-            base = path[: -len(".jsonl")]
-            path = f"{base}-{n}.jsonl"
-            n += 1
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o644)
+        folder = _disk.open_folder(self.out_dir)
+        try:
+            path = self._path()
+            n = 1
+            while os.path.lexists(path):  # same pid and second as an earlier run: keep both
+                base = path[: -len(".jsonl")]
+                path = f"{base}-{n}.jsonl"
+                n += 1
+            self.fd = os.open(os.path.basename(path),
+                              os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600,
+                              dir_fd=folder)
+        finally:
+            os.close(folder)
         self.files.append(path)
         self.part_bytes = 0
         self.written = set()
@@ -118,7 +160,7 @@ class Sink:
         # Written at the first flush rather than at start, so that a program started
         # through ``python -m recorder script.py`` shows its own argv.
         self.header_written = True
-        self._write(orjson.dumps(self._header()) + b"\n")
+        self._write(dumps(self._header()))
 
     def _header(self) -> dict:
         mono, wall = time.monotonic_ns(), time.time_ns()
@@ -130,24 +172,61 @@ class Sink:
             "k": "header", "format": FORMAT, "version": VERSION, "run": self.run,
             "part": self.part, "pid": self.pid, "ppid": os.getppid(), "host": self.host,
             "runtime": f"{sys.implementation.name} {sys.version.split()[0]}",
-            "python": sys.version.split()[0], "argv": [str(a) for a in sys.argv],
+            "python": sys.version.split()[0], "argv": self._argv(),
             "cwd": cwd, "clock": "monotonic", "mono_ns": mono, "wall_ns": wall,
             "parent_run": self.parent_run, "settings": self.settings,
         }
 
+    def _argv(self) -> list[str]:
+        argv = [str(a) for a in sys.argv]
+        return redact_argv(argv) if self.redact_argv else argv
+
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
+        try:
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+        except OSError:
+            if len(view) < len(data):  # cut a line short: take back what was written
+                try:
+                    os.ftruncate(self.fd, self.part_bytes)
+                except OSError:
+                    pass
+            raise
         self.part_bytes += len(data)
 
     def _rotate(self) -> None:
-        self._write(orjson.dumps({"k": "end", "ts": time.monotonic_ns(), "reason": "rotate"})
-                    + b"\n")
-        os.close(self.fd)
+        self._write(dumps({"k": "end", "ts": time.monotonic_ns(), "reason": "rotate"}))
+        self._close_part()
         self.part += 1
         self._open_part()
+        self._enforce_cap()
+
+    def _close_part(self) -> None:
+        fd, self.fd = self.fd, -1
+        self.sizes[self.files[-1]] = self.part_bytes
+        os.close(fd)
+
+    def _enforce_cap(self) -> None:
+        """Delete the oldest parts until they and a full current part fit the cap."""
+        if not self.max_total:
+            return
+        folder = -1
+        try:
+            while (len(self.files) > 1
+                   and sum(self.sizes.values()) + self.max_bytes > self.max_total):
+                if folder < 0:
+                    folder = _disk.open_folder(self.out_dir)
+                oldest = self.files.pop(0)
+                self.sizes.pop(oldest, None)
+                try:
+                    os.unlink(os.path.basename(oldest), dir_fd=folder)
+                except FileNotFoundError:
+                    pass
+        finally:
+            if folder >= 0:
+                os.close(folder)
 
     # ----------------------------------------------------------- writer
 
@@ -181,8 +260,6 @@ class Sink:
             return
         try:
             self._drain()
-        except OSError as exc:
-            self._fail(f"cannot write the trace ({exc}); recording disabled")
         except Exception as exc:  # a bug of ours must never reach the program
             self._fail(f"internal error while writing the trace ({exc!r}); recording disabled")
         finally:
@@ -193,7 +270,7 @@ class Sink:
         _core.ON = False
         _warn(msg)
 
-    def _drain(self) -> None:
+    def _take(self) -> list:
         # Take events before definitions: an event taken here was appended after its
         # object's definition was recorded, so the definition is known by now.
         batches = []
@@ -218,15 +295,111 @@ class Sink:
                     _core.states.remove(st)
                 except ValueError:
                     pass
-        if not self.header_written:
-            self._write_header()
-        if not batches:
+        return batches
+
+    def _drain(self) -> None:
+        batches = self._take()
+        need = sum(len(events) for _, events in batches) * _BYTES_PER_EVENT
+        if (self.paused and not self._resume(need)) or not self._space_ok(need):
+            self._lose(batches, 0, 0)
             return
+        self.committed = (0, 0)
+        try:
+            if not self.header_written:
+                self._write_header()
+            if self.gaps:
+                self._write_gaps()
+            out = bytearray()
+            for bi, (st, events) in enumerate(batches):
+                self.batch = bi
+                self._encode(st, events, out)
+            now = time.monotonic_ns()
+            if now - self.last_beat >= _BEAT_NS:
+                self.last_beat = now
+                out += b'{"k":"beat","ts":%d}\n' % now
+            if out:
+                self._write(bytes(out))
+        except OSError as exc:
+            # A full disk, or any write error: pause (never disable) and count
+            # what was not written; the part keeps only complete lines.
+            self.new_part = True
+            self._pause("error", f"cannot write the trace ({exc})")
+            self._lose(batches, *self.committed)
+
+    # ------------------------------------------------------------ pauses
+
+    def _space_ok(self, need: int) -> bool:
+        if not self.min_free:
+            return True
+        free = _disk.free_bytes(self.out_dir)
+        if free is None or free - need >= self.min_free:
+            return True
+        self._pause("space", f"less than {self.min_free / _disk.MB:g} MB would be left "
+                             f"free on the disk of {self.out_dir} (min_free_mb)")
+        return False
+
+    def _pause(self, why: str, msg: str) -> None:
+        self.paused = why
+        if not self.told:
+            self.told = True
+            _warn(f"{msg}; recording paused, events are counted as dropped until "
+                  "it can write again")
+
+    def _resume(self, need: int) -> bool:
+        """Try to end a pause: enough free space, and a part to write in again."""
+        if not self._space_ok(need):
+            return False
+        if self.new_part:
+            # The failed write took definitions with it: repeat them in a fresh part.
+            try:
+                if self.fd >= 0 and self.part_bytes == 0:
+                    self._reset_part()
+                else:
+                    if self.fd >= 0:
+                        self._write(dumps({"k": "end", "ts": time.monotonic_ns(),
+                                           "reason": "rotate"}))
+                        self._close_part()
+                    self.part += 1
+                    self._open_part()
+                    self._enforce_cap()
+            except OSError:
+                return False
+            self.new_part = False
+        self.paused = None
+        return True
+
+    def _reset_part(self) -> None:
+        self.written = set()
+        self.written_sites = set()
+        self.header_written = False
+
+    def _lose(self, batches: list, first: int, start: int) -> None:
+        """Count the events of ``batches`` from ``(first, start)`` on as lost."""
+        for bi in range(first, len(batches)):
+            st, events = batches[bi]
+            events = events[start:] if bi == first else events
+            if not events:
+                continue
+            if st not in self.gaps and len(self.gaps) >= _MAX_GAPS:
+                st = None  # too many threads to name: counted for the whole process
+            gap = self.gaps.get(st)
+            if gap is None:
+                gap = self.gaps[st] = [0, events[0][0]]
+            for ev in events:
+                gap[0] += ev[2] if ev[1] == "dropped" else 1
+
+    def _write_gaps(self) -> None:
+        """One ``dropped`` record per thread whose events were not written."""
         out = bytearray()
-        for st, events in batches:
-            self._encode(st, events, out)
-        if out:
-            self._write(bytes(out))
+        now = time.monotonic_ns()
+        for st, (lost, _since) in self.gaps.items():
+            if st is None:
+                out += b'{"k":"dropped","ts":%d,"count":%d}\n' % (now, lost)
+                continue
+            tid = self._define(st, out)
+            out += b'{"k":"dropped","ts":%d,"th":%d,"count":%d}\n' % (now, tid, lost)
+        self._write(bytes(out))
+        self.gaps = {}
 
     def _define(self, obj: Any, out: bytearray) -> int:
         oid = obj._ls_id
@@ -246,22 +419,21 @@ class Sink:
             site = rec.get("site")
             if site:
                 self._define_site(site, out)
-            out += orjson.dumps(rec, default=str)
-            out += b"\n"
+            out += dumps(rec)
         return oid
 
     def _define_site(self, sid: int, out: bytearray) -> None:
         if sid not in self.written_sites:
             self.written_sites.add(sid)
-            out += orjson.dumps(_core.site_record(sid), default=str)
-            out += b"\n"
+            out += dumps(_core.site_record(sid))
 
-    def _rotate_if_full(self, out: bytearray) -> bool:
+    def _rotate_if_full(self, out: bytearray, at: int = 0) -> bool:
         """Start a new part when this one is full (checked between events, so a part
         overshoots the limit by at most a few dozen lines)."""
         if self.max_bytes and self.part_bytes + len(out) >= self.max_bytes:
             self._write(bytes(out))
             out.clear()
+            self.committed = (self.batch, at)
             self._rotate()
             return True
         return False
@@ -283,12 +455,12 @@ class Sink:
                 i = _encode_fast(events, i, tid, written, wsites, ops, out, limit)
                 if i >= n:
                     break
-                if self._rotate_if_full(out):
+                if self._rotate_if_full(out, i):
                     tid = self._define(st, out)
                     written, wsites = self.written, self.written_sites
             elif check_size:
                 check_size += 1
-                if not check_size & 63 and self._rotate_if_full(out):
+                if not check_size & 63 and self._rotate_if_full(out, i):
                     tid = self._define(st, out)
                     written, wsites = self.written, self.written_sites
             ev = events[i]
@@ -321,8 +493,7 @@ class Sink:
             obj = ev[2]
             oid = self._define(obj, out)
             if op == "name":
-                out += orjson.dumps({"k": "name", "id": oid, "name": ev[5]["name"]})
-                out += b"\n"
+                out += dumps({"k": "name", "id": oid, "name": ev[5]["name"]})
                 continue
             site = ev[3]
             if site:
@@ -337,8 +508,7 @@ class Sink:
                 rec["site"] = site
             if len(ev) > 5:
                 rec.update(ev[5])
-            out += orjson.dumps(rec, default=str)
-            out += b"\n"
+            out += dumps(rec)
 
     # ------------------------------------------------------------ close
 
@@ -358,13 +528,14 @@ class Sink:
         if not self._io.acquire(True, 5.0):
             return
         try:
-            if not self.failed and self.fd >= 0:
+            # While paused, the pause message has said it all: no end record.
+            if not self.failed and not self.paused and self.fd >= 0:
                 if not self.header_written:
                     self._write_header()
-                self._write(orjson.dumps({"k": "end", "ts": time.monotonic_ns(),
-                                          "reason": reason}) + b"\n")
+                self._write(dumps({"k": "end", "ts": time.monotonic_ns(), "reason": reason}))
         except OSError as exc:
-            _warn(f"cannot finish the trace ({exc})")
+            if not self.told:
+                _warn(f"cannot finish the trace ({exc})")
         finally:
             self.closed = True
             if self.fd >= 0:
