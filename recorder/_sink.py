@@ -47,6 +47,48 @@ _BEAT_NS = 1_000_000_000  # at most one ``beat`` record a second
 _MAX_GAPS = 10_000        # threads whose lost events are counted one by one
 
 
+class _Gap:
+    """Events of one thread that a pause did not write: how many (``dropped``: as
+    ``dropped`` records count them), and for its ``resync`` record how many events
+    since when and the acquires and releases lost per (lock, task)."""
+
+    __slots__ = ("dropped", "lost", "since", "locks")
+
+    def __init__(self, since: int) -> None:
+        self.dropped = 0
+        self.lost = 0
+        self.since = since
+        self.locks: dict[tuple[int, int], list] = {}  # -> [obj, task, acquired, released]
+
+    def add(self, events: list) -> None:
+        for ev in events:
+            op = ev[1]
+            if op == "dropped":      # lost earlier (buffer full): already counted
+                self.dropped += ev[2]
+                continue
+            if op == "resync":       # a gap of the buffers, closed in this one
+                inner = ev[2]
+                self.lost += inner.lost
+                self.since = min(self.since, inner.since)
+                for obj, task, acquired, released in inner.locks.values():
+                    self._count(obj, task, acquired, released)
+                continue
+            self.dropped += 1
+            self.lost += 1
+            if op == "acquire":
+                self._count(ev[2], ev[4], 1, 0)
+            elif op == "release":
+                self._count(ev[2], ev[4], 0, 1)
+
+    def _count(self, obj: Any, task: Any, acquired: int, released: int) -> None:
+        key = (id(obj), id(task))
+        counts = self.locks.get(key)
+        if counts is None:
+            counts = self.locks[key] = [obj, task, 0, 0]
+        counts[2] += acquired
+        counts[3] += released
+
+
 class _OpNames(dict):
     """op -> its bytes for the fast encodings; an op we do not know is JSON-escaped."""
 
@@ -384,20 +426,28 @@ class Sink:
                 st = None  # too many threads to name: counted for the whole process
             gap = self.gaps.get(st)
             if gap is None:
-                gap = self.gaps[st] = [0, events[0][0]]
-            for ev in events:
-                gap[0] += ev[2] if ev[1] == "dropped" else 1
+                gap = self.gaps[st] = _Gap(events[0][0])
+            gap.add(events)
 
     def _write_gaps(self) -> None:
-        """One ``dropped`` record per thread whose events were not written."""
+        """For each thread whose events were not written: a ``dropped`` record (how
+        many) and a ``resync`` record (which lock acquires and releases were lost)."""
         out = bytearray()
         now = time.monotonic_ns()
-        for st, (lost, _since) in self.gaps.items():
+        for st, gap in self.gaps.items():
             if st is None:
-                out += b'{"k":"dropped","ts":%d,"count":%d}\n' % (now, lost)
+                out += b'{"k":"dropped","ts":%d,"count":%d}\n' % (now, gap.dropped)
                 continue
             tid = self._define(st, out)
-            out += b'{"k":"dropped","ts":%d,"th":%d,"count":%d}\n' % (now, tid, lost)
+            if gap.dropped:
+                out += b'{"k":"dropped","ts":%d,"th":%d,"count":%d}\n' % (now, tid, gap.dropped)
+            if gap.lost:
+                locks = [{"obj": self._define(obj, out),
+                          "task": self._define(task, out) if task is not None else None,
+                          "acquired": acquired, "released": released}
+                         for obj, task, acquired, released in gap.locks.values()]
+                out += dumps({"k": "resync", "ts": now, "th": tid, "lost": gap.lost,
+                              "since": gap.since, "locks": locks})
         self._write(bytes(out))
         self.gaps = {}
 

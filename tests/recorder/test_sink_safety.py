@@ -122,7 +122,42 @@ def test_free_space_floor_pauses_and_resumes_with_one_message(rec, capfd, monkey
     main = trace.thread("MainThread")["id"]
     drops = [r for r in trace.records if r["k"] == "dropped"]
     assert [(r["th"], r["count"]) for r in drops] == [(main, 1000), (main, 1000)]
+    resyncs = [(r["th"], r["lost"], r["locks"]) for r in trace.records if r["k"] == "resync"]
+    lost = [{"obj": lid, "task": None, "acquired": 500, "released": 500}]
+    assert resyncs == [(main, 1000, lost), (main, 1000, lost)]
     assert trace.records[-1]["k"] == "end"
+
+
+def test_resync_after_a_pause_says_which_locks_are_held(rec, monkeypatch):
+    disk = FakeDisk(100 * MB)
+    monkeypatch.setattr(_disk, "free_bytes", disk)
+    rec.start(min_free_mb=50, flush_interval=3600)
+    held = recorder.name(threading.RLock(), "held")
+    taken = recorder.name(threading.Lock(), "taken")
+    held.acquire()
+    held.acquire()
+    recorder.flush()
+    disk.free = 1 * MB
+    recorder.flush()
+    held.release()                   # lost: still held once after the gap
+    taken.acquire()                  # lost: held after the gap
+    spin(threading.Lock(), 3)        # lost: three acquires and releases
+    recorder.flush()
+    disk.free = 100 * MB
+    recorder.flush()
+    taken.release()
+    held.release()
+    trace = rec.stop()
+    main = trace.thread("MainThread")["id"]
+    ids = {name: named_lock(trace.records, name) for name in ("held", "taken")}
+    resync = [r for r in trace.records if r["k"] == "resync"]
+    assert len(resync) == 1 and resync[0]["th"] == main and resync[0]["lost"] == 8
+    counts = {lk["obj"]: (lk["acquired"], lk["released"]) for lk in resync[0]["locks"]}
+    assert counts[ids["held"]] == (0, 1) and counts[ids["taken"]] == (1, 0)
+    assert sorted(counts.values()) == [(0, 1), (1, 0), (3, 3)]
+    # Recorded before the gap: two acquires of "held"; after it, one release of each.
+    assert lock_events(trace.records, ids["held"]) == ["acquire", "acquire", "release"]
+    assert lock_events(trace.records, ids["taken"]) == ["release"]
 
 
 def test_floor_counts_a_whole_flush_before_writing_it(rec, monkeypatch):
@@ -190,6 +225,8 @@ def test_write_error_pauses_and_resumes_in_a_new_part(rec, capfd):
     main = trace.thread("MainThread")["id"]
     drops = [(r["th"], r["count"]) for r in part1 if r["k"] == "dropped"]
     assert drops == [(main, 400)]
+    resync = [(r["th"], r["lost"], r["locks"]) for r in part1 if r["k"] == "resync"]
+    assert resync == [(main, 400, [{"obj": lid, "task": None, "acquired": 200, "released": 200}])]
 
 
 @pytest.fixture
@@ -265,6 +302,9 @@ def test_full_tmpfs_pauses_recording_and_the_program_runs_on(tmpfs, mode):
     assert ops == ["acquire", "release"] * 20
     drops = [r["count"] for r in records if r["k"] == "dropped"]
     assert sum(drops) == 1200
+    resync = [(r["lost"], [(lk["acquired"], lk["released"]) for lk in r["locks"]])
+              for r in records if r["k"] == "resync"]
+    assert resync == [(1200, [(600, 600)])]
     assert records[-1] == {**records[-1], "k": "end", "reason": "stop"}
 
 
