@@ -4,7 +4,9 @@ Traces hold code paths, thread names and command lines, so the folder is created
 ``0700`` and every file ``0600``.  A folder that another user owns, or that is
 reached through a symbolic link (the folder itself, or a link on its path owned by
 someone other than root or us), could let that user read the traces or redirect
-our writes: it is refused.
+our writes: it is refused.  A folder of root's is accepted when no one else can
+replace our files in it (not writable by others, or sticky like ``/tmp``): root can
+read everything anyway, and files are created exclusively (``O_EXCL``).
 """
 
 from __future__ import annotations
@@ -64,10 +66,17 @@ def open_folder(path: str) -> int:
             raise UnsafeFolder(f"{path} is a symbolic link") from None
         raise exc
     st = os.fstat(fd)
-    if st.st_uid != os.geteuid():
+    if not _trusted(st):
         os.close(fd)
         raise UnsafeFolder(f"{path} is owned by another user (uid {st.st_uid})")
     return fd
+
+
+def _trusted(st: os.stat_result) -> bool:
+    if st.st_uid == os.geteuid():
+        return True
+    shared = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    return st.st_uid == 0 and (not shared or bool(st.st_mode & stat.S_ISVTX))
 
 
 def free_bytes(path: str) -> int | None:

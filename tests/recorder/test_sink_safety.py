@@ -554,3 +554,20 @@ def test_analyzer_knows_beat_records(rec):
     doc = analyze([str(rec.out_dir)], fail_on="never")
     assert doc["trace"]["unknown_records"] == 0
     assert doc["trace"]["processes"][0]["end_ts"] == beat
+
+
+def test_folders_of_root_are_accepted_only_when_others_cannot_replace_files(
+        tmp_path, monkeypatch, capfd):
+    """Seen by another user: a sticky folder of root's (like /tmp) is fine, one that
+    anyone may write to without the sticky bit is not."""
+    if os.stat(tmp_path).st_uid != 0:
+        pytest.skip("needs folders owned by root")
+    sticky, shared = tmp_path / "sticky", tmp_path / "shared"
+    for folder, mode in ((sticky, 0o1777), (shared, 0o777)):
+        folder.mkdir()
+        os.chmod(folder, mode)
+    monkeypatch.setattr(os, "geteuid", lambda: 65534)
+    assert recorder.start(sticky, flush_interval=3600).active
+    assert len(recorder.stop()) == 1
+    assert "lockscope" not in capfd.readouterr().err
+    assert "owned by another user" in _refused(shared, capfd)
