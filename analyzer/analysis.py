@@ -161,6 +161,12 @@ def trace_summary(ctx: Context, loaded: loader.Loaded, show_argv: bool = False) 
     if incomplete:
         warnings.append(f"{len(incomplete)} run(s) have no end record (killed or hung): "
                         "locks still held and waits still pending at the end are reported as such")
+    missing = ctx.rows("SELECT run, max(part) + 1 - count(DISTINCT part) AS n FROM files "
+                       "WHERE run IS NOT NULL GROUP BY run HAVING n > 0 ORDER BY run")
+    if missing:
+        warnings.append(f"{len(missing)} run(s) lack parts ({sum(m['n'] for m in missing)} in all; "
+                        "deleted by the recorder's max_total_mb cap, or not given): what happened "
+                        "in them is not analyzed")
     if loaded.empty_files:
         warnings.append(f"{len(loaded.empty_files)} empty trace file(s) skipped")
     if loaded.headerless_files:

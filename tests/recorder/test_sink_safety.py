@@ -70,6 +70,11 @@ def test_total_size_cap_keeps_the_newest_parts(rec):
     # 60,000 events were recorded: the kept parts hold the newest of them.
     kept = sum(len(lock_events(part, named_lock(part, "busy"))) for part in parts)
     assert 0 < kept < 60_000
+    # The analyzer says that history is missing.
+    from analyzer.analysis import analyze
+
+    warnings = analyze(files, fail_on="never")["trace"]["warnings"]
+    assert f"1 run(s) lack parts ({numbers[0]} in all;" in " ".join(warnings)
 
 
 def test_cap_forces_rotation_when_parts_are_unlimited(rec):
