@@ -397,11 +397,11 @@ class Sink:
                 if self.fd >= 0 and self.part_bytes == 0:
                     self._reset_part()
                 else:
-                    if self.fd >= 0:
+                    if self.fd >= 0:  # (else a rotation failed to open the next part)
                         self._write(dumps({"k": "end", "ts": time.monotonic_ns(),
                                            "reason": "rotate"}))
                         self._close_part()
-                    self.part += 1
+                        self.part += 1
                     self._open_part()
                     self._enforce_cap()
             except OSError:

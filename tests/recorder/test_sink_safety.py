@@ -576,3 +576,26 @@ def test_folders_of_root_are_accepted_only_when_others_cannot_replace_files(
     assert len(recorder.stop()) == 1
     assert "lockscope" not in capfd.readouterr().err
     assert "owned by another user" in _refused(shared, capfd)
+
+
+def test_a_part_that_cannot_be_opened_pauses_and_every_event_is_accounted_for(rec, monkeypatch):
+    rec.start(max_file_mb=0.05, min_free_mb=0, flush_interval=3600)
+    lock = recorder.name(threading.Lock(), "work")
+    real_open_folder = _disk.open_folder
+
+    def no_space(path):
+        raise OSError(28, "No space left on device")
+
+    for round_ in range(30):
+        if round_ == 10:
+            monkeypatch.setattr(_disk, "open_folder", no_space)  # the next rotation fails
+        if round_ == 20:
+            assert recorder._sink.paused == "error"
+            monkeypatch.setattr(_disk, "open_folder", real_open_folder)
+        spin(lock, 200)
+        recorder.flush()
+    trace = rec.stop()  # parts numbered 0, 1, 2... without a hole, each self-contained
+    assert len(trace.parts) > 3
+    recorded = sum(len(lock_events(part, named_lock(part, "work"))) for part in trace.parts)
+    lost = sum(r["lost"] for r in trace.records if r["k"] == "resync")
+    assert lost > 0 and recorded + lost == 30 * 200 * 2
