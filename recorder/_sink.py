@@ -26,7 +26,6 @@ from typing import Any
 import orjson
 
 from . import _core, _disk
-from ._redact import redact_argv
 from ._text import dumps
 
 _encode_fast = _core.speedups.encode if _core.speedups is not None else None
@@ -221,7 +220,11 @@ class Sink:
 
     def _argv(self) -> list[str]:
         argv = [str(a) for a in sys.argv]
-        return redact_argv(argv) if self.redact_argv else argv
+        if not self.redact_argv:
+            return argv
+        from ._redact import redact_argv  # at the first header, not at start-up
+
+        return redact_argv(argv)
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)

@@ -11,17 +11,16 @@ Records without such text cost nothing extra.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 
-_NOT_ESCAPED_BYTE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
-
 
 def clean_text(text: str) -> str:
     """``text`` as valid Unicode: escaped bytes as ``\\xNN``, other surrogates as U+FFFD."""
-    text = _NOT_ESCAPED_BYTE.sub("\ufffd", text)
+    import re  # only for the rare bad string: not at start-up
+
+    text = re.sub("[\ud800-\udc7f\udd00-\udfff]", "\ufffd", text)
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
