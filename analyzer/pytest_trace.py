@@ -17,6 +17,7 @@ import orjson
 _EV = b'{"k":"ev"'
 _DROPPED = b'{"k":"dropped"'
 _END = b'{"k":"end"'
+_BEAT = b'{"k":"beat"'
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def cut_since(files: list[str], mark: TraceMark, out_dir: str) -> list[str]:
             continue
         keep = bytearray()
         for line in data[:start].splitlines(keepends=True):
-            if not line.startswith((_EV, _DROPPED, _END)):
+            if not line.startswith((_EV, _DROPPED, _END, _BEAT)):
                 keep += line
         for line in data[start:].splitlines(keepends=True):
             if line.endswith(b"\n") and not line.startswith(_END):

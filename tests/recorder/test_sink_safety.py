@@ -599,3 +599,24 @@ def test_a_part_that_cannot_be_opened_pauses_and_every_event_is_accounted_for(re
     recorded = sum(len(lock_events(part, named_lock(part, "work"))) for part in trace.parts)
     lost = sum(r["lost"] for r in trace.records if r["k"] == "resync")
     assert lost > 0 and recorded + lost == 30 * 200 * 2
+
+
+def test_a_test_window_keeps_no_beat_from_before_it(rec, tmp_path):
+    from analyzer.pytest_trace import cut_since, mark_now
+
+    rec.start(flush_interval=0.02)
+    spin(threading.Lock(), 1)
+    path = recorder.trace_files()[0]
+    deadline = time.monotonic() + 30
+    while not any(r["k"] == "beat" for r in lines(path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    recorder.flush()
+    mark, since = mark_now(recorder.trace_files()), time.monotonic_ns()
+    spin(threading.Lock(), 1)
+    recorder.flush()
+    out = tmp_path / "window"
+    out.mkdir()
+    window = [r for f in cut_since(recorder.trace_files(), mark, str(out)) for r in lines(f)]
+    rec.stop()
+    assert any(r["k"] == "beat" for r in lines(path))
+    assert [r for r in window if r["k"] == "beat" and r["ts"] < since] == []
