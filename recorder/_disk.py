@@ -27,9 +27,13 @@ class UnsafeFolder(OSError):
     """The trace folder exists but is not safe to write to."""
 
 
+def _euid() -> int | None:
+    return os.geteuid() if hasattr(os, "geteuid") else None  # None: no owners (Windows)
+
+
 def _check_path(path: str) -> None:
     """Refuse symbolic links on ``path`` that someone else could have planted."""
-    me = os.geteuid()
+    me = _euid()
     parts = path.split(os.sep)
     current = os.sep
     for i, part in enumerate(parts):
@@ -73,7 +77,8 @@ def open_folder(path: str) -> int:
 
 
 def _trusted(st: os.stat_result) -> bool:
-    if st.st_uid == os.geteuid():
+    me = _euid()
+    if me is None or st.st_uid == me:
         return True
     shared = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
     return st.st_uid == 0 and (not shared or bool(st.st_mode & stat.S_ISVTX))
@@ -84,6 +89,8 @@ def free_bytes(path: str) -> int | None:
     try:
         st = os.statvfs(path)
     except (OSError, AttributeError):
+        return None
+    if not st.f_blocks:  # a filesystem that does not say (some FUSE, pseudo filesystems)
         return None
     return st.f_bavail * st.f_frsize
 
