@@ -10,7 +10,8 @@ Disk safety: the parts of one run together stay under ``max_total_mb`` (the olde
 parts are deleted, as JFR's ``maxsize`` does), and below ``min_free_mb`` of free
 space, or after a write error (a full disk), recording *pauses*: events are still
 taken from the buffers but counted instead of written, one message says so, and
-writing resumes when space is back, with a ``dropped`` record per thread for the gap.
+writing resumes when space is back, with ``dropped`` and ``resync`` records per
+thread for the gap.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ class Sink:
         self.paused: str | None = None    # why writing is paused (None: it is not)
         self.told = False                 # the pause message was printed
         self.new_part = False             # after a failed write: definitions must be repeated
-        self.gaps: dict[Any, list] = {}   # state -> [events lost, ts of the first]
+        self.gaps: dict[Any, _Gap] = {}   # thread state -> what a pause did not write
         self.last_beat = time.monotonic_ns()
         self.batch = 0                    # the batch being encoded, and the first
         self.committed = (0, 0)           # (batch, event) not yet safely on disk
@@ -168,12 +169,11 @@ class Sink:
     def open(self) -> None:
         """Create the directory (0700) and the first part (0600). Raises OSError when
         impossible and _disk.UnsafeFolder for a folder another user could control."""
-        os.close(_disk.open_folder(self.out_dir))
+        self._open_part()
         if self.min_free_mb is None:
             self.min_free = _disk.default_min_free(self.out_dir)
         else:
             self.min_free = int(self.min_free_mb * _disk.MB)
-        self._open_part()
 
     def _open_part(self) -> None:
         folder = _disk.open_folder(self.out_dir)
@@ -439,7 +439,8 @@ class Sink:
         now = time.monotonic_ns()
         for st, gap in self.gaps.items():
             if st is None:
-                out += b'{"k":"dropped","ts":%d,"count":%d}\n' % (now, gap.dropped)
+                if gap.dropped:
+                    out += b'{"k":"dropped","ts":%d,"count":%d}\n' % (now, gap.dropped)
                 continue
             tid = self._define(st, out)
             if gap.dropped:
