@@ -620,3 +620,27 @@ def test_a_test_window_keeps_no_beat_from_before_it(rec, tmp_path):
     rec.stop()
     assert any(r["k"] == "beat" for r in lines(path))
     assert [r for r in window if r["k"] == "beat" and r["ts"] < since] == []
+
+
+def test_gaps_of_too_many_threads_are_counted_for_the_process(rec, monkeypatch):
+    monkeypatch.setattr(sys.modules["recorder._sink"], "_MAX_GAPS", 1)
+    disk = FakeDisk(100 * MB)
+    monkeypatch.setattr(_disk, "free_bytes", disk)
+    rec.start(min_free_mb=50, flush_interval=3600)
+    lock = threading.Lock()
+    spin(lock, 1)
+    recorder.flush()
+    disk.free = 1 * MB
+    recorder.flush()
+    spin(lock, 5)                                   # the main thread's gap: 10 events
+    worker = threading.Thread(target=spin, args=(lock, 7))
+    worker.start()
+    worker.join(10)
+    recorder.flush()
+    disk.free = 100 * MB
+    trace = rec.stop()
+    drops = {r.get("th"): r["count"] for r in trace.records if r["k"] == "dropped"}
+    main = trace.thread("MainThread")["id"]
+    # The main thread (10 lock events, the worker's start and join) is named; the
+    # worker (its 14 lock events and its end), past the limit, is the process's.
+    assert drops == {main: 12, None: 15}
