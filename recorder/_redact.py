@@ -43,10 +43,11 @@ def redact_argv(argv: list) -> list[str]:
     mask_next = False
     for arg in argv:
         arg = str(arg)
-        if mask_next:
+        if mask_next and not arg.startswith("--"):  # (a flag without value: not masked)
             out.append(MASK)
             mask_next = False
             continue
+        mask_next = False
         name, sep, _value = arg.partition("=")
         if sep and _OPTION.match(name) and is_secret_name(name):
             out.append(f"{name}={MASK}")

@@ -395,6 +395,7 @@ def test_folder_behind_our_own_symlink_is_accepted(tmp_path):
     (["x", "--monkey=banana", "--keyboard", "us", "--tokens-per-second=3"],
      ["x", "--monkey=banana", "--keyboard", "us", "--tokens-per-second=***"]),
     (["x", "--header", "Authorization: Bearer abc.def"], ["x", "--header", "Authorization: Bearer ***"]),
+    (["x", "--no-password", "--verbose", "--token", "-t0k"], ["x", "--no-password", "--verbose", "--token", "***"]),
 ])
 def test_redact_argv(argv, want):
     assert redact_argv(argv) == want
