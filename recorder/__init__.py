@@ -10,6 +10,8 @@ Turn it on with one call::
 or without touching the code: ``lockscope run app.py`` or ``LOCKSCOPE_OUT=DIR`` in the
 environment of any Python process where lockscope is installed.  Only the standard
 library and orjson are imported.
+
+PYTEST_DONT_REWRITE (may be imported at start-up, before pytest marks it for rewriting)
 """
 
 from __future__ import annotations
@@ -273,3 +275,9 @@ def _after_fork_in_child() -> None:
         _start(dict(_options or {}), parent_run=parent.run)
     except Exception:
         _core.ON = False
+
+
+# LOCKSCOPE_OUT: the start-up hook starts recording once threading is imported; when
+# that import was this package's own, it could not start before the package was complete.
+if "lockscope_startup" in sys.modules:
+    sys.modules["lockscope_startup"].package_ready()

@@ -1,17 +1,20 @@
-"""Start recording at interpreter start-up when ``LOCKSCOPE_OUT`` is set.
+"""Start recording from the environment (``LOCKSCOPE_OUT`` and the other variables).
 
-Imported by ``lockscope_startup.pth`` (installed into site-packages with lockscope),
-so every Python process started with the variable records from its first import,
-including locks created at import time.  Options come from the environment:
-``LOCKSCOPE_STACKS`` (frames), ``LOCKSCOPE_MAX_FILE_MB``, ``LOCKSCOPE_MAX_BUFFER_EVENTS``,
-``LOCKSCOPE_FLUSH_INTERVAL`` (seconds), ``LOCKSCOPE_MAX_TOTAL_MB``,
-``LOCKSCOPE_MIN_FREE_MB``, ``LOCKSCOPE_REDACT`` (``0`` keeps argv as is).  Never raises.
+Called by the start-up hook (``lockscope_startup``, armed by ``lockscope_startup.pth``
+in site-packages) once the program imports ``threading``.  Options come from the
+environment: ``LOCKSCOPE_STACKS`` (frames), ``LOCKSCOPE_MAX_FILE_MB``,
+``LOCKSCOPE_MAX_BUFFER_EVENTS``, ``LOCKSCOPE_FLUSH_INTERVAL`` (seconds),
+``LOCKSCOPE_MAX_TOTAL_MB``, ``LOCKSCOPE_MIN_FREE_MB``, ``LOCKSCOPE_REDACT`` (``0`` keeps
+argv as is).  Never raises.
 """
+
+from __future__ import annotations
+
+import os
+import sys
 
 
 def _env_options() -> dict:
-    import os
-
     opts: dict = {}
     for key, name, conv in (("stacks", "LOCKSCOPE_STACKS", int),
                             ("max_file_mb", "LOCKSCOPE_MAX_FILE_MB", float),
@@ -24,8 +27,6 @@ def _env_options() -> dict:
             try:
                 opts[key] = conv(raw)
             except ValueError:
-                import sys
-
                 sys.stderr.write(f"lockscope: ignoring {name}={raw!r} (not a number)\n")
     redact = os.environ.get("LOCKSCOPE_REDACT", "").strip().lower()
     if redact in ("0", "no", "false", "off"):
@@ -33,9 +34,8 @@ def _env_options() -> dict:
     return opts
 
 
-def _autostart() -> None:
-    import os
-
+def start_from_env() -> None:
+    """Start recording into ``LOCKSCOPE_OUT`` with the options of the environment."""
     out = os.environ.get("LOCKSCOPE_OUT")
     if not out:
         return
@@ -44,9 +44,4 @@ def _autostart() -> None:
 
         recorder.start(out, **_env_options())
     except Exception as exc:  # never stop the program from starting
-        import sys
-
         sys.stderr.write(f"lockscope: recorder not started ({exc!r})\n")
-
-
-_autostart()

@@ -1,0 +1,144 @@
+"""lockscope's start-up hook: record from the program's first ``import threading``.
+
+Imported by ``lockscope_startup.pth`` (installed into site-packages with lockscope)
+when ``LOCKSCOPE_OUT`` is set.  It costs almost nothing at start-up: it imports no
+module and only puts a finder on ``sys.meta_path`` that waits for ``threading``.
+When the program imports ``threading`` (directly or through ``queue``, ``logging``,
+``asyncio``, ``concurrent.futures`` ...), the recorder starts right after that module
+has run, before any other code can take ``threading.Lock``; a program that never
+imports it has nothing to record and pays nothing.  ``lockscope`` itself (the
+analyzer's command line) calls :func:`disable`.  Never raises.
+
+Kept at the top level (not inside ``recorder``) because importing the ``recorder``
+package is what costs: it imports ``threading`` and orjson.
+
+PYTEST_DONT_REWRITE (imported before pytest can mark it for assertion rewriting)
+"""
+
+import sys
+
+PENDING, STARTED, OFF = "pending", "started", "off"
+state = OFF
+_finder = None
+
+
+class _ThreadingFinder:
+    """One-shot meta path finder: lets ``threading`` load normally, then starts recording."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "threading" or state != PENDING:
+            return None
+        spec = None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        if spec is None or spec.loader is None or isinstance(spec.loader, type):
+            _remove_finder()  # nothing we can wrap: record from the next start() call
+            return spec
+        loader = spec.loader
+        exec_module = loader.exec_module
+
+        def exec_then_start(module):
+            try:
+                exec_module(module)
+            finally:
+                try:
+                    del loader.exec_module  # back to the class's method
+                except AttributeError:
+                    pass
+                _remove_finder()
+            _start()
+
+        try:
+            loader.exec_module = exec_then_start  # this loader instance only
+        except AttributeError:
+            _remove_finder()
+        return spec
+
+
+def _remove_finder():
+    global _finder
+    if _finder is not None:
+        try:
+            sys.meta_path.remove(_finder)
+        except ValueError:
+            pass
+        _finder = None
+
+
+def _recorder_importing():
+    spec = getattr(sys.modules.get("recorder"), "__spec__", None)
+    return bool(getattr(spec, "_initializing", False))
+
+
+def _start(package_complete=False):
+    global state
+    if state != PENDING:
+        return
+    if not package_complete and _recorder_importing():
+        return  # the recorder imported threading itself; it calls package_ready() when done
+    state = STARTED
+    try:
+        from recorder._autostart import start_from_env
+
+        start_from_env()
+    except Exception as exc:  # never stop the program from starting
+        try:
+            sys.stderr.write(f"lockscope: recorder not started ({exc!r})\n")
+        except Exception:
+            pass
+
+
+def package_ready():
+    """Called at the end of ``recorder/__init__``: start if the trigger came during its import."""
+    if state == PENDING and "threading" in sys.modules and _finder is None:
+        _start(package_complete=True)
+
+
+def disable():
+    """This process must not record (the lockscope command line itself).
+
+    Cancels a pending start; a recording already started by the hook is stopped and
+    its files removed."""
+    global state
+    was, state = state, OFF
+    _remove_finder()
+    if was != STARTED:
+        return
+    rec = sys.modules.get("recorder")
+    if rec is None or not hasattr(rec, "stop"):
+        return
+    import os
+
+    try:
+        files = rec.stop()
+    except Exception:
+        return
+    for path in files:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def install(environ=None):
+    """Arm the hook when ``LOCKSCOPE_OUT`` is set (start at once if threading is loaded)."""
+    global state, _finder
+    import os
+
+    if not (environ if environ is not None else os.environ).get("LOCKSCOPE_OUT"):
+        return
+    if state != OFF or _finder is not None:
+        return
+    state = PENDING
+    if "threading" in sys.modules:
+        _start()
+        return
+    _finder = _ThreadingFinder()
+    sys.meta_path.insert(0, _finder)
+
+
+install()
