@@ -69,17 +69,58 @@ def _remove_finder():
         _finder = None
 
 
-def _recorder_importing():
-    spec = getattr(sys.modules.get("recorder"), "__spec__", None)
+def _importing(name):
+    spec = getattr(sys.modules.get(name), "__spec__", None)
     return bool(getattr(spec, "_initializing", False))
+
+
+def call_after_import(name, callback):
+    """Call ``callback()`` when the import of ``name``, now in progress, completes.
+
+    The import system marks the end of a module's import by setting
+    ``spec._initializing = False``; the module's spec is given a subclass that
+    notices it (and then gets its own class back).  False when ``name`` is not being
+    imported or its spec cannot be watched."""
+    spec = getattr(sys.modules.get(name), "__spec__", None)
+    if not getattr(spec, "_initializing", False):
+        return False
+    base = type(spec)
+
+    class _Watched(base):
+        __slots__ = ()
+
+        def __setattr__(self, attr, value):
+            base.__setattr__(self, attr, value)
+            if attr == "_initializing" and not value:
+                try:
+                    self.__class__ = base
+                except TypeError:
+                    pass
+                if sys.modules.get(name) is not None:
+                    callback()
+
+    try:
+        spec.__class__ = _Watched
+    except TypeError:
+        return False
+    return True
+
+
+# Modules the recorder itself imports that import threading: when the program's first
+# import of threading comes from one of them, the recorder can only start once it is done
+# (none of them creates a lock at import time).
+_NEEDED_COMPLETE = ("queue",)
 
 
 def _start(package_complete=False):
     global state
     if state != PENDING:
         return
-    if not package_complete and _recorder_importing():
+    if not package_complete and _importing("recorder"):
         return  # the recorder imported threading itself; it calls package_ready() when done
+    for name in _NEEDED_COMPLETE:
+        if _importing(name) and call_after_import(name, _start):
+            return
     state = STARTED
     try:
         from recorder._autostart import start_from_env

@@ -3,7 +3,8 @@
 ``install()`` is called by ``recorder.start()``.  When asyncio is already imported it
 hooks it at once; otherwise (recording started at interpreter start-up through
 ``LOCKSCOPE_OUT``) it waits for the program's own ``import asyncio`` so that a
-program that never uses asyncio does not pay for importing it.
+program that never uses asyncio does not pay for importing it; when recording starts
+from inside that import (asyncio imports threading), it waits for the import to end.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 _installed = False
 _hook: _AsyncioImportHook | None = None
+_waiting = False  # installing once the import of asyncio in progress completes
 
 
 class _AsyncioImportHook:
@@ -70,10 +72,39 @@ def _install_now() -> None:
     _installed = True
 
 
+def _install_after_import() -> None:
+    global _waiting
+    if not _waiting:
+        return
+    _waiting = False
+    try:
+        _install_now()
+    except Exception as exc:
+        sys.stderr.write(f"lockscope: asyncio tracing unavailable ({exc!r})\n")
+
+
+def _wait_for_import() -> bool:
+    """asyncio is being imported right now (the recorder started from inside that
+    import): install when it completes, not half-way.  False if that cannot be done."""
+    global _waiting
+    try:
+        from lockscope_startup import call_after_import
+    except ImportError:
+        return False
+    _waiting = True
+    if call_after_import("asyncio", _install_after_import):
+        return True
+    _waiting = False
+    return False
+
+
 def install() -> None:
     """Trace asyncio now, or as soon as the program imports it."""
     global _hook
     if "asyncio" in sys.modules:
+        spec = getattr(sys.modules["asyncio"], "__spec__", None)
+        if getattr(spec, "_initializing", False) and _wait_for_import():
+            return
         _install_now()
     elif _hook is None:
         _hook = _AsyncioImportHook()
@@ -82,8 +113,9 @@ def install() -> None:
 
 def uninstall() -> None:
     """Restore asyncio (and forget a pending install)."""
-    global _installed
+    global _installed, _waiting
     _remove_hook()
+    _waiting = False
     if _installed:
         from . import _aio_await, _aio_sync, _aio_tasks
 

@@ -1,0 +1,84 @@
+"""What ``LOCKSCOPE_OUT`` costs a Python process at start-up.
+
+Run: ``python benchmarks/startup_cost.py [-n RUNS] [--python PATH]``.  Starts the
+interpreter (by default the one running this script, which must have lockscope
+installed) ``RUNS`` times for each program below, alternating a run without and a
+run with ``LOCKSCOPE_OUT`` set, and prints the median wall time of each, their
+difference and ratio:
+
+* ``-c pass``: the cost every Python process that inherits the variable pays
+  (target: at most 5 ms over plain Python);
+* ``-c "import threading"``: a program that uses threads, where recording starts.
+
+Also prints the modules imported at start-up with the variable set that plain
+Python does not import.  The machine may be shared: runs alternate and figures are
+medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PROGRAMS = {
+    "-c pass": ["-c", "pass"],
+    "-c 'import threading'": ["-c", "import threading"],
+}
+SHOW_MODULES = "import sys; print(' '.join(sorted(sys.modules)))"
+
+
+def run_once(python: str, args: list[str], env: dict) -> float:
+    """Wall time in ms of one interpreter run."""
+    t0 = time.perf_counter_ns()
+    subprocess.run([python, *args], env=env, check=True, timeout=60,
+                   stdout=subprocess.DEVNULL)
+    return (time.perf_counter_ns() - t0) / 1e6
+
+
+def environments(out_dir: str) -> tuple[dict, dict]:
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("LOCKSCOPE_")}
+    return plain, dict(plain, LOCKSCOPE_OUT=out_dir)
+
+
+def extra_modules(python: str, plain: dict, traced: dict) -> list[str]:
+    def modules(env: dict) -> set[str]:
+        out = subprocess.run([python, "-c", SHOW_MODULES], env=env, check=True, timeout=60,
+                             capture_output=True, text=True).stdout
+        return set(out.split())
+
+    return sorted(modules(traced) - modules(plain))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", "--runs", type=int, default=40, help="runs of each kind (default 40)")
+    ap.add_argument("--python", default=sys.executable, help="interpreter to measure")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lockscope-startup-") as out_dir:
+        plain, traced = environments(out_dir)
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        version = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
+                                 env=plain, capture_output=True, text=True, timeout=60).stdout.strip()
+        print(f"lockscope start-up cost  (python {version}, {os.cpu_count()} cpus, load {load:.1f}, "
+              f"median of {args.runs} alternating runs each)")
+        for label, prog in PROGRAMS.items():
+            for env in (plain, traced):  # warm the file system caches
+                run_once(args.python, prog, env)
+            bare, rec = [], []
+            for _ in range(args.runs):
+                bare.append(run_once(args.python, prog, plain))
+                rec.append(run_once(args.python, prog, traced))
+            b, r = statistics.median(bare), statistics.median(rec)
+            print(f"  {label:24s} without {b:6.1f} ms   with LOCKSCOPE_OUT {r:6.1f} ms   "
+                  f"+{r - b:5.1f} ms   {r / b:4.2f}x")
+        extra = extra_modules(args.python, plain, traced)
+        print(f"  modules at start-up with LOCKSCOPE_OUT, not without: {' '.join(extra) or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
