@@ -169,4 +169,7 @@ def report(
 
 
 def main() -> None:
-    app()
+    """The ``lockscope`` command (the console script is ``analyzer.entry:main``)."""
+    from analyzer.entry import main as entry_main
+
+    entry_main()

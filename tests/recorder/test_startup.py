@@ -4,10 +4,13 @@ then everything recorded as before, whichever module imported threading first.""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import sysconfig
+from pathlib import Path
 
 import pytest
+from lockscope_tracecheck import ROOT
 from test_recorder_process import run_python, traces, write
 
 pytestmark = pytest.mark.skipif(
@@ -67,3 +70,58 @@ def test_recording_starts_with_the_first_import_of_threading(tmp_path, first):
     (ev,) = trace.evs(alock["id"], op="acquire")
     assert ev.get("task") in {t["id"] for t in trace.objects("task")}
     assert trace.records[-1]["k"] == "end" and trace.records[-1]["reason"] == "exit"
+
+
+# ------------------------------------------------ the lockscope command never records itself
+
+def lockscope(args: list[str], cwd, **env: str):
+    import shutil
+    import subprocess
+    import sys
+
+    from test_recorder_process import TIMEOUT, child_env
+
+    exe = shutil.which("lockscope", path=os.path.dirname(sys.executable))
+    cmd = [exe] if exe else [sys.executable, "-c", "from analyzer.entry import main; main()"]
+    return subprocess.run([*cmd, *args], cwd=cwd, env=child_env(**env), capture_output=True,
+                          text=True, timeout=TIMEOUT)
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_traces" / "lock_order_threads-bug.jsonl"
+
+
+@pytest.mark.parametrize("threading_at_startup", [False, True])
+def test_lockscope_analyze_does_not_record_into_the_folder_it_analyzes(tmp_path,
+                                                                       threading_at_startup):
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    (folder / SAMPLE.name).write_bytes(SAMPLE.read_bytes())
+    env = {"LOCKSCOPE_OUT": str(folder)}
+    if threading_at_startup:
+        # Recording already started before the command runs (threading imported at
+        # start-up): the command stops it and removes its file.
+        write(tmp_path / "site" / "sitecustomize.py", "import threading\n")
+        env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "site"), str(ROOT)])
+    res = lockscope(["analyze", str(folder), "--json", str(tmp_path / "f.json")], tmp_path, **env)
+    assert res.returncode == 1, res.stderr  # the sample holds a potential deadlock
+    assert res.stderr == ""
+    assert sorted(os.listdir(folder)) == [SAMPLE.name]
+    analyzed = json.loads((tmp_path / "f.json").read_text())["trace"]["files"]
+    assert [Path(f["path"]).name for f in analyzed] == [SAMPLE.name]
+
+
+def test_lockscope_run_records_its_program_not_itself(tmp_path):
+    exported, out = tmp_path / "exported", tmp_path / "out"
+    exported.mkdir()
+    script = write(tmp_path / "app.py", """
+        import threading, recorder
+        with recorder.name(threading.Lock(), "app-lock"):
+            pass
+    """)
+    res = lockscope(["run", "--out", str(out), str(script)], tmp_path,
+                    LOCKSCOPE_OUT=str(exported))
+    assert res.returncode == 0, res.stderr
+    assert os.listdir(exported) == []
+    (trace,) = traces(out)
+    assert trace.ops(trace.one("lock", "app-lock")["id"]) == {"acquire": 1, "release": 1}
+    assert trace.header["argv"] == [str(script)]
