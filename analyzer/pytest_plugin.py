@@ -322,6 +322,11 @@ class LockscopeSession:
 
             doc = analyze(files, actors="segment", group_by=s.group_by, long_hold=s.long_hold,
                           baseline=s.baseline, fail_on=s.fail_on, on_result=on_result)
+        except ImportError as exc:  # a recorder-only install (no [analyzer] extra)
+            from .entry import INSTALL_HINT
+
+            self.error = f"the analyzer is not installed ({exc}): {INSTALL_HINT}"
+            return
         except Exception as exc:  # UnusableInput, or a bug: a line, never a traceback
             self.error = f"analysis failed: {exc}"
             return

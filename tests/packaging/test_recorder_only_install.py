@@ -169,3 +169,15 @@ def test_pytest_with_warnings_as_errors_starts_under_lockscope_out(install, tmp_
     assert res.returncode == 0, res.stdout + res.stderr
     assert "1 passed" in res.stdout
     assert glob.glob(str(tmp_path / "out" / "*.jsonl"))  # and the session was recorded
+
+
+def test_pytest_lockscope_without_the_analyzer_says_what_to_install(install, tmp_path):
+    project = tmp_path / "project"
+    write(project / "test_one.py", "def test_nothing():\n    pass\n")
+    res = install.run([install.python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                       "--lockscope"], project)
+    assert res.returncode != 0
+    (line,) = [ln for ln in res.stdout.splitlines() if ln.startswith("lockscope:")]
+    assert "the analyzer is not installed" in line
+    assert line.endswith("pip install 'lockscope[analyzer]'")
+    assert "Traceback" not in res.stdout + res.stderr
