@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import _thread
 import os
-import secrets
-import socket
 import sys
 import time
 from typing import Any
@@ -103,6 +101,15 @@ _OPS = _OpNames({op: op.encode() for op in (
     "suspend", "resume", "pass")})
 
 
+def _host_name() -> str:
+    try:
+        return os.uname().nodename  # what socket.gethostname() returns on POSIX
+    except AttributeError:  # Windows
+        import socket
+
+        return socket.gethostname()
+
+
 def _warn(msg: str) -> None:
     try:
         sys.stderr.write(f"lockscope: {msg}\n")
@@ -140,8 +147,8 @@ class Sink:
         self.batch = 0                    # the batch being encoded, and the first
         self.committed = (0, 0)           # (batch, event) not yet safely on disk
         self.parent_run = parent_run
-        self.run = secrets.token_hex(8)
-        self.host = socket.gethostname()
+        self.run = os.urandom(8).hex()  # not secrets/socket: they cost every process ms to import
+        self.host = _host_name()
         self.pid = os.getpid()
         self.stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         self.part = 0
