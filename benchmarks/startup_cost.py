@@ -4,7 +4,8 @@ Run: ``python benchmarks/startup_cost.py [-n RUNS] [--python PATH]``.  Starts th
 interpreter (by default the one running this script, which must have lockscope
 installed) ``RUNS`` times for each program below, alternating a run without and a
 run with ``LOCKSCOPE_OUT`` set, and prints the median wall time of each, their
-difference and ratio:
+difference and ratio, in wall time and in CPU time (user + system, steadier on a
+loaded machine):
 
 * ``-c pass``: the cost every Python process that inherits the variable pays
   (target: at most 5 ms over plain Python);
@@ -25,6 +26,11 @@ import sys
 import tempfile
 import time
 
+try:
+    import resource
+except ImportError:  # Windows: wall time only
+    resource = None
+
 PROGRAMS = {
     "-c pass": ["-c", "pass"],
     "-c 'import threading'": ["-c", "import threading"],
@@ -32,12 +38,19 @@ PROGRAMS = {
 SHOW_MODULES = "import sys; print(' '.join(sorted(sys.modules)))"
 
 
-def run_once(python: str, args: list[str], env: dict) -> float:
-    """Wall time in ms of one interpreter run."""
-    t0 = time.perf_counter_ns()
+def children_cpu() -> float:
+    if resource is None:
+        return float("nan")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(python: str, args: list[str], env: dict) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) in ms of one interpreter run."""
+    cpu0, t0 = children_cpu(), time.perf_counter_ns()
     subprocess.run([python, *args], env=env, check=True, timeout=60,
                    stdout=subprocess.DEVNULL)
-    return (time.perf_counter_ns() - t0) / 1e6
+    return (time.perf_counter_ns() - t0) / 1e6, (children_cpu() - cpu0) * 1e3
 
 
 def environments(out_dir: str) -> tuple[dict, dict]:
@@ -73,9 +86,12 @@ def main() -> None:
             for _ in range(args.runs):
                 bare.append(run_once(args.python, prog, plain))
                 rec.append(run_once(args.python, prog, traced))
-            b, r = statistics.median(bare), statistics.median(rec)
-            print(f"  {label:24s} without {b:6.1f} ms   with LOCKSCOPE_OUT {r:6.1f} ms   "
-                  f"+{r - b:5.1f} ms   {r / b:4.2f}x")
+            print(f"  {label}")
+            for i, what in enumerate(("wall", "CPU ")):
+                b = statistics.median(x[i] for x in bare)
+                r = statistics.median(x[i] for x in rec)
+                print(f"    {what}  without {b:6.1f} ms   with LOCKSCOPE_OUT {r:6.1f} ms   "
+                      f"{r - b:+6.1f} ms   {r / b:4.2f}x")
         extra = extra_modules(args.python, plain, traced)
         print(f"  modules at start-up with LOCKSCOPE_OUT, not without: {' '.join(extra) or 'none'}")
 
