@@ -31,6 +31,18 @@ def test_pass_imports_nothing_of_the_recorder(tmp_path):
     assert not out.exists()  # nothing to record, nothing written
 
 
+def test_recording_threads_imports_no_asyncio_socket_or_secrets(tmp_path):
+    code = "import threading, sys, recorder; print(recorder.is_recording()); " + MODULES
+    plain = run_python(["-c", code], tmp_path)
+    traced = run_python(["-c", code], tmp_path, LOCKSCOPE_OUT=str(tmp_path / "traces"))
+    assert traced.returncode == 0 and traced.stderr == "", traced.stderr
+    assert plain.stdout.split()[0] == "False" and traced.stdout.split()[0] == "True"
+    # asyncio support waits for asyncio; run id and host name need neither socket nor secrets
+    assert not set(traced.stdout.split()[1:]) & {
+        "asyncio", "recorder._aio_tasks", "recorder._aio_sync", "recorder._aio_await",
+        "socket", "secrets", "random", "hashlib"}
+
+
 PROGRAM = """
     import {first}
     import asyncio, logging, threading
