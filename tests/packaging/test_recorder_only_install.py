@@ -3,7 +3,7 @@ without the ``analyzer`` extra) records programs; the analyzer's dependencies ar
 and ``lockscope`` says how to get them.  Also a pytest project with
 ``filterwarnings = error`` where lockscope's pytest plugin is installed.
 
-The wheel is built from this checkout and installed into a fresh virtual environment
+The wheel is built from a copy of this checkout and installed into a fresh virtual environment
 (pip reads packages from its configured index or cache)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -26,8 +27,11 @@ PIP_TIMEOUT = 600
 
 
 def clean_env(**extra: str) -> dict:
+    # Nothing of this test run (recording, xdist worker, pytest options) reaches the
+    # programs and pytest sessions run in the fresh environment.
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("LOCKSCOPE_") and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+           if not k.startswith(("LOCKSCOPE_", "PYTEST_"))
+           and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(extra)
     return env
 
@@ -41,8 +45,12 @@ def check(cmd: list, timeout: float = PIP_TIMEOUT) -> None:
 class Install:
     def __init__(self, base: Path) -> None:
         self.base = base
-        dist = base / "dist"
-        check([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist, ROOT])
+        dist, src = base / "dist", base / "src"
+        # Built from a copy: the build compiles the C accelerator in place, next to its
+        # source, which must not replace the one this checkout's tests are using.
+        shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "__pycache__", "*.so", "*.pyd", ".pytest_cache"))
+        check([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist, src])
         (self.wheel,) = glob.glob(str(dist / "lockscope-*.whl"))
         venv = base / "venv"
         check([sys.executable, "-m", "venv", venv])
