@@ -18,6 +18,7 @@ import sys
 import time
 from collections import deque
 from typing import Any
+from weakref import ref as _weakref
 
 mono_ns = time.monotonic_ns
 _getframe = sys._getframe
@@ -36,11 +37,15 @@ STACK_DEPTH = 0
 
 
 class ThreadState:
-    """Per-thread recording state: the thread's id and its event buffer."""
+    """Per-thread recording state: the thread's id and its event buffer.
+
+    It holds no strong reference to the ``threading.Thread`` (the Thread holds this
+    state, and a cycle would keep finished threads alive until a garbage
+    collection): only a weak one, and copies of what the ``thread`` record needs."""
 
     __slots__ = ("tid", "buf", "cap", "dropped", "dropped_reported", "name", "parent",
-                 "parent_ref", "ident", "native_id", "daemon", "ts", "thread", "aio", "ended",
-                 "__weakref__")
+                 "parent_ref", "ident", "native_id", "daemon", "ts", "thread_ref", "aio",
+                 "ended", "__weakref__")
 
     def __init__(self, name: str, parent: int | None, thread: Any = None) -> None:
         self.tid = next_id()
@@ -55,25 +60,37 @@ class ThreadState:
         self.native_id = None
         self.daemon = None
         self.ts = mono_ns()
-        self.thread = thread        # the threading.Thread, if any
+        self.thread_ref = None      # weakref to the threading.Thread, if any
         self.aio = False            # set by the asyncio layer when a loop runs here
         self.ended = False          # the thread finished; drop the state once drained
+        if thread is not None:
+            self.remember(thread)
+
+    def remember(self, thread: Any) -> None:
+        """Copy what the ``thread`` record says about ``thread`` (and keep a weak
+        reference to read it again later: it may be renamed)."""
+        try:
+            if self.thread_ref is None:
+                self.thread_ref = _weakref(thread)
+            self.name = thread._name
+            self.daemon = thread._daemonic
+            self.ident = thread._ident or self.ident
+            self.native_id = getattr(thread, "_native_id", None) or self.native_id
+        except Exception:
+            pass
 
     @property
     def _ls_id(self) -> int:
         return self.tid
 
     def _ls_record(self) -> dict:
-        t = self.thread
+        ref = self.thread_ref
+        t = ref() if ref is not None else None
         if t is not None:
-            name = getattr(t, "_name", self.name)
-            ident = getattr(t, "_ident", self.ident)
-            native = getattr(t, "_native_id", self.native_id)
-            daemon = getattr(t, "_daemonic", self.daemon)
-        else:
-            name, ident, native, daemon = self.name, self.ident, self.native_id, self.daemon
-        return {"k": "thread", "id": self.tid, "name": name, "parent": self.parent,
-                "ident": ident, "native_id": native, "daemon": daemon, "ts": self.ts}
+            self.remember(t)
+        return {"k": "thread", "id": self.tid, "name": self.name, "parent": self.parent,
+                "ident": self.ident, "native_id": self.native_id, "daemon": self.daemon,
+                "ts": self.ts}
 
 
 _tls = _thread._local()

@@ -549,6 +549,7 @@ def _thread_bootstrap_inner(self: threading.Thread) -> None:
         _orig_bootstrap_inner(self)
     finally:
         if st is not None:
+            st.remember(self)  # the last word on its name etc.: the Thread may go now
             if _core.ON:
                 try:
                     _record(st, "end", st, 0)

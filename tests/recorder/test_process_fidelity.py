@@ -101,3 +101,45 @@ def test_lockscope_run_exit_status_equals_plain_python(tmp_path):
                                    *args], cwd=tmp_path, env=child_env(),
                                   capture_output=True, timeout=TIMEOUT)
         assert recorded.returncode == plain.returncode, (args, recorded.stderr)
+
+
+# ------------------------------------------------------- thread lifetimes
+
+_FREED_AT_ONCE = """
+import gc, threading, weakref, sys
+if {record}:
+    import recorder
+    recorder.start({out!r}, flush_interval=30)  # the writer will not drain meanwhile
+seen = weakref.WeakKeyDictionary()
+refs = []
+for i in range(5):
+    t = threading.Thread(target=lambda: threading.Lock().acquire(), name=f"worker-{{i}}")
+    t.start()
+    t.join()
+    seen[t] = i
+    refs.append(weakref.ref(t))
+del t
+gc.collect()
+print(len(seen), sum(r() is not None for r in refs))
+if {record}:
+    recorder.flush()
+"""
+
+
+def test_finished_threads_are_freed_at_once(tmp_path):
+    results = {}
+    for record in (False, True):
+        out = tmp_path / "traces"
+        res = subprocess.run([sys.executable, "-c", _FREED_AT_ONCE.format(record=record,
+                                                                          out=str(out))],
+                             cwd=tmp_path, env=child_env(), capture_output=True, text=True,
+                             timeout=TIMEOUT)
+        assert res.returncode == 0, res.stderr
+        results[record] = res.stdout
+    assert results[False] == "0 0\n"
+    assert results[True] == results[False]
+    # The thread records still carry what the Thread said, once it is gone.
+    (trace,) = traces(tmp_path / "traces")
+    workers = sorted((t["name"], t["daemon"], t["ident"] is not None, t["native_id"] is not None)
+                     for t in trace.objects("thread") if t["name"].startswith("worker-"))
+    assert workers == [(f"worker-{i}", False, True, True) for i in range(5)]
