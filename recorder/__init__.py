@@ -16,12 +16,16 @@ PYTEST_DONT_REWRITE (may be imported at start-up, before pytest marks it for rew
 
 from __future__ import annotations
 
+import _thread
 import atexit
+import functools
+import operator
 import os
 import sys
 from typing import Any, TypeVar
 
 from . import _core, _threading
+from . import _options as _opts
 from ._disk import DEFAULT_MAX_TOTAL_MB, UnsafeFolder
 from ._sink import FORMAT, VERSION, Sink
 
@@ -70,7 +74,8 @@ def start(out_dir: str | os.PathLike | None = None, *, stacks: int = 0,
 
     ``out_dir``: where trace files go (default ``./lockscope-traces``, or ``LOCKSCOPE_OUT``).
     ``stacks``: record this many frames of stack the first time each call site is seen.
-    ``flush_interval``: seconds between writes to disk (the file is never more stale).
+    ``flush_interval``: seconds between writes to disk (the file is never more stale;
+    at least 0.01).
     ``max_file_mb``: start a new part when a file reaches this size (0 = never).
     ``max_buffer_events``: events held in memory (all threads together, at least 64 per
     thread) before new ones are dropped and counted.
@@ -80,24 +85,39 @@ def start(out_dir: str | os.PathLike | None = None, *, stacks: int = 0,
     are counted as dropped) until space is back; default max(256 MB, 5 % of the
     filesystem), 0 = no floor.
     ``redact_argv``: mask secret-looking values of the command line in the trace header.
-    An unusable output directory (or one another user owns, or a symbolic link)
-    disables recording with one warning; it never raises.
+    Never raises: an invalid option gives one warning and its default is used; an
+    unusable output directory (or one another user owns, or a symbolic link)
+    disables recording with one warning.
     """
     global _sink, _options
     if _core.ON and _sink is not None:
         return Recording(True)
-    if out_dir is None:
-        out_dir = os.environ.get("LOCKSCOPE_OUT") or DEFAULT_OUT_DIR
-    options = {"out_dir": os.fspath(out_dir), "stacks": int(stacks),
-               "flush_interval": float(flush_interval), "max_file_mb": float(max_file_mb),
-               "max_buffer_events": int(max_buffer_events),
-               "trace_asyncio": bool(trace_asyncio), "max_total_mb": float(max_total_mb),
-               "min_free_mb": None if min_free_mb is None else float(min_free_mb),
-               "redact_argv": bool(redact_argv)}
-    return _start(options, parent_run=None)
+    try:
+        default_dir = os.environ.get("LOCKSCOPE_OUT") or DEFAULT_OUT_DIR
+        options = {
+            "out_dir": default_dir if out_dir is None else _opts.out_dir(out_dir, default_dir),
+            "stacks": _opts.whole("stacks", stacks, 0, 0),
+            "flush_interval": _opts.flush_interval(flush_interval, 0.25),
+            "max_file_mb": _opts.amount("max_file_mb", max_file_mb, 64.0, 0),
+            "max_buffer_events": _opts.whole("max_buffer_events", max_buffer_events,
+                                             1_000_000, 1),
+            "trace_asyncio": bool(trace_asyncio),
+            "max_total_mb": _opts.amount("max_total_mb", max_total_mb,
+                                         float(DEFAULT_MAX_TOTAL_MB), 0),
+            "min_free_mb": None if min_free_mb is None else _opts.amount(
+                "min_free_mb", min_free_mb, None, 0),
+            "redact_argv": bool(redact_argv),
+        }
+        return _start(options, parent_run=None)
+    except Exception as exc:  # a bug of ours must never reach the program
+        _core.ON = False
+        _opts._warn(f"recorder not started ({exc!r})")
+        return Recording(False)
 
 
-def _start(options: dict, parent_run: str | None) -> Recording:
+def _start(options: dict, parent_run: str | None, lazy_open: bool = False) -> Recording:
+    """Start a run; its file is created now (or, ``lazy_open``, when first written)
+    and its writer thread when a thread first records."""
     global _sink, _options
     settings = {k: v for k, v in options.items() if k != "out_dir"}
     # Which implementation of the hot path recorded (for reading overhead figures).
@@ -107,15 +127,7 @@ def _start(options: dict, parent_run: str | None) -> Recording:
                 max_total_mb=options.get("max_total_mb", 0),
                 min_free_mb=options.get("min_free_mb", 0),
                 redact_argv=options.get("redact_argv", True))
-    try:
-        sink.open()
-    except UnsafeFolder as exc:
-        sys.stderr.write(f"lockscope: refusing to write traces to {options['out_dir']!r} "
-                         f"({exc}); recording disabled\n")
-        return Recording(False)
-    except OSError as exc:
-        sys.stderr.write(f"lockscope: cannot write traces to {options['out_dir']!r} "
-                         f"({exc.strerror or exc}); recording disabled\n")
+    if not lazy_open and not _open(sink):
         return Recording(False)
     _core.init_skips()
     _core.STACK_DEPTH = options["stacks"]
@@ -126,8 +138,39 @@ def _start(options: dict, parent_run: str | None) -> Recording:
         _install_asyncio()
     _install_process_hooks()
     _core.ON = True
-    sink.start_writer()
+    if _core.states:  # threads recorded before (an earlier run): they need it now
+        _ensure_writer()
+    else:
+        _core.on_bind = _ensure_writer
     return Recording(True)
+
+
+def _open(sink: Sink) -> bool:
+    """Create the sink's first file; False (recording off, one warning) if impossible."""
+    try:
+        sink.open()
+        return True
+    except UnsafeFolder as exc:
+        _core.ON = False
+        sys.stderr.write(f"lockscope: refusing to write traces to {sink.out_dir!r} "
+                         f"({exc}); recording disabled\n")
+        return False
+    except OSError as exc:
+        _core.ON = False
+        sys.stderr.write(f"lockscope: cannot write traces to {sink.out_dir!r} "
+                         f"({exc.strerror or exc}); recording disabled\n")
+        return False
+
+
+def _ensure_writer() -> None:
+    """Start the writer thread of the current run (and create its file if not yet)."""
+    _core.on_bind = None
+    sink = _sink
+    if sink is None or sink.closed or not _core.ON:
+        return
+    if not sink.files and not _open(sink):
+        return
+    sink.start_writer()
 
 
 def _install_asyncio() -> None:
@@ -156,12 +199,13 @@ def stop() -> list[str]:
     Returns the trace files this process wrote."""
     global _sink
     _core.ON = False
+    _core.on_bind = _core.on_thread_end = None
     _threading.uninstall()
     _uninstall_asyncio()
+    _uninstall_exit_hook()
     sink, _sink = _sink, None
     if sink is not None:
-        sink.close("stop")
-        _last_files[:] = sink.files
+        _close(sink, "stop")
     return list(_last_files)
 
 
@@ -171,7 +215,7 @@ def flush() -> None:
     For readers inside the process (the pytest plugin's per-test findings); the
     background writer flushes on its own every ``flush_interval``."""
     sink = _sink
-    if sink is not None:
+    if sink is not None and (sink.files or _open(sink)):
         sink.flush()
 
 
@@ -229,31 +273,127 @@ class segment:
 
 # ------------------------------------------------------ exit and fork handling
 
+_real_os_exit = os._exit
+_real_os_fork = getattr(os, "fork", None)
+_writer_paused = False
+_forking_from_main = True
+_fork_wrapper_thread: int | None = None  # the thread inside _os_fork, if any
+
+
 def _install_process_hooks() -> None:
     global _hooks_installed
+    if os._exit is _real_os_exit:
+        os._exit = _os_exit
+    if _real_os_fork is not None and os.fork is _real_os_fork:
+        os.fork = _os_fork
     if _hooks_installed:
         return
     _hooks_installed = True
     atexit.register(_at_exit)
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                            after_in_child=_after_fork_in_child)
 
 
-def _at_exit() -> None:
-    global _sink
-    sink = _sink
-    if sink is None:
-        return
+def _uninstall_exit_hook() -> None:
+    if os._exit is _os_exit:
+        os._exit = _real_os_exit
+    if _real_os_fork is not None and os.fork is _os_fork:
+        os.fork = _real_os_fork
+
+
+def _close(sink: Sink, reason: str) -> None:
+    """Flush ``sink``, write its ``end`` record and close it (its file is created
+    first if nothing was written yet: every run leaves a complete trace)."""
     try:
-        _core.ON = False
-        sink.close("exit")
+        if not sink.closed and (sink.files or _open(sink)):
+            sink.close(reason)
         _last_files[:] = sink.files
     except Exception:
         pass
 
 
+def _finish(reason: str = "exit") -> None:
+    """The process is ending: finish the trace (no-op when not recording)."""
+    sink = _sink
+    if sink is None:
+        return
+    _core.ON = False
+    _core.on_bind = None
+    _close(sink, reason)
+
+
+def _at_exit() -> None:
+    _finish("exit")
+
+
+@functools.wraps(_real_os_exit)
+def _os_exit(status):  # noqa: ANN001, ANN202  (the signature of os._exit)
+    # Processes that end with os._exit (multiprocessing's fork and forkserver
+    # children, for one) skip the exit hooks: finish the trace first.
+    try:
+        operator.index(status)
+    except Exception:
+        return _real_os_exit(status)  # raises as the original does
+    try:
+        _finish("exit")
+    except BaseException:
+        pass
+    _real_os_exit(status)
+
+
+def _before_fork() -> None:
+    """Stop the writer around fork(): the child then starts with one thread, and a
+    program with no threads of its own gets no multi-threaded-fork warning (3.12+)."""
+    global _writer_paused, _forking_from_main
+    sink = _sink
+    _writer_paused = False
+    if sink is None:
+        return
+    try:
+        threading = sys.modules.get("threading")
+        _forking_from_main = (threading is None
+                              or threading.main_thread().ident == _thread.get_ident())
+        _writer_paused = sink.stop_writer()
+    except Exception:
+        pass
+
+
+def _after_fork_in_parent() -> None:
+    # Through os.fork(), the writer resumes once fork() has returned: on 3.13 the
+    # multi-threaded-fork warning counts threads after these hooks.
+    if _fork_wrapper_thread != _thread.get_ident():
+        _resume_writer()
+
+
+def _resume_writer() -> None:
+    global _writer_paused
+    sink = _sink
+    if _writer_paused and sink is not None:
+        _writer_paused = False
+        try:
+            sink.start_writer()
+        except Exception:
+            pass
+
+
+if _real_os_fork is not None:
+    @functools.wraps(_real_os_fork)
+    def _os_fork():  # noqa: ANN202  (the signature of os.fork)
+        global _fork_wrapper_thread
+        _fork_wrapper_thread = _thread.get_ident()
+        try:
+            pid = _real_os_fork()
+        finally:
+            _fork_wrapper_thread = None
+        if pid:
+            _resume_writer()
+        return pid
+
+
 def _after_fork_in_child() -> None:
-    """The child of a fork is a new run: it starts its own file and writer."""
+    """The child of a fork is a new run: its own file, created when first written,
+    and its own writer, started when it records."""
     global _sink
     parent = _sink
     if parent is None or not _core.ON:
@@ -262,19 +402,42 @@ def _after_fork_in_child() -> None:
         _core.ON = False
         parent.abandon()
         _sink = None
-        _core.states.clear()
         try:
             st = _core._tls.st
         except AttributeError:
             st = None
+        _core.reset_thread_local()
         if st is not None:
+            # The forking thread keeps its identity; it is bound again (starting the
+            # writer) at its next event.
             st.buf.clear()  # the parent's events, not ours
+            st.dropped = st.dropped_reported = 0
             st.parent = None
-            st.ident = None
-            _core.states.append(st)
-        _start(dict(_options or {}), parent_run=parent.run)
+            st.parent_ref = None
+            st.ident = _thread.get_ident()
+            st.native_id = _native_id()
+            _core.fork_state = st
+        if not _forking_from_main:
+            _core.on_thread_end = _after_thread_end
+        _start(dict(_options or {}), parent_run=parent.run, lazy_open=True)
     except Exception:
         _core.ON = False
+
+
+def _after_thread_end() -> None:
+    """In a child forked from a thread other than the main one, the process ends
+    when its last thread does, without exit hooks: finish the trace then."""
+    threading = sys.modules.get("threading")
+    if threading is not None and not threading._active and not threading._limbo:
+        _core.on_thread_end = None
+        _finish("exit")
+
+
+def _native_id() -> int | None:
+    try:
+        return _thread.get_native_id()
+    except Exception:
+        return None
 
 
 # LOCKSCOPE_OUT: the start-up hook starts recording once threading is imported; when

@@ -135,8 +135,24 @@ def current_state() -> ThreadState:
         return _register_current_thread()
 
 
+# Set by the recorder's process layer: called once when a thread state is next bound
+# (the writer thread is started lazily, at the first thread that records).
+on_bind: Any = None
+# The forking thread's state in a forked child: bound again at that thread's next event.
+fork_state: ThreadState | None = None
+# Called after each threading.Thread ends, when set (a child forked from a non-main
+# thread must finish its trace when its last thread ends: it never runs exit hooks).
+on_thread_end: Any = None
+
+
 def _register_current_thread() -> ThreadState:
+    global fork_state
     ident = _thread.get_ident()
+    st = fork_state
+    if st is not None and st.ident == ident:
+        fork_state = None
+        bind_state(st)
+        return st
     import threading  # already imported by anyone who can reach here
 
     t = threading._active.get(ident)  # no _DummyThread creation (it would make locks)
@@ -152,10 +168,18 @@ def _register_current_thread() -> ThreadState:
 
 def bind_state(st: ThreadState) -> None:
     """Make ``st`` the calling thread's state and hand its buffer to the writer."""
+    global on_bind
     _tls.st = st
     _forget_c_caches()
     states.append(st)
     _rebalance_caps()
+    hook = on_bind
+    if hook is not None:
+        on_bind = None
+        try:
+            hook()
+        except Exception:
+            pass
 
 
 def reset_thread_local() -> None:

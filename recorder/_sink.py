@@ -118,6 +118,18 @@ def _warn(msg: str) -> None:
         pass
 
 
+def _await_thread_exit(native_id: int | None, timeout: float) -> None:
+    """Wait (bounded) until the OS thread ``native_id`` has left the process: it
+    still counts (fork()'s multi-threaded warning reads the OS thread count) for a
+    moment after its last Python code ran."""
+    task = f"/proc/self/task/{native_id}"
+    if native_id is None or not os.path.isdir("/proc/self/task"):
+        return
+    deadline = time.monotonic() + timeout
+    while os.path.exists(task) and time.monotonic() < deadline:
+        time.sleep(0.0001)
+
+
 class Sink:
     """Owns the output file(s) of one run and the writer thread."""
 
@@ -164,6 +176,7 @@ class Sink:
         self._wake.acquire()
         self._io = _thread.allocate_lock()       # one drainer at a time
         self._running = _thread.allocate_lock()  # held while the writer thread lives
+        self._writer_native_id: int | None = None
 
     # ------------------------------------------------------------ files
 
@@ -283,16 +296,43 @@ class Sink:
     # ----------------------------------------------------------- writer
 
     def start_writer(self) -> None:
-        self._running.acquire()
+        """Start the writer thread unless it runs already (or the sink is closed)."""
+        if self.closed or self.failed or not self._running.acquire(False):
+            return
+        self._stopping = False
+        self._wake.acquire(False)  # (a stop may have left it released)
         started = _thread.allocate_lock()
         started.acquire()
-        _thread.start_new_thread(self._loop, (started,))
+        try:
+            _thread.start_new_thread(self._loop, (started,))
+        except BaseException:
+            self._running.release()
+            raise
         # Return once the writer runs (bounded): a thread that is still starting
         # would look, to code counting threads (_thread._count()), like one the
         # program started later.
         started.acquire(True, 5.0)
 
+    def stop_writer(self, timeout: float = 5.0) -> bool:
+        """Stop the writer thread and wait (bounded) until it is gone from the
+        process; True if it was running (``start_writer`` resumes it)."""
+        if not self._running.locked():
+            return False
+        self._stopping = True
+        try:
+            self._wake.release()
+        except RuntimeError:
+            pass
+        if self._running.acquire(True, timeout):
+            self._running.release()
+            _await_thread_exit(self._writer_native_id, timeout)
+        return True
+
     def _loop(self, started: Any = None) -> None:
+        try:
+            self._writer_native_id = _thread.get_native_id()
+        except Exception:
+            self._writer_native_id = None
         if started is not None:
             started.release()
         try:

@@ -556,6 +556,11 @@ def _thread_bootstrap_inner(self: threading.Thread) -> None:
                 except Exception:
                     pass
             st.ended = True
+        if _core.on_thread_end is not None:
+            try:
+                _core.on_thread_end()
+            except Exception:
+                pass
 
 
 def _thread_join(self: threading.Thread, timeout: float | None = None) -> None:

@@ -143,3 +143,197 @@ def test_finished_threads_are_freed_at_once(tmp_path):
     workers = sorted((t["name"], t["daemon"], t["ident"] is not None, t["native_id"] is not None)
                      for t in trace.objects("thread") if t["name"].startswith("worker-"))
     assert workers == [(f"worker-{i}", False, True, True) for i in range(5)]
+
+
+# ------------------------------------------------------------------- fork
+
+_FORK_FROM_THREAD = """
+import os, sys, threading, time
+if {record}:
+    import recorder
+    recorder.start({out!r}, flush_interval=0.05)
+with threading.Lock():
+    pass
+result = {{}}
+
+def forker():
+    pid = os.fork()
+    if pid == 0:
+        # the child: only this thread; it records, then its thread simply returns
+        tasks = len(os.listdir("/proc/self/task"))
+        lock = threading.Lock()
+        for _ in range(3):
+            with lock:
+                pass
+        print("child", tasks, flush=True)
+        return
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            result["child"] = os.waitstatus_to_exitcode(status)
+            return
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    result["child"] = "hung"
+
+t = threading.Thread(target=forker)
+t.start()
+t.join(30)
+print("parent", result, flush=True)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs os.fork and /proc")
+def test_fork_from_a_thread_child_exits_when_its_thread_ends(tmp_path):
+    outputs = {}
+    for record in (False, True):
+        res = subprocess.run([sys.executable, "-c", _FORK_FROM_THREAD.format(
+            record=record, out=str(tmp_path / "traces"))], cwd=tmp_path, env=child_env(),
+            capture_output=True, text=True, timeout=TIMEOUT)
+        assert res.returncode == 0 and res.stderr == "", res.stderr
+        outputs[record] = sorted(res.stdout.splitlines())
+    # exits at once with status 0, and had no thread of ours until it recorded
+    assert outputs[False] == ["child 1", "parent {'child': 0}"]
+    assert outputs[True] == outputs[False]
+    runs = {t.header["parent_run"] is None: t for t in traces(tmp_path / "traces")}
+    child, parent = runs[False], runs[True]
+    assert child.header["parent_run"] == parent.header["run"]
+    assert complete(child) and complete(parent)
+    line = [n for n, text in enumerate(_FORK_FROM_THREAD.splitlines(), 1)
+            if "lock = threading.Lock()" in text]
+    (made,) = [lk for lk in child.objects("lock") if lk.get("site")
+               and child.site(lk)[1] in line]
+    assert len(child.evs(made["id"], op="acquire")) == 3
+
+
+_FORK_COUNTS_THREADS = """
+import os, sys, threading, time, warnings
+warnings.simplefilter("default")
+at_fork = []
+# (registered first: runs before the recorder's own after-fork hook)
+os.register_at_fork(after_in_parent=lambda: at_fork.append(
+    len(os.listdir("/proc/self/task"))))
+if {record}:
+    import recorder
+    recorder.start({out!r}, flush_interval=0.05)
+with threading.Lock():
+    pass
+time.sleep(0.1)
+before = len(os.listdir("/proc/self/task"))
+for _ in range(5):
+    pid = os.fork()
+    if pid == 0:
+        with threading.Lock():
+            pass
+        os._exit(0)
+    os.waitpid(pid, 0)
+time.sleep(0.1)
+print(before, at_fork, len(os.listdir("/proc/self/task")))
+"""
+
+
+def _pythons_with_orjson() -> list[str]:
+    """This interpreter, and python3.12 / python3.13 where found with orjson
+    importable (on PATH, in LOCKSCOPE_TEST_PYTHONS, or a .venv3.1x* beside the repo)."""
+    import glob
+    import shutil
+
+    from lockscope_tracecheck import ROOT
+
+    found = [sys.executable]
+    candidates = [p for p in os.environ.get("LOCKSCOPE_TEST_PYTHONS", "").split(os.pathsep) if p]
+    candidates += [shutil.which(n) or "" for n in ("python3.12", "python3.13")]
+    candidates += sorted(glob.glob(str(ROOT / ".venv3.1[2-9]*" / "bin" / "python")))
+    for exe in candidates:
+        if not exe or exe in found:
+            continue
+        try:
+            ok = subprocess.run([exe, "-c", "import sys, orjson; assert sys.version_info >= (3, 12)"],
+                                capture_output=True, timeout=TIMEOUT).returncode == 0
+        except OSError:
+            ok = False
+        if ok:
+            found.append(exe)
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs os.fork and /proc")
+@pytest.mark.parametrize("python", _pythons_with_orjson(),
+                         ids=lambda p: "this" if p == sys.executable else p)
+def test_fork_of_a_threadless_program_sees_one_thread_and_no_warning(tmp_path, python):
+    """The writer stops around fork(): at the fork the program is single-threaded (so
+    3.12+ prints no multi-threaded-fork DeprecationWarning), and it runs again after."""
+    outputs = {}
+    for record in (False, True):
+        res = subprocess.run([python, "-c", _FORK_COUNTS_THREADS.format(
+            record=record, out=str(tmp_path / "traces"))], cwd=tmp_path,
+            env=child_env(LOCKSCOPE_PURE_PYTHON="" if python == sys.executable else "1"),
+            capture_output=True, text=True, timeout=TIMEOUT)
+        assert res.returncode == 0, res.stderr
+        assert res.stderr == ""  # no DeprecationWarning
+        outputs[record] = res.stdout.split(" ", 1)
+    assert outputs[False] == ["1", "[1, 1, 1, 1, 1] 1\n"]
+    assert outputs[True] == ["2", "[1, 1, 1, 1, 1] 2\n"]  # ours, running before and after
+    runs = traces(tmp_path / "traces")
+    assert len(runs) == 6 and all(complete(t) for t in runs)
+
+
+# --------------------------------------------------------- multiprocessing
+
+def _wait_complete(out: Path, deadline_s: float = 20) -> list[Path]:
+    """The trace files in ``out`` once each ends with an ``end`` record (helper
+    processes such as the resource tracker finish just after the program)."""
+    import time
+
+    deadline = time.monotonic() + deadline_s
+    while True:
+        files = sorted(out.glob("*.jsonl"))
+        done = [f for f in files if f.read_bytes().rstrip().rsplit(b"\n", 1)[-1]
+                .startswith(b'{"k":"end"')]
+        if len(done) == len(files) or time.monotonic() > deadline:
+            return files
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork and forkserver need POSIX")
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_multiprocessing_children_leave_complete_traces_and_their_bug_is_found(
+        tmp_path, method):
+    import json
+    import shutil
+
+    from lockscope_tracecheck import ROOT
+
+    shutil.copy(ROOT / "tests" / "recorder" / "mp_lock_order_app.py", tmp_path / "app.py")
+    out = tmp_path / "traces"
+    res = subprocess.run([*lockscope_cmd(), "run", "--out", str(out), "app.py", method],
+                         cwd=tmp_path, env=child_env(), capture_output=True, text=True,
+                         timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["pool", "executor", "exit", "codes", "0"]
+    files = _wait_complete(out)
+    for f in files:
+        assert f.stat().st_size > 0, f"empty trace {f.name}"
+    runs = traces(out)
+    assert all(complete(t) for t in runs), [t.header["argv"] for t in runs if not complete(t)]
+    main = [t for t in runs if t.header["pid"] == min(t.header["pid"] for t in runs)
+            and t.header["argv"][1:] == [method]]
+    assert len(main) == 1
+    # the three workers (Process, Pool, ProcessPoolExecutor) each took both locks
+    workers = {t.header["run"] for t in runs
+               if [lk for lk in t.objects("lock") if lk.get("site")
+                   and t.site(lk)[:2] == (str(tmp_path / "app.py"), 14)
+                   and t.evs(lk["id"], op="acquire")]}
+    assert len(workers) == 3 and main[0].header["run"] not in workers
+    report = tmp_path / "findings.json"
+    res = subprocess.run([*lockscope_cmd(), "analyze", str(out), "-q", "--json", str(report)],
+                         cwd=tmp_path, env=child_env(), capture_output=True, text=True,
+                         timeout=TIMEOUT)
+    assert "Traceback" not in res.stderr
+    findings = json.loads(report.read_text())
+    assert all(p["ended"] for p in findings["trace"]["processes"])
+    found = {f["run"] for f in findings["findings"] if f["kind"] == "potential-deadlock"
+             and sorted(lk["created_at"] for lk in f["locks"]) == ["app.py:14", "app.py:15"]}
+    assert found == workers
