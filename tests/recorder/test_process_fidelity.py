@@ -337,3 +337,51 @@ def test_multiprocessing_children_leave_complete_traces_and_their_bug_is_found(
     found = {f["run"] for f in findings["findings"] if f["kind"] == "potential-deadlock"
              and sorted(lk["created_at"] for lk in f["locks"]) == ["app.py:14", "app.py:15"]}
     assert found == workers
+
+
+# ---------------------------------------------------------------- options
+
+_BAD_OPTION = """
+import sys, threading
+import recorder
+rec = recorder.start({args})
+with threading.Lock():
+    pass
+print(rec.active, recorder.is_recording(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("args, setting", [
+    ("123", None),                                  # out_dir not a path: the default folder
+    ("'t', stacks='x'", ("stacks", 0)),
+    ("'t', stacks=-2", ("stacks", 0)),
+    ("'t', flush_interval=0", ("flush_interval", 0.01)),   # would spin: clamped
+    ("'t', flush_interval=-1", ("flush_interval", 0.25)),
+    ("'t', flush_interval=float('nan')", ("flush_interval", 0.25)),
+    ("'t', flush_interval='fast'", ("flush_interval", 0.25)),
+    ("'t', flush_interval=1e12", ("flush_interval", 3600.0)),
+    ("'t', max_file_mb='big'", ("max_file_mb", 64.0)),
+    ("'t', max_buffer_events=0", ("max_buffer_events", 1_000_000)),
+])
+def test_invalid_start_options_warn_once_and_fall_back(tmp_path, args, setting):
+    res = subprocess.run([sys.executable, "-c", _BAD_OPTION.format(args=args)], cwd=tmp_path,
+                         env=child_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "True True\n"
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("lockscope: "), res.stderr
+    (trace,) = traces(tmp_path / ("lockscope-traces" if setting is None else "t"))
+    assert complete(trace)
+    if setting is not None:
+        assert trace.header["settings"][setting[0]] == setting[1]
+
+
+def test_zero_flush_interval_from_the_environment_is_clamped(tmp_path):
+    res = subprocess.run([sys.executable, "-c", "import recorder._autostart\n"
+                          "import threading\nwith threading.Lock(): pass"],
+                         cwd=tmp_path, env=child_env(LOCKSCOPE_OUT=str(tmp_path / "t"),
+                                                     LOCKSCOPE_FLUSH_INTERVAL="0"),
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.count("lockscope: ") == 1 and "flush_interval" in res.stderr
+    (trace,) = traces(tmp_path / "t")
+    assert trace.header["settings"]["flush_interval"] == 0.01
