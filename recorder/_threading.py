@@ -215,7 +215,11 @@ class _LockBase(_LockCore):
         st = _state()
         site = site_id(depth)
         _record(st, "wait", self, site)
-        ok = lock.acquire(True, timeout)
+        try:
+            ok = lock.acquire(True, timeout)
+        except BaseException as exc:  # a signal handler raised: the wait ended without it
+            _interrupted(st, self, site, exc)
+            raise
         _record(st, "acquire" if ok else "timeout", self, site)
         return ok
 
@@ -312,7 +316,11 @@ class RLock(_LockBase):
             lock._acquire_restore(state)
         else:
             _record(st, "wait", self, site)
-            lock._acquire_restore(state)
+            try:
+                lock._acquire_restore(state)
+            except BaseException as exc:
+                _interrupted(st, self, site, exc)
+                raise
         try:
             ts = mono_ns()
             task = task_of(st) if st.aio else None
@@ -387,7 +395,7 @@ class Condition(_OrigCondition):
             extra = {"timeout": timeout} if timeout is not None else None
             _emit_x(st, "wait-begin", self, site, extra)
         gotit = False
-        outcome = "error"
+        outcome = {"outcome": "error"}
         try:
             if timeout is None:
                 waiter.acquire()
@@ -396,11 +404,14 @@ class Condition(_OrigCondition):
                 gotit = waiter.acquire(True, timeout)
             else:
                 gotit = waiter.acquire(False)
-            outcome = "ok" if gotit else "timeout"
+            outcome["outcome"] = "ok" if gotit else "timeout"
             return gotit
+        except BaseException as exc:
+            outcome["error"] = _error_name(exc)
+            raise
         finally:
             if on:
-                _emit_x(st, "wait-end", self, site, {"outcome": outcome})
+                _emit_x(st, "wait-end", self, site, outcome)
             self._acquire_restore(saved_state)
             if not gotit:
                 try:
@@ -427,6 +438,16 @@ def _emit_x(st: Any, op: str, obj: Any, site: int, extra: dict | None) -> None:
         _core.append_event(st, op, obj, site, task_of(st) if st.aio else None, extra)
     except Exception:
         pass
+
+
+def _error_name(exc: BaseException) -> str:
+    return type(exc).__qualname__
+
+
+def _interrupted(st: Any, lock: Any, site: int, exc: BaseException) -> None:
+    """A waiting acquire of ``lock`` ended by an exception (a signal handler raised):
+    ``cancel``, naming the exception."""
+    _emit_x(st, "cancel", lock, site, {"error": _error_name(exc)})
 
 
 class _SemaphoreMixin:
@@ -461,7 +482,11 @@ class _SemaphoreMixin:
         st = _state()
         site = site_id()
         _record(st, "wait", self, site)
-        ok = _orig_sem_acquire(self, True, timeout)
+        try:
+            ok = _orig_sem_acquire(self, True, timeout)
+        except BaseException as exc:
+            _interrupted(st, self, site, exc)
+            raise
         _record(st, "acquire" if ok else "timeout", self, site)
         return ok
 
@@ -574,14 +599,17 @@ def _thread_join(self: threading.Thread, timeout: float | None = None) -> None:
     if alive:
         _emit_x(st, "wait-begin", target, site,
                 {"timeout": timeout} if timeout is not None else None)
-    outcome = "error"
+    outcome = {"outcome": "error"}
     try:
         _orig_join(self, timeout)
-        outcome = "timeout" if self.is_alive() else "ok"
+        outcome["outcome"] = "timeout" if self.is_alive() else "ok"
+    except BaseException as exc:
+        outcome["error"] = _error_name(exc)
+        raise
     finally:
         if alive:
-            _emit_x(st, "wait-end", target, site, {"outcome": outcome})
-        if outcome == "ok" or not alive:
+            _emit_x(st, "wait-end", target, site, outcome)
+        if outcome["outcome"] == "ok" or not alive:
             _record(st, "join", target, site)
 
 

@@ -385,3 +385,114 @@ def test_zero_flush_interval_from_the_environment_is_clamped(tmp_path):
     assert res.stderr.count("lockscope: ") == 1 and "flush_interval" in res.stderr
     (trace,) = traces(tmp_path / "t")
     assert trace.header["settings"]["flush_interval"] == 0.01
+
+
+# ------------------------------------------------------- interrupted waits
+
+_INTERRUPTED = """
+import os, queue, signal, sys, threading, time
+if {record}:
+    import recorder
+    recorder.start({out!r}, flush_interval=0.05)
+    label = recorder.name
+else:
+    def label(obj, name):
+        return obj
+
+class Interrupted(Exception):
+    pass
+
+def handler(signum, frame):
+    raise Interrupted()
+
+signal.signal(signal.SIGUSR1, handler)
+MAIN = threading.get_ident()
+
+def interrupt_when_blocked():
+    # the main thread is blocked once its innermost frame sits on one instruction
+    last, same = None, 0
+    while same < 10:
+        f = sys._current_frames().get(MAIN)
+        key = (id(f), f.f_lasti) if f is not None else None
+        same, last = (same + 1 if key == last else 0), key
+        time.sleep(0.005)
+    os.kill(os.getpid(), signal.SIGUSR1)
+
+def case(name, block):
+    t = threading.Thread(target=interrupt_when_blocked)
+    t.start()
+    try:
+        block()
+        print(name, "returned")
+    except Interrupted:
+        print(name, "interrupted")
+    t.join()
+
+release = threading.Event()
+def hold(lock):
+    def holder():
+        with lock:
+            release.wait()
+    t = threading.Thread(target=holder, name="holder")
+    t.start()
+    while not (lock.locked() if hasattr(lock, "locked") else not lock._is_owned()):
+        time.sleep(0.001)
+    return t
+
+lock = label(threading.Lock(), "lock")
+lock.acquire()
+case("lock", lock.acquire)
+case("lock-timeout", lambda: lock.acquire(timeout=30))
+lock.release()
+rlock = label(threading.RLock(), "rlock")
+holder = hold(rlock)
+case("rlock", rlock.acquire)
+sem = label(threading.Semaphore(0), "sem")
+case("semaphore", sem.acquire)
+cond = label(threading.Condition(), "cond")
+def cond_wait():
+    with cond:
+        cond.wait()
+case("condition", cond_wait)
+event = label(threading.Event(), "event")
+case("event", event.wait)
+q = label(queue.Queue(), "queue")
+case("queue", q.get)
+case("join", holder.join)
+release.set()
+holder.join()
+print("done")
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX signals")
+def test_waits_interrupted_by_an_exception_are_recorded_as_such(tmp_path):
+    outputs = {}
+    for record in (False, True):
+        res = subprocess.run([sys.executable, "-c", _INTERRUPTED.format(
+            record=record, out=str(tmp_path / "traces"))], cwd=tmp_path, env=child_env(),
+            capture_output=True, text=True, timeout=TIMEOUT)
+        assert res.returncode == 0, res.stderr
+        outputs[record] = res.stdout
+    cases = ["lock", "lock-timeout", "rlock", "semaphore", "condition", "event", "queue",
+             "join"]
+    assert outputs[False] == "".join(f"{c} interrupted\n" for c in cases) + "done\n"
+    assert outputs[True] == outputs[False]
+    (trace,) = traces(tmp_path / "traces")
+    main = trace.evs(trace.one("lock", "lock")["id"])[0]["th"]
+
+    def ops(obj_id):
+        return [(e["op"], e.get("outcome"), e.get("error"))
+                for e in trace.evs(obj_id, th=main) if e["op"] != "signal"]
+
+    interrupted_wait = [("wait", None, None), ("cancel", None, "Interrupted")]
+    assert ops(trace.one("lock", "lock")["id"]) == [
+        ("acquire", None, None), *interrupted_wait, *interrupted_wait, ("release", None, None)]
+    assert ops(trace.one("lock", "rlock")["id"]) == interrupted_wait
+    assert ops(trace.one("lock", "sem")["id"]) == interrupted_wait
+    interrupted_resource = [("wait-begin", None, None), ("wait-end", "error", "Interrupted")]
+    assert ops(trace.one("resource", "cond")["id"]) == interrupted_resource
+    assert ops(trace.one("resource", "event")["id"]) == interrupted_resource
+    assert ops(trace.one("resource", "queue")["id"])[-2:] == interrupted_resource
+    holder = trace.thread("holder")["id"]
+    assert ops(holder)[-3:] == [*interrupted_resource, ("join", None, None)]
