@@ -105,6 +105,13 @@ def _state() -> Any:
         return current_state()
 
 
+def _check_acquire_args(blocking: Any, timeout: Any) -> None:
+    """Raise exactly as the original ``acquire`` does for these arguments (which
+    differ by version: 3.11 wants an int ``blocking``, 3.13 any truth value): the
+    original itself checks them, on a fresh lock, which being free never blocks."""
+    _allocate_lock().acquire(blocking, timeout)
+
+
 def _py_acquire(self: Any, blocking: bool = True, timeout: float = -1) -> bool:
     # The hot path (Lock and RLock), kept flat: every call and lookup here counts.
     if timeout == -1 and blocking is True and self._acq(False):
@@ -198,6 +205,8 @@ class _LockBase(_LockCore):
         """Contention, a timeout or a try: ``depth`` is the caller's frame as seen
         from site_id() here (2 when called from the C core, which has no frame)."""
         lock = self._lock
+        if blocking is not True or timeout.__class__ is not int or timeout != -1:
+            _check_acquire_args(blocking, timeout)
         if not blocking or timeout == 0 or timeout < 0 and timeout != -1 \
                 or timeout > TIMEOUT_MAX:
             # Invalid combinations raise exactly as the original does; a valid
@@ -233,6 +242,9 @@ class Lock(_LockBase):
     __slots__ = ()
 
     def __new__(cls) -> Any:
+        if _LOCK_NOT_INSTANTIABLE is not None:
+            # type(threading.Lock())() fails where the original type cannot be called
+            raise TypeError(_LOCK_NOT_INSTANTIABLE)
         if _inside_thread_internals(sys._getframe(1)):
             return _allocate_lock()
         return super().__new__(cls)
@@ -339,6 +351,28 @@ class RLock(_LockBase):
         return repr(self._lock).replace("_thread.RLock", f"lockscope.RLock #{self._ls_id}")
 
 
+def _new_lock() -> Any:
+    """``threading.Lock()`` where the original is a factory function (before 3.13)."""
+    if _inside_thread_internals(sys._getframe(1)):
+        return _allocate_lock()
+    lock = _LockCore.__new__(Lock)
+    lock.__init__()
+    return lock
+
+
+def _not_instantiable_message() -> str | None:
+    """The original lock type's refusal to be called, or None where it can be."""
+    try:
+        type(_allocate_lock())()
+    except TypeError as exc:
+        return str(exc)
+    return None
+
+
+_LOCK_NOT_INSTANTIABLE = _not_instantiable_message()
+_new_lock.__name__ = _new_lock.__qualname__ = getattr(threading.Lock, "__name__", "Lock")
+
+
 def _rlock_is_free(lock: Any) -> bool:
     if lock.acquire(False):
         lock.release()
@@ -430,7 +464,7 @@ class Condition(_OrigCondition):
                     {"sig": "notify_all", "n": len(self._waiters)})
         super().notify(len(self._waiters))
 
-    notifyAll = notify_all
+    # notifyAll is the original's: it warns (DeprecationWarning), then calls notify_all.
 
 
 def _emit_x(st: Any, op: str, obj: Any, site: int, extra: dict | None) -> None:
@@ -613,8 +647,16 @@ def _thread_join(self: threading.Thread, timeout: float | None = None) -> None:
             _record(st, "join", target, site)
 
 
+# The types present themselves as the originals do (repr, __module__, __name__): the
+# lock types as _thread's, the others as threading's.
+for _cls, _like in ((Lock, type(_allocate_lock())), (RLock, _CRLock),
+                    (Condition, _OrigCondition), (Semaphore, _OrigSemaphore),
+                    (BoundedSemaphore, _OrigBoundedSemaphore)):
+    _cls.__module__, _cls.__name__, _cls.__qualname__ = (
+        _like.__module__, _like.__name__, _like.__qualname__)
+
 _PATCHED = {
-    "Lock": Lock,
+    "Lock": _new_lock if _LOCK_NOT_INSTANTIABLE is not None else Lock,
     "RLock": RLock,
     "Condition": Condition,
     "Semaphore": Semaphore,

@@ -496,3 +496,63 @@ def test_waits_interrupted_by_an_exception_are_recorded_as_such(tmp_path):
     assert ops(trace.one("resource", "queue")["id"])[-2:] == interrupted_resource
     holder = trace.thread("holder")["id"]
     assert ops(holder)[-3:] == [*interrupted_resource, ("join", None, None)]
+
+
+# ------------------------------------------------- the primitives' surface
+
+_SURFACE = """
+import threading, warnings
+if {record}:
+    import recorder
+    recorder.start({out!r})
+
+def outcome(f):
+    try:
+        return repr(f())
+    except BaseException as exc:
+        return f"{{type(exc).__name__}}: {{exc}}"
+
+for make in (threading.Lock, threading.RLock):
+    for args, kwargs in [(("yes",), {{}}), ((0,), {{}}), (("",), {{}}), ((None,), {{}}),
+                         ((1.5,), {{}}), (([],), {{}}), ((1, 0.01), {{}}), ((False, 1), {{}}),
+                         ((True, -2), {{}}), ((1, None), {{}}), ((), {{"timeout": "x"}}),
+                         ((), {{"blocking": "yes"}}), ((True, 1e100), {{}})]:
+        lock = make()
+        def attempt():
+            got = lock.acquire(*args, **kwargs)
+            if got:
+                lock.release()
+            return got
+        print("acquire", args, kwargs, outcome(attempt))
+    held = make()
+    held.acquire()
+    print("held", outcome(lambda: held.acquire(False)), outcome(lambda: held.acquire(0)))
+cond = threading.Condition()
+with cond, warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    cond.notifyAll()
+print("notifyAll", [(w.category.__name__, str(w.message)) for w in caught])
+for make in (threading.Lock, threading.RLock, threading.Condition, threading.Semaphore,
+             threading.BoundedSemaphore):
+    t = type(make())
+    print("type", make.__name__, repr(t), t.__module__, t.__name__, t.__qualname__)
+    print("new", make.__name__, outcome(lambda: type(t()).__name__))
+"""
+
+
+@pytest.mark.parametrize("python", _pythons_with_orjson(),
+                         ids=lambda p: "this" if p == sys.executable else p)
+def test_primitives_behave_and_present_themselves_as_the_originals(tmp_path, python):
+    outputs = {}
+    for record in (False, True):
+        res = subprocess.run([python, "-c", _SURFACE.format(record=record,
+                                                             out=str(tmp_path / "t"))],
+                             cwd=tmp_path, env=child_env(), capture_output=True, text=True,
+                             timeout=TIMEOUT)
+        assert res.returncode == 0 and res.stderr == "", res.stderr
+        outputs[record] = res.stdout.splitlines()
+    assert len(outputs[False]) == 2 * 14 + 1 + 10
+    assert outputs[True] == outputs[False]
+    assert [line for line in outputs[True] if "notifyAll" in line] == [
+        "notifyAll [('DeprecationWarning', 'notifyAll() is deprecated, use notify_all() "
+        "instead')]"]
