@@ -274,7 +274,9 @@ class segment:
 # ------------------------------------------------------ exit and fork handling
 
 _real_os_exit = os._exit
-_real_os_fork = getattr(os, "fork", None)
+# From 3.13 fork()'s multi-threaded warning counts threads after the after-fork hooks:
+# there os.fork is wrapped to resume the writer once fork() has returned.
+_real_os_fork = getattr(os, "fork", None) if sys.version_info >= (3, 13) else None
 _writer_paused = False
 _forking_from_main = True
 _fork_wrapper_thread: int | None = None  # the thread inside _os_fork, if any
@@ -381,14 +383,15 @@ if _real_os_fork is not None:
     @functools.wraps(_real_os_fork)
     def _os_fork():  # noqa: ANN202  (the signature of os.fork)
         global _fork_wrapper_thread
+        parent = os.getpid()
         _fork_wrapper_thread = _thread.get_ident()
         try:
-            pid = _real_os_fork()
+            return _real_os_fork()
         finally:
+            # (also when it raised in the parent: the warning made an error)
             _fork_wrapper_thread = None
-        if pid:
-            _resume_writer()
-        return pid
+            if os.getpid() == parent:
+                _resume_writer()
 
 
 def _after_fork_in_child() -> None:
