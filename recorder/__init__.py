@@ -354,8 +354,12 @@ def _before_fork() -> None:
         return
     try:
         threading = sys.modules.get("threading")
-        _forking_from_main = (threading is None
-                              or threading.main_thread().ident == _thread.get_ident())
+        # A thread started by threading ends through its bootstrap, never through
+        # the interpreter's exit (true again in a child forked from such a thread,
+        # where that thread becomes threading's "main thread").
+        current = threading._active.get(_thread.get_ident()) if threading else None
+        _forking_from_main = not isinstance(current, threading.Thread) or isinstance(
+            current, (threading._MainThread, threading._DummyThread))
         _writer_paused = sink.stop_writer()
     except Exception:
         pass
@@ -420,8 +424,7 @@ def _after_fork_in_child() -> None:
             st.ident = _thread.get_ident()
             st.native_id = _native_id()
             _core.fork_state = st
-        if not _forking_from_main:
-            _core.on_thread_end = _after_thread_end
+        _core.on_thread_end = None if _forking_from_main else _after_thread_end
         _start(dict(_options or {}), parent_run=parent.run, lazy_open=True)
     except Exception:
         _core.ON = False

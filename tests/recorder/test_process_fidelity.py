@@ -556,3 +556,55 @@ def test_primitives_behave_and_present_themselves_as_the_originals(tmp_path, pyt
     assert [line for line in outputs[True] if "notifyAll" in line] == [
         "notifyAll [('DeprecationWarning', 'notifyAll() is deprecated, use notify_all() "
         "instead')]"]
+
+
+_FORK_TWICE_FROM_A_THREAD = """
+import os, threading, time
+if {record}:
+    import recorder
+    recorder.start({out!r}, flush_interval=0.05)
+
+def wait(pid):
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return "hung"
+
+def forker():
+    pid = os.fork()
+    if pid == 0:  # in the child this thread is threading's main thread, yet a Thread
+        with threading.Lock():
+            pass
+        grandchild = os.fork()
+        if grandchild == 0:
+            with threading.Lock():
+                pass
+            return
+        print("grandchild", wait(grandchild), flush=True)
+        return
+    print("child", wait(pid), flush=True)
+
+t = threading.Thread(target=forker)
+t.start()
+t.join(60)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_again_from_a_forked_thread_child(tmp_path):
+    outputs = {}
+    for record in (False, True):
+        res = subprocess.run([sys.executable, "-c", _FORK_TWICE_FROM_A_THREAD.format(
+            record=record, out=str(tmp_path / "traces"))], cwd=tmp_path, env=child_env(),
+            capture_output=True, text=True, timeout=TIMEOUT)
+        assert res.returncode == 0 and res.stderr == "", res.stderr
+        outputs[record] = res.stdout
+    assert outputs[False] == "grandchild 0\nchild 0\n"
+    assert outputs[True] == outputs[False]
+    runs = traces(tmp_path / "traces")
+    assert len(runs) == 3 and all(complete(t) for t in runs)
