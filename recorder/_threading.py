@@ -370,7 +370,9 @@ def _not_instantiable_message() -> str | None:
 
 
 _LOCK_NOT_INSTANTIABLE = _not_instantiable_message()
+# (named as the original factory: code listing a module's API by __module__ sees it)
 _new_lock.__name__ = _new_lock.__qualname__ = getattr(threading.Lock, "__name__", "Lock")
+_new_lock.__module__ = getattr(threading.Lock, "__module__", "threading")
 
 
 def _rlock_is_free(lock: Any) -> bool:
