@@ -10,6 +10,8 @@ originals back; objects created while recording keep working (and stop recording
 from __future__ import annotations
 
 import _thread
+import copyreg
+import operator
 import queue as _queue_mod
 import sys
 import threading
@@ -182,7 +184,18 @@ class _PyLockCore:
 _LockCore = _core.speedups.LockCore if _core.speedups is not None else _PyLockCore
 
 
-class _LockBase(_LockCore):
+class _PicklesAsOriginal(type):
+    """Metaclass of the traced lock types, which present themselves as _thread's:
+    pickled (a multiprocessing Manager's registry holds threading.Lock), such a type
+    stands for the original, as the original itself would (see ``_reduce_type``)."""
+
+
+def _reduce_type(cls: type) -> tuple:
+    # itemgetter(0)((original,)): the original type, pickled by reference.
+    return operator.itemgetter(0), ((_ORIGINAL_OF[cls],),)
+
+
+class _LockBase(_LockCore, metaclass=_PicklesAsOriginal):
     """What traced Lock and RLock share: definition, description, the slow path."""
 
     __slots__ = ("_ls_id", "_ls_def", "__weakref__")
@@ -360,6 +373,25 @@ def _new_lock() -> Any:
     return lock
 
 
+class _LockFactory:
+    """``threading.Lock`` where the original is the function ``_thread.allocate_lock``
+    (before 3.13): named like it (code listing threading's API by ``__module__`` sees
+    the same names) and pickled as it."""
+
+    __slots__ = ()
+    __module__ = _allocate_lock.__module__
+    __name__ = __qualname__ = _allocate_lock.__name__
+
+    def __call__(self) -> Any:
+        return _new_lock()
+
+    def __reduce__(self) -> tuple:
+        return operator.itemgetter(0), ((_allocate_lock,),)
+
+    def __repr__(self) -> str:
+        return repr(_allocate_lock)
+
+
 def _not_instantiable_message() -> str | None:
     """The original lock type's refusal to be called, or None where it can be."""
     try:
@@ -371,8 +403,6 @@ def _not_instantiable_message() -> str | None:
 
 _LOCK_NOT_INSTANTIABLE = _not_instantiable_message()
 # (named as the original factory: code listing a module's API by __module__ sees it)
-_new_lock.__name__ = _new_lock.__qualname__ = getattr(threading.Lock, "__name__", "Lock")
-_new_lock.__module__ = getattr(threading.Lock, "__module__", "threading")
 
 
 def _rlock_is_free(lock: Any) -> bool:
@@ -651,6 +681,9 @@ def _thread_join(self: threading.Thread, timeout: float | None = None) -> None:
 
 # The types present themselves as the originals do (repr, __module__, __name__): the
 # lock types as _thread's, the others as threading's.
+_ORIGINAL_OF = {Lock: type(_allocate_lock()), RLock: _CRLock}
+copyreg.pickle(_PicklesAsOriginal, _reduce_type)
+
 for _cls, _like in ((Lock, type(_allocate_lock())), (RLock, _CRLock),
                     (Condition, _OrigCondition), (Semaphore, _OrigSemaphore),
                     (BoundedSemaphore, _OrigBoundedSemaphore)):
@@ -658,7 +691,7 @@ for _cls, _like in ((Lock, type(_allocate_lock())), (RLock, _CRLock),
         _like.__module__, _like.__name__, _like.__qualname__)
 
 _PATCHED = {
-    "Lock": _new_lock if _LOCK_NOT_INSTANTIABLE is not None else Lock,
+    "Lock": _LockFactory() if _LOCK_NOT_INSTANTIABLE is not None else Lock,
     "RLock": RLock,
     "Condition": Condition,
     "Semaphore": Semaphore,

@@ -537,6 +537,11 @@ for make in (threading.Lock, threading.RLock, threading.Condition, threading.Sem
     t = type(make())
     print("type", make.__name__, repr(t), t.__module__, t.__name__, t.__qualname__)
     print("new", make.__name__, outcome(lambda: type(t()).__name__))
+# pickled by reference (a multiprocessing Manager's registry holds threading.Lock)
+import pickle
+for obj in (threading.Lock, type(threading.Lock()), type(threading.RLock()),
+            threading.Condition, threading.Semaphore, threading.BoundedSemaphore):
+    print("pickle", obj.__name__, outcome(lambda: pickle.loads(pickle.dumps(obj))))
 # what test.support.check__all__ sees as threading's own API
 print("api", sorted(n for n, v in vars(threading).items() if not n.startswith("_")
                     and getattr(v, "__module__", None) in ("threading", "_thread")))
@@ -554,7 +559,7 @@ def test_primitives_behave_and_present_themselves_as_the_originals(tmp_path, pyt
                              timeout=TIMEOUT)
         assert res.returncode == 0 and res.stderr == "", res.stderr
         outputs[record] = res.stdout.splitlines()
-    assert len(outputs[False]) == 2 * 14 + 1 + 10 + 1
+    assert len(outputs[False]) == 2 * 14 + 1 + 10 + 6 + 1
     assert outputs[True] == outputs[False]
     assert [line for line in outputs[True] if "notifyAll" in line] == [
         "notifyAll [('DeprecationWarning', 'notifyAll() is deprecated, use notify_all() "
