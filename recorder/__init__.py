@@ -168,9 +168,14 @@ def _ensure_writer() -> None:
     sink = _sink
     if sink is None or sink.closed or not _core.ON:
         return
-    if not sink.files and not _open(sink):
+    opened_now = not sink.files
+    if opened_now and not _open(sink):
         return
     sink.start_writer()
+    if opened_now:
+        # A forked child: its file gets its header and first events at once, so that
+        # a worker killed early (a Pool's terminate()) leaves no empty file.
+        sink.flush_soon()
 
 
 def _install_asyncio() -> None:

@@ -313,6 +313,13 @@ class Sink:
         # program started later.
         started.acquire(True, 5.0)
 
+    def flush_soon(self) -> None:
+        """Have the writer flush now rather than at the end of its interval."""
+        try:
+            self._wake.release()
+        except RuntimeError:  # already woken
+            pass
+
     def stop_writer(self, timeout: float = 5.0) -> bool:
         """Stop the writer thread and wait (bounded) until it is gone from the
         process; True if it was running (``start_writer`` resumes it)."""

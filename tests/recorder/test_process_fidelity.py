@@ -616,3 +616,41 @@ def test_fork_again_from_a_forked_thread_child(tmp_path):
     assert outputs[True] == outputs[False]
     runs = traces(tmp_path / "traces")
     assert len(runs) == 3 and all(complete(t) for t in runs)
+
+
+_KILLED_CHILD = """
+import glob, os, signal, threading, time
+import recorder
+recorder.start({out!r}, flush_interval=30)  # no flush by the clock during this test
+with threading.Lock():
+    pass
+pid = os.fork()
+if pid == 0:
+    with threading.Lock():
+        pass
+    time.sleep(60)
+    os._exit(0)
+deadline = time.monotonic() + 20
+path = None
+while time.monotonic() < deadline and path is None:
+    for p in glob.glob(os.path.join({out!r}, f"*-{{pid}}-*.jsonl")):
+        if os.path.getsize(p) > 0:
+            path = p
+    time.sleep(0.01)
+os.kill(pid, signal.SIGKILL)
+os.waitpid(pid, 0)
+print("written" if path else "empty")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_killed_early_leaves_no_empty_trace(tmp_path):
+    out = tmp_path / "traces"
+    res = subprocess.run([sys.executable, "-c", _KILLED_CHILD.format(out=str(out))],
+                         cwd=tmp_path, env=child_env(), capture_output=True, text=True,
+                         timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "written\n"
+    child = {t.header["parent_run"] is None: t for t in traces(out)}[False]
+    assert not complete(child)  # killed: no end record, but its header and first events
+    assert child.evs(op="acquire")
