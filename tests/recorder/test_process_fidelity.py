@@ -362,6 +362,8 @@ print(rec.active, recorder.is_recording(), flush=True)
     ("'t', flush_interval=1e12", ("flush_interval", 3600.0)),
     ("'t', max_file_mb='big'", ("max_file_mb", 64.0)),
     ("'t', max_buffer_events=0", ("max_buffer_events", 1_000_000)),
+    ("'t', max_total_mb=-5", ("max_total_mb", 512.0)),
+    ("'t', min_free_mb='lots'", ("min_free_mb", None)),
 ])
 def test_invalid_start_options_warn_once_and_fall_back(tmp_path, args, setting):
     res = subprocess.run([sys.executable, "-c", _BAD_OPTION.format(args=args)], cwd=tmp_path,
@@ -376,8 +378,14 @@ def test_invalid_start_options_warn_once_and_fall_back(tmp_path, args, setting):
 
 
 def test_zero_flush_interval_from_the_environment_is_clamped(tmp_path):
-    res = subprocess.run([sys.executable, "-c", "import recorder._autostart\n"
-                          "import threading\nwith threading.Lock(): pass"],
+    import glob
+
+    from test_recorder_process import sysconfig_purelib
+
+    if not glob.glob(os.path.join(sysconfig_purelib(), "lockscope_startup.pth")):
+        pytest.skip("lockscope is not installed into this interpreter's site-packages")
+    res = subprocess.run([sys.executable, "-c", "import threading\n"
+                          "with threading.Lock(): pass"],
                          cwd=tmp_path, env=child_env(LOCKSCOPE_OUT=str(tmp_path / "t"),
                                                      LOCKSCOPE_FLUSH_INTERVAL="0"),
                          capture_output=True, text=True, timeout=TIMEOUT)
