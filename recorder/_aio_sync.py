@@ -15,7 +15,7 @@ from asyncio import events, exceptions, locks, queues, tasks
 from typing import Any
 
 from . import _aio_tasks, _core
-from ._core import current_state, define, mono_ns
+from ._core import current_state, define
 
 CancelledError = exceptions.CancelledError
 _cancel_outcome = _aio_tasks.cancel_outcome
@@ -280,11 +280,7 @@ class Lock(_OrigLock, metaclass=_TracedType):
             st = current_state()
         if free:
             self._locked = True
-            buf = st.buf
-            if len(buf) < st.cap:
-                buf.append((mono_ns(), "acquire", self, site, task))
-            else:
-                st.dropped += 1
+            _rec(st, "acquire", self, site, task)
             return None
         if task is not None and not st.aio:
             st.aio = True  # (as _ctx does)
@@ -317,11 +313,7 @@ class Lock(_OrigLock, metaclass=_TracedType):
                 st = _core._tls.st
             except AttributeError:
                 st = current_state()
-            buf = st.buf
-            if len(buf) < st.cap:
-                buf.append((mono_ns(), "release", self, 0, task))
-            else:
-                st.dropped += 1
+            _rec(st, "release", self, 0, task)
 
     def release(self) -> None:
         _OrigLock.release(self)

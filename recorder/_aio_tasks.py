@@ -190,18 +190,14 @@ def _record_end(task: Any, rec: TaskRec) -> None:
     else:
         outcome = "done"
     st = current_state()
-    buf = st.buf
-    if len(buf) < st.cap:
-        try:  # a set_name() after creation: the last name wins
-            name = str(task.get_name())
-            if name != rec._def["name"]:
-                rec._def["name"] = name
-                buf.append((mono_ns(), "name", rec, 0, None, {"name": name}))
-        except Exception:
-            pass
-        buf.append((mono_ns(), "end", rec, 0, rec, {"outcome": outcome}))
-    else:
-        st.dropped += 1
+    try:  # a set_name() after creation: the last name wins
+        name = str(task.get_name())
+        if name != rec._def["name"]:
+            rec._def["name"] = name
+            _core.append_event(st, "name", rec, 0, None, {"name": name})
+    except Exception:
+        pass
+    _core.append_event(st, "end", rec, 0, rec, {"outcome": outcome})
 
 
 def on_created(task: Any, loop: Any) -> None:

@@ -38,14 +38,14 @@ STACK_DEPTH = 0
 class ThreadState:
     """Per-thread recording state: the thread's id and its event buffer."""
 
-    __slots__ = ("tid", "buf", "cap", "dropped", "dropped_reported", "name", "parent",
+    __slots__ = ("tid", "buf", "gap", "dropped", "dropped_reported", "name", "parent",
                  "parent_ref", "ident", "native_id", "daemon", "ts", "thread", "aio", "ended",
                  "__weakref__")
 
     def __init__(self, name: str, parent: int | None, thread: Any = None) -> None:
         self.tid = next_id()
         self.buf: deque = deque()
-        self.cap = _buffer_cap
+        self.gap: Gap | None = None  # events being lost right now (owning thread only)
         self.dropped = 0            # written only by the owning thread
         self.dropped_reported = 0   # written only by the writer thread
         self.name = name
@@ -79,35 +79,112 @@ class ThreadState:
 _tls = _thread._local()
 # Every ThreadState that may hold buffered events; the writer drains them.
 states: list[ThreadState] = []
-_buffer_total = 1_000_000
-_buffer_cap = _buffer_total
-_cap_threads = 1  # the thread count (a power of two) the budget is split for
+
+# The memory bound is global: all buffers together hold at most ``_budget`` events
+# (``max_buffer_events``), plus up to MIN_THREAD_CAP for each thread whose own buffer
+# is nearly empty (so that a thread is never silenced by the others), and a thread
+# alone may use all of it.  ``_buffered`` counts the events in all buffers: the hot
+# path adds, the writer subtracts what it takes (the C accelerator keeps its own
+# counter; see buffered()).  Once it reaches ``_wake_at`` the writer is woken at
+# once instead of at its next flush interval.
+_budget = 1_000_000
+_buffered = 0
 MIN_THREAD_CAP = 64
+WAKE_FRACTION = 8  # wake the writer when 1/8 of the budget is buffered
+_wake_at = _budget // WAKE_FRACTION
+_wake_sent = False
+_waker: Any = None  # set by the sink: wakes its writer (must never block)
 
 
 def set_buffer_cap(total: int) -> None:
     """Set the event budget of the whole process (``max_buffer_events``)."""
-    global _buffer_total, _cap_threads
-    _buffer_total = max(1, int(total))
-    _cap_threads = 0
-    _rebalance_caps()
+    global _budget, _wake_at
+    _budget = max(1, int(total))
+    _wake_at = max(1, _budget // WAKE_FRACTION)
+    recount_buffered()
 
 
-def _rebalance_caps() -> None:
-    """Split the budget over the registered threads (at least MIN_THREAD_CAP each).
+def recount_buffered() -> None:
+    """Set the buffered-event count from the buffers (at start, after a fork)."""
+    global _buffered, _wake_sent
+    _buffered = sum(len(st.buf) for st in list(states))
+    _wake_sent = False
+    if speedups is not None:
+        speedups.configure_buffers(_budget, _wake_at, _buffered, _waker, MIN_THREAD_CAP)
 
-    Recomputed only when the thread count crosses a power of two, so registering a
-    thread stays cheap; memory stays within about max(budget, 64 x threads) events."""
-    global _buffer_cap, _cap_threads
-    n = 1
-    while n < len(states):
-        n *= 2
-    if n == _cap_threads:
-        return
-    _cap_threads = n
-    _buffer_cap = max(MIN_THREAD_CAP, _buffer_total // n)
-    for st in list(states):
-        st.cap = _buffer_cap
+
+def set_waker(fn: Any) -> None:
+    """Install the callable that wakes the writer early (None: no early wake)."""
+    global _waker
+    _waker = fn
+    recount_buffered()
+
+
+def buffered() -> int:
+    """Events in all buffers now (what the budget is checked against)."""
+    if speedups is not None:
+        return speedups.buffered()
+    return _buffered
+
+
+def taken(n: int) -> None:
+    """The writer took ``n`` events out of a buffer (pure-Python path; the C
+    accelerator's take() counts them itself).  Re-arms the early wake."""
+    global _buffered, _wake_sent
+    _buffered -= n
+    _wake_sent = False
+
+
+def rearm_waker() -> None:
+    """The writer is draining: the next crossing of the threshold wakes it again."""
+    global _wake_sent
+    _wake_sent = False
+    if speedups is not None:
+        speedups.rearm()
+
+
+def _wake() -> None:
+    global _wake_sent
+    _wake_sent = True
+    waker = _waker
+    if waker is not None:
+        waker()
+
+
+class Gap:
+    """Events a thread is losing (its buffer share is spent): how many, since when,
+    and per (lock, task) how many acquires and releases were lost, so that the
+    ``resync`` record written when recording resumes says what the thread holds."""
+
+    __slots__ = ("lost", "since", "locks")
+
+    def __init__(self, since: int) -> None:
+        self.lost = 0
+        self.since = since
+        # (id(obj), id(task)) -> [obj, task, acquired, released]; holds obj and task
+        # so that their ids stay theirs until the record is written.
+        self.locks: dict[tuple[int, int], list] = {}
+
+
+def lose(st: ThreadState, op: str, obj: Any, task: Any) -> None:
+    """Count one event of ``st`` that did not fit (the slow path: buffers are full)."""
+    st.dropped += 1
+    gap = st.gap
+    if gap is None:
+        gap = st.gap = Gap(mono_ns())
+    gap.lost += 1
+    if op == "acquire" or op == "release":
+        key = (id(obj), id(task))
+        counts = gap.locks.get(key)
+        if counts is None:
+            counts = gap.locks[key] = [obj, task, 0, 0]
+        counts[2 if op == "acquire" else 3] += 1
+
+
+def end_gap(st: ThreadState) -> tuple:
+    """Close ``st``'s gap: the ``resync`` event to put in its buffer before the next."""
+    gap, st.gap = st.gap, None
+    return (mono_ns(), "resync", gap)
 
 
 def current_state() -> ThreadState:
@@ -138,7 +215,6 @@ def bind_state(st: ThreadState) -> None:
     _tls.st = st
     _forget_c_caches()
     states.append(st)
-    _rebalance_caps()
 
 
 def reset_thread_local() -> None:
@@ -147,6 +223,7 @@ def reset_thread_local() -> None:
     _tls = _thread._local()
     _forget_c_caches()
     states.clear()
+    recount_buffered()
 
 
 # Task lookup, installed by the asyncio layer: returns the current task's recording
@@ -177,16 +254,27 @@ def emit(op: str, obj: Any, site: int = 0, extra: dict | None = None,
 
 
 def append_event(st: ThreadState, op: str, obj: Any, site: int, task: Any,
-                 extra: dict | None = None) -> None:
-    """Append one event tuple to ``st``'s buffer, or count it as dropped when full."""
+                 extra: dict | None = None, ts: int | None = None) -> None:
+    """Append one event tuple to ``st``'s buffer (stamped now, or at ``ts``), or
+    count it as lost when the budget is spent (after a loss, a ``resync`` event
+    goes first)."""
+    global _buffered
     buf = st.buf
-    if len(buf) < st.cap:
+    if _buffered < _budget or len(buf) < MIN_THREAD_CAP:
+        if st.gap is not None:
+            buf.append(end_gap(st))
+            _buffered += 1
+        if ts is None:
+            ts = mono_ns()
         if extra is None:
-            buf.append((mono_ns(), op, obj, site, task))
+            buf.append((ts, op, obj, site, task))
         else:
-            buf.append((mono_ns(), op, obj, site, task, extra))
+            buf.append((ts, op, obj, site, task, extra))
+        _buffered += 1
+        if _buffered >= _wake_at and not _wake_sent:
+            _wake()
     else:
-        st.dropped += 1
+        lose(st, op, obj, task)
 
 
 # ---------------------------------------------------------------- call sites
@@ -354,7 +442,7 @@ def _load_speedups() -> Any:
         from . import _speedups as mod
     except ImportError:
         return None
-    if getattr(mod, "API", None) != 6:  # a stale build: rebuild with pip install
+    if getattr(mod, "API", None) != 7:  # a stale build: rebuild with pip install
         return None
     try:
         mod.configure(sys.modules[__name__], "acquire", "release")

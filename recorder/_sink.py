@@ -284,6 +284,7 @@ class Sink:
 
     def start_writer(self) -> None:
         self._running.acquire()
+        _core.set_waker(self._wake_up)
         started = _thread.allocate_lock()
         started.acquire()
         _thread.start_new_thread(self._loop, (started,))
@@ -291,6 +292,13 @@ class Sink:
         # would look, to code counting threads (_thread._count()), like one the
         # program started later.
         started.acquire(True, 5.0)
+
+    def _wake_up(self) -> None:
+        """Make the writer drain now (called by the hot path when the buffers fill)."""
+        try:
+            self._wake.release()
+        except RuntimeError:  # already woken
+            pass
 
     def _loop(self, started: Any = None) -> None:
         if started is not None:
@@ -304,14 +312,15 @@ class Sink:
         finally:
             self._running.release()
 
-    def flush(self) -> None:
-        """Drain every buffer to the file (safe to call from any thread)."""
+    def flush(self, final: bool = False) -> None:
+        """Drain every buffer to the file (safe to call from any thread); ``final``:
+        the recording ends, so close every thread's gap."""
         if self.failed or self.closed:
             return
         if not self._io.acquire(True, 5.0):
             return
         try:
-            self._drain()
+            self._drain(final)
         except Exception as exc:  # a bug of ours must never reach the program
             self._fail(f"internal error while writing the trace ({exc!r}); recording disabled")
         finally:
@@ -322,9 +331,10 @@ class Sink:
         _core.ON = False
         _warn(msg)
 
-    def _take(self) -> list:
+    def _take(self, final: bool = False) -> list:
         # Take events before definitions: an event taken here was appended after its
         # object's definition was recorded, so the definition is known by now.
+        _core.rearm_waker()
         batches = []
         for st in list(_core.states):
             # Read ``ended`` before the length: the thread appends its ``end`` event
@@ -338,6 +348,11 @@ class Sink:
                 else:
                     pop = buf.popleft
                     batches.append((st, [pop() for _ in range(n)]))
+                    _core.taken(n)
+            if st.gap is not None and (ended or final):
+                # A thread that lost events and then ended (or the recording ends):
+                # no event of its own will close the gap, so close it here.
+                batches.append((st, [_core.end_gap(st)]))
             lost = st.dropped - st.dropped_reported
             if lost > 0:
                 st.dropped_reported += lost
@@ -349,8 +364,8 @@ class Sink:
                     pass
         return batches
 
-    def _drain(self) -> None:
-        batches = self._take()
+    def _drain(self, final: bool = False) -> None:
+        batches = self._take(final)
         need = sum(len(events) for _, events in batches) * _BYTES_PER_EVENT
         if (self.paused and not self._resume(need)) or not self._space_ok(need):
             self._lose(batches, 0, 0)
@@ -551,6 +566,9 @@ class Sink:
             if op == "dropped":
                 out += b'{"k":"dropped","ts":%d,"th":%d,"count":%d}\n' % (ev[0], tid, ev[2])
                 continue
+            if op == "resync":
+                self._encode_resync(ev[0], tid, ev[2], out)
+                continue
             obj = ev[2]
             oid = self._define(obj, out)
             if op == "name":
@@ -571,6 +589,16 @@ class Sink:
                 rec.update(ev[5])
             out += dumps(rec)
 
+    def _encode_resync(self, ts: int, tid: int, gap: Any, out: bytearray) -> None:
+        """The ``resync`` record closing a thread's gap (see docs/trace-format.md)."""
+        locks = []
+        for obj, task, acquired, released in gap.locks.values():
+            locks.append({"obj": self._define(obj, out),
+                          "task": self._define(task, out) if task is not None else None,
+                          "acquired": acquired, "released": released})
+        out += dumps({"k": "resync", "ts": ts, "th": tid, "lost": gap.lost,
+                      "since": gap.since, "locks": locks})
+
     # ------------------------------------------------------------ close
 
     def close(self, reason: str) -> None:
@@ -585,7 +613,8 @@ class Sink:
         # Wait (bounded) for the writer to finish its current batch.
         if self._running.acquire(True, 5.0):
             self._running.release()
-        self.flush()
+        _core.set_waker(None)
+        self.flush(final=True)
         if not self._io.acquire(True, 5.0):
             return
         try:

@@ -87,13 +87,12 @@ def _inside_thread_internals(frame: Any) -> bool:
             and frame.f_back is not None and frame.f_back.f_code is _THREAD_INIT)
 
 
+_append = _core.append_event
+
+
 def _record(st: Any, op: str, obj: Any, site: int) -> None:
     try:
-        buf = st.buf
-        if len(buf) < st.cap:
-            buf.append((mono_ns(), op, obj, site, task_of(st) if st.aio else None))
-        else:
-            st.dropped += 1
+        _append(st, op, obj, site, task_of(st) if st.aio else None)
     except Exception:
         pass
 
@@ -114,16 +113,12 @@ def _py_acquire(self: Any, blocking: bool = True, timeout: float = -1) -> bool:
                     st = _core._tls.st
                 except AttributeError:
                     st = current_state()
-                buf = st.buf
-                if len(buf) < st.cap:
-                    f = _getframe(1)
-                    by = _code_sites_get(id(f.f_code))
-                    sid = by[1].get(f.f_lasti) if by is not None and by[1] is not None \
-                        else None
-                    buf.append((mono_ns(), "acquire", self, sid or site_id(2),
-                                task_of(st) if st.aio else None))
-                else:
-                    st.dropped += 1
+                f = _getframe(1)
+                by = _code_sites_get(id(f.f_code))
+                sid = by[1].get(f.f_lasti) if by is not None and by[1] is not None \
+                    else None
+                _append(st, "acquire", self, sid or site_id(2),
+                        task_of(st) if st.aio else None)
             except Exception:
                 pass
         return True
@@ -144,11 +139,8 @@ def _py_release(self: Any) -> None:
                 st = _core._tls.st
             except AttributeError:
                 st = current_state()
-            buf = st.buf
-            if len(buf) < st.cap:
-                buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
-            else:
-                st.dropped += 1
+            # (stamped before the inner release: the next owner's acquire comes after)
+            _append(st, "release", self, 0, task_of(st) if st.aio else None, None, ts)
         except Exception:
             pass
     else:
@@ -291,7 +283,7 @@ class RLock(_LockBase):
                 st = _state()
                 task = task_of(st) if st.aio else None
                 for _ in range(state[0] if isinstance(state, tuple) else 1):
-                    st.buf.append((ts, "release", self, 0, task))
+                    _append(st, "release", self, 0, task, None, ts)
             except Exception:
                 pass
         return state
@@ -317,7 +309,7 @@ class RLock(_LockBase):
             ts = mono_ns()
             task = task_of(st) if st.aio else None
             for _ in range(state[0] if isinstance(state, tuple) else 1):
-                st.buf.append((ts, "acquire", self, site, task))
+                _append(st, "acquire", self, site, task, None, ts)
         except Exception:
             pass
 

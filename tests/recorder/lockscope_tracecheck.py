@@ -113,6 +113,12 @@ def check_part(records: list[dict], where: str = "part") -> None:
             assert rec["id"] in defined, f"{where}:{i + 1}: name before definition"
         elif k == "dropped" and rec.get("th"):
             assert rec["th"] in defined, f"{where}:{i + 1}: thread {rec['th']} not defined"
+        elif k == "resync":
+            assert rec["th"] in defined, f"{where}:{i + 1}: thread {rec['th']} not defined"
+            for lk in rec["locks"]:
+                assert lk["obj"] in defined, f"{where}:{i + 1}: object {lk['obj']} not defined"
+                if lk.get("task"):
+                    assert lk["task"] in defined, f"{where}:{i + 1}: task not defined"
         elif k == "end":
             assert i == len(records) - 1, f"{where}:{i + 1}: records after end"
 
