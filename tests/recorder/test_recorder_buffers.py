@@ -3,8 +3,10 @@ when they fill, and ``resync`` records that say what a thread holds after a loss
 
 from __future__ import annotations
 
+import random
 import threading
 import time
+from collections import Counter
 
 import recorder
 from recorder import _core
@@ -108,3 +110,88 @@ def test_the_writer_is_woken_when_the_buffers_fill(rec):
     assert drained_every_time
     assert not [r for r in trace.records if r["k"] == "dropped"]
     assert trace.ops(lock._ls_id) == {"acquire": 20 * budget // 8, "release": 20 * budget // 8}
+
+
+def _held_from_trace(trace, th: int, ids: set[int]) -> Counter:
+    """What thread ``th`` holds at the end of the trace, from its events and the
+    ``resync`` records that close its gaps (only the locks in ``ids``)."""
+    held: Counter = Counter()
+    for r in trace.records:
+        if r.get("th") != th:
+            continue
+        if r["k"] == "ev" and r["obj"] in ids and r["op"] in ("acquire", "release"):
+            held[r["obj"]] += 1 if r["op"] == "acquire" else -1
+        elif r["k"] == "resync":
+            for lk in r["locks"]:
+                if lk["obj"] in ids:
+                    held[lk["obj"]] += lk["acquired"] - lk["released"]
+    return +held
+
+
+def test_resync_records_say_exactly_what_each_thread_holds_after_losses(rec):
+    """4 threads do random nested lock work while the writer is alternately stalled
+    (events are lost) and running (recording resumes, with a resync first); the
+    recording stops while they hold locks, some of them in the middle of a gap.
+    Events plus resync deltas give exactly what each thread holds."""
+    rec.start(max_buffer_events=100, flush_interval=3600)
+    n_threads, rounds = 4, 7
+    locks = {k: [threading.Lock() for _ in range(3)] + [threading.RLock()]
+             for k in range(n_threads)}
+    ids = {lk._ls_id for mine in locks.values() for lk in mine}
+    phase = threading.Barrier(n_threads + 1, timeout=30)
+    finish = threading.Event()
+    held: dict[int, Counter] = {}
+    tids: dict[int, int] = {}
+
+    def work(k: int) -> None:
+        rnd = random.Random(k)
+        mine = locks[k]
+        holding: list = []
+        tids[k] = _core.current_state().tid
+        for _ in range(rounds):
+            phase.wait()
+            for _ in range(300):
+                if holding and (len(holding) >= 5 or rnd.random() < 0.45):
+                    holding.pop().release()
+                else:
+                    free = [lk for lk in mine if lk not in holding or lk is mine[3]]
+                    lk = rnd.choice(free)
+                    lk.acquire()
+                    holding.append(lk)
+            phase.wait()
+        held[k] = +Counter(lk._ls_id for lk in holding)
+        phase.wait()
+        finish.wait(30)
+        for lk in reversed(holding):
+            lk.release()
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    io = recorder._sink._io
+    try:
+        for r in range(rounds):
+            stalled = r % 2 == 0  # the last round is stalled: it ends in a gap
+            if stalled:
+                assert io.acquire(True, 5)
+            phase.wait()
+            phase.wait()
+            if stalled:
+                io.release()
+            else:
+                recorder.flush()
+        phase.wait()  # every thread knows what it holds, and holds it
+        trace = rec.stop()
+    finally:
+        finish.set()
+        for t in threads:
+            t.join(30)
+    resyncs = [r for r in trace.records if r["k"] == "resync"]
+    lost = sum(r["count"] for r in trace.records if r["k"] == "dropped")
+    assert lost > 0
+    assert sum(r["lost"] for r in resyncs) == lost  # each lost event is in one gap
+    for k in range(n_threads):
+        mine = [r for r in resyncs if r["th"] == tids[k]]
+        assert len(mine) >= rounds // 2 + 1, f"thread {k}: {len(mine)} gaps closed"
+        assert held[k], "every thread ends holding something"
+        assert _held_from_trace(trace, tids[k], ids) == held[k], f"thread {k}"
