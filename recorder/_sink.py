@@ -87,6 +87,17 @@ class _Gap:
         counts[3] += released
 
 
+def _deps_of(obj: Any) -> list:
+    """The objects whose definitions ``obj``'s definition names (still alive)."""
+    deps = list(getattr(obj, "_ls_deps", ()))
+    parent_ref = getattr(obj, "parent_ref", None)  # a thread's parent
+    if parent_ref is not None:
+        parent = parent_ref()
+        if parent is not None:
+            deps.append(parent)
+    return deps
+
+
 class _OpNames(dict):
     """op -> its bytes for the fast encodings; an op we do not know is JSON-escaped."""
 
@@ -478,25 +489,39 @@ class Sink:
         self.gaps = {}
 
     def _define(self, obj: Any, out: bytearray) -> int:
+        """Write ``obj``'s definition in this part if not yet done, after those it
+        refers to (a thread's or task's parent, a resource's owner).  Iterative:
+        a chain of parents (a periodic job creating its successor) can be long."""
         oid = obj._ls_id
-        if oid not in self.written:
-            self.written.add(oid)
-            parent_ref = getattr(obj, "parent_ref", None)
-            if parent_ref is not None:
-                # A thread names its parent: define it in this part too (a later part
-                # may not mention the parent otherwise).
-                parent = parent_ref()
-                if parent is not None:
-                    self._define(parent, out)
-            # Objects the definition refers to (a task's parent) are defined first.
-            for dep in getattr(obj, "_ls_deps", ()):
-                self._define(dep, out)
-            rec = obj._ls_record()
-            site = rec.get("site")
-            if site:
-                self._define_site(site, out)
-            out += dumps(rec)
+        if oid in self.written:
+            return oid
+        written = self.written
+        written.add(oid)
+        todo = [(obj, False)]
+        while todo:
+            o, deps_done = todo.pop()
+            if deps_done:
+                self._write_def(o, out)
+                continue
+            todo.append((o, True))
+            for dep in _deps_of(o):
+                did = dep._ls_id
+                if did not in written:
+                    written.add(did)
+                    todo.append((dep, False))
         return oid
+
+    def _write_def(self, obj: Any, out: bytearray) -> None:
+        rec = obj._ls_record()
+        parent = rec.get("parent")
+        if parent and parent not in self.written and rec.get("k") in ("thread", "task"):
+            # The parent is gone and was not defined in this part: a repeated
+            # definition then names no parent (the first part that defined it did).
+            rec = {**rec, "parent": None}
+        site = rec.get("site")
+        if site:
+            self._define_site(site, out)
+        out += dumps(rec)
 
     def _define_site(self, sid: int, out: bytearray) -> None:
         if sid not in self.written_sites:

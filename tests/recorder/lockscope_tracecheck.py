@@ -99,7 +99,7 @@ def check_part(records: list[dict], where: str = "part") -> None:
             assert rec["id"] not in defined, f"{where}:{i + 1}: id {rec['id']} defined twice"
             if rec.get("site"):
                 assert rec["site"] in sites, f"{where}:{i + 1}: site {rec['site']} not defined"
-            if k == "thread" and rec.get("parent"):
+            if k in ("thread", "task") and rec.get("parent"):
                 assert rec["parent"] in defined, f"{where}:{i + 1}: parent not defined"
             defined.add(rec["id"])
         elif k == "ev":
