@@ -16,6 +16,7 @@ import itertools
 import os
 import sys
 import time
+import weakref
 from collections import deque
 from typing import Any
 
@@ -282,12 +283,41 @@ def append_event(st: ThreadState, op: str, obj: Any, site: int, task: Any,
 # Frames in these files are library internals: a site is the first frame outside them.
 _SKIP_DIRS: tuple[str, ...] = ()
 _SKIP_FILES: set[str] = set()
-# Keyed by file name / by id() of the code object (holding it): code objects compare
-# equal by content, so two identical functions in two files would share entries.
+# Keyed by file name / by id() of the code object: code objects compare equal by
+# content, so two identical functions in two files would share entries.  An id()
+# key is safe without holding the code object (which would keep every function
+# compiled at run time alive): watch_code() drops the code's entries from every
+# cache in code_caches when the code object is freed, before its id can be reused.
 _skip_by_file: dict[str, bool] = {}
-_lines_by_id: dict[int, tuple] = {}
+MAX_SKIP_FILES = 4096  # a memo: cleared when a program compiles code in many files
+_lines_by_id: dict[int, dict] = {}
 # site id -> (file, line, func, stack or None)
 sites: dict[int, tuple] = {}
+# (file, line, func) -> site id: code compiled again at the same place (an exec per
+# request) gets the same site, so sites grow with the program's places only.
+_site_by_place: dict[tuple, int] = {}
+# Caches keyed by id(code) (other modules add theirs); _watched: id -> weakref.
+code_caches: list[dict] = []
+_watched: dict[int, Any] = {}
+
+
+def watch_code(code: Any) -> None:
+    """Forget ``code`` in every cache of code_caches when it is freed."""
+    key = id(code)
+    if key not in _watched:
+        try:
+            _watched[key] = weakref.ref(code, lambda _ref, key=key: _forget_code(key))
+        except TypeError:  # no weak references to this code object: keep it alive
+            _watched[key] = code
+
+
+def _forget_code(key: int) -> None:
+    try:
+        _watched.pop(key, None)
+        for cache in code_caches:
+            cache.pop(key, None)
+    except Exception:  # (a weakref callback: never raise into whoever freed the code)
+        pass
 
 
 def init_skips() -> None:
@@ -314,22 +344,26 @@ def _is_library(code: Any) -> bool:
     fn = code.co_filename
     skip = _skip_by_file.get(fn)
     if skip is None:
+        if len(_skip_by_file) >= MAX_SKIP_FILES:
+            _skip_by_file.clear()
         skip = _skip_by_file[fn] = fn in _SKIP_FILES or fn.startswith(_SKIP_DIRS)
     return skip
 
 
 def lines_for(code: Any) -> dict:
     """The line -> site id map of one code object."""
-    entry = _lines_by_id.get(id(code))
-    if entry is None:
-        entry = _lines_by_id[id(code)] = (code, {})
-    return entry[1]
+    lines = _lines_by_id.get(id(code))
+    if lines is None:
+        watch_code(code)
+        lines = _lines_by_id[id(code)] = {}
+    return lines
 
 
-# The hot path's cache: id(code) -> (code, {instruction offset: site id} or None for
-# a library frame).  Keyed by id() because hashing a code object hashes its contents;
-# the entry holds the code object, so its id cannot be reused while cached.
+# The hot path's cache: id(code) -> (id(code), {instruction offset: site id} or None
+# for a library frame).  Keyed by id() because hashing a code object hashes its
+# contents; the entry goes when the code object is freed (watch_code).
 code_sites: dict[int, tuple] = {}
+code_caches += [code_sites, _lines_by_id]
 
 
 def site_id(depth: int = 2) -> int:
@@ -356,7 +390,8 @@ def site_id(depth: int = 2) -> int:
 
 
 def _code_entry(code: Any) -> tuple:
-    entry = (code, None if _is_library(code) else {})
+    watch_code(code)
+    entry = (id(code), None if _is_library(code) else {})
     code_sites[id(code)] = entry
     return entry
 
@@ -373,7 +408,13 @@ def _site_at(f: Any, code: Any, by_lasti: dict) -> int:
 
 
 def _new_site(f: Any, code: Any, line: int, lines: dict) -> int:
+    place = (code.co_filename, line, code.co_name)
+    sid = _site_by_place.get(place)
+    if sid is not None:
+        lines[line] = sid
+        return sid
     sid = _next_site_id()
+    _site_by_place[place] = sid
     stack = None
     if STACK_DEPTH > 0:
         stack = []
@@ -398,6 +439,7 @@ def reset_sites() -> None:
     code_sites.clear()
     _lines_by_id.clear()
     sites.clear()
+    _site_by_place.clear()
     _forget_c_caches()
 
 
