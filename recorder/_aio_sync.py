@@ -15,7 +15,7 @@ from asyncio import events, exceptions, locks, queues, tasks
 from typing import Any
 
 from . import _aio_tasks, _core
-from ._core import current_state, define
+from ._core import current_state, define, mono_ns
 
 CancelledError = exceptions.CancelledError
 _cancel_outcome = _aio_tasks.cancel_outcome
@@ -281,7 +281,11 @@ class Lock(_OrigLock, metaclass=_TracedType):
             st = current_state()
         if free:
             self._locked = True
-            _rec(st, "acquire", self, site, task)
+            if _core._buffered < _core._limit and st.gap is None:  # append_event inlined
+                st.buf.append((mono_ns(), "acquire", self, site, task))
+                _core._buffered += 1
+            else:
+                _core.append_slow(st, "acquire", self, site, task)
             return None
         if task is not None and not st.aio:
             st.aio = True  # (as _ctx does)
@@ -314,7 +318,11 @@ class Lock(_OrigLock, metaclass=_TracedType):
                 st = _core._tls.st
             except AttributeError:
                 st = current_state()
-            _rec(st, "release", self, 0, task)
+            if _core._buffered < _core._limit and st.gap is None:  # append_event inlined
+                st.buf.append((mono_ns(), "release", self, 0, task))
+                _core._buffered += 1
+            else:
+                _core.append_slow(st, "release", self, 0, task)
 
     def release(self) -> None:
         _OrigLock.release(self)

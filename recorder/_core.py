@@ -95,6 +95,11 @@ WAKE_FRACTION = 8  # wake the writer when 1/8 of the budget is buffered
 _wake_at = _budget // WAKE_FRACTION
 _wake_sent = False
 _waker: Any = None  # set by the sink: wakes its writer (must never block)
+# The pure-Python fast path's bound: below it (and outside a gap) an event is just
+# appended and counted.  _wake_at until the writer is woken, then _budget; -1 with
+# the C accelerator, whose own counter every append must go through (append_slow
+# is then its append too).
+_limit = _wake_at
 
 
 def set_buffer_cap(total: int) -> None:
@@ -107,9 +112,10 @@ def set_buffer_cap(total: int) -> None:
 
 def recount_buffered() -> None:
     """Set the buffered-event count from the buffers (at start, after a fork)."""
-    global _buffered, _wake_sent
+    global _buffered, _wake_sent, _limit
     _buffered = sum(len(st.buf) for st in list(states))
     _wake_sent = False
+    _limit = _wake_at if speedups is None else -1
     if speedups is not None:
         speedups.configure_buffers(_budget, _wake_at, _buffered, _waker, MIN_THREAD_CAP)
 
@@ -131,22 +137,25 @@ def buffered() -> int:
 def taken(n: int) -> None:
     """The writer took ``n`` events out of a buffer (pure-Python path; the C
     accelerator's take() counts them itself).  Re-arms the early wake."""
-    global _buffered, _wake_sent
+    global _buffered, _wake_sent, _limit
     _buffered -= n
     _wake_sent = False
+    _limit = _wake_at if speedups is None else -1
 
 
 def rearm_waker() -> None:
     """The writer is draining: the next crossing of the threshold wakes it again."""
-    global _wake_sent
+    global _wake_sent, _limit
     _wake_sent = False
+    _limit = _wake_at if speedups is None else -1
     if speedups is not None:
         speedups.rearm()
 
 
 def _wake() -> None:
-    global _wake_sent
+    global _wake_sent, _limit
     _wake_sent = True
+    _limit = _budget if speedups is None else -1
     waker = _waker
     if waker is not None:
         waker()
@@ -260,6 +269,23 @@ def append_event(st: ThreadState, op: str, obj: Any, site: int, task: Any,
     count it as lost when the budget is spent (after a loss, a ``resync`` event
     goes first)."""
     global _buffered
+    if _buffered >= _limit or st.gap is not None:
+        append_slow(st, op, obj, site, task, extra, ts)
+        return
+    if extra is None:
+        st.buf.append((mono_ns() if ts is None else ts, op, obj, site, task))
+    else:
+        st.buf.append((mono_ns() if ts is None else ts, op, obj, site, task, extra))
+    _buffered += 1
+
+
+def append_slow(st: ThreadState, op: str, obj: Any, site: int, task: Any,
+                extra: dict | None = None, ts: int | None = None) -> None:
+    """append_event() past the fast path's bound: wake the writer, close a gap,
+    keep the per-thread minimum, or count the event lost."""
+    global _buffered
+    if _buffered >= _wake_at and not _wake_sent:
+        _wake()
     buf = st.buf
     if _buffered < _budget or len(buf) < MIN_THREAD_CAP:
         if st.gap is not None:
@@ -272,8 +298,6 @@ def append_event(st: ThreadState, op: str, obj: Any, site: int, task: Any,
         else:
             buf.append((ts, op, obj, site, task, extra))
         _buffered += 1
-        if _buffered >= _wake_at and not _wake_sent:
-            _wake()
     else:
         lose(st, op, obj, task)
 
@@ -496,3 +520,5 @@ def _load_speedups() -> Any:
 speedups = _load_speedups()
 if speedups is not None:
     append_event = speedups.append  # noqa: F811  (same contract, in C)
+    append_slow = speedups.append  # noqa: F811
+    _limit = -1

@@ -117,8 +117,13 @@ def _py_acquire(self: Any, blocking: bool = True, timeout: float = -1) -> bool:
                 by = _code_sites_get(id(f.f_code))
                 sid = by[1].get(f.f_lasti) if by is not None and by[1] is not None \
                     else None
-                _append(st, "acquire", self, sid or site_id(2),
-                        task_of(st) if st.aio else None)
+                if _core._buffered < _core._limit and st.gap is None:  # append_event inlined
+                    st.buf.append((mono_ns(), "acquire", self, sid or site_id(2),
+                                   task_of(st) if st.aio else None))
+                    _core._buffered += 1
+                else:
+                    _core.append_slow(st, "acquire", self, sid or site_id(2),
+                                      task_of(st) if st.aio else None)
             except Exception:
                 pass
         return True
@@ -140,7 +145,12 @@ def _py_release(self: Any) -> None:
             except AttributeError:
                 st = current_state()
             # (stamped before the inner release: the next owner's acquire comes after)
-            _append(st, "release", self, 0, task_of(st) if st.aio else None, None, ts)
+            if _core._buffered < _core._limit and st.gap is None:  # append_event inlined
+                st.buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
+                _core._buffered += 1
+            else:
+                _core.append_slow(st, "release", self, 0, task_of(st) if st.aio else None,
+                                  None, ts)
         except Exception:
             pass
     else:

@@ -282,3 +282,45 @@ def test_resync_records_name_the_asyncio_task_of_each_lost_acquire(rec):
                     if lk["task"] == task_id and lk["obj"] in ids:
                         got[lk["obj"]] += lk["acquired"] - lk["released"]
         assert +got == want, f"task {task_id}"
+
+
+def test_every_append_site_counts_in_the_budget(rec):
+    """Whatever path an event takes (the C core, acquires with arguments, conditions,
+    semaphores, asyncio locks), the count the budget is checked against is exactly
+    the number of buffered events."""
+    import asyncio
+
+    rec.start(flush_interval=3600)
+    io = _stall_writer()
+    try:
+        lock, rlock, sem = threading.Lock(), threading.RLock(), threading.Semaphore(2)
+        cond = threading.Condition(rlock)
+        for _ in range(50):
+            with lock:
+                pass
+            lock.acquire(True)
+            lock.release()
+            assert lock.acquire(timeout=1)
+            lock.release()
+            with rlock, rlock:
+                pass
+            with cond:
+                cond.wait(0)
+                cond.notify()
+            with sem:
+                pass
+
+        async def aio() -> None:
+            alock = asyncio.Lock()
+            for _ in range(50):
+                async with alock:
+                    pass
+                await alock.acquire()
+                alock.release()
+
+        asyncio.run(aio())
+        assert _core.buffered() == sum(len(st.buf) for st in _core.states) > 1_000
+    finally:
+        io.release()
+    rec.stop()
+    assert _core.buffered() == 0
