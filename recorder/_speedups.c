@@ -340,7 +340,7 @@ buffer_room(PyObject *st, PyObject **buf)
     if (buffered_total >= buffer_budget) {
         Py_ssize_t n = PyObject_Size(*buf);
         if (n < 0)
-            return -1;
+            goto error;
         if (n >= min_thread_cap) {
             Py_CLEAR(*buf);
             return 1;
@@ -348,24 +348,27 @@ buffer_room(PyObject *st, PyObject **buf)
     }
     PyObject *gap = state_get(st, off_gap, s_gap);
     if (gap == NULL)
-        return -1;
+        goto error;
     int in_gap = gap != Py_None;
     Py_DECREF(gap);
     if (in_gap) {
         PyObject *ev = PyObject_CallOneArg(end_gap_fn, st);
         if (ev == NULL)
-            return -1;
+            goto error;
         PyObject *args[2] = {*buf, ev};
         PyObject *res = Py_TYPE(*buf) == (PyTypeObject *)deque_type
             ? PyObject_Vectorcall(deque_append, args, 2, NULL)
             : PyObject_CallMethod(*buf, "append", "O", ev);
         Py_DECREF(ev);
         if (res == NULL)
-            return -1;
+            goto error;
         Py_DECREF(res);
         buffered_total++;
     }
     return 0;
+error:
+    Py_CLEAR(*buf);
+    return -1;
 }
 
 /* One event of `st` did not fit: count it in the thread's gap (slow path). */
