@@ -95,6 +95,15 @@ WAKE_FRACTION = 8  # wake the writer when 1/8 of the budget is buffered
 _wake_at = _budget // WAKE_FRACTION
 _wake_sent = False
 _waker: Any = None  # set by the sink: wakes its writer (must never block)
+# When the writer falls behind anyway (threads producing events faster than it
+# writes them get most of the GIL), a thread that records with 3/4 of the budget
+# buffered pauses PAUSE_S without the GIL so that the writer runs, rather than
+# lose events; not when the writer has made no progress for STUCK_S (a hung disk):
+# events are then dropped, and a stuck writer costs each thread at most STUCK_S.
+PAUSE_S = 0.001
+STUCK_S = 1.0
+_high_water = _budget - _budget // 4
+_progress = 0  # mono_ns() when the writer last took or wrote events
 # The pure-Python fast path's bound: below it (and outside a gap) an event is just
 # appended and counted.  _wake_at until the writer is woken, then _budget; -1 with
 # the C accelerator, whose own counter every append must go through (append_slow
@@ -104,20 +113,23 @@ _limit = _wake_at
 
 def set_buffer_cap(total: int) -> None:
     """Set the event budget of the whole process (``max_buffer_events``)."""
-    global _budget, _wake_at
+    global _budget, _wake_at, _high_water
     _budget = max(1, int(total))
     _wake_at = max(1, _budget // WAKE_FRACTION)
+    _high_water = max(_wake_at, _budget - _budget // 4)
     recount_buffered()
 
 
 def recount_buffered() -> None:
     """Set the buffered-event count from the buffers (at start, after a fork)."""
-    global _buffered, _wake_sent, _limit
+    global _buffered, _wake_sent, _limit, _progress
     _buffered = sum(len(st.buf) for st in list(states))
     _wake_sent = False
     _limit = _wake_at if speedups is None else -1
+    _progress = mono_ns()
     if speedups is not None:
-        speedups.configure_buffers(_budget, _wake_at, _buffered, _waker, MIN_THREAD_CAP)
+        speedups.configure_buffers(_budget, _wake_at, _buffered, _waker, MIN_THREAD_CAP,
+                                   _high_water, int(PAUSE_S * 1e9), int(STUCK_S * 1e9))
 
 
 def set_waker(fn: Any) -> None:
@@ -137,10 +149,19 @@ def buffered() -> int:
 def taken(n: int) -> None:
     """The writer took ``n`` events out of a buffer (pure-Python path; the C
     accelerator's take() counts them itself).  Re-arms the early wake."""
-    global _buffered, _wake_sent, _limit
+    global _buffered, _wake_sent, _limit, _progress
     _buffered -= n
     _wake_sent = False
     _limit = _wake_at if speedups is None else -1
+    _progress = mono_ns()
+
+
+def writer_progress() -> None:
+    """The writer wrote a batch: it is not stuck (threads may pause for it)."""
+    global _progress
+    _progress = mono_ns()
+    if speedups is not None:
+        speedups.progress()
 
 
 def rearm_waker() -> None:
@@ -155,7 +176,7 @@ def rearm_waker() -> None:
 def _wake() -> None:
     global _wake_sent, _limit
     _wake_sent = True
-    _limit = _budget if speedups is None else -1
+    _limit = _high_water if speedups is None else -1
     waker = _waker
     if waker is not None:
         waker()
@@ -284,8 +305,11 @@ def append_slow(st: ThreadState, op: str, obj: Any, site: int, task: Any,
     """append_event() past the fast path's bound: wake the writer, close a gap,
     keep the per-thread minimum, or count the event lost."""
     global _buffered
-    if _buffered >= _wake_at and not _wake_sent:
-        _wake()
+    pause = False
+    if _buffered >= _wake_at and _waker is not None:
+        if not _wake_sent:
+            _wake()
+        pause = _buffered >= _high_water and mono_ns() - _progress < STUCK_S * 1e9
     buf = st.buf
     if _buffered < _budget or len(buf) < MIN_THREAD_CAP:
         if st.gap is not None:
@@ -300,6 +324,8 @@ def append_slow(st: ThreadState, op: str, obj: Any, site: int, task: Any,
         _buffered += 1
     else:
         lose(st, op, obj, task)
+    if pause:  # (after the event: its time stamp is the operation's)
+        time.sleep(PAUSE_S)
 
 
 # ---------------------------------------------------------------- call sites

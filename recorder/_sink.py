@@ -391,6 +391,7 @@ class Sink:
             for bi, (st, events) in enumerate(batches):
                 self.batch = bi
                 self._encode(st, events, out)
+                _core.writer_progress()
             now = time.monotonic_ns()
             if now - self.last_beat >= _BEAT_NS:
                 self.last_beat = now

@@ -57,6 +57,23 @@ static Py_ssize_t wake_at = 125000;
 static Py_ssize_t min_thread_cap = 64;
 static int wake_sent = 0;
 static PyObject *waker;              /* wakes the writer (the sink's), or NULL */
+/* Past high_water the thread that records pauses (without the GIL, so that the
+ * writer runs), unless the writer has made no progress for stuck_ns. */
+static Py_ssize_t high_water = 750000;
+static long throttle_ns = 100000;
+static long long stuck_ns = 1000000000LL;
+static long long progress_ns = 0;    /* when the writer last took or wrote events */
+
+static inline long long
+mono_now(void)
+{
+#if defined(__linux__)
+    struct timespec t;
+    if (clock_gettime(CLOCK_MONOTONIC, &t) == 0)
+        return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+#endif
+    return 0;
+}
 
 static PyObject *s_ON, *s_tls, *s_st, *s_buf, *s_gap, *s_aio;
 static PyObject *s_ls_acquire, *s_ls_acquire_slow, *s_ls_id, *s_state_key;
@@ -388,25 +405,42 @@ lose(PyObject *st, PyObject *op, PyObject *obj, PyObject *task)
 static inline void
 counted(void)
 {
-    if (++buffered_total >= wake_at && !wake_sent && waker != NULL) {
-        wake_sent = 1;
-        PyObject *r = PyObject_CallNoArgs(waker);
-        if (r == NULL)
-            PyErr_Clear();
-        else
-            Py_DECREF(r);
+    if (++buffered_total >= wake_at && waker != NULL) {
+        if (!wake_sent) {
+            wake_sent = 1;
+            PyObject *r = PyObject_CallNoArgs(waker);
+            if (r == NULL)
+                PyErr_Clear();
+            else
+                Py_DECREF(r);
+        }
+        if (buffered_total >= high_water && mono_now() - progress_ns < stuck_ns) {
+            Py_BEGIN_ALLOW_THREADS
+#if defined(__linux__)
+            struct timespec pause = {0, throttle_ns};
+            nanosleep(&pause, NULL);
+#endif
+            Py_END_ALLOW_THREADS
+        }
     }
 }
 
 static PyObject *
 configure_buffers(PyObject *mod, PyObject *args)
 {
-    Py_ssize_t budget, at, total, min_cap;
+    Py_ssize_t budget, at, total, min_cap, high;
     PyObject *fn;
-    if (!PyArg_ParseTuple(args, "nnnOn", &budget, &at, &total, &fn, &min_cap))
+    long pause_ns;
+    long long stuck;
+    if (!PyArg_ParseTuple(args, "nnnOnnlL", &budget, &at, &total, &fn, &min_cap, &high,
+                          &pause_ns, &stuck))
         return NULL;
     buffer_budget = budget;
     wake_at = at;
+    high_water = high;
+    throttle_ns = pause_ns;
+    stuck_ns = stuck;
+    progress_ns = mono_now();
     buffered_total = total;
     min_thread_cap = min_cap;
     wake_sent = 0;
@@ -424,6 +458,13 @@ static PyObject *
 rearm(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
     wake_sent = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+progress(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    progress_ns = mono_now();
     Py_RETURN_NONE;
 }
 
@@ -1113,6 +1154,7 @@ take(PyObject *mod, PyObject *args)
         }
     }
     wake_sent = 0;
+    progress_ns = mono_now();
     return list;
 }
 
@@ -1131,7 +1173,8 @@ static PyMethodDef module_methods[] = {
     {"aio_event", (PyCFunction)(void (*)(void))aio_event, METH_FASTCALL,
      "aio_event(op, lock, want_site): record an event of the running task"},
     {"configure_buffers", configure_buffers, METH_VARARGS,
-     "configure_buffers(budget, wake_at, buffered, waker, min_thread_cap)"},
+     "configure_buffers(budget, wake_at, buffered, waker, min_thread_cap, high_water, pause_ns, stuck_ns)"},
+    {"progress", progress, METH_NOARGS, "progress(): the writer wrote events (it is not stuck)"},
     {"buffered", buffered, METH_NOARGS, "buffered() -> events in all buffers"},
     {"rearm", rearm, METH_NOARGS, "rearm(): the next crossing of wake_at wakes the writer"},
     {"invalidate", invalidate, METH_NOARGS,
