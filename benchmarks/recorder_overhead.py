@@ -245,6 +245,7 @@ def sink_throughput(out: str, n_events: int) -> dict:
     """Events per second the writer turns into JSON lines and appends to the file."""
     recorder.start(out, flush_interval=3600, max_buffer_events=n_events * 2)
     sink = recorder._sink
+    _core.set_waker(None)  # no early wake: this thread drains everything below
     locks = [threading.Lock() for _ in range(8)]
     for i in range(n_events // 2):
         with locks[i & 7]:

@@ -77,8 +77,10 @@ def start(out_dir: str | os.PathLike | None = None, *, stacks: int = 0,
     ``flush_interval``: seconds between writes to disk (the file is never more stale;
     at least 0.01).
     ``max_file_mb``: start a new part when a file reaches this size (0 = never).
-    ``max_buffer_events``: events held in memory (all threads together, at least 64 per
-    thread) before new ones are dropped and counted.
+    ``max_buffer_events``: events held in memory (all threads together, plus up to 64
+    for each thread whose own buffer is nearly empty) before new ones are dropped and
+    counted; the writer is woken early once an eighth of it is buffered, and past
+    three quarters threads that record pause briefly for it (not when it is stuck).
     ``max_total_mb``: the parts of this run together stay under this size; the oldest
     parts are deleted (0 = no cap).
     ``min_free_mb``: below this much free space on the disk, recording pauses (events

@@ -452,8 +452,9 @@ def _create_future(self: Any) -> Any:
         code = f.f_code
         if code is _SHIELD_CODE:
             return _shield_future(self, f)
-        entry = _kind_by_code.get(id(code))
-        kind = entry[1] if entry is not None else _code_kind(code)
+        kind = _kind_by_code.get(id(code))
+        if kind is None:
+            kind = _code_kind(code)
         if kind == _aio_sync._USER:
             fut = Future(loop=self)
             _core.define(fut, "resource", "asyncio.Future", 2)

@@ -73,13 +73,12 @@ _LOOP_DIRS = _loop_dirs()
 
 
 _USER, _LIBRARY, _LOOP = 1, 0, 2
-# Both keyed by id(code), holding the code object (see _core: equal code objects
-# from two files must not share entries).
-_kind_by_code: dict[int, tuple] = {}
-# id(code) -> {instruction offset -> site id}: the hot path's cache (f_lineno is slow);
-# _site_codes holds the code objects so that their ids stay theirs.
+# Both keyed by id(code), forgotten when the code object is freed (see _core:
+# watch_code; equal code objects from two files must not share entries).
+_kind_by_code: dict[int, int] = {}
+# id(code) -> {instruction offset -> site id}: the hot path's cache (f_lineno is slow).
 _site_by_lasti: dict[int, dict] = {}
-_site_codes: dict[int, Any] = {}
+_core.code_caches += [_kind_by_code, _site_by_lasti]
 
 
 def _code_kind(code: Any) -> int:
@@ -87,7 +86,8 @@ def _code_kind(code: Any) -> int:
         kind = _LOOP
     else:
         kind = _LIBRARY if _core._is_library(code) else _USER
-    _kind_by_code[id(code)] = (code, kind)
+    _core.watch_code(code)
+    _kind_by_code[id(code)] = kind
     return kind
 
 
@@ -99,8 +99,9 @@ def _site_from(f: Any, task: Any) -> int:
     kind_get = _kind_by_code.get
     while f is not None:
         code = f.f_code
-        entry = kind_get(id(code))
-        kind = entry[1] if entry is not None else _code_kind(code)
+        kind = kind_get(id(code))
+        if kind is None:
+            kind = _code_kind(code)
         if kind == _USER:
             lines = _core.lines_for(code)
             line = f.f_lineno
@@ -109,7 +110,7 @@ def _site_from(f: Any, task: Any) -> int:
                 sid = _core._new_site(f, code, line, lines)
             by_lasti = _site_by_lasti.get(id(code))
             if by_lasti is None:
-                _site_codes[id(code)] = code
+                _core.watch_code(code)
                 by_lasti = _site_by_lasti[id(code)] = {}
             by_lasti[f.f_lasti] = sid
             return sid
@@ -280,11 +281,11 @@ class Lock(_OrigLock, metaclass=_TracedType):
             st = current_state()
         if free:
             self._locked = True
-            buf = st.buf
-            if len(buf) < st.cap:
-                buf.append((mono_ns(), "acquire", self, site, task))
+            if _core._buffered < _core._limit and st.gap is None:  # append_event inlined
+                st.buf.append((mono_ns(), "acquire", self, site, task))
+                _core._buffered += 1
             else:
-                st.dropped += 1
+                _core.append_slow(st, "acquire", self, site, task)
             return None
         if task is not None and not st.aio:
             st.aio = True  # (as _ctx does)
@@ -317,11 +318,11 @@ class Lock(_OrigLock, metaclass=_TracedType):
                 st = _core._tls.st
             except AttributeError:
                 st = current_state()
-            buf = st.buf
-            if len(buf) < st.cap:
-                buf.append((mono_ns(), "release", self, 0, task))
+            if _core._buffered < _core._limit and st.gap is None:  # append_event inlined
+                st.buf.append((mono_ns(), "release", self, 0, task))
+                _core._buffered += 1
             else:
-                st.dropped += 1
+                _core.append_slow(st, "release", self, 0, task)
 
     def release(self) -> None:
         _OrigLock.release(self)
@@ -682,7 +683,6 @@ PATCHED = {
 def install() -> None:
     """Put the traced classes in the ``asyncio`` namespaces."""
     _site_by_lasti.clear()
-    _site_codes.clear()
     _kind_by_code.clear()
     for name, (cls, _orig, modules) in PATCHED.items():
         for mod in modules:

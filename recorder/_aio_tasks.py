@@ -66,12 +66,16 @@ _side_recs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # tasks wit
 class TaskRec:
     """The recording object of one task: its id and its ``task`` definition."""
 
-    __slots__ = ("_ls_id", "_def", "task_ref", "parent", "expiring", "pending", "__weakref__")
+    # The parent is held weakly, with its definition (a dict of plain values): a
+    # chain of tasks each creating the next must not stay alive through its recs.
+    __slots__ = ("_ls_id", "_def", "task_ref", "parent_ref", "parent_def", "expiring",
+                 "pending", "__weakref__")
 
     def __init__(self, task: Any, parent: TaskRec | None, th: int, loop: Any,
                  site: int) -> None:
         self._ls_id = _core.next_id()
-        self.parent = parent
+        self.parent_ref = weakref.ref(parent) if parent is not None else None
+        self.parent_def = parent._def if parent is not None else None
         self.expiring = None  # an asyncio.timeout() that is cancelling this task
         self.pending = None   # (resource, site) of a wait whose end is recorded lazily
         try:
@@ -87,8 +91,17 @@ class TaskRec:
                      "th": th, "loop": loop_id(loop), "site": site or None, "ts": mono_ns()}
 
     @property
+    def parent(self) -> TaskRec | None:
+        """The parent task's rec while it is alive."""
+        return self.parent_ref() if self.parent_ref is not None else None
+
+    @property
     def _ls_deps(self) -> tuple:
-        return (self.parent,) if self.parent is not None else ()
+        if self.parent_def is None:
+            return ()
+        parent = self.parent_ref()
+        # A parent that is gone is defined from the definition kept here.
+        return (parent if parent is not None else _DefinedBefore(self.parent_def),)
 
     def _ls_record(self) -> dict:
         task = self.task_ref() if self.task_ref is not None else None
@@ -101,6 +114,19 @@ class TaskRec:
 
     def __repr__(self) -> str:
         return f"<TaskRec #{self._ls_id} {self._def['name']!r}>"
+
+
+class _DefinedBefore:
+    """Stands for a finished task in the writer: its kept definition."""
+
+    __slots__ = ("_ls_id", "_def")
+
+    def __init__(self, definition: dict) -> None:
+        self._ls_id = definition["id"]
+        self._def = definition
+
+    def _ls_record(self) -> dict:
+        return self._def
 
 
 def loop_id(loop: Any) -> int | None:
@@ -190,18 +216,14 @@ def _record_end(task: Any, rec: TaskRec) -> None:
     else:
         outcome = "done"
     st = current_state()
-    buf = st.buf
-    if len(buf) < st.cap:
-        try:  # a set_name() after creation: the last name wins
-            name = str(task.get_name())
-            if name != rec._def["name"]:
-                rec._def["name"] = name
-                buf.append((mono_ns(), "name", rec, 0, None, {"name": name}))
-        except Exception:
-            pass
-        buf.append((mono_ns(), "end", rec, 0, rec, {"outcome": outcome}))
-    else:
-        st.dropped += 1
+    try:  # a set_name() after creation: the last name wins
+        name = str(task.get_name())
+        if name != rec._def["name"]:
+            rec._def["name"] = name
+            _core.append_event(st, "name", rec, 0, None, {"name": name})
+    except Exception:
+        pass
+    _core.append_event(st, "end", rec, 0, rec, {"outcome": outcome})
 
 
 def on_created(task: Any, loop: Any) -> None:

@@ -16,6 +16,7 @@ import itertools
 import os
 import sys
 import time
+import weakref
 from collections import deque
 from typing import Any
 from weakref import ref as _weakref
@@ -43,14 +44,14 @@ class ThreadState:
     state, and a cycle would keep finished threads alive until a garbage
     collection): only a weak one, and copies of what the ``thread`` record needs."""
 
-    __slots__ = ("tid", "buf", "cap", "dropped", "dropped_reported", "name", "parent",
+    __slots__ = ("tid", "buf", "gap", "dropped", "dropped_reported", "name", "parent",
                  "parent_ref", "ident", "native_id", "daemon", "ts", "thread_ref", "aio",
                  "ended", "__weakref__")
 
     def __init__(self, name: str, parent: int | None, thread: Any = None) -> None:
         self.tid = next_id()
         self.buf: deque = deque()
-        self.cap = _buffer_cap
+        self.gap: Gap | None = None  # events being lost right now (owning thread only)
         self.dropped = 0            # written only by the owning thread
         self.dropped_reported = 0   # written only by the writer thread
         self.name = name
@@ -96,35 +97,142 @@ class ThreadState:
 _tls = _thread._local()
 # Every ThreadState that may hold buffered events; the writer drains them.
 states: list[ThreadState] = []
-_buffer_total = 1_000_000
-_buffer_cap = _buffer_total
-_cap_threads = 1  # the thread count (a power of two) the budget is split for
+
+# The memory bound is global: all buffers together hold at most ``_budget`` events
+# (``max_buffer_events``), plus up to MIN_THREAD_CAP for each thread whose own buffer
+# is nearly empty (so that a thread is never silenced by the others), and a thread
+# alone may use all of it.  ``_buffered`` counts the events in all buffers: the hot
+# path adds, the writer subtracts what it takes (the C accelerator keeps its own
+# counter; see buffered()).  Once it reaches ``_wake_at`` the writer is woken at
+# once instead of at its next flush interval.
+_budget = 1_000_000
+_buffered = 0
 MIN_THREAD_CAP = 64
+WAKE_FRACTION = 8  # wake the writer when 1/8 of the budget is buffered
+_wake_at = _budget // WAKE_FRACTION
+_wake_sent = False
+_waker: Any = None  # set by the sink: wakes its writer (must never block)
+# When the writer falls behind anyway (threads producing events faster than it
+# writes them get most of the GIL), a thread that records with 3/4 of the budget
+# buffered pauses PAUSE_S without the GIL so that the writer runs, rather than
+# lose events; not when the writer has made no progress for STUCK_S (a hung disk):
+# events are then dropped, and a stuck writer costs each thread at most STUCK_S.
+PAUSE_S = 0.001
+STUCK_S = 1.0
+_high_water = _budget - _budget // 4
+_progress = 0  # mono_ns() when the writer last took or wrote events
+# The pure-Python fast path's bound: below it (and outside a gap) an event is just
+# appended and counted.  _wake_at until the writer is woken, then _budget; -1 with
+# the C accelerator, whose own counter every append must go through (append_slow
+# is then its append too).
+_limit = _wake_at
 
 
 def set_buffer_cap(total: int) -> None:
     """Set the event budget of the whole process (``max_buffer_events``)."""
-    global _buffer_total, _cap_threads
-    _buffer_total = max(1, int(total))
-    _cap_threads = 0
-    _rebalance_caps()
+    global _budget, _wake_at, _high_water
+    _budget = max(1, int(total))
+    _wake_at = max(1, _budget // WAKE_FRACTION)
+    _high_water = max(_wake_at, _budget - _budget // 4)
+    recount_buffered()
 
 
-def _rebalance_caps() -> None:
-    """Split the budget over the registered threads (at least MIN_THREAD_CAP each).
+def recount_buffered() -> None:
+    """Set the buffered-event count from the buffers (at start, after a fork)."""
+    global _buffered, _wake_sent, _limit, _progress
+    _buffered = sum(len(st.buf) for st in list(states))
+    _wake_sent = False
+    _limit = _wake_at if speedups is None else -1
+    _progress = mono_ns()
+    if speedups is not None:
+        speedups.configure_buffers(_budget, _wake_at, _buffered, _waker, MIN_THREAD_CAP,
+                                   _high_water, int(PAUSE_S * 1e9), int(STUCK_S * 1e9))
 
-    Recomputed only when the thread count crosses a power of two, so registering a
-    thread stays cheap; memory stays within about max(budget, 64 x threads) events."""
-    global _buffer_cap, _cap_threads
-    n = 1
-    while n < len(states):
-        n *= 2
-    if n == _cap_threads:
-        return
-    _cap_threads = n
-    _buffer_cap = max(MIN_THREAD_CAP, _buffer_total // n)
-    for st in list(states):
-        st.cap = _buffer_cap
+
+def set_waker(fn: Any) -> None:
+    """Install the callable that wakes the writer early (None: no early wake)."""
+    global _waker
+    _waker = fn
+    recount_buffered()
+
+
+def buffered() -> int:
+    """Events in all buffers now (what the budget is checked against)."""
+    if speedups is not None:
+        return speedups.buffered()
+    return _buffered
+
+
+def taken(n: int) -> None:
+    """The writer took ``n`` events out of a buffer (pure-Python path; the C
+    accelerator's take() counts them itself).  Re-arms the early wake."""
+    global _buffered, _wake_sent, _limit, _progress
+    _buffered -= n
+    _wake_sent = False
+    _limit = _wake_at if speedups is None else -1
+    _progress = mono_ns()
+
+
+def writer_progress() -> None:
+    """The writer wrote a batch: it is not stuck (threads may pause for it)."""
+    global _progress
+    _progress = mono_ns()
+    if speedups is not None:
+        speedups.progress()
+
+
+def rearm_waker() -> None:
+    """The writer is draining: the next crossing of the threshold wakes it again."""
+    global _wake_sent, _limit
+    _wake_sent = False
+    _limit = _wake_at if speedups is None else -1
+    if speedups is not None:
+        speedups.rearm()
+
+
+def _wake() -> None:
+    global _wake_sent, _limit
+    _wake_sent = True
+    _limit = _high_water if speedups is None else -1
+    waker = _waker
+    if waker is not None:
+        waker()
+
+
+class Gap:
+    """Events a thread is losing (its buffer share is spent): how many, since when,
+    and per (lock, task) how many acquires and releases were lost, so that the
+    ``resync`` record written when recording resumes says what the thread holds."""
+
+    __slots__ = ("lost", "since", "locks")
+
+    def __init__(self, since: int) -> None:
+        self.lost = 0
+        self.since = since
+        # (id(obj), id(task)) -> [obj, task, acquired, released]; holds obj and task
+        # so that their ids stay theirs until the record is written.
+        self.locks: dict[tuple[int, int], list] = {}
+
+
+def lose(st: ThreadState, op: str, obj: Any, task: Any) -> None:
+    """Count one event of ``st`` that did not fit (the slow path: buffers are full)."""
+    st.dropped += 1
+    gap = st.gap
+    if gap is None:
+        gap = st.gap = Gap(mono_ns())
+    gap.lost += 1
+    if op == "acquire" or op == "release":
+        key = (id(obj), id(task))
+        counts = gap.locks.get(key)
+        if counts is None:
+            counts = gap.locks[key] = [obj, task, 0, 0]
+        counts[2 if op == "acquire" else 3] += 1
+
+
+def end_gap(st: ThreadState) -> tuple:
+    """Close ``st``'s gap: the ``resync`` event to put in its buffer before the next."""
+    gap, st.gap = st.gap, None
+    return (mono_ns(), "resync", gap)
 
 
 def current_state() -> ThreadState:
@@ -172,7 +280,6 @@ def bind_state(st: ThreadState) -> None:
     _tls.st = st
     _forget_c_caches()
     states.append(st)
-    _rebalance_caps()
     hook = on_bind
     if hook is not None:
         on_bind = None
@@ -188,6 +295,7 @@ def reset_thread_local() -> None:
     _tls = _thread._local()
     _forget_c_caches()
     states.clear()
+    recount_buffered()
 
 
 # Task lookup, installed by the asyncio layer: returns the current task's recording
@@ -218,16 +326,47 @@ def emit(op: str, obj: Any, site: int = 0, extra: dict | None = None,
 
 
 def append_event(st: ThreadState, op: str, obj: Any, site: int, task: Any,
-                 extra: dict | None = None) -> None:
-    """Append one event tuple to ``st``'s buffer, or count it as dropped when full."""
-    buf = st.buf
-    if len(buf) < st.cap:
-        if extra is None:
-            buf.append((mono_ns(), op, obj, site, task))
-        else:
-            buf.append((mono_ns(), op, obj, site, task, extra))
+                 extra: dict | None = None, ts: int | None = None) -> None:
+    """Append one event tuple to ``st``'s buffer (stamped now, or at ``ts``), or
+    count it as lost when the budget is spent (after a loss, a ``resync`` event
+    goes first)."""
+    global _buffered
+    if _buffered >= _limit or st.gap is not None:
+        append_slow(st, op, obj, site, task, extra, ts)
+        return
+    if extra is None:
+        st.buf.append((mono_ns() if ts is None else ts, op, obj, site, task))
     else:
-        st.dropped += 1
+        st.buf.append((mono_ns() if ts is None else ts, op, obj, site, task, extra))
+    _buffered += 1
+
+
+def append_slow(st: ThreadState, op: str, obj: Any, site: int, task: Any,
+                extra: dict | None = None, ts: int | None = None) -> None:
+    """append_event() past the fast path's bound: wake the writer, close a gap,
+    keep the per-thread minimum, or count the event lost."""
+    global _buffered
+    pause = False
+    if _buffered >= _wake_at and _waker is not None:
+        if not _wake_sent:
+            _wake()
+        pause = _buffered >= _high_water and mono_ns() - _progress < STUCK_S * 1e9
+    buf = st.buf
+    if _buffered < _budget or len(buf) < MIN_THREAD_CAP:
+        if st.gap is not None:
+            buf.append(end_gap(st))
+            _buffered += 1
+        if ts is None:
+            ts = mono_ns()
+        if extra is None:
+            buf.append((ts, op, obj, site, task))
+        else:
+            buf.append((ts, op, obj, site, task, extra))
+        _buffered += 1
+    else:
+        lose(st, op, obj, task)
+    if pause:  # (after the event: its time stamp is the operation's)
+        time.sleep(PAUSE_S)
 
 
 # ---------------------------------------------------------------- call sites
@@ -235,12 +374,41 @@ def append_event(st: ThreadState, op: str, obj: Any, site: int, task: Any,
 # Frames in these files are library internals: a site is the first frame outside them.
 _SKIP_DIRS: tuple[str, ...] = ()
 _SKIP_FILES: set[str] = set()
-# Keyed by file name / by id() of the code object (holding it): code objects compare
-# equal by content, so two identical functions in two files would share entries.
+# Keyed by file name / by id() of the code object: code objects compare equal by
+# content, so two identical functions in two files would share entries.  An id()
+# key is safe without holding the code object (which would keep every function
+# compiled at run time alive): watch_code() drops the code's entries from every
+# cache in code_caches when the code object is freed, before its id can be reused.
 _skip_by_file: dict[str, bool] = {}
-_lines_by_id: dict[int, tuple] = {}
+MAX_SKIP_FILES = 4096  # a memo: cleared when a program compiles code in many files
+_lines_by_id: dict[int, dict] = {}
 # site id -> (file, line, func, stack or None)
 sites: dict[int, tuple] = {}
+# (file, line, func) -> site id: code compiled again at the same place (an exec per
+# request) gets the same site, so sites grow with the program's places only.
+_site_by_place: dict[tuple, int] = {}
+# Caches keyed by id(code) (other modules add theirs); _watched: id -> weakref.
+code_caches: list[dict] = []
+_watched: dict[int, Any] = {}
+
+
+def watch_code(code: Any) -> None:
+    """Forget ``code`` in every cache of code_caches when it is freed."""
+    key = id(code)
+    if key not in _watched:
+        try:
+            _watched[key] = weakref.ref(code, lambda _ref, key=key: _forget_code(key))
+        except TypeError:  # no weak references to this code object: keep it alive
+            _watched[key] = code
+
+
+def _forget_code(key: int) -> None:
+    try:
+        _watched.pop(key, None)
+        for cache in code_caches:
+            cache.pop(key, None)
+    except Exception:  # (a weakref callback: never raise into whoever freed the code)
+        pass
 
 
 def init_skips() -> None:
@@ -267,22 +435,26 @@ def _is_library(code: Any) -> bool:
     fn = code.co_filename
     skip = _skip_by_file.get(fn)
     if skip is None:
+        if len(_skip_by_file) >= MAX_SKIP_FILES:
+            _skip_by_file.clear()
         skip = _skip_by_file[fn] = fn in _SKIP_FILES or fn.startswith(_SKIP_DIRS)
     return skip
 
 
 def lines_for(code: Any) -> dict:
     """The line -> site id map of one code object."""
-    entry = _lines_by_id.get(id(code))
-    if entry is None:
-        entry = _lines_by_id[id(code)] = (code, {})
-    return entry[1]
+    lines = _lines_by_id.get(id(code))
+    if lines is None:
+        watch_code(code)
+        lines = _lines_by_id[id(code)] = {}
+    return lines
 
 
-# The hot path's cache: id(code) -> (code, {instruction offset: site id} or None for
-# a library frame).  Keyed by id() because hashing a code object hashes its contents;
-# the entry holds the code object, so its id cannot be reused while cached.
+# The hot path's cache: id(code) -> (id(code), {instruction offset: site id} or None
+# for a library frame).  Keyed by id() because hashing a code object hashes its
+# contents; the entry goes when the code object is freed (watch_code).
 code_sites: dict[int, tuple] = {}
+code_caches += [code_sites, _lines_by_id]
 
 
 def site_id(depth: int = 2) -> int:
@@ -309,7 +481,8 @@ def site_id(depth: int = 2) -> int:
 
 
 def _code_entry(code: Any) -> tuple:
-    entry = (code, None if _is_library(code) else {})
+    watch_code(code)
+    entry = (id(code), None if _is_library(code) else {})
     code_sites[id(code)] = entry
     return entry
 
@@ -326,7 +499,13 @@ def _site_at(f: Any, code: Any, by_lasti: dict) -> int:
 
 
 def _new_site(f: Any, code: Any, line: int, lines: dict) -> int:
+    place = (code.co_filename, line, code.co_name)
+    sid = _site_by_place.get(place)
+    if sid is not None:
+        lines[line] = sid
+        return sid
     sid = _next_site_id()
+    _site_by_place[place] = sid
     stack = None
     if STACK_DEPTH > 0:
         stack = []
@@ -351,6 +530,7 @@ def reset_sites() -> None:
     code_sites.clear()
     _lines_by_id.clear()
     sites.clear()
+    _site_by_place.clear()
     _forget_c_caches()
 
 
@@ -395,7 +575,7 @@ def _load_speedups() -> Any:
         from . import _speedups as mod
     except ImportError:
         return None
-    if getattr(mod, "API", None) != 6:  # a stale build: rebuild with pip install
+    if getattr(mod, "API", None) != 7:  # a stale build: rebuild with pip install
         return None
     try:
         mod.configure(sys.modules[__name__], "acquire", "release")
@@ -407,3 +587,5 @@ def _load_speedups() -> Any:
 speedups = _load_speedups()
 if speedups is not None:
     append_event = speedups.append  # noqa: F811  (same contract, in C)
+    append_slow = speedups.append  # noqa: F811
+    _limit = -1

@@ -87,6 +87,17 @@ class _Gap:
         counts[3] += released
 
 
+def _deps_of(obj: Any) -> list:
+    """The objects whose definitions ``obj``'s definition names (still alive)."""
+    deps = list(getattr(obj, "_ls_deps", ()))
+    parent_ref = getattr(obj, "parent_ref", None)  # a thread's parent
+    if parent_ref is not None:
+        parent = parent_ref()
+        if parent is not None:
+            deps.append(parent)
+    return deps
+
+
 class _OpNames(dict):
     """op -> its bytes for the fast encodings; an op we do not know is JSON-escaped."""
 
@@ -301,6 +312,7 @@ class Sink:
             return
         self._stopping = False
         self._wake.acquire(False)  # (a stop may have left it released)
+        _core.set_waker(self.flush_soon)
         started = _thread.allocate_lock()
         started.acquire()
         try:
@@ -314,7 +326,8 @@ class Sink:
         started.acquire(True, 5.0)
 
     def flush_soon(self) -> None:
-        """Have the writer flush now rather than at the end of its interval."""
+        """Have the writer drain now rather than at the end of its interval (also
+        called by the hot path when the buffers fill: it never blocks)."""
         try:
             self._wake.release()
         except RuntimeError:  # already woken
@@ -351,14 +364,15 @@ class Sink:
         finally:
             self._running.release()
 
-    def flush(self) -> None:
-        """Drain every buffer to the file (safe to call from any thread)."""
+    def flush(self, final: bool = False) -> None:
+        """Drain every buffer to the file (safe to call from any thread); ``final``:
+        the recording ends, so close every thread's gap."""
         if self.failed or self.closed:
             return
         if not self._io.acquire(True, 5.0):
             return
         try:
-            self._drain()
+            self._drain(final)
         except Exception as exc:  # a bug of ours must never reach the program
             self._fail(f"internal error while writing the trace ({exc!r}); recording disabled")
         finally:
@@ -369,9 +383,10 @@ class Sink:
         _core.ON = False
         _warn(msg)
 
-    def _take(self) -> list:
+    def _take(self, final: bool = False) -> list:
         # Take events before definitions: an event taken here was appended after its
         # object's definition was recorded, so the definition is known by now.
+        _core.rearm_waker()
         batches = []
         for st in list(_core.states):
             # Read ``ended`` before the length: the thread appends its ``end`` event
@@ -385,6 +400,11 @@ class Sink:
                 else:
                     pop = buf.popleft
                     batches.append((st, [pop() for _ in range(n)]))
+                    _core.taken(n)
+            if st.gap is not None and (ended or final):
+                # A thread that lost events and then ended (or the recording ends):
+                # no event of its own will close the gap, so close it here.
+                batches.append((st, [_core.end_gap(st)]))
             lost = st.dropped - st.dropped_reported
             if lost > 0:
                 st.dropped_reported += lost
@@ -396,8 +416,8 @@ class Sink:
                     pass
         return batches
 
-    def _drain(self) -> None:
-        batches = self._take()
+    def _drain(self, final: bool = False) -> None:
+        batches = self._take(final)
         need = sum(len(events) for _, events in batches) * _BYTES_PER_EVENT
         if (self.paused and not self._resume(need)) or not self._space_ok(need):
             self._lose(batches, 0, 0)
@@ -412,6 +432,7 @@ class Sink:
             for bi, (st, events) in enumerate(batches):
                 self.batch = bi
                 self._encode(st, events, out)
+                _core.writer_progress()
             now = time.monotonic_ns()
             if now - self.last_beat >= _BEAT_NS:
                 self.last_beat = now
@@ -510,25 +531,39 @@ class Sink:
         self.gaps = {}
 
     def _define(self, obj: Any, out: bytearray) -> int:
+        """Write ``obj``'s definition in this part if not yet done, after those it
+        refers to (a thread's or task's parent, a resource's owner).  Iterative:
+        a chain of parents (a periodic job creating its successor) can be long."""
         oid = obj._ls_id
-        if oid not in self.written:
-            self.written.add(oid)
-            parent_ref = getattr(obj, "parent_ref", None)
-            if parent_ref is not None:
-                # A thread names its parent: define it in this part too (a later part
-                # may not mention the parent otherwise).
-                parent = parent_ref()
-                if parent is not None:
-                    self._define(parent, out)
-            # Objects the definition refers to (a task's parent) are defined first.
-            for dep in getattr(obj, "_ls_deps", ()):
-                self._define(dep, out)
-            rec = obj._ls_record()
-            site = rec.get("site")
-            if site:
-                self._define_site(site, out)
-            out += dumps(rec)
+        if oid in self.written:
+            return oid
+        written = self.written
+        written.add(oid)
+        todo = [(obj, False)]
+        while todo:
+            o, deps_done = todo.pop()
+            if deps_done:
+                self._write_def(o, out)
+                continue
+            todo.append((o, True))
+            for dep in _deps_of(o):
+                did = dep._ls_id
+                if did not in written:
+                    written.add(did)
+                    todo.append((dep, False))
         return oid
+
+    def _write_def(self, obj: Any, out: bytearray) -> None:
+        rec = obj._ls_record()
+        parent = rec.get("parent")
+        if parent and parent not in self.written and rec.get("k") in ("thread", "task"):
+            # The parent is gone and was not defined in this part: a repeated
+            # definition then names no parent (the first part that defined it did).
+            rec = {**rec, "parent": None}
+        site = rec.get("site")
+        if site:
+            self._define_site(site, out)
+        out += dumps(rec)
 
     def _define_site(self, sid: int, out: bytearray) -> None:
         if sid not in self.written_sites:
@@ -598,6 +633,9 @@ class Sink:
             if op == "dropped":
                 out += b'{"k":"dropped","ts":%d,"th":%d,"count":%d}\n' % (ev[0], tid, ev[2])
                 continue
+            if op == "resync":
+                self._encode_resync(ev[0], tid, ev[2], out)
+                continue
             obj = ev[2]
             oid = self._define(obj, out)
             if op == "name":
@@ -618,6 +656,16 @@ class Sink:
                 rec.update(ev[5])
             out += dumps(rec)
 
+    def _encode_resync(self, ts: int, tid: int, gap: Any, out: bytearray) -> None:
+        """The ``resync`` record closing a thread's gap (see docs/trace-format.md)."""
+        locks = []
+        for obj, task, acquired, released in gap.locks.values():
+            locks.append({"obj": self._define(obj, out),
+                          "task": self._define(task, out) if task is not None else None,
+                          "acquired": acquired, "released": released})
+        out += dumps({"k": "resync", "ts": ts, "th": tid, "lost": gap.lost,
+                      "since": gap.since, "locks": locks})
+
     # ------------------------------------------------------------ close
 
     def close(self, reason: str) -> None:
@@ -632,7 +680,8 @@ class Sink:
         # Wait (bounded) for the writer to finish its current batch.
         if self._running.acquire(True, 5.0):
             self._running.release()
-        self.flush()
+        _core.set_waker(None)
+        self.flush(final=True)
         if not self._io.acquire(True, 5.0):
             return
         try:

@@ -26,7 +26,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 6
+#define API_VERSION 7
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -40,13 +40,42 @@ static PyObject *code_sites;         /* recorder._core.code_sites (never rebound
 static PyObject *site_id_fn;         /* recorder._core.site_id */
 static PyObject *current_state_fn;   /* recorder._core.current_state */
 static PyObject *task_of_fn;         /* recorder._core.task_of */
+static PyObject *lose_fn;            /* recorder._core.lose: count an event that did not fit */
+static PyObject *end_gap_fn;         /* recorder._core.end_gap: the resync event after a loss */
 static PyObject *mono_ns_fn;         /* time.monotonic_ns (used off Linux) */
 static PyObject *op_acquire, *op_release;
 static PyObject *deque_type, *deque_append, *deque_popleft;
 static PyTypeObject *state_type;     /* recorder._core.ThreadState */
-static Py_ssize_t off_buf = -1, off_cap = -1, off_dropped = -1, off_aio = -1;
+static Py_ssize_t off_buf = -1, off_gap = -1, off_aio = -1;
 
-static PyObject *s_ON, *s_tls, *s_st, *s_buf, *s_cap, *s_dropped, *s_aio;
+/* The global memory bound of recorder/_core.py (see set_buffer_cap there): events
+ * in all buffers together, counted here (the GIL makes the plain counter safe),
+ * checked on every append and decreased by take(). */
+static Py_ssize_t buffered_total = 0;
+static Py_ssize_t buffer_budget = 1000000;
+static Py_ssize_t wake_at = 125000;
+static Py_ssize_t min_thread_cap = 64;
+static int wake_sent = 0;
+static PyObject *waker;              /* wakes the writer (the sink's), or NULL */
+/* Past high_water the thread that records pauses (without the GIL, so that the
+ * writer runs), unless the writer has made no progress for stuck_ns. */
+static Py_ssize_t high_water = 750000;
+static long throttle_ns = 100000;
+static long long stuck_ns = 1000000000LL;
+static long long progress_ns = 0;    /* when the writer last took or wrote events */
+
+static inline long long
+mono_now(void)
+{
+#if defined(__linux__)
+    struct timespec t;
+    if (clock_gettime(CLOCK_MONOTONIC, &t) == 0)
+        return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+#endif
+    return 0;
+}
+
+static PyObject *s_ON, *s_tls, *s_st, *s_buf, *s_gap, *s_aio;
 static PyObject *s_ls_acquire, *s_ls_acquire_slow, *s_ls_id, *s_state_key;
 static PyObject *int_zero, *int_one, *int_two;
 
@@ -79,6 +108,8 @@ configure(PyObject *mod, PyObject *args)
     GET(site_id_fn, "site_id");
     GET(current_state_fn, "current_state");
     GET(task_of_fn, "task_of");
+    GET(lose_fn, "lose");
+    GET(end_gap_fn, "end_gap");
     GET(mono_ns_fn, "mono_ns");
 #undef GET
     PyObject *st = PyDict_GetItemString(d, "ThreadState");
@@ -89,8 +120,7 @@ configure(PyObject *mod, PyObject *args)
     Py_INCREF(st);
     Py_XSETREF(state_type, (PyTypeObject *)st);
     off_buf = slot_offset(state_type, "buf");
-    off_cap = slot_offset(state_type, "cap");
-    off_dropped = slot_offset(state_type, "dropped");
+    off_gap = slot_offset(state_type, "gap");
     off_aio = slot_offset(state_type, "aio");
     Py_INCREF(d);
     Py_XSETREF(core_dict, d);
@@ -314,37 +344,128 @@ caller_site(LockCore *lc)
     return PyObject_CallOneArg(site_id_fn, int_one);
 }
 
-/* The buffer of `st` (new reference in *buf) when it has room: returns 0.  When
- * it is full, counts one dropped event and returns 1.  -1 on error. */
+/* The buffer of `st` (new reference in *buf) when the budget has room for one
+ * more event: returns 0 (and, when the thread was losing events, first puts the
+ * resync event that closes its gap).  Returns 1 when there is no room (nothing
+ * is counted yet: see lose()), -1 on error. */
 static int
 buffer_room(PyObject *st, PyObject **buf)
 {
     *buf = state_get(st, off_buf, s_buf);
     if (*buf == NULL)
         return -1;
-    PyObject *cap = state_get(st, off_cap, s_cap);
-    if (cap == NULL)
-        return -1;
-    Py_ssize_t c = PyLong_AsSsize_t(cap);
-    Py_DECREF(cap);
-    if (c == -1 && PyErr_Occurred())
-        return -1;
-    Py_ssize_t n = PyObject_Size(*buf);
-    if (n < 0)
-        return -1;
-    if (n < c)
-        return 0;
+    if (buffered_total >= buffer_budget) {
+        Py_ssize_t n = PyObject_Size(*buf);
+        if (n < 0)
+            goto error;
+        if (n >= min_thread_cap) {
+            Py_CLEAR(*buf);
+            return 1;
+        }
+    }
+    PyObject *gap = state_get(st, off_gap, s_gap);
+    if (gap == NULL)
+        goto error;
+    int in_gap = gap != Py_None;
+    Py_DECREF(gap);
+    if (in_gap) {
+        PyObject *ev = PyObject_CallOneArg(end_gap_fn, st);
+        if (ev == NULL)
+            goto error;
+        PyObject *args[2] = {*buf, ev};
+        PyObject *res = Py_TYPE(*buf) == (PyTypeObject *)deque_type
+            ? PyObject_Vectorcall(deque_append, args, 2, NULL)
+            : PyObject_CallMethod(*buf, "append", "O", ev);
+        Py_DECREF(ev);
+        if (res == NULL)
+            goto error;
+        Py_DECREF(res);
+        buffered_total++;
+    }
+    return 0;
+error:
     Py_CLEAR(*buf);
-    PyObject *dropped = state_get(st, off_dropped, s_dropped);
-    if (dropped == NULL)
+    return -1;
+}
+
+/* One event of `st` did not fit: count it in the thread's gap (slow path). */
+static int
+lose(PyObject *st, PyObject *op, PyObject *obj, PyObject *task)
+{
+    PyObject *args[4] = {st, op, obj, task};
+    PyObject *r = PyObject_Vectorcall(lose_fn, args, 4, NULL);
+    if (r == NULL)
         return -1;
-    PyObject *more = PyNumber_Add(dropped, int_one);
-    Py_DECREF(dropped);
-    if (more == NULL)
-        return -1;
-    int r = state_set(st, off_dropped, s_dropped, more);
-    Py_DECREF(more);
-    return r < 0 ? -1 : 1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* An event was buffered: count it, and wake the writer once the threshold is
+ * passed (once until the writer re-arms it). */
+static inline void
+counted(void)
+{
+    if (++buffered_total >= wake_at && waker != NULL) {
+        if (!wake_sent) {
+            wake_sent = 1;
+            PyObject *r = PyObject_CallNoArgs(waker);
+            if (r == NULL)
+                PyErr_Clear();
+            else
+                Py_DECREF(r);
+        }
+        if (buffered_total >= high_water && mono_now() - progress_ns < stuck_ns) {
+            Py_BEGIN_ALLOW_THREADS
+#if defined(__linux__)
+            struct timespec pause = {0, throttle_ns};
+            nanosleep(&pause, NULL);
+#endif
+            Py_END_ALLOW_THREADS
+        }
+    }
+}
+
+static PyObject *
+configure_buffers(PyObject *mod, PyObject *args)
+{
+    Py_ssize_t budget, at, total, min_cap, high;
+    PyObject *fn;
+    long pause_ns;
+    long long stuck;
+    if (!PyArg_ParseTuple(args, "nnnOnnlL", &budget, &at, &total, &fn, &min_cap, &high,
+                          &pause_ns, &stuck))
+        return NULL;
+    buffer_budget = budget;
+    wake_at = at;
+    high_water = high;
+    throttle_ns = pause_ns;
+    stuck_ns = stuck;
+    progress_ns = mono_now();
+    buffered_total = total;
+    min_thread_cap = min_cap;
+    wake_sent = 0;
+    Py_XSETREF(waker, fn == Py_None ? NULL : Py_NewRef(fn));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+buffered(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSsize_t(buffered_total);
+}
+
+static PyObject *
+rearm(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    wake_sent = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+progress(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    progress_ns = mono_now();
+    Py_RETURN_NONE;
 }
 
 /* Append an event tuple (5 items, or 6 with the extra fields) to `buf`. */
@@ -392,14 +513,12 @@ record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
     int full = buffer_room(st, &buf);
     if (full < 0)
         goto fail;
-    if (full)
-        goto done;
-    if (want_site) {
+    if (want_site && !full) {
         site = caller_site(lc);
         if (site == NULL)
             goto fail;
     }
-    else {
+    else if (!full) {
         site = PyLong_FromLong(0);
     }
     PyObject *aio = state_get(st, off_aio, s_aio);
@@ -417,6 +536,11 @@ record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
     else {
         task = Py_NewRef(Py_None);
     }
+    if (full) {
+        if (lose(st, op, obj, task) < 0)
+            goto fail;
+        goto done;
+    }
     if (ts == NULL) {
         ts = own_ts = now_ns();
         if (ts == NULL)
@@ -424,6 +548,7 @@ record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
     }
     if (buffer_put(buf, ts, op, obj, site, task, NULL) < 0)
         goto fail;
+    counted();
     goto done;
 fail:
     rc = swallow();
@@ -440,23 +565,29 @@ done:
 static PyObject *
 append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs < 5 || nargs > 6) {
-        PyErr_SetString(PyExc_TypeError, "append(st, op, obj, site, task, extra=None)");
+    if (nargs < 5 || nargs > 7) {
+        PyErr_SetString(PyExc_TypeError, "append(st, op, obj, site, task, extra=None, ts=None)");
         return NULL;
     }
+    PyObject *extra = nargs >= 6 ? args[5] : NULL;
+    PyObject *given_ts = nargs == 7 && args[6] != Py_None ? args[6] : NULL;
     PyObject *buf;
     int full = buffer_room(args[0], &buf);
     if (full < 0)
         return NULL;
-    if (full)
+    if (full) {
+        if (lose(args[0], args[1], args[2], args[4]) < 0)
+            return NULL;
         Py_RETURN_NONE;
-    PyObject *ts = now_ns();
+    }
+    PyObject *ts = given_ts != NULL ? Py_NewRef(given_ts) : now_ns();
     int rc = ts == NULL ? -1
-        : buffer_put(buf, ts, args[1], args[2], args[3], args[4], nargs == 6 ? args[5] : NULL);
+        : buffer_put(buf, ts, args[1], args[2], args[3], args[4], extra);
     Py_XDECREF(ts);
     Py_DECREF(buf);
     if (rc < 0)
         return NULL;
+    counted();
     Py_RETURN_NONE;
 }
 
@@ -995,7 +1126,7 @@ encode(PyObject *mod, PyObject *args)
 }
 
 /* take(buf, n) -> list: pop the n oldest events of a thread's buffer (a deque
- * the owning thread appends to meanwhile). */
+ * the owning thread appends to meanwhile); they leave the buffered count. */
 static PyObject *
 take(PyObject *mod, PyObject *args)
 {
@@ -1014,6 +1145,7 @@ take(PyObject *mod, PyObject *args)
             Py_DECREF(list);
             return NULL;
         }
+        buffered_total--;
         int r = PyList_Append(list, ev);
         Py_DECREF(ev);
         if (r < 0) {
@@ -1021,6 +1153,8 @@ take(PyObject *mod, PyObject *args)
             return NULL;
         }
     }
+    wake_sent = 0;
+    progress_ns = mono_now();
     return list;
 }
 
@@ -1033,11 +1167,16 @@ static PyMethodDef module_methods[] = {
      "encode(events, start, tid, written, wsites, ops, out, limit) -> index reached"},
     {"take", take, METH_VARARGS, "take(buf, n) -> the n oldest events of buf"},
     {"append", (PyCFunction)(void (*)(void))append, METH_FASTCALL,
-     "append(st, op, obj, site, task, extra=None): buffer one event or count a drop"},
+     "append(st, op, obj, site, task, extra=None, ts=None): buffer one event or count a loss"},
     {"configure_aio", configure_aio, METH_VARARGS,
      "configure_aio(current_tasks, get_running_loop, current_task, rec_of, site_by_lasti, site_from)"},
     {"aio_event", (PyCFunction)(void (*)(void))aio_event, METH_FASTCALL,
      "aio_event(op, lock, want_site): record an event of the running task"},
+    {"configure_buffers", configure_buffers, METH_VARARGS,
+     "configure_buffers(budget, wake_at, buffered, waker, min_thread_cap, high_water, pause_ns, stuck_ns)"},
+    {"progress", progress, METH_NOARGS, "progress(): the writer wrote events (it is not stuck)"},
+    {"buffered", buffered, METH_NOARGS, "buffered() -> events in all buffers"},
+    {"rearm", rearm, METH_NOARGS, "rearm(): the next crossing of wake_at wakes the writer"},
     {"invalidate", invalidate, METH_NOARGS,
      "invalidate(): thread states were bound or forgotten; look them up again"},
     {NULL, NULL, 0, NULL},
@@ -1061,8 +1200,8 @@ PyInit__speedups(void)
     if (PyType_Ready(&LockCore_Type) < 0)
         return NULL;
     if (!(s_ON = intern("ON")) || !(s_tls = intern("_tls")) || !(s_st = intern("st"))
-        || !(s_buf = intern("buf")) || !(s_cap = intern("cap"))
-        || !(s_dropped = intern("dropped")) || !(s_aio = intern("aio"))
+        || !(s_buf = intern("buf")) || !(s_gap = intern("gap"))
+        || !(s_aio = intern("aio"))
         || !(s_ls_acquire = intern("_ls_acquire"))
         || !(s_ls_acquire_slow = intern("_ls_acquire_slow")) || !(s_ls_id = intern("_ls_id"))
         || !(s_state_key = intern("lockscope.recorder.state")) || !(s_ls_rec = intern("_ls_rec")))

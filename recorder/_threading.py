@@ -89,13 +89,12 @@ def _inside_thread_internals(frame: Any) -> bool:
             and frame.f_back is not None and frame.f_back.f_code is _THREAD_INIT)
 
 
+_append = _core.append_event
+
+
 def _record(st: Any, op: str, obj: Any, site: int) -> None:
     try:
-        buf = st.buf
-        if len(buf) < st.cap:
-            buf.append((mono_ns(), op, obj, site, task_of(st) if st.aio else None))
-        else:
-            st.dropped += 1
+        _append(st, op, obj, site, task_of(st) if st.aio else None)
     except Exception:
         pass
 
@@ -123,16 +122,17 @@ def _py_acquire(self: Any, blocking: bool = True, timeout: float = -1) -> bool:
                     st = _core._tls.st
                 except AttributeError:
                     st = current_state()
-                buf = st.buf
-                if len(buf) < st.cap:
-                    f = _getframe(1)
-                    by = _code_sites_get(id(f.f_code))
-                    sid = by[1].get(f.f_lasti) if by is not None and by[1] is not None \
-                        else None
-                    buf.append((mono_ns(), "acquire", self, sid or site_id(2),
-                                task_of(st) if st.aio else None))
+                f = _getframe(1)
+                by = _code_sites_get(id(f.f_code))
+                sid = by[1].get(f.f_lasti) if by is not None and by[1] is not None \
+                    else None
+                if _core._buffered < _core._limit and st.gap is None:  # append_event inlined
+                    st.buf.append((mono_ns(), "acquire", self, sid or site_id(2),
+                                   task_of(st) if st.aio else None))
+                    _core._buffered += 1
                 else:
-                    st.dropped += 1
+                    _core.append_slow(st, "acquire", self, sid or site_id(2),
+                                      task_of(st) if st.aio else None)
             except Exception:
                 pass
         return True
@@ -153,11 +153,13 @@ def _py_release(self: Any) -> None:
                 st = _core._tls.st
             except AttributeError:
                 st = current_state()
-            buf = st.buf
-            if len(buf) < st.cap:
-                buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
+            # (stamped before the inner release: the next owner's acquire comes after)
+            if _core._buffered < _core._limit and st.gap is None:  # append_event inlined
+                st.buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
+                _core._buffered += 1
             else:
-                st.dropped += 1
+                _core.append_slow(st, "release", self, 0, task_of(st) if st.aio else None,
+                                  None, ts)
         except Exception:
             pass
     else:
@@ -320,7 +322,7 @@ class RLock(_LockBase):
                 st = _state()
                 task = task_of(st) if st.aio else None
                 for _ in range(state[0] if isinstance(state, tuple) else 1):
-                    st.buf.append((ts, "release", self, 0, task))
+                    _append(st, "release", self, 0, task, None, ts)
             except Exception:
                 pass
         return state
@@ -350,7 +352,7 @@ class RLock(_LockBase):
             ts = mono_ns()
             task = task_of(st) if st.aio else None
             for _ in range(state[0] if isinstance(state, tuple) else 1):
-                st.buf.append((ts, "acquire", self, site, task))
+                _append(st, "acquire", self, site, task, None, ts)
         except Exception:
             pass
 

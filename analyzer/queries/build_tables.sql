@@ -57,7 +57,7 @@ ORDER BY file_id, line;
 CREATE OR REPLACE TABLE unknown_records AS
 SELECT file_id, line_no AS line, k FROM other_rows
 WHERE problem IS NULL AND k NOT IN ('header', 'site', 'lock', 'resource', 'thread', 'task',
-                                    'segment', 'name', 'ev', 'dropped', 'beat', 'end');
+                                    'segment', 'name', 'ev', 'dropped', 'resync', 'beat', 'end');
 
 CREATE OR REPLACE TEMP VIEW good AS
 SELECT * FROM def_rows WHERE problem IS NULL AND file_run IS NOT NULL;

@@ -99,7 +99,7 @@ def check_part(records: list[dict], where: str = "part") -> None:
             assert rec["id"] not in defined, f"{where}:{i + 1}: id {rec['id']} defined twice"
             if rec.get("site"):
                 assert rec["site"] in sites, f"{where}:{i + 1}: site {rec['site']} not defined"
-            if k == "thread" and rec.get("parent"):
+            if k in ("thread", "task") and rec.get("parent"):
                 assert rec["parent"] in defined, f"{where}:{i + 1}: parent not defined"
             defined.add(rec["id"])
         elif k == "ev":
@@ -113,6 +113,12 @@ def check_part(records: list[dict], where: str = "part") -> None:
             assert rec["id"] in defined, f"{where}:{i + 1}: name before definition"
         elif k == "dropped" and rec.get("th"):
             assert rec["th"] in defined, f"{where}:{i + 1}: thread {rec['th']} not defined"
+        elif k == "resync":
+            assert rec["th"] in defined, f"{where}:{i + 1}: thread {rec['th']} not defined"
+            for lk in rec["locks"]:
+                assert lk["obj"] in defined, f"{where}:{i + 1}: object {lk['obj']} not defined"
+                if lk.get("task"):
+                    assert lk["task"] in defined, f"{where}:{i + 1}: task not defined"
         elif k == "end":
             assert i == len(records) - 1, f"{where}:{i + 1}: records after end"
 

@@ -85,25 +85,6 @@ def test_bounded_buffer_drops_and_counts_and_never_blocks(rec):
     assert 0 < len(kept) <= 200
 
 
-def test_buffer_budget_is_shared_by_threads(rec):
-    rec.start(max_buffer_events=4096, flush_interval=3600)
-    states = []
-    ready = threading.Barrier(9, timeout=10)
-
-    def register() -> None:
-        states.append(_core.current_state())
-        ready.wait()
-
-    threads = [threading.Thread(target=register) for _ in range(8)]
-    for t in threads:
-        t.start()
-    ready.wait()
-    for t in threads:
-        t.join(10)
-    rec.stop()
-    assert sum(st.cap for st in states) <= 4096 * 2
-
-
 def test_unwritable_directory_disables_recording_with_one_warning(tmp_path, capfd):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
