@@ -1,0 +1,141 @@
+"""Holds are paired per lock: a release by any thread, task or loop callback ends
+the current hold of a Lock, so lock hand-off, call_soon(lock.release) and acquires
+that failed or raised are no self-deadlock, wait-cycle or held-across-await, and
+never "hung". Real programs, recorded."""
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import threading
+
+from analyzer import analyze
+
+from .conftest import kinds
+
+TIMEOUT = 5
+SERIOUS = ("critical", "error")
+
+
+def serious(doc: dict) -> list[tuple[str, str]]:
+    return [(f["kind"], f["title"]) for f in doc["findings"] if f["severity"] in SERIOUS]
+
+
+def run_script(tmp_path, body: str) -> dict:
+    """Run `body` in a child Python under the recorder and analyze its trace."""
+    script = tmp_path / "prog.py"
+    script.write_text(f"import recorder\nrecorder.start(out_dir={str(tmp_path / 'traces')!r})\n"
+                      + textwrap.dedent(body) + "\nrecorder.stop()\n")
+    subprocess.run([sys.executable, str(script)], timeout=60, check=True)
+    return analyze([tmp_path / "traces"])
+
+
+def test_lock_handed_off_between_threads_is_no_self_deadlock(record):
+    # CPython's test_tstate_lock: main takes `started` twice; the thread releases it in between
+    with record() as rec:
+        started = threading.Lock()
+        started.acquire()
+
+        def f():
+            threading.Event().wait(0.2)  # (so that main is most likely waiting already)
+            started.release()
+
+        t = threading.Thread(target=f)
+        t.start()
+        assert started.acquire(timeout=TIMEOUT)  # waits until f released it: a hand-off
+        started.release()
+        t.join(TIMEOUT)
+    doc = rec.analyze()
+    assert serious(doc) == []
+    assert not kinds(doc, "self-deadlock") and not kinds(doc, "stalled")
+    assert not kinds(doc, "acquire-timeout")
+
+
+def test_recursive_acquire_with_timeout_is_an_acquire_timeout_not_a_self_deadlock(record):
+    # CPython's lock_tests test_state_after_timeout: the acquire gave up, nothing deadlocked
+    with record() as rec:
+        lock = threading.Lock()
+        lock.acquire()
+        assert not lock.acquire(timeout=0.01)
+        lock.release()
+    doc = rec.analyze()
+    assert serious(doc) == []
+    [f] = kinds(doc, "acquire-timeout")
+    assert f["severity"] == "warning" and "recursive acquire" in f["message"]
+
+
+def test_acquire_interrupted_by_an_exception_did_not_hang(tmp_path):
+    # CPython's test_lock_acquire_interruption: a signal handler raises in a blocked acquire
+    doc = run_script(tmp_path, """
+        import signal, threading
+        class Interrupted(Exception):
+            pass
+        def handler(signum, frame):
+            raise Interrupted
+        signal.signal(signal.SIGALRM, handler)
+        lock = threading.Lock()
+        lock.acquire()
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        try:
+            lock.acquire(timeout=5)
+        except Interrupted:
+            pass
+        lock.release()
+    """)
+    assert serious(doc) == []
+    assert not kinds(doc, "self-deadlock") and not kinds(doc, "stalled")
+
+
+def test_self_deadlock_that_never_ended_is_critical(tmp_path):
+    doc = run_script(tmp_path, """
+        import threading, time
+        lock = threading.Lock()
+        def again():
+            with lock:
+                lock.acquire()  # never returns
+        threading.Thread(target=again, daemon=True).start()
+        time.sleep(0.2)
+    """)
+    [f] = kinds(doc, "self-deadlock")
+    assert f["severity"] == "critical" and f["details"]["ended"] is False
+    assert "never ended" in f["message"] and f["partial"] is False
+    assert not kinds(doc, "stalled")
+
+
+def test_call_soon_release_hands_the_lock_to_the_loop(record):
+    with record() as rec:
+        async def main():
+            lock = asyncio.Lock()
+            await lock.acquire()
+            asyncio.get_running_loop().call_soon(lock.release)
+            await asyncio.wait_for(lock.acquire(), TIMEOUT)  # waits until the callback released it
+            lock.release()
+
+        asyncio.run(main())
+    doc = rec.analyze()
+    assert serious(doc) == []
+    assert not kinds(doc, "self-deadlock") and not kinds(doc, "held-across-await")
+
+
+def test_asyncio_condition_wait_and_notify_stay_quiet(record):
+    with record() as rec:
+        async def main():
+            cond = asyncio.Condition()
+            ready = []
+
+            async def waiter():
+                async with cond:
+                    await cond.wait_for(lambda: ready)
+
+            async def notifier():
+                async with cond:
+                    ready.append(1)
+                    cond.notify_all()
+
+            await asyncio.wait_for(asyncio.gather(waiter(), waiter(), notifier()), TIMEOUT)
+
+        asyncio.run(main())
+    doc = rec.analyze()
+    assert serious(doc) == []
+    assert not kinds(doc, "held-across-await") and not kinds(doc, "stalled")
