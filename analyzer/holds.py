@@ -40,6 +40,10 @@ GAPS_SQL = """
 SELECT run::VARCHAR, seq, ts, th FROM gaps
 WHERE run IN (SELECT DISTINCT run FROM lock_pairing) ORDER BY run, seq
 """
+LOCKS_SQL = """
+SELECT p.run::VARCHAR, p.obj, k.reentrant, k.mutex
+FROM lock_pairing p JOIN lock_keys k ON k.run = p.run AND k.id = p.obj ORDER BY p.run, p.obj
+"""
 RESYNC_SQL = """
 SELECT run::VARCHAR, gap_seq, th, obj, task, acquired, released FROM resync_locks
 WHERE (run, obj) IN (SELECT run, obj FROM lock_pairing)
@@ -154,16 +158,14 @@ def pair(con: duckdb.DuckDBPyConnection, actors: str = "task") -> None:
         resyncs[(run, obj)].append((gap_seq, th, task, acq, rel))
     resync_gaps.update((run, s) for run, s in con.execute(
         "SELECT run::VARCHAR, seq FROM gaps WHERE kind = 'resync'").fetchall())
+    ops: dict[tuple, list[tuple]] = defaultdict(list)
+    for row in con.execute(OPS_SQL).fetchall():
+        ops[(row[0], row[1])].append(row)
     out: list[tuple] = []
-    ops = con.execute(OPS_SQL).fetchall()
-    i = 0
-    while i < len(ops):
-        run, obj = ops[i][0], ops[i][1]
-        j = i
-        while j < len(ops) and ops[j][0] == run and ops[j][1] == obj:
-            j += 1
-        _pair_lock(run, obj, ops[i:j], gaps.get(run, []), resyncs.get((run, obj), []), resync_gaps, actors, out)
-        i = j
+    for run, obj, reentrant, mutex in con.execute(LOCKS_SQL).fetchall():
+        lock = _Lock(run, obj, bool(reentrant), bool(mutex), out)
+        _pair_lock(lock, ops.get((run, obj), []), gaps.get(run, []), resyncs.get((run, obj), []), resync_gaps,
+                   actors)
     if out:
         cols = list(zip(*out, strict=True))
         con.execute(
@@ -173,8 +175,8 @@ def pair(con: duckdb.DuckDBPyConnection, actors: str = "task") -> None:
             {c: list(v) for c, v in zip(COLUMNS, cols, strict=True)})
 
 
-def _pair_lock(run, obj, ops, gaps, resyncs, resync_gaps, actors, out) -> None:
-    lock = _Lock(run, obj, bool(ops[0][9]), bool(ops[0][10]), out)
+def _pair_lock(lock: _Lock, ops, gaps, resyncs, resync_gaps, actors) -> None:
+    run = lock.run
     threads = {o[4] for o in ops} | {r[1] for r in resyncs}
     by_gap: dict[int, list[tuple]] = defaultdict(list)
     for r in resyncs:

@@ -77,7 +77,9 @@ CREATE OR REPLACE TEMP TABLE lock_pairing AS
 SELECT DISTINCT run, obj FROM odd_lock_runs WHERE NOT reentrant AND mutex
 UNION
 SELECT DISTINCT l.run, l.obj FROM lock_runs l
-SEMI JOIN (SELECT DISTINCT run, th FROM gaps) g ON g.run = l.run AND g.th = l.th;
+SEMI JOIN (SELECT DISTINCT run, th FROM gaps) g ON g.run = l.run AND g.th = l.th
+UNION
+SELECT DISTINCT run, obj FROM resync_locks;
 
 -- Holds: outermost acquire to the matching release, per (lock instance, actor).
 -- For a reentrant lock the nesting depth decides; otherwise the k-th acquire

@@ -167,6 +167,8 @@ def _finding(ctx: Context, g: dict) -> Finding:
         "waiter_depth": r["depth"], "signal": r["sig"], "ended": ended,
         "blocked_ns": blocked_ns, "hung": hung,
     }
+    opened_in_gap = ctx.con.execute("SELECT coalesce(bool_or(start_unknown), false) FROM holds WHERE seq = ?",
+                                    [r["hold_seq"]]).fetchone()[0]
     return Finding(
         kind="wait-cycle",
         severity="critical" if blocked else "error",
@@ -180,4 +182,6 @@ def _finding(ctx: Context, g: dict) -> Finding:
         threads=list({a["id"]: a for a in [holder, signaller, *waiters, *signallers]}.values()),
         sites=sites, steps=[wait_step, signal_step], count=g["waits"], run=run,
         first_ts=g["first_ts"], last_ts=g["last_ts"], details=details,
+        partial=(f"'{label}' was taken in a gap of lost events (known from the recorder's resync); where is "
+                 "unknown") if opened_in_gap else None,
     )
