@@ -27,8 +27,10 @@ from collections import defaultdict, deque
 
 import duckdb
 
-COLUMNS = ("run", "obj", "actor", "th", "task", "seq", "ts", "site", "end_seq", "end_ts", "end_actor",
-           "start_unknown", "end_unknown")
+# a hold opened by a recorded acquire: the rest of its columns come from that event
+ENDS = ("seq", "end_seq", "end_ts", "end_actor", "end_unknown")
+# a hold opened in a gap (resync)
+OPENED_IN_GAP = ("run", "obj", "actor", "th", "task", "seq", "ts", "end_seq", "end_ts", "end_actor", "end_unknown")
 
 OPS_SQL = """
 SELECT e.run::VARCHAR, e.obj, e.seq, e.ts, e.th, e.task, e.actor, e.op::VARCHAR, e.site, e.reentrant, e.mutex
@@ -61,17 +63,19 @@ class _Hold:
 class _Lock:
     """The pairing state of one lock instance."""
 
-    def __init__(self, run: str, obj: int, reentrant: bool, mutex: bool, out: list) -> None:
-        self.run, self.obj, self.out = run, obj, out
+    def __init__(self, run: str, obj: int, reentrant: bool, mutex: bool, out: list, gap_out: list) -> None:
+        self.run, self.obj, self.out, self.gap_out = run, obj, out, gap_out
         self.per_lock = mutex and not reentrant
         self.reentrant = reentrant
         self.queue: deque[_Hold] = deque()                 # per lock: open holds, oldest first
         self.owned: dict[int, deque[_Hold]] = defaultdict(deque)  # per actor (RLock, semaphores)
         self.depth: dict[int, int] = defaultdict(int)       # RLock nesting per actor
 
-    def _close(self, h: _Hold, seq: int, ts: int, actor: int | None, unknown: bool) -> None:
-        self.out.append((self.run, self.obj, h.actor, h.th, h.task, h.seq, h.ts, h.site, seq, ts,
-                         actor, h.start_unknown, unknown))
+    def _close(self, h: _Hold, seq: int | None, ts: int | None, actor: int | None, unknown: bool) -> None:
+        if h.start_unknown:
+            self.gap_out.append((self.run, self.obj, h.actor, h.th, h.task, h.seq, h.ts, seq, ts, actor, unknown))
+        else:
+            self.out.append((h.seq, seq, ts, actor, unknown))
 
     def acquire(self, seq, ts, th, task, actor, site) -> None:
         h = _Hold(actor, th, task, seq, ts, site)
@@ -141,8 +145,7 @@ class _Lock:
 
     def finish(self) -> None:
         for h in [*self.queue, *(h for q in self.owned.values() for h in q)]:
-            self.out.append((self.run, self.obj, h.actor, h.th, h.task, h.seq, h.ts, h.site, None, None, None,
-                             h.start_unknown, False))
+            self._close(h, None, None, None, False)
 
 
 def pair(con: duckdb.DuckDBPyConnection, actors: str = "task") -> None:
@@ -162,17 +165,25 @@ def pair(con: duckdb.DuckDBPyConnection, actors: str = "task") -> None:
     for row in con.execute(OPS_SQL).fetchall():
         ops[(row[0], row[1])].append(row)
     out: list[tuple] = []
+    gap_out: list[tuple] = []
     for run, obj, reentrant, mutex in con.execute(LOCKS_SQL).fetchall():
-        lock = _Lock(run, obj, bool(reentrant), bool(mutex), out)
+        lock = _Lock(run, obj, bool(reentrant), bool(mutex), out, gap_out)
         _pair_lock(lock, ops.get((run, obj), []), gaps.get(run, []), resyncs.get((run, obj), []), resync_gaps,
                    actors)
     if out:
-        cols = list(zip(*out, strict=True))
         con.execute(
-            "INSERT INTO holds BY NAME SELECT p.*, k.lk, k.mutex, p.end_ts - p.ts AS hold_ns FROM ("
-            + "SELECT " + ", ".join(f"unnest(${c}) AS {c}" for c in COLUMNS) + ") p "
+            "INSERT INTO holds BY NAME SELECT e.run, e.obj, e.lk, e.mutex, e.actor, e.th, e.task, e.seq, e.ts, e.site, "
+            "p.end_seq, p.end_ts, p.end_ts - e.ts AS hold_ns, p.end_actor, false AS start_unknown, p.end_unknown "
+            "FROM (SELECT " + ", ".join(f"unnest(${c}) AS {c}" for c in ENDS) + ") p "
+            "JOIN lock_events e ON e.seq = p.seq",
+            {c: list(v) for c, v in zip(ENDS, zip(*out, strict=True), strict=True)})
+    if gap_out:
+        con.execute(
+            "INSERT INTO holds BY NAME SELECT p.*, k.lk, k.mutex, NULL AS site, p.end_ts - p.ts AS hold_ns, "
+            "true AS start_unknown FROM ("
+            + "SELECT " + ", ".join(f"unnest(${c}) AS {c}" for c in OPENED_IN_GAP) + ") p "
             "JOIN lock_keys k ON k.run = p.run AND k.id = p.obj",
-            {c: list(v) for c, v in zip(COLUMNS, cols, strict=True)})
+            {c: list(v) for c, v in zip(OPENED_IN_GAP, zip(*gap_out, strict=True), strict=True)})
 
 
 def _pair_lock(lock: _Lock, ops, gaps, resyncs, resync_gaps, actors) -> None:

@@ -151,7 +151,8 @@ def _finding(ctx: Context, g: dict) -> Finding:
                          + (f", for {fmt_ns(blocked_ns)} until the process was last seen alive."
                             if blocked_ns is not None else "."))
         else:
-            how = {"timeout": "until the wait timed out", "cancelled": "until the wait was cancelled"}.get(
+            how = {"timeout": "until the wait timed out", "cancelled": "until the wait was cancelled",
+                   "error": "until the wait ended by an exception"}.get(
                 r["outcome"], "until it ended")
             lines.append(f"This really happened: both were blocked {how}"
                          + (f", for {fmt_ns(blocked_ns)}." if blocked_ns is not None else "."))

@@ -139,3 +139,27 @@ def test_asyncio_condition_wait_and_notify_stay_quiet(record):
     doc = rec.analyze()
     assert serious(doc) == []
     assert not kinds(doc, "held-across-await") and not kinds(doc, "stalled")
+
+
+def _resource_wait_then(tmp_path, then_acts: bool) -> dict:
+    from .tracebuilder import Trace
+
+    t = Trace()
+    ev = 50
+    t.records.append({"k": "resource", "id": ev, "type": "threading.Event", "name": "ready", "site": t.site(2),
+                      "ts": t.tick(), "th": t.main})
+    lock = t.lock("state", line=3)
+    t.ev(t.main, ev, "wait-begin", 10)  # no wait-end: it raised (or it is still waiting)
+    if then_acts:
+        t.acquire(t.main, lock, 11)
+        t.release(t.main, lock)
+    return analyze([t.write(tmp_path / "t.jsonl", end=False)])
+
+
+def test_resource_wait_without_end_after_which_the_thread_went_on_is_not_stalled(tmp_path):
+    assert not kinds(_resource_wait_then(tmp_path, then_acts=True), "stalled")
+
+
+def test_resource_wait_without_end_and_nothing_after_is_stalled(tmp_path):
+    [f] = kinds(_resource_wait_then(tmp_path, then_acts=False), "stalled")
+    assert f["details"]["resource"].endswith("/50")
