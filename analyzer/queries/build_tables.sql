@@ -150,7 +150,7 @@ WHERE k = 'ev' AND problem IS NULL AND TRY_CAST(op AS op_t) IS NULL;
 -- (ts, part, line) each sits between the events before and after the loss.
 -- `sig` says which record, `n` how many events it counts.
 CREATE OR REPLACE TABLE event_rows AS
-SELECT * FROM (
+SELECT run, ts, th, task, obj, op, site, outcome, sig, timeout, n, file_id, line FROM (
     SELECT file_run AS run, ts, th, task, obj, op::op_t AS op, site, TRY_CAST(outcome AS outcome_t) AS outcome,
            sig, timeout, n, file_id, line_no AS line, file_part
     FROM rows WHERE k = 'ev' AND problem IS NULL AND file_run IS NOT NULL AND TRY_CAST(op AS op_t) IS NOT NULL
@@ -162,7 +162,6 @@ SELECT * FROM (
       AND coalesce(o.th, t.id) IS NOT NULL
 )
 ORDER BY run, ts, file_part, line;
-ALTER TABLE event_rows DROP COLUMN file_part;
 
 -- `events` are the recorded operations; `gaps` the places where some were lost.
 CREATE OR REPLACE VIEW events AS SELECT rowid + 1 AS seq, * FROM event_rows WHERE op <> 'gap';
