@@ -114,3 +114,27 @@ def test_wait_whose_outcome_was_lost_is_not_stalled(tmp_path):
     t.ev(t.main, t.main, "end")
     doc = analyze([t.write(tmp_path / "t.jsonl", end=False)])
     assert not kinds(doc, "stalled") and not kinds(doc, "deadlock")
+
+
+def test_hold_opened_in_a_gap_is_held_by_later_requests_but_is_no_request(tmp_path):
+    t = Trace()
+    a, b = t.lock("a", line=3), t.lock("b", line=4)
+    w = t.thread("worker", t.main)
+    t.records.append({"k": "resync", "ts": t.tick(), "th": t.main, "lost": 1, "since": t.ts - 500,
+                      "locks": [{"obj": a, "task": None, "acquired": 1, "released": 0}]})
+    t.acquire(t.main, b, 12)  # main: a (taken in the gap) -> b
+    t.release(t.main, b)
+    t.release(t.main, a)
+    t.nested(w, [b, a], [20, 21])  # worker: b -> a
+    path = t.write(tmp_path / "t.jsonl")
+    deps = []
+
+    def grab(doc, con):
+        names = dict(con.execute("SELECT lk, name FROM lock_classes").fetchall())
+        deps.extend((names[lk], actor, sorted(names[h] for h in held)) for lk, actor, held in
+                    con.execute("SELECT lk, actor, held FROM deps ORDER BY dep").fetchall())
+
+    doc = analyze([path], on_result=grab)
+    assert deps == [("b", t.main, ["a"]), ("a", w, ["b"])]  # (no request of a by main: it was lost)
+    [f] = kinds(doc, "potential-deadlock")
+    assert f["partial"] is True and "gap of lost events" in f["partial_reason"]
