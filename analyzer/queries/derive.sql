@@ -66,8 +66,8 @@ WHERE reentrant
    OR (op = 'acquire' AND coalesce(next_op::VARCHAR, 'release') <> 'release')
    OR (op = 'release' AND prev_op IS DISTINCT FROM 'acquire');
 
--- Lock instances whose holds are paired per lock, in Python (analyzer/holds.py),
--- instead of per actor here: a non-reentrant mutex with an odd (lock, actor)
+-- Lock instances whose holds are paired in Python (analyzer/holds.py), per
+-- lock for a mutex, instead of per actor here: a non-reentrant mutex with an odd (lock, actor)
 -- pair — a release by another thread, task or loop callback than the acquirer
 -- always makes one (hand-off) —, and every lock used by a thread that lost
 -- events (a `gap`), whose holds across the gap are cut or resynchronised.
@@ -75,6 +75,10 @@ WHERE reentrant
 -- actor and per lock agree, so the fast path below stays exact.
 CREATE OR REPLACE TEMP TABLE lock_pairing AS
 SELECT DISTINCT run, obj FROM odd_lock_runs WHERE NOT reentrant AND mutex
+UNION
+-- an RLock whose owner's first operation is a release (taken before recording
+-- started): the depth count below would stay off by one for the rest of the trace
+SELECT DISTINCT run, obj FROM lock_steps WHERE reentrant AND op = 'release' AND prev_op IS NULL
 UNION
 SELECT DISTINCT l.run, l.obj FROM lock_runs l
 SEMI JOIN (SELECT DISTINCT run, th FROM gaps) g ON g.run = l.run AND g.th = l.th

@@ -163,3 +163,21 @@ def test_resource_wait_without_end_after_which_the_thread_went_on_is_not_stalled
 def test_resource_wait_without_end_and_nothing_after_is_stalled(tmp_path):
     [f] = kinds(_resource_wait_then(tmp_path, then_acts=False), "stalled")
     assert f["details"]["resource"].endswith("/50")
+
+
+def test_rlock_released_before_its_first_recorded_acquire_still_pairs_later_holds(tmp_path):
+    # an RLock taken before recording started: its first recorded operation is a release
+    from .tracebuilder import Trace
+
+    t = Trace()
+    rl = t.lock("rl", type="threading.RLock", line=3)
+    t.release(t.main, rl)
+    t.acquire(t.main, rl, 10)
+    t.acquire(t.main, rl, 11)
+    t.release(t.main, rl)
+    t.release(t.main, rl, hold_ns=5000)
+    holds = []
+    analyze([t.write(tmp_path / "t.jsonl")], fail_on="never",
+            on_result=lambda doc, con: holds.extend(con.execute(
+                "SELECT actor, end_seq - seq, hold_ns FROM holds").fetchall()))
+    assert holds == [(t.main, 3, 8000)]
