@@ -71,7 +71,7 @@ def steps_table(f: dict) -> Table:
             if i:
                 held.append(", ")
             held.append(h["name"] or h["lock"], style="bold")
-            held.append(f" ({h['acquired_at']})")
+            held.append(f" ({h['acquired_at'] or '?'})")
         a = s["actor"]
         table.add_row(_t(f"{a['kind']} {a['name']}"), held, _t(s["requests"]["name"] or s["requests"]["lock"], "bold"),
                       _t(s["site"]))

@@ -134,7 +134,8 @@ def _finding(ctx: Context, g: dict) -> Finding:
     who = f"{holder['kind']} '{holder['name']}'"
     by = f"{signaller['kind']} '{signaller['name']}'"
     lines = [
-        f"{who} waits for {_what(res)} at {wait_at} while holding '{label}' (taken at {hold_at})"
+        f"{who} waits for {_what(res)} at {wait_at} while holding '{label}' "
+        f"(taken at {hold_at or 'an unknown site, in a gap of lost events'})"
         + (f" — the wait is made by its child task '{waiter['name']}'" if r["waiter"] != r["holder"] else "")
         + ".",
         f"{by} takes '{label}' at {att_at} before {signal_text}.",
