@@ -152,9 +152,9 @@ def pair(con: duckdb.DuckDBPyConnection, actors: str = "task") -> None:
     """Pair the holds of the lock instances in `lock_pairing` and add them to `holds`."""
     if not con.execute("SELECT count(*) FROM lock_pairing").fetchone()[0]:
         return
-    gaps: dict[str, list[tuple]] = defaultdict(list)
+    gaps: dict[tuple, list[tuple]] = defaultdict(list)  # (run, thread) -> its gaps
     for run, seq, ts, th in con.execute(GAPS_SQL).fetchall():
-        gaps[run].append((seq, ts, th))
+        gaps[(run, th)].append((seq, ts, th))
     resyncs: dict[tuple, list[tuple]] = defaultdict(list)  # (run, obj) -> entries
     resync_gaps: set[tuple[str, int]] = set()  # (run, gap seq) of the gaps that are resyncs
     for run, gap_seq, th, obj, task, acq, rel in con.execute(RESYNC_SQL).fetchall():
@@ -168,8 +168,7 @@ def pair(con: duckdb.DuckDBPyConnection, actors: str = "task") -> None:
     gap_out: list[tuple] = []
     for run, obj, reentrant, mutex in con.execute(LOCKS_SQL).fetchall():
         lock = _Lock(run, obj, bool(reentrant), bool(mutex), out, gap_out)
-        _pair_lock(lock, ops.get((run, obj), []), gaps.get(run, []), resyncs.get((run, obj), []), resync_gaps,
-                   actors)
+        _pair_lock(lock, ops.get((run, obj), []), gaps, resyncs.get((run, obj), []), resync_gaps, actors)
     if out:
         con.execute(
             "INSERT INTO holds BY NAME SELECT e.run, e.obj, e.lk, e.mutex, e.actor, e.th, e.task, e.seq, e.ts, e.site, "
@@ -186,14 +185,16 @@ def pair(con: duckdb.DuckDBPyConnection, actors: str = "task") -> None:
             {c: list(v) for c, v in zip(OPENED_IN_GAP, zip(*gap_out, strict=True), strict=True)})
 
 
-def _pair_lock(lock: _Lock, ops, gaps, resyncs, resync_gaps, actors) -> None:
+def _pair_lock(lock: _Lock, ops: list[tuple], gaps: dict[tuple, list[tuple]], resyncs: list[tuple],
+               resync_gaps: set[tuple[str, int]], actors: str) -> None:
+    """One lock's operations and the gaps of the threads that used it, in event order."""
     run = lock.run
     threads = {o[4] for o in ops} | {r[1] for r in resyncs}
     by_gap: dict[int, list[tuple]] = defaultdict(list)
     for r in resyncs:
         by_gap[r[0]].append(r)
     last_actor: dict[tuple, int] = {}  # (th, task) -> the actor of its latest operation on this lock
-    events = [(g[0], 1, g) for g in gaps if g[2] in threads] + [(o[2], 0, o) for o in ops]
+    events = [(g[0], 1, g) for th in threads for g in gaps.get((run, th), ())] + [(o[2], 0, o) for o in ops]
     events.sort(key=lambda e: e[0])
     for seq, is_gap, e in events:
         if not is_gap:
