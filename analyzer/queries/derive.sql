@@ -60,11 +60,16 @@ SELECT r.*, k.lk, k.reentrant, k.mutex FROM lock_runs r JOIN lock_keys k ON k.ru
 -- twice, a wait for a lock the actor holds): these are paired the general way.
 -- Elsewhere every acquire is followed by its release (or by nothing) and every
 -- release follows an acquire.
+-- `stray_first`: the actor's first operation on the lock is a release (an RLock
+-- taken before recording started).
 CREATE OR REPLACE TEMP TABLE odd_lock_runs AS
-SELECT DISTINCT run, obj, actor, reentrant, mutex FROM lock_steps
+SELECT run, obj, actor, any_value(reentrant) AS reentrant, any_value(mutex) AS mutex,
+       bool_or(op = 'release' AND prev_op IS NULL) AS stray_first
+FROM lock_steps
 WHERE reentrant
    OR (op = 'acquire' AND coalesce(next_op::VARCHAR, 'release') <> 'release')
-   OR (op = 'release' AND prev_op IS DISTINCT FROM 'acquire');
+   OR (op = 'release' AND prev_op IS DISTINCT FROM 'acquire')
+GROUP BY run, obj, actor;
 
 -- Lock instances whose holds are paired in Python (analyzer/holds.py), per
 -- lock for a mutex, instead of per actor here: a non-reentrant mutex with an odd (lock, actor)
@@ -78,7 +83,7 @@ SELECT DISTINCT run, obj FROM odd_lock_runs WHERE NOT reentrant AND mutex
 UNION
 -- an RLock whose owner's first operation is a release (taken before recording
 -- started): the depth count below would stay off by one for the rest of the trace
-SELECT DISTINCT run, obj FROM lock_steps WHERE reentrant AND op = 'release' AND prev_op IS NULL
+SELECT DISTINCT run, obj FROM odd_lock_runs WHERE reentrant AND stray_first
 UNION
 SELECT DISTINCT l.run, l.obj FROM lock_runs l
 SEMI JOIN (SELECT DISTINCT run, th FROM gaps) g ON g.run = l.run AND g.th = l.th
