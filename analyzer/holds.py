@@ -38,9 +38,21 @@ FROM lock_events e SEMI JOIN lock_pairing p ON p.run = e.run AND p.obj = e.obj
 WHERE e.op IN ('acquire', 'release')
 ORDER BY e.run, e.obj, e.seq
 """
+# The gaps of the runs concerned, less each `dropped` gap that a `resync` of the
+# same thread tells about: one with no event of that thread between them (the
+# writer counts the loss at a flush, the thread writes its resync where it
+# resumes, so they come in either order).
 GAPS_SQL = """
-SELECT run::VARCHAR, seq, ts, th FROM gaps
-WHERE run IN (SELECT DISTINCT run FROM lock_pairing) ORDER BY run, seq
+WITH g AS (
+    SELECT * FROM gaps WHERE run IN (SELECT DISTINCT run FROM lock_pairing)
+), covered AS (
+    SELECT DISTINCT d.run, d.seq
+    FROM g d JOIN g r ON r.run = d.run AND r.th = d.th AND r.kind = 'resync'
+    WHERE d.kind = 'dropped' AND NOT EXISTS (
+        SELECT 1 FROM events e WHERE e.run = d.run AND e.th = d.th
+        AND e.seq > least(d.seq, r.seq) AND e.seq < greatest(d.seq, r.seq))
+)
+SELECT run::VARCHAR, seq, ts, th FROM g ANTI JOIN covered c USING (run, seq) ORDER BY run, seq
 """
 LOCKS_SQL = """
 SELECT p.run::VARCHAR, p.obj, k.reentrant, k.mutex

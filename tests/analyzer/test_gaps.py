@@ -138,3 +138,22 @@ def test_hold_opened_in_a_gap_is_held_by_later_requests_but_is_no_request(tmp_pa
     assert deps == [("b", t.main, ["a"]), ("a", w, ["b"])]  # (no request of a by main: it was lost)
     [f] = kinds(doc, "potential-deadlock")
     assert f["partial"] is True and "gap of lost events" in f["partial_reason"]
+
+
+def test_dropped_count_next_to_a_resync_of_the_same_thread_defers_to_the_resync(tmp_path):
+    # the writer's count and the thread's resync describe one loss: the hold is known exactly
+    t, _ = _join_while_holding({"k": "resync", "lost": 3, "since": 0, "locks": []})
+    at = next(i for i, r in enumerate(t.records) if r.get("k") == "resync")
+    t.records.insert(at, {"k": "dropped", "ts": t.records[at]["ts"], "th": t.main, "count": 3})
+    path = t.write(tmp_path / "t.jsonl")
+    [f] = kinds(analyze([path]), "wait-cycle")
+    assert f["severity"] == "error" and f["partial"] is False
+    assert _holds(path)[0] == (t.main, True, False, False, None)
+
+
+def test_process_wide_dropped_count_cuts_every_thread_without_a_resync(tmp_path):
+    t, _ = _join_while_holding({"k": "dropped", "count": 3})
+    del t.records[next(i for i, r in enumerate(t.records) if r.get("k") == "dropped")]["th"]
+    path = t.write(tmp_path / "t.jsonl")
+    assert not kinds(analyze([path]), "wait-cycle")
+    assert _holds(path)[0][3] is True  # end_unknown
