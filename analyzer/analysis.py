@@ -157,7 +157,9 @@ def trace_summary(ctx: Context, loaded: loader.Loaded, show_argv: bool = False) 
     incomplete = [p["run"] for p in procs if not p["ended"]]
     dropped = sum(p["dropped"] for p in procs)
     if dropped:
-        warnings.append(f"{dropped} events were dropped by the recorder: holds across the gap are uncertain")
+        warnings.append(f"{dropped} events were dropped by the recorder: a thread's holds open where it lost "
+                        "events end there (unknown when) unless a resync record tells what was lost; "
+                        "findings that rest on a hold taken in such a gap say they are partial")
     if incomplete:
         warnings.append(f"{len(incomplete)} run(s) have no end record (killed or hung): "
                         "locks still held and waits still pending at the end are reported as such")

@@ -46,6 +46,7 @@ class Finding:
     first_ts: int | None = None
     last_ts: int | None = None
     details: dict = field(default_factory=dict)
+    partial: str | None = None  # why the evidence is incomplete (events lost), when it is
 
     def __post_init__(self) -> None:
         if not self.severity:
@@ -80,4 +81,6 @@ class Finding:
             "last_ts": self.last_ts,
             "last_wall": wall(self.run, self.last_ts),
             "details": self.details,
+            "partial": self.partial is not None,
+            "partial_reason": self.partial,
         }

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import queries
+from . import holds, queries
 from .errors import UnusableInput
 from .timing import Lap
 
@@ -203,6 +203,8 @@ def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors
                 lock_events_kind="TABLE" if segments else "VIEW",
                 lock_ops_source="lock_events" if segments else "events",
                 lock_ops_actor="e.actor" if segments else actor)
+    holds.pair(con, actors)  # the lock instances derive.sql leaves to be paired per lock or across gaps
+    con.execute("DROP TABLE lock_pairing")
     lap("derive:holds_waits_s")
     if alongside is None:
         queries.run(con, "deps")

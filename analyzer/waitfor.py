@@ -1,6 +1,12 @@
 """Actual blocking: wait-for cycles (deadlocks), waits on a lock the waiter holds
 (self-deadlocks), and waits that never ended (stalls).
 
+A wait for a lock the waiter holds itself is a self-deadlock only when it never
+ended while that hold was still open: one that got the lock was let in by a
+release of another thread or task (a hand-off), and one that gave up (timeout,
+cancel) or ended by an exception did not deadlock (`self_gave_up` keeps the ones
+that gave up, for the acquire-timeout rule).
+
 Each wait for a mutex gives an edge waiter -> holder (the holder when the wait
 began), alive from the wait's start until the wait or the hold ended. Since an
 actor waits for at most one lock at a time, the live edges form a functional
@@ -35,6 +41,7 @@ class Edge:
     hold_site: int | None
     hold_end_seq: int | None
     hold_end_ts: int | None
+    hold_start_unknown: bool = False  # the hold was opened in a gap of lost events (resync)
 
     @property
     def until(self) -> int:
@@ -44,7 +51,8 @@ class Edge:
 @dataclass
 class Blocking:
     deadlocks: list[list[Edge]] = field(default_factory=list)   # each: the cycle's edges in order
-    self_waits: list[Edge] = field(default_factory=list)
+    self_waits: list[Edge] = field(default_factory=list)     # waits that never ended on a lock held by the waiter
+    self_gave_up: list[Edge] = field(default_factory=list)   # such waits that timed out or were cancelled
     stalled: list[dict] = field(default_factory=list)
     end_ts: dict[str, int] = field(default_factory=dict)
 
@@ -60,8 +68,11 @@ def blocking(ctx: Context) -> Blocking:
     in_cycle: set[tuple[str, int]] = set()  # waits (run, seq) that are part of a reported cycle
     for e in edges:
         if e.holder == e.actor:
-            out.self_waits.append(e)
-            in_cycle.add((e.run, e.seq))
+            if e.end_op is None and e.hold_end_seq is None:
+                out.self_waits.append(e)
+                in_cycle.add((e.run, e.seq))
+            elif e.end_op in ("timeout", "cancel"):
+                out.self_gave_up.append(e)
             continue
         live[(e.run, e.actor)] = e
         chain = [e]

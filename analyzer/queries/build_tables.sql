@@ -19,7 +19,9 @@ FROM raw r JOIN files f USING (file_id);
 DROP TYPE IF EXISTS op_t;
 CREATE TYPE op_t AS ENUM ('wait', 'acquire', 'release', 'timeout', 'cancel', 'try-fail', 'wait-begin',
     'wait-end', 'signal', 'start', 'end', 'join', 'segment-begin', 'segment-end', 'suspend', 'resume',
-    'pass');
+    'pass',
+    -- not a recorded operation: where a thread lost events (a `dropped` or `resync` record), see `gaps`
+    'gap');
 
 -- The few lines that are not valid events (definitions, dropped/end records,
 -- corrupt lines, unknown records), found in one scan; the checks below read
@@ -140,13 +142,45 @@ WHERE k = 'ev' AND problem IS NULL AND TRY_CAST(op AS op_t) IS NULL;
 -- needs preserve_insertion_order, which `connect` sets): `seq` is the row
 -- number, read off the rowid by the `events` view, not computed by a window
 -- pass (a single-threaded copy of every event).
+--
+-- Where events were lost go in too, as `gap` rows of the thread that lost them
+-- (all threads of the run for a `dropped` record without `th`): a `dropped`
+-- record is written right after the last events the writer took from that
+-- thread, a `resync` record where the thread's recording resumes, so by
+-- (ts, part, line) each sits between the events before and after the loss.
+-- `sig` says which record, `n` how many events it counts.
 CREATE OR REPLACE TABLE event_rows AS
-SELECT file_run AS run, ts, th, task, obj, op::op_t AS op, site, TRY_CAST(outcome AS outcome_t) AS outcome,
-       sig, timeout, n, file_id, line_no AS line
-FROM rows WHERE k = 'ev' AND problem IS NULL AND file_run IS NOT NULL AND TRY_CAST(op AS op_t) IS NOT NULL
-ORDER BY file_run, ts, file_part, line_no;
+SELECT run, ts, th, task, obj, op, site, outcome, sig, timeout, n, file_id, line FROM (
+    SELECT file_run AS run, ts, th, task, obj, op::op_t AS op, site, TRY_CAST(outcome AS outcome_t) AS outcome,
+           sig, timeout, n, file_id, line_no AS line, file_part
+    FROM rows WHERE k = 'ev' AND problem IS NULL AND file_run IS NOT NULL AND TRY_CAST(op AS op_t) IS NOT NULL
+    UNION ALL
+    SELECT o.file_run, o.ts, coalesce(o.th, t.id), NULL, coalesce(o.th, t.id), 'gap'::op_t, NULL, NULL,
+           o.k, TRY_CAST(o.count AS INTEGER), NULL, o.file_id, o.line_no, o.file_part
+    FROM other_rows o LEFT JOIN threads t ON o.th IS NULL AND t.run = o.file_run
+    WHERE o.k IN ('dropped', 'resync') AND o.problem IS NULL AND o.file_run IS NOT NULL
+      AND coalesce(o.th, t.id) IS NOT NULL
+)
+ORDER BY run, ts, file_part, line;
 
-CREATE OR REPLACE VIEW events AS SELECT rowid + 1 AS seq, * FROM event_rows;
+-- `events` are the recorded operations; `gaps` the places where some were lost.
+CREATE OR REPLACE VIEW events AS SELECT rowid + 1 AS seq, * FROM event_rows WHERE op <> 'gap';
+CREATE OR REPLACE VIEW gaps AS
+SELECT rowid + 1 AS seq, run, ts, th, sig AS kind, n AS lost, file_id, line FROM event_rows WHERE op = 'gap';
+
+-- What each `resync` record says: per lock and task, the acquires and releases
+-- the thread lost in the gap it closes (`gap_seq`: that gap's row in `gaps`).
+CREATE OR REPLACE TABLE resync_locks AS
+WITH r AS (
+    SELECT file_run AS run, file_id, ts, th, since, unnest(CAST(locks AS JSON[])) AS l
+    FROM good WHERE k = 'resync' AND ts IS NOT NULL AND th IS NOT NULL AND locks IS NOT NULL
+)
+SELECT g.seq AS gap_seq, r.run, r.th, r.ts, r.since,
+       TRY_CAST(l->>'obj' AS INTEGER) AS obj, TRY_CAST(l->>'task' AS INTEGER) AS task,
+       coalesce(TRY_CAST(l->>'acquired' AS BIGINT), 0) AS acquired,
+       coalesce(TRY_CAST(l->>'released' AS BIGINT), 0) AS released
+FROM r JOIN gaps g ON g.run = r.run AND g.file_id = r.file_id AND g.th = r.th AND g.ts = r.ts AND g.kind = 'resync'
+WHERE TRY_CAST(l->>'obj' AS INTEGER) IS NOT NULL;
 
 CREATE OR REPLACE TABLE runs AS
 WITH h AS (

@@ -24,7 +24,9 @@ FROM (SELECT DISTINCT run, actor FROM holds UNION SELECT DISTINCT run, actor FRO
 -- actor_ix (three hash joins of every hold fewer); injective for 32-bit ids.
 CREATE OR REPLACE TEMP TABLE dep_timeline AS
 WITH marks AS (
-    SELECT enum_code(h.run)::BIGINT * 4294967296 + (h.actor::BIGINT + 2147483648) AS ax, h.seq, 0::TINYINT AS kind, h.seq AS hold_seq,
+    SELECT enum_code(h.run)::BIGINT * 4294967296 + (h.actor::BIGINT + 2147483648) AS ax, h.seq,
+           -- 3: a hold opened in a gap of lost events (resync): held from there on, but not a request
+           (CASE WHEN h.start_unknown THEN 3 ELSE 0 END)::TINYINT AS kind, h.seq AS hold_seq,
            h.lk, h.obj, h.site, h.ts, (hash(h.lk, coalesce(h.site, -1)) >> 8)::BIGINT AS c
     FROM holds h WHERE h.mutex
     UNION ALL
@@ -35,7 +37,7 @@ WITH marks AS (
     SELECT enum_code(w.run)::BIGINT * 4294967296 + (w.actor::BIGINT + 2147483648), w.seq, 2::TINYINT, NULL, w.lk, w.obj, w.site, w.ts, 0::BIGINT
     FROM waits w WHERE w.mutex AND w.end_op IS DISTINCT FROM 'acquire'
 )
-SELECT *, count(*) FILTER (WHERE kind <> 1) OVER r AS rq_no, sum(c) OVER r - c AS sig
+SELECT *, count(*) FILTER (WHERE kind IN (0, 2)) OVER r AS rq_no, sum(c) OVER r - c AS sig
 FROM (SELECT * FROM marks ORDER BY ax, seq)
 -- streaming running sums over the sorted rows, across actors: request numbers
 -- and signatures are offset per actor by a constant, and are only ever compared
@@ -48,7 +50,7 @@ WITH g AS (
     SELECT ax, lk, site, sig, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts,
            min(seq) AS first_seq, max(seq) AS last_seq, count(*) FILTER (WHERE kind = 2) AS failed,
            arg_min(rq_no, seq) AS rep_rq, arg_min(obj, seq) AS rep_obj
-    FROM dep_timeline WHERE kind <> 1
+    FROM dep_timeline WHERE kind IN (0, 2)
     GROUP BY ax, lk, site, sig
 )
 SELECT g.*, a.run, a.actor, e.th, e.task
@@ -60,7 +62,7 @@ JOIN events e ON e.seq = g.first_seq;
 CREATE OR REPLACE TEMP TABLE held_spans AS
 WITH totals AS (SELECT ax, max(rq_no) AS n FROM dep_timeline GROUP BY ax)
 SELECT o.ax, o.lk, o.obj, o.site, o.rq_no + 1 AS i0, coalesce(c.rq_no, t.n) AS i1
-FROM (SELECT * FROM dep_timeline WHERE kind = 0) o
+FROM (SELECT * FROM dep_timeline WHERE kind IN (0, 3)) o
 LEFT JOIN (SELECT hold_seq, rq_no FROM dep_timeline WHERE kind = 1) c USING (hold_seq)
 JOIN totals t ON t.ax = o.ax;
 

@@ -60,25 +60,54 @@ SELECT r.*, k.lk, k.reentrant, k.mutex FROM lock_runs r JOIN lock_keys k ON k.ru
 -- twice, a wait for a lock the actor holds): these are paired the general way.
 -- Elsewhere every acquire is followed by its release (or by nothing) and every
 -- release follows an acquire.
+-- `stray_first`: the actor's first operation on the lock is a release (an RLock
+-- taken before recording started).
 CREATE OR REPLACE TEMP TABLE odd_lock_runs AS
-SELECT DISTINCT run, obj, actor FROM lock_steps
+SELECT run, obj, actor, any_value(reentrant) AS reentrant, any_value(mutex) AS mutex,
+       bool_or(op = 'release' AND prev_op IS NULL) AS stray_first
+FROM lock_steps
 WHERE reentrant
    OR (op = 'acquire' AND coalesce(next_op::VARCHAR, 'release') <> 'release')
-   OR (op = 'release' AND prev_op IS DISTINCT FROM 'acquire');
+   OR (op = 'release' AND prev_op IS DISTINCT FROM 'acquire')
+GROUP BY run, obj, actor;
+
+-- Lock instances whose holds are paired in Python (analyzer/holds.py), per
+-- lock for a mutex, instead of per actor here: a non-reentrant mutex with an odd (lock, actor)
+-- pair — a release by another thread, task or loop callback than the acquirer
+-- always makes one (hand-off) —, and every lock used by a thread that lost
+-- events (a `gap`), whose holds across the gap are cut or resynchronised.
+-- When every actor's acquires and releases of a mutex alternate, pairing per
+-- actor and per lock agree, so the fast path below stays exact.
+CREATE OR REPLACE TEMP TABLE lock_pairing AS
+SELECT DISTINCT run, obj FROM odd_lock_runs WHERE NOT reentrant AND mutex
+UNION
+-- an RLock whose owner's first operation is a release (taken before recording
+-- started): the depth count below would stay off by one for the rest of the trace
+SELECT DISTINCT run, obj FROM odd_lock_runs WHERE reentrant AND stray_first
+UNION
+SELECT DISTINCT l.run, l.obj FROM lock_runs l
+SEMI JOIN (SELECT DISTINCT run, th FROM gaps) g ON g.run = l.run AND g.th = l.th
+UNION
+SELECT DISTINCT run, obj FROM resync_locks;
 
 -- Holds: outermost acquire to the matching release, per (lock instance, actor).
 -- For a reentrant lock the nesting depth decides; otherwise the k-th acquire
 -- pairs with the k-th release of the same actor. Where acquire and release
 -- alternate (almost always) that is the acquire's next operation.
+-- `end_actor` released it; `start_unknown` / `end_unknown`: the hold was opened
+-- / closed in a gap of lost events (only the Python pairing sets them).
 CREATE OR REPLACE TABLE holds AS
 WITH simple AS (
     SELECT l.run, l.obj, l.lk, l.mutex, l.actor, l.th, l.task, l.seq, l.ts, l.site,
-           l.next_seq AS end_seq, l.next_ts AS end_ts, l.next_ts - l.ts AS hold_ns
+           l.next_seq AS end_seq, l.next_ts AS end_ts, l.next_ts - l.ts AS hold_ns,
+           CASE WHEN l.next_seq IS NOT NULL THEN l.actor END AS end_actor
     FROM lock_steps l ANTI JOIN odd_lock_runs o ON o.run = l.run AND o.obj = l.obj AND o.actor = l.actor
+    ANTI JOIN lock_pairing p ON p.run = l.run AND p.obj = l.obj
     WHERE l.op = 'acquire'
 ), d AS (
     SELECT l.*, sum(CASE WHEN l.op = 'acquire' THEN 1 ELSE -1 END) OVER w AS depth
     FROM lock_steps l SEMI JOIN odd_lock_runs o ON o.run = l.run AND o.obj = l.obj AND o.actor = l.actor
+    ANTI JOIN lock_pairing p ON p.run = l.run AND p.obj = l.obj
     WHERE l.op IN ('acquire', 'release')
     WINDOW w AS (PARTITION BY l.run, l.obj, l.actor ORDER BY l.seq ROWS UNBOUNDED PRECEDING)
 ), m AS (
@@ -90,10 +119,11 @@ WITH simple AS (
     FROM m WHERE is_open OR is_close
     WINDOW w AS (PARTITION BY run, obj, actor ORDER BY seq ROWS UNBOUNDED PRECEDING)
 )
-SELECT * FROM simple
+SELECT *, false AS start_unknown, false AS end_unknown FROM simple
 UNION ALL
 SELECT o.run, o.obj, o.lk, o.mutex, o.actor, o.th, o.task, o.seq, o.ts, o.site,
-       c.seq AS end_seq, c.ts AS end_ts, c.ts - o.ts AS hold_ns
+       c.seq AS end_seq, c.ts AS end_ts, c.ts - o.ts AS hold_ns,
+       CASE WHEN c.seq IS NOT NULL THEN o.actor END AS end_actor, false, false
 FROM (SELECT * FROM k WHERE is_open) o
 LEFT JOIN (SELECT run, obj, actor, kc, seq, ts FROM k WHERE is_close) c
        ON c.run = o.run AND c.obj = o.obj AND c.actor = o.actor AND c.kc = o.ko;
@@ -102,9 +132,45 @@ LEFT JOIN (SELECT run, obj, actor, kc, seq, ts FROM k WHERE is_close) c
 -- acquire, timeout or cancel; NULL = still waiting at the end of the trace).
 CREATE OR REPLACE TABLE waits AS
 SELECT run, obj, lk, mutex, actor, th, task, seq, ts, site,
-       CASE WHEN e THEN next_op END AS end_op, CASE WHEN e THEN next_seq END AS end_seq,
+       CASE WHEN e THEN next_op::VARCHAR END AS end_op, CASE WHEN e THEN next_seq END AS end_seq,
        CASE WHEN e THEN next_ts END AS end_ts, CASE WHEN e THEN next_ts - ts END AS wait_ns
 FROM (SELECT *, next_op IN ('acquire', 'timeout', 'cancel') AS e FROM lock_steps WHERE op = 'wait');
+
+-- A wait with no outcome after which its thread (for a wait in a task: that
+-- task) did something else did end — unrecorded, by an exception such as the
+-- RuntimeError of a re-acquire or the ValueError of a bad timeout: `error`, at
+-- that next event. One that a gap of lost events follows ended `lost` there
+-- (its outcome was among the lost events). Only waits without an outcome are
+-- looked at, against the events of their own threads (ASOF joins).
+CREATE OR REPLACE TEMP TABLE open_waits AS
+SELECT run, seq, th, task FROM waits WHERE end_op IS NULL;
+
+CREATE OR REPLACE TEMP TABLE open_wait_ends AS
+WITH next_event AS (
+    SELECT w.run, w.seq, e.seq AS end_seq, e.ts AS end_ts
+    FROM (SELECT * FROM open_waits WHERE task IS NULL) w
+    ASOF JOIN (SELECT run, th, seq, ts FROM events WHERE (run, th) IN (SELECT run, th FROM open_waits)) e
+         ON e.run = w.run AND e.th = w.th AND e.seq > w.seq
+    UNION ALL
+    SELECT w.run, w.seq, e.seq, e.ts
+    FROM (SELECT * FROM open_waits WHERE task IS NOT NULL) w
+    ASOF JOIN (SELECT run, task, seq, ts FROM events WHERE (run, task) IN (SELECT run, task FROM open_waits)) e
+         ON e.run = w.run AND e.task = w.task AND e.seq > w.seq
+), next_gap AS (
+    SELECT w.run, w.seq, g.seq AS end_seq, g.ts AS end_ts
+    FROM open_waits w ASOF JOIN gaps g ON g.run = w.run AND g.th = w.th AND g.seq > w.seq
+)
+SELECT w.run, w.seq, coalesce(g.end_seq < e.end_seq, g.end_seq IS NOT NULL) AS lost,
+       CASE WHEN coalesce(g.end_seq < e.end_seq, g.end_seq IS NOT NULL) THEN g.end_seq ELSE e.end_seq END AS end_seq,
+       CASE WHEN coalesce(g.end_seq < e.end_seq, g.end_seq IS NOT NULL) THEN g.end_ts ELSE e.end_ts END AS end_ts
+FROM open_waits w
+LEFT JOIN next_event e ON e.run = w.run AND e.seq = w.seq
+LEFT JOIN next_gap g ON g.run = w.run AND g.seq = w.seq
+WHERE e.end_seq IS NOT NULL OR g.end_seq IS NOT NULL;
+
+UPDATE waits SET end_op = CASE WHEN o.lost THEN 'lost' ELSE 'error' END, end_seq = o.end_seq,
+                 end_ts = o.end_ts, wait_ns = o.end_ts - waits.ts
+FROM open_wait_ends o WHERE o.run = waits.run AND o.seq = waits.seq;
 
 -- Tripwire: a hold ends after it starts (event order and timestamps agree, and
 -- the window above paired each acquire with a later operation); fail loudly if not.
@@ -114,3 +180,5 @@ FROM holds WHERE end_seq <= seq OR end_ts < ts LIMIT 1;
 DROP VIEW lock_steps;
 DROP TABLE lock_runs;
 DROP TABLE odd_lock_runs;
+DROP TABLE open_waits;
+DROP TABLE open_wait_ends;

@@ -11,7 +11,11 @@ SELECT h.run, h.obj, h.lk, h.actor, h.task, h.th, h.seq, h.ts, h.site, h.end_seq
 FROM holds h JOIN runs r USING (run)
 -- a semaphore with more than one permit held across an await is a concurrency
 -- limit doing its job, not mutual exclusion
-WHERE h.task IS NOT NULL AND h.mutex;
+WHERE h.task IS NOT NULL AND h.mutex
+-- a hold that another task or a loop callback ended (hand-off, call_soon(lock.release),
+-- asyncio's Condition machinery) was given away, not held by this task across its
+-- awaits; one that a gap of lost events cut or opened is not known to be either
+  AND (h.end_actor IS NULL OR h.end_actor = h.actor) AND NOT h.start_unknown AND NOT h.end_unknown;
 
 -- The events of the threads that run those tasks, numbered per thread and per task.
 CREATE OR REPLACE TEMP TABLE haa_loop_events AS

@@ -4,6 +4,6 @@ SELECT h.lk, count(*) AS over, max(h.hold_ns) AS max_hold_ns,
        list({{'hold_ns': h.hold_ns, 'run': h.run, 'site': h.site, 'actor': h.actor, 'ts': h.ts}}
             ORDER BY h.hold_ns DESC)[1:5] AS worst
 FROM holds h
-WHERE h.hold_ns > $threshold
+WHERE h.hold_ns > $threshold AND NOT h.start_unknown AND NOT h.end_unknown  -- not measured across lost events
 GROUP BY h.lk
 ORDER BY max_hold_ns DESC

@@ -16,8 +16,40 @@ WITH w AS (
 SELECT run, actor, th, task, obj, seq, ts, site, timeout,
        CASE WHEN next_op = 'wait-end' THEN next_seq END AS end_seq,
        CASE WHEN next_op = 'wait-end' THEN next_ts END AS end_ts,
-       CASE WHEN next_op = 'wait-end' THEN next_outcome END AS outcome
+       CASE WHEN next_op = 'wait-end' THEN next_outcome::VARCHAR END AS outcome
 FROM w WHERE op = 'wait-begin';
+
+-- A wait-begin without its wait-end after which its thread (for a wait in a task:
+-- that task) did something else (other than beginning more waits, as one `any`
+-- wait does) ended unrecorded, by an exception: outcome `error`, at that event;
+-- one that a gap of lost events follows ended there, `lost`. ASOF joins of the
+-- few open waits with the events of their own threads.
+CREATE OR REPLACE TEMP TABLE sync_open_ends AS
+WITH open AS (SELECT run, seq, th, task FROM sync_waits WHERE end_seq IS NULL), later AS (
+    SELECT run, th, task, seq, ts, false AS gap FROM events
+    WHERE op <> 'wait-begin' AND (run, th) IN (SELECT run, th FROM open)
+), by_thread AS (
+    SELECT o.run, o.seq, l.seq AS end_seq, l.ts AS end_ts
+    FROM (SELECT * FROM open WHERE task IS NULL) o
+    ASOF JOIN later l ON l.run = o.run AND l.th = o.th AND l.seq > o.seq
+), by_task AS (
+    SELECT o.run, o.seq, l.seq AS end_seq, l.ts AS end_ts
+    FROM (SELECT * FROM open WHERE task IS NOT NULL) o
+    ASOF JOIN (SELECT * FROM later WHERE task IS NOT NULL) l ON l.run = o.run AND l.task = o.task AND l.seq > o.seq
+), by_gap AS (
+    SELECT o.run, o.seq, g.seq AS end_seq, g.ts AS end_ts
+    FROM open o ASOF JOIN gaps g ON g.run = o.run AND g.th = o.th AND g.seq > o.seq
+), ends AS (
+    SELECT run, seq, end_seq, end_ts, false AS lost FROM by_thread
+    UNION ALL SELECT run, seq, end_seq, end_ts, false FROM by_task
+    UNION ALL SELECT run, seq, end_seq, end_ts, true FROM by_gap
+)
+SELECT run, seq, arg_min(end_seq, end_seq) AS end_seq, arg_min(end_ts, end_seq) AS end_ts,
+       arg_min(lost, end_seq) AS lost
+FROM ends GROUP BY run, seq;
+
+UPDATE sync_waits SET end_seq = o.end_seq, end_ts = o.end_ts, outcome = CASE WHEN o.lost THEN 'lost' ELSE 'error' END
+FROM sync_open_ends o WHERE o.run = sync_waits.run AND o.seq = sync_waits.seq;
 
 -- A task is awaited by its parent when the parent did nothing from the child's
 -- creation until the child ended (asyncio.wait_for runs its awaitable in such a
@@ -166,7 +198,7 @@ SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend
 FROM wait_held h
 JOIN wc_paths s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
      AND s.actor <> h.waiter AND s.actor <> h.holder AND s.last_att_seq > h.hold_seq
-WHERE h.outcome = 'ok'
+WHERE h.outcome IN ('ok', 'lost')  -- (a wait whose end was lost: not known to have blocked)
 UNION ALL
 SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend_seq, h.wend_ts,
        h.outcome, h.lobj, h.lk, h.hold_seq, h.hold_ts, h.hold_site,
@@ -187,7 +219,7 @@ JOIN wc_signal_needs s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
 ASOF LEFT JOIN (SELECT run, coalesce(task, th) AS actor, obj, seq, ts, end_seq, end_op FROM waits) bw
      ON bw.run = h.run AND bw.actor = s.actor AND bw.obj = h.lobj
      AND bw.seq <= coalesce(h.wend_seq, 9000000000000000000)
-WHERE h.outcome IS DISTINCT FROM 'ok'
+WHERE h.outcome IS NULL OR h.outcome NOT IN ('ok', 'lost')
 );
 
 -- One row per finding (code path): held lock, resource (its creation site, else

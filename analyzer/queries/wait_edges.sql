@@ -12,7 +12,7 @@ WITH matched AS (
 )
 SELECT m.run, m.actor, m.obj, m.lk, m.seq, m.ts, m.site, m.end_op, m.end_seq, m.end_ts,
        h.actor AS holder, h.seq AS hold_seq, h.ts AS hold_ts, h.site AS hold_site,
-       h.end_seq AS hold_end_seq, h.end_ts AS hold_end_ts
+       h.end_seq AS hold_end_seq, h.end_ts AS hold_end_ts, h.start_unknown AS hold_start_unknown
 FROM matched m JOIN holds h ON h.seq = m.hold_seq
 WHERE h.end_seq IS NULL OR h.end_seq > m.seq
 ORDER BY m.run, m.seq

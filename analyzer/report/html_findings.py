@@ -228,6 +228,8 @@ def explanation(f: dict, names: fmt.LockNames) -> Safe:
                        "(p99 {}).", _lk(names, lock_id), fmt.count(acq), fmt.count(con), share,
                        fmt.duration(d.get("wait_total_ns")), fmt.duration(d.get("wait_max_ns")),
                        fmt.duration(d.get("hold_total_ns")), fmt.duration(d.get("hold_p99_ns"))))
+    if f.get("partial"):
+        paras.append(h("<b>Partial evidence:</b> {}.", f.get("partial_reason") or "events were lost"))
     return join(h("<p>{}</p>", p) for p in paras)
 
 

@@ -71,7 +71,7 @@ def steps_table(f: dict) -> Table:
             if i:
                 held.append(", ")
             held.append(h["name"] or h["lock"], style="bold")
-            held.append(f" ({h['acquired_at']})")
+            held.append(f" ({h['acquired_at'] or '?'})")
         a = s["actor"]
         table.add_row(_t(f"{a['kind']} {a['name']}"), held, _t(s["requests"]["name"] or s["requests"]["lock"], "bold"),
                       _t(s["site"]))
@@ -84,6 +84,8 @@ def finding_panel(f: dict) -> Panel:
         parts: list = [_t("\n".join(ln for ln in lines if not ln.startswith("  "))), steps_table(f)]
     else:
         parts = [_t(f["message"])]
+    if f.get("partial"):
+        parts.append(_t(f"Partial evidence: {f.get('partial_reason') or 'events were lost'}.", "yellow"))
     title = Text()
     title.append(f"{f['id']} {f['severity']}", style=STYLE[f["severity"]])
     title.append(f"  {f['title']}")

@@ -24,6 +24,7 @@ LIMIT 10
 def find(ctx: Context) -> list[Finding]:
     b = blocking(ctx)
     reported = {(e.run, e.seq) for e in b.self_waits} | {(e.run, e.seq) for c in b.deadlocks for e in c}
+    recursive = {(e.run, e.lk, e.site) for e in b.self_gave_up}
     ctx.con.execute("CREATE OR REPLACE TEMP TABLE reported_waits (run VARCHAR, seq BIGINT)")
     if reported:
         ctx.con.executemany("INSERT INTO reported_waits VALUES (?, ?)", sorted(reported))
@@ -44,6 +45,10 @@ def find(ctx: Context) -> list[Finding]:
                  f"{fmt_ns(r['max_wait_ns'])}."]
         if holder_text:
             lines.append("It was held by: " + "; ".join(holder_text) + ".")
+        if (run, lk, r["site"]) in recursive:
+            lines.append(f"At least once the waiter held '{label}' itself: a recursive acquire of a "
+                         "non-reentrant lock, which only a release by another thread or task can let in "
+                         "(without the timeout it would hang).")
         lines.append("A timeout hides a lock that is held too long, or a deadlock that was broken.")
         actors = [ctx.actor(run, a) for a in sorted(r["actors"])]
         out.append(Finding(

@@ -42,7 +42,9 @@ def find(ctx: Context) -> list[Finding]:
                          f"and waits for '{ctx.lock_label(cur.lk)}' at {site.get('site')}")
             fp.append((ctx.lock_identity(prev.lk), site.get("site") or ""))
         chain_text = " -> ".join(ctx.lock_label(lk) for lk in [*locks, locks[0]])
-        how = (f"It lasted {fmt_ns(until - formed)} until a {resolved} broke it." if resolved
+        broke = {"error": "an exception (no outcome recorded)", "lost": "something lost with dropped events"}
+        how = (f"It lasted {fmt_ns(until - formed)} until {broke.get(resolved, 'a ' + str(resolved))} broke it."
+               if resolved
                else f"It lasted {fmt_ns(until - formed)}, until the end of the trace: the program hung.")
         sites, seen = [], set()
         for i in range(k):
@@ -62,5 +64,7 @@ def find(ctx: Context) -> list[Finding]:
             steps=steps, count=1, run=run, first_ts=formed, last_ts=until,
             details={"cycle": [ctx.lock(lk)["id"] for lk in locks], "length": k, "duration_ns": until - formed,
                      "ended": resolved is not None, "resolved_by": resolved},
+            partial=("a lock of the cycle was taken in a gap of lost events (known from the recorder's resync); "
+                     "where is unknown") if any(e.hold_start_unknown for e in chain) else None,
         ))
     return out

@@ -1,4 +1,6 @@
-"""self-deadlock: a thread/task waits for a non-reentrant lock it already holds."""
+"""self-deadlock: a thread/task waits for a non-reentrant lock it already holds,
+and the wait never ended (see analyzer/waitfor.py for what is not one: a
+hand-off, a wait that gave up, an acquire that raised)."""
 from __future__ import annotations
 
 from ..context import Context
@@ -18,21 +20,21 @@ def find(ctx: Context) -> list[Finding]:
     out = []
     for (run, lk, site_id, hold_site), waits in groups.items():
         first = waits[0]
-        never = [e for e in waits if e.end_op is None]
-        last_end = max((e.end_ts or b.end_ts.get(run, e.ts)) for e in waits)
-        longest = max((e.end_ts or b.end_ts.get(run, e.ts)) - e.ts for e in waits)
+        end = b.end_ts.get(run, first.ts)
+        longest = max(end - e.ts for e in waits)
         who = ctx.actor(run, first.actor)
         label = ctx.lock_label(lk)
         site, held = ctx.site(run, site_id), ctx.site(run, hold_site)
-        outcome = ("it never ended: the program hung" if never else
-                   f"it ended by {', '.join(sorted({e.end_op for e in waits}))} after {fmt_ns(longest)}")
+        held_text = (held["site"] if held else "a gap of lost events (where it was taken is unknown)"
+                     if first.hold_start_unknown else "?")
         out.append(Finding(
             kind="self-deadlock",
-            severity="critical" if never else "error",
+            severity="critical",
             title=f"Self-deadlock: {who['kind']} '{who['name']}' waits for '{label}' it already holds",
             message="\n".join([
                 f"{who['kind']} '{who['name']}' waited for '{label}' at {site['site'] if site else '?'} while "
-                f"holding it since {held['site'] if held else '?'}; {outcome}.",
+                f"holding it since {held_text}; it never ended: the program hung "
+                f"(for {fmt_ns(longest)}, until the end of the trace).",
                 "The lock is not reentrant: use an RLock, or do not call back into code that takes it.",
             ]),
             fingerprint_parts=[ctx.lock_identity(lk), site["site"] if site else "", held["site"] if held else ""],
@@ -44,7 +46,9 @@ def find(ctx: Context) -> list[Finding]:
                     "site": site["site"] if site else None, "func": site["func"] if site else None,
                     "stack": ctx.stack(run, site_id), "ts": first.ts, "wall": ctx.wall(run, first.ts),
                     "count": len(waits)}],
-            count=len(waits), run=run, first_ts=first.ts, last_ts=last_end,
-            details={"duration_ns": longest, "ended": not never},
+            count=len(waits), run=run, first_ts=first.ts, last_ts=end,
+            details={"duration_ns": longest, "ended": False},
+            partial=("the lock was taken in a gap of lost events (known from the recorder's resync); "
+                     "where is unknown") if any(e.hold_start_unknown for e in waits) else None,
         ))
     return out

@@ -134,7 +134,8 @@ def _finding(ctx: Context, g: dict) -> Finding:
     who = f"{holder['kind']} '{holder['name']}'"
     by = f"{signaller['kind']} '{signaller['name']}'"
     lines = [
-        f"{who} waits for {_what(res)} at {wait_at} while holding '{label}' (taken at {hold_at})"
+        f"{who} waits for {_what(res)} at {wait_at} while holding '{label}' "
+        f"(taken at {hold_at or 'an unknown site, in a gap of lost events'})"
         + (f" — the wait is made by its child task '{waiter['name']}'" if r["waiter"] != r["holder"] else "")
         + ".",
         f"{by} takes '{label}' at {att_at} before {signal_text}.",
@@ -151,7 +152,8 @@ def _finding(ctx: Context, g: dict) -> Finding:
                          + (f", for {fmt_ns(blocked_ns)} until the process was last seen alive."
                             if blocked_ns is not None else "."))
         else:
-            how = {"timeout": "until the wait timed out", "cancelled": "until the wait was cancelled"}.get(
+            how = {"timeout": "until the wait timed out", "cancelled": "until the wait was cancelled",
+                   "error": "until the wait ended by an exception"}.get(
                 r["outcome"], "until it ended")
             lines.append(f"This really happened: both were blocked {how}"
                          + (f", for {fmt_ns(blocked_ns)}." if blocked_ns is not None else "."))
@@ -167,6 +169,8 @@ def _finding(ctx: Context, g: dict) -> Finding:
         "waiter_depth": r["depth"], "signal": r["sig"], "ended": ended,
         "blocked_ns": blocked_ns, "hung": hung,
     }
+    opened_in_gap = ctx.con.execute("SELECT coalesce(bool_or(start_unknown), false) FROM holds WHERE seq = ?",
+                                    [r["hold_seq"]]).fetchone()[0]
     return Finding(
         kind="wait-cycle",
         severity="critical" if blocked else "error",
@@ -180,4 +184,6 @@ def _finding(ctx: Context, g: dict) -> Finding:
         threads=list({a["id"]: a for a in [holder, signaller, *waiters, *signallers]}.values()),
         sites=sites, steps=[wait_step, signal_step], count=g["waits"], run=run,
         first_ts=g["first_ts"], last_ts=g["last_ts"], details=details,
+        partial=(f"'{label}' was taken in a gap of lost events (known from the recorder's resync); where is "
+                 "unknown") if opened_in_gap else None,
     )

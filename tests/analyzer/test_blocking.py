@@ -102,15 +102,6 @@ def test_no_deadlock_when_waits_are_ordinary_contention(record):
     assert not kinds(doc, "deadlock") and not kinds(doc, "self-deadlock") and not kinds(doc, "stalled")
 
 
-def test_recursive_acquire_is_a_self_deadlock(record):
-    with record() as rec:
-        lock = threading.Lock()
-        with lock:
-            assert not lock.acquire(timeout=0.05)
-    [f] = kinds(rec.analyze(), "self-deadlock")
-    assert f["severity"] == "error" and f["details"]["ended"] is True
-
-
 def test_rlock_reentry_is_not_a_self_deadlock(record):
     with record() as rec:
         lock = threading.RLock()

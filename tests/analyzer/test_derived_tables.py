@@ -54,8 +54,9 @@ def test_holds_pair_acquire_and_release_per_thread_and_lock(tmp_path):
     t.release(a, rl)
     tables = _tables(t.write(tmp_path / "t.jsonl"))
     holds = [(name, actor) + ((end - seq) if end else None,) for name, actor, seq, end in tables["holds"]]
-    # (lock, actor, events from acquire to release; None = never released by its holder)
-    assert holds == [("plain", a, 1), ("plain", a, 1), ("handoff", a, None),
+    # (lock, actor, events from acquire to release; None = never released). A Lock is paired per
+    # lock: b's release ends the hold a took (hand-off)
+    assert holds == [("plain", a, 1), ("plain", a, 1), ("handoff", a, 1),
                      ("sem", a, 2), ("sem", a, 2), ("rl", a, 3)]
 
 

@@ -201,7 +201,7 @@ def test_plotlyjs_inline_once_or_cdn(shop):
     ("join_under_lock_threads-bug", "wait-cycle", ["join(reporter);", "held by Thread 1"]),
     ("thread_lock_in_async-bug", "held-across-await", ["the whole event loop froze", "collector", "200 ms (timeout)"]),
     ("deadlock_async-bug", "deadlock", ["What happened", "Task 1", "broken after that because a task was cancelled"]),
-    ("cache_reentry-bug", "self-deadlock", ["non-reentrant", "Do not re-enter a non-reentrant lock"]),
+    ("cache_reentry-bug", "acquire-timeout", ["gave up", "recursive acquire"]),
 ])
 def test_committed_sample_traces_render_each_kind(sample, kind, phrases):
     from pathlib import Path

@@ -6,12 +6,12 @@ here the inner acquire carries a defensive 0.2 s timeout, so the call fails
 with ``TimeoutError`` instead of hanging, and the program carries on (the
 failure is caught and logged, as a service would).
 
-The analyzer must report exactly one ``self-deadlock`` (error: it ended, by the
-timeout) on lock ``cache`` (created line 26), thread ``MainThread``: held since
-``get_or_compute`` line 35, requested again in ``compute_and_cache`` line 45.
-The timed-out inner acquire is part of that finding, not a separate
-``acquire-timeout``; a ``long-hold`` of ``cache`` at line 35 (held ~0.2 s) may
-be reported too.
+The analyzer must report exactly one ``acquire-timeout`` (warning: the acquire
+gave up, so nothing deadlocked; a ``self-deadlock`` is a wait that never ended)
+on lock ``cache`` (created line 26), thread ``MainThread``: requested again in
+``compute_and_cache`` line 45 while held since ``get_or_compute`` line 35, and
+it says the waiter held the lock itself (a recursive acquire); a ``long-hold``
+of ``cache`` at line 35 (held ~0.2 s) may be reported too.
 
 Exit status 0.
 """

@@ -60,7 +60,7 @@ def test_docstring_quotes_the_catalogued_lines(scenario: catalog.Scenario) -> No
 
 
 def test_sites_resolve_to_functions() -> None:
-    site = catalog.by_id("cache_reentry-bug").expected[0].steps[0]
-    assert (site.held[0].at.func, site.at.func) == ("get_or_compute", "compute_and_cache")
+    inner, outer = catalog.by_id("cache_reentry-bug").expected[0].sites
+    assert (outer.func, inner.func) == ("get_or_compute", "compute_and_cache")
     forks = catalog.by_id("dining_philosophers-bug").locks
     assert forks["fork-0"] == forks["fork-2"], "the three forks share one creation line"
