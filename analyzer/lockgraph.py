@@ -66,12 +66,40 @@ def load_deps(ctx: Context, locks: list[int] | None = None) -> list[Dep]:
     return [Dep(r[0], r[1], r[2], r[3], r[4], tuple(r[5]), list(r[6]), *r[7:]) for r in rows]
 
 
+TRIM_ROUNDS = 16
+
+
 def order_graph(ctx: Context) -> nx.DiGraph:
-    """The lock-order graph: edges held -> requested, in the order of their first dependency."""
-    edges = ctx.con.execute(
-        "SELECT h, lk FROM (SELECT dep, lk, unnest(held) AS h, unnest(range(len(held))) AS i FROM deps) "
-        "GROUP BY h, lk ORDER BY min(dep::BIGINT * 4294967296 + i)").fetchall()
+    """The part of the lock-order graph (edges held -> requested) that cycles can use.
+
+    Edges whose held lock is never requested under another lock, or whose requested
+    lock is never held while requesting another, are on no cycle: they are trimmed
+    in SQL (a few rounds; what is left is filtered by networkx anyway). Nodes and
+    edges are added in the order of their first dependency."""
+    con = ctx.con.cursor()  # its temporary table is its own
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE order_edges AS "
+            "SELECT h, lk, min(dep::BIGINT * 4294967296 + i) AS first "
+            "FROM (SELECT dep, lk, unnest(held) AS h, unnest(range(len(held))) AS i FROM deps) GROUP BY h, lk")
+        con.execute(  # where networkx would have met each node first (held before requested)
+            "CREATE OR REPLACE TEMP TABLE order_nodes AS SELECT node, min(pos) AS pos FROM "
+            "(SELECT h AS node, 2 * first AS pos FROM order_edges UNION ALL SELECT lk, 2 * first + 1 FROM order_edges) "
+            "GROUP BY node")
+        for _ in range(TRIM_ROUNDS):
+            trimmed = con.execute(
+                "DELETE FROM order_edges WHERE h NOT IN (SELECT lk FROM order_edges) "
+                "OR lk NOT IN (SELECT h FROM order_edges)").fetchone()[0]
+            if not trimmed:
+                break
+        nodes = con.execute("SELECT node FROM order_nodes WHERE node IN (SELECT h FROM order_edges) "
+                            "ORDER BY pos").fetchall()
+        edges = con.execute("SELECT h, lk FROM order_edges ORDER BY first").fetchall()
+        con.execute("DROP TABLE order_edges; DROP TABLE order_nodes")
+    finally:
+        con.close()
     graph = nx.DiGraph()
+    graph.add_nodes_from(n for (n,) in nodes)
     graph.add_edges_from(edges)
     return graph
 

@@ -92,3 +92,32 @@ def test_held_set_join_is_the_size_of_the_held_sets_not_of_the_hold_lengths(tmp_
         assert size["held_pairs"] == {"instance": 10, "site": 8}[group_by]
     # (one span of request numbers per hold, whatever its length)
     assert [size["held_spans"] for size in (small, big)] == [3 + 2 * 100, 3 + 2 * 1000]
+
+
+def test_order_graph_keeps_only_what_a_cycle_can_use(tmp_path):
+    """Edges into and out of the a/b inversion (c -> a, b -> d, d -> e) are on no cycle:
+    trimmed before networkx; the inversion is still found."""
+    from analyzer import analyze
+    from analyzer.context import Context, Options
+    from analyzer.lockgraph import find_cycles, order_graph
+
+    t = Trace()
+    t1, t2 = t.thread("t1", t.main), t.thread("t2", t.main)
+    a, b, c, d, e = (t.lock(n) for n in "abcde")
+    t.nested(t1, [c, a, b], [10, 11, 12])
+    t.nested(t2, [b, d, e], [20, 21, 22])
+    t.nested(t2, [b, a], [23, 24])
+    seen = {}
+
+    def grab(doc, con):
+        ctx = Context(con, Options())
+        names = dict(con.execute("SELECT lk, name FROM lock_classes").fetchall())
+        graph = order_graph(ctx)
+        seen["graph"] = sorted((names[x], names[y]) for x, y in graph.edges)
+        seen["cycles"] = [sorted(names[lk] for lk in cyc.locks) for cyc in find_cycles(ctx)]
+        seen["kinds"] = [f["kind"] for f in doc["findings"]]
+
+    analyze([t.write(tmp_path / "t.jsonl")], on_result=grab, fail_on="never")
+    assert seen["graph"] == [("a", "b"), ("b", "a")]
+    assert seen["cycles"] == [["a", "b"]]
+    assert "potential-deadlock" in seen["kinds"]
