@@ -1,9 +1,9 @@
 """Cost of the dependency step on the two trace shapes that made it quadratic.
 
 * **hand-off**: a `threading.Lock` used as a signal between two threads, N times:
-  the producer waits for it and acquires it, the consumer releases it. Holds are
-  paired per actor, so none of the producer's holds ever closes and each of its
-  later requests is made "holding" all the earlier ones. Timed for N = 10k and
+  the producer waits for it and acquires it (and then takes a state lock), the
+  consumer releases it. Holds paired per actor never close here: each of the
+  producer's later requests is made "holding" all the earlier ones. Timed for N = 10k and
   100k: the cost must grow like N (ratio about 10), not N² (100).
 * **long holds**, shaped like a concurrent.futures test run: worker threads take a
   few locks at their start and keep them for the whole run (an executor's
@@ -34,7 +34,7 @@ from pathlib import Path
 import orjson
 
 OUT = Path(__file__).resolve().parent / "out"
-GEN_VERSION = 1
+GEN_VERSION = 2
 HANDOFF_NS = (10_000, 100_000)
 HANDOFF_MAX_RATIO = 20          # linear: about 10; quadratic: about 100
 LONG_HOLD_WORKERS = 4
@@ -99,14 +99,19 @@ class _Writer:
 
 
 def handoff(path: Path, n: int) -> None:
-    """A Lock acquired n times by `producer` and released each time by `consumer`."""
+    """A Lock acquired n times by `producer` and released each time by `consumer`;
+    after each acquire the producer updates a state under another lock (so the
+    held sets are not empty: with one lock only, DuckDB proves from column
+    statistics that no dependency can exist and skips the join)."""
     w = _Writer(f"handoff-{n}")
     producer, consumer = w.thread("producer", w.main), w.thread("consumer", w.main)
-    signal = w.lock("signal", 10)
+    signal, state = w.lock("signal", 10), w.lock("state", 11)
     for i in range(n):
         if i:
             w.ev(producer, signal, "wait", 20)
         w.ev(producer, signal, "acquire", 20)
+        w.ev(producer, state, "acquire", 21)
+        w.ev(producer, state, "release")
         w.ev(consumer, signal, "release")
     w.write(path)
 
@@ -170,10 +175,14 @@ def report(label: str, elapsed: float, rss: float, doc: dict) -> None:
           f"{doc['bench']['held']:,} held entries")
 
 
-def trace_path(name: str, regenerate: bool, make) -> Path:
-    path = OUT / f"deps-{name}-v{GEN_VERSION}.jsonl"
+def trace_path(shape: str, n: int, regenerate: bool) -> Path:
+    """The cached trace of `shape`, generated in a child process when missing (the
+    analysis child must not inherit the generator's peak RSS: Linux keeps a
+    process's high-water mark across fork and exec)."""
+    path = OUT / (f"deps-handoff-{n}-v{GEN_VERSION}.jsonl" if shape == "handoff" else
+                  f"deps-long-holds-v{GEN_VERSION}.jsonl")
     if regenerate or not path.exists():
-        make(path)
+        subprocess.run([sys.executable, __file__, "--generate", shape, str(n), str(path)], check=True)
     return path
 
 
@@ -182,9 +191,14 @@ def main() -> int:
     ap.add_argument("--shape", choices=("handoff", "long-holds", "all"), default="all")
     ap.add_argument("--regenerate", action="store_true")
     ap.add_argument("--run", nargs=2, metavar=("TRACE", "JSON"), help=argparse.SUPPRESS)
+    ap.add_argument("--generate", nargs=3, metavar=("SHAPE", "N", "TRACE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.run:
         measure(Path(args.run[0]), Path(args.run[1]))
+        return 0
+    if args.generate:
+        shape, n, path = args.generate
+        handoff(Path(path), int(n)) if shape == "handoff" else long_holds(Path(path))
         return 0
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"load average before: {os.getloadavg()[0]:.2f}")
@@ -192,7 +206,7 @@ def main() -> int:
     if args.shape in ("handoff", "all"):
         times = {}
         for n in HANDOFF_NS:
-            trace = trace_path(f"handoff-{n}", args.regenerate, lambda p, n=n: handoff(p, n))
+            trace = trace_path("handoff", n, args.regenerate)
             elapsed, rss, doc = run_child(trace)
             report(f"hand-off N={n:,}", elapsed, rss, doc)
             times[n] = doc["timings"]["derive:deps_s"], elapsed
@@ -202,7 +216,7 @@ def main() -> int:
               + ("" if ratio <= HANDOFF_MAX_RATIO else f"  TARGET MISSED (<= x{HANDOFF_MAX_RATIO})"))
         ok &= ratio <= HANDOFF_MAX_RATIO
     if args.shape in ("long-holds", "all"):
-        trace = trace_path("long-holds", args.regenerate, long_holds)
+        trace = trace_path("long-holds", 0, args.regenerate)
         elapsed, rss, doc = run_child(trace)
         report("long holds", elapsed, rss, doc)
         met = elapsed <= LONG_HOLD_TARGET_S and rss <= LONG_HOLD_TARGET_RSS
