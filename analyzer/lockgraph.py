@@ -57,32 +57,74 @@ class Cycle:
     order: str | None = None
 
 
-def load_deps(ctx: Context) -> list[Dep]:
+def load_deps(ctx: Context, locks: list[int] | None = None) -> list[Dep]:
+    """The dependencies in `dep` order; with `locks`, only those requesting one of them."""
+    where = "" if locks is None else "WHERE lk IN (SELECT unnest($locks::INTEGER[])) "
     rows = ctx.con.execute(
         "SELECT dep, run, actor, lk, site, held, held_at, n, first_ts, last_ts, first_seq, last_seq, "
-        "th, task, failed FROM deps ORDER BY dep").fetchall()
+        f"th, task, failed FROM deps {where}ORDER BY dep", {} if locks is None else {"locks": locks}).fetchall()
     return [Dep(r[0], r[1], r[2], r[3], r[4], tuple(r[5]), list(r[6]), *r[7:]) for r in rows]
+
+
+TRIM_ROUNDS = 16
+
+
+def order_graph(ctx: Context) -> nx.DiGraph:
+    """The part of the lock-order graph (edges held -> requested) that cycles can use.
+
+    Edges whose held lock is never requested under another lock, or whose requested
+    lock is never held while requesting another, are on no cycle: they are trimmed
+    in SQL (a few rounds; what is left is filtered by networkx anyway). Nodes and
+    edges are added in the order of their first dependency."""
+    con = ctx.con.cursor()  # its temporary table is its own
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE order_edges AS "
+            "SELECT h, lk, min(dep::BIGINT * 4294967296 + i) AS first "
+            "FROM (SELECT dep, lk, unnest(held) AS h, unnest(range(len(held))) AS i FROM deps) GROUP BY h, lk")
+        con.execute(  # where networkx would have met each node first (held before requested)
+            "CREATE OR REPLACE TEMP TABLE order_nodes AS SELECT node, min(pos) AS pos FROM "
+            "(SELECT h AS node, 2 * first AS pos FROM order_edges UNION ALL SELECT lk, 2 * first + 1 FROM order_edges) "
+            "GROUP BY node")
+        for _ in range(TRIM_ROUNDS):
+            trimmed = con.execute(
+                "DELETE FROM order_edges WHERE h NOT IN (SELECT lk FROM order_edges) "
+                "OR lk NOT IN (SELECT h FROM order_edges)").fetchone()[0]
+            if not trimmed:
+                break
+        nodes = con.execute("SELECT node FROM order_nodes WHERE node IN (SELECT h FROM order_edges) "
+                            "ORDER BY pos").fetchall()
+        edges = con.execute("SELECT h, lk FROM order_edges ORDER BY first").fetchall()
+        con.execute("DROP TABLE order_edges; DROP TABLE order_nodes")
+    finally:
+        con.close()
+    graph = nx.DiGraph()
+    graph.add_nodes_from(n for (n,) in nodes)
+    graph.add_edges_from(edges)
+    return graph
 
 
 def find_cycles(ctx: Context) -> list[Cycle]:
     """All lock-order cycles (up to the configured length and count), classified."""
     if "cycles" in ctx.cache:
         return ctx.cache["cycles"]
-    deps = load_deps(ctx)
-    graph = nx.DiGraph()
+    # The edges come from SQL; only the dependencies of edges inside a strongly
+    # connected component (the only ones a cycle can use) are loaded into Python:
+    # with one lock per work item there are as many dependencies as requests.
+    graph = order_graph(ctx)
+    comps = [comp for comp in nx.strongly_connected_components(graph) if len(comp) >= 2]
+    comp_of = {lk: i for i, comp in enumerate(comps) for lk in comp}
     edge_deps: dict[tuple[int, int], list[Dep]] = defaultdict(list)
-    for d in deps:
+    for d in load_deps(ctx, sorted(comp_of)) if comps else []:
         for h in d.held:
-            edge_deps[(h, d.lk)].append(d)
-    graph.add_edges_from(edge_deps)
+            if comp_of.get(h) == comp_of[d.lk]:
+                edge_deps[(h, d.lk)].append(d)
     ctx.cache["edge_deps"] = edge_deps
-    hb = HappensBefore(ctx)
+    hb = HappensBefore(ctx) if comps else None  # (built only when there is a cycle to classify)
     opts = ctx.options
     out: list[Cycle] = []
     seen = 0
-    for comp in nx.strongly_connected_components(graph):
-        if len(comp) < 2:
-            continue
+    for comp in comps:
         for nodes in nx.simple_cycles(graph.subgraph(comp), length_bound=opts.max_cycle_length):
             seen += 1
             if seen > opts.max_cycles:

@@ -26,8 +26,10 @@ def find(ctx: Context) -> list[Finding]:
     reported = {(e.run, e.seq) for e in b.self_waits} | {(e.run, e.seq) for c in b.deadlocks for e in c}
     recursive = {(e.run, e.lk, e.site) for e in b.self_gave_up}
     ctx.con.execute("CREATE OR REPLACE TEMP TABLE reported_waits (run VARCHAR, seq BIGINT)")
-    if reported:
-        ctx.con.executemany("INSERT INTO reported_waits VALUES (?, ?)", sorted(reported))
+    if reported:  # one statement (executemany runs one INSERT per row: about 1.5 ms each)
+        rows = sorted(reported)
+        ctx.con.execute("INSERT INTO reported_waits SELECT unnest($1), unnest($2)",
+                        [[run for run, _ in rows], [seq for _, seq in rows]])
     out = []
     for r in ctx.rows(queries.statements("acquire_timeouts")[-1]):
         lk, run, label = r["lk"], r["run"], ctx.lock_label(r["lk"])
