@@ -155,7 +155,7 @@ def trace_summary(ctx: Context, loaded: loader.Loaded, show_argv: bool = False) 
                        f"LIMIT {MAX_CORRUPT_LISTED}")
     warnings = list(dict.fromkeys(ctx.warnings))
     incomplete = [p["run"] for p in procs if not p["ended"]]
-    dropped = sum(p["dropped"] for p in procs)
+    dropped = min(sum(p["dropped"] for p in procs), 2**62)  # each is capped at 2**62 too
     if dropped:
         warnings.append(f"{dropped} events were dropped by the recorder: holds across the gap are uncertain")
     if incomplete:
@@ -189,3 +189,4 @@ def trace_summary(ctx: Context, loaded: loader.Loaded, show_argv: bool = False) 
         "incomplete_runs": incomplete,
         "warnings": warnings,
     }
+

@@ -126,7 +126,7 @@ def report(
 
     from analyzer.analysis import stored_findings
     from analyzer.errors import UnusableInput
-    from analyzer.report import html
+    from analyzer.report import html, shape
 
     def die(message: str) -> None:
         typer.echo(f"lockscope report: {message}", err=True)
@@ -156,7 +156,12 @@ def report(
             die(f"{source}: not a lockscope findings document")
         if doc.get("version") != 1:
             die(f"{source}: unsupported findings version {doc.get('version')!r} (this lockscope reads 1)")
-        page = html.render(doc, con=con, plotlyjs=plotlyjs)
+        shape.check(doc)
+        try:
+            page = html.render(doc, con=con, plotlyjs=plotlyjs)
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+            # a field of the right type with contents the renderer cannot use
+            die(f"{source}: malformed findings document ({type(exc).__name__}: {exc})")
     except UnusableInput as exc:
         die(f"{source}: {exc}")
     finally:

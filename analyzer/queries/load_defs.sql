@@ -15,8 +15,12 @@ WITH candidates AS MATERIALIZED (  -- materialized: the prefix test runs before 
     )
     WHERE NOT starts_with(line, '{{"k":"ev",')
 )
-SELECT filename, unnest(j) FROM (
-    SELECT filename, CASE WHEN json_valid(line) THEN json_transform(line, '{{"k": "VARCHAR", "ts": "BIGINT", "th": "INTEGER", "id": "INTEGER", "type": "VARCHAR", "name": "VARCHAR", "reentrant": "BOOLEAN", "value": "BIGINT", "owner": "INTEGER", "lock": "INTEGER", "role": "VARCHAR", "parent": "INTEGER", "ident": "BIGINT", "native_id": "BIGINT", "daemon": "BOOLEAN", "loop": "BIGINT", "kind": "VARCHAR", "site": "INTEGER", "file": "VARCHAR", "line": "INTEGER", "func": "VARCHAR", "stack": "JSON", "format": "VARCHAR", "version": "VARCHAR", "run": "VARCHAR", "part": "INTEGER", "pid": "BIGINT", "ppid": "BIGINT", "host": "VARCHAR", "runtime": "VARCHAR", "python": "VARCHAR", "argv": "JSON", "cwd": "VARCHAR", "clock": "VARCHAR", "mono_ns": "BIGINT", "wall_ns": "BIGINT", "parent_run": "VARCHAR", "settings": "JSON", "count": "BIGINT", "reason": "VARCHAR"}}') END AS j
+SELECT filename, unnest(j),
+       -- JSON types of the fields json_transform would silently coerce (1.5 -> 2, "x" -> NULL)
+       CASE WHEN j.k = 'site' THEN json_type(src, '$.line') END AS line_type,
+       CASE WHEN j.k = 'header' THEN json_type(src, '$.argv') END AS argv_type
+FROM (
+    SELECT filename, line AS src, CASE WHEN json_valid(line) THEN json_transform(line, '{{"k": "VARCHAR", "ts": "BIGINT", "th": "INTEGER", "id": "INTEGER", "type": "VARCHAR", "name": "VARCHAR", "reentrant": "BOOLEAN", "value": "BIGINT", "owner": "INTEGER", "lock": "INTEGER", "role": "VARCHAR", "parent": "INTEGER", "ident": "BIGINT", "native_id": "BIGINT", "daemon": "BOOLEAN", "loop": "BIGINT", "kind": "VARCHAR", "site": "INTEGER", "file": "VARCHAR", "line": "INTEGER", "func": "VARCHAR", "stack": "JSON", "format": "VARCHAR", "version": "VARCHAR", "run": "VARCHAR", "part": "INTEGER", "pid": "BIGINT", "ppid": "BIGINT", "host": "VARCHAR", "runtime": "VARCHAR", "python": "VARCHAR", "argv": "JSON", "cwd": "VARCHAR", "clock": "VARCHAR", "mono_ns": "BIGINT", "wall_ns": "BIGINT", "parent_run": "VARCHAR", "settings": "JSON", "count": "BIGINT", "reason": "VARCHAR"}}') END AS j
     FROM candidates
 )
 WHERE j.k IS NOT NULL AND j.k <> 'ev';

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -14,6 +15,7 @@ from analyzer.errors import UnusableInput
 from .tracebuilder import Trace
 
 runner = CliRunner()
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
 
 
 def inversion_trace(run: str = "run1") -> Trace:
@@ -216,3 +218,107 @@ def test_reentrant_reacquire_is_not_an_edge(tmp_path):
     assert doc["findings"] == []
     stats = next(lk for lk in doc["locks"] if lk["name"] == "r")
     assert stats["acquisitions"] == 2
+
+
+# ---------------------------------------------------------------- bad field values (issue #15)
+
+def run_cli(*args: str):
+    """The CLI's result; fails the test on any exception other than the exit itself."""
+    result = runner.invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def lines_of(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def write_records(path, records: list[dict]):
+    path.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in records))
+    return path
+
+
+@pytest.mark.parametrize("bad_line", ["missing", "x", 1.5, 2**40])
+def test_site_without_an_integer_line_is_a_corrupt_line(tmp_path, bad_line):
+    # a real recorded trace whose findings all name code sites
+    records = lines_of(SAMPLES / "cache_reentry-bug.jsonl")
+    bad_at = []
+    for n, r in enumerate(records, 1):
+        if r["k"] == "site":
+            if bad_line == "missing":
+                del r["line"]
+            else:
+                r["line"] = bad_line
+            bad_at.append(n)
+    path = write_records(tmp_path / "t.jsonl", records)
+    out = tmp_path / "f.json"
+    result = run_cli("analyze", str(path), "--json", str(out), "--sarif", str(tmp_path / "f.sarif"),
+                     "--html", str(tmp_path / "r.html"))
+    assert result.exit_code == 1  # the self-deadlock is still found
+    doc = json.loads(out.read_text())
+    assert "self-deadlock" in [f["kind"] for f in doc["findings"]]
+    assert [(c["line"], c["reason"]) for c in doc["trace"]["corrupt"]] == [
+        (n, "site without an integer line (kept without it)") for n in bad_at]
+    # the site keeps its file: findings still say where
+    assert all(s["site"] and s["line"] is None for f in doc["findings"] for s in f["sites"])
+
+
+def test_timestamp_out_of_range_is_a_corrupt_line(tmp_path):
+    t = inversion_trace()
+    t.records.append({"k": "ev", "ts": -2**63, "th": t.main, "task": None, "obj": 2, "op": "acquire"})
+    t.records.append({"k": "ev", "ts": 2**63 - 1, "th": t.main, "task": None, "obj": 2, "op": "release"})
+    path = t.write(tmp_path / "t.jsonl")
+    n = len(t.records)
+    result = run_cli("analyze", str(path), "--json", str(tmp_path / "f.json"))
+    assert result.exit_code == 1
+    doc = json.loads((tmp_path / "f.json").read_text())
+    assert [(c["line"], c["reason"]) for c in doc["trace"]["corrupt"]] == [
+        (n - 1, "ts out of range"), (n, "ts out of range")]
+    assert [f["kind"] for f in doc["findings"]] == ["potential-deadlock"]
+    assert doc["trace"]["duration_ns"] < 10**9
+
+
+def test_dropped_count_out_of_range_is_a_corrupt_line(tmp_path):
+    t = inversion_trace()
+    t.records.append({"k": "dropped", "ts": t.tick(), "th": t.main, "count": 2**63 - 1})
+    t.records.append({"k": "dropped", "ts": t.tick(), "th": t.main, "count": 2**40})
+    t.records.append({"k": "dropped", "ts": t.tick(), "th": t.main, "count": 2**40})
+    path = t.write(tmp_path / "t.jsonl")
+    result = run_cli("analyze", str(path), "--json", str(tmp_path / "f.json"))
+    assert result.exit_code == 1
+    doc = json.loads((tmp_path / "f.json").read_text())
+    assert [(c["line"], c["reason"]) for c in doc["trace"]["corrupt"]] == [
+        (len(t.records) - 2, "dropped count out of range")]
+    assert doc["trace"]["dropped"] == 2**41
+
+
+@pytest.mark.parametrize("argv", ["app.py --port 1", 5, {"0": "app.py"}])
+def test_header_argv_not_a_list_is_a_corrupt_line(tmp_path, argv):
+    t = inversion_trace()
+    t.records[0]["argv"] = argv
+    path = t.write(tmp_path / "t.jsonl")
+    result = run_cli("analyze", str(path), "--json", str(tmp_path / "f.json"), "--html", str(tmp_path / "r.html"))
+    assert result.exit_code == 1
+    doc = json.loads((tmp_path / "f.json").read_text())
+    assert doc["trace"]["corrupt"] == [{"file": str(path), "line": 1, "reason": "header argv is not a list (ignored)"}]
+    assert doc["trace"]["processes"][0]["argv"] == []
+    assert (tmp_path / "r.html").stat().st_size > 0
+
+
+@pytest.mark.parametrize("steps, message", [
+    ("x", "findings[0].steps is not a list"),
+    ([1, 2], "findings[0].steps[0] is not an object"),
+    ([{"actor": 5}], "findings[0].steps[0].actor is not an object"),
+    ([{"holds": {"lock": 1}}], "findings[0].steps[0].holds is not a list"),
+])
+def test_report_on_findings_with_malformed_steps_is_a_one_line_error(tmp_path, steps, message):
+    out = tmp_path / "f.json"
+    run_cli("analyze", str(SAMPLES / "deadlock_threads-bug.jsonl"), "--json", str(out), "-q")
+    doc = json.loads(out.read_text())
+    assert doc["findings"][0]["steps"]
+    doc["findings"][0]["steps"] = steps
+    out.write_text(json.dumps(doc))
+    result = run_cli("report", str(out), "--html", str(tmp_path / "r.html"))
+    assert result.exit_code == 2
+    assert result.output.strip() == f"lockscope report: {out}: malformed findings document: {message}"
