@@ -153,7 +153,7 @@ def trace_summary(ctx: Context, loaded: loader.Loaded, show_argv: bool = False) 
 
     corrupt = ctx.rows(f"SELECT path AS file, line, reason FROM corrupt_lines ORDER BY file_id, line "
                        f"LIMIT {MAX_CORRUPT_LISTED}")
-    warnings = list(dict.fromkeys(ctx.warnings))
+    warnings = list(dict.fromkeys(loaded.warnings + ctx.warnings))
     incomplete = [p["run"] for p in procs if not p["ended"]]
     dropped = min(sum(p["dropped"] for p in procs), 2**62)  # each is capped at 2**62 too
     if dropped:

@@ -8,12 +8,12 @@ import tempfile
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from . import queries
+from . import inputs, queries
 from .errors import UnusableInput
 from .timing import Lap
 
@@ -88,20 +88,28 @@ class Loaded:
     files: list[Path]
     empty_files: list[Path]
     headerless_files: list[str]
+    warnings: list[str] = field(default_factory=list)
 
 
 RAW_SCHEMA = """CREATE OR REPLACE TABLE raw (file_id SMALLINT, k VARCHAR, ts BIGINT, th INTEGER,
     task INTEGER, obj INTEGER, op VARCHAR, site INTEGER, outcome VARCHAR, sig VARCHAR,
     timeout DOUBLE, n INTEGER, id INTEGER, count BIGINT)"""
+# DuckDB's own limit is a little above ours, so that a line it reads whole is
+# never one that inputs.cut_long_lines would cut, and a line it rejects always is.
+DUCKDB_MAX_LINE = inputs.MAX_LINE_BYTES + 4096
 
 
-def load(con: duckdb.DuckDBPyConnection, files: list[Path], timings: dict[str, float] | None = None) -> Loaded:
+def load(con: duckdb.DuckDBPyConnection, files: list[Path], timings: dict[str, float] | None = None,
+         max_gzip_ratio: float | None = None) -> Loaded:
     """Read `files` into the documented tables of `con` (docs/database.md).
 
-    Two passes: pass 1 reads every line of each file with DuckDB `read_json` and the
-    event columns' explicit types (row order = line order); pass 2 reads the files as
-    plain lines and parses, with all the definition columns, only the lines that do
-    not start like an event. Raises UnusableInput for
+    Files are first prepared (inputs.prepare): read by literal name, the same part
+    given twice read once, two programs with one run id kept apart. Then two passes:
+    pass 2 reads the files as plain lines and parses, with all the definition
+    columns, only the lines that do not start like an event; pass 1 reads every
+    line of each file with DuckDB `read_json` and the event columns' explicit types
+    (row order = line order). A file with lines over 16 MiB is read from a copy
+    where they are marked (reported as corrupt lines). Raises UnusableInput for
     an unknown format version or when no file holds a single valid record.
     `timings`, when given, receives the seconds each step took.
     """
@@ -110,18 +118,41 @@ def load(con: duckdb.DuckDBPyConnection, files: list[Path], timings: dict[str, f
     empty = [f for f in files if f.stat().st_size == 0]
     if not nonempty:
         raise UnusableInput(_nothing_usable(files, "empty"))
-    con.execute("CREATE OR REPLACE TABLE paths (file_id SMALLINT, path VARCHAR)")
-    con.executemany("INSERT INTO paths VALUES (?, ?)", [(i, str(f)) for i, f in enumerate(nonempty, 1)])
+    prepared = inputs.prepare(nonempty, max_gzip_ratio)
+    try:
+        return _load(con, files, prepared, empty, lap)
+    finally:
+        prepared.cleanup()
+
+
+def _load(con: duckdb.DuckDBPyConnection, files: list[Path], prepared: inputs.Prepared,
+          empty: list[Path], lap: Lap) -> Loaded:
+    sources = prepared.sources
+    lap("load:prepare_s")
+    con.execute("CREATE OR REPLACE TABLE paths (file_id SMALLINT, path VARCHAR, src VARCHAR, run VARCHAR)")
+    con.executemany("INSERT INTO paths VALUES (?, ?, ?, ?)",
+                    [(i, str(s.path), str(s.src), s.run) for i, s in enumerate(sources, 1)])
     con.execute(RAW_SCHEMA)
     try:
-        for i, f in enumerate(nonempty, 1):  # one statement per file (not per line)
-            queries.run(con, "load_raw", file_id=i, path=queries.sql_string(str(f)))
-        lap("load:read_events_s")
-        file_list = "[" + ", ".join(queries.sql_string(str(f)) for f in nonempty) + "]"
-        queries.run(con, "load_defs", files=file_list)
+        file_list = "[" + ", ".join(queries.sql_string(str(s.src)) for s in sources) + "]"
+        queries.run(con, "load_defs", files=file_list, max_line=DUCKDB_MAX_LINE)
         lap("load:read_definitions_s")
+        too_long = {r[0] for r in con.execute(
+            "SELECT DISTINCT s.file_path FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) "
+            "WHERE e.error_type = 'LINE SIZE OVER MAXIMUM'").fetchall()}
+        for i, s in enumerate(sources, 1):  # one statement per file (not per line)
+            read = s.src
+            if str(s.src) in too_long:
+                read, _ = inputs.cut_long_lines(s, prepared.workdir)
+            queries.run(con, "load_raw", file_id=i, path=queries.sql_string(str(read)),
+                        max_line=DUCKDB_MAX_LINE)
+        lap("load:read_events_s")
+        queries.run(con, "load_files")
     except duckdb.Error as exc:  # unreadable file, bad gzip stream, ...
-        raise UnusableInput(f"cannot read trace files: {str(exc).splitlines()[0]}") from None
+        message = str(exc).splitlines()[0]
+        for s in sources:  # name the user's files, not the links
+            message = message.replace(str(s.src), str(s.path))
+        raise UnusableInput(f"cannot read trace files: {message}") from None
     bad = con.execute(
         "SELECT path, format, version FROM files "
         "WHERE run IS NOT NULL AND (format IS DISTINCT FROM 'lockscope-trace' "
@@ -137,16 +168,16 @@ def load(con: duckdb.DuckDBPyConnection, files: list[Path], timings: dict[str, f
             f"{', '.join(sorted(SUPPORTED_VERSIONS))}); upgrade lockscope"
         )
     headerless = [r[0] for r in con.execute("SELECT path FROM files WHERE run IS NULL").fetchall()]
-    if len(headerless) == len(nonempty):  # (and the run ENUM would have no value)
+    if len(headerless) == len(sources):  # (and the run ENUM would have no value)
         raise UnusableInput(_nothing_usable(files, "no header record"))
     queries.run(con, "build_tables")
     lap("load:build_tables_s")
     con.execute("DROP VIEW IF EXISTS good; DROP VIEW IF EXISTS def_rows; DROP VIEW IF EXISTS rows; "
                 "DROP TABLE IF EXISTS other_rows; DROP TABLE IF EXISTS raw; DROP TABLE IF EXISTS defs; "
-                "DROP TABLE IF EXISTS paths")
+                "DROP TABLE IF EXISTS paths; DROP TABLE IF EXISTS def_problems")
     if con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0:
         raise UnusableInput(_nothing_usable(files, "no header record"))
-    return Loaded(files=files, empty_files=empty, headerless_files=headerless)
+    return Loaded(files=files, empty_files=empty, headerless_files=headerless, warnings=prepared.warnings)
 
 
 def _nothing_usable(files: list[Path], why: str) -> str:

@@ -10,6 +10,7 @@ SELECT r.*, f.run::run_t AS file_run, f.part AS file_part,
        (r.rowid - f.first_row + 1) = f.lines AS is_last_line,
        CASE
          WHEN r.k IS NULL THEN 'not a JSON object'
+         WHEN r.k = '~too-long' THEN 'line longer than 16 MiB (not read)'  -- marked by inputs.cut_long_lines
          WHEN r.k = 'ev' AND (r.ts IS NULL OR r.th IS NULL OR r.obj IS NULL OR r.op IS NULL) THEN 'event without ts, th, obj or op'
          WHEN r.k IN ('site', 'lock', 'resource', 'thread', 'task', 'segment', 'name') AND r.id IS NULL THEN r.k || ' record without id'
          WHEN r.k IN ('dropped', 'end') AND r.ts IS NULL THEN r.k || ' record without ts'
@@ -52,7 +53,7 @@ SELECT d.*, d.rowid AS ord, f.file_id, f.run::run_t AS file_run, f.part AS file_
          WHEN d.k = 'header' AND d.argv_type IS NOT NULL AND d.argv_type <> 'ARRAY'
            THEN 'header argv is not a list (ignored)'
        END AS flaw
-FROM defs d JOIN files f ON f.path = d.filename;
+FROM defs d JOIN files f ON f.src = d.filename;
 
 -- Problems found only in the second pass, located by matching the first pass's
 -- row of the same kind, id and ts in the same file (it has the line numbers).

@@ -3,6 +3,8 @@
 -- as plain lines (fast, no JSON parsing) and a line that starts like an event
 -- written by the recorder (`{{"k":"ev",`) is skipped unparsed; any other line is
 -- parsed, and kept unless it is an event after all. Row order is file order.
+-- Lines over {max_line} bytes are not read: they are listed in `reject_errors`
+-- (store_rejects), and the loader reads a copy of their file where they are marked.
 CREATE OR REPLACE TABLE defs AS
 WITH candidates AS MATERIALIZED (  -- materialized: the prefix test runs before any parsing
     SELECT filename, line
@@ -10,8 +12,8 @@ WITH candidates AS MATERIALIZED (  -- materialized: the prefix test runs before 
         {files},
         columns = {{'line': 'VARCHAR'}},
         header = false, auto_detect = false, delim = chr(1), quote = '', escape = '',
-        filename = true, ignore_errors = true,
-        max_line_size = 16777216
+        filename = true, ignore_errors = true, store_rejects = true,
+        max_line_size = {max_line}
     )
     WHERE NOT starts_with(line, '{{"k":"ev",')
 )
@@ -24,18 +26,3 @@ FROM (
     FROM candidates
 )
 WHERE j.k IS NOT NULL AND j.k <> 'ev';
-
--- One row per file: where its lines start in `raw`, and its header.
-CREATE OR REPLACE TABLE files AS
-WITH spans AS (
-    SELECT file_id, min(rowid) AS first_row, count(*) AS lines FROM raw GROUP BY file_id
-), headers AS (
-    SELECT filename AS path, arg_min(rowid, rowid) AS header_row FROM defs WHERE k = 'header' GROUP BY filename
-)
-SELECT p.file_id, p.path, s.first_row, coalesce(s.lines, 0) AS lines,
-       h.format, h.version, h.run, coalesce(h.part, 0) AS part
-FROM paths p
-LEFT JOIN spans s USING (file_id)
-LEFT JOIN headers hh ON hh.path = p.path
-LEFT JOIN defs h ON h.rowid = hh.header_row
-ORDER BY p.file_id;

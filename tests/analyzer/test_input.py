@@ -322,3 +322,75 @@ def test_report_on_findings_with_malformed_steps_is_a_one_line_error(tmp_path, s
     result = run_cli("report", str(out), "--html", str(tmp_path / "r.html"))
     assert result.exit_code == 2
     assert result.output.strip() == f"lockscope report: {out}: malformed findings document: {message}"
+
+
+# ---------------------------------------------------------------- file names, copies, long lines
+
+def test_file_names_are_read_literally_not_as_patterns(tmp_path):
+    path = inversion_trace().write(tmp_path / "svc[ab].jsonl")
+    # a file the pattern would match, holding another program's trace
+    other = Trace(run="other")
+    other.nested(other.main, [other.lock("x", line=5)], [6])
+    other.write(tmp_path / "svca.jsonl")
+    doc = analyze([path])
+    assert [f["path"] for f in doc["trace"]["files"]] == [str(path)]
+    assert [p["run"] for p in doc["trace"]["processes"]] == ["run1"]
+    assert [f["kind"] for f in doc["findings"]] == ["potential-deadlock"]
+
+
+def test_the_same_part_twice_is_read_once_with_a_warning(tmp_path):
+    plain = inversion_trace().write(tmp_path / "t.jsonl")
+    (tmp_path / "t.jsonl.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "t.jsonl").write_bytes(plain.read_bytes())
+    once = analyze([plain])
+    doc = analyze([tmp_path])
+    assert doc["trace"]["events"] == once["trace"]["events"]
+    assert [f["path"] for f in doc["trace"]["files"]] == [str(tmp_path / "copy" / "t.jsonl")]
+    assert sorted(w for w in doc["trace"]["warnings"] if "read once" in w) == [
+        f"{tmp_path / 't.jsonl'} is a copy of {tmp_path / 'copy' / 't.jsonl'} (run run1 part 0): read once",
+        f"{tmp_path / 't.jsonl.gz'} is a copy of {tmp_path / 'copy' / 't.jsonl'} (run run1 part 0): read once"]
+    assert [(f["kind"], f["count"]) for f in doc["findings"]] == [
+        (f["kind"], f["count"]) for f in once["findings"]]
+    assert doc["locks"][0]["acquisitions"] == once["locks"][0]["acquisitions"]
+
+
+def test_two_programs_with_one_run_id_are_never_merged(tmp_path):
+    # each program takes the two locks in one order: only merged do they form a cycle
+    def program(pid: int, order: list[str]) -> Trace:
+        t = Trace(run="samerun")
+        t.records[0]["pid"] = pid
+        locks = {"sessions": t.lock("sessions", line=3), "users": t.lock("users", line=4)}
+        worker = t.thread("worker", t.main)
+        t.nested(worker, [locks[n] for n in order], [8, 9])
+        return t
+    program(100, ["sessions", "users"]).write(tmp_path / "a.jsonl")
+    program(200, ["users", "sessions"]).write(tmp_path / "b.jsonl")
+    doc = analyze([tmp_path])
+    assert [f for f in doc["findings"] if f["severity"] in ("error", "critical")] == []
+    assert [(p["run"], p["pid"]) for p in doc["trace"]["processes"]] == [("samerun", 100), ("samerun~2", 200)]
+    assert any("run id samerun was written by more than one program (pid 100 on test, pid 200 on test"
+               in w for w in doc["trace"]["warnings"])
+
+
+@pytest.mark.parametrize("mib", [20, 40])
+@pytest.mark.parametrize("compress", [False, True])
+def test_over_long_lines_are_corrupt_lines_and_the_rest_is_read(tmp_path, monkeypatch, mib, compress):
+    monkeypatch.setenv("LOCKSCOPE_MAX_GZIP_RATIO", "0")  # the long lines compress very well
+    t = inversion_trace()
+    huge_at = 6
+    t.records.insert(huge_at - 1, {"k": "name", "id": 2, "name": "x" * (mib << 20)})
+    t.records.insert(huge_at + 1, {"k": "site", "id": 99, "file": "/app/x.py", "line": 1, "func": "f",
+                                   "stack": [["/app/x.py", 1, "f" * (mib << 20)]]})
+    path = t.write(tmp_path / "t.jsonl")
+    if compress:
+        gz = tmp_path / "t.jsonl.gz"
+        gz.write_bytes(gzip.compress(path.read_bytes(), compresslevel=1))
+        path.unlink()
+        path = gz
+    doc = analyze([path])
+    assert doc["trace"]["corrupt"] == [
+        {"file": str(path), "line": huge_at, "reason": "line longer than 16 MiB (not read)"},
+        {"file": str(path), "line": huge_at + 2, "reason": "line longer than 16 MiB (not read)"}]
+    assert [f["kind"] for f in doc["findings"]] == ["potential-deadlock"]
+    assert doc["findings"][0]["locks"][0]["name"] == "sessions"  # the line after the long one is read
