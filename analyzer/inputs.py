@@ -36,6 +36,9 @@ class Source:
     run: str | None = None  # run id to use instead of the header's (two programs, one id)
 
 
+WORKDIRS: set[str] = set()  # of every Prepared not yet cleaned up (removed on SIGINT/SIGTERM too)
+
+
 @dataclass
 class Prepared:
     sources: list[Source]
@@ -45,6 +48,7 @@ class Prepared:
     def cleanup(self) -> None:
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            WORKDIRS.discard(self.workdir)
             self.workdir = None
 
 
@@ -69,6 +73,7 @@ def prepare(files: list[Path], max_gzip_ratio: float | None = None) -> Prepared:
     for f in files:
         check_expansion(f, ratio)
     prepared = Prepared(sources=[], workdir=tempfile.mkdtemp(prefix="lockscope-read-"))
+    WORKDIRS.add(prepared.workdir)
     try:
         seen: dict[bytes, Path] = {}  # header -> first file with it
         programs: dict[str, list[tuple]] = {}  # run -> (pid, host) of each program, first first

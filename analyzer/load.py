@@ -55,30 +55,104 @@ def discover(paths: list[str | os.PathLike]) -> list[Path]:
     return unique
 
 
-def connect(db_path: str | os.PathLike | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+MEMORY_FRACTION = 0.5  # of the memory this process may use (physical, or its cgroup's limit)
+TEMP_FRACTION = 0.5  # of the free space where DuckDB spills
+
+
+def connect(db_path: str | os.PathLike | None = None, memory_limit: str | None = None,
+            temp_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection on `db_path` (replaced if it exists), or in memory.
 
-    In memory, DuckDB spills to a private temporary directory (deleted on close)
-    when `memory_limit` is reached, so big traces stay within the limit.
+    In memory, DuckDB spills to a private temporary directory (deleted on close,
+    and by `remove_spill_dirs` on SIGINT/SIGTERM) when `memory_limit` is reached.
+    Defaults: `memory_limit` LOCKSCOPE_MEMORY_LIMIT or half the memory this process
+    may use; `temp_limit` (spill size) LOCKSCOPE_TEMP_LIMIT or half the free space.
     """
+    memory_limit = memory_limit or os.environ.get("LOCKSCOPE_MEMORY_LIMIT") or default_memory_limit()
+    temp_limit = temp_limit or os.environ.get("LOCKSCOPE_TEMP_LIMIT")
     if db_path is not None:
         db = Path(db_path)
         for stale in (db, db.with_name(db.name + ".wal")):
             if stale.exists():
                 stale.unlink()
         con = duckdb.connect(str(db))
+        spill = str(db) + ".tmp"  # DuckDB's default for a database file
     else:
         con = duckdb.connect()
-        tmp = tempfile.mkdtemp(prefix="lockscope-")
-        weakref.finalize(con, shutil.rmtree, tmp, True)
-        con.execute(f"SET temp_directory = {queries.sql_string(tmp)}")
-    if memory_limit:
+        spill = tempfile.mkdtemp(prefix="lockscope-")
+        _SPILL_DIRS.add(spill)
+        weakref.finalize(con, _remove_spill_dir, spill)
+        con.execute(f"SET temp_directory = {queries.sql_string(spill)}")
+    _CONNECTIONS.add(con)
+    try:
         con.execute(f"SET memory_limit = {queries.sql_string(memory_limit)}")
+        con.execute(f"SET max_temp_directory_size = "
+                    f"{queries.sql_string(temp_limit or default_temp_limit(spill))}")
+    except duckdb.Error as exc:
+        con.close()
+        raise UnusableInput(f"bad memory or temp limit ({memory_limit!r}, {temp_limit!r}): "
+                            f"{str(exc).splitlines()[0]}") from None
     # Required, not a preference: line numbers come from insertion order, the
     # events' `seq` is the rowid of the sorted event_rows table, and the streaming
     # window pass of deps.sql relies on ORDER BY output order.
     con.execute("SET preserve_insertion_order = true")
     return con
+
+
+_SPILL_DIRS: set[str] = set()
+_CONNECTIONS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _remove_spill_dir(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    _SPILL_DIRS.discard(path)
+
+
+def interrupt_all() -> None:
+    """Interrupt the query running on every open connection (from a signal handler)."""
+    for con in list(_CONNECTIONS):
+        try:
+            con.interrupt()
+        except Exception:  # closed meanwhile
+            pass
+
+
+def remove_spill_dirs() -> None:
+    """Delete the spill directories of all in-memory connections, and the loader's
+    links and copies (on SIGINT/SIGTERM)."""
+    for path in list(_SPILL_DIRS):
+        _remove_spill_dir(path)
+    for path in list(inputs.WORKDIRS):
+        shutil.rmtree(path, ignore_errors=True)
+        inputs.WORKDIRS.discard(path)
+
+
+def default_memory_limit() -> str:
+    """Half the memory this process may use: physical memory, or its cgroup's limit if lower."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "2GB"
+    for cgroup in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            raw = Path(cgroup).read_text().strip()
+        except OSError:
+            continue
+        if raw.isdigit():
+            total = min(total, int(raw))
+    return f"{max(256, int(total * MEMORY_FRACTION) >> 20)}MB"
+
+
+def default_temp_limit(spill: str) -> str:
+    """Half the free space of the file system DuckDB spills to."""
+    where = Path(spill)
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return "10GB"
+    return f"{max(64, int(free * TEMP_FRACTION) >> 20)}MB"
 
 
 @dataclass

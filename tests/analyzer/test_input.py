@@ -3,8 +3,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
+import orjson
 import pytest
 from typer.testing import CliRunner
 
@@ -394,3 +402,100 @@ def test_over_long_lines_are_corrupt_lines_and_the_rest_is_read(tmp_path, monkey
         {"file": str(path), "line": huge_at + 2, "reason": "line longer than 16 MiB (not read)"}]
     assert [f["kind"] for f in doc["findings"]] == ["potential-deadlock"]
     assert doc["findings"][0]["locks"][0]["name"] == "sessions"  # the line after the long one is read
+
+
+# ---------------------------------------------------------------- resources
+
+def busy_trace(path, events: int):
+    """A valid trace of `events` lock events over 8 threads and 50 locks, written fast."""
+    t = Trace()
+    locks = [t.lock(f"l{i}", line=10 + i) for i in range(50)]
+    threads = [t.thread(f"w{i}", t.main) for i in range(8)]
+    site = t.site(500)
+    head = b"".join(orjson.dumps(r) + b"\n" for r in t.records)
+    ts = t.ts
+    with open(path, "wb") as fh:
+        fh.write(head)
+        for i in range(events // 2):
+            ts += 1000
+            th, lock = threads[i % 8], locks[(i * 7) % 50]
+            fh.write(b'{"k":"ev","ts":%d,"th":%d,"task":null,"obj":%d,"op":"acquire","site":%d}\n'
+                     % (ts, th, lock, site))
+            fh.write(b'{"k":"ev","ts":%d,"th":%d,"task":null,"obj":%d,"op":"release"}\n' % (ts + 500, th, lock))
+        fh.write(b'{"k":"end","ts":%d,"reason":"exit"}\n' % (ts + 1000))
+    return path
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_analysis_removes_the_spill_directory(tmp_path_factory, signum):
+    trace = tmp_path_factory.getbasetemp() / "busy.jsonl"
+    if not trace.exists():
+        busy_trace(trace, 600_000)
+    spill_root = tmp_path_factory.mktemp("spill")
+    env = dict(os.environ, TMPDIR=str(spill_root))
+    proc = subprocess.Popen([sys.executable, "-c", "from analyzer.cli import main; main()", "analyze", str(trace), "-q",
+                             "--memory-limit", "200MB"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.name.startswith("lockscope-") for p in spill_root.iterdir()):
+            assert proc.poll() is None and time.monotonic() < deadline, "no spill directory was made"
+            time.sleep(0.02)
+        time.sleep(0.5)  # into the loading
+        assert proc.poll() is None, "the analysis ended before the signal"
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == 128 + signum
+    assert err.strip() == f"lockscope analyze: interrupted by {signal.Signals(signum).name} (nothing written)"
+    assert list(spill_root.iterdir()) == []
+
+
+def test_gzip_that_expands_too_much_is_refused_with_one_line(tmp_path, monkeypatch):
+    plain = busy_trace(tmp_path / "t.jsonl", 2000)
+    repeated = plain.read_bytes() + plain.read_bytes().splitlines(keepends=True)[-2] * 3_000_000
+    gz = tmp_path / "bomb.jsonl.gz"
+    gz.write_bytes(gzip.compress(repeated, compresslevel=9))
+    plain.unlink()
+    assert len(repeated) / gz.stat().st_size > 100
+    result = run_cli("analyze", str(gz))
+    assert result.exit_code == 2
+    assert result.output.startswith(f"lockscope analyze: {gz}: expands more than 100 times (")
+    assert len(result.output.strip().splitlines()) == 1
+    monkeypatch.setenv("LOCKSCOPE_MAX_GZIP_RATIO", "0")  # the user's explicit choice reads it
+    assert run_cli("analyze", str(gz), "-q").exit_code == 0
+
+
+def test_default_memory_and_spill_limits_fit_the_machine(monkeypatch):
+    import duckdb
+
+    from analyzer import load
+
+    def settings(con) -> tuple:
+        try:
+            return con.execute("SELECT current_setting('memory_limit'), "
+                               "current_setting('max_temp_directory_size')").fetchone()
+        finally:
+            con.close()
+
+    def expected(memory: str, temp: str) -> tuple:
+        con = duckdb.connect()
+        con.execute(f"SET memory_limit = '{memory}'; SET max_temp_directory_size = '{temp}'")
+        return settings(con)
+
+    monkeypatch.delenv("LOCKSCOPE_MEMORY_LIMIT", raising=False)
+    monkeypatch.delenv("LOCKSCOPE_TEMP_LIMIT", raising=False)
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    default = load.default_memory_limit()
+    assert default.endswith("MB") and int(default[:-2]) << 20 <= physical // 2
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    assert settings(load.connect())[0] == expected(default, "1GB")[0]
+    assert int(load.default_temp_limit(tempfile.gettempdir())[:-2]) << 20 <= free // 2 + (1 << 30)
+    monkeypatch.setenv("LOCKSCOPE_MEMORY_LIMIT", "123MB")
+    monkeypatch.setenv("LOCKSCOPE_TEMP_LIMIT", "2GB")
+    assert settings(load.connect()) == expected("123MB", "2GB")
+    assert settings(load.connect(memory_limit="200MB", temp_limit="3GB")) == expected("200MB", "3GB")
+    with pytest.raises(UnusableInput, match="bad memory or temp limit"):
+        load.connect(memory_limit="lots")
