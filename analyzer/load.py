@@ -222,6 +222,8 @@ def _load(con: duckdb.DuckDBPyConnection, files: list[Path], prepared: inputs.Pr
                         max_line=DUCKDB_MAX_LINE)
         lap("load:read_events_s")
         queries.run(con, "load_files")
+    except duckdb.OutOfMemoryException:
+        raise  # said with the limits by analysis.analyze
     except duckdb.Error as exc:  # unreadable file, bad gzip stream, ...
         message = str(exc).splitlines()[0]
         for s in sources:  # name the user's files, not the links

@@ -499,3 +499,11 @@ def test_default_memory_and_spill_limits_fit_the_machine(monkeypatch):
     assert settings(load.connect(memory_limit="200MB", temp_limit="3GB")) == expected("200MB", "3GB")
     with pytest.raises(UnusableInput, match="bad memory or temp limit"):
         load.connect(memory_limit="lots")
+
+
+def test_running_out_of_memory_and_spill_is_a_one_line_error(tmp_path):
+    trace = busy_trace(tmp_path / "t.jsonl", 400_000)
+    result = run_cli("analyze", str(trace), "-q", "--memory-limit", "20MB", "--temp-limit", "1MB")
+    assert result.exit_code == 2
+    assert result.output.startswith("lockscope analyze: out of memory or spill space (memory limit ")
+    assert len(result.output.strip().splitlines()) == 1
