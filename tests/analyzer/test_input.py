@@ -352,6 +352,11 @@ def test_the_same_part_twice_is_read_once_with_a_warning(tmp_path):
     (tmp_path / "copy").mkdir()
     (tmp_path / "copy" / "t.jsonl").write_bytes(plain.read_bytes())
     once = analyze([plain])
+    os.link(plain, tmp_path / "hardlink.jsonl")
+    twice = analyze([plain, plain, str(tmp_path / "*.jsonl"), tmp_path / "hardlink.jsonl"])
+    assert twice["trace"]["events"] == once["trace"]["events"]
+    assert [f["path"] for f in twice["trace"]["files"]] == [str(tmp_path / "hardlink.jsonl")]
+    os.unlink(tmp_path / "hardlink.jsonl")
     doc = analyze([tmp_path])
     assert doc["trace"]["events"] == once["trace"]["events"]
     assert [f["path"] for f in doc["trace"]["files"]] == [str(tmp_path / "copy" / "t.jsonl")]
