@@ -25,7 +25,8 @@ MAX_CORRUPT_LISTED = 100
 def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hold: str | int = "100ms",
             baseline: str | os.PathLike | None = None, db: str | os.PathLike | None = None,
             memory_limit: str | None = None, max_cycle_length: int = 6, rules: list[str] | None = None,
-            fail_on: str = "error", on_result=None, show_argv: bool = False) -> dict:
+            fail_on: str = "error", on_result=None, show_argv: bool = False,
+            temp_limit: str | None = None) -> dict:
     """Analyze trace files and return the findings document (docs/findings-format.md).
 
     `paths`: files, directories or globs (one path or a list). Raises UnusableInput
@@ -33,6 +34,8 @@ def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hol
     the document while the database is still open (the HTML report draws from it).
     With `db`, the document is also stored in the database (table `findings_json`).
     Secret-looking values of each process's argv are masked unless `show_argv`.
+    `memory_limit` / `temp_limit` bound DuckDB's memory and spill (see load.connect);
+    running out of either raises UnusableInput.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -41,52 +44,65 @@ def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hol
                    max_cycle_length=max_cycle_length)
     known = load_baseline(baseline) if baseline else set()
     files = loader.discover(list(paths))
-    con = loader.connect(db, memory_limit)
+    con = loader.connect(db, memory_limit, temp_limit)
     try:
-        timings: dict[str, float] = {}
-        lap = Lap(timings)
-        loaded = loader.load(con, files, timings)
-        lap("load_s")
-        ctx = Context(con, opts)
-
-        selected = [r for r in all_rules() if rules is None or set(r.KINDS) & set(rules)]
-
-        def prepare() -> None:  # what the selected rules and the lock table need of holds and waits only
-            for rule in selected:
-                if hasattr(rule, "PREPARE"):
-                    rule.PREPARE(ctx)  # cached in ctx: shared work runs once
-            lock_stats(ctx)
-
-        loader.derive(con, group_by=group_by, actors=actors, timings=timings, alongside=prepare)
-        lap("derive_s")
-        findings: list[Finding] = []
-        for rule in selected:
-            findings += rule.find(ctx)
-            lap(f"rule:{rule.__name__.rsplit('.', 1)[-1]}_s")
-        findings.sort(key=Finding.sort_key)
-        kept = [f for f in findings if f.fingerprint not in known]
-        doc = {
-            "format": "lockscope-findings",
-            "version": 1,
-            "tool": {"name": "lockscope", "version": VERSION},
-            "generated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "options": opts.to_json() | {"fail_on": fail_on,
-                                         "baseline": str(baseline) if baseline else None},
-            "trace": trace_summary(ctx, loaded, show_argv=show_argv),
-            "findings": [f.to_json(f"F{i}", ctx.wall) for i, f in enumerate(kept, 1)],
-            "suppressed": len(findings) - len(kept),
-            "locks": [{k: v for k, v in s.items() if k != "lk"} for s in lock_stats(ctx)],
-        }
-        doc["summary"] = {s: sum(1 for f in kept if f.severity == s) for s in SEVERITIES}
-        lap("report_s")
-        doc["timings"] = timings
-        if db is not None:
-            store_findings(con, doc)
-        if on_result is not None:
-            on_result(doc, con)
-        return doc
+        return _analyze(con, files, opts, known, baseline=baseline, db=db, rules=rules, fail_on=fail_on,
+                        on_result=on_result, show_argv=show_argv)
+    except duckdb.OutOfMemoryException:
+        limits = con.execute("SELECT current_setting('memory_limit'), "
+                             "current_setting('max_temp_directory_size')").fetchone()
+        raise UnusableInput(f"out of memory or spill space (memory limit {limits[0]}, spill limit {limits[1]}): "
+                            f"raise --memory-limit / --temp-limit (LOCKSCOPE_MEMORY_LIMIT, "
+                            f"LOCKSCOPE_TEMP_LIMIT) or analyze fewer files") from None
     finally:
         con.close()
+
+
+def _analyze(con, files, opts: Options, known: set[str], *, baseline, db, rules, fail_on: str,
+             on_result, show_argv: bool) -> dict:
+    """The body of `analyze`, on an open connection."""
+    timings: dict[str, float] = {}
+    lap = Lap(timings)
+    loaded = loader.load(con, files, timings)
+    lap("load_s")
+    ctx = Context(con, opts)
+
+    selected = [r for r in all_rules() if rules is None or set(r.KINDS) & set(rules)]
+
+    def prepare() -> None:  # what the selected rules and the lock table need of holds and waits only
+        for rule in selected:
+            if hasattr(rule, "PREPARE"):
+                rule.PREPARE(ctx)  # cached in ctx: shared work runs once
+        lock_stats(ctx)
+
+    loader.derive(con, group_by=opts.group_by, actors=opts.actors, timings=timings, alongside=prepare)
+    lap("derive_s")
+    findings: list[Finding] = []
+    for rule in selected:
+        findings += rule.find(ctx)
+        lap(f"rule:{rule.__name__.rsplit('.', 1)[-1]}_s")
+    findings.sort(key=Finding.sort_key)
+    kept = [f for f in findings if f.fingerprint not in known]
+    doc = {
+        "format": "lockscope-findings",
+        "version": 1,
+        "tool": {"name": "lockscope", "version": VERSION},
+        "generated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "options": opts.to_json() | {"fail_on": fail_on,
+                                     "baseline": str(baseline) if baseline else None},
+        "trace": trace_summary(ctx, loaded, show_argv=show_argv),
+        "findings": [f.to_json(f"F{i}", ctx.wall) for i, f in enumerate(kept, 1)],
+        "suppressed": len(findings) - len(kept),
+        "locks": [{k: v for k, v in s.items() if k != "lk"} for s in lock_stats(ctx)],
+    }
+    doc["summary"] = {s: sum(1 for f in kept if f.severity == s) for s in SEVERITIES}
+    lap("report_s")
+    doc["timings"] = timings
+    if db is not None:
+        store_findings(con, doc)
+    if on_result is not None:
+        on_result(doc, con)
+    return doc
 
 
 def store_findings(con, doc: dict) -> None:
@@ -153,9 +169,9 @@ def trace_summary(ctx: Context, loaded: loader.Loaded, show_argv: bool = False) 
 
     corrupt = ctx.rows(f"SELECT path AS file, line, reason FROM corrupt_lines ORDER BY file_id, line "
                        f"LIMIT {MAX_CORRUPT_LISTED}")
-    warnings = list(dict.fromkeys(ctx.warnings))
+    warnings = list(dict.fromkeys(loaded.warnings + ctx.warnings))
     incomplete = [p["run"] for p in procs if not p["ended"]]
-    dropped = sum(p["dropped"] for p in procs)
+    dropped = min(sum(p["dropped"] for p in procs), 2**62)  # each is capped at 2**62 too
     if dropped:
         warnings.append(f"{dropped} events were dropped by the recorder: a thread's holds open where it lost "
                         "events end there (unknown when) unless a resync record tells what was lost; "
@@ -191,3 +207,4 @@ def trace_summary(ctx: Context, loaded: loader.Loaded, show_argv: bool = False) 
         "incomplete_runs": incomplete,
         "warnings": warnings,
     }
+

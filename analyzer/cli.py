@@ -53,7 +53,10 @@ def analyze(
     actors: str = typer.Option("task", "--actors", help="Unit of concurrency: task (default: task, else thread), "
                                "thread, or segment (segments such as test cases are separate actors)."),
     max_cycle_length: int = typer.Option(6, "--max-cycle-length", help="Longest lock-order cycle searched."),
-    memory_limit: str | None = typer.Option(None, "--memory-limit", help="DuckDB memory limit, e.g. 2GB."),
+    memory_limit: str | None = typer.Option(None, "--memory-limit", help="DuckDB memory limit, e.g. 2GB "
+                                            "(default: LOCKSCOPE_MEMORY_LIMIT, or half the memory)."),
+    temp_limit: str | None = typer.Option(None, "--temp-limit", help="Most disk space DuckDB may spill to, "
+                                          "e.g. 20GB (default: LOCKSCOPE_TEMP_LIMIT, or half the free space)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No terminal summary."),
     plotlyjs: str = typer.Option("inline", "--plotlyjs", help="HTML report: embed plotly.js (inline, works "
                                  "offline) or load it from its CDN (cdn, a smaller file)."),
@@ -65,6 +68,7 @@ def analyze(
     from analyzer.analysis import analyze as run_analysis
     from analyzer.analysis import failing
     from analyzer.errors import UnusableInput
+    from analyzer.interrupt import Interrupted, run_interruptible
 
     def die(message: str) -> None:
         typer.echo(f"lockscope analyze: {message}", err=True)
@@ -82,12 +86,15 @@ def analyze(
         pages["html"] = html.render(doc, con=con, plotlyjs=plotlyjs)
 
     try:
-        doc = run_analysis(paths, group_by=group_by, actors=actors, long_hold=long_hold,
-                           baseline=baseline, db=db, memory_limit=memory_limit,
-                           max_cycle_length=max_cycle_length, fail_on=fail_on,
-                           on_result=render_html if html_out else None, show_argv=show_argv)
+        doc = run_interruptible(lambda: run_analysis(
+            paths, group_by=group_by, actors=actors, long_hold=long_hold, baseline=baseline, db=db,
+            memory_limit=memory_limit, temp_limit=temp_limit, max_cycle_length=max_cycle_length,
+            fail_on=fail_on, on_result=render_html if html_out else None, show_argv=show_argv))
     except UnusableInput as exc:
         die(str(exc))
+    except Interrupted as exc:
+        typer.echo(f"lockscope analyze: interrupted by {exc} (nothing written)", err=True)
+        raise typer.Exit(128 + exc.signum) from None
     try:
         if json_out:
             from analyzer.report import json as json_report
@@ -126,7 +133,7 @@ def report(
 
     from analyzer.analysis import stored_findings
     from analyzer.errors import UnusableInput
-    from analyzer.report import html
+    from analyzer.report import html, shape
 
     def die(message: str) -> None:
         typer.echo(f"lockscope report: {message}", err=True)
@@ -156,7 +163,12 @@ def report(
             die(f"{source}: not a lockscope findings document")
         if doc.get("version") != 1:
             die(f"{source}: unsupported findings version {doc.get('version')!r} (this lockscope reads 1)")
-        page = html.render(doc, con=con, plotlyjs=plotlyjs)
+        shape.check(doc)
+        try:
+            page = html.render(doc, con=con, plotlyjs=plotlyjs)
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+            # a field of the right type with contents the renderer cannot use
+            die(f"{source}: malformed findings document ({type(exc).__name__}: {exc})")
     except UnusableInput as exc:
         die(f"{source}: {exc}")
     finally:

@@ -55,7 +55,7 @@ class Finding:
     @property
     def fingerprint(self) -> str:
         """Hash of kind + lock creation sites + code sites: stable across runs."""
-        text = "\x1f".join([self.kind, *self.fingerprint_parts])
+        text = "\x1f".join([self.kind, *(p or "" for p in self.fingerprint_parts)])
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     def sort_key(self) -> tuple:

@@ -8,12 +8,12 @@ import tempfile
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from . import holds, queries
+from . import holds, inputs, queries
 from .errors import UnusableInput
 from .timing import Lap
 
@@ -55,30 +55,104 @@ def discover(paths: list[str | os.PathLike]) -> list[Path]:
     return unique
 
 
-def connect(db_path: str | os.PathLike | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+MEMORY_FRACTION = 0.5  # of the memory this process may use (physical, or its cgroup's limit)
+TEMP_FRACTION = 0.5  # of the free space where DuckDB spills
+
+
+def connect(db_path: str | os.PathLike | None = None, memory_limit: str | None = None,
+            temp_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection on `db_path` (replaced if it exists), or in memory.
 
-    In memory, DuckDB spills to a private temporary directory (deleted on close)
-    when `memory_limit` is reached, so big traces stay within the limit.
+    In memory, DuckDB spills to a private temporary directory (deleted on close,
+    and by `remove_spill_dirs` on SIGINT/SIGTERM) when `memory_limit` is reached.
+    Defaults: `memory_limit` LOCKSCOPE_MEMORY_LIMIT or half the memory this process
+    may use; `temp_limit` (spill size) LOCKSCOPE_TEMP_LIMIT or half the free space.
     """
+    memory_limit = memory_limit or os.environ.get("LOCKSCOPE_MEMORY_LIMIT") or default_memory_limit()
+    temp_limit = temp_limit or os.environ.get("LOCKSCOPE_TEMP_LIMIT")
     if db_path is not None:
         db = Path(db_path)
         for stale in (db, db.with_name(db.name + ".wal")):
             if stale.exists():
                 stale.unlink()
         con = duckdb.connect(str(db))
+        spill = str(db) + ".tmp"  # DuckDB's default for a database file
     else:
         con = duckdb.connect()
-        tmp = tempfile.mkdtemp(prefix="lockscope-")
-        weakref.finalize(con, shutil.rmtree, tmp, True)
-        con.execute(f"SET temp_directory = {queries.sql_string(tmp)}")
-    if memory_limit:
+        spill = tempfile.mkdtemp(prefix="lockscope-")
+        _SPILL_DIRS.add(spill)
+        weakref.finalize(con, _remove_spill_dir, spill)
+        con.execute(f"SET temp_directory = {queries.sql_string(spill)}")
+    _CONNECTIONS.add(con)
+    try:
         con.execute(f"SET memory_limit = {queries.sql_string(memory_limit)}")
+        con.execute(f"SET max_temp_directory_size = "
+                    f"{queries.sql_string(temp_limit or default_temp_limit(spill))}")
+    except duckdb.Error as exc:
+        con.close()
+        raise UnusableInput(f"bad memory or temp limit ({memory_limit!r}, {temp_limit!r}): "
+                            f"{str(exc).splitlines()[0]}") from None
     # Required, not a preference: line numbers come from insertion order, the
     # events' `seq` is the rowid of the sorted event_rows table, and the streaming
     # window pass of deps.sql relies on ORDER BY output order.
     con.execute("SET preserve_insertion_order = true")
     return con
+
+
+_SPILL_DIRS: set[str] = set()
+_CONNECTIONS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _remove_spill_dir(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    _SPILL_DIRS.discard(path)
+
+
+def interrupt_all() -> None:
+    """Interrupt the query running on every open connection (from a signal handler)."""
+    for con in list(_CONNECTIONS):
+        try:
+            con.interrupt()
+        except Exception:  # closed meanwhile
+            pass
+
+
+def remove_spill_dirs() -> None:
+    """Delete the spill directories of all in-memory connections, and the loader's
+    links and copies (on SIGINT/SIGTERM)."""
+    for path in list(_SPILL_DIRS):
+        _remove_spill_dir(path)
+    for path in list(inputs.WORKDIRS):
+        shutil.rmtree(path, ignore_errors=True)
+        inputs.WORKDIRS.discard(path)
+
+
+def default_memory_limit() -> str:
+    """Half the memory this process may use: physical memory, or its cgroup's limit if lower."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "2GB"
+    for cgroup in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            raw = Path(cgroup).read_text().strip()
+        except OSError:
+            continue
+        if raw.isdigit():
+            total = min(total, int(raw))
+    return f"{max(256, int(total * MEMORY_FRACTION) >> 20)}MB"
+
+
+def default_temp_limit(spill: str) -> str:
+    """Half the free space of the file system DuckDB spills to."""
+    where = Path(spill)
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return "10GB"
+    return f"{max(64, int(free * TEMP_FRACTION) >> 20)}MB"
 
 
 @dataclass
@@ -88,20 +162,28 @@ class Loaded:
     files: list[Path]
     empty_files: list[Path]
     headerless_files: list[str]
+    warnings: list[str] = field(default_factory=list)
 
 
 RAW_SCHEMA = """CREATE OR REPLACE TABLE raw (file_id SMALLINT, k VARCHAR, ts BIGINT, th INTEGER,
     task INTEGER, obj INTEGER, op VARCHAR, site INTEGER, outcome VARCHAR, sig VARCHAR,
     timeout DOUBLE, n INTEGER, id INTEGER, count BIGINT)"""
+# DuckDB's own limit is a little above ours, so that a line it reads whole is
+# never one that inputs.cut_long_lines would cut, and a line it rejects always is.
+DUCKDB_MAX_LINE = inputs.MAX_LINE_BYTES + 4096
 
 
-def load(con: duckdb.DuckDBPyConnection, files: list[Path], timings: dict[str, float] | None = None) -> Loaded:
+def load(con: duckdb.DuckDBPyConnection, files: list[Path], timings: dict[str, float] | None = None,
+         max_gzip_ratio: float | None = None) -> Loaded:
     """Read `files` into the documented tables of `con` (docs/database.md).
 
-    Two passes: pass 1 reads every line of each file with DuckDB `read_json` and the
-    event columns' explicit types (row order = line order); pass 2 reads the files as
-    plain lines and parses, with all the definition columns, only the lines that do
-    not start like an event. Raises UnusableInput for
+    Files are first prepared (inputs.prepare): read by literal name, the same part
+    given twice read once, two programs with one run id kept apart. Then two passes:
+    pass 2 reads the files as plain lines and parses, with all the definition
+    columns, only the lines that do not start like an event; pass 1 reads every
+    line of each file with DuckDB `read_json` and the event columns' explicit types
+    (row order = line order). A file with lines over 16 MiB is read from a copy
+    where they are marked (reported as corrupt lines). Raises UnusableInput for
     an unknown format version or when no file holds a single valid record.
     `timings`, when given, receives the seconds each step took.
     """
@@ -110,18 +192,43 @@ def load(con: duckdb.DuckDBPyConnection, files: list[Path], timings: dict[str, f
     empty = [f for f in files if f.stat().st_size == 0]
     if not nonempty:
         raise UnusableInput(_nothing_usable(files, "empty"))
-    con.execute("CREATE OR REPLACE TABLE paths (file_id SMALLINT, path VARCHAR)")
-    con.executemany("INSERT INTO paths VALUES (?, ?)", [(i, str(f)) for i, f in enumerate(nonempty, 1)])
+    prepared = inputs.prepare(nonempty, max_gzip_ratio)
+    try:
+        return _load(con, files, prepared, empty, lap)
+    finally:
+        prepared.cleanup()
+
+
+def _load(con: duckdb.DuckDBPyConnection, files: list[Path], prepared: inputs.Prepared,
+          empty: list[Path], lap: Lap) -> Loaded:
+    sources = prepared.sources
+    lap("load:prepare_s")
+    con.execute("CREATE OR REPLACE TABLE paths (file_id SMALLINT, path VARCHAR, src VARCHAR, run VARCHAR)")
+    con.executemany("INSERT INTO paths VALUES (?, ?, ?, ?)",
+                    [(i, str(s.path), str(s.src), s.run) for i, s in enumerate(sources, 1)])
     con.execute(RAW_SCHEMA)
     try:
-        for i, f in enumerate(nonempty, 1):  # one statement per file (not per line)
-            queries.run(con, "load_raw", file_id=i, path=queries.sql_string(str(f)))
-        lap("load:read_events_s")
-        file_list = "[" + ", ".join(queries.sql_string(str(f)) for f in nonempty) + "]"
-        queries.run(con, "load_defs", files=file_list)
+        file_list = "[" + ", ".join(queries.sql_string(str(s.src)) for s in sources) + "]"
+        queries.run(con, "load_defs", files=file_list, max_line=DUCKDB_MAX_LINE)
         lap("load:read_definitions_s")
+        too_long = {r[0] for r in con.execute(
+            "SELECT DISTINCT s.file_path FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) "
+            "WHERE e.error_type = 'LINE SIZE OVER MAXIMUM'").fetchall()}
+        for i, s in enumerate(sources, 1):  # one statement per file (not per line)
+            read = s.src
+            if str(s.src) in too_long:
+                read, _ = inputs.cut_long_lines(s, prepared.workdir)
+            queries.run(con, "load_raw", file_id=i, path=queries.sql_string(str(read)),
+                        max_line=DUCKDB_MAX_LINE)
+        lap("load:read_events_s")
+        queries.run(con, "load_files")
+    except duckdb.OutOfMemoryException:
+        raise  # said with the limits by analysis.analyze
     except duckdb.Error as exc:  # unreadable file, bad gzip stream, ...
-        raise UnusableInput(f"cannot read trace files: {str(exc).splitlines()[0]}") from None
+        message = str(exc).splitlines()[0]
+        for s in sources:  # name the user's files, not the links
+            message = message.replace(str(s.src), str(s.path))
+        raise UnusableInput(f"cannot read trace files: {message}") from None
     bad = con.execute(
         "SELECT path, format, version FROM files "
         "WHERE run IS NOT NULL AND (format IS DISTINCT FROM 'lockscope-trace' "
@@ -137,16 +244,16 @@ def load(con: duckdb.DuckDBPyConnection, files: list[Path], timings: dict[str, f
             f"{', '.join(sorted(SUPPORTED_VERSIONS))}); upgrade lockscope"
         )
     headerless = [r[0] for r in con.execute("SELECT path FROM files WHERE run IS NULL").fetchall()]
-    if len(headerless) == len(nonempty):  # (and the run ENUM would have no value)
+    if len(headerless) == len(sources):  # (and the run ENUM would have no value)
         raise UnusableInput(_nothing_usable(files, "no header record"))
     queries.run(con, "build_tables")
     lap("load:build_tables_s")
     con.execute("DROP VIEW IF EXISTS good; DROP VIEW IF EXISTS def_rows; DROP VIEW IF EXISTS rows; "
                 "DROP TABLE IF EXISTS other_rows; DROP TABLE IF EXISTS raw; DROP TABLE IF EXISTS defs; "
-                "DROP TABLE IF EXISTS paths")
+                "DROP TABLE IF EXISTS paths; DROP TABLE IF EXISTS def_problems")
     if con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0:
         raise UnusableInput(_nothing_usable(files, "no header record"))
-    return Loaded(files=files, empty_files=empty, headerless_files=headerless)
+    return Loaded(files=files, empty_files=empty, headerless_files=headerless, warnings=prepared.warnings)
 
 
 def _nothing_usable(files: list[Path], why: str) -> str:

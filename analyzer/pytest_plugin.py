@@ -134,7 +134,12 @@ def read_settings(config: pytest.Config, ns=None) -> Settings:
 # --------------------------------------------------------------- recording
 
 class _Recording:
-    """The recorder as this plugin runs it: started by us, or found running."""
+    """The recorder as this plugin runs it: started by us, or found running.
+
+    Child processes the session starts record too: while we record, the environment
+    has ``LOCKSCOPE_OUT`` (and ``LOCKSCOPE_STACKS``), so every Python subprocess writes
+    its own trace there; at the end, the trace files that appeared in that
+    directory during the session are analyzed with ours."""
 
     def __init__(self, out: str | None, stacks: int) -> None:
         import recorder
@@ -143,6 +148,10 @@ class _Recording:
         self.out = out or tempfile.mkdtemp(prefix="lockscope-pytest-")
         self.error: str | None = None
         self.owned = not recorder.is_recording()
+        self.saved_env: dict[str, str | None] | None = None
+        # where the session's child processes write, and what was there before
+        self.child_dir = self.out if self.owned else os.environ.get("LOCKSCOPE_OUT")
+        self.before = _trace_files_in(self.child_dir)
         if self.owned:
             try:
                 os.makedirs(self.out, exist_ok=True)
@@ -153,6 +162,9 @@ class _Recording:
                 self.owned = recorder.start(self.out, stacks=stacks).active
                 if not self.owned:
                     self.error = f"the recorder could not start writing to {self.out}"
+            if self.owned:
+                self.saved_env = {k: os.environ.get(k) for k in _CHILD_ENV}
+                os.environ.update({"LOCKSCOPE_OUT": self.out, "LOCKSCOPE_STACKS": str(stacks)})
         self.files: list[str] = []
         self.stopped = False
 
@@ -163,23 +175,52 @@ class _Recording:
         return not self.stopped and recorder.is_recording()
 
     def stop(self) -> list[str]:
-        """Stop (if we started it) and return complete trace files to analyze."""
+        """Stop (if we started it) and return complete trace files to analyze:
+        ours and those of the child processes started meanwhile."""
         import recorder
 
         if self.stopped:
             return self.files
         self.stopped = True
+        own: list[str] = []
         if self.owned:
-            self.files = recorder.stop()
+            self.files = own = recorder.stop()
+            self._restore_env()
         elif recorder.is_recording() and recorder.trace_files():
             # Someone else's recording goes on: analyze a snapshot that ends now.
             recorder.flush()
-            self.files = cut_since(recorder.trace_files(), TraceMark(0, 0), self.out)
+            own = recorder.trace_files()
+            self.files = cut_since(own, TraceMark(0, 0), self.out)
+        mine = {os.path.abspath(f) for f in own + self.files}
+        self.files += [f for f in sorted(_trace_files_in(self.child_dir) - self.before) if f not in mine]
         return self.files
 
+    def _restore_env(self) -> None:
+        for key, value in (self.saved_env or {}).items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self.saved_env = None
+
     def cleanup(self) -> None:
+        self._restore_env()
         if self.temp:
             shutil.rmtree(self.out, ignore_errors=True)
+
+
+_CHILD_ENV = ("LOCKSCOPE_OUT", "LOCKSCOPE_STACKS")
+
+
+def _trace_files_in(directory: str | None) -> set[str]:
+    """Absolute paths of the trace files under `directory` (none if it does not exist)."""
+    if not directory or not os.path.isdir(directory):
+        return set()
+    found = set()
+    for root, _dirs, names in os.walk(directory):
+        found.update(os.path.abspath(os.path.join(root, n)) for n in names
+                     if n.endswith((".jsonl", ".jsonl.gz")))
+    return found
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -279,7 +320,7 @@ class LockscopeSession:
                     self.recording.temp = False  # the controller removes it after analysis
             return
         if self.role == "controller":
-            files = self.worker_files
+            files = list(dict.fromkeys(self.worker_files))  # workers sharing one directory
         if self.recording is not None and self.recording.error:
             self.error = self.recording.error
         elif self.worker_errors:

@@ -81,12 +81,20 @@ class TestWindows:
     names: dict[tuple[str, int], str] = field(default_factory=dict)
     # run -> sorted (begin_ts, end_ts, name); end_ts is None when the test never ended
     spans: dict[str, list[tuple[int, int | None, str]]] = field(default_factory=dict)
+    # child process's run -> its parent process's run (same host: one monotonic clock)
+    parents: dict[str, str] = field(default_factory=dict)
 
     def at(self, run: str | None, ts: int | None) -> list[str]:
-        """The tests running in `run` at time `ts` (innermost last)."""
+        """The tests running in `run` at time `ts` (innermost last); for a child
+        process the session started, the tests of its parent running then."""
         if ts is None:
             return []
-        return [name for begin, end, name in self.spans.get(run or "", ())
+        run = run or ""
+        for _ in range(16):  # up the process tree to the session's own process
+            if run in self.spans or run not in self.parents:
+                break
+            run = self.parents[run]
+        return [name for begin, end, name in self.spans.get(run, ())
                 if begin <= ts and (end is None or end >= ts)]
 
     def name_of(self, run: str | None, seg_id: int) -> str | None:
@@ -111,7 +119,17 @@ def read_test_windows(con) -> TestWindows:
     for run, seg_id, name, begin, end in con.execute(_WINDOWS_SQL).fetchall():
         tw.names[(run, seg_id)] = str(name)
         tw.spans.setdefault(run, []).append((begin, end, str(name)))
+    tw.parents = dict(con.execute(_PARENTS_SQL).fetchall())
     return tw
+
+
+# A run whose process's parent (ppid, same host) is another run's process; runs are
+# only compared on one host, whose monotonic clock all its processes share.
+_PARENTS_SQL = """
+SELECT c.run::VARCHAR, arg_min(p.run::VARCHAR, p.first_ts) FROM runs c
+JOIN runs p ON p.pid = c.ppid AND p.host IS NOT DISTINCT FROM c.host AND p.run <> c.run
+GROUP BY c.run
+"""
 
 
 def _tests_of(actor: dict, ts: int | None, windows: TestWindows) -> list[str]:

@@ -10,9 +10,14 @@ SELECT r.*, f.run::run_t AS file_run, f.part AS file_part,
        (r.rowid - f.first_row + 1) = f.lines AS is_last_line,
        CASE
          WHEN r.k IS NULL THEN 'not a JSON object'
+         WHEN r.k = '~too-long' THEN 'line longer than 16 MiB (not read)'  -- marked by inputs.cut_long_lines
          WHEN r.k = 'ev' AND (r.ts IS NULL OR r.th IS NULL OR r.obj IS NULL OR r.op IS NULL) THEN 'event without ts, th, obj or op'
          WHEN r.k IN ('site', 'lock', 'resource', 'thread', 'task', 'segment', 'name') AND r.id IS NULL THEN r.k || ' record without id'
          WHEN r.k IN ('dropped', 'end') AND r.ts IS NULL THEN r.k || ' record without ts'
+         -- monotonic clocks count up from boot: outside [0, 2^62) is corruption, and
+         -- durations (differences of timestamps) must not overflow
+         WHEN r.ts < 0 OR r.ts >= 4611686018427387904 THEN 'ts out of range'
+         WHEN r.k = 'dropped' AND (r.count < 0 OR r.count >= 281474976710656) THEN 'dropped count out of range'
        END AS problem
 FROM raw r JOIN files f USING (file_id);
 
@@ -31,17 +36,34 @@ CREATE TYPE op_t AS ENUM ('wait', 'acquire', 'release', 'timeout', 'cancel', 'tr
 CREATE OR REPLACE TEMP TABLE other_rows AS
 SELECT * FROM rows
 WHERE k IS DISTINCT FROM 'ev' OR ts IS NULL OR th IS NULL OR obj IS NULL OR op IS NULL
-   OR TRY_CAST(op AS op_t) IS NULL;
+   OR ts < 0 OR ts >= 4611686018427387904 OR TRY_CAST(op AS op_t) IS NULL;
 
 -- Definition records with the file they came from; `ord` is their order in the file.
+-- `problem` excludes the record; `flaw` keeps it without the bad field (argv, line).
+-- Problems the first pass sees too (no id, ts out of range) are reported from there.
 CREATE OR REPLACE TEMP VIEW def_rows AS
 SELECT d.*, d.rowid AS ord, f.file_id, f.run::run_t AS file_run, f.part AS file_part,
        CASE
          WHEN d.k = 'header' AND (d.run IS NULL OR d.version IS NULL) THEN 'header without run or version'
          WHEN d.k IN ('site', 'lock', 'resource', 'thread', 'task', 'segment', 'name') AND d.id IS NULL THEN d.k || ' record without id'
          WHEN d.k = 'site' AND d.file IS NULL THEN 'site without file'
-       END AS problem
-FROM defs d JOIN files f ON f.path = d.filename;
+         WHEN d.ts < 0 OR d.ts >= 4611686018427387904 THEN 'ts out of range'
+       END AS problem,
+       CASE
+         WHEN d.k = 'site' AND (d.line IS NULL OR d.line < 0 OR d.line_type NOT IN ('UBIGINT', 'BIGINT'))
+           THEN 'site without an integer line (kept without it)'
+         WHEN d.k = 'header' AND d.argv_type IS NOT NULL AND d.argv_type <> 'ARRAY'
+           THEN 'header argv is not a list (ignored)'
+       END AS flaw
+FROM defs d JOIN files f ON f.src = d.filename;
+
+-- Problems found only in the second pass, located by matching the first pass's
+-- row of the same kind, id and ts in the same file (it has the line numbers).
+CREATE OR REPLACE TEMP TABLE def_problems AS
+SELECT file_id, ord, k, id, ts, coalesce(problem, flaw) AS reason FROM def_rows
+WHERE flaw IS NOT NULL AND problem IS NULL
+   OR problem IS NOT NULL AND NOT (k IN ('site', 'lock', 'resource', 'thread', 'task', 'segment', 'name') AND id IS NULL)
+      AND problem <> 'ts out of range';
 
 CREATE OR REPLACE TABLE corrupt_lines AS
 SELECT * FROM (
@@ -49,10 +71,12 @@ SELECT * FROM (
            CASE WHEN is_last_line AND k IS NULL THEN 'truncated or unparsable last line' ELSE problem END AS reason
     FROM other_rows WHERE problem IS NOT NULL
     UNION ALL
-    -- a definition whose required field is missing or mistyped (its line is not known here)
-    SELECT file_id, NULL, problem FROM def_rows WHERE problem IS NOT NULL AND k NOT IN ('site', 'lock', 'resource', 'thread', 'task', 'segment', 'name')
-    UNION ALL
-    SELECT file_id, NULL, problem FROM def_rows WHERE k = 'site' AND id IS NOT NULL AND file IS NULL
+    -- a definition whose required field is missing or mistyped
+    SELECT p.file_id, min(r.line_no), any_value(p.reason)
+    FROM def_problems p
+    LEFT JOIN (SELECT file_id, k, id, ts, line_no FROM rows WHERE k IN (SELECT k FROM def_problems)) r
+      ON r.file_id = p.file_id AND r.k = p.k AND r.id IS NOT DISTINCT FROM p.id AND r.ts IS NOT DISTINCT FROM p.ts
+    GROUP BY p.file_id, p.ord
 ) c JOIN (SELECT file_id, path FROM files) USING (file_id)
 ORDER BY file_id, line;
 
@@ -65,7 +89,8 @@ CREATE OR REPLACE TEMP VIEW good AS
 SELECT * FROM def_rows WHERE problem IS NULL AND file_run IS NOT NULL;
 
 CREATE OR REPLACE TABLE sites AS
-SELECT file_run AS run, id, arg_min(file, file_id) AS file, arg_min(line, file_id) AS line,
+SELECT file_run AS run, id, arg_min(file, file_id) AS file,
+       arg_min(CASE WHEN flaw IS NULL THEN line END, file_id) AS line,
        arg_min(func, file_id) AS func, arg_min(stack, file_id) AS stack
 FROM good WHERE k = 'site' GROUP BY ALL;
 
@@ -190,7 +215,7 @@ WITH h AS (
            arg_min(host, file_part) AS host,
            arg_min(runtime, file_part) AS runtime,
            arg_min(python, file_part) AS python,
-           arg_min(argv, file_part) AS argv,
+           arg_min(CASE WHEN flaw IS NULL THEN argv END, file_part) AS argv,
            arg_min(cwd, file_part) AS cwd,
            arg_min(clock, file_part) AS clock,
            arg_min(mono_ns, file_part) AS mono_ns,
@@ -209,7 +234,7 @@ WITH h AS (
 ), fin AS (
     SELECT run, arg_max(reason, part) AS last_reason FROM ends GROUP BY run
 ), drops AS (
-    SELECT run, sum(count) AS dropped FROM dropped GROUP BY run
+    SELECT run, least(sum(count), 4611686018427387904) AS dropped FROM dropped GROUP BY run
 )
 SELECT h.*, span.first_ts, span.last_ts, coalesce(span.last_ts - span.first_ts, 0) AS duration_ns,
        coalesce(fin.last_reason IN ('stop', 'exit'), false) AS ended,

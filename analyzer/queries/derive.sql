@@ -6,7 +6,7 @@ UPDATE sites SET path = CASE
     THEN substr(sites.file, length(rtrim(r.cwd, '/')) + 2) ELSE sites.file END
 FROM runs r WHERE r.run = sites.run;
 ALTER TABLE sites ADD COLUMN IF NOT EXISTS site VARCHAR;
-UPDATE sites SET site = path || ':' || line;
+UPDATE sites SET site = path || coalesce(':' || line, '');  -- line is NULL when the trace had none
 
 -- Lock identity: `lk` is the analysis key (one per instance, or one per creation
 -- site with --group-by site).

@@ -3,6 +3,8 @@
 -- as plain lines (fast, no JSON parsing) and a line that starts like an event
 -- written by the recorder (`{{"k":"ev",`) is skipped unparsed; any other line is
 -- parsed, and kept unless it is an event after all. Row order is file order.
+-- Lines over {max_line} bytes are not read: they are listed in `reject_errors`
+-- (store_rejects), and the loader reads a copy of their file where they are marked.
 CREATE OR REPLACE TABLE defs AS
 WITH candidates AS MATERIALIZED (  -- materialized: the prefix test runs before any parsing
     SELECT filename, line
@@ -10,28 +12,17 @@ WITH candidates AS MATERIALIZED (  -- materialized: the prefix test runs before 
         {files},
         columns = {{'line': 'VARCHAR'}},
         header = false, auto_detect = false, delim = chr(1), quote = '', escape = '',
-        filename = true, ignore_errors = true,
-        max_line_size = 16777216
+        filename = true, ignore_errors = true, store_rejects = true,
+        max_line_size = {max_line}
     )
     WHERE NOT starts_with(line, '{{"k":"ev",')
 )
-SELECT filename, unnest(j) FROM (
-    SELECT filename, CASE WHEN json_valid(line) THEN json_transform(line, '{{"k": "VARCHAR", "ts": "BIGINT", "th": "INTEGER", "id": "INTEGER", "type": "VARCHAR", "name": "VARCHAR", "reentrant": "BOOLEAN", "value": "BIGINT", "owner": "INTEGER", "lock": "INTEGER", "role": "VARCHAR", "parent": "INTEGER", "ident": "BIGINT", "native_id": "BIGINT", "daemon": "BOOLEAN", "loop": "BIGINT", "kind": "VARCHAR", "site": "INTEGER", "file": "VARCHAR", "line": "INTEGER", "func": "VARCHAR", "stack": "JSON", "format": "VARCHAR", "version": "VARCHAR", "run": "VARCHAR", "part": "INTEGER", "pid": "BIGINT", "ppid": "BIGINT", "host": "VARCHAR", "runtime": "VARCHAR", "python": "VARCHAR", "argv": "JSON", "cwd": "VARCHAR", "clock": "VARCHAR", "mono_ns": "BIGINT", "wall_ns": "BIGINT", "parent_run": "VARCHAR", "settings": "JSON", "count": "BIGINT", "reason": "VARCHAR", "lost": "BIGINT", "since": "BIGINT", "locks": "JSON"}}') END AS j
+SELECT filename, unnest(j),
+       -- JSON types of the fields json_transform would silently coerce (1.5 -> 2, "x" -> NULL)
+       CASE WHEN j.k = 'site' THEN json_type(src, '$.line') END AS line_type,
+       CASE WHEN j.k = 'header' THEN json_type(src, '$.argv') END AS argv_type
+FROM (
+    SELECT filename, line AS src, CASE WHEN json_valid(line) THEN json_transform(line, '{{"k": "VARCHAR", "ts": "BIGINT", "th": "INTEGER", "id": "INTEGER", "type": "VARCHAR", "name": "VARCHAR", "reentrant": "BOOLEAN", "value": "BIGINT", "owner": "INTEGER", "lock": "INTEGER", "role": "VARCHAR", "parent": "INTEGER", "ident": "BIGINT", "native_id": "BIGINT", "daemon": "BOOLEAN", "loop": "BIGINT", "kind": "VARCHAR", "site": "INTEGER", "file": "VARCHAR", "line": "INTEGER", "func": "VARCHAR", "stack": "JSON", "format": "VARCHAR", "version": "VARCHAR", "run": "VARCHAR", "part": "INTEGER", "pid": "BIGINT", "ppid": "BIGINT", "host": "VARCHAR", "runtime": "VARCHAR", "python": "VARCHAR", "argv": "JSON", "cwd": "VARCHAR", "clock": "VARCHAR", "mono_ns": "BIGINT", "wall_ns": "BIGINT", "parent_run": "VARCHAR", "settings": "JSON", "count": "BIGINT", "reason": "VARCHAR", "lost": "BIGINT", "since": "BIGINT", "locks": "JSON"}}') END AS j
     FROM candidates
 )
 WHERE j.k IS NOT NULL AND j.k <> 'ev';
-
--- One row per file: where its lines start in `raw`, and its header.
-CREATE OR REPLACE TABLE files AS
-WITH spans AS (
-    SELECT file_id, min(rowid) AS first_row, count(*) AS lines FROM raw GROUP BY file_id
-), headers AS (
-    SELECT filename AS path, arg_min(rowid, rowid) AS header_row FROM defs WHERE k = 'header' GROUP BY filename
-)
-SELECT p.file_id, p.path, s.first_row, coalesce(s.lines, 0) AS lines,
-       h.format, h.version, h.run, coalesce(h.part, 0) AS part
-FROM paths p
-LEFT JOIN spans s USING (file_id)
-LEFT JOIN headers hh ON hh.path = p.path
-LEFT JOIN defs h ON h.rowid = hh.header_row
-ORDER BY p.file_id;

@@ -8,7 +8,7 @@ SELECT {file_id}::SMALLINT AS file_id, * FROM read_json(
     {path},
     format = 'newline_delimited',
     ignore_errors = true,
-    maximum_object_size = 16777216,
+    maximum_object_size = {max_line},
     columns = {{
         'k': 'VARCHAR', 'ts': 'BIGINT', 'th': 'INTEGER', 'task': 'INTEGER', 'obj': 'INTEGER',
         'op': 'VARCHAR', 'site': 'INTEGER', 'outcome': 'VARCHAR', 'sig': 'VARCHAR',

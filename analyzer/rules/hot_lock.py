@@ -26,8 +26,7 @@ def find(ctx: Context) -> list[Finding]:
             f"Holder sites: {holds or '-'}",
         ])
         first_site = s["top_wait_sites"][0]["site"] if s["top_wait_sites"] else None
-        sites = [{"site": x["site"], "path": x["site"].rsplit(":", 1)[0], "line": int(x["site"].rsplit(":", 1)[1]),
-                  "func": None} for x in s["top_wait_sites"] + s["top_hold_sites"] if x["site"]]
+        sites = [_site(x["site"]) for x in s["top_wait_sites"] + s["top_hold_sites"] if x["site"]]
         details = {k: v for k, v in s.items() if k != "lk"}
         out.append(Finding(
             kind="hot-lock",
@@ -38,3 +37,11 @@ def find(ctx: Context) -> list[Finding]:
             count=s["contentions"], details=details | {"first_wait_site": first_site},
         ))
     return out
+
+
+def _site(text: str) -> dict:
+    """A "path:line" site text as a finding's site (a site without a line has no ":line")."""
+    path, _, line = text.rpartition(":")
+    if path and line.isdigit():
+        return {"site": text, "path": path, "line": int(line), "func": None}
+    return {"site": text, "path": text, "line": None, "func": None}

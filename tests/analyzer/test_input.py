@@ -3,7 +3,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
+import orjson
 import pytest
 from typer.testing import CliRunner
 
@@ -14,6 +23,7 @@ from analyzer.errors import UnusableInput
 from .tracebuilder import Trace
 
 runner = CliRunner()
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
 
 
 def inversion_trace(run: str = "run1") -> Trace:
@@ -216,3 +226,289 @@ def test_reentrant_reacquire_is_not_an_edge(tmp_path):
     assert doc["findings"] == []
     stats = next(lk for lk in doc["locks"] if lk["name"] == "r")
     assert stats["acquisitions"] == 2
+
+
+# ---------------------------------------------------------------- bad field values (issue #15)
+
+def run_cli(*args: str):
+    """The CLI's result; fails the test on any exception other than the exit itself."""
+    result = runner.invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def lines_of(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def write_records(path, records: list[dict]):
+    path.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in records))
+    return path
+
+
+@pytest.mark.parametrize("bad_line", ["missing", "x", 1.5, 2**40])
+def test_site_without_an_integer_line_is_a_corrupt_line(tmp_path, bad_line):
+    # a real recorded trace whose findings all name code sites
+    records = lines_of(SAMPLES / "lock_order_threads-bug.jsonl")
+    bad_at = []
+    for n, r in enumerate(records, 1):
+        if r["k"] == "site":
+            if bad_line == "missing":
+                del r["line"]
+            else:
+                r["line"] = bad_line
+            bad_at.append(n)
+    path = write_records(tmp_path / "t.jsonl", records)
+    out = tmp_path / "f.json"
+    result = run_cli("analyze", str(path), "--json", str(out), "--sarif", str(tmp_path / "f.sarif"),
+                     "--html", str(tmp_path / "r.html"))
+    assert result.exit_code == 1  # the potential deadlock is still found
+    doc = json.loads(out.read_text())
+    assert "potential-deadlock" in [f["kind"] for f in doc["findings"]]
+    assert [(c["line"], c["reason"]) for c in doc["trace"]["corrupt"]] == [
+        (n, "site without an integer line (kept without it)") for n in bad_at]
+    # the site keeps its file: findings still say where
+    assert all(s["site"] and s["line"] is None for f in doc["findings"] for s in f["sites"])
+
+
+def test_timestamp_out_of_range_is_a_corrupt_line(tmp_path):
+    t = inversion_trace()
+    t.records.append({"k": "ev", "ts": -2**63, "th": t.main, "task": None, "obj": 2, "op": "acquire"})
+    t.records.append({"k": "ev", "ts": 2**63 - 1, "th": t.main, "task": None, "obj": 2, "op": "release"})
+    path = t.write(tmp_path / "t.jsonl")
+    n = len(t.records)
+    result = run_cli("analyze", str(path), "--json", str(tmp_path / "f.json"))
+    assert result.exit_code == 1
+    doc = json.loads((tmp_path / "f.json").read_text())
+    assert [(c["line"], c["reason"]) for c in doc["trace"]["corrupt"]] == [
+        (n - 1, "ts out of range"), (n, "ts out of range")]
+    assert [f["kind"] for f in doc["findings"]] == ["potential-deadlock"]
+    assert doc["trace"]["duration_ns"] < 10**9
+
+
+def test_dropped_count_out_of_range_is_a_corrupt_line(tmp_path):
+    t = inversion_trace()
+    t.records.append({"k": "dropped", "ts": t.tick(), "th": t.main, "count": 2**63 - 1})
+    t.records.append({"k": "dropped", "ts": t.tick(), "th": t.main, "count": 2**40})
+    t.records.append({"k": "dropped", "ts": t.tick(), "th": t.main, "count": 2**40})
+    path = t.write(tmp_path / "t.jsonl")
+    result = run_cli("analyze", str(path), "--json", str(tmp_path / "f.json"))
+    assert result.exit_code == 1
+    doc = json.loads((tmp_path / "f.json").read_text())
+    assert [(c["line"], c["reason"]) for c in doc["trace"]["corrupt"]] == [
+        (len(t.records) - 2, "dropped count out of range")]
+    assert doc["trace"]["dropped"] == 2**41
+
+
+@pytest.mark.parametrize("argv", ["app.py --port 1", 5, {"0": "app.py"}])
+def test_header_argv_not_a_list_is_a_corrupt_line(tmp_path, argv):
+    t = inversion_trace()
+    t.records[0]["argv"] = argv
+    path = t.write(tmp_path / "t.jsonl")
+    result = run_cli("analyze", str(path), "--json", str(tmp_path / "f.json"), "--html", str(tmp_path / "r.html"))
+    assert result.exit_code == 1
+    doc = json.loads((tmp_path / "f.json").read_text())
+    assert doc["trace"]["corrupt"] == [{"file": str(path), "line": 1, "reason": "header argv is not a list (ignored)"}]
+    assert doc["trace"]["processes"][0]["argv"] == []
+    assert (tmp_path / "r.html").stat().st_size > 0
+
+
+@pytest.mark.parametrize("steps, message", [
+    ("x", "findings[0].steps is not a list"),
+    ([1, 2], "findings[0].steps[0] is not an object"),
+    ([{"actor": 5}], "findings[0].steps[0].actor is not an object"),
+    ([{"holds": {"lock": 1}}], "findings[0].steps[0].holds is not a list"),
+])
+def test_report_on_findings_with_malformed_steps_is_a_one_line_error(tmp_path, steps, message):
+    out = tmp_path / "f.json"
+    run_cli("analyze", str(SAMPLES / "deadlock_threads-bug.jsonl"), "--json", str(out), "-q")
+    doc = json.loads(out.read_text())
+    assert doc["findings"][0]["steps"]
+    doc["findings"][0]["steps"] = steps
+    out.write_text(json.dumps(doc))
+    result = run_cli("report", str(out), "--html", str(tmp_path / "r.html"))
+    assert result.exit_code == 2
+    assert result.output.strip() == f"lockscope report: {out}: malformed findings document: {message}"
+
+
+# ---------------------------------------------------------------- file names, copies, long lines
+
+def test_file_names_are_read_literally_not_as_patterns(tmp_path):
+    path = inversion_trace().write(tmp_path / "svc[ab].jsonl")
+    # a file the pattern would match, holding another program's trace
+    other = Trace(run="other")
+    other.nested(other.main, [other.lock("x", line=5)], [6])
+    other.write(tmp_path / "svca.jsonl")
+    doc = analyze([path])
+    assert [f["path"] for f in doc["trace"]["files"]] == [str(path)]
+    assert [p["run"] for p in doc["trace"]["processes"]] == ["run1"]
+    assert [f["kind"] for f in doc["findings"]] == ["potential-deadlock"]
+
+
+def test_the_same_part_twice_is_read_once_with_a_warning(tmp_path):
+    plain = inversion_trace().write(tmp_path / "t.jsonl")
+    (tmp_path / "t.jsonl.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "t.jsonl").write_bytes(plain.read_bytes())
+    once = analyze([plain])
+    os.link(plain, tmp_path / "hardlink.jsonl")
+    twice = analyze([plain, plain, str(tmp_path / "*.jsonl"), tmp_path / "hardlink.jsonl"])
+    assert twice["trace"]["events"] == once["trace"]["events"]
+    assert [f["path"] for f in twice["trace"]["files"]] == [str(tmp_path / "hardlink.jsonl")]
+    os.unlink(tmp_path / "hardlink.jsonl")
+    doc = analyze([tmp_path])
+    assert doc["trace"]["events"] == once["trace"]["events"]
+    assert [f["path"] for f in doc["trace"]["files"]] == [str(tmp_path / "copy" / "t.jsonl")]
+    assert sorted(w for w in doc["trace"]["warnings"] if "read once" in w) == [
+        f"{tmp_path / 't.jsonl'} is a copy of {tmp_path / 'copy' / 't.jsonl'} (run run1 part 0): read once",
+        f"{tmp_path / 't.jsonl.gz'} is a copy of {tmp_path / 'copy' / 't.jsonl'} (run run1 part 0): read once"]
+    assert [(f["kind"], f["count"]) for f in doc["findings"]] == [
+        (f["kind"], f["count"]) for f in once["findings"]]
+    assert doc["locks"][0]["acquisitions"] == once["locks"][0]["acquisitions"]
+
+
+def test_two_programs_with_one_run_id_are_never_merged(tmp_path):
+    # each program takes the two locks in one order: only merged do they form a cycle
+    def program(pid: int, order: list[str]) -> Trace:
+        t = Trace(run="samerun")
+        t.records[0]["pid"] = pid
+        locks = {"sessions": t.lock("sessions", line=3), "users": t.lock("users", line=4)}
+        worker = t.thread("worker", t.main)
+        t.nested(worker, [locks[n] for n in order], [8, 9])
+        return t
+    program(100, ["sessions", "users"]).write(tmp_path / "a.jsonl")
+    program(200, ["users", "sessions"]).write(tmp_path / "b.jsonl")
+    doc = analyze([tmp_path])
+    assert [f for f in doc["findings"] if f["severity"] in ("error", "critical")] == []
+    assert [(p["run"], p["pid"]) for p in doc["trace"]["processes"]] == [("samerun", 100), ("samerun~2", 200)]
+    assert any("run id samerun was written by more than one program (pid 100 on test, pid 200 on test"
+               in w for w in doc["trace"]["warnings"])
+
+
+@pytest.mark.parametrize("mib", [20, 40])
+@pytest.mark.parametrize("compress", [False, True])
+def test_over_long_lines_are_corrupt_lines_and_the_rest_is_read(tmp_path, monkeypatch, mib, compress):
+    monkeypatch.setenv("LOCKSCOPE_MAX_GZIP_RATIO", "0")  # the long lines compress very well
+    t = inversion_trace()
+    huge_at = 6
+    t.records.insert(huge_at - 1, {"k": "name", "id": 2, "name": "x" * (mib << 20)})
+    t.records.insert(huge_at + 1, {"k": "site", "id": 99, "file": "/app/x.py", "line": 1, "func": "f",
+                                   "stack": [["/app/x.py", 1, "f" * (mib << 20)]]})
+    path = t.write(tmp_path / "t.jsonl")
+    if compress:
+        gz = tmp_path / "t.jsonl.gz"
+        gz.write_bytes(gzip.compress(path.read_bytes(), compresslevel=1))
+        path.unlink()
+        path = gz
+    doc = analyze([path])
+    assert doc["trace"]["corrupt"] == [
+        {"file": str(path), "line": huge_at, "reason": "line longer than 16 MiB (not read)"},
+        {"file": str(path), "line": huge_at + 2, "reason": "line longer than 16 MiB (not read)"}]
+    assert [f["kind"] for f in doc["findings"]] == ["potential-deadlock"]
+    assert doc["findings"][0]["locks"][0]["name"] == "sessions"  # the line after the long one is read
+
+
+# ---------------------------------------------------------------- resources
+
+def busy_trace(path, events: int):
+    """A valid trace of `events` lock events over 8 threads and 50 locks, written fast."""
+    t = Trace()
+    locks = [t.lock(f"l{i}", line=10 + i) for i in range(50)]
+    threads = [t.thread(f"w{i}", t.main) for i in range(8)]
+    site = t.site(500)
+    head = b"".join(orjson.dumps(r) + b"\n" for r in t.records)
+    ts = t.ts
+    with open(path, "wb") as fh:
+        fh.write(head)
+        for i in range(events // 2):
+            ts += 1000
+            th, lock = threads[i % 8], locks[(i * 7) % 50]
+            fh.write(b'{"k":"ev","ts":%d,"th":%d,"task":null,"obj":%d,"op":"acquire","site":%d}\n'
+                     % (ts, th, lock, site))
+            fh.write(b'{"k":"ev","ts":%d,"th":%d,"task":null,"obj":%d,"op":"release"}\n' % (ts + 500, th, lock))
+        fh.write(b'{"k":"end","ts":%d,"reason":"exit"}\n' % (ts + 1000))
+    return path
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_analysis_removes_the_spill_directory(tmp_path_factory, signum):
+    trace = tmp_path_factory.getbasetemp() / "busy.jsonl"
+    if not trace.exists():
+        busy_trace(trace, 600_000)
+    spill_root = tmp_path_factory.mktemp("spill")
+    env = dict(os.environ, TMPDIR=str(spill_root))
+    proc = subprocess.Popen([sys.executable, "-c", "from analyzer.cli import main; main()", "analyze", str(trace), "-q",
+                             "--memory-limit", "200MB"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.name.startswith("lockscope-") for p in spill_root.iterdir()):
+            assert proc.poll() is None and time.monotonic() < deadline, "no spill directory was made"
+            time.sleep(0.02)
+        time.sleep(0.5)  # into the loading
+        assert proc.poll() is None, "the analysis ended before the signal"
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == 128 + signum
+    assert err.strip() == f"lockscope analyze: interrupted by {signal.Signals(signum).name} (nothing written)"
+    assert list(spill_root.iterdir()) == []
+
+
+def test_gzip_that_expands_too_much_is_refused_with_one_line(tmp_path, monkeypatch):
+    plain = busy_trace(tmp_path / "t.jsonl", 2000)
+    repeated = plain.read_bytes() + plain.read_bytes().splitlines(keepends=True)[-2] * 3_000_000
+    gz = tmp_path / "bomb.jsonl.gz"
+    gz.write_bytes(gzip.compress(repeated, compresslevel=9))
+    plain.unlink()
+    assert len(repeated) / gz.stat().st_size > 100
+    result = run_cli("analyze", str(gz))
+    assert result.exit_code == 2
+    assert result.output.startswith(f"lockscope analyze: {gz}: expands more than 100 times (")
+    assert len(result.output.strip().splitlines()) == 1
+    monkeypatch.setenv("LOCKSCOPE_MAX_GZIP_RATIO", "0")  # the user's explicit choice reads it
+    assert run_cli("analyze", str(gz), "-q").exit_code == 0
+
+
+def test_default_memory_and_spill_limits_fit_the_machine(monkeypatch):
+    import duckdb
+
+    from analyzer import load
+
+    def settings(con) -> tuple:
+        try:
+            return con.execute("SELECT current_setting('memory_limit'), "
+                               "current_setting('max_temp_directory_size')").fetchone()
+        finally:
+            con.close()
+
+    def expected(memory: str, temp: str) -> tuple:
+        con = duckdb.connect()
+        con.execute(f"SET memory_limit = '{memory}'; SET max_temp_directory_size = '{temp}'")
+        return settings(con)
+
+    monkeypatch.delenv("LOCKSCOPE_MEMORY_LIMIT", raising=False)
+    monkeypatch.delenv("LOCKSCOPE_TEMP_LIMIT", raising=False)
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    default = load.default_memory_limit()
+    assert default.endswith("MB") and int(default[:-2]) << 20 <= physical // 2
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    assert settings(load.connect())[0] == expected(default, "1GB")[0]
+    assert int(load.default_temp_limit(tempfile.gettempdir())[:-2]) << 20 <= free // 2 + (1 << 30)
+    monkeypatch.setenv("LOCKSCOPE_MEMORY_LIMIT", "123MB")
+    monkeypatch.setenv("LOCKSCOPE_TEMP_LIMIT", "2GB")
+    assert settings(load.connect()) == expected("123MB", "2GB")
+    assert settings(load.connect(memory_limit="200MB", temp_limit="3GB")) == expected("200MB", "3GB")
+    with pytest.raises(UnusableInput, match="bad memory or temp limit"):
+        load.connect(memory_limit="lots")
+
+
+def test_running_out_of_memory_and_spill_is_a_one_line_error(tmp_path):
+    trace = busy_trace(tmp_path / "t.jsonl", 400_000)
+    result = run_cli("analyze", str(trace), "-q", "--memory-limit", "20MB", "--temp-limit", "1MB")
+    assert result.exit_code == 2
+    assert result.output.startswith("lockscope analyze: out of memory or spill space (memory limit ")
+    assert len(result.output.strip().splitlines()) == 1
