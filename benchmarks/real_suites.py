@@ -464,6 +464,9 @@ def details_lines(entry: dict) -> list[str]:
     for msg in sorted(set(on["lockscope_messages"])):
         n = on["lockscope_messages"].count(msg)
         lines.append(f"- stderr: `{msg}`" + (f" (x{n})" if n > 1 else ""))
+    if on["warning_lines"] != off["warning_lines"]:
+        lines.append(f"- lines with a `...Warning: ` in the output: {off['warning_lines']} without, "
+                     f"{on['warning_lines']} with recording")
     if on["stray_processes"] or off["stray_processes"]:
         lines.append(f"- processes still running after the suite ended (killed): "
                      f"{off['stray_processes']} without, {on['stray_processes']} with recording")
@@ -482,7 +485,8 @@ def details_lines(entry: dict) -> list[str]:
 
 def markdown(result: dict) -> str:
     meta = result["meta"]
-    out = [f"# Real suites with and without lockscope recording ({meta['commit']})", "",
+    label = meta.get("label") or meta["commit"]
+    out = [f"# Real suites with and without lockscope recording ({label})", "",
            f"Run {meta['started']} to {meta['finished']} on {meta['cpus']} CPUs "
            f"(load average at start {meta['load']}), timeout {meta['timeout_s']:.0f} s per "
            f"suite run, command `{meta['command']}`.", "",
@@ -510,10 +514,13 @@ def git_commit() -> str:
 def select_suites(args) -> list[Suite]:
     if args.suite:
         by_name = {s.name: s for s in SUITES} | {s.target: s for s in SUITES}
+        # Any other dotted unittest name (a module, class or test of the `test` package)
+        # runs as given, e.g. test.test_threading.ThreadJoinOnShutdown
+        by_name |= {n: Suite(n, n) for n in args.suite if n.startswith("test.")}
         unknown = [n for n in args.suite if n not in by_name]
         if unknown:
             sys.exit(f"real_suites: unknown suite(s) {', '.join(unknown)}; known: "
-                     + ", ".join(s.name for s in SUITES))
+                     + ", ".join(s.name for s in SUITES) + ", or any test.* unittest name")
         return [by_name[n] for n in args.suite]
     chosen = [s for s in CPYTHON_SUITES if s.quick or not args.quick]
     if args.third_party:
@@ -543,6 +550,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--keep-traces", type=Path, help="copy each recorded trace folder here")
     ap.add_argument("--json-out", type=Path)
     ap.add_argument("--md-out", type=Path)
+    ap.add_argument("--label", help="what was measured, for the markdown title "
+                    "(default: the worktree's commit)")
+    ap.add_argument("--render", type=Path, metavar="JSON",
+                    help="only write --md-out from an earlier --json-out file")
     return ap.parse_args(argv)
 
 
@@ -559,9 +570,15 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"real_suites: {msg}", file=sys.stderr, flush=True)
 
+    if args.render:
+        result = json.loads(args.render.read_text())
+        if args.label:
+            result["meta"]["label"] = args.label
+        write_outputs(args, result, finished=False)
+        return 0
     suites = select_suites(args)
     result = {"meta": {
-        "commit": git_commit(), "command": " ".join(["real_suites.py", *(argv or sys.argv[1:])]),
+        "commit": git_commit(), "label": args.label, "command": " ".join(["real_suites.py", *(argv or sys.argv[1:])]),
         "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": os.cpu_count(), "load": round(os.getloadavg()[0], 1),
         "timeout_s": args.timeout, "pythons": {}}, "runs": []}
@@ -627,9 +644,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def write_outputs(args, result: dict) -> None:
-    result["meta"]["finished"] = datetime.datetime.now(
-        datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+def write_outputs(args, result: dict, finished: bool = True) -> None:
+    if finished:
+        result["meta"]["finished"] = datetime.datetime.now(
+            datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     for path, text in ((args.json_out, lambda: json.dumps(result, indent=1) + "\n"),
                        (args.md_out, lambda: markdown(result))):
         if path:

@@ -1,0 +1,99 @@
+"""Real code is the judge: CPython's own short suites behave the same with recording on.
+
+Runs ``benchmarks/real_suites.py`` on the interpreter running the tests (lockscope is
+installed in it, so ``LOCKSCOPE_OUT`` starts the recorder in every process the suite
+starts) for test.test_queue and test.test_asyncio.test_locks, once without and once
+with recording, and checks what an operator needs before leaving the recorder on:
+the same failures, no hang, no recorder message, no lost event, and a complete trace
+file for every process. The full set of suites and Pythons is the script's job
+(docs/real-suites/); this keeps CI within a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "real_suites.py"
+SUITES = ["test_queue", "asyncio.test_locks"]
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> list[dict]:
+    if importlib.util.find_spec("test.test_queue") is None:
+        pytest.skip("needs the interpreter's test package")
+    out = tmp_path_factory.mktemp("real_suites") / "result.json"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--no-venv", "--python", sys.executable,
+         "--suite", *SUITES, "--no-analyze", "--timeout", "300", "--json-out", str(out)],
+        capture_output=True, text=True, timeout=800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())["runs"]
+    assert [r["suite"] for r in result] == SUITES
+    return result
+
+
+def _problems(runs: list[dict], check) -> list[str]:
+    return [f"{r['suite']}: {msg}" for r in runs for msg in check(r)]
+
+
+def test_suites_ran_in_both_modes(runs):
+    def check(r):
+        for mode in ("off", "on"):
+            if not r[mode]["tests_run"]:
+                yield f"no test summary {mode}: {r[mode]['stderr_tail'][-500:]}"
+        if r["off"]["tests_run"] != r["on"]["tests_run"]:
+            yield f"tests run {r['off']['tests_run']} without, {r['on']['tests_run']} with"
+    assert _problems(runs, check) == []
+
+
+def test_same_failures_with_and_without_recording(runs):
+    def check(r):
+        if r["compare"]["only_with_recording"]:
+            yield f"fail only with recording: {r['compare']['only_with_recording']}"
+        if r["compare"]["only_without_recording"]:
+            yield f"fail only without recording: {r['compare']['only_without_recording']}"
+    assert _problems(runs, check) == []
+
+
+def test_no_hang_and_no_process_left_behind(runs):
+    def check(r):
+        for mode in ("off", "on"):
+            if r[mode]["timed_out"]:
+                yield f"hung {mode} in {r[mode]['last_started']}"
+            if r[mode]["stray_processes"]:
+                yield f"{r[mode]['stray_processes']} process(es) still running {mode}"
+    assert _problems(runs, check) == []
+
+
+def test_no_recorder_message_on_stderr(runs):
+    assert _problems(runs, lambda r: r["on"]["lockscope_messages"]) == []
+
+
+def test_no_dropped_events(runs):
+    def check(r):
+        if r["on"]["traces"]["dropped"]:
+            yield f"{r['on']['traces']['dropped']} events dropped"
+    assert _problems(runs, check) == []
+
+
+def test_every_process_leaves_a_complete_trace(runs):
+    def check(r):
+        tr = r["on"]["traces"]
+        if not tr["files"] or not tr["events"]:
+            yield "nothing recorded"
+        if tr["empty_files"]:
+            yield f"empty trace files {tr['empty_files']}"
+        if tr["no_end_files"]:
+            yield f"trace files without an end record {tr['no_end_files']}"
+        if tr["corrupt_lines"]:
+            yield f"{tr['corrupt_lines']} unparsable lines"
+    assert _problems(runs, check) == []
