@@ -142,7 +142,15 @@ def python_version(python: str) -> str:
 def available(python: str, suite: Suite) -> bool:
     if suite.runner != "unittest":
         return True
-    code = f"import importlib.util as u; print(u.find_spec({suite.target!r}) is not None)"
+    # the longest importable prefix of the name (it may name a class or a test method)
+    code = ("import importlib.util as u\n"
+            f"parts = {suite.target!r}.split('.')\n"
+            "def spec(n):\n"
+            "    try:\n"
+            "        return u.find_spec(n)\n"
+            "    except ImportError:\n"
+            "        return None\n"
+            "print(any(spec('.'.join(parts[:i])) for i in range(len(parts), 1, -1)))\n")
     out = _probe(python, code)
     return out.returncode == 0 and out.stdout.strip() == "True"
 
@@ -182,7 +190,7 @@ class RunResult:
     tests_run: int | None
     failed: list[str]
     skipped: int | None
-    last_started: str | None
+    hung: list[str]  # tests that were still running at the timeout, in order
     stray_processes: int
     lockscope_messages: list[str]
     warning_lines: int
@@ -250,11 +258,18 @@ PYTEST_FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.M)
 PYTEST_STARTED = re.compile(r"^(\S+::\S+) ", re.M)
 
 
+def _as_id(description: str) -> str:
+    """'test_x (mod.Cls.test_x) [subtest]' -> 'mod.Cls.test_x [subtest]' (3.10 style too)."""
+    m = re.match(r"(\w+) \(([\w.]+)\)(.*)$", description)
+    return test_id(f"{m[1]} ({m[2]})") + m[3] if m else description
+
+
 def parse_unittest(text: str) -> tuple[int | None, list[str], int | None, str | None]:
     ran = UNITTEST_RAN.findall(text)
     failed = UNITTEST_FAILED.findall(text)
     if not ran:  # stopped before the summary: the verbose result lines are all there is
         failed = UNITTEST_VERBOSE_BAD.findall(text)
+    failed = [_as_id(f) for f in failed]
     skipped = UNITTEST_SKIPPED.findall(text)
     started = UNITTEST_STARTED.findall(text)
     last = f"{started[-1][0]} ({started[-1][1]})" if started else None
@@ -320,8 +335,43 @@ def base_env() -> dict:
     return env
 
 
+# Runs a unittest target without the given test ids (tests that hung in an earlier
+# attempt), in the loader's order, so class and module fixtures still run.
+EXCLUDING_RUNNER = """
+import sys, unittest
+target, skip = sys.argv[1], set(sys.argv[2:])
+def flat(suite):
+    for t in suite:
+        yield from (flat(t) if isinstance(t, unittest.TestSuite) else (t,))
+tests = [t for t in flat(unittest.defaultTestLoader.loadTestsFromName(target))
+         if t.id() not in skip]
+result = unittest.TextTestRunner(verbosity=2).run(unittest.TestSuite(tests))
+sys.exit(not result.wasSuccessful())
+"""
+
+
+def test_id(started: str) -> str:
+    """unittest id of a verbose start line: 'test_x (mod.Cls.test_x)' or 'test_x (mod.Cls)'."""
+    name, _, where = started.partition(" (")
+    where = where.rstrip(")")
+    return where if where.endswith("." + name) else f"{where}.{name}"
+
+
+def suite_command(python: str, suite: Suite, third_party_dir: Path | None,
+                  hung: list[str]) -> list[str]:
+    if suite.runner == "pytest":
+        return [python, "-X", "faulthandler", "-m", "pytest", "-v", "-rfE", "-p",
+                "no:cacheprovider", "--rootdir", str(third_party_dir),
+                str(third_party_dir / "tests"), *(f"--deselect={t}" for t in hung)]
+    if hung:
+        return [python, "-X", "faulthandler", "-c", EXCLUDING_RUNNER, suite.target, *hung]
+    return [python, "-X", "faulthandler", "-m", "unittest", "-v", suite.target]
+
+
 def run_suite(python: str, suite: Suite, mode: str, timeout: float, work: Path,
-              third_party_dir: Path | None) -> RunResult:
+              third_party_dir: Path | None, max_hangs: int = 2) -> RunResult:
+    """Run the suite; after a hang, run it again without the tests that hung (up to
+    ``max_hangs`` times) so that a hang does not hide the rest of the suite."""
     cwd = work / f"cwd-{mode}"
     traces = work / f"traces-{mode}"
     cwd.mkdir()
@@ -329,22 +379,37 @@ def run_suite(python: str, suite: Suite, mode: str, timeout: float, work: Path,
     env = base_env()
     if mode == "on":
         env["LOCKSCOPE_OUT"] = str(traces)
-    if suite.runner == "unittest":
-        cmd = [python, "-X", "faulthandler", "-m", "unittest", "-v", suite.target]
-    else:
-        cmd = [python, "-X", "faulthandler", "-m", "pytest", "-v", "-rfE", "-p",
-               "no:cacheprovider", "--rootdir", str(third_party_dir),
-               str(third_party_dir / "tests")]
-    out_path = work / f"output-{mode}.txt"
-    rc, wall, timed_out, stray = run_command(cmd, cwd, env, timeout, out_path)
-    text = out_path.read_text(errors="replace")
     parse = parse_unittest if suite.runner == "unittest" else parse_pytest
-    tests_run, failed, skipped, last = parse(text)
-    messages = [ln for ln in text.splitlines() if ln.startswith("lockscope:")]
-    warnings = sum(1 for ln in text.splitlines() if re.search(r"\b\w*Warning: ", ln))
-    result = RunResult(mode, rc, round(wall, 2), timed_out, tests_run, failed, skipped,
-                       last if timed_out else None, stray, messages, warnings,
-                       text[-4000:] if (timed_out or tests_run is None) else "")
+    hung: list[str] = []
+    failed: set[str] = set()
+    messages: list[str] = []
+    warnings = stray_total = 0
+    wall_total = 0.0
+    texts = []
+    for attempt in range(max_hangs + 1):
+        out_path = work / f"output-{mode}-{attempt}.txt"
+        cmd = suite_command(python, suite, third_party_dir, hung)
+        rc, wall, timed_out, stray = run_command(cmd, cwd, env, timeout, out_path)
+        text = out_path.read_text(errors="replace")
+        texts.append(text)
+        wall_total += wall
+        stray_total += stray
+        tests_run, attempt_failed, skipped, last = parse(text)
+        failed |= set(attempt_failed)
+        messages += [ln for ln in text.splitlines() if ln.startswith("lockscope:")]
+        warnings += sum(1 for ln in text.splitlines() if re.search(r"\b\w*Warning: ", ln))
+        hung_test = None if last is None else (
+            test_id(last) if suite.runner == "unittest" else last)
+        if not timed_out or hung_test is None or hung_test in hung:
+            break
+        hung.append(hung_test)
+        if attempt == max_hangs:
+            tests_run = None  # still hanging: the last attempt has no summary
+    if tests_run is not None:
+        tests_run += len(hung)
+    tail = texts[-1][-4000:] if (timed_out or tests_run is None) else ""
+    result = RunResult(mode, rc, round(wall_total, 2), bool(hung) or timed_out, tests_run,
+                       sorted(failed), skipped, hung, stray_total, messages, warnings, tail)
     if mode == "on":
         result.traces = scan_traces(traces)
     return result
@@ -388,19 +453,19 @@ def analyze(lockscope: str, traces: Path, out_json: Path, timeout: float,
 # --------------------------------------------------------------------------- reporting
 
 def compare(off: RunResult, on: RunResult) -> dict:
+    """Tests that failed, errored or hung in one mode only."""
+    bad_off, bad_on = set(off.failed) | set(off.hung), set(on.failed) | set(on.hung)
     return {
-        "only_with_recording": sorted(set(on.failed) - set(off.failed)),
-        "only_without_recording": sorted(set(off.failed) - set(on.failed)),
+        "only_with_recording": sorted(bad_on - bad_off),
+        "only_without_recording": sorted(bad_off - bad_on),
         "wall_ratio": round(on.wall_s / off.wall_s, 2) if off.wall_s > 0 else None,
     }
 
 
 def _fails(r: dict) -> str:
-    if r["timed_out"]:
-        return "HANG"
     if r["tests_run"] is None:
-        return f"crash (exit {r['returncode']})"
-    return str(len(r["failed"]))
+        return "HANG" if r["timed_out"] else f"crash (exit {r['returncode']})"
+    return f"{len(r['failed'])}" + (f" +{len(r['hung'])} HANG" if r["hung"] else "")
 
 
 def row_cells(entry: dict) -> list[str]:
@@ -437,16 +502,16 @@ def details_lines(entry: dict) -> list[str]:
     off, on = entry["off"], entry["on"]
     cmp_ = entry["compare"]
     for label, r in (("without recording", off), ("with recording", on)):
-        if r["timed_out"]:
-            lines.append(f"- HANG {label}: stopped after {r['wall_s']:.0f} s; last test "
-                         f"started: `{r['last_started']}`")
-        elif r["tests_run"] is None:
+        for test in r["hung"]:
+            lines.append(f"- HANG {label}: `{test}` still running at the timeout (stopped; "
+                         "the rest of the suite was run again without it)")
+        if r["tests_run"] is None:
             lines.append(f"- {label}: no test summary (exit {r['returncode']})")
     if cmp_["only_with_recording"]:
-        lines.append("- fail only with recording: "
+        lines.append("- fail or hang only with recording: "
                      + ", ".join(f"`{t}`" for t in cmp_["only_with_recording"]))
     if cmp_["only_without_recording"]:
-        lines.append("- fail only without recording: "
+        lines.append("- fail or hang only without recording: "
                      + ", ".join(f"`{t}`" for t in cmp_["only_without_recording"]))
     both = sorted(set(off["failed"]) & set(on["failed"]))
     if both:
@@ -542,6 +607,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--third-party", action="store_true",
                     help="also the tests of " + ", ".join(THIRD_PARTY))
     ap.add_argument("--timeout", type=float, default=900, help="seconds per suite run")
+    ap.add_argument("--max-hangs", type=int, default=2,
+                    help="after a hang, run the suite again without the test that hung, "
+                    "at most this many times")
     ap.add_argument("--no-analyze", action="store_true", help="skip lockscope analyze")
     ap.add_argument("--lockscope", default=None,
                     help="lockscope command for the analysis (default: the project's .venv)")
@@ -552,8 +620,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--md-out", type=Path)
     ap.add_argument("--label", help="what was measured, for the markdown title "
                     "(default: the worktree's commit)")
-    ap.add_argument("--render", type=Path, metavar="JSON",
-                    help="only write --md-out from an earlier --json-out file")
+    ap.add_argument("--render", type=Path, nargs="+", metavar="JSON",
+                    help="only write --md-out (and --json-out) from earlier --json-out files; "
+                    "a later file's run of the same suite and Python replaces an earlier one")
     return ap.parse_args(argv)
 
 
@@ -571,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"real_suites: {msg}", file=sys.stderr, flush=True)
 
     if args.render:
-        result = json.loads(args.render.read_text())
+        result = merge([json.loads(p.read_text()) for p in args.render])
         if args.label:
             result["meta"]["label"] = args.label
         write_outputs(args, result, finished=False)
@@ -622,7 +691,8 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"{ver} {suite.name}: running {'with' if mode == 'on' else 'without'} "
                         "recording")
                     entry[mode] = dataclasses.asdict(
-                        run_suite(python, suite, mode, args.timeout, work, tp_dir))
+                        run_suite(python, suite, mode, args.timeout, work, tp_dir,
+                                  args.max_hangs))
                 entry["compare"] = compare(RunResult(**entry["off"]), RunResult(**entry["on"]))
                 traces = work / "traces-on"
                 if args.keep_traces:
@@ -642,6 +712,26 @@ def main(argv: list[str] | None = None) -> int:
             write_outputs(args, result)  # as it goes, so a long run can be followed
     write_outputs(args, result)
     return 0
+
+
+def merge(results: list[dict]) -> dict:
+    """One result from several; runs keep the first file's order, later ones replace."""
+    merged = {"meta": dict(results[0]["meta"]), "runs": []}
+    index: dict[tuple[str, str], int] = {}
+    for res in results:
+        merged["meta"]["pythons"] = {**merged["meta"].get("pythons", {}),
+                                     **res["meta"].get("pythons", {})}
+        for entry in res["runs"]:
+            key = (entry["python"], entry["suite"])
+            if key in index:
+                merged["runs"][index[key]] = entry
+            else:
+                index[key] = len(merged["runs"])
+                merged["runs"].append(entry)
+    if len(results) > 1:
+        merged["meta"]["command"] = " + ".join(r["meta"]["command"] for r in results)
+        merged["meta"]["finished"] = results[-1]["meta"].get("finished")
+    return merged
 
 
 def write_outputs(args, result: dict, finished: bool = True) -> None:

@@ -2,11 +2,13 @@
 
 Runs ``benchmarks/real_suites.py`` on the interpreter running the tests (lockscope is
 installed in it, so ``LOCKSCOPE_OUT`` starts the recorder in every process the suite
-starts) for test.test_queue and test.test_asyncio.test_locks, once without and once
-with recording, and checks what an operator needs before leaving the recorder on:
-the same failures, no hang, no recorder message, no lost event, and a complete trace
-file for every process. The full set of suites and Pythons is the script's job
-(docs/real-suites/); this keeps CI within a few minutes on 2 cores.
+starts) for test.test_queue, test.test_asyncio.test_locks and the parts of
+test.test_threading that exercise fork, exit and the module's public types (a few
+seconds each), once without and once with recording, and checks what an operator
+needs before leaving the recorder on: the same failures, no hang, no recorder
+message, no lost event, and a complete trace file for every process. The full set of
+suites and Pythons is the script's job (docs/real-suites/); this keeps CI within a
+few minutes on 2 cores (a test that hangs costs TIMEOUT seconds).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "real_suites.py"
-SUITES = ["test_queue", "asyncio.test_locks"]
+SUITES = ["test_queue", "asyncio.test_locks", "test.test_threading.ThreadTests",
+          "test.test_threading.ThreadJoinOnShutdown", "test.test_threading.MiscTestCase"]
+TIMEOUT = 60  # seconds per suite run; each takes under 10 s without recording
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -33,12 +37,29 @@ def runs(tmp_path_factory) -> list[dict]:
     out = tmp_path_factory.mktemp("real_suites") / "result.json"
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--no-venv", "--python", sys.executable,
-         "--suite", *SUITES, "--no-analyze", "--timeout", "300", "--json-out", str(out)],
-        capture_output=True, text=True, timeout=800)
+         "--suite", *SUITES, "--no-analyze", "--timeout", str(TIMEOUT), "--max-hangs", "2",
+         "--json-out", str(out)],
+        capture_output=True, text=True, timeout=850)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())["runs"]
     assert [r["suite"] for r in result] == SUITES
     return result
+
+
+MODES = {"off": "without recording", "on": "with recording"}
+
+# Shown failing at 38ca03b (docs/real-suites/baseline-38ca03b.md); remove each mark once
+# the recorder fixes of issue 14 are merged and the test passes.
+XFAIL_38CA03B = {
+    "failures": "at 38ca03b ThreadTests test_disallow_instantiation, test_import_from_another_"
+                "thread, test_old_threading_api, MiscTestCase.test__all__ and ThreadJoinOnShutdown"
+                ".test_clear_threads_states_after_fork fail only with recording (issue 14, 5.)",
+    "hang": "at 38ca03b fork() from a non-main thread leaves a child that never exits: "
+            "test_main_thread_after_fork_from_nonmain_thread and test_3_join_in_forked_from_"
+            "thread hang (issue 14, 2.)",
+    "traces": "at 38ca03b forked children that end with os._exit leave 0-byte trace files, "
+              "hung ones no end record (issue 14, 2. and 4.)",
+}
 
 
 def _problems(runs: list[dict], check) -> list[str]:
@@ -49,12 +70,13 @@ def test_suites_ran_in_both_modes(runs):
     def check(r):
         for mode in ("off", "on"):
             if not r[mode]["tests_run"]:
-                yield f"no test summary {mode}: {r[mode]['stderr_tail'][-500:]}"
+                yield f"no test summary {MODES[mode]}: {r[mode]['stderr_tail'][-500:]}"
         if r["off"]["tests_run"] != r["on"]["tests_run"]:
             yield f"tests run {r['off']['tests_run']} without, {r['on']['tests_run']} with"
     assert _problems(runs, check) == []
 
 
+@pytest.mark.xfail(strict=False, reason=XFAIL_38CA03B["failures"])
 def test_same_failures_with_and_without_recording(runs):
     def check(r):
         if r["compare"]["only_with_recording"]:
@@ -64,13 +86,14 @@ def test_same_failures_with_and_without_recording(runs):
     assert _problems(runs, check) == []
 
 
+@pytest.mark.xfail(strict=False, reason=XFAIL_38CA03B["hang"])
 def test_no_hang_and_no_process_left_behind(runs):
     def check(r):
         for mode in ("off", "on"):
             if r[mode]["timed_out"]:
-                yield f"hung {mode} in {r[mode]['last_started']}"
+                yield f"hung {MODES[mode]} in {r[mode]['hung']}"
             if r[mode]["stray_processes"]:
-                yield f"{r[mode]['stray_processes']} process(es) still running {mode}"
+                yield f"{r[mode]['stray_processes']} process(es) still running {MODES[mode]}"
     assert _problems(runs, check) == []
 
 
@@ -85,6 +108,7 @@ def test_no_dropped_events(runs):
     assert _problems(runs, check) == []
 
 
+@pytest.mark.xfail(strict=False, reason=XFAIL_38CA03B["traces"])
 def test_every_process_leaves_a_complete_trace(runs):
     def check(r):
         tr = r["on"]["traces"]
