@@ -215,27 +215,39 @@ def session_members(sid: int) -> list[int]:
     return pids
 
 
-def run_command(cmd: list[str], cwd: Path, env: dict, timeout: float,
+def run_command(cmd: list[str], cwd: Path, env: dict, timeout: float, stall: float,
                 out_path: Path) -> tuple[int | None, float, bool, int]:
-    """Run ``cmd`` in its own session; stop it (SIGABRT, then SIGKILL) after ``timeout``.
+    """Run ``cmd`` in its own session, its output into ``out_path``.
 
-    Returns (exit status or None, wall seconds, timed out, stray processes killed).
+    It is stopped (SIGABRT, so that faulthandler prints every thread's stack, then
+    SIGKILL) when it runs longer than ``timeout`` or prints nothing for ``stall``
+    seconds (a verbose test run prints a line per test). Returns (exit status or None
+    when stopped, wall seconds, stopped, stray processes killed).
     """
     with open(out_path, "wb") as out:
-        start = time.monotonic()
+        start = last_progress = time.monotonic()
+        size = 0
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         timed_out = False
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+        while True:
+            try:
+                proc.wait(timeout=1)
+                break
+            except subprocess.TimeoutExpired:
+                now = time.monotonic()
+                if os.path.getsize(out_path) != size:
+                    size, last_progress = os.path.getsize(out_path), now
+                if now - start > timeout or now - last_progress > stall:
+                    timed_out = True
+                    break
+        wall = time.monotonic() - start
+        if timed_out:
+            proc.send_signal(signal.SIGABRT)
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 pass
-        wall = time.monotonic() - start
         stray = [p for p in session_members(proc.pid) if p != proc.pid]
         for pid in stray:
             try:
@@ -335,17 +347,19 @@ def base_env() -> dict:
     return env
 
 
-# Runs a unittest target without the given test ids (tests that hung in an earlier
-# attempt), in the loader's order, so class and module fixtures still run.
-EXCLUDING_RUNNER = """
+# Runs the tests of a unittest target that come after the given test id in the
+# loader's order (the rest of a suite after a test that hung); class and module
+# fixtures still run.
+RESUMING_RUNNER = """
 import sys, unittest
-target, skip = sys.argv[1], set(sys.argv[2:])
+target, after = sys.argv[1:3]
 def flat(suite):
     for t in suite:
         yield from (flat(t) if isinstance(t, unittest.TestSuite) else (t,))
-tests = [t for t in flat(unittest.defaultTestLoader.loadTestsFromName(target))
-         if t.id() not in skip]
-result = unittest.TextTestRunner(verbosity=2).run(unittest.TestSuite(tests))
+tests = list(flat(unittest.defaultTestLoader.loadTestsFromName(target)))
+ids = [t.id() for t in tests]
+rest = tests[ids.index(after) + 1:] if after in ids else tests
+result = unittest.TextTestRunner(verbosity=2).run(unittest.TestSuite(rest))
 sys.exit(not result.wasSuccessful())
 """
 
@@ -364,14 +378,15 @@ def suite_command(python: str, suite: Suite, third_party_dir: Path | None,
                 "no:cacheprovider", "--rootdir", str(third_party_dir),
                 str(third_party_dir / "tests"), *(f"--deselect={t}" for t in hung)]
     if hung:
-        return [python, "-X", "faulthandler", "-c", EXCLUDING_RUNNER, suite.target, *hung]
+        return [python, "-X", "faulthandler", "-c", RESUMING_RUNNER, suite.target, hung[-1]]
     return [python, "-X", "faulthandler", "-m", "unittest", "-v", suite.target]
 
 
-def run_suite(python: str, suite: Suite, mode: str, timeout: float, work: Path,
+def run_suite(python: str, suite: Suite, mode: str, timeout: float, stall: float, work: Path,
               third_party_dir: Path | None, max_hangs: int = 2) -> RunResult:
-    """Run the suite; after a hang, run it again without the tests that hung (up to
-    ``max_hangs`` times) so that a hang does not hide the rest of the suite."""
+    """Run the suite; after a hang, go on with the tests after the one that hung (up to
+    ``max_hangs`` times; pytest: the whole suite without it) so that a hang does not
+    hide the rest of the suite."""
     cwd = work / f"cwd-{mode}"
     traces = work / f"traces-{mode}"
     cwd.mkdir()
@@ -383,13 +398,13 @@ def run_suite(python: str, suite: Suite, mode: str, timeout: float, work: Path,
     hung: list[str] = []
     failed: set[str] = set()
     messages: list[str] = []
-    warnings = stray_total = 0
+    warnings = stray_total = started_before = 0
     wall_total = 0.0
     texts = []
     for attempt in range(max_hangs + 1):
         out_path = work / f"output-{mode}-{attempt}.txt"
         cmd = suite_command(python, suite, third_party_dir, hung)
-        rc, wall, timed_out, stray = run_command(cmd, cwd, env, timeout, out_path)
+        rc, wall, timed_out, stray = run_command(cmd, cwd, env, timeout, stall, out_path)
         text = out_path.read_text(errors="replace")
         texts.append(text)
         wall_total += wall
@@ -403,10 +418,12 @@ def run_suite(python: str, suite: Suite, mode: str, timeout: float, work: Path,
         if not timed_out or hung_test is None or hung_test in hung:
             break
         hung.append(hung_test)
+        if suite.runner == "unittest":  # the tests started before the hang, the hung one too
+            started_before += len(UNITTEST_STARTED.findall(text))
         if attempt == max_hangs:
             tests_run = None  # still hanging: the last attempt has no summary
     if tests_run is not None:
-        tests_run += len(hung)
+        tests_run += started_before if suite.runner == "unittest" else len(hung)
     tail = texts[-1][-4000:] if (timed_out or tests_run is None) else ""
     result = RunResult(mode, rc, round(wall_total, 2), bool(hung) or timed_out, tests_run,
                        sorted(failed), skipped, hung, stray_total, messages, warnings, tail)
@@ -504,7 +521,7 @@ def details_lines(entry: dict) -> list[str]:
     for label, r in (("without recording", off), ("with recording", on)):
         for test in r["hung"]:
             lines.append(f"- HANG {label}: `{test}` still running at the timeout (stopped; "
-                         "the rest of the suite was run again without it)")
+                         "the suite went on with the tests after it)")
         if r["tests_run"] is None:
             lines.append(f"- {label}: no test summary (exit {r['returncode']})")
     if cmp_["only_with_recording"]:
@@ -554,7 +571,8 @@ def markdown(result: dict) -> str:
     out = [f"# Real suites with and without lockscope recording ({label})", "",
            f"Run {meta['started']} to {meta['finished']} on {meta['cpus']} CPUs "
            f"(load average at start {meta['load']}), timeout {meta['timeout_s']:.0f} s per "
-           f"suite run, command `{meta['command']}`.", "",
+           f"suite run or {meta.get('stall_timeout_s', 0):.0f} s without output, "
+           f"command `{meta['command']}`.", "",
            "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     for entry in result["runs"]:
         out.append("| " + " | ".join(row_cells(entry)) + " |")
@@ -606,9 +624,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="only the short suites: " + ", ".join(s.name for s in SUITES if s.quick))
     ap.add_argument("--third-party", action="store_true",
                     help="also the tests of " + ", ".join(THIRD_PARTY))
-    ap.add_argument("--timeout", type=float, default=900, help="seconds per suite run")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per suite run")
+    ap.add_argument("--stall-timeout", type=float, default=180,
+                    help="a run that prints nothing for this many seconds is hung")
     ap.add_argument("--max-hangs", type=int, default=2,
-                    help="after a hang, run the suite again without the test that hung, "
+                    help="after a hang, go on with the tests after the one that hung, "
                     "at most this many times")
     ap.add_argument("--no-analyze", action="store_true", help="skip lockscope analyze")
     ap.add_argument("--lockscope", default=None,
@@ -650,7 +670,8 @@ def main(argv: list[str] | None = None) -> int:
         "commit": git_commit(), "label": args.label, "command": " ".join(["real_suites.py", *(argv or sys.argv[1:])]),
         "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": os.cpu_count(), "load": round(os.getloadavg()[0], 1),
-        "timeout_s": args.timeout, "pythons": {}}, "runs": []}
+        "timeout_s": args.timeout, "stall_timeout_s": args.stall_timeout, "pythons": {}},
+        "runs": []}
     print("  ".join(f"{h:>{w}}" for h, w in zip(
         ["py", "suite", "tests", "fails", "ratio", "events", "dropped", "files", "empty",
          "noend", "msgs", "stray"], (5, 24, 5, 10, 7, 10, 8, 5, 5, 5, 4, 6), strict=True)))
@@ -691,8 +712,8 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"{ver} {suite.name}: running {'with' if mode == 'on' else 'without'} "
                         "recording")
                     entry[mode] = dataclasses.asdict(
-                        run_suite(python, suite, mode, args.timeout, work, tp_dir,
-                                  args.max_hangs))
+                        run_suite(python, suite, mode, args.timeout, args.stall_timeout, work,
+                                  tp_dir, args.max_hangs))
                 entry["compare"] = compare(RunResult(**entry["off"]), RunResult(**entry["on"]))
                 traces = work / "traces-on"
                 if args.keep_traces:
