@@ -84,7 +84,8 @@ SUITES = CPYTHON_SUITES + THIRD_PARTY_SUITES
 def find_python(version: str) -> str | None:
     """Path of a working interpreter for ``version`` ("3.12") or for a given path."""
     if os.sep in version:
-        return version if os.access(version, os.X_OK) else None
+        # absolute (runs start in other folders) but not resolved (a venv's python is a link)
+        return os.path.abspath(version) if os.access(version, os.X_OK) else None
     candidates = [shutil.which(f"python{version}")]
     candidates += sorted(glob.glob(os.path.expanduser(
         f"~/.pyenv/versions/{version}.*/bin/python{version}")), reverse=True)
