@@ -169,13 +169,14 @@ def prepare_third_party(python: str, ver: str, name: str, log) -> Path:
         shutil.rmtree(base)
     base.mkdir(parents=True)
     log(f"{ver}: fetching {spec} sdist and installing {' '.join(deps)}")
+    pip = {"check": True, "capture_output": True, "text": True}  # pip's output only on error
     subprocess.run([python, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-                    "-d", str(base), spec], check=True, timeout=600)
+                    "-d", str(base), spec], timeout=600, **pip)
     sdist = next(base.glob("*.tar.gz"))
     with tarfile.open(sdist) as tar:
         tar.extractall(base, filter="data") if sys.version_info >= (3, 12) else tar.extractall(base)
     src = next(p for p in base.iterdir() if p.is_dir())
-    subprocess.run([python, "-m", "pip", "install", "-q", spec, *deps], check=True, timeout=900)
+    subprocess.run([python, "-m", "pip", "install", "-q", spec, *deps], timeout=900, **pip)
     done.write_text(str(src))
     return src
 
@@ -636,7 +637,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="lockscope command for the analysis (default: the project's .venv)")
     ap.add_argument("--analyze-timeout", type=float, default=900)
     ap.add_argument("--memory-limit", default="2GB", help="analyzer's DuckDB memory limit")
-    ap.add_argument("--keep-traces", type=Path, help="copy each recorded trace folder here")
+    ap.add_argument("--keep-traces", type=Path, help="copy each recorded trace folder here "
+                    "(DIR/3.X/suite/), and each run's output (DIR/3.X/suite.output-*.txt)")
     ap.add_argument("--json-out", type=Path)
     ap.add_argument("--md-out", type=Path)
     ap.add_argument("--label", help="what was measured, for the markdown title "
@@ -703,7 +705,8 @@ def main(argv: list[str] | None = None) -> int:
                 tp_dir = (prepare_third_party(python, ver, suite.target, log)
                           if suite.runner == "pytest" else None)
             except (subprocess.SubprocessError, OSError, StopIteration) as exc:
-                entry["skipped"] = f"could not be prepared ({exc})"
+                detail = getattr(exc, "stderr", None) or ""
+                entry["skipped"] = f"could not be prepared ({exc} {detail[-300:]})"
                 result["runs"].append(entry)
                 print_row(entry)
                 continue
@@ -722,6 +725,8 @@ def main(argv: list[str] | None = None) -> int:
                     if dest.exists():
                         shutil.rmtree(dest)
                     shutil.copytree(traces, dest)
+                    for output in work.glob("output-*.txt"):  # the suites' own output
+                        shutil.copy(output, dest.parent / f"{suite.name}.{output.name}")
                 if not args.no_analyze and entry["on"]["traces"]["files"]:
                     log(f"{ver} {suite.name}: lockscope analyze")
                     entry["analysis"] = analyze(lockscope_command(args), traces,
