@@ -198,6 +198,7 @@ class RunResult:
     warning_lines: int
     stderr_tail: str
     traces: dict | None = None
+    crashed: list = dataclasses.field(default_factory=list)  # [test, signal]: process died in it
 
 
 def session_members(sid: int) -> list[int]:
@@ -374,13 +375,15 @@ def test_id(started: str) -> str:
 
 
 def suite_command(python: str, suite: Suite, third_party_dir: Path | None,
-                  hung: list[str]) -> list[str]:
+                  stopped: list[str]) -> list[str]:
+    """The command that runs the suite, or the rest of it after the tests in ``stopped``
+    (hung or crashed; pytest: the whole suite without them)."""
     if suite.runner == "pytest":
         return [python, "-X", "faulthandler", "-m", "pytest", "-v", "-rfE", "-p",
                 "no:cacheprovider", "--rootdir", str(third_party_dir),
-                str(third_party_dir / "tests"), *(f"--deselect={t}" for t in hung)]
-    if hung:
-        return [python, "-X", "faulthandler", "-c", RESUMING_RUNNER, suite.target, hung[-1]]
+                str(third_party_dir / "tests"), *(f"--deselect={t}" for t in stopped)]
+    if stopped:
+        return [python, "-X", "faulthandler", "-c", RESUMING_RUNNER, suite.target, stopped[-1]]
     return [python, "-X", "faulthandler", "-m", "unittest", "-v", suite.target]
 
 
@@ -398,6 +401,8 @@ def run_suite(python: str, suite: Suite, mode: str, timeout: float, stall: float
         env["LOCKSCOPE_OUT"] = str(traces)
     parse = parse_unittest if suite.runner == "unittest" else parse_pytest
     hung: list[str] = []
+    crashed: list[list[str]] = []  # [test, signal name]
+    stopped: list[str] = []  # hung or crashed, in order
     failed: set[str] = set()
     messages: list[str] = []
     warnings = stray_total = started_before = 0
@@ -405,7 +410,7 @@ def run_suite(python: str, suite: Suite, mode: str, timeout: float, stall: float
     texts = []
     for attempt in range(max_hangs + 1):
         out_path = work / f"output-{mode}-{attempt}.txt"
-        cmd = suite_command(python, suite, third_party_dir, hung)
+        cmd = suite_command(python, suite, third_party_dir, stopped)
         rc, wall, timed_out, stray = run_command(cmd, cwd, env, timeout, stall, out_path)
         text = out_path.read_text(errors="replace")
         texts.append(text)
@@ -415,20 +420,26 @@ def run_suite(python: str, suite: Suite, mode: str, timeout: float, stall: float
         failed |= set(attempt_failed)
         messages += [ln for ln in text.splitlines() if ln.startswith("lockscope:")]
         warnings += sum(1 for ln in text.splitlines() if re.search(r"\b\w*Warning: ", ln))
-        hung_test = None if last is None else (
+        stopped_in = None if last is None else (
             test_id(last) if suite.runner == "unittest" else last)
-        if not timed_out or hung_test is None or hung_test in hung:
+        killed = tests_run is None and rc is not None and rc < 0  # a crash: SIGSEGV, SIGABRT
+        if not (timed_out or killed) or stopped_in is None or stopped_in in stopped:
             break
-        hung.append(hung_test)
-        if suite.runner == "unittest":  # the tests started before the hang, the hung one too
+        stopped.append(stopped_in)
+        if timed_out:
+            hung.append(stopped_in)
+        else:
+            crashed.append([stopped_in, signal.Signals(-rc).name])
+        if suite.runner == "unittest":  # the tests started before, the one stopped in too
             started_before += len(UNITTEST_STARTED.findall(text))
         if attempt == max_hangs:
             tests_run = None  # still hanging: the last attempt has no summary
     if tests_run is not None:
-        tests_run += started_before if suite.runner == "unittest" else len(hung)
+        tests_run += started_before if suite.runner == "unittest" else len(hung) + len(crashed)
     tail = texts[-1][-4000:] if (timed_out or tests_run is None) else ""
     result = RunResult(mode, rc, round(wall_total, 2), bool(hung) or timed_out, tests_run,
-                       sorted(failed), skipped, hung, stray_total, messages, warnings, tail)
+                       sorted(failed), skipped, hung, stray_total, messages, warnings, tail,
+                       crashed=crashed)
     if mode == "on":
         result.traces = scan_traces(traces)
     return result
@@ -448,8 +459,10 @@ def analyze(lockscope: str, traces: Path, out_json: Path, timeout: float,
                 "wall_s": round(time.monotonic() - start, 1), "findings": []}
     wall = round(time.monotonic() - start, 1)
     if proc.returncode not in (0, 1) or not out_json.exists():
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        return {"ok": False, "error": f"exit {proc.returncode}: {lines[-1] if lines else ''}",
+        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines()
+                 if ln.strip() and not ln.strip().startswith("http")]
+        return {"ok": False, "error": f"exit {proc.returncode} after {wall} s: "
+                f"{lines[-1].strip() if lines else ''}",
                 "wall_s": wall, "findings": []}
     doc = json.loads(out_json.read_text())
     findings = []
@@ -473,7 +486,8 @@ def analyze(lockscope: str, traces: Path, out_json: Path, timeout: float,
 
 def compare(off: RunResult, on: RunResult) -> dict:
     """Tests that failed, errored or hung in one mode only."""
-    bad_off, bad_on = set(off.failed) | set(off.hung), set(on.failed) | set(on.hung)
+    bad_off = set(off.failed) | set(off.hung) | {c[0] for c in off.crashed}
+    bad_on = set(on.failed) | set(on.hung) | {c[0] for c in on.crashed}
     return {
         "only_with_recording": sorted(bad_on - bad_off),
         "only_without_recording": sorted(bad_off - bad_on),
@@ -484,7 +498,8 @@ def compare(off: RunResult, on: RunResult) -> dict:
 def _fails(r: dict) -> str:
     if r["tests_run"] is None:
         return "HANG" if r["timed_out"] else f"crash (exit {r['returncode']})"
-    return f"{len(r['failed'])}" + (f" +{len(r['hung'])} HANG" if r["hung"] else "")
+    return (f"{len(r['failed'])}" + (f" +{len(r['hung'])} HANG" if r["hung"] else "")
+            + (f" +{len(r.get('crashed', []))} CRASH" if r.get("crashed") else ""))
 
 
 def row_cells(entry: dict) -> list[str]:
@@ -524,6 +539,9 @@ def details_lines(entry: dict) -> list[str]:
         for test in r["hung"]:
             lines.append(f"- HANG {label}: `{test}` still running at the timeout (stopped; "
                          "the suite went on with the tests after it)")
+        for test, sig in r.get("crashed", []):
+            lines.append(f"- CRASH {label}: the process died of {sig} in `{test}` (the suite "
+                         "went on with the tests after it)")
         if r["tests_run"] is None:
             lines.append(f"- {label}: no test summary (exit {r['returncode']})")
     if cmp_["only_with_recording"]:
@@ -629,8 +647,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per suite run")
     ap.add_argument("--stall-timeout", type=float, default=180,
                     help="a run that prints nothing for this many seconds is hung")
-    ap.add_argument("--max-hangs", type=int, default=2,
-                    help="after a hang, go on with the tests after the one that hung, "
+    ap.add_argument("--max-hangs", type=int, default=4,
+                    help="after a hang or crash, go on with the tests after the one it happened in, "
                     "at most this many times")
     ap.add_argument("--no-analyze", action="store_true", help="skip lockscope analyze")
     ap.add_argument("--lockscope", default=None,
