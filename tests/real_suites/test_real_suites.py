@@ -3,8 +3,8 @@
 Runs ``benchmarks/real_suites.py`` on the interpreter running the tests (lockscope is
 installed in it, so ``LOCKSCOPE_OUT`` starts the recorder in every process the suite
 starts) for test.test_queue, test.test_asyncio.test_locks and the parts of
-test.test_threading that exercise fork, exit and the module's public types (a few
-seconds each), once without and once with recording, and checks what an operator
+test.test_threading that exercise fork, exit, subinterpreters and the module's public
+types (a few seconds each), once without and once with recording, and checks what an operator
 needs before leaving the recorder on: the same failures, no hang, no recorder
 message, no lost event, and a complete trace file for every process. The full set of
 suites and Pythons is the script's job (docs/real-suites/); this keeps CI within a
@@ -24,7 +24,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "real_suites.py"
 SUITES = ["test_queue", "asyncio.test_locks", "test.test_threading.ThreadTests",
-          "test.test_threading.ThreadJoinOnShutdown", "test.test_threading.MiscTestCase"]
+          "test.test_threading.ThreadJoinOnShutdown", "test.test_threading.MiscTestCase",
+          "test.test_threading.SubinterpThreadingTests"]  # SIGSEGV under recording on 3.12
 STALL = 60  # seconds without output that make a run hung; each takes under 10 s plain
 
 pytestmark = pytest.mark.timeout(900)
