@@ -775,7 +775,8 @@ def merge(results: list[dict]) -> dict:
                 merged["runs"].append(entry)
     if len(results) > 1:
         merged["meta"]["command"] = " + ".join(r["meta"]["command"] for r in results)
-        merged["meta"]["finished"] = results[-1]["meta"].get("finished")
+        merged["meta"]["started"] = min(r["meta"]["started"] for r in results)
+        merged["meta"]["finished"] = max(r["meta"].get("finished") or "" for r in results)
     return merged
 
 
