@@ -109,10 +109,26 @@ def _probe(python: str, code: str, timeout: float = 120) -> subprocess.Completed
 
 
 CHECK_INSTALL = (
-    "import sys, recorder, recorder._speedups, orjson, os\n"
+    "import sys, sysconfig, recorder, recorder._speedups, orjson, os\n"
     "print(os.path.dirname(os.path.dirname(recorder.__file__)))\n"
-    "print('%d.%d' % sys.version_info[:2])\n"
+    "print(sysconfig.get_paths()['purelib'])\n"
 )
+# Files an editable install copies into site-packages (pyproject's force-include): a
+# venv whose copies differ from the worktree's is reinstalled.
+STARTUP_FILES = ("recorder/lockscope_startup.pth", "lockscope_startup.py")
+
+
+def _install_current(check: subprocess.CompletedProcess) -> bool:
+    if check.returncode != 0:
+        return False
+    source, purelib = check.stdout.split("\n")[:2]
+    if Path(source).resolve() != ROOT:
+        return False
+    for rel in STARTUP_FILES:
+        mine, theirs = ROOT / rel, Path(purelib) / Path(rel).name
+        if mine.exists() and (not theirs.exists() or theirs.read_bytes() != mine.read_bytes()):
+            return False
+    return True
 
 
 def ensure_venv(base_python: str, log) -> tuple[str, str]:
@@ -121,8 +137,7 @@ def ensure_venv(base_python: str, log) -> tuple[str, str]:
     venv = CACHE / f"venv-{ver}"
     python = str(venv / "bin" / "python")
     if os.path.exists(python):
-        check = _probe(python, CHECK_INSTALL)
-        if check.returncode == 0 and Path(check.stdout.split()[0]).resolve() == ROOT:
+        if _install_current(_probe(python, CHECK_INSTALL)):
             return python, ver
         shutil.rmtree(venv)
     log(f"creating {venv} (pip install -e {ROOT})")
