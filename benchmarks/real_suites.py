@@ -179,6 +179,14 @@ def prepare_third_party(python: str, ver: str, name: str, log) -> Path:
     base = CACHE / "third-party" / ver / name
     done = base / ".ready"
     if done.exists():
+        # the venv may have been rebuilt since: the test deps must be in it too
+        modules = ", ".join(["pytest", name, *(d.split("<")[0].split("=")[0].replace("-", "_")
+                                                for d in deps if d != "pytest")])
+        if subprocess.run([python, "-c", f"import {modules}"], capture_output=True).returncode == 0:
+            return Path(done.read_text())
+        log(f"{ver}: installing {spec} {' '.join(deps)} into the rebuilt venv")
+        subprocess.run([python, "-m", "pip", "install", "-q", spec, *deps], timeout=900,
+                       check=True, capture_output=True, text=True)
         return Path(done.read_text())
     if base.exists():
         shutil.rmtree(base)

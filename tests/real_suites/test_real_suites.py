@@ -50,20 +50,9 @@ def runs(tmp_path_factory) -> list[dict]:
 
 MODES = {"off": "without recording", "on": "with recording"}
 
-# Shown failing at 38ca03b (docs/real-suites/baseline-38ca03b.md); remove each mark once
-# the recorder fixes of issue 14 are merged and the test passes.
-XFAIL_38CA03B = {
-    "failures": "at 38ca03b ThreadTests test_disallow_instantiation, test_import_from_another_"
-                "thread, test_old_threading_api, MiscTestCase.test__all__ and ThreadJoinOnShutdown"
-                ".test_clear_threads_states_after_fork fail only with recording (issue 14, 5.)",
-    "hang": "at 38ca03b fork() from a non-main thread leaves a child that never exits: "
-            "test_main_thread_after_fork_from_nonmain_thread and test_3_join_in_forked_from_"
-            "thread hang (issue 14, 2.)",
-    "dropped": "at 38ca03b events were dropped in 1 of 3 runs of this file on the shared "
-               "2-core machine at load average 13 (issue 14: data loss under load)",
-    "traces": "at 38ca03b forked children that end with os._exit leave 0-byte trace files, "
-              "hung ones no end record (issue 14, 2. and 4.)",
-}
+# Each check below failed at 38ca03b (docs/real-suites/baseline-38ca03b.md: failures
+# only with recording, hangs of fork-from-thread children, dropped events, 0-byte
+# traces of os._exit children); they pass since the issue 14 fixes.
 
 
 def _problems(runs: list[dict], check) -> list[str]:
@@ -80,7 +69,6 @@ def test_suites_ran_in_both_modes(runs):
     assert _problems(runs, check) == []
 
 
-@pytest.mark.xfail(strict=False, reason=XFAIL_38CA03B["failures"])
 def test_same_failures_with_and_without_recording(runs):
     def check(r):
         if r["compare"]["only_with_recording"]:
@@ -90,7 +78,6 @@ def test_same_failures_with_and_without_recording(runs):
     assert _problems(runs, check) == []
 
 
-@pytest.mark.xfail(strict=False, reason=XFAIL_38CA03B["hang"])
 def test_no_hang_and_no_process_left_behind(runs):
     def check(r):
         for mode in ("off", "on"):
@@ -105,7 +92,6 @@ def test_no_recorder_message_on_stderr(runs):
     assert _problems(runs, lambda r: r["on"]["lockscope_messages"]) == []
 
 
-@pytest.mark.xfail(strict=False, reason=XFAIL_38CA03B["dropped"])
 def test_no_dropped_events(runs):
     def check(r):
         if r["on"]["traces"]["dropped"]:
@@ -113,7 +99,6 @@ def test_no_dropped_events(runs):
     assert _problems(runs, check) == []
 
 
-@pytest.mark.xfail(strict=False, reason=XFAIL_38CA03B["traces"])
 def test_every_process_leaves_a_complete_trace(runs):
     def check(r):
         tr = r["on"]["traces"]
