@@ -56,6 +56,9 @@ def to_sarif(doc: dict) -> dict:
                 result["relatedLocations"] = [
                     _location(s, f"{s.get('func') or ''} ({s['site']})".strip()) | {"id": i}
                     for i, s in enumerate(sites[1:], 1)]
+        if f.get("partial"):  # CI readers see only the message: say the evidence is incomplete
+            result["message"]["text"] += f"\nPartial evidence: {f.get('partial_reason') or 'events were lost'}."
+            result["properties"]["partial"] = True
         results.append(result)
     return {
         "$schema": SCHEMA,

@@ -5,6 +5,7 @@ partial. Synthetic traces (the recorder writes `resync` since the format additio
 from __future__ import annotations
 
 from analyzer import analyze
+from analyzer.report.sarif import to_sarif
 
 from .conftest import kinds
 from .tracebuilder import Trace
@@ -100,8 +101,14 @@ def test_self_deadlock_on_a_lock_taken_in_a_gap_is_partial(tmp_path):
     t.records.append({"k": "resync", "ts": t.tick(), "th": t.main, "lost": 1, "since": t.ts - 500,
                       "locks": [{"obj": lock, "task": None, "acquired": 1, "released": 0}]})
     t.ev(t.main, lock, "wait", 12)  # never ends
-    [f] = kinds(analyze([t.write(tmp_path / "t.jsonl", end=False)]), "self-deadlock")
+    doc = analyze([t.write(tmp_path / "t.jsonl", end=False)])
+    [f] = kinds(doc, "self-deadlock")
     assert f["severity"] == "critical" and f["partial"] is True
+    # SARIF, read by CI without the report, says so too
+    [result] = [r for r in to_sarif(doc)["runs"][0]["results"] if r["ruleId"] == "self-deadlock"]
+    assert result["properties"]["partial"] is True
+    assert "Partial evidence: " in result["message"]["text"]
+    assert "gap of lost events" in result["message"]["text"]
 
 
 def test_wait_whose_outcome_was_lost_is_not_stalled(tmp_path):
