@@ -349,9 +349,16 @@ def _set_running_loop(loop: Any) -> None:
     _orig_set_running_loop(loop)
     if _core.ON:
         try:
-            current_state().aio = loop is not None
-            if loop is not None and not isinstance(loop, base_events.BaseEventLoop):
-                _hook_foreign_loop(loop)
+            if loop is None:
+                # No state registered for this: a forked child's asyncio hook (3.12+)
+                # resets the loop, and registering would start the writer thread there.
+                st = getattr(_core._tls, "st", None)
+                if st is not None:
+                    st.aio = False
+            else:
+                current_state().aio = True
+                if not isinstance(loop, base_events.BaseEventLoop):
+                    _hook_foreign_loop(loop)
         except Exception:
             pass
 

@@ -662,3 +662,35 @@ def test_forked_child_killed_early_leaves_no_empty_trace(tmp_path):
     child = {t.header["parent_run"] is None: t for t in traces(out)}[False]
     assert not complete(child)  # killed: no end record, but its header and first events
     assert child.evs(op="acquire")
+
+
+_FORK_CHILD_RESETS_ITS_LOOP = """
+import asyncio.events, os, sys, threading, time, warnings
+warnings.simplefilter("ignore", DeprecationWarning)
+import recorder
+recorder.start({out!r}, flush_interval=0.05)
+threads = [threading.Thread(target=time.sleep, args=(0.3,)) for _ in range(4)]
+for t in threads:
+    t.start()
+pid = os.fork()
+if pid == 0:
+    # what asyncio's own after-fork hook does on 3.12+ (CPython's
+    # test_clear_threads_states_after_fork failed on 3.13 with recording)
+    asyncio.events._set_running_loop(None)
+    os._exit(51 if len(sys._current_frames()) == 1 else 52)
+_, status = os.waitpid(pid, 0)
+for t in threads:
+    t.join()
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_that_resets_its_event_loop_has_one_thread(tmp_path):
+    """Setting no running loop registers nothing: the child's writer thread starts
+    only when the child records."""
+    res = subprocess.run([sys.executable, "-c", _FORK_CHILD_RESETS_ITS_LOOP.format(
+        out=str(tmp_path / "traces"))], cwd=tmp_path, env=child_env(),
+        capture_output=True, text=True, timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "51\n"
