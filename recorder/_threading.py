@@ -269,6 +269,12 @@ class Lock(_LockBase):
         self._acq, self._rel = lock.acquire, lock.release
         self._ls_define("threading.Lock", False)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # the original lock type cannot be subclassed (threading.Lock itself from 3.13)
+        if _LOCK_NOT_SUBCLASSABLE is not None:
+            raise TypeError(_LOCK_NOT_SUBCLASSABLE)
+        super().__init_subclass__(**kwargs)
+
     def locked(self) -> bool:
         return self._lock.locked()
 
@@ -404,6 +410,18 @@ def _not_instantiable_message() -> str | None:
 
 
 _LOCK_NOT_INSTANTIABLE = _not_instantiable_message()
+
+
+def _not_subclassable_message() -> str | None:
+    """The original lock type's refusal to be subclassed, or None where it can be."""
+    try:
+        type("_Probe", (type(_allocate_lock()),), {})
+    except TypeError as exc:
+        return str(exc)
+    return None
+
+
+_LOCK_NOT_SUBCLASSABLE = _not_subclassable_message()
 # (named as the original factory: code listing a module's API by __module__ sees it)
 
 

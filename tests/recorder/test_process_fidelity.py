@@ -545,6 +545,9 @@ for make in (threading.Lock, threading.RLock, threading.Condition, threading.Sem
     t = type(make())
     print("type", make.__name__, repr(t), t.__module__, t.__name__, t.__qualname__)
     print("new", make.__name__, outcome(lambda: type(t()).__name__))
+# the lock type refuses subclasses (threading.Lock is that type from 3.13)
+for base in (type(threading.Lock()), threading.Lock):
+    print("subclass", outcome(lambda: type("MyLock", (base,), {{}}).__name__))
 # pickled by reference (a multiprocessing Manager's registry holds threading.Lock)
 import pickle
 for obj in (threading.Lock, type(threading.Lock()), type(threading.RLock()),
@@ -567,7 +570,7 @@ def test_primitives_behave_and_present_themselves_as_the_originals(tmp_path, pyt
                              timeout=TIMEOUT)
         assert res.returncode == 0 and res.stderr == "", res.stderr
         outputs[record] = res.stdout.splitlines()
-    assert len(outputs[False]) == 2 * 14 + 1 + 10 + 6 + 1
+    assert len(outputs[False]) == 2 * 14 + 1 + 10 + 2 + 6 + 1
     assert outputs[True] == outputs[False]
     assert [line for line in outputs[True] if "notifyAll" in line] == [
         "notifyAll [('DeprecationWarning', 'notifyAll() is deprecated, use notify_all() "
