@@ -122,6 +122,8 @@ def _start(package_complete=False):
         if _importing(name) and call_after_import(name, _start):
             return
     state = STARTED
+    if in_subinterpreter():
+        return  # not recorded (the recorder and its C accelerator are per process)
     try:
         from recorder._autostart import start_from_env
 
@@ -131,6 +133,20 @@ def _start(package_complete=False):
             sys.stderr.write(f"lockscope: recorder not started ({exc!r})\n")
         except Exception:
             pass
+
+
+def in_subinterpreter():
+    """True in a subinterpreter (``_testcapi.run_in_subinterp``, ``interpreters``)."""
+    for name in ("_interpreters", "_xxsubinterpreters"):  # 3.13+, before
+        try:
+            mod = __import__(name)
+        except ImportError:
+            continue
+        try:
+            return mod.get_current() != mod.get_main()
+        except Exception:
+            return False
+    return False
 
 
 def package_ready():

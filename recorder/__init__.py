@@ -94,6 +94,10 @@ def start(out_dir: str | os.PathLike | None = None, *, stacks: int = 0,
     global _sink, _options
     if _core.ON and _sink is not None:
         return Recording(True)
+    if _in_subinterpreter():
+        sys.stderr.write("lockscope: not recording in a subinterpreter "
+                         "(only the main interpreter is recorded)\n")
+        return Recording(False)
     try:
         default_dir = os.environ.get("LOCKSCOPE_OUT") or DEFAULT_OUT_DIR
         options = {
@@ -162,6 +166,14 @@ def _open(sink: Sink) -> bool:
         sys.stderr.write(f"lockscope: cannot write traces to {sink.out_dir!r} "
                          f"({exc.strerror or exc}); recording disabled\n")
         return False
+
+
+def _in_subinterpreter() -> bool:
+    try:
+        from lockscope_startup import in_subinterpreter
+    except ImportError:  # the start-up hook is not installed (a source checkout)
+        return False
+    return in_subinterpreter()
 
 
 def _ensure_writer() -> None:

@@ -137,3 +137,41 @@ def test_lockscope_run_records_its_program_not_itself(tmp_path):
     (trace,) = traces(out)
     assert trace.ops(trace.one("lock", "app-lock")["id"]) == {"acquire": 1, "release": 1}
     assert trace.header["argv"] == [str(script)]
+
+
+SUBINTERPRETER = """
+import threading
+import _testcapi
+lock = threading.Lock()
+with lock:
+    pass
+code = '''
+import threading
+lock = threading.Lock()
+with lock:
+    pass
+{explicit}
+'''
+print(_testcapi.run_in_subinterp(code))
+"""
+
+
+@pytest.mark.parametrize("explicit", ["", "import recorder; print(recorder.start().active)"])
+def test_a_subinterpreter_is_not_recorded(tmp_path, explicit):
+    """The recorder and its C accelerator are per process: a subinterpreter that
+    imports threading starts no second recording (on 3.12 one crashed the process
+    with SIGSEGV, on 3.13 it left an empty trace file)."""
+    pytest.importorskip("_testcapi")
+    out = tmp_path / "traces"
+    script = write(tmp_path / "prog.py", SUBINTERPRETER.format(explicit=explicit))
+    res = run_python([str(script)], tmp_path, LOCKSCOPE_OUT=str(out))
+    assert res.returncode == 0, res.stderr
+    if explicit:
+        assert res.stdout == "False\n0\n"
+        assert res.stderr == ("lockscope: not recording in a subinterpreter "
+                              "(only the main interpreter is recorded)\n")
+    else:
+        assert res.stdout == "0\n" and res.stderr == ""
+    (path,) = out.glob("*.jsonl")
+    (trace,) = traces(out)
+    assert trace.records[-1]["k"] == "end"
