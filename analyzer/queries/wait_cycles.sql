@@ -98,8 +98,9 @@ CREATE OR REPLACE TEMP TABLE wait_held AS
 WITH hl AS (
     -- physical actor (whatever --actors says): waits are matched by task/thread
     SELECT h.run, coalesce(h.task, h.th) AS actor, h.obj, h.lk, h.seq, h.ts, h.site,
-           coalesce(h.end_seq, 9000000000000000000) AS end_seq
-    FROM holds h
+           coalesce(h.end_seq, 9000000000000000000) AS end_seq,
+           coalesce(r.task, r.th) AS end_actor  -- who released it (any actor: per-lock pairing)
+    FROM holds h LEFT JOIN events r ON r.seq = h.end_seq
     WHERE h.mutex AND (h.run, coalesce(h.task, h.th)) IN (SELECT run, actor FROM wait_probes)
       AND (h.run, h.obj) NOT IN (SELECT run, id FROM internal_locks)
 ), ranged AS (
@@ -108,12 +109,13 @@ WITH hl AS (
     ASOF LEFT JOIN wait_probes a ON a.run = hl.run AND a.actor = hl.actor AND a.wseq < hl.seq
     ASOF LEFT JOIN wait_probes b ON b.run = hl.run AND b.actor = hl.actor AND b.wseq < hl.end_seq
 ), expanded AS (
-    SELECT run, actor, obj, lk, seq, ts, site, unnest(range(i0, i1 + 1)) AS p_no
+    SELECT run, actor, obj, lk, seq, ts, site, end_actor, unnest(range(i0, i1 + 1)) AS p_no
     FROM ranged WHERE i1 >= i0
 )
 SELECT w.run, w.seq AS wseq, w.actor AS waiter, w.th, w.task, w.obj AS res, w.ts AS wts, w.site AS wsite,
        w.end_seq AS wend_seq, w.end_ts AS wend_ts, w.outcome, p.actor AS holder, p.depth,
-       x.obj AS lobj, x.lk, x.seq AS hold_seq, x.ts AS hold_ts, x.site AS hold_site
+       x.obj AS lobj, x.lk, x.seq AS hold_seq, x.ts AS hold_ts, x.site AS hold_site,
+       x.end_actor AS hold_end_actor
 FROM expanded x
 JOIN wait_probes p ON p.run = x.run AND p.actor = x.actor AND p.p_no = x.p_no
 JOIN sync_waits w ON w.run = p.run AND w.seq = p.wseq
@@ -198,6 +200,9 @@ SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend
 FROM wait_held h
 JOIN wc_paths s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
      AND s.actor <> h.waiter AND s.actor <> h.holder AND s.last_att_seq > h.hold_seq
+     -- ... and did not end that hold itself (the awaited task releasing it inside
+     -- asyncio Condition.wait): then the hold never stood in the signaller's way
+     AND s.actor IS DISTINCT FROM h.hold_end_actor
 WHERE h.outcome IN ('ok', 'lost')  -- (a wait whose end was lost: not known to have blocked)
 UNION ALL
 SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend_seq, h.wend_ts,
@@ -215,7 +220,7 @@ JOIN wc_signal_needs s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
      -- the signaller went for L after the waiter took it: an attempt that came
      -- before may be ordered before the waiter's hold (it signalled the waiter
      -- to go ahead, say), and that is no cycle
-     AND s.last_att_seq > h.hold_seq
+     AND s.last_att_seq > h.hold_seq AND s.actor IS DISTINCT FROM h.hold_end_actor
 ASOF LEFT JOIN (SELECT run, coalesce(task, th) AS actor, obj, seq, ts, end_seq, end_op FROM waits) bw
      ON bw.run = h.run AND bw.actor = s.actor AND bw.obj = h.lobj
      AND bw.seq <= coalesce(h.wend_seq, 9000000000000000000)

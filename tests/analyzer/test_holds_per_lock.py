@@ -181,3 +181,46 @@ def test_rlock_released_before_its_first_recorded_acquire_still_pairs_later_hold
             on_result=lambda doc, con: holds.extend(con.execute(
                 "SELECT actor, end_seq - seq, hold_ns FROM holds").fetchall()))
     assert holds == [(t.main, 3, 8000)]
+
+
+def test_task_that_releases_the_lock_inside_condition_wait_makes_no_wait_cycle(record):
+    """CPython test_asyncio.test_locks ConditionTests.test_wait_cancel: the awaited task
+    releases the awaiting task's hold inside Condition.wait and later takes the lock
+    back; it never went for the lock while the awaiting task held it."""
+    with record() as rec:
+        async def main():
+            cond = asyncio.Condition()
+            await cond.acquire()
+            wait = asyncio.create_task(cond.wait())
+            asyncio.get_running_loop().call_soon(wait.cancel)
+            try:
+                await asyncio.wait_for(wait, TIMEOUT)
+            except asyncio.CancelledError:
+                pass
+            cond.release()
+
+        asyncio.run(main())
+    doc = rec.analyze()
+    assert serious(doc) == []
+    assert not kinds(doc, "wait-cycle")
+
+
+def test_task_that_waits_for_the_held_lock_until_cancelled_is_a_wait_cycle(record):
+    """The counterpart (LockTests.test_acquire_cancel): the awaited task waits for the
+    lock the awaiting task holds; only the cancellation ends it."""
+    with record() as rec:
+        async def main():
+            lock = asyncio.Lock()
+            await lock.acquire()
+            task = asyncio.create_task(lock.acquire())
+            asyncio.get_running_loop().call_soon(task.cancel)
+            try:
+                await asyncio.wait_for(task, TIMEOUT)
+            except asyncio.CancelledError:
+                pass
+            lock.release()
+
+        asyncio.run(main())
+    doc = rec.analyze()
+    [f] = kinds(doc, "wait-cycle")
+    assert f["severity"] == "error"
