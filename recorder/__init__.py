@@ -379,6 +379,12 @@ def _before_fork() -> None:
         current = threading._active.get(_thread.get_ident()) if threading else None
         _forking_from_main = not isinstance(current, threading.Thread) or isinstance(
             current, (threading._MainThread, threading._DummyThread))
+        if threading is not None and len(threading._active) + len(threading._limbo) > 1:
+            # The program has threads of its own: fork() warns of them anyway, and
+            # the child has only the forking thread. Stopping the writer would only
+            # delay the fork (CPython's test_3_join_in_forked_from_thread races it
+            # against the main thread's exit).
+            return
         _writer_paused = sink.stop_writer()
     except Exception:
         pass

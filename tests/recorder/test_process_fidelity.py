@@ -697,3 +697,44 @@ def test_a_forked_child_that_resets_its_event_loop_has_one_thread(tmp_path):
         capture_output=True, text=True, timeout=TIMEOUT)
     assert res.returncode == 0, res.stderr
     assert res.stdout == "51\n"
+
+
+_FORK_IN_A_THREADED_PROGRAM = """
+import os, sys, threading, time, warnings
+warnings.simplefilter("ignore", DeprecationWarning)
+import recorder
+recorder.start({out!r}, flush_interval=0.05)
+stop = threading.Event()
+other = threading.Thread(target=stop.wait)
+other.start()
+with threading.Lock():
+    pass
+time.sleep(0.1)
+writer = recorder._sink._writer_native_id
+def fork():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+forker = threading.Thread(target=fork)
+forker.start()
+forker.join()
+stop.set()
+other.join()
+print(writer == recorder._sink._writer_native_id)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_in_a_program_with_threads_does_not_wait_for_the_writer(tmp_path):
+    """fork() warns of the program's own threads anyway, so the writer is not stopped
+    (and restarted) around it: stopping it delayed the fork, and CPython's
+    test_3_join_in_forked_from_thread, which races a fork from a thread against the
+    main thread's exit, failed on 3.12 with recording."""
+    res = subprocess.run([sys.executable, "-c", _FORK_IN_A_THREADED_PROGRAM.format(
+        out=str(tmp_path / "traces"))], cwd=tmp_path, env=child_env(),
+        capture_output=True, text=True, timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "True\n"
+    runs = traces(tmp_path / "traces")
+    assert len(runs) == 2 and all(complete(t) for t in runs)
