@@ -185,10 +185,13 @@ def _ensure_writer() -> None:
     opened_now = not sink.files
     if opened_now and not _open(sink):
         return
+    if opened_now and sink.parent_run is not None:
+        # A forked child: its file gets its header now and its first events at
+        # once, so that a worker killed early (a Pool's terminate(), a crash) leaves
+        # no empty file.
+        sink.write_header_now()
     sink.start_writer()
     if opened_now:
-        # A forked child: its file gets its header and first events at once, so that
-        # a worker killed early (a Pool's terminate()) leaves no empty file.
         sink.flush_soon()
 
 

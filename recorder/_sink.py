@@ -228,6 +228,19 @@ class Sink:
         if self.part:
             self._write_header()
 
+    def write_header_now(self) -> None:
+        """Write the header at once (a forked child, whose argv is final: a worker
+        killed right after its first event then leaves a trace, not an empty file)."""
+        if not self._io.acquire(True, 1.0):
+            return
+        try:
+            if not self.header_written and self.fd >= 0 and not self.closed:
+                self._write_header()
+        except OSError:
+            pass  # the writer's next flush reports it
+        finally:
+            self._io.release()
+
     def _write_header(self) -> None:
         # Written at the first flush rather than at start, so that a program started
         # through ``python -m recorder script.py`` shows its own argv.

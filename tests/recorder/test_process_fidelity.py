@@ -738,3 +738,35 @@ def test_fork_in_a_program_with_threads_does_not_wait_for_the_writer(tmp_path):
     assert res.stdout == "True\n"
     runs = traces(tmp_path / "traces")
     assert len(runs) == 2 and all(complete(t) for t in runs)
+
+
+_CHILD_CRASHES_AT_ITS_FIRST_EVENT = """
+import os, signal, threading
+import recorder
+recorder.start({out!r}, flush_interval=5)
+with threading.Lock():
+    pass
+for _ in range(5):
+    pid = os.fork()
+    if pid == 0:
+        with threading.Lock():  # its first event starts its recording...
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)  # ... and it dies at once (a crashing worker)
+    os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_that_dies_at_its_first_event_leaves_a_header(tmp_path):
+    """CPython's test_concurrent_futures crashes pool workers on purpose: on 3.10 six
+    of them left empty trace files (the header waited for the writer's first flush)."""
+    out = tmp_path / "traces"
+    res = subprocess.run([sys.executable, "-c", _CHILD_CRASHES_AT_ITS_FIRST_EVENT.format(
+        out=str(out))], cwd=tmp_path, env=child_env(), capture_output=True, text=True,
+        timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    files = sorted(out.glob("*.jsonl"))
+    assert len(files) == 6
+    assert [f.name for f in files if f.stat().st_size == 0] == []
+    children = [t for t in traces(out) if t.header["parent_run"] is not None]
+    assert len(children) == 5
