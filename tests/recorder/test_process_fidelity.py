@@ -645,8 +645,9 @@ deadline = time.monotonic() + 20
 path = None
 while time.monotonic() < deadline and path is None:
     for p in glob.glob(os.path.join({out!r}, f"*-{{pid}}-*.jsonl")):
-        if os.path.getsize(p) > 0:
-            path = p
+        with open(p, "rb") as f:  # its header is written at once; wait for its events
+            if b'"op":"acquire"' in f.read():
+                path = p
     time.sleep(0.01)
 os.kill(pid, signal.SIGKILL)
 os.waitpid(pid, 0)
