@@ -281,7 +281,8 @@ class _Report:
                  sev, f.get("id"), sev, sev, hf.kind_title(kind), f.get("id"), kind, f.get("title"),
                  hf.explanation(f, self.names), hf.scenario(f, self.names), guarded,
                  hf.worst_table(f), hf.facts(f, self.run_start.get), hf.sites_block(f, self.stack_of, self.cwd.get(f.get("run"))),
-                 self.details_table(f), timeline, hf.advice(kind), f.get("message"))
+                 self.details_table(f), timeline, hf.advice(kind),
+                 join(str(f.get("message") or "").split("\n"), "\n"))  # each line escaped, line feeds kept
 
     def steps_table(self, f: dict) -> Safe:
         rows = []
