@@ -54,7 +54,7 @@ def trace_header(doc: dict, width: int = 80) -> Text:
     column = cell_len("lockscope analyze:")
     for i, part in enumerate(parts):  # break lines only between the parts, never inside one
         piece = (" " if i == 0 else ", ") + part
-        if i and column + cell_len(piece) > width:
+        if i and column + cell_len(piece) + (i < len(parts) - 1) > width:  # room for the comma after it
             text.append(",\n  " + part)
             column = 2 + cell_len(part)
         else:

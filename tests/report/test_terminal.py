@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden" / "terminal"
 SAMPLES = ["lock_order_threads-bug", "deadlock_threads-bug", "dining_philosophers-bug", "event_under_lock_async-bug",
            "join_under_lock_threads-bug", "guarded_inversion-gate", "stuck_waiter-bug", "cache_reentry-bug",
-           "deadlock_async-bug"]
+           "deadlock_async-bug", "busy_service-ok"]
 WIDTHS = (80, 200)
 _docs: dict[str, dict] = {}
 
@@ -82,6 +82,9 @@ def test_layout_rules(sample, width):
     text = printed(doc, width)
     lines = text.splitlines()
     assert max(cell_len(line) for line in lines) <= width
+    t = doc["trace"]
+    for part in (f"{t['events']:,} event", f"{t['locks']:,} lock", "traced"):  # the header breaks between parts only
+        assert any(part in line for line in lines[:3]), (part, lines[:3])
     for token in _whole_tokens(doc):
         assert any(token in line for line in lines), f"{token!r} is cut across lines at {width} columns"
     # one place per finding: its id opens exactly one panel, info line or table row
