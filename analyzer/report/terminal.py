@@ -117,8 +117,16 @@ def fit_step(head: Text, clauses: list[Clause], width: int, indent: str = "  ") 
         words = Text(indent + INDENT).append_text(c.words)
         words.append(f", {c.link}" if c.aside else f" {c.link}")
         lines.append(words)
-        lines.append(Text(indent + 2 * INDENT).append(visible(c.site), style="dim"))
+        lines.append(site_line(visible(c.site), len(indent + 2 * INDENT), width))
     return lines
+
+
+def site_line(site: str, indent: int, width: int) -> Text:
+    """A code site on a line of its own: indented by `indent` when that fits, else less."""
+    for cols in (indent, 4, 2, 0):
+        if cols + cell_len(site) <= width or cols == 0:
+            return Text(" " * cols).append(site, style="dim")
+    raise AssertionError("unreachable")
 
 
 def _lines(lines: Iterable[Text]) -> Text:
@@ -293,8 +301,13 @@ def _table(title: str, heads: list[str], rows: list[list[str]], numeric: set[int
             continue
         lines.append(Text("  " + line.rstrip()))
         for h, vals in site_cols:
-            if vals[r]:
-                lines.append(Text(f"  {INDENT}{h} ").append(vals[r], style="dim"))
+            if not vals[r]:
+                continue
+            line = Text(f"  {INDENT}{h} ").append(vals[r], style="dim")
+            if line.cell_len <= width:
+                lines.append(line)
+            else:
+                lines += [Text(f"  {INDENT}{h}"), site_line(vals[r], 2 + 2 * len(INDENT), width)]
     return _lines(lines)
 
 

@@ -108,3 +108,29 @@ def test_steps_follow_the_sentence_that_introduces_them(width):
     i = next(i for i, ln in enumerate(lines) if ln.endswith("could run at the same time:"))
     assert lines[i + 1].startswith("  thread login")
     assert "thread rename" in "\n".join(lines[i + 2:i + 6])
+
+
+def test_long_paths_and_names_are_never_cut(tmp_path):
+    """Sites longer than a step line go on lines of their own, indented less when they must."""
+    from tests.analyzer.tracebuilder import Trace
+
+    t = Trace(cwd="/srv/app")
+    a = t.thread("worker-thread-with-a-rather-long-name", parent=t.main)
+    b = t.thread("another-worker", parent=t.main)
+    lock, shards = t.lock("inventory"), t.lock("inventory_reservation_lock_for_warehouse_shards")
+    t.nested(a, [lock, shards], [10, 11])
+    t.nested(b, [shards, lock], [20, 21])
+    t.end(a)
+    t.end(b)
+    deep = "services/inventory/reservations/handlers/bulk_reservation_handler.py"  # 68 characters
+    for r in t.records:
+        if r["k"] == "site":
+            r["file"] = r["file"].replace("app.py", deep)
+    doc = analyze([str(t.write(tmp_path / "long.jsonl"))])
+    assert [f["kind"] for f in doc["findings"]] == ["potential-deadlock"]
+    for width in (80, 120):
+        lines = printed(doc, width).splitlines()
+        assert max(cell_len(line) for line in lines) <= width
+        for line_no in (10, 11, 20, 21, 104):  # the sites of the steps and the locks' creation sites
+            assert any(f"{deep}:{line_no}" in line for line in lines), (width, line_no)
+        assert any("requests inventory_reservation_lock_for_warehouse_shards" in line for line in lines)
