@@ -217,7 +217,7 @@ def explanation(f: dict, names: fmt.LockNames) -> Safe:
     elif kind == "stalled":
         paras.append(h("{} waited for {}{} and was still waiting when the trace ended, {} later. The wait is "
                        "part of no cycle; whoever should have released or signalled never did.", _who(threads[0] if threads else None), _stalled_on(f, names),
-                       h(" at {}", _code(steps[0].get("site"))) if steps and steps[0].get("site") else "",
+                       h(" at {}", _code(_first_site(f))) if _first_site(f) else "",
                        fmt.duration(d.get("duration_ns"))))
     elif kind == "acquire-timeout":
         lock_id = d.get("lock") or ((f.get("locks") or [{}])[0]).get("id")
@@ -249,6 +249,14 @@ def explanation(f: dict, names: fmt.LockNames) -> Safe:
     if f.get("partial"):
         paras.append(h("<b>Partial evidence:</b> {}.", f.get("partial_reason") or "events were lost"))
     return join(h("<p>{}</p>", p) for p in paras)
+
+
+def _first_site(f: dict) -> Any:
+    """The site of the finding's first step, else its first site."""
+    steps, sites = f.get("steps") or [], f.get("sites") or []
+    if steps and steps[0].get("site"):
+        return steps[0]["site"]
+    return (sites[0].get("site") if isinstance(sites[0], dict) else sites[0]) if sites else None
 
 
 def _stalled_on(f: dict, names: fmt.LockNames) -> Safe:
@@ -450,7 +458,7 @@ def facts(f: dict, start_of_run: Callable[[str | None], int | None]) -> Safe:
         rows.append(("First seen", when("first_ts", "first_wall")))
     if f.get("last_wall"):
         rows.append(("Last seen", when("last_ts", "last_wall")))
-    hung = never_ended(d)
+    hung = never_ended(d, f.get("kind"))
     for key, label in (("duration_ns", "Lasted"), ("blocked_ns", "Blocked for"), ("max_hold_ns", "Longest hold"),
                        ("max_wait_ns", "Longest wait"), ("threshold_ns", "Threshold")):
         if d.get(key) is not None:
@@ -458,7 +466,7 @@ def facts(f: dict, start_of_run: Callable[[str | None], int | None]) -> Safe:
                 rows.append(("Blocked for", f"{fmt.duration(d[key])}, until the trace ended"))
             else:
                 rows.append((label, fmt.duration(d[key])))
-    if "ended" in d:
+    if "ended" in d or hung:
         rows.append(("Ended", "no — still blocked when the trace ended" if hung
                      else ended_text(d["ended"])))
     if d.get("resolved_by"):
@@ -477,12 +485,14 @@ _ENDED_BY = {"timeout": "the wait timed out", "cancel": "it was cancelled", "can
              "error": "the wait ended by an exception", "lost": "unknown: its end was in lost events"}
 
 
-def never_ended(details: dict) -> bool:
+def never_ended(details: dict, kind: str | None = None) -> bool:
     """True when the finding's wait was still going on when the trace ended (a hang).
 
-    `ended` is False, or the string 'end-of-trace' (what the rules write for a wait
-    with no outcome); `hung` is set by the wait-cycle rule."""
-    return details.get("hung") is True or details.get("ended") is False or details.get("ended") == "end-of-trace"
+    A stalled wait never ended by definition; otherwise `ended` is False, or the
+    string 'end-of-trace' (what the rules write for a wait with no outcome), or
+    `hung` is set (the wait-cycle rule)."""
+    return (kind == "stalled" or details.get("hung") is True or details.get("ended") is False
+            or details.get("ended") == "end-of-trace")
 
 
 def ended_text(ended: Any) -> str:

@@ -97,3 +97,47 @@ def test_no_hold_time_heading_without_hold_times():
     page = html.render(dict(doc, locks=never_released), plotlyjs="cdn")
     assert "Hold times of the busiest locks" not in page
     assert not re.search(r"</h4>\s*(<h4|</div>|</section>|</article>)", page)
+
+
+def rendered(paths: list[str]) -> tuple[dict, str]:
+    pages: dict = {}
+    doc = analyze(paths, on_result=lambda d, con: pages.update(html=html.render(d, con=con, plotlyjs="cdn")))
+    return doc, pages["html"]
+
+
+def test_a_hung_process_shows_how_long_a_lock_wait_lasted(tmp_path):
+    """A process without an end record, last seen alive by a heartbeat 3 s after a lock
+    wait began: the stalled wait is measured to that beat and named by its lock."""
+    from tests.analyzer.tracebuilder import Trace
+
+    t = Trace()
+    worker = t.thread("worker", parent=t.main)
+    lock = t.lock("registry")
+    t.acquire(t.main, lock, line=10)
+    t.acquire(worker, lock, line=20, wait_ns=0)
+    t.records.pop()  # the worker never got the lock
+    t.records.append({"k": "beat", "ts": t.records[-1]["ts"] + 3_000_000_000})
+    doc, page = rendered([str(t.write(tmp_path / "t.jsonl", end=False))])
+    [stall] = [f for f in doc["findings"] if f["kind"] == "stalled"]
+    text = article_text(page, stall["id"])
+    assert "worker (thread) waited for registry at app.py:20 and was still waiting when the trace ended, " \
+           "3.00 s later." in text
+    assert "Blocked for | 3.00 s, until the trace ended" in text
+    assert "Ended | yes" not in text and "run1/" not in text
+
+
+def test_a_real_hang_on_a_queue_says_the_program_hung_and_for_how_long(tmp_path):
+    from tests.analyzer.test_hang import run_program
+
+    proc, _, _ = run_program(tmp_path, hold=True)
+    assert proc.returncode == -9, proc.stderr
+    doc, page = rendered([str(tmp_path / "traces")])
+    [hang] = [f for f in doc["findings"] if f["kind"] == "wait-cycle"]
+    blocked = hang["details"]["blocked_ns"]
+    assert hang["details"]["hung"] is True and blocked > 1_000_000_000
+    text = article_text(page, hang["id"])
+    from analyzer.report.html_format import duration
+    assert (f"The program hung here: both were still blocked when the trace ended, for {duration(blocked)} "
+            "until the process was last seen.") in text
+    assert f"Blocked for | {duration(blocked)}, until the trace ended" in text
+    assert "Ended | no — still blocked when the trace ended" in text and "Ended | yes" not in text
