@@ -71,7 +71,10 @@ def analyze(
     from analyzer.interrupt import Interrupted, run_interruptible
 
     def die(message: str) -> None:
-        typer.echo(f"lockscope analyze: {message}", err=True)
+        from analyzer.report.visible import visible
+
+        # names, paths and header fields from a trace are shown with their control characters escaped
+        typer.echo(f"lockscope analyze: {visible(message)}", err=True)
         raise typer.Exit(2)
 
     if fail_on not in FAIL_ON:
@@ -136,7 +139,10 @@ def report(
     from analyzer.report import html, shape
 
     def die(message: str) -> None:
-        typer.echo(f"lockscope report: {message}", err=True)
+        from analyzer.report.visible import visible
+
+        # names and fields from a document are shown with their control characters escaped
+        typer.echo(f"lockscope report: {visible(message)}", err=True)
         raise typer.Exit(2)
 
     if plotlyjs not in PLOTLYJS:

@@ -410,7 +410,9 @@ class LockscopeSession:
             elif self.role == "controller" and self.settings.out:
                 tr.write_line(f"traces: {self.settings.out}")
         if self.error is not None:
-            tr.write_line(f"lockscope: FAILED: {self.error}", red=True, bold=True)
+            from .report.visible import visible
+
+            tr.write_line(visible(f"lockscope: FAILED: {self.error}"), red=True, bold=True)
         elif verdict:
             tr.write_line(verdict, red=bad, green=not bad, bold=True)
 

@@ -4,6 +4,8 @@ Plain text only (pytest's terminal writer adds colour); no DuckDB, no rich.
 """
 from __future__ import annotations
 
+from .report.visible import visible
+
 SEVERITIES = ("critical", "error", "warning", "info")
 LEVELS = (*SEVERITIES, "never")
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -72,7 +74,7 @@ def finding_lines(finding: dict) -> list[str]:
         tests = finding.get("tests") or []
         if where or tests:
             lines.append(f"    {'in ' + ', '.join(tests) if tests else ''}{where}".rstrip())
-    return lines
+    return [visible(line) for line in lines]  # names from the trace: no control or bidi character
 
 
 def _count(n: int, word: str) -> str:
@@ -99,7 +101,7 @@ def report_lines(doc: dict, fail_on: str) -> tuple[list[str], str, bool]:
                  f"{_count(int(trace.get('events') or 0), 'event')}, "
                  f"{_count(int(trace.get('locks') or 0), 'lock')}")
     for w in trace.get("warnings") or []:
-        lines.append(f"warning: {w}")
+        lines.append(visible(f"warning: {w}"))
     for f in shown[:MAX_LISTED]:
         lines += finding_lines(f)
     if len(shown) > MAX_LISTED:

@@ -281,7 +281,8 @@ class _Report:
                  sev, f.get("id"), sev, sev, hf.kind_title(kind), f.get("id"), kind, f.get("title"),
                  hf.explanation(f, self.names), hf.scenario(f, self.names), guarded,
                  hf.worst_table(f), hf.facts(f, self.run_start.get), hf.sites_block(f, self.stack_of, self.cwd.get(f.get("run"))),
-                 self.details_table(f), timeline, hf.advice(kind), f.get("message"))
+                 self.details_table(f), timeline, hf.advice(kind),
+                 join(str(f.get("message") or "").split("\n"), "\n"))  # each line escaped, line feeds kept
 
     def steps_table(self, f: dict) -> Safe:
         rows = []
@@ -297,7 +298,7 @@ class _Report:
                  '<th>requests</th><th>at</th></tr></thead><tbody>{}</tbody></table>', join(rows))
 
     _SHOWN_DETAILS = {"duration_ns", "max_hold_ns", "threshold_ns", "worst", "ended", "resolved_by", "reason",
-                      "explanation", "max_wait_ns", "length", "order", "blocked_ns", "acquired_at"}
+                      "explanation", "max_wait_ns", "length", "order", "blocked_ns", "acquired_at", "hung", "what"}
 
     def details_table(self, f: dict) -> Safe:
         d = f.get("details") or {}
@@ -307,6 +308,8 @@ class _Report:
         for key, value in d.items():
             if key in self._SHOWN_DETAILS or value is None or value == []:
                 continue
+            if key == "resource" and not isinstance(value, dict):
+                continue  # a bare id: the explanation names the resource
             label = key[:-3] if key.endswith("_ns") else key
             rows.append(h("<tr><th>{}</th><td>{}</td></tr>", label.replace("_", " "), self.detail_value(key, value)))
         if not rows:
@@ -614,17 +617,32 @@ class _Report:
         table = h('<div class="scroll"><table class="grid sortable stats-table"><thead><tr>{}</tr></thead>'
                   '<tbody>{}</tbody></table></div>{}', head, join(rows), more)
         busy = [x for x in self.locks if int(x.get("acquisitions") or 0) > 0][:BUSIEST_LOCKS]
-        dist = [h("<h4>Hold times of the busiest locks</h4>{}",
-                  self.fig(charts.percentiles(busy, self.names, self.colors), "hold-percentiles"))]
+        dist = []
+        percentiles = self.fig(charts.percentiles(busy, self.names, self.colors), "hold-percentiles")
+        if percentiles:  # no heading over an empty chart: a lock that was never released has no hold time
+            dist.append(h("<h4>Hold times of the busiest locks</h4>{}", percentiles))
         if self.timeline_ok and busy:
             hist = data.histograms(self.con, [str(x.get("id")) for x in busy[:6]])
             hold = self.fig(charts.histogram(hist["hold"], self.names, self.colors, "hold"), "hold-histogram")
             wait = self.fig(charts.histogram(hist["wait"], self.names, self.colors, "wait"), "wait-histogram")
-            dist.append(h('<h4>Hold and wait time distributions</h4><div class="two"><div>{}</div><div>{}</div></div>',
-                          hold, wait or Safe('<p class="muted">No lock had to be waited for.</p>')))
+            if hold or wait:
+                dist.append(h('<h4>Hold and wait time distributions</h4><div class="two"><div>{}</div>'
+                              '<div>{}</div></div>', hold or Safe('<p class="muted">No hold of these locks '
+                                                                  'ended in this trace.</p>'),
+                              wait or self.no_wait_text(busy[:6])))
         return h('<section id="locks"><h2>Lock statistics</h2><p class="muted">Per lock, in the lock_stat '
                  'tradition; click a column to sort. Durations: wait = from asking for the lock to getting it '
                  '(or giving up), hold = from getting it to releasing it.</p>{}{}</section>', table, join(dist))
+
+    @staticmethod
+    def no_wait_text(locks: list[dict]) -> Safe:
+        """Why there is no wait-time histogram: no contention, or no wait that ended."""
+        contended = sum(int(x.get("contentions") or 0) for x in locks)
+        if not contended:
+            return Safe('<p class="muted">No lock had to be waited for.</p>')
+        return h('<p class="muted">No wait for these locks ended in this trace ({} still open when it '
+                 'ended), so there is no wait-time distribution to draw.</p>',
+                 fmt.plural(contended, "wait was", "waits were"))
 
     def site_cell(self, sites: list | None, total_key: str) -> Safe:
         items = [h("<div><code>{}</code> ×{} <span class=\"muted\">{}</span></div>", s.get("site") or "?",

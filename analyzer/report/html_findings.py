@@ -156,15 +156,15 @@ def explanation(f: dict, names: fmt.LockNames) -> Safe:
                 "keep them apart. In this run the timing was lucky; under another schedule each takes its "
                 "first lock, then waits forever for the lock the next one holds."))
         elif kind == "deadlock":
-            ended = d.get("ended")
             how = {"timeout": "an acquire timed out", "cancel": "a task was cancelled"}.get(
                 d.get("resolved_by") or "", "it ended")
-            if ended is False:
-                tail = "It never ended: the program was still stuck when the trace ended (a hung process)."
+            if never_ended(d):
+                tail = "It never ended: they were still blocked when the trace ended."
             else:
                 tail = f"It was broken after that because {how}."
             paras.append(h("This really happened: all of them were blocked at once, each waiting for a lock "
-                           "held by the next, for {}. ", fmt.duration(d.get("duration_ns"))) + Safe(esc_text(tail)))
+                           "held by the next, for {}{}. ", "at least " if never_ended(d) else "",
+                           fmt.duration(d.get("duration_ns"))) + Safe(esc_text(tail)))
         else:
             paras.append(h("It cannot deadlock: {}", _guard_reason(f, names)))
     elif kind == "self-deadlock":
@@ -173,7 +173,9 @@ def explanation(f: dict, names: fmt.LockNames) -> Safe:
                        "A non-reentrant lock cannot be taken twice by its owner: the thread/task waits "
                        "for itself{}.", _who(threads[0] if threads else None), _lk(names, lock),
                        lock.get("type") or "lock",
-                       " — it never ended" if d.get("ended") is False
+                       h(" — it never ended: still blocked {} later, when the trace ended",
+                         fmt.duration(d.get("duration_ns"))) if never_ended(d) and d.get("duration_ns")
+                       else " — it never ended" if never_ended(d)
                        else h(" (blocked for {})", fmt.duration(d.get("duration_ns"))) if d.get("duration_ns")
                        else ""))
     elif kind == "wait-cycle":
@@ -186,6 +188,14 @@ def explanation(f: dict, names: fmt.LockNames) -> Safe:
                        "signal, the signaller for the lock.",
                        _who(threads[0] if threads else None), res_text or "a resource",
                        _lk(names, held_id), res_text or "it", _lk(names, held_id)))
+        if never_ended(d):
+            paras.append(h("<b>The program hung here:</b> both were still blocked when the trace ended{}.",
+                           h(", for {} until the process was last seen", fmt.duration(d["blocked_ns"]))
+                           if d.get("blocked_ns") is not None else ""))
+        elif d.get("ended"):
+            paras.append(h("This really happened: both were blocked{}, until {}.",
+                           h(" for {}", fmt.duration(d["blocked_ns"])) if d.get("blocked_ns") is not None else "",
+                           _ENDED_BY.get(str(d["ended"]), "the wait ended")))
     elif kind == "held-across-await":
         lock = d.get("lock") or (f.get("locks") or [{}])[0]
         holder = d.get("holder") if isinstance(d.get("holder"), dict) else (threads[0] if threads else None)
@@ -205,9 +215,10 @@ def explanation(f: dict, names: fmt.LockNames) -> Safe:
                        fmt.times(int(d.get("holds_over") or f.get("count") or 0)),
                        fmt.duration(d.get("max_hold_ns"))))
     elif kind == "stalled":
-        paras.append(h("A wait that never ended before the trace did, and that is part of no cycle: "
-                       "{} ({} so far). Whoever should have released or signalled never did.",
-                       d.get("what") or "see the sites below", fmt.duration(d.get("duration_ns"))))
+        paras.append(h("{} waited for {}{} and was still waiting when the trace ended, {} later. The wait is "
+                       "part of no cycle; whoever should have released or signalled never did.", _who(threads[0] if threads else None), _stalled_on(f, names),
+                       h(" at {}", _code(_first_site(f))) if _first_site(f) else "",
+                       fmt.duration(d.get("duration_ns"))))
     elif kind == "acquire-timeout":
         lock_id = d.get("lock") or ((f.get("locks") or [{}])[0]).get("id")
         holders = d.get("holders") or []
@@ -223,14 +234,39 @@ def explanation(f: dict, names: fmt.LockNames) -> Safe:
         con = int(d.get("contentions") or 0)
         waited = con - int(d.get("timeouts") or 0) - int(d.get("cancels") or 0)
         share = f" ({100 * waited / acq:.0f} % of them)" if acq and 0 <= waited <= acq else ""
-        paras.append(h("{} is one of the busiest locks: {} acquisitions; callers had to wait {} times{}; "
-                       "waiting took {} in total (longest {}), and it was held for {} in total "
-                       "(p99 {}).", _lk(names, lock_id), fmt.count(acq), fmt.count(con), share,
-                       fmt.duration(d.get("wait_total_ns")), fmt.duration(d.get("wait_max_ns")),
-                       fmt.duration(d.get("hold_total_ns")), fmt.duration(d.get("hold_p99_ns"))))
+        open_holds = int(d.get("open_holds") or 0)
+        if d.get("hold_p99_ns") is None and open_holds:
+            held = h("it was still held when the trace ended ({} never released)",
+                     fmt.plural(open_holds, "hold"))
+        else:
+            held = h("it was held for {} in total (p99 {}){}", fmt.duration(d.get("hold_total_ns")),
+                     fmt.duration(d.get("hold_p99_ns")),
+                     h("; {} still held when the trace ended", fmt.plural(open_holds, "hold")) if open_holds else "")
+        paras.append(h("{} is one of the busiest locks: {}; callers had to wait {}{}; waiting took {} in total "
+                       "(longest {}), and {}.", _lk(names, lock_id), fmt.plural(acq, "acquisition"),
+                       fmt.times(con), share, fmt.duration(d.get("wait_total_ns")),
+                       fmt.duration(d.get("wait_max_ns")), held))
     if f.get("partial"):
         paras.append(h("<b>Partial evidence:</b> {}.", f.get("partial_reason") or "events were lost"))
     return join(h("<p>{}</p>", p) for p in paras)
+
+
+def _first_site(f: dict) -> Any:
+    """The site of the finding's first step, else its first site."""
+    steps, sites = f.get("steps") or [], f.get("sites") or []
+    if steps and steps[0].get("site"):
+        return steps[0]["site"]
+    return (sites[0].get("site") if isinstance(sites[0], dict) else sites[0]) if sites else None
+
+
+def _stalled_on(f: dict, names: fmt.LockNames) -> Safe:
+    """What a stalled wait waited for: the resource of its step, else its lock."""
+    steps = f.get("steps") or []
+    req = (steps[0].get("requests") or {}) if steps else {}
+    if req.get("name") or req.get("type"):
+        return h("{} <b>{}</b>", req.get("type") or "", req.get("name") or "?")
+    locks = f.get("locks") or []
+    return _lk(names, locks[0]) if locks else Safe("a lock or resource")
 
 
 def esc_text(text: str) -> Safe:
@@ -422,14 +458,17 @@ def facts(f: dict, start_of_run: Callable[[str | None], int | None]) -> Safe:
         rows.append(("First seen", when("first_ts", "first_wall")))
     if f.get("last_wall"):
         rows.append(("Last seen", when("last_ts", "last_wall")))
+    hung = never_ended(d, f.get("kind"))
     for key, label in (("duration_ns", "Lasted"), ("blocked_ns", "Blocked for"), ("max_hold_ns", "Longest hold"),
                        ("max_wait_ns", "Longest wait"), ("threshold_ns", "Threshold")):
         if d.get(key) is not None:
-            rows.append((label, fmt.duration(d[key])))
-    if "ended" in d:
-        ended = d["ended"]
-        rows.append(("Ended", f"yes ({ended})" if isinstance(ended, str) and ended
-                     else "yes" if ended else "no — still blocked at the end of the trace"))
+            if hung and key in ("duration_ns", "blocked_ns"):
+                rows.append(("Blocked for", f"{fmt.duration(d[key])}, until the trace ended"))
+            else:
+                rows.append((label, fmt.duration(d[key])))
+    if "ended" in d or hung:
+        rows.append(("Ended", "no — still blocked when the trace ended" if hung
+                     else ended_text(d["ended"])))
     if d.get("resolved_by"):
         rows.append(("Broken by", d["resolved_by"]))
     if d.get("reason"):
@@ -440,6 +479,27 @@ def facts(f: dict, start_of_run: Callable[[str | None], int | None]) -> Safe:
     rows.append(("Fingerprint", h("<code>{}</code>", f.get("fingerprint") or "–")))
     return h("<table class=\"facts\">{}</table>",
              join(h("<tr><th>{}</th><td>{}</td></tr>", k, v) for k, v in rows))
+
+
+_ENDED_BY = {"timeout": "the wait timed out", "cancel": "it was cancelled", "cancelled": "it was cancelled",
+             "error": "the wait ended by an exception", "lost": "unknown: its end was in lost events"}
+
+
+def never_ended(details: dict, kind: str | None = None) -> bool:
+    """True when the finding's wait was still going on when the trace ended (a hang).
+
+    A stalled wait never ended by definition; otherwise `ended` is False, or the
+    string 'end-of-trace' (what the rules write for a wait with no outcome), or
+    `hung` is set (the wait-cycle rule)."""
+    return (kind == "stalled" or details.get("hung") is True or details.get("ended") is False
+            or details.get("ended") == "end-of-trace")
+
+
+def ended_text(ended: Any) -> str:
+    """The 'Ended' fact of a wait that did end: how."""
+    if isinstance(ended, str) and ended:
+        return f"yes — {_ENDED_BY.get(ended, ended)}"
+    return "yes"
 
 
 def worst_table(f: dict) -> Safe:

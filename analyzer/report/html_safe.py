@@ -4,7 +4,8 @@ Every value interpolated with `h()` is HTML-escaped unless it is already `Safe`
 markup produced by `h()` itself, so strings from a trace (lock, thread and task
 names, paths, argv) can never become markup. JSON embedded in a `<script>`
 element goes through `script_json()`, which escapes `<`, `>` and `&` so no
-string inside can close the element.
+string inside can close the element. Control and bidi characters in any of them
+are shown escaped (`visible.visible`), so they cannot reorder or hide text.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+
+from .visible import visible, visible_data
 
 
 class Safe(str):
@@ -33,7 +36,7 @@ def esc(value: Any) -> Safe:
         return value
     if value is None:
         return Safe("")
-    return Safe(html.escape(str(value), quote=True))
+    return Safe(html.escape(visible(value), quote=True))
 
 
 def h(template: str, *args: Any, **kwargs: Any) -> Safe:
@@ -49,7 +52,7 @@ def join(parts: Iterable[Any], sep: str = "") -> Safe:
 def plot_text(value: Any) -> str:
     """A trace string for plotly text/hover/labels: plotly interprets a few HTML
     tags and decodes entities, so escaping shows the string literally."""
-    return "" if value is None else html.escape(str(value), quote=False)
+    return "" if value is None else html.escape(visible(value), quote=False)
 
 
 _SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
@@ -58,5 +61,5 @@ _SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"
 
 def script_json(value: Any) -> Safe:
     """JSON for a `<script type="application/json">` element, safe against `</script>`."""
-    text = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
+    text = orjson.dumps(visible_data(value), option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
     return Safe(text.translate(_SCRIPT_ESCAPES))

@@ -152,7 +152,7 @@ def test_every_kind_renders_from_json_alone():
         "F4": ["jobs queue", "Never hold a lock while waiting"],
         "F5": ["whole event loop froze", "3 tasks", "asyncio.to_thread"],
         "F6": ["151 ms", "twice", "Longest holds"],
-        "F7": ["waiting for users", duration(9_000_000_000)],
+        "F7": ["was still waiting when the trace ended", duration(9_000_000_000)],
         "F8": ["2 timed out and 1 were cancelled", "app.py:13"],
         "F9": ["gate lock", "both hold the gate", "No action needed"],
         "F10": ["100 acquisitions", "callers had to wait 40 times"],
