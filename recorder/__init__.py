@@ -185,10 +185,11 @@ def _ensure_writer() -> None:
     opened_now = not sink.files
     if opened_now and not _open(sink):
         return
-    if opened_now and sink.parent_run is not None:
-        # A forked child: its file gets its header now and its first events at
-        # once, so that a worker killed early (a Pool's terminate(), a crash) leaves
-        # no empty file.
+    if not sink.header_written and (sink.parent_run is not None or sys.argv[:1] != ["-m"]):
+        # The file gets its header now and its first events at once, so that a
+        # process killed early (a pool worker crashed or terminated on purpose)
+        # leaves no empty file. (Under ``python -m`` the header waits for the first
+        # flush: runpy sets argv[0] only once the module's packages are imported.)
         sink.write_header_now()
     sink.start_writer()
     if opened_now:

@@ -771,3 +771,21 @@ def test_forked_child_that_dies_at_its_first_event_leaves_a_header(tmp_path):
     assert [f.name for f in files if f.stat().st_size == 0] == []
     children = [t for t in traces(out) if t.header["parent_run"] is not None]
     assert len(children) == 5
+
+
+@pytest.mark.parametrize("how", ["script", "-c"])
+def test_process_that_dies_at_its_first_event_leaves_a_header(tmp_path, how):
+    """The same for a new interpreter started with LOCKSCOPE_OUT (a spawned or
+    forkserver worker: `python -c ...`), whose header used to wait for the first flush."""
+    out = tmp_path / "traces"
+    code = ("import os, signal, threading\nwith threading.Lock():\n    pass\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    args = ["-c", code] if how == "-c" else [str(write(tmp_path / "worker.py", code))]
+    for _ in range(3):
+        res = subprocess.run([sys.executable, *args], cwd=tmp_path,
+                             env=child_env(LOCKSCOPE_OUT=str(out), LOCKSCOPE_FLUSH_INTERVAL="5"),
+                             capture_output=True, text=True, timeout=TIMEOUT)
+        assert res.returncode == -signal.SIGKILL, res.stderr
+    files = sorted(out.glob("*.jsonl"))
+    assert len(files) == 3
+    assert [f.name for f in files if f.stat().st_size == 0] == []
