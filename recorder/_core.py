@@ -518,6 +518,17 @@ def _new_site(f: Any, code: Any, line: int, lines: dict) -> int:
     return sid
 
 
+def place_site(file: str, line: int, func: str) -> int:
+    """Intern a site known by its place only (no frame, so no stack)."""
+    place = (file, line, func)
+    sid = _site_by_place.get(place)
+    if sid is None:
+        sid = _next_site_id()
+        _site_by_place[place] = sid
+        sites[sid] = (file, line, func, None)
+    return sid
+
+
 def site_record(sid: int) -> dict:
     file, line, func, stack = sites[sid]
     rec = {"k": "site", "id": sid, "file": file, "line": line, "func": func}
