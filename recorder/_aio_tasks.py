@@ -17,7 +17,7 @@ import weakref
 from asyncio import base_events, events
 from typing import Any
 
-from . import _core
+from . import _aio_held, _core
 from ._core import current_state, mono_ns, site_id
 
 _get_running_loop = events._get_running_loop
@@ -466,6 +466,7 @@ def install() -> None:
         _runners.Runner._lazy_init = _runner_lazy_init
     events.BaseDefaultEventLoopPolicy.set_event_loop = _policy_set_event_loop
     _core.current_task_id = current
+    _aio_held.install()
     try:
         loop = events._get_running_loop()
         if loop is not None:  # started from inside a running loop
@@ -487,6 +488,7 @@ def uninstall() -> None:
         _runners.Runner._lazy_init = _orig_runner_lazy_init
     events.BaseDefaultEventLoopPolicy.set_event_loop = _orig_policy_set_loop
     _core.current_task_id = None
+    _aio_held.uninstall()
 
 
 __all__ = ["TaskRec", "TracingTaskFactory", "current", "rec_of", "on_created",

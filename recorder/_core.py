@@ -303,6 +303,17 @@ def reset_thread_local() -> None:
 # Task lookup, installed by the asyncio layer: returns the current task's recording
 # object (something with ``_ls_id`` and ``_ls_record()``) or None outside a task.
 current_task_id = None
+# Called (lock, task, site) after a task's acquire was buffered (set by the asyncio
+# layer, see _aio_held; the C accelerator keeps its own copy: set_task_acquired()).
+task_acquired: Any = None
+
+
+def set_task_acquired(fn: Any) -> None:
+    """Install the hook told of every acquire by an asyncio task (None: none)."""
+    global task_acquired
+    task_acquired = fn
+    if speedups is not None:
+        speedups.set_task_acquired(fn)
 
 
 def task_of(st: ThreadState) -> int | None:
@@ -341,6 +352,8 @@ def append_event(st: ThreadState, op: str, obj: Any, site: int, task: Any,
     else:
         st.buf.append((mono_ns() if ts is None else ts, op, obj, site, task, extra))
     _buffered += 1
+    if task is not None and op == "acquire" and task_acquired is not None:
+        task_acquired(obj, task, site)
 
 
 def append_slow(st: ThreadState, op: str, obj: Any, site: int, task: Any,
@@ -365,6 +378,8 @@ def append_slow(st: ThreadState, op: str, obj: Any, site: int, task: Any,
         else:
             buf.append((ts, op, obj, site, task, extra))
         _buffered += 1
+        if task is not None and op == "acquire" and task_acquired is not None:
+            task_acquired(obj, task, site)
     else:
         lose(st, op, obj, task)
     if pause:  # (after the event: its time stamp is the operation's)
@@ -541,14 +556,14 @@ def frames_of(f: Any, depth: int) -> list:
     return stack
 
 
-def place_site(file: str, line: int, func: str) -> int:
-    """Intern a site known by its place only (no frame, so no stack)."""
+def place_site(file: str, line: int, func: str, stack: list | None = None) -> int:
+    """Intern a site known by its place (and the stack given, if it is new)."""
     place = (file, line, func)
     sid = _site_by_place.get(place)
     if sid is None:
         sid = _next_site_id()
         _site_by_place[place] = sid
-        sites[sid] = (file, line, func, None)
+        sites[sid] = (file, line, func, stack or None)
     return sid
 
 
@@ -609,7 +624,7 @@ def _load_speedups() -> Any:
         from . import _speedups as mod
     except ImportError:
         return None
-    if getattr(mod, "API", None) != 7:  # a stale build: rebuild with pip install
+    if getattr(mod, "API", None) != 8:  # a stale build: rebuild with pip install
         return None
     try:
         mod.configure(sys.modules[__name__], "acquire", "release")
