@@ -128,10 +128,11 @@ def _py_acquire(self: Any, blocking: bool = True, timeout: float = -1) -> bool:
                     else None
                 if _core._buffered < _core._limit and st.gap is None:  # append_event inlined
                     task = task_of(st) if st.aio else None
-                    st.buf.append((mono_ns(), "acquire", self, sid or site_id(2), task))
+                    sid = sid or site_id(2)
+                    st.buf.append((mono_ns(), "acquire", self, sid, task))
                     _core._buffered += 1
                     if task is not None and _core.task_acquired is not None:
-                        _core.task_acquired(self, task, sid or site_id(2))
+                        _core.task_acquired(self, task, sid)
                 else:
                     _core.append_slow(st, "acquire", self, sid or site_id(2),
                                       task_of(st) if st.aio else None)
