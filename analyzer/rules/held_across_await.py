@@ -3,9 +3,10 @@ at an await and other tasks of its event loop ran.
 
 Suspension is inferred from the trace: other tasks' (or loop callbacks') events on
 the task's loop thread between its acquire and its release (a `suspend` event of
-the task alone does not make a finding: nothing else may have run). One finding per lock and acquiring site, whose main site is the
-await at which the holder was suspended (its first `suspend` event during the
-hold) when the trace says so. Error instead of warning when
+the task alone does not make a finding: nothing else may have run). One finding
+per lock and acquiring site, whose main site is the await at which the holder was
+suspended (its first `suspend` event during the hold) when the trace says so.
+Error instead of warning when
 the lock is a threading lock and another task on the same loop thread blocked on
 it during such a hold: the whole event loop froze (the holder cannot resume to
 release it while the thread is blocked).
