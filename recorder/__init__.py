@@ -65,7 +65,7 @@ def is_recording() -> bool:
     return _core.ON
 
 
-def start(out_dir: str | os.PathLike | None = None, *, stacks: int = 0,
+def start(out_dir: str | os.PathLike | None = None, *, stacks: int = _core.DEFAULT_STACK_DEPTH,
           flush_interval: float = 0.25, max_file_mb: float = 64,
           max_buffer_events: int = 1_000_000, trace_asyncio: bool = True,
           max_total_mb: float = DEFAULT_MAX_TOTAL_MB, min_free_mb: float | None = None,
@@ -73,7 +73,8 @@ def start(out_dir: str | os.PathLike | None = None, *, stacks: int = 0,
     """Start recording every lock created from now on.
 
     ``out_dir``: where trace files go (default ``./lockscope-traces``, or ``LOCKSCOPE_OUT``).
-    ``stacks``: record this many frames of stack the first time each call site is seen.
+    ``stacks``: record this many frames of stack the first time each call site is seen
+    (default 8; 0 = none; lockscope's own frames are left out).
     ``flush_interval``: seconds between writes to disk (the file is never more stale;
     at least 0.01).
     ``max_file_mb``: start a new part when a file reaches this size (0 = never).
@@ -102,7 +103,7 @@ def start(out_dir: str | os.PathLike | None = None, *, stacks: int = 0,
         default_dir = os.environ.get("LOCKSCOPE_OUT") or DEFAULT_OUT_DIR
         options = {
             "out_dir": default_dir if out_dir is None else _opts.out_dir(out_dir, default_dir),
-            "stacks": _opts.whole("stacks", stacks, 0, 0),
+            "stacks": _opts.whole("stacks", stacks, _core.DEFAULT_STACK_DEPTH, 0),
             "flush_interval": _opts.flush_interval(flush_interval, 0.25),
             "max_file_mb": _opts.amount("max_file_mb", max_file_mb, 64.0, 0),
             "max_buffer_events": _opts.whole("max_buffer_events", max_buffer_events,

@@ -284,6 +284,8 @@ class Lock(_OrigLock, metaclass=_TracedType):
             if _core._buffered < _core._limit and st.gap is None:  # append_event inlined
                 st.buf.append((mono_ns(), "acquire", self, site, task))
                 _core._buffered += 1
+                if task is not None and _core.task_acquired is not None:
+                    _core.task_acquired(self, task, site)
             else:
                 _core.append_slow(st, "acquire", self, site, task)
             return None

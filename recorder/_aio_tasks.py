@@ -17,7 +17,7 @@ import weakref
 from asyncio import base_events, events
 from typing import Any
 
-from . import _core
+from . import _aio_held, _core
 from ._core import current_state, mono_ns, site_id
 
 _get_running_loop = events._get_running_loop
@@ -89,6 +89,7 @@ class TaskRec:
         self._def = {"k": "task", "id": self._ls_id, "name": str(name),
                      "parent": parent._ls_id if parent is not None else None,
                      "th": th, "loop": loop_id(loop), "site": site or None, "ts": mono_ns()}
+        _add_coro(self._def, task)
 
     @property
     def parent(self) -> TaskRec | None:
@@ -114,6 +115,24 @@ class TaskRec:
 
     def __repr__(self) -> str:
         return f"<TaskRec #{self._ls_id} {self._def['name']!r}>"
+
+
+def _add_coro(definition: dict, task: Any) -> None:
+    """Name the task's coroutine in its definition (``coro``: its qualname,
+    ``coro_site``: where its function is defined), so that a task the program did
+    not name can be shown as ``place_order()`` rather than ``Task-3``."""
+    try:
+        coro = task.get_coro()
+        qualname = getattr(coro, "__qualname__", None)
+        if not isinstance(qualname, str):
+            return
+        definition["coro"] = qualname
+        code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+        if code is not None:
+            definition["coro_site"] = _core.place_site(code.co_filename, code.co_firstlineno,
+                                                       code.co_name)
+    except Exception:
+        pass
 
 
 class _DefinedBefore:
@@ -447,6 +466,7 @@ def install() -> None:
         _runners.Runner._lazy_init = _runner_lazy_init
     events.BaseDefaultEventLoopPolicy.set_event_loop = _policy_set_event_loop
     _core.current_task_id = current
+    _aio_held.install()
     try:
         loop = events._get_running_loop()
         if loop is not None:  # started from inside a running loop
@@ -468,6 +488,7 @@ def uninstall() -> None:
         _runners.Runner._lazy_init = _orig_runner_lazy_init
     events.BaseDefaultEventLoopPolicy.set_event_loop = _orig_policy_set_loop
     _core.current_task_id = None
+    _aio_held.uninstall()
 
 
 __all__ = ["TaskRec", "TracingTaskFactory", "current", "rec_of", "on_created",

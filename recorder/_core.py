@@ -33,7 +33,9 @@ _next_site_id = itertools.count(1).__next__
 # traced primitives behave as plain ones and record nothing.
 ON = False
 
-# Options in force (set by start()).
+# Options in force (set by start()).  Stacks are on by default: one is taken only
+# when a call site is first seen, so steady-state events cost nothing more.
+DEFAULT_STACK_DEPTH = 8
 STACK_DEPTH = 0
 
 
@@ -301,6 +303,17 @@ def reset_thread_local() -> None:
 # Task lookup, installed by the asyncio layer: returns the current task's recording
 # object (something with ``_ls_id`` and ``_ls_record()``) or None outside a task.
 current_task_id = None
+# Called (lock, task, site) after a task's acquire was buffered (set by the asyncio
+# layer, see _aio_held; the C accelerator keeps its own copy: set_task_acquired()).
+task_acquired: Any = None
+
+
+def set_task_acquired(fn: Any) -> None:
+    """Install the hook told of every acquire by an asyncio task (None: none)."""
+    global task_acquired
+    task_acquired = fn
+    if speedups is not None:
+        speedups.set_task_acquired(fn)
 
 
 def task_of(st: ThreadState) -> int | None:
@@ -339,6 +352,8 @@ def append_event(st: ThreadState, op: str, obj: Any, site: int, task: Any,
     else:
         st.buf.append((mono_ns() if ts is None else ts, op, obj, site, task, extra))
     _buffered += 1
+    if task is not None and op == "acquire" and task_acquired is not None:
+        task_acquired(obj, task, site)
 
 
 def append_slow(st: ThreadState, op: str, obj: Any, site: int, task: Any,
@@ -363,6 +378,8 @@ def append_slow(st: ThreadState, op: str, obj: Any, site: int, task: Any,
         else:
             buf.append((ts, op, obj, site, task, extra))
         _buffered += 1
+        if task is not None and op == "acquire" and task_acquired is not None:
+            task_acquired(obj, task, site)
     else:
         lose(st, op, obj, task)
     if pause:  # (after the event: its time stamp is the operation's)
@@ -374,6 +391,10 @@ def append_slow(st: ThreadState, op: str, obj: Any, site: int, task: Any,
 # Frames in these files are library internals: a site is the first frame outside them.
 _SKIP_DIRS: tuple[str, ...] = ()
 _SKIP_FILES: set[str] = set()
+# Frames of lockscope itself (recorder/, its start-up hook, and runpy, through which
+# `lockscope run` / `python -m recorder` run the program): never in a recorded stack.
+_OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_OWN_FILES: set[str] = set()
 # Keyed by file name / by id() of the code object: code objects compare equal by
 # content, so two identical functions in two files would share entries.  An id()
 # key is safe without holding the code object (which would keep every function
@@ -416,8 +437,14 @@ def init_skips() -> None:
     (without importing those libraries: this may run at interpreter start-up)."""
     global _SKIP_DIRS
     stdlib = os.path.dirname(os.__file__)
+    _OWN_FILES.update({os.path.join(stdlib, "runpy.py"), "<frozen runpy>"})
+    startup = sys.modules.get("lockscope_startup")
+    if getattr(startup, "__file__", None):
+        _OWN_FILES.add(startup.__file__)
+    _OWN_FILES.add(os.path.join(os.path.dirname(_OWN_DIR.rstrip(os.sep)), "lockscope_startup.py"))
+    _SKIP_FILES.update(_OWN_FILES)
     _SKIP_DIRS = (
-        os.path.dirname(os.path.abspath(__file__)) + os.sep,
+        _OWN_DIR,
         os.path.join(stdlib, "asyncio") + os.sep,
         os.path.join(stdlib, "concurrent", "futures") + os.sep,
         os.path.join(stdlib, "logging") + os.sep,
@@ -506,15 +533,37 @@ def _new_site(f: Any, code: Any, line: int, lines: dict) -> int:
         return sid
     sid = _next_site_id()
     _site_by_place[place] = sid
-    stack = None
-    if STACK_DEPTH > 0:
-        stack = []
-        g = f
-        while g is not None and len(stack) < STACK_DEPTH:
-            stack.append([g.f_code.co_filename, g.f_lineno, g.f_code.co_name])
-            g = g.f_back
+    stack = frames_of(f, STACK_DEPTH) if STACK_DEPTH > 0 else None
     sites[sid] = (code.co_filename, line, code.co_name, stack)
     lines[line] = sid
+    return sid
+
+
+def is_own(filename: str) -> bool:
+    """True for a frame of lockscope itself (see _OWN_FILES)."""
+    return filename.startswith(_OWN_DIR) or filename in _OWN_FILES
+
+
+def frames_of(f: Any, depth: int) -> list:
+    """Up to ``depth`` frames from ``f`` outwards, ``[file, line, function]``
+    innermost first, without lockscope's own frames."""
+    stack: list = []
+    while f is not None and len(stack) < depth:
+        code = f.f_code
+        if not is_own(code.co_filename):
+            stack.append([code.co_filename, f.f_lineno, code.co_name])
+        f = f.f_back
+    return stack
+
+
+def place_site(file: str, line: int, func: str, stack: list | None = None) -> int:
+    """Intern a site known by its place (and the stack given, if it is new)."""
+    place = (file, line, func)
+    sid = _site_by_place.get(place)
+    if sid is None:
+        sid = _next_site_id()
+        _site_by_place[place] = sid
+        sites[sid] = (file, line, func, stack or None)
     return sid
 
 
@@ -575,7 +624,7 @@ def _load_speedups() -> Any:
         from . import _speedups as mod
     except ImportError:
         return None
-    if getattr(mod, "API", None) != 7:  # a stale build: rebuild with pip install
+    if getattr(mod, "API", None) != 8:  # a stale build: rebuild with pip install
         return None
     try:
         mod.configure(sys.modules[__name__], "acquire", "release")

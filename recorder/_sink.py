@@ -573,9 +573,10 @@ class Sink:
             # The parent is gone and was not defined in this part: a repeated
             # definition then names no parent (the first part that defined it did).
             rec = {**rec, "parent": None}
-        site = rec.get("site")
-        if site:
-            self._define_site(site, out)
+        for key in ("site", "coro_site"):  # (coro_site: in task records)
+            site = rec.get(key)
+            if site:
+                self._define_site(site, out)
         out += dumps(rec)
 
     def _define_site(self, sid: int, out: bytearray) -> None:

@@ -26,7 +26,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 7
+#define API_VERSION 8
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -497,6 +497,41 @@ buffer_put(PyObject *buf, PyObject *ts, PyObject *op, PyObject *obj, PyObject *s
     return 0;
 }
 
+/* Called (lock, task, site) when an asyncio task acquires a lock, or NULL: the
+ * asyncio layer looks, once the task's step is over, for the await at which the
+ * task is suspended while it still holds the lock (see recorder/_aio_held.py). */
+static PyObject *task_acquired_fn;
+/* The last (lock, task) told, compared by address only: the same task taking the
+ * same lock again before the check ran need not be told again.  Forgotten by
+ * set_task_acquired(), which the check calls. */
+static void *told_lock, *told_task;
+
+static PyObject *
+set_task_acquired(PyObject *mod, PyObject *fn)
+{
+    Py_XSETREF(task_acquired_fn, fn == Py_None ? NULL : Py_NewRef(fn));
+    told_lock = told_task = NULL;
+    Py_RETURN_NONE;
+}
+
+/* After an event was buffered: tell task_acquired_fn of an acquire by a task.
+ * Returns 0, or -1 with a non-Exception error set. */
+static int
+note_task_acquired(PyObject *op, PyObject *lock, PyObject *task, PyObject *site)
+{
+    if (task_acquired_fn == NULL || task == Py_None || op != op_acquire
+        || (lock == told_lock && task == told_task))
+        return 0;
+    told_lock = lock;
+    told_task = task;
+    PyObject *args[3] = {lock, task, site};
+    PyObject *r = PyObject_Vectorcall(task_acquired_fn, args, 3, NULL);
+    if (r == NULL)
+        return swallow();
+    Py_DECREF(r);
+    return 0;
+}
+
 /* Record (ts, op, obj, site, task) for the calling thread of a traced lock, or
  * count a drop.  `ts` may be NULL (take it now); with `want_site`, the site is
  * the caller's.  Returns 0, or -1 with a non-Exception error set (the event is
@@ -549,6 +584,8 @@ record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
     if (buffer_put(buf, ts, op, obj, site, task, NULL) < 0)
         goto fail;
     counted();
+    if (note_task_acquired(op, obj, task, site) < 0)
+        goto fail;
     goto done;
 fail:
     rc = swallow();
@@ -588,6 +625,8 @@ append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     if (rc < 0)
         return NULL;
     counted();
+    if (note_task_acquired(args[1], args[2], args[4], args[3]) < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -1161,6 +1200,8 @@ take(PyObject *mod, PyObject *args)
 /* ----------------------------------------------------------------- module */
 
 static PyMethodDef module_methods[] = {
+    {"set_task_acquired", set_task_acquired, METH_O,
+     "set_task_acquired(fn or None): fn(lock, task, site) after an acquire by a task"},
     {"configure", configure, METH_VARARGS,
      "configure(core_module, acquire_op, release_op): bind to recorder._core."},
     {"encode", encode, METH_VARARGS,

@@ -127,9 +127,12 @@ def _py_acquire(self: Any, blocking: bool = True, timeout: float = -1) -> bool:
                 sid = by[1].get(f.f_lasti) if by is not None and by[1] is not None \
                     else None
                 if _core._buffered < _core._limit and st.gap is None:  # append_event inlined
-                    st.buf.append((mono_ns(), "acquire", self, sid or site_id(2),
-                                   task_of(st) if st.aio else None))
+                    task = task_of(st) if st.aio else None
+                    sid = sid or site_id(2)
+                    st.buf.append((mono_ns(), "acquire", self, sid, task))
                     _core._buffered += 1
+                    if task is not None and _core.task_acquired is not None:
+                        _core.task_acquired(self, task, sid)
                 else:
                     _core.append_slow(st, "acquire", self, sid or site_id(2),
                                       task_of(st) if st.aio else None)

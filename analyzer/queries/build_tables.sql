@@ -129,14 +129,28 @@ SELECT d.*, coalesce(n.name, d.given_name) AS name FROM (
 ) d LEFT JOIN names n USING (run, id);
 ALTER TABLE threads DROP COLUMN given_name;
 
+-- A task the program did not name (Python's default `Task-<n>`) is named after its
+-- coroutine: `place_order()`, `Shop.place_order()` (a function's `<locals>` prefix
+-- dropped), numbered `#1`, `#2` by creation when several tasks of a run share it.
 CREATE OR REPLACE TABLE tasks AS
-SELECT d.*, coalesce(n.name, d.given_name) AS name FROM (
-    SELECT file_run AS run, id, arg_min(name, file_id) AS given_name, arg_min(parent, file_id) AS parent,
-           arg_min(th, file_id) AS th, arg_min(loop, file_id) AS loop, arg_min(site, file_id) AS site,
-           min(ts) AS ts
-    FROM good WHERE k = 'task' GROUP BY ALL
-) d LEFT JOIN names n USING (run, id);
-ALTER TABLE tasks DROP COLUMN given_name;
+WITH t AS (
+    SELECT d.*, coalesce(n.name, d.given_name) AS trace_name,
+           CASE WHEN d.coro IS NOT NULL AND d.coro <> ''
+                     AND regexp_full_match(coalesce(n.name, d.given_name), 'Task-[0-9]+')
+                THEN regexp_replace(d.coro, '^.*<locals>\.', '') || '()' END AS coro_name
+    FROM (
+        SELECT file_run AS run, id, arg_min(name, file_id) AS given_name, arg_min(parent, file_id) AS parent,
+               arg_min(th, file_id) AS th, arg_min(loop, file_id) AS loop, arg_min(site, file_id) AS site,
+               min(ts) AS ts, arg_min(coro, file_id) AS coro, arg_min(coro_site, file_id) AS coro_site
+        FROM good WHERE k = 'task' GROUP BY ALL
+    ) d LEFT JOIN names n USING (run, id)
+)
+SELECT * EXCLUDE (given_name, trace_name, coro_name),
+       CASE WHEN coro_name IS NULL THEN trace_name
+            WHEN count(*) OVER (PARTITION BY run, coro_name) = 1 THEN coro_name
+            ELSE coro_name || '#' || row_number() OVER (PARTITION BY run, coro_name ORDER BY ts, id)
+       END AS name
+FROM t;
 
 CREATE OR REPLACE TABLE segments AS
 SELECT d.*, coalesce(n.name, d.given_name) AS name FROM (

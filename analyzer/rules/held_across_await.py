@@ -2,8 +2,11 @@
 at an await and other tasks of its event loop ran.
 
 Suspension is inferred from the trace: other tasks' (or loop callbacks') events on
-the task's loop thread between its acquire and its release, or a `suspend` event
-of the task. One finding per lock and acquiring site. Error instead of warning when
+the task's loop thread between its acquire and its release (a `suspend` event of
+the task alone does not make a finding: nothing else may have run). One finding
+per lock and acquiring site, whose main site is the await at which the holder was
+suspended (its first `suspend` event during the hold) when the trace says so.
+Error instead of warning when
 the lock is a threading lock and another task on the same loop thread blocked on
 it during such a hold: the whole event loop froze (the holder cannot resume to
 release it while the thread is blocked).
@@ -47,6 +50,10 @@ def _finding(ctx: Context, rows: list[dict]) -> Finding:
     holder = ctx.actor(run, worst["worst_actor"])
     taken = ctx.site(run, worst["site"])
     taken_at = taken["site"] if taken else "an unknown site"
+    # The await at which the holder was suspended (from the recorder's `suspend`
+    # event), the finding's main site; the acquire is the evidence behind it.
+    awaited = ctx.site(run, worst["worst_await_site"])
+    main_at = awaited["site"] if awaited else taken_at
     waits = ctx.rows(WAITERS_SQL.format(limit=MAX_WAITERS_LISTED),
                      {"run": run, "obj": worst["worst_obj"], "actor": worst["worst_actor"],
                       "seq": worst["worst_seq"], "end_seq": worst["worst_end_seq"]})
@@ -56,8 +63,9 @@ def _finding(ctx: Context, rows: list[dict]) -> Finding:
     max_held = max(r["max_held_ns"] for r in rows)
     waiter_actors = list({(w["run"], w["actor"]): ctx.actor(w["run"], w["actor"]) for w in waits}.values())
 
-    lines = [f"Task '{holder['name']}' held '{label}' (taken at {taken_at}) while it was suspended at an "
-             f"await and other tasks of its event loop ran, for {fmt_ns(worst['worst_held_ns'])}"
+    suspended = (f"at the await at {awaited['site']}" if awaited else "at an await")
+    lines = [f"Task '{holder['name']}' held '{label}' (taken at {taken_at}) while it was suspended "
+             f"{suspended} and other tasks of its event loop ran, for {fmt_ns(worst['worst_held_ns'])}"
              + (" (still held at the end of the trace)" if worst["worst_end_seq"] is None else "")
              + f"; {worst['worst_waiters']} wait(s) for the lock meanwhile"
              + (": " + ", ".join(f"{a['kind']} '{a['name']}'" for a in waiter_actors) if waiter_actors else "")
@@ -77,7 +85,7 @@ def _finding(ctx: Context, rows: list[dict]) -> Finding:
         lines.append("Fix: await first and take the lock only around the state update, or copy what you need "
                      "under the lock, release it, then await.")
 
-    sites = [s for s in [taken] if s]
+    sites = [s for s in [awaited, taken] if s]
     shown = {s["site"] for s in sites}
     for w in (freezing or []) + waits:
         s = ctx.site(w["run"], w["site"])
@@ -89,8 +97,8 @@ def _finding(ctx: Context, rows: list[dict]) -> Finding:
     return Finding(
         kind="held-across-await",
         severity="error" if froze else "warning",
-        title=(f"Event loop froze: threading lock '{label}' held across an await at {taken_at}" if froze
-               else f"Lock '{label}' held across an await at {taken_at}"),
+        title=(f"Event loop froze: threading lock '{label}' held across an await at {main_at}" if froze
+               else f"Lock '{label}' held across an await at {main_at}"),
         message="\n".join(lines),
         fingerprint_parts=fp,
         locks=[lock],
@@ -103,6 +111,9 @@ def _finding(ctx: Context, rows: list[dict]) -> Finding:
             "holds": holds, "loop_froze": froze, "freezes": sum(r["freezes"] for r in rows),
             "thread_lock": any(r["thread_lock"] for r in rows),
             "holder": holder, "acquired_at": taken["site"] if taken else None,
+            "await_at": awaited["site"] if awaited else None,
+            "await_sites": sorted(filter(None, {ctx.site_text(r["run"], a) for r in rows
+                                                for a in (r["await_sites"] or [])})),
             "waiting": [{"actor": ctx.actor(w["run"], w["actor"]), "site": ctx.site_text(w["run"], w["site"]),
                          "ts": w["ts"], "wall": ctx.wall(w["run"], w["ts"]), "outcome": w["end_op"],
                          "wait_ns": w["wait_ns"]} for w in waits],

@@ -28,7 +28,7 @@ def _config_program(fixed: bool):
                 value["mode"] = fresh
             return
         async with config:  # refresh: take config
-            value["mode"] = await fetch()
+            value["mode"] = await fetch()  # refresh: await fetch
 
     async def read():
         await asyncio.sleep(0.01)
@@ -50,9 +50,14 @@ def test_asyncio_lock_held_across_a_slow_await_is_reported_with_its_waiters(reco
     [f] = kinds(rec.analyze(), "held-across-await")
     assert f["severity"] == "warning"
     assert [lk["name"] for lk in f["locks"]] == ["config"]
-    assert f["sites"][0]["site"] == line_of(refresh, "# refresh: take config")
-    assert {s["site"] for s in f["sites"]} == {line_of(refresh, "# refresh: take config"),
-                                                line_of(read, "# read: take config")}
+    # The main site is the await the holder was suspended at; the acquire comes next.
+    assert [s["site"] for s in f["sites"]] == [line_of(refresh, "# refresh: await fetch"),
+                                               line_of(refresh, "# refresh: take config"),
+                                               line_of(read, "# read: take config")]
+    assert f["title"] == f"Lock 'config' held across an await at {line_of(refresh, '# refresh: await fetch')}"
+    assert (f"held 'config' (taken at {line_of(refresh, '# refresh: take config')}) while it was "
+            f"suspended at the await at {line_of(refresh, '# refresh: await fetch')} and other tasks"
+            in f["message"])
     d = f["details"]
     assert d["waiters"] == 2
     assert d["holder"]["name"] == "refresh"
@@ -95,7 +100,7 @@ def _metrics_program(blocker: bool):
 
     async def flush():
         with metrics:  # flush: take metrics
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # flush: await
 
     async def collect():
         await asyncio.sleep(0.01)
@@ -123,8 +128,11 @@ def test_threading_lock_held_across_await_that_another_task_blocks_on_freezes_th
     assert f["severity"] == "error"
     assert f["title"].startswith("Event loop froze")
     assert "the whole event loop froze" in f["message"]
-    assert [s["site"] for s in f["sites"]] == [line_of(flush, "# flush: take metrics"),
+    assert [s["site"] for s in f["sites"]] == [line_of(flush, "# flush: await"),
+                                               line_of(flush, "# flush: take metrics"),
                                                line_of(collect, "# collect: take metrics")]
+    assert f["details"]["await_at"] == line_of(flush, "# flush: await")
+    assert f["details"]["acquired_at"] == line_of(flush, "# flush: take metrics")
     d = f["details"]
     assert d["loop_froze"] is True and d["thread_lock"] is True and d["freezes"] == 1
     assert d["waiters"] == 1
@@ -139,7 +147,8 @@ def test_threading_lock_held_across_await_without_blockers_is_a_warning(record):
     [f] = kinds(rec.analyze(), "held-across-await")
     assert f["severity"] == "warning"
     assert f["details"]["loop_froze"] is False and f["details"]["waiters"] == 0
-    assert f["sites"][0]["site"] == line_of(flush, "# flush: take metrics")
+    assert [s["site"] for s in f["sites"]] == [line_of(flush, "# flush: await"),
+                                               line_of(flush, "# flush: take metrics")]
 
 
 def test_held_across_await_fingerprint_is_stable_across_runs(record, tmp_path):

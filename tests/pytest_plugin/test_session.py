@@ -324,8 +324,8 @@ def test_ba():
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
         "ERROR potential-deadlock: Potential deadlock: lock order cycle asyncio.Lock@*",
-        "    test_async.py::test_ab: task 'Task-*' requested * at test_async.py:9 *",
-        "    test_async.py::test_ba: task 'Task-*' requested * at test_async.py:9 *",
+        "    test_async.py::test_ab: task 'nested()*' requested * at test_async.py:9 *",
+        "    test_async.py::test_ba: task 'nested()*' requested * at test_async.py:9 *",
     ])
 
 

@@ -353,8 +353,8 @@ print(rec.active, recorder.is_recording(), flush=True)
 
 @pytest.mark.parametrize("args, setting", [
     ("123", None),                                  # out_dir not a path: the default folder
-    ("'t', stacks='x'", ("stacks", 0)),
-    ("'t', stacks=-2", ("stacks", 0)),
+    ("'t', stacks='x'", ("stacks", 8)),
+    ("'t', stacks=-2", ("stacks", 8)),
     ("'t', flush_interval=0", ("flush_interval", 0.01)),   # would spin: clamped
     ("'t', flush_interval=-1", ("flush_interval", 0.25)),
     ("'t', flush_interval=float('nan')", ("flush_interval", 0.25)),

@@ -435,8 +435,27 @@ def test_stacks_are_recorded_once_per_site(rec):
                                          "test_stacks_are_recorded_once_per_site"]
 
 
-def test_no_stacks_by_default(rec):
+def test_a_stack_is_recorded_for_each_site_by_default_without_recorder_frames(rec):
     rec.start()
+    lock = threading.Lock()
+
+    def take() -> None:
+        with lock:
+            pass
+
+    t = threading.Thread(target=take)
+    t.start()
+    t.join(JOIN)
+    trace = rec.stop()
+    assert trace.header["settings"]["stacks"] == 8
+    [acq] = trace.evs(op="acquire", obj=lock._ls_id)
+    stack = trace.sites[acq["site"]]["stack"]
+    assert [f[2] for f in stack] == ["take", "run", "_bootstrap_inner", "_bootstrap"]
+    assert all(f[0] == THIS_FILE or f[0] == threading.__file__ for f in stack), stack
+
+
+def test_no_stacks_with_stacks_0(rec):
+    rec.start(stacks=0)
     with threading.Lock():
         pass
     trace = rec.stop()

@@ -216,3 +216,36 @@ def test_recorder_keeps_no_task_alive(trace):
     asyncio.run(main())
     gc.collect()
     assert [r for r in refs if r() is not None] == []
+
+
+class _Shop:
+    async def place_order(self):
+        await asyncio.sleep(0)
+
+
+async def _named_by_coroutine():
+    async def worker():
+        await asyncio.sleep(0)
+
+    await asyncio.gather(asyncio.create_task(_Shop().place_order()),
+                         asyncio.create_task(worker()),
+                         asyncio.create_task(worker(), name="given"))
+
+
+def test_task_record_names_its_coroutine_and_where_it_is_defined(trace):
+    asyncio.run(_named_by_coroutine())
+    sites = trace.defs("site")
+    by_coro = {}
+    for t in trace.defs("task").values():
+        by_coro.setdefault(t.get("coro"), []).append(t)
+    [order] = by_coro["_Shop.place_order"]
+    assert order["name"].startswith("Task-")
+    s = sites[order["coro_site"]]
+    assert (s["file"], s["line"], s["func"]) == (__file__, _Shop.place_order.__code__.co_firstlineno,
+                                                  "place_order")
+    assert "stack" not in s
+    workers = by_coro["_named_by_coroutine.<locals>.worker"]
+    assert sorted(t["name"] for t in workers)[-1] == "given"  # the program's name is kept as is
+    assert len({t["coro_site"] for t in workers}) == 1
+    [main] = by_coro["_named_by_coroutine"]
+    assert sites[main["coro_site"]]["line"] == _named_by_coroutine.__code__.co_firstlineno

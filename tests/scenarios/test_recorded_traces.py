@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from . import catalog
+from .recording import REPO
 from .tracecheck import ASYNCIO_TRACED, assert_catalogued_events, assert_valid_trace, read_trace
 
 SCENARIOS = catalog.scenarios()
@@ -30,3 +31,28 @@ def test_trace_holds_the_catalogued_locks_and_sites(scenario: catalog.Scenario, 
     if scenario.api == "asyncio" and not ASYNCIO_TRACED:
         pytest.skip("asyncio tracing (recorder._asyncio) has not landed yet")
     assert_catalogued_events(scenario, read_trace(recorded(scenario).trace))
+
+
+def _lockscope_frame(file: str) -> bool:
+    """A frame of lockscope itself: recorder/, its start-up hook, runpy (how `lockscope
+    run` starts the program)."""
+    return (file.startswith(str(REPO / "recorder")) or file.endswith("lockscope_startup.py")
+            or file in ("<frozen runpy>",) or file.endswith("/runpy.py"))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.id)
+def test_stacks_are_recorded_by_default_without_lockscope_frames(scenario: catalog.Scenario,
+                                                                 recorded) -> None:
+    records = read_trace(recorded(scenario).trace)
+    assert records[0]["settings"]["stacks"] == 8
+    sites = [r for r in records if r["k"] == "site"]
+    used = {r["site"] for r in records if r["k"] == "ev" and r.get("site")}
+    for s in sites:
+        assert not _lockscope_frame(s["file"]), s
+        for file, _line, _func in s.get("stack", []):
+            assert not _lockscope_frame(file), s
+    # Every site where the program itself did something has its stack, starting at it.
+    with_stack = [s for s in sites if s["id"] in used and scenario.file in s["file"]]
+    assert with_stack
+    for s in with_stack:
+        assert s["stack"][0] == [s["file"], s["line"], s["func"]], s

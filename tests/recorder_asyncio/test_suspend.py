@@ -1,0 +1,83 @@
+"""A task suspended while it holds a lock: a `suspend` event of that task, whose site
+is the await in the frame that took the lock (real event loops, exact lines)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from pathlib import Path
+
+
+def _line(func, marker: str) -> int:
+    lines, start = inspect.getsourcelines(func)
+    return start + next(i for i, text in enumerate(lines) if marker in text)
+
+
+async def _fetch():
+    await asyncio.sleep(0.01)  # deeper await
+
+
+async def _refresh(lock):
+    async with lock:  # take
+        x = 1
+        await asyncio.sleep(0)  # first await
+        await _fetch()  # second await
+        return x
+
+
+async def _quick(lock):
+    for _ in range(3):
+        async with lock:
+            pass
+        await asyncio.sleep(0)
+
+
+def _suspends(trace, task_name):
+    task = trace.tasks_named()[task_name]
+    return [e for e in trace.events(op="suspend") if e["task"] == task["id"]]
+
+
+def test_first_await_of_a_held_region_is_recorded_once_per_hold(trace):
+    async def main():
+        lock = asyncio.Lock()
+        await asyncio.gather(asyncio.create_task(_refresh(lock), name="refresher"),
+                             asyncio.create_task(_quick(lock), name="quick"))
+
+    asyncio.run(main())
+    [ev] = _suspends(trace, "refresher")
+    assert ev["obj"] == ev["task"]
+    assert trace.site_of(ev) == (Path(__file__).name, _line(_refresh, "# first await"), "_refresh")
+    [acq] = [e for e in trace.events(op="acquire") if e["task"] == ev["task"]]
+    [rel] = [e for e in trace.events(op="release") if e["task"] == ev["task"]]
+    assert acq["ts"] < ev["ts"] < rel["ts"]
+    # A lock released before the task yields: no suspend event.
+    assert _suspends(trace, "quick") == []
+
+
+def test_suspension_deeper_in_the_chain_is_shown_at_the_held_frame(trace):
+    async def holder(lock):
+        async with lock:  # take
+            await _fetch()  # held await
+
+    async def main():
+        await asyncio.create_task(holder(asyncio.Lock()), name="holder")
+
+    asyncio.run(main())
+    [ev] = _suspends(trace, "holder")
+    assert trace.site_of(ev) == (Path(__file__).name, _line(holder, "# held await"), "holder")
+    site = trace.defs("site")[ev["site"]]
+    assert site["stack"][0] == [site["file"], site["line"], site["func"]]
+
+
+def test_threading_lock_held_by_a_task_across_an_await(trace):
+    async def holder(lock):
+        with lock:  # take
+            await asyncio.sleep(0.01)  # held await
+
+    async def main():
+        await asyncio.create_task(holder(threading.Lock()), name="holder")
+
+    asyncio.run(main())
+    [ev] = _suspends(trace, "holder")
+    assert trace.site_of(ev) == (Path(__file__).name, _line(holder, "# held await"), "holder")
