@@ -17,21 +17,14 @@ def _root() -> None:
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                               "allow_interspersed_args": False})
-def run(ctx: typer.Context,
-        out: str = typer.Option("lockscope-traces", "--out", help="Directory for trace files."),
-        module: str | None = typer.Option(None, "-m", help="Run a module, like python -m."),
-        stacks: int | None = typer.Option(
-            None, "--stacks", help="Record this many stack frames per new call site."),
-        ) -> None:
-    """Run a program with the recorder on: lockscope run [--out DIR] script.py [args...]"""
-    from recorder.runner import run_program
+                               "allow_interspersed_args": False, "help_option_names": []},
+             options_metavar="[OPTIONS] SCRIPT [ARGS]... | -m MODULE [ARGS]...")
+def run(ctx: typer.Context) -> None:
+    """Run a program with the recorder on, like python (see: lockscope run --help)."""
+    from recorder.runner import run_command
 
-    target = list(ctx.args)
-    if module is None and not target:
-        typer.echo("lockscope run: give a script or -m module to run", err=True)
-        raise typer.Exit(2)
-    raise typer.Exit(run_program(target, out, module=module, stacks=stacks))
+    # One parser for every way in (entry.py without the analyzer, python -m recorder).
+    raise typer.Exit(run_command(list(ctx.args)))
 
 
 FAIL_ON = ("critical", "error", "warning", "info", "never")

@@ -1,4 +1,8 @@
-"""Run a program under the recorder in a fresh interpreter (``lockscope run``)."""
+"""``lockscope run``: its command line, and running the program in a fresh interpreter.
+
+The same parser serves ``lockscope run`` (with or without the analyzer installed) and
+``python -m recorder``, which is what ``lockscope run`` executes.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,106 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass, field
+
+USAGE = "{prog} [OPTIONS] SCRIPT [ARGS]... | -m MODULE [ARGS]..."
+HELP = """\
+Usage: {usage}
+
+  Run a Python program with the recorder on, as `python SCRIPT [ARGS]...` or
+  `python -m MODULE [ARGS]...` would, and pass its exit status through.
+  Subprocesses of the program are recorded too. Options go before SCRIPT or -m;
+  everything after them is the program's own command line.
+
+Arguments:
+  SCRIPT       The program: a .py file (or a directory or zip file with a
+               __main__.py), like `python SCRIPT`.
+  -m MODULE    Run library module MODULE as a script, like `python -m MODULE`.
+  ARGS         The program's arguments (its sys.argv[1:]).
+
+Options:
+  --out DIR    Directory for the trace files.  [default: {out}]
+  --stacks N   Record N frames of stack the first time each call site is seen.
+  -h, --help   Show this message and exit.
+"""
+
+
+class RunUsageError(Exception):
+    """The ``run`` command line is wrong (one-line message, exit status 2)."""
+
+
+@dataclass
+class RunArgs:
+    """A parsed ``run`` command line: what to run and how to record it."""
+
+    out: str
+    stacks: int | None = None
+    module: str | None = None
+    target: list[str] = field(default_factory=list)  # SCRIPT ARGS..., or the module's ARGS
+    help: bool = False
+
+
+def parse_run_args(argv: list[str], default_out: str) -> RunArgs:
+    """Parse ``[OPTIONS] SCRIPT [ARGS]... | [OPTIONS] -m MODULE [ARGS]...``.
+
+    Options end at the first argument that is not one (or after ``--``), as with
+    ``python``: the rest belongs to the program."""
+    args = RunArgs(out=default_out)
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-h", "--help"):
+            args.help = True
+            return args
+        if arg == "--":
+            i += 1
+            break
+        if arg.startswith("-m") and arg != "-":
+            name = arg[2:]
+            if not name:
+                if i + 1 >= len(argv):
+                    raise RunUsageError("-m needs a module name")
+                i += 1
+                name = argv[i]
+            args.module, args.target = name, argv[i + 1:]
+            return args
+        option, eq, value = arg.partition("=")
+        if option in ("--out", "--stacks"):
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise RunUsageError(f"{option} needs a value")
+                i += 1
+                value = argv[i]
+            if option == "--out":
+                args.out = value
+            else:
+                try:
+                    args.stacks = int(value)
+                except ValueError:
+                    raise RunUsageError(f"--stacks wants a number, not {value!r}") from None
+        elif arg.startswith("-") and arg != "-":
+            raise RunUsageError(f"no such option: {arg}")
+        else:
+            break
+        i += 1
+    args.target = argv[i:]
+    if not args.target:
+        raise RunUsageError("give a SCRIPT or -m MODULE to run")
+    return args
+
+
+def run_command(argv: list[str], prog: str = "lockscope run") -> int:
+    """The ``lockscope run`` command: parse ``argv``, then run the program (see
+    :func:`run_program`); on a bad command line, a one-line message and status 2."""
+    try:
+        args = parse_run_args(argv, default_out="lockscope-traces")
+    except RunUsageError as exc:
+        sys.stderr.write(f"{prog}: {exc} (see '{prog} --help')\n")
+        return 2
+    if args.help:
+        sys.stdout.write(HELP.format(usage=USAGE.format(prog=prog), out="lockscope-traces"))
+        return 0
+    return run_program(args.target, args.out, module=args.module, stacks=args.stacks)
 
 
 def run_program(target: list[str], out_dir: str, module: str | None = None,

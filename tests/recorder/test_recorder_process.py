@@ -305,5 +305,5 @@ def test_python_m_recorder_without_env(tmp_path):
     (trace,) = traces(tmp_path / "t")
     assert trace.one("lock", type_="threading.RLock")
     res = run_python(["-m", "recorder", "missing.py"], tmp_path)
-    assert res.returncode == 2 and "no such file" in res.stderr
+    assert res.returncode == 2 and "can't open file" in res.stderr
     assert "Traceback" not in res.stderr
