@@ -73,6 +73,11 @@ def to_sarif(doc: dict) -> dict:
     }
 
 
+def dumps(doc: dict) -> bytes:
+    """The SARIF log for `doc`, as the bytes of its file."""
+    return orjson.dumps(to_sarif(doc), option=orjson.OPT_INDENT_2) + b"\n"
+
+
 def write(doc: dict, path: str | os.PathLike) -> None:
     """Write the SARIF log for `doc` to `path`."""
-    Path(path).write_bytes(orjson.dumps(to_sarif(doc), option=orjson.OPT_INDENT_2) + b"\n")
+    Path(path).write_bytes(dumps(doc))
