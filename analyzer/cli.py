@@ -1,24 +1,72 @@
-"""The ``lockscope`` command line: a thin typer layer over recorder and analyzer."""
+"""The ``lockscope`` command line: a thin typer layer over recorder and analyzer.
+
+Reports named ``-`` go to standard output; the terminal summary then goes to standard
+error.  A reader that goes away (``| head``) ends the command quietly with status 141,
+as if SIGPIPE had killed it.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+from recorder.runner import CLOSED_PIPE_STATUS
+
+# Plain help (no rich panels): every option with its value's name, flags without one.
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Find deadlocks in Python programs: record lock activity, then analyze it.")
+
+STDOUT = "-"
+
+
+def version() -> str:
+    """This lockscope's version, from the installed package's metadata."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("lockscope")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _show_version(show: bool) -> None:
+    if show:
+        typer.echo(f"lockscope {version()}")
+        raise typer.Exit(0)
+
+
+def summary_console(stderr: bool):
+    """The rich console of the terminal summary; a closed pipe is left to
+    :func:`quiet_when_the_reader_leaves` (rich would exit with status 1)."""
+    from rich.console import Console
+
+    class SummaryConsole(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError
+
+    return SummaryConsole(stderr=stderr)
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    _version: bool = typer.Option(False, "--version", "-V", callback=_show_version, is_eager=True,
+                                  help="Show the version and exit."),
+) -> None:
     """Find deadlocks in Python programs: record lock activity, then analyze it."""
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
                                "allow_interspersed_args": False, "help_option_names": []},
-             options_metavar="[OPTIONS] SCRIPT [ARGS]... | -m MODULE [ARGS]...")
+             options_metavar="[OPTIONS] SCRIPT [ARGS]... | -m MODULE [ARGS]...",
+             short_help="Run a Python program with the recorder on.")
 def run(ctx: typer.Context) -> None:
     """Run a program with the recorder on, like python (see: lockscope run --help)."""
     from recorder.runner import run_command
@@ -28,35 +76,103 @@ def run(ctx: typer.Context) -> None:
 
 
 FAIL_ON = ("critical", "error", "warning", "info", "never")
+GROUP_BY = ("instance", "site")
+ACTORS = ("task", "thread", "segment")
 PLOTLYJS = ("inline", "cdn")
 
 
-@app.command()
+def choices(values: tuple[str, ...]) -> str:
+    """The metavar of an option that takes one of `values`."""
+    return "[" + "|".join(values) + "]"
+
+
+def check_choice(option: str, value: str, allowed: tuple[str, ...]) -> str | None:
+    """The one-line complaint when `value` is not one of `allowed`, else None."""
+    if value in allowed:
+        return None
+    return f"{option} must be one of {', '.join(allowed)}, not {value!r}"
+
+
+def only_one_to_stdout(**targets: str | None) -> str | None:
+    """The complaint when more than one report is sent to standard output."""
+    to_stdout = [f"--{name}" for name, target in targets.items() if target == STDOUT]
+    if len(to_stdout) > 1:
+        return f"only one report can go to standard output ('-'), not {' and '.join(to_stdout)}"
+    return None
+
+
+def write_report(target: str, data: bytes) -> None:
+    """Write a report to the file `target`, or to standard output when it is ``-``."""
+    if target != STDOUT:
+        Path(target).write_bytes(data)
+        return
+    with quiet_when_the_reader_leaves():
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+
+@contextmanager
+def quiet_when_the_reader_leaves() -> Iterator[None]:
+    """A closed pipe on standard output (``lockscope analyze t | head -1``) ends the
+    command with status 141 (128 + SIGPIPE, what a shell shows for a tool the signal
+    killed), without a traceback or a flush error at exit."""
+    try:
+        yield
+    except BrokenPipeError:
+        try:  # what is still buffered for stdout then goes nowhere, silently
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+        raise typer.Exit(CLOSED_PIPE_STATUS) from None
+
+
+@app.command(short_help="Find deadlocks and lock trouble in trace files.")
 def analyze(
-    paths: Annotated[list[str], typer.Argument(help="Trace files, directories (searched recursively) or globs.")],
-    json_out: str | None = typer.Option(None, "--json", help="Write the findings JSON here."),
-    sarif_out: str | None = typer.Option(None, "--sarif", help="Write SARIF 2.1.0 here."),
-    html_out: str | None = typer.Option(None, "--html", help="Write the HTML report here."),
-    db: str | None = typer.Option(None, "--db", help="Keep the DuckDB database in this file (see docs/database.md)."),
-    fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 when a finding is at or above: "
-                                "critical, error, warning, info, never."),
-    long_hold: str = typer.Option("100ms", "--long-hold", help="Report holds longer than this (e.g. 100ms, 2s)."),
-    baseline: str | None = typer.Option(None, "--baseline", help="Earlier findings JSON: suppress known fingerprints."),
-    group_by: str = typer.Option("instance", "--group-by", help="Lock identity: instance, or site (creation site)."),
-    actors: str = typer.Option("task", "--actors", help="Unit of concurrency: task (default: task, else thread), "
+    paths: Annotated[list[str], typer.Argument(metavar="TRACE", help="Trace files, directories "
+                                               "(searched recursively) or globs.")],
+    json_out: str | None = typer.Option(None, "--json", metavar="FILE",
+                                        help="Write the findings JSON here ('-': standard output)."),
+    sarif_out: str | None = typer.Option(None, "--sarif", metavar="FILE",
+                                         help="Write SARIF 2.1.0 here ('-': standard output)."),
+    html_out: str | None = typer.Option(None, "--html", metavar="FILE",
+                                        help="Write the HTML report here ('-': standard output)."),
+    db: str | None = typer.Option(None, "--db", metavar="FILE",
+                                  help="Keep the DuckDB database in this file (see docs/database.md)."),
+    fail_on: str = typer.Option("error", "--fail-on", metavar=choices(FAIL_ON),
+                                help="Exit 1 when a finding is at or above this severity."),
+    long_hold: str = typer.Option("100ms", "--long-hold", metavar="DURATION",
+                                  help="Report holds longer than this (e.g. 100ms, 2s)."),
+    baseline: str | None = typer.Option(None, "--baseline", metavar="FILE",
+                                        help="Earlier findings JSON: suppress known fingerprints."),
+    group_by: str = typer.Option("instance", "--group-by", metavar=choices(GROUP_BY),
+                                 help="Lock identity: each instance, or all locks created at one site."),
+    actors: str = typer.Option("task", "--actors", metavar=choices(ACTORS),
+                               help="Unit of concurrency: task (an asyncio task, else its thread), "
                                "thread, or segment (segments such as test cases are separate actors)."),
-    max_cycle_length: int = typer.Option(6, "--max-cycle-length", help="Longest lock-order cycle searched."),
-    memory_limit: str | None = typer.Option(None, "--memory-limit", help="DuckDB memory limit, e.g. 2GB "
+    max_cycle_length: int = typer.Option(6, "--max-cycle-length", metavar="N",
+                                         help="Longest lock-order cycle searched."),
+    memory_limit: str | None = typer.Option(None, "--memory-limit", metavar="SIZE",
+                                            help="DuckDB memory limit, e.g. 2GB "
                                             "(default: LOCKSCOPE_MEMORY_LIMIT, or half the memory)."),
-    temp_limit: str | None = typer.Option(None, "--temp-limit", help="Most disk space DuckDB may spill to, "
-                                          "e.g. 20GB (default: LOCKSCOPE_TEMP_LIMIT, or half the free space)."),
+    temp_limit: str | None = typer.Option(None, "--temp-limit", metavar="SIZE",
+                                          help="Most disk space DuckDB may spill to, e.g. 20GB "
+                                          "(default: LOCKSCOPE_TEMP_LIMIT, or half the free space)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No terminal summary."),
-    plotlyjs: str = typer.Option("inline", "--plotlyjs", help="HTML report: embed plotly.js (inline, works "
+    plotlyjs: str = typer.Option("inline", "--plotlyjs", metavar=choices(PLOTLYJS),
+                                 help="HTML report: embed plotly.js (inline, works "
                                  "offline) or load it from its CDN (cdn, a smaller file)."),
     show_argv: bool = typer.Option(False, "--show-argv", help="Show each process's command line "
                                    "as recorded, without masking secret-looking values."),
 ) -> None:
-    """Analyze trace files: lock-order cycles, deadlocks, long holds, contention."""
+    """Analyze trace files: lock-order cycles, deadlocks, long holds, contention.
+
+    Prints a summary (to standard error when a report goes to standard output).
+    Exit status: 0 nothing at or above --fail-on, 1 something is, 2 unusable input
+    or a bad option.
+    """
 
     from analyzer.analysis import analyze as run_analysis
     from analyzer.analysis import failing
@@ -70,10 +186,13 @@ def analyze(
         typer.echo(f"lockscope analyze: {visible(message)}", err=True)
         raise typer.Exit(2)
 
-    if fail_on not in FAIL_ON:
-        die(f"--fail-on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
-    if plotlyjs not in PLOTLYJS:
-        die(f"--plotlyjs must be one of {', '.join(PLOTLYJS)}, not {plotlyjs!r}")
+    for complaint in (check_choice("--fail-on", fail_on, FAIL_ON),
+                      check_choice("--group-by", group_by, GROUP_BY),
+                      check_choice("--actors", actors, ACTORS),
+                      check_choice("--plotlyjs", plotlyjs, PLOTLYJS),
+                      only_one_to_stdout(json=json_out, sarif=sarif_out, html=html_out)):
+        if complaint:
+            die(complaint)
     pages: dict[str, str] = {}
 
     def render_html(doc: dict, con) -> None:  # runs while the database is still open
@@ -91,44 +210,53 @@ def analyze(
     except Interrupted as exc:
         typer.echo(f"lockscope analyze: interrupted by {exc} (nothing written)", err=True)
         raise typer.Exit(128 + exc.signum) from None
-    try:
-        if json_out:
-            from analyzer.report import json as json_report
+    reports: list[tuple[str, bytes]] = []
+    if json_out:
+        from analyzer.report import json as json_report
 
-            json_report.write(doc, json_out)
-        if sarif_out:
-            from analyzer.report import sarif
+        reports.append((json_out, json_report.dumps(doc)))
+    if sarif_out:
+        from analyzer.report import sarif
 
-            sarif.write(doc, sarif_out)
-        if html_out:
-            Path(html_out).write_text(pages["html"], encoding="utf-8")
+        reports.append((sarif_out, sarif.dumps(doc)))
+    if html_out:
+        reports.append((html_out, pages["html"].encode("utf-8")))
+    try:  # files first: a reader leaving standard output early must not cost them
+        for target, data in sorted(reports, key=lambda r: r[0] == STDOUT):
+            write_report(target, data)
     except OSError as exc:
         die(f"cannot write report: {exc}")
     if not quiet:
         from analyzer.report import terminal
 
-        terminal.render(doc)
+        with quiet_when_the_reader_leaves():
+            to_stdout = any(target == STDOUT for target, _ in reports)
+            terminal.render(doc, summary_console(stderr=to_stdout))
     raise typer.Exit(1 if failing(doc, fail_on) else 0)
 
 
-@app.command()
+@app.command(short_help="Re-render the HTML report from a database or findings JSON.")
 def report(
-    source: Annotated[str, typer.Argument(help="A database kept with analyze --db (.duckdb), or a findings "
-                                          "JSON file written with analyze --json.")],
-    html_out: str = typer.Option(..., "--html", help="Write the HTML report here."),
-    plotlyjs: str = typer.Option("inline", "--plotlyjs", help="Embed plotly.js (inline, works offline) or "
+    source: Annotated[str, typer.Argument(metavar="SOURCE", help="A database kept with analyze --db "
+                                          "(.duckdb), or a findings JSON file written with analyze --json.")],
+    html_out: str = typer.Option(..., "--html", metavar="FILE",
+                                 help="Write the HTML report here ('-': standard output)."),
+    plotlyjs: str = typer.Option("inline", "--plotlyjs", metavar=choices(PLOTLYJS),
+                                 help="Embed plotly.js (inline, works offline) or "
                                  "load it from its CDN (cdn, a smaller file)."),
 ) -> None:
     """Re-render the HTML report from a kept database or a findings JSON, without re-loading traces.
 
     From a database the report has timelines and the full lock-order graph; from
     JSON alone it shows everything except the charts that need the events.
+    Traces are read by analyze, not here.
     """
     import duckdb
     import orjson
 
     from analyzer.analysis import stored_findings
     from analyzer.errors import UnusableInput
+    from analyzer.inputs import read_header
     from analyzer.report import html, shape
 
     def die(message: str) -> None:
@@ -138,9 +266,14 @@ def report(
         typer.echo(f"lockscope report: {visible(message)}", err=True)
         raise typer.Exit(2)
 
-    if plotlyjs not in PLOTLYJS:
-        die(f"--plotlyjs must be one of {', '.join(PLOTLYJS)}, not {plotlyjs!r}")
+    complaint = check_choice("--plotlyjs", plotlyjs, PLOTLYJS)
+    if complaint:
+        die(complaint)
     path = Path(source)
+    if path.is_dir() or (path.is_file() and read_header(path) is not None):
+        what = "a directory" if path.is_dir() else "a trace file"
+        die(f"{source} is {what}, not findings: analyze traces with "
+            f"'lockscope analyze {source} --html {html_out}'")
     if not path.is_file():
         die(f"{source}: no such file")
     with open(path, "rb") as fh:
@@ -174,7 +307,7 @@ def report(
         if con is not None:
             con.close()
     try:
-        Path(html_out).write_text(page, encoding="utf-8")
+        write_report(html_out, page.encode("utf-8"))
     except OSError as exc:
         die(f"cannot write report: {exc}")
 

@@ -44,5 +44,14 @@ def main() -> None:
                          f"without it only 'lockscope run' works\n")
         raise SystemExit(2)
     from analyzer.cli import app
+    from recorder.runner import CLOSED_PIPE_STATUS
 
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        # typer (click) ends a command whose output met a closed pipe (help | head) with
+        # status 1, stdout swapped for a wrapper that ignores flush errors: say 141
+        # instead, as lockscope's own outputs do.
+        if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            raise SystemExit(CLOSED_PIPE_STATUS) from None
+        raise

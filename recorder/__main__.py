@@ -23,7 +23,7 @@ import zipfile
 from importlib.machinery import SourceFileLoader
 
 import recorder
-from recorder.runner import HELP, USAGE, RunArgs, RunUsageError, parse_run_args
+from recorder.runner import USAGE, RunArgs, RunUsageError, parse_run_args, print_help
 
 PROG = "lockscope run"  # what the user typed, in the messages about the program
 # python's own __main__ module starts with an empty __annotations__ on some versions;
@@ -43,9 +43,7 @@ def main(argv: list[str]) -> None:
         sys.stderr.write(f"python -m recorder: {exc} (see 'python -m recorder --help')\n")
         raise SystemExit(2) from None
     if args.help:
-        sys.stdout.write(HELP.format(usage=USAGE.format(prog="python -m recorder"),
-                                     out=recorder.DEFAULT_OUT_DIR))
-        return
+        raise SystemExit(print_help(USAGE.format(prog="python -m recorder"), recorder.DEFAULT_OUT_DIR))
     try:
         run = _prepare(args)
         if not recorder.is_recording():

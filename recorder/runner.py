@@ -34,6 +34,9 @@ Options:
 """
 
 
+CLOSED_PIPE_STATUS = 141  # 128 + SIGPIPE: what a shell shows for a tool the signal killed
+
+
 class RunUsageError(Exception):
     """The ``run`` command line is wrong (one-line message, exit status 2)."""
 
@@ -107,9 +110,24 @@ def run_command(argv: list[str], prog: str = "lockscope run") -> int:
         sys.stderr.write(f"{prog}: {exc} (see '{prog} --help')\n")
         return 2
     if args.help:
-        sys.stdout.write(HELP.format(usage=USAGE.format(prog=prog), out="lockscope-traces"))
-        return 0
+        return print_help(USAGE.format(prog=prog), "lockscope-traces")
     return run_program(args.target, args.out, module=args.module, stacks=args.stacks)
+
+
+def print_help(usage: str, out: str) -> int:
+    """Print the help; 0, or 141 (128 + SIGPIPE) when the reader has gone (``| head``)."""
+    try:
+        sys.stdout.write(HELP.format(usage=usage, out=out))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        try:  # nothing left to flush at exit, and no error about it
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+        return CLOSED_PIPE_STATUS
+    return 0
 
 
 def run_program(target: list[str], out_dir: str, module: str | None = None,
