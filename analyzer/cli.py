@@ -26,19 +26,10 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=N
 STDOUT = "-"
 
 
-def version() -> str:
-    """This lockscope's version, from the installed package's metadata."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
-
-    try:
-        return dist_version("lockscope")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
-
-
 def _show_version(show: bool) -> None:
     if show:
+        from analyzer.entry import version
+
         typer.echo(f"lockscope {version()}")
         raise typer.Exit(0)
 

@@ -25,6 +25,17 @@ def do_not_record_this_process() -> None:
             pass
 
 
+def version() -> str:
+    """This lockscope's version, from the installed package's metadata."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("lockscope")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def missing_analyzer_dependencies() -> list[str]:
     return [name for name in ANALYZER_DEPENDENCIES if find_spec(name) is None]
 
@@ -35,6 +46,9 @@ def main() -> None:
     args = sys.argv[1:]
     missing = missing_analyzer_dependencies()
     if missing:
+        if args[:1] in (["--version"], ["-V"]):
+            sys.stdout.write(f"lockscope {version()}\n")
+            raise SystemExit(0)
         if args[:1] == ["run"]:
             from recorder.runner import run_command
 

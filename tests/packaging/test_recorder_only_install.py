@@ -9,6 +9,7 @@ The wheel is built from a copy of this checkout and installed into a fresh virtu
 from __future__ import annotations
 
 import glob
+import importlib.metadata
 import json
 import os
 import shutil
@@ -145,6 +146,17 @@ def test_lockscope_run_works_without_the_analyzer(install, tmp_path):
                       tmp_path)
     assert res.returncode == 3 and res.stderr == "", res.stderr
     assert named_lock_ops(read_trace(tmp_path / "out"), "app-lock") == ["acquire", "release"] * 3
+
+
+def test_lockscope_version_and_run_help_without_the_analyzer(install, tmp_path):
+    res = install.run([install.bin / "lockscope", "--version"], tmp_path)
+    expected = f"lockscope {importlib.metadata.version('lockscope')}\n"  # the same sources
+    assert res.returncode == 0 and res.stdout == expected and res.stderr == ""
+    res = install.run([install.bin / "lockscope", "run", "--help"], tmp_path)
+    assert res.returncode == 0 and res.stderr == ""
+    assert res.stdout.startswith("Usage: lockscope run [OPTIONS] SCRIPT [ARGS]... | -m MODULE")
+    res = install.run([install.bin / "lockscope", "run", "-m", "missing_module"], tmp_path)
+    assert res.returncode == 2 and res.stderr == "lockscope run: No module named missing_module\n"
 
 
 def test_lockscope_analyze_says_what_to_install(install, tmp_path):
