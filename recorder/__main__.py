@@ -20,7 +20,7 @@ import runpy
 import sys
 import types
 import zipfile
-from importlib.machinery import SourceFileLoader
+from importlib.machinery import BuiltinImporter, SourceFileLoader
 
 import recorder
 from recorder.runner import USAGE, RunArgs, RunUsageError, parse_run_args, print_help
@@ -62,6 +62,9 @@ def _prepare(args: RunArgs):
         return lambda: _run_module_as_main(args.module, alter_argv=True)
     script, rest = args.target[0], args.target[1:]
     sys.argv = [script, *rest]
+    if script == "-":  # the program on standard input, read as it starts (python -)
+        _set_path0("")
+        return lambda: _exec_script("<stdin>", sys.stdin.buffer.read(), from_file=False)
     path = os.path.abspath(script)
     if os.path.isdir(path) or zipfile.is_zipfile(path):  # a directory or zip with __main__.py
         _set_path0(path)
@@ -102,11 +105,12 @@ def _run_module_as_main(name: str, alter_argv: bool) -> None:
         raise
 
 
-def _exec_script(path: str, source: bytes) -> None:
+def _exec_script(path: str, source: bytes, from_file: bool = True) -> None:
     """``python path``: compile and run the source in a fresh ``__main__`` module."""
     main = _fresh_main()
     main.__dict__.update(__file__=path, __builtins__=builtins, __cached__=None,
-                         __loader__=SourceFileLoader("__main__", path))
+                         __loader__=SourceFileLoader("__main__", path) if from_file
+                         else BuiltinImporter)
     sys.modules["__main__"] = main
     code = compile(source, path, "exec", dont_inherit=True)
     exec(code, main.__dict__)

@@ -8,6 +8,7 @@ import glob
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,19 @@ def test_python_m_recorder_takes_the_same_command_line(tmp_path):
     res = subprocess.run([sys.executable, "-m", "recorder", "--help"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=TIMEOUT)
     assert res.stdout.startswith("Usage: python -m recorder [OPTIONS] SCRIPT [ARGS]...")
+
+
+def test_program_on_stdin_and_in_a_zip_file(tmp_path):
+    program = MAIN_INFO + "    raise ValueError('from stdin')\n"
+    source = textwrap.dedent(program)
+    plain = subprocess.run([sys.executable, "-", "a"], input=source, cwd=tmp_path, env=child_env(),
+                           capture_output=True, text=True, timeout=TIMEOUT)
+    traced = subprocess.run([*lockscope_cmd(), "run", "--out", str(tmp_path / "t"), "-", "a"],
+                            input=source, cwd=tmp_path, env=child_env(), capture_output=True,
+                            text=True, timeout=TIMEOUT)
+    assert (traced.stdout, traced.stderr, traced.returncode) == (plain.stdout, plain.stderr, 1)
+    assert 'File "<stdin>", line 14' in traced.stderr
+    with zipfile.ZipFile(tmp_path / "app.zip", "w") as zf:
+        zf.writestr("__main__.py", textwrap.dedent(MAIN_INFO))
+    res = assert_same(["app.zip", "z"], tmp_path)
+    assert res.stdout.splitlines()[1] == "['app.zip', 'z']"
