@@ -7,7 +7,6 @@ as if SIGPIPE had killed it.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from recorder.runner import CLOSED_PIPE_STATUS
+from recorder.runner import CLOSED_PIPE_STATUS, silence_stdout
 
 # Plain help (no rich panels): every option with its value's name, flags without one.
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
@@ -111,12 +110,7 @@ def quiet_when_the_reader_leaves() -> Iterator[None]:
     try:
         yield
     except BrokenPipeError:
-        try:  # what is still buffered for stdout then goes nowhere, silently
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-        except (OSError, ValueError, AttributeError):
-            pass
+        silence_stdout()
         raise typer.Exit(CLOSED_PIPE_STATUS) from None
 
 
