@@ -242,10 +242,18 @@ class Sink:
             self._io.release()
 
     def _write_header(self) -> None:
-        # Written at the first flush rather than at start, so that a program started
-        # through ``python -m recorder script.py`` shows its own argv.
-        self.header_written = True
-        self._write(dumps(self._header()))
+        # Written at the first event or flush rather than at start, so that a program
+        # started through ``lockscope run`` shows its own argv.
+        try:
+            self._write(dumps(self._header()))
+        finally:
+            # From the file, not set before the write: a KeyboardInterrupt raised in
+            # the program's thread around it must neither lose the header nor write
+            # it twice (a part's header is its first line).
+            try:
+                self.header_written = os.fstat(self.fd).st_size > 0
+            except OSError:
+                self.header_written = True
 
     def _header(self) -> dict:
         mono, wall = time.monotonic_ns(), time.time_ns()
