@@ -488,7 +488,14 @@ def site_id(depth: int = 2) -> int:
     """Intern the call site of the first frame outside the recorder and the
     synchronisation library, starting ``depth`` frames up; 0 when none."""
     try:
-        f = _getframe(depth)
+        return site_from(_getframe(depth))
+    except Exception:  # ValueError: no frame that deep
+        return 0
+
+
+def site_from(f: Any) -> int:
+    """site_id() from the frame ``f`` on (the C site_id's path for a site not cached)."""
+    try:
         get = code_sites.get
         while f is not None:
             code = f.f_code
@@ -502,7 +509,7 @@ def site_id(depth: int = 2) -> int:
                     sid = _site_at(f, code, by_lasti)
                 return sid
             f = f.f_back
-    except Exception:  # ValueError: no frame that deep; anything else: never the program's
+    except Exception:  # never the program's
         pass
     return 0
 
@@ -637,4 +644,5 @@ speedups = _load_speedups()
 if speedups is not None:
     append_event = speedups.append  # noqa: F811  (same contract, in C)
     append_slow = speedups.append  # noqa: F811
+    site_id = speedups.site_id  # noqa: F811
     _limit = -1
