@@ -44,12 +44,13 @@ _orig_join = threading.Thread.join
 _orig_event_wait = threading.Event.wait
 
 # Constructors of library objects that create primitives inside them: the primitive
-# records the object as its owner (and a condition takes the object's type).
-_OWNER_TYPES = {
-    threading.Event.__init__.__code__: "threading.Event",
-    threading.Barrier.__init__.__code__: "threading.Barrier",
-    _queue_mod.Queue.__init__.__code__: "queue.Queue",
-}
+# records the object as its owner (and a condition takes the object's type).  Keyed
+# by id(): hashing a code object hashes its contents, at every primitive created
+# (these functions live as long as their modules, so their ids stay theirs).
+_OWNER_CODES = (threading.Event.__init__.__code__, threading.Barrier.__init__.__code__,
+                _queue_mod.Queue.__init__.__code__)
+_OWNER_TYPES = {id(code): otype for code, otype in zip(
+    _OWNER_CODES, ("threading.Event", "threading.Barrier", "queue.Queue"), strict=True)}
 _QUEUE_ROLES = ("not_empty", "not_full", "all_tasks_done")
 
 
@@ -59,7 +60,7 @@ def _owner_of(frame: Any) -> tuple[int | None, str | None, Any]:
         frame = frame.f_back
     if frame is None:
         return None, None, None
-    otype = _OWNER_TYPES.get(frame.f_code)
+    otype = _OWNER_TYPES.get(id(frame.f_code))
     if otype is None:
         return None, None, None
     owner = frame.f_locals.get("self")
