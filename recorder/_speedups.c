@@ -955,7 +955,33 @@ LockCore_exit(LockCore *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* Condition's ownership probe of a traced Lock (recorder/_threading.py
+ * Lock._py_is_owned): a try of the inner lock, never recorded. */
+static PyObject *
+LockCore_is_owned(LockCore *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->acq == NULL || self->rel == NULL)
+        return inner_call(NULL, "acquire");
+    PyObject *arg = Py_False;
+    PyObject *got = PyObject_Vectorcall(self->acq, &arg, 1, NULL);
+    if (got == NULL)
+        return NULL;
+    int got_it = PyObject_IsTrue(got);
+    Py_DECREF(got);
+    if (got_it < 0)
+        return NULL;
+    if (!got_it)
+        Py_RETURN_TRUE;
+    PyObject *r = PyObject_CallNoArgs(self->rel);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef LockCore_methods[] = {
+    {"_probe_owned", (PyCFunction)LockCore_is_owned, METH_NOARGS,
+     "True when the (non-reentrant) lock is held: Condition's _is_owned."},
     {"acquire", (PyCFunction)(void (*)(void))LockCore_acquire, METH_FASTCALL | METH_KEYWORDS,
      "acquire(blocking=True, timeout=-1) -> bool"},
     {"__enter__", (PyCFunction)LockCore_enter, METH_NOARGS, "Acquire the lock."},

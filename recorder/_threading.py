@@ -35,6 +35,7 @@ ORIGINALS = {
     "BoundedSemaphore": threading.BoundedSemaphore,
 }
 _OrigCondition = threading.Condition
+_orig_notify = threading.Condition.notify
 _OrigSemaphore = threading.Semaphore
 _OrigBoundedSemaphore = threading.BoundedSemaphore
 _orig_sem_acquire = threading.Semaphore.acquire
@@ -282,13 +283,16 @@ class Lock(_LockBase):
     def locked(self) -> bool:
         return self._lock.locked()
 
-    def _is_owned(self) -> bool:
+    def _py_is_owned(self) -> bool:
         # Condition's ownership probe; must not be recorded as an acquire.
         lock = self._lock
         if lock.acquire(False):
             lock.release()
             return False
         return True
+
+    # (in C when built: Condition.notify and wait call it every time)
+    _is_owned = getattr(_LockCore, "_probe_owned", _py_is_owned)
 
     acquire_lock = _LockBase.acquire
     release_lock = _LockBase.release
@@ -512,13 +516,13 @@ class Condition(_OrigCondition):
     def notify(self, n: int = 1) -> None:
         if _core.ON and self._is_owned():
             _emit_x(_state(), "signal", self, site_id(), {"sig": "notify", "n": n})
-        super().notify(n)
+        _orig_notify(self, n)
 
     def notify_all(self) -> None:
         if _core.ON and self._is_owned():
             _emit_x(_state(), "signal", self, site_id(),
                     {"sig": "notify_all", "n": len(self._waiters)})
-        super().notify(len(self._waiters))
+        _orig_notify(self, len(self._waiters))
 
     # notifyAll is the original's: it warns (DeprecationWarning), then calls notify_all.
 
