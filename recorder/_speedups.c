@@ -1386,7 +1386,18 @@ take(PyObject *mod, PyObject *args)
     }
     wake_sent = 0;
     progress_ns = mono_now();
+    PyObject_GC_UnTrack(list);  /* (events only: as the buffers, see new_buffer()) */
     return list;
+}
+
+/* untrack(container): hide a buffer of events from the cyclic GC (see
+ * recorder/_core.py new_buffer()). */
+static PyObject *
+untrack(PyObject *mod, PyObject *obj)
+{
+    if (PyObject_IS_GC(obj) && PyObject_GC_IsTracked(obj))
+        PyObject_GC_UnTrack(obj);
+    Py_RETURN_NONE;
 }
 
 /* ----------------------------------------------------------------- module */
@@ -1399,6 +1410,7 @@ static PyMethodDef module_methods[] = {
     {"encode", encode, METH_VARARGS,
      "encode(events, start, tid, written, wsites, ops, out, limit) -> index reached"},
     {"take", take, METH_VARARGS, "take(buf, n) -> the n oldest events of buf"},
+    {"untrack", untrack, METH_O, "untrack(container): the cyclic GC no longer scans it"},
     {"site_id", (PyCFunction)(void (*)(void))site_id_c, METH_FASTCALL,
      "site_id(depth=2) -> the site id of the first frame outside the libraries"},
     {"append", (PyCFunction)(void (*)(void))append, METH_FASTCALL,

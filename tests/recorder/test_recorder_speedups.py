@@ -365,3 +365,32 @@ def test_the_c_encoder_writes_plain_extra_fields_as_python_does(rec, monkeypatch
         "k": "ev", "ts": ts, "th": st.tid, "obj": lock._ls_id, "op": "signal",
         "sig": "notify", "n": 3}
     rec.stop()
+
+
+@needs_c
+def test_event_buffers_are_not_scanned_by_the_cyclic_gc(rec):
+    """A thread's buffer and a batch the writer took hold only untracked event
+    tuples: a full collection must not visit each of them (it often holds a
+    million); what the events refer to stays alive until written."""
+    import gc
+    import weakref
+
+    rec.start(flush_interval=3600)
+    lock = threading.Lock()
+    with lock:
+        pass
+    st = _core.current_state()
+    assert not gc.is_tracked(st.buf)
+    assert len(st.buf) >= 2 and not any(gc.is_tracked(ev) for ev in st.buf)
+    batch = _core.speedups.take(st.buf, 2)
+    assert not gc.is_tracked(batch)
+    cond = threading.Condition(threading.Lock())
+    with cond:
+        cond.notify()
+    alive = weakref.ref(cond)
+    del cond
+    gc.collect()
+    assert alive() is not None  # its events still refer to it
+    rec.stop()
+    gc.collect()
+    assert alive() is None  # written: gone
