@@ -658,5 +658,6 @@ speedups = _load_speedups()
 if speedups is not None:
     append_event = speedups.append  # noqa: F811  (same contract, in C)
     append_slow = speedups.append  # noqa: F811
+    _py_site_id = site_id  # (the reference the C one is tested against)
     site_id = speedups.site_id  # noqa: F811
     _limit = -1

@@ -380,7 +380,9 @@ site_id_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(f);
         f = back;
     }
-    if (f == NULL || depth < 1) {  /* no frame that deep: as the Python version */
+    /* (depth 0 or less names the Python site_id's own frame, a library one: the
+     * same as 1) */
+    if (f == NULL) {  /* no frame that deep: as the Python version */
         Py_XDECREF(f);
         return PyLong_FromLong(0);
     }

@@ -394,3 +394,32 @@ def test_event_buffers_are_not_scanned_by_the_cyclic_gc(rec):
     rec.stop()
     gc.collect()
     assert alive() is None  # written: gone
+
+
+@needs_c
+def test_site_id_in_c_names_the_sites_the_python_one_names(rec):
+    """_speedups.site_id(depth) against the Python site_id (from user frames, and
+    through a library frame: threading.py's), for every depth including none left."""
+    rec.start(flush_interval=3600)
+
+    def both(depth: int) -> tuple[int, int]:
+        return _core.site_id(depth), _core._py_site_id(depth)
+
+    def level2(depth: int) -> tuple[int, int]:
+        return both(depth)
+
+    def level3(depth: int) -> tuple[int, int]:
+        return level2(depth)
+
+    for depth in (-1, 0, 1, 2, 3, 4, 5, 500):
+        c_sid, py_sid = level3(depth)
+        assert c_sid == py_sid, depth
+    assert level3(2)[0] != level3(3)[0] != 0  # different lines of this file
+    assert level3(500) == (0, 0)
+    # a frame of threading.py (a library) is skipped to its caller: this line
+    found = []
+    ev = threading.Event()
+    threading.Thread(target=lambda: (found.append(both(3)), ev.set())).start()
+    assert ev.wait(10)
+    assert found[0][0] == found[0][1]
+    rec.stop()
