@@ -38,6 +38,7 @@
 static PyObject *core_dict;          /* recorder._core.__dict__ */
 static PyObject *code_sites;         /* recorder._core.code_sites (never rebound) */
 static PyObject *site_id_fn;         /* recorder._core.site_id */
+static PyObject *site_from_fn;       /* recorder._core.site_from: site_id from a given frame */
 static PyObject *current_state_fn;   /* recorder._core.current_state */
 static PyObject *task_of_fn;         /* recorder._core.task_of */
 static PyObject *lose_fn;            /* recorder._core.lose: count an event that did not fit */
@@ -106,6 +107,7 @@ configure(PyObject *mod, PyObject *args)
         Py_INCREF(v_); Py_XSETREF(var, v_); } while (0)
     GET(code_sites, "code_sites");
     GET(site_id_fn, "site_id");
+    GET(site_from_fn, "site_from");
     GET(current_state_fn, "current_state");
     GET(task_of_fn, "task_of");
     GET(lose_fn, "lose");
@@ -268,14 +270,14 @@ typedef struct {
     unsigned long c_gen;
 } LockCore;
 
-/* The site id of the calling code (new reference to an int): from the lock's
- * last-site memo, else the site cache, else through the Python site_id(1),
- * which interns it and fills the cache. */
+/* The site id of the code running in frame `f` (a new reference to it is
+ * taken over) or, when that is a library frame, of its first caller outside
+ * the libraries (new reference to an int): from the lock's last-site memo
+ * (`lc`, when given), else the site cache.  NULL without an error when the
+ * cache does not know it yet: the caller then asks the Python recorder. */
 static PyObject *
-caller_site(LockCore *lc)
+cached_site(PyFrameObject *f, LockCore *lc)
 {
-    PyFrameObject *f = PyEval_GetFrame();  /* borrowed */
-    Py_XINCREF(f);
     int first = 1;
     while (f != NULL) {
         PyCodeObject *code = PyFrame_GetCode(f);
@@ -337,11 +339,61 @@ caller_site(LockCore *lc)
         return Py_NewRef(sid);
     }
     Py_XDECREF(f);
-    if (PyErr_Occurred())
-        return NULL;
+    return NULL;
+}
+
+/* The site id of the calling code (new reference to an int): from the lock's
+ * last-site memo, else the site cache, else through the Python site_id(1),
+ * which interns it and fills the cache. */
+static PyObject *
+caller_site(LockCore *lc)
+{
+    PyFrameObject *f = PyEval_GetFrame();  /* borrowed */
+    PyObject *sid = cached_site((PyFrameObject *)Py_XNewRef(f), lc);
+    if (sid != NULL || PyErr_Occurred())
+        return sid;
     /* Not cached yet: the Python path walks, interns and fills the cache.  From
      * inside site_id, frame 1 is the code that called this C function. */
     return PyObject_CallOneArg(site_id_fn, int_one);
+}
+
+/* site_id(depth=2): recorder._core.site_id in C (same result): the site of the
+ * first frame outside the libraries, starting `depth` frames up as seen from a
+ * Python site_id (the Python frame that calls this is that function's frame 1).
+ * Never raises an Exception: 0 when there is no such frame. */
+static PyObject *
+site_id_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    long depth = 2;
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "site_id(depth=2)");
+        return NULL;
+    }
+    if (nargs == 1) {
+        depth = PyLong_AsLong(args[0]);
+        if (depth == -1 && PyErr_Occurred())
+            return swallow() < 0 ? NULL : PyLong_FromLong(0);
+    }
+    PyFrameObject *f = (PyFrameObject *)Py_XNewRef(PyEval_GetFrame());
+    for (long i = 1; i < depth && f != NULL; i++) {
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    /* (depth 0 or less names the Python site_id's own frame, a library one: the
+     * same as 1) */
+    if (f == NULL) {  /* no frame that deep: as the Python version */
+        Py_XDECREF(f);
+        return PyLong_FromLong(0);
+    }
+    PyObject *start = Py_NewRef(f);
+    PyObject *sid = cached_site(f, NULL);
+    if (sid == NULL && !PyErr_Occurred())
+        sid = PyObject_CallOneArg(site_from_fn, start);
+    Py_DECREF(start);
+    if (sid == NULL && swallow() == 0)
+        sid = PyLong_FromLong(0);
+    return sid;
 }
 
 /* The buffer of `st` (new reference in *buf) when the budget has room for one
@@ -638,7 +690,7 @@ static PyObject *aio_current_task;   /* fallback: () -> current task or None */
 static PyObject *aio_rec_of;         /* recorder._aio_tasks.rec_of */
 static PyObject *aio_site_by_lasti;  /* recorder._aio_sync._site_by_lasti */
 static PyObject *aio_site_from;      /* recorder._aio_sync._site_from(frame, task) */
-static PyObject *s_ls_rec;
+static PyObject *s_ls_rec, *s_name;
 
 static PyObject *
 configure_aio(PyObject *mod, PyObject *args)
@@ -905,7 +957,33 @@ LockCore_exit(LockCore *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* Condition's ownership probe of a traced Lock (recorder/_threading.py
+ * Lock._py_is_owned): a try of the inner lock, never recorded. */
+static PyObject *
+LockCore_is_owned(LockCore *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->acq == NULL || self->rel == NULL)
+        return inner_call(NULL, "acquire");
+    PyObject *arg = Py_False;
+    PyObject *got = PyObject_Vectorcall(self->acq, &arg, 1, NULL);
+    if (got == NULL)
+        return NULL;
+    int got_it = PyObject_IsTrue(got);
+    Py_DECREF(got);
+    if (got_it < 0)
+        return NULL;
+    if (!got_it)
+        Py_RETURN_TRUE;
+    PyObject *r = PyObject_CallNoArgs(self->rel);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef LockCore_methods[] = {
+    {"_probe_owned", (PyCFunction)LockCore_is_owned, METH_NOARGS,
+     "True when the (non-reentrant) lock is held: Condition's _is_owned."},
     {"acquire", (PyCFunction)(void (*)(void))LockCore_acquire, METH_FASTCALL | METH_KEYWORDS,
      "acquire(blocking=True, timeout=-1) -> bool"},
     {"__enter__", (PyCFunction)LockCore_enter, METH_NOARGS, "Acquire the lock."},
@@ -1025,10 +1103,111 @@ written_id(PyObject *obj, PyObject *written)
     return v;
 }
 
+/* A str that JSON needs no escape for (printable ASCII but " and \\): its
+ * length, else -1. */
+static Py_ssize_t
+plain_len(PyObject *s)
+{
+    if (!PyUnicode_CheckExact(s) || !PyUnicode_IS_ASCII(s))
+        return -1;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    const unsigned char *c = PyUnicode_1BYTE_DATA(s);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (c[i] < 0x20 || c[i] == '"' || c[i] == '\\' || c[i] == 0x7f)
+            return -1;
+    return n;
+}
+
+/* A ``name`` event has a record of its own (see Sink._encode). */
+static inline int
+is_name_op(PyObject *op)
+{
+    return op == s_name || (PyUnicode_Check(op) && PyUnicode_CompareWithASCIIString(op, "name") == 0);
+}
+
+/* The keys the common fields use: an extra field never replaces one here. */
+static PyObject *common_keys;
+
+/* The bytes the extra fields of an event need (an upper bound, in *len), or -1
+ * when one of them is not plain: a key that is a plain str other than the
+ * common ones, a value that is None, a bool, an int that fits 64 bits or a
+ * plain str.  (Floats go to the Python encoder, which formats them as orjson.) */
+static int
+extra_size(PyObject *extra, size_t *len)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    size_t total = 0;
+    while (PyDict_Next(extra, &pos, &key, &value)) {
+        Py_ssize_t kn = plain_len(key);
+        if (kn < 0)
+            return -1;
+        int common = PySet_Contains(common_keys, key);
+        if (common != 0) {
+            if (common < 0)
+                PyErr_Clear();
+            return -1;
+        }
+        total += (size_t)kn + 8;
+        if (value == Py_None || PyBool_Check(value)) {
+            total += 5;
+        }
+        else if (PyLong_CheckExact(value)) {
+            int overflow;
+            (void)PyLong_AsLongLongAndOverflow(value, &overflow);
+            if (overflow || PyErr_Occurred()) {
+                PyErr_Clear();
+                return -1;
+            }
+            total += 24;
+        }
+        else {
+            Py_ssize_t vn = plain_len(value);
+            if (vn < 0)
+                return -1;
+            total += (size_t)vn + 2;
+        }
+    }
+    *len = total;
+    return 0;
+}
+
+/* Append `,"key":value` for each extra field (checked by extra_size first). */
+static void
+out_extra(Out *o, PyObject *extra)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(extra, &pos, &key, &value)) {
+        LIT(o, ",\"");
+        out_str(o, (const char *)PyUnicode_1BYTE_DATA(key), (size_t)PyUnicode_GET_LENGTH(key));
+        LIT(o, "\":");
+        if (value == Py_None) {
+            LIT(o, "null");
+        }
+        else if (value == Py_True) {
+            LIT(o, "true");
+        }
+        else if (value == Py_False) {
+            LIT(o, "false");
+        }
+        else if (PyLong_CheckExact(value)) {
+            out_int(o, PyLong_AsLongLong(value));
+        }
+        else {
+            o->data[o->len++] = '"';
+            out_str(o, (const char *)PyUnicode_1BYTE_DATA(value),
+                    (size_t)PyUnicode_GET_LENGTH(value));
+            o->data[o->len++] = '"';
+        }
+    }
+}
+
 /* encode(events, start, tid, written, wsites, ops, out, limit) -> int
  *
  * Append the JSON lines of events[start:] to the bytearray `out`, for as long as
- * each event has the common shape (ts, op, obj, site, task) with its object,
+ * each event has the common shape (ts, op, obj, site, task), or that and a dict
+ * of plain extra fields (see extra_size), with its object,
  * site and task already defined in this file part and its op in `ops`.  Stops
  * at the first event that needs the Python encoder, or once `out` holds `limit`
  * bytes or more (limit < 0: no limit); returns the index reached. */
@@ -1054,8 +1233,21 @@ encode(PyObject *mod, PyObject *args)
         if (limit >= 0 && base + (Py_ssize_t)o.len >= limit)
             break;
         PyObject *ev = PyList_GET_ITEM(events, i);
-        if (!PyTuple_CheckExact(ev) || PyTuple_GET_SIZE(ev) != 5)
+        if (!PyTuple_CheckExact(ev))
             break;
+        PyObject *extra = NULL;
+        size_t extra_len = 0;
+        if (PyTuple_GET_SIZE(ev) == 6) {
+            /* (ts, op, obj, site, task, extra): the extra fields follow the
+             * common ones, when every one of them is plain (else Python). */
+            extra = PyTuple_GET_ITEM(ev, 5);
+            if (!PyDict_CheckExact(extra) || is_name_op(PyTuple_GET_ITEM(ev, 1))
+                    || extra_size(extra, &extra_len) < 0)
+                break;
+        }
+        else if (PyTuple_GET_SIZE(ev) != 5) {
+            break;
+        }
         PyObject *ts = PyTuple_GET_ITEM(ev, 0), *op = PyTuple_GET_ITEM(ev, 1);
         PyObject *obj = PyTuple_GET_ITEM(ev, 2), *site = PyTuple_GET_ITEM(ev, 3);
         PyObject *task = PyTuple_GET_ITEM(ev, 4);
@@ -1130,7 +1322,7 @@ encode(PyObject *mod, PyObject *args)
             break;
         }
         Py_ssize_t oplen = PyBytes_GET_SIZE(opb);
-        if (out_reserve(&o, 160 + (size_t)oplen) < 0) {
+        if (out_reserve(&o, 160 + (size_t)oplen + extra_len) < 0) {
             PyMem_Free(o.data);
             return NULL;
         }
@@ -1151,6 +1343,8 @@ encode(PyObject *mod, PyObject *args)
             LIT(&o, ",\"site\":");
             out_int(&o, sid);
         }
+        if (extra != NULL)
+            out_extra(&o, extra);
         LIT(&o, "}\n");
     }
     if (o.len) {
@@ -1194,7 +1388,18 @@ take(PyObject *mod, PyObject *args)
     }
     wake_sent = 0;
     progress_ns = mono_now();
+    PyObject_GC_UnTrack(list);  /* (events only: as the buffers, see new_buffer()) */
     return list;
+}
+
+/* untrack(container): hide a buffer of events from the cyclic GC (see
+ * recorder/_core.py new_buffer()). */
+static PyObject *
+untrack(PyObject *mod, PyObject *obj)
+{
+    if (PyObject_IS_GC(obj) && PyObject_GC_IsTracked(obj))
+        PyObject_GC_UnTrack(obj);
+    Py_RETURN_NONE;
 }
 
 /* ----------------------------------------------------------------- module */
@@ -1207,6 +1412,9 @@ static PyMethodDef module_methods[] = {
     {"encode", encode, METH_VARARGS,
      "encode(events, start, tid, written, wsites, ops, out, limit) -> index reached"},
     {"take", take, METH_VARARGS, "take(buf, n) -> the n oldest events of buf"},
+    {"untrack", untrack, METH_O, "untrack(container): the cyclic GC no longer scans it"},
+    {"site_id", (PyCFunction)(void (*)(void))site_id_c, METH_FASTCALL,
+     "site_id(depth=2) -> the site id of the first frame outside the libraries"},
     {"append", (PyCFunction)(void (*)(void))append, METH_FASTCALL,
      "append(st, op, obj, site, task, extra=None, ts=None): buffer one event or count a loss"},
     {"configure_aio", configure_aio, METH_VARARGS,
@@ -1245,8 +1453,18 @@ PyInit__speedups(void)
         || !(s_aio = intern("aio"))
         || !(s_ls_acquire = intern("_ls_acquire"))
         || !(s_ls_acquire_slow = intern("_ls_acquire_slow")) || !(s_ls_id = intern("_ls_id"))
-        || !(s_state_key = intern("lockscope.recorder.state")) || !(s_ls_rec = intern("_ls_rec")))
+        || !(s_state_key = intern("lockscope.recorder.state")) || !(s_ls_rec = intern("_ls_rec"))
+        || !(s_name = intern("name")))
         return NULL;
+    if (!(common_keys = PySet_New(NULL)))
+        return NULL;
+    static const char *const common[] = {"k", "ts", "th", "task", "obj", "op", "site"};
+    for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++) {
+        PyObject *k = intern(common[i]);
+        if (k == NULL || PySet_Add(common_keys, k) < 0)
+            return NULL;
+        Py_DECREF(k);
+    }
     if (!(int_zero = PyLong_FromLong(0)) || !(int_one = PyLong_FromLong(1))
         || !(int_two = PyLong_FromLong(2)))
         return NULL;

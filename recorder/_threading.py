@@ -35,6 +35,7 @@ ORIGINALS = {
     "BoundedSemaphore": threading.BoundedSemaphore,
 }
 _OrigCondition = threading.Condition
+_orig_notify = threading.Condition.notify
 _OrigSemaphore = threading.Semaphore
 _OrigBoundedSemaphore = threading.BoundedSemaphore
 _orig_sem_acquire = threading.Semaphore.acquire
@@ -44,12 +45,13 @@ _orig_join = threading.Thread.join
 _orig_event_wait = threading.Event.wait
 
 # Constructors of library objects that create primitives inside them: the primitive
-# records the object as its owner (and a condition takes the object's type).
-_OWNER_TYPES = {
-    threading.Event.__init__.__code__: "threading.Event",
-    threading.Barrier.__init__.__code__: "threading.Barrier",
-    _queue_mod.Queue.__init__.__code__: "queue.Queue",
-}
+# records the object as its owner (and a condition takes the object's type).  Keyed
+# by id(): hashing a code object hashes its contents, at every primitive created
+# (these functions live as long as their modules, so their ids stay theirs).
+_OWNER_CODES = (threading.Event.__init__.__code__, threading.Barrier.__init__.__code__,
+                _queue_mod.Queue.__init__.__code__)
+_OWNER_TYPES = {id(code): otype for code, otype in zip(
+    _OWNER_CODES, ("threading.Event", "threading.Barrier", "queue.Queue"), strict=True)}
 _QUEUE_ROLES = ("not_empty", "not_full", "all_tasks_done")
 
 
@@ -59,7 +61,7 @@ def _owner_of(frame: Any) -> tuple[int | None, str | None, Any]:
         frame = frame.f_back
     if frame is None:
         return None, None, None
-    otype = _OWNER_TYPES.get(frame.f_code)
+    otype = _OWNER_TYPES.get(id(frame.f_code))
     if otype is None:
         return None, None, None
     owner = frame.f_locals.get("self")
@@ -281,13 +283,16 @@ class Lock(_LockBase):
     def locked(self) -> bool:
         return self._lock.locked()
 
-    def _is_owned(self) -> bool:
+    def _py_is_owned(self) -> bool:
         # Condition's ownership probe; must not be recorded as an acquire.
         lock = self._lock
         if lock.acquire(False):
             lock.release()
             return False
         return True
+
+    # (in C when built: Condition.notify and wait call it every time)
+    _is_owned = getattr(_LockCore, "_probe_owned", _py_is_owned)
 
     acquire_lock = _LockBase.acquire
     release_lock = _LockBase.release
@@ -511,13 +516,13 @@ class Condition(_OrigCondition):
     def notify(self, n: int = 1) -> None:
         if _core.ON and self._is_owned():
             _emit_x(_state(), "signal", self, site_id(), {"sig": "notify", "n": n})
-        super().notify(n)
+        _orig_notify(self, n)
 
     def notify_all(self) -> None:
         if _core.ON and self._is_owned():
             _emit_x(_state(), "signal", self, site_id(),
                     {"sig": "notify_all", "n": len(self._waiters)})
-        super().notify(len(self._waiters))
+        _orig_notify(self, len(self._waiters))
 
     # notifyAll is the original's: it warns (DeprecationWarning), then calls notify_all.
 

@@ -317,3 +317,109 @@ def test_a_lock_used_again_in_a_later_recording_names_that_recordings_sites(rec,
     trace = again.stop()
     evs = trace.evs(lock._ls_id, op="acquire")
     assert [trace.site(e) for e in evs] == [(THIS_FILE, line, "take")] * 3
+
+
+@needs_c
+def test_the_c_encoder_writes_plain_extra_fields_as_python_does(rec, monkeypatch):
+    """Events with extra fields (signals, wait outcomes) are encoded in C when every
+    field is plain; anything else (a float, a string to escape, a huge int, a key
+    of the common fields, a name event) goes to the Python encoder: same bytes."""
+    rec.start(flush_interval=3600)
+    lock = threading.Lock()
+    with lock:
+        pass
+    st = _core.current_state()
+    site = st.buf[-2][3]
+    ts = 1_000_000_000_123
+    plain = [{"sig": "notify", "n": 3}, {"outcome": "ok"}, {"flag": True, "none": None},
+             {"off": False, "neg": -5}, {}]
+    other = [{"timeout": 0.5}, {"error": 'Weird"Name'}, {"error": "caf\u00e9"},
+             {"k": "x"}, {"sig": "a\nb"}]
+    events = [(ts + i, "signal", lock, site if i % 2 else 0, None, extra)
+              for i, extra in enumerate(plain)]
+    sink = _sink.Sink(str(rec.out_dir / "probe"), {}, 3600, 0)
+    sink.written.add(lock._ls_id)
+    sink.written_sites.add(site)
+    out = bytearray()
+    reached = _sink._encode_fast(events, 0, st.tid, sink.written, sink.written_sites,
+                                 _sink._OPS, out, -1)
+    assert reached == len(events)  # all of them in C
+    for extra in [*other, {"n": 2 ** 70}]:  # (orjson itself refuses the last one)
+        probe = [(ts, "signal", lock, 0, None, extra)]
+        assert _sink._encode_fast(probe, 0, st.tid, sink.written, sink.written_sites,
+                                  _sink._OPS, bytearray(), -1) == 0, extra
+    name_ev = [(ts, "name", lock, 0, None, {"name": "n"})]
+    assert _sink._encode_fast(name_ev, 0, st.tid, sink.written, sink.written_sites,
+                              _sink._OPS, bytearray(), -1) == 0
+    events += [(ts, "signal", lock, 0, None, extra) for extra in other] + name_ev
+    outputs = []
+    for fast in (_sink._encode_fast, None):
+        monkeypatch.setattr(_sink, "_encode_fast", fast)
+        sink = _sink.Sink(str(rec.out_dir / ("c" if fast else "py")), {}, 3600, 0)
+        out = bytearray()
+        sink._encode(st, events, out)
+        outputs.append(bytes(out))
+    assert outputs[0] == outputs[1]
+    lines = [orjson.loads(line) for line in outputs[0].splitlines()]
+    assert [d for d in lines if d["k"] == "ev"][0] == {
+        "k": "ev", "ts": ts, "th": st.tid, "obj": lock._ls_id, "op": "signal",
+        "sig": "notify", "n": 3}
+    rec.stop()
+
+
+@needs_c
+def test_event_buffers_are_not_scanned_by_the_cyclic_gc(rec):
+    """A thread's buffer and a batch the writer took hold only untracked event
+    tuples: a full collection must not visit each of them (it often holds a
+    million); what the events refer to stays alive until written."""
+    import gc
+    import weakref
+
+    rec.start(flush_interval=3600)
+    lock = threading.Lock()
+    with lock:
+        pass
+    st = _core.current_state()
+    assert not gc.is_tracked(st.buf)
+    assert len(st.buf) >= 2 and not any(gc.is_tracked(ev) for ev in st.buf)
+    batch = _core.speedups.take(st.buf, 2)
+    assert not gc.is_tracked(batch)
+    cond = threading.Condition(threading.Lock())
+    with cond:
+        cond.notify()
+    alive = weakref.ref(cond)
+    del cond
+    gc.collect()
+    assert alive() is not None  # its events still refer to it
+    rec.stop()
+    gc.collect()
+    assert alive() is None  # written: gone
+
+
+@needs_c
+def test_site_id_in_c_names_the_sites_the_python_one_names(rec):
+    """_speedups.site_id(depth) against the Python site_id (from user frames, and
+    through a library frame: threading.py's), for every depth including none left."""
+    rec.start(flush_interval=3600)
+
+    def both(depth: int) -> tuple[int, int]:
+        return _core.site_id(depth), _core._py_site_id(depth)
+
+    def level2(depth: int) -> tuple[int, int]:
+        return both(depth)
+
+    def level3(depth: int) -> tuple[int, int]:
+        return level2(depth)
+
+    for depth in (-1, 0, 1, 2, 3, 4, 5, 500):
+        c_sid, py_sid = level3(depth)
+        assert c_sid == py_sid, depth
+    assert level3(2)[0] != level3(3)[0] != 0  # different lines of this file
+    assert level3(500) == (0, 0)
+    # a frame of threading.py (a library) is skipped to its caller: this line
+    found = []
+    ev = threading.Event()
+    threading.Thread(target=lambda: (found.append(both(3)), ev.set())).start()
+    assert ev.wait(10)
+    assert found[0][0] == found[0][1]
+    rec.stop()

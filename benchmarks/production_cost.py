@@ -1,0 +1,366 @@
+"""What full recording costs realistic programs: whole-process CPU, trace volume, drops.
+
+Run: ``python benchmarks/production_cost.py [--quick] [--rounds N] [--only NAME ...]
+[--json]``.  Each workload runs as its own program, in a fresh process per round,
+once bare and once recorded (``LOCKSCOPE_OUT`` set, default settings: the start-up
+hook starts the recorder at ``import threading``, as in production).  The order of
+the two alternates from round to round, and the figures are medians:
+
+* ``cpu x``: the whole process's CPU (user + system, from ``wait4``: start-up,
+  the writer thread and the last flush included), traced / bare, median of the
+  per-round ratios;
+* ``work x``: the same for the CPU the workload itself took (measured inside the
+  child, from before the workload to after it; without start-up and the final
+  flush at exit);
+* events/s and bytes/s: ``ev`` records and trace bytes per second of the traced
+  program's wall time; ``dropped``: events counted in ``dropped`` records, as a
+  share of all events.
+
+Workloads (``--quick`` divides their sizes by 20, for CI smoke runs):
+
+* ``queue`` — a producer thread puts 100,000 items on a ``queue.Queue``, a consumer
+  thread gets them;
+* ``executor`` — ``ThreadPoolExecutor(4).map`` over 30,000 tiny jobs;
+* ``logging`` — 4 threads each log 40,000 records through a formatted
+  ``StreamHandler`` to ``os.devnull``;
+* ``primitives`` — 10,000 times: a ``Lock``, ``RLock``, ``Condition``, ``Event``,
+  ``queue.Queue`` and ``concurrent.futures.Future`` created (and the lock used once);
+* ``busy128`` — 128 threads, each 10,000 ``with lock:`` around a dict update on one
+  of 16 shared locks (the writer cannot keep up: this one is about drops);
+* ``http`` — a ``ThreadingHTTPServer`` on 127.0.0.1 (a thread per connection, a
+  handler that takes a lock to update a shared counter and logs the request), under
+  a bounded load from a client in another process: 4 client threads, 1,500 requests
+  in all.  Only the server is measured.
+
+The machine may be shared and noisy: compare ratios from one run, not across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+# (name, sizes at full scale): each size is divided by 20 with --quick.
+SIZES = {
+    "queue": {"items": 100_000},
+    "executor": {"jobs": 30_000},
+    "logging": {"threads": 4, "records": 40_000},
+    "primitives": {"loops": 10_000},
+    "busy128": {"threads": 128, "pairs": 10_000},
+    "http": {"requests": 1_500, "clients": 4},
+}
+
+
+# ------------------------------------------------------------------ workloads
+# Each runs inside the child process (recorded or not) and returns nothing.
+
+def w_queue(items: int) -> None:
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue()
+
+    def produce() -> None:
+        for i in range(items):
+            q.put(i)
+
+    def consume() -> None:
+        for _ in range(items):
+            q.get()
+
+    threads = [threading.Thread(target=produce), threading.Thread(target=consume)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def w_executor(jobs: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as ex:
+        total = sum(ex.map(abs, range(jobs)))
+    assert total == jobs * (jobs - 1) // 2
+
+
+def w_logging(threads: int, records: int) -> None:
+    import logging
+    import threading
+
+    log = logging.getLogger("production_cost")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    with open(os.devnull, "w") as sink:
+        handler = logging.StreamHandler(sink)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(levelname)s "
+                                               "%(name)s: %(message)s"))
+        log.addHandler(handler)
+
+        def work(k: int) -> None:
+            for i in range(records):
+                log.info("worker %d record %d", k, i)
+
+        ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        log.removeHandler(handler)
+
+
+def w_primitives(loops: int) -> None:
+    import queue
+    import threading
+    from concurrent.futures import Future
+
+    keep = []
+    for i in range(loops):
+        lock = threading.Lock()
+        with lock:
+            pass
+        made = (lock, threading.RLock(), threading.Condition(), threading.Event(),
+                queue.Queue(), Future())
+        if i % 100 == 0:  # some live on, most are freed at once
+            keep.append(made)
+
+
+def w_busy128(threads: int, pairs: int) -> None:
+    import threading
+
+    locks = [threading.Lock() for _ in range(16)]
+    shared: dict = {}
+
+    def work(k: int) -> None:
+        lock = locks[k % 16]
+        for i in range(pairs):
+            with lock:
+                shared[k] = i
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
+def w_http(requests: int, clients: int) -> None:
+    """The server side: serves until the client (another process) asks it to stop."""
+    import logging
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    log = logging.getLogger("production_cost.http")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    sink = open(os.devnull, "w")  # noqa: SIM115 (open for the server's life)
+    log.addHandler(logging.StreamHandler(sink))
+    hits: dict[str, int] = {}
+    hits_lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            with hits_lock:
+                hits[self.path] = hits.get(self.path, 0) + 1
+                n = hits[self.path]
+            body = json.dumps({"path": self.path, "hits": n}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            if self.path == "/stop":
+                threading.Thread(target=server.shutdown).start()
+
+        def log_message(self, fmt: str, *args) -> None:
+            log.info("%s " + fmt, self.address_string(), *args)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(json.dumps({"port": server.server_address[1]}), flush=True)
+    server.serve_forever(poll_interval=0.05)
+    server.server_close()
+    sink.close()
+
+
+CLIENT = r"""
+import http.client, sys, threading
+port, requests, clients = map(int, sys.argv[1:4])
+def run(k):
+    for i in range(requests // clients):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", "/item/%d" % (i % 50))
+        r = c.getresponse(); r.read(); c.close()
+ts = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
+for t in ts: t.start()
+for t in ts: t.join()
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+c.request("GET", "/stop"); c.getresponse().read(); c.close()
+"""
+
+WORKLOADS = {"queue": w_queue, "executor": w_executor, "logging": w_logging,
+             "primitives": w_primitives, "busy128": w_busy128, "http": w_http}
+
+
+def child_main(name: str, sizes: dict) -> None:
+    """Run one workload in this process; print its CPU and wall time as JSON."""
+    import resource
+    import threading  # noqa: F401  (the start-up hook starts recording here)
+
+    if os.environ.get("LOCKSCOPE_OUT") and "recorder" not in sys.modules:
+        # No start-up hook (lockscope not installed in this interpreter): start here.
+        sys.path.insert(0, str(ROOT))
+        from recorder import _autostart
+
+        _autostart.start_from_env()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    WORKLOADS[name](**sizes)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    print(json.dumps({"work_cpu": cpu, "work_wall": wall}), flush=True)
+
+
+# ------------------------------------------------------------------ parent
+
+def _trace_counts(folder: str) -> dict:
+    events = dropped = nbytes = records = 0
+    for path in Path(folder).glob("*.jsonl"):
+        nbytes += path.stat().st_size
+        with open(path, "rb") as fh:
+            for line in fh:
+                records += 1
+                if line.startswith(b'{"k":"ev"'):
+                    events += 1
+                elif line.startswith(b'{"k":"dropped"'):
+                    dropped += json.loads(line)["count"]
+    return {"events": events, "dropped": dropped, "bytes": nbytes, "records": records}
+
+
+def run_child(name: str, sizes: dict, trace_dir: str | None, timeout: float) -> dict:
+    """One round of one workload in a fresh process: its rusage (wait4), wall time,
+    its own work figures and, when recorded, what its trace holds."""
+    env = dict(os.environ)
+    env.pop("LOCKSCOPE_OUT", None)
+    if trace_dir:
+        env["LOCKSCOPE_OUT"] = trace_dir
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name,
+           "--sizes", json.dumps(sizes)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    client = None
+    try:
+        if name == "http":
+            port = json.loads(proc.stdout.readline())["port"]
+            client = subprocess.run([sys.executable, "-c", CLIENT, str(port),
+                                     str(sizes["requests"]), str(sizes["clients"])],
+                                    capture_output=True, text=True, timeout=timeout)
+            if client.returncode:
+                raise RuntimeError(f"http client failed: {client.stderr.strip()[-300:]}")
+        deadline = time.monotonic() + timeout
+        while True:  # wait4 gives this one child's rusage (the client is not in it)
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"{name}: timed out after {timeout} s")
+            time.sleep(0.005)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out, err = proc.stdout.read(), proc.stderr.read()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    if proc.returncode:
+        raise RuntimeError(f"{name} exited {proc.returncode}: {err.strip()[-500:]}")
+    work = json.loads(out.strip().splitlines()[-1])
+    res = {"cpu": ru.ru_utime + ru.ru_stime, "wall": wall, **work}
+    if trace_dir:
+        res.update(_trace_counts(trace_dir))
+    return res
+
+
+def measure(name: str, sizes: dict, rounds: int, timeout: float) -> dict:
+    """Alternate bare and traced rounds of one workload; medians of the figures."""
+    bare: list[dict] = []
+    traced: list[dict] = []
+    for r in range(rounds):
+        for mode in (("bare", "traced") if r % 2 == 0 else ("traced", "bare")):
+            if mode == "bare":
+                bare.append(run_child(name, sizes, None, timeout))
+            else:
+                with tempfile.TemporaryDirectory(prefix="lockscope-cost-") as d:
+                    traced.append(run_child(name, sizes, d, timeout))
+    med = statistics.median
+    events = med([t["events"] for t in traced])
+    dropped = med([t["dropped"] for t in traced])
+    return {
+        "workload": name, "sizes": sizes, "rounds": rounds,
+        "bare_cpu_s": med([b["cpu"] for b in bare]),
+        "traced_cpu_s": med([t["cpu"] for t in traced]),
+        "cpu_ratio": med([t["cpu"] / b["cpu"] for t, b in zip(traced, bare, strict=True)]),
+        "bare_work_cpu_s": med([b["work_cpu"] for b in bare]),
+        "traced_work_cpu_s": med([t["work_cpu"] for t in traced]),
+        "work_ratio": med([t["work_cpu"] / max(b["work_cpu"], 1e-6)
+                           for t, b in zip(traced, bare, strict=True)]),
+        "traced_wall_s": med([t["wall"] for t in traced]),
+        "events": events,
+        "events_per_s": med([t["events"] / t["wall"] for t in traced]),
+        "bytes": med([t["bytes"] for t in traced]),
+        "bytes_per_s": med([t["bytes"] / t["wall"] for t in traced]),
+        "bytes_per_event": med([t["bytes"] / max(1, t["events"]) for t in traced]),
+        "dropped": dropped,
+        "dropped_pct": 100 * dropped / max(1, events + dropped),
+    }
+
+
+def _fmt(r: dict) -> str:
+    return (f"  {r['workload']:11} cpu {r['cpu_ratio']:5.2f}x  work {r['work_ratio']:5.2f}x"
+            f"  ({r['bare_cpu_s']:6.2f} -> {r['traced_cpu_s']:6.2f} s)"
+            f"  {r['events_per_s'] / 1e3:8.0f} k ev/s {r['bytes_per_s'] / 1e6:7.1f} MB/s"
+            f"  {r['bytes_per_event']:5.1f} B/ev"
+            f"  dropped {r['dropped']:.0f} ({r['dropped_pct']:.1f} %)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="sizes / 20, 1 round (smoke test)")
+    ap.add_argument("--rounds", type=int, default=None, help="rounds per workload (default 5)")
+    ap.add_argument("--only", nargs="+", choices=sorted(WORKLOADS), help="these workloads")
+    ap.add_argument("--json", action="store_true", help="one JSON object per workload")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds per process")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--sizes", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child_main(args.child, json.loads(args.sizes))
+        return
+    rounds = args.rounds or (1 if args.quick else 5)
+    names = args.only or list(WORKLOADS)
+    if not args.json:
+        print(f"lockscope production cost (python {sys.version.split()[0]}, "
+              f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}), "
+              f"median of {rounds} alternating rounds, default settings:", flush=True)
+    for name in names:
+        sizes = {k: (max(1, v // 20) if args.quick and k not in ("threads", "clients") else v)
+                 for k, v in SIZES[name].items()}
+        res = measure(name, sizes, rounds, args.timeout)
+        print(json.dumps(res) if args.json else _fmt(res), flush=True)
+
+
+if __name__ == "__main__":
+    main()
