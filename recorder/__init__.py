@@ -69,7 +69,8 @@ def start(out_dir: str | os.PathLike | None = None, *, stacks: int = _core.DEFAU
           flush_interval: float = 0.25, max_file_mb: float = 64,
           max_buffer_events: int = 1_000_000, trace_asyncio: bool = True,
           max_total_mb: float = DEFAULT_MAX_TOTAL_MB, min_free_mb: float | None = None,
-          redact_argv: bool = True) -> Recording:
+          redact_argv: bool = True, mode: str | None = None,
+          summary_threshold_ms: float | None = None) -> Recording:
     """Start recording every lock created from now on.
 
     ``out_dir``: where trace files go (default ``./lockscope-traces``, or ``LOCKSCOPE_OUT``).
@@ -88,6 +89,10 @@ def start(out_dir: str | os.PathLike | None = None, *, stacks: int = _core.DEFAU
     are counted as dropped) until space is back; default max(256 MB, 5 % of the
     filesystem), 0 = no floor.
     ``redact_argv``: mask secret-looking values of the command line in the trace header.
+    ``mode``: ``"full"`` (every event) or ``"summary"`` (for always-on use: each distinct
+    lock dependency once with counts, hold/wait histograms, and in full only waits and
+    holds over ``summary_threshold_ms`` (default 10), give-ups, waits under a lock and
+    thread/task lifecycle; see docs/recorder.md). Default ``LOCKSCOPE_MODE`` or full.
     Never raises: an invalid option gives one warning and its default is used; an
     unusable output directory (or one another user owns, or a symbolic link)
     disables recording with one warning.
@@ -114,7 +119,13 @@ def start(out_dir: str | os.PathLike | None = None, *, stacks: int = _core.DEFAU
             "min_free_mb": None if min_free_mb is None else _opts.amount(
                 "min_free_mb", min_free_mb, None, 0),
             "redact_argv": bool(redact_argv),
+            "mode": _opts.mode(os.environ.get("LOCKSCOPE_MODE") or "full" if mode is None else mode),
         }
+        if options["mode"] == "summary":
+            env_ms = os.environ.get("LOCKSCOPE_SUMMARY_THRESHOLD_MS")
+            options["summary_threshold_ms"] = _opts.amount(
+                "summary_threshold_ms", summary_threshold_ms if summary_threshold_ms is not None
+                else _opts.env_number(env_ms, 10.0), 10.0, 0)
         return _start(options, parent_run=None)
     except Exception as exc:  # a bug of ours must never reach the program
         _core.ON = False
@@ -133,7 +144,8 @@ def _start(options: dict, parent_run: str | None, lazy_open: bool = False) -> Re
                 options["max_file_mb"], parent_run=parent_run,
                 max_total_mb=options.get("max_total_mb", 0),
                 min_free_mb=options.get("min_free_mb", 0),
-                redact_argv=options.get("redact_argv", True))
+                redact_argv=options.get("redact_argv", True),
+                summary=_summary_of(options))
     if not lazy_open and not _open(sink):
         return Recording(False)
     _core.init_skips()
@@ -150,6 +162,15 @@ def _start(options: dict, parent_run: str | None, lazy_open: bool = False) -> Re
     else:
         _core.on_bind = _ensure_writer
     return Recording(True)
+
+
+def _summary_of(options: dict) -> Any:
+    """The writer's summary filter in summary mode, else None."""
+    if options.get("mode") != "summary":
+        return None
+    from ._summary import Summary
+
+    return Summary(threshold_ms=options.get("summary_threshold_ms", 10.0))
 
 
 def _open(sink: Sink) -> bool:

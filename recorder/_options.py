@@ -74,3 +74,25 @@ def flush_interval(value: Any, default: float) -> float:
         _warn(f"flush_interval={value!r} is out of range; using {clamped}")
         return clamped
     return x
+
+
+MODES = ("full", "summary")
+
+
+def mode(value: Any) -> str:
+    """The recording mode: ``full`` or ``summary``."""
+    text = str(value).strip().lower() if isinstance(value, str) else None
+    if text not in MODES:
+        _warn(f"ignoring mode={value!r} (want 'full' or 'summary'); using 'full'")
+        return "full"
+    return text
+
+
+def env_number(raw: str | None, default: float) -> Any:
+    """A number from the environment, or ``raw`` itself (amount() then warns)."""
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        return raw

@@ -147,7 +147,9 @@ class Sink:
     def __init__(self, out_dir: str, settings: dict, flush_interval: float,
                  max_file_mb: float, parent_run: str | None = None, *,
                  max_total_mb: float = 0, min_free_mb: float | None = 0,
-                 redact_argv: bool = True) -> None:
+                 redact_argv: bool = True, summary: Any = None) -> None:
+        self.summary = summary            # a _summary.Summary in summary mode, else None
+        self.summary_part = -1            # the part whose summary records are written
         self.out_dir = os.path.abspath(out_dir)
         self.settings = settings
         self.flush_interval = flush_interval
@@ -439,6 +441,8 @@ class Sink:
 
     def _drain(self, final: bool = False) -> None:
         batches = self._take(final)
+        if self.summary is not None:
+            batches = self.summary.process(batches, final, time.monotonic_ns())
         need = sum(len(events) for _, events in batches) * _BYTES_PER_EVENT
         if (self.paused and not self._resume(need)) or not self._space_ok(need):
             self._lose(batches, 0, 0)
@@ -455,6 +459,8 @@ class Sink:
                 self._encode(st, events, out)
                 _core.writer_progress()
             now = time.monotonic_ns()
+            if self.summary is not None:
+                self._encode_summary(out, now, final)
             if now - self.last_beat >= _BEAT_NS:
                 self.last_beat = now
                 out += b'{"k":"beat","ts":%d}\n' % now
@@ -677,6 +683,16 @@ class Sink:
             if len(ev) > 5:
                 rec.update(ev[5])
             out += dumps(rec)
+
+    def _encode_summary(self, out: bytearray, now: int, final: bool) -> None:
+        """The summary's ``dep`` and ``hist`` records that are due (all dependencies
+        again in a new part: each part is self-contained)."""
+        self._rotate_if_full(out)
+        rotated = self.summary_part != self.part
+        self.summary_part = self.part
+        # (records() names objects through define, which writes their definitions first)
+        for rec in self.summary.records(lambda obj: self._define(obj, out), now, final, rotated):
+            out.extend(dumps(rec))
 
     def _encode_resync(self, ts: int, tid: int, gap: Any, out: bytearray) -> None:
         """The ``resync`` record closing a thread's gap (see docs/trace-format.md)."""

@@ -30,6 +30,8 @@ Arguments:
 Options:
   --out DIR    Directory for the trace files.  [default: {out}]
   --stacks N   Record N frames of stack the first time each call site is seen.
+  --mode MODE  full (every event, the default) or summary (each distinct lock
+               dependency once with counts, histograms, rare events: always-on use).
   -h, --help   Show this message and exit.
 """
 
@@ -47,6 +49,7 @@ class RunArgs:
 
     out: str
     stacks: int | None = None
+    mode: str | None = None
     module: str | None = None
     target: list[str] = field(default_factory=list)  # SCRIPT ARGS..., or the module's ARGS
     help: bool = False
@@ -77,7 +80,7 @@ def parse_run_args(argv: list[str], default_out: str) -> RunArgs:
             args.module, args.target = name, argv[i + 1:]
             return args
         option, eq, value = arg.partition("=")
-        if option in ("--out", "--stacks"):
+        if option in ("--out", "--stacks", "--mode"):
             if not eq:
                 if i + 1 >= len(argv):
                     raise RunUsageError(f"{option} needs a value")
@@ -85,6 +88,10 @@ def parse_run_args(argv: list[str], default_out: str) -> RunArgs:
                 value = argv[i]
             if option == "--out":
                 args.out = value
+            elif option == "--mode":
+                if value not in ("full", "summary"):
+                    raise RunUsageError(f"--mode must be 'full' or 'summary', not {value!r}")
+                args.mode = value
             else:
                 try:
                     args.stacks = int(value)
@@ -111,7 +118,7 @@ def run_command(argv: list[str], prog: str = "lockscope run") -> int:
         return 2
     if args.help:
         return print_help(USAGE.format(prog=prog), "lockscope-traces")
-    return run_program(args.target, args.out, module=args.module, stacks=args.stacks)
+    return run_program(args.target, args.out, module=args.module, stacks=args.stacks, mode=args.mode)
 
 
 def print_help(usage: str, out: str) -> int:
@@ -137,7 +144,7 @@ def silence_stdout() -> None:
 
 
 def run_program(target: list[str], out_dir: str, module: str | None = None,
-                stacks: int | None = None) -> int:
+                stacks: int | None = None, mode: str | None = None) -> int:
     """Run ``script.py args`` (or ``-m module args``) with recording on; return its exit status.
 
     On POSIX the interpreter is exec'd in place of this process, so the program gets
@@ -150,6 +157,8 @@ def run_program(target: list[str], out_dir: str, module: str | None = None,
     env["LOCKSCOPE_OUT"] = out_dir
     if stacks is not None:
         env["LOCKSCOPE_STACKS"] = str(stacks)
+    if mode is not None:
+        env["LOCKSCOPE_MODE"] = mode
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     cmd = [sys.executable, "-m", "recorder", "--out", out_dir]

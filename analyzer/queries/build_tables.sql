@@ -83,7 +83,8 @@ ORDER BY file_id, line;
 CREATE OR REPLACE TABLE unknown_records AS
 SELECT file_id, line_no AS line, k FROM other_rows
 WHERE problem IS NULL AND k NOT IN ('header', 'site', 'lock', 'resource', 'thread', 'task',
-                                    'segment', 'name', 'ev', 'dropped', 'resync', 'beat', 'end');
+                                    'segment', 'name', 'ev', 'dropped', 'resync', 'beat', 'end',
+                                    'dep', 'hist');
 
 CREATE OR REPLACE TEMP VIEW good AS
 SELECT * FROM def_rows WHERE problem IS NULL AND file_run IS NOT NULL;
@@ -220,6 +221,19 @@ SELECT g.seq AS gap_seq, r.run, r.th, r.ts, r.since,
        coalesce(TRY_CAST(l->>'released' AS BIGINT), 0) AS released
 FROM r JOIN gaps g ON g.run = r.run AND g.file_id = r.file_id AND g.th = r.th AND g.ts = r.ts AND g.kind = 'resync'
 WHERE TRY_CAST(l->>'obj' AS INTEGER) IS NOT NULL;
+
+-- Summary mode (docs/trace-format.md): each distinct lock dependency with its
+-- counts (the last record of an id holds the run's totals so far), and the hold
+-- and wait histograms of each lock, one row per record (interval).
+CREATE OR REPLACE TABLE summary_deps AS
+SELECT file_run AS run, id, arg_max(obj, (file_part, ord)) AS obj, arg_max(site, (file_part, ord)) AS site,
+       arg_max(held, (file_part, ord)) AS held, max(n) AS n, min(first) AS first_ts, max(last) AS last_ts,
+       arg_max(actors, (file_part, ord)) AS actors
+FROM good WHERE k = 'dep' AND id IS NOT NULL AND obj IS NOT NULL AND n IS NOT NULL GROUP BY ALL;
+
+CREATE OR REPLACE TABLE lock_hists AS
+SELECT file_run AS run, obj, ts, since, hold, wait
+FROM good WHERE k = 'hist' AND obj IS NOT NULL AND ts IS NOT NULL;
 
 CREATE OR REPLACE TABLE runs AS
 WITH h AS (

@@ -119,6 +119,14 @@ def check_part(records: list[dict], where: str = "part") -> None:
                 assert lk["obj"] in defined, f"{where}:{i + 1}: object {lk['obj']} not defined"
                 if lk.get("task"):
                     assert lk["task"] in defined, f"{where}:{i + 1}: task not defined"
+        elif k == "dep":
+            named = [rec["obj"], *(h["obj"] for h in rec["held"])]
+            named += [x for a in rec["actors"] for x in (a["th"], a.get("task")) if x]
+            assert all(x in defined for x in named), f"{where}:{i + 1}: dep names an undefined id"
+            assert all(s in sites for s in [rec.get("site"), *(h.get("site") for h in rec["held"])] if s), \
+                f"{where}:{i + 1}: dep names an undefined site"
+        elif k == "hist":
+            assert rec["obj"] in defined, f"{where}:{i + 1}: object {rec['obj']} not defined"
         elif k == "end":
             assert i == len(records) - 1, f"{where}:{i + 1}: records after end"
 

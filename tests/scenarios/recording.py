@@ -32,8 +32,10 @@ class RecordedRun:
         return self.traces[0]
 
 
-def record(scenario: Scenario, out_dir: Path, timeout: float | None = None) -> RecordedRun:
-    """Run ``lockscope run --out OUT_DIR tests/scenarios/<file>`` from the repository root.
+def record(scenario: Scenario, out_dir: Path, timeout: float | None = None,
+           mode: str | None = None) -> RecordedRun:
+    """Run ``lockscope run --out OUT_DIR tests/scenarios/<file>`` from the repository root
+    (with ``--mode MODE`` when given).
 
     The script path is given relative to the root, so the sites in the trace read
     ``tests/scenarios/<file>`` whatever the checkout's location. Raises
@@ -44,7 +46,9 @@ def record(scenario: Scenario, out_dir: Path, timeout: float | None = None) -> R
     script = scenario.path.relative_to(REPO).as_posix()
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
     env.pop("LOCKSCOPE_OUT", None)
-    proc = subprocess.Popen([*LOCKSCOPE, "run", "--out", str(out_dir), script], cwd=REPO,
+    env.pop("LOCKSCOPE_MODE", None)
+    options = ["--mode", mode] if mode else []
+    proc = subprocess.Popen([*LOCKSCOPE, "run", "--out", str(out_dir), *options, script], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:
