@@ -30,14 +30,16 @@ dependency and signal tables are written out and cleared at ``MAX_KEYS`` entries
 from __future__ import annotations
 
 import time
+from collections import OrderedDict, deque
 from typing import Any
 
 ACTORS_PER_DEP = 4     # distinct threads/tasks whose occurrences of a dependency are written
 MAX_KEYS = 50_000      # dependencies (and signal kinds) remembered before the tables are cleared
 MAX_HELD = 64          # locks remembered per actor (older ones are forgotten)
-MAX_SIGNALS = 4096     # resources whose last unwritten signals are kept
-LIFECYCLE = frozenset(("start", "end", "join", "segment-begin", "segment-end"))
-GIVE_UP = frozenset(("timeout", "cancel", "try-fail"))
+INSTANCES_PER_CLASS = 64  # distinct per-instance dependencies written per dependency of lock classes
+MAX_SHOWN = 100_000    # threads, tasks and jobs remembered as shown
+MAX_GONE = 4096        # threads/tasks/jobs that ended unshown, kept in case they are named later
+GIVE_UP = frozenset(("timeout", "cancel"))
 
 
 class _Actor:
@@ -56,18 +58,46 @@ class _Actor:
     def resign(self) -> None:
         self.sig = tuple((e[0]._ls_id, e[1]) for e in self.held)
 
+    def class_sig(self) -> tuple:
+        """The classes (and sites) of the locks held: kinds of signals and refusals are
+        told apart by these, not by lock instances (a future's lock is new each time)."""
+        return tuple((lock_class(e[0]), e[1]) for e in self.held)
+
 
 class _Dep:
     """Counts of one distinct dependency (held set -> lock, site)."""
 
-    __slots__ = ("id", "obj", "site", "held", "n", "first", "last", "actors", "dirty")
+    __slots__ = ("id", "obj", "site", "held", "n", "first", "last", "actors", "dirty", "by_site")
 
-    def __init__(self, did: int, obj: Any, site: int, held: list, ts: int) -> None:
-        self.id, self.obj, self.site = did, obj, site
+    def __init__(self, did: int, obj: Any, site: int, held: list, ts: int, by_site: bool = False) -> None:
+        self.id, self.obj, self.site, self.by_site = did, obj, site, by_site
         self.held = [(e[0], e[1]) for e in held]
         self.n, self.first, self.last = 0, ts, ts
         self.actors: list[tuple] = []  # (thread state, task or None)
         self.dirty = True
+
+
+def lock_class(obj: Any) -> Any:
+    """A lock's class, as lockdep keys them: its creation site and type (its id when
+    it has no creation site)."""
+    d = getattr(obj, "_ls_def", None)
+    site = d.get("site") if d else None
+    return (site, d.get("type")) if site else obj._ls_id
+
+
+def is_mutex(obj: Any) -> bool:
+    """Whether holding ``obj`` excludes others (not a semaphore of several permits)."""
+    d = getattr(obj, "_ls_def", None)
+    return not d or "Semaphore" not in d.get("type", "") or d.get("value", 1) == 1
+
+
+def _drop(seq: Any, item: Any) -> bool:
+    """Remove ``item`` itself (not an equal entry) from ``seq``, if there."""
+    for i, x in enumerate(seq):
+        if x is item:
+            del seq[i]
+            return True
+    return False
 
 
 def _bucket(ns: int) -> int:
@@ -77,13 +107,15 @@ def _bucket(ns: int) -> int:
 class _Hist:
     """log2 histograms of one lock's hold and wait times in one interval."""
 
-    __slots__ = ("obj", "hold", "wait", "hold_sum", "wait_sum", "hold_max", "wait_max")
+    __slots__ = ("obj", "hold", "wait", "hold_sum", "wait_sum", "hold_max", "wait_max", "by_site", "fails")
 
     def __init__(self, obj: Any) -> None:
         self.obj = obj
+        self.by_site = False  # other locks of obj's class (creation site and type) are counted too
         self.hold: dict[int, int] = {}
         self.wait: dict[int, int] = {}
         self.hold_sum = self.wait_sum = self.hold_max = self.wait_max = 0
+        self.fails = 0  # refused non-blocking acquires
 
 
 class Summary:
@@ -93,12 +125,20 @@ class Summary:
         self.threshold = int(threshold_ms * 1e6)
         self.interval = int(interval_s * 1e9)
         self.actors: dict[Any, _Actor] = {}
-        self.owner: dict[int, list] = {}          # id(lock) -> latest unreleased entry
+        self.owner: dict[int, deque] = {}         # id(lock) -> its unreleased entries, oldest first
         self.deps: dict[tuple, _Dep] = {}
         self.next_dep = 1
         self.retired: list[_Dep] = []             # counted, then forgotten (table full)
         self.signals: dict[tuple, list] = {}      # signal kind -> actors written
-        self.hists: dict[int, _Hist] = {}
+        self.classes: dict[tuple, int] = {}      # dependency of classes -> instance deps made
+        self.hists: dict[Any, _Hist] = {}         # lock class -> its histograms
+        self.open_waits: dict[int, int] = {}      # resource id -> written waits on it still open
+        self.woke: dict[int, list] = {}           # resource id -> actors whose signal was written
+        self.shown: set[int] = set()              # threads/tasks/jobs with an event written
+        self.waiting: dict[int, list] = {}        # id -> its start/join/submit, until shown
+        # ids of threads/tasks/jobs that ended unshown -> their lifecycle events (bounded)
+        self.gone: OrderedDict[int, list] = OrderedDict()
+        self.segment: dict[Any, Any] = {}         # thread state -> the job it runs
         self.hist_since = time.monotonic_ns()  # start of the histograms' interval
         self.last_hist = 0
         self.out: dict[Any, list] = {}            # thread state -> events to write
@@ -112,6 +152,59 @@ class Summary:
             events = self.out[st] = []
             self.order.append(st)
         events.append(ev)
+        shown = self.shown
+        if st.tid not in shown:
+            self._show(st)
+        task = ev[4]
+        if task is not None and task._ls_id not in shown:
+            self._show(task)
+        job = self.segment.get(st)
+        if job is not None and job._ls_id not in shown:
+            self._show(job)
+        obj = ev[2]
+        oid = getattr(obj, "_ls_id", None)
+        if oid is not None and oid not in shown and getattr(obj, "_ls_def", None) is None:
+            self._show(obj)  # a thread, task or job named by the event
+
+    # ----------------------------------------------------------- lifecycle
+    # A thread, task or job (segment) is "shown" once an event of its own, or one
+    # naming it, is written: its lifecycle events (start, end, join, segment-begin/
+    # end, submit) are written then, so a thread per request that does nothing
+    # notable costs nothing.
+
+    def _show(self, x: Any) -> None:
+        if len(self.shown) >= MAX_SHOWN:
+            self.shown.clear()
+        self.shown.add(x._ls_id)
+        pending = self.waiting.pop(x._ls_id, None) or self.gone.pop(x._ls_id, None)
+        if pending:
+            for st, ev in pending:
+                self._emit(st, ev)
+
+    def _hold_back(self, target: Any, st: Any, ev: tuple) -> None:
+        """Write ``ev`` (about ``target``) now if ``target`` is shown, else when it is."""
+        tid = target._ls_id
+        if tid in self.shown:
+            self._emit(st, ev)
+            return
+        pending = self.gone.get(tid)
+        if pending is None:
+            if len(self.waiting) >= MAX_SHOWN:
+                self.waiting.clear()
+            pending = self.waiting.setdefault(tid, [])
+        pending.append((st, ev))
+
+    def _finish(self, target: Any, st: Any, ev: tuple) -> None:
+        """``target`` ended (``ev``): written if shown, else kept a while with the rest."""
+        tid = target._ls_id
+        if tid in self.shown:
+            self._emit(st, ev)
+            return
+        pending = self.waiting.pop(tid, [])
+        pending.append((st, ev))
+        self.gone[tid] = pending
+        if len(self.gone) > MAX_GONE:
+            self.gone.popitem(last=False)
 
     def _write_entry(self, e: list) -> None:
         """Write a hold's acquire (and its release, if it is over) once."""
@@ -133,7 +226,22 @@ class Summary:
         if not pending[1]:
             pending[1] = True
             self._write_context(actor)
-            self._emit(actor.st, pending[0])
+            ev = pending[0]
+            self._emit(actor.st, ev)
+            if ev[1] == "wait-begin":
+                rid = ev[2]._ls_id
+                self.open_waits[rid] = self.open_waits.get(rid, 0) + 1
+                self.woke.pop(rid, None)
+
+    def _closed_wait(self, pending: list) -> None:
+        if pending[1] and pending[0][1] == "wait-begin":
+            rid = pending[0][2]._ls_id
+            left = self.open_waits.get(rid, 0) - 1
+            if left > 0:
+                self.open_waits[rid] = left
+            else:
+                self.open_waits.pop(rid, None)
+                self.woke.pop(rid, None)
 
     # ------------------------------------------------------------- process
 
@@ -173,6 +281,8 @@ class Summary:
         elif op == "wait":
             actor = self._actor(st, ev[4])
             actor.lock_wait = [ev, False]
+        elif op == "try-fail":
+            self._try_fail(self._actor(st, ev[4]), ev)
         elif op in GIVE_UP:
             actor = self._actor(st, ev[4])
             lw = actor.lock_wait
@@ -197,12 +307,20 @@ class Summary:
                 self._write_pending(actor, pending)
             if pending[1]:
                 self._emit(st, ev)
+                self._closed_wait(pending)
         elif op == "signal":
             self._signal(self._actor(st, ev[4]), ev)
-        elif op in LIFECYCLE:
-            self._emit(st, ev)
-            if op == "end":
-                self._ended(st, ev)
+        elif op == "start" or op == "join":
+            self._hold_back(ev[2], st, ev)
+        elif op == "end":
+            self._finish(ev[2], st, ev)
+            self._ended(st, ev)
+        elif op == "segment-begin":
+            self.segment[st] = ev[2]
+            self._hold_back(ev[2], st, ev)
+        elif op == "segment-end":
+            self.segment.pop(st, None)
+            self._finish(ev[2], st, ev)
         elif op == "pass" or op == "suspend" or op == "resume":
             return
         else:  # dropped, resync, name, and anything unknown: as recorded
@@ -222,19 +340,23 @@ class Summary:
                 self._write_pending(actor, lw)
                 entry[3] = True
                 self._emit(actor.st, ev)
+        owners = self.owner.get(id(obj))
+        if owners is None:
+            owners = self.owner[id(obj)] = deque()
+        elif len(owners) >= MAX_HELD:  # acquired and never released: forget the oldest
+            owners.popleft()
+        owners.append(entry)
+        if not is_mutex(obj):  # a semaphore with several permits excludes nothing: no dependency
+            return
         key = (actor.sig, obj._ls_id, site)
         dep = self.deps.get(key)
         if dep is None:
-            if len(self.deps) >= MAX_KEYS:  # bounded: counts so far go out at the next records
-                self.retired += [d for d in self.deps.values() if d.dirty]
-                self.deps.clear()
-            dep = self.deps[key] = _Dep(self.next_dep, obj, site, actor.held, ts)
-            self.next_dep += 1
+            dep = self._new_dep(key, actor, obj, site, ts)
         dep.n += 1
         dep.last = ts
         dep.dirty = True
         who = (actor.st, task)
-        if len(dep.actors) < ACTORS_PER_DEP and who not in dep.actors:
+        if not dep.by_site and len(dep.actors) < ACTORS_PER_DEP and who not in dep.actors:
             dep.actors.append(who)
             if not entry[3]:
                 self._write_context(actor)
@@ -247,29 +369,49 @@ class Summary:
             actor.resign()
         else:
             actor.sig += ((obj._ls_id, site),)
-        self.owner[id(obj)] = entry
+
+    def _new_dep(self, key: tuple, actor: _Actor, obj: Any, site: int, ts: int) -> _Dep:
+        """A dependency not seen before on these lock instances: a new one, unless its
+        dependency of lock classes has INSTANCES_PER_CLASS already (locks made per
+        request or per item): then the class's own, counted and not written."""
+        if len(self.deps) >= MAX_KEYS:  # bounded: counts so far go out at the next records
+            self.retired += [d for d in self.deps.values() if d.dirty]
+            self.deps.clear()
+            self.classes.clear()
+        ckey = (tuple((lock_class(e[0]), e[1]) for e in actor.held), lock_class(obj), site)
+        made = self.classes.get(ckey, 0)
+        if made >= INSTANCES_PER_CLASS:
+            dep = self.deps.get(ckey)
+            if dep is None:
+                dep = self.deps[ckey] = _Dep(self.next_dep, obj, site, actor.held, ts, by_site=True)
+                self.next_dep += 1
+            return dep
+        self.classes[ckey] = made + 1
+        dep = self.deps[key] = _Dep(self.next_dep, obj, site, actor.held, ts)
+        self.next_dep += 1
+        return dep
 
     def _release(self, actor: _Actor, ev: tuple) -> None:
+        """Close the hold ``ev`` ends: the actor's own latest of that lock, else (a
+        lock handed off, a semaphore released by another thread) the lock's oldest."""
         ts, obj = ev[0], ev[2]
+        owners = self.owner.get(id(obj))
+        if not owners:
+            return  # acquired before recording (or forgotten)
         held = actor.held
         entry = None
         for i in range(len(held) - 1, -1, -1):
             if held[i][0] is obj:
                 entry = held.pop(i)
+                actor.resign()
                 break
-        if entry is None:  # released by another thread or task (a lock handed off)
-            entry = self.owner.get(id(obj))
-            if entry is None or entry[0] is not obj or entry[5] is not None:
-                return
+        if entry is None:
+            entry = owners[0]
             other = entry[4]
-            try:
-                other.held.remove(entry)
-            except ValueError:
-                pass
-            other.resign()
-        else:
-            actor.resign()
-        if self.owner.get(id(obj)) is entry:
+            if _drop(other.held, entry):
+                other.resign()
+        _drop(owners, entry)
+        if not owners:
             del self.owner[id(obj)]
         entry[5] = ts
         hold_ns = ts - entry[2]
@@ -279,46 +421,69 @@ class Summary:
         elif entry[3]:
             self._emit(actor.st, ev)
 
-    def _signal(self, actor: _Actor, ev: tuple) -> None:
-        """A signal is written the first time its kind (resource, signal, site, locks
-        held) is seen for each of up to ACTORS_PER_DEP actors, or while a written
-        wait on its resource is open."""
-        obj = ev[2]
-        extra = ev[5] if len(ev) > 5 else None
-        rdef = getattr(obj, "_ls_def", None)
-        res_key = rdef.get("site") if rdef else None
-        key = (res_key if res_key else obj._ls_id, extra.get("sig") if extra else None,
-               ev[3], actor.sig)
+    def _seen(self, key: tuple, actor: _Actor) -> bool:
+        """Whether ``key`` (a kind of event) was written for ``actor`` or for
+        ACTORS_PER_DEP actors already; if not, it is now."""
         seen = self.signals.get(key)
         if seen is None:
             if len(self.signals) >= MAX_KEYS:
                 self.signals.clear()
             seen = self.signals[key] = []
         who = (actor.st, actor.task)
-        write = False
-        if len(seen) < ACTORS_PER_DEP and who not in seen:
-            seen.append(who)
-            write = True
-        elif self._waited_on(obj._ls_id):
-            write = True
+        if len(seen) >= ACTORS_PER_DEP or who in seen:
+            return True
+        seen.append(who)
+        return False
+
+    def _try_fail(self, actor: _Actor, ev: tuple) -> None:
+        """A refused non-blocking acquire: counted; written the first time for each
+        kind (locks held, lock class, site) and actor, as a dependency is (library
+        code polls with them: a pool's idle semaphore)."""
+        obj = ev[2]
+        self._hist(obj).fails += 1
+        if not self._seen(("try-fail", actor.class_sig(), lock_class(obj), ev[3]), actor):
+            self._write_context(actor)
+            self._emit(actor.st, ev)
+
+    def _signal(self, actor: _Actor, ev: tuple) -> None:
+        """A signal is written the first time its kind (resource, signal, site, locks
+        held) is seen for each of up to ACTORS_PER_DEP actors, or while a written
+        wait on its resource is open."""
+        obj = ev[2]
+        extra = ev[5] if len(ev) > 5 else None
+        if extra and extra.get("sig") == "submit":  # a job's submission: with the job
+            self._hold_back(obj, actor.st, ev)
+            return
+        rdef = getattr(obj, "_ls_def", None)
+        res_key = rdef.get("site") if rdef else None
+        key = (res_key if res_key else obj._ls_id, extra.get("sig") if extra else None,
+               ev[3], actor.class_sig())
+        write = not self._seen(key, actor)
+        rid = obj._ls_id
+        if not write and rid in self.open_waits:
+            # a written wait on it is open: its first signal by each actor (what woke it)
+            woke = self.woke.setdefault(rid, [])
+            who = (actor.st, actor.task)
+            if who not in woke and len(woke) < ACTORS_PER_DEP:
+                woke.append(who)
+                write = True
         if write:
             self._write_context(actor)
             self._emit(actor.st, ev)
 
-    def _waited_on(self, rid: int) -> bool:
-        for a in self.actors.values():
-            w = a.waits.get(rid)
-            if w is not None and w[1]:
-                return True
-        return False
-
     def _ended(self, st: Any, ev: tuple) -> None:
         obj, task = ev[2], ev[4]
         if task is not None and obj is task:
-            self.actors.pop(task, None)
+            gone = [self.actors.pop(task, None)]
         elif obj is st:
-            for key in [k for k, a in self.actors.items() if a.st is st]:
-                del self.actors[key]
+            self.segment.pop(st, None)
+            gone = [self.actors.pop(k) for k in [k for k, a in self.actors.items() if a.st is st]]
+        else:
+            return
+        for actor in gone:
+            if actor is not None:
+                for pending in actor.waits.values():
+                    self._closed_wait(pending)
 
     def _resync(self, st: Any, gap: Any) -> None:
         """Events of ``st`` were lost: apply what the gap says about its locks."""
@@ -336,10 +501,17 @@ class Summary:
 
     # ---------------------------------------------------------- histograms
 
-    def _count_hold(self, obj: Any, ns: int) -> None:
-        h = self.hists.get(id(obj))
+    def _hist(self, obj: Any) -> _Hist:
+        cls = lock_class(obj)
+        h = self.hists.get(cls)
         if h is None:
-            h = self.hists[id(obj)] = _Hist(obj)
+            h = self.hists[cls] = _Hist(obj)
+        elif h.obj is not obj:
+            h.by_site = True
+        return h
+
+    def _count_hold(self, obj: Any, ns: int) -> None:
+        h = self._hist(obj)
         b = _bucket(ns)
         h.hold[b] = h.hold.get(b, 0) + 1
         h.hold_sum += ns
@@ -347,9 +519,7 @@ class Summary:
             h.hold_max = ns
 
     def _count_wait(self, obj: Any, ns: int) -> None:
-        h = self.hists.get(id(obj))
-        if h is None:
-            h = self.hists[id(obj)] = _Hist(obj)
+        h = self._hist(obj)
         b = _bucket(ns)
         h.wait[b] = h.wait.get(b, 0) + 1
         h.wait_sum += ns
@@ -379,8 +549,14 @@ class Summary:
                 "n": dep.n, "first": dep.first, "last": dep.last,
                 "actors": [{"th": define(st), "task": define(task) if task is not None else None}
                            for st, task in dep.actors]})
+            if dep.by_site:
+                out[-1]["by_site"] = True
         for h in self.hists.values():
             rec: dict = {"k": "hist", "ts": now, "since": self.hist_since, "obj": define(h.obj)}
+            if h.by_site:
+                rec["by_site"] = True
+            if h.fails:
+                rec["try_fails"] = h.fails
             if h.hold:
                 rec["hold"] = {"n": sum(h.hold.values()), "sum_ns": h.hold_sum, "max_ns": h.hold_max,
                                "buckets": sorted(h.hold.items())}
