@@ -228,7 +228,12 @@ class Summary:
             self._write_context(actor)
             ev = pending[0]
             self._emit(actor.st, ev)
-            if ev[1] == "wait-begin":
+            if ev[1] == "wait":  # and who holds the lock it waits for
+                for e in self.owner.get(id(ev[2]), ()):
+                    if not e[3]:
+                        self._write_context(e[4])
+                        self._write_entry(e)
+            elif ev[1] == "wait-begin":
                 rid = ev[2]._ls_id
                 self.open_waits[rid] = self.open_waits.get(rid, 0) + 1
                 self.woke.pop(rid, None)

@@ -1,7 +1,7 @@
 """Summary mode finds what full mode finds: every catalogued scenario is recorded in
 both modes (``lockscope run --mode summary``) and the analyzer's deadlock-class
 findings (potential-deadlock, deadlock, self-deadlock, wait-cycle) are compared by
-kind, severity and lock names; the summary trace must also be smaller or equal."""
+kind, severity and lock names."""
 from __future__ import annotations
 
 import pytest
@@ -31,4 +31,9 @@ def test_summary_mode_reports_the_same_deadlock_findings(scenario: catalog.Scena
     summary_doc = analyze([str(summary.trace)])
     assert summary_doc["trace"]["unknown_records"] == 0
     assert deadlock_findings(summary_doc) == deadlock_findings(full_doc)
-    assert summary_doc["trace"]["events"] <= full_doc["trace"]["events"]
+    # the lock statistics come from the summary's histograms: every hold is counted
+    # (a scenario's own locks are taken the same number of times in every run)
+    named = {s["name"]: s for s in full_doc["locks"] if s["name"]}
+    for stats in summary_doc["locks"]:
+        if stats["name"] in named and not {e.kind for e in scenario.expected} & {"deadlock", "self-deadlock"}:
+            assert stats["acquisitions"] == named[stats["name"]]["acquisitions"], stats["name"]

@@ -1,0 +1,235 @@
+"""Summary mode (``mode="summary"``): each distinct lock dependency written once with
+its counts, hold/wait histograms, rare events in full, lifecycle only of threads that
+did something written, and memory bounded by distinct behaviour."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import recorder
+from recorder import _summary
+
+QUIET = 60_000  # ms: no wait or hold of these tests is "long" (a loaded machine preempts)
+
+
+def _run(target, *args, name: str | None = None) -> None:
+    t = threading.Thread(target=target, args=args, name=name)
+    t.start()
+    t.join(30)
+    assert not t.is_alive()
+
+
+def _nested(first, second, n: int) -> None:
+    for _ in range(n):
+        with first:
+            with second:
+                pass
+
+
+def _deps(trace, obj: int | None = None) -> list[dict]:
+    """The dependencies (the last record of each id: its counts at the end)."""
+    last = {r["id"]: r for r in trace.records if r["k"] == "dep"}
+    return [r for r in last.values() if obj is None or r["obj"] == obj]
+
+
+def _hists(trace) -> dict[int, dict]:
+    """Per lock, its histograms summed over the run's hist records."""
+    out: dict[int, dict] = {}
+    for r in trace.records:
+        if r["k"] != "hist":
+            continue
+        h = out.setdefault(r["obj"], {"try_fails": 0})
+        h["try_fails"] += r.get("try_fails", 0)
+        for what in ("hold", "wait"):
+            if what in r:
+                acc = h.setdefault(what, {"n": 0, "max_ns": 0, "buckets": 0})
+                acc["n"] += r[what]["n"]
+                acc["max_ns"] = max(acc["max_ns"], r[what]["max_ns"])
+                acc["buckets"] += sum(c for _, c in r[what]["buckets"])
+    return out
+
+
+def test_each_distinct_dependency_is_written_once_with_its_count(rec):
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    a = recorder.name(threading.Lock(), "a")
+    b = recorder.name(threading.Lock(), "b")
+    _run(_nested, a, b, 5000, name="worker")
+    trace = rec.stop()
+    assert trace.header["settings"]["mode"] == "summary"
+    ia, ib = trace.one("lock", "a")["id"], trace.one("lock", "b")["id"]
+    worker = trace.thread("worker")["id"]
+    # the first occurrence, as events: a taken, b taken under it, both released
+    assert [(e["obj"], e["op"]) for e in trace.evs(th=worker) if e["obj"] in (ia, ib)] == [
+        (ia, "acquire"), (ib, "acquire"), (ib, "release"), (ia, "release")]
+    (dep_b,) = _deps(trace, ib)
+    assert [h["obj"] for h in dep_b["held"]] == [ia]
+    assert dep_b["n"] == 5000 and dep_b["first"] < dep_b["last"]
+    assert dep_b["actors"] == [{"th": worker, "task": None}]
+    (dep_a,) = _deps(trace, ia)
+    assert dep_a["held"] == [] and dep_a["n"] == 5000
+    hists = _hists(trace)
+    assert hists[ia]["hold"]["n"] == 5000 and hists[ib]["hold"]["n"] == 5000
+    assert hists[ia]["hold"]["buckets"] == 5000
+    assert "wait" not in hists[ia]
+
+
+def test_the_same_dependency_in_another_thread_is_written_again(rec):
+    """Potential deadlocks need distinct actors per edge: up to ACTORS_PER_DEP of
+    them are written for each dependency; the others are only counted."""
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    a = recorder.name(threading.Lock(), "a")
+    b = recorder.name(threading.Lock(), "b")
+    for k in range(6):
+        _run(_nested, a, b, 100, name=f"w{k}")
+    trace = rec.stop()
+    ib = trace.one("lock", "b")["id"]
+    (dep_b,) = _deps(trace, ib)
+    assert dep_b["n"] == 600
+    assert len(dep_b["actors"]) == _summary.ACTORS_PER_DEP == 4
+    writers = {e["th"] for e in trace.evs(obj=ib) if e["op"] == "acquire"}
+    assert writers == {trace.thread(f"w{k}")["id"] for k in range(4)}
+    # lifecycle only of the threads that have an event written
+    started = {e["obj"] for e in trace.events if e["op"] == "start"}
+    assert started == writers
+    assert not any(t["name"] in ("w4", "w5") for t in trace.objects("thread"))
+
+
+def test_a_wait_that_never_ends_is_written_at_the_next_flush_with_its_holder(rec):
+    rec.start(mode="summary", summary_threshold_ms=10)
+    lock = recorder.name(threading.Lock(), "stuck")
+    lock.acquire()
+    t = threading.Thread(target=lambda: lock.acquire(timeout=20) and lock.release(), name="waiter")
+    t.start()
+    try:
+        path = Path(recorder.trace_files()[0])
+        deadline = time.monotonic() + 10
+        text = ""
+        while time.monotonic() < deadline and '"op":"wait"' not in text:
+            time.sleep(0.05)
+            text = path.read_text()
+        # still blocked, and the trace already says who waits and who holds the lock
+        assert t.is_alive()
+        assert '"op":"wait"' in text and text.count('"op":"acquire"') >= 1
+    finally:
+        lock.release()
+        t.join(30)
+    trace = rec.stop()
+    i = trace.one("lock", "stuck")["id"]
+    waiter, main = trace.thread("waiter")["id"], trace.thread("MainThread")["id"]
+    assert [(e["th"], e["op"]) for e in trace.evs(obj=i)] == [
+        (main, "acquire"), (waiter, "wait"), (main, "release"), (waiter, "acquire"), (waiter, "release")]
+
+
+def test_short_waits_and_holds_are_only_counted_long_ones_written(rec):
+    rec.start(mode="summary", summary_threshold_ms=50)
+    lock = recorder.name(threading.Lock(), "slow")
+    _run(_nested, lock, threading.Lock(), 1)      # the dependency's first occurrence
+    for _ in range(20):
+        with lock:
+            pass
+    with lock:
+        time.sleep(0.2)                            # a long hold
+    trace = rec.stop()
+    i = trace.one("lock", "slow")["id"]
+    main = trace.thread("MainThread")["id"]
+    written = [e for e in trace.evs(obj=i, th=main)]
+    # main's first `with lock:` (a new dependency of main) and the long hold
+    assert [e["op"] for e in written] == ["acquire", "release", "acquire", "release"]
+    assert written[3]["ts"] - written[2]["ts"] >= 200_000_000
+    hist = _hists(trace)[i]
+    assert hist["hold"]["n"] == 22 and hist["hold"]["max_ns"] >= 200_000_000
+
+
+def test_try_fail_and_timeout_are_written(rec):
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    lock = recorder.name(threading.Lock(), "busy")
+    lock.acquire()
+    results = []
+    _run(lambda: results.append((lock.acquire(False), lock.acquire(timeout=0.05))), name="other")
+    lock.release()
+    trace = rec.stop()
+    assert results == [(False, False)]
+    i = trace.one("lock", "busy")["id"]
+    other = trace.thread("other")["id"]
+    assert [e["op"] for e in trace.evs(obj=i, th=other)] == ["try-fail", "wait", "timeout"]
+    hist = _hists(trace)[i]
+    assert hist["try_fails"] == 1 and hist["wait"]["n"] == 1
+
+
+def test_locks_made_per_item_are_written_up_to_a_bound(rec, monkeypatch):
+    """A dependency on locks created per request or item is written for
+    INSTANCES_PER_CLASS instances of its lock classes; the rest is counted once."""
+    monkeypatch.setattr(_summary, "INSTANCES_PER_CLASS", 8)
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    outer = recorder.name(threading.Lock(), "outer")
+
+    def work() -> None:
+        for _ in range(50):
+            item = threading.Lock()
+            with outer:
+                with item:
+                    pass
+
+    _run(work, name="items")
+    trace = rec.stop()
+    io = trace.one("lock", "outer")["id"]
+    items = [r for r in _deps(trace) if r["held"] and r["held"][0]["obj"] == io]
+    assert sum(r["n"] for r in items) == 50
+    assert len([r for r in items if not r.get("by_site")]) == 8
+    assert [r["n"] for r in items if r.get("by_site")] == [42]
+    item_acquires = [e for e in trace.events if e["op"] == "acquire" and e["obj"] != io]
+    assert len(item_acquires) == 8
+
+
+def test_mode_option_and_environment(rec, monkeypatch, capsys):
+    rec.start(mode="bogus")
+    trace = rec.stop()
+    assert trace.header["settings"]["mode"] == "full"
+    assert "ignoring mode='bogus'" in capsys.readouterr().err
+    monkeypatch.setenv("LOCKSCOPE_MODE", "summary")
+    rec.start()
+    trace = rec.stop()
+    assert trace.header["settings"]["mode"] == "summary"
+    assert trace.header["settings"]["summary_threshold_ms"] == 10.0
+
+
+def test_lockscope_run_mode_summary(tmp_path):
+    script = tmp_path / "prog.py"
+    script.write_text("import threading\nl = threading.Lock()\nfor _ in range(1000):\n    with l:\n        pass\n")
+    out = tmp_path / "traces"
+    proc = subprocess.run([sys.executable, "-c", "from analyzer.cli import main; main()", "run", "--out",
+                           str(out), "--mode", "summary", str(script)], capture_output=True, text=True,
+                          timeout=60, env={k: v for k, v in os.environ.items() if not k.startswith("LOCKSCOPE_")})
+    assert proc.returncode == 0, proc.stderr
+    (path,) = out.glob("*.jsonl")
+    text = path.read_text()
+    assert '"mode":"summary"' in text and text.count('"op":"acquire"') == 1
+    assert '"n":1000' in text
+    bad = subprocess.run([sys.executable, "-c", "from analyzer.cli import main; main()", "run", "--mode",
+                          "fast", str(script)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--mode must be 'full' or 'summary'" in bad.stderr
+
+
+def test_analyzer_statistics_come_from_the_histograms(rec):
+    pytest.importorskip("duckdb")
+    from analyzer import analyze
+
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    a = recorder.name(threading.Lock(), "a")
+    b = recorder.name(threading.Lock(), "b")
+    _run(_nested, a, b, 3000, name="ab")
+    _run(_nested, b, a, 3000, name="ba")
+    trace = rec.stop()
+    doc = analyze(trace.paths)
+    stats = {s["name"]: s for s in doc["locks"]}
+    assert stats["a"]["acquisitions"] == 6000 and stats["b"]["acquisitions"] == 6000
+    assert doc["trace"]["unknown_records"] == 0
+    # the two orders were written once each: the same lock-order cycle as full mode
+    assert [f["kind"] for f in doc["findings"] if "cycle" in f["title"].lower()] == ["guarded-cycle"]
