@@ -293,7 +293,7 @@ class Summary:
             lw = actor.lock_wait
             if lw is not None and lw[0][2] is ev[2]:
                 actor.lock_wait = None
-                self._count_wait(ev[2], ev[0] - lw[0][0])
+                self._count_wait(ev[2], max(0, ev[0] - lw[0][0]))
                 self._write_pending(actor, lw)
             self._write_context(actor)
             self._emit(st, ev)
@@ -339,7 +339,7 @@ class Summary:
         lw = actor.lock_wait
         if lw is not None and lw[0][2] is obj:  # (an asyncio task may take other locks meanwhile)
             actor.lock_wait = None
-            wait_ns = ts - lw[0][0]
+            wait_ns = max(0, ts - lw[0][0])
             self._count_wait(obj, wait_ns)
             if lw[1] or wait_ns >= self.threshold:
                 self._write_pending(actor, lw)
@@ -411,7 +411,12 @@ class Summary:
                 actor.resign()
                 break
         if entry is None:
-            entry = owners[0]
+            if not is_mutex(obj):  # a semaphore of several permits: the actor's own, oldest first
+                entry = next((e for e in owners if e[4] is actor), None)
+            elif owners[0][2] <= ts:  # a lock handed off: its oldest hold
+                entry = owners[0]
+            if entry is None:
+                return
             other = entry[4]
             if _drop(other.held, entry):
                 other.resign()
@@ -419,7 +424,7 @@ class Summary:
         if not owners:
             del self.owner[id(obj)]
         entry[5] = ts
-        hold_ns = ts - entry[2]
+        hold_ns = max(0, ts - entry[2])
         self._count_hold(obj, hold_ns)
         if not entry[3] and hold_ns >= self.threshold:
             self._write_entry(entry)  # a long hold: acquire and release

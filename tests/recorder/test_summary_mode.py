@@ -233,3 +233,26 @@ def test_analyzer_statistics_come_from_the_histograms(rec):
     assert doc["trace"]["unknown_records"] == 0
     # the two orders were written once each: the same lock-order cycle as full mode
     assert [f["kind"] for f in doc["findings"] if "cycle" in f["title"].lower()] == ["guarded-cycle"]
+
+
+def _pool_trace(rec, n: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    locks = [threading.Lock(), threading.Lock()]
+
+    def job(i: int) -> int:
+        with locks[i % 2]:
+            return i
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(job, range(n))) == n * (n - 1) // 2
+    return rec.stop()
+
+
+def test_trace_volume_follows_distinct_behaviour_not_traffic(rec):
+    """A thread pool's every job makes a future (a condition and its lock), a work
+    item and a submission: 4x the jobs must not make (much) more events."""
+    small = len(_pool_trace(rec, 300).events)
+    large = len(_pool_trace(rec, 1200).events)
+    assert large <= small + 40, (small, large)
