@@ -131,7 +131,8 @@ class Summary:
         self.retired: list[_Dep] = []             # counted, then forgotten (table full)
         self.signals: dict[tuple, list] = {}      # signal kind -> actors written
         self.classes: dict[tuple, int] = {}      # dependency of classes -> instance deps made
-        self.hists: dict[Any, _Hist] = {}         # lock class -> its histograms
+        self.hists: dict[Any, _Hist] = {}         # lock id (or class) -> its histograms
+        self.hist_members: dict[Any, set] = {}    # lock class -> ids with histograms of their own
         self.open_waits: dict[int, int] = {}      # resource id -> written waits on it still open
         self.woke: dict[int, list] = {}           # resource id -> actors whose signal was written
         self.shown: set[int] = set()              # threads/tasks/jobs with an event written
@@ -512,11 +513,25 @@ class Summary:
     # ---------------------------------------------------------- histograms
 
     def _hist(self, obj: Any) -> _Hist:
+        """The histograms of ``obj``: its own for the first INSTANCES_PER_CLASS locks
+        of its class, then its class's (``by_site``)."""
+        oid = obj._ls_id
+        h = self.hists.get(oid)
+        if h is not None:
+            return h
         cls = lock_class(obj)
-        h = self.hists.get(cls)
+        members = self.hist_members.get(cls)
+        if members is None:
+            if len(self.hist_members) >= MAX_KEYS:
+                self.hist_members.clear()
+            members = self.hist_members[cls] = set()
+        if oid in members or len(members) < INSTANCES_PER_CLASS:
+            members.add(oid)
+            h = self.hists[oid] = _Hist(obj)
+            return h
+        h = self.hists.get(("class", cls))
         if h is None:
-            h = self.hists[cls] = _Hist(obj)
-        elif h.obj is not obj:
+            h = self.hists[("class", cls)] = _Hist(obj)
             h.by_site = True
         return h
 

@@ -31,9 +31,11 @@ def test_summary_mode_reports_the_same_deadlock_findings(scenario: catalog.Scena
     summary_doc = analyze([str(summary.trace)])
     assert summary_doc["trace"]["unknown_records"] == 0
     assert deadlock_findings(summary_doc) == deadlock_findings(full_doc)
-    # the lock statistics come from the summary's histograms: every hold is counted
-    # (a scenario's own locks are taken the same number of times in every run)
+    # the lock statistics come from the summary's histograms: every hold of each
+    # named lock is counted (about as often as in the full run: how often a
+    # Condition's waiter wakes and takes its lock again depends on timing)
     named = {s["name"]: s for s in full_doc["locks"] if s["name"]}
     for stats in summary_doc["locks"]:
-        if stats["name"] in named and not {e.kind for e in scenario.expected} & {"deadlock", "self-deadlock"}:
-            assert stats["acquisitions"] == named[stats["name"]]["acquisitions"], stats["name"]
+        if stats["name"] in named:
+            full_n = named[stats["name"]]["acquisitions"]
+            assert abs(stats["acquisitions"] - full_n) <= 1 + full_n // 10, (stats["name"], stats, full_n)
