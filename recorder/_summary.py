@@ -16,15 +16,21 @@ through a ``Summary`` before encoding it. What it writes (see docs/trace-format.
 * rare and important events in full, with the acquires of the locks their actor
   holds: lock waits and resource waits over ``threshold_ms`` (a wait still open at
   a flush is written once it has lasted that long, so a wait that never ends is in
-  the trace), holds over it, try-acquire failures, timeouts, cancellations, waits
-  on events/queues/conditions/joins/tasks begun while holding a lock, thread and
-  task starts/ends/joins, and the first signals of each distinct kind (resource,
-  signal, site, locks held) for up to ``ACTORS_PER_DEP`` actors.
+  the trace, with the acquire of whoever holds the lock), holds over it, timeouts
+  and cancellations, waits on events/queues/conditions/joins/tasks begun while
+  holding a lock, and the lifecycle (start, end, join, job begin/end/submit) of
+  every thread, task and job that has an event written;
+* events of which only the kind matters are written the first time per kind and
+  actor (for up to ``ACTORS_PER_DEP`` actors): try-acquire refusals (locks held,
+  lock class, site) and signals (resource class, signal, site, locks held), and a
+  signal also while a written wait on its resource is open (what woke it).
 
 Events written out of their thread's order (the acquires of locks held, written
 when something under them is) carry their own time stamps; readers order events
 by ``ts``. Everything here runs in the writer thread only. Memory is bounded: the
-dependency and signal tables are written out and cleared at ``MAX_KEYS`` entries.
+dependency and signal tables are written out and cleared at ``MAX_KEYS`` entries,
+per-instance dependencies and histograms are kept for ``INSTANCES_PER_CLASS`` locks
+of a class (creation site and type), then counted by class.
 """
 
 from __future__ import annotations
@@ -45,23 +51,28 @@ GIVE_UP = frozenset(("timeout", "cancel"))
 class _Actor:
     """What one thread or task holds, and what it is waiting for."""
 
-    __slots__ = ("st", "task", "held", "sig", "lock_wait", "waits")
+    __slots__ = ("st", "task", "held", "sig", "csig", "lock_wait", "waits")
 
     def __init__(self, st: Any, task: Any) -> None:
         self.st, self.task = st, task
         # entries [obj, site, ts, written, actor, release_ts]
         self.held: list[list] = []
         self.sig: tuple = ()           # ((lock id, site), ...) of `held`, in order
+        self.csig: tuple | None = ()   # the same by lock class (None: to compute again)
         self.lock_wait: list | None = None   # [event, written]
         self.waits: dict[int, list] = {}     # resource id -> [event, written]
 
     def resign(self) -> None:
         self.sig = tuple((e[0]._ls_id, e[1]) for e in self.held)
+        self.csig = None
 
     def class_sig(self) -> tuple:
         """The classes (and sites) of the locks held: kinds of signals and refusals are
         told apart by these, not by lock instances (a future's lock is new each time)."""
-        return tuple((lock_class(e[0]), e[1]) for e in self.held)
+        csig = self.csig
+        if csig is None:
+            csig = self.csig = tuple((lock_class(e[0]), e[1]) for e in self.held)
+        return csig
 
 
 class _Dep:
@@ -126,6 +137,7 @@ class Summary:
         self.interval = int(interval_s * 1e9)
         self.actors: dict[Any, _Actor] = {}
         self.owner: dict[int, deque] = {}         # id(lock) -> its unreleased entries, oldest first
+        self.mutex: dict[int, bool] = {}          # lock id -> is_mutex()
         self.deps: dict[tuple, _Dep] = {}
         self.next_dep = 1
         self.retired: list[_Dep] = []             # counted, then forgotten (table full)
@@ -352,7 +364,12 @@ class Summary:
         elif len(owners) >= MAX_HELD:  # acquired and never released: forget the oldest
             owners.popleft()
         owners.append(entry)
-        if not is_mutex(obj):  # a semaphore with several permits excludes nothing: no dependency
+        mutex = self.mutex.get(obj._ls_id)
+        if mutex is None:
+            if len(self.mutex) >= MAX_KEYS:
+                self.mutex.clear()
+            mutex = self.mutex[obj._ls_id] = is_mutex(obj)
+        if not mutex:  # a semaphore with several permits excludes nothing: no dependency
             return
         key = (actor.sig, obj._ls_id, site)
         dep = self.deps.get(key)
@@ -375,6 +392,7 @@ class Summary:
             actor.resign()
         else:
             actor.sig += ((obj._ls_id, site),)
+            actor.csig = None
 
     def _new_dep(self, key: tuple, actor: _Actor, obj: Any, site: int, ts: int) -> _Dep:
         """A dependency not seen before on these lock instances: a new one, unless its
@@ -406,11 +424,16 @@ class Summary:
             return  # acquired before recording (or forgotten)
         held = actor.held
         entry = None
-        for i in range(len(held) - 1, -1, -1):
-            if held[i][0] is obj:
-                entry = held.pop(i)
-                actor.resign()
-                break
+        if held and held[-1][0] is obj:  # the common case: the latest lock taken
+            entry = held.pop()
+            actor.sig = actor.sig[:-1]
+            actor.csig = None
+        else:
+            for i in range(len(held) - 2, -1, -1):
+                if held[i][0] is obj:
+                    entry = held.pop(i)
+                    actor.resign()
+                    break
         if entry is None:
             if not is_mutex(obj):  # a semaphore of several permits: the actor's own, oldest first
                 entry = next((e for e in owners if e[4] is actor), None)
