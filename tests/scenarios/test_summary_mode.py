@@ -8,6 +8,7 @@ import pytest
 
 from . import catalog
 from .recording import record
+from .tracecheck import assert_valid_trace
 
 COMPARED = ("potential-deadlock", "deadlock", "self-deadlock", "wait-cycle")
 
@@ -25,8 +26,8 @@ def test_summary_mode_reports_the_same_deadlock_findings(scenario: catalog.Scena
     full = recorded(scenario)
     summary = record(scenario, tmp_path / "summary", mode="summary")
     assert summary.returncode == full.returncode, summary.stderr
-    header = summary.trace.read_text().split("\n", 1)[0]
-    assert '"mode":"summary"' in header
+    records = assert_valid_trace(summary.trace)
+    assert records[0]["settings"]["mode"] == "summary"
     full_doc = analyze([str(full.trace)])
     summary_doc = analyze([str(summary.trace)])
     assert summary_doc["trace"]["unknown_records"] == 0
