@@ -691,7 +691,12 @@ class Sink:
         rotated = self.summary_part != self.part
         self.summary_part = self.part
         # (records() names objects through define, which writes their definitions first)
-        for rec in self.summary.records(lambda obj: self._define(obj, out), now, final, rotated):
+        def define_site(sid: int) -> int:
+            self._define_site(sid, out)
+            return sid
+
+        for rec in self.summary.records(lambda obj: self._define(obj, out), now, final, rotated,
+                                        define_site):
             out.extend(dumps(rec))
 
     def _encode_resync(self, ts: int, tid: int, gap: Any, out: bytearray) -> None:

@@ -576,11 +576,14 @@ class Summary:
 
     # ------------------------------------------------------------- records
 
-    def records(self, define: Any, now: int, final: bool = False, rotated: bool = False) -> list[dict]:
+    def records(self, define: Any, now: int, final: bool = False, rotated: bool = False,
+                define_site: Any = None) -> list[dict]:
         """The ``dep`` and ``hist`` records due at ``now``: dependencies whose
         counts changed and histograms, every ``interval`` (and when ``final``, or
         in a new part: ``rotated`` writes every dependency again). ``define(obj)``
-        writes an object's definition and returns its id."""
+        writes an object's definition and returns its id, ``define_site(sid)`` a
+        site's (both once per part)."""
+        site = define_site if define_site is not None else (lambda sid: sid)
         if not (final or rotated or now - self.last_hist >= self.interval):
             return []
         self.last_hist = now
@@ -592,8 +595,8 @@ class Summary:
             dep.dirty = False
             out.append({
                 "k": "dep", "ts": now, "id": dep.id, "obj": define(dep.obj),
-                "site": dep.site or None,
-                "held": [{"obj": define(o), "site": s or None} for o, s in dep.held],
+                "site": site(dep.site) if dep.site else None,
+                "held": [{"obj": define(o), "site": site(s) if s else None} for o, s in dep.held],
                 "n": dep.n, "first": dep.first, "last": dep.last,
                 "actors": [{"th": define(st), "task": define(task) if task is not None else None}
                            for st, task in dep.actors]})

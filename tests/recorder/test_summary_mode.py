@@ -256,3 +256,32 @@ def test_trace_volume_follows_distinct_behaviour_not_traffic(rec):
     small = len(_pool_trace(rec, 300).events)
     large = len(_pool_trace(rec, 1200).events)
     assert large <= small + 40, (small, large)
+
+
+def test_every_part_repeats_the_dependencies(rec):
+    """Each part is self-contained: a new part writes every dependency again (with
+    the definitions it names), so the last parts alone still have the counts."""
+    rec.start(mode="summary", summary_threshold_ms=QUIET, max_file_mb=0.02)
+    outer = recorder.name(threading.Lock(), "outer")
+    inner = [threading.Lock() for _ in range(40)]
+
+    def work() -> None:
+        for _ in range(3):
+            for lock in inner:  # 40 distinct dependencies, written as events once each
+                with outer:
+                    with lock:
+                        pass
+        recorder.flush()
+        for lock in inner:  # a new part, and 40 dependencies more
+            with outer:
+                with lock:
+                    pass
+
+    _run(work, name="w")
+    trace = rec.stop()
+    assert len(trace.parts) >= 2
+    last = {r["id"]: r for r in trace.parts[-1] if r["k"] == "dep"}
+    io = trace.one("lock", "outer")["id"]
+    under = [r for r in last.values() if [h["obj"] for h in r["held"]] == [io]]
+    # (the second loop takes the inner locks at another site: 40 more dependencies)
+    assert sorted(r["n"] for r in under) == [1] * 40 + [3] * 40
