@@ -175,14 +175,19 @@ def lock_labels(rows: list[dict]) -> dict[int, str]:
         if len(members) == 1:
             out[members[0]["lk"]] = label
             continue
-        head, sep, tail = label.partition(" (made by ")
+        # the number goes after the name: Account.lock#2, threading.Lock#2@a.py:4,
+        # Future._condition#2 (made by jobs.py:9)
+        cut = label.find(" (made by ")
+        if cut < 0 and not (members[0]["name"] or members[0]["expr"]) and members[0]["created_at"]:
+            cut = label.rfind("@" + members[0]["created_at"])
+        head, tail = (label, "") if cut < 0 else (label[:cut], label[cut:])
         n = 0
         for r in members:
             n += 1
-            numbered = f"{head}#{n}{sep}{tail}"
+            numbered = f"{head}#{n}{tail}"
             while numbered in taken:  # a program's own name may look like one
                 n += 1
-                numbered = f"{head}#{n}{sep}{tail}"
+                numbered = f"{head}#{n}{tail}"
             taken.add(numbered)
             out[r["lk"]] = numbered
     return out
