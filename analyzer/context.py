@@ -156,10 +156,20 @@ def base_label(r: dict) -> str:
     the name its creation line gives it, else type@creation site; a lock a library
     made says which line of the program made it."""
     label = r["name"] or r["expr"] or (
-        f"{r['type'].split('|')[0]}@{r['created_at']}" if r["created_at"] else r["key"])
+        f"{_short_type(r['type'])}@{_short_site(r['created_at'])}" if r["created_at"] else r["key"])
     if not r["name"] and r["lib"] is not None and r["made_by"]:
         label += f" (made by {r['made_by']})"
     return label
+
+
+def _short_type(type_: str) -> str:
+    """'threading.Lock|threading.RLock' -> 'Lock' (as the reports have shown it)."""
+    return type_.split("|")[0].rsplit(".", 1)[-1]
+
+
+def _short_site(site: str) -> str:
+    """'src/app/cache.py:41' -> 'cache.py:41'."""
+    return site.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def lock_labels(rows: list[dict]) -> dict[int, str]:
@@ -179,7 +189,7 @@ def lock_labels(rows: list[dict]) -> dict[int, str]:
         # Future._condition#2 (made by jobs.py:9)
         cut = label.find(" (made by ")
         if cut < 0 and not (members[0]["name"] or members[0]["expr"]) and members[0]["created_at"]:
-            cut = label.rfind("@" + members[0]["created_at"])
+            cut = label.rfind("@" + _short_site(members[0]["created_at"]))
         head, tail = (label, "") if cut < 0 else (label[:cut], label[cut:])
         n = 0
         for r in members:

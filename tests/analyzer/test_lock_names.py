@@ -172,13 +172,13 @@ def test_labels_number_only_what_collides_and_never_reuse_a_programs_name():
         row(8, expr="Future._condition", lib="concurrent.futures", made_by="j.py:9", ts=2),
         row(9, expr="Future._condition", lib="concurrent.futures", made_by="k.py:3", ts=3),
         row(10, created_at="b.py:4"), row(11, created_at=None),
-        row(12, created_at="c.py:2", ts=3), row(13, created_at="c.py:2", ts=4),
+        row(12, created_at="src/c.py:2", ts=3), row(13, created_at="src/c.py:2", ts=4),
     ])
     assert got == {
         2: "Account.lock#2", 1: "Account.lock#3", 3: "Account.lock#1", 4: "solo",
         5: "same#1", 6: "same#2",
         7: "Future._condition#1 (made by j.py:9)", 8: "Future._condition#2 (made by j.py:9)",
-        9: "Future._condition (made by k.py:3)", 10: "threading.Lock@b.py:4", 11: "r/11",
-        12: "threading.Lock#1@c.py:2", 13: "threading.Lock#2@c.py:2",
+        9: "Future._condition (made by k.py:3)", 10: "Lock@b.py:4", 11: "r/11",
+        12: "Lock#1@c.py:2", 13: "Lock#2@c.py:2",
     }
     assert len(set(got.values())) == len(got)
