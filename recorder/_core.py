@@ -692,27 +692,6 @@ work_out_name: Any = lambda f: _NO_NAME  # noqa: E731
 user_site: Any = lambda f: 0  # noqa: E731
 
 
-def site_from(f: Any) -> int:
-    """site_id() starting at frame ``f``."""
-    try:
-        get = code_sites.get
-        while f is not None:
-            code = f.f_code
-            entry = get(id(code))
-            if entry is None:
-                entry = _code_entry(code)
-            by_lasti = entry[1]
-            if by_lasti is not None:
-                sid = by_lasti.get(f.f_lasti)
-                if sid is None:
-                    sid = _site_at(f, code, by_lasti)
-                return sid
-            f = f.f_back
-    except Exception:
-        pass
-    return 0
-
-
 def label(obj: Any, name: str) -> None:
     """Set the user-visible name of a traced object (lock, resource, thread state)."""
     rec = getattr(obj, "_ls_def", None)
