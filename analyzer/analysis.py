@@ -82,6 +82,7 @@ def _analyze(con, files, opts: Options, known: set[str], *, baseline, db, rules,
         findings += rule.find(ctx)
         lap(f"rule:{rule.__name__.rsplit('.', 1)[-1]}_s")
     findings.sort(key=Finding.sort_key)
+    label_steps(ctx, findings)
     kept = [f for f in findings if f.fingerprint not in known]
     doc = {
         "format": "lockscope-findings",
@@ -93,7 +94,7 @@ def _analyze(con, files, opts: Options, known: set[str], *, baseline, db, rules,
         "trace": trace_summary(ctx, loaded, show_argv=show_argv),
         "findings": [f.to_json(f"F{i}", ctx.wall) for i, f in enumerate(kept, 1)],
         "suppressed": len(findings) - len(kept),
-        "locks": [{k: v for k, v in s.items() if k != "lk"} for s in lock_stats(ctx)],
+        "locks": lock_table(ctx),
     }
     doc["summary"] = {s: sum(1 for f in kept if f.severity == s) for s in SEVERITIES}
     lap("report_s")
@@ -103,6 +104,24 @@ def _analyze(con, files, opts: Options, known: set[str], *, baseline, db, rules,
     if on_result is not None:
         on_result(doc, con)
     return doc
+
+
+def lock_table(ctx: Context) -> list[dict]:
+    """The `locks` array: each lock's statistics with its label, the program's own
+    locks first (most contended first within each part)."""
+    rows = [{k: v for k, v in s.items() if k != "lk"} | {"label": ctx.lock_label(s["lk"])}
+            for s in lock_stats(ctx)]
+    return sorted(rows, key=lambda s: s["library"] is not None)
+
+
+def label_steps(ctx: Context, findings: list[Finding]) -> None:
+    """Give every lock a finding's steps name its label too (`label`)."""
+    labels = {ctx.lock(lk)["id"]: ctx.lock_label(lk) for lk in ctx.lock_keys()}
+    for f in findings:
+        for step in f.steps:
+            for ref in [*(step.get("holds") or []), step.get("requests") or {}]:
+                if ref.get("lock") in labels:
+                    ref["label"] = labels[ref["lock"]]
 
 
 def store_findings(con, doc: dict) -> None:

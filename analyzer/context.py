@@ -82,11 +82,25 @@ class Context:
     def lock(self, lk: int) -> dict:
         """The JSON description of lock key `lk`."""
         r = self._locks[lk]
-        return {"id": r["key"], "name": r["name"], "type": r["type"], "created_at": r["created_at"]}
+        return {"id": r["key"], "name": r["name"], "type": r["type"], "created_at": r["created_at"],
+                "label": self.lock_label(lk), "expr": r["expr"], "library": r["lib"],
+                "made_by": r["made_by"]}
 
     def lock_label(self, lk: int) -> str:
-        r = self._locks[lk]
-        return r["name"] or (f"{r['type'].split('|')[0]}@{r['created_at']}" if r["created_at"] else r["key"])
+        """What reports call lock `lk`; no two locks of one analysis share a label."""
+        return self._labels[lk]
+
+    def lock_keys(self) -> list[int]:
+        """Every lock key of the analysis."""
+        return list(self._locks)
+
+    def is_library_lock(self, lk: int) -> bool:
+        """True for a lock that a library (standard library, installed package) made."""
+        return self._locks[lk]["lib"] is not None
+
+    @cached_property
+    def _labels(self) -> dict[int, str]:
+        return lock_labels(list(self._locks.values()))
 
     def lock_identity(self, lk: int) -> str:
         """What a fingerprint keeps of a lock: its creation site (or type and name)."""
@@ -135,3 +149,55 @@ class Context:
 
     def actor_kind(self, run: str, actor_id: int) -> str:
         return self.actor(run, actor_id)["kind"]
+
+
+def base_label(r: dict) -> str:
+    """A lock's label before it is told apart from others: the program's name, else
+    the name its creation line gives it, else type@creation site; a lock a library
+    made says which line of the program made it."""
+    label = r["name"] or r["expr"] or (
+        f"{_short_type(r['type'])}@{_short_site(r['created_at'])}" if r["created_at"] else r["key"])
+    if not r["name"] and r["lib"] is not None and r["made_by"]:
+        label += f" (made by {r['made_by']})"
+    return label
+
+
+def _short_type(type_: str) -> str:
+    """'threading.Lock|threading.RLock' -> 'Lock' (as the reports have shown it)."""
+    return type_.split("|")[0].rsplit(".", 1)[-1]
+
+
+def _short_site(site: str) -> str:
+    """'src/app/cache.py:41' -> 'cache.py:41'."""
+    return site.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def lock_labels(rows: list[dict]) -> dict[int, str]:
+    """Label per `lk` of the `lock_classes` rows: `base_label`, and where several locks
+    would print the same one, `#1`, `#2`, ... after the name in order of creation."""
+    groups: dict[str, list[dict]] = {}
+    for r in sorted(rows, key=lambda r: (r["first_ts"] is None, r["first_ts"] or 0,
+                                         r["first_run"] or "", r["first_id"] or 0, r["lk"])):
+        groups.setdefault(base_label(r), []).append(r)
+    taken = set(groups)
+    out: dict[int, str] = {}
+    for label, members in groups.items():
+        if len(members) == 1:
+            out[members[0]["lk"]] = label
+            continue
+        # the number goes after the name: Account.lock#2, threading.Lock#2@a.py:4,
+        # Future._condition#2 (made by jobs.py:9)
+        cut = label.find(" (made by ")
+        if cut < 0 and not (members[0]["name"] or members[0]["expr"]) and members[0]["created_at"]:
+            cut = label.rfind("@" + _short_site(members[0]["created_at"]))
+        head, tail = (label, "") if cut < 0 else (label[:cut], label[cut:])
+        n = 0
+        for r in members:
+            n += 1
+            numbered = f"{head}#{n}{tail}"
+            while numbered in taken:  # a program's own name may look like one
+                n += 1
+                numbered = f"{head}#{n}{tail}"
+            taken.add(numbered)
+            out[r["lk"]] = numbered
+    return out

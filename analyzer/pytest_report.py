@@ -27,7 +27,7 @@ def failing(doc: dict, level: str) -> list[dict]:
 def _lock_labels(finding: dict) -> dict:
     out = {}
     for lk in finding.get("locks") or []:
-        label = lk.get("name") or (f"{str(lk.get('type', 'lock')).split('|')[0]}@{lk['created_at']}"
+        label = lk.get("label") or lk.get("name") or (f"{str(lk.get('type', 'lock')).split('|')[0]}@{lk['created_at']}"
                                    if lk.get("created_at") else str(lk.get("id")))
         out[lk.get("id")] = label
     return out

@@ -566,6 +566,9 @@ class _Role:
         self._ls_def = {"k": "resource", "id": self._ls_id, "type": od["type"], "name": None,
                         "site": od["site"], "ts": od["ts"], "th": od["th"],
                         "owner": owner._ls_id, "role": role}
+        for key in ("expr", "lib", "user_site"):  # a side is named like its queue
+            if key in od:
+                self._ls_def[key] = od[key]
 
     def _ls_record(self) -> dict:
         return self._ls_def
@@ -595,6 +598,10 @@ class Queue(_OrigQueue, metaclass=_TracedType):
             fin._ls_deps = (self,)
             fdef.update(type=self._ls_type, owner=self._ls_id, role="all_tasks_done",
                         site=self._ls_def["site"])
+            for key in ("expr", "lib", "user_site"):  # named like its queue
+                fdef.pop(key, None)
+                if key in self._ls_def:
+                    fdef[key] = self._ls_def[key]
 
     def _ls_record(self) -> dict:
         return self._ls_def

@@ -402,6 +402,10 @@ def append_slow(st: ThreadState, op: str, obj: Any, site: int, task: Any,
 
 # ---------------------------------------------------------------- call sites
 
+RECORDER_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# ids of the recorder's own code objects among code_sites' keys
+recorder_codes: set[int] = set()
+
 # Frames in these files are library internals: a site is the first frame outside them.
 _SKIP_DIRS: tuple[str, ...] = ()
 _SKIP_FILES: set[str] = set()
@@ -442,6 +446,7 @@ def _forget_code(key: int) -> None:
         _watched.pop(key, None)
         for cache in code_caches:
             cache.pop(key, None)
+        recorder_codes.discard(key)
     except Exception:  # (a weakref callback: never raise into whoever freed the code)
         pass
 
@@ -531,6 +536,8 @@ def site_from(f: Any) -> int:
 def _code_entry(code: Any) -> tuple:
     watch_code(code)
     entry = (id(code), None if _is_library(code) else {})
+    if code.co_filename.startswith(RECORDER_DIR):
+        recorder_codes.add(id(code))
     code_sites[id(code)] = entry
     return entry
 
@@ -588,6 +595,21 @@ def place_site(file: str, line: int, func: str, stack: list | None = None) -> in
     return sid
 
 
+def site_of_frame(f: Any) -> int:
+    """Intern the site of frame ``f`` itself (a frame of the program's own code)."""
+    code = f.f_code
+    entry = code_sites.get(id(code))
+    if entry is None:
+        entry = _code_entry(code)
+    by_lasti = entry[1]
+    if by_lasti is None:  # a library frame: never a site
+        return 0
+    sid = by_lasti.get(f.f_lasti)
+    if sid is None:
+        sid = _site_at(f, code, by_lasti)
+    return sid
+
+
 def site_record(sid: int) -> dict:
     file, line, func, stack = sites[sid]
     rec = {"k": "site", "id": sid, "file": file, "line": line, "func": func}
@@ -607,14 +629,67 @@ def reset_sites() -> None:
 # ------------------------------------------------------------ definitions
 
 def define(obj: Any, kind: str, type_: str, depth: int = 3, **fields: Any) -> None:
-    """Give ``obj`` an id and remember how to describe it (written lazily)."""
+    """Give ``obj`` an id and remember how to describe it (written lazily).
+    ``depth``: the frame of the code that created it, as site_id() counts, or a
+    recorder frame below it."""
     obj._ls_id = next_id()
-    st = current_state() if ON else None
+    if not ON:
+        rec = {"k": kind, "id": obj._ls_id, "type": type_, "name": None,
+               "site": None, "ts": mono_ns(), "th": None}
+        rec.update(fields)
+        obj._ls_def = rec
+        return
+    st = current_state()
+    # One walk up the stack: the maker (the first frame outside the recorder: it
+    # names the object) and the site (the first outside the synchronisation library).
+    site = 0
+    maker = None
+    info = None
+    try:
+        f = _getframe(depth - 1)  # (site_id's own frame is its 0)
+        get = code_sites.get
+        while f is not None:
+            code = f.f_code
+            key = id(code)
+            entry = get(key)
+            if entry is None:
+                entry = _code_entry(code)
+            if maker is None and key not in recorder_codes:
+                maker = f
+                names = names_by_code.get(key)
+                if names is not None:
+                    info = names.get(f.f_lasti)
+            by_lasti = entry[1]
+            if by_lasti is not None:
+                site = by_lasti.get(f.f_lasti) or _site_at(f, code, by_lasti)
+                break
+            f = f.f_back
+    except Exception:
+        pass
     rec = {"k": kind, "id": obj._ls_id, "type": type_, "name": None,
-           "site": (site_id(depth) or None) if ON else None,
-           "ts": mono_ns(), "th": st.tid if st is not None else None}
+           "site": site or None, "ts": mono_ns(), "th": st.tid}
     rec.update(fields)
+    if maker is not None:
+        # The name the source gives it: worked out once per creation site (_naming)
+        if info is None:
+            info = work_out_name(maker)
+        expr, lib = info
+        if expr is not None:
+            rec["expr"] = expr
+        if lib is not None:
+            rec["lib"] = lib
+            rec["user_site"] = user_site(maker.f_back) or None
     obj._ls_def = rec
+
+
+# id(code) -> {f_lasti: (expr or None, library or None)}, filled by _naming.
+names_by_code: dict[int, dict] = {}
+code_caches.append(names_by_code)
+_NO_NAME = (None, None)
+# Set by _naming: work out (and cache) the name of what frame ``f`` creates; the
+# first frame of the program's own code from ``f`` up.
+work_out_name: Any = lambda f: _NO_NAME  # noqa: E731
+user_site: Any = lambda f: 0  # noqa: E731
 
 
 def label(obj: Any, name: str) -> None:

@@ -587,7 +587,7 @@ class Sink:
             # The parent is gone and was not defined in this part: a repeated
             # definition then names no parent (the first part that defined it did).
             rec = {**rec, "parent": None}
-        for key in ("site", "coro_site"):  # (coro_site: in task records)
+        for key in ("site", "coro_site", "user_site"):  # (coro_site: tasks; user_site: locks, resources)
             site = rec.get(key)
             if site:
                 self._define_site(site, out)

@@ -18,7 +18,7 @@ import threading
 from typing import Any
 from weakref import ref as _weakref
 
-from . import _core, _jobs, _simplequeue
+from . import _core, _jobs, _naming, _simplequeue
 from ._core import current_state, define, mono_ns, site_id, task_of
 
 _allocate_lock = _thread.allocate_lock
@@ -53,6 +53,19 @@ _OWNER_CODES = (threading.Event.__init__.__code__, threading.Barrier.__init__.__
 _OWNER_TYPES = {id(code): otype for code, otype in zip(
     _OWNER_CODES, ("threading.Event", "threading.Barrier", "queue.Queue"), strict=True)}
 _QUEUE_ROLES = ("not_empty", "not_full", "all_tasks_done")
+# Owners whose condition is recorded as the owner itself (no role).
+_STANDS_FOR_OWNER = ("threading.Event", "threading.Barrier")
+
+
+def _renamed(rec: dict, frame: Any) -> None:
+    """Name ``rec`` after the line that called the library constructor at ``frame``
+    (after recorder frames) instead of after the constructor's own line."""
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    if frame is not None and frame.f_back is not None:
+        for key in ("expr", "lib", "user_site"):
+            rec.pop(key, None)
+        _naming.describe(rec, frame.f_back)
 
 
 def _owner_of(frame: Any) -> tuple[int | None, str | None, Any]:
@@ -467,6 +480,9 @@ class Condition(_OrigCondition):
                     if n < len(_QUEUE_ROLES):
                         fields["role"] = _QUEUE_ROLES[n]
         define(self, "resource", type_, 3, **fields)
+        if type_ in _STANDS_FOR_OWNER and _core.ON:
+            # An Event's (Barrier's) condition is the Event: named by the line that made it
+            _renamed(self._ls_def, sys._getframe(1))
         if fields["lock"] is not None:
             self._ls_deps = (lock,)  # its definition names the lock: define that first
         if own_lock and isinstance(lock, RLock):

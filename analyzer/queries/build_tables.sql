@@ -107,7 +107,8 @@ FROM (
     SELECT file_run AS run, id, arg_min(type, file_id) AS type, arg_min(name, file_id) AS given_name,
            coalesce(bool_or(reentrant), false) AS reentrant, arg_min(site, file_id) AS site,
            min(ts) AS ts, arg_min(th, file_id) AS th, arg_min(value, file_id) AS value,
-           arg_min(owner, file_id) AS owner
+           arg_min(owner, file_id) AS owner, arg_min(expr, file_id) AS expr,
+           arg_min(lib, file_id) AS lib, arg_min(user_site, file_id) AS user_site
     FROM good WHERE k = 'lock' GROUP BY ALL
 ) d LEFT JOIN names n USING (run, id);
 ALTER TABLE locks DROP COLUMN given_name;
@@ -116,7 +117,8 @@ CREATE OR REPLACE TABLE resources AS
 SELECT d.*, coalesce(n.name, d.given_name) AS name FROM (
     SELECT file_run AS run, id, arg_min(type, file_id) AS type, arg_min(name, file_id) AS given_name,
            arg_min(site, file_id) AS site, min(ts) AS ts, arg_min(th, file_id) AS th,
-           arg_min(lock, file_id) AS lock, arg_min(owner, file_id) AS owner, arg_min(role, file_id) AS role
+           arg_min(lock, file_id) AS lock, arg_min(owner, file_id) AS owner, arg_min(role, file_id) AS role,
+           arg_min(expr, file_id) AS expr, arg_min(lib, file_id) AS lib, arg_min(user_site, file_id) AS user_site
     FROM good WHERE k = 'resource' GROUP BY ALL
 ) d LEFT JOIN names n USING (run, id);
 ALTER TABLE resources DROP COLUMN given_name;

@@ -14,8 +14,10 @@ CREATE OR REPLACE TABLE lock_keys AS
 WITH k AS (
     SELECT l.run, l.id, l.type, l.name, l.reentrant, l.mutex, s.site AS created_at,
            s.path AS created_path, s.line AS created_line,
+           l.expr, l.lib, u.site AS made_by, l.ts,
            {lock_key} AS key
     FROM locks l LEFT JOIN sites s ON s.run = l.run AND s.id = l.site
+    LEFT JOIN sites u ON u.run = l.run AND u.id = l.user_site
 )
 SELECT k.*, dense_rank() OVER (ORDER BY key)::INTEGER AS lk FROM k;
 
@@ -25,7 +27,13 @@ SELECT lk, any_value(key) AS key,
        string_agg(DISTINCT type, '|' ORDER BY type) AS type,
        bool_or(reentrant) AS reentrant, bool_and(mutex) AS mutex,
        any_value(created_at) AS created_at, any_value(created_path) AS created_path,
-       any_value(created_line) AS created_line, count(*) AS instances
+       any_value(created_line) AS created_line, count(*) AS instances,
+       -- the name from the source (recorder `expr`), the library that made it
+       -- (`lib`) and the program's line that drove that (`user_site`)
+       CASE WHEN count(DISTINCT coalesce(expr, '')) = 1 THEN any_value(expr) END AS expr,
+       CASE WHEN bool_and(lib IS NOT NULL) THEN min(lib) END AS lib,
+       CASE WHEN count(DISTINCT coalesce(made_by, '')) = 1 THEN any_value(made_by) END AS made_by,
+       min(ts) AS first_ts, min(run) AS first_run, min(id) AS first_id
 FROM lock_keys GROUP BY lk ORDER BY lk;
 
 -- Which actor did each event: the task if any, else the thread (or the segment

@@ -85,6 +85,7 @@ WITH summary_runs AS (
     GROUP BY lk
 )
 SELECT c.lk, c.key AS id, c.name, c.type, c.created_at, c.reentrant, c.instances,
+       c.expr, c.lib AS library, c.made_by,
        coalesce(h.acquisitions, 0) AS acquisitions, coalesce(w.contentions, 0) AS contentions,
        coalesce(w.timeouts, 0) AS timeouts, coalesce(w.cancels, 0) AS cancels,
        coalesce(tf.try_fails, 0) AS try_fails,

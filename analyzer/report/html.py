@@ -25,6 +25,7 @@ from . import html_charts as charts
 from . import html_data as data
 from . import html_findings as hf
 from . import html_format as fmt
+from . import lock_rows
 from .html_page import CSS, SCRIPT
 from .html_safe import Safe, h, join, script_json
 from .html_safe import plot_text as pt
@@ -48,19 +49,22 @@ def write(result: dict, path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
     return out
 
 
-def render(result: dict, con: duckdb.DuckDBPyConnection | None = None, plotlyjs: str = "inline") -> str:
-    """The report page of findings document `result` as one HTML string."""
+def render(result: dict, con: duckdb.DuckDBPyConnection | None = None, plotlyjs: str = "inline",
+           all_locks: bool = False) -> str:
+    """The report page of findings document `result` as one HTML string (library
+    locks folded into one line of the statistics unless `all_locks`)."""
     if plotlyjs not in PLOTLYJS_MODES:
         raise ValueError(f"plotlyjs must be one of {', '.join(PLOTLYJS_MODES)}, not {plotlyjs!r}")
-    return _Report(result, con).page(plotlyjs)
+    return _Report(result, con, all_locks).page(plotlyjs)
 
 
 class _Report:
-    def __init__(self, result: dict, con: duckdb.DuckDBPyConnection | None) -> None:
+    def __init__(self, result: dict, con: duckdb.DuckDBPyConnection | None, all_locks: bool = False) -> None:
         self.r = result
         self.trace = result.get("trace") or {}
         self.findings = result.get("findings") or []
         self.locks = result.get("locks") or []
+        self.all_locks = all_locks
         self.names = fmt.LockNames(result)
         self.figs: list[tuple[str, dict]] = []
         self.con = con
@@ -575,8 +579,12 @@ class _Report:
     # ------------------------------------------------------------ statistics
 
     def stats_section(self) -> Safe:
-        if not self.locks:
-            return Safe('<section id="locks"><h2>Lock statistics</h2><p class="muted">No locks.</p></section>')
+        shown, summary = lock_rows.split(self.locks, self.all_locks)
+        folded = h('<p class="muted folded">{}</p>', lock_rows.fold_line(summary)) if summary else ""
+        if not shown:
+            return h('<section id="locks"><h2>Lock statistics</h2><p class="muted">No locks of the '
+                     'program&#39;s own.</p>{}</section>', folded) if folded else \
+                Safe('<section id="locks"><h2>Lock statistics</h2><p class="muted">No locks.</p></section>')
         cols = [("lock", False), ("type", False), ("created at", False), ("acquisitions", True),
                 ("contentions", True), ("contended %", True), ("timeouts / cancels / try-fails", True),
                 ("wait total", True), ("wait max", True), ("wait avg", True), ("hold min", True),
@@ -585,7 +593,7 @@ class _Report:
                 ("top waiters", False), ("top holders", False)]
         head = join(h('<th class="{}">{}</th>', "num" if num else "", name) for name, num in cols)
         rows = []
-        for lk in self.locks[:MAX_STATS_ROWS]:
+        for lk in shown[:MAX_STATS_ROWS]:
             acq = int(lk.get("acquisitions") or 0)
             con = int(lk.get("contentions") or 0)
             fails = int(lk.get("timeouts") or 0) + int(lk.get("cancels") or 0) + int(lk.get("try_fails") or 0)
@@ -613,10 +621,10 @@ class _Report:
             ]
             rows.append(h('<tr data-lock="{}">{}</tr>', lk.get("id"), join(cells)))
         more = (h('<p class="muted">Showing the first {} of {} locks (most contended first); all are in the '
-                  'JSON findings.</p>', MAX_STATS_ROWS, len(self.locks)) if len(self.locks) > MAX_STATS_ROWS else "")
+                  'JSON findings.</p>', MAX_STATS_ROWS, len(shown)) if len(shown) > MAX_STATS_ROWS else "")
         table = h('<div class="scroll"><table class="grid sortable stats-table"><thead><tr>{}</tr></thead>'
-                  '<tbody>{}</tbody></table></div>{}', head, join(rows), more)
-        busy = [x for x in self.locks if int(x.get("acquisitions") or 0) > 0][:BUSIEST_LOCKS]
+                  '<tbody>{}</tbody></table></div>{}{}', head, join(rows), more, folded)
+        busy = [x for x in shown if int(x.get("acquisitions") or 0) > 0][:BUSIEST_LOCKS]
         dist = []
         percentiles = self.fig(charts.percentiles(busy, self.names, self.colors), "hold-percentiles")
         if percentiles:  # no heading over an empty chart: a lock that was never released has no hold time

@@ -81,11 +81,16 @@ class LockNames:
                 self.info[str(lock["id"])] = lock
 
     def label(self, lock_id: Any, fallback: Any = None) -> str:
-        """The user's label, else `Type@created_at`, else the id."""
+        """The analysis's label (documents before labels: the user's name, else
+        `Type@created_at`, else the id)."""
         if isinstance(lock_id, dict):
             lock = lock_id
+            if not lock.get("label") and lock.get("id") is not None:
+                lock = self.info.get(str(lock["id"])) or lock
         else:
             lock = self.info.get(str(lock_id)) or {}
+        if lock.get("label"):
+            return str(lock["label"])
         if lock.get("name"):
             return str(lock["name"])
         if fallback:

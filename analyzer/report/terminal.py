@@ -23,6 +23,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from ..durations import fmt_ns
+from . import lock_rows
 from .html_format import LockNames
 from .visible import visible, visible_lines
 
@@ -311,11 +312,14 @@ def _table(title: str, heads: list[str], rows: list[list[str]], numeric: set[int
     return _lines(lines)
 
 
-def locks_tables(doc: dict, names: LockNames, width: int = 80, top: int = 10) -> list[Text]:
-    """'Most contended locks' (tagged with their hot-lock finding ids) and 'Longest-held locks'."""
+def locks_tables(doc: dict, names: LockNames, width: int = 80, top: int = 10,
+                 all_locks: bool = False) -> list[Text]:
+    """'Most contended locks' (tagged with their hot-lock finding ids) and 'Longest-held locks'
+    of the program's own locks (of all with `all_locks`), then one line for the library locks."""
     out = []
     hot = {str(lk.get("id")): f["id"] for f in doc["findings"] if f["kind"] == "hot-lock" for lk in f["locks"][:1]}
-    contended = [s for s in doc["locks"] if s["contentions"]][:top]
+    locks, folded = lock_rows.split(doc["locks"], all_locks)
+    contended = [s for s in locks if s["contentions"]][:top]
     if contended:
         rows = [[visible(hot.get(str(s["id"]), "")), visible(names.label(s)), f"{s['acquisitions']:,}",
                  f"{s['contentions']:,}", fmt_ns(s["wait_total_ns"]), fmt_ns(s["wait_max_ns"]),
@@ -325,7 +329,7 @@ def locks_tables(doc: dict, names: LockNames, width: int = 80, top: int = 10) ->
                                     for s in contended])]
         out.append(_table("Most contended locks", ["", "lock", "acq", "contended", "wait total", "wait max",
                                                    "hold p95"], rows, {2, 3, 4, 5, 6}, sites, width, label=1))
-    held = sorted((s for s in doc["locks"] if s["hold_max_ns"] is not None), key=lambda s: -s["hold_max_ns"])[:top]
+    held = sorted((s for s in locks if s["hold_max_ns"] is not None), key=lambda s: -s["hold_max_ns"])[:top]
     if held:
         rows = [[visible(names.label(s)), f"{s['acquisitions']:,}", fmt_ns(s["hold_max_ns"]), fmt_ns(s["hold_p99_ns"]),
                  fmt_ns(s["hold_total_ns"])] for s in held]
@@ -334,6 +338,8 @@ def locks_tables(doc: dict, names: LockNames, width: int = 80, top: int = 10) ->
                                    for s in held])]
         out.append(_table("Longest-held locks", ["lock", "acq", "hold max", "hold p99", "hold total"], rows,
                           {1, 2, 3, 4}, sites, width))
+    if folded:
+        out.append(Text(visible(lock_rows.fold_line(folded)), style="dim"))
     return out
 
 
@@ -350,8 +356,9 @@ def summary_line(doc: dict) -> Text:
     return line
 
 
-def render(doc: dict, console: Console | None = None) -> None:
-    """Print the summary of findings document `doc`, laid out for the console's width."""
+def render(doc: dict, console: Console | None = None, all_locks: bool = False) -> None:
+    """Print the summary of findings document `doc`, laid out for the console's width
+    (library locks folded into one line of the statistics unless `all_locks`)."""
     console = console or Console()
     width = console.width
     names = LockNames(doc)
@@ -362,6 +369,6 @@ def render(doc: dict, console: Console | None = None) -> None:
     info = info_lines(doc["findings"])
     if info is not None:
         console.print(info)
-    for table in locks_tables(doc, names, width):
+    for table in locks_tables(doc, names, width, all_locks=all_locks):
         console.print(table)
     console.print(summary_line(doc))

@@ -64,7 +64,7 @@ def test_asyncio_event_awaited_under_the_setters_lock_is_a_critical_wait_cycle(r
     assert [lk["name"] for lk in f["locks"]] == ["state"]
     waiter, signaller = f["steps"]
     assert waiter["actor"]["name"] == "consumer" and waiter["actor"]["kind"] == "task"
-    assert waiter["holds"] == [{"lock": f["locks"][0]["id"], "name": "state",
+    assert waiter["holds"] == [{"lock": f["locks"][0]["id"], "name": "state", "label": "state",
                                 "acquired_at": line_of(consumer, "# consumer: take state")}]
     assert waiter["requests"]["name"] == "ready" and waiter["requests"]["type"] == "asyncio.Event"
     assert waiter["site"] == line_of(consumer, "# consumer: wait")

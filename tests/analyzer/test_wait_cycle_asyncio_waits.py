@@ -70,7 +70,7 @@ def test_waiting_for_a_task_that_needs_the_held_lock_is_a_critical_wait_cycle(re
     assert [lk["name"] for lk in f["locks"]] == ["cache"]
     waiter, signaller = f["steps"]
     assert waiter["actor"]["name"] == "refresh" and waiter["actor"]["kind"] == "task"
-    assert waiter["holds"] == [{"lock": f["locks"][0]["id"], "name": "cache",
+    assert waiter["holds"] == [{"lock": f["locks"][0]["id"], "name": "cache", "label": "cache",
                                 "acquired_at": line_of(refresh, "# refresh: take cache")}]
     assert waiter["requests"] == {"lock": None, "resource": signaller["actor"]["id"],
                                   "name": "fill", "type": "task"}

@@ -78,18 +78,18 @@ def test_opposite_order_in_two_tests_fails_the_session_and_names_both(pytester):
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
         "*= lockscope =*",
-        "ERROR potential-deadlock: Potential deadlock: lock order cycle *test_bank.py:3*test_bank.py:4*",
+        "ERROR potential-deadlock: Potential deadlock: lock order cycle accounts -> audit -> accounts *",
         "lockscope: FAILED: 1 finding at or above 'error': 1 potential-deadlock",
     ])
     deposit = edge_lines(result, "test_bank.py::test_deposit")
     report = edge_lines(result, "test_bank.py::test_report")
     assert len(deposit) == 1 and len(report) == 1
     # each edge names its test, the lock it requested and where, and what it held
-    # (makepyfile drops the leading newline: `accounts` is created on line 3, `audit` on 4)
-    assert "requested 'threading.Lock@test_bank.py:4' at test_bank.py:9" in deposit[0]
-    assert "holding 'threading.Lock@test_bank.py:3' (taken at test_bank.py:8)" in deposit[0]
-    assert "requested 'threading.Lock@test_bank.py:3' at test_bank.py:15" in report[0]
-    assert "holding 'threading.Lock@test_bank.py:4' (taken at test_bank.py:14)" in report[0]
+    # (named by their creation lines, `accounts = threading.Lock()` and `audit = ...`)
+    assert "requested 'audit' at test_bank.py:9" in deposit[0]
+    assert "holding 'accounts' (taken at test_bank.py:8)" in deposit[0]
+    assert "requested 'accounts' at test_bank.py:15" in report[0]
+    assert "holding 'audit' (taken at test_bank.py:14)" in report[0]
 
 
 def test_each_test_alone_passes(pytester):
@@ -323,7 +323,7 @@ def test_ba():
     result = pytester.runpytest_inprocess("--lockscope")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
-        "ERROR potential-deadlock: Potential deadlock: lock order cycle asyncio.Lock@*",
+        "ERROR potential-deadlock: Potential deadlock: lock order cycle a -> b -> a *",
         "    test_async.py::test_ab: task 'nested()*' requested * at test_async.py:9 *",
         "    test_async.py::test_ba: task 'nested()*' requested * at test_async.py:9 *",
     ])

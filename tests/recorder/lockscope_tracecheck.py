@@ -99,6 +99,8 @@ def check_part(records: list[dict], where: str = "part") -> None:
             assert rec["id"] not in defined, f"{where}:{i + 1}: id {rec['id']} defined twice"
             if rec.get("site"):
                 assert rec["site"] in sites, f"{where}:{i + 1}: site {rec['site']} not defined"
+            if rec.get("user_site"):
+                assert rec["user_site"] in sites, f"{where}:{i + 1}: user_site not defined"
             if k in ("thread", "task") and rec.get("parent"):
                 assert rec["parent"] in defined, f"{where}:{i + 1}: parent not defined"
             defined.add(rec["id"])
