@@ -14,6 +14,7 @@ from . import load as loader
 from .context import Context, Options, parse_duration
 from .errors import UnusableInput
 from .findings import SEVERITIES, Finding, at_or_above
+from .paths import absolute_root
 from .rules import all_rules
 from .stats import lock_stats
 from .timing import Lap
@@ -26,7 +27,7 @@ def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hol
             baseline: str | os.PathLike | None = None, db: str | os.PathLike | None = None,
             memory_limit: str | None = None, max_cycle_length: int = 6, rules: list[str] | None = None,
             fail_on: str = "error", on_result=None, show_argv: bool = False,
-            temp_limit: str | None = None) -> dict:
+            temp_limit: str | None = None, source_root: str | os.PathLike | None = None) -> dict:
     """Analyze trace files and return the findings document (docs/findings-format.md).
 
     `paths`: files, directories or globs (one path or a list). Raises UnusableInput
@@ -35,13 +36,14 @@ def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hol
     With `db`, the document is also stored in the database (table `findings_json`).
     Secret-looking values of each process's argv are masked unless `show_argv`.
     `memory_limit` / `temp_limit` bound DuckDB's memory and spill (see load.connect);
-    running out of either raises UnusableInput.
+    running out of either raises UnusableInput. Paths are shown relative to
+    `source_root` (default: each process's recorded working directory).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     long_hold_ns = long_hold if isinstance(long_hold, int) else parse_duration(long_hold)
     opts = Options(group_by=group_by, actors=actors, long_hold_ns=long_hold_ns,
-                   max_cycle_length=max_cycle_length)
+                   max_cycle_length=max_cycle_length, source_root=absolute_root(source_root))
     known = load_baseline(baseline) if baseline else set()
     files = loader.discover(list(paths))
     con = loader.connect(db, memory_limit, temp_limit)
@@ -75,7 +77,8 @@ def _analyze(con, files, opts: Options, known: set[str], *, baseline, db, rules,
                 rule.PREPARE(ctx)  # cached in ctx: shared work runs once
         lock_stats(ctx)
 
-    loader.derive(con, group_by=opts.group_by, actors=opts.actors, timings=timings, alongside=prepare)
+    loader.derive(con, group_by=opts.group_by, actors=opts.actors, timings=timings, alongside=prepare,
+                  source_root=opts.source_root)
     lap("derive_s")
     findings: list[Finding] = []
     for rule in selected:

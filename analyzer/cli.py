@@ -151,6 +151,8 @@ def analyze(
                                  "offline) or load it from its CDN (cdn, a smaller file)."),
     show_argv: bool = typer.Option(False, "--show-argv", help="Show each process's command line "
                                    "as recorded, without masking secret-looking values."),
+    source_root: str | None = typer.Option(None, "--source-root", help="Show paths relative to this directory "
+                                           "(default: each process's recorded working directory)."),
 ) -> None:
     """Analyze trace files: lock-order cycles, deadlocks, long holds, contention.
 
@@ -189,7 +191,8 @@ def analyze(
         doc = run_interruptible(lambda: run_analysis(
             paths, group_by=group_by, actors=actors, long_hold=long_hold, baseline=baseline, db=db,
             memory_limit=memory_limit, temp_limit=temp_limit, max_cycle_length=max_cycle_length,
-            fail_on=fail_on, on_result=render_html if html_out else None, show_argv=show_argv))
+            fail_on=fail_on, on_result=render_html if html_out else None, show_argv=show_argv,
+            source_root=source_root))
     except UnusableInput as exc:
         die(str(exc))
     except Interrupted as exc:

@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 
 from .errors import UnusableInput
+from .refs import process_label
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 TOO_LONG_MARK = b'{"k":"~too-long"}\n'  # a kind no recorder writes; build_tables reports it
@@ -84,7 +85,7 @@ def prepare(files: list[Path], max_gzip_ratio: float | None = None) -> Prepared:
             if header is not None:
                 key = orjson.dumps(header, option=orjson.OPT_SORT_KEYS)
                 if key in seen:
-                    prepared.warnings.append(f"{f} is a copy of {seen[key]} (run {header['run']} part "
+                    prepared.warnings.append(f"{f} is a copy of {seen[key]} ({process_label(header)} part "
                                              f"{header.get('part', 0)}): read once")
                     continue
                 seen[key] = f
@@ -94,7 +95,7 @@ def prepare(files: list[Path], max_gzip_ratio: float | None = None) -> Prepared:
                     known.append(program)
                 part_key = (header["run"], program, header.get("part", 0))
                 if part_key in parts:
-                    prepared.warnings.append(f"{f}: part {part_key[2]} of run {header['run']} was already "
+                    prepared.warnings.append(f"{f}: part {part_key[2]} of {process_label(header)} was already "
                                              f"read from {parts[part_key]} with another header: skipped")
                     continue
                 parts[part_key] = f
@@ -104,9 +105,8 @@ def prepare(files: list[Path], max_gzip_ratio: float | None = None) -> Prepared:
                     if n == 1:
                         pid, host = known[0]
                         prepared.warnings.append(
-                            f"run id {header['run']} was written by more than one program (pid {pid} on "
-                            f"{host}, pid {program[0]} on {program[1]}, ...): analyzed apart, the others "
-                            f"as {header['run']}~2, ~3, ...")
+                            f"one run id was written by more than one program (pid {pid} on {host}, "
+                            f"{process_label(header)} on {program[1]}, ...): analyzed as separate processes")
             prepared.sources.append(Source(f, _link(f, len(prepared.sources) + 1, prepared.workdir), run))
     except BaseException:
         prepared.cleanup()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import holds, inputs, queries
+from . import holds, inputs, paths, queries
 from .errors import UnusableInput
 from .timing import Lap
 
@@ -282,8 +282,12 @@ def segment_actor_source(segment_filter: str) -> str:
 
 
 def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors: str = "task",
-           timings: dict[str, float] | None = None, alongside: Callable[[], None] | None = None) -> None:
+           timings: dict[str, float] | None = None, alongside: Callable[[], None] | None = None,
+           source_root: str | None = None) -> None:
     """Build the shared analysis tables (lock keys, holds, waits, dependencies).
+
+    Sites get their shown paths first, relative to `source_root` (absolute) or,
+    without it, to each run's recorded working directory (see paths.shown_path).
 
     `alongside`, when given, is called in this thread once holds and waits exist,
     while the dependencies are built on a second connection in another thread:
@@ -306,6 +310,7 @@ def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors
         actor_source = "events"
         actor = "coalesce(e.task, e.th)" if actors == "task" else "e.th"
     segments = segment_filter is not None
+    paths.resolve_sites(con, source_root)
     queries.run(con, "derive", lock_key=lock_key, actor=actor, actor_source=actor_source,
                 lock_events_kind="TABLE" if segments else "VIEW",
                 lock_ops_source="lock_events" if segments else "events",

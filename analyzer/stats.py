@@ -13,5 +13,6 @@ def lock_stats(ctx: Context) -> list[dict]:
         for r in rows:
             r["top_wait_sites"] = [dict(s) for s in r["top_wait_sites"]]
             r["top_hold_sites"] = [dict(s) for s in r["top_hold_sites"]]
+            r["label"] = ctx.lock_label(r["lk"])
         ctx.cache["lock_stats"] = rows
     return ctx.cache["lock_stats"]

@@ -1,12 +1,6 @@
 -- Derived tables the rules share. {lock_key} is the SQL expression that names a
 -- lock's identity (instance or creation site); {actor} names the actor of an event.
-ALTER TABLE sites ADD COLUMN IF NOT EXISTS path VARCHAR;
-UPDATE sites SET path = CASE
-    WHEN r.cwd IS NOT NULL AND r.cwd <> '' AND starts_with(sites.file, rtrim(r.cwd, '/') || '/')
-    THEN substr(sites.file, length(rtrim(r.cwd, '/')) + 2) ELSE sites.file END
-FROM runs r WHERE r.run = sites.run;
-ALTER TABLE sites ADD COLUMN IF NOT EXISTS site VARCHAR;
-UPDATE sites SET site = path || coalesce(':' || line, '');  -- line is NULL when the trace had none
+-- The sites' shown `path` and `site` columns are filled before (paths.resolve_sites).
 
 -- Lock identity: `lk` is the analysis key (one per instance, or one per creation
 -- site with --group-by site).

@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import plotly.graph_objects as go
 
+from .. import refs
 from . import html_charts as charts
 from . import html_data as data
 from . import html_findings as hf
@@ -77,7 +78,10 @@ class _Report:
         self.stack_of = data.stack_finder(con if "sites" in have else None)
         self.run_start = {p.get("run"): p.get("start_ts") for p in self.trace.get("processes") or []}
         self.cwd = {p.get("run"): p.get("cwd") for p in self.trace.get("processes") or []}
+        self.source_root = (result.get("options") or {}).get("source_root")
         self.multi_run = len(self.trace.get("processes") or []) > 1
+        self.process_labels = refs.process_labels(result)
+        self.run_labels = self.process_labels if self.multi_run else None
         self.colors = charts.lock_colors(self._color_order())
 
     # ---------------------------------------------------------------- helpers
@@ -229,9 +233,9 @@ class _Report:
             items.append(h("{} records of a kind this version does not know were skipped.",
                            fmt.count(t["unknown_records"])))
         for run in t.get("incomplete_runs") or []:
-            p = next((p for p in t.get("processes") or [] if p.get("run") == run), {})
-            items.append(h("Run <code>{}</code> (pid {}) has no end record: the process was killed or hung. "
-                           "Holds and waits still open at the end are reported as such.", run, p.get("pid", "?")))
+            items.append(h("Process <code>{}</code> has no end record: it was killed or hung. "
+                           "Holds and waits still open at the end are reported as such.",
+                           self.process_labels.get(run) or "?"))
         for w in t.get("warnings") or []:
             # dropped events and runs without an end record are listed above in more detail
             if (t.get("dropped") and "were dropped" in w) or (t.get("incomplete_runs") and "no end record" in w):
@@ -275,6 +279,8 @@ class _Report:
             else:
                 timeline = Safe('<p class="muted">(No focused timeline: the first '
                                 f'{MAX_FOCUSED_TIMELINES} findings have one; see the whole-run timeline.)</p>')
+        cwd = self.cwd.get(f.get("run"))
+        sites = hf.sites_block(f, self.stack_of, self.source_root or cwd, cwd, self.names)
         guarded = Safe("")
         if kind == "guarded-cycle" and f.get("steps"):
             guarded = self.steps_table(f)
@@ -284,7 +290,7 @@ class _Report:
                  '<details><summary>Analyzer message</summary><pre>{}</pre></details></article>',
                  sev, f.get("id"), sev, sev, hf.kind_title(kind), f.get("id"), kind, f.get("title"),
                  hf.explanation(f, self.names), hf.scenario(f, self.names), guarded,
-                 hf.worst_table(f), hf.facts(f, self.run_start.get), hf.sites_block(f, self.stack_of, self.cwd.get(f.get("run"))),
+                 hf.worst_table(f), hf.facts(f, self.run_start.get), sites,
                  self.details_table(f), timeline, hf.advice(kind),
                  join(str(f.get("message") or "").split("\n"), "\n"))  # each line escaped, line feeds kept
 
@@ -302,7 +308,8 @@ class _Report:
                  '<th>requests</th><th>at</th></tr></thead><tbody>{}</tbody></table>', join(rows))
 
     _SHOWN_DETAILS = {"duration_ns", "max_hold_ns", "threshold_ns", "worst", "ended", "resolved_by", "reason",
-                      "explanation", "max_wait_ns", "length", "order", "blocked_ns", "acquired_at", "hung", "what"}
+                      "explanation", "max_wait_ns", "length", "order", "blocked_ns", "acquired_at", "hung", "what",
+                      "resource"}  # resource: an id; `what` names it
 
     def details_table(self, f: dict) -> Safe:
         d = f.get("details") or {}
@@ -447,7 +454,7 @@ class _Report:
         note = (f"{beyond[-1].hover} — beyond the right edge (zoom out to see it)" if beyond else None)
         return charts.timeline(spans, self.clock, self.names, self.colors, actor_order=actors,
                                marks=[m for m in marks if not (m.run == run and m.ts > t1)],
-                               window=(x0, x1), multi_run=self.multi_run, max_rows=24, extra_note=note)
+                               window=(x0, x1), run_labels=self.run_labels, max_rows=24, extra_note=note)
 
     def whole_timeline(self) -> Safe:
         if not self.timeline_ok:
@@ -473,7 +480,7 @@ class _Report:
         # the most severe findings' windows (findings are sorted by severity) get bars first
         spans = data.select_spans(self.con, limit=MAX_WHOLE_RUN_BARS, near=near[:MAX_FOCUSED_TIMELINES] or None)
         fig = charts.timeline(spans, self.clock, self.names, self.colors, marks=marks[:60],
-                              multi_run=self.multi_run, max_rows=60)
+                              run_labels=self.run_labels, max_rows=60)
         if fig is None:
             return Safe('<section id="timeline"><h2>Timeline</h2><p class="muted">No lock was held or '
                         'waited for in this trace.</p></section>')
@@ -663,7 +670,7 @@ class _Report:
         procs = self.trace.get("processes") or []
         prow = join(h("<tr><td><code>{}</code></td><td class=\"num\">{}</td><td>{}</td><td><code>{}</code></td>"
                       "<td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
-                      p.get("run"), p.get("pid"), p.get("host"),
+                      refs.program(p.get("argv")) or "?", p.get("pid"), p.get("host"),
                       shlex.join(str(a) for a in p.get("argv") or []), p.get("runtime"),
                       fmt.wall(p.get("start_wall")), fmt.duration(p.get("duration_ns")),
                       (p.get("end_reason") or "—") if p.get("ended") else h(
@@ -678,7 +685,7 @@ class _Report:
         opts = self.r.get("options") or {}
         opt_text = ", ".join(f"{k} = {v}" for k, v in opts.items())
         return h('<section id="trace"><h2>Trace files</h2><h4>Processes</h4><div class="scroll"><table class="grid">'
-                 '<thead><tr><th>run</th><th class="num">pid</th><th>host</th><th>command</th><th>runtime</th>'
+                 '<thead><tr><th>program</th><th class="num">pid</th><th>host</th><th>command</th><th>runtime</th>'
                  '<th>started</th><th class="num">duration</th><th>ended</th><th class="num">dropped</th></tr>'
                  '</thead><tbody>{}</tbody></table></div><h4>Files</h4><div class="scroll"><table class="grid">'
                  '<thead><tr><th>path</th><th class="num">part</th><th class="num">lines</th>'

@@ -64,7 +64,7 @@ def _unit(span_ns: float) -> tuple[str, float]:
 
 def timeline(spans: Spans, clock: Clock, names: fmt.LockNames, colors: dict[str, str], *,
              actor_order: list[tuple[str, int]] | None = None, marks: list[Mark] | None = None,
-             window: tuple[int, int] | None = None, multi_run: bool = False,
+             window: tuple[int, int] | None = None, run_labels: dict | None = None,
              max_rows: int = 60, what: str = "holds and waits", extra_note: str | None = None) -> go.Figure | None:
     """Gantt-like chart: one row per thread/task, bars for holds (solid, nested
     holds thinner on top) and waits (hatched), coloured by lock."""
@@ -169,8 +169,8 @@ def timeline(spans: Spans, clock: Clock, names: fmt.LockNames, colors: dict[str,
         label = str(r0["actor_name"])
         if r0["actor_kind"] != "thread":
             label += f" ({r0['actor_kind']})"
-        if multi_run:
-            label += f" · {a[0][:8]}"
+        if run_labels:  # several processes: say whose thread
+            label += f" · {run_labels.get(a[0]) or '?'}"
         ticks.append(pt(_shorten(label, 40)))
     note_parts = []
     if spans.total > len(spans.rows):

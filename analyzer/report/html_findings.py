@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..paths import shown_path
 from . import html_format as fmt
 from .html_safe import Safe, h, join
 
@@ -104,7 +105,7 @@ def kind_title(kind: str) -> str:
 def actor_label(actor: dict | None) -> str:
     if not actor:
         return "?"
-    return str(actor.get("name") or actor.get("id") or "?")
+    return str(actor.get("name") or "?")
 
 
 def actor_kind(actor: dict | None) -> str:
@@ -357,31 +358,27 @@ def scenario(f: dict, names: fmt.LockNames) -> Safe:
 
 
 def _is_library(path: Any) -> bool:
-    """Frames outside the program's directory (the analyzer makes those paths
-    relative): the standard library, site-packages, the recorder."""
+    """Frames outside the program's source root (the analyzer makes those paths
+    relative): the standard library (<stdlib>/), site-packages, the recorder."""
     text = str(path or "").replace("\\", "/")
     # lockscope's own recorder modules (recorder/_threading.py, ...) are library too, even
     # when the program runs from a checkout of lockscope
-    return text.startswith("/") or (len(text) > 2 and text[1] == ":") or text.startswith("recorder/_")
+    return (text.startswith(("/", "<")) or (len(text) > 2 and text[1] == ":")
+            or text.startswith("recorder/_"))
 
 
-def relative(path: Any, cwd: str | None) -> Any:
-    """`path` relative to the run's working directory when it lies below it (as sites are shown)."""
-    if cwd and isinstance(path, str):
-        base = cwd.rstrip("/") + "/"
-        if path.startswith(base):
-            return path[len(base):]
-    return path
+def frames_of(stack: list | None, root: str | None = None, cwd: str | None = None) -> list[tuple]:
+    """(path, line, func) per frame, paths shown as the analyzer shows sites
+    (relative to the source root `root`; `cwd`: the run's recorded cwd)."""
+    def shown(path: Any) -> Any:
+        return shown_path(path, root, cwd) if isinstance(path, str) else path
 
-
-def frames_of(stack: list | None, cwd: str | None = None) -> list[tuple]:
-    """(path, line, func) per frame, paths relative to `cwd` like the analyzer's sites."""
     frames = []
     for frame in stack or []:
         if isinstance(frame, (list, tuple)) and len(frame) >= 3:
-            frames.append((relative(frame[0], cwd), frame[1], frame[2]))
+            frames.append((shown(frame[0]), frame[1], frame[2]))
         elif isinstance(frame, dict):
-            frames.append((relative(frame.get("path") or frame.get("file"), cwd), frame.get("line"), frame.get("func")))
+            frames.append((shown(frame.get("path") or frame.get("file")), frame.get("line"), frame.get("func")))
     return frames
 
 
@@ -412,23 +409,27 @@ def _frame(f: tuple, library: bool) -> Safe:
              " lib" if library else "", func, path, line)
 
 
-def sites_block(f: dict, stack_of: Callable[[str], list | None], cwd: str | None = None) -> Safe:
+def sites_block(f: dict, stack_of: Callable[[str], list | None], root: str | None = None,
+                cwd: str | None = None, names: fmt.LockNames | None = None) -> Safe:
     """Every code site of the finding, with its stack when recorded."""
+    def lock_text(lock_id: Any, name: Any) -> str:
+        return names.label(lock_id, name) if names is not None and lock_id is not None else str(name or "?")
+
     step_stacks = {s.get("site"): s.get("stack") for s in f.get("steps") or [] if s.get("stack")}
     roles: dict[str, list[str]] = {}
     for i, s in enumerate(f.get("steps") or []):
         req_id, req_name, verb = _request_of(s)
         roles.setdefault(s.get("site"), []).append(
             f"step {i + 1}: {actor_label(s.get('actor'))} {'requests' if verb == 'lock' else 'waits for'} "
-            f"{req_name or req_id}")
+            f"{lock_text(req_id, req_name) if verb == 'lock' else req_name or '?'}")
         for hold in s.get("holds") or []:
             roles.setdefault(hold.get("acquired_at"), []).append(
-                f"step {i + 1}: {actor_label(s.get('actor'))} took {hold.get('name') or hold.get('lock')}")
+                f"step {i + 1}: {actor_label(s.get('actor'))} took {lock_text(hold.get('lock'), hold.get('name'))}")
     items = []
     for i, site in enumerate(f.get("sites") or []):
         text = site.get("site") if isinstance(site, dict) else site
         func = site.get("func") if isinstance(site, dict) else None
-        stack = frames_of(step_stacks.get(text) or (stack_of(text) if text else None), cwd)
+        stack = frames_of(step_stacks.get(text) or (stack_of(text) if text else None), root, cwd)
         if stack and f"{stack[0][0]}:{stack[0][1]}" == text:
             stack = stack[1:]  # the innermost frame is the site itself: show its callers
         role = roles.get(text) or []

@@ -93,6 +93,8 @@ class LockNames:
             return str(lock["label"])
         if lock.get("name"):
             return str(lock["name"])
+        if lock.get("label"):
+            return str(lock["label"])
         if fallback:
             return str(fallback)
         kind = str(lock.get("type") or "lock").split("|")[0].rsplit(".", 1)[-1]

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from urllib.parse import quote
 
 import orjson
 
 from ..findings import KINDS
+from ..paths import SITE_PACKAGES, STDLIB
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {"critical": "error", "error": "error", "warning": "warning", "info": "note"}
@@ -24,12 +26,64 @@ DESCRIPTIONS = {
 }
 
 
+# uriBaseIds of the shown paths' roots (paths.shown_path): relative paths are below
+# the source root; <stdlib>/ and <site-packages>/ stand for directories of the
+# recorded interpreter, which may not exist where the analysis runs
+SRCROOT, STDLIB_BASE, PACKAGES_BASE = "SRCROOT", "STDLIB", "SITE_PACKAGES"
+BASE_DESCRIPTIONS = {
+    SRCROOT: "The source root: --source-root, or the recorded process's working directory.",
+    STDLIB_BASE: "The Python standard library directory of the recorded interpreter.",
+    PACKAGES_BASE: "The site-packages directory of the recorded interpreter.",
+}
+
+
+def _file_uri(path: str) -> str | None:
+    """file: URI of an absolute POSIX or Windows path, else None."""
+    if path.startswith("/"):
+        return PurePosixPath(path).as_uri()
+    if len(path) > 2 and path[1] == ":" and path[2] in "\\/":
+        return PureWindowsPath(path).as_uri()
+    return None
+
+
+def _artifact(path: str) -> dict:
+    """The artifactLocation of a shown path."""
+    for prefix, base in ((STDLIB, STDLIB_BASE), (SITE_PACKAGES, PACKAGES_BASE)):
+        if path.startswith(prefix):
+            return {"uri": quote(path[len(prefix):]), "uriBaseId": base}
+    uri = _file_uri(path)
+    return {"uri": uri} if uri else {"uri": quote(path.replace("\\", "/")), "uriBaseId": SRCROOT}
+
+
 def _location(site: dict, message: str | None = None) -> dict:
-    loc = {"physicalLocation": {"artifactLocation": {"uri": site["path"]},
+    loc = {"physicalLocation": {"artifactLocation": _artifact(site["path"]),
                                 "region": {"startLine": max(int(site["line"] or 1), 1)}}}
     if message:
         loc["message"] = {"text": message}
     return loc
+
+
+def _root_uri(doc: dict) -> str | None:
+    """The file URI of the source root, when one absolute directory is it for every run."""
+    root = (doc.get("options") or {}).get("source_root")
+    if not root:
+        cwds = {p.get("cwd") for p in doc["trace"].get("processes") or []}
+        root = cwds.pop() if len(cwds) == 1 else None
+    uri = _file_uri(root) if isinstance(root, str) else None
+    return uri.rstrip("/") + "/" if uri else None
+
+
+def _base_ids(doc: dict, results: list[dict]) -> dict:
+    """originalUriBaseIds for the bases the results use."""
+    used = {loc["physicalLocation"]["artifactLocation"].get("uriBaseId")
+            for r in results for loc in r.get("locations", []) + r.get("relatedLocations", [])}
+    out = {}
+    for base, text in BASE_DESCRIPTIONS.items():
+        if base in used:
+            out[base] = {"description": {"text": text}}
+            if base == SRCROOT and _root_uri(doc):
+                out[base]["uri"] = _root_uri(doc)
+    return out
 
 
 def to_sarif(doc: dict) -> dict:
@@ -41,7 +95,9 @@ def to_sarif(doc: dict) -> dict:
     index = {r["id"]: i for i, r in enumerate(rules)}
     results = []
     for f in doc["findings"]:
-        sites = [s for s in f["sites"] if s and s.get("path")]
+        # a site in no file (<frozen ...>, <string>) has no location
+        sites = [s for s in f["sites"] if s and s.get("path")
+                 and (not s["path"].startswith("<") or s["path"].startswith((STDLIB, SITE_PACKAGES)))]
         result = {
             "ruleId": f["kind"],
             "ruleIndex": index.get(f["kind"], 0),
@@ -60,17 +116,17 @@ def to_sarif(doc: dict) -> dict:
             result["message"]["text"] += f"\nPartial evidence: {f.get('partial_reason') or 'events were lost'}."
             result["properties"]["partial"] = True
         results.append(result)
-    return {
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "lockscope", "version": doc["tool"]["version"],
-                                "informationUri": "https://github.com/lockscope/lockscope",
-                                "rules": rules}},
-            "results": results,
-            "columnKind": "unicodeCodePoints",
-        }],
+    run = {
+        "tool": {"driver": {"name": "lockscope", "version": doc["tool"]["version"],
+                            "informationUri": "https://github.com/lockscope/lockscope",
+                            "rules": rules}},
+        "results": results,
+        "columnKind": "unicodeCodePoints",
     }
+    bases = _base_ids(doc, results)
+    if bases:
+        run["originalUriBaseIds"] = bases
+    return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
 def dumps(doc: dict) -> bytes:

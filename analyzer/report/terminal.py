@@ -22,6 +22,7 @@ from rich.padding import Padding
 from rich.panel import Panel
 from rich.text import Text
 
+from .. import refs
 from ..durations import fmt_ns
 from . import lock_rows
 from .html_format import LockNames
@@ -68,8 +69,9 @@ def trace_header(doc: dict, width: int = 80) -> Text:
     if t["dropped"]:
         text.append(f"\n{t['dropped']} events dropped by the recorder", style="yellow")
     if t["incomplete_runs"]:
-        text.append(visible(f"\nno end record (process killed or hung): {', '.join(t['incomplete_runs'])}"),
-                    style="yellow")
+        labels = refs.process_labels(doc)
+        text.append(visible("\nno end record (process killed or hung): "
+                            + ", ".join(labels.get(r) or "?" for r in t["incomplete_runs"])), style="yellow")
     for w in t["warnings"]:
         if "dropped" in w or "no end record" in w:
             continue

@@ -9,7 +9,7 @@ from ..context import Context
 from ..durations import fmt_ns
 from ..findings import Finding
 from ..waitfor import blocking
-from .wait_cycle import cycle_waits, hung_actors
+from .wait_cycle import cycle_waits, hung_actors, resource
 
 KINDS = ("stalled",)
 PREPARE = blocking
@@ -40,7 +40,7 @@ def find(ctx: Context) -> list[Finding]:
             fingerprint_parts=[ctx.lock_identity(lk), site["site"] if site else ""],
             locks=[ctx.lock(lk)], threads=actors, sites=[site] if site else [], count=len(waits), run=run,
             first_ts=min(w["ts"] for w in waits), last_ts=end,
-            details={"duration_ns": longest, "what": f"lock {ctx.lock(lk)['id']}"},
+            details={"duration_ns": longest, "what": f"lock '{ctx.lock_label(lk)}'"},
         ))
     out += resource_stalls(ctx, b.end_ts, explained)
     return out
@@ -63,7 +63,7 @@ def resource_stalls(ctx: Context, end_ts: dict, explained: set | frozenset = fro
         site = ctx.site(run, site_id)
         where = site["site"] if site else "an unknown site"
         rtype = first["res_type"] or "resource"
-        rname = first["res_name"] or f"{rtype}#{obj}"
+        rname = first["res_name"] or resource(ctx, run, obj)["name"]
         actors = [ctx.actor(run, w["actor"]) for w in waits]
         names = ", ".join(f"{a['kind']} '{a['name']}'" for a in actors[:5])
         out.append(Finding(
@@ -80,7 +80,7 @@ def resource_stalls(ctx: Context, end_ts: dict, explained: set | frozenset = fro
                     "stack": ctx.stack(run, site_id), "ts": first["ts"], "wall": ctx.wall(run, first["ts"]),
                     "count": len(waits)}],
             count=len(waits), run=run, first_ts=min(w["ts"] for w in waits), last_ts=end,
-            details={"duration_ns": longest, "what": f"{rtype} {run}/{obj}", "resource": f"{run}/{obj}",
+            details={"duration_ns": longest, "what": f"{rtype} '{rname}'", "resource": f"{run}/{obj}",
                      "ended": "end-of-trace"},
         ))
     return out

@@ -361,8 +361,8 @@ def test_the_same_part_twice_is_read_once_with_a_warning(tmp_path):
     assert doc["trace"]["events"] == once["trace"]["events"]
     assert [f["path"] for f in doc["trace"]["files"]] == [str(tmp_path / "copy" / "t.jsonl")]
     assert sorted(w for w in doc["trace"]["warnings"] if "read once" in w) == [
-        f"{tmp_path / 't.jsonl'} is a copy of {tmp_path / 'copy' / 't.jsonl'} (run run1 part 0): read once",
-        f"{tmp_path / 't.jsonl.gz'} is a copy of {tmp_path / 'copy' / 't.jsonl'} (run run1 part 0): read once"]
+        f"{tmp_path / 't.jsonl'} is a copy of {tmp_path / 'copy' / 't.jsonl'} (app.py (pid 4242) part 0): read once",
+        f"{tmp_path / 't.jsonl.gz'} is a copy of {tmp_path / 'copy' / 't.jsonl'} (app.py (pid 4242) part 0): read once"]
     assert [(f["kind"], f["count"]) for f in doc["findings"]] == [
         (f["kind"], f["count"]) for f in once["findings"]]
     assert doc["locks"][0]["acquisitions"] == once["locks"][0]["acquisitions"]
@@ -382,8 +382,9 @@ def test_two_programs_with_one_run_id_are_never_merged(tmp_path):
     doc = analyze([tmp_path])
     assert [f for f in doc["findings"] if f["severity"] in ("error", "critical")] == []
     assert [(p["run"], p["pid"]) for p in doc["trace"]["processes"]] == [("samerun", 100), ("samerun~2", 200)]
-    assert any("run id samerun was written by more than one program (pid 100 on test, pid 200 on test"
+    assert any("one run id was written by more than one program (pid 100 on test, app.py (pid 200) on test"
                in w for w in doc["trace"]["warnings"])
+    assert not any("samerun" in w for w in doc["trace"]["warnings"])
 
 
 @pytest.mark.parametrize("mib", [20, 40])
