@@ -84,12 +84,14 @@ def resolve_sites(con: duckdb.DuckDBPyConnection, source_root: str | None = None
     """Add the shown `path` and `site` ('path:line') columns to the `sites` table."""
     rows = con.execute("SELECT DISTINCT s.run, s.file, r.cwd FROM sites s LEFT JOIN runs r ON r.run = s.run "
                        "WHERE s.file IS NOT NULL").fetchall()
-    con.execute("CREATE OR REPLACE TEMP TABLE site_paths (run VARCHAR, file VARCHAR, path VARCHAR)")
-    if rows:
-        con.executemany("INSERT INTO site_paths VALUES (?, ?, ?)",
-                        [(run, file, shown_path(file, run_root(source_root, cwd), cwd)) for run, file, cwd in rows])
+    # one statement with three lists (executemany takes about a millisecond per row)
+    con.execute("CREATE OR REPLACE TEMP TABLE site_paths AS SELECT unnest(?::VARCHAR[]) AS run, "
+                "unnest(?::VARCHAR[]) AS file, unnest(?::VARCHAR[]) AS path",
+                [[r[0] for r in rows], [r[1] for r in rows],
+                 [shown_path(file, run_root(source_root, cwd), cwd) for _, file, cwd in rows]])
     con.execute("ALTER TABLE sites ADD COLUMN IF NOT EXISTS path VARCHAR")
-    con.execute("UPDATE sites SET path = p.path FROM site_paths p WHERE p.run = sites.run AND p.file = sites.file")
     con.execute("ALTER TABLE sites ADD COLUMN IF NOT EXISTS site VARCHAR")
-    con.execute("UPDATE sites SET site = path || coalesce(':' || line, '')")  # line is NULL when the trace had none
+    # a site's line is NULL when the trace had none: then the site is the path alone
+    con.execute("UPDATE sites SET path = p.path, site = p.path || coalesce(':' || sites.line, '') "
+                "FROM site_paths p WHERE p.run = sites.run AND p.file = sites.file")
     con.execute("DROP TABLE site_paths")

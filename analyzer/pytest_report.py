@@ -27,8 +27,9 @@ def failing(doc: dict, level: str) -> list[dict]:
 def _lock_labels(finding: dict) -> dict:
     out = {}
     for lk in finding.get("locks") or []:
-        label = lk.get("label") or lk.get("name") or (f"{str(lk.get('type', 'lock')).split('|')[0]}@{lk['created_at']}"
-                                   if lk.get("created_at") else str(lk.get("id")))
+        label = lk.get("label") or lk.get("name") or (
+            f"{str(lk.get('type', 'lock')).split('|')[0]}@{lk['created_at']}" if lk.get("created_at")
+            else str(lk.get("id")))
         out[lk.get("id")] = label
     return out
 
@@ -46,7 +47,7 @@ def _who(step: dict) -> str:
         shown += f" (+{len(tests) - MAX_TESTS_PER_EDGE} more tests)"
     if actor.get("kind") == "segment" and tests:
         return f"{shown}:"
-    thread = f"{actor.get('kind', 'thread')} '{actor.get('name') or actor.get('id') or '?'}'"
+    thread = f"{actor.get('kind', 'thread')} '{actor.get('name') or '?'}'"
     return f"{shown}: {thread}" if tests else f"{thread}:"
 
 

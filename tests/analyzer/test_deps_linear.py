@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from analyzer import load as loader
-from analyzer import queries
+from analyzer import paths, queries
 
 from .tracebuilder import Trace
 
@@ -16,6 +16,7 @@ def _derive(path, **kw) -> dict:
     con = loader.connect()
     try:
         loader.load(con, [path])
+        paths.resolve_sites(con)  # the sites' shown paths, which derive.sql reads
         queries.run(con, "derive", **_derive_fmt(**kw))
         for stmt in queries.statements("deps"):
             if not stmt.startswith("DROP"):
