@@ -93,13 +93,13 @@ class LockNames:
             return str(lock["label"])
         if lock.get("name"):
             return str(lock["name"])
-        if lock.get("label"):
-            return str(lock["label"])
         if fallback:
             return str(fallback)
         kind = str(lock.get("type") or "lock").split("|")[0].rsplit(".", 1)[-1]
         if lock.get("created_at"):
             return f"{kind}@{str(lock['created_at']).replace(chr(92), '/').rsplit('/', 1)[-1]}"
+        if lock.get("label"):  # the analyzer's label, never an id
+            return str(lock["label"])
         return str(lock.get("id") if lock else lock_id)
 
     def get(self, lock_id: Any) -> dict:
