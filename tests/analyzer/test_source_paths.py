@@ -154,7 +154,7 @@ def test_stacks_in_the_html_follow_the_source_root(recorded):
             on_result=lambda d, con: pages.update(page=html.render(d, con=con)))
     page = pages["page"]
     assert "app/store.py" in page and "<stdlib>/threading.py" in page.replace("&lt;", "<").replace("&gt;", ">")
-    assert str(recorded / "proj" / "app") not in page  # the trace's paths, absolute
+    assert str(recorded / "proj" / "app" / "store.py") not in page  # the sites' paths, absolute
     assert os.path.dirname(threading.__file__) not in page
 
 
