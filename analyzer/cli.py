@@ -151,7 +151,7 @@ def analyze(
                                  "offline) or load it from its CDN (cdn, a smaller file)."),
     show_argv: bool = typer.Option(False, "--show-argv", help="Show each process's command line "
                                    "as recorded, without masking secret-looking values."),
-    source_root: str | None = typer.Option(None, "--source-root", help="Show paths relative to this directory "
+    source_root: str | None = typer.Option(None, "--source-root", metavar="DIR", help="Show paths relative to this directory "
                                            "(default: each process's recorded working directory)."),
 ) -> None:
     """Analyze trace files: lock-order cycles, deadlocks, long holds, contention.

@@ -39,3 +39,4 @@ def rec(tmp_path: Path):
     finally:
         if recorder.is_recording():
             recorder.stop()
+

@@ -40,6 +40,9 @@ lock_tests = _load_lock_tests()
 _session: dict = {}
 
 
+RECORDING_SPANS_TESTS = True  # one recording over the suites, checked by test_zz
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _recording(tmp_path_factory):
     """The whole module runs with the recorder on."""
