@@ -166,19 +166,8 @@ def disable():
     if was != STARTED:
         return
     rec = sys.modules.get("recorder")
-    if rec is None or not hasattr(rec, "stop"):
-        return
-    import os
-
-    try:
-        files = rec.stop()
-    except Exception:
-        return
-    for path in files:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+    if rec is not None and hasattr(rec, "_discard"):
+        rec._discard()
 
 
 def install(environ=None):

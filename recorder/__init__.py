@@ -238,6 +238,22 @@ def _uninstall_asyncio() -> None:
             pass
 
 
+def _discard() -> None:
+    """Stop recording and remove this run's files (a process that must leave no trace:
+    the lockscope command itself, a program that never started)."""
+    if not is_recording():
+        return
+    try:
+        files = stop()
+    except Exception:
+        return
+    for path in files:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 def stop() -> list[str]:
     """Stop recording, restore the original primitives, flush and close the files.
 

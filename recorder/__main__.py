@@ -50,7 +50,7 @@ def main(argv: list[str]) -> None:
             recorder.start(args.out, **({"stacks": args.stacks} if args.stacks is not None else {}))
         _launch(run)
     except _CannotStart as exc:
-        _discard_recording()
+        recorder._discard()  # the program never started
         sys.stderr.write(f"{PROG}: {exc}\n")
         raise SystemExit(2) from None
 
@@ -166,21 +166,6 @@ def _innermost_code(tb):
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     return tb.tb_frame.f_code if tb is not None else None
-
-
-def _discard_recording() -> None:
-    """The program never started: stop recording and remove the files of this run."""
-    if not recorder.is_recording():
-        return
-    try:
-        files = recorder.stop()
-    except Exception:
-        return
-    for path in files:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
 
 
 if __name__ == "__main__":
