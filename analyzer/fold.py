@@ -68,7 +68,18 @@ def fold(findings: list[Finding]) -> dict[int, int]:
 
 
 def also_text(folded: dict) -> str:
-    """What a folded finding adds to its main one, in a few words (from its JSON)."""
+    """What a folded finding adds to its main one, in a few words (from its JSON),
+    naming its lock: "'users' held 1 s"."""
+    locks = [x for x in folded.get("locks") or [] if isinstance(x, dict)]
+    label = (locks[0].get("label") or locks[0].get("name")) if len(locks) == 1 else None
+    text = _what(folded, f" of '{label}'" if label else "")
+    return f"'{label}' {text}" if label and folded.get("kind") in PER_LOCK else text
+
+
+PER_LOCK = ("long-hold", "hot-lock", "held-across-await")
+
+
+def _what(folded: dict, of_lock: str) -> str:
     d = folded.get("details") or {}
     kind = folded.get("kind")
     if kind == "long-hold" and d.get("max_hold_ns") is not None:
@@ -81,7 +92,7 @@ def also_text(folded: dict) -> str:
     if kind == "held-across-await":
         return "held across an await" + (" (the event loop froze)" if d.get("loop_froze") else "")
     if kind == "acquire-timeout" and d.get("max_wait_ns") is not None:
-        return f"an acquire gave up after {fmt_ns(d['max_wait_ns'])}"
+        return f"an acquire{of_lock} gave up after {fmt_ns(d['max_wait_ns'])}"
     if kind == "stalled":
         return "a wait never ended"
     return str(folded.get("title") or kind)

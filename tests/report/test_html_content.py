@@ -94,7 +94,7 @@ def test_long_hold_and_timeout_sections(shop):
     at = by_kind(shop.doc, "acquire-timeout")  # folded under the long-hold
     assert at["folded_into"] == lh["id"] and at["id"] in lh["related"]
     text = parse(article(shop.html, lh["id"])).text
-    assert f"Also: an acquire gave up after {duration(at['details']['max_wait_ns'])} (F" in text
+    assert f"an acquire of 'cache' gave up after {duration(at['details']['max_wait_ns'])} ({at['id']} acquire-timeout)" in text
     assert f"{at['details']['timeouts']} timed out" in text
     assert duration(at["details"]["max_wait_ns"]) in text
 

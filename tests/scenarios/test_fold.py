@@ -104,8 +104,8 @@ def test_terminal_shows_folded_findings_as_one_line_under_the_main_one(sample_re
     text = _terminal(sample_report(BY_ID["event_under_lock_async-bug"]))
     also = [ln for ln in text.splitlines() if "also:" in ln]
     assert len(also) == 1
-    assert ("also: held across an await (F2 held-across-await); held 502 ms (F3 long-hold); "
-            "contended 1 time, 491 ms waited in all (F4 hot-lock)") in also[0]
+    assert also[0].strip(" │") == ("also: 'state' held across an await (F2 held-across-await); 'state' held 502 ms "
+                                   "(F3 long-hold); 'state' contended 1 time, 491 ms waited in all (F4 hot-lock)")
     assert "F2 warning" not in text and "F3 warning" not in text  # no panel of their own
     assert "1 finding(s): 1 critical (and 3 folded under them)" in text
 
@@ -116,9 +116,9 @@ def test_sarif_reports_main_findings_with_the_folded_sites(sample_report) -> Non
     assert [(r["ruleId"], r["properties"]["lockscopeId"], r["properties"]["related"]) for r in results] == \
         [("long-hold", "F2", ["F1", "F3"])]
     related = [loc["message"]["text"] for loc in results[0]["relatedLocations"]]
-    assert related == ["F1 acquire-timeout: an acquire gave up after 100 ms "
+    assert related == ["F1 acquire-timeout: an acquire of 'db' gave up after 100 ms "
                        "(tests/scenarios/lock_timeout_bug.py:40)"]
-    assert "Also: an acquire gave up after 100 ms (F1 acquire-timeout)" in results[0]["message"]["text"]
+    assert "Also: an acquire of 'db' gave up after 100 ms (F1 acquire-timeout)" in results[0]["message"]["text"]
 
 
 def test_html_shows_one_article_per_main_finding(sample_report) -> None:
