@@ -14,6 +14,7 @@ from . import load as loader
 from .context import Context, Options, parse_duration
 from .errors import UnusableInput
 from .findings import SEVERITIES, Finding, at_or_above
+from .fold import fold, main_findings
 from .paths import absolute_root
 from .rules import all_rules
 from .stats import lock_stats
@@ -95,11 +96,13 @@ def _analyze(con, files, opts: Options, known: set[str], *, baseline, db, rules,
         "options": opts.to_json() | {"fail_on": fail_on,
                                      "baseline": str(baseline) if baseline else None},
         "trace": trace_summary(ctx, loaded, show_argv=show_argv),
-        "findings": [f.to_json(f"F{i}", ctx.wall) for i, f in enumerate(kept, 1)],
+        "findings": folded_json(kept, ctx.wall),
         "suppressed": len(findings) - len(kept),
         "locks": lock_table(ctx),
     }
-    doc["summary"] = {s: sum(1 for f in kept if f.severity == s) for s in SEVERITIES}
+    mains = main_findings(doc["findings"])
+    doc["summary"] = {s: sum(1 for f in mains if f["severity"] == s) for s in SEVERITIES}
+    doc["folded"] = len(doc["findings"]) - len(mains)
     lap("report_s")
     doc["timings"] = timings
     if db is not None:
@@ -107,6 +110,16 @@ def _analyze(con, files, opts: Options, known: set[str], *, baseline, db, rules,
     if on_result is not None:
         on_result(doc, con)
     return doc
+
+
+def folded_json(findings: list[Finding], wall) -> list[dict]:
+    """The findings as JSON (ids F1, F2, ... in order), each folded one marked with
+    `folded_into` and listed in its main finding's `related`."""
+    out = [f.to_json(f"F{i}", wall) for i, f in enumerate(findings, 1)]
+    for i, main in sorted(fold(findings).items()):
+        out[i]["folded_into"] = out[main]["id"]
+        out[main]["related"].append(out[i]["id"])
+    return out
 
 
 def lock_table(ctx: Context) -> list[dict]:
@@ -156,8 +169,8 @@ def load_baseline(path: str | os.PathLike) -> set[str]:
 
 
 def failing(doc: dict, fail_on: str) -> list[dict]:
-    """The findings at or above `fail_on`."""
-    return [f for f in doc["findings"] if at_or_above(f["severity"], fail_on)]
+    """The main findings at or above `fail_on` (a folded one is never more severe than its main one)."""
+    return [f for f in main_findings(doc["findings"]) if at_or_above(f["severity"], fail_on)]
 
 
 def shown_argv(raw: str | None, show: bool) -> list[str]:

@@ -47,6 +47,7 @@ class Finding:
     last_ts: int | None = None
     details: dict = field(default_factory=dict)
     partial: str | None = None  # why the evidence is incomplete (events lost), when it is
+    about: list[str] = field(default_factory=list)  # the holds and waits it is about (analyzer/fold.py)
 
     def __post_init__(self) -> None:
         if not self.severity:
@@ -83,4 +84,7 @@ class Finding:
             "details": self.details,
             "partial": self.partial is not None,
             "partial_reason": self.partial,
+            "about": self.about,
+            "folded_into": None,
+            "related": [],
         }

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .pytest_report import LEVELS, at_or_above, report_lines
+from .pytest_report import LEVELS, at_or_above, failing, report_lines
 from .pytest_trace import TraceMark, attribute_tests, cut_since, mark_now, read_test_windows
 
 PLUGIN_NAME = "lockscope-session"
@@ -338,8 +338,7 @@ class LockscopeSession:
             return True
         if self.doc is None:
             return False
-        return any(at_or_above(f.get("severity", "info"), self.settings.fail_on)
-                   for f in self.doc.get("findings", []))
+        return bool(failing(self.doc, self.settings.fail_on))
 
     def analyze(self, files: list[str]) -> None:
         """Analyze the session's traces with tests as actors; keep the document."""

@@ -4,6 +4,7 @@ Plain text only (pytest's terminal writer adds colour); no DuckDB, no rich.
 """
 from __future__ import annotations
 
+from .fold import also_line
 from .report.visible import visible
 
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -20,8 +21,10 @@ def at_or_above(severity: str, level: str) -> bool:
 
 
 def failing(doc: dict, level: str) -> list[dict]:
-    """The findings of `doc` at or above `level` (baseline findings are already out)."""
-    return [f for f in doc.get("findings", []) if at_or_above(f.get("severity", "info"), level)]
+    """The main findings of `doc` at or above `level` (baseline findings are already out;
+    a finding folded under another is never more severe than it)."""
+    return [f for f in doc.get("findings", []) if at_or_above(f.get("severity", "info"), level)
+            and not f.get("folded_into")]
 
 
 def _lock_labels(finding: dict) -> dict:
@@ -91,7 +94,7 @@ def by_kind(findings: list[dict]) -> str:
 
 def report_lines(doc: dict, fail_on: str) -> tuple[list[str], str, bool]:
     """(lines listing the findings worth showing, the one-line verdict, failed?)."""
-    findings = doc.get("findings", [])
+    findings = [f for f in doc.get("findings", []) if not f.get("folded_into")]
     bad = failing(doc, fail_on)
     shown = [f for f in findings if at_or_above(f.get("severity", "info"), "warning")
              or f in bad]
@@ -103,8 +106,12 @@ def report_lines(doc: dict, fail_on: str) -> tuple[list[str], str, bool]:
                  f"{_count(int(trace.get('locks') or 0), 'lock')}")
     for w in trace.get("warnings") or []:
         lines.append(visible(f"warning: {w}"))
+    by_id = {f.get("id"): f for f in doc.get("findings", [])}
     for f in shown[:MAX_LISTED]:
         lines += finding_lines(f)
+        also = also_line(f, by_id)
+        if also:
+            lines.append(visible(f"    also: {also}"))
     if len(shown) > MAX_LISTED:
         lines.append(f"... and {len(shown) - MAX_LISTED} more (see --lockscope-json / --lockscope-html)")
     quiet = len(findings) - len(shown)

@@ -55,6 +55,7 @@ class Blocking:
     self_gave_up: list[Edge] = field(default_factory=list)   # such waits that timed out or were cancelled
     stalled: list[dict] = field(default_factory=list)
     end_ts: dict[str, int] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)          # every wait for a held mutex, with its holder
 
 
 def blocking(ctx: Context) -> Blocking:
@@ -63,6 +64,7 @@ def blocking(ctx: Context) -> Blocking:
         return ctx.cache["blocking"]
     out = Blocking(end_ts={r: t for r, t in ctx.con.execute("SELECT run, last_ts FROM runs").fetchall()})
     edges = [Edge(*row) for row in ctx.con.execute(queries.statements("wait_edges")[-1]).fetchall()]
+    out.edges = edges
     live: dict[tuple[str, int], Edge] = {}
     seen_cycles: set[frozenset] = set()
     in_cycle: set[tuple[str, int]] = set()  # waits (run, seq) that are part of a reported cycle

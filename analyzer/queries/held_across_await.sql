@@ -107,7 +107,8 @@ SELECT run, lk, site, count(*) AS holds, max(held_ns) AS max_held_ns, sum(held_n
        arg_max(waiters, (thread_lock AND loop_waiters > 0, waiters, held_ns)) AS worst_waiters,
        arg_max(await_site, (thread_lock AND loop_waiters > 0, waiters, held_ns)) AS worst_await_site,
        list(DISTINCT await_site) FILTER (WHERE await_site IS NOT NULL) AS await_sites,
-       list(DISTINCT actor) AS actors
+       list(DISTINCT actor) AS actors,
+       list({{'obj': obj, 'seq': seq}} ORDER BY held_ns DESC)[1:100] AS held  -- for linking (analyzer/fold.py)
 FROM haa_hold_rows
 GROUP BY run, lk, site
 ORDER BY run, first_ts

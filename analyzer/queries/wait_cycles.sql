@@ -264,12 +264,15 @@ WITH k AS (
     FROM (SELECT gid, run, holder, min(pos) AS first_pos FROM k GROUP BY ALL) GROUP BY gid
 ), g AS (
     SELECT gid, min(pos) AS first_pos, count(DISTINCT (run, wseq)) AS waits,
-           arg_min(k, pos) AS shown
+           arg_min(k, pos) AS shown,
+           -- the holds of the held lock, the waits and the signallers' blocked lock waits (analyzer/fold.py)
+           list({{'run': run, 'lobj': lobj, 'hold_seq': hold_seq, 'wseq': wseq, 'bseq': blocked_seq}}
+                ORDER BY pos)[1:50] AS about
     FROM k GROUP BY gid
 ), span AS (
     SELECT k.gid, min(k.wts) AS first_ts, max(k.wts) AS last_ts
     FROM k JOIN g ON g.gid = k.gid AND k.run = g.shown.run GROUP BY k.gid
 )
-SELECT g.shown, g.waits, s.signal_count, s.signallers, w.waiters, span.first_ts, span.last_ts
+SELECT g.shown, g.waits, g.about, s.signal_count, s.signallers, w.waiters, span.first_ts, span.last_ts
 FROM g JOIN signallers s USING (gid) JOIN waiters w USING (gid) JOIN span USING (gid)
 ORDER BY g.first_pos

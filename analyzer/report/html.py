@@ -22,6 +22,7 @@ import duckdb
 import plotly.graph_objects as go
 
 from .. import refs
+from ..fold import also_line, folded_under, main_findings
 from . import html_charts as charts
 from . import html_data as data
 from . import html_findings as hf
@@ -63,7 +64,8 @@ class _Report:
     def __init__(self, result: dict, con: duckdb.DuckDBPyConnection | None, all_locks: bool = False) -> None:
         self.r = result
         self.trace = result.get("trace") or {}
-        self.findings = result.get("findings") or []
+        self.by_id = {f.get("id"): f for f in result.get("findings") or []}
+        self.findings = main_findings(result.get("findings") or [])  # folded ones are shown under their main one
         self.locks = result.get("locks") or []
         self.all_locks = all_locks
         self.names = fmt.LockNames(result)
@@ -285,14 +287,27 @@ class _Report:
         if kind == "guarded-cycle" and f.get("steps"):
             guarded = self.steps_table(f)
         return h('<article class="finding {}" id="{}"><h3><span class="badge sev-{}">{}</span> {} '
-                 '<span class="fid">{} · {}</span></h3><p class="ftitle">{}</p>'
+                 '<span class="fid">{} · {}</span></h3><p class="ftitle">{}</p>{}'
                  '<div class="cols"><div>{}{}{}{}</div><div>{}</div></div>{}{}{}{}'
                  '<details><summary>Analyzer message</summary><pre>{}</pre></details></article>',
                  sev, f.get("id"), sev, sev, hf.kind_title(kind), f.get("id"), kind, f.get("title"),
-                 hf.explanation(f, self.names), hf.scenario(f, self.names), guarded,
+                 self.folded_block(f), hf.explanation(f, self.names), hf.scenario(f, self.names), guarded,
                  hf.worst_table(f), hf.facts(f, self.run_start.get), sites,
                  self.details_table(f), timeline, hf.advice(kind),
                  join(str(f.get("message") or "").split("\n"), "\n"))  # each line escaped, line feeds kept
+
+    def folded_block(self, f: dict) -> Safe:
+        """One 'Also:' line for the findings folded under `f`, and their explanations behind a disclosure."""
+        line = also_line(f, self.by_id)
+        if line is None:
+            return Safe("")
+        folded = folded_under(f, self.by_id)
+        items = join(h('<div class="folded-finding" id="{}"><p><b>{} · {} · {}</b> {}</p>{}{}</div>', x.get("id"),
+                       x.get("id"), x.get("kind"), x.get("severity"), x.get("title"),
+                       hf.explanation(x, self.names), hf.worst_table(x)) for x in folded)
+        return h('<p class="also"><b>Also:</b> {}</p><details class="folded"><summary>{} folded finding{} '
+                 'about the same holds and waits</summary>{}</details>',
+                 line, len(folded), "" if len(folded) == 1 else "s", items)
 
     def steps_table(self, f: dict) -> Safe:
         rows = []
@@ -309,7 +324,7 @@ class _Report:
 
     _SHOWN_DETAILS = {"duration_ns", "max_hold_ns", "threshold_ns", "worst", "ended", "resolved_by", "reason",
                       "explanation", "max_wait_ns", "length", "order", "blocked_ns", "acquired_at", "hung", "what",
-                      "resource"}  # resource: an id; `what` names it
+                      "resource", "recursive"}  # resource: an id; `what` names it
 
     def details_table(self, f: dict) -> Safe:
         d = f.get("details") or {}

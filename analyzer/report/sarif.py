@@ -1,4 +1,5 @@
-"""SARIF 2.1.0: one result per finding, for GitHub code scanning and IDEs."""
+"""SARIF 2.1.0: one result per main finding, for GitHub code scanning and IDEs; the
+findings folded under it (analyzer/fold.py) add their sites as related locations."""
 from __future__ import annotations
 
 import os
@@ -8,6 +9,7 @@ from urllib.parse import quote
 import orjson
 
 from ..findings import KINDS
+from ..fold import also_line, also_text, folded_under, main_findings
 from ..paths import SITE_PACKAGES, STDLIB
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -86,6 +88,12 @@ def _base_ids(doc: dict, results: list[dict]) -> dict:
     return out
 
 
+def _located(site: dict | None) -> bool:
+    """A site in a file: one in no file (<frozen ...>, <string>) has no location."""
+    return bool(site and site.get("path")
+                and (not site["path"].startswith("<") or site["path"].startswith((STDLIB, SITE_PACKAGES))))
+
+
 def to_sarif(doc: dict) -> dict:
     """The SARIF log for findings document `doc`."""
     rules = [{"id": kind, "name": kind.replace("-", " ").title().replace(" ", ""),
@@ -94,24 +102,31 @@ def to_sarif(doc: dict) -> dict:
               "properties": {"severity": sev}} for kind, sev in KINDS.items()]
     index = {r["id"]: i for i, r in enumerate(rules)}
     results = []
-    for f in doc["findings"]:
-        # a site in no file (<frozen ...>, <string>) has no location
-        sites = [s for s in f["sites"] if s and s.get("path")
-                 and (not s["path"].startswith("<") or s["path"].startswith((STDLIB, SITE_PACKAGES)))]
+    by_id = {f["id"]: f for f in doc["findings"]}
+    for f in main_findings(doc["findings"]):
+        sites = [s for s in f["sites"] if _located(s)]
+        also = also_line(f, by_id)
         result = {
             "ruleId": f["kind"],
             "ruleIndex": index.get(f["kind"], 0),
             "level": LEVEL[f["severity"]],
-            "message": {"text": f["title"] + "\n" + f["message"]},
+            "message": {"text": f["title"] + "\n" + f["message"] + (f"\nAlso: {also}" if also else "")},
             "partialFingerprints": {"lockscope/v1": f["fingerprint"]},
-            "properties": {"severity": f["severity"], "count": f["count"], "lockscopeId": f["id"]},
+            "properties": {"severity": f["severity"], "count": f["count"], "lockscopeId": f["id"],
+                           "related": list(f.get("related") or [])},
         }
         if sites:
             result["locations"] = [_location(sites[0])]
-            if len(sites) > 1:
-                result["relatedLocations"] = [
-                    _location(s, f"{s.get('func') or ''} ({s['site']})".strip()) | {"id": i}
-                    for i, s in enumerate(sites[1:], 1)]
+            related = [_location(s, f"{s.get('func') or ''} ({s['site']})".strip()) for s in sites[1:]]
+            shown = {s["site"] for s in sites}
+            for folded in folded_under(f, by_id):  # their sites, saying which finding they are from
+                for s in folded.get("sites") or []:
+                    if _located(s) and s["site"] not in shown:
+                        shown.add(s["site"])
+                        related.append(_location(s, f"{folded['id']} {folded.get('kind')}: {also_text(folded)} "
+                                                    f"({s['site']})"))
+            if related:
+                result["relatedLocations"] = [loc | {"id": i} for i, loc in enumerate(related, 1)]
         if f.get("partial"):  # CI readers see only the message: say the evidence is incomplete
             result["message"]["text"] += f"\nPartial evidence: {f.get('partial_reason') or 'events were lost'}."
             result["properties"]["partial"] = True

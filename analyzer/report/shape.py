@@ -10,7 +10,8 @@ from ..errors import UnusableInput
 
 # Per finding: the fields the reports read, and the JSON type each must have when present.
 _FINDING_FIELDS = {"id": str, "kind": str, "severity": str, "title": str, "message": str,
-                   "locks": list, "threads": list, "sites": list, "steps": list, "details": dict}
+                   "locks": list, "threads": list, "sites": list, "steps": list, "details": dict,
+                   "related": list, "folded_into": str}
 _LIST_OF_OBJECTS = ("locks", "threads", "sites", "steps")
 _STEP_OBJECTS = ("actor", "requests", "signals")
 _STEP_LISTS = ("holds", "actors")

@@ -24,6 +24,7 @@ from rich.text import Text
 
 from .. import refs
 from ..durations import fmt_ns
+from ..fold import also_line, main_findings
 from . import lock_rows
 from .html_format import LockNames
 from .visible import visible, visible_lines
@@ -234,19 +235,28 @@ def message_lines(f: dict, names: LockNames, width: int) -> list:
     return out
 
 
-def finding_panel(f: dict, names: LockNames, width: int) -> Panel:
+def folded_text(f: dict, by_id: dict[str, dict]) -> Text | None:
+    """'also: held 1 s (F4 long-hold); ...': the findings folded under `f`, in one line."""
+    line = also_line(f, by_id)
+    return None if line is None else Text(visible(f"also: {line}"), style="dim")
+
+
+def finding_panel(f: dict, names: LockNames, width: int, by_id: dict[str, dict] | None = None) -> Panel:
     inner = max(width - PANEL_CHROME, 20)
     parts: list = [Text(visible(f["title"]), style="bold"), Text("")]
     parts += message_lines(f, names, inner)
     if f.get("partial"):
         parts.append(_t(f"Partial evidence: {f.get('partial_reason') or 'events were lost'}.", "yellow"))
+    also = folded_text(f, by_id or {})
+    if also is not None:
+        parts.append(also)
     title = Text()
     title.append(f" {visible(f['id'])} {f['severity']} ", style=STYLE.get(f["severity"], ""))
     title.append(f" {visible(f['kind'])} ")
     return Panel(Group(*parts), title=title, title_align="left", expand=True)
 
 
-def info_lines(findings: list[dict]) -> Group | None:
+def info_lines(findings: list[dict], by_id: dict[str, dict] | None = None) -> Group | None:
     """The info findings other than hot-lock (those are rows of the contended-locks table)."""
     shown = [f for f in findings if f["severity"] not in DETAILED and f["kind"] != "hot-lock"]
     if not shown:
@@ -258,6 +268,9 @@ def info_lines(findings: list[dict]) -> Group | None:
         why = (f.get("details") or {}).get("explanation")
         if why:
             parts.append(_indented(visible(why), 6, "dim"))
+        also = folded_text(f, by_id or {})
+        if also is not None:
+            parts.append(_indented(also, 6))
     return Group(*parts)
 
 
@@ -353,6 +366,8 @@ def summary_line(doc: dict) -> Text:
     line = Text()
     line.append(f"{sum(counts.values())} finding(s): ", style="bold")
     line.append(", ".join(f"{n} {sev}" for sev, n in counts.items() if n) or "none")
+    if doc.get("folded"):
+        line.append(f" (and {doc['folded']} folded under them)")
     if doc.get("suppressed"):
         line.append(f" ({doc['suppressed']} known from the baseline not shown)")
     return line
@@ -365,10 +380,12 @@ def render(doc: dict, console: Console | None = None, all_locks: bool = False) -
     width = console.width
     names = LockNames(doc)
     console.print(trace_header(doc, width))
-    for f in doc["findings"]:
+    by_id = {f["id"]: f for f in doc["findings"]}
+    mains = main_findings(doc["findings"])  # the folded ones are one line under their main finding
+    for f in mains:
         if f["severity"] in DETAILED:
-            console.print(finding_panel(f, names, width))
-    info = info_lines(doc["findings"])
+            console.print(finding_panel(f, names, width, by_id))
+    info = info_lines(mains, by_id)
     if info is not None:
         console.print(info)
     for table in locks_tables(doc, names, width, all_locks=all_locks):

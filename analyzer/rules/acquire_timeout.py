@@ -7,6 +7,7 @@ from .. import queries
 from ..context import Context
 from ..durations import fmt_ns
 from ..findings import Finding
+from ..fold import hold_key, keys, wait_key
 from ..waitfor import blocking
 
 KINDS = ("acquire-timeout",)
@@ -18,6 +19,15 @@ JOIN holds h ON h.obj = w.obj AND h.run = w.run AND h.seq < w.end_seq
      AND (h.end_seq IS NULL OR h.end_seq > w.end_seq)
 WHERE w.run = $run AND w.lk = $lk AND w.site IS NOT DISTINCT FROM $site AND w.end_op IN ('timeout', 'cancel')
 LIMIT 10
+"""
+
+# The holds open when each of these waits gave up (what it waited behind).
+BEHIND_SQL = """
+SELECT w.seq, h.obj, h.seq AS hold_seq FROM waits w
+JOIN holds h ON h.obj = w.obj AND h.run = w.run AND h.seq < w.end_seq
+     AND (h.end_seq IS NULL OR h.end_seq > w.end_seq)
+WHERE w.run = $run AND w.seq IN (SELECT unnest($seqs))
+ORDER BY w.seq, h.seq
 """
 
 
@@ -63,6 +73,16 @@ def find(ctx: Context) -> list[Finding]:
             count=r["timeouts"] + r["cancels"], run=run, first_ts=r["first_ts"], last_ts=r["last_ts"],
             details={"lock": ctx.lock(lk)["id"], "timeouts": r["timeouts"], "cancels": r["cancels"],
                      "max_wait_ns": r["max_wait_ns"],
-                     "holders": [ctx.site_text(h["run"], h["site"]) for h in holders]},
+                     "holders": [ctx.site_text(h["run"], h["site"]) for h in holders],
+                     "recursive": (run, lk, r["site"]) in recursive},
+            about=_about(ctx, run, r["seqs"]),
         ))
     return out
+
+
+def _about(ctx: Context, run: str, seqs: list[int]) -> list[str]:
+    """The waits that gave up, and the holds each waited behind."""
+    out = [wait_key(run, s) for s in seqs]
+    for b in ctx.rows(BEHIND_SQL, {"run": run, "seqs": seqs}):
+        out.append(hold_key(run, b["obj"], b["hold_seq"]))
+    return keys(out)

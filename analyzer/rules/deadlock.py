@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..context import Context
 from ..durations import fmt_ns
 from ..findings import Finding
+from ..fold import hold_key, keys, wait_key
 from ..waitfor import blocking
 
 KINDS = ("deadlock",)
@@ -66,5 +67,6 @@ def find(ctx: Context) -> list[Finding]:
                      "ended": resolved is not None, "resolved_by": resolved},
             partial=("a lock of the cycle was taken in a gap of lost events (known from the recorder's resync); "
                      "where is unknown") if any(e.hold_start_unknown for e in chain) else None,
+            about=keys(k for e in chain for k in (wait_key(e.run, e.seq), hold_key(e.run, e.obj, e.hold_seq))),
         ))
     return out

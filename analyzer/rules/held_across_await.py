@@ -17,6 +17,7 @@ from .. import queries
 from ..context import Context
 from ..durations import fmt_ns
 from ..findings import Finding
+from ..fold import hold_key, keys
 
 KINDS = ("held-across-await",)
 MAX_WAITERS_LISTED = 20
@@ -118,4 +119,5 @@ def _finding(ctx: Context, rows: list[dict]) -> Finding:
                          "ts": w["ts"], "wall": ctx.wall(w["run"], w["ts"]), "outcome": w["end_op"],
                          "wait_ns": w["wait_ns"]} for w in waits],
         },
+        about=keys(hold_key(r["run"], h["obj"], h["seq"]) for r in rows for h in r["held"]),
     )

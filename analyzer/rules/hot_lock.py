@@ -4,14 +4,18 @@ from __future__ import annotations
 from ..context import Context
 from ..durations import fmt_ns
 from ..findings import Finding
+from ..fold import hold_key, keys, wait_key
 from ..stats import lock_stats
+from ..waitfor import NEVER, blocking
 
 KINDS = ("hot-lock",)
+PREPARE = blocking
 
 
 def find(ctx: Context) -> list[Finding]:
     out = []
     hot = [s for s in lock_stats(ctx) if s["contentions"] > 0][: ctx.options.hot_locks]
+    about = _about(ctx, {s["lk"] for s in hot})
     for s in hot:
         label = ctx.lock_label(s["lk"])
         waits = ", ".join(f"{w['site']} ({w['count']}x, {fmt_ns(w['wait_total_ns'])})" for w in s["top_wait_sites"])
@@ -35,8 +39,20 @@ def find(ctx: Context) -> list[Finding]:
             fingerprint_parts=[ctx.lock_identity(s["lk"])],
             locks=[ctx.lock(s["lk"])], sites=list({x["site"]: x for x in sites}.values()),
             count=s["contentions"], details=details | {"first_wait_site": first_site},
+            about=about.get(s["lk"], []),
         ))
     return out
+
+
+def _about(ctx: Context, lks: set[int]) -> dict[int, list[str]]:
+    """Per lock key: the contended waits and the holds they waited behind, longest waits first."""
+    edges: dict[int, list] = {}
+    for e in blocking(ctx).edges:
+        if e.lk in lks:
+            edges.setdefault(e.lk, []).append(e)
+    return {lk: keys(k for e in sorted(es, key=lambda e: -((e.end_ts or NEVER) - e.ts))
+                     for k in (wait_key(e.run, e.seq), hold_key(e.run, e.obj, e.hold_seq)))
+            for lk, es in edges.items()}
 
 
 def _site(text: str) -> dict:

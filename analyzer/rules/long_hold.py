@@ -5,6 +5,7 @@ from .. import queries
 from ..context import Context
 from ..durations import fmt_ns
 from ..findings import Finding
+from ..fold import hold_key, keys
 
 KINDS = ("long-hold",)
 
@@ -42,5 +43,6 @@ def find(ctx: Context) -> list[Finding]:
             sites=sites, count=r["over"], run=r["run"], first_ts=r["first_ts"], last_ts=r["last_ts"],
             details={"lock": ctx.lock(lk)["id"], "max_hold_ns": r["max_hold_ns"],
                      "threshold_ns": threshold, "holds_over": r["over"], "worst": worst},
+            about=keys(hold_key(h["run"], h["obj"], h["seq"]) for h in r["holds"]),
         ))
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..context import Context
 from ..durations import fmt_ns
 from ..findings import Finding
+from ..fold import hold_key, keys, wait_key
 from ..waitfor import blocking
 
 KINDS = ("self-deadlock",)
@@ -50,5 +51,6 @@ def find(ctx: Context) -> list[Finding]:
             details={"duration_ns": longest, "ended": False},
             partial=("the lock was taken in a gap of lost events (known from the recorder's resync); "
                      "where is unknown") if any(e.hold_start_unknown for e in waits) else None,
+            about=keys(k for e in waits for k in (wait_key(e.run, e.seq), hold_key(e.run, e.obj, e.hold_seq))),
         ))
     return out

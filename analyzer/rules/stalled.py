@@ -8,6 +8,7 @@ from .. import queries
 from ..context import Context
 from ..durations import fmt_ns
 from ..findings import Finding
+from ..fold import hold_key, keys, wait_key
 from ..waitfor import blocking
 from .wait_cycle import cycle_waits, hung_actors, resource
 
@@ -23,6 +24,7 @@ def find(ctx: Context) -> list[Finding]:
         if (str(w["run"]), w["seq"]) in explained:
             continue
         groups.setdefault((w["run"], w["lk"], w["site"]), []).append(w)
+    behind = {(e.run, e.seq): e for e in b.edges if e.end_op is None}  # the hold a lock wait is stuck behind
     out = []
     for (run, lk, site_id), waits in groups.items():
         end = b.end_ts.get(run)
@@ -41,6 +43,7 @@ def find(ctx: Context) -> list[Finding]:
             locks=[ctx.lock(lk)], threads=actors, sites=[site] if site else [], count=len(waits), run=run,
             first_ts=min(w["ts"] for w in waits), last_ts=end,
             details={"duration_ns": longest, "what": f"lock '{ctx.lock_label(lk)}'"},
+            about=keys(_lock_wait_keys(waits, behind)),
         ))
     out += resource_stalls(ctx, b.end_ts, explained)
     return out
@@ -82,5 +85,15 @@ def resource_stalls(ctx: Context, end_ts: dict, explained: set | frozenset = fro
             count=len(waits), run=run, first_ts=min(w["ts"] for w in waits), last_ts=end,
             details={"duration_ns": longest, "what": f"{rtype} '{rname}'", "resource": f"{run}/{obj}",
                      "ended": "end-of-trace"},
+            about=keys(wait_key(run, w["seq"]) for w in waits),
         ))
     return out
+
+
+def _lock_wait_keys(waits: list[dict], behind: dict):
+    """Each lock wait's key, and the key of the hold it was stuck behind (when known)."""
+    for w in waits:
+        yield wait_key(w["run"], w["seq"])
+        e = behind.get((w["run"], w["seq"]))
+        if e is not None:
+            yield hold_key(e.run, e.obj, e.hold_seq)

@@ -13,6 +13,7 @@ from .. import queries
 from ..context import Context
 from ..durations import fmt_ns
 from ..findings import Finding
+from ..fold import hold_key, keys, wait_key
 
 KINDS = ("wait-cycle",)
 MAX_ACTORS = 50
@@ -186,4 +187,7 @@ def _finding(ctx: Context, g: dict) -> Finding:
         first_ts=g["first_ts"], last_ts=g["last_ts"], details=details,
         partial=(f"'{label}' was taken in a gap of lost events (known from the recorder's resync); where is "
                  "unknown") if opened_in_gap else None,
+        about=keys(k for a in g["about"] for k in (
+            hold_key(a["run"], a["lobj"], a["hold_seq"]), wait_key(a["run"], a["wseq"]),
+            wait_key(a["run"], a["bseq"]) if a["bseq"] is not None else None) if k is not None),
     )

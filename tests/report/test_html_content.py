@@ -34,11 +34,15 @@ def by_kind(doc: dict, kind: str) -> dict:
     return found[0]
 
 
-def test_sections_and_one_article_per_finding(shop):
+def test_sections_and_one_article_per_main_finding(shop):
     page = parse(shop.html)
     for section in ("overview", "findings", "timeline", "graph", "locks", "trace"):
         assert page.by_id(section) is not None, section
-    assert [a.attrs["id"] for a in page.find("article", "finding")] == [f["id"] for f in shop.doc["findings"]]
+    mains = [f["id"] for f in shop.doc["findings"] if not f["folded_into"]]
+    assert [a.attrs["id"] for a in page.find("article", "finding")] == mains
+    folded = [f["id"] for f in shop.doc["findings"] if f["folded_into"]]
+    assert folded  # the acquire that timed out is folded under the long hold it waited behind
+    assert [d.attrs["id"] for d in page.find("div", "folded-finding")] == folded
     # every plot container has its figure, and every figure a container
     plots = page.find("div", "plot")
     data = [s for s in page.scripts if s.attrs.get("type") == "application/json"]
@@ -53,7 +57,7 @@ def test_overview_numbers_match_the_json(shop):
                          ("Dropped events", t["dropped"]), ("Corrupt lines", t["corrupt_lines"])):
         assert re.search(rf'<div class="k">{label}</div><div class="v">{value:,}</div>', shop.html), label
     for sev in ("critical", "error", "warning", "info"):
-        n = sum(1 for f in shop.doc["findings"] if f["severity"] == sev)
+        n = sum(1 for f in shop.doc["findings"] if f["severity"] == sev and not f["folded_into"])
         assert f'<span class="n">{n}</span>{sev}</div>' in shop.html
     assert "shop.py" in text and shop.doc["trace"]["processes"][0]["host"] in text
     assert "The trace is complete" in text
@@ -87,8 +91,10 @@ def test_long_hold_and_timeout_sections(shop):
     assert duration(lh["details"]["max_hold_ns"]) in text
     assert lh["details"]["worst"][0]["site"] in text
     assert "Smallest lock scope" in text
-    at = by_kind(shop.doc, "acquire-timeout")
-    text = parse(article(shop.html, at["id"])).text
+    at = by_kind(shop.doc, "acquire-timeout")  # folded under the long-hold
+    assert at["folded_into"] == lh["id"] and at["id"] in lh["related"]
+    text = parse(article(shop.html, lh["id"])).text
+    assert f"an acquire of 'cache' gave up after {duration(at['details']['max_wait_ns'])} ({at['id']} acquire-timeout)" in text
     assert f"{at['details']['timeouts']} timed out" in text
     assert duration(at["details"]["max_wait_ns"]) in text
 

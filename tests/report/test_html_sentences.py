@@ -30,8 +30,11 @@ def report(sample: str) -> tuple[dict, str]:
 
 
 def article_text(page_html: str, fid: str) -> str:
-    """The visible text of one finding's section, cells separated by ' | '."""
-    m = re.search(rf'<article class="finding [a-z]+" id="{fid}">.*?</article>', page_html, re.S)
+    """The visible text of one finding's section (a folded finding's: its part of its main
+    finding's section), cells separated by ' | '."""
+    m = (re.search(rf'<article class="finding [a-z]+" id="{fid}">.*?</article>', page_html, re.S)
+         or re.search(rf'<div class="folded-finding" id="{fid}">.*?(?=<div class="folded-finding"|</details>)',
+                      page_html, re.S))
     assert m, fid
     return parse(m.group(0).replace("</td>", " | </td>").replace("</th>", " | </th>")).text
 

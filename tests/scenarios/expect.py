@@ -132,9 +132,16 @@ def _mismatch(expected: Expected, scenario: Scenario, got: Observed) -> str | No
     return None
 
 
+def _main_kind(finding: dict, by_id: dict) -> str | None:
+    """The kind of the finding that ``finding`` is folded under (None: it is a main finding)."""
+    main = by_id.get(finding["folded_into"]) if finding.get("folded_into") else None
+    return main.get("kind") if main else None
+
+
 def problems(scenario: Scenario, findings: list[dict]) -> list[str]:
     """Every way ``findings`` differ from what the catalog expects for ``scenario``."""
     observed = [observe(f) for f in findings]
+    by_id = {f.get("id"): f for f in findings}
     out: list[str] = []
     used: set[int] = set()
     for expected in scenario.expected:
@@ -143,6 +150,10 @@ def problems(scenario: Scenario, findings: list[dict]) -> list[str]:
         matching = [i for i in same if _mismatch(expected, scenario, observed[i]) is None]
         if len(matching) == 1:
             used.add(matching[0])
+            under = _main_kind(findings[matching[0]], by_id)
+            if under != expected.folded_under:
+                out.append(f"{expected.kind} on {list(expected.locks)} folded under {under or 'nothing'}, "
+                           f"expected under {expected.folded_under or 'nothing'}")
         elif matching:
             out.append(f"{expected.kind} on {list(expected.locks)} reported {len(matching)} times")
             used.update(matching)
@@ -158,4 +169,6 @@ def problems(scenario: Scenario, findings: list[dict]) -> list[str]:
             continue
         if got.kind not in allowed or got.kind in {e.kind for e in scenario.expected}:
             out.append(f"unexpected {got.describe()}")
+        elif not findings[i].get("folded_into"):  # tolerated: a consequence of the same bug
+            out.append(f"{got.describe()} is not folded under the finding of its bug")
     return out

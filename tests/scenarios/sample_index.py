@@ -32,7 +32,8 @@ lockscope analyze sample_traces/deadlock_threads-bug.jsonl --html report.html
 
 The last column is what `lockscope analyze` reports on the committed file with
 default options (`hot-lock` statistics left out); line numbers refer to the
-scenario's source file.
+scenario's source file. "Folded under it" marks a finding about the same hold or
+wait as the main finding above it: the reports show it as one line under that one.
 """
 
 
@@ -83,8 +84,15 @@ def describe_expected(expected: Expected) -> str:
 
 
 def row(scenario: Scenario, doc: dict) -> str:
-    findings = [f for f in doc["findings"] if f["kind"] != "hot-lock"]
-    reported = "<br>".join(describe_reported(f) for f in findings) or "nothing"
+    by_id = {f["id"]: f for f in doc["findings"]}
+    lines = []
+    for f in doc["findings"]:
+        if f["kind"] == "hot-lock" or f.get("folded_into"):
+            continue
+        lines.append(describe_reported(f))
+        lines += [f"↳ folded under it: {describe_reported(by_id[r])}" for r in f.get("related") or []
+                  if by_id[r]["kind"] != "hot-lock"]
+    reported = "<br>".join(lines) or "nothing"
     if problems(scenario, doc["findings"]):
         expected = "<br>".join(describe_expected(e) for e in scenario.expected) or "nothing"
         reported += f"<br>*Expected (not reported yet):* {expected}"

@@ -37,7 +37,10 @@ def finding_for(scenario: catalog.Scenario, expected: catalog.Expected) -> dict:
 
 def findings_for(scenario_id: str) -> tuple[catalog.Scenario, list[dict]]:
     scenario = catalog.by_id(scenario_id)
-    return scenario, [finding_for(scenario, e) for e in scenario.expected]
+    findings = [finding_for(scenario, e) | {"id": f"F{i}"} for i, e in enumerate(scenario.expected, 1)]
+    for e, f in zip(scenario.expected, findings, strict=True):
+        f["folded_into"] = next((g["id"] for g in findings if g["kind"] == e.folded_under), None)
+    return scenario, findings
 
 
 def test_exact_findings_match_every_catalogued_scenario() -> None:
@@ -70,9 +73,25 @@ def test_duplicates_and_unexpected_kinds() -> None:
 
 def test_tolerated_and_statistics_are_accepted() -> None:
     scenario, findings = findings_for("deadlock_threads-bug")
-    long_hold = {"kind": "long-hold", "severity": "warning", "locks": findings[0]["locks"][:1]}
+    long_hold = {"kind": "long-hold", "severity": "warning", "locks": findings[0]["locks"][:1],
+                 "folded_into": findings[0]["id"]}
     hot = {"kind": "hot-lock", "severity": "info", "locks": findings[0]["locks"][:1]}
     assert problems(scenario, [*findings, long_hold, hot]) == []
+
+
+def test_tolerated_findings_must_be_folded_under_the_bug() -> None:
+    scenario, findings = findings_for("deadlock_threads-bug")
+    long_hold = {"kind": "long-hold", "severity": "warning", "locks": findings[0]["locks"][:1]}
+    assert problems(scenario, [*findings, long_hold]) == [
+        "long-hold/warning locks=['sessions'] sites=[] is not folded under the finding of its bug"]
+
+
+def test_expected_folding() -> None:
+    scenario, findings = findings_for("lock_timeout-bug")
+    assert [(f["kind"], f["folded_into"]) for f in findings] == [("acquire-timeout", "F2"), ("long-hold", None)]
+    unfolded = [dict(f, folded_into=None) for f in findings]
+    assert problems(scenario, unfolded) == [
+        "acquire-timeout on ['db'] folded under nothing, expected under long-hold"]
 
 
 def test_fixed_twin_must_be_quiet() -> None:
