@@ -155,11 +155,11 @@ class Context:
 def base_label(r: dict) -> str:
     """A lock's label before it is told apart from others: the program's name, else
     the name its creation line gives it, else type@creation site; a lock a library
-    made says which line of the program made it."""
+    made says which line of the program made it (file name and line)."""
     label = r["name"] or r["expr"] or (
         f"{_short_type(r['type'])}@{_short_site(r['created_at'])}" if r["created_at"] else r["key"])
     if not r["name"] and r["lib"] is not None and r["made_by"]:
-        label += f" (made by {r['made_by']})"
+        label += f" (made by {_short_site(r['made_by'])})"  # the full path is the lock's 'created at'
     return label
 
 

@@ -601,7 +601,8 @@ class _Report:
     # ------------------------------------------------------------ statistics
 
     def stats_section(self) -> Safe:
-        shown, summary = lock_rows.split(self.locks, self.all_locks)
+        about = {str(lk.get("id")) for f in self.findings for lk in f.get("locks") or []}
+        shown, summary = lock_rows.split(self.locks, self.all_locks, keep=about)
         folded = h('<p class="muted folded">{}</p>', lock_rows.fold_line(summary)) if summary else ""
         if not shown:
             return h('<section id="locks"><h2>Lock statistics</h2><p class="muted">No locks of the '
@@ -660,19 +661,23 @@ class _Report:
                               '<div>{}</div></div>', hold or Safe('<p class="muted">No hold of these locks '
                                                                   'ended in this trace.</p>'),
                               wait or self.no_wait_text(busy[:6])))
+            elif any(int(x.get("contentions") or 0) for x in busy[:6]):
+                dist.append(self.no_wait_text(busy[:6], holds=False))
         return h('<section id="locks"><h2>Lock statistics</h2><p class="muted">Per lock, in the lock_stat '
                  'tradition; click a column to sort. Durations: wait = from asking for the lock to getting it '
                  '(or giving up), hold = from getting it to releasing it.</p>{}{}</section>', table, join(dist))
 
     @staticmethod
-    def no_wait_text(locks: list[dict]) -> Safe:
-        """Why there is no wait-time histogram: no contention, or no wait that ended."""
+    def no_wait_text(locks: list[dict], holds: bool = True) -> Safe:
+        """Why there is no wait-time histogram (with `holds` False: no hold or wait histogram):
+        no contention, or no wait that ended."""
         contended = sum(int(x.get("contentions") or 0) for x in locks)
         if not contended:
             return Safe('<p class="muted">No lock had to be waited for.</p>')
-        return h('<p class="muted">No wait for these locks ended in this trace ({} still open when it '
-                 'ended), so there is no wait-time distribution to draw.</p>',
-                 fmt.plural(contended, "wait was", "waits were"))
+        what = ("wait for these locks", "wait-time") if holds else ("hold or wait of these locks", "time")
+        return h('<p class="muted">No {} ended in this trace ({} still open when it '
+                 'ended), so there is no {} distribution to draw.</p>',
+                 what[0], fmt.plural(contended, "wait was", "waits were"), what[1])
 
     def site_cell(self, sites: list | None, total_key: str) -> Safe:
         items = [h("<div><code>{}</code> ×{} <span class=\"muted\">{}</span></div>", s.get("site") or "?",

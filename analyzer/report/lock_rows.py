@@ -6,12 +6,14 @@ from __future__ import annotations
 from ..durations import fmt_ns
 
 
-def split(locks: list[dict], all_locks: bool = False) -> tuple[list[dict], dict | None]:
-    """(rows to show, summary of the folded library locks or None)."""
+def split(locks: list[dict], all_locks: bool = False,
+          keep: set[str] | frozenset[str] = frozenset()) -> tuple[list[dict], dict | None]:
+    """(rows to show, summary of the folded library locks or None).  Library locks whose
+    id is in `keep` (those a finding is about) keep their own row."""
     if all_locks:
         return list(locks), None
-    own = [s for s in locks if not s.get("library")]
-    lib = [s for s in locks if s.get("library")]
+    own = [s for s in locks if not s.get("library") or str(s.get("id")) in keep]
+    lib = [s for s in locks if s.get("library") and str(s.get("id")) not in keep]
     if not lib:
         return own, None
     return own, {

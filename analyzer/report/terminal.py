@@ -333,7 +333,7 @@ def locks_tables(doc: dict, names: LockNames, width: int = 80, top: int = 10,
     of the program's own locks (of all with `all_locks`), then one line for the library locks."""
     out = []
     hot = {str(lk.get("id")): f["id"] for f in doc["findings"] if f["kind"] == "hot-lock" for lk in f["locks"][:1]}
-    locks, folded = lock_rows.split(doc["locks"], all_locks)
+    locks, folded = lock_rows.split(doc["locks"], all_locks, keep=set(hot))
     contended = [s for s in locks if s["contentions"]][:top]
     if contended:
         rows = [[visible(hot.get(str(s["id"]), "")), visible(names.label(s)), f"{s['acquisitions']:,}",
@@ -354,7 +354,12 @@ def locks_tables(doc: dict, names: LockNames, width: int = 80, top: int = 10,
         out.append(_table("Longest-held locks", ["lock", "acq", "hold max", "hold p99", "hold total"], rows,
                           {1, 2, 3, 4}, sites, width))
     if folded:
-        out.append(Text(visible(lock_rows.fold_line(folded)), style="dim"))
+        line = visible(lock_rows.fold_line(folded))
+        head, _, tail = line.partition("): ")
+        if cell_len(line) > width and tail:  # the counts go on a line of their own, indented
+            out += [Text(head + "):", style="dim"), Text(f"  {INDENT}{tail}", style="dim")]
+        else:
+            out.append(Text(line, style="dim"))
     return out
 
 
