@@ -24,6 +24,12 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=N
 
 STDOUT = "-"
 
+# Arguments are named by their metavar alone ("TRACE...", not "TRACE <list[str]>"):
+# typer prints the Python type of an argument next to its name in plain help.
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
+typer.core.TyperArgument._usage_display_name = lambda self: self.display_name_raw + (  # type: ignore[method-assign]
+    "..." if self.nargs != 1 else "")
+
 
 def _show_version(show: bool) -> None:
     if show:

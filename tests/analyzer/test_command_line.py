@@ -48,10 +48,12 @@ def test_help_offers_choices_and_no_type_names():
     pages = {cmd: runner.invoke(app, [*cmd, "--help"]) for cmd in ((), ("analyze",), ("report",))}
     for cmd, result in pages.items():
         assert result.exit_code == 0, cmd
-        for line in result.stdout.splitlines():
-            if line.lstrip().startswith("-"):  # an option's line: a value's name, never its type
-                assert "<bool>" not in line and "<str>" not in line and "<int>" not in line, line
+        for line in result.stdout.splitlines():  # a value's or an argument's name, never its type
+            assert "<bool>" not in line and "<str>" not in line and "<int>" not in line, line
+            assert "<list[" not in line and "{" not in line, line
     analyze = pages[("analyze",)].stdout
+    assert " analyze [OPTIONS] TRACE...\n" in analyze.splitlines(keepends=True)[0]
+    assert " report [OPTIONS] SOURCE\n" in pages[("report",)].stdout.splitlines(keepends=True)[0]
     for choice in ("--fail-on [critical|error|warning|info|never]", "--group-by [instance|site]",
                    "--actors [task|thread|segment]", "--plotlyjs [inline|cdn]", "--json FILE",
                    "--long-hold DURATION", "-h, --help"):
