@@ -41,7 +41,7 @@ EXPECTED = {
                                     ("F3", "hot-lock", "F1")],
     "join_under_lock_threads-fixed": [],
     "keyed_locks-bug": [("F1", "potential-deadlock", None)],
-    "keyed_locks-fixed": [("F1", "hot-lock", None), ("F2", "hot-lock", None)],
+    "keyed_locks-fixed": [("F1", "hot-lock", None), ("F2", "hot-lock", None), ("F3", "hot-lock", None)],
     "lock_order_async-bug": [("F1", "potential-deadlock", None)],
     "lock_order_async-fixed": [],
     "lock_order_threads-bug": [("F1", "potential-deadlock", None)],
