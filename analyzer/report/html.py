@@ -660,7 +660,7 @@ class _Report:
                 dist.append(h('<h4>Hold and wait time distributions</h4><div class="two"><div>{}</div>'
                               '<div>{}</div></div>', hold or Safe('<p class="muted">No hold of these locks '
                                                                   'ended in this trace.</p>'),
-                              wait or self.no_wait_text(busy[:6])))
+                              wait or self.no_wait_text(busy[:6], self.locks)))
             elif any(int(x.get("contentions") or 0) for x in busy[:6]):
                 dist.append(self.no_wait_text(busy[:6], holds=False))
         return h('<section id="locks"><h2>Lock statistics</h2><p class="muted">Per lock, in the lock_stat '
@@ -668,11 +668,14 @@ class _Report:
                  '(or giving up), hold = from getting it to releasing it.</p>{}{}</section>', table, join(dist))
 
     @staticmethod
-    def no_wait_text(locks: list[dict], holds: bool = True) -> Safe:
-        """Why there is no wait-time histogram (with `holds` False: no hold or wait histogram):
-        no contention, or no wait that ended."""
+    def no_wait_text(locks: list[dict], every_lock: list[dict] | None = None, holds: bool = True) -> Safe:
+        """Why there is no wait-time histogram of `locks` (with `holds` False: no hold or
+        wait histogram): no contention, or no wait that ended (`every_lock`: all of the
+        report's, where other locks may have been waited for)."""
         contended = sum(int(x.get("contentions") or 0) for x in locks)
         if not contended:
+            if any(int(x.get("contentions") or 0) for x in every_lock or ()):
+                return Safe('<p class="muted">None of these locks had to be waited for.</p>')
             return Safe('<p class="muted">No lock had to be waited for.</p>')
         what = ("wait for these locks", "wait-time") if holds else ("hold or wait of these locks", "time")
         return h('<p class="muted">No {} ended in this trace ({} still open when it '
