@@ -1,7 +1,8 @@
 """Issue 16, on every committed sample trace and on every scenario recorded afresh
 (whose locks and resources are named from their creation lines): the HTML report has
 no heading over nothing, no two rows of one table (and no two series or nodes of one
-chart) with one label, and no sentence that another contradicts."""
+chart) with one label, no sentence that another contradicts, and every hang with
+how long it lasted."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,8 @@ import pytest
 
 from analyzer.analysis import analyze
 from analyzer.report import html
+from analyzer.report.html_findings import never_ended
+from analyzer.report.html_format import duration
 from tests.scenarios import catalog
 from tests.scenarios.recording import record
 
@@ -120,6 +123,13 @@ def contradictions(doc: dict, page: str) -> list[str]:
         text = art.text
         if ("never ended" in text or "still blocked when the trace ended" in text) and "Ended yes" in text:
             out.append(f"{art.attrs.get('id')}: never ended, and ended")
+    sections = {n.attrs["id"]: n.text for n in root.walk() if n.attrs.get("id")}
+    for f in doc["findings"]:  # a hang says how long it lasted
+        d = f.get("details") or {}
+        lasted = d.get("blocked_ns") if d.get("blocked_ns") is not None else d.get("duration_ns")
+        if never_ended(d, f["kind"]) and lasted is not None and f["id"] in sections:
+            if f"Blocked for {duration(lasted)}, until the trace ended" not in sections[f["id"]]:
+                out.append(f"{f['id']}: a hang without its duration")
     text = root.text
     if "No lock had to be waited for" in text and any((lk.get("contentions") or 0) > 0 for lk in doc["locks"]):
         out.append("'No lock had to be waited for', but a lock was contended")
@@ -179,11 +189,16 @@ def test_the_checks_catch_what_they_look_for():
     page = (f'<div class="plot" data-chart="timeline" data-fig="f1"></div>'
             f'<script type="application/json" id="f1">{json.dumps(fig)}</script>')
     assert repeated_chart_labels(page) == ["chart timeline: series ['Lock@a.py:4'] repeated"]
-    doc = {"locks": [{"contentions": 1}]}
+    doc = {"locks": [{"contentions": 1}], "findings": []}
     assert contradictions(doc, "<p>No lock had to be waited for.</p>") == [
         "'No lock had to be waited for', but a lock was contended"]
     assert contradictions(doc, '<article id="F1"><p>It never ended.</p><table><tr><th>Ended</th>'
                                "<td>yes</td></tr></table></article>") == ["F1: never ended, and ended"]
+    hang = {"locks": [], "findings": [{"id": "F2", "kind": "stalled", "details": {"duration_ns": 3_000_000_000}}]}
+    assert contradictions(hang, '<article id="F2"><p>Still waiting.</p></article>') == [
+        "F2: a hang without its duration"]
+    assert contradictions(hang, '<article id="F2"><table class="facts"><tr><th>Blocked for</th>'
+                                "<td>3.00 s, until the trace ended</td></tr></table></article>") == []
 
 
 def test_a_deadlock_of_two_accounts_reads_well(tmp_path):
