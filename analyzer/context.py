@@ -42,10 +42,12 @@ class Options:
     max_cycles: int = 10_000
     hot_locks: int = 10
     source_root: str | None = None  # absolute; None: each run's recorded cwd
+    all_locks: bool = False  # reports list the libraries' locks too
 
     def to_json(self) -> dict:
         return {"group_by": self.group_by, "actors": self.actors, "long_hold_ns": self.long_hold_ns,
-                "max_cycle_length": self.max_cycle_length, "source_root": self.source_root}
+                "max_cycle_length": self.max_cycle_length, "source_root": self.source_root,
+                "all_locks": self.all_locks}
 
 
 @dataclass

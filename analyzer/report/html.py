@@ -52,12 +52,13 @@ def write(result: dict, path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
 
 
 def render(result: dict, con: duckdb.DuckDBPyConnection | None = None, plotlyjs: str = "inline",
-           all_locks: bool = False) -> str:
+           all_locks: bool | None = None) -> str:
     """The report page of findings document `result` as one HTML string (library
-    locks folded into one line of the statistics unless `all_locks`)."""
+    locks folded into one line of the statistics unless `all_locks`; None: as the
+    document was analyzed, `--all-locks`)."""
     if plotlyjs not in PLOTLYJS_MODES:
         raise ValueError(f"plotlyjs must be one of {', '.join(PLOTLYJS_MODES)}, not {plotlyjs!r}")
-    return _Report(result, con, all_locks).page(plotlyjs)
+    return _Report(result, con, lock_rows.all_asked(result, all_locks)).page(plotlyjs)
 
 
 class _Report:
