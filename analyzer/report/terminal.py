@@ -26,7 +26,7 @@ from .. import refs
 from ..durations import fmt_ns
 from ..fold import also_line, main_findings
 from . import lock_rows
-from .html_format import LockNames
+from .html.format import LockNames
 from .visible import visible, visible_lines
 
 STYLE = {"critical": "bold white on red", "error": "bold red", "warning": "yellow", "info": "cyan"}

@@ -12,8 +12,8 @@ import pytest
 
 from analyzer.analysis import analyze
 from analyzer.report import html
-from analyzer.report.html_findings import never_ended
-from analyzer.report.html_format import duration
+from analyzer.report.html.findings import never_ended
+from analyzer.report.html.format import duration
 from tests.scenarios import catalog
 from tests.scenarios.recording import record
 
@@ -220,8 +220,8 @@ def test_a_deadlock_of_two_accounts_reads_well(tmp_path):
 def test_long_labels_that_differ_at_the_end_stay_two_rows_of_the_hold_time_chart():
     """Two library locks whose labels differ only in the line that made them: the
     chart shortens them, and must not put both on one row."""
-    from analyzer.report import html_charts as charts
-    from analyzer.report.html_format import LockNames
+    from analyzer.report.html import charts
+    from analyzer.report.html.format import LockNames
 
     locks = [{"id": f"r/{i}", "label": f"logging.Handler.lock (made by tests/scenarios/busy_service_ok.py:{line})",
               "hold_min_ns": 10, "hold_p50_ns": 20, "hold_p99_ns": 30, "hold_max_ns": 40}

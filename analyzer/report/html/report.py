@@ -21,16 +21,15 @@ from typing import Any
 import duckdb
 import plotly.graph_objects as go
 
-from .. import refs
-from ..fold import also_line, folded_under, main_findings
-from . import html_charts as charts
-from . import html_data as data
-from . import html_findings as hf
-from . import html_format as fmt
-from . import lock_rows
-from .html_page import CSS, SCRIPT
-from .html_safe import Safe, h, join, script_json
-from .html_safe import plot_text as pt
+from ... import refs
+from ...fold import also_line, folded_under, main_findings
+from .. import lock_rows
+from . import charts, data
+from . import findings as hf
+from . import format as fmt
+from .page import CSS, SCRIPT
+from .safe import Safe, h, join, script_json
+from .safe import plot_text as pt
 
 SEVERITIES = ("critical", "error", "warning", "info")
 PLOTLYJS_MODES = ("inline", "cdn")

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import networkx as nx
 import plotly.graph_objects as go
 
-from . import html_format as fmt
-from .html_data import Clock, Spans
-from .html_safe import plot_text as pt
+from . import format as fmt
+from .data import Clock, Spans
+from .safe import plot_text as pt
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#17becf", "#bcbd22", "#393b79", "#ad494a", "#637939", "#7b4173", "#3182bd"]
