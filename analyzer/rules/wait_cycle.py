@@ -78,7 +78,7 @@ def resource(ctx: Context, run: str, res: int) -> dict:
 
 
 # what a wait on one side of a queue waits for
-_ROLE = {"not_empty": "an item", "not_full": "room", "all_tasks_done": "all its tasks done (join)"}
+_ROLE = {"not_empty": "for an item", "not_full": "for room", "all_tasks_done": "join: until every task is done"}
 
 
 def what(res: dict) -> str:
@@ -89,7 +89,7 @@ def what(res: dict) -> str:
     if res["type"] == "task":
         return f"task '{res['name']}' to finish"
     role = _ROLE.get(res.get("role") or "")
-    return f"{res['type']} '{res['name']}'" + (f" (for {role})" if role else "")
+    return f"{res['type']} '{res['name']}'" + (f" ({role})" if role else "")
 
 
 def _last_seen(ctx: Context, run: str) -> int | None:

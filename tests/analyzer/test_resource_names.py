@@ -43,6 +43,10 @@ def _threads_program(stuck: list):
     def idle(worker: Worker):
         worker.jobs.get()  # idle: get
 
+    def flush(worker: Worker):
+        worker.jobs.put("job")
+        worker.jobs.join()  # flush: join (nobody calls task_done)
+
     threads = [threading.Thread(target=waiter, name="waiter"), threading.Thread(target=setter, name="setter")]
     for t in threads:
         t.start()
@@ -52,17 +56,23 @@ def _threads_program(stuck: list):
         stuck.append((w, threading.Thread(target=idle, args=(w,), name=f"idle-{i}", daemon=True)))
         stuck[-1][1].start()
     time.sleep(0.1)
-    return waiter, idle
+    third = Worker()
+    stuck.append((third, threading.Thread(target=flush, args=(third,), name="flush", daemon=True)))
+    stuck[-1][1].start()
+    time.sleep(0.1)
+    return waiter, idle, flush
 
 
 def test_an_event_and_two_queues_are_named_from_their_creation_lines(record):
     stuck: list = []
     try:
         with record() as rec:
-            waiter, idle = _threads_program(stuck)
+            waiter, idle, flush = _threads_program(stuck)
     finally:
         for w, t in stuck:
             w.jobs.put(None)
+            while w.jobs.unfinished_tasks:
+                w.jobs.task_done()
             t.join(TIMEOUT)
     doc = rec.analyze()
     [cycle] = kinds(doc, "wait-cycle")
@@ -76,10 +86,13 @@ def test_an_event_and_two_queues_are_named_from_their_creation_lines(record):
     assert [f["title"] for f in stalls] == [
         f"Stalled: wait for queue.Queue 'Worker.jobs#1' (for an item) at {get_at} never ended",
         f"Stalled: wait for queue.Queue 'Worker.jobs#2' (for an item) at {get_at} never ended",
+        f"Stalled: wait for queue.Queue 'Worker.jobs#3' (join: until every task is done) at "
+        f"{line_of(flush, '# flush: join')} never ended",
     ]
     # the first queue made is #1, and it is the one thread idle-0 waits on
-    assert [[a["name"] for a in f["threads"]] for f in stalls] == [["idle-0"], ["idle-1"]]
-    assert [f["steps"][0]["requests"]["name"] for f in stalls] == ["Worker.jobs#1", "Worker.jobs#2"]
+    assert [[a["name"] for a in f["threads"]] for f in stalls] == [["idle-0"], ["idle-1"], ["flush"]]
+    assert [f["steps"][0]["requests"]["name"] for f in stalls] == ["Worker.jobs#1", "Worker.jobs#2",
+                                                                   "Worker.jobs#3"]
 
 
 def _asyncio_program():
