@@ -28,7 +28,8 @@ def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hol
             baseline: str | os.PathLike | None = None, db: str | os.PathLike | None = None,
             memory_limit: str | None = None, max_cycle_length: int = 6, rules: list[str] | None = None,
             fail_on: str = "error", on_result=None, show_argv: bool = False,
-            temp_limit: str | None = None, source_root: str | os.PathLike | None = None) -> dict:
+            temp_limit: str | None = None, source_root: str | os.PathLike | None = None,
+            all_locks: bool = False) -> dict:
     """Analyze trace files and return the findings document (docs/findings-format.md).
 
     `paths`: files, directories or globs (one path or a list). Raises UnusableInput
@@ -38,13 +39,15 @@ def analyze(paths, *, group_by: str = "instance", actors: str = "task", long_hol
     Secret-looking values of each process's argv are masked unless `show_argv`.
     `memory_limit` / `temp_limit` bound DuckDB's memory and spill (see load.connect);
     running out of either raises UnusableInput. Paths are shown relative to
-    `source_root` (default: each process's recorded working directory).
+    `source_root` (default: each process's recorded working directory). `all_locks`:
+    the reports list every lock's statistics, the libraries' too (`locks` always does).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     long_hold_ns = long_hold if isinstance(long_hold, int) else parse_duration(long_hold)
     opts = Options(group_by=group_by, actors=actors, long_hold_ns=long_hold_ns,
-                   max_cycle_length=max_cycle_length, source_root=absolute_root(source_root))
+                   max_cycle_length=max_cycle_length, source_root=absolute_root(source_root),
+                   all_locks=all_locks)
     known = load_baseline(baseline) if baseline else set()
     files = loader.discover(list(paths))
     con = loader.connect(db, memory_limit, temp_limit)

@@ -159,6 +159,8 @@ def analyze(
                                    "as recorded, without masking secret-looking values."),
     source_root: str | None = typer.Option(None, "--source-root", metavar="DIR", help="Show paths relative to this directory "
                                            "(default: each process's recorded working directory)."),
+    all_locks: bool = typer.Option(False, "--all-locks", help="List every lock in the statistics, "
+                                   "the libraries' internal locks too (default: one line for them)."),
 ) -> None:
     """Analyze trace files: lock-order cycles, deadlocks, long holds, contention.
 
@@ -198,7 +200,7 @@ def analyze(
             paths, group_by=group_by, actors=actors, long_hold=long_hold, baseline=baseline, db=db,
             memory_limit=memory_limit, temp_limit=temp_limit, max_cycle_length=max_cycle_length,
             fail_on=fail_on, on_result=render_html if html_out else None, show_argv=show_argv,
-            source_root=source_root))
+            source_root=source_root, all_locks=all_locks))
     except UnusableInput as exc:
         die(str(exc))
     except Interrupted as exc:
@@ -238,6 +240,9 @@ def report(
     plotlyjs: str = typer.Option("inline", "--plotlyjs", metavar=choices(PLOTLYJS),
                                  help="Embed plotly.js (inline, works offline) or "
                                  "load it from its CDN (cdn, a smaller file)."),
+    all_locks: bool = typer.Option(False, "--all-locks", help="List every lock in the statistics "
+                                   "(default: as analyzed, one line for the libraries' locks "
+                                   "unless analyze had --all-locks)."),
 ) -> None:
     """Re-render the HTML report from a kept database or a findings JSON, without re-loading traces.
 
@@ -291,7 +296,7 @@ def report(
             die(f"{source}: unsupported findings version {doc.get('version')!r} (this lockscope reads 1)")
         shape.check(doc)
         try:
-            page = html.render(doc, con=con, plotlyjs=plotlyjs)
+            page = html.render(doc, con=con, plotlyjs=plotlyjs, all_locks=True if all_locks else None)
         except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
             # a field of the right type with contents the renderer cannot use
             die(f"{source}: malformed findings document ({type(exc).__name__}: {exc})")

@@ -42,10 +42,12 @@ class Options:
     max_cycles: int = 10_000
     hot_locks: int = 10
     source_root: str | None = None  # absolute; None: each run's recorded cwd
+    all_locks: bool = False  # reports list the libraries' locks too
 
     def to_json(self) -> dict:
         return {"group_by": self.group_by, "actors": self.actors, "long_hold_ns": self.long_hold_ns,
-                "max_cycle_length": self.max_cycle_length, "source_root": self.source_root}
+                "max_cycle_length": self.max_cycle_length, "source_root": self.source_root,
+                "all_locks": self.all_locks}
 
 
 @dataclass
@@ -102,6 +104,23 @@ class Context:
     @cached_property
     def _labels(self) -> dict[int, str]:
         return lock_labels(list(self._locks.values()))
+
+    @cached_property
+    def _resource_labels(self) -> dict[tuple[str, int], str]:
+        rows = self.rows(
+            "SELECT r.run, r.id, r.type, r.name, r.expr, r.lib, r.owner, r.lock, r.ts, "
+            "s.site AS created_at, u.site AS made_by FROM resources r "
+            "LEFT JOIN sites s ON s.run = r.run AND s.id = r.site "
+            "LEFT JOIN sites u ON u.run = r.run AND u.id = r.user_site")
+        own_locks = {(str(run), i): lk for run, i, lk in self.con.execute(
+            "SELECT run, id, lk FROM lock_keys WHERE (run, id) IN (SELECT run, lock FROM resources)").fetchall()}
+        return resource_labels(rows, self._labels, own_locks)
+
+    def resource_label(self, run: str, rid: int) -> str | None:
+        """What reports call resource `rid` of `run` (an event, condition, queue, future;
+        a queue's sides are the queue); None when `rid` is no resource. No two resources
+        share a label, nor a resource and a lock other than its own."""
+        return self._resource_labels.get((str(run), rid))
 
     def lock_identity(self, lk: int) -> str:
         """What a fingerprint keeps of a lock: its creation site (or type and name)."""
@@ -176,29 +195,74 @@ def _short_site(site: str) -> str:
 def lock_labels(rows: list[dict]) -> dict[int, str]:
     """Label per `lk` of the `lock_classes` rows: `base_label`, and where several locks
     would print the same one, `#1`, `#2`, ... after the name in order of creation."""
-    groups: dict[str, list[dict]] = {}
-    for r in sorted(rows, key=lambda r: (r["first_ts"] is None, r["first_ts"] or 0,
-                                         r["first_run"] or "", r["first_id"] or 0, r["lk"])):
-        groups.setdefault(base_label(r), []).append(r)
-    taken = set(groups)
-    out: dict[int, str] = {}
+    ordered = sorted(rows, key=lambda r: (r["first_ts"] is None, r["first_ts"] or 0,
+                                          r["first_run"] or "", r["first_id"] or 0, r["lk"]))
+    return _distinct([(r["lk"], r, base_label(r)) for r in ordered], set())
+
+
+def resource_labels(rows: list[dict], lock_labels: dict[int, str],
+                    own_locks: dict[tuple[str, int], int]) -> dict[tuple[str, int], str]:
+    """Label per (run, id) of the `resources` rows (with `created_at`, `made_by` sites).
+
+    The resources of one object (an asyncio.Queue and its sides, a queue.Queue's
+    conditions) are one thing to a reader and share its label; different objects that
+    would print one label are numbered like locks (`Worker.jobs#2`). A resource does
+    not take a lock's label either, unless the lock is its own (a condition's lock is
+    named like the condition)."""
+    objects: dict[tuple[str, int], list[dict]] = {}
+    for r in sorted(rows, key=lambda r: (str(r["run"]), r["id"])):
+        key = (str(r["run"]), r["owner"] if r["owner"] is not None else r["id"])
+        objects.setdefault(key, []).append(r)
+    items = []
+    for key, members in objects.items():
+        head = next((m for m in members if m["owner"] is None), members[0])
+        name = next((m["name"] for m in members if m["name"]), None)
+        expr = head["expr"] or next((m["expr"] for m in members if m["expr"]), None)
+        r = {"name": name, "expr": expr, "type": head["type"] or "resource", "lib": head["lib"],
+             "made_by": head["made_by"], "created_at": head["created_at"],
+             "key": _short_type(head["type"] or "resource")}
+        mine = {lock_labels.get(own_locks.get((key[0], m["lock"]))) for m in members if m["lock"] is not None}
+        items.append((key, r, base_label(r), min((m["ts"] or 0) for m in members), mine))
+    items.sort(key=lambda i: (i[3], i[0]))
+    taken = set(lock_labels.values())
+    # a label that is only the object's own lock's is not taken for it
+    by_object = _distinct([(key, r, label) for key, r, label, _, _ in items],
+                          taken, {key: mine for key, _, _, _, mine in items})
+    return {(str(m["run"]), m["id"]): by_object[(str(m["run"]), m["owner"] if m["owner"] is not None else m["id"])]
+            for m in rows}
+
+
+def _distinct(items: list[tuple], taken: set[str], allowed: dict | None = None) -> dict:
+    """Label per key of `items` ((key, row, base label), in order of creation): the base
+    label, and where several would print the same one (or one of `taken`, unless
+    `allowed[key]` has it), `#1`, `#2`, ... after the name."""
+    groups: dict[str, list[tuple]] = {}
+    for key, r, label in items:
+        groups.setdefault(label, []).append((key, r))
+    allowed = allowed or {}
+    clash = {label for label, members in groups.items()
+             if label in taken and any(label not in allowed.get(k, ()) for k, _ in members)}
+    taken = taken | set(groups)
+    out: dict = {}
     for label, members in groups.items():
-        if len(members) == 1:
-            out[members[0]["lk"]] = label
+        if len(members) == 1 and label not in clash:
+            out[members[0][0]] = label
             continue
         # the number goes after the name: Account.lock#2, threading.Lock#2@a.py:4,
         # Future._condition#2 (made by jobs.py:9)
+        first = members[0][1]
         cut = label.find(" (made by ")
-        if cut < 0 and not (members[0]["name"] or members[0]["expr"]) and members[0]["created_at"]:
-            cut = label.rfind("@" + _short_site(members[0]["created_at"]))
+        if cut < 0 and not (first["name"] or first["expr"]) and first["created_at"]:
+            cut = label.rfind("@" + _short_site(first["created_at"]))
         head, tail = (label, "") if cut < 0 else (label[:cut], label[cut:])
         n = 0
-        for r in members:
+        for key, _ in members:
             n += 1
             numbered = f"{head}#{n}{tail}"
-            while numbered in taken:  # a program's own name may look like one
+            while numbered in taken and numbered not in allowed.get(key, ()):
+                # a program's own name may look like one
                 n += 1
                 numbered = f"{head}#{n}{tail}"
             taken.add(numbered)
-            out[r["lk"]] = numbered
+            out[key] = numbered
     return out

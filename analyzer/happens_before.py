@@ -265,25 +265,12 @@ _VERB = {"set": "set", "notify": "notified", "notify_all": "notified", "put": "p
 
 
 def _resource_label(ctx: Context, run: str, rid: int) -> tuple[str, str | None, str | None]:
-    """(label, type, role): "the Event 'ready'", "the queue.Queue created at jobs.py:9" (for a
+    """(label, type, role): "the Event 'ready'", "the queue.Queue 'Worker.jobs'" (for a
     queue's side, the queue; role says which side), or a thread/task."""
-    def lookup(i: int) -> tuple | None:
-        rows = ctx.con.execute(
-            "SELECT r.type, r.name, r.owner, s.site, r.role FROM resources r "
-            "LEFT JOIN sites s ON s.run = r.run AND s.id = r.site WHERE r.run = ? AND r.id = ?",
-            [run, i]).fetchall()
-        return rows[0] if rows else None
-
-    row = lookup(rid)
-    if row is None:
+    rows = ctx.con.execute("SELECT type, role FROM resources WHERE run = ? AND id = ?", [run, rid]).fetchall()
+    if not rows:
         actor = ctx.actor(run, rid)
         return f"{actor['kind']} '{actor['name']}'", None, None
-    rtype, name, owner, site, role = row
-    if owner is not None and not name:
-        owner_row = lookup(owner)  # a queue's side or an event's condition: name the owner
-        if owner_row is not None:
-            rtype, name, _, site, _ = owner_row
+    rtype, role = rows[0]
     short = rtype.split(".")[-1] if rtype and rtype.startswith("threading.") else (rtype or "resource")
-    if name:
-        return f"the {short} '{name}'", rtype, role
-    return (f"the {short} created at {site}" if site else f"the {short}"), rtype, role
+    return f"the {short} '{ctx.resource_label(run, rid)}'", rtype, role

@@ -480,8 +480,9 @@ class Condition(_OrigCondition):
                     if n < len(_QUEUE_ROLES):
                         fields["role"] = _QUEUE_ROLES[n]
         define(self, "resource", type_, 3, **fields)
-        if type_ in _STANDS_FOR_OWNER and _core.ON:
-            # An Event's (Barrier's) condition is the Event: named by the line that made it
+        if (type_ in _STANDS_FOR_OWNER or "role" in fields) and _core.ON:
+            # An Event's (Barrier's) condition is the Event, a queue's condition one
+            # side of the queue: named by the line that made the Event (queue)
             _renamed(self._ls_def, sys._getframe(1))
         if fields["lock"] is not None:
             self._ls_deps = (lock,)  # its definition names the lock: define that first

@@ -6,6 +6,11 @@ from __future__ import annotations
 from ..durations import fmt_ns
 
 
+def all_asked(doc: dict, all_locks: bool | None) -> bool:
+    """`all_locks`, or when None what the document was analyzed with (`--all-locks`)."""
+    return bool((doc.get("options") or {}).get("all_locks")) if all_locks is None else all_locks
+
+
 def split(locks: list[dict], all_locks: bool = False,
           keep: set[str] | frozenset[str] = frozenset()) -> tuple[list[dict], dict | None]:
     """(rows to show, summary of the folded library locks or None).  Library locks whose

@@ -26,7 +26,7 @@ from .. import refs
 from ..durations import fmt_ns
 from ..fold import also_line, main_findings
 from . import lock_rows
-from .html_format import LockNames
+from .html.format import LockNames
 from .visible import visible, visible_lines
 
 STYLE = {"critical": "bold white on red", "error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -378,9 +378,10 @@ def summary_line(doc: dict) -> Text:
     return line
 
 
-def render(doc: dict, console: Console | None = None, all_locks: bool = False) -> None:
+def render(doc: dict, console: Console | None = None, all_locks: bool | None = None) -> None:
     """Print the summary of findings document `doc`, laid out for the console's width
-    (library locks folded into one line of the statistics unless `all_locks`)."""
+    (library locks folded into one line of the statistics unless `all_locks`; None:
+    as the document was analyzed, `--all-locks`)."""
     console = console or Console()
     width = console.width
     names = LockNames(doc)
@@ -393,6 +394,6 @@ def render(doc: dict, console: Console | None = None, all_locks: bool = False) -
     info = info_lines(mains, by_id)
     if info is not None:
         console.print(info)
-    for table in locks_tables(doc, names, width, all_locks=all_locks):
+    for table in locks_tables(doc, names, width, all_locks=lock_rows.all_asked(doc, all_locks)):
         console.print(table)
     console.print(summary_line(doc))

@@ -10,7 +10,7 @@ from ..durations import fmt_ns
 from ..findings import Finding
 from ..fold import hold_key, keys, wait_key
 from ..waitfor import blocking
-from .wait_cycle import cycle_waits, hung_actors, resource
+from .wait_cycle import cycle_waits, hung_actors, resource, what
 
 KINDS = ("stalled",)
 PREPARE = blocking
@@ -66,16 +66,17 @@ def resource_stalls(ctx: Context, end_ts: dict, explained: set | frozenset = fro
         site = ctx.site(run, site_id)
         where = site["site"] if site else "an unknown site"
         rtype = first["res_type"] or "resource"
-        rname = first["res_name"] or resource(ctx, run, obj)["name"]
+        res = resource(ctx, run, obj)
+        rname = res["name"]
         actors = [ctx.actor(run, w["actor"]) for w in waits]
         names = ", ".join(f"{a['kind']} '{a['name']}'" for a in actors[:5])
         out.append(Finding(
             kind="stalled",
-            title=f"Stalled: wait for {rtype} '{rname}' at {where} never ended",
-            message=(f"{names} waited for {rtype} '{rname}' at {where} until the end of the trace "
+            title=f"Stalled: wait for {what(res)} at {where} never ended",
+            message=(f"{names} waited for {what(res)} at {where} until the end of the trace "
                      f"(up to {fmt_ns(longest)}): nothing signalled it. Check that every path sets, "
                      "notifies or puts what this wait needs, or give the wait a timeout."),
-            fingerprint_parts=[rtype, rname if first["res_name"] else "", site["site"] if site else ""],
+            fingerprint_parts=[rtype, first["res_name"] or "", site["site"] if site else ""],
             locks=[], threads=actors, sites=[site] if site else [],
             steps=[{"actor": actors[0], "holds": [],
                     "requests": {"lock": None, "resource": f"{run}/{obj}", "name": rname, "type": rtype},
@@ -83,7 +84,7 @@ def resource_stalls(ctx: Context, end_ts: dict, explained: set | frozenset = fro
                     "stack": ctx.stack(run, site_id), "ts": first["ts"], "wall": ctx.wall(run, first["ts"]),
                     "count": len(waits)}],
             count=len(waits), run=run, first_ts=min(w["ts"] for w in waits), last_ts=end,
-            details={"duration_ns": longest, "what": f"{rtype} '{rname}'", "resource": f"{run}/{obj}",
+            details={"duration_ns": longest, "what": what(res), "resource": f"{run}/{obj}",
                      "ended": "end-of-trace"},
             about=keys(wait_key(run, w["seq"]) for w in waits),
         ))

@@ -62,26 +62,34 @@ def hung_actors(ctx: Context) -> set[tuple[str, int]]:
 
 
 def resource(ctx: Context, run: str, res: int) -> dict:
-    """`{"id", "name", "type", "created_at"}` of a resource, thread or task."""
+    """`{"id", "name", "type", "created_at", "role"}` of a resource, thread or task;
+    `name` is the label reports show (`ctx.resource_label`)."""
     key = ("resources", run)
     if key not in ctx.cache:
         ctx.cache[key] = {r["id"]: r for r in ctx.rows(
-            "SELECT r.id, r.type, r.name, s.site AS created_at FROM resources r "
+            "SELECT r.id, r.type, r.role, s.site AS created_at FROM resources r "
             "LEFT JOIN sites s ON s.run = r.run AND s.id = r.site WHERE r.run = $run", {"run": run})}
     r = ctx.cache[key].get(res)
     if r is not None:
-        name = r["name"] or (f"{r['type']}@{r['created_at']}" if r["created_at"] else f"{r['type']} #{res}")
-        return {"id": f"{run}/{res}", "name": name, "type": r["type"], "created_at": r["created_at"]}
+        return {"id": f"{run}/{res}", "name": ctx.resource_label(run, res), "type": r["type"],
+                "created_at": r["created_at"], "role": r["role"]}
     actor = ctx.actor(run, res)
-    return {"id": actor["id"], "name": actor["name"], "type": actor["kind"], "created_at": None}
+    return {"id": actor["id"], "name": actor["name"], "type": actor["kind"], "created_at": None, "role": None}
 
 
-def _what(res: dict) -> str:
+# what a wait on one side of a queue waits for
+_ROLE = {"not_empty": "for an item", "not_full": "for room", "all_tasks_done": "join: until every task is done"}
+
+
+def what(res: dict) -> str:
+    """"thread 'reporter' to finish (join)", "threading.Event 'ready'", "queue.Queue
+    'Worker.jobs' (for an item)"."""
     if res["type"] == "thread":
         return f"thread '{res['name']}' to finish (join)"
     if res["type"] == "task":
         return f"task '{res['name']}' to finish"
-    return f"{res['type']} '{res['name']}'"
+    role = _ROLE.get(res.get("role") or "")
+    return f"{res['type']} '{res['name']}'" + (f" ({role})" if role else "")
 
 
 def _last_seen(ctx: Context, run: str) -> int | None:
@@ -135,7 +143,7 @@ def _finding(ctx: Context, g: dict) -> Finding:
     who = f"{holder['kind']} '{holder['name']}'"
     by = f"{signaller['kind']} '{signaller['name']}'"
     lines = [
-        f"{who} waits for {_what(res)} at {wait_at} while holding '{label}' "
+        f"{who} waits for {what(res)} at {wait_at} while holding '{label}' "
         f"(taken at {hold_at or 'an unknown site, in a gap of lost events'})"
         + (f" — the wait is made by its child task '{waiter['name']}'" if r["waiter"] != r["holder"] else "")
         + ".",

@@ -129,8 +129,8 @@ def test_inversion_ordered_by_a_queue_hand_off_is_guarded(record):
             producer = queue_handoff(put_first=False, getter_blocks=getter_blocks)
         g = only_guarded(rec.analyze())
         explanation = g["details"]["explanation"]
-        assert explanation.startswith("ordered by the hand-off through the queue.Queue created at ")
-        assert explanation.endswith(f"(put at {line_of(producer, '# producer: put')})")
+        assert explanation == (f"ordered by the hand-off through the queue.Queue 'jobs' "
+                               f"(put at {line_of(producer, '# producer: put')})")
 
 
 def test_a_put_before_the_first_half_orders_nothing(record):

@@ -6,7 +6,7 @@ import threading
 
 import recorder
 from analyzer import analyze
-from analyzer.pytest_trace import attribute_tests, read_test_windows
+from analyzer.pytest_plugin.trace import attribute_tests, read_test_windows
 
 
 def take(outer, inner):

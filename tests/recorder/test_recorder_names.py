@@ -37,6 +37,11 @@ class Savings(Account):
     pass
 
 
+class Worker:
+    def __init__(self) -> None:
+        self.jobs = queue.Queue()
+
+
 class Registry:
     @classmethod
     def make(cls) -> None:
@@ -102,10 +107,28 @@ def test_library_locks_are_named_by_the_library_and_the_users_line(rec):
         site = trace.sites[d["user_site"]]
         assert (site["file"], site["line"]) == (str(here), _line("SUBMIT"))
     queue_objs = [d for d in trace.objects() if d.get("lib") == "queue"]
-    assert {d.get("expr") for d in queue_objs} >= {"queue.Queue.mutex", "queue.Queue.not_empty"}
+    assert {d.get("expr") for d in queue_objs} == {"queue.Queue.mutex"}
     for d in queue_objs:
         site = trace.sites[d["user_site"]]
         assert (site["file"], site["line"]) == want_site
+    # the queue's side (what get() waits on) is the queue: named by the line that made it
+    [side] = [d for d in trace.objects("resource") if d.get("role") == "not_empty"]
+    assert side["expr"] == "jobs" and "lib" not in side
+    site = trace.sites[side["site"]]
+    assert (site["file"], site["line"]) == want_site
+
+
+def test_a_queue_made_in_a_method_is_named_by_its_attribute(rec):
+    rec.start()
+    first, second = Worker(), Worker()
+    first.jobs.put(1)
+    second.jobs.put(2)
+    assert (first.jobs.get(), second.jobs.get()) == (1, 2)
+    trace = rec.stop()
+    sides = [d for d in trace.objects("resource") if d["type"] == "queue.Queue"]
+    assert sorted((d["role"], d.get("expr")) for d in sides) == sorted(
+        [("not_empty", "Worker.jobs"), ("not_full", "Worker.jobs")] * 2)
+    assert len({d["owner"] for d in sides}) == 2  # two queues
 
 
 def test_the_second_creation_at_a_site_is_a_cache_hit(rec, monkeypatch):

@@ -603,7 +603,7 @@ def test_a_part_that_cannot_be_opened_pauses_and_every_event_is_accounted_for(re
 
 
 def test_a_test_window_keeps_no_beat_from_before_it(rec, tmp_path):
-    from analyzer.pytest_trace import cut_since, mark_now
+    from analyzer.pytest_plugin.trace import cut_since, mark_now
 
     rec.start(flush_interval=0.02)
     spin(threading.Lock(), 1)

@@ -77,3 +77,44 @@ def test_report_errors_are_one_line(shop, tmp_path):
         assert len(result.output.strip().splitlines()) == 1
     result = runner.invoke(app, ["report", str(shop.db), "--html", str(tmp_path / "no" / "dir" / "x.html")])
     assert result.exit_code == 2 and "cannot write report" in result.output
+
+
+def _lock_statistics(page_html: str) -> str:
+    return page_html.split('<section id="locks">')[1].split("</section>")[0]
+
+
+def test_all_locks_lists_the_library_locks_in_every_report(tmp_path):
+    """Without --all-locks the statistics fold the libraries' locks into one line
+    (terminal, HTML); with it they list them; the JSON lists them either way and
+    says which was asked, so `lockscope report` shows the same (or all, when asked)."""
+    from tests.analyzer.test_lock_names import run_program
+
+    traces, _ = run_program(tmp_path)
+    got = {}
+    for flag in ([], ["--all-locks"]):
+        out = tmp_path / ("all" if flag else "folded")
+        out.mkdir()
+        result = runner.invoke(app, ["analyze", str(traces), "--html", str(out / "r.html"), "--json",
+                                     str(out / "f.json"), "--plotlyjs", "cdn", *flag], env={"COLUMNS": "200"})
+        assert result.exit_code == 1, result.output  # the accounts' deadlock
+        got[bool(flag)] = (result.output, (out / "r.html").read_text(encoding="utf-8"),
+                           json.loads((out / "f.json").read_text()), out / "f.json")
+    (text, page, doc, _), (text_all, page_all, doc_all, js_all) = got[False], got[True]
+    library = [lk["label"] for lk in doc["locks"] if lk["library"]]
+    assert len(library) > 5 and doc["locks"] == doc_all["locks"]  # the JSON lists every lock either way
+    assert (doc["options"]["all_locks"], doc_all["options"]["all_locks"]) == (False, True)
+    fold = f"+ {len(library)} library locks ("
+    future = next(label for label in library if label.startswith("Future._condition#1 "))
+    assert fold in text and future not in text
+    assert future in text_all and "library locks (" not in text_all
+    assert fold in _lock_statistics(page) and f">{future}<" not in _lock_statistics(page)
+    stats_all = _lock_statistics(page_all)
+    assert "library locks (" not in stats_all and all(f">{label}<" in stats_all for label in library)
+
+    for source, flag, all_shown in ((got[False][3], [], False), (got[False][3], ["--all-locks"], True),
+                                    (js_all, [], True)):
+        again = tmp_path / "again.html"
+        result = runner.invoke(app, ["report", str(source), "--html", str(again), "--plotlyjs", "cdn", *flag])
+        assert result.exit_code == 0, result.output
+        stats = _lock_statistics(again.read_text(encoding="utf-8"))
+        assert (f">{future}<" in stats, fold in stats) == (all_shown, not all_shown), (source, flag)

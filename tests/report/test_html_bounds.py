@@ -8,7 +8,9 @@ import duckdb
 import pytest
 
 from analyzer.analysis import analyze
-from analyzer.report import html, html_data
+from analyzer.report import html
+from analyzer.report.html import data as html_data
+from analyzer.report.html import report as html_report
 from tests.analyzer.tracebuilder import Trace
 
 from .pageparse import parse
@@ -37,12 +39,12 @@ def busy(tmp_path_factory):
     trace = t.write(tmp / "busy.jsonl")
     pages = {}
     db = tmp / "busy.duckdb"
-    old = html.MAX_WHOLE_RUN_BARS
-    html.MAX_WHOLE_RUN_BARS = 300
+    old = html_report.MAX_WHOLE_RUN_BARS
+    html_report.MAX_WHOLE_RUN_BARS = 300
     try:
         doc = analyze([str(trace)], db=str(db), on_result=lambda d, con: pages.update(html=html.render(d, con=con)))
     finally:
-        html.MAX_WHOLE_RUN_BARS = old
+        html_report.MAX_WHOLE_RUN_BARS = old
     return doc, db, pages["html"]
 
 

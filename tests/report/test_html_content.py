@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from analyzer.report import html
-from analyzer.report.html_format import duration
+from analyzer.report.html.format import duration
 
 from .pageparse import parse
 from .sample_doc import sample_doc

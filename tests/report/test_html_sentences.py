@@ -140,7 +140,7 @@ def test_a_real_hang_on_a_queue_says_the_program_hung_and_for_how_long(tmp_path)
     blocked = hang["details"]["blocked_ns"]
     assert hang["details"]["hung"] is True and blocked > 1_000_000_000
     text = article_text(page, hang["id"])
-    from analyzer.report.html_format import duration
+    from analyzer.report.html.format import duration
     assert (f"The program hung here: both were still blocked when the trace ended, for {duration(blocked)} "
             "until the process was last seen.") in text
     assert f"Blocked for | {duration(blocked)}, until the trace ended" in text

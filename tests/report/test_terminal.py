@@ -22,7 +22,7 @@ from rich.console import Console
 
 from analyzer.analysis import analyze
 from analyzer.report import terminal
-from analyzer.report.html_format import LockNames
+from analyzer.report.html.format import LockNames
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden" / "terminal"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from .pytest_report import LEVELS, at_or_above, failing, report_lines
-from .pytest_trace import TraceMark, attribute_tests, cut_since, mark_now, read_test_windows
+from .report import LEVELS, at_or_above, failing, report_lines
+from .trace import TraceMark, attribute_tests, cut_since, mark_now, read_test_windows
 
 PLUGIN_NAME = "lockscope-session"
 _EARLY = pytest.StashKey["_Recording | None"]()
@@ -358,12 +358,12 @@ class LockscopeSession:
                     html["error"] = f"HTML report: not written: {exc!r}"
 
         try:
-            from . import analyze
+            from .. import analyze
 
             doc = analyze(files, actors="segment", group_by=s.group_by, long_hold=s.long_hold,
                           baseline=s.baseline, fail_on=s.fail_on, on_result=on_result)
         except ImportError as exc:  # a recorder-only install (no [analyzer] extra)
-            from .entry import INSTALL_HINT
+            from ..entry import INSTALL_HINT
 
             self.error = f"the analyzer is not installed ({exc}): {INSTALL_HINT}"
             return
@@ -372,7 +372,7 @@ class LockscopeSession:
             return
         self.doc = doc
         if s.json:
-            from .report import json as json_report
+            from ..report import json as json_report
 
             try:
                 Path(s.json).parent.mkdir(parents=True, exist_ok=True)
@@ -409,7 +409,7 @@ class LockscopeSession:
             elif self.role == "controller" and self.settings.out:
                 tr.write_line(f"traces: {self.settings.out}")
         if self.error is not None:
-            from .report.visible import visible
+            from ..report.visible import visible
 
             tr.write_line(visible(f"lockscope: FAILED: {self.error}"), red=True, bold=True)
         elif verdict:
@@ -434,7 +434,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def render_html(doc: dict, con) -> str:
     """The HTML report page of `doc` (the database `con` gives it the timelines)."""
     try:
-        from .report import html as report_html
+        from ..report import html as report_html
     except ImportError:
         raise RuntimeError("this lockscope has no HTML report (analyzer.report.html)") from None
     return report_html.render(doc, con=con)
@@ -459,7 +459,7 @@ class TestFindings:
         """The whole findings document of this test so far (options as for `analyze`)."""
         import recorder
 
-        from . import analyze
+        from .. import analyze
 
         recorder.flush()
         with tempfile.TemporaryDirectory(prefix="lockscope-test-") as tmp:
@@ -476,7 +476,7 @@ class TestFindings:
 
     def assert_clean(self, severity: str = "error", **options) -> None:
         """Fail the test, listing them, when it has findings at or above `severity`."""
-        from .pytest_report import finding_lines
+        from .report import finding_lines
 
         found = self(severity=severity, **options)
         if found:

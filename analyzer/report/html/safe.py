@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from .visible import visible, visible_data
+from ..visible import visible, visible_data
 
 
 class Safe(str):

@@ -21,16 +21,15 @@ from typing import Any
 import duckdb
 import plotly.graph_objects as go
 
-from .. import refs
-from ..fold import also_line, folded_under, main_findings
-from . import html_charts as charts
-from . import html_data as data
-from . import html_findings as hf
-from . import html_format as fmt
-from . import lock_rows
-from .html_page import CSS, SCRIPT
-from .html_safe import Safe, h, join, script_json
-from .html_safe import plot_text as pt
+from ... import refs
+from ...fold import also_line, folded_under, main_findings
+from .. import lock_rows
+from . import charts, data
+from . import findings as hf
+from . import format as fmt
+from .page import CSS, SCRIPT
+from .safe import Safe, h, join, script_json
+from .safe import plot_text as pt
 
 SEVERITIES = ("critical", "error", "warning", "info")
 PLOTLYJS_MODES = ("inline", "cdn")
@@ -52,12 +51,13 @@ def write(result: dict, path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
 
 
 def render(result: dict, con: duckdb.DuckDBPyConnection | None = None, plotlyjs: str = "inline",
-           all_locks: bool = False) -> str:
+           all_locks: bool | None = None) -> str:
     """The report page of findings document `result` as one HTML string (library
-    locks folded into one line of the statistics unless `all_locks`)."""
+    locks folded into one line of the statistics unless `all_locks`; None: as the
+    document was analyzed, `--all-locks`)."""
     if plotlyjs not in PLOTLYJS_MODES:
         raise ValueError(f"plotlyjs must be one of {', '.join(PLOTLYJS_MODES)}, not {plotlyjs!r}")
-    return _Report(result, con, all_locks).page(plotlyjs)
+    return _Report(result, con, lock_rows.all_asked(result, all_locks)).page(plotlyjs)
 
 
 class _Report:
@@ -660,7 +660,7 @@ class _Report:
                 dist.append(h('<h4>Hold and wait time distributions</h4><div class="two"><div>{}</div>'
                               '<div>{}</div></div>', hold or Safe('<p class="muted">No hold of these locks '
                                                                   'ended in this trace.</p>'),
-                              wait or self.no_wait_text(busy[:6])))
+                              wait or self.no_wait_text(busy[:6], self.locks)))
             elif any(int(x.get("contentions") or 0) for x in busy[:6]):
                 dist.append(self.no_wait_text(busy[:6], holds=False))
         return h('<section id="locks"><h2>Lock statistics</h2><p class="muted">Per lock, in the lock_stat '
@@ -668,11 +668,14 @@ class _Report:
                  '(or giving up), hold = from getting it to releasing it.</p>{}{}</section>', table, join(dist))
 
     @staticmethod
-    def no_wait_text(locks: list[dict], holds: bool = True) -> Safe:
-        """Why there is no wait-time histogram (with `holds` False: no hold or wait histogram):
-        no contention, or no wait that ended."""
+    def no_wait_text(locks: list[dict], every_lock: list[dict] | None = None, holds: bool = True) -> Safe:
+        """Why there is no wait-time histogram of `locks` (with `holds` False: no hold or
+        wait histogram): no contention, or no wait that ended (`every_lock`: all of the
+        report's, where other locks may have been waited for)."""
         contended = sum(int(x.get("contentions") or 0) for x in locks)
         if not contended:
+            if any(int(x.get("contentions") or 0) for x in every_lock or ()):
+                return Safe('<p class="muted">None of these locks had to be waited for.</p>')
             return Safe('<p class="muted">No lock had to be waited for.</p>')
         what = ("wait for these locks", "wait-time") if holds else ("hold or wait of these locks", "time")
         return h('<p class="muted">No {} ended in this trace ({} still open when it '

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import networkx as nx
 import plotly.graph_objects as go
 
-from . import html_format as fmt
-from .html_data import Clock, Spans
-from .html_safe import plot_text as pt
+from . import format as fmt
+from .data import Clock, Spans
+from .safe import plot_text as pt
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#17becf", "#bcbd22", "#393b79", "#ad494a", "#637939", "#7b4173", "#3182bd"]
@@ -171,7 +171,8 @@ def timeline(spans: Spans, clock: Clock, names: fmt.LockNames, colors: dict[str,
             label += f" ({r0['actor_kind']})"
         if run_labels:  # several processes: say whose thread
             label += f" · {run_labels.get(a[0]) or '?'}"
-        ticks.append(pt(_shorten(label, 40)))
+        ticks.append(label)
+    ticks = [pt(t) for t in _shorten_all(ticks, 40)]
     note_parts = []
     if spans.total > len(spans.rows):
         note_parts.append(f"showing {fmt.count(len(spans.rows))} of {fmt.count(spans.total)} {what}: "
@@ -212,7 +213,19 @@ def _hms(clock: Clock, x: int) -> str:
 
 
 def _shorten(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+    """At most `n` characters: the start and the end (where a label's number, line or
+    `made by` site is), with an ellipsis between."""
+    if len(text) <= n:
+        return text
+    tail = (n - 1) // 2
+    return text[: n - 1 - tail] + "…" + text[len(text) - tail:]
+
+
+def _shorten_all(texts: list[str], n: int) -> list[str]:
+    """`_shorten` each, except the ones that would then read the same (kept whole):
+    distinct labels stay distinct in a chart."""
+    short = [_shorten(t, n) for t in texts]
+    return [s if short.count(s) == 1 else t for s, t in zip(short, texts, strict=True)]
 
 
 def _span_hover(r: dict, names: fmt.LockNames, x0: int, unit: str, scale: float) -> str:
@@ -291,7 +304,7 @@ def lock_graph(nodes: dict[str, str], edges: list[Edge], node_hover: dict[str, s
     order = list(nodes)
     fig.add_trace(go.Scatter(
         x=[pos[n][0] for n in order], y=[pos[n][1] for n in order], mode="markers+text",
-        text=[pt(_shorten(nodes[n], 36)) for n in order], textposition="top center",
+        text=[pt(t) for t in _shorten_all([nodes[n] for n in order], 36)], textposition="top center",
         marker=dict(size=20, color=[CYCLE_RED if n in cycle_nodes else "#3b82c4" for n in order],
                     line=dict(width=2, color="#ffffff")),
         hovertext=[node_hover.get(n, "") for n in order], hovertemplate="%{hovertext}<extra></extra>",
@@ -370,7 +383,7 @@ def percentiles(locks: list[dict], names: fmt.LockNames, colors: dict[str, str])
     if not rows:
         return None
     fig = go.Figure()
-    labels = [pt(_shorten(names.label(lk), 40)) for lk in rows]
+    labels = [pt(t) for t in _shorten_all([names.label(lk) for lk in rows], 40)]
     for lk, label in zip(rows, labels, strict=True):
         color = colors.get(str(lk.get("id")), OTHER)
         lo = max(lk.get("hold_min_ns") or 1, 1)
@@ -409,9 +422,10 @@ def histogram(series: dict[str, list[tuple[float, int]]], names: fmt.LockNames, 
         return None
     fig = go.Figure()
     step = 10 ** (1 / bins_per_decade)
-    for key, bins in series.items():
+    labels = _shorten_all([names.label(key) for key in series], 40)
+    for (key, bins), label in zip(series.items(), labels, strict=True):
         color = colors.get(key, OTHER)
-        label = pt(_shorten(names.label(key), 40))
+        label = pt(label)
         counts = dict(bins)
         # a frequency polygon over every bin from the first to the last, zeros included
         first = round(math.log10(min(counts)) * bins_per_decade)

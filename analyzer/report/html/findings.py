@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..paths import shown_path
-from . import html_format as fmt
-from .html_safe import Safe, h, join
+from ...paths import shown_path
+from . import format as fmt
+from .safe import Safe, h, join
 
 KIND_TITLES = {
     "deadlock": "Deadlock",

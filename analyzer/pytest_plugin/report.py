@@ -4,8 +4,8 @@ Plain text only (pytest's terminal writer adds colour); no DuckDB, no rich.
 """
 from __future__ import annotations
 
-from .fold import also_line
-from .report.visible import visible
+from ..fold import also_line
+from ..report.visible import visible
 
 SEVERITIES = ("critical", "error", "warning", "info")
 LEVELS = (*SEVERITIES, "never")
