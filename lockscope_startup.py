@@ -10,7 +10,7 @@ imports it has nothing to record and pays nothing.  ``lockscope`` itself (the
 analyzer's command line) calls :func:`disable`.  Never raises.
 
 Kept at the top level (not inside ``recorder``) because importing the ``recorder``
-package is what costs: it imports ``threading`` and orjson.
+package is what costs: it imports ``threading`` and the recorder's modules.
 
 PYTEST_DONT_REWRITE (imported before pytest can mark it for assertion rewriting)
 """

@@ -22,12 +22,17 @@ import functools
 import operator
 import os
 import sys
-from typing import Any, TypeVar
 
-from . import _core, _threading
+from . import _core, _text, _threading
 from . import _options as _opts
 from ._disk import DEFAULT_MAX_TOTAL_MB, UnsafeFolder
 from ._sink import FORMAT, VERSION, Sink
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 __all__ = ["start", "stop", "flush", "name", "segment", "trace_files", "is_recording",
            "Recording", "FORMAT", "VERSION", "DEFAULT_OUT_DIR"]
@@ -38,8 +43,6 @@ _sink: Sink | None = None
 _last_files: list[str] = []
 _options: dict | None = None
 _hooks_installed = False
-
-T = TypeVar("T")
 
 
 class Recording:
@@ -213,6 +216,15 @@ def _ensure_writer() -> None:
         # leaves no empty file. (Under ``python -m`` the header waits for the first
         # flush: runpy sets argv[0] only once the module's packages are imported.)
         sink.write_header_now()
+    # orjson is imported here, in the thread that records first, rather than at start
+    # (a process that records nothing never needs it) or in the writer (an import in a
+    # thread of ours could hold import locks across a fork() by the program).
+    try:
+        _text.load_orjson()
+    except ImportError as exc:
+        _core.ON = False
+        sys.stderr.write(f"lockscope: recording disabled ({exc})\n")
+        return
     sink.start_writer()
     if opened_now:
         sink.flush_soon()

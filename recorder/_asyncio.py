@@ -10,7 +10,10 @@ from inside that import (asyncio imports threading), it waits for the import to 
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
+    from typing import Any
 
 _installed = False
 _hook: _AsyncioImportHook | None = None

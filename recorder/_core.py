@@ -18,8 +18,11 @@ import sys
 import time
 import weakref
 from collections import deque
-from typing import Any
 from weakref import ref as _weakref
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
+    from typing import Any
 
 mono_ns = time.monotonic_ns
 _getframe = sys._getframe

@@ -15,9 +15,12 @@ from __future__ import annotations
 import contextvars
 import functools
 import sys
-from typing import Any
 
 from . import _core
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
+    from typing import Any
 
 _MODULE = "concurrent.futures.thread"
 _originals: tuple | None = None

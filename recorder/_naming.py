@@ -16,13 +16,19 @@ the program: any failure gives no name.
 from __future__ import annotations
 
 import _thread
-import ast
-import linecache
 import os
-from collections.abc import Iterator
-from typing import Any
 
 from . import _core
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
+    from collections.abc import Iterator
+    from typing import Any
+
+# Imported by _import_parsers() at the first creation site worked out, not at start-up:
+# ast, and linecache with tokenize and re, cost milliseconds.
+ast: Any = None
+linecache: Any = None
 
 MAX_EXPR = 120          # longer expressions are cut (they are labels, not code)
 MAX_PLACES = 4096       # the per-place memo is cleared past this many entries
@@ -113,6 +119,8 @@ def _work_out(frame: Any, code: Any) -> tuple:
         place = (filename, pos)
         expr = _by_place.get(place)
         if expr is None:
+            if ast is None:
+                _import_parsers()
             expr = _expression(frame, code, pos, lib is not None, module)
             if len(_by_place) >= MAX_PLACES:
                 _by_place.clear()
@@ -204,7 +212,17 @@ def _parses(filename: str, line: int, globs: dict) -> Iterator[tuple[ast.AST, in
             yield tree, start - 1 - (1 if indented else 0)
 
 
-_VALUE_KEEPERS = (ast.BoolOp, ast.IfExp, ast.Await, ast.Starred)
+_VALUE_KEEPERS: tuple = ()  # (ast.BoolOp, ast.IfExp, ast.Await, ast.Starred)
+
+
+def _import_parsers() -> None:
+    global ast, linecache, _VALUE_KEEPERS
+    import ast as ast_module
+    import linecache as linecache_module
+
+    _VALUE_KEEPERS = (ast_module.BoolOp, ast_module.IfExp, ast_module.Await, ast_module.Starred)
+    linecache = linecache_module
+    ast = ast_module  # (last: the test for "imported yet")
 
 
 def _expression(frame: Any, code: Any, pos: tuple, library: bool, module: str) -> str:

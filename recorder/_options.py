@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
+    from typing import Any
 
 MIN_FLUSH_INTERVAL = 0.01
 MAX_FLUSH_INTERVAL = 3600.0

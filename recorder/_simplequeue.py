@@ -8,10 +8,13 @@ the queue; ``put`` is a ``signal`` (``sig: put``) on it.  Used by
 from __future__ import annotations
 
 import queue
-from typing import Any
 
 from . import _core
 from ._core import define, site_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
+    from typing import Any
 
 _OrigSimpleQueue = queue.SimpleQueue
 _Empty = queue.Empty

@@ -20,12 +20,13 @@ import _thread
 import os
 import sys
 import time
-from typing import Any
-
-import orjson
 
 from . import _core, _disk
-from ._text import dumps
+from ._text import dumps, dumps_plain
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _encode_fast = _core.speedups.encode if _core.speedups is not None else None
 _take = _core.speedups.take if _core.speedups is not None else None
@@ -102,7 +103,7 @@ class _OpNames(dict):
     """op -> its bytes for the fast encodings; an op we do not know is JSON-escaped."""
 
     def __missing__(self, op: str) -> bytes:
-        value = self[op] = orjson.dumps(str(op))[1:-1]
+        value = self[op] = dumps(str(op))[1:-2]  # (without the quotes and newline)
         return value
 
 
@@ -247,7 +248,7 @@ class Sink:
         # Written at the first event or flush rather than at start, so that a program
         # started through ``lockscope run`` shows its own argv.
         try:
-            self._write(dumps(self._header()))
+            self._write(dumps_plain(self._header()))
         finally:
             # From the file, not set before the write: a KeyboardInterrupt raised in
             # the program's thread around it must neither lose the header nor write
@@ -296,7 +297,7 @@ class Sink:
         self.part_bytes += len(data)
 
     def _rotate(self) -> None:
-        self._write(dumps({"k": "end", "ts": time.monotonic_ns(), "reason": "rotate"}))
+        self._write(dumps_plain({"k": "end", "ts": time.monotonic_ns(), "reason": "rotate"}))
         self._close_part()
         self.part += 1
         self._open_part()
@@ -503,8 +504,8 @@ class Sink:
                     self._reset_part()
                 else:
                     if self.fd >= 0:  # (else a rotation failed to open the next part)
-                        self._write(dumps({"k": "end", "ts": time.monotonic_ns(),
-                                           "reason": "rotate"}))
+                        self._write(dumps_plain({"k": "end", "ts": time.monotonic_ns(),
+                                                 "reason": "rotate"}))
                         self._close_part()
                         self.part += 1
                     self._open_part()
@@ -732,7 +733,8 @@ class Sink:
             if not self.failed and not self.paused and self.fd >= 0:
                 if not self.header_written:
                     self._write_header()
-                self._write(dumps({"k": "end", "ts": time.monotonic_ns(), "reason": reason}))
+                self._write(dumps_plain({"k": "end", "ts": time.monotonic_ns(),
+                                         "reason": reason}))
         except OSError as exc:
             if not self.told:
                 _warn(f"cannot finish the trace ({exc})")

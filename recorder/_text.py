@@ -7,13 +7,32 @@ lock names).  orjson refuses such strings, so a record that has one is encoded
 again with every string made valid: an escaped byte is written as the four
 characters ``\\xNN`` (its value in hex) and any other lone surrogate as U+FFFD.
 Records without such text cost nothing extra.
+
+orjson is imported when first needed, not when the recorder starts: with what it
+imports (dataclasses, inspect, uuid, platform, datetime, json) it is most of what
+starting the recorder costs, and a process that records nothing never needs it.
+The header and ``end`` records, which every process writes, are encoded without it
+(:func:`dumps_plain`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-import orjson
+_orjson = None
+
+
+def load_orjson():  # noqa: ANN201  (the orjson module)
+    """Import orjson (once); the recorder's process layer calls it before the writer
+    thread starts, so that no import runs in the background (see recorder._ensure_writer)."""
+    global _orjson
+    if _orjson is None:
+        import orjson
+
+        _orjson = orjson
+    return _orjson
 
 
 def clean_text(text: str) -> str:
@@ -38,7 +57,64 @@ def _clean(value: Any) -> Any:
 
 def dumps(record: dict) -> bytes:
     """``record`` as one JSON line (with its newline); other objects become their ``str``."""
+    orjson = _orjson or load_orjson()
     try:
         return orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
     except (orjson.JSONEncodeError, TypeError):
         return orjson.dumps(_clean(record), option=orjson.OPT_APPEND_NEWLINE)
+
+
+try:
+    from _json import encode_basestring as _quote  # json's own C string escaper
+except ImportError:  # pragma: no cover - an interpreter without it
+    _quote = None
+
+
+def dumps_plain(record: dict) -> bytes:
+    """``record`` (str, int, float, bool, None, lists and dicts of them) as one JSON
+    line, without orjson: for the header and ``end`` records."""
+    if _quote is None:  # pragma: no cover
+        return dumps(record)
+    parts: list = []
+    _plain(record, parts)
+    parts.append("\n")
+    text = "".join(parts)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (text from the OS that is not UTF-8)
+        parts = []
+        _plain(_clean(record), parts)
+        parts.append("\n")
+        return "".join(parts).encode("utf-8")
+
+
+def _plain(value: Any, out: list) -> None:
+    if isinstance(value, str):
+        out.append(_quote(value))
+    elif value is None:
+        out.append("null")
+    elif value is True or value is False:
+        out.append("true" if value else "false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        # (orjson writes null for NaN and infinities too)
+        out.append(float.__repr__(value) if value - value == 0 else "null")
+    elif isinstance(value, dict):
+        out.append("{")
+        for i, (key, item) in enumerate(value.items()):
+            if i:
+                out.append(",")
+            out.append(_quote(str(key)))
+            out.append(":")
+            _plain(item, out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _plain(item, out)
+        out.append("]")
+    else:
+        out.append(_quote(str(value)))

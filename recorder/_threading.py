@@ -15,11 +15,14 @@ import operator
 import queue as _queue_mod
 import sys
 import threading
-from typing import Any
 from weakref import ref as _weakref
 
 from . import _core, _jobs, _naming, _simplequeue
 from ._core import current_state, define, mono_ns, site_id, task_of
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
+    from typing import Any
 
 _allocate_lock = _thread.allocate_lock
 _getframe = sys._getframe

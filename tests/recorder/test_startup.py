@@ -43,6 +43,46 @@ def test_recording_threads_imports_no_asyncio_socket_or_secrets(tmp_path):
         "socket", "secrets", "random", "hashlib"}
 
 
+# What starting the recorder must not import: orjson (with dataclasses, inspect, uuid,
+# platform, datetime, json), typing, and the parsers that name locks (ast, linecache with
+# tokenize and re) -- tens of milliseconds for every process that imports threading.
+NOT_AT_START = {"orjson", "typing", "dataclasses", "inspect", "uuid", "platform", "datetime",
+                "json", "ast", "linecache", "tokenize", "re", "enum"}
+
+
+def test_starting_the_recorder_imports_no_orjson_typing_or_parsers(tmp_path):
+    out = tmp_path / "traces"
+    code = ("import threading, sys; rec = sys.modules.get('recorder'); "
+            "print(bool(rec and rec.is_recording())); " + MODULES)
+    plain = run_python(["-c", code], tmp_path)
+    traced = run_python(["-c", code], tmp_path, LOCKSCOPE_OUT=str(out))
+    assert plain.returncode == traced.returncode == 0 and traced.stderr == "", traced.stderr
+    assert plain.stdout.split()[0] == "False" and traced.stdout.split()[0] == "True"
+    extra = set(traced.stdout.split()[1:]) - set(plain.stdout.split()[1:])
+    assert "recorder._threading" in extra
+    assert not extra & NOT_AT_START
+    # The process recorded nothing, and still leaves a complete trace (header and end).
+    (trace,) = traces(out)
+    assert trace.header["argv"] == ["-c"]
+    assert [r["k"] for r in trace.records] == ["header", "end"]
+
+
+def test_orjson_and_the_parsers_come_with_the_first_lock(tmp_path):
+    out = tmp_path / "traces"
+    show = "print([m for m in ('ast', 'orjson') if m in sys.modules])\n"
+    script = write(tmp_path / "prog.py", "import threading, sys\n" + show +
+                   "registry_lock = threading.Lock()\n" + show +
+                   "with registry_lock:\n"
+                   "    pass\n")
+    res = run_python([str(script)], tmp_path, LOCKSCOPE_OUT=str(out))
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    # the first lock is named from its line (ast) and starts the writer (orjson)
+    assert res.stdout.splitlines() == ["[]", "['ast', 'orjson']"]
+    (trace,) = traces(out)
+    (lock,) = [d for d in trace.objects("lock") if d.get("expr") == "registry_lock"]
+    assert trace.ops(lock["id"]) == {"acquire": 1, "release": 1}
+
+
 PROGRAM = """
     import {first}
     import asyncio, logging, threading
