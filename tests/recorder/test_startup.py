@@ -67,6 +67,22 @@ def test_starting_the_recorder_imports_no_orjson_typing_or_parsers(tmp_path):
     assert [r["k"] for r in trace.records] == ["header", "end"]
 
 
+@pytest.mark.parametrize("argv, redacted", [([], False), (["--db-password=x"], True)])
+def test_the_header_needs_re_only_for_a_command_line_that_may_hold_secrets(tmp_path, argv,
+                                                                          redacted):
+    out = tmp_path / "traces"
+    script = write(tmp_path / "prog.py", """
+        import sys, threading
+        sys.modules["recorder"].flush()  # writes the header
+        print("re" in sys.modules, "orjson" in sys.modules)
+    """)
+    res = run_python([str(script), *argv], tmp_path, LOCKSCOPE_OUT=str(out))
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert res.stdout.split() == [str(redacted), "False"]
+    (trace,) = traces(out)
+    assert trace.header["argv"][1:] == (["--db-password=***"] if redacted else [])
+
+
 def test_orjson_and_the_parsers_come_with_the_first_lock(tmp_path):
     out = tmp_path / "traces"
     show = "print([m for m in ('ast', 'orjson') if m in sys.modules])\n"
