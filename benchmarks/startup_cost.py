@@ -11,9 +11,13 @@ loaded machine):
   (target: at most 5 ms over plain Python);
 * ``-c "import threading"``: a program that uses threads, where recording starts.
 
-Also prints the modules imported at start-up with the variable set that plain
-Python does not import.  The machine may be shared: runs alternate and figures are
-medians.
+Also prints, steadier on a loaded machine, the time ``python -X importtime`` gives
+for ``import threading`` (where recording starts; the median of the runs), whether the
+recorder's bytecode was cached (without ``.pyc`` files, e.g. under
+``PYTHONDONTWRITEBYTECODE=1`` in a source checkout, every run compiles the recorder:
+``python -m compileall recorder`` caches it, as ``pip install`` does), and the modules
+imported at start-up with the variable set that plain Python does not import.  The
+machine may be shared: runs alternate and figures are medians.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ PROGRAMS = {
     "-c 'import threading'": ["-c", "import threading"],
 }
 SHOW_MODULES = "import sys; print(' '.join(sorted(sys.modules)))"
+# Every run starts in an empty folder: ``-c`` puts the working directory first on
+# sys.path, where a checkout's ``recorder`` would shadow the one --python has installed.
+RUN_DIR: str | None = None  # set by main()
+BYTECODE_CACHED = ("import importlib.util, os, recorder; "
+                   "print(os.path.exists(importlib.util.cache_from_source(recorder.__file__)))")
 
 
 def children_cpu() -> float:
@@ -48,9 +57,22 @@ def children_cpu() -> float:
 def run_once(python: str, args: list[str], env: dict) -> tuple[float, float]:
     """Wall time and CPU time (user + system) in ms of one interpreter run."""
     cpu0, t0 = children_cpu(), time.perf_counter_ns()
-    subprocess.run([python, *args], env=env, check=True, timeout=60,
+    subprocess.run([python, *args], env=env, check=True, timeout=60, cwd=RUN_DIR,
                    stdout=subprocess.DEVNULL)
     return (time.perf_counter_ns() - t0) / 1e6, (children_cpu() - cpu0) * 1e3
+
+
+def import_threading_ms(python: str, env: dict) -> float:
+    """``import threading``'s cumulative time in ms as ``python -X importtime`` reports it."""
+    err = subprocess.run([python, "-X", "importtime", "-c", "import threading"], env=env,
+                         cwd=RUN_DIR, check=True, timeout=60, capture_output=True,
+                         text=True).stderr
+    for line in err.splitlines():
+        fields = line.split("|")
+        if len(fields) == 3 and fields[2].strip() == "threading" \
+                and not fields[2].startswith("  "):
+            return int(fields[1]) / 1000
+    return float("nan")
 
 
 def environments(out_dir: str) -> tuple[dict, dict]:
@@ -61,6 +83,7 @@ def environments(out_dir: str) -> tuple[dict, dict]:
 def extra_modules(python: str, plain: dict, traced: dict) -> list[str]:
     def modules(env: dict) -> set[str]:
         out = subprocess.run([python, "-c", SHOW_MODULES], env=env, check=True, timeout=60,
+                             cwd=RUN_DIR,
                              capture_output=True, text=True).stdout
         return set(out.split())
 
@@ -72,7 +95,9 @@ def main() -> None:
     ap.add_argument("-n", "--runs", type=int, default=40, help="runs of each kind (default 40)")
     ap.add_argument("--python", default=sys.executable, help="interpreter to measure")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="lockscope-startup-") as out_dir:
+    global RUN_DIR
+    with tempfile.TemporaryDirectory(prefix="lockscope-startup-") as out_dir, \
+            tempfile.TemporaryDirectory(prefix="lockscope-startup-cwd-") as RUN_DIR:
         plain, traced = environments(out_dir)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         version = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
@@ -92,6 +117,17 @@ def main() -> None:
                 r = statistics.median(x[i] for x in rec)
                 print(f"    {what}  without {b:6.1f} ms   with LOCKSCOPE_OUT {r:6.1f} ms   "
                       f"{r - b:+6.1f} ms   {r / b:4.2f}x")
+        bare_imp, rec_imp = [], []
+        for _ in range(args.runs):
+            bare_imp.append(import_threading_ms(args.python, plain))
+            rec_imp.append(import_threading_ms(args.python, traced))
+        b, r = statistics.median(bare_imp), statistics.median(rec_imp)
+        print(f"  import threading (-X importtime, median of {args.runs})\n"
+              f"          without {b:6.1f} ms   with LOCKSCOPE_OUT {r:6.1f} ms   {r - b:+6.1f} ms")
+        cached = subprocess.run([args.python, "-c", BYTECODE_CACHED], env=plain, timeout=60,
+                                cwd=RUN_DIR,
+                                capture_output=True, text=True).stdout.strip()
+        print(f"  recorder bytecode cached (.pyc): {cached or 'unknown'}")
         extra = extra_modules(args.python, plain, traced)
         print(f"  modules at start-up with LOCKSCOPE_OUT, not without: {' '.join(extra) or 'none'}")
 
