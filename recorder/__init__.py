@@ -216,16 +216,10 @@ def _ensure_writer() -> None:
         # leaves no empty file. (Under ``python -m`` the header waits for the first
         # flush: runpy sets argv[0] only once the module's packages are imported.)
         sink.write_header_now()
-    # orjson is imported here, in the thread that records first, rather than at start
-    # (a process that records nothing never needs it) or in the writer (an import in a
-    # thread of ours could hold import locks across a fork() by the program).
     try:
-        _text.load_orjson()
-    except ImportError as exc:
-        _core.ON = False
-        sys.stderr.write(f"lockscope: recording disabled ({exc})\n")
-        return
-    sink.start_writer()
+        _text.load_orjson()  # here, not at start-up or in the writer: see there
+    finally:  # (a KeyboardInterrupt during the import goes on to the program)
+        sink.start_writer()
     if opened_now:
         sink.flush_soon()
 
@@ -426,6 +420,7 @@ def _before_fork() -> None:
     if sink is None:
         return
     try:
+        _text.wait_for_import(5.0)
         threading = sys.modules.get("threading")
         # A thread started by threading ends through its bootstrap, never through
         # the interpreter's exit (true again in a child forked from such a thread,

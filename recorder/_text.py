@@ -17,22 +17,48 @@ The header and ``end`` records, which every process writes, are encoded without 
 
 from __future__ import annotations
 
+import _thread
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 _orjson = None
+_importing = _thread.allocate_lock()  # held while a thread imports orjson (never traced)
+# What orjson's module initialisation imports: imported first, in Python.
+_ORJSON_NEEDS = ("dataclasses", "datetime", "enum", "json", "uuid")
 
 
 def load_orjson():  # noqa: ANN201  (the orjson module)
-    """Import orjson (once); the recorder's process layer calls it before the writer
-    thread starts, so that no import runs in the background (see recorder._ensure_writer)."""
+    """Import orjson (once); the recorder calls it in the thread that records first,
+    before it starts the writer thread.
+
+    orjson's module initialisation (native code) crashes the process (SIGSEGV) when an
+    import it makes raises, and a signal handler that raises (Ctrl-C's
+    KeyboardInterrupt, in the main thread) can make any import that runs Python code
+    raise.  So what it imports is imported first, here, where an interruption is
+    only an exception (tried again at the next call); orjson then finds it all in
+    ``sys.modules`` and runs no Python code.  (Not in a thread of ours: a thread that
+    imports while the main thread ends with KeyboardInterrupt changes its exit status,
+    namedtuple's exec resetting CPython's flag for it.)"""
     global _orjson
     if _orjson is None:
-        import orjson
+        with _importing:
+            if _orjson is None:
+                for name in _ORJSON_NEEDS:
+                    __import__(name)
+                import orjson
 
-        _orjson = orjson
+                _orjson = orjson
     return _orjson
+
+
+def wait_for_import(timeout: float) -> None:
+    """Wait (bounded) for an import of orjson in progress in another thread: called
+    before fork(), whose child would otherwise inherit that import half done (its
+    module lock held by a thread the child does not have: any import of it hangs)."""
+    if _importing.acquire(True, timeout):
+        _importing.release()
 
 
 def clean_text(text: str) -> str:

@@ -99,6 +99,45 @@ def test_orjson_and_the_parsers_come_with_the_first_lock(tmp_path):
     assert trace.ops(lock["id"]) == {"acquire": 1, "release": 1}
 
 
+def test_ctrl_c_while_orjson_is_imported_is_the_programs_keyboardinterrupt(tmp_path):
+    # orjson is imported at the first lock, in the program's thread, where Ctrl-C can
+    # land in it: orjson's native initialisation crashed (SIGSEGV) when an import it
+    # made raised. A finder raises KeyboardInterrupt at the first import of
+    # dataclasses, which orjson imports, as Ctrl-C would at that moment.
+    out = tmp_path / "traces"
+    script = write(tmp_path / "prog.py", """
+        import sys
+
+        class CtrlC:
+            def find_spec(self, name, path=None, target=None):
+                if name == "dataclasses":
+                    sys.meta_path.remove(self)
+                    raise KeyboardInterrupt
+                return None
+
+        sys.meta_path.insert(0, CtrlC())
+        import threading
+        try:
+            first = threading.Lock()
+            interrupted = False
+        except KeyboardInterrupt:
+            interrupted = True
+        second = threading.Lock()
+        for _ in range(3):
+            with second:
+                pass
+        print(interrupted)
+    """)
+    res = run_python([str(script)], tmp_path, LOCKSCOPE_OUT=str(out))
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""
+    assert res.stdout.split() == ["True"]
+    (trace,) = traces(out)
+    (second,) = [d for d in trace.objects("lock") if d.get("expr") == "second"]
+    assert trace.ops(second["id"]) == {"acquire": 3, "release": 3}
+    assert trace.records[-1]["k"] == "end"
+
+
 PROGRAM = """
     import {first}
     import asyncio, logging, threading
