@@ -88,6 +88,9 @@ class _Gap:
         counts[3] += released
 
 
+MAX_ANCESTORS = 16  # parents of parents defined along with a thread or task (see Sink._define)
+
+
 def _deps_of(obj: Any) -> list:
     """The objects whose definitions ``obj``'s definition names (still alive)."""
     deps = list(getattr(obj, "_ls_deps", ()))
@@ -567,18 +570,27 @@ class Sink:
             return oid
         written = self.written
         written.add(oid)
-        todo = [(obj, False)]
+        todo = [(obj, False, 0)]
         while todo:
-            o, deps_done = todo.pop()
+            o, deps_done, depth = todo.pop()
             if deps_done:
                 self._write_def(o, out)
                 continue
-            todo.append((o, True))
+            todo.append((o, True, depth))
+            # Ancestors are followed MAX_ANCESTORS deep: while the writer is behind, the
+            # buffered events keep a whole chain of self-rescheduling tasks alive, and
+            # defining all of it in every new part made parts of definitions only.
+            # Beyond that depth a definition names no parent (_write_def), as one
+            # repeated in a later part does; the part that first defined it named it.
+            if hasattr(o, "parent_ref"):
+                depth += 1
+                if depth > MAX_ANCESTORS:
+                    continue
             for dep in _deps_of(o):
                 did = dep._ls_id
                 if did not in written:
                     written.add(did)
-                    todo.append((dep, False))
+                    todo.append((dep, False, depth))
         return oid
 
     def _write_def(self, obj: Any, out: bytearray) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sys
 import threading
 
@@ -91,3 +92,39 @@ def test_self_rescheduling_threads_across_1mb_rotations(rec):
     # (threads still winding down vary with scheduling; the chain would be 1,500)
     assert marks[total] <= marks[500] + 500, marks
     assert len(trace.evs(lock._ls_id, op="acquire")) == 10 * total
+
+
+def test_a_long_chain_of_buffered_tasks_is_not_redefined_in_every_part(rec):
+    """While the writer is behind, the buffered events keep a whole chain of
+    self-rescheduling tasks alive; each new part defined an event's task with every
+    live ancestor, so once the chain outgrew a part, every event started a new part
+    full of definitions (thousands of 1 MB parts, the oldest deleted by the cap)."""
+    rec.start(max_file_mb=1, flush_interval=30)  # the writer waits for the flush below
+    lock = threading.Lock()
+    total = 12_000  # definitions of the whole chain: about 2.5 MB, more than a part
+
+    async def job(n: int, done: asyncio.Future) -> None:
+        with lock:
+            pass
+        if n < total:
+            asyncio.get_running_loop().create_task(job(n + 1, done), name="job")
+        else:
+            done.set_result(None)
+
+    async def main() -> None:
+        done = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().create_task(job(1, done))
+        await asyncio.wait_for(done, 60)
+
+    asyncio.run(main())
+    trace = rec.stop()
+    size = sum(os.path.getsize(p) for p in rec.files)
+    assert len(trace.parts) <= 12 and size < 12 * 1024 * 1024, (len(trace.parts), size)
+    assert len(trace.evs(lock._ls_id, op="acquire")) == total
+    parents: dict[int, int | None] = {}
+    for r in trace.records:  # the first definition of each task
+        if r["k"] == "task":
+            parents.setdefault(r["id"], r.get("parent"))
+    assert len(parents) >= total
+    # the part that first defined a task names its parent
+    assert sum(1 for p in parents.values() if p is not None) >= total - 2
