@@ -14,6 +14,7 @@ from pathlib import Path
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 SOURCE = "recorder/_speedups.c"
+DEPENDS = ["recorder/_summary_fast.c"]  # (#included by SOURCE)
 
 
 def compile_speedups(root: Path) -> Path:
@@ -26,7 +27,8 @@ def compile_speedups(root: Path) -> Path:
     try:
         dist = Distribution({
             "name": "lockscope-speedups",
-            "ext_modules": [Extension("recorder._speedups", [SOURCE], extra_compile_args=["-O2"]
+            "ext_modules": [Extension("recorder._speedups", [SOURCE], depends=DEPENDS,
+                                      extra_compile_args=["-O2"]
                                       if os.name != "nt" else [])],
         })
         cmd = build_ext(dist)

@@ -173,7 +173,9 @@ def _summary_of(options: dict) -> Any:
         return None
     from ._summary import Summary
 
-    return Summary(threshold_ms=options.get("summary_threshold_ms", 10.0))
+    summary = Summary(threshold_ms=options.get("summary_threshold_ms", 10.0))
+    summary.start_filter()
+    return summary
 
 
 def _open(sink: Sink) -> bool:

@@ -584,6 +584,8 @@ note_task_acquired(PyObject *op, PyObject *lock, PyObject *task, PyObject *site)
     return 0;
 }
 
+#include "_summary_fast.c"
+
 /* Record (ts, op, obj, site, task) for the calling thread of a traced lock, or
  * count a drop.  `ts` may be NULL (take it now); with `want_site`, the site is
  * the caller's.  Returns 0, or -1 with a non-Exception error set (the event is
@@ -600,12 +602,12 @@ record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
     int full = buffer_room(st, &buf);
     if (full < 0)
         goto fail;
-    if (want_site && !full) {
+    if (want_site && (!full || sf_on)) {
         site = caller_site(lc);
         if (site == NULL)
             goto fail;
     }
-    else if (!full) {
+    else if (!full || sf_on) {
         site = PyLong_FromLong(0);
     }
     PyObject *aio = state_get(st, off_aio, s_aio);
@@ -622,6 +624,15 @@ record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
     }
     else {
         task = Py_NewRef(Py_None);
+    }
+    /* The event is about to be buffered: summary mode's filter (_summary_fast.c)
+     * counts a repeat instead. */
+    if (sf_on) {
+        int seen = sumc_filter(st, buf, full, op, obj, site, task, ts);
+        if (seen < 0)
+            goto fail;
+        if (seen)
+            goto done;
     }
     if (full) {
         if (lose(st, op, obj, task) < 0)
@@ -664,6 +675,17 @@ append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     int full = buffer_room(args[0], &buf);
     if (full < 0)
         return NULL;
+    /* The event is about to be buffered: summary mode's filter (_summary_fast.c)
+     * counts a repeat instead. */
+    if (sf_on) {
+        int seen = sumc_filter(args[0], buf, full, args[1], args[2], args[3], args[4], given_ts);
+        if (seen) {
+            Py_XDECREF(buf);
+            if (seen < 0)
+                return NULL;
+            Py_RETURN_NONE;
+        }
+    }
     if (full) {
         if (lose(args[0], args[1], args[2], args[4]) < 0)
             return NULL;
@@ -1426,6 +1448,10 @@ static PyMethodDef module_methods[] = {
     {"progress", progress, METH_NOARGS, "progress(): the writer wrote events (it is not stuck)"},
     {"buffered", buffered, METH_NOARGS, "buffered() -> events in all buffers"},
     {"rearm", rearm, METH_NOARGS, "rearm(): the next crossing of wake_at wakes the writer"},
+    {"summary_start", summary_start, METH_O,
+     "summary_start(threshold_ns or None): summary mode's filter on (empty tables) or off"},
+    {"summary_take", summary_take, METH_O,
+     "summary_take(final) -> (deps, holds, resent): the filter's counts since the last take"},
     {"invalidate", invalidate, METH_NOARGS,
      "invalidate(): thread states were bound or forgotten; look them up again"},
     {NULL, NULL, 0, NULL},
@@ -1478,12 +1504,15 @@ PyInit__speedups(void)
     if (!(deque_append = PyObject_GetAttrString(deque_type, "append"))
         || !(deque_popleft = PyObject_GetAttrString(deque_type, "popleft")))
         return NULL;
+    if (sf_init() < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&speedups_module);
     if (m == NULL)
         return NULL;
     Py_INCREF(&LockCore_Type);
     if (PyModule_AddObject(m, "LockCore", (PyObject *)&LockCore_Type) < 0
-        || PyModule_AddIntConstant(m, "API", API_VERSION) < 0) {
+        || PyModule_AddIntConstant(m, "API", API_VERSION) < 0
+        || PyModule_AddObjectRef(m, "SUMMARY_COUNTED", sf_counted) < 0) {
         Py_DECREF(m);
         return NULL;
     }

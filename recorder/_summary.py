@@ -25,6 +25,16 @@ through a ``Summary`` before encoding it. What it writes (see docs/trace-format.
   lock class, site) and signals (resource class, signal, site, locks held), and a
   signal also while a written wait on its resource is open (what woke it).
 
+With the C accelerator, the program's threads do not even record the repeats: a
+filter on the hot path (recorder/_summary_fast.c) keeps each actor's held locks and
+counts, instead of buffering them, the acquires of dependencies already let through
+for that actor (or for ``ACTORS_PER_DEP`` actors) and their releases (hold times in
+per-lock histograms; a hold over the threshold still comes here), and drops ``pass``,
+``suspend`` and ``resume``. Everything else still comes here, after the acquires of
+the counted locks its actor holds (re-sent, marked ``SUMMARY_COUNTED``: their
+occurrence is already counted). ``records()`` adds the filter's counts to the
+tables before writing them.
+
 Events written out of their thread's order (the acquires of locks held, written
 when something under them is) carry their own time stamps; readers order events
 by ``ts``. Everything here runs in the writer thread only. Memory is bounded: the
@@ -42,6 +52,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
     from typing import Any
 
+from . import _core
+
 ACTORS_PER_DEP = 4     # distinct threads/tasks whose occurrences of a dependency are written
 MAX_KEYS = 50_000      # dependencies (and signal kinds) remembered before the tables are cleared
 MAX_HELD = 64          # locks remembered per actor (older ones are forgotten)
@@ -49,6 +61,9 @@ INSTANCES_PER_CLASS = 64  # distinct per-instance dependencies written per depen
 MAX_SHOWN = 100_000    # threads, tasks and jobs remembered as shown
 MAX_GONE = 4096        # threads/tasks/jobs that ended unshown, kept in case they are named later
 GIVE_UP = frozenset(("timeout", "cancel"))
+# The hot path's filter (C accelerator), when built; its mark on a re-sent acquire.
+_fast = _core.speedups if hasattr(_core.speedups, "summary_take") else None
+_COUNTED = getattr(_fast, "SUMMARY_COUNTED", object())
 
 
 class _Actor:
@@ -159,6 +174,40 @@ class Summary:
         self.last_hist = 0
         self.out: dict[Any, list] = {}            # thread state -> events to write
         self.order: list = []
+        self.fast = False                         # the hot path's filter counts repeats
+        self.resent = 0                           # counted acquires it re-sent
+
+    def start_filter(self) -> None:
+        """Turn on the hot path's filter for this recording (C accelerator only)."""
+        if _fast is not None:
+            _fast.summary_start(self.threshold)
+            self.fast = True
+
+    def _take_filter(self, final: bool) -> None:
+        """Add what the hot path's filter counted to the dependency and hold tables."""
+        if not self.fast:
+            return
+        deps, holds, resent = _fast.summary_take(final)
+        if final:
+            self.fast = False
+        self.resent += resent
+        for held, obj, site, n, first, last in deps:
+            held = [(o, s) for o, s in held if self._is_mutex(o)]
+            key = (tuple((o._ls_id, s) for o, s in held), obj._ls_id, site)
+            dep = self.deps.get(key)
+            if dep is None:  # (its first occurrences were counted by an earlier table)
+                dep = self._new_dep(key, held, obj, site, first)
+            dep.n += n
+            dep.first = min(dep.first, first)
+            dep.last = max(dep.last, last)
+            dep.dirty = True
+        for obj, _n, total, longest, buckets in holds:
+            h = self._hist(obj)
+            for b, count in buckets:
+                h.hold[b] = h.hold.get(b, 0) + count
+            h.hold_sum += total
+            if longest > h.hold_max:
+                h.hold_max = longest
 
     # -------------------------------------------------------------- output
 
@@ -296,7 +345,10 @@ class Summary:
     def _event(self, st: Any, ev: tuple) -> None:
         op = ev[1]
         if op == "acquire":
-            self._acquire(self._actor(st, ev[4]), ev)
+            if len(ev) > 5 and ev[5] is _COUNTED:  # re-sent by the filter: counted there
+                self._acquire(self._actor(st, ev[4]), ev[:5], counted=True)
+            else:
+                self._acquire(self._actor(st, ev[4]), ev)
         elif op == "release":
             self._release(self._actor(st, ev[4]), ev)
         elif op == "wait":
@@ -349,7 +401,15 @@ class Summary:
                 self._resync(st, ev[2])
             self._emit(st, ev)
 
-    def _acquire(self, actor: _Actor, ev: tuple) -> None:
+    def _is_mutex(self, obj: Any) -> bool:
+        mutex = self.mutex.get(obj._ls_id)
+        if mutex is None:
+            if len(self.mutex) >= MAX_KEYS:
+                self.mutex.clear()
+            mutex = self.mutex[obj._ls_id] = is_mutex(obj)
+        return mutex
+
+    def _acquire(self, actor: _Actor, ev: tuple, counted: bool = False) -> None:
         ts, _op, obj, site, task = ev[:5]
         entry = [obj, site, ts, False, actor, None]
         lw = actor.lock_wait
@@ -367,20 +427,16 @@ class Summary:
         elif len(owners) >= MAX_HELD:  # acquired and never released: forget the oldest
             owners.popleft()
         owners.append(entry)
-        mutex = self.mutex.get(obj._ls_id)
-        if mutex is None:
-            if len(self.mutex) >= MAX_KEYS:
-                self.mutex.clear()
-            mutex = self.mutex[obj._ls_id] = is_mutex(obj)
-        if not mutex:  # a semaphore with several permits excludes nothing: no dependency
+        if not self._is_mutex(obj):  # a semaphore with several permits excludes nothing
             return
         key = (actor.sig, obj._ls_id, site)
         dep = self.deps.get(key)
         if dep is None:
-            dep = self._new_dep(key, actor, obj, site, ts)
-        dep.n += 1
-        dep.last = ts
-        dep.dirty = True
+            dep = self._new_dep(key, actor.held, obj, site, ts)
+        if not counted:
+            dep.n += 1
+            dep.last = max(dep.last, ts)
+            dep.dirty = True
         who = (actor.st, task)
         if not dep.by_site and len(dep.actors) < ACTORS_PER_DEP and who not in dep.actors:
             dep.actors.append(who)
@@ -397,7 +453,7 @@ class Summary:
             actor.sig += ((obj._ls_id, site),)
             actor.csig = None
 
-    def _new_dep(self, key: tuple, actor: _Actor, obj: Any, site: int, ts: int) -> _Dep:
+    def _new_dep(self, key: tuple, held: list, obj: Any, site: int, ts: int) -> _Dep:
         """A dependency not seen before on these lock instances: a new one, unless its
         dependency of lock classes has INSTANCES_PER_CLASS already (locks made per
         request or per item): then the class's own, counted and not written."""
@@ -405,16 +461,16 @@ class Summary:
             self.retired += [d for d in self.deps.values() if d.dirty]
             self.deps.clear()
             self.classes.clear()
-        ckey = (tuple((lock_class(e[0]), e[1]) for e in actor.held), lock_class(obj), site)
+        ckey = (tuple((lock_class(e[0]), e[1]) for e in held), lock_class(obj), site)
         made = self.classes.get(ckey, 0)
         if made >= INSTANCES_PER_CLASS:
             dep = self.deps.get(ckey)
             if dep is None:
-                dep = self.deps[ckey] = _Dep(self.next_dep, obj, site, actor.held, ts, by_site=True)
+                dep = self.deps[ckey] = _Dep(self.next_dep, obj, site, held, ts, by_site=True)
                 self.next_dep += 1
             return dep
         self.classes[ckey] = made + 1
-        dep = self.deps[key] = _Dep(self.next_dep, obj, site, actor.held, ts)
+        dep = self.deps[key] = _Dep(self.next_dep, obj, site, held, ts)
         self.next_dep += 1
         return dep
 
@@ -590,6 +646,7 @@ class Summary:
         if not (final or rotated or now - self.last_hist >= self.interval):
             return []
         self.last_hist = now
+        self._take_filter(final)
         out = []
         retired, self.retired = self.retired, []
         for dep in retired + list(self.deps.values()):

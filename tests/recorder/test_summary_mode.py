@@ -285,3 +285,96 @@ def test_every_part_repeats_the_dependencies(rec):
     under = [r for r in last.values() if [h["obj"] for h in r["held"]] == [io]]
     # (the second loop takes the inner locks at another site: 40 more dependencies)
     assert sorted(r["n"] for r in under) == [1] * 40 + [3] * 40
+
+
+# ------------------------------------------------ the hot path's filter (C accelerator)
+
+needs_filter = pytest.mark.skipif(recorder._core.speedups is None, reason="no C accelerator")
+
+
+def _count_taken(monkeypatch) -> list[int]:
+    """Count the events the writer takes from the threads' buffers (what the
+    program's threads recorded) in the running summary recording."""
+    summary = recorder._sink.summary
+    taken = [0]
+    process = summary.process
+
+    def counting(batches, *args, **kwargs):
+        taken[0] += sum(len(events) for _, events in batches)
+        return process(batches, *args, **kwargs)
+
+    monkeypatch.setattr(summary, "process", counting)
+    return taken
+
+
+@needs_filter
+def test_repeats_are_counted_on_the_hot_path_not_recorded(rec, monkeypatch):
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    taken = _count_taken(monkeypatch)
+    a = recorder.name(threading.Lock(), "a")
+    b = recorder.name(threading.RLock(), "b")
+    _run(_nested, a, b, 100_000, name="worker")
+    trace = rec.stop()
+    # the threads recorded a handful of events, not 400,000
+    assert taken[0] < 50, taken[0]
+    ia, ib = trace.one("lock", "a")["id"], trace.one("lock", "b")["id"]
+    worker = trace.thread("worker")["id"]
+    assert [(e["obj"], e["op"]) for e in trace.evs(th=worker) if e["obj"] in (ia, ib)] == [
+        (ia, "acquire"), (ib, "acquire"), (ib, "release"), (ia, "release")]
+    (dep_a,) = _deps(trace, ia)
+    (dep_b,) = _deps(trace, ib)
+    assert dep_a["n"] == dep_b["n"] == 100_000
+    assert [h["obj"] for h in dep_b["held"]] == [ia]
+    hists = _hists(trace)
+    assert hists[ia]["hold"]["n"] == hists[ib]["hold"]["n"] == 100_000
+    assert hists[ia]["hold"]["buckets"] == hists[ib]["hold"]["buckets"] == 100_000
+
+
+def _under_new_lock(a, b, c, n: int) -> None:
+    """n times a -> b (a repeat after the first), then once a -> c: new."""
+    _nested(a, b, n)
+    with a:
+        with c:
+            pass
+
+
+@needs_filter
+def test_a_new_dependency_under_counted_holds_is_written_with_them(rec, monkeypatch):
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    taken = _count_taken(monkeypatch)
+    a, b, c = (recorder.name(threading.Lock(), x) for x in "abc")
+    _run(_under_new_lock, a, b, c, 1000, name="worker")
+    trace = rec.stop()
+    assert taken[0] < 50, taken[0]
+    ia, ic = trace.one("lock", "a")["id"], trace.one("lock", "c")["id"]
+    (dep_c,) = _deps(trace, ic)
+    assert [h["obj"] for h in dep_c["held"]] == [ia] and dep_c["n"] == 1
+    # a's acquire under which c was first taken is written (re-sent, not counted twice)
+    worker = trace.thread("worker")["id"]
+    ops = [(e["obj"], e["op"]) for e in trace.evs(th=worker)]
+    assert ops.count((ia, "acquire")) == 2 and ops.count((ic, "acquire")) == 1
+    # (a is taken at two sites: in _nested, 1000 times, and once before c)
+    assert sorted(d["n"] for d in _deps(trace, ia)) == [1, 1000]
+    assert _hists(trace)[ia]["hold"]["n"] == 1001
+
+
+def _take(lock, keep: bool) -> None:
+    lock.acquire()
+    if not keep:
+        lock.release()
+
+
+@needs_filter
+def test_a_lock_released_by_another_thread_ends_the_counted_hold(rec):
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    lock = recorder.name(threading.Lock(), "handed")
+    for _ in range(_summary.ACTORS_PER_DEP):  # the dependency, let through for 4 threads
+        _run(_take, lock, False)
+    for _ in range(3):  # then counted on the hot path: acquired, and released by main
+        _run(_take, lock, True)
+        lock.release()
+    trace = rec.stop()
+    il = trace.one("lock", "handed")["id"]
+    (dep,) = _deps(trace, il)
+    assert dep["n"] == _summary.ACTORS_PER_DEP + 3
+    assert _hists(trace)[il]["hold"]["n"] == _summary.ACTORS_PER_DEP + 3

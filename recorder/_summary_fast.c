@@ -1,0 +1,818 @@
+/* lockscope recorder, summary mode: the hot path's filter ("validate once").
+ *
+ * #included by _speedups.c (after buffer_put, counted and lose, before record()).
+ * In summary mode the writer's Summary (recorder/_summary.py) decides what is
+ * written; this filter only takes away, before an event is buffered, the events it
+ * can prove the Summary would not write:
+ *
+ *   - the acquire of a Lock/RLock whose dependency (the locks its actor holds, with
+ *     their sites, -> this lock, this site) was already let through for this actor,
+ *     or for SF_ACTORS_PER_DEP actors, is counted here (dependency counts), and its
+ *     release too (hold time into the lock's log2 histogram) unless the hold lasted
+ *     the threshold or longer: then the acquire and the release go to the Summary,
+ *     which writes a long hold;
+ *   - `pass`, `suspend` and `resume`, which the Summary drops.
+ *
+ * Everything else goes through.  Before an event that the Summary judges with the
+ * actor's held set (a new dependency, a wait, a signal, a try-fail, ...), the
+ * acquires of the locks the actor holds that were counted here are buffered first,
+ * with their own time stamps and SF_COUNTED as extra (the Summary does not count
+ * their dependency again): the Summary always sees the held set it would have seen.
+ * The writer takes the counts (summary_take()) when it writes `dep` and `hist`
+ * records.
+ *
+ * Per actor (a thread state, or an asyncio task) the held stack is kept here; a
+ * dependency is keyed by a hash of that stack, checked against the stack itself.
+ * Objects named in the tables are held (strong references), so an address in a
+ * key stays that object's.  Tables are fixed-size: when one is full, events go
+ * through (the Summary then counts them).  Everything runs with the GIL held and
+ * calls no Python code while a table is half-updated (references are dropped last).
+ */
+
+#include <stdint.h>
+
+static PyTypeObject LockCore_Type;  /* (defined below, in _speedups.c) */
+
+#define SF_ACTORS_PER_DEP 4       /* recorder/_summary.py ACTORS_PER_DEP */
+#define SF_MAX_HELD 64            /* recorder/_summary.py MAX_HELD */
+#define SF_DEP_SLOTS 8192         /* power of two */
+#define SF_DEP_FILL (SF_DEP_SLOTS / 4 * 3)
+#define SF_LOCK_SLOTS 8192
+#define SF_LOCK_FILL (SF_LOCK_SLOTS / 4 * 3)
+#define SF_ACTOR_SLOTS 4096
+#define SF_ACTOR_FILL (SF_ACTOR_SLOTS / 4 * 3)
+#define SF_BUCKETS 64
+
+typedef struct {
+    PyObject *obj;      /* strong */
+    long long site;
+    long long ts;       /* when it was acquired */
+    uint64_t sig;       /* hash of the stack up to and including this entry */
+    int counted;        /* its acquire was counted here, not buffered */
+} SfHeld;
+
+typedef struct {
+    PyObject *key;      /* the thread state, or the task (strong) */
+    PyObject *task;     /* the task, or Py_None (borrowed from key / None) */
+    uint64_t serial;
+    int n, cap;
+    SfHeld *held;
+    PyObject *waiting;  /* a lock whose `wait` went through (compared only) */
+    int tainted;        /* events were lost: let everything through until n == 0 */
+    int ended;          /* ended holding counted locks: kept until others release them */
+} SfActor;
+
+typedef struct {
+    PyObject *obj;      /* strong */
+    long long site;
+} SfPair;
+
+typedef struct {
+    uint64_t h;         /* 0: free */
+    PyObject *obj;      /* strong */
+    long long site;
+    int depth;
+    SfPair *held;       /* depth entries, objects strong */
+    long long n, first, last;   /* occurrences counted here, not yet taken */
+    uint64_t actors[SF_ACTORS_PER_DEP];
+    int nactors;
+} SfDep;
+
+typedef struct {
+    PyObject *obj;      /* strong; NULL: free */
+    int counted_holds;  /* holds of it counted here and still open */
+    uint64_t holder;    /* serial of the actor of the last counted acquire */
+    long long hold_n, hold_sum, hold_max;
+    uint32_t hold_b[SF_BUCKETS];
+} SfLock;
+
+static int sf_on = 0;
+static long long sf_threshold = 10000000;
+static uint64_t sf_next_serial = 1;
+static PyObject *sf_counted;      /* SUMMARY_COUNTED: the extra of a re-sent acquire */
+static PyObject *sf_op_pass, *sf_op_suspend, *sf_op_resume, *sf_op_end, *sf_op_wait;
+static PyObject *sf_op_start, *sf_op_join, *sf_op_name, *sf_op_seg_begin, *sf_op_seg_end;
+static PyObject *sf_op_resync, *sf_op_dropped, *sf_op_timeout, *sf_op_cancel;
+
+static SfDep sf_deps[SF_DEP_SLOTS];
+static int sf_ndeps = 0;
+static SfLock sf_locks[SF_LOCK_SLOTS];
+static int sf_nlocks = 0;
+static SfActor *sf_actors[SF_ACTOR_SLOTS];
+static int sf_nactors = 0;
+/* Counted acquires re-sent (their dependency occurrence stays counted here). */
+static long long sf_resent = 0;
+
+static inline uint64_t
+sf_mix(uint64_t h, PyObject *obj, long long site)
+{
+    uint64_t x = (h * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)(uintptr_t)obj;
+    x ^= (uint64_t)site * 0xC2B2AE3D27D4EB4FULL;
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ULL;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBULL;
+    x ^= x >> 31;
+    return x | 1;
+}
+
+static inline uint64_t
+sf_ptr_hash(void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xFF51AFD7ED558CCDULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static inline int
+sf_op_is(PyObject *op, PyObject *name)
+{
+    return op == name || (PyUnicode_Check(op) && PyUnicode_Compare(op, name) == 0);
+}
+
+/* ------------------------------------------------------------------ actors */
+
+static int
+sf_actor_find(PyObject *key)
+{
+    unsigned i = (unsigned)sf_ptr_hash(key) & (SF_ACTOR_SLOTS - 1);
+    for (;;) {
+        SfActor *a = sf_actors[i];
+        if (a == NULL)
+            return -1;
+        if (a->key == key)
+            return (int)i;
+        i = (i + 1) & (SF_ACTOR_SLOTS - 1);
+    }
+}
+
+/* The actor of `key` (a thread state or a task), made if new; NULL when the table
+ * is full (or out of memory: no error is left set). */
+static SfActor *
+sf_actor(PyObject *key, PyObject *task)
+{
+    unsigned i = (unsigned)sf_ptr_hash(key) & (SF_ACTOR_SLOTS - 1);
+    for (;;) {
+        SfActor *a = sf_actors[i];
+        if (a == NULL)
+            break;
+        if (a->key == key)
+            return a;
+        i = (i + 1) & (SF_ACTOR_SLOTS - 1);
+    }
+    if (sf_nactors >= SF_ACTOR_FILL)
+        return NULL;
+    SfActor *a = PyMem_Calloc(1, sizeof(SfActor));
+    if (a == NULL)
+        return NULL;
+    a->key = Py_NewRef(key);
+    a->task = task;
+    a->serial = sf_next_serial++;
+    sf_actors[i] = a;
+    sf_nactors++;
+    return a;
+}
+
+/* Take the actor out of the table (backward-shift deletion); the caller frees it. */
+static void
+sf_actor_unlink(int i)
+{
+    unsigned hole = (unsigned)i;
+    unsigned j = hole;
+    sf_actors[hole] = NULL;
+    sf_nactors--;
+    for (;;) {
+        j = (j + 1) & (SF_ACTOR_SLOTS - 1);
+        SfActor *a = sf_actors[j];
+        if (a == NULL)
+            return;
+        unsigned home = (unsigned)sf_ptr_hash(a->key) & (SF_ACTOR_SLOTS - 1);
+        /* can `a` move back to the hole?  (home not cyclically in (hole, j]) */
+        int between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (!between) {
+            sf_actors[hole] = a;
+            sf_actors[j] = NULL;
+            hole = j;
+        }
+    }
+}
+
+/* Free an actor taken out of the table (may run Python code: call last). */
+static void
+sf_actor_free(SfActor *a)
+{
+    for (int k = 0; k < a->n; k++)
+        Py_DECREF(a->held[k].obj);
+    PyMem_Free(a->held);
+    Py_DECREF(a->key);
+    PyMem_Free(a);
+}
+
+/* ------------------------------------------------------------------ locks */
+
+static SfLock *
+sf_lock(PyObject *obj, int make)
+{
+    unsigned i = (unsigned)sf_ptr_hash(obj) & (SF_LOCK_SLOTS - 1);
+    for (;;) {
+        SfLock *l = &sf_locks[i];
+        if (l->obj == obj)
+            return l;
+        if (l->obj == NULL)
+            break;
+        i = (i + 1) & (SF_LOCK_SLOTS - 1);
+    }
+    if (!make || sf_nlocks >= SF_LOCK_FILL)
+        return NULL;
+    SfLock *l = &sf_locks[i];
+    memset(l, 0, sizeof(*l));
+    l->obj = Py_NewRef(obj);
+    sf_nlocks++;
+    return l;
+}
+
+static inline int
+sf_bucket(long long ns)
+{
+    int b = 0;
+    unsigned long long u = ns > 0 ? (unsigned long long)ns : 0;
+    while (u > 1) {
+        u >>= 1;
+        b++;
+    }
+    return b < SF_BUCKETS ? b : SF_BUCKETS - 1;
+}
+
+static inline void
+sf_count_hold(SfLock *l, long long ns)
+{
+    if (ns < 0)
+        ns = 0;
+    l->hold_n++;
+    l->hold_sum += ns;
+    if (ns > l->hold_max)
+        l->hold_max = ns;
+    l->hold_b[sf_bucket(ns)]++;
+}
+
+/* ------------------------------------------------------------ dependencies */
+
+/* The dependency (actor's held stack -> obj at site) whose key is h, or the free
+ * slot where it goes (h == 0 there), or NULL when not there and the table is full. */
+static SfDep *
+sf_dep(uint64_t h, SfActor *a, PyObject *obj, long long site)
+{
+    unsigned i = (unsigned)h & (SF_DEP_SLOTS - 1);
+    for (;;) {
+        SfDep *d = &sf_deps[i];
+        if (d->h == 0)
+            return sf_ndeps < SF_DEP_FILL ? d : NULL;
+        if (d->h == h && d->obj == obj && d->site == site && d->depth == a->n) {
+            int same = 1;
+            for (int k = 0; k < a->n && same; k++)
+                same = d->held[k].obj == a->held[k].obj && d->held[k].site == a->held[k].site;
+            if (same)
+                return d;
+        }
+        i = (i + 1) & (SF_DEP_SLOTS - 1);
+    }
+}
+
+static int
+sf_dep_fill(SfDep *d, uint64_t h, SfActor *a, PyObject *obj, long long site)
+{
+    SfPair *held = NULL;
+    if (a->n) {
+        held = PyMem_Malloc(sizeof(SfPair) * (size_t)a->n);
+        if (held == NULL)
+            return -1;
+        for (int k = 0; k < a->n; k++) {
+            held[k].obj = Py_NewRef(a->held[k].obj);
+            held[k].site = a->held[k].site;
+        }
+    }
+    d->h = h;
+    d->obj = Py_NewRef(obj);
+    d->site = site;
+    d->depth = a->n;
+    d->held = held;
+    d->n = d->first = d->last = 0;
+    d->nactors = 0;
+    sf_ndeps++;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the stack */
+
+static int
+sf_push(SfActor *a, PyObject *obj, long long site, long long ts, int counted)
+{
+    if (a->n >= a->cap) {
+        int cap = a->cap ? a->cap * 2 : 4;
+        SfHeld *held = PyMem_Realloc(a->held, sizeof(SfHeld) * (size_t)cap);
+        if (held == NULL)
+            return -1;
+        a->held = held;
+        a->cap = cap;
+    }
+    SfHeld *e = &a->held[a->n];
+    e->obj = Py_NewRef(obj);
+    e->site = site;
+    e->ts = ts;
+    e->sig = sf_mix(a->n ? a->held[a->n - 1].sig : 0, obj, site);
+    e->counted = counted;
+    a->n++;
+    return 0;
+}
+
+/* Remove entry k of the stack; returns its object (the caller drops it, last). */
+static PyObject *
+sf_remove(SfActor *a, int k)
+{
+    PyObject *obj = a->held[k].obj;
+    for (int j = k; j < a->n - 1; j++) {
+        a->held[j] = a->held[j + 1];
+        a->held[j].sig = sf_mix(j ? a->held[j - 1].sig : 0, a->held[j].obj, a->held[j].site);
+    }
+    a->n--;
+    if (a->n == 0)
+        a->tainted = 0;
+    return obj;
+}
+
+/* Buffer the acquires of the actor's locks that were counted here, oldest first,
+ * so that the Summary sees the held set the event after them is judged with. */
+static int
+sf_resend(SfActor *a, PyObject *buf)
+{
+    for (int k = 0; k < a->n; k++) {
+        SfHeld *e = &a->held[k];
+        if (!e->counted)
+            continue;
+        PyObject *ts = PyLong_FromLongLong(e->ts);
+        PyObject *site = ts ? PyLong_FromLongLong(e->site) : NULL;
+        int rc = site ? buffer_put(buf, ts, op_acquire, e->obj, site, a->task, sf_counted) : -1;
+        Py_XDECREF(ts);
+        Py_XDECREF(site);
+        if (rc < 0)
+            return -1;
+        counted();
+        e->counted = 0;
+        sf_resent++;
+        SfLock *l = sf_lock(e->obj, 0);
+        if (l != NULL && l->counted_holds > 0)
+            l->counted_holds--;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the filter */
+
+/* Is the lock `obj` one whose acquires may be counted here: a traced
+ * threading.Lock/RLock (every one is a mutex). */
+static inline int
+sf_countable(PyObject *obj)
+{
+    return PyObject_TypeCheck(obj, &LockCore_Type);
+}
+
+/* A release by actor `a` of a lock it does not hold (as far as this filter knows):
+ * a lock handed off.  When its last counted hold is another actor's, that hold
+ * ends here (counted); returns 1 then (the release is not buffered), 0 otherwise;
+ * *drop: a reference to drop, *zombie: an ended actor to free (both last). */
+static int
+sf_handoff(PyObject *obj, long long t, PyObject **drop, SfActor **zombie)
+{
+    SfLock *l = sf_lock(obj, 0);
+    if (l == NULL || l->counted_holds <= 0)
+        return 0;
+    for (int i = 0; i < SF_ACTOR_SLOTS; i++) {
+        SfActor *o = sf_actors[i];
+        if (o == NULL || o->serial != l->holder)
+            continue;
+        for (int k = 0; k < o->n; k++) {
+            if (o->held[k].obj == obj && o->held[k].counted) {
+                sf_count_hold(l, t - o->held[k].ts);
+                l->counted_holds--;
+                *drop = sf_remove(o, k);
+                int left = 0;
+                for (int j = 0; j < o->n && !left; j++)
+                    left = o->held[j].counted;
+                if (o->ended && !left) {  /* nothing more to wait for: forget it */
+                    sf_actor_unlink(i);
+                    *zombie = o;
+                }
+                return 1;
+            }
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* sumc_filter: called once for every event about to be buffered (record() and
+ * append()), with the thread's state and buffer.  `ts` may be NULL (now); `full`:
+ * the event will not fit (it is lost unless counted here).
+ * Returns 1 when the event was counted here (do not buffer it), 0 to buffer it
+ * (what it needed first is buffered), -1 with an error set. */
+static int
+sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
+            PyObject *site_obj, PyObject *task, PyObject *ts)
+{
+    int is_acq = op == op_acquire, is_rel = op == op_release;
+    if (!is_acq && !is_rel) {
+        if (sf_op_is(op, sf_op_pass) || sf_op_is(op, sf_op_suspend) || sf_op_is(op, sf_op_resume))
+            return 1;  /* the Summary drops them */
+        is_acq = sf_op_is(op, op_acquire);
+        is_rel = !is_acq && sf_op_is(op, op_release);
+    }
+    PyObject *key = task != Py_None ? task : st;
+    if (!is_acq && !is_rel) {
+        if (sf_op_is(op, sf_op_wait)) {
+            /* a lock wait goes through: so does the acquire that ends it */
+            SfActor *a = sf_actor(key, task);
+            if (a == NULL)
+                return 0;
+            a->waiting = obj;
+            if (full) {
+                a->tainted = 1;
+                return 0;
+            }
+            return sf_resend(a, buf);
+        }
+        int i = sf_actor_find(key);
+        if (i < 0)
+            return 0;
+        SfActor *a = sf_actors[i];
+        if (sf_op_is(op, sf_op_end) && obj == key) {
+            /* the actor ended: forget it, unless it holds counted locks that
+             * another actor may release (a lock handed off) */
+            int keep = 0;
+            for (int k = 0; k < a->n && !keep; k++)
+                keep = a->held[k].counted;
+            if (keep) {
+                a->ended = 1;
+                return 0;
+            }
+            sf_actor_unlink(i);
+            sf_actor_free(a);
+            return 0;
+        }
+        if (sf_op_is(op, sf_op_start) || sf_op_is(op, sf_op_join) || sf_op_is(op, sf_op_name)
+                || sf_op_is(op, sf_op_seg_begin) || sf_op_is(op, sf_op_seg_end)
+                || sf_op_is(op, sf_op_resync) || sf_op_is(op, sf_op_dropped) || sf_op_is(op, sf_op_end))
+            return 0;  /* judged without the held set */
+        if (a->waiting == obj && (sf_op_is(op, sf_op_timeout) || sf_op_is(op, sf_op_cancel)))
+            a->waiting = NULL;
+        if (full) {
+            a->tainted = 1;
+            return 0;
+        }
+        return sf_resend(a, buf);
+    }
+
+    SfActor *a = sf_actor(key, task);
+    if (a == NULL)
+        return 0;  /* table full: the Summary judges */
+    long long t = 0;
+    if (ts != NULL) {
+        t = PyLong_AsLongLong(ts);
+        if (t == -1 && PyErr_Occurred())
+            return -1;
+    }
+    else {
+        t = mono_now();
+    }
+
+    if (is_rel) {
+        for (int k = a->n - 1; k >= 0; k--) {
+            SfHeld *e = &a->held[k];
+            if (e->obj != obj)
+                continue;
+            if (e->counted) {
+                long long hold = t - e->ts;
+                if (hold >= sf_threshold && !full) {
+                    /* a long hold: the Summary writes its acquire and release */
+                    if (sf_resend(a, buf) < 0)
+                        return -1;
+                    Py_DECREF(sf_remove(a, k));
+                    return 0;
+                }
+                SfLock *l = sf_lock(obj, 0);
+                if (l != NULL) {
+                    sf_count_hold(l, hold);
+                    if (l->counted_holds > 0)
+                        l->counted_holds--;
+                }
+                Py_DECREF(sf_remove(a, k));  /* (the caller holds the lock: not the last ref) */
+                return 1;
+            }
+            Py_DECREF(sf_remove(a, k));
+            return 0;
+        }
+        PyObject *drop = NULL;
+        SfActor *zombie = NULL;
+        int handed = sf_handoff(obj, t, &drop, &zombie);
+        Py_XDECREF(drop);
+        if (zombie != NULL)
+            sf_actor_free(zombie);
+        return handed;
+    }
+
+    /* an acquire */
+    long long site = 0;
+    if (site_obj != NULL && site_obj != Py_None) {
+        site = PyLong_AsLongLong(site_obj);
+        if (site == -1 && PyErr_Occurred())
+            return -1;
+    }
+    if (a->n >= SF_MAX_HELD)
+        a->tainted = 1;
+    int waited = a->waiting == obj;
+    if (waited)
+        a->waiting = NULL;
+    if (!a->tainted && !full && !waited && sf_countable(obj)) {
+        uint64_t h = sf_mix(a->n ? a->held[a->n - 1].sig : 0, obj, site);
+        SfDep *d = sf_dep(h, a, obj, site);
+        if (d != NULL && d->h != 0) {
+            int known = d->nactors >= SF_ACTORS_PER_DEP;
+            for (int k = 0; k < d->nactors && !known; k++)
+                known = d->actors[k] == a->serial;
+            SfLock *l = known ? sf_lock(obj, 1) : NULL;
+            if (l != NULL) {
+                if (sf_push(a, obj, site, t, 1) < 0)
+                    return -1;
+                if (d->n == 0 || t < d->first)
+                    d->first = t;
+                if (t > d->last)
+                    d->last = t;
+                d->n++;
+                l->counted_holds++;
+                l->holder = a->serial;
+                return 1;
+            }
+        }
+        /* let it through: the Summary judges it with the held set */
+        if (sf_resend(a, buf) < 0)
+            return -1;
+        if (d != NULL && d->h == 0 && sf_dep_fill(d, h, a, obj, site) < 0)
+            return -1;
+        if (d != NULL) {
+            int known = 0;
+            for (int k = 0; k < d->nactors && !known; k++)
+                known = d->actors[k] == a->serial;
+            if (!known && d->nactors < SF_ACTORS_PER_DEP)
+                d->actors[d->nactors++] = a->serial;
+        }
+        return sf_push(a, obj, site, t, 0);
+    }
+    if (full)
+        a->tainted = 1;
+    else if (sf_resend(a, buf) < 0)
+        return -1;
+    /* (lost: the Summary learns of it from the resync record, with no site) */
+    return sf_push(a, obj, full ? 0 : site, t, 0);
+}
+
+/* ------------------------------------------------------------ Python side */
+
+/* Drop every table (references are dropped after the tables are empty). */
+static PyObject *
+sf_clear_tables(void)
+{
+    PyObject *drop = PyList_New(0);
+    if (drop == NULL)
+        return NULL;
+    for (int i = 0; i < SF_ACTOR_SLOTS; i++) {
+        SfActor *a = sf_actors[i];
+        if (a == NULL)
+            continue;
+        sf_actors[i] = NULL;
+        for (int k = 0; k < a->n; k++)
+            if (PyList_Append(drop, a->held[k].obj) == 0)
+                Py_DECREF(a->held[k].obj);
+        if (PyList_Append(drop, a->key) == 0)
+            Py_DECREF(a->key);
+        PyMem_Free(a->held);
+        PyMem_Free(a);
+    }
+    sf_nactors = 0;
+    for (int i = 0; i < SF_DEP_SLOTS; i++) {
+        SfDep *d = &sf_deps[i];
+        if (d->h == 0)
+            continue;
+        for (int k = 0; k < d->depth; k++)
+            if (PyList_Append(drop, d->held[k].obj) == 0)
+                Py_DECREF(d->held[k].obj);
+        if (PyList_Append(drop, d->obj) == 0)
+            Py_DECREF(d->obj);
+        PyMem_Free(d->held);
+        memset(d, 0, sizeof(*d));
+    }
+    sf_ndeps = 0;
+    for (int i = 0; i < SF_LOCK_SLOTS; i++) {
+        SfLock *l = &sf_locks[i];
+        if (l->obj != NULL && PyList_Append(drop, l->obj) == 0)
+            Py_DECREF(l->obj);
+        l->obj = NULL;
+    }
+    sf_nlocks = 0;
+    sf_resent = 0;
+    return drop;
+}
+
+/* summary_start(threshold_ns) / summary_start(None): turn the filter on (empty
+ * tables) or off. */
+static PyObject *
+summary_start(PyObject *mod, PyObject *arg)
+{
+    long long threshold = -1;
+    if (arg != Py_None) {
+        threshold = PyLong_AsLongLong(arg);
+        if (threshold == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    sf_on = 0;
+    PyObject *drop = sf_clear_tables();
+    if (drop == NULL)
+        return NULL;
+    if (threshold >= 0) {
+        sf_threshold = threshold;
+        sf_on = 1;
+    }
+    Py_DECREF(drop);
+    Py_RETURN_NONE;
+}
+
+/* The dependency counts since the last take, as
+ * [(((held lock, site), ...), lock, site, n, first, last)], zeroed. */
+static PyObject *
+sf_take_deps(void)
+{
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    for (int i = 0; i < SF_DEP_SLOTS; i++) {
+        SfDep *d = &sf_deps[i];
+        if (d->h == 0 || d->n == 0)
+            continue;
+        PyObject *held = PyTuple_New(d->depth);
+        if (held == NULL)
+            goto error;
+        for (int k = 0; k < d->depth; k++) {
+            PyObject *pair = Py_BuildValue("(OL)", d->held[k].obj, d->held[k].site);
+            if (pair == NULL) {
+                Py_DECREF(held);
+                goto error;
+            }
+            PyTuple_SET_ITEM(held, k, pair);
+        }
+        PyObject *row = Py_BuildValue("(NOLLLL)", held, d->obj, d->site, d->n, d->first, d->last);
+        if (row == NULL || PyList_Append(out, row) < 0) {
+            Py_XDECREF(row);
+            goto error;
+        }
+        Py_DECREF(row);
+        d->n = 0;
+    }
+    return out;
+error:
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* The hold histograms since the last take, as
+ * [(lock, n, sum_ns, max_ns, [[bucket, count], ...])], zeroed; locks with no
+ * counted hold open are forgotten. */
+static PyObject *
+sf_take_locks(PyObject *drop)
+{
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    for (int i = 0; i < SF_LOCK_SLOTS; i++) {
+        SfLock *l = &sf_locks[i];
+        if (l->obj == NULL || l->hold_n == 0)
+            continue;
+        PyObject *buckets = PyList_New(0);
+        if (buckets == NULL)
+            goto error;
+        for (int b = 0; b < SF_BUCKETS; b++) {
+            if (!l->hold_b[b])
+                continue;
+            PyObject *pair = Py_BuildValue("[iI]", b, l->hold_b[b]);
+            if (pair == NULL || PyList_Append(buckets, pair) < 0) {
+                Py_XDECREF(pair);
+                Py_DECREF(buckets);
+                goto error;
+            }
+            Py_DECREF(pair);
+        }
+        PyObject *row = Py_BuildValue("(OLLLN)", l->obj, l->hold_n, l->hold_sum, l->hold_max, buckets);
+        if (row == NULL || PyList_Append(out, row) < 0) {
+            Py_XDECREF(row);
+            goto error;
+        }
+        Py_DECREF(row);
+        l->hold_n = l->hold_sum = l->hold_max = 0;
+        memset(l->hold_b, 0, sizeof(l->hold_b));
+    }
+    /* Rebuild the table with the locks that have counted holds open (the others
+     * are let go: a lock made per request is not kept alive by this table). */
+    static SfLock keep[SF_LOCK_SLOTS];
+    int nkeep = 0;
+    for (int i = 0; i < SF_LOCK_SLOTS; i++) {
+        SfLock *l = &sf_locks[i];
+        if (l->obj == NULL)
+            continue;
+        if (l->counted_holds > 0) {
+            keep[nkeep++] = *l;
+        }
+        else if (PyList_Append(drop, l->obj) == 0) {
+            Py_DECREF(l->obj);
+        }
+        l->obj = NULL;
+    }
+    sf_nlocks = 0;
+    for (int k = 0; k < nkeep; k++) {
+        unsigned i = (unsigned)sf_ptr_hash(keep[k].obj) & (SF_LOCK_SLOTS - 1);
+        while (sf_locks[i].obj != NULL)
+            i = (i + 1) & (SF_LOCK_SLOTS - 1);
+        sf_locks[i] = keep[k];
+        sf_nlocks++;
+    }
+    return out;
+error:
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* summary_take(final) -> (deps, holds, resent): what the filter counted since the
+ * last take (see sf_take_deps, sf_take_locks), and how many counted acquires were
+ * re-sent.  When the dependency table is three quarters full it starts again
+ * empty; `final` turns the filter off and empties every table. */
+static PyObject *
+summary_take(PyObject *mod, PyObject *arg)
+{
+    int final = PyObject_IsTrue(arg);
+    if (final < 0)
+        return NULL;
+    PyObject *drop = PyList_New(0);
+    if (drop == NULL)
+        return NULL;
+    PyObject *deps = sf_take_deps();
+    PyObject *holds = deps ? sf_take_locks(drop) : NULL;
+    PyObject *res = NULL;
+    if (holds != NULL) {
+        res = Py_BuildValue("(OOL)", deps, holds, sf_resent);
+        sf_resent = 0;
+    }
+    Py_XDECREF(deps);
+    Py_XDECREF(holds);
+    if (res != NULL && (final || sf_ndeps >= SF_DEP_FILL - SF_DEP_SLOTS / 8)) {
+        if (final)
+            sf_on = 0;
+        PyObject *more = NULL;
+        if (final) {
+            more = sf_clear_tables();
+        }
+        else {  /* the dependencies only */
+            more = PyList_New(0);
+            for (int i = 0; more != NULL && i < SF_DEP_SLOTS; i++) {
+                SfDep *d = &sf_deps[i];
+                if (d->h == 0)
+                    continue;
+                for (int k = 0; k < d->depth; k++)
+                    if (PyList_Append(more, d->held[k].obj) == 0)
+                        Py_DECREF(d->held[k].obj);
+                if (PyList_Append(more, d->obj) == 0)
+                    Py_DECREF(d->obj);
+                PyMem_Free(d->held);
+                memset(d, 0, sizeof(*d));
+            }
+            sf_ndeps = 0;
+        }
+        Py_XDECREF(more);
+    }
+    Py_DECREF(drop);
+    return res;
+}
+
+static int
+sf_init(void)
+{
+#define intern PyUnicode_InternFromString
+    if (!(sf_counted = PyDict_New()) || !(sf_op_pass = intern("pass"))
+        || !(sf_op_suspend = intern("suspend")) || !(sf_op_resume = intern("resume"))
+        || !(sf_op_end = intern("end")) || !(sf_op_wait = intern("wait"))
+        || !(sf_op_start = intern("start")) || !(sf_op_join = intern("join"))
+        || !(sf_op_name = intern("name")) || !(sf_op_seg_begin = intern("segment-begin"))
+        || !(sf_op_seg_end = intern("segment-end")) || !(sf_op_resync = intern("resync"))
+        || !(sf_op_dropped = intern("dropped")) || !(sf_op_timeout = intern("timeout"))
+        || !(sf_op_cancel = intern("cancel")))
+        return -1;
+#undef intern
+    return 0;
+}
