@@ -331,4 +331,6 @@ def derive(con: duckdb.DuckDBPyConnection, *, group_by: str = "instance", actors
                     built.result()
         finally:
             deps_con.close()
+    # (summary mode: dependencies known only from their counts give their edges too)
+    queries.run(con, "deps_from_records", actor="n.th" if actors == "thread" else "coalesce(n.task, n.th)")
     lap("derive:deps_s")
