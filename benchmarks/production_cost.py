@@ -1,7 +1,7 @@
 """What full recording costs realistic programs: whole-process CPU, trace volume, drops.
 
 Run: ``python benchmarks/production_cost.py [--quick] [--rounds N] [--only NAME ...]
-[--json]``.  Each workload runs as its own program, in a fresh process per round,
+[--json] [--mode summary]``.  Each workload runs as its own program, in a fresh process per round,
 once bare and once recorded (``LOCKSCOPE_OUT`` set, default settings: the start-up
 hook starts the recorder at ``import threading``, as in production).  The order of
 the two alternates from round to round, and the figures are medians:
@@ -246,13 +246,18 @@ def _trace_counts(folder: str) -> dict:
     return {"events": events, "dropped": dropped, "bytes": nbytes, "records": records}
 
 
+MODE = "full"  # the recording mode of the traced rounds (--mode)
+
+
 def run_child(name: str, sizes: dict, trace_dir: str | None, timeout: float) -> dict:
     """One round of one workload in a fresh process: its rusage (wait4), wall time,
     its own work figures and, when recorded, what its trace holds."""
     env = dict(os.environ)
     env.pop("LOCKSCOPE_OUT", None)
+    env.pop("LOCKSCOPE_MODE", None)
     if trace_dir:
         env["LOCKSCOPE_OUT"] = trace_dir
+        env["LOCKSCOPE_MODE"] = MODE
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name,
            "--sizes", json.dumps(sizes)]
     t0 = time.perf_counter()
@@ -309,7 +314,7 @@ def measure(name: str, sizes: dict, rounds: int, timeout: float) -> dict:
     events = med([t["events"] for t in traced])
     dropped = med([t["dropped"] for t in traced])
     return {
-        "workload": name, "sizes": sizes, "rounds": rounds,
+        "workload": name, "mode": MODE, "sizes": sizes, "rounds": rounds,
         "bare_cpu_s": med([b["cpu"] for b in bare]),
         "traced_cpu_s": med([t["cpu"] for t in traced]),
         "cpu_ratio": med([t["cpu"] / b["cpu"] for t, b in zip(traced, bare, strict=True)]),
@@ -342,6 +347,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None, help="rounds per workload (default 5)")
     ap.add_argument("--only", nargs="+", choices=sorted(WORKLOADS), help="these workloads")
     ap.add_argument("--json", action="store_true", help="one JSON object per workload")
+    ap.add_argument("--mode", choices=("full", "summary"), default="full",
+                    help="recording mode of the traced rounds (LOCKSCOPE_MODE)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per process")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--sizes", help=argparse.SUPPRESS)
@@ -349,12 +356,14 @@ def main() -> None:
     if args.child:
         child_main(args.child, json.loads(args.sizes))
         return
+    global MODE
+    MODE = args.mode
     rounds = args.rounds or (1 if args.quick else 5)
     names = args.only or list(WORKLOADS)
     if not args.json:
         print(f"lockscope production cost (python {sys.version.split()[0]}, "
               f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}), "
-              f"median of {rounds} alternating rounds, default settings:", flush=True)
+              f"median of {rounds} alternating rounds, default settings, {MODE} mode:", flush=True)
     for name in names:
         sizes = {k: (max(1, v // 20) if args.quick and k not in ("threads", "clients") else v)
                  for k, v in SIZES[name].items()}

@@ -17,6 +17,15 @@ Workloads (``--workload NAME`` runs one):
   4 client threads make N requests in total (N = 400 at 1x), one connection each;
 * ``pool`` — a ``ThreadPoolExecutor(4)`` maps N tiny jobs that each take one of two
   locks (N = 5,000 at 1x).
+
+``--http-minutes M`` instead runs production_cost.py's HTTP server (a
+``ThreadingHTTPServer``, a thread per connection, a lock and ``logging`` in the
+handler) recorded in summary mode for M minutes under full local load: a client
+process with ``--clients`` threads (default 4) making requests back to back, one
+connection each, until the time is up. It prints the requests served, the
+server's CPU, the trace's size and bytes per second, and its records by kind, and
+exits 1 if the trace is over ``--max-mb`` (default 5). CPU against bare for the
+same server: ``python benchmarks/production_cost.py --only http --mode summary``.
 """
 
 from __future__ import annotations
@@ -160,6 +169,70 @@ def measure(workload: str, n: int, mode: str) -> dict:
         return result
 
 
+TIMED_CLIENT = r"""
+import http.client, sys, threading, time
+port, seconds, clients = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+deadline = time.monotonic() + seconds
+done = [0] * clients
+def run(k):
+    while time.monotonic() < deadline:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", "/item/%d" % (done[k] % 50))
+        r = c.getresponse(); r.read(); c.close()
+        done[k] += 1
+ts = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
+for t in ts: t.start()
+for t in ts: t.join()
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+c.request("GET", "/stop"); c.getresponse().read(); c.close()
+print(sum(done))
+"""
+
+
+def http_minutes(minutes: float, clients: int, max_mb: float) -> int:
+    """The HTTP server recorded in summary mode for ``minutes`` at full local load."""
+    with tempfile.TemporaryDirectory(prefix="lockscope-summary-http-") as out:
+        env = dict(os.environ, LOCKSCOPE_OUT=out, LOCKSCOPE_MODE="summary")
+        server = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "production_cost.py"), "--child", "http",
+             "--sizes", json.dumps({"requests": 0, "clients": clients})],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        try:
+            port = json.loads(server.stdout.readline())["port"]
+            client = subprocess.run([sys.executable, "-c", TIMED_CLIENT, str(port),
+                                     str(minutes * 60), str(clients)],
+                                    capture_output=True, text=True, timeout=minutes * 60 + 300)
+            if client.returncode:
+                raise SystemExit(f"client failed: {client.stderr[-500:]}")
+            _, status, ru = os.wait4(server.pid, 0)
+            server.returncode = os.waitstatus_to_exitcode(status)
+        finally:
+            if server.returncode is None:
+                server.kill()
+                server.wait()
+        if server.returncode:
+            raise SystemExit(f"server exited {server.returncode}: {server.stderr.read()[-500:]}")
+        requests = int(client.stdout.strip().splitlines()[-1])
+        size = 0
+        kinds: dict[str, int] = {}
+        for path in glob.glob(os.path.join(out, "*.jsonl")):
+            size += os.path.getsize(path)
+            with open(path, "rb") as fh:
+                for line in fh:
+                    k = json.loads(line)["k"]
+                    kinds[k] = kinds.get(k, 0) + 1
+    seconds = minutes * 60
+    cpu = ru.ru_utime + ru.ru_stime
+    print(f"http server, summary mode, {minutes:g} min, {clients} client threads: "
+          f"{requests} requests ({requests / seconds:.0f}/s), server CPU {cpu:.1f} s "
+          f"({cpu / max(1, requests) * 1e6:.0f} us/request), trace {size / 1e6:.3f} MB "
+          f"({size / seconds:.0f} bytes/s), records {dict(sorted(kinds.items()))}", flush=True)
+    if size > max_mb * 1e6:
+        print(f"over the {max_mb:g} MB bound", flush=True)
+        return 1
+    return 0
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
@@ -168,7 +241,13 @@ def main() -> None:
     ap.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--http-minutes", type=float,
+                    help="run the HTTP server in summary mode this long at full load instead")
+    ap.add_argument("--clients", type=int, default=4, help="client threads of --http-minutes")
+    ap.add_argument("--max-mb", type=float, default=5.0, help="trace size bound of --http-minutes")
     args = ap.parse_args()
+    if args.http_minutes:
+        raise SystemExit(http_minutes(args.http_minutes, args.clients, args.max_mb))
     results = []
     for workload in args.workload or list(WORKLOADS):
         base = WORKLOADS[workload][1]

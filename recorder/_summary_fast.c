@@ -58,6 +58,7 @@ typedef struct {
     int n, cap;
     SfHeld *held;
     PyObject *waiting;  /* a lock whose `wait` went through (compared only) */
+    int ncounted;       /* entries with counted set */
     int tainted;        /* events were lost: let everything through until n == 0 */
     int ended;          /* ended holding counted locks: kept until others release them */
 } SfActor;
@@ -80,8 +81,11 @@ typedef struct {
 
 typedef struct {
     PyObject *obj;      /* strong; NULL: free */
-    int counted_holds;  /* holds of it counted here and still open */
-    uint64_t holder;    /* serial of the actor of the last counted acquire */
+    int holds;          /* entries of it in the actors' stacks */
+    int counted_holds;  /* of which counted here */
+    PyObject *holder;   /* the key of the actor that took it last (compared only) */
+    uint64_t holder_serial;
+    int mutex;          /* -1: not known yet */
     long long hold_n, hold_sum, hold_max;
     uint32_t hold_b[SF_BUCKETS];
 } SfLock;
@@ -93,6 +97,7 @@ static PyObject *sf_counted;      /* SUMMARY_COUNTED: the extra of a re-sent acq
 static PyObject *sf_op_pass, *sf_op_suspend, *sf_op_resume, *sf_op_end, *sf_op_wait;
 static PyObject *sf_op_start, *sf_op_join, *sf_op_name, *sf_op_seg_begin, *sf_op_seg_end;
 static PyObject *sf_op_resync, *sf_op_dropped, *sf_op_timeout, *sf_op_cancel;
+static PyObject *sf_s_semaphore;
 
 static SfDep sf_deps[SF_DEP_SLOTS];
 static int sf_ndeps = 0;
@@ -200,9 +205,20 @@ sf_actor_unlink(int i)
 }
 
 /* Free an actor taken out of the table (may run Python code: call last). */
+static SfLock *sf_lock(PyObject *obj, int make);
+
 static void
 sf_actor_free(SfActor *a)
 {
+    for (int k = 0; k < a->n; k++) {
+        SfLock *l = sf_lock(a->held[k].obj, 0);
+        if (l != NULL) {
+            if (l->holds > 0)
+                l->holds--;
+            if (a->held[k].counted && l->counted_holds > 0)
+                l->counted_holds--;
+        }
+    }
     for (int k = 0; k < a->n; k++)
         Py_DECREF(a->held[k].obj);
     PyMem_Free(a->held);
@@ -229,6 +245,7 @@ sf_lock(PyObject *obj, int make)
     SfLock *l = &sf_locks[i];
     memset(l, 0, sizeof(*l));
     l->obj = Py_NewRef(obj);
+    l->mutex = -1;
     sf_nlocks++;
     return l;
 }
@@ -306,14 +323,21 @@ sf_dep_fill(SfDep *d, uint64_t h, SfActor *a, PyObject *obj, long long site)
 
 /* ---------------------------------------------------------------- the stack */
 
-static int
-sf_push(SfActor *a, PyObject *obj, long long site, long long ts, int counted)
+static PyObject *sf_remove(SfActor *a, int k);
+
+/* Push an entry; returns the reference to drop when the stack was full (its
+ * oldest entry forgotten, as the Summary does), else NULL; *err on error. */
+static PyObject *
+sf_push(SfActor *a, PyObject *obj, long long site, long long ts, int counted, int *err)
 {
+    *err = 0;
     if (a->n >= a->cap) {
         int cap = a->cap ? a->cap * 2 : 4;
         SfHeld *held = PyMem_Realloc(a->held, sizeof(SfHeld) * (size_t)cap);
-        if (held == NULL)
-            return -1;
+        if (held == NULL) {
+            *err = -1;
+            return NULL;
+        }
         a->held = held;
         a->cap = cap;
     }
@@ -324,7 +348,17 @@ sf_push(SfActor *a, PyObject *obj, long long site, long long ts, int counted)
     e->sig = sf_mix(a->n ? a->held[a->n - 1].sig : 0, obj, site);
     e->counted = counted;
     a->n++;
-    return 0;
+    a->ncounted += counted;
+    SfLock *l = sf_lock(obj, 1);
+    if (l != NULL) {
+        l->holds++;
+        l->counted_holds += counted;
+        l->holder = a->key;
+        l->holder_serial = a->serial;
+    }
+    if (a->n > SF_MAX_HELD)  /* acquired and never released: forget the oldest */
+        return sf_remove(a, 0);
+    return NULL;
 }
 
 /* Remove entry k of the stack; returns its object (the caller drops it, last). */
@@ -332,6 +366,15 @@ static PyObject *
 sf_remove(SfActor *a, int k)
 {
     PyObject *obj = a->held[k].obj;
+    int counted = a->held[k].counted;
+    SfLock *l = sf_lock(obj, 0);
+    if (l != NULL) {
+        if (l->holds > 0)
+            l->holds--;
+        if (counted && l->counted_holds > 0)
+            l->counted_holds--;
+    }
+    a->ncounted -= counted;
     for (int j = k; j < a->n - 1; j++) {
         a->held[j] = a->held[j + 1];
         a->held[j].sig = sf_mix(j ? a->held[j - 1].sig : 0, a->held[j].obj, a->held[j].site);
@@ -347,7 +390,7 @@ sf_remove(SfActor *a, int k)
 static int
 sf_resend(SfActor *a, PyObject *buf)
 {
-    for (int k = 0; k < a->n; k++) {
+    for (int k = 0; k < a->n && a->ncounted > 0; k++) {
         SfHeld *e = &a->held[k];
         if (!e->counted)
             continue;
@@ -360,6 +403,7 @@ sf_resend(SfActor *a, PyObject *buf)
             return -1;
         counted();
         e->counted = 0;
+        a->ncounted--;
         sf_resent++;
         SfLock *l = sf_lock(e->obj, 0);
         if (l != NULL && l->counted_holds > 0)
@@ -378,36 +422,61 @@ sf_countable(PyObject *obj)
     return PyObject_TypeCheck(obj, &LockCore_Type);
 }
 
-/* A release by actor `a` of a lock it does not hold (as far as this filter knows):
- * a lock handed off.  When its last counted hold is another actor's, that hold
- * ends here (counted); returns 1 then (the release is not buffered), 0 otherwise;
- * *drop: a reference to drop, *zombie: an ended actor to free (both last). */
+/* Whether holding `obj` excludes others (recorder/_summary.py is_mutex): not a
+ * semaphore of several permits.  Remembered in its slot `l` (may be NULL). */
+static int
+sf_is_mutex(PyObject *obj, SfLock *l)
+{
+    if (sf_countable(obj))
+        return 1;
+    if (l != NULL && l->mutex >= 0)
+        return l->mutex;
+    int mutex = 1;
+    PyObject *d = PyObject_GetAttrString(obj, "_ls_def");
+    if (d != NULL && PyDict_Check(d)) {
+        PyObject *type = PyDict_GetItemString(d, "type");  /* borrowed */
+        PyObject *value = PyDict_GetItemString(d, "value");
+        if (type != NULL && PyUnicode_Check(type)
+                && PyUnicode_Find(type, sf_s_semaphore, 0, PY_SSIZE_T_MAX, 1) >= 0
+                && value != NULL && PyLong_Check(value) && PyLong_AsLong(value) != 1)
+            mutex = 0;
+    }
+    Py_XDECREF(d);
+    PyErr_Clear();
+    if (l != NULL)
+        l->mutex = mutex;
+    return mutex;
+}
+
+/* A release by an actor of a lock it does not hold (as far as this filter knows):
+ * a lock handed off, released by another actor than the one that took it last.
+ * That actor's hold of it ends here.  Returns 1 when that hold was counted here
+ * (counted, and the release is not buffered), else 0; *drop: a reference to drop,
+ * *zombie: an ended actor to free (both last). */
 static int
 sf_handoff(PyObject *obj, long long t, PyObject **drop, SfActor **zombie)
 {
     SfLock *l = sf_lock(obj, 0);
-    if (l == NULL || l->counted_holds <= 0)
+    if (l == NULL || l->holds <= 0 || l->holder == NULL)
         return 0;
-    for (int i = 0; i < SF_ACTOR_SLOTS; i++) {
-        SfActor *o = sf_actors[i];
-        if (o == NULL || o->serial != l->holder)
+    int i = sf_actor_find(l->holder);
+    if (i < 0)
+        return 0;
+    SfActor *o = sf_actors[i];
+    if (o->serial != l->holder_serial)
+        return 0;
+    for (int k = 0; k < o->n; k++) {
+        if (o->held[k].obj != obj)
             continue;
-        for (int k = 0; k < o->n; k++) {
-            if (o->held[k].obj == obj && o->held[k].counted) {
-                sf_count_hold(l, t - o->held[k].ts);
-                l->counted_holds--;
-                *drop = sf_remove(o, k);
-                int left = 0;
-                for (int j = 0; j < o->n && !left; j++)
-                    left = o->held[j].counted;
-                if (o->ended && !left) {  /* nothing more to wait for: forget it */
-                    sf_actor_unlink(i);
-                    *zombie = o;
-                }
-                return 1;
-            }
+        int counted = o->held[k].counted;
+        if (counted)
+            sf_count_hold(l, t - o->held[k].ts);
+        *drop = sf_remove(o, k);
+        if (o->ended && o->ncounted == 0) {  /* nothing more to wait for: forget it */
+            sf_actor_unlink(i);
+            *zombie = o;
         }
-        return 0;
+        return counted;
     }
     return 0;
 }
@@ -449,10 +518,7 @@ sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
         if (sf_op_is(op, sf_op_end) && obj == key) {
             /* the actor ended: forget it, unless it holds counted locks that
              * another actor may release (a lock handed off) */
-            int keep = 0;
-            for (int k = 0; k < a->n && !keep; k++)
-                keep = a->held[k].counted;
-            if (keep) {
+            if (a->ncounted > 0) {
                 a->ended = 1;
                 return 0;
             }
@@ -501,11 +567,8 @@ sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
                     return 0;
                 }
                 SfLock *l = sf_lock(obj, 0);
-                if (l != NULL) {
+                if (l != NULL)
                     sf_count_hold(l, hold);
-                    if (l->counted_holds > 0)
-                        l->counted_holds--;
-                }
                 Py_DECREF(sf_remove(a, k));  /* (the caller holds the lock: not the last ref) */
                 return 1;
             }
@@ -528,52 +591,61 @@ sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
         if (site == -1 && PyErr_Occurred())
             return -1;
     }
-    if (a->n >= SF_MAX_HELD)
-        a->tainted = 1;
     int waited = a->waiting == obj;
     if (waited)
         a->waiting = NULL;
-    if (!a->tainted && !full && !waited && sf_countable(obj)) {
-        uint64_t h = sf_mix(a->n ? a->held[a->n - 1].sig : 0, obj, site);
-        SfDep *d = sf_dep(h, a, obj, site);
+    int countable = sf_countable(obj);
+    if (!countable && !sf_is_mutex(obj, sf_lock(obj, 1))) {
+        /* a semaphore of several permits: no dependency, not in the held set */
+        if (full)
+            a->tainted = 1;
+        return full ? 0 : sf_resend(a, buf);
+    }
+    SfDep *d = NULL;
+    uint64_t h = 0;
+    if (!a->tainted && !full && !waited && countable) {
+        h = sf_mix(a->n ? a->held[a->n - 1].sig : 0, obj, site);
+        d = sf_dep(h, a, obj, site);
         if (d != NULL && d->h != 0) {
             int known = d->nactors >= SF_ACTORS_PER_DEP;
             for (int k = 0; k < d->nactors && !known; k++)
                 known = d->actors[k] == a->serial;
-            SfLock *l = known ? sf_lock(obj, 1) : NULL;
-            if (l != NULL) {
-                if (sf_push(a, obj, site, t, 1) < 0)
+            if (known && sf_lock(obj, 1) != NULL) {
+                int err;
+                PyObject *drop = sf_push(a, obj, site, t, 1, &err);
+                if (err < 0)
                     return -1;
                 if (d->n == 0 || t < d->first)
                     d->first = t;
                 if (t > d->last)
                     d->last = t;
                 d->n++;
-                l->counted_holds++;
-                l->holder = a->serial;
+                Py_XDECREF(drop);
                 return 1;
             }
         }
-        /* let it through: the Summary judges it with the held set */
-        if (sf_resend(a, buf) < 0)
-            return -1;
-        if (d != NULL && d->h == 0 && sf_dep_fill(d, h, a, obj, site) < 0)
-            return -1;
-        if (d != NULL) {
-            int known = 0;
-            for (int k = 0; k < d->nactors && !known; k++)
-                known = d->actors[k] == a->serial;
-            if (!known && d->nactors < SF_ACTORS_PER_DEP)
-                d->actors[d->nactors++] = a->serial;
-        }
-        return sf_push(a, obj, site, t, 0);
     }
-    if (full)
-        a->tainted = 1;
-    else if (sf_resend(a, buf) < 0)
+    /* let it through: the Summary judges it with the held set */
+    if (full) {
+        a->tainted = 1;  /* (lost: the Summary learns of it from the resync record, no site) */
+        site = 0;
+    }
+    else if (sf_resend(a, buf) < 0) {
         return -1;
-    /* (lost: the Summary learns of it from the resync record, with no site) */
-    return sf_push(a, obj, full ? 0 : site, t, 0);
+    }
+    if (d != NULL && d->h == 0 && sf_dep_fill(d, h, a, obj, site) < 0)
+        return -1;
+    if (d != NULL) {
+        int known = 0;
+        for (int k = 0; k < d->nactors && !known; k++)
+            known = d->actors[k] == a->serial;
+        if (!known && d->nactors < SF_ACTORS_PER_DEP)
+            d->actors[d->nactors++] = a->serial;
+    }
+    int err;
+    PyObject *drop = sf_push(a, obj, site, t, 0, &err);
+    Py_XDECREF(drop);
+    return err;
 }
 
 /* ------------------------------------------------------------ Python side */
@@ -684,8 +756,8 @@ error:
 }
 
 /* The hold histograms since the last take, as
- * [(lock, n, sum_ns, max_ns, [[bucket, count], ...])], zeroed; locks with no
- * counted hold open are forgotten. */
+ * [(lock, n, sum_ns, max_ns, [[bucket, count], ...])], zeroed; locks that no
+ * actor's stack holds are forgotten. */
 static PyObject *
 sf_take_locks(PyObject *drop)
 {
@@ -719,7 +791,7 @@ sf_take_locks(PyObject *drop)
         l->hold_n = l->hold_sum = l->hold_max = 0;
         memset(l->hold_b, 0, sizeof(l->hold_b));
     }
-    /* Rebuild the table with the locks that have counted holds open (the others
+    /* Rebuild the table with the locks that are in a stack (the others
      * are let go: a lock made per request is not kept alive by this table). */
     static SfLock keep[SF_LOCK_SLOTS];
     int nkeep = 0;
@@ -727,7 +799,7 @@ sf_take_locks(PyObject *drop)
         SfLock *l = &sf_locks[i];
         if (l->obj == NULL)
             continue;
-        if (l->counted_holds > 0) {
+        if (l->holds > 0) {
             keep[nkeep++] = *l;
         }
         else if (PyList_Append(drop, l->obj) == 0) {
@@ -811,7 +883,7 @@ sf_init(void)
         || !(sf_op_name = intern("name")) || !(sf_op_seg_begin = intern("segment-begin"))
         || !(sf_op_seg_end = intern("segment-end")) || !(sf_op_resync = intern("resync"))
         || !(sf_op_dropped = intern("dropped")) || !(sf_op_timeout = intern("timeout"))
-        || !(sf_op_cancel = intern("cancel")))
+        || !(sf_op_cancel = intern("cancel")) || !(sf_s_semaphore = intern("Semaphore")))
         return -1;
 #undef intern
     return 0;
