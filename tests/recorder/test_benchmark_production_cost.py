@@ -10,7 +10,7 @@ from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "production_cost.py"
 WORKLOADS = ["queue", "executor", "logging", "primitives", "busy128", "http"]
-KEYS = {"workload", "sizes", "rounds", "bare_cpu_s", "traced_cpu_s", "cpu_ratio",
+KEYS = {"workload", "mode", "sizes", "rounds", "bare_cpu_s", "traced_cpu_s", "cpu_ratio",
         "bare_work_cpu_s", "traced_work_cpu_s", "work_ratio", "traced_wall_s", "events",
         "events_per_s", "bytes", "bytes_per_s", "bytes_per_event", "dropped", "dropped_pct"}
 
