@@ -628,7 +628,7 @@ record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
     /* The event is about to be buffered: summary mode's filter (_summary_fast.c)
      * counts a repeat instead. */
     if (sf_on) {
-        int seen = sumc_filter(st, buf, full, op, obj, site, task, ts);
+        int seen = sumc_filter(st, buf, full, op, obj, site, task, NULL, ts);
         if (seen < 0)
             goto fail;
         if (seen)
@@ -678,7 +678,8 @@ append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     /* The event is about to be buffered: summary mode's filter (_summary_fast.c)
      * counts a repeat instead. */
     if (sf_on) {
-        int seen = sumc_filter(args[0], buf, full, args[1], args[2], args[3], args[4], given_ts);
+        int seen = sumc_filter(args[0], buf, full, args[1], args[2], args[3], args[4], extra,
+                               given_ts);
         if (seen) {
             Py_XDECREF(buf);
             if (seen < 0)

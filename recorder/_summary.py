@@ -29,8 +29,10 @@ With the C accelerator, the program's threads do not even record the repeats: a
 filter on the hot path (recorder/_summary_fast.c) keeps each actor's held locks and
 counts, instead of buffering them, the acquires of dependencies already let through
 for that actor (or for ``ACTORS_PER_DEP`` actors) and their releases (hold times in
-per-lock histograms; a hold over the threshold still comes here), and drops ``pass``,
-``suspend`` and ``resume``. Everything else still comes here, after the acquires of
+per-lock histograms; a hold over the threshold still comes here), leaves out the
+signals of a kind already let through for that actor (or for ``ACTORS_PER_DEP``
+actors) while no wait on their resource is open, and drops ``pass``, ``suspend``
+and ``resume``. Everything else still comes here, after the acquires of
 the counted locks its actor holds (re-sent, marked ``SUMMARY_COUNTED``: their
 occurrence is already counted). ``records()`` adds the filter's counts to the
 tables before writing them.

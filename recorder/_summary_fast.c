@@ -11,6 +11,9 @@
  *     release too (hold time into the lock's log2 histogram) unless the hold lasted
  *     the threshold or longer: then the acquire and the release go to the Summary,
  *     which writes a long hold;
+ *   - a signal whose kind (resource class, sig, site, classes of the locks held)
+ *     was let through for this actor or for SF_ACTORS_PER_DEP actors, while no
+ *     wait on its resource is open (kinds compared by a 64-bit hash);
  *   - `pass`, `suspend` and `resume`, which the Summary drops.
  *
  * Everything else goes through.  Before an event that the Summary judges with the
@@ -86,6 +89,8 @@ typedef struct {
     PyObject *holder;   /* the key of the actor that took it last (compared only) */
     uint64_t holder_serial;
     int mutex;          /* -1: not known yet */
+    int open_waits;     /* (a resource) waits begun on it and not ended */
+    uint64_t cls;       /* hash of its class (see sf_class_of); 0: not known yet */
     long long hold_n, hold_sum, hold_max;
     uint32_t hold_b[SF_BUCKETS];
 } SfLock;
@@ -101,6 +106,21 @@ static PyObject *sf_s_semaphore;
 
 static SfDep sf_deps[SF_DEP_SLOTS];
 static int sf_ndeps = 0;
+/* A kind of signal (resource class, sig, site, classes of the locks held), with
+ * the actors it was let through for: kinds are told apart by a 64-bit hash. */
+typedef struct {
+    uint64_t h;         /* 0: free */
+    uint64_t actors[SF_ACTORS_PER_DEP];
+    int nactors;
+} SfKind;
+
+#define SF_KIND_SLOTS 8192
+#define SF_KIND_FILL (SF_KIND_SLOTS / 4 * 3)
+static SfKind sf_kinds[SF_KIND_SLOTS];
+static int sf_nkinds = 0;
+static PyObject *sf_op_signal, *sf_op_wait_begin, *sf_op_wait_end, *sf_s_sig, *sf_s_submit;
+static PyObject *sf_s_ls_def, *sf_s_ls_id, *sf_s_site, *sf_s_type;
+
 static SfLock sf_locks[SF_LOCK_SLOTS];
 static int sf_nlocks = 0;
 static SfActor *sf_actors[SF_ACTOR_SLOTS];
@@ -481,6 +501,89 @@ sf_handoff(PyObject *obj, long long t, PyObject **drop, SfActor **zombie)
     return 0;
 }
 
+/* The class of a traced object, as recorder/_summary.py lock_class() keys it: a
+ * lock by its creation site and type, a resource by its creation site, either
+ * by its id when it has no site.  Remembered in its slot `l` (may be NULL). */
+static uint64_t
+sf_class_of(PyObject *obj, SfLock *l, int resource)
+{
+    if (l != NULL && l->cls)
+        return l->cls;
+    uint64_t h = 0;
+    PyObject *d = PyObject_GetAttr(obj, sf_s_ls_def);
+    if (d != NULL && PyDict_Check(d)) {
+        PyObject *site = PyDict_GetItemWithError(d, sf_s_site);  /* borrowed */
+        long long sid = site != NULL && PyLong_Check(site) ? PyLong_AsLongLong(site) : 0;
+        if (sid > 0) {
+            h = sf_mix(0x5173, NULL, sid);
+            PyObject *type = resource ? NULL : PyDict_GetItemWithError(d, sf_s_type);
+            if (type != NULL) {
+                Py_hash_t th = PyObject_Hash(type);
+                h = sf_mix(h, NULL, (long long)th);
+            }
+        }
+    }
+    Py_XDECREF(d);
+    if (!h) {
+        PyObject *id = PyObject_GetAttr(obj, sf_s_ls_id);
+        long long v = id != NULL && PyLong_Check(id) ? PyLong_AsLongLong(id) : (long long)(uintptr_t)obj;
+        Py_XDECREF(id);
+        h = sf_mix(0x1d1d, NULL, v);
+    }
+    PyErr_Clear();
+    if (l != NULL)
+        l->cls = h;
+    return h;
+}
+
+/* A signal: 1 when its kind (recorder/_summary.py Summary._signal) was let through
+ * for this actor or for SF_ACTORS_PER_DEP actors already and no wait on its
+ * resource is open (the Summary writes a signal while a written wait is open);
+ * else 0, and the kind is remembered for this actor. */
+static int
+sf_signal_seen(SfActor *a, PyObject *obj, PyObject *site_obj, PyObject *sig)
+{
+    SfLock *r = sf_lock(obj, 1);
+    if (r == NULL || r->open_waits > 0)
+        return 0;
+    long long site = site_obj != NULL && PyLong_Check(site_obj) ? PyLong_AsLongLong(site_obj) : 0;
+    Py_hash_t sh = sig != NULL ? PyObject_Hash(sig) : 0;
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    uint64_t h = sf_mix(sf_class_of(obj, r, 1), NULL, (long long)sh);
+    h = sf_mix(h, NULL, site);
+    for (int k = 0; k < a->n; k++) {
+        SfHeld *e = &a->held[k];
+        h = sf_mix(h, NULL, (long long)sf_class_of(e->obj, sf_lock(e->obj, 0), 0));
+        h = sf_mix(h, NULL, e->site);
+    }
+    unsigned i = (unsigned)h & (SF_KIND_SLOTS - 1);
+    for (;;) {
+        SfKind *kd = &sf_kinds[i];
+        if (kd->h == h) {
+            int known = kd->nactors >= SF_ACTORS_PER_DEP;
+            for (int k = 0; k < kd->nactors && !known; k++)
+                known = kd->actors[k] == a->serial;
+            if (known)
+                return 1;
+            kd->actors[kd->nactors++] = a->serial;
+            return 0;
+        }
+        if (kd->h == 0) {
+            if (sf_nkinds >= SF_KIND_FILL)
+                return 0;
+            kd->h = h;
+            kd->nactors = 1;
+            kd->actors[0] = a->serial;
+            sf_nkinds++;
+            return 0;
+        }
+        i = (i + 1) & (SF_KIND_SLOTS - 1);
+    }
+}
+
 /* sumc_filter: called once for every event about to be buffered (record() and
  * append()), with the thread's state and buffer.  `ts` may be NULL (now); `full`:
  * the event will not fit (it is lost unless counted here).
@@ -488,7 +591,7 @@ sf_handoff(PyObject *obj, long long t, PyObject **drop, SfActor **zombie)
  * (what it needed first is buffered), -1 with an error set. */
 static int
 sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
-            PyObject *site_obj, PyObject *task, PyObject *ts)
+            PyObject *site_obj, PyObject *task, PyObject *extra, PyObject *ts)
 {
     int is_acq = op == op_acquire, is_rel = op == op_release;
     if (!is_acq && !is_rel) {
@@ -499,6 +602,34 @@ sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
     }
     PyObject *key = task != Py_None ? task : st;
     if (!is_acq && !is_rel) {
+        if (sf_op_is(op, sf_op_wait_begin)) {  /* signals on it go through meanwhile */
+            SfLock *r = sf_lock(obj, 1);
+            if (r != NULL)
+                r->open_waits++;
+        }
+        else if (sf_op_is(op, sf_op_wait_end)) {
+            SfLock *r = sf_lock(obj, 0);
+            if (r != NULL && r->open_waits > 0)
+                r->open_waits--;
+        }
+        else if (sf_op_is(op, sf_op_signal)) {
+            PyObject *sig = extra != NULL && PyDict_Check(extra)
+                ? PyDict_GetItemWithError(extra, sf_s_sig) : NULL;  /* borrowed */
+            if (sig == NULL && PyErr_Occurred())
+                return -1;
+            if (sig != NULL && PyUnicode_Check(sig) && PyUnicode_Compare(sig, sf_s_submit) == 0)
+                return 0;  /* a job's submission: written with the job, if at all */
+            SfActor *a = sf_actor(key, task);
+            if (a == NULL)
+                return 0;
+            if (!full && !a->tainted && sf_signal_seen(a, obj, site_obj, sig))
+                return 1;
+            if (full) {
+                a->tainted = 1;
+                return 0;
+            }
+            return sf_resend(a, buf);
+        }
         if (sf_op_is(op, sf_op_wait)) {
             /* a lock wait goes through: so does the acquire that ends it */
             SfActor *a = sf_actor(key, task);
@@ -691,6 +822,8 @@ sf_clear_tables(void)
         l->obj = NULL;
     }
     sf_nlocks = 0;
+    memset(sf_kinds, 0, sizeof(sf_kinds));
+    sf_nkinds = 0;
     sf_resent = 0;
     return drop;
 }
@@ -799,7 +932,7 @@ sf_take_locks(PyObject *drop)
         SfLock *l = &sf_locks[i];
         if (l->obj == NULL)
             continue;
-        if (l->holds > 0) {
+        if (l->holds > 0 || l->open_waits > 0) {
             keep[nkeep++] = *l;
         }
         else if (PyList_Append(drop, l->obj) == 0) {
@@ -843,6 +976,10 @@ summary_take(PyObject *mod, PyObject *arg)
     }
     Py_XDECREF(deps);
     Py_XDECREF(holds);
+    if (sf_nkinds >= SF_KIND_FILL - SF_KIND_SLOTS / 8) {  /* kinds: start again */
+        memset(sf_kinds, 0, sizeof(sf_kinds));
+        sf_nkinds = 0;
+    }
     if (res != NULL && (final || sf_ndeps >= SF_DEP_FILL - SF_DEP_SLOTS / 8)) {
         if (final)
             sf_on = 0;
@@ -883,7 +1020,12 @@ sf_init(void)
         || !(sf_op_name = intern("name")) || !(sf_op_seg_begin = intern("segment-begin"))
         || !(sf_op_seg_end = intern("segment-end")) || !(sf_op_resync = intern("resync"))
         || !(sf_op_dropped = intern("dropped")) || !(sf_op_timeout = intern("timeout"))
-        || !(sf_op_cancel = intern("cancel")) || !(sf_s_semaphore = intern("Semaphore")))
+        || !(sf_op_cancel = intern("cancel")) || !(sf_s_semaphore = intern("Semaphore"))
+        || !(sf_op_signal = intern("signal")) || !(sf_op_wait_begin = intern("wait-begin"))
+        || !(sf_op_wait_end = intern("wait-end")) || !(sf_s_sig = intern("sig"))
+        || !(sf_s_submit = intern("submit")) || !(sf_s_ls_def = intern("_ls_def"))
+        || !(sf_s_ls_id = intern("_ls_id")) || !(sf_s_site = intern("site"))
+        || !(sf_s_type = intern("type")))
         return -1;
 #undef intern
     return 0;

@@ -378,3 +378,26 @@ def test_a_lock_released_by_another_thread_ends_the_counted_hold(rec):
     (dep,) = _deps(trace, il)
     assert dep["n"] == _summary.ACTORS_PER_DEP + 3
     assert _hists(trace)[il]["hold"]["n"] == _summary.ACTORS_PER_DEP + 3
+
+
+def _notify(cond, n: int) -> None:
+    for _ in range(n):
+        with cond:
+            cond.notify()
+
+
+@needs_filter
+def test_repeated_signals_under_a_lock_are_not_recorded(rec, monkeypatch):
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    taken = _count_taken(monkeypatch)
+    cond = recorder.name(threading.Condition(threading.Lock()), "cond")
+    _run(_notify, cond, 10_000, name="notifier")
+    trace = rec.stop()
+    # not 30,000 events (acquire, signal, release each time): the first of each kind
+    assert taken[0] < 50, taken[0]
+    ic = trace.one("resource", "cond")["id"]
+    notifier = trace.thread("notifier")["id"]
+    signals = [e for e in trace.evs(th=notifier) if e["obj"] == ic and e["op"] == "signal"]
+    assert len(signals) == 1 and signals[0]["sig"] == "notify"
+    (dep,) = [d for d in _deps(trace) if d["actors"] == [{"th": notifier, "task": None}]]
+    assert dep["n"] == 10_000
