@@ -12,8 +12,9 @@
  *     the threshold or longer: then the acquire and the release go to the Summary,
  *     which writes a long hold;
  *   - a signal whose kind (resource class, sig, site, classes of the locks held)
- *     was let through for this actor or for SF_ACTORS_PER_DEP actors, while no
- *     wait on its resource is open (kinds compared by a 64-bit hash);
+ *     was let through for this actor or for SF_ACTORS_PER_DEP actors, unless a
+ *     wait on its resource that the Summary may have written is open (one begun
+ *     holding a lock, or older than the threshold); kinds compared by a 64-bit hash;
  *   - `pass`, `suspend` and `resume`, which the Summary drops.
  *
  * Everything else goes through.  Before an event that the Summary judges with the
@@ -61,6 +62,7 @@ typedef struct {
     int n, cap;
     SfHeld *held;
     PyObject *waiting;  /* a lock whose `wait` went through (compared only) */
+    PyObject *held_wait;    /* a resource its open wait on which began holding a lock */
     int ncounted;       /* entries with counted set */
     int tainted;        /* events were lost: let everything through until n == 0 */
     int ended;          /* ended holding counted locks: kept until others release them */
@@ -90,6 +92,8 @@ typedef struct {
     uint64_t holder_serial;
     int mutex;          /* -1: not known yet */
     int open_waits;     /* (a resource) waits begun on it and not ended */
+    int held_waits;     /* of which begun holding a lock (the Summary writes those) */
+    long long open_since;   /* start of the first wait since open_waits was 0 */
     uint64_t cls;       /* hash of its class (see sf_class_of); 0: not known yet */
     long long hold_n, hold_sum, hold_max;
     uint32_t hold_b[SF_BUCKETS];
@@ -230,6 +234,11 @@ static SfLock *sf_lock(PyObject *obj, int make);
 static void
 sf_actor_free(SfActor *a)
 {
+    if (a->held_wait != NULL) {
+        SfLock *r = sf_lock(a->held_wait, 0);
+        if (r != NULL && r->held_waits > 0)
+            r->held_waits--;
+    }
     for (int k = 0; k < a->n; k++) {
         SfLock *l = sf_lock(a->held[k].obj, 0);
         if (l != NULL) {
@@ -544,7 +553,10 @@ static int
 sf_signal_seen(SfActor *a, PyObject *obj, PyObject *site_obj, PyObject *sig)
 {
     SfLock *r = sf_lock(obj, 1);
-    if (r == NULL || r->open_waits > 0)
+    /* A wait on it that the Summary may have written is open: one begun holding a
+     * lock, or one older than the threshold (open_since is at most its start). */
+    if (r == NULL || r->held_waits > 0
+            || (r->open_waits > 0 && mono_now() - r->open_since >= sf_threshold))
         return 0;
     long long site = site_obj != NULL && PyLong_Check(site_obj) ? PyLong_AsLongLong(site_obj) : 0;
     Py_hash_t sh = sig != NULL ? PyObject_Hash(sig) : 0;
@@ -602,15 +614,28 @@ sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
     }
     PyObject *key = task != Py_None ? task : st;
     if (!is_acq && !is_rel) {
-        if (sf_op_is(op, sf_op_wait_begin)) {  /* signals on it go through meanwhile */
+        if (sf_op_is(op, sf_op_wait_begin)) {  /* (see sf_signal_seen) */
             SfLock *r = sf_lock(obj, 1);
-            if (r != NULL)
-                r->open_waits++;
+            if (r != NULL) {
+                if (r->open_waits++ == 0)
+                    r->open_since = mono_now();
+                int i = sf_actor_find(key);
+                if (i >= 0 && sf_actors[i]->n > 0 && sf_actors[i]->held_wait == NULL) {
+                    r->held_waits++;
+                    sf_actors[i]->held_wait = obj;
+                }
+            }
         }
         else if (sf_op_is(op, sf_op_wait_end)) {
             SfLock *r = sf_lock(obj, 0);
             if (r != NULL && r->open_waits > 0)
                 r->open_waits--;
+            int i = sf_actor_find(key);
+            if (i >= 0 && sf_actors[i]->held_wait == obj) {
+                sf_actors[i]->held_wait = NULL;
+                if (r != NULL && r->held_waits > 0)
+                    r->held_waits--;
+            }
         }
         else if (sf_op_is(op, sf_op_signal)) {
             PyObject *sig = extra != NULL && PyDict_Check(extra)
