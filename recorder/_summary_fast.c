@@ -123,7 +123,7 @@ typedef struct {
 static SfKind sf_kinds[SF_KIND_SLOTS];
 static int sf_nkinds = 0;
 static PyObject *sf_op_signal, *sf_op_wait_begin, *sf_op_wait_end, *sf_s_sig, *sf_s_submit;
-static PyObject *sf_s_ls_def, *sf_s_ls_id, *sf_s_site, *sf_s_type;
+static PyObject *sf_s_ls_def, *sf_s_ls_id, *sf_s_site, *sf_s_type, *sf_s_value;
 
 static SfLock sf_locks[SF_LOCK_SLOTS];
 static int sf_nlocks = 0;
@@ -131,6 +131,12 @@ static SfActor *sf_actors[SF_ACTOR_SLOTS];
 static int sf_nactors = 0;
 /* Counted acquires re-sent (their dependency occurrence stays counted here). */
 static long long sf_resent = 0;
+/* Events the filter buffered, not yet passed to counted(). */
+static Py_ssize_t sf_puts = 0;
+/* Threads inside the filter (one may let others run: a collection's finalizers);
+ * the tables are not freed meanwhile, but once none is (sf_clear_pending). */
+static int sf_busy = 0;
+static int sf_clear_pending = 0;
 
 static inline uint64_t
 sf_mix(uint64_t h, PyObject *obj, long long site)
@@ -423,20 +429,25 @@ sf_resend(SfActor *a, PyObject *buf)
         SfHeld *e = &a->held[k];
         if (!e->counted)
             continue;
-        PyObject *ts = PyLong_FromLongLong(e->ts);
-        PyObject *site = ts ? PyLong_FromLongLong(e->site) : NULL;
-        int rc = site ? buffer_put(buf, ts, op_acquire, e->obj, site, a->task, sf_counted) : -1;
-        Py_XDECREF(ts);
-        Py_XDECREF(site);
-        if (rc < 0)
-            return -1;
-        counted();
+        /* (the entry is updated before the put: allocating may run a collection,
+         * and finalizers let other threads change the stacks meanwhile) */
+        PyObject *obj = Py_NewRef(e->obj);
+        long long ts_ns = e->ts, site_id = e->site;
         e->counted = 0;
         a->ncounted--;
-        sf_resent++;
-        SfLock *l = sf_lock(e->obj, 0);
+        SfLock *l = sf_lock(obj, 0);
         if (l != NULL && l->counted_holds > 0)
             l->counted_holds--;
+        PyObject *ts = PyLong_FromLongLong(ts_ns);
+        PyObject *site = ts ? PyLong_FromLongLong(site_id) : NULL;
+        int rc = site ? buffer_put(buf, ts, op_acquire, obj, site, a->task, sf_counted) : -1;
+        Py_XDECREF(ts);
+        Py_XDECREF(site);
+        Py_DECREF(obj);
+        if (rc < 0)
+            return -1;
+        sf_puts++;  /* counted() once the filter is done (it may run Python code) */
+        sf_resent++;
     }
     return 0;
 }
@@ -451,6 +462,25 @@ sf_countable(PyObject *obj)
     return PyObject_TypeCheck(obj, &LockCore_Type);
 }
 
+/* obj.<name> when reading it runs no Python code (a slot, or the instance dict of
+ * a type with the generic getattr and no Python descriptor of that name): new
+ * reference, or NULL with no error set.  Python code could let other threads run
+ * (and the writer change the tables) in the middle of the filter. */
+static PyObject *
+sf_plain_attr(PyObject *obj, PyObject *name)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (tp->tp_getattro != PyObject_GenericGetAttr)
+        return NULL;
+    PyObject *desc = _PyType_Lookup(tp, name);  /* borrowed */
+    if (desc != NULL && Py_TYPE(desc) != &PyMemberDescr_Type)
+        return NULL;
+    PyObject *v = PyObject_GenericGetAttr(obj, name);
+    if (v == NULL)
+        PyErr_Clear();
+    return v;
+}
+
 /* Whether holding `obj` excludes others (recorder/_summary.py is_mutex): not a
  * semaphore of several permits.  Remembered in its slot `l` (may be NULL). */
 static int
@@ -461,13 +491,13 @@ sf_is_mutex(PyObject *obj, SfLock *l)
     if (l != NULL && l->mutex >= 0)
         return l->mutex;
     int mutex = 1;
-    PyObject *d = PyObject_GetAttrString(obj, "_ls_def");
-    if (d != NULL && PyDict_Check(d)) {
-        PyObject *type = PyDict_GetItemString(d, "type");  /* borrowed */
-        PyObject *value = PyDict_GetItemString(d, "value");
-        if (type != NULL && PyUnicode_Check(type)
+    PyObject *d = sf_plain_attr(obj, sf_s_ls_def);
+    if (d != NULL && PyDict_CheckExact(d)) {
+        PyObject *type = PyDict_GetItemWithError(d, sf_s_type);  /* borrowed */
+        PyObject *value = PyDict_GetItemWithError(d, sf_s_value);
+        if (type != NULL && PyUnicode_CheckExact(type)
                 && PyUnicode_Find(type, sf_s_semaphore, 0, PY_SSIZE_T_MAX, 1) >= 0
-                && value != NULL && PyLong_Check(value) && PyLong_AsLong(value) != 1)
+                && value != NULL && PyLong_CheckExact(value) && PyLong_AsLong(value) != 1)
             mutex = 0;
     }
     Py_XDECREF(d);
@@ -519,30 +549,28 @@ sf_class_of(PyObject *obj, SfLock *l, int resource)
     if (l != NULL && l->cls)
         return l->cls;
     uint64_t h = 0;
-    PyObject *d = PyObject_GetAttr(obj, sf_s_ls_def);
-    if (d != NULL && PyDict_Check(d)) {
+    PyObject *d = sf_plain_attr(obj, sf_s_ls_def);
+    if (d != NULL && PyDict_CheckExact(d)) {
         PyObject *site = PyDict_GetItemWithError(d, sf_s_site);  /* borrowed */
-        long long sid = site != NULL && PyLong_Check(site) ? PyLong_AsLongLong(site) : 0;
+        long long sid = site != NULL && PyLong_CheckExact(site) ? PyLong_AsLongLong(site) : 0;
         if (sid > 0) {
             h = sf_mix(0x5173, NULL, sid);
             PyObject *type = resource ? NULL : PyDict_GetItemWithError(d, sf_s_type);
-            if (type != NULL) {
-                Py_hash_t th = PyObject_Hash(type);
-                h = sf_mix(h, NULL, (long long)th);
-            }
+            if (type != NULL && PyUnicode_CheckExact(type))
+                h = sf_mix(h, NULL, (long long)PyObject_Hash(type));
         }
     }
     Py_XDECREF(d);
     if (!h) {
-        PyObject *id = PyObject_GetAttr(obj, sf_s_ls_id);
-        long long v = id != NULL && PyLong_Check(id) ? PyLong_AsLongLong(id) : (long long)(uintptr_t)obj;
+        PyObject *id = sf_plain_attr(obj, sf_s_ls_id);
+        if (id != NULL && PyLong_CheckExact(id))
+            h = sf_mix(0x1d1d, NULL, PyLong_AsLongLong(id));
         Py_XDECREF(id);
-        h = sf_mix(0x1d1d, NULL, v);
     }
     PyErr_Clear();
     if (l != NULL)
         l->cls = h;
-    return h;
+    return h;  /* 0: not known without running Python code */
 }
 
 /* A signal: 1 when its kind (recorder/_summary.py Summary._signal) was let through
@@ -558,17 +586,23 @@ sf_signal_seen(SfActor *a, PyObject *obj, PyObject *site_obj, PyObject *sig)
     if (r == NULL || r->held_waits > 0
             || (r->open_waits > 0 && mono_now() - r->open_since >= sf_threshold))
         return 0;
-    long long site = site_obj != NULL && PyLong_Check(site_obj) ? PyLong_AsLongLong(site_obj) : 0;
+    if (sig != NULL && !PyUnicode_CheckExact(sig))
+        return 0;
+    long long site = site_obj != NULL && PyLong_CheckExact(site_obj) ? PyLong_AsLongLong(site_obj) : 0;
     Py_hash_t sh = sig != NULL ? PyObject_Hash(sig) : 0;
-    if (PyErr_Occurred()) {
+    uint64_t cls = sf_class_of(obj, r, 1);
+    if (cls == 0 || PyErr_Occurred()) {
         PyErr_Clear();
         return 0;
     }
-    uint64_t h = sf_mix(sf_class_of(obj, r, 1), NULL, (long long)sh);
+    uint64_t h = sf_mix(cls, NULL, (long long)sh);
     h = sf_mix(h, NULL, site);
     for (int k = 0; k < a->n; k++) {
         SfHeld *e = &a->held[k];
-        h = sf_mix(h, NULL, (long long)sf_class_of(e->obj, sf_lock(e->obj, 0), 0));
+        uint64_t c = sf_class_of(e->obj, sf_lock(e->obj, 0), 0);
+        if (c == 0)
+            return 0;
+        h = sf_mix(h, NULL, (long long)c);
         h = sf_mix(h, NULL, e->site);
     }
     unsigned i = (unsigned)h & (SF_KIND_SLOTS - 1);
@@ -602,8 +636,8 @@ sf_signal_seen(SfActor *a, PyObject *obj, PyObject *site_obj, PyObject *sig)
  * Returns 1 when the event was counted here (do not buffer it), 0 to buffer it
  * (what it needed first is buffered), -1 with an error set. */
 static int
-sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
-            PyObject *site_obj, PyObject *task, PyObject *extra, PyObject *ts)
+sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
+          PyObject *site_obj, PyObject *task, PyObject *extra, PyObject *ts)
 {
     int is_acq = op == op_acquire, is_rel = op == op_release;
     if (!is_acq && !is_rel) {
@@ -719,7 +753,12 @@ sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
                     /* a long hold: the Summary writes its acquire and release */
                     if (sf_resend(a, buf) < 0)
                         return -1;
-                    Py_DECREF(sf_remove(a, k));
+                    for (int j = a->n - 1; j >= 0; j--) {  /* (the stack may have moved) */
+                        if (a->held[j].obj == obj) {
+                            Py_DECREF(sf_remove(a, j));
+                            break;
+                        }
+                    }
                     return 0;
                 }
                 SfLock *l = sf_lock(obj, 0);
@@ -786,22 +825,46 @@ sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
         a->tainted = 1;  /* (lost: the Summary learns of it from the resync record, no site) */
         site = 0;
     }
-    else if (sf_resend(a, buf) < 0) {
-        return -1;
-    }
-    if (d != NULL && d->h == 0 && sf_dep_fill(d, h, a, obj, site) < 0)
-        return -1;
-    if (d != NULL) {
-        int known = 0;
-        for (int k = 0; k < d->nactors && !known; k++)
-            known = d->actors[k] == a->serial;
-        if (!known && d->nactors < SF_ACTORS_PER_DEP)
-            d->actors[d->nactors++] = a->serial;
+    else {
+        if (d != NULL && d->h == 0 && sf_dep_fill(d, h, a, obj, site) < 0)
+            return -1;
+        if (d != NULL) {
+            int known = 0;
+            for (int k = 0; k < d->nactors && !known; k++)
+                known = d->actors[k] == a->serial;
+            if (!known && d->nactors < SF_ACTORS_PER_DEP)
+                d->actors[d->nactors++] = a->serial;
+        }
+        if (sf_resend(a, buf) < 0)
+            return -1;
     }
     int err;
     PyObject *drop = sf_push(a, obj, site, t, 0, &err);
     Py_XDECREF(drop);
     return err;
+}
+
+static PyObject *sf_clear_tables(void);
+
+static int
+sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
+            PyObject *site_obj, PyObject *task, PyObject *extra, PyObject *ts)
+{
+    sf_busy++;
+    int rc = sf_filter(st, buf, full, op, obj, site_obj, task, extra, ts);
+    sf_busy--;
+    if (sf_busy == 0 && sf_clear_pending && rc >= 0) {  /* tables a stop or start left */
+        sf_clear_pending = 0;
+        PyObject *drop = sf_clear_tables();
+        Py_XDECREF(drop);
+        if (drop == NULL)
+            PyErr_Clear();
+    }
+    while (sf_puts > 0) {  /* (may run Python code, let other threads run) */
+        sf_puts--;
+        counted();
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------ Python side */
@@ -865,14 +928,18 @@ summary_start(PyObject *mod, PyObject *arg)
             return NULL;
     }
     sf_on = 0;
-    PyObject *drop = sf_clear_tables();
-    if (drop == NULL)
+    PyObject *drop = NULL;
+    if (sf_busy) {  /* a thread is inside the filter: empty the tables once it is out */
+        sf_clear_pending = 1;
+    }
+    else if ((drop = sf_clear_tables()) == NULL) {
         return NULL;
+    }
     if (threshold >= 0) {
         sf_threshold = threshold;
         sf_on = 1;
     }
-    Py_DECREF(drop);
+    Py_XDECREF(drop);
     Py_RETURN_NONE;
 }
 
@@ -1005,7 +1072,11 @@ summary_take(PyObject *mod, PyObject *arg)
         memset(sf_kinds, 0, sizeof(sf_kinds));
         sf_nkinds = 0;
     }
-    if (res != NULL && (final || sf_ndeps >= SF_DEP_FILL - SF_DEP_SLOTS / 8)) {
+    if (res != NULL && final && sf_busy) {  /* (see summary_start) */
+        sf_on = 0;
+        sf_clear_pending = 1;
+    }
+    else if (res != NULL && (final || sf_ndeps >= SF_DEP_FILL - SF_DEP_SLOTS / 8)) {
         if (final)
             sf_on = 0;
         PyObject *more = NULL;
@@ -1050,7 +1121,7 @@ sf_init(void)
         || !(sf_op_wait_end = intern("wait-end")) || !(sf_s_sig = intern("sig"))
         || !(sf_s_submit = intern("submit")) || !(sf_s_ls_def = intern("_ls_def"))
         || !(sf_s_ls_id = intern("_ls_id")) || !(sf_s_site = intern("site"))
-        || !(sf_s_type = intern("type")))
+        || !(sf_s_type = intern("type")) || !(sf_s_value = intern("value")))
         return -1;
 #undef intern
     return 0;
