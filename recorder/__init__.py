@@ -167,9 +167,19 @@ def _start(options: dict, parent_run: str | None, lazy_open: bool = False) -> Re
     return Recording(True)
 
 
+def _stop_summary_filter() -> None:
+    """Turn the hot path's summary filter off: a summary recording that did not end
+    through its final records (a full disk, a failed writer) must not leave it on
+    for the next recording."""
+    start = getattr(_core.speedups, "summary_start", None)
+    if start is not None:
+        start(None)
+
+
 def _summary_of(options: dict) -> Any:
     """The writer's summary filter in summary mode, else None."""
     if options.get("mode") != "summary":
+        _stop_summary_filter()
         return None
     from ._summary import Summary
 
@@ -275,6 +285,7 @@ def stop() -> list[str]:
     sink, _sink = _sink, None
     if sink is not None:
         _close(sink, "stop")
+    _stop_summary_filter()
     return list(_last_files)
 
 

@@ -401,3 +401,18 @@ def test_repeated_signals_under_a_lock_are_not_recorded(rec, monkeypatch):
     assert len(signals) == 1 and signals[0]["sig"] == "notify"
     (dep,) = [d for d in _deps(trace) if d["actors"] == [{"th": notifier, "task": None}]]
     assert dep["n"] == 10_000
+
+
+@needs_filter
+def test_a_summary_recording_that_ends_abnormally_leaves_no_filter_on(rec, monkeypatch):
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    # its final dep/hist records are never made (as when the disk is full at the end)
+    monkeypatch.setattr(recorder._sink.summary, "records", lambda *args, **kwargs: [])
+    a, b = threading.Lock(), threading.Lock()
+    _run(_nested, a, b, 10)
+    rec.stop()
+    rec.start()  # full mode: every event
+    _run(_nested, a, b, 100, name="worker")
+    trace = rec.stop()
+    worker = trace.thread("worker")["id"]
+    assert len([e for e in trace.evs(th=worker) if e["op"] in ("acquire", "release")]) == 400
