@@ -34,6 +34,9 @@
  */
 
 #include <stdint.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#endif
 
 static PyTypeObject LockCore_Type;  /* (defined below, in _speedups.c) */
 
@@ -1105,9 +1108,19 @@ summary_take(PyObject *mod, PyObject *arg)
     return res;
 }
 
+/* In a forked child only the forking thread is left: none is inside the filter. */
+static void
+sf_after_fork_child(void)
+{
+    sf_busy = 0;
+}
+
 static int
 sf_init(void)
 {
+#if defined(__unix__) || defined(__APPLE__)
+    pthread_atfork(NULL, NULL, sf_after_fork_child);
+#endif
 #define intern PyUnicode_InternFromString
     if (!(sf_counted = PyDict_New()) || !(sf_op_pass = intern("pass"))
         || !(sf_op_suspend = intern("suspend")) || !(sf_op_resume = intern("resume"))
