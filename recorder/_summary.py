@@ -50,11 +50,11 @@ from __future__ import annotations
 import time
 from collections import OrderedDict, deque
 
+from . import _core
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
     from typing import Any
-
-from . import _core
 
 ACTORS_PER_DEP = 4     # distinct threads/tasks whose occurrences of a dependency are written
 MAX_KEYS = 50_000      # dependencies (and signal kinds) remembered before the tables are cleared
