@@ -687,7 +687,10 @@ def define(obj: Any, kind: str, type_: str, depth: int = 3, **fields: Any) -> No
 
 # id(code) -> {f_lasti: (expr or None, library or None)}, filled by _naming.
 names_by_code: dict[int, dict] = {}
-code_caches.append(names_by_code)
+# id(code) -> True when its file is library code (_naming.is_library_file), filled
+# by _naming.user_site: the C define() finds a library object's user site with it.
+lib_codes: dict[int, bool] = {}
+code_caches += [names_by_code, lib_codes]
 _NO_NAME = (None, None)
 # Set by _naming: work out (and cache) the name of what frame ``f`` creates; the
 # first frame of the program's own code from ``f`` up.
@@ -723,7 +726,7 @@ def _load_speedups() -> Any:
         from . import _speedups as mod
     except ImportError:
         return None
-    if getattr(mod, "API", None) != 8:  # a stale build: rebuild with pip install
+    if getattr(mod, "API", None) != 9:  # a stale build: rebuild with pip install
         return None
     try:
         mod.configure(sys.modules[__name__], "acquire", "release")
@@ -738,4 +741,6 @@ if speedups is not None:
     append_slow = speedups.append  # noqa: F811
     _py_site_id = site_id  # (the reference the C one is tested against)
     site_id = speedups.site_id  # noqa: F811
+    _py_define = define  # (the C one's slow path, and the reference it is tested against)
+    define = speedups.define  # noqa: F811
     _limit = -1

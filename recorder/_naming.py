@@ -85,9 +85,14 @@ def name_at(frame: Any) -> tuple:
 def user_site(frame: Any) -> int:
     """The site id of the first frame of the program's own code from ``frame`` up
     (outside the recorder, the standard library and installed packages); 0 if none."""
+    lib_codes = _core.lib_codes
     while frame is not None:
         code = frame.f_code
-        if not is_library_file(code.co_filename):
+        lib = lib_codes.get(id(code))
+        if lib is None:
+            _core.watch_code(code)
+            lib = lib_codes[id(code)] = is_library_file(code.co_filename)
+        if not lib:
             return _core.site_of_frame(frame)
         frame = frame.f_back
     return 0

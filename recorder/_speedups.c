@@ -9,6 +9,9 @@
  *    stays the reference implementation (recorder/_threading.py, recorder/_core.py).
  * 2. The writer's encoder and drain: turns event tuples whose definitions are
  *    already written into JSON lines, and takes a buffer's events in one call.
+ * 3. define(): the definition record of a primitive created at a call site seen
+ *    before (frames, site, name and user site all from the Python recorder's
+ *    caches); a creation the caches do not cover yet goes to the Python define().
  *
  * Nothing here may raise into the program: a failure while recording is cleared
  * and the event is lost, exactly as in the Python version.  The lock operations
@@ -26,7 +29,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 8
+#define API_VERSION 9
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -47,7 +50,12 @@ static PyObject *mono_ns_fn;         /* time.monotonic_ns (used off Linux) */
 static PyObject *op_acquire, *op_release;
 static PyObject *deque_type, *deque_append, *deque_popleft;
 static PyTypeObject *state_type;     /* recorder._core.ThreadState */
-static Py_ssize_t off_buf = -1, off_gap = -1, off_aio = -1;
+static Py_ssize_t off_buf = -1, off_gap = -1, off_aio = -1, off_tid = -1;
+static PyObject *py_define_fn;       /* recorder._core.define (pure Python): define()'s slow path */
+static PyObject *next_id_fn;         /* recorder._core.next_id */
+static PyObject *names_by_code;      /* recorder._core.names_by_code: id(code) -> {lasti: (expr, lib)} */
+static PyObject *recorder_codes;     /* recorder._core.recorder_codes: ids of the recorder's code */
+static PyObject *lib_codes;          /* recorder._core.lib_codes: id(code) -> library file? */
 
 /* The global memory bound of recorder/_core.py (see set_buffer_cap there): events
  * in all buffers together, counted here (the GIL makes the plain counter safe),
@@ -76,7 +84,7 @@ mono_now(void)
     return 0;
 }
 
-static PyObject *s_ON, *s_tls, *s_st, *s_buf, *s_gap, *s_aio;
+static PyObject *s_ON, *s_tls, *s_st, *s_buf, *s_gap, *s_aio, *s_name;
 static PyObject *s_ls_acquire, *s_ls_acquire_slow, *s_ls_id, *s_state_key;
 static PyObject *int_zero, *int_one, *int_two;
 
@@ -113,6 +121,11 @@ configure(PyObject *mod, PyObject *args)
     GET(lose_fn, "lose");
     GET(end_gap_fn, "end_gap");
     GET(mono_ns_fn, "mono_ns");
+    GET(py_define_fn, "define");
+    GET(next_id_fn, "next_id");
+    GET(names_by_code, "names_by_code");
+    GET(recorder_codes, "recorder_codes");
+    GET(lib_codes, "lib_codes");
 #undef GET
     PyObject *st = PyDict_GetItemString(d, "ThreadState");
     if (st == NULL || !PyType_Check(st)) {
@@ -124,6 +137,7 @@ configure(PyObject *mod, PyObject *args)
     off_buf = slot_offset(state_type, "buf");
     off_gap = slot_offset(state_type, "gap");
     off_aio = slot_offset(state_type, "aio");
+    off_tid = slot_offset(state_type, "tid");
     Py_INCREF(d);
     Py_XSETREF(core_dict, d);
     Py_INCREF(acq);
@@ -394,6 +408,253 @@ site_id_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     if (sid == NULL && swallow() == 0)
         sid = PyLong_FromLong(0);
     return sid;
+}
+
+/* ------------------------------------------------------------ definitions */
+
+static PyObject *s_tid, *s_ls_def, *s_k, *s_id, *s_type, *s_site, *s_ts, *s_th;
+static PyObject *s_expr, *s_lib, *s_user_site;
+
+/* The entry of `key` in the by-lasti dict `by_lasti` (borrowed), or NULL (no
+ * error set when simply absent). */
+static inline PyObject *
+by_lasti_get(PyObject *by_lasti, int lasti)
+{
+    if (!PyDict_Check(by_lasti))
+        return NULL;
+    PyObject *li = PyLong_FromLong(lasti);
+    if (li == NULL)
+        return NULL;
+    PyObject *v = PyDict_GetItemWithError(by_lasti, li);
+    Py_DECREF(li);
+    return v;
+}
+
+/* What recorder._core.define() works out from the stack, from the caches only:
+ * the site (new reference, or NULL: none), the creation line's (expr, lib)
+ * (new reference, or NULL: no maker) and, when lib is set, the user site (new
+ * reference).  Returns 0, or 1 when a cache does not know a frame yet (the
+ * Python define() then walks, and fills the caches for the next time), -1 on
+ * error.  `f` (a new reference) is taken over. */
+static int
+define_walk(PyFrameObject *f, PyObject **site, PyObject **info, PyObject **user)
+{
+    PyFrameObject *maker = NULL;
+    PyObject *maker_key = NULL;
+    int maker_lasti = 0, rc = 1;
+    *site = *info = *user = NULL;
+    while (f != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        PyObject *key = PyLong_FromVoidPtr(code);
+        Py_DECREF(code);
+        if (key == NULL)
+            goto error;
+        PyObject *entry = PyDict_GetItemWithError(code_sites, key);  /* borrowed */
+        if (entry == NULL || !PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2) {
+            Py_DECREF(key);
+            goto slow;
+        }
+        int lasti = frame_lasti(f);
+        if (maker == NULL) {
+            int in = PySet_Contains(recorder_codes, key);
+            if (in < 0) {
+                Py_DECREF(key);
+                goto error;
+            }
+            if (!in) {
+                maker = (PyFrameObject *)Py_NewRef(f);
+                maker_key = Py_NewRef(key);
+                maker_lasti = lasti;
+            }
+        }
+        Py_DECREF(key);
+        PyObject *by_lasti = PyTuple_GET_ITEM(entry, 1);
+        if (by_lasti != Py_None) {
+            PyObject *sid = by_lasti_get(by_lasti, lasti);
+            if (sid == NULL)
+                goto slow;
+            *site = Py_NewRef(sid);
+            break;
+        }
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    Py_CLEAR(f);
+    if (maker == NULL)
+        return 0;
+    PyObject *names = PyDict_GetItemWithError(names_by_code, maker_key);  /* borrowed */
+    PyObject *inf = names != NULL ? by_lasti_get(names, maker_lasti) : NULL;
+    if (inf == NULL || !PyTuple_Check(inf) || PyTuple_GET_SIZE(inf) != 2)
+        goto slow;
+    if (PyTuple_GET_ITEM(inf, 1) != Py_None) {
+        /* A library made it: the first frame of the program's own code above */
+        PyFrameObject *g = PyFrame_GetBack(maker);
+        PyObject *us = NULL;
+        while (g != NULL) {
+            PyCodeObject *code = PyFrame_GetCode(g);
+            PyObject *key = PyLong_FromVoidPtr(code);
+            Py_DECREF(code);
+            if (key == NULL) {
+                Py_DECREF(g);
+                goto error;
+            }
+            PyObject *lib = PyDict_GetItemWithError(lib_codes, key);  /* borrowed */
+            if (lib == Py_False) {
+                PyObject *entry = PyDict_GetItemWithError(code_sites, key);
+                Py_DECREF(key);
+                if (entry == NULL || !PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2) {
+                    Py_DECREF(g);
+                    goto slow;
+                }
+                PyObject *by_lasti = PyTuple_GET_ITEM(entry, 1);
+                if (by_lasti != Py_None) {
+                    us = by_lasti_get(by_lasti, frame_lasti(g));
+                    if (us == NULL) {
+                        Py_DECREF(g);
+                        goto slow;
+                    }
+                    Py_INCREF(us);
+                }
+                Py_DECREF(g);
+                break;
+            }
+            Py_DECREF(key);
+            if (lib != Py_True) {  /* not known yet (or an error) */
+                Py_DECREF(g);
+                goto slow;
+            }
+            PyFrameObject *back = PyFrame_GetBack(g);
+            Py_DECREF(g);
+            g = back;
+        }
+        *user = us;  /* (NULL: none) */
+    }
+    *info = Py_NewRef(inf);
+    rc = 0;
+    goto done;
+slow:
+    rc = PyErr_Occurred() ? -1 : 1;
+    goto done;
+error:
+    rc = -1;
+done:
+    if (rc != 0) {
+        Py_CLEAR(*site);
+        Py_CLEAR(*user);
+    }
+    Py_XDECREF(f);
+    Py_XDECREF(maker);
+    Py_XDECREF(maker_key);
+    return rc;
+}
+
+/* define(obj, kind, type_, depth=3, **fields): recorder._core.define in C for a
+ * creation whose frames the caches know (the common case: a site seen before);
+ * anything else goes to the Python define(), which is the reference.  Builds the
+ * same definition record, key for key and in the same order. */
+static unsigned long long defined_fast, defined_slow;  /* (see define_stats) */
+
+static PyObject *
+define_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("KK", defined_fast, defined_slow);
+}
+
+static PyObject *
+define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *site = NULL, *info = NULL, *user = NULL, *st = NULL, *oid = NULL, *rec = NULL;
+    if (nargs < 3 || nargs > 4 || core_dict == NULL || py_define_fn == NULL)
+        goto slow;
+    if (!recording_on()) {
+        if (PyErr_Occurred())
+            return NULL;
+        goto slow;
+    }
+    long depth = 3;
+    if (nargs == 4) {
+        depth = PyLong_AsLong(args[3]);
+        if (depth == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    /* Python's define() starts at its _getframe(depth - 1): our caller's frame
+     * is its 1, as C functions have no frame of their own. */
+    PyFrameObject *f = (PyFrameObject *)Py_XNewRef(PyEval_GetFrame());
+    for (long i = 0; i < depth - 2 && f != NULL; i++) {
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    int walked = define_walk(f, &site, &info, &user);
+    if (walked != 0) {
+        if (walked < 0 && swallow() < 0)
+            return NULL;
+        goto slow;
+    }
+    oid = PyObject_CallNoArgs(next_id_fn);
+    if (oid == NULL || PyObject_SetAttr(args[0], s_ls_id, oid) < 0)
+        goto error;
+    st = thread_state();
+    if (st == NULL)
+        goto error;
+    PyObject *tid = state_get(st, off_tid, s_tid);
+    if (tid == NULL)
+        goto error;
+    Py_SETREF(st, tid);
+    long long now = mono_now();
+    PyObject *ts = now ? PyLong_FromLongLong(now) : PyObject_CallNoArgs(mono_ns_fn);
+    if (ts == NULL)
+        goto error;
+    rec = PyDict_New();
+    int bad = rec == NULL
+        || PyDict_SetItem(rec, s_k, args[1]) < 0
+        || PyDict_SetItem(rec, s_id, oid) < 0
+        || PyDict_SetItem(rec, s_type, args[2]) < 0
+        || PyDict_SetItem(rec, s_name, Py_None) < 0
+        || PyDict_SetItem(rec, s_site,
+                          site != NULL && PyObject_IsTrue(site) == 1 ? site : Py_None) < 0
+        || PyDict_SetItem(rec, s_ts, ts) < 0
+        || PyDict_SetItem(rec, s_th, st) < 0;
+    Py_DECREF(ts);
+    if (bad)
+        goto error;
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++)
+        if (PyDict_SetItem(rec, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
+            goto error;
+    if (info != NULL) {
+        PyObject *expr = PyTuple_GET_ITEM(info, 0), *lib = PyTuple_GET_ITEM(info, 1);
+        if (expr != Py_None && PyDict_SetItem(rec, s_expr, expr) < 0)
+            goto error;
+        if (lib != Py_None) {
+            if (PyDict_SetItem(rec, s_lib, lib) < 0
+                || PyDict_SetItem(rec, s_user_site,
+                                  user != NULL && PyObject_IsTrue(user) == 1 ? user : Py_None) < 0)
+                goto error;
+        }
+    }
+    if (PyObject_SetAttr(args[0], s_ls_def, rec) < 0)
+        goto error;
+    Py_DECREF(rec);
+    Py_XDECREF(site);
+    Py_XDECREF(info);
+    Py_XDECREF(user);
+    Py_XDECREF(st);
+    Py_DECREF(oid);
+    defined_fast++;
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(rec);
+    Py_XDECREF(site);
+    Py_XDECREF(info);
+    Py_XDECREF(user);
+    Py_XDECREF(st);
+    Py_XDECREF(oid);
+    return NULL;
+slow:
+    defined_slow++;
+    return PyObject_Vectorcall(py_define_fn, args, nargs, kwnames);
 }
 
 /* The buffer of `st` (new reference in *buf) when the budget has room for one
@@ -713,7 +974,7 @@ static PyObject *aio_current_task;   /* fallback: () -> current task or None */
 static PyObject *aio_rec_of;         /* recorder._aio_tasks.rec_of */
 static PyObject *aio_site_by_lasti;  /* recorder._aio_sync._site_by_lasti */
 static PyObject *aio_site_from;      /* recorder._aio_sync._site_from(frame, task) */
-static PyObject *s_ls_rec, *s_name;
+static PyObject *s_ls_rec;
 
 static PyObject *
 configure_aio(PyObject *mod, PyObject *args)
@@ -1436,6 +1697,10 @@ static PyMethodDef module_methods[] = {
      "encode(events, start, tid, written, wsites, ops, out, limit) -> index reached"},
     {"take", take, METH_VARARGS, "take(buf, n) -> the n oldest events of buf"},
     {"untrack", untrack, METH_O, "untrack(container): the cyclic GC no longer scans it"},
+    {"define", (PyCFunction)(void (*)(void))define_c, METH_FASTCALL | METH_KEYWORDS,
+     "define(obj, kind, type_, depth=3, **fields): recorder._core.define, from the caches"},
+    {"define_stats", define_stats, METH_NOARGS,
+     "define_stats() -> (definitions made from the caches, definitions left to Python)"},
     {"site_id", (PyCFunction)(void (*)(void))site_id_c, METH_FASTCALL,
      "site_id(depth=2) -> the site id of the first frame outside the libraries"},
     {"append", (PyCFunction)(void (*)(void))append, METH_FASTCALL,
@@ -1481,7 +1746,11 @@ PyInit__speedups(void)
         || !(s_ls_acquire = intern("_ls_acquire"))
         || !(s_ls_acquire_slow = intern("_ls_acquire_slow")) || !(s_ls_id = intern("_ls_id"))
         || !(s_state_key = intern("lockscope.recorder.state")) || !(s_ls_rec = intern("_ls_rec"))
-        || !(s_name = intern("name")))
+        || !(s_name = intern("name")) || !(s_tid = intern("tid"))
+        || !(s_ls_def = intern("_ls_def")) || !(s_k = intern("k")) || !(s_id = intern("id"))
+        || !(s_type = intern("type")) || !(s_site = intern("site")) || !(s_ts = intern("ts"))
+        || !(s_th = intern("th")) || !(s_expr = intern("expr")) || !(s_lib = intern("lib"))
+        || !(s_user_site = intern("user_site")))
         return NULL;
     if (!(common_keys = PySet_New(NULL)))
         return NULL;

@@ -226,13 +226,16 @@ class _LockBase(_LockCore, metaclass=_PicklesAsOriginal):
     def _ls_record(self) -> dict:
         return self._ls_def
 
-    def _ls_define(self, type_: str, reentrant: bool) -> None:
-        fields: dict = {"reentrant": reentrant}
+    def _ls_define(self, type_: str, reentrant: bool, depth: int = 2) -> None:
+        """Define the lock; ``depth``: its creator's frame, as _getframe counts here."""
         if _core.ON:
-            oid, _otype, _ = _owner_of(sys._getframe(2))
-            if oid is not None:
-                fields["owner"] = oid
-        define(self, "lock", type_, 4, **fields)
+            f = _getframe(depth)
+            if id(f.f_code) in _OWNER_TYPES or f.f_code.co_filename == __file__:
+                oid, _otype, _ = _owner_of(f)
+                if oid is not None:
+                    define(self, "lock", type_, depth + 2, reentrant=reentrant, owner=oid)
+                    return
+        define(self, "lock", type_, depth + 2, reentrant=reentrant)
 
     # The C core hands acquires with arguments to this one (same frame depth).
     _ls_acquire = _py_acquire
@@ -288,7 +291,7 @@ class Lock(_LockBase):
     def __init__(self) -> None:
         self._lock = lock = _allocate_lock()
         self._acq, self._rel = lock.acquire, lock.release
-        self._ls_define("threading.Lock", False)
+        self._ls_define("threading.Lock", False, 2)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # the original lock type cannot be subclassed (threading.Lock itself from 3.13)
@@ -327,7 +330,7 @@ class RLock(_LockBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._lock = lock = _CRLock(*args, **kwargs)
         self._acq, self._rel = lock.acquire, lock.release
-        self._ls_define("threading.RLock", True)
+        self._ls_define("threading.RLock", True, 2)
 
     def locked(self) -> bool:  # Python 3.13+ has RLock.locked
         lock = self._lock
@@ -405,6 +408,9 @@ def _new_lock() -> Any:
     return lock
 
 
+_new_core = _LockCore.__new__
+
+
 class _LockFactory:
     """``threading.Lock`` where the original is the function ``_thread.allocate_lock``
     (before 3.13): named like it (code listing threading's API by ``__module__`` sees
@@ -415,7 +421,17 @@ class _LockFactory:
     __name__ = __qualname__ = _allocate_lock.__name__
 
     def __call__(self) -> Any:
-        return _new_lock()
+        # _new_lock() and Lock.__init__ inlined: every frame counts at each creation.
+        f = _getframe(1)
+        code = f.f_code
+        if code is _EVENT_INIT or code.co_filename == __file__:
+            if _inside_thread_internals(f):
+                return _allocate_lock()
+        lock = _new_core(Lock)
+        lock._lock = inner = _allocate_lock()
+        lock._acq, lock._rel = inner.acquire, inner.release
+        lock._ls_define("threading.Lock", False, 2)
+        return lock
 
     def __reduce__(self) -> tuple:
         return operator.itemgetter(0), ((_allocate_lock,),)

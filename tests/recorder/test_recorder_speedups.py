@@ -423,3 +423,59 @@ def test_site_id_in_c_names_the_sites_the_python_one_names(rec):
     assert ev.wait(10)
     assert found[0][0] == found[0][1]
     rec.stop()
+
+
+class _Account:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rlock = threading.RLock()
+
+
+def _make_everything() -> list:
+    import concurrent.futures
+    import queue
+
+    registry_lock = threading.Lock()
+    made = [registry_lock, threading.RLock(), threading.Condition(), threading.Event(),
+            threading.Semaphore(2), queue.Queue(), concurrent.futures.Future(), _Account()]
+    return made
+
+
+def _definitions(objs: list) -> list:
+    """Every definition the objects (and what they made inside) carry, without the
+    fields that differ from one creation to the next."""
+    found, todo = [], list(objs)
+    while todo:
+        o = todo.pop(0)
+        d = getattr(o, "_ls_def", None)
+        if d is not None and not any(d is f for f in found):
+            found.append(d)
+        if isinstance(o, _Account):
+            todo += [o.lock, o.rlock]
+        for attr in ("_cond", "_condition", "mutex", "not_empty", "not_full", "all_tasks_done",
+                     "_lock"):
+            inner = getattr(o, attr, None)
+            if inner is not None and inner is not o:
+                todo.append(inner)
+    return [{k: v for k, v in d.items() if k not in ("id", "ts", "owner", "lock")} for d in found]
+
+
+@needs_c
+def test_creation_at_a_site_seen_before_is_defined_in_c_with_the_same_record(rec):
+    # The first creation at each site goes through the Python define() (it works
+    # out the site and the name); the next ones are built in C from its caches and
+    # must carry the same record: type, site, expr, lib, user_site, fields, in order.
+    rec.start()
+    first = _definitions(_make_everything())
+    fast0, slow0 = _core.speedups.define_stats()
+    second = _definitions(_make_everything())
+    fast1, slow1 = _core.speedups.define_stats()
+    rec.stop()
+    assert [list(d) for d in second] == [list(d) for d in first]  # same keys, same order
+    assert second == first
+    assert {d.get("expr") for d in first} >= {"registry_lock", "_Account.lock", "_Account.rlock",
+                                              "queue.Queue.mutex"}
+    assert all(d["site"] is not None for d in first)
+    assert any(d.get("user_site") for d in first)  # library-made objects name the user's line
+    assert slow1 == slow0, "a creation at a site seen before fell back to Python"
+    assert fast1 - fast0 == len(second)
