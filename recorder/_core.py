@@ -641,6 +641,8 @@ def define(obj: Any, kind: str, type_: str, depth: int = 3, **fields: Any) -> No
                "site": None, "ts": mono_ns(), "th": None}
         rec.update(fields)
         obj._ls_def = rec
+        if speedups is not None:
+            speedups.attach_ref(obj, obj._ls_id, rec)
         return
     st = current_state()
     # One walk up the stack: the maker (the first frame outside the recorder: it
@@ -683,6 +685,20 @@ def define(obj: Any, kind: str, type_: str, depth: int = 3, **fields: Any) -> No
             rec["lib"] = lib
             rec["user_site"] = user_site(maker.f_back) or None
     obj._ls_def = rec
+    if speedups is not None:
+        speedups.attach_ref(obj, obj._ls_id, rec)
+
+
+def set_deps(obj: Any, deps: tuple) -> None:
+    """Name the objects whose definitions ``obj``'s definition refers to (written
+    first by the writer), on the object and on its Ref."""
+    obj._ls_deps = deps
+    ref = getattr(obj, "_ls_ref", None)
+    if ref is not None:
+        try:
+            ref._ls_deps = tuple(getattr(d, "_ls_ref", None) or d for d in deps)
+        except TypeError:  # a dependency without a Ref: events name the object itself
+            del obj._ls_ref
 
 
 # id(code) -> {f_lasti: (expr or None, library or None)}, filled by _naming.

@@ -282,7 +282,10 @@ typedef struct {
     PyObject *c_sid;
     int c_lasti;
     unsigned long c_gen;
+    PyObject *ref;    /* its Ref (set by define()): what its events name */
 } LockCore;
+
+static PyTypeObject LockCore_Type;
 
 /* The site id of the code running in frame `f` (a new reference to it is
  * taken over) or, when that is a library frame, of its first caller outside
@@ -408,6 +411,145 @@ site_id_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     if (sid == NULL && swallow() == 0)
         sid = PyLong_FromLong(0);
     return sid;
+}
+
+/* ------------------------------------------------------------------- Ref */
+
+/* What an event names instead of the traced object itself: its id, its
+ * definition record (the object's own _ls_def dict, shared) and the Refs of the
+ * objects that definition names (_ls_deps).  Events used to hold the object, so
+ * every lock, condition and future named by a buffered event lived until the
+ * writer took it, was promoted to the old generations of the cyclic GC and made
+ * full collections frequent and long (ThreadPoolExecutor.map of 30k jobs: 300k
+ * objects kept, 0.4-0.5 s of full collections).  A Ref is not tracked by the
+ * cyclic GC: it refers only to a definition dict (of ids and strings) and to
+ * other Refs, so it can be part of no cycle.  The writer and the summary read a
+ * Ref exactly as they read the object (_ls_id, _ls_deps, _ls_record()). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *id;
+    PyObject *def;
+    PyObject *deps;
+} Ref;
+
+static PyTypeObject Ref_Type;
+
+static PyObject *
+Ref_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
+{
+    PyObject *id, *def;
+    if (!PyArg_ParseTuple(args, "OO!:Ref", &id, &PyDict_Type, &def))
+        return NULL;
+    Ref *r = (Ref *)tp->tp_alloc(tp, 0);
+    if (r == NULL)
+        return NULL;
+    r->id = Py_NewRef(id);
+    r->def = Py_NewRef(def);
+    return (PyObject *)r;
+}
+
+static void
+Ref_dealloc(Ref *r)
+{
+    Py_XDECREF(r->id);
+    Py_XDECREF(r->def);
+    Py_XDECREF(r->deps);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static PyObject *
+Ref_record(Ref *r, PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(r->def);
+}
+
+static int
+Ref_set_deps(Ref *r, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value != NULL && !PyTuple_CheckExact(value)) {
+        PyErr_SetString(PyExc_TypeError, "_ls_deps must be a tuple of Refs");
+        return -1;
+    }
+    /* Refs only: anything else could close a cycle the GC cannot see. */
+    for (Py_ssize_t i = 0; value != NULL && i < PyTuple_GET_SIZE(value); i++) {
+        if (Py_TYPE(PyTuple_GET_ITEM(value, i)) != &Ref_Type) {
+            PyErr_SetString(PyExc_TypeError, "_ls_deps must be a tuple of Refs");
+            return -1;
+        }
+    }
+    Py_XSETREF(r->deps, Py_XNewRef(value));
+    return 0;
+}
+
+static PyObject *
+Ref_get_deps(Ref *r, void *Py_UNUSED(closure))
+{
+    if (r->deps == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_ls_deps");
+        return NULL;
+    }
+    return Py_NewRef(r->deps);
+}
+
+static PyObject *
+Ref_repr(Ref *r)
+{
+    return PyUnicode_FromFormat("<lockscope Ref #%S>", r->id);
+}
+
+static PyMethodDef Ref_methods[] = {
+    {"_ls_record", (PyCFunction)Ref_record, METH_NOARGS, "The definition record."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef Ref_members[] = {
+    {"_ls_id", T_OBJECT_EX, offsetof(Ref, id), READONLY, NULL},
+    {"_ls_def", T_OBJECT_EX, offsetof(Ref, def), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyGetSetDef Ref_getset[] = {
+    {"_ls_deps", (getter)Ref_get_deps, (setter)Ref_set_deps, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject Ref_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "recorder._speedups.Ref",
+    .tp_basicsize = sizeof(Ref),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Ref(id, definition): what events name instead of a traced object.",
+    .tp_dealloc = (destructor)Ref_dealloc,
+    .tp_repr = (reprfunc)Ref_repr,
+    .tp_methods = Ref_methods,
+    .tp_members = Ref_members,
+    .tp_getset = Ref_getset,
+    .tp_new = Ref_new,
+};
+
+static PyObject *s_ls_ref;
+
+/* What an event names for `obj` (new reference): its Ref when define() gave it
+ * one, else the object itself (threads, tasks, jobs, objects made while the C
+ * accelerator was not loaded). */
+static PyObject *
+event_obj(PyObject *obj)
+{
+    if (Py_TYPE(obj) == state_type || Py_TYPE(obj) == &Ref_Type)
+        return Py_NewRef(obj);
+    PyObject *r = NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+    int found = PyObject_GetOptionalAttr(obj, s_ls_ref, &r);
+#else
+    int found = _PyObject_LookupAttr(obj, s_ls_ref, &r);
+#endif
+    if (found < 0)
+        PyErr_Clear();
+    if (found <= 0 || r == NULL || Py_TYPE(r) != &Ref_Type) {
+        Py_XDECREF(r);
+        return Py_NewRef(obj);
+    }
+    return r;
 }
 
 /* ------------------------------------------------------------ definitions */
@@ -555,6 +697,39 @@ done:
  * same definition record, key for key and in the same order. */
 static unsigned long long defined_fast, defined_slow;  /* (see define_stats) */
 
+/* Give `obj` its Ref (see Ref): 0, or -1 on an error that is not an Exception
+ * (an object that cannot carry one has its events name it directly). */
+static int
+attach_ref(PyObject *obj, PyObject *oid, PyObject *rec)
+{
+    Ref *r = PyObject_New(Ref, &Ref_Type);
+    if (r == NULL)
+        return swallow();
+    r->id = Py_NewRef(oid);
+    r->def = Py_NewRef(rec);
+    r->deps = NULL;
+    int rc = 0;
+    if (PyObject_TypeCheck(obj, &LockCore_Type)) {
+        Py_XSETREF(((LockCore *)obj)->ref, (PyObject *)r);
+        return 0;
+    }
+    if (PyObject_SetAttr(obj, s_ls_ref, (PyObject *)r) < 0)
+        rc = swallow();
+    Py_DECREF(r);
+    return rc;
+}
+
+static PyObject *
+attach_ref_py(PyObject *mod, PyObject *args)
+{
+    PyObject *obj, *oid, *rec;
+    if (!PyArg_ParseTuple(args, "OOO!", &obj, &oid, &PyDict_Type, &rec))
+        return NULL;
+    if (attach_ref(obj, oid, rec) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 define_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
@@ -635,6 +810,8 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         }
     }
     if (PyObject_SetAttr(args[0], s_ls_def, rec) < 0)
+        goto error;
+    if (attach_ref(args[0], oid, rec) < 0)
         goto error;
     Py_DECREF(rec);
     Py_XDECREF(site);
@@ -781,7 +958,12 @@ progress(PyObject *mod, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* Append an event tuple (5 items, or 6 with the extra fields) to `buf`. */
+/* THE POINT WHERE AN EVENT IS ABOUT TO BE BUFFERED: every event of the C paths
+ * (record(): a traced lock's acquire/release; append(): everything else) goes
+ * through here once it has its time stamp, op, object (its Ref), site and task.
+ * A filter of events (summary mode) belongs here, in one call.
+ *
+ * Append an event tuple (5 items, or 6 with the extra fields) to `buf`. */
 static int
 buffer_put(PyObject *buf, PyObject *ts, PyObject *op, PyObject *obj, PyObject *site,
            PyObject *task, PyObject *extra)
@@ -886,17 +1068,19 @@ record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
     else {
         task = Py_NewRef(Py_None);
     }
+    /* (the event names the lock's Ref: see Ref) */
+    PyObject *named = ((LockCore *)obj)->ref != NULL ? ((LockCore *)obj)->ref : obj;
     /* The event is about to be buffered: summary mode's filter (_summary_fast.c)
      * counts a repeat instead. */
     if (sf_on) {
-        int seen = sumc_filter(st, buf, full, op, obj, site, task, NULL, ts);
+        int seen = sumc_filter(st, buf, full, op, named, site, task, NULL, ts);
         if (seen < 0)
             goto fail;
         if (seen)
             goto done;
     }
     if (full) {
-        if (lose(st, op, obj, task) < 0)
+        if (lose(st, op, named, task) < 0)
             goto fail;
         goto done;
     }
@@ -905,7 +1089,7 @@ record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
         if (ts == NULL)
             goto fail;
     }
-    if (buffer_put(buf, ts, op, obj, site, task, NULL) < 0)
+    if (buffer_put(buf, ts, op, named, site, task, NULL) < 0)
         goto fail;
     counted();
     if (note_task_acquired(op, obj, task, site) < 0)
@@ -936,12 +1120,14 @@ append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     int full = buffer_room(args[0], &buf);
     if (full < 0)
         return NULL;
+    PyObject *named = event_obj(args[2]);  /* (its Ref: see Ref) */
     /* The event is about to be buffered: summary mode's filter (_summary_fast.c)
      * counts a repeat instead. */
     if (sf_on) {
-        int seen = sumc_filter(args[0], buf, full, args[1], args[2], args[3], args[4], extra,
+        int seen = sumc_filter(args[0], buf, full, args[1], named, args[3], args[4], extra,
                                given_ts);
         if (seen) {
+            Py_DECREF(named);
             Py_XDECREF(buf);
             if (seen < 0)
                 return NULL;
@@ -949,13 +1135,16 @@ append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     if (full) {
-        if (lose(args[0], args[1], args[2], args[4]) < 0)
+        int lost = lose(args[0], args[1], named, args[4]);
+        Py_DECREF(named);
+        if (lost < 0)
             return NULL;
         Py_RETURN_NONE;
     }
     PyObject *ts = given_ts != NULL ? Py_NewRef(given_ts) : now_ns();
     int rc = ts == NULL ? -1
-        : buffer_put(buf, ts, args[1], args[2], args[3], args[4], extra);
+        : buffer_put(buf, ts, args[1], named, args[3], args[4], extra);
+    Py_DECREF(named);
     Py_XDECREF(ts);
     Py_DECREF(buf);
     if (rc < 0)
@@ -1105,6 +1294,7 @@ LockCore_traverse(LockCore *self, visitproc visit, void *arg)
     Py_VISIT(self->rel);
     Py_VISIT(self->c_code);
     Py_VISIT(self->c_sid);
+    Py_VISIT(self->ref);
     return 0;
 }
 
@@ -1116,6 +1306,7 @@ LockCore_clear(LockCore *self)
     Py_CLEAR(self->rel);
     Py_CLEAR(self->c_code);
     Py_CLEAR(self->c_sid);
+    Py_CLEAR(self->ref);
     return 0;
 }
 
@@ -1280,6 +1471,7 @@ static PyMemberDef LockCore_members[] = {
     {"_lock", T_OBJECT_EX, offsetof(LockCore, lock), 0, NULL},
     {"_acq", T_OBJECT_EX, offsetof(LockCore, acq), 0, NULL},
     {"_rel", T_OBJECT_EX, offsetof(LockCore, rel), 0, NULL},
+    {"_ls_ref", T_OBJECT_EX, offsetof(LockCore, ref), 0, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -1699,6 +1891,8 @@ static PyMethodDef module_methods[] = {
     {"untrack", untrack, METH_O, "untrack(container): the cyclic GC no longer scans it"},
     {"define", (PyCFunction)(void (*)(void))define_c, METH_FASTCALL | METH_KEYWORDS,
      "define(obj, kind, type_, depth=3, **fields): recorder._core.define, from the caches"},
+    {"attach_ref", attach_ref_py, METH_VARARGS,
+     "attach_ref(obj, id, definition): the Ref its events name (see Ref)"},
     {"define_stats", define_stats, METH_NOARGS,
      "define_stats() -> (definitions made from the caches, definitions left to Python)"},
     {"site_id", (PyCFunction)(void (*)(void))site_id_c, METH_FASTCALL,
@@ -1738,7 +1932,7 @@ intern(const char *s)
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    if (PyType_Ready(&LockCore_Type) < 0)
+    if (PyType_Ready(&Ref_Type) < 0 || PyType_Ready(&LockCore_Type) < 0)
         return NULL;
     if (!(s_ON = intern("ON")) || !(s_tls = intern("_tls")) || !(s_st = intern("st"))
         || !(s_buf = intern("buf")) || !(s_gap = intern("gap"))
@@ -1750,7 +1944,7 @@ PyInit__speedups(void)
         || !(s_ls_def = intern("_ls_def")) || !(s_k = intern("k")) || !(s_id = intern("id"))
         || !(s_type = intern("type")) || !(s_site = intern("site")) || !(s_ts = intern("ts"))
         || !(s_th = intern("th")) || !(s_expr = intern("expr")) || !(s_lib = intern("lib"))
-        || !(s_user_site = intern("user_site")))
+        || !(s_user_site = intern("user_site")) || !(s_ls_ref = intern("_ls_ref")))
         return NULL;
     if (!(common_keys = PySet_New(NULL)))
         return NULL;
@@ -1780,6 +1974,11 @@ PyInit__speedups(void)
     if (m == NULL)
         return NULL;
     Py_INCREF(&LockCore_Type);
+    Py_INCREF(&Ref_Type);
+    if (PyModule_AddObject(m, "Ref", (PyObject *)&Ref_Type) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     if (PyModule_AddObject(m, "LockCore", (PyObject *)&LockCore_Type) < 0
         || PyModule_AddIntConstant(m, "API", API_VERSION) < 0
         || PyModule_AddObjectRef(m, "SUMMARY_COUNTED", sf_counted) < 0) {

@@ -504,7 +504,7 @@ class Condition(_OrigCondition):
             # side of the queue: named by the line that made the Event (queue)
             _renamed(self._ls_def, sys._getframe(1))
         if fields["lock"] is not None:
-            self._ls_deps = (lock,)  # its definition names the lock: define that first
+            _core.set_deps(self, (lock,))  # its definition names the lock: define that first
         if own_lock and isinstance(lock, RLock):
             lock._ls_def["owner"] = self._ls_id
 

@@ -371,7 +371,9 @@ def test_the_c_encoder_writes_plain_extra_fields_as_python_does(rec, monkeypatch
 def test_event_buffers_are_not_scanned_by_the_cyclic_gc(rec):
     """A thread's buffer and a batch the writer took hold only untracked event
     tuples: a full collection must not visit each of them (it often holds a
-    million); what the events refer to stays alive until written."""
+    million).  Events name an object's Ref, not the object: a condition (and its
+    lock) is freed as soon as the program drops it, its events still buffered, and
+    they are written with its definition and its lock's."""
     import gc
     import weakref
 
@@ -387,13 +389,16 @@ def test_event_buffers_are_not_scanned_by_the_cyclic_gc(rec):
     cond = threading.Condition(threading.Lock())
     with cond:
         cond.notify()
-    alive = weakref.ref(cond)
+    alive, lock_alive = weakref.ref(cond), weakref.ref(cond._lock)
+    cond_id, lock_id = cond._ls_id, cond._lock._ls_id
     del cond
-    gc.collect()
-    assert alive() is not None  # its events still refer to it
-    rec.stop()
-    gc.collect()
-    assert alive() is None  # written: gone
+    assert alive() is None and lock_alive() is None  # freed at once: no cycle, no event holds them
+    trace = rec.stop()
+    assert trace.defs[cond_id]["type"] == "threading.Condition"
+    assert trace.defs[cond_id]["lock"] == lock_id
+    assert trace.defs[lock_id]["type"] == "threading.Lock"
+    assert [e["op"] for e in trace.evs(obj=cond_id)] == ["signal"]
+    assert [e["op"] for e in trace.evs(obj=lock_id)] == ["acquire", "release"]
 
 
 @needs_c
