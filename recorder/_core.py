@@ -450,6 +450,8 @@ def _forget_code(key: int) -> None:
         for cache in code_caches:
             cache.pop(key, None)
         recorder_codes.discard(key)
+        if speedups is not None:
+            speedups.forget_code(key)
     except Exception:  # (a weakref callback: never raise into whoever freed the code)
         pass
 
@@ -477,7 +479,7 @@ def init_skips() -> None:
                         "<frozen importlib._bootstrap_external>"})
     _skip_by_file.clear()
     code_sites.clear()
-    _forget_c_caches()
+    _forget_c_sites()
 
 
 def _is_library(code: Any) -> bool:
@@ -626,7 +628,7 @@ def reset_sites() -> None:
     _lines_by_id.clear()
     sites.clear()
     _site_by_place.clear()
-    _forget_c_caches()
+    _forget_c_sites()
 
 
 # ------------------------------------------------------------ definitions
@@ -731,6 +733,13 @@ def _forget_c_caches() -> None:
     accelerator's per-thread state entries and per-lock last sites are stale."""
     if speedups is not None:
         speedups.invalidate()
+
+
+def _forget_c_sites() -> None:
+    """The site caches were cleared: so is what the C accelerator keeps of them."""
+    if speedups is not None:
+        speedups.invalidate()
+        speedups.forget_sites()
 
 
 def _load_speedups() -> Any:

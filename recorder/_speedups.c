@@ -27,6 +27,20 @@
 #include <time.h>
 #endif
 
+/* 3.11 and 3.12: the frames of the calling code are walked as the interpreter
+ * keeps them (_PyInterpreterFrame), without asking for frame objects: the public
+ * PyEval_GetFrame()/PyFrame_GetBack() materialise a frame object (a GC
+ * allocation) for every frame they return that has none yet, which was most of
+ * the cost of finding a site through library frames (a lock taken inside
+ * logging or concurrent.futures) and of a definition.  Elsewhere (3.10, whose
+ * frames are objects anyway, and 3.13+) the public API is used. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000 && !defined(LOCKSCOPE_PUBLIC_FRAMES)
+#define LS_RAW_FRAMES 1
+#define Py_BUILD_CORE 1
+#include "internal/pycore_frame.h"
+#undef Py_BUILD_CORE
+#endif
+
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
 #define API_VERSION 9
@@ -269,6 +283,86 @@ frame_lasti(PyFrameObject *f)
 #endif
 }
 
+/* A cursor over the calling thread's frames, innermost first, as Python code sees
+ * them (sys._getframe() and f_back):
+ *   Frame f = fr_current();   the frame of the Python code that called into C
+ *   f = fr_back(f);           its caller (the cursor `f` is given up)
+ *   fr_code(f), fr_lasti(f)   its code object (borrowed) and f_lasti
+ *   fr_keep(f) / fr_drop(f)   another cursor on the same frame / let it go
+ *   fr_object(f)              the frame object (new reference; materialised)
+ * A NULL cursor is the end of the stack.  Raw cursors are only valid while the C
+ * function that took them runs no Python code that could return from a frame. */
+#ifdef LS_RAW_FRAMES
+typedef _PyInterpreterFrame *Frame;
+
+static inline Frame
+fr_complete(Frame f)
+{
+    while (f != NULL && _PyFrame_IsIncomplete(f))
+        f = f->previous;
+    return f;
+}
+
+static inline Frame
+fr_current(void)
+{
+    return fr_complete(PyThreadState_Get()->cframe->current_frame);
+}
+
+static inline Frame fr_back(Frame f) { return fr_complete(f->previous); }
+static inline PyCodeObject *fr_code(Frame f) { return f->f_code; }
+static inline Frame fr_keep(Frame f) { return f; }
+static inline void fr_drop(Frame f) { (void)f; }
+
+static inline int
+fr_lasti(Frame f)
+{
+    int lasti = _PyInterpreterFrame_LASTI(f);
+    return lasti < 0 ? -1 : lasti * (int)sizeof(_Py_CODEUNIT);
+}
+
+/* (the n-th frame from the current one, through the public API) */
+static PyObject *
+fr_object(Frame target)
+{
+    Py_ssize_t depth = 0;
+    for (Frame f = fr_current(); f != NULL && f != target; f = fr_back(f))
+        depth++;
+    PyFrameObject *o = (PyFrameObject *)Py_XNewRef(PyEval_GetFrame());
+    for (Py_ssize_t i = 0; i < depth && o != NULL; i++) {
+        PyFrameObject *back = PyFrame_GetBack(o);
+        Py_DECREF(o);
+        o = back;
+    }
+    return o != NULL ? (PyObject *)o : Py_NewRef(Py_None);
+}
+#else
+typedef PyFrameObject *Frame;  /* (an owned reference) */
+
+static inline Frame fr_current(void) { return (Frame)Py_XNewRef(PyEval_GetFrame()); }
+
+static inline Frame
+fr_back(Frame f)
+{
+    Frame back = PyFrame_GetBack(f);
+    Py_DECREF(f);
+    return back;
+}
+
+static inline PyCodeObject *
+fr_code(Frame f)
+{
+    PyCodeObject *code = PyFrame_GetCode(f);  /* (the frame keeps it alive) */
+    Py_DECREF(code);
+    return code;
+}
+
+static inline Frame fr_keep(Frame f) { return (Frame)Py_XNewRef(f); }
+static inline void fr_drop(Frame f) { Py_XDECREF(f); }
+static inline int fr_lasti(Frame f) { return frame_lasti(f); }
+static inline PyObject *fr_object(Frame f) { return Py_NewRef(f != NULL ? (PyObject *)f : Py_None); }
+#endif
+
 /* A traced lock's hot-path state.  c_*: the last call site that acquired it
  * (a loop, or a function called again, acquires from the same instruction):
  * the code object (held, so its address cannot be reused), the instruction
@@ -287,75 +381,170 @@ typedef struct {
 
 static PyTypeObject LockCore_Type;
 
-/* The site id of the code running in frame `f` (a new reference to it is
- * taken over) or, when that is a library frame, of its first caller outside
- * the libraries (new reference to an int): from the lock's last-site memo
- * (`lc`, when given), else the site cache.  NULL without an error when the
- * cache does not know it yet: the caller then asks the Python recorder. */
+/* A direct-mapped cache of what the Python caches say of a code object: its
+ * code_sites entry (the by-lasti dict of a program frame, or None: a library
+ * frame), whether it is the recorder's own code and whether its file is library
+ * code (lib_codes).  The Python dicts are keyed by id(code): a frame walk did
+ * a dict lookup per frame, and ids of code objects, all multiples of 16, collide
+ * in a dict's low bits (250 instructions a lookup in the ThreadPoolExecutor
+ * workload).  An entry does not keep its code object alive: the Python recorder
+ * watches every code object it has cache entries for and, when one is freed,
+ * calls forget_code(), which drops its entry here too before the address can be
+ * reused (an entry that knows nothing yet, by_lasti NULL, is read again from the
+ * Python caches at every use).  Entries are valid while site_generation is
+ * (forget_sites(): the Python caches were cleared). */
+#define CODE_CACHE_SIZE 4096
+typedef struct {
+    PyObject *code;
+    PyObject *by_lasti;     /* NULL: code_sites has no entry yet */
+    unsigned long gen;
+    signed char recorder;   /* in recorder_codes */
+    signed char lib;        /* lib_codes: 1, 0, -1 not known yet */
+} CodeInfo;
+static CodeInfo code_cache[CODE_CACHE_SIZE];
+static unsigned long site_generation = 1;
+
 static PyObject *
-cached_site(PyFrameObject *f, LockCore *lc)
+forget_sites(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    site_generation++;
+    Py_RETURN_NONE;
+}
+
+static inline CodeInfo *
+code_slot(const void *code)
+{
+    uintptr_t p = (uintptr_t)code;
+    return &code_cache[((p >> 4) ^ (p >> 16)) & (CODE_CACHE_SIZE - 1)];
+}
+
+/* forget_code(id): the code object of that id is being freed. */
+static PyObject *
+forget_code(PyObject *mod, PyObject *key)
+{
+    void *p = PyLong_AsVoidPtr(key);
+    if (p == NULL && PyErr_Occurred())
+        return NULL;
+    CodeInfo *ci = code_slot(p);
+    if (ci->code == p) {
+        PyObject *by = ci->by_lasti;
+        ci->code = NULL;
+        ci->by_lasti = NULL;
+        Py_XDECREF(by);
+    }
+    Py_RETURN_NONE;
+}
+
+/* The code_sites entry of `code` into ci->by_lasti (when it has one yet). */
+static int
+code_info_sites(CodeInfo *ci, PyObject *key)
+{
+    PyObject *entry = PyDict_GetItemWithError(code_sites, key);  /* borrowed */
+    if (entry == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2)
+        return 0;
+    PyObject *by = PyTuple_GET_ITEM(entry, 1);
+    if (by != Py_None && !PyDict_Check(by))
+        return 0;
+    int rec = PySet_Contains(recorder_codes, key);
+    if (rec < 0)
+        return -1;
+    ci->recorder = (signed char)rec;
+    Py_XSETREF(ci->by_lasti, Py_NewRef(by));
+    return 0;
+}
+
+/* The cache entry of `code` (borrowed; by_lasti NULL when the Python caches do
+ * not know it yet), or NULL with an error. */
+static CodeInfo *
+code_info(PyCodeObject *code)
+{
+    CodeInfo *ci = code_slot(code);
+    if (ci->code == (PyObject *)code && ci->gen == site_generation) {
+        if (ci->by_lasti != NULL)
+            return ci;
+    }
+    else {
+        PyObject *old_by = ci->by_lasti;
+        ci->code = (PyObject *)code;
+        ci->by_lasti = NULL;
+        ci->gen = site_generation;
+        ci->recorder = 0;
+        ci->lib = -1;
+        Py_XDECREF(old_by);  /* (a dict of ints: frees nothing that runs code) */
+    }
+    PyObject *key = PyLong_FromVoidPtr(code);
+    if (key == NULL)
+        return NULL;
+    int rc = code_info_sites(ci, key);
+    Py_DECREF(key);
+    return rc < 0 ? NULL : ci;
+}
+
+/* Whether `ci`'s file is library code: 1, 0, or -1 when not known yet (the
+ * Python user_site() fills lib_codes), -2 on error. */
+static int
+code_info_lib(CodeInfo *ci)
+{
+    if (ci->lib >= 0)
+        return ci->lib;
+    PyObject *key = PyLong_FromVoidPtr(ci->code);
+    if (key == NULL)
+        return -2;
+    PyObject *lib = PyDict_GetItemWithError(lib_codes, key);  /* borrowed */
+    Py_DECREF(key);
+    if (lib == NULL)
+        return PyErr_Occurred() ? -2 : -1;
+    ci->lib = lib == Py_True;
+    return ci->lib;
+}
+
+/* The site id of the code running in frame `f` (the cursor is taken over) or,
+ * when that is a library frame, of its first caller outside the libraries (new
+ * reference to an int): from the lock's last-site memo (`lc`, when given), else
+ * the site cache.  NULL without an error when the cache does not know it yet:
+ * the caller then asks the Python recorder. */
+static PyObject *
+cached_site(Frame f, LockCore *lc)
 {
     int first = 1;
     while (f != NULL) {
-        PyCodeObject *code = PyFrame_GetCode(f);
-        int lasti_first = 0;
-        if (first) {
-            lasti_first = frame_lasti(f);
-            if (lc != NULL && lc->c_code == (PyObject *)code && lc->c_lasti == lasti_first
-                    && lc->c_gen == state_generation && lc->c_sid != NULL) {
-                Py_DECREF(code);
-                Py_DECREF(f);
-                return Py_NewRef(lc->c_sid);
-            }
+        PyCodeObject *code = fr_code(f);
+        int lasti = fr_lasti(f);
+        if (first && lc != NULL && lc->c_code == (PyObject *)code && lc->c_lasti == lasti
+                && lc->c_gen == state_generation && lc->c_sid != NULL) {
+            fr_drop(f);
+            return Py_NewRef(lc->c_sid);
         }
-        PyObject *key = PyLong_FromVoidPtr(code);
-        if (key == NULL) {
-            Py_DECREF(code);
+        CodeInfo *ci = code_info(code);
+        if (ci == NULL || ci->by_lasti == NULL)
             break;
-        }
-        PyObject *entry = PyDict_GetItemWithError(code_sites, key);  /* borrowed */
-        Py_DECREF(key);
-        if (entry == NULL || !PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2) {
-            Py_DECREF(code);
-            break;
-        }
-        PyObject *by_lasti = PyTuple_GET_ITEM(entry, 1);
+        PyObject *by_lasti = ci->by_lasti;
         if (by_lasti == Py_None) {  /* a library frame: its caller is the site */
-            Py_DECREF(code);
-            PyFrameObject *back = PyFrame_GetBack(f);
-            Py_DECREF(f);
-            f = back;
+            f = fr_back(f);
             first = 0;
             continue;
         }
-        if (!PyDict_Check(by_lasti)) {
-            Py_DECREF(code);
+        PyObject *li = PyLong_FromLong(lasti);
+        if (li == NULL)
             break;
-        }
-        PyObject *lasti = PyLong_FromLong(first ? lasti_first : frame_lasti(f));
-        if (lasti == NULL) {
-            Py_DECREF(code);
+        PyObject *sid = PyDict_GetItemWithError(by_lasti, li);  /* borrowed */
+        Py_DECREF(li);
+        if (sid == NULL)
             break;
-        }
-        PyObject *sid = PyDict_GetItemWithError(by_lasti, lasti);  /* borrowed */
-        Py_DECREF(lasti);
-        if (sid == NULL) {
-            Py_DECREF(code);
-            break;
-        }
         /* Remember it when the caller itself is the site (a site reached through
          * library frames depends on more than the caller's instruction). */
         if (first && lc != NULL) {
             Py_XSETREF(lc->c_code, Py_NewRef((PyObject *)code));
             Py_XSETREF(lc->c_sid, Py_NewRef(sid));
-            lc->c_lasti = lasti_first;
+            lc->c_lasti = lasti;
             lc->c_gen = state_generation;
         }
-        Py_DECREF(code);
-        Py_DECREF(f);
+        fr_drop(f);
         return Py_NewRef(sid);
     }
-    Py_XDECREF(f);
+    fr_drop(f);
     return NULL;
 }
 
@@ -365,8 +554,7 @@ cached_site(PyFrameObject *f, LockCore *lc)
 static PyObject *
 caller_site(LockCore *lc)
 {
-    PyFrameObject *f = PyEval_GetFrame();  /* borrowed */
-    PyObject *sid = cached_site((PyFrameObject *)Py_XNewRef(f), lc);
+    PyObject *sid = cached_site(fr_current(), lc);
     if (sid != NULL || PyErr_Occurred())
         return sid;
     /* Not cached yet: the Python path walks, interns and fills the cache.  From
@@ -391,23 +579,23 @@ site_id_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         if (depth == -1 && PyErr_Occurred())
             return swallow() < 0 ? NULL : PyLong_FromLong(0);
     }
-    PyFrameObject *f = (PyFrameObject *)Py_XNewRef(PyEval_GetFrame());
-    for (long i = 1; i < depth && f != NULL; i++) {
-        PyFrameObject *back = PyFrame_GetBack(f);
-        Py_DECREF(f);
-        f = back;
-    }
+    Frame f = fr_current();
+    for (long i = 1; i < depth && f != NULL; i++)
+        f = fr_back(f);
     /* (depth 0 or less names the Python site_id's own frame, a library one: the
      * same as 1) */
-    if (f == NULL) {  /* no frame that deep: as the Python version */
-        Py_XDECREF(f);
+    if (f == NULL)  /* no frame that deep: as the Python version */
         return PyLong_FromLong(0);
-    }
-    PyObject *start = Py_NewRef(f);
+    Frame start = fr_keep(f);
     PyObject *sid = cached_site(f, NULL);
-    if (sid == NULL && !PyErr_Occurred())
-        sid = PyObject_CallOneArg(site_from_fn, start);
-    Py_DECREF(start);
+    if (sid == NULL && !PyErr_Occurred()) {
+        PyObject *frame = fr_object(start);
+        if (frame != NULL) {
+            sid = PyObject_CallOneArg(site_from_fn, frame);
+            Py_DECREF(frame);
+        }
+    }
+    fr_drop(start);
     if (sid == NULL && swallow() == 0)
         sid = PyLong_FromLong(0);
     return sid;
@@ -724,40 +912,29 @@ by_lasti_get(PyObject *by_lasti, int lasti)
  * (new reference, or NULL: no maker) and, when lib is set, the user site (new
  * reference).  Returns 0, or 1 when a cache does not know a frame yet (the
  * Python define() then walks, and fills the caches for the next time), -1 on
- * error.  `f` (a new reference) is taken over. */
+ * error.  The cursor `f` is taken over. */
 static int
-define_walk(PyFrameObject *f, PyObject **site, PyObject **info, PyObject **user)
+define_walk(Frame f, PyObject **site, PyObject **info, PyObject **user)
 {
-    PyFrameObject *maker = NULL;
+    Frame maker = NULL;
     PyObject *maker_key = NULL;
     int maker_lasti = 0, rc = 1;
     *site = *info = *user = NULL;
     while (f != NULL) {
-        PyCodeObject *code = PyFrame_GetCode(f);
-        PyObject *key = PyLong_FromVoidPtr(code);
-        Py_DECREF(code);
-        if (key == NULL)
+        CodeInfo *ci = code_info(fr_code(f));
+        if (ci == NULL)
             goto error;
-        PyObject *entry = PyDict_GetItemWithError(code_sites, key);  /* borrowed */
-        if (entry == NULL || !PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2) {
-            Py_DECREF(key);
+        if (ci->by_lasti == NULL)
             goto slow;
-        }
-        int lasti = frame_lasti(f);
-        if (maker == NULL) {
-            int in = PySet_Contains(recorder_codes, key);
-            if (in < 0) {
-                Py_DECREF(key);
+        int lasti = fr_lasti(f);
+        if (maker == NULL && !ci->recorder) {
+            maker = fr_keep(f);
+            maker_key = PyLong_FromVoidPtr(ci->code);
+            if (maker_key == NULL)
                 goto error;
-            }
-            if (!in) {
-                maker = (PyFrameObject *)Py_NewRef(f);
-                maker_key = Py_NewRef(key);
-                maker_lasti = lasti;
-            }
+            maker_lasti = lasti;
         }
-        Py_DECREF(key);
-        PyObject *by_lasti = PyTuple_GET_ITEM(entry, 1);
+        PyObject *by_lasti = ci->by_lasti;
         if (by_lasti != Py_None) {
             PyObject *sid = by_lasti_get(by_lasti, lasti);
             if (sid == NULL)
@@ -765,11 +942,10 @@ define_walk(PyFrameObject *f, PyObject **site, PyObject **info, PyObject **user)
             *site = Py_NewRef(sid);
             break;
         }
-        PyFrameObject *back = PyFrame_GetBack(f);
-        Py_DECREF(f);
-        f = back;
+        f = fr_back(f);
     }
-    Py_CLEAR(f);
+    fr_drop(f);
+    f = NULL;
     if (maker == NULL)
         return 0;
     PyObject *names = PyDict_GetItemWithError(names_by_code, maker_key);  /* borrowed */
@@ -778,44 +954,37 @@ define_walk(PyFrameObject *f, PyObject **site, PyObject **info, PyObject **user)
         goto slow;
     if (PyTuple_GET_ITEM(inf, 1) != Py_None) {
         /* A library made it: the first frame of the program's own code above */
-        PyFrameObject *g = PyFrame_GetBack(maker);
+        Frame g = fr_back(fr_keep(maker));
         PyObject *us = NULL;
         while (g != NULL) {
-            PyCodeObject *code = PyFrame_GetCode(g);
-            PyObject *key = PyLong_FromVoidPtr(code);
-            Py_DECREF(code);
-            if (key == NULL) {
-                Py_DECREF(g);
+            CodeInfo *ci = code_info(fr_code(g));
+            int lib = ci != NULL ? code_info_lib(ci) : -2;
+            if (lib == -2) {
+                fr_drop(g);
                 goto error;
             }
-            PyObject *lib = PyDict_GetItemWithError(lib_codes, key);  /* borrowed */
-            if (lib == Py_False) {
-                PyObject *entry = PyDict_GetItemWithError(code_sites, key);
-                Py_DECREF(key);
-                if (entry == NULL || !PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2) {
-                    Py_DECREF(g);
+            if (lib == 0) {
+                if (ci->by_lasti == NULL) {
+                    fr_drop(g);
                     goto slow;
                 }
-                PyObject *by_lasti = PyTuple_GET_ITEM(entry, 1);
+                PyObject *by_lasti = ci->by_lasti;
                 if (by_lasti != Py_None) {
-                    us = by_lasti_get(by_lasti, frame_lasti(g));
+                    us = by_lasti_get(by_lasti, fr_lasti(g));
                     if (us == NULL) {
-                        Py_DECREF(g);
+                        fr_drop(g);
                         goto slow;
                     }
                     Py_INCREF(us);
                 }
-                Py_DECREF(g);
+                fr_drop(g);
                 break;
             }
-            Py_DECREF(key);
-            if (lib != Py_True) {  /* not known yet (or an error) */
-                Py_DECREF(g);
+            if (lib != 1) {  /* not known yet */
+                fr_drop(g);
                 goto slow;
             }
-            PyFrameObject *back = PyFrame_GetBack(g);
-            Py_DECREF(g);
-            g = back;
+            g = fr_back(g);
         }
         *user = us;  /* (NULL: none) */
     }
@@ -832,8 +1001,8 @@ done:
         Py_CLEAR(*site);
         Py_CLEAR(*user);
     }
-    Py_XDECREF(f);
-    Py_XDECREF(maker);
+    fr_drop(f);
+    fr_drop(maker);
     Py_XDECREF(maker_key);
     return rc;
 }
@@ -902,12 +1071,9 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     }
     /* Python's define() starts at its _getframe(depth - 1): our caller's frame
      * is its 1, as C functions have no frame of their own. */
-    PyFrameObject *f = (PyFrameObject *)Py_XNewRef(PyEval_GetFrame());
-    for (long i = 0; i < depth - 2 && f != NULL; i++) {
-        PyFrameObject *back = PyFrame_GetBack(f);
-        Py_DECREF(f);
-        f = back;
-    }
+    Frame f = fr_current();
+    for (long i = 0; i < depth - 2 && f != NULL; i++)
+        f = fr_back(f);
     int walked = define_walk(f, &site, &info, &user);
     if (walked != 0) {
         if (walked < 0 && swallow() < 0)
@@ -2066,6 +2232,9 @@ static PyMethodDef module_methods[] = {
      "summary_start(threshold_ns or None): summary mode's filter on (empty tables) or off"},
     {"summary_take", summary_take, METH_O,
      "summary_take(final) -> (deps, holds, resent): the filter's counts since the last take"},
+    {"forget_code", forget_code, METH_O, "forget_code(id(code)): that code object is being freed"},
+    {"forget_sites", forget_sites, METH_NOARGS,
+     "forget_sites(): the Python site caches were cleared; forget what C kept of them"},
     {"invalidate", invalidate, METH_NOARGS,
      "invalidate(): thread states were bound or forgotten; look them up again"},
     {NULL, NULL, 0, NULL},

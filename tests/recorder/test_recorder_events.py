@@ -165,6 +165,7 @@ def test_a_library_lock_created_at_import_is_sited_at_the_import(rec, tmp_path, 
     monkeypatch.setattr(_core, "_SKIP_FILES", _core._SKIP_FILES | {str(lib)})
     _core._skip_by_file.clear()
     _core.code_sites.clear()
+    _core._forget_c_sites()  # (the C accelerator keeps what it read of code_sites)
     line = next_line()
     import lockscope_lib_with_lock  # noqa: F401
     with lockscope_lib_with_lock.LOCK:
@@ -173,6 +174,7 @@ def test_a_library_lock_created_at_import_is_sited_at_the_import(rec, tmp_path, 
     sys.modules.pop("lockscope_lib_with_lock", None)
     _core._skip_by_file.clear()
     _core.code_sites.clear()
+    _core._forget_c_sites()  # (the C accelerator keeps what it read of code_sites)
     (lock,) = [r for r in trace.records if r.get("k") == "lock" and r.get("site")
                and trace.site(r)[1] == line]
     assert trace.site(lock) == (THIS_FILE, line,
