@@ -503,8 +503,10 @@ code_info_lib(CodeInfo *ci)
 /* The site id of the code running in frame `f` (the cursor is taken over) or,
  * when that is a library frame, of its first caller outside the libraries (new
  * reference to an int): from the lock's last-site memo (`lc`, when given), else
- * the site cache.  NULL without an error when the cache does not know it yet:
- * the caller then asks the Python recorder. */
+ * the site cache; 0 when every frame down to the bottom of the stack is a known
+ * library frame (a pool's worker thread running library code).  NULL without an
+ * error when the cache does not know it yet: the caller then asks the Python
+ * recorder. */
 static PyObject *
 cached_site(Frame f, LockCore *lc)
 {
@@ -544,6 +546,8 @@ cached_site(Frame f, LockCore *lc)
         fr_drop(f);
         return Py_NewRef(sid);
     }
+    if (f == NULL)  /* library frames down to the bottom of the stack: no site */
+        return PyLong_FromLong(0);
     fr_drop(f);
     return NULL;
 }
