@@ -606,10 +606,11 @@ class Sink:
                 self._define_site(site, out)
         out += dumps(rec)
 
-    def _define_site(self, sid: int, out: bytearray) -> None:
+    def _define_site(self, sid: int, out: bytearray) -> int:
         if sid not in self.written_sites:
             self.written_sites.add(sid)
             out += dumps(_core.site_record(sid))
+        return sid
 
     def _rotate_if_full(self, out: bytearray, at: int = 0) -> bool:
         """Start a new part when this one is full (checked between events, so a part
@@ -636,7 +637,9 @@ class Sink:
                 # C: every event of the common shape whose definitions are written;
                 # it stops where the Python code below is needed, or at ``limit``.
                 limit = self.max_bytes - self.part_bytes if self.max_bytes else -1
-                i = _encode_fast(events, i, tid, written, wsites, ops, out, limit)
+                # (it writes the definitions of what the events name on its way)
+                i = _encode_fast(events, i, tid, written, wsites, ops, out, limit,
+                                 self._define, self._define_site)
                 if i >= n:
                     break
                 if self._rotate_if_full(out, i):

@@ -1992,23 +1992,55 @@ out_extra(Out *o, PyObject *extra)
     }
 }
 
-/* encode(events, start, tid, written, wsites, ops, out, limit) -> int
+/* Write the definition of `x` (an object, or a site id) through the writer's
+ * `define(x, out)`, which appends it to `out` and returns its id: what `o` holds
+ * goes to `out` first, so the definition comes before the event that names it.
+ * Returns the id, or -1 (no error set: the Python encoder then goes on). */
+static long long
+define_from(PyObject *define, PyObject *x, Out *o, PyObject *out, Py_ssize_t *base)
+{
+    if (o->len) {
+        if (PyByteArray_Resize(out, *base + (Py_ssize_t)o->len) < 0) {
+            PyErr_Clear();
+            return -1;
+        }
+        memcpy(PyByteArray_AS_STRING(out) + *base, o->data, o->len);
+        o->len = 0;
+    }
+    PyObject *args[2] = {x, out};
+    PyObject *r = PyObject_Vectorcall(define, args, 2, NULL);
+    *base = PyByteArray_GET_SIZE(out);
+    if (r == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    long long v = PyLong_Check(r) ? PyLong_AsLongLong(r) : -1;
+    Py_DECREF(r);
+    if (v == -1 && PyErr_Occurred())
+        PyErr_Clear();
+    return v;
+}
+
+/* encode(events, start, tid, written, wsites, ops, out, limit, define=None,
+ *        define_site=None) -> int
  *
  * Append the JSON lines of events[start:] to the bytearray `out`, for as long as
  * each event has the common shape (ts, op, obj, site, task), or that and a dict
  * of plain extra fields (see extra_size), with its object,
- * site and task already defined in this file part and its op in `ops`.  Stops
- * at the first event that needs the Python encoder, or once `out` holds `limit`
- * bytes or more (limit < 0: no limit); returns the index reached. */
+ * site and task already defined in this file part (or defined on the way by the
+ * writer's `define(obj, out)` / `define_site(sid, out)`, when given) and its op
+ * in `ops`.  Stops at the first event that needs the Python encoder, or once `out`
+ * holds `limit` bytes or more (limit < 0: no limit); returns the index reached. */
 static PyObject *
 encode(PyObject *mod, PyObject *args)
 {
     PyObject *events, *written, *wsites, *ops, *out;
+    PyObject *define_obj = Py_None, *define_site = Py_None;
     Py_ssize_t start, limit;
     long long tid;
-    if (!PyArg_ParseTuple(args, "O!nLO!O!O!O!n", &PyList_Type, &events, &start, &tid,
+    if (!PyArg_ParseTuple(args, "O!nLO!O!O!O!n|OO", &PyList_Type, &events, &start, &tid,
                           &PySet_Type, &written, &PySet_Type, &wsites, &PyDict_Type, &ops,
-                          &PyByteArray_Type, &out, &limit))
+                          &PyByteArray_Type, &out, &limit, &define_obj, &define_site))
         return NULL;
     Py_ssize_t n = PyList_GET_SIZE(events);
     Py_ssize_t base = PyByteArray_GET_SIZE(out);
@@ -2074,6 +2106,8 @@ encode(PyObject *mod, PyObject *args)
         }
         else {
             oid = written_id(obj, written);
+            if (oid < 0 && define_obj != Py_None)
+                oid = define_from(define_obj, obj, &o, out, &base);
             if (oid < 0)
                 break;
             last_obj = obj;
@@ -2094,6 +2128,8 @@ encode(PyObject *mod, PyObject *args)
             }
             if (sid) {
                 int in = PySet_Contains(wsites, site);
+                if (in == 0 && define_site != Py_None)
+                    in = define_from(define_site, site, &o, out, &base) == sid;
                 if (in != 1) {
                     if (in < 0)
                         PyErr_Clear();
@@ -2110,6 +2146,8 @@ encode(PyObject *mod, PyObject *args)
             }
             else {
                 task_id = written_id(task, written);
+                if (task_id < 0 && define_obj != Py_None)
+                    task_id = define_from(define_obj, task, &o, out, &base);
                 if (task_id < 0)
                     break;
                 last_task = task;
@@ -2210,7 +2248,8 @@ static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(core_module, acquire_op, release_op): bind to recorder._core."},
     {"encode", encode, METH_VARARGS,
-     "encode(events, start, tid, written, wsites, ops, out, limit) -> index reached"},
+     "encode(events, start, tid, written, wsites, ops, out, limit, define=None, define_site=None)"
+     " -> index reached"},
     {"take", take, METH_VARARGS, "take(buf, n) -> the n oldest events of buf"},
     {"untrack", untrack, METH_O, "untrack(container): the cyclic GC no longer scans it"},
     {"define", (PyCFunction)(void (*)(void))define_c, METH_FASTCALL | METH_KEYWORDS,
