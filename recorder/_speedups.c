@@ -98,7 +98,7 @@ mono_now(void)
     return 0;
 }
 
-static PyObject *s_ON, *s_tls, *s_st, *s_buf, *s_gap, *s_aio, *s_name;
+static PyObject *s_ON, *s_tls, *s_st, *s_buf, *s_gap, *s_aio, *s_name, *s_locked;
 static PyObject *s_ls_acquire, *s_ls_acquire_slow, *s_ls_id, *s_state_key;
 static PyObject *int_zero, *int_one, *int_two;
 
@@ -1750,23 +1750,12 @@ LockCore_exit(LockCore *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 LockCore_is_owned(LockCore *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->acq == NULL || self->rel == NULL)
-        return inner_call(NULL, "acquire");
-    PyObject *arg = Py_False;
-    PyObject *got = PyObject_Vectorcall(self->acq, &arg, 1, NULL);
-    if (got == NULL)
-        return NULL;
-    int got_it = PyObject_IsTrue(got);
-    Py_DECREF(got);
-    if (got_it < 0)
-        return NULL;
-    if (!got_it)
-        Py_RETURN_TRUE;
-    PyObject *r = PyObject_CallNoArgs(self->rel);
-    if (r == NULL)
-        return NULL;
-    Py_DECREF(r);
-    Py_RETURN_FALSE;
+    if (self->lock == NULL)
+        return inner_call(NULL, "lock");
+    /* The inner lock's locked(): what the original probe (a try-acquire that
+     * fails, or succeeds and is undone) tells, in one argument-less call. */
+    PyObject *args[1] = {self->lock};
+    return PyObject_VectorcallMethod(s_locked, args, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
 }
 
 static PyMethodDef LockCore_methods[] = {
@@ -1867,6 +1856,21 @@ out_int(Out *o, long long v)
 
 #define LIT(o, s) out_str(o, s, sizeof(s) - 1)
 
+/* An int as a long long (-1 with an error when it does not fit): without going
+ * through _PyLong_AsByteArray as PyLong_AsLongLong does for every int of more
+ * than one digit (time stamps), 190 instructions each. */
+static inline long long
+as_ll(PyObject *v)
+{
+    int overflow;
+    long long r = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow) {
+        PyErr_SetString(PyExc_OverflowError, "int too big for an event field");
+        return -1;
+    }
+    return r;
+}
+
 /* The int id of a written definition, or -1 (not written / not an int / error). */
 static long long
 written_id(PyObject *obj, PyObject *written)
@@ -1880,7 +1884,7 @@ written_id(PyObject *obj, PyObject *written)
     if (PyLong_CheckExact(oid)) {
         int in = PySet_Contains(written, oid);
         if (in == 1) {
-            v = PyLong_AsLongLong(oid);
+            v = as_ll(oid);
             if (v == -1 && PyErr_Occurred())
                 PyErr_Clear();
         }
@@ -2121,7 +2125,7 @@ encode(PyObject *mod, PyObject *args)
             sid = last_sid;
         }
         else {
-            sid = PyLong_AsLongLong(site);
+            sid = as_ll(site);
             if (sid == -1 && PyErr_Occurred()) {
                 PyErr_Clear();
                 break;
@@ -2154,7 +2158,7 @@ encode(PyObject *mod, PyObject *args)
                 last_task_id = task_id;
             }
         }
-        long long t = PyLong_AsLongLong(ts);
+        long long t = as_ll(ts);
         if (t == -1 && PyErr_Occurred()) {
             PyErr_Clear();
             break;
@@ -2311,7 +2315,8 @@ PyInit__speedups(void)
         || !(s_ls_def = intern("_ls_def")) || !(s_k = intern("k")) || !(s_id = intern("id"))
         || !(s_type = intern("type")) || !(s_site = intern("site")) || !(s_ts = intern("ts"))
         || !(s_th = intern("th")) || !(s_expr = intern("expr")) || !(s_lib = intern("lib"))
-        || !(s_user_site = intern("user_site")) || !(s_ls_ref = intern("_ls_ref")))
+        || !(s_user_site = intern("user_site")) || !(s_ls_ref = intern("_ls_ref"))
+        || !(s_locked = intern("locked")))
         return NULL;
     if (!(common_keys = PySet_New(NULL)))
         return NULL;
