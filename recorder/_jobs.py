@@ -65,7 +65,7 @@ def _traced_init(self: Any, future: Any, fn: Any, args: Any, kwargs: Any) -> Non
     if _core.ON:
         try:
             job = self._ls_job = Job(fn)
-            _core.emit("signal", job, _core.site_id(2), {"sig": "submit"})
+            _core.emit_here("signal", job, 2, {"sig": "submit"})
         except Exception:
             pass
 
@@ -79,11 +79,11 @@ def _traced_run(self: Any) -> Any:
             job = self._ls_job = Job(self.fn)
         except Exception:
             return _originals[1](self)
-    _core.emit("segment-begin", job, 0)
+    _core.emit_here("segment-begin", job, -1)
     try:
         return _originals[1](self)
     finally:
-        _core.emit("segment-end", job, 0)
+        _core.emit_here("segment-end", job, -1)
 
 
 def _passed(future: Any) -> None:
@@ -92,7 +92,7 @@ def _passed(future: Any) -> None:
     if _core.ON and future._state == "FINISHED":
         cond = getattr(future, "_condition", None)
         if hasattr(cond, "_ls_id"):
-            _core.emit("pass", cond, _core.site_id(3))
+            _core.emit_here("pass", cond, 3)
 
 
 def _traced_result(self: Any, timeout: float | None = None) -> Any:

@@ -21,6 +21,7 @@ _Empty = queue.Empty
 
 
 _emit = _core.emit
+_emit_here = _core.emit_here
 
 
 class SimpleQueue(_OrigSimpleQueue):
@@ -34,7 +35,7 @@ class SimpleQueue(_OrigSimpleQueue):
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if _core.ON:
-            _emit("signal", self, site_id(2), {"sig": "put"})
+            _emit_here("signal", self, 2, {"sig": "put"})
         _OrigSimpleQueue.put(self, item, block, timeout)
 
     def put_nowait(self, item: Any) -> None:

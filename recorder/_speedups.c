@@ -1468,6 +1468,58 @@ append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* emit_here(op, obj, depth, extra=None): recorder._core.emit(op, obj,
+ * site_id(depth), extra) in one call, for the Python wrappers of Condition,
+ * Semaphore, SimpleQueue and the pool's jobs: the calling thread's state, the
+ * site `depth` frames up as site_id() counts them from its Python caller (-1: no
+ * site), the running task, and the event.  Records nothing while recording is
+ * off; never raises an Exception into the program. */
+static PyObject *
+emit_here(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 3 || nargs > 4) {
+        PyErr_SetString(PyExc_TypeError, "emit_here(op, obj, depth, extra=None)");
+        return NULL;
+    }
+    if (core_dict == NULL || !recording_on()) {
+        if (PyErr_Occurred() && swallow() < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *st = NULL, *site = NULL, *task = NULL, *r = NULL;
+    long depth = PyLong_AsLong(args[2]);
+    if (depth == -1 && PyErr_Occurred())
+        goto done;
+    site = depth < 0 ? PyLong_FromLong(0) : site_id_c(mod, &args[2], 1);
+    if (site == NULL)
+        goto done;
+    st = thread_state();
+    if (st == NULL)
+        goto done;
+    PyObject *aio = state_get(st, off_aio, s_aio);
+    if (aio == NULL)
+        goto done;
+    int is_aio = PyObject_IsTrue(aio);
+    Py_DECREF(aio);
+    if (is_aio < 0)
+        goto done;
+    task = is_aio ? PyObject_CallOneArg(task_of_fn, st) : Py_NewRef(Py_None);
+    if (task == NULL)
+        goto done;
+    PyObject *full[6] = {st, args[0], args[1], site, task, nargs == 4 ? args[3] : Py_None};
+    r = append(mod, full, 6);
+done:
+    Py_XDECREF(st);
+    Py_XDECREF(site);
+    Py_XDECREF(task);
+    if (r == NULL) {
+        if (swallow() < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    return r;
+}
+
 /* ---------------------------------------------------- asyncio async-with */
 
 static PyObject *aio_tasks;          /* asyncio.tasks._current_tasks: loop -> task */
@@ -2266,6 +2318,8 @@ static PyMethodDef module_methods[] = {
      "site_id(depth=2) -> the site id of the first frame outside the libraries"},
     {"append", (PyCFunction)(void (*)(void))append, METH_FASTCALL,
      "append(st, op, obj, site, task, extra=None, ts=None): buffer one event or count a loss"},
+    {"emit_here", (PyCFunction)(void (*)(void))emit_here, METH_FASTCALL,
+     "emit_here(op, obj, depth, extra=None): emit(op, obj, site_id(depth), extra) in one call"},
     {"configure_aio", configure_aio, METH_VARARGS,
      "configure_aio(current_tasks, get_running_loop, current_task, rec_of, site_by_lasti, site_from)"},
     {"aio_event", (PyCFunction)(void (*)(void))aio_event, METH_FASTCALL,

@@ -108,6 +108,7 @@ def _inside_thread_internals(frame: Any) -> bool:
 
 
 _append = _core.append_event
+_emit_here = _core.emit_here  # emit(op, obj, site_id(depth), extra) in one call
 
 
 def _record(st: Any, op: str, obj: Any, site: int) -> None:
@@ -551,13 +552,12 @@ class Condition(_OrigCondition):
 
     def notify(self, n: int = 1) -> None:
         if _core.ON and self._is_owned():
-            _emit_x(_state(), "signal", self, site_id(), {"sig": "notify", "n": n})
+            _emit_here("signal", self, 2, {"sig": "notify", "n": n})
         _orig_notify(self, n)
 
     def notify_all(self) -> None:
         if _core.ON and self._is_owned():
-            _emit_x(_state(), "signal", self, site_id(),
-                    {"sig": "notify_all", "n": len(self._waiters)})
+            _emit_here("signal", self, 2, {"sig": "notify_all", "n": len(self._waiters)})
         _orig_notify(self, len(self._waiters))
 
     # notifyAll is the original's: it warns (DeprecationWarning), then calls notify_all.
@@ -599,13 +599,13 @@ class _SemaphoreMixin:
             raise ValueError("can't specify timeout for non-blocking acquire")
         if _orig_sem_acquire(self, False):
             if _core.ON:
-                _record(_state(), "acquire", self, site_id())
+                _emit_here("acquire", self, 2)
             return True
         if not blocking or timeout is not None and timeout <= 0:
             # A zero timeout is a try (ThreadPoolExecutor.submit does it every time).
             ok = _orig_sem_acquire(self, True, timeout) if blocking else False
             if _core.ON:
-                _record(_state(), "acquire" if ok else "try-fail", self, site_id())
+                _emit_here("acquire" if ok else "try-fail", self, 2)
             return ok
         if not _core.ON:
             return _orig_sem_acquire(self, True, timeout)
@@ -630,9 +630,8 @@ class _SemaphoreMixin:
 
     def _ls_released(self, n: int) -> None:
         if _core.ON:
-            st = _state()
             for _ in range(n):
-                _record(st, "release", self, 0)
+                _emit_here("release", self, -1)
 
 
 class Semaphore(_SemaphoreMixin, _OrigSemaphore):
@@ -672,7 +671,7 @@ def _event_wait(self: threading.Event, timeout: float | None = None) -> bool:
         if not signaled:
             signaled = self._cond.wait(timeout)
         elif _core.ON and hasattr(self._cond, "_ls_id"):
-            _emit_x(_state(), "pass", self._cond, site_id(), None)
+            _emit_here("pass", self._cond, 2)
         return signaled
 
 
