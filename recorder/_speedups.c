@@ -61,7 +61,7 @@ static PyObject *task_of_fn;         /* recorder._core.task_of */
 static PyObject *lose_fn;            /* recorder._core.lose: count an event that did not fit */
 static PyObject *end_gap_fn;         /* recorder._core.end_gap: the resync event after a loss */
 static PyObject *mono_ns_fn;         /* time.monotonic_ns (used off Linux) */
-static PyObject *op_acquire, *op_release;
+static PyObject *op_acquire, *op_release, *op_wait, *op_timeout;
 static PyObject *deque_type, *deque_append, *deque_popleft;
 static PyTypeObject *state_type;     /* recorder._core.ThreadState */
 static Py_ssize_t off_buf = -1, off_gap = -1, off_aio = -1, off_tid = -1;
@@ -99,6 +99,7 @@ mono_now(void)
 }
 
 static PyObject *s_ON, *s_tls, *s_st, *s_buf, *s_gap, *s_aio, *s_name, *s_locked;
+static PyObject *s_ls_interrupted;
 static PyObject *s_ls_acquire, *s_ls_acquire_slow, *s_ls_id, *s_state_key;
 static PyObject *int_zero, *int_one, *int_two;
 
@@ -1343,11 +1344,12 @@ note_task_acquired(PyObject *op, PyObject *lock, PyObject *task, PyObject *site)
 #include "_summary_fast.c"
 
 /* Record (ts, op, obj, site, task) for the calling thread of a traced lock, or
- * count a drop.  `ts` may be NULL (take it now); with `want_site`, the site is
- * the caller's.  Returns 0, or -1 with a non-Exception error set (the event is
+ * count a drop.  `ts` may be NULL (take it now); the site is `given_site` when
+ * not NULL, else with `want_site` the caller's.  Returns 0, or -1 with a non-Exception error set (the event is
  * then lost). */
 static int
-record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
+record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc,
+       PyObject *given_site)
 {
     PyObject *st = NULL, *buf = NULL, *site = NULL, *task = NULL, *own_ts = NULL;
     int rc = 0;
@@ -1358,7 +1360,10 @@ record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc)
     int full = buffer_room(st, &buf);
     if (full < 0)
         goto fail;
-    if (want_site && (!full || sf_on)) {
+    if (given_site != NULL && (!full || sf_on)) {
+        site = Py_NewRef(given_site);
+    }
+    else if (want_site && (!full || sf_on)) {
         site = caller_site(lc);
         if (site == NULL)
             goto fail;
@@ -1694,6 +1699,73 @@ inner_call(PyObject *fn, const char *what)
     return PyObject_CallNoArgs(fn);
 }
 
+/* The argument-less acquire found the lock taken: as _LockBase._ls_acquire_slow
+ * (recorder/_threading.py) for blocking=True, timeout=-1: one more try, else a
+ * ``wait`` event, the blocking acquire (the inner lock releases the GIL), and
+ * ``acquire``; a wait ended by an exception (a signal handler's) is a ``cancel``
+ * (through the Python _ls_interrupted). */
+static PyObject *
+acquire_contended(LockCore *self)
+{
+    PyObject *arg = Py_False;
+    PyObject *got = PyObject_Vectorcall(self->acq, &arg, 1, NULL);
+    if (got == NULL)
+        return NULL;
+    int on = core_dict != NULL && recording_on();
+    if (!on && PyErr_Occurred() && swallow() < 0) {
+        Py_DECREF(got);
+        return NULL;
+    }
+    if (got == Py_True) {
+        if (on && record(NULL, op_acquire, (PyObject *)self, 1, self, NULL) < 0) {
+            Py_DECREF(got);
+            return NULL;
+        }
+        return got;
+    }
+    Py_DECREF(got);
+    if (!on)
+        return PyObject_CallNoArgs(self->acq);
+    PyObject *site = caller_site(self);
+    if (site == NULL) {
+        if (swallow() < 0)
+            return NULL;
+        site = PyLong_FromLong(0);
+        if (site == NULL && swallow() < 0)
+            return NULL;
+    }
+    if (site != NULL && record(NULL, op_wait, (PyObject *)self, 0, NULL, site) < 0) {
+        Py_DECREF(site);
+        return NULL;
+    }
+    got = PyObject_CallNoArgs(self->acq);
+    if (got == NULL) {
+        if (site != NULL) {
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
+            PyErr_NormalizeException(&type, &value, &tb);
+            PyObject *r = value == NULL ? NULL
+                : PyObject_CallMethodObjArgs((PyObject *)self, s_ls_interrupted, site, value, NULL);
+            if (r == NULL)
+                PyErr_Clear();
+            Py_XDECREF(r);
+            PyErr_Restore(type, value, tb);
+            Py_DECREF(site);
+        }
+        return NULL;
+    }
+    if (site != NULL) {
+        int rc = record(NULL, got == Py_True ? op_acquire : op_timeout, (PyObject *)self, 0,
+                        NULL, site);
+        Py_DECREF(site);
+        if (rc < 0) {
+            Py_DECREF(got);
+            return NULL;
+        }
+    }
+    return got;
+}
+
 /* The uncontended, argument-less acquire: the ``with lock:`` path. */
 static PyObject *
 acquire_noargs(LockCore *self)
@@ -1704,10 +1776,14 @@ acquire_noargs(LockCore *self)
     PyObject *got = PyObject_Vectorcall(self->acq, &arg, 1, NULL);
     if (got == NULL)
         return NULL;
+    if (got == Py_False) {
+        Py_DECREF(got);
+        return acquire_contended(self);
+    }
     if (got != Py_True) {
         Py_DECREF(got);
-        /* Contended (or an unusual inner lock): the Python slow path waits and
-         * records wait/acquire; frame 2 from its site_id is our caller. */
+        /* An unusual inner lock: the Python slow path waits and records
+         * wait/acquire; frame 2 from its site_id is our caller. */
         PyObject *args[4] = {(PyObject *)self, Py_True, NULL, int_two};
         PyObject *minus_one = PyLong_FromLong(-1);
         if (minus_one == NULL)
@@ -1718,7 +1794,7 @@ acquire_noargs(LockCore *self)
         return r;
     }
     if (core_dict != NULL && recording_on()) {
-        if (record(NULL, op_acquire, (PyObject *)self, 1, self) < 0) {
+        if (record(NULL, op_acquire, (PyObject *)self, 1, self, NULL) < 0) {
             Py_DECREF(got);
             return NULL;
         }
@@ -1770,7 +1846,7 @@ release_impl(LockCore *self)
         Py_XDECREF(ts);
         return r;
     }
-    int rc = record(ts, op_release, (PyObject *)self, 0, NULL);
+    int rc = record(ts, op_release, (PyObject *)self, 0, NULL, NULL);
     Py_DECREF(ts);
     if (rc < 0) {
         Py_DECREF(r);
@@ -1927,7 +2003,8 @@ as_ll(PyObject *v)
 static long long
 written_id(PyObject *obj, PyObject *written)
 {
-    PyObject *oid = PyObject_GetAttr(obj, s_ls_id);
+    PyObject *oid = Py_TYPE(obj) == &Ref_Type && ((Ref *)obj)->id != NULL
+        ? Py_NewRef(((Ref *)obj)->id) : PyObject_GetAttr(obj, s_ls_id);
     if (oid == NULL) {
         PyErr_Clear();
         return -1;
@@ -2370,7 +2447,8 @@ PyInit__speedups(void)
         || !(s_type = intern("type")) || !(s_site = intern("site")) || !(s_ts = intern("ts"))
         || !(s_th = intern("th")) || !(s_expr = intern("expr")) || !(s_lib = intern("lib"))
         || !(s_user_site = intern("user_site")) || !(s_ls_ref = intern("_ls_ref"))
-        || !(s_locked = intern("locked")))
+        || !(s_locked = intern("locked")) || !(s_ls_interrupted = intern("_ls_interrupted"))
+        || !(op_wait = intern("wait")) || !(op_timeout = intern("timeout")))
         return NULL;
     if (!(common_keys = PySet_New(NULL)))
         return NULL;

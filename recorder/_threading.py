@@ -272,6 +272,10 @@ class _LockBase(_LockCore, metaclass=_PicklesAsOriginal):
         _record(st, "acquire" if ok else "timeout", self, site)
         return ok
 
+    def _ls_interrupted(self, site: int, exc: BaseException) -> None:
+        """The C core's contended acquire was ended by ``exc``: the ``cancel`` event."""
+        _interrupted(_state(), self, site, exc)
+
     def _at_fork_reinit(self) -> None:
         self._lock._at_fork_reinit()
 
