@@ -2055,7 +2055,7 @@ static PyObject *common_keys;
  * common ones, a value that is None, a bool, an int that fits 64 bits or a
  * plain str.  (Floats go to the Python encoder, which formats them as orjson.) */
 static int
-extra_size(PyObject *extra, size_t *len)
+plain_size(PyObject *extra, size_t *len, int any_key)
 {
     Py_ssize_t pos = 0;
     PyObject *key, *value;
@@ -2064,7 +2064,7 @@ extra_size(PyObject *extra, size_t *len)
         Py_ssize_t kn = plain_len(key);
         if (kn < 0)
             return -1;
-        int common = PySet_Contains(common_keys, key);
+        int common = any_key ? 0 : PySet_Contains(common_keys, key);
         if (common != 0) {
             if (common < 0)
                 PyErr_Clear();
@@ -2092,6 +2092,12 @@ extra_size(PyObject *extra, size_t *len)
     }
     *len = total;
     return 0;
+}
+
+static inline int
+extra_size(PyObject *extra, size_t *len)
+{
+    return plain_size(extra, len, 0);
 }
 
 /* Append `,"key":value` for each extra field (checked by extra_size first). */
@@ -2152,6 +2158,87 @@ define_from(PyObject *define, PyObject *x, Out *o, PyObject *out, Py_ssize_t *ba
     if (v == -1 && PyErr_Occurred())
         PyErr_Clear();
     return v;
+}
+
+static const char *const def_site_keys[] = {"site", "coro_site", "user_site"};
+static PyObject *def_site_key_objs[3];
+
+/* The writer's Sink._define() for a Ref whose definition (and those it names)
+ * holds plain values only (see plain_size): the same lines, in the same order
+ * (the definitions it names, the sites its own names, itself), written here.
+ * Returns its id, -2 when Python must write it (nothing written for it), -1 on
+ * an error of define_site (cleared). */
+static long long
+define_ref(Ref *r, PyObject *written, PyObject *wsites, PyObject *define_site, Out *o,
+           PyObject *out, Py_ssize_t *base, int depth)
+{
+    if (r->id == NULL || r->def == NULL || !PyLong_CheckExact(r->id) || depth > 8)
+        return -2;
+    long long oid = as_ll(r->id);
+    if (oid == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -2;
+    }
+    int in = PySet_Contains(written, r->id);
+    if (in != 0) {
+        if (in < 0) {
+            PyErr_Clear();
+            return -2;
+        }
+        return oid;
+    }
+    size_t len;
+    if (plain_size(r->def, &len, 1) < 0 || PyDict_GET_SIZE(r->def) == 0)
+        return -2;
+    Py_ssize_t ndeps = r->deps != NULL ? PyTuple_GET_SIZE(r->deps) : 0;
+    for (Py_ssize_t i = 0; i < ndeps; i++) {  /* (all Refs: see Ref_set_deps) */
+        Ref *dep = (Ref *)PyTuple_GET_ITEM(r->deps, i);
+        if (dep->id == NULL || dep->def == NULL || plain_size(dep->def, &len, 1) < 0)
+            return -2;
+    }
+    if (PySet_Add(written, r->id) < 0) {
+        PyErr_Clear();
+        return -2;
+    }
+    /* As Sink._define: the last dependency first (a stack) */
+    for (Py_ssize_t i = ndeps - 1; i >= 0; i--) {
+        long long d = define_ref((Ref *)PyTuple_GET_ITEM(r->deps, i), written, wsites,
+                                 define_site, o, out, base, depth + 1);
+        if (d == -1)
+            return -1;
+        if (d == -2) {  /* (cannot happen: checked above) the Python writer takes over */
+            PySet_Discard(written, r->id);
+            return -2;
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        PyObject *sid = PyDict_GetItemWithError(r->def, def_site_key_objs[k]);  /* borrowed */
+        if (sid == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        if (!PyLong_CheckExact(sid) || PyObject_IsTrue(sid) != 1)
+            continue;
+        int known = PySet_Contains(wsites, sid);
+        if (known == 0 && define_from(define_site, sid, o, out, base) < 0)
+            goto not_written;
+        if (known < 0)
+            PyErr_Clear();
+    }
+    (void)plain_size(r->def, &len, 1);
+    if (out_reserve(o, len + 4) < 0) {
+        PyErr_Clear();
+        goto not_written;
+    }
+    size_t at = o->len;
+    out_extra(o, r->def);  /* ,"k":v,... */
+    o->data[at] = '{';
+    LIT(o, "}\n");
+    return oid;
+not_written:  /* (the Python writer defines it when it meets the event) */
+    if (PySet_Discard(written, r->id) < 0)
+        PyErr_Clear();
+    return -1;
 }
 
 /* encode(events, start, tid, written, wsites, ops, out, limit, define=None,
@@ -2239,7 +2326,9 @@ encode(PyObject *mod, PyObject *args)
         }
         else {
             oid = written_id(obj, written);
-            if (oid < 0 && define_obj != Py_None)
+            if (oid < 0 && define_obj != Py_None && Py_TYPE(obj) == &Ref_Type)
+                oid = define_ref((Ref *)obj, written, wsites, define_site, &o, out, &base, 0);
+            if (oid == -2 || (oid < 0 && define_obj != Py_None && Py_TYPE(obj) != &Ref_Type))
                 oid = define_from(define_obj, obj, &o, out, &base);
             if (oid < 0)
                 break;
@@ -2452,6 +2541,9 @@ PyInit__speedups(void)
         return NULL;
     if (!(common_keys = PySet_New(NULL)))
         return NULL;
+    for (int k = 0; k < 3; k++)
+        if (!(def_site_key_objs[k] = intern(def_site_keys[k])))
+            return NULL;
     static const char *const common[] = {"k", "ts", "th", "task", "obj", "op", "site"};
     for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++) {
         PyObject *k = intern(common[i]);
