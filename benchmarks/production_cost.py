@@ -1,8 +1,8 @@
 """What full recording costs realistic programs: whole-process CPU, trace volume, drops.
 
 Run: ``python benchmarks/production_cost.py [--quick] [--rounds N] [--only NAME ...]
-[--json] [--mode summary]``.  Each workload runs as its own program, in a fresh process per round,
-once bare and once recorded (``LOCKSCOPE_OUT`` set, default settings: the start-up
+[--json] [--mode summary] [--instructions]``.  Each workload runs as its own program,
+in a fresh process per round, once bare and once recorded (``LOCKSCOPE_OUT`` set, default settings: the start-up
 hook starts the recorder at ``import threading``, as in production).  The order of
 the two alternates from round to round, and the figures are medians:
 
@@ -33,6 +33,9 @@ Workloads (``--quick`` divides their sizes by 20, for CI smoke runs):
   in all.  Only the server is measured.
 
 The machine may be shared and noisy: compare ratios from one run, not across runs.
+``--instructions`` counts the instructions of the whole process under callgrind
+instead (sizes / 5, one bare and one traced run each, not ``http``), a figure the
+load does not move.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -333,6 +337,25 @@ def measure(name: str, sizes: dict, rounds: int, timeout: float) -> dict:
     }
 
 
+def instructions(name: str, sizes: dict, traced: bool, timeout: float) -> int:
+    """Instructions the whole process runs (all threads), counted by callgrind: a
+    figure the machine's load does not move (thread interleavings still do, a
+    little: contention takes the slow paths)."""
+    env = dict(os.environ)
+    env.pop("LOCKSCOPE_OUT", None)
+    with tempfile.TemporaryDirectory(prefix="lockscope-cost-") as d:
+        if traced:
+            env["LOCKSCOPE_OUT"] = d
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+             str(Path(__file__).resolve()), "--child", name, "--sizes", json.dumps(sizes)],
+            env=env, capture_output=True, text=True, timeout=timeout)
+    m = re.search(r"refs:\s+([\d,]+)", proc.stderr)
+    if proc.returncode or m is None:
+        raise RuntimeError(f"{name}: callgrind failed: {proc.stderr.strip()[-500:]}")
+    return int(m.group(1).replace(",", ""))
+
+
 def _fmt(r: dict) -> str:
     return (f"  {r['workload']:11} cpu {r['cpu_ratio']:5.2f}x  work {r['work_ratio']:5.2f}x"
             f"  ({r['bare_cpu_s']:6.2f} -> {r['traced_cpu_s']:6.2f} s)"
@@ -350,6 +373,8 @@ def main() -> None:
     ap.add_argument("--mode", choices=("full", "summary"), default="full",
                     help="recording mode of the traced rounds (LOCKSCOPE_MODE)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per process")
+    ap.add_argument("--instructions", action="store_true",
+                    help="count instructions under callgrind instead (sizes / 5, one run each)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--sizes", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -360,6 +385,17 @@ def main() -> None:
     MODE = args.mode
     rounds = args.rounds or (1 if args.quick else 5)
     names = args.only or list(WORKLOADS)
+    if args.instructions:
+        print(f"instructions, whole process, callgrind (python {sys.version.split()[0]}), "
+              "sizes / 5:", flush=True)
+        for name in [n for n in names if n != "http"]:  # (http: a client in another process)
+            sizes = {k: (max(1, v // 5) if k not in ("threads", "clients") else v)
+                     for k, v in SIZES[name].items()}
+            bare = instructions(name, sizes, False, args.timeout)
+            traced = instructions(name, sizes, True, args.timeout)
+            print(f"  {name:11} bare {bare / 1e6:8.0f} M   traced {traced / 1e6:8.0f} M"
+                  f"   {traced / bare:5.2f}x", flush=True)
+        return
     if not args.json:
         print(f"lockscope production cost (python {sys.version.split()[0]}, "
               f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}), "
