@@ -404,15 +404,6 @@ class RLock(_LockBase):
         return repr(self._lock).replace("_thread.RLock", f"lockscope.RLock #{self._ls_id}")
 
 
-def _new_lock() -> Any:
-    """``threading.Lock()`` where the original is a factory function (before 3.13)."""
-    if _inside_thread_internals(sys._getframe(1)):
-        return _allocate_lock()
-    lock = _LockCore.__new__(Lock)
-    lock.__init__()
-    return lock
-
-
 _new_core = _LockCore.__new__
 
 
@@ -426,7 +417,7 @@ class _LockFactory:
     __name__ = __qualname__ = _allocate_lock.__name__
 
     def __call__(self) -> Any:
-        # _new_lock() and Lock.__init__ inlined: every frame counts at each creation.
+        # Lock.__new__ and __init__ inlined: every frame counts at each creation.
         f = _getframe(1)
         code = f.f_code
         if code is _EVENT_INIT or code.co_filename == __file__:
