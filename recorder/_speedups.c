@@ -13,6 +13,16 @@
  *    before (frames, site, name and user site all from the Python recorder's
  *    caches); a creation the caches do not cover yet goes to the Python define().
  *
+ * The buffers (internal interface with recorder/_core.py, _sink.py, _summary.py):
+ * each thread's ThreadState.buf is a deque (untracked by the GC) of events.  An
+ * event is an Ev (see Ev; the pure-Python recorder appends tuples of the same
+ * shape): (ts, op, obj, site, task) or (ts, op, obj, site, task, extra), where obj
+ * is the Ref of a lock or resource that define() gave one (see Ref; the object
+ * itself for threads, tasks, jobs), site an int (0: none), task the running
+ * task's recording object or None, extra a dict of plain fields.  Readers use
+ * len(), indexing and unpacking only.  Every event of the C paths goes through
+ * buffer_put(), the one point where an event is about to be buffered.
+ *
  * Nothing here may raise into the program: a failure while recording is cleared
  * and the event is lost, exactly as in the Python version.  The lock operations
  * themselves (the inner lock's acquire/release) do raise as the originals do.
