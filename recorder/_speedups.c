@@ -780,6 +780,7 @@ typedef struct {
     PyObject *id;
     PyObject *def;
     PyObject *deps;
+    char of_lockcore;  /* the Ref of a traced Lock/RLock (summary mode's filter counts those) */
 } Ref;
 
 static PyTypeObject Ref_Type;
@@ -795,6 +796,7 @@ Ref_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
         return NULL;
     r->id = Py_NewRef(id);
     r->def = Py_NewRef(def);
+    r->of_lockcore = 0;
     return (PyObject *)r;
 }
 
@@ -1039,8 +1041,10 @@ attach_ref(PyObject *obj, PyObject *oid, PyObject *rec)
     r->id = Py_NewRef(oid);
     r->def = Py_NewRef(rec);
     r->deps = NULL;
+    r->of_lockcore = 0;
     int rc = 0;
     if (PyObject_TypeCheck(obj, &LockCore_Type)) {
+        r->of_lockcore = 1;
         Py_XSETREF(((LockCore *)obj)->ref, (PyObject *)r);
         return 0;
     }

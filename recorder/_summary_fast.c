@@ -458,11 +458,12 @@ sf_resend(SfActor *a, PyObject *buf)
 /* ---------------------------------------------------------------- the filter */
 
 /* Is the lock `obj` one whose acquires may be counted here: a traced
- * threading.Lock/RLock (every one is a mutex). */
+ * threading.Lock/RLock (every one is a mutex), or the Ref that its events name. */
 static inline int
 sf_countable(PyObject *obj)
 {
-    return PyObject_TypeCheck(obj, &LockCore_Type);
+    return (Py_TYPE(obj) == &Ref_Type && ((Ref *)obj)->of_lockcore)
+        || PyObject_TypeCheck(obj, &LockCore_Type);
 }
 
 /* obj.<name> when reading it runs no Python code (a slot, or the instance dict of
