@@ -9,6 +9,7 @@ import gc
 import os
 import sys
 import threading
+from collections.abc import Callable
 
 import recorder
 from recorder import _aio_tasks
@@ -19,23 +20,13 @@ def _live(cls: type) -> int:
     return sum(1 for o in gc.get_objects() if type(o) is cls)
 
 
-def test_20000_self_rescheduling_tasks_across_1mb_rotations_keep_memory_flat(rec):
-    """Issue 14: at the first rotation the writer died with RecursionError (parents
-    defined recursively) and recording stopped; without rotation the chain of
-    parents stayed alive (RSS 19 MB -> 645 MB over 1 M tasks)."""
-    rec.start(max_file_mb=1)
-    lock = threading.Lock()
-    total = 20_000
-    marks: dict[int, tuple[int, int]] = {}
-
+def _run_task_chain(lock: threading.Lock, total: int, each: Callable[[int], None] | None = None) -> None:
+    """Tasks 1..total, each taking `lock` once, calling `each(n)` and creating its successor."""
     async def job(n: int, done: asyncio.Future) -> None:
         with lock:
             pass
-        if n in (5_000, total):
-            recorder.flush()
-            gc.collect()
-            recs = _live(_aio_tasks.TaskRec)
-            marks[n] = (sys.getallocatedblocks(), recs)
+        if each is not None:
+            each(n)
         if n < total:
             asyncio.get_running_loop().create_task(job(n + 1, done), name="job")
         else:
@@ -47,6 +38,25 @@ def test_20000_self_rescheduling_tasks_across_1mb_rotations_keep_memory_flat(rec
         await asyncio.wait_for(done, 120)
 
     asyncio.run(main())
+
+
+def test_20000_self_rescheduling_tasks_across_1mb_rotations_keep_memory_flat(rec):
+    """Issue 14: at the first rotation the writer died with RecursionError (parents
+    defined recursively) and recording stopped; without rotation the chain of
+    parents stayed alive (RSS 19 MB -> 645 MB over 1 M tasks)."""
+    rec.start(max_file_mb=1)
+    lock = threading.Lock()
+    total = 20_000
+    marks: dict[int, tuple[int, int]] = {}
+
+    def mark(n: int) -> None:
+        if n in (5_000, total):
+            recorder.flush()
+            gc.collect()
+            recs = _live(_aio_tasks.TaskRec)
+            marks[n] = (sys.getallocatedblocks(), recs)
+
+    _run_task_chain(lock, total, mark)
     assert recorder.is_recording()  # the writer did not give up
     trace = rec.stop()
     assert len(trace.parts) >= 4
@@ -102,21 +112,7 @@ def test_a_long_chain_of_buffered_tasks_is_not_redefined_in_every_part(rec):
     rec.start(max_file_mb=1, flush_interval=30)  # the writer waits for the flush below
     lock = threading.Lock()
     total = 12_000  # definitions of the whole chain: about 2.5 MB, more than a part
-
-    async def job(n: int, done: asyncio.Future) -> None:
-        with lock:
-            pass
-        if n < total:
-            asyncio.get_running_loop().create_task(job(n + 1, done), name="job")
-        else:
-            done.set_result(None)
-
-    async def main() -> None:
-        done = asyncio.get_running_loop().create_future()
-        asyncio.get_running_loop().create_task(job(1, done))
-        await asyncio.wait_for(done, 60)
-
-    asyncio.run(main())
+    _run_task_chain(lock, total)
     trace = rec.stop()
     size = sum(os.path.getsize(p) for p in rec.files)
     assert len(trace.parts) <= 12 and size < 12 * 1024 * 1024, (len(trace.parts), size)
