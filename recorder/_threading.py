@@ -28,6 +28,7 @@ _allocate_lock = _thread.allocate_lock
 _getframe = sys._getframe
 _code_sites_get = _core.code_sites.get
 _CRLock = _thread.RLock
+_RLOCK_ARGS_DEPRECATED = sys.version_info >= (3, 13)  # threading.RLock(*args) warns (gh-102029)
 TIMEOUT_MAX = _thread.TIMEOUT_MAX
 
 ORIGINALS = {
@@ -333,6 +334,11 @@ class RLock(_LockBase):
     __slots__ = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if (args or kwargs) and _RLOCK_ARGS_DEPRECATED:
+            import warnings  # as threading.RLock() does on 3.13+
+
+            warnings.warn("Passing arguments to RLock is deprecated and will be removed in 3.15",
+                          DeprecationWarning, stacklevel=2)
         self._lock = lock = _CRLock(*args, **kwargs)
         self._acq, self._rel = lock.acquire, lock.release
         self._ls_define("threading.RLock", True, 2)

@@ -540,6 +540,12 @@ with cond, warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     cond.notifyAll()
 print("notifyAll", [(w.category.__name__, str(w.message)) for w in caught])
+# arguments to RLock() are deprecated from 3.13 on: the warning names the caller's line
+for args, kwargs in [((1,), {{}}), ((), {{"a": 1}})]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        made = outcome(lambda: type(threading.RLock(*args, **kwargs)).__name__)
+    print("rlock args", made, [(w.category.__name__, str(w.message), w.filename) for w in caught])
 for make in (threading.Lock, threading.RLock, threading.Condition, threading.Semaphore,
              threading.BoundedSemaphore):
     t = type(make())
@@ -570,7 +576,7 @@ def test_primitives_behave_and_present_themselves_as_the_originals(tmp_path, pyt
                              timeout=TIMEOUT)
         assert res.returncode == 0 and res.stderr == "", res.stderr
         outputs[record] = res.stdout.splitlines()
-    assert len(outputs[False]) == 2 * 14 + 1 + 10 + 2 + 6 + 1
+    assert len(outputs[False]) == 2 * 14 + 1 + 2 + 10 + 2 + 6 + 1
     assert outputs[True] == outputs[False]
     assert [line for line in outputs[True] if "notifyAll" in line] == [
         "notifyAll [('DeprecationWarning', 'notifyAll() is deprecated, use notify_all() "
