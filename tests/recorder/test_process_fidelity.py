@@ -318,8 +318,10 @@ def test_multiprocessing_children_leave_complete_traces_and_their_bug_is_found(
         assert f.stat().st_size > 0, f"empty trace {f.name}"
     runs = traces(out)
     assert all(complete(t) for t in runs), [t.header["argv"] for t in runs if not complete(t)]
-    main = [t for t in runs if t.header["pid"] == min(t.header["pid"] for t in runs)
-            and t.header["argv"][1:] == [method]]
+    # the program's own trace: the one no other process of the run started (pids wrap
+    # around, so the lowest pid need not be the program's)
+    pids = {t.header["pid"] for t in runs}
+    main = [t for t in runs if t.header["ppid"] not in pids and t.header["argv"][1:] == [method]]
     assert len(main) == 1
     # the three workers (Process, Pool, ProcessPoolExecutor) each took both locks
     workers = {t.header["run"] for t in runs
