@@ -109,6 +109,7 @@ mono_now(void)
 }
 
 static PyObject *s_ON, *s_tls, *s_st, *s_buf, *s_gap, *s_aio, *s_name, *s_locked;
+static PyObject *s_acquire, *s_release;
 static PyObject *s_ls_interrupted;
 static PyObject *s_ls_acquire, *s_ls_acquire_slow, *s_ls_id, *s_state_key;
 static PyObject *int_zero, *int_one, *int_two;
@@ -380,9 +381,8 @@ static inline PyObject *fr_object(Frame f) { return Py_NewRef(f != NULL ? (PyObj
  * offset, the site id and the site generation they belong to. */
 typedef struct {
     PyObject_HEAD
-    PyObject *lock;   /* the inner _thread lock / RLock */
-    PyObject *acq;    /* its bound acquire */
-    PyObject *rel;    /* its bound release */
+    PyObject *lock;   /* the inner _thread lock / RLock (its methods are called
+                       * unbound: bound ones would be two more GC objects a lock) */
     PyObject *c_code;
     PyObject *c_sid;
     int c_lasti;
@@ -1030,6 +1030,50 @@ done:
  * same definition record, key for key and in the same order. */
 static unsigned long long defined_fast, defined_slow;  /* (see define_stats) */
 
+/* The traced lock types whose instances can be part of no reference cycle
+ * (set_plain_lock_types): slots only, holding the inner lock, its bound
+ * methods, ints, a Ref and a definition of plain fields. */
+static PyObject *plain_lock_types;
+
+static void
+untrack_if_tracked(PyObject *o)
+{
+    if (o != NULL && PyObject_IS_GC(o) && PyObject_GC_IsTracked(o))
+        PyObject_GC_UnTrack(o);
+}
+
+/* Hide a traced lock from the cyclic GC: its inner lock always (it refers to
+ * nothing but its type), and the traced lock itself when it is of a plain type.
+ * A traced Lock was four GC objects where the original is one; a pool creating
+ * a Future (a Condition and its RLock) per job paid for them in full
+ * collections, which walk every tracked object.  (The bound acquire/release it
+ * keeps stay tracked: their dealloc unlinks them from the GC's list unchecked.)
+ * Both deallocs untrack through PyObject_GC_UnTrack, which checks. */
+static void
+untrack_lock(LockCore *lc)
+{
+    untrack_if_tracked(lc->lock);
+    if (plain_lock_types != NULL) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(plain_lock_types); i++) {
+            if ((PyObject *)Py_TYPE(lc) == PyTuple_GET_ITEM(plain_lock_types, i)) {
+                untrack_if_tracked((PyObject *)lc);
+                break;
+            }
+        }
+    }
+}
+
+static PyObject *
+set_plain_lock_types(PyObject *mod, PyObject *types)
+{
+    if (!PyTuple_Check(types)) {
+        PyErr_SetString(PyExc_TypeError, "set_plain_lock_types(tuple of types)");
+        return NULL;
+    }
+    Py_XSETREF(plain_lock_types, Py_NewRef(types));
+    Py_RETURN_NONE;
+}
+
 /* Give `obj` its Ref (see Ref): 0, or -1 on an error that is not an Exception
  * (an object that cannot carry one has its events name it directly). */
 static int
@@ -1046,6 +1090,7 @@ attach_ref(PyObject *obj, PyObject *oid, PyObject *rec)
     if (PyObject_TypeCheck(obj, &LockCore_Type)) {
         r->of_lockcore = 1;
         Py_XSETREF(((LockCore *)obj)->ref, (PyObject *)r);
+        untrack_lock((LockCore *)obj);
         return 0;
     }
     if (PyObject_SetAttr(obj, s_ls_ref, (PyObject *)r) < 0)
@@ -1674,8 +1719,6 @@ LockCore_traverse(LockCore *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->lock);
-    Py_VISIT(self->acq);
-    Py_VISIT(self->rel);
     Py_VISIT(self->c_code);
     Py_VISIT(self->c_sid);
     Py_VISIT(self->ref);
@@ -1686,8 +1729,6 @@ static int
 LockCore_clear(LockCore *self)
 {
     Py_CLEAR(self->lock);
-    Py_CLEAR(self->acq);
-    Py_CLEAR(self->rel);
     Py_CLEAR(self->c_code);
     Py_CLEAR(self->c_sid);
     Py_CLEAR(self->ref);
@@ -1703,14 +1744,17 @@ LockCore_dealloc(LockCore *self)
     tp->tp_free((PyObject *)self);
 }
 
+/* The inner lock's acquire (with `arg`, or none when NULL) or release. */
 static PyObject *
-inner_call(PyObject *fn, const char *what)
+inner_call(LockCore *self, PyObject *name, PyObject *arg)
 {
-    if (fn == NULL) {
-        PyErr_Format(PyExc_AttributeError, "traced lock has no inner %s", what);
+    if (self->lock == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "traced lock has no inner lock");
         return NULL;
     }
-    return PyObject_CallNoArgs(fn);
+    PyObject *args[2] = {self->lock, arg};
+    return PyObject_VectorcallMethod(name, args, (arg != NULL ? 2 : 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                     NULL);
 }
 
 /* The argument-less acquire found the lock taken: as _LockBase._ls_acquire_slow
@@ -1722,7 +1766,7 @@ static PyObject *
 acquire_contended(LockCore *self)
 {
     PyObject *arg = Py_False;
-    PyObject *got = PyObject_Vectorcall(self->acq, &arg, 1, NULL);
+    PyObject *got = inner_call(self, s_acquire, arg);
     if (got == NULL)
         return NULL;
     int on = core_dict != NULL && recording_on();
@@ -1739,7 +1783,7 @@ acquire_contended(LockCore *self)
     }
     Py_DECREF(got);
     if (!on)
-        return PyObject_CallNoArgs(self->acq);
+        return inner_call(self, s_acquire, NULL);
     PyObject *site = caller_site(self);
     if (site == NULL) {
         if (swallow() < 0)
@@ -1752,7 +1796,7 @@ acquire_contended(LockCore *self)
         Py_DECREF(site);
         return NULL;
     }
-    got = PyObject_CallNoArgs(self->acq);
+    got = inner_call(self, s_acquire, NULL);
     if (got == NULL) {
         if (site != NULL) {
             PyObject *type, *value, *tb;
@@ -1784,10 +1828,8 @@ acquire_contended(LockCore *self)
 static PyObject *
 acquire_noargs(LockCore *self)
 {
-    if (self->acq == NULL)
-        return inner_call(NULL, "acquire");
     PyObject *arg = Py_False;
-    PyObject *got = PyObject_Vectorcall(self->acq, &arg, 1, NULL);
+    PyObject *got = inner_call(self, s_acquire, arg);
     if (got == NULL)
         return NULL;
     if (got == Py_False) {
@@ -1850,12 +1892,12 @@ release_impl(LockCore *self)
     if (core_dict == NULL || !recording_on()) {
         if (PyErr_Occurred() && swallow() < 0)
             return NULL;
-        return inner_call(self->rel, "release");
+        return inner_call(self, s_release, NULL);
     }
     PyObject *ts = now_ns();
     if (ts == NULL && swallow() < 0)
         return NULL;
-    PyObject *r = inner_call(self->rel, "release");
+    PyObject *r = inner_call(self, s_release, NULL);
     if (r == NULL || ts == NULL) {
         Py_XDECREF(ts);
         return r;
@@ -1893,7 +1935,7 @@ static PyObject *
 LockCore_is_owned(LockCore *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->lock == NULL)
-        return inner_call(NULL, "lock");
+        return inner_call(self, s_locked, NULL);
     /* The inner lock's locked(): what the original probe (a try-acquire that
      * fails, or succeeds and is undone) tells, in one argument-less call. */
     PyObject *args[1] = {self->lock};
@@ -1913,8 +1955,6 @@ static PyMethodDef LockCore_methods[] = {
 
 static PyMemberDef LockCore_members[] = {
     {"_lock", T_OBJECT_EX, offsetof(LockCore, lock), 0, NULL},
-    {"_acq", T_OBJECT_EX, offsetof(LockCore, acq), 0, NULL},
-    {"_rel", T_OBJECT_EX, offsetof(LockCore, rel), 0, NULL},
     {"_ls_ref", T_OBJECT_EX, offsetof(LockCore, ref), 0, NULL},
     {NULL, 0, 0, 0, NULL},
 };
@@ -2488,6 +2528,8 @@ static PyMethodDef module_methods[] = {
      " -> index reached"},
     {"take", take, METH_VARARGS, "take(buf, n) -> the n oldest events of buf"},
     {"untrack", untrack, METH_O, "untrack(container): the cyclic GC no longer scans it"},
+    {"set_plain_lock_types", set_plain_lock_types, METH_O,
+     "set_plain_lock_types(types): traced locks of these exact types are hidden from the GC"},
     {"define", (PyCFunction)(void (*)(void))define_c, METH_FASTCALL | METH_KEYWORDS,
      "define(obj, kind, type_, depth=3, **fields): recorder._core.define, from the caches"},
     {"attach_ref", attach_ref_py, METH_VARARGS,
@@ -2550,7 +2592,8 @@ PyInit__speedups(void)
         || !(s_type = intern("type")) || !(s_site = intern("site")) || !(s_ts = intern("ts"))
         || !(s_th = intern("th")) || !(s_expr = intern("expr")) || !(s_lib = intern("lib"))
         || !(s_user_site = intern("user_site")) || !(s_ls_ref = intern("_ls_ref"))
-        || !(s_locked = intern("locked")) || !(s_ls_interrupted = intern("_ls_interrupted"))
+        || !(s_locked = intern("locked")) || !(s_acquire = intern("acquire"))
+        || !(s_release = intern("release")) || !(s_ls_interrupted = intern("_ls_interrupted"))
         || !(op_wait = intern("wait")) || !(op_timeout = intern("timeout")))
         return NULL;
     if (!(common_keys = PySet_New(NULL)))

@@ -135,7 +135,7 @@ def _check_acquire_args(blocking: Any, timeout: Any) -> None:
 
 def _py_acquire(self: Any, blocking: bool = True, timeout: float = -1) -> bool:
     # The hot path (Lock and RLock), kept flat: every call and lookup here counts.
-    if timeout == -1 and blocking is True and self._acq(False):
+    if timeout == -1 and blocking is True and self._lock.acquire(False):
         if _core.ON:
             try:  # (free unless raised) nothing of ours may reach the program
                 try:
@@ -168,7 +168,7 @@ def _py_release(self: Any) -> None:
             ts = mono_ns()
         except Exception:
             ts = None
-        self._rel()
+        self._lock.release()
         if ts is None:
             return
         try:
@@ -186,7 +186,7 @@ def _py_release(self: Any) -> None:
         except Exception:
             pass
     else:
-        self._rel()
+        self._lock.release()
 
 
 def _py_exit(self: Any, t: Any, v: Any, tb: Any) -> None:
@@ -197,8 +197,7 @@ class _PyLockCore:
     """The hot path of a traced Lock/RLock in pure Python; ``_speedups.LockCore``
     is the same in C (used when it was built)."""
 
-    # _acq/_rel: the inner lock's bound acquire/release, saving a lookup per call.
-    __slots__ = ("_lock", "_acq", "_rel")
+    __slots__ = ("_lock",)
 
     acquire = _py_acquire
     __enter__ = _py_acquire
@@ -295,8 +294,7 @@ class Lock(_LockBase):
         return super().__new__(cls)
 
     def __init__(self) -> None:
-        self._lock = lock = _allocate_lock()
-        self._acq, self._rel = lock.acquire, lock.release
+        self._lock = _allocate_lock()
         self._ls_define("threading.Lock", False, 2)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -339,8 +337,7 @@ class RLock(_LockBase):
 
             warnings.warn("Passing arguments to RLock is deprecated and will be removed in 3.15",
                           DeprecationWarning, stacklevel=2)
-        self._lock = lock = _CRLock(*args, **kwargs)
-        self._acq, self._rel = lock.acquire, lock.release
+        self._lock = _CRLock(*args, **kwargs)
         self._ls_define("threading.RLock", True, 2)
 
     def locked(self) -> bool:  # Python 3.13+ has RLock.locked
@@ -411,6 +408,9 @@ class RLock(_LockBase):
 
 
 _new_core = _LockCore.__new__
+if _core.speedups is not None:
+    # Their instances can be part of no reference cycle: hidden from the cyclic GC.
+    _core.speedups.set_plain_lock_types((Lock, RLock))
 
 
 class _LockFactory:
@@ -430,8 +430,7 @@ class _LockFactory:
             if _inside_thread_internals(f):
                 return _allocate_lock()
         lock = _new_core(Lock)
-        lock._lock = inner = _allocate_lock()
-        lock._acq, lock._rel = inner.acquire, inner.release
+        lock._lock = _allocate_lock()
         lock._ls_define("threading.Lock", False, 2)
         return lock
 
