@@ -881,6 +881,17 @@ static PyTypeObject Ref_Type = {
 
 static PyObject *s_ls_ref;
 
+/* getattr(obj, name, None) as 1 (found, new reference in *r), 0 or -1. */
+static int
+lookup_attr(PyObject *obj, PyObject *name, PyObject **r)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyObject_GetOptionalAttr(obj, name, r);
+#else
+    return _PyObject_LookupAttr(obj, name, r);
+#endif
+}
+
 /* What an event names for `obj` (new reference): its Ref when define() gave it
  * one, else the object itself (threads, tasks, jobs, objects made while the C
  * accelerator was not loaded). */
@@ -890,11 +901,7 @@ event_obj(PyObject *obj)
     if (Py_TYPE(obj) == state_type || Py_TYPE(obj) == &Ref_Type)
         return Py_NewRef(obj);
     PyObject *r = NULL;
-#if PY_VERSION_HEX >= 0x030D0000
-    int found = PyObject_GetOptionalAttr(obj, s_ls_ref, &r);
-#else
-    int found = _PyObject_LookupAttr(obj, s_ls_ref, &r);
-#endif
+    int found = lookup_attr(obj, s_ls_ref, &r);
     if (found < 0)
         PyErr_Clear();
     if (found <= 0 || r == NULL || Py_TYPE(r) != &Ref_Type) {
@@ -1209,6 +1216,178 @@ error:
 slow:
     defined_slow++;
     return PyObject_Vectorcall(py_define_fn, args, nargs, kwnames);
+}
+
+/* What the constructors below need of recorder/_threading.py
+ * (set_lock_creators): its file name; id(code) of the library constructors
+ * whose primitives name an owner (Event, Barrier, Queue: the Python path
+ * handles those); Event.__init__ and Thread.__init__'s code (a Thread's own
+ * _started Event is not traced). */
+static PyObject *threading_file, *owner_codes, *event_init_code, *thread_init_code;
+static PyObject *s_kind_lock, *s_kind_resource, *s_type_condition, *s_owner, *s_ls_deps;
+static PyObject *kw_reentrant, *kw_lock, *int_three;
+
+static PyObject *
+set_lock_creators(PyObject *mod, PyObject *args)
+{
+    PyObject *file, *codes, *event_init, *thread_init;
+    if (!PyArg_ParseTuple(args, "UO!OO", &file, &PyFrozenSet_Type, &codes, &event_init,
+                          &thread_init))
+        return NULL;
+    Py_XSETREF(threading_file, Py_NewRef(file));
+    Py_XSETREF(owner_codes, Py_NewRef(codes));
+    Py_XSETREF(event_init_code, Py_NewRef(event_init));
+    Py_XSETREF(thread_init_code, Py_NewRef(thread_init));
+    Py_RETURN_NONE;
+}
+
+/* The frame of the code that called the Python constructor calling us, past
+ * recorder/_threading.py's own frames (a cursor to drop; NULL at the end). */
+static Frame
+creator_frame(void)
+{
+    Frame f = fr_current();
+    if (f != NULL)
+        f = fr_back(f);
+    while (f != NULL) {
+        PyObject *file = fr_code(f)->co_filename;
+        if (file != threading_file && PyUnicode_Compare(file, threading_file) != 0)
+            break;
+        f = fr_back(f);
+    }
+    return f;
+}
+
+/* 1 when the creator is a library constructor whose primitives name an owner
+ * (left to the Python path), 0 if not, -1 on error. */
+static int
+made_by_owner(void)
+{
+    Frame f = creator_frame();
+    int found = 0;
+    if (f != NULL) {
+        PyObject *key = PyLong_FromVoidPtr(fr_code(f));
+        found = key == NULL ? -1 : PySet_Contains(owner_codes, key);
+        Py_XDECREF(key);
+    }
+    fr_drop(f);
+    return found;
+}
+
+static int
+creators_ready(void)
+{
+    if (threading_file == NULL || core_dict == NULL || !recording_on())
+        return PyErr_Occurred() ? swallow() : 0;
+    return 1;
+}
+
+/* in_thread_internals() -> bool: the primitive being made (from a Python
+ * constructor) is for a Thread's own _started Event, whose handshake is
+ * recorded as start/end/join instead (_threading._inside_thread_internals). */
+static PyObject *
+in_thread_internals(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    if (threading_file == NULL)
+        Py_RETURN_FALSE;
+    Frame f = creator_frame();
+    int inside = 0;
+    if (f != NULL && (PyObject *)fr_code(f) == event_init_code) {
+        f = fr_back(f);
+        inside = f != NULL && (PyObject *)fr_code(f) == thread_init_code;
+    }
+    fr_drop(f);
+    return PyBool_FromLong(inside);
+}
+
+/* init_lock(lock, inner, type, reentrant) -> bool: a traced Lock/RLock's
+ * initialisation, called from its Python constructor: the inner lock set, and
+ * the lock defined as _LockBase._ls_define(type, reentrant) does.  False, with
+ * the inner lock set, when the Python _ls_define must do it: the recording is
+ * off, or the creator is a library constructor whose lock names an owner. */
+static PyObject *
+init_lock(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyObject_TypeCheck(args[0], &LockCore_Type)) {
+        PyErr_SetString(PyExc_TypeError, "init_lock(lock, inner, type, reentrant)");
+        return NULL;
+    }
+    Py_XSETREF(((LockCore *)args[0])->lock, Py_NewRef(args[1]));
+    int ready = creators_ready();
+    if (ready <= 0)
+        return ready < 0 ? NULL : Py_NewRef(Py_False);
+    int python = made_by_owner();
+    if (python != 0)
+        return python < 0 ? NULL : Py_NewRef(Py_False);
+    /* define(lock, "lock", type, 3, reentrant=...): 3 is the creator, seen from
+     * the constructor that called us */
+    PyObject *dargs[5] = {args[0], s_kind_lock, args[2], int_three, args[3]};
+    PyObject *r = define_c(mod, dargs, 4, kw_reentrant);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_TRUE;
+}
+
+/* init_condition(cond, lock, own_lock) -> bool: what the traced Condition's
+ * __init__ does after the original's, for a condition no library constructor
+ * owns (Future's, a program's own): its definition naming its lock (written
+ * after the lock's: _ls_deps), and its own RLock's naming it as owner.  False
+ * when the Python path must do it (an owner, recording off, an untraced lock). */
+static PyObject *
+init_condition(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "init_condition(cond, lock, own_lock)");
+        return NULL;
+    }
+    PyObject *cond = args[0], *lock = args[1];
+    if (!PyObject_TypeCheck(lock, &LockCore_Type) || ((LockCore *)lock)->ref == NULL)
+        Py_RETURN_FALSE;
+    int ready = creators_ready();
+    if (ready <= 0)
+        return ready < 0 ? NULL : Py_NewRef(Py_False);
+    int python = made_by_owner();
+    if (python != 0)
+        return python < 0 ? NULL : Py_NewRef(Py_False);
+    Ref *lock_ref = (Ref *)((LockCore *)lock)->ref;
+    PyObject *dargs[5] = {cond, s_kind_resource, s_type_condition, int_three, lock_ref->id};
+    PyObject *r = define_c(mod, dargs, 4, kw_lock);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    PyObject *deps = PyTuple_Pack(1, lock);
+    if (deps == NULL || PyObject_SetAttr(cond, s_ls_deps, deps) < 0) {
+        Py_XDECREF(deps);
+        return NULL;
+    }
+    Py_DECREF(deps);
+    PyObject *ref = NULL;
+    int found = lookup_attr(cond, s_ls_ref, &ref);
+    if (found < 0)
+        return NULL;
+    if (found && Py_TYPE(ref) == &Ref_Type) {
+        PyObject *ref_deps = PyTuple_Pack(1, (PyObject *)lock_ref);
+        if (ref_deps == NULL) {
+            Py_DECREF(ref);
+            return NULL;
+        }
+        Py_XSETREF(((Ref *)ref)->deps, ref_deps);
+    }
+    Py_XDECREF(ref);
+    if (args[2] == Py_True && plain_lock_types != NULL
+            && PyTuple_GET_SIZE(plain_lock_types) > 1
+            && (PyObject *)Py_TYPE(lock) == PyTuple_GET_ITEM(plain_lock_types, 1)) {
+        /* (its own RLock: the definition the lock's Ref holds) */
+        PyObject *cond_id = PyObject_GetAttr(cond, s_ls_id);
+        if (cond_id == NULL)
+            return NULL;
+        int rc = PyDict_SetItem(lock_ref->def, s_owner, cond_id);
+        Py_DECREF(cond_id);
+        if (rc < 0)
+            return NULL;
+    }
+    Py_RETURN_TRUE;
 }
 
 /* The buffer of `st` (new reference in *buf) when the budget has room for one
@@ -2528,6 +2707,14 @@ static PyMethodDef module_methods[] = {
      " -> index reached"},
     {"take", take, METH_VARARGS, "take(buf, n) -> the n oldest events of buf"},
     {"untrack", untrack, METH_O, "untrack(container): the cyclic GC no longer scans it"},
+    {"set_lock_creators", set_lock_creators, METH_VARARGS,
+     "set_lock_creators(threading_file, owner_code_ids, event_init_code, thread_init_code)"},
+    {"in_thread_internals", in_thread_internals, METH_NOARGS,
+     "True when the primitive being made is a Thread's own _started Event's"},
+    {"init_condition", (PyCFunction)(void (*)(void))init_condition, METH_FASTCALL,
+     "init_condition(cond, lock, own_lock) -> True when defined here"},
+    {"init_lock", (PyCFunction)(void (*)(void))init_lock, METH_FASTCALL,
+     "init_lock(lock, inner, type, reentrant) -> True when defined here"},
     {"set_plain_lock_types", set_plain_lock_types, METH_O,
      "set_plain_lock_types(types): traced locks of these exact types are hidden from the GC"},
     {"define", (PyCFunction)(void (*)(void))define_c, METH_FASTCALL | METH_KEYWORDS,
@@ -2593,7 +2780,13 @@ PyInit__speedups(void)
         || !(s_th = intern("th")) || !(s_expr = intern("expr")) || !(s_lib = intern("lib"))
         || !(s_user_site = intern("user_site")) || !(s_ls_ref = intern("_ls_ref"))
         || !(s_locked = intern("locked")) || !(s_acquire = intern("acquire"))
-        || !(s_release = intern("release")) || !(s_ls_interrupted = intern("_ls_interrupted"))
+        || !(s_release = intern("release"))
+        || !(s_kind_lock = intern("lock")) || !(s_kind_resource = intern("resource"))
+        || !(s_type_condition = intern("threading.Condition")) || !(s_owner = intern("owner"))
+        || !(s_ls_deps = intern("_ls_deps"))
+        || !(kw_reentrant = Py_BuildValue("(N)", intern("reentrant")))
+        || !(kw_lock = Py_BuildValue("(N)", intern("lock")))
+        || !(int_three = PyLong_FromLong(3)) || !(s_ls_interrupted = intern("_ls_interrupted"))
         || !(op_wait = intern("wait")) || !(op_timeout = intern("timeout")))
         return NULL;
     if (!(common_keys = PySet_New(NULL)))

@@ -289,13 +289,13 @@ class Lock(_LockBase):
         if _LOCK_NOT_INSTANTIABLE is not None:
             # type(threading.Lock())() fails where the original type cannot be called
             raise TypeError(_LOCK_NOT_INSTANTIABLE)
-        if _inside_thread_internals(sys._getframe(1)):
+        if _in_thread_internals():
             return _allocate_lock()
         return super().__new__(cls)
 
     def __init__(self) -> None:
-        self._lock = _allocate_lock()
-        self._ls_define("threading.Lock", False, 2)
+        if not _init_lock(self, _allocate_lock(), "threading.Lock", False):
+            self._ls_define("threading.Lock", False, 2)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # the original lock type cannot be subclassed (threading.Lock itself from 3.13)
@@ -337,8 +337,8 @@ class RLock(_LockBase):
 
             warnings.warn("Passing arguments to RLock is deprecated and will be removed in 3.15",
                           DeprecationWarning, stacklevel=2)
-        self._lock = _CRLock(*args, **kwargs)
-        self._ls_define("threading.RLock", True, 2)
+        if not _init_lock(self, _CRLock(*args, **kwargs), "threading.RLock", True):
+            self._ls_define("threading.RLock", True, 2)
 
     def locked(self) -> bool:  # Python 3.13+ has RLock.locked
         lock = self._lock
@@ -408,6 +408,29 @@ class RLock(_LockBase):
 
 
 _new_core = _LockCore.__new__
+
+
+def _py_init_lock(lock: Any, inner: Any, type_: str, reentrant: bool) -> bool:
+    """(speedups.init_lock without the C accelerator: set the inner lock only)"""
+    lock._lock = inner
+    return False
+
+
+def _py_in_thread_internals() -> bool:
+    return _inside_thread_internals(sys._getframe(2))
+
+
+if _core.speedups is not None:
+    # (the same in C, without a frame object: each is called at every creation)
+    _init_lock = _core.speedups.init_lock
+    _init_condition = _core.speedups.init_condition
+    _in_thread_internals = _core.speedups.in_thread_internals
+    _core.speedups.set_lock_creators(__file__, frozenset(_OWNER_TYPES), _EVENT_INIT,
+                                     _THREAD_INIT)
+else:
+    _init_lock = _py_init_lock
+    _init_condition = lambda cond, lock, own_lock: False  # noqa: E731
+    _in_thread_internals = _py_in_thread_internals
 if _core.speedups is not None:
     # Their instances can be part of no reference cycle: hidden from the cyclic GC.
     _core.speedups.set_plain_lock_types((Lock, RLock))
@@ -424,14 +447,11 @@ class _LockFactory:
 
     def __call__(self) -> Any:
         # Lock.__new__ and __init__ inlined: every frame counts at each creation.
-        f = _getframe(1)
-        code = f.f_code
-        if code is _EVENT_INIT or code.co_filename == __file__:
-            if _inside_thread_internals(f):
-                return _allocate_lock()
+        if _in_thread_internals():
+            return _allocate_lock()
         lock = _new_core(Lock)
-        lock._lock = _allocate_lock()
-        lock._ls_define("threading.Lock", False, 2)
+        if not _init_lock(lock, _allocate_lock(), "threading.Lock", False):
+            lock._ls_define("threading.Lock", False, 2)
         return lock
 
     def __reduce__(self) -> tuple:
@@ -478,7 +498,7 @@ class Condition(_OrigCondition):
     on the condition; the release and re-acquire of its lock on the lock."""
 
     def __new__(cls, lock: Any = None) -> Any:
-        if _inside_thread_internals(sys._getframe(1)):
+        if _in_thread_internals():
             return _OrigCondition(lock)
         return super().__new__(cls)
 
@@ -487,6 +507,8 @@ class Condition(_OrigCondition):
         if own_lock:
             lock = RLock()
         super().__init__(lock)
+        if _init_condition(self, lock, own_lock):
+            return
         fields: dict = {"lock": getattr(lock, "_ls_id", None)}
         type_ = "threading.Condition"
         if _core.ON:

@@ -547,6 +547,56 @@ def test_creation_at_a_site_seen_before_is_defined_in_c_with_the_same_record(rec
 
 
 @needs_c
+def test_conditions_and_locks_made_in_c_name_each_other_as_python_does(rec):
+    """Lock, RLock and Condition initialisation in C (init_lock, init_condition):
+    a condition names its lock, its own RLock names it as owner, its definition is
+    written after its lock's (_ls_deps, on it and on its Ref), both after each
+    creation site was seen once (the C path) -- and a Thread's own _started
+    Event is still not traced, nor are an Event's or a Queue's owned primitives
+    made on the C path (they take the Python one, which names the owner)."""
+    import concurrent.futures
+    import queue
+
+    rec.start(flush_interval=3600)
+    made = []
+    for _ in range(3):  # the first creation at a site is the Python define's
+        own, given_lock = threading.Condition(), threading.Lock()
+        given = threading.Condition(given_lock)
+        fut = concurrent.futures.Future()
+        made.append((own, given_lock, given, fut))
+        for cond in (own, given, fut._condition):
+            with cond:
+                cond.notify()
+    fast, _slow = _core.speedups.define_stats()
+    assert fast > 0
+    ev, q = threading.Event(), queue.Queue()
+    t = threading.Thread(target=lambda: None)
+    assert not hasattr(t._started._cond, "_ls_id")
+    t.start()
+    t.join()
+    own, given_lock, given, fut = made[-1]
+    for cond, lock in ((own, own._lock), (given, given_lock), (fut._condition, fut._condition._lock)):
+        assert cond._ls_def["lock"] == lock._ls_id
+        assert cond._ls_deps == (lock,)
+        assert cond._ls_ref._ls_deps == (lock._ls_ref,)
+        assert cond._ls_def["type"] == "threading.Condition" and cond._ls_def["site"]
+    assert own._lock._ls_def["owner"] == own._ls_id
+    assert fut._condition._lock._ls_def["owner"] == fut._condition._ls_id
+    assert "owner" not in given_lock._ls_def
+    assert ev._cond._ls_def["type"] == "threading.Event"
+    assert q.not_empty._ls_def["role"] == "not_empty" and q.mutex._ls_def["owner"] == q._ls_id
+    cond_id, lock_id = fut._condition._ls_id, fut._condition._lock._ls_id
+    rec.stop()
+    files = recorder.trace_files()
+    kinds = [orjson.loads(line) for f in files for line in Path(f).read_bytes().splitlines()]
+    order = [r["id"] for r in kinds if r.get("k") in ("lock", "resource")]
+    assert order.index(lock_id) < order.index(cond_id)
+    cond_def = next(r for r in kinds if r.get("id") == cond_id and r.get("k") == "resource")
+    assert cond_def["lock"] == lock_id
+    assert next(r for r in kinds if r.get("id") == lock_id and r.get("k") == "lock")["owner"] == cond_id
+
+
+@needs_c
 def test_buffered_events_do_not_count_as_allocations_for_the_cyclic_gc(rec):
     """Every tuple counts towards the GC's next collection until it is freed, tracked
     or not: a buffer of events made the program's collections several times more
