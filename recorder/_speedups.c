@@ -109,7 +109,7 @@ mono_now(void)
 }
 
 static PyObject *s_ON, *s_tls, *s_st, *s_buf, *s_gap, *s_aio, *s_name, *s_locked;
-static PyObject *s_acquire, *s_release;
+static PyObject *s_acquire, *s_release, *s_is_owned;
 static PyObject *s_ls_interrupted;
 static PyObject *s_ls_acquire, *s_ls_acquire_slow, *s_ls_id, *s_state_key;
 static PyObject *int_zero, *int_one, *int_two;
@@ -1763,6 +1763,121 @@ done:
     return r;
 }
 
+/* ------------------------------------------------------------- CondHooks */
+
+/* A base of the traced Condition (recorder/_threading.py): notify and
+ * notify_all in C.  Each records a ``signal`` on the condition when its lock
+ * is held (as _is_owned() tells), then calls the original notify.  No fields:
+ * it mixes with threading.Condition's layout.  A queue.Queue signals twice an
+ * item, so this is on the queue hand-off's hot path. */
+static PyObject *orig_notify_fn, *s_signal, *s_sig, *s_n, *s_notify, *s_notify_all, *s_waiters;
+
+static PyObject *
+set_condition_hooks(PyObject *mod, PyObject *fn)
+{
+    Py_XSETREF(orig_notify_fn, Py_NewRef(fn));
+    Py_RETURN_NONE;
+}
+
+/* Record the signal (never raises: a failure is swallowed, as everywhere). */
+static int
+record_signal(PyObject *cond, PyObject *sig, PyObject *n)
+{
+    if (core_dict == NULL || !recording_on())
+        return PyErr_Occurred() ? swallow() : 0;
+    PyObject *owned = PyObject_CallMethodNoArgs(cond, s_is_owned);
+    if (owned == NULL)
+        return swallow();  /* (the original notify raises its own error) */
+    int is = PyObject_IsTrue(owned);
+    Py_DECREF(owned);
+    if (is <= 0)
+        return is < 0 ? swallow() : 0;
+    PyObject *extra = PyDict_New();
+    if (extra == NULL || PyDict_SetItem(extra, s_sig, sig) < 0
+            || PyDict_SetItem(extra, s_n, n) < 0) {
+        Py_XDECREF(extra);
+        return swallow();
+    }
+    /* depth 1: our caller's frame (this function has none of its own) */
+    PyObject *eargs[4] = {s_signal, cond, int_one, extra};
+    PyObject *r = emit_here(NULL, eargs, 4);
+    Py_DECREF(extra);
+    if (r == NULL)
+        return swallow();
+    Py_DECREF(r);
+    return 0;
+}
+
+static PyObject *
+call_orig_notify(PyObject *self, PyObject *n)
+{
+    if (orig_notify_fn == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "traced Condition without its original notify");
+        return NULL;
+    }
+    PyObject *args[2] = {self, n};
+    return PyObject_Vectorcall(orig_notify_fn, args, 2, NULL);
+}
+
+static PyObject *
+CondHooks_notify(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *n = int_one;
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw > 1 || (nkw == 1 && PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, 0), s_n) != 0)) {
+        /* (not notify's signature: the original says how) */
+        PyObject *stack[3] = {self, nargs > 0 ? args[0] : NULL, nargs > 1 ? args[1] : NULL};
+        if (nargs > 2 || nkw > 0 || orig_notify_fn == NULL) {
+            PyErr_SetString(PyExc_TypeError, "notify() takes at most one argument (n)");
+            return NULL;
+        }
+        return PyObject_Vectorcall(orig_notify_fn, stack, 1 + nargs, NULL);
+    }
+    if (nargs == 1)
+        n = args[0];
+    else if (nkw == 1)
+        n = args[0];
+    if (record_signal(self, s_notify, n) < 0)
+        return NULL;
+    return call_orig_notify(self, n);
+}
+
+static PyObject *
+CondHooks_notify_all(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *waiters = PyObject_GetAttr(self, s_waiters);
+    if (waiters == NULL)
+        return NULL;
+    Py_ssize_t len = PyObject_Size(waiters);
+    Py_DECREF(waiters);
+    if (len < 0)
+        return NULL;
+    PyObject *n = PyLong_FromSsize_t(len);
+    if (n == NULL)
+        return NULL;
+    PyObject *r = record_signal(self, s_notify_all, n) < 0 ? NULL : call_orig_notify(self, n);
+    Py_DECREF(n);
+    return r;
+}
+
+static PyMethodDef CondHooks_methods[] = {
+    {"notify", (PyCFunction)(void (*)(void))CondHooks_notify, METH_FASTCALL | METH_KEYWORDS,
+     "Wake up one or more threads waiting on this condition, if any."},
+    {"notify_all", (PyCFunction)CondHooks_notify_all, METH_NOARGS,
+     "Wake up all threads waiting on this condition."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject CondHooks_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "recorder._speedups.CondHooks",
+    .tp_basicsize = sizeof(PyObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "notify/notify_all of the traced threading.Condition (recorder/_threading.py).",
+    .tp_methods = CondHooks_methods,
+    .tp_new = PyType_GenericNew,
+};
+
 /* ---------------------------------------------------- asyncio async-with */
 
 static PyObject *aio_tasks;          /* asyncio.tasks._current_tasks: loop -> task */
@@ -2121,9 +2236,19 @@ LockCore_is_owned(LockCore *self, PyObject *Py_UNUSED(ignored))
     return PyObject_VectorcallMethod(s_locked, args, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
 }
 
+/* A traced RLock's _is_owned: its inner RLock's (Condition.notify and wait, and
+ * the recorder's signal, ask it every time). */
+static PyObject *
+LockCore_inner_is_owned(LockCore *self, PyObject *Py_UNUSED(ignored))
+{
+    return inner_call(self, s_is_owned, NULL);
+}
+
 static PyMethodDef LockCore_methods[] = {
     {"_probe_owned", (PyCFunction)LockCore_is_owned, METH_NOARGS,
      "True when the (non-reentrant) lock is held: Condition's _is_owned."},
+    {"_inner_is_owned", (PyCFunction)LockCore_inner_is_owned, METH_NOARGS,
+     "The inner (reentrant) lock's _is_owned(): Condition's _is_owned."},
     {"acquire", (PyCFunction)(void (*)(void))LockCore_acquire, METH_FASTCALL | METH_KEYWORDS,
      "acquire(blocking=True, timeout=-1) -> bool"},
     {"__enter__", (PyCFunction)LockCore_enter, METH_NOARGS, "Acquire the lock."},
@@ -2715,6 +2840,8 @@ static PyMethodDef module_methods[] = {
      "init_condition(cond, lock, own_lock) -> True when defined here"},
     {"init_lock", (PyCFunction)(void (*)(void))init_lock, METH_FASTCALL,
      "init_lock(lock, inner, type, reentrant) -> True when defined here"},
+    {"set_condition_hooks", set_condition_hooks, METH_O,
+     "set_condition_hooks(original_notify): what CondHooks.notify calls"},
     {"set_plain_lock_types", set_plain_lock_types, METH_O,
      "set_plain_lock_types(types): traced locks of these exact types are hidden from the GC"},
     {"define", (PyCFunction)(void (*)(void))define_c, METH_FASTCALL | METH_KEYWORDS,
@@ -2766,7 +2893,7 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     if (PyType_Ready(&Ev_Type) < 0 || PyType_Ready(&Ref_Type) < 0
-        || PyType_Ready(&LockCore_Type) < 0)
+        || PyType_Ready(&LockCore_Type) < 0 || PyType_Ready(&CondHooks_Type) < 0)
         return NULL;
     if (!(s_ON = intern("ON")) || !(s_tls = intern("_tls")) || !(s_st = intern("st"))
         || !(s_buf = intern("buf")) || !(s_gap = intern("gap"))
@@ -2780,7 +2907,10 @@ PyInit__speedups(void)
         || !(s_th = intern("th")) || !(s_expr = intern("expr")) || !(s_lib = intern("lib"))
         || !(s_user_site = intern("user_site")) || !(s_ls_ref = intern("_ls_ref"))
         || !(s_locked = intern("locked")) || !(s_acquire = intern("acquire"))
-        || !(s_release = intern("release"))
+        || !(s_release = intern("release")) || !(s_is_owned = intern("_is_owned"))
+        || !(s_signal = intern("signal")) || !(s_sig = intern("sig")) || !(s_n = intern("n"))
+        || !(s_notify = intern("notify")) || !(s_notify_all = intern("notify_all"))
+        || !(s_waiters = intern("_waiters"))
         || !(s_kind_lock = intern("lock")) || !(s_kind_resource = intern("resource"))
         || !(s_type_condition = intern("threading.Condition")) || !(s_owner = intern("owner"))
         || !(s_ls_deps = intern("_ls_deps"))
@@ -2824,6 +2954,11 @@ PyInit__speedups(void)
     Py_INCREF(&Ev_Type);
     if (PyModule_AddObject(m, "Ref", (PyObject *)&Ref_Type) < 0
         || PyModule_AddObject(m, "Ev", (PyObject *)&Ev_Type) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&CondHooks_Type);
+    if (PyModule_AddObject(m, "CondHooks", (PyObject *)&CondHooks_Type) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -397,8 +397,10 @@ class RLock(_LockBase):
         except Exception:
             pass
 
-    def _is_owned(self) -> bool:
+    def _py_is_owned(self) -> bool:
         return self._lock._is_owned()
+
+    _is_owned = getattr(_LockCore, "_inner_is_owned", _py_is_owned)  # (in C when built)
 
     def _recursion_count(self) -> int:
         return self._lock._recursion_count()
@@ -493,7 +495,30 @@ def _rlock_is_free(lock: Any) -> bool:
     return False
 
 
-class Condition(_OrigCondition):
+class _PyCondHooks:
+    """notify/notify_all of the traced Condition in pure Python; ``_speedups.CondHooks``
+    is the same in C (used when it was built)."""
+
+    def notify(self, n: int = 1) -> None:
+        if _core.ON and self._is_owned():
+            _emit_here("signal", self, 2, {"sig": "notify", "n": n})
+        _orig_notify(self, n)
+
+    def notify_all(self) -> None:
+        n = len(self._waiters)
+        if _core.ON and self._is_owned():
+            _emit_here("signal", self, 2, {"sig": "notify_all", "n": n})
+        _orig_notify(self, n)
+
+
+if _core.speedups is not None:
+    _CondHooks = _core.speedups.CondHooks
+    _core.speedups.set_condition_hooks(_orig_notify)
+else:
+    _CondHooks = _PyCondHooks
+
+
+class Condition(_CondHooks, _OrigCondition):
     """A traced ``threading.Condition``: its waits and notifications are recorded
     on the condition; the release and re-acquire of its lock on the lock."""
 
@@ -572,17 +597,7 @@ class Condition(_OrigCondition):
                 except ValueError:
                     pass
 
-    def notify(self, n: int = 1) -> None:
-        if _core.ON and self._is_owned():
-            _emit_here("signal", self, 2, {"sig": "notify", "n": n})
-        _orig_notify(self, n)
-
-    def notify_all(self) -> None:
-        if _core.ON and self._is_owned():
-            _emit_here("signal", self, 2, {"sig": "notify_all", "n": len(self._waiters)})
-        _orig_notify(self, len(self._waiters))
-
-    # notifyAll is the original's: it warns (DeprecationWarning), then calls notify_all.
+    # notify and notify_all: _CondHooks'.  notifyAll is the original's: it warns (DeprecationWarning), then calls notify_all.
 
 
 def _emit_x(st: Any, op: str, obj: Any, site: int, extra: dict | None) -> None:
