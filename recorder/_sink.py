@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 _encode_fast = _core.speedups.encode if _core.speedups is not None else None
 _take = _core.speedups.take if _core.speedups is not None else None
+_define_state = getattr(_core.speedups, "define_state", None)
 
 FORMAT = "lockscope-trace"
 VERSION = 1
@@ -565,6 +566,10 @@ class Sink:
         """Write ``obj``'s definition in this part if not yet done, after those it
         refers to (a thread's or task's parent, a resource's owner).  Iterative:
         a chain of parents (a periodic job creating its successor) can be long."""
+        if _define_state is not None and type(obj) is _core.ThreadState:
+            oid = _define_state(obj, self.written, out)  # (the same, in C)
+            if oid >= 0:
+                return oid
         oid = obj._ls_id
         if oid in self.written:
             return oid

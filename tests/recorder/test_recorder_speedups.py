@@ -597,6 +597,57 @@ def test_conditions_and_locks_made_in_c_name_each_other_as_python_does(rec):
 
 
 @needs_c
+def test_thread_definitions_written_in_c_are_the_python_ones(rec, monkeypatch):
+    """The writer defines threads in C (define_state): byte for byte what its Python
+    _define writes -- parents first, a parent not defined in the part named null,
+    a renamed thread under its new name, at most MAX_ANCESTORS generations -- and a
+    name JSON must escape is left to Python."""
+    rec.start(flush_interval=3600)
+    states = []
+    done = threading.Event()
+
+    def chain(k: int) -> None:
+        states.append(_core.current_state())
+        if k:
+            t = threading.Thread(target=chain, args=(k - 1,), name=f"link-{k}")
+            t.start()
+            t.join()
+        else:
+            threading.current_thread().name = "renamed"
+            done.set()
+
+    leaf = b""
+    for depth, name in ((3, "short"), (20, "long")):  # (20 generations: more than 16)
+        states.clear()
+        t = threading.Thread(target=chain, args=(depth,), name=name)
+        t.start()
+        t.join()
+        assert done.wait(10)
+        done.clear()
+        for st in [states[-1], states[0], states[len(states) // 2]]:
+            by = {}
+            for impl in ("c", "python"):
+                monkeypatch.setattr(_sink, "_define_state",
+                                    _core.speedups.define_state if impl == "c" else None)
+                sink = _sink.Sink(str(rec.out_dir / ("probe-" + impl)), {}, 3600, 0)
+                out = bytearray()
+                sink.written.add(states[0].tid)  # (a parent defined earlier in the part)
+                assert sink._define(st, out) == st.tid
+                by[impl] = bytes(out)
+            assert by["c"] == by["python"]
+            assert (by["c"].count(b'"k":"thread"') >= 1) == (st is not states[0])
+            leaf = by["c"] if st is states[-1] else leaf
+    # the renamed leaf of 21 generations: itself and 16 ancestors
+    assert b'"name":"renamed"' in leaf and leaf.count(b'"k":"thread"') == 17
+    non_plain = states[-1]
+    non_plain.name = "caf\u00e9"  # (its Thread is gone: the state's name is the last word)
+    written: set = set()
+    assert _core.speedups.define_state(non_plain, written, bytearray()) == -2
+    assert not written
+    rec.stop()
+
+
+@needs_c
 def test_buffered_events_do_not_count_as_allocations_for_the_cyclic_gc(rec):
     """Every tuple counts towards the GC's next collection until it is freed, tracked
     or not: a buffer of events made the program's collections several times more
