@@ -2614,7 +2614,6 @@ not_written:  /* (the Python writer defines it when it meets the event) */
 
 #define MAX_ANCESTORS 16  /* as recorder/_sink.py MAX_ANCESTORS */
 
-static PyObject *s_thread_kind, *s_k_parent, *s_k_ident, *s_k_native_id, *s_k_daemon;
 static PyObject *s_a_name, *s_a_daemonic, *s_a_ident, *s_a_native_id;
 
 static inline PyObject *
@@ -2671,12 +2670,40 @@ done:
     Py_DECREF(t);
 }
 
-/* A plain JSON value of a thread record: None, a bool, an int, a plain str. */
+/* A plain JSON value of a thread record: None, a bool, an int of 64 bits, a
+ * plain str (what out_plain writes). */
 static int
 plain_value(PyObject *v)
 {
-    return v == NULL || v == Py_None || PyBool_Check(v) || PyLong_CheckExact(v)
-        || plain_len(v) >= 0;
+    if (v != NULL && PyLong_CheckExact(v)) {
+        int overflow;
+        (void)PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow || PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        return 1;
+    }
+    return v == NULL || v == Py_None || PyBool_Check(v) || plain_len(v) >= 0;
+}
+
+/* Write a plain_value (NULL: null); the room for it is reserved. */
+static void
+out_plain(Out *o, PyObject *v)
+{
+    if (v == NULL || v == Py_None)
+        LIT(o, "null");
+    else if (v == Py_True)
+        LIT(o, "true");
+    else if (v == Py_False)
+        LIT(o, "false");
+    else if (PyLong_CheckExact(v))
+        out_int(o, PyLong_AsLongLong(v));
+    else {
+        o->data[o->len++] = '"';
+        out_str(o, (const char *)PyUnicode_1BYTE_DATA(v), (size_t)PyUnicode_GET_LENGTH(v));
+        o->data[o->len++] = '"';
+    }
 }
 
 /* Sink._define() of a ThreadState, in C: its parents' definitions first (at
@@ -2707,12 +2734,6 @@ define_state(PyObject *st, PyObject *written, Out *o, int depth)
             PyErr_Clear();
         return in > 0 ? id : -2;
     }
-    remember_thread(st);
-    PyObject *vals[7] = {slot(st, off_name), slot(st, off_parent), slot(st, off_ident),
-                         slot(st, off_native_id), slot(st, off_daemon), slot(st, off_ts), NULL};
-    for (int i = 0; i < 6; i++)
-        if (!plain_value(vals[i]))
-            return -2;
     if (PySet_Add(written, tid) < 0) {
         PyErr_Clear();
         return -2;
@@ -2724,45 +2745,54 @@ define_state(PyObject *st, PyObject *written, Out *o, int depth)
             Py_INCREF(parent);
             long long pid = define_state(parent, written, o, depth + 1);
             Py_DECREF(parent);
-            if (pid == -2) {  /* (a parent Python must define: so must it be) */
-                if (PySet_Discard(written, tid) < 0)
-                    PyErr_Clear();
-                return -2;
-            }
+            if (pid == -2)  /* (a parent Python must define: so must it be) */
+                goto python;
         }
         PyErr_Clear();
     }
+    remember_thread(st);
+    /* (strong references: reading the Thread could run code that renames it) */
+    PyObject *vals[6] = {slot(st, off_name), slot(st, off_parent), slot(st, off_ident),
+                         slot(st, off_native_id), slot(st, off_daemon), slot(st, off_ts)};
+    for (int i = 0; i < 6; i++)
+        Py_XINCREF(vals[i]);
+    int plain = 1;
+    for (int i = 0; i < 6; i++)
+        plain = plain && plain_value(vals[i]);
+    if (!plain)
+        goto python_vals;
     PyObject *parent_id = vals[1];
     if (parent_id != NULL && parent_id != Py_None && PyObject_IsTrue(parent_id) == 1) {
         int known = PySet_Contains(written, parent_id);
         if (known != 1) {
             PyErr_Clear();
-            parent_id = Py_None;
+            Py_SETREF(vals[1], Py_NewRef(Py_None));
         }
     }
-    PyObject *rec = PyDict_New();
-    size_t len;
-    if (rec == NULL
-        || PyDict_SetItem(rec, s_k, s_thread_kind) < 0 || PyDict_SetItem(rec, s_id, tid) < 0
-        || PyDict_SetItem(rec, s_name, vals[0] ? vals[0] : Py_None) < 0
-        || PyDict_SetItem(rec, s_k_parent, parent_id ? parent_id : Py_None) < 0
-        || PyDict_SetItem(rec, s_k_ident, vals[2] ? vals[2] : Py_None) < 0
-        || PyDict_SetItem(rec, s_k_native_id, vals[3] ? vals[3] : Py_None) < 0
-        || PyDict_SetItem(rec, s_k_daemon, vals[4] ? vals[4] : Py_None) < 0
-        || PyDict_SetItem(rec, s_ts, vals[5] ? vals[5] : Py_None) < 0
-        || plain_size(rec, &len, 1) < 0 || out_reserve(o, len + 4) < 0) {
-        Py_XDECREF(rec);
+    static const char *const keys[] = {",\"name\":", ",\"parent\":", ",\"ident\":",
+                                       ",\"native_id\":", ",\"daemon\":", ",\"ts\":"};
+    Py_ssize_t name_len = vals[0] != NULL && PyUnicode_Check(vals[0]) ? PyUnicode_GET_LENGTH(vals[0]) : 0;
+    if (out_reserve(o, 256 + (size_t)name_len) < 0) {
         PyErr_Clear();
-        if (PySet_Discard(written, tid) < 0)
-            PyErr_Clear();
-        return -2;
+        goto python_vals;
     }
-    size_t at = o->len;
-    out_extra(o, rec);  /* ,"k":v,... */
-    o->data[at] = '{';
+    LIT(o, "{\"k\":\"thread\",\"id\":");
+    out_int(o, id);
+    for (int i = 0; i < 6; i++) {
+        out_str(o, keys[i], strlen(keys[i]));
+        out_plain(o, vals[i]);
+    }
     LIT(o, "}\n");
-    Py_DECREF(rec);
+    for (int i = 0; i < 6; i++)
+        Py_XDECREF(vals[i]);
     return id;
+python_vals:
+    for (int i = 0; i < 6; i++)
+        Py_XDECREF(vals[i]);
+python:
+    if (PySet_Discard(written, tid) < 0)
+        PyErr_Clear();
+    return -2;
 }
 
 /* define_state(state, written, out) -> id, or -2 (see define_state): for
@@ -3104,9 +3134,7 @@ PyInit__speedups(void)
         || !(s_signal = intern("signal")) || !(s_sig = intern("sig")) || !(s_n = intern("n"))
         || !(s_notify = intern("notify")) || !(s_notify_all = intern("notify_all"))
         || !(s_waiters = intern("_waiters"))
-        || !(s_thread_kind = intern("thread")) || !(s_k_parent = intern("parent"))
-        || !(s_k_ident = intern("ident")) || !(s_k_native_id = intern("native_id"))
-        || !(s_k_daemon = intern("daemon")) || !(s_a_name = intern("_name"))
+        || !(s_a_name = intern("_name"))
         || !(s_a_daemonic = intern("_daemonic")) || !(s_a_ident = intern("_ident"))
         || !(s_a_native_id = intern("_native_id"))
         || !(s_kind_lock = intern("lock")) || !(s_kind_resource = intern("resource"))
