@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import sys
+import types
 
 from . import _core
 
@@ -26,6 +27,14 @@ _MODULE = "concurrent.futures.thread"
 _originals: tuple | None = None
 
 
+_untrack = getattr(_core.speedups, "untrack", None)
+# fn -> its job_name(), for plain functions (a pool runs the same few many times);
+# cleared when full, so it keeps at most _NAMES_MAX functions alive.
+_names: dict = {}
+_NAMES_MAX = 256
+_FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType)  # (hashable, no user __hash__)
+
+
 class Job:
     """The segment of one work item."""
 
@@ -33,7 +42,19 @@ class Job:
 
     def __init__(self, fn: Any) -> None:
         self._ls_id = _core.next_id()
-        self._def = {"k": "segment", "id": self._ls_id, "kind": "job", "name": job_name(fn)}
+        name = _names.get(fn) if type(fn) in _FUNCTION_TYPES else None
+        if name is None:
+            name = job_name(fn)
+            if type(fn) in _FUNCTION_TYPES:
+                if len(_names) >= _NAMES_MAX:
+                    _names.clear()
+                _names[fn] = name
+        self._def = {"k": "segment", "id": self._ls_id, "kind": "job", "name": name}
+        if _untrack is not None:
+            # An int and plain strings: no cycle through it, so the cyclic GC need
+            # not walk a Job per work item still queued (see _speedups.c untrack_lock).
+            _untrack(self._def)
+            _untrack(self)
 
     def _ls_record(self) -> dict:
         return self._def

@@ -1134,6 +1134,18 @@ define_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
     return Py_BuildValue("KK", defined_fast, defined_slow);
 }
 
+/* The keyword fields of a definition are all str, int, None or bool. */
+static int
+atomic_fields(PyObject *const *values, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = values[i];
+        if (!(v == Py_None || PyBool_Check(v) || PyLong_CheckExact(v) || PyUnicode_CheckExact(v)))
+            return 0;
+    }
+    return 1;
+}
+
 static PyObject *
 define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -1204,6 +1216,11 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
                 goto error;
         }
     }
+    if (atomic_fields(args + nargs, nkw))
+        /* Strs, ints, None and bools only: it can be part of no cycle, and the GC
+         * would walk it (a definition a primitive) until a full collection
+         * untracks it.  A later non-atomic value tracks it again (dict insert). */
+        PyObject_GC_UnTrack(rec);
     if (PyObject_SetAttr(args[0], s_ls_def, rec) < 0)
         goto error;
     if (attach_ref(args[0], oid, rec) < 0)
@@ -1372,6 +1389,8 @@ init_condition(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         Py_XDECREF(deps);
         return NULL;
     }
+    if (!PyObject_GC_IsTracked(lock))  /* (a tuple of a lock hidden from the GC: as it) */
+        PyObject_GC_UnTrack(deps);
     Py_DECREF(deps);
     PyObject *ref = NULL;
     int found = lookup_attr(cond, s_ls_ref, &ref);

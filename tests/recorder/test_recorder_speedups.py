@@ -441,6 +441,16 @@ def test_traced_locks_are_not_gc_objects(rec):
     lock, rlock = threading.Lock(), threading.RLock()
     assert not gc.is_tracked(lock) and not gc.is_tracked(lock._lock)
     assert not gc.is_tracked(rlock) and not gc.is_tracked(rlock._lock)
+    conds = [threading.Condition() for _ in range(2)]  # (the second one: the C path)
+    assert not gc.is_tracked(conds[1]._ls_deps) and not gc.is_tracked(conds[1]._ls_def)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from recorder import _jobs
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(abs, -1).result() == 1
+    job = _jobs.Job(abs)
+    assert not gc.is_tracked(job) and not gc.is_tracked(job._ls_record())
     with lock, rlock, rlock:  # the inner locks' methods are called unbound
         assert lock.locked() and not lock.acquire(False) and rlock.acquire(timeout=0.1)
         rlock.release()
