@@ -34,8 +34,9 @@ Workloads (``--quick`` divides their sizes by 20, for CI smoke runs):
 
 The machine may be shared and noisy: compare ratios from one run, not across runs.
 ``--instructions`` counts the instructions of the whole process under callgrind
-instead (sizes / 5, one bare and one traced run each, not ``http``), a figure the
-load does not move.
+instead (sizes / 5, one bare and one traced run each; ``http``: the server's
+instructions per request, from runs of 100 and 400 requests), a figure the load does
+not move.
 """
 
 from __future__ import annotations
@@ -343,17 +344,38 @@ def instructions(name: str, sizes: dict, traced: bool, timeout: float) -> int:
     little: contention takes the slow paths)."""
     env = dict(os.environ)
     env.pop("LOCKSCOPE_OUT", None)
+    env.pop("LOCKSCOPE_MODE", None)
     with tempfile.TemporaryDirectory(prefix="lockscope-cost-") as d:
         if traced:
             env["LOCKSCOPE_OUT"] = d
-        proc = subprocess.run(
+            env["LOCKSCOPE_MODE"] = MODE
+        proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
              str(Path(__file__).resolve()), "--child", name, "--sizes", json.dumps(sizes)],
-            env=env, capture_output=True, text=True, timeout=timeout)
-    m = re.search(r"refs:\s+([\d,]+)", proc.stderr)
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            if name == "http":  # (the clients in another process, not counted)
+                port = json.loads(proc.stdout.readline())["port"]
+                subprocess.run([sys.executable, "-c", CLIENT, str(port), str(sizes["requests"]),
+                                str(sizes["clients"])], check=True, capture_output=True,
+                               timeout=timeout)
+            _out, err = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    m = re.search(r"refs:\s+([\d,]+)", err)
     if proc.returncode or m is None:
-        raise RuntimeError(f"{name}: callgrind failed: {proc.stderr.strip()[-500:]}")
+        raise RuntimeError(f"{name}: callgrind failed: {err.strip()[-500:]}")
     return int(m.group(1).replace(",", ""))
+
+
+def http_instructions(traced: bool, timeout: float) -> float:
+    """Instructions per request of the HTTP server: 100 and 400 requests (2 client
+    threads), the difference / 300 (start-up and shut-down cancel out)."""
+    counts = [instructions("http", {"requests": n, "clients": 2}, traced, timeout)
+              for n in (100, 400)]
+    return (counts[1] - counts[0]) / 300
 
 
 def _fmt(r: dict) -> str:
@@ -388,7 +410,12 @@ def main() -> None:
     if args.instructions:
         print(f"instructions, whole process, callgrind (python {sys.version.split()[0]}), "
               "sizes / 5:", flush=True)
-        for name in [n for n in names if n != "http"]:  # (http: a client in another process)
+        for name in names:
+            if name == "http":
+                bare, traced = http_instructions(False, args.timeout), http_instructions(True, args.timeout)
+                print(f"  {'http':11} bare {bare / 1e3:8.0f} k   traced {traced / 1e3:8.0f} k"
+                      f"   {traced / bare:5.3f}x   (per request)", flush=True)
+                continue
             sizes = {k: (max(1, v // 5) if k not in ("threads", "clients") else v)
                      for k, v in SIZES[name].items()}
             bare = instructions(name, sizes, False, args.timeout)
