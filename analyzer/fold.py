@@ -13,6 +13,9 @@ The reports show a main finding with a one-line summary of the folded ones
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from .durations import fmt_ns
 from .findings import SEVERITY_RANK, Finding
 
@@ -67,19 +70,20 @@ def fold(findings: list[Finding]) -> dict[int, int]:
     return main_of
 
 
-def also_text(folded: dict) -> str:
+def also_text(folded: dict, fmt: Callable[[Any], str] = fmt_ns) -> str:
     """What a folded finding adds to its main one, in a few words (from its JSON),
-    naming its lock: "'users' held 1 s"."""
+    naming its lock: "'users' held 1 s" (durations by ``fmt``: a report writes each
+    duration one way)."""
     locks = [x for x in folded.get("locks") or [] if isinstance(x, dict)]
     label = (locks[0].get("label") or locks[0].get("name")) if len(locks) == 1 else None
-    text = _what(folded, f" of '{label}'" if label else "")
+    text = _what(folded, f" of '{label}'" if label else "", fmt)
     return f"'{label}' {text}" if label and folded.get("kind") in PER_LOCK else text
 
 
 PER_LOCK = ("long-hold", "hot-lock", "held-across-await")
 
 
-def _what(folded: dict, of_lock: str) -> str:
+def _what(folded: dict, of_lock: str, fmt_ns: Callable[[Any], str]) -> str:
     d = folded.get("details") or {}
     kind = folded.get("kind")
     if kind == "long-hold" and d.get("max_hold_ns") is not None:
@@ -103,12 +107,13 @@ def folded_under(main: dict, by_id: dict[str, dict]) -> list[dict]:
     return [by_id[r] for r in main.get("related") or [] if isinstance(r, str) and r in by_id]
 
 
-def also_line(main: dict, by_id: dict[str, dict]) -> str | None:
+def also_line(main: dict, by_id: dict[str, dict],
+              fmt: Callable[[Any], str] = fmt_ns) -> str | None:
     """'held 1 s (F4 long-hold); ...' for the findings folded under `main`, or None."""
     folded = folded_under(main, by_id)
     if not folded:
         return None
-    return "; ".join(f"{also_text(f)} ({f.get('id')} {f.get('kind')})" for f in folded)
+    return "; ".join(f"{also_text(f, fmt)} ({f.get('id')} {f.get('kind')})" for f in folded)
 
 
 def main_findings(findings: list[dict]) -> list[dict]:

@@ -45,3 +45,19 @@ def test_findings_about_nothing_are_never_folded() -> None:
 def test_keys_are_unique_and_bounded() -> None:
     assert keys([H1, H1, W1]) == [H1, W1]
     assert len(keys(hold_key("r", 1, i) for i in range(10 * MAX_ABOUT))) == MAX_ABOUT
+
+
+def test_the_also_line_writes_durations_as_its_report_does() -> None:
+    """The one-line summary of folded findings takes the report's duration format:
+    the HTML report wrote "gave up after 5.1 ms" above "the longest wait was
+    5.10 ms" for the same wait (its test failed whenever a wait came out at x.x0 ms)."""
+    from analyzer.fold import also_line
+    from analyzer.report.html.format import duration
+
+    main = {"id": "F1", "kind": "long-hold", "related": ["F2"]}
+    folded = {"id": "F2", "kind": "acquire-timeout", "locks": [{"label": "cache"}],
+              "details": {"max_wait_ns": 5_100_000}}
+    by_id = {"F1": main, "F2": folded}
+    assert also_line(main, by_id) == "an acquire of 'cache' gave up after 5.1 ms (F2 acquire-timeout)"
+    assert also_line(main, by_id, duration) == \
+        "an acquire of 'cache' gave up after 5.10 ms (F2 acquire-timeout)"

@@ -298,7 +298,7 @@ class _Report:
 
     def folded_block(self, f: dict) -> Safe:
         """One 'Also:' line for the findings folded under `f`, and their explanations behind a disclosure."""
-        line = also_line(f, self.by_id)
+        line = also_line(f, self.by_id, fmt.duration)  # (as this report writes durations)
         if line is None:
             return Safe("")
         folded = folded_under(f, self.by_id)
