@@ -1800,12 +1800,17 @@ done:
  * is held (as _is_owned() tells), then calls the original notify.  No fields:
  * it mixes with threading.Condition's layout.  A queue.Queue signals twice an
  * item, so this is on the queue hand-off's hot path. */
-static PyObject *orig_notify_fn, *s_signal, *s_sig, *s_n, *s_notify, *s_notify_all, *s_waiters;
+static PyObject *orig_notify_fn, *orig_notify_all_fn;
+static PyObject *s_signal, *s_sig, *s_n, *s_notify, *s_notify_all, *s_waiters;
 
 static PyObject *
-set_condition_hooks(PyObject *mod, PyObject *fn)
+set_condition_hooks(PyObject *mod, PyObject *args)
 {
-    Py_XSETREF(orig_notify_fn, Py_NewRef(fn));
+    PyObject *notify, *notify_all;
+    if (!PyArg_ParseTuple(args, "OO", &notify, &notify_all))
+        return NULL;
+    Py_XSETREF(orig_notify_fn, Py_NewRef(notify));
+    Py_XSETREF(orig_notify_all_fn, Py_NewRef(notify_all));
     Py_RETURN_NONE;
 }
 
@@ -1855,13 +1860,15 @@ CondHooks_notify(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObje
     PyObject *n = int_one;
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
     if (nargs + nkw > 1 || (nkw == 1 && PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, 0), s_n) != 0)) {
-        /* (not notify's signature: the original says how) */
-        PyObject *stack[3] = {self, nargs > 0 ? args[0] : NULL, nargs > 1 ? args[1] : NULL};
-        if (nargs > 2 || nkw > 0 || orig_notify_fn == NULL) {
+        /* Not notify's signature: the original raises its own error (no signal). */
+        if (orig_notify_fn == NULL || nargs + nkw > 8) {
             PyErr_SetString(PyExc_TypeError, "notify() takes at most one argument (n)");
             return NULL;
         }
-        return PyObject_Vectorcall(orig_notify_fn, stack, 1 + nargs, NULL);
+        PyObject *stack[9] = {self};
+        for (Py_ssize_t i = 0; i < nargs + nkw; i++)
+            stack[1 + i] = args[i];
+        return PyObject_Vectorcall(orig_notify_fn, stack, 1 + nargs, kwnames);
     }
     if (nargs == 1)
         n = args[0];
@@ -1873,8 +1880,19 @@ CondHooks_notify(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObje
 }
 
 static PyObject *
-CondHooks_notify_all(PyObject *self, PyObject *Py_UNUSED(ignored))
+CondHooks_notify_all(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
+    if (nargs > 0 || kwnames != NULL) {  /* (the original raises its own error) */
+        Py_ssize_t n = nargs + (kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0);
+        if (orig_notify_all_fn == NULL || n > 8) {
+            PyErr_SetString(PyExc_TypeError, "notify_all() takes no arguments");
+            return NULL;
+        }
+        PyObject *stack[9] = {self};
+        for (Py_ssize_t i = 0; i < n; i++)
+            stack[1 + i] = args[i];
+        return PyObject_Vectorcall(orig_notify_all_fn, stack, 1 + nargs, kwnames);
+    }
     PyObject *waiters = PyObject_GetAttr(self, s_waiters);
     if (waiters == NULL)
         return NULL;
@@ -1893,7 +1911,7 @@ CondHooks_notify_all(PyObject *self, PyObject *Py_UNUSED(ignored))
 static PyMethodDef CondHooks_methods[] = {
     {"notify", (PyCFunction)(void (*)(void))CondHooks_notify, METH_FASTCALL | METH_KEYWORDS,
      "Wake up one or more threads waiting on this condition, if any."},
-    {"notify_all", (PyCFunction)CondHooks_notify_all, METH_NOARGS,
+    {"notify_all", (PyCFunction)(void (*)(void))CondHooks_notify_all, METH_FASTCALL | METH_KEYWORDS,
      "Wake up all threads waiting on this condition."},
     {NULL, NULL, 0, NULL},
 };
@@ -3114,8 +3132,8 @@ static PyMethodDef module_methods[] = {
      "init_condition(cond, lock, own_lock) -> True when defined here"},
     {"init_lock", (PyCFunction)(void (*)(void))init_lock, METH_FASTCALL,
      "init_lock(lock, inner, type, reentrant) -> True when defined here"},
-    {"set_condition_hooks", set_condition_hooks, METH_O,
-     "set_condition_hooks(original_notify): what CondHooks.notify calls"},
+    {"set_condition_hooks", set_condition_hooks, METH_VARARGS,
+     "set_condition_hooks(original_notify, original_notify_all): what CondHooks calls"},
     {"define_state", define_state_py, METH_VARARGS,
      "define_state(thread_state, written, out) -> id, or -2: Python must define it"},
     {"set_plain_lock_types", set_plain_lock_types, METH_O,

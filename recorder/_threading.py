@@ -513,7 +513,7 @@ class _PyCondHooks:
 
 if _core.speedups is not None:
     _CondHooks = _core.speedups.CondHooks
-    _core.speedups.set_condition_hooks(_orig_notify)
+    _core.speedups.set_condition_hooks(_orig_notify, _OrigCondition.notify_all)
 else:
     _CondHooks = _PyCondHooks
 

@@ -542,6 +542,14 @@ with cond, warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     cond.notifyAll()
 print("notifyAll", [(w.category.__name__, str(w.message)) for w in caught])
+# notify and notify_all (in C while recording) fail as the originals do
+with cond:
+    for name, args, kwargs in [("notify", (1, 2), {{}}), ("notify", (), {{"x": 1}}),
+                               ("notify", (1,), {{"n": 2}}), ("notify_all", (1,), {{}}),
+                               ("notify_all", (), {{"n": 1}}), ("notify", (0,), {{}}),
+                               ("notify", (), {{"n": 3}})]:
+        print(name, args, kwargs, outcome(lambda: getattr(cond, name)(*args, **kwargs)))
+print("unowned", outcome(cond.notify), outcome(cond.notify_all))
 # arguments to RLock() are deprecated from 3.13 on: the warning names the caller's line
 for args, kwargs in [((1,), {{}}), ((), {{"a": 1}})]:
     with warnings.catch_warnings(record=True) as caught:
@@ -578,7 +586,7 @@ def test_primitives_behave_and_present_themselves_as_the_originals(tmp_path, pyt
                              timeout=TIMEOUT)
         assert res.returncode == 0 and res.stderr == "", res.stderr
         outputs[record] = res.stdout.splitlines()
-    assert len(outputs[False]) == 2 * 14 + 1 + 2 + 10 + 2 + 6 + 1
+    assert len(outputs[False]) == 2 * 14 + 1 + 7 + 1 + 2 + 10 + 2 + 6 + 1
     assert outputs[True] == outputs[False]
     assert [line for line in outputs[True] if "notifyAll" in line] == [
         "notifyAll [('DeprecationWarning', 'notifyAll() is deprecated, use notify_all() "
