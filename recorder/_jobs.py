@@ -42,10 +42,11 @@ class Job:
 
     def __init__(self, fn: Any) -> None:
         self._ls_id = _core.next_id()
-        name = _names.get(fn) if type(fn) in _FUNCTION_TYPES else None
+        cached = type(fn) in _FUNCTION_TYPES
+        name = _names.get(fn) if cached else None
         if name is None:
             name = job_name(fn)
-            if type(fn) in _FUNCTION_TYPES:
+            if cached:
                 if len(_names) >= _NAMES_MAX:
                     _names.clear()
                 _names[fn] = name

@@ -3107,8 +3107,7 @@ take(PyObject *mod, PyObject *args)
 static PyObject *
 untrack(PyObject *mod, PyObject *obj)
 {
-    if (PyObject_IS_GC(obj) && PyObject_GC_IsTracked(obj))
-        PyObject_GC_UnTrack(obj);
+    untrack_if_tracked(obj);
     Py_RETURN_NONE;
 }
 

@@ -429,13 +429,12 @@ if _core.speedups is not None:
     _in_thread_internals = _core.speedups.in_thread_internals
     _core.speedups.set_lock_creators(__file__, frozenset(_OWNER_TYPES), _EVENT_INIT,
                                      _THREAD_INIT)
+    # Their instances can be part of no reference cycle: hidden from the cyclic GC.
+    _core.speedups.set_plain_lock_types((Lock, RLock))
 else:
     _init_lock = _py_init_lock
     _init_condition = lambda cond, lock, own_lock: False  # noqa: E731
     _in_thread_internals = _py_in_thread_internals
-if _core.speedups is not None:
-    # Their instances can be part of no reference cycle: hidden from the cyclic GC.
-    _core.speedups.set_plain_lock_types((Lock, RLock))
 
 
 class _LockFactory:
