@@ -297,7 +297,8 @@ def bind_state(st: ThreadState) -> None:
     """Make ``st`` the calling thread's state and hand its buffer to the writer."""
     global on_bind
     _tls.st = st
-    _forget_c_caches()
+    if speedups is not None:
+        speedups.own_state(st)
     states.append(st)
     hook = on_bind
     if hook is not None:
@@ -764,7 +765,7 @@ def _load_speedups() -> Any:
         from . import _speedups as mod
     except ImportError:
         return None
-    if getattr(mod, "API", None) != 9:  # a stale build: rebuild with pip install
+    if getattr(mod, "API", None) != 10:  # a stale build: rebuild with pip install
         return None
     try:
         mod.configure(sys.modules[__name__], "acquire", "release")

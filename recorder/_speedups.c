@@ -53,7 +53,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 9
+#define API_VERSION 10
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -78,6 +78,8 @@ static Py_ssize_t off_buf = -1, off_gap = -1, off_aio = -1, off_tid = -1;
 /* (the slots a thread's definition is made of: see define_state) */
 static Py_ssize_t off_name = -1, off_parent = -1, off_parent_ref = -1, off_ident = -1,
     off_native_id = -1, off_daemon = -1, off_ts = -1, off_thread_ref = -1;
+/* (and the rest of a new one's: see new_thread_state) */
+static Py_ssize_t off_dropped = -1, off_dropped_reported = -1, off_ended = -1;
 static PyObject *py_define_fn;       /* recorder._core.define (pure Python): define()'s slow path */
 static PyObject *next_id_fn;         /* recorder._core.next_id */
 static PyObject *names_by_code;      /* recorder._core.names_by_code: id(code) -> {lasti: (expr, lib)} */
@@ -175,6 +177,9 @@ configure(PyObject *mod, PyObject *args)
     off_daemon = slot_offset(state_type, "daemon");
     off_ts = slot_offset(state_type, "ts");
     off_thread_ref = slot_offset(state_type, "thread_ref");
+    off_dropped = slot_offset(state_type, "dropped");
+    off_dropped_reported = slot_offset(state_type, "dropped_reported");
+    off_ended = slot_offset(state_type, "ended");
     Py_INCREF(d);
     Py_XSETREF(core_dict, d);
     Py_INCREF(acq);
@@ -230,6 +235,23 @@ static PyObject *
 invalidate(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
     state_generation++;
+    Py_RETURN_NONE;
+}
+
+/* own_state(st): `st` was just bound to the calling thread (_tls.st = st).  Only
+ * this thread's entry changes, so the other threads' entries (and the locks'
+ * last-site memos) stay valid: a new thread per request must not make every
+ * thread look its state up again. */
+static PyObject *
+own_state(PyObject *mod, PyObject *st)
+{
+    PyObject *tdict = PyThreadState_GetDict();  /* borrowed; NULL without an error */
+    if (tdict == NULL || PyDict_SetItem(tdict, s_state_key, st) < 0) {
+        PyErr_Clear();
+        state_generation++;
+        Py_RETURN_NONE;
+    }
+    tl_generation = state_generation;
     Py_RETURN_NONE;
 }
 
@@ -2700,8 +2722,10 @@ slot_set(PyObject *st, Py_ssize_t off, PyObject *value)
     Py_XSETREF(*p, Py_NewRef(value));
 }
 
-/* ThreadState.remember(thread): what the thread record says of the Thread, read
- * again (it may have been renamed).  Failures are ignored, as there. */
+static void remember_from(PyObject *st, PyObject *t);
+
+/* ThreadState.remember(thread) of its own Thread: what the thread record says of
+ * it, read again (it may have been renamed).  Failures are ignored, as there. */
 static void
 remember_thread(PyObject *st)
 {
@@ -2714,7 +2738,22 @@ remember_thread(PyObject *st)
         return;
     }
     Py_INCREF(t);
-    PyObject *v = PyObject_GetAttr(t, s_a_name);
+    remember_from(st, t);
+    Py_DECREF(t);
+}
+
+/* ThreadState.remember(t) for a ThreadState (a slotted object of state_type). */
+static void
+remember_from(PyObject *st, PyObject *t)
+{
+    PyObject *v = slot(st, off_thread_ref);
+    if (v == NULL || v == Py_None) {
+        if ((v = PyWeakref_NewRef(t, NULL)) == NULL)
+            goto done;
+        slot_set(st, off_thread_ref, v);
+        Py_DECREF(v);
+    }
+    v = PyObject_GetAttr(t, s_a_name);
     if (v == NULL)
         goto done;
     slot_set(st, off_name, v);
@@ -2738,7 +2777,215 @@ remember_thread(PyObject *st)
     Py_XDECREF(v);
 done:
     PyErr_Clear();
-    Py_DECREF(t);
+}
+
+/* ------------------------------------------------- thread lifecycle */
+
+/* Thread start, run and end (recorder/_threading.py _thread_start and
+ * _thread_bootstrap_inner) in C, where the Python versions cost a threaded
+ * server about 15k instructions a connection.  Each does what its Python
+ * counterpart does, with the same ThreadState slots and the same events, and
+ * never raises an Exception into the program. */
+static PyObject *s_ls_state, *s_states, *s_on_bind, *s_bind_state, *op_start, *op_end;
+static int
+states_ready(void)
+{
+    return state_type != NULL && off_buf >= 0 && off_gap >= 0 && off_aio >= 0
+        && off_tid >= 0 && off_name >= 0 && off_parent >= 0 && off_parent_ref >= 0
+        && off_ident >= 0 && off_native_id >= 0 && off_daemon >= 0 && off_ts >= 0
+        && off_thread_ref >= 0 && off_dropped >= 0 && off_dropped_reported >= 0
+        && off_ended >= 0 && deque_type != NULL;
+}
+
+/* ThreadState(thread._name, parent_tid, thread) (new reference). */
+static PyObject *
+new_thread_state(PyObject *thread, PyObject *parent_tid)
+{
+    PyObject *st = state_type->tp_alloc(state_type, 0);
+    if (st == NULL)
+        return NULL;
+    PyObject *tid = PyObject_CallNoArgs(next_id_fn);
+    PyObject *buf = tid != NULL ? PyObject_CallNoArgs(deque_type) : NULL;
+    PyObject *ts = buf != NULL ? now_ns() : NULL;
+    PyObject *zero = ts != NULL ? PyLong_FromLong(0) : NULL;
+    if (zero == NULL) {
+        Py_XDECREF(tid);
+        Py_XDECREF(buf);
+        Py_XDECREF(ts);
+        Py_DECREF(st);
+        return NULL;
+    }
+    untrack_if_tracked(buf);  /* (as new_buffer) */
+    slot_set(st, off_tid, tid);
+    slot_set(st, off_buf, buf);
+    slot_set(st, off_gap, Py_None);
+    slot_set(st, off_dropped, zero);
+    slot_set(st, off_dropped_reported, zero);
+    slot_set(st, off_name, Py_None);
+    slot_set(st, off_parent, parent_tid);
+    slot_set(st, off_parent_ref, Py_None);
+    slot_set(st, off_ident, Py_None);
+    slot_set(st, off_native_id, Py_None);
+    slot_set(st, off_daemon, Py_None);
+    slot_set(st, off_ts, ts);
+    slot_set(st, off_thread_ref, Py_None);
+    slot_set(st, off_aio, Py_False);
+    slot_set(st, off_ended, Py_False);
+    Py_DECREF(tid);
+    Py_DECREF(buf);
+    Py_DECREF(ts);
+    Py_DECREF(zero);
+    remember_from(st, thread);
+    return st;
+}
+
+/* The task an event of `st` belongs to (new reference): task_of(st). */
+static PyObject *
+task_for(PyObject *st)
+{
+    PyObject *aio = slot(st, off_aio);
+    int is_aio = aio != NULL ? PyObject_IsTrue(aio) : 0;
+    if (is_aio < 0)
+        return NULL;
+    return is_aio ? PyObject_CallOneArg(task_of_fn, st) : Py_NewRef(Py_None);
+}
+
+/* thread_start(thread): Thread.start is starting `thread` (recording is on, the
+ * Thread initialised and not started): its ThreadState, named after it, child
+ * of the calling thread's, kept as thread._ls_state, and the parent's ``start``
+ * event at the caller of Thread.start. */
+static PyObject *
+thread_start(PyObject *mod, PyObject *thread)
+{
+    if (core_dict == NULL || !states_ready() || !recording_on()) {
+        if (PyErr_Occurred() && swallow() < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *child = NULL, *ref = NULL, *site = NULL, *task = NULL, *r = NULL;
+    PyObject *parent = thread_state();
+    if (parent == NULL || Py_TYPE(parent) != state_type)
+        goto done;
+    PyObject *ptid = slot(parent, off_tid);
+    if (ptid == NULL || (child = new_thread_state(thread, ptid)) == NULL)
+        goto done;
+    if ((ref = PyWeakref_NewRef(parent, NULL)) == NULL)
+        goto done;
+    slot_set(child, off_parent_ref, ref);
+    if (PyObject_SetAttr(thread, s_ls_state, child) < 0)
+        goto done;
+    /* (site_id() of the Python hook: the caller of Thread.start) */
+    if ((site = site_id_c(mod, NULL, 0)) == NULL || (task = task_for(parent)) == NULL)
+        goto done;
+    PyObject *args[5] = {parent, op_start, child, site, task};
+    r = append(mod, args, 5);
+done:
+    Py_XDECREF(parent);
+    Py_XDECREF(child);
+    Py_XDECREF(ref);
+    Py_XDECREF(site);
+    Py_XDECREF(task);
+    if (r == NULL) {
+        if (PyErr_Occurred() && swallow() < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    return r;
+}
+
+/* bind_state(st) (recorder._core) for a new thread: _tls.st, this thread's cache
+ * entry, and the writer's list of states.  While the one-off on_bind hook is
+ * pending, the Python version runs it.  0, or -1 with an error. */
+static int
+bind_new_state(PyObject *mod, PyObject *st)
+{
+    PyObject *hook = PyDict_GetItemWithError(core_dict, s_on_bind);  /* borrowed */
+    PyObject *tls = hook == Py_None ? PyDict_GetItemWithError(core_dict, s_tls) : NULL;
+    PyObject *states = tls != NULL ? PyDict_GetItemWithError(core_dict, s_states) : NULL;
+    if (hook != Py_None || tls == NULL || states == NULL || !PyList_CheckExact(states)) {
+        if (PyErr_Occurred())
+            return -1;
+        PyObject *bind = PyDict_GetItemWithError(core_dict, s_bind_state);
+        if (bind == NULL)
+            return PyErr_Occurred() ? -1 : (PyErr_SetString(PyExc_RuntimeError, "no bind_state"), -1);
+        PyObject *r = PyObject_CallOneArg(bind, st);
+        Py_XDECREF(r);
+        return r == NULL ? -1 : 0;
+    }
+    if (PyObject_SetAttr(tls, s_st, st) < 0)
+        return -1;
+    PyObject *r = own_state(mod, st);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return PyList_Append(states, st);
+}
+
+/* thread_begin(thread) -> its ThreadState, now bound to the calling (new)
+ * thread, or None (not recorded, or the binding failed). */
+static PyObject *
+thread_begin(PyObject *mod, PyObject *thread)
+{
+    PyObject *st;
+    if (core_dict == NULL || !states_ready() || lookup_attr(thread, s_ls_state, &st) < 0)
+        goto fail;
+    if (st == NULL || st == Py_None) {
+        Py_XDECREF(st);
+        Py_RETURN_NONE;
+    }
+    if (Py_TYPE(st) != state_type) {
+        Py_DECREF(st);
+        PyErr_SetString(PyExc_TypeError, "_ls_state is not a ThreadState");
+        goto fail;
+    }
+    PyObject *ident = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    if (ident == NULL) {
+        Py_DECREF(st);
+        goto fail;
+    }
+    slot_set(st, off_ident, ident);
+    Py_DECREF(ident);
+    if (bind_new_state(mod, st) < 0) {
+        Py_DECREF(st);
+        goto fail;
+    }
+    return st;
+fail:
+    if (PyErr_Occurred() && swallow() < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* thread_end(st, thread): `thread`, whose state is `st`, finished its run: the
+ * state remembers it a last time, records ``end`` (recording on) and is marked
+ * ended (the writer drops it once drained). */
+static PyObject *
+thread_end(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !states_ready() || Py_TYPE(args[0]) != state_type) {
+        PyErr_SetString(PyExc_TypeError, "thread_end(ThreadState, thread)");
+        return NULL;
+    }
+    PyObject *st = args[0];
+    remember_from(st, args[1]);
+    if (core_dict != NULL && recording_on()) {
+        PyObject *task = task_for(st);
+        PyObject *r = NULL;
+        if (task != NULL) {
+            PyObject *zero = PyLong_FromLong(0);
+            if (zero != NULL) {
+                PyObject *ev[5] = {st, op_end, st, zero, task};
+                r = append(mod, ev, 5);
+                Py_DECREF(zero);
+            }
+            Py_DECREF(task);
+        }
+        Py_XDECREF(r);
+    }
+    if (PyErr_Occurred() && swallow() < 0)
+        return NULL;
+    slot_set(st, off_ended, Py_True);
+    Py_RETURN_NONE;
 }
 
 /* A plain JSON value of a thread record: None, a bool, an int of 64 bits, a
@@ -3165,6 +3412,14 @@ static PyMethodDef module_methods[] = {
     {"forget_code", forget_code, METH_O, "forget_code(id(code)): that code object is being freed"},
     {"forget_sites", forget_sites, METH_NOARGS,
      "forget_sites(): the Python site caches were cleared; forget what C kept of them"},
+    {"thread_start", thread_start, METH_O,
+     "thread_start(thread): record that the calling thread starts `thread`"},
+    {"thread_begin", thread_begin, METH_O,
+     "thread_begin(thread) -> its ThreadState bound to this new thread, or None"},
+    {"thread_end", (PyCFunction)(void (*)(void))thread_end, METH_FASTCALL,
+     "thread_end(st, thread): the thread finished its run"},
+    {"own_state", own_state, METH_O,
+     "own_state(st): st is now the calling thread's state (its cache entry only)"},
     {"invalidate", invalidate, METH_NOARGS,
      "invalidate(): thread states were bound or forgotten; look them up again"},
     {NULL, NULL, 0, NULL},
@@ -3204,7 +3459,10 @@ PyInit__speedups(void)
         || !(s_signal = intern("signal")) || !(s_sig = intern("sig")) || !(s_n = intern("n"))
         || !(s_notify = intern("notify")) || !(s_notify_all = intern("notify_all"))
         || !(s_waiters = intern("_waiters"))
-        || !(s_a_name = intern("_name"))
+        || !(s_a_name = intern("_name")) || !(s_ls_state = intern("_ls_state"))
+        || !(s_states = intern("states")) || !(s_on_bind = intern("on_bind"))
+        || !(s_bind_state = intern("bind_state")) || !(op_start = intern("start"))
+        || !(op_end = intern("end"))
         || !(s_a_daemonic = intern("_daemonic")) || !(s_a_ident = intern("_ident"))
         || !(s_a_native_id = intern("_native_id"))
         || !(s_kind_lock = intern("lock")) || !(s_kind_resource = intern("resource"))

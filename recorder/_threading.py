@@ -715,37 +715,62 @@ def _event_wait(self: threading.Event, timeout: float | None = None) -> bool:
 
 def _thread_start(self: threading.Thread) -> None:
     if _core.ON and self._initialized and not self._started.is_set():
-        try:
-            _jobs.install_for_worker(getattr(self, "_target", None))
-            parent = _state()
-            child = _core.ThreadState(self._name, parent.tid, self)
-            child.parent_ref = _weakref(parent)
-            self._ls_state = child
-            _record(parent, "start", child, site_id())
-        except Exception:
-            pass
+        _jobs.install_for_worker(getattr(self, "_target", None))
+        _record_start(self)
     _orig_start(self)
 
 
-def _thread_bootstrap_inner(self: threading.Thread) -> None:
-    st = getattr(self, "_ls_state", None)
+def _py_record_start(thread: threading.Thread) -> None:
+    """(speedups.thread_start without the C accelerator)"""
+    try:
+        parent = _state()
+        child = _core.ThreadState(thread._name, parent.tid, thread)
+        child.parent_ref = _weakref(parent)
+        thread._ls_state = child
+        _record(parent, "start", child, site_id(3))
+    except Exception:
+        pass
+
+
+def _py_thread_begin(thread: threading.Thread) -> Any:
+    """(speedups.thread_begin without the C accelerator)"""
+    st = getattr(thread, "_ls_state", None)
     if st is not None:
         try:
             st.ident = _thread.get_ident()
             _core.bind_state(st)
         except Exception:
             st = None
+    return st
+
+
+def _py_thread_end(st: Any, thread: threading.Thread) -> None:
+    """(speedups.thread_end without the C accelerator)"""
+    st.remember(thread)  # the last word on its name etc.: the Thread may go now
+    if _core.ON:
+        try:
+            _record(st, "end", st, 0)
+        except Exception:
+            pass
+    st.ended = True
+
+
+if _core.speedups is not None:
+    _record_start = _core.speedups.thread_start
+    _thread_begin = _core.speedups.thread_begin
+    _thread_end = _core.speedups.thread_end
+else:
+    _record_start, _thread_begin, _thread_end = (
+        _py_record_start, _py_thread_begin, _py_thread_end)
+
+
+def _thread_bootstrap_inner(self: threading.Thread) -> None:
+    st = _thread_begin(self)
     try:
         _orig_bootstrap_inner(self)
     finally:
         if st is not None:
-            st.remember(self)  # the last word on its name etc.: the Thread may go now
-            if _core.ON:
-                try:
-                    _record(st, "end", st, 0)
-                except Exception:
-                    pass
-            st.ended = True
+            _thread_end(st, self)
         if _core.on_thread_end is not None:
             try:
                 _core.on_thread_end()

@@ -687,3 +687,91 @@ def test_buffered_events_do_not_count_as_allocations_for_the_cyclic_gc(rec):
     assert st.buf[-1][1] == "release" and st.buf[-1][2]._ls_id == lock._ls_id
     rec.stop()
     assert grown < 50
+
+
+_SLOTS = ("gap", "dropped", "dropped_reported", "name", "parent", "ident", "native_id",
+          "daemon", "aio", "ended")
+
+
+def _start_and_join(name: str) -> tuple[threading.Thread, _core.ThreadState]:
+    def work() -> None:
+        threading.current_thread().name = name + "-renamed"
+
+    t = threading.Thread(target=work, name=name, daemon=True)
+    t.start()  # (the line both ``start`` events must name)
+    t.join(10)
+    return t, t._ls_state
+
+
+@needs_c
+def test_thread_lifecycle_in_c_is_the_python_one(rec, monkeypatch):
+    """Thread start, run and end are recorded in C (thread_start/_begin/_end): the
+    same ThreadState, bound the same way, and the same events at the same sites as
+    the Python hooks record."""
+    from recorder import _threading
+
+    assert _threading._record_start is _core.speedups.thread_start
+    rec.start(flush_interval=3600)
+    parent = _core.current_state()
+    got = {}
+    for impl in ("c", "python"):
+        if impl == "python":
+            monkeypatch.setattr(_threading, "_record_start", _threading._py_record_start)
+            monkeypatch.setattr(_threading, "_thread_begin", _threading._py_thread_begin)
+            monkeypatch.setattr(_threading, "_thread_end", _threading._py_thread_end)
+        t, st = _start_and_join(impl)
+        assert type(st) is _core.ThreadState
+        assert st.parent == parent.tid and st.parent_ref() is parent
+        assert st.thread_ref() is t and st.tid > parent.tid and st.ts > parent.ts
+        assert len(st.buf) == 0 or st.buf[-1][1] == "end"
+        assert st in _core.states or st.ended
+        got[impl] = {k: getattr(st, k) for k in _SLOTS}, st.tid
+    (c_slots, c_tid), (py_slots, py_tid) = got["c"], got["python"]
+    assert c_slots["name"] == "c-renamed" and py_slots["name"] == "python-renamed"
+    assert c_slots["ended"] is True
+    for slots in (c_slots, py_slots):
+        assert isinstance(slots["ident"], int) and isinstance(slots["native_id"], int)
+    for k in _SLOTS:
+        if k not in ("name", "ident", "native_id"):
+            assert c_slots[k] == py_slots[k], k
+    trace = rec.stop()
+    by = {}
+    for impl, tid in (("c", c_tid), ("python", py_tid)):
+        d = trace.defs[tid]
+        assert d["k"] == "thread" and d["parent"] == parent.tid and d["daemon"] is True
+        assert d["name"] == impl + "-renamed"
+        start = trace.evs(obj=tid, op="start")
+        assert len(start) == 1 and start[0]["th"] == parent.tid
+        end = trace.evs(th=tid, op="end")
+        assert len(end) == 1 and end[0]["obj"] == tid and "site" not in end[0]
+        by[impl] = trace.site(start[0])
+    assert by["c"] == by["python"]
+    assert by["c"][0] == THIS_FILE and by["c"][2] == "_start_and_join"
+
+
+@needs_c
+def test_a_new_thread_leaves_the_other_threads_cached_states_alone(rec):
+    """Binding a new thread's state updates that thread's entry only: the calling
+    thread still finds its own state, and so does the new one."""
+    rec.start(flush_interval=3600)
+    mine = _core.current_state()
+    seen = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        with lock:
+            seen.append(_core.current_state())
+
+    for _ in range(3):
+        t = threading.Thread(target=work)
+        t.start()
+        t.join(10)
+        with lock:
+            pass
+    assert _core.current_state() is mine
+    assert len({id(s) for s in seen}) == 3 and mine not in seen
+    trace = rec.stop()
+    lk = [e["obj"] for e in trace.evs(th=mine.tid, op="acquire")]
+    assert len(lk) == 3
+    for st in seen:
+        assert [e["op"] for e in trace.evs(obj=lk[0], th=st.tid)] == ["acquire", "release"]
