@@ -53,7 +53,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 10
+#define API_VERSION 11
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -3405,8 +3405,10 @@ static PyMethodDef module_methods[] = {
     {"progress", progress, METH_NOARGS, "progress(): the writer wrote events (it is not stuck)"},
     {"buffered", buffered, METH_NOARGS, "buffered() -> events in all buffers"},
     {"rearm", rearm, METH_NOARGS, "rearm(): the next crossing of wake_at wakes the writer"},
-    {"summary_start", summary_start, METH_O,
-     "summary_start(threshold_ns or None): summary mode's filter on (empty tables) or off"},
+    {"summary_start", summary_start, METH_VARARGS,
+     "summary_start(threshold_ns or None, instances_per_class=64): summary mode's filter on (empty tables) or off"},
+    {"summary_due", summary_due, METH_NOARGS,
+     "summary_due() -> whether the filter's tables should be taken now"},
     {"summary_take", summary_take, METH_O,
      "summary_take(final) -> (deps, holds, resent): the filter's counts since the last take"},
     {"forget_code", forget_code, METH_O, "forget_code(id(code)): that code object is being freed"},

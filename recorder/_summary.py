@@ -182,7 +182,7 @@ class Summary:
     def start_filter(self) -> None:
         """Turn on the hot path's filter for this recording (C accelerator only)."""
         if _fast is not None:
-            _fast.summary_start(self.threshold)
+            _fast.summary_start(self.threshold, INSTANCES_PER_CLASS)
             self.fast = True
 
     def _take_filter(self, final: bool) -> None:
@@ -193,8 +193,15 @@ class Summary:
         if final:
             self.fast = False
         self.resent += resent
-        for held, obj, site, n, first, last in deps:
+        for held, obj, site, n, first, last, by_class in deps:
             held = [(o, s) for o, s in held if self._is_mutex(o)]
+            if by_class:  # (counted as its lock classes' once that many were seen)
+                dep = self._class_dep(self._class_key(held, obj, site), held, obj, site, first)
+                dep.n += n
+                dep.first = min(dep.first, first)
+                dep.last = max(dep.last, last)
+                dep.dirty = True
+                continue
             key = (tuple((o._ls_id, s) for o, s in held), obj._ls_id, site)
             dep = self.deps.get(key)
             if dep is None:  # (its first occurrences were counted by an earlier table)
@@ -321,6 +328,8 @@ class Summary:
         """The events of ``batches`` (``[(thread state, events)]``) worth writing,
         in the same shape; waits open for longer than the threshold at ``now`` (all
         of them when ``final``) are written too."""
+        if self.fast and _fast.summary_due():  # (its tables fill between records)
+            self._take_filter(False)
         self.out, self.order = {}, []
         for st, events in batches:
             for ev in events:
@@ -459,21 +468,38 @@ class Summary:
         """A dependency not seen before on these lock instances: a new one, unless its
         dependency of lock classes has INSTANCES_PER_CLASS already (locks made per
         request or per item): then the class's own, counted and not written."""
-        if len(self.deps) >= MAX_KEYS:  # bounded: counts so far go out at the next records
-            self.retired += [d for d in self.deps.values() if d.dirty]
-            self.deps.clear()
-            self.classes.clear()
-        ckey = (tuple((lock_class(e[0]), e[1]) for e in held), lock_class(obj), site)
+        self._make_room()
+        ckey = self._class_key(held, obj, site)
         made = self.classes.get(ckey, 0)
         if made >= INSTANCES_PER_CLASS:
-            dep = self.deps.get(ckey)
-            if dep is None:
-                dep = self.deps[ckey] = _Dep(self.next_dep, obj, site, held, ts, by_site=True)
-                self.next_dep += 1
-            return dep
+            return self._class_dep(ckey, held, obj, site, ts)
         self.classes[ckey] = made + 1
         dep = self.deps[key] = _Dep(self.next_dep, obj, site, held, ts)
         self.next_dep += 1
+        return dep
+
+    def _make_room(self) -> None:
+        """Bound the dependency table: when full, its counts so far go out at the
+        next records and it starts again."""
+        if len(self.deps) >= MAX_KEYS:
+            self.retired += [d for d in self.deps.values() if d.dirty]
+            self.deps.clear()
+            self.classes.clear()
+
+    @staticmethod
+    def _class_key(held: list, obj: Any, site: int) -> tuple:
+        """The key of a dependency of lock classes: each held lock's class and site,
+        the lock's class, the site (the C filter hashes the same: sf_class_dep)."""
+        return (tuple((lock_class(e[0]), e[1]) for e in held), lock_class(obj), site)
+
+    def _class_dep(self, ckey: tuple, held: list, obj: Any, site: int, ts: int) -> _Dep:
+        """The dependency of lock classes ``ckey`` (made, named by these instances,
+        if new)."""
+        dep = self.deps.get(ckey)
+        if dep is None:
+            self._make_room()
+            dep = self.deps[ckey] = _Dep(self.next_dep, obj, site, held, ts, by_site=True)
+            self.next_dep += 1
         return dep
 
     def _release(self, actor: _Actor, ev: tuple) -> None:

@@ -15,6 +15,11 @@
  *     was let through for this actor or for SF_ACTORS_PER_DEP actors, unless a
  *     wait on its resource that the Summary may have written is open (one begun
  *     holding a lock, or older than the threshold); kinds compared by a 64-bit hash;
+ *   - the acquire (and release) of a lock made per request or per item: once
+ *     INSTANCES_PER_CLASS dependencies of the same lock classes (creation
+ *     site and type of each lock, and the sites) were let through, a new
+ *     dependency of those classes is counted here as the dependency of classes,
+ *     as the Summary would count it (by_site), instead of going through;
  *   - `pass`, `suspend` and `resume`, which the Summary drops.
  *
  * Everything else goes through.  Before an event that the Summary judges with the
@@ -41,6 +46,7 @@
 static PyTypeObject LockCore_Type;  /* (defined below, in _speedups.c) */
 
 #define SF_ACTORS_PER_DEP 4       /* recorder/_summary.py ACTORS_PER_DEP */
+
 #define SF_MAX_HELD 64            /* recorder/_summary.py MAX_HELD */
 #define SF_DEP_SLOTS 8192         /* power of two */
 #define SF_DEP_FILL (SF_DEP_SLOTS / 4 * 3)
@@ -58,7 +64,7 @@ typedef struct {
     int counted;        /* its acquire was counted here, not buffered */
 } SfHeld;
 
-typedef struct {
+typedef struct SfActor_ {
     PyObject *key;      /* the thread state, or the task (strong) */
     PyObject *task;     /* the task, or Py_None (borrowed from key / None) */
     uint64_t serial;
@@ -66,6 +72,9 @@ typedef struct {
     SfHeld *held;
     PyObject *waiting;  /* a lock whose `wait` went through (compared only) */
     PyObject *held_wait;    /* a resource its open wait on which began holding a lock */
+    PyObject *wait_res;     /* the resource of its open wait, listed there (compared only) */
+    long long wait_since;   /* when that wait began */
+    struct SfActor_ *wait_next; /* the next actor on wait_res's list of waiters */
     int ncounted;       /* entries with counted set */
     int tainted;        /* events were lost: let everything through until n == 0 */
     int ended;          /* ended holding counted locks: kept until others release them */
@@ -85,6 +94,10 @@ typedef struct {
     long long n, first, last;   /* occurrences counted here, not yet taken */
     uint64_t actors[SF_ACTORS_PER_DEP];
     int nactors;
+    /* A dependency of lock classes (see sf_class_dep): keyed by the hash of the
+     * classes alone; obj and held are its first instances, to name it by. */
+    int by_class;
+    int made;           /* its instance dependencies let through so far */
 } SfDep;
 
 typedef struct {
@@ -96,13 +109,17 @@ typedef struct {
     int mutex;          /* -1: not known yet */
     int open_waits;     /* (a resource) waits begun on it and not ended */
     int held_waits;     /* of which begun holding a lock (the Summary writes those) */
-    long long open_since;   /* start of the first wait since open_waits was 0 */
+    SfActor *waiters;   /* (a resource) actors whose open wait on it is listed */
+    int loose_waits;    /* open waits not listed (an actor's second one): */
+    long long open_since;   /* start of the first since loose_waits was 0 */
     uint64_t cls;       /* hash of its class (see sf_class_of); 0: not known yet */
     long long hold_n, hold_sum, hold_max;
     uint32_t hold_b[SF_BUCKETS];
 } SfLock;
 
 static int sf_on = 0;
+/* recorder/_summary.py INSTANCES_PER_CLASS (given by summary_start) */
+static int sf_instances_per_class = 64;
 static long long sf_threshold = 10000000;
 static uint64_t sf_next_serial = 1;
 static PyObject *sf_counted;      /* SUMMARY_COUNTED: the extra of a re-sent acquire */
@@ -140,6 +157,22 @@ static Py_ssize_t sf_puts = 0;
  * the tables are not freed meanwhile, but once none is (sf_clear_pending). */
 static int sf_busy = 0;
 static int sf_clear_pending = 0;
+/* The writer was woken to take the tables (see sf_due); re-armed by the take. */
+static int sf_wake_sent = 0;
+
+/* Locks the last take kept (held, or waited on): a take frees no more. */
+static int sf_kept = 0;
+
+/* Whether a take would make room: the lock table a quarter full of locks it
+ * would let go (the writer needs the GIL to take them: locks made per item keep
+ * coming meanwhile), or the dependency or kind table as full as a take empties it. */
+static inline int
+sf_due(void)
+{
+    return (sf_nlocks >= SF_LOCK_SLOTS / 4 && sf_nlocks >= 2 * sf_kept)
+        || sf_ndeps >= SF_DEP_FILL - SF_DEP_SLOTS / 8
+        || sf_nkinds >= SF_KIND_FILL - SF_KIND_SLOTS / 8;
+}
 
 static inline uint64_t
 sf_mix(uint64_t h, PyObject *obj, long long site)
@@ -240,9 +273,40 @@ sf_actor_unlink(int i)
 /* Free an actor taken out of the table (may run Python code: call last). */
 static SfLock *sf_lock(PyObject *obj, int make);
 
+/* Take `a` off the list of waiters of its wait's resource. */
+static void
+sf_unlist_waiter(SfActor *a)
+{
+    SfLock *r = a->wait_res != NULL ? sf_lock(a->wait_res, 0) : NULL;
+    if (r != NULL) {
+        for (SfActor **p = &r->waiters; *p != NULL; p = &(*p)->wait_next) {
+            if (*p == a) {
+                *p = a->wait_next;
+                break;
+            }
+        }
+    }
+    a->wait_res = NULL;
+    a->wait_next = NULL;
+}
+
+/* Whether a wait on `r` open at `now` began the threshold or longer ago. */
+static int
+sf_old_wait(SfLock *r, long long now)
+{
+    if (r->loose_waits > 0 && now - r->open_since >= sf_threshold)
+        return 1;
+    for (SfActor *w = r->waiters; w != NULL; w = w->wait_next)
+        if (now - w->wait_since >= sf_threshold)
+            return 1;
+    return 0;
+}
+
 static void
 sf_actor_free(SfActor *a)
 {
+    if (a->wait_res != NULL)
+        sf_unlist_waiter(a);
     if (a->held_wait != NULL) {
         SfLock *r = sf_lock(a->held_wait, 0);
         if (r != NULL && r->held_waits > 0)
@@ -324,7 +388,7 @@ sf_dep(uint64_t h, SfActor *a, PyObject *obj, long long site)
         SfDep *d = &sf_deps[i];
         if (d->h == 0)
             return sf_ndeps < SF_DEP_FILL ? d : NULL;
-        if (d->h == h && d->obj == obj && d->site == site && d->depth == a->n) {
+        if (d->h == h && !d->by_class && d->obj == obj && d->site == site && d->depth == a->n) {
             int same = 1;
             for (int k = 0; k < a->n && same; k++)
                 same = d->held[k].obj == a->held[k].obj && d->held[k].site == a->held[k].site;
@@ -577,6 +641,43 @@ sf_class_of(PyObject *obj, SfLock *l, int resource)
     return h;  /* 0: not known without running Python code */
 }
 
+/* The dependency of lock classes of the actor's held stack -> obj at site (found,
+ * or made with `made` 0), or NULL when a class is not known without running
+ * Python code or the table is full.  The Summary keys it the same way
+ * (recorder/_summary.py _class_dep): each held lock's class and site, the lock's
+ * class, the site. */
+static SfDep *
+sf_class_dep(SfActor *a, PyObject *obj, long long site)
+{
+    uint64_t c = sf_class_of(obj, sf_lock(obj, 0), 0);
+    if (c == 0)
+        return NULL;
+    uint64_t h = sf_mix(sf_mix(0xC1A55ULL, NULL, (long long)c), NULL, site);
+    for (int k = 0; k < a->n; k++) {
+        SfHeld *e = &a->held[k];
+        uint64_t hc = sf_class_of(e->obj, sf_lock(e->obj, 0), 0);
+        if (hc == 0)
+            return NULL;
+        h = sf_mix(sf_mix(h, NULL, (long long)hc), NULL, e->site);
+    }
+    unsigned i = (unsigned)h & (SF_DEP_SLOTS - 1);
+    for (;;) {
+        SfDep *d = &sf_deps[i];
+        if (d->h == h && d->by_class)
+            return d;
+        if (d->h == 0) {
+            if (sf_ndeps >= SF_DEP_FILL || sf_dep_fill(d, h, a, obj, site) < 0) {
+                PyErr_Clear();
+                return NULL;
+            }
+            d->by_class = 1;
+            d->made = 0;
+            return d;
+        }
+        i = (i + 1) & (SF_DEP_SLOTS - 1);
+    }
+}
+
 /* A signal: 1 when its kind (recorder/_summary.py Summary._signal) was let through
  * for this actor or for SF_ACTORS_PER_DEP actors already and no wait on its
  * resource is open (the Summary writes a signal while a written wait is open);
@@ -586,9 +687,9 @@ sf_signal_seen(SfActor *a, PyObject *obj, PyObject *site_obj, PyObject *sig)
 {
     SfLock *r = sf_lock(obj, 1);
     /* A wait on it that the Summary may have written is open: one begun holding a
-     * lock, or one older than the threshold (open_since is at most its start). */
-    if (r == NULL || r->held_waits > 0
-            || (r->open_waits > 0 && mono_now() - r->open_since >= sf_threshold))
+     * lock, or one older than the threshold.  (A pool's idle workers wait on its
+     * queue in turns: there is nearly always one open, seldom an old one.) */
+    if (r == NULL || r->held_waits > 0 || (r->open_waits > 0 && sf_old_wait(r, mono_now())))
         return 0;
     if (sig != NULL && !PyUnicode_CheckExact(sig))
         return 0;
@@ -634,6 +735,24 @@ sf_signal_seen(SfActor *a, PyObject *obj, PyObject *site_obj, PyObject *sig)
     }
 }
 
+/* Count an acquire of `obj` at `site` (time t) under dependency `d`, here: the
+ * lock goes on the actor's stack as counted.  1, or -1 with an error. */
+static int
+sf_count_dep(SfActor *a, SfDep *d, PyObject *obj, long long site, long long t)
+{
+    int err;
+    PyObject *drop = sf_push(a, obj, site, t, 1, &err);
+    if (err < 0)
+        return -1;
+    if (d->n == 0 || t < d->first)
+        d->first = t;
+    if (t > d->last)
+        d->last = t;
+    d->n++;
+    Py_XDECREF(drop);
+    return 1;
+}
+
 /* sumc_filter: called once for every event about to be buffered (record() and
  * append()), with the thread's state and buffer.  `ts` may be NULL (now); `full`:
  * the event will not fit (it is lost unless counted here).
@@ -655,12 +774,20 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
         if (sf_op_is(op, sf_op_wait_begin)) {  /* (see sf_signal_seen) */
             SfLock *r = sf_lock(obj, 1);
             if (r != NULL) {
-                if (r->open_waits++ == 0)
+                r->open_waits++;
+                SfActor *a = sf_actor(key, task);
+                if (a != NULL && a->wait_res == NULL) {
+                    a->wait_res = obj;
+                    a->wait_since = mono_now();
+                    a->wait_next = r->waiters;
+                    r->waiters = a;
+                }
+                else if (r->loose_waits++ == 0) {
                     r->open_since = mono_now();
-                int i = sf_actor_find(key);
-                if (i >= 0 && sf_actors[i]->n > 0 && sf_actors[i]->held_wait == NULL) {
+                }
+                if (a != NULL && a->n > 0 && a->held_wait == NULL) {
                     r->held_waits++;
-                    sf_actors[i]->held_wait = obj;
+                    a->held_wait = obj;
                 }
             }
         }
@@ -669,8 +796,13 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
             if (r != NULL && r->open_waits > 0)
                 r->open_waits--;
             int i = sf_actor_find(key);
-            if (i >= 0 && sf_actors[i]->held_wait == obj) {
-                sf_actors[i]->held_wait = NULL;
+            SfActor *a = i >= 0 ? sf_actors[i] : NULL;
+            if (a != NULL && a->wait_res == obj)
+                sf_unlist_waiter(a);
+            else if (r != NULL && r->loose_waits > 0)
+                r->loose_waits--;
+            if (a != NULL && a->held_wait == obj) {
+                a->held_wait = NULL;
                 if (r != NULL && r->held_waits > 0)
                     r->held_waits--;
             }
@@ -809,19 +941,16 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
             int known = d->nactors >= SF_ACTORS_PER_DEP;
             for (int k = 0; k < d->nactors && !known; k++)
                 known = d->actors[k] == a->serial;
-            if (known && sf_lock(obj, 1) != NULL) {
-                int err;
-                PyObject *drop = sf_push(a, obj, site, t, 1, &err);
-                if (err < 0)
-                    return -1;
-                if (d->n == 0 || t < d->first)
-                    d->first = t;
-                if (t > d->last)
-                    d->last = t;
-                d->n++;
-                Py_XDECREF(drop);
-                return 1;
-            }
+            if (known && sf_lock(obj, 1) != NULL)
+                return sf_count_dep(a, d, obj, site, t);
+        }
+        else {  /* new on these locks (or no room for it): perhaps not on their classes */
+            SfDep *c = sf_class_dep(a, obj, site);
+            if (c != NULL && c->made >= sf_instances_per_class && sf_lock(obj, 1) != NULL)
+                return sf_count_dep(a, c, obj, site, t);
+            if (c != NULL)
+                c->made++;
+            d = sf_dep(h, a, obj, site);  /* (the class's may have taken d's slot) */
         }
     }
     /* let it through: the Summary judges it with the held set */
@@ -867,6 +996,17 @@ sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
     while (sf_puts > 0) {  /* (may run Python code, let other threads run) */
         sf_puts--;
         counted();
+    }
+    if (sf_due() && !sf_wake_sent && waker != NULL && rc >= 0) {
+        /* the tables are filling: have the writer take them now (summary_take
+         * empties them) rather than at its next records, up to 10 s away; past
+         * three quarters, events go through uncounted */
+        sf_wake_sent = 1;
+        PyObject *r = PyObject_CallNoArgs(waker);
+        if (r == NULL)
+            PyErr_Clear();
+        else
+            Py_DECREF(r);
     }
     return rc;
 }
@@ -914,6 +1054,7 @@ sf_clear_tables(void)
         l->obj = NULL;
     }
     sf_nlocks = 0;
+    sf_kept = 0;
     memset(sf_kinds, 0, sizeof(sf_kinds));
     sf_nkinds = 0;
     sf_resent = 0;
@@ -923,8 +1064,12 @@ sf_clear_tables(void)
 /* summary_start(threshold_ns) / summary_start(None): turn the filter on (empty
  * tables) or off. */
 static PyObject *
-summary_start(PyObject *mod, PyObject *arg)
+summary_start(PyObject *mod, PyObject *args)
 {
+    PyObject *arg;
+    int per_class = sf_instances_per_class;
+    if (!PyArg_ParseTuple(args, "O|i", &arg, &per_class))
+        return NULL;
     long long threshold = -1;
     if (arg != Py_None) {
         threshold = PyLong_AsLongLong(arg);
@@ -941,6 +1086,7 @@ summary_start(PyObject *mod, PyObject *arg)
     }
     if (threshold >= 0) {
         sf_threshold = threshold;
+        sf_instances_per_class = per_class;
         sf_on = 1;
     }
     Py_XDECREF(drop);
@@ -948,7 +1094,8 @@ summary_start(PyObject *mod, PyObject *arg)
 }
 
 /* The dependency counts since the last take, as
- * [(((held lock, site), ...), lock, site, n, first, last)], zeroed. */
+ * [(((held lock, site), ...), lock, site, n, first, last, by_class)], zeroed
+ * (by_class: a dependency of lock classes, named by its first instances). */
 static PyObject *
 sf_take_deps(void)
 {
@@ -970,7 +1117,8 @@ sf_take_deps(void)
             }
             PyTuple_SET_ITEM(held, k, pair);
         }
-        PyObject *row = Py_BuildValue("(NOLLLL)", held, d->obj, d->site, d->n, d->first, d->last);
+        PyObject *row = Py_BuildValue("(NOLLLLO)", held, d->obj, d->site, d->n, d->first,
+                                      d->last, d->by_class ? Py_True : Py_False);
         if (row == NULL || PyList_Append(out, row) < 0) {
             Py_XDECREF(row);
             goto error;
@@ -1037,6 +1185,7 @@ sf_take_locks(PyObject *drop)
         l->obj = NULL;
     }
     sf_nlocks = 0;
+    sf_kept = nkeep;
     for (int k = 0; k < nkeep; k++) {
         unsigned i = (unsigned)sf_ptr_hash(keep[k].obj) & (SF_LOCK_SLOTS - 1);
         while (sf_locks[i].obj != NULL)
@@ -1048,6 +1197,14 @@ sf_take_locks(PyObject *drop)
 error:
     Py_DECREF(out);
     return NULL;
+}
+
+/* summary_due() -> whether the filter's tables should be taken (summary_take) at
+ * the writer's next drain (see sf_due). */
+static PyObject *
+summary_due(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(sf_on && sf_due());
 }
 
 /* summary_take(final) -> (deps, holds, resent): what the filter counted since the
@@ -1063,6 +1220,7 @@ summary_take(PyObject *mod, PyObject *arg)
     PyObject *drop = PyList_New(0);
     if (drop == NULL)
         return NULL;
+    sf_wake_sent = 0;
     PyObject *deps = sf_take_deps();
     PyObject *holds = deps ? sf_take_locks(drop) : NULL;
     PyObject *res = NULL;

@@ -416,3 +416,101 @@ def test_a_summary_recording_that_ends_abnormally_leaves_no_filter_on(rec, monke
     trace = rec.stop()
     worker = trace.thread("worker")["id"]
     assert len([e for e in trace.evs(th=worker) if e["op"] in ("acquire", "release")]) == 400
+
+
+def _count_reaching(monkeypatch, op: str) -> list[int]:
+    """Count the events of kind ``op`` that reach the Summary (not counted by the
+    hot path's filter) in the running summary recording."""
+    summary = recorder._sink.summary
+    seen = [0]
+    process = summary.process
+
+    def counting(batches, *args, **kwargs):
+        seen[0] += sum(1 for _, events in batches for ev in events if ev[1] == op)
+        return process(batches, *args, **kwargs)
+
+    monkeypatch.setattr(summary, "process", counting)
+    return seen
+
+
+@needs_filter
+def test_locks_made_per_item_are_counted_on_the_hot_path_past_the_bound(rec, monkeypatch):
+    """Past INSTANCES_PER_CLASS dependencies of the same lock classes, a new one is
+    counted by the filter as the dependency of classes, as the Summary counts it:
+    a pool's per-Future locks no longer all go through the Summary."""
+    monkeypatch.setattr(_summary, "INSTANCES_PER_CLASS", 8)
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    taken = _count_taken(monkeypatch)
+    outer = recorder.name(threading.Lock(), "outer")
+
+    def work() -> None:
+        for _ in range(2000):
+            item = threading.Lock()
+            with outer:
+                with item:
+                    pass
+
+    _run(work, name="items")
+    trace = rec.stop()
+    assert taken[0] < 100, taken[0]  # (not 8,000)
+    io = trace.one("lock", "outer")["id"]
+    items = [r for r in _deps(trace) if r["held"] and r["held"][0]["obj"] == io]
+    assert sum(r["n"] for r in items) == 2000
+    assert [r["n"] for r in items if not r.get("by_site")] == [1] * 8
+    assert [r["n"] for r in items if r.get("by_site")] == [1992]
+    item_acquires = [e for e in trace.events if e["op"] == "acquire" and e["obj"] != io]
+    assert len(item_acquires) == 8
+
+
+@needs_filter
+def test_the_filter_tables_are_taken_before_they_fill(rec, monkeypatch):
+    """Locks made faster than the records are due (every 10 s) fill the filter's
+    lock table: the writer is woken to take it, so the filter keeps counting."""
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    taken = _count_taken(monkeypatch)
+
+    def work() -> None:
+        for i in range(30_000):  # (the table keeps 6,144 locks)
+            with threading.Lock():
+                pass
+            if i % 1000 == 999:  # (a service waits for I/O now and then: the writer runs)
+                time.sleep(0.005)
+
+    _run(work, name="items")
+    trace = rec.stop()
+    assert taken[0] < 3000, taken[0]  # (not most of 60,000)
+    made_in_work = [r for r in _deps(trace) if trace.site(trace.defs[r["obj"]])[2] == "work"]
+    assert sum(r["n"] for r in made_in_work) == 30_000
+
+
+def _wait_in_turns(cond, stop: threading.Event) -> None:
+    while not stop.is_set():
+        with cond:
+            cond.wait(0.002)
+
+
+@needs_filter
+def test_signals_while_short_waits_overlap_are_counted(rec, monkeypatch):
+    """Waiters that wait in turns (a pool's idle workers) keep a wait open nearly
+    all the time, each one short: the signals are counted by the filter, which
+    lets them through only while a wait that is old by the threshold is open."""
+    rec.start(mode="summary", summary_threshold_ms=50)
+    signals = _count_reaching(monkeypatch, "signal")
+    cond = recorder.name(threading.Condition(threading.Lock()), "cond")
+    stop = threading.Event()
+    waiters = [threading.Thread(target=_wait_in_turns, args=(cond, stop)) for _ in range(3)]
+    for t in waiters:
+        t.start()
+    deadline = time.monotonic() + 0.6
+    n = 0
+    while time.monotonic() < deadline:
+        with cond:
+            cond.notify()
+        n += 1
+        time.sleep(0.0002)
+    stop.set()
+    for t in waiters:
+        t.join(10)
+    rec.stop()
+    assert n > 500
+    assert signals[0] < n / 10, (signals[0], n)
