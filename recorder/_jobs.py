@@ -61,6 +61,10 @@ class Job:
         return self._def
 
 
+if _core.speedups is not None:
+    _core.speedups.set_plain_def_type(Job)  # (the writer writes a Job's _def in C)
+
+
 def job_name(fn: Any) -> str:
     """``module.qualname`` of the function a work item runs (through partials and the
     ``Context.run`` that ``asyncio.to_thread`` wraps it in)."""

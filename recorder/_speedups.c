@@ -53,7 +53,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 11
+#define API_VERSION 12
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -2487,6 +2487,12 @@ written_id(PyObject *obj, PyObject *written)
     return v;
 }
 
+/* Strings found plain lately, by address (direct-mapped).  Each is held, so an
+ * address here stays that string's.  The definitions of locks made per item
+ * repeat the same type, expr and lib strings: scanned once, not each time. */
+#define PLAIN_CACHE 256
+static PyObject *plain_seen[PLAIN_CACHE];
+
 /* A str that JSON needs no escape for (printable ASCII but " and \\): its
  * length, else -1. */
 static Py_ssize_t
@@ -2495,10 +2501,18 @@ plain_len(PyObject *s)
     if (!PyUnicode_CheckExact(s) || !PyUnicode_IS_ASCII(s))
         return -1;
     Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    size_t slot = ((uintptr_t)s >> 4) & (PLAIN_CACHE - 1);
+    if (n >= 8 && plain_seen[slot] == s)
+        return n;
     const unsigned char *c = PyUnicode_1BYTE_DATA(s);
     for (Py_ssize_t i = 0; i < n; i++)
         if (c[i] < 0x20 || c[i] == '"' || c[i] == '\\' || c[i] == 0x7f)
             return -1;
+    if (n >= 8) {
+        PyObject *old = plain_seen[slot];
+        plain_seen[slot] = Py_NewRef(s);
+        Py_XDECREF(old);  /* (a str: its dealloc runs no Python code) */
+    }
     return n;
 }
 
@@ -2620,6 +2634,64 @@ define_from(PyObject *define, PyObject *x, Out *o, PyObject *out, Py_ssize_t *ba
     if (v == -1 && PyErr_Occurred())
         PyErr_Clear();
     return v;
+}
+
+/* A type whose instances carry their whole definition, plain, in a slot `_def`
+ * (their id in slot `_ls_id`), naming no site and no other object: a pool's
+ * Job (recorder/_jobs.py), one per work item.  Set by set_plain_def_type(). */
+static PyTypeObject *plain_def_type;
+static Py_ssize_t off_pd_id = -1, off_pd_def = -1;
+
+static PyObject *
+set_plain_def_type(PyObject *mod, PyObject *tp)
+{
+    if (!PyType_Check(tp)) {
+        PyErr_SetString(PyExc_TypeError, "set_plain_def_type(type)");
+        return NULL;
+    }
+    off_pd_id = slot_offset((PyTypeObject *)tp, "_ls_id");
+    off_pd_def = slot_offset((PyTypeObject *)tp, "_def");
+    Py_XSETREF(plain_def_type, (PyTypeObject *)Py_NewRef(tp));
+    Py_RETURN_NONE;
+}
+
+/* Sink._define() of an object of plain_def_type: its id once its definition is
+ * written (here, when not yet in `written`), -2 when Python must write it. */
+static long long
+define_plain_obj(PyObject *obj, PyObject *written, Out *o)
+{
+    if (off_pd_id < 0 || off_pd_def < 0)
+        return -2;
+    PyObject *id = *(PyObject **)((char *)obj + off_pd_id);
+    PyObject *def = *(PyObject **)((char *)obj + off_pd_def);
+    if (id == NULL || def == NULL || !PyLong_CheckExact(id) || !PyDict_CheckExact(def)
+            || PyDict_GET_SIZE(def) == 0)
+        return -2;
+    long long oid = as_ll(id);
+    if (oid == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -2;
+    }
+    int in = PySet_Contains(written, id);
+    if (in != 0) {
+        if (in < 0)
+            PyErr_Clear();
+        return in < 0 ? -2 : oid;
+    }
+    size_t len;
+    if (plain_size(def, &len, 1) < 0 || out_reserve(o, len + 4) < 0) {
+        PyErr_Clear();
+        return -2;
+    }
+    if (PySet_Add(written, id) < 0) {
+        PyErr_Clear();
+        return -2;
+    }
+    size_t at = o->len;
+    out_extra(o, def);  /* ,"k":v,... */
+    o->data[at] = '{';
+    LIT(o, "}\n");
+    return oid;
 }
 
 static const char *const def_site_keys[] = {"site", "coro_site", "user_site"};
@@ -3225,6 +3297,8 @@ encode(PyObject *mod, PyObject *args)
                 oid = written_id(obj, written);
             if (oid < 0 && define_obj != Py_None && Py_TYPE(obj) == &Ref_Type)
                 oid = define_ref((Ref *)obj, written, wsites, define_site, &o, out, &base, 0);
+            else if (oid < 0 && define_obj != Py_None && Py_TYPE(obj) == plain_def_type)
+                oid = define_plain_obj(obj, written, &o);
             if (oid == -2 || (oid < 0 && define_obj != Py_None && Py_TYPE(obj) != &Ref_Type))
                 oid = define_from(define_obj, obj, &o, out, &base);
             if (oid < 0)
@@ -3420,6 +3494,8 @@ static PyMethodDef module_methods[] = {
      "thread_begin(thread) -> its ThreadState bound to this new thread, or None"},
     {"thread_end", (PyCFunction)(void (*)(void))thread_end, METH_FASTCALL,
      "thread_end(st, thread): the thread finished its run"},
+    {"set_plain_def_type", set_plain_def_type, METH_O,
+     "set_plain_def_type(type): its objects' definitions (slot _def) are written in C"},
     {"own_state", own_state, METH_O,
      "own_state(st): st is now the calling thread's state (its cache entry only)"},
     {"invalidate", invalidate, METH_NOARGS,

@@ -198,6 +198,14 @@ def _mixed_events() -> list:
     t = threading.Thread(target=lambda: lock.acquire() and lock.release(), name="t\n1")
     t.start()
     t.join(10)
+    from concurrent.futures import ThreadPoolExecutor
+
+    def job_é() -> None:  # (a job whose name JSON must escape: Python writes it)
+        pass
+
+    with ThreadPoolExecutor(1) as pool:  # (submissions name each job's segment)
+        for fn in (abs, abs, job_é):
+            pool.submit(fn, *([1] if fn is abs else [])).result()
     st = _core.current_state()
     return list(st.buf)
 
@@ -210,6 +218,7 @@ def test_c_and_python_encoders_write_the_same_bytes(rec, monkeypatch, max_file_m
     assert any(len(e) == 5 and e[4] is not None for e in events)  # by a task
     assert any(len(e) == 6 for e in events)  # with extra fields
     assert sum(e[1] == "acquire" for e in events) >= 8
+    assert sum(type(e[2]).__name__ == "Job" for e in events) >= 2  # (pool job segments)
     st = _core.current_state()
     outputs = []
     for fast in (_sink._encode_fast, None):
