@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 _encode_fast = _core.speedups.encode if _core.speedups is not None else None
 _take = _core.speedups.take if _core.speedups is not None else None
+_take_states = _core.speedups.take_states if _core.speedups is not None else None
 _define_state = getattr(_core.speedups, "define_state", None)
 
 FORMAT = "lockscope-trace"
@@ -415,6 +416,9 @@ class Sink:
         # Take events before definitions: an event taken here was appended after its
         # object's definition was recorded, so the definition is known by now.
         _core.rearm_waker()
+        batches = _take_states(_core.states, final) if _take_states is not None else None
+        if batches is not None:  # (the same, in C)
+            return batches
         batches = []
         for st in list(_core.states):
             # Read ``ended`` before the length: the thread appends its ``end`` event

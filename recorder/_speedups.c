@@ -53,7 +53,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 12
+#define API_VERSION 13
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -137,6 +137,13 @@ configure(PyObject *mod, PyObject *args)
     PyObject *core, *acq, *rel;
     if (!PyArg_ParseTuple(args, "OOO", &core, &acq, &rel))
         return NULL;
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        /* This module's state is per process (single-phase init): a subinterpreter's
+         * recorder._core must not replace the main one's (the subinterpreter is
+         * not recorded; its recorder runs without the accelerator). */
+        PyErr_SetString(PyExc_RuntimeError, "the C accelerator serves the main interpreter only");
+        return NULL;
+    }
     PyObject *d = PyModule_GetDict(core);
     if (d == NULL)
         return NULL;
@@ -3391,6 +3398,8 @@ encode(PyObject *mod, PyObject *args)
 
 /* take(buf, n) -> list: pop the n oldest events of a thread's buffer (a deque
  * the owning thread appends to meanwhile); they leave the buffered count. */
+static PyObject *take_n(PyObject *buf, Py_ssize_t n);
+
 static PyObject *
 take(PyObject *mod, PyObject *args)
 {
@@ -3398,6 +3407,13 @@ take(PyObject *mod, PyObject *args)
     Py_ssize_t n;
     if (!PyArg_ParseTuple(args, "On", &buf, &n))
         return NULL;
+    return take_n(buf, n);
+}
+
+/* The n oldest events of buf, taken (new list). */
+static PyObject *
+take_n(PyObject *buf, Py_ssize_t n)
+{
     PyObject *list = PyList_New(0);
     if (list == NULL)
         return NULL;
@@ -3423,6 +3439,134 @@ take(PyObject *mod, PyObject *args)
     return list;
 }
 
+static PyObject *op_dropped;
+
+/* Append the batch (st, events) to batches (steals events, which may be NULL
+ * after an error).  0, or -1 with an error. */
+static int
+add_batch(PyObject *batches, PyObject *st, PyObject *events)
+{
+    if (events == NULL)
+        return -1;
+    PyObject *b = PyTuple_Pack(2, st, events);
+    Py_DECREF(events);
+    if (b == NULL)
+        return -1;
+    int r = PyList_Append(batches, b);
+    Py_DECREF(b);
+    return r;
+}
+
+/* take_states(states, final) -> batches or None: the writer's Sink._take over the list of
+ * thread states, in C (one pass a drain, a state per thread: a thread per
+ * request made it a few hundred Python instructions per request).  For each
+ * state: its buffered events; the closing of its gap when it ended (or `final`);
+ * the events it dropped since the last report; an ended state with nothing left
+ * is taken off `states`. */
+static PyObject *
+take_states(PyObject *mod, PyObject *args)
+{
+    PyObject *states;
+    int final;
+    if (!PyArg_ParseTuple(args, "O!p", &PyList_Type, &states, &final))
+        return NULL;
+    /* (None: the Python loop takes them -- a ThreadState of another type than
+     * the one configured, as in a subinterpreter, which shares this module) */
+    if (!states_ready())
+        Py_RETURN_NONE;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(states); i++)
+        if (Py_TYPE(PyList_GET_ITEM(states, i)) != state_type)
+            Py_RETURN_NONE;
+    PyObject *snapshot = PyList_GetSlice(states, 0, PY_SSIZE_T_MAX);
+    PyObject *batches = snapshot != NULL ? PyList_New(0) : NULL;
+    if (batches == NULL)
+        goto error;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(snapshot); i++) {
+        PyObject *st = PyList_GET_ITEM(snapshot, i);
+        /* Read `ended` before the length: the thread appends its end event before
+         * it sets ended, so an empty buffer of an ended thread stays empty. */
+        int ended = slot(st, off_ended) == Py_True;
+        PyObject *buf = slot(st, off_buf);
+        Py_ssize_t n = buf != NULL ? PyObject_Size(buf) : -1;
+        if (n < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_AttributeError, "buf");
+            goto error;
+        }
+        if (n > 0) {
+            Py_INCREF(buf);
+            PyObject *events = take_n(buf, n);
+            Py_DECREF(buf);
+            if (add_batch(batches, st, events) < 0)
+                goto error;
+        }
+        PyObject *gap = slot(st, off_gap);
+        if (gap != NULL && gap != Py_None && (ended || final)) {
+            PyObject *ev = PyObject_CallOneArg(end_gap_fn, st);
+            PyObject *one = ev != NULL ? PyList_New(1) : NULL;
+            if (one == NULL) {
+                Py_XDECREF(ev);
+                goto error;
+            }
+            PyList_SET_ITEM(one, 0, ev);
+            if (add_batch(batches, st, one) < 0)
+                goto error;
+        }
+        PyObject *dropped = slot(st, off_dropped), *reported = slot(st, off_dropped_reported);
+        PyObject *lost = dropped != NULL && reported != NULL
+            ? PyNumber_Subtract(dropped, reported) : NULL;
+        if (lost == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_AttributeError, "dropped");
+            goto error;
+        }
+        int some = PyObject_RichCompareBool(lost, int_zero, Py_GT);
+        if (some > 0) {
+            PyObject *now = reported;
+            PyObject *sum = PyNumber_Add(now, lost);
+            PyObject *ts = sum != NULL ? now_ns() : NULL;
+            PyObject *ev = ts != NULL ? PyTuple_Pack(3, ts, op_dropped, lost) : NULL;
+            Py_XDECREF(ts);
+            if (ev == NULL) {
+                Py_XDECREF(sum);
+                Py_DECREF(lost);
+                goto error;
+            }
+            slot_set(st, off_dropped_reported, sum);
+            Py_DECREF(sum);
+            PyObject *one = PyList_New(1);
+            if (one == NULL) {
+                Py_DECREF(ev);
+                Py_DECREF(lost);
+                goto error;
+            }
+            PyList_SET_ITEM(one, 0, ev);
+            if (add_batch(batches, st, one) < 0) {
+                Py_DECREF(lost);
+                goto error;
+            }
+        }
+        Py_DECREF(lost);
+        if (some < 0)
+            goto error;
+        if (!some && n == 0 && ended) {
+            for (Py_ssize_t k = 0; k < PyList_GET_SIZE(states); k++) {
+                if (PyList_GET_ITEM(states, k) == st) {
+                    if (PyList_SetSlice(states, k, k + 1, NULL) < 0)
+                        goto error;
+                    break;
+                }
+            }
+        }
+    }
+    Py_DECREF(snapshot);
+    return batches;
+error:
+    Py_XDECREF(snapshot);
+    Py_XDECREF(batches);
+    return NULL;
+}
+
 /* untrack(container): hide a buffer of events from the cyclic GC (see
  * recorder/_core.py new_buffer()). */
 static PyObject *
@@ -3443,6 +3587,8 @@ static PyMethodDef module_methods[] = {
      "encode(events, start, tid, written, wsites, ops, out, limit, define=None, define_site=None)"
      " -> index reached"},
     {"take", take, METH_VARARGS, "take(buf, n) -> the n oldest events of buf"},
+    {"take_states", take_states, METH_VARARGS,
+     "take_states(states, final) -> [(state, events)]: the writer's take, in C"},
     {"untrack", untrack, METH_O, "untrack(container): the cyclic GC no longer scans it"},
     {"set_lock_creators", set_lock_creators, METH_VARARGS,
      "set_lock_creators(threading_file, owner_code_ids, event_init_code, thread_init_code)"},
@@ -3540,7 +3686,7 @@ PyInit__speedups(void)
         || !(s_a_name = intern("_name")) || !(s_ls_state = intern("_ls_state"))
         || !(s_states = intern("states")) || !(s_on_bind = intern("on_bind"))
         || !(s_bind_state = intern("bind_state")) || !(op_start = intern("start"))
-        || !(op_end = intern("end"))
+        || !(op_end = intern("end")) || !(op_dropped = intern("dropped"))
         || !(s_a_daemonic = intern("_daemonic")) || !(s_a_ident = intern("_ident"))
         || !(s_a_native_id = intern("_native_id"))
         || !(s_kind_lock = intern("lock")) || !(s_kind_resource = intern("resource"))

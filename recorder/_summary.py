@@ -62,7 +62,13 @@ MAX_HELD = 64          # locks remembered per actor (older ones are forgotten)
 INSTANCES_PER_CLASS = 64  # distinct per-instance dependencies written per dependency of lock classes
 MAX_SHOWN = 100_000    # threads, tasks and jobs remembered as shown
 MAX_GONE = 4096        # threads/tasks/jobs that ended unshown, kept in case they are named later
-GIVE_UP = frozenset(("timeout", "cancel"))
+# Summary._event: the method that judges each kind of event (but acquire and release)
+_HANDLERS = {"wait": "_on_wait", "try-fail": "_on_try_fail", "timeout": "_on_give_up",
+             "cancel": "_on_give_up", "wait-begin": "_on_wait_begin",
+             "wait-end": "_on_wait_end", "signal": "_on_signal", "start": "_on_start",
+             "join": "_on_start", "end": "_on_end", "segment-begin": "_on_segment_begin",
+             "segment-end": "_on_segment_end", "pass": "_on_ignored",
+             "suspend": "_on_ignored", "resume": "_on_ignored"}
 # The hot path's filter (C accelerator), when built; its mark on a re-sent acquire.
 _fast = _core.speedups if hasattr(_core.speedups, "summary_take") else None
 _COUNTED = getattr(_fast, "SUMMARY_COUNTED", object())
@@ -362,55 +368,69 @@ class Summary:
                 self._acquire(self._actor(st, ev[4]), ev)
         elif op == "release":
             self._release(self._actor(st, ev[4]), ev)
-        elif op == "wait":
-            actor = self._actor(st, ev[4])
-            actor.lock_wait = [ev, False]
-        elif op == "try-fail":
-            self._try_fail(self._actor(st, ev[4]), ev)
-        elif op in GIVE_UP:
-            actor = self._actor(st, ev[4])
-            lw = actor.lock_wait
-            if lw is not None and lw[0][2] is ev[2]:
-                actor.lock_wait = None
-                self._count_wait(ev[2], max(0, ev[0] - lw[0][0]))
-                self._write_pending(actor, lw)
-            self._write_context(actor)
-            self._emit(st, ev)
-        elif op == "wait-begin":
-            actor = self._actor(st, ev[4])
-            pending = [ev, False]
-            actor.waits[ev[2]._ls_id] = pending
-            if actor.held:
-                self._write_pending(actor, pending)
-        elif op == "wait-end":
-            actor = self._actor(st, ev[4])
-            pending = actor.waits.pop(ev[2]._ls_id, None)
-            if pending is None:
-                return
-            if not pending[1] and ev[0] - pending[0][0] >= self.threshold:
-                self._write_pending(actor, pending)
-            if pending[1]:
-                self._emit(st, ev)
-                self._closed_wait(pending)
-        elif op == "signal":
-            self._signal(self._actor(st, ev[4]), ev)
-        elif op == "start" or op == "join":
-            self._hold_back(ev[2], st, ev)
-        elif op == "end":
-            self._finish(ev[2], st, ev)
-            self._ended(st, ev)
-        elif op == "segment-begin":
-            self.segment[st] = ev[2]
-            self._hold_back(ev[2], st, ev)
-        elif op == "segment-end":
-            self.segment.pop(st, None)
-            self._finish(ev[2], st, ev)
-        elif op == "pass" or op == "suspend" or op == "resume":
+        else:  # (one lookup, not a chain of comparisons: a thread per request ends here)
+            getattr(self, _HANDLERS.get(op, "_on_other"))(st, ev)
+
+    def _on_wait(self, st: Any, ev: tuple) -> None:
+        self._actor(st, ev[4]).lock_wait = [ev, False]
+
+    def _on_try_fail(self, st: Any, ev: tuple) -> None:
+        self._try_fail(self._actor(st, ev[4]), ev)
+
+    def _on_give_up(self, st: Any, ev: tuple) -> None:
+        actor = self._actor(st, ev[4])
+        lw = actor.lock_wait
+        if lw is not None and lw[0][2] is ev[2]:
+            actor.lock_wait = None
+            self._count_wait(ev[2], max(0, ev[0] - lw[0][0]))
+            self._write_pending(actor, lw)
+        self._write_context(actor)
+        self._emit(st, ev)
+
+    def _on_wait_begin(self, st: Any, ev: tuple) -> None:
+        actor = self._actor(st, ev[4])
+        pending = [ev, False]
+        actor.waits[ev[2]._ls_id] = pending
+        if actor.held:
+            self._write_pending(actor, pending)
+
+    def _on_wait_end(self, st: Any, ev: tuple) -> None:
+        actor = self._actor(st, ev[4])
+        pending = actor.waits.pop(ev[2]._ls_id, None)
+        if pending is None:
             return
-        else:  # dropped, resync, name, and anything unknown: as recorded
-            if op == "resync":
-                self._resync(st, ev[2])
+        if not pending[1] and ev[0] - pending[0][0] >= self.threshold:
+            self._write_pending(actor, pending)
+        if pending[1]:
             self._emit(st, ev)
+            self._closed_wait(pending)
+
+    def _on_signal(self, st: Any, ev: tuple) -> None:
+        self._signal(self._actor(st, ev[4]), ev)
+
+    def _on_start(self, st: Any, ev: tuple) -> None:  # (and join)
+        self._hold_back(ev[2], st, ev)
+
+    def _on_end(self, st: Any, ev: tuple) -> None:
+        self._finish(ev[2], st, ev)
+        self._ended(st, ev)
+
+    def _on_segment_begin(self, st: Any, ev: tuple) -> None:
+        self.segment[st] = ev[2]
+        self._hold_back(ev[2], st, ev)
+
+    def _on_segment_end(self, st: Any, ev: tuple) -> None:
+        self.segment.pop(st, None)
+        self._finish(ev[2], st, ev)
+
+    def _on_ignored(self, st: Any, ev: tuple) -> None:  # (pass, suspend, resume)
+        return
+
+    def _on_other(self, st: Any, ev: tuple) -> None:
+        """dropped, resync, name, and anything unknown: as recorded."""
+        if ev[1] == "resync":
+            self._resync(st, ev[2])
+        self._emit(st, ev)
 
     def _is_mutex(self, obj: Any) -> bool:
         mutex = self.mutex.get(obj._ls_id)

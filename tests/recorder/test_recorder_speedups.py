@@ -784,3 +784,52 @@ def test_a_new_thread_leaves_the_other_threads_cached_states_alone(rec):
     assert len(lk) == 3
     for st in seen:
         assert [e["op"] for e in trace.evs(obj=lk[0], th=st.tid)] == ["acquire", "release"]
+
+
+def _states_to_take() -> list:
+    """Thread states in every shape the writer's take meets: events buffered, ended
+    with and without events, a gap open (ended or not), events dropped."""
+    states = []
+    for name, n, ended, gap, dropped in (("busy", 3, False, False, 0),
+                                         ("done", 2, True, False, 0),
+                                         ("gone", 0, True, False, 0),
+                                         ("idle", 0, False, False, 0),
+                                         ("lossy", 1, False, True, 5),
+                                         ("lost-end", 0, True, True, 2),
+                                         ("reported", 0, True, False, 4)):
+        st = _core.ThreadState(name, None)
+        for k in range(n):
+            st.buf.append((k, "acquire", st, 0, None))
+        st.ended = ended
+        st.dropped = dropped
+        st.dropped_reported = 4 if name == "reported" else 0
+        if gap:
+            st.gap = _core.Gap(7)
+        states.append(st)
+    return states
+
+
+@needs_c
+@pytest.mark.parametrize("final", [False, True])
+def test_the_writer_takes_thread_states_in_c_as_in_python(tmp_path, monkeypatch, final):
+    """Sink._take in C (take_states) against its Python loop: the same batches in
+    the same order, the same states left, gaps closed and drops reported alike."""
+    sink = _sink.Sink(str(tmp_path / "probe"), {}, 3600, 0)
+    got = {}
+    for impl in ("c", "python"):
+        monkeypatch.setattr(_sink, "_take_states", _core.speedups.take_states if impl == "c" else None)
+        states = _states_to_take()
+        monkeypatch.setattr(_core, "states", list(states))
+        batches = sink._take(final)
+        got[impl] = (
+            [(st.name, [(e[1], e[2] if e[1] == "dropped" else None) for e in events])
+             for st, events in batches],
+            [st.name for st in _core.states],
+            [(st.name, len(st.buf), st.gap is None, st.dropped_reported) for st in states])
+    assert got["c"] == got["python"]
+    batches, left, _after = got["c"]
+    names = [name for name, _ in batches]
+    assert names[:2] == ["busy", "done"] and "gone" not in left and "idle" in left
+    assert ("lossy", [("dropped", 5)]) in batches
+    assert ("lost-end", [("resync", None)]) in batches
+    assert (("lossy", [("resync", None)]) in batches) == final

@@ -248,6 +248,9 @@ with lock:
 {explicit}
 '''
 print(_testcapi.run_in_subinterp(code))
+after = threading.Thread(target=lambda: None, name="after-subinterpreter")
+after.start()
+after.join()
 """
 
 
@@ -270,3 +273,7 @@ def test_a_subinterpreter_is_not_recorded(tmp_path, explicit):
     (path,) = out.glob("*.jsonl")
     (trace,) = traces(out)
     assert trace.records[-1]["k"] == "end"
+    # the main interpreter's recording goes on as before (the accelerator's state
+    # is its own, not replaced by the subinterpreter's recorder)
+    after = trace.thread("after-subinterpreter")["id"]
+    assert sorted(e["op"] for e in trace.evs(obj=after)) == ["end", "join", "start"]
