@@ -2662,6 +2662,26 @@ set_plain_def_type(PyObject *mod, PyObject *tp)
     Py_RETURN_NONE;
 }
 
+/* Whether `written` (a part's written ids) has `id`: 1, or 0 (*oid is the id
+ * either way), or -2 when it is not an int of 64 bits (Python defines it). */
+static int
+id_written(PyObject *id, PyObject *written, long long *oid)
+{
+    if (id == NULL || !PyLong_CheckExact(id))
+        return -2;
+    *oid = as_ll(id);
+    if (*oid == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -2;
+    }
+    int in = PySet_Contains(written, id);
+    if (in < 0) {
+        PyErr_Clear();
+        return -2;
+    }
+    return in;
+}
+
 /* Sink._define() of an object of plain_def_type: its id once its definition is
  * written (here, when not yet in `written`), -2 when Python must write it. */
 static long long
@@ -2671,20 +2691,12 @@ define_plain_obj(PyObject *obj, PyObject *written, Out *o)
         return -2;
     PyObject *id = *(PyObject **)((char *)obj + off_pd_id);
     PyObject *def = *(PyObject **)((char *)obj + off_pd_def);
-    if (id == NULL || def == NULL || !PyLong_CheckExact(id) || !PyDict_CheckExact(def)
-            || PyDict_GET_SIZE(def) == 0)
+    if (def == NULL || !PyDict_CheckExact(def) || PyDict_GET_SIZE(def) == 0)
         return -2;
-    long long oid = as_ll(id);
-    if (oid == -1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return -2;
-    }
-    int in = PySet_Contains(written, id);
-    if (in != 0) {
-        if (in < 0)
-            PyErr_Clear();
-        return in < 0 ? -2 : oid;
-    }
+    long long oid;
+    int in = id_written(id, written, &oid);
+    if (in != 0)
+        return in > 0 ? oid : -2;
     size_t len;
     if (plain_size(def, &len, 1) < 0 || out_reserve(o, len + 4) < 0) {
         PyErr_Clear();
@@ -3118,19 +3130,10 @@ define_state(PyObject *st, PyObject *written, Out *o, int depth)
             || off_ts < 0 || off_thread_ref < 0)
         return -2;
     PyObject *tid = slot(st, off_tid);
-    if (tid == NULL || !PyLong_CheckExact(tid))
-        return -2;
-    long long id = as_ll(tid);
-    if (id == -1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return -2;
-    }
-    int in = PySet_Contains(written, tid);
-    if (in != 0) {
-        if (in < 0)
-            PyErr_Clear();
+    long long id;
+    int in = id_written(tid, written, &id);
+    if (in != 0)
         return in > 0 ? id : -2;
-    }
     if (PySet_Add(written, tid) < 0) {
         PyErr_Clear();
         return -2;

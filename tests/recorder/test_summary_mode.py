@@ -163,21 +163,22 @@ def test_try_fail_and_timeout_are_written(rec):
     assert hist["try_fails"] == 1 and hist["wait"]["n"] == 1
 
 
+def _items_under(outer, n: int) -> None:
+    """A lock made per item, taken under ``outer``."""
+    for _ in range(n):
+        item = threading.Lock()
+        with outer:
+            with item:
+                pass
+
+
 def test_locks_made_per_item_are_written_up_to_a_bound(rec, monkeypatch):
     """A dependency on locks created per request or item is written for
     INSTANCES_PER_CLASS instances of its lock classes; the rest is counted once."""
     monkeypatch.setattr(_summary, "INSTANCES_PER_CLASS", 8)
     rec.start(mode="summary", summary_threshold_ms=QUIET)
     outer = recorder.name(threading.Lock(), "outer")
-
-    def work() -> None:
-        for _ in range(50):
-            item = threading.Lock()
-            with outer:
-                with item:
-                    pass
-
-    _run(work, name="items")
+    _run(_items_under, outer, 50, name="items")
     trace = rec.stop()
     io = trace.one("lock", "outer")["id"]
     items = [r for r in _deps(trace) if r["held"] and r["held"][0]["obj"] == io]
@@ -442,15 +443,7 @@ def test_locks_made_per_item_are_counted_on_the_hot_path_past_the_bound(rec, mon
     rec.start(mode="summary", summary_threshold_ms=QUIET)
     taken = _count_taken(monkeypatch)
     outer = recorder.name(threading.Lock(), "outer")
-
-    def work() -> None:
-        for _ in range(2000):
-            item = threading.Lock()
-            with outer:
-                with item:
-                    pass
-
-    _run(work, name="items")
+    _run(_items_under, outer, 2000, name="items")
     trace = rec.stop()
     assert taken[0] < 100, taken[0]  # (not 8,000)
     io = trace.one("lock", "outer")["id"]
