@@ -411,7 +411,8 @@ def suite_command(python: str, suite: Suite, third_party_dir: Path | None,
 
 
 def run_suite(python: str, suite: Suite, mode: str, timeout: float, stall: float, work: Path,
-              third_party_dir: Path | None, max_hangs: int = 2) -> RunResult:
+              third_party_dir: Path | None, max_hangs: int = 2,
+              recording_mode: str = "full") -> RunResult:
     """Run the suite; after a hang, go on with the tests after the one that hung (up to
     ``max_hangs`` times; pytest: the whole suite without it) so that a hang does not
     hide the rest of the suite."""
@@ -422,6 +423,7 @@ def run_suite(python: str, suite: Suite, mode: str, timeout: float, stall: float
     env = base_env()
     if mode == "on":
         env["LOCKSCOPE_OUT"] = str(traces)
+        env["LOCKSCOPE_MODE"] = recording_mode
     parse = parse_unittest if suite.runner == "unittest" else parse_pytest
     hung: list[str] = []
     crashed: list[list[str]] = []  # [test, signal name]
@@ -667,6 +669,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="only the short suites: " + ", ".join(s.name for s in SUITES if s.quick))
     ap.add_argument("--third-party", action="store_true",
                     help="also the tests of " + ", ".join(THIRD_PARTY))
+    ap.add_argument("--recording-mode", choices=("full", "summary"), default="full",
+                    help="the recorder's mode in the recorded runs (LOCKSCOPE_MODE)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per suite run")
     ap.add_argument("--stall-timeout", type=float, default=180,
                     help="a run that prints nothing for this many seconds is hung")
@@ -758,7 +762,7 @@ def main(argv: list[str] | None = None) -> int:
                         "recording")
                     entry[mode] = dataclasses.asdict(
                         run_suite(python, suite, mode, args.timeout, args.stall_timeout, work,
-                                  tp_dir, args.max_hangs))
+                                  tp_dir, args.max_hangs, args.recording_mode))
                 entry["compare"] = compare(RunResult(**entry["off"]), RunResult(**entry["on"]))
                 traces = work / "traces-on"
                 if args.keep_traces:
