@@ -418,13 +418,18 @@ static inline PyObject *fr_object(Frame f) { return Py_NewRef(f != NULL ? (PyObj
 /* A traced lock's hot-path state.  c_*: the last call site that acquired it
  * (a loop, or a function called again, acquires from the same instruction):
  * the code object (held, so its address cannot be reused), the instruction
- * offset, the site id and the site generation they belong to. */
+ * offset, the site id and the site generation they belong to; c_chain, when
+ * the lock was acquired in library code (logging's handler lock, a queue's
+ * mutex, a Future's condition): the library frames' code objects in between,
+ * innermost first (a tuple, held), each of which is skipped. */
+#define MEMO_CHAIN 6  /* library frames a memo spans at most */
 typedef struct {
     PyObject_HEAD
     PyObject *lock;   /* the inner _thread lock / RLock (its methods are called
                        * unbound: bound ones would be two more GC objects a lock) */
     PyObject *c_code;
     PyObject *c_sid;
+    PyObject *c_chain;
     int c_lasti;
     unsigned long c_gen;
     PyObject *ref;    /* its Ref (set by define()): what its events name */
@@ -558,25 +563,54 @@ code_info_lib(CodeInfo *ci)
  * library frame (a pool's worker thread running library code).  NULL without an
  * error when the cache does not know it yet: the caller then asks the Python
  * recorder. */
+static void untrack_if_tracked(PyObject *o);
+
+/* Whether the lock's memo names the site of frame `f` (the cursor is kept):
+ * the same library code objects, then the same code and instruction. */
+static int
+memo_matches(Frame f, LockCore *lc)
+{
+    Frame g = fr_keep(f);
+    Py_ssize_t k = lc->c_chain != NULL ? PyTuple_GET_SIZE(lc->c_chain) : 0;
+    int ok = 1;
+    for (Py_ssize_t i = 0; i < k && ok; i++) {
+        ok = g != NULL && (PyObject *)fr_code(g) == PyTuple_GET_ITEM(lc->c_chain, i);
+        if (ok)
+            g = fr_back(g);
+    }
+    ok = ok && g != NULL && (PyObject *)fr_code(g) == lc->c_code && fr_lasti(g) == lc->c_lasti;
+    fr_drop(g);
+    return ok;
+}
+
 static PyObject *
 cached_site(Frame f, LockCore *lc)
 {
-    int first = 1;
-    while (f != NULL) {
-        PyCodeObject *code = fr_code(f);
-        int lasti = fr_lasti(f);
-        if (first && lc != NULL && lc->c_code == (PyObject *)code && lc->c_lasti == lasti
-                && lc->c_gen == state_generation && lc->c_sid != NULL) {
+    if (lc != NULL && f != NULL && lc->c_sid != NULL && lc->c_gen == state_generation) {
+        int hit = lc->c_chain == NULL  /* (the common case, inline: the caller is the site) */
+            ? (PyObject *)fr_code(f) == lc->c_code && fr_lasti(f) == lc->c_lasti
+            : memo_matches(f, lc);
+        if (hit) {
             fr_drop(f);
             return Py_NewRef(lc->c_sid);
         }
+    }
+    PyObject *chain[MEMO_CHAIN];  /* (borrowed: the frames keep them alive) */
+    int nchain = 0;
+    while (f != NULL) {
+        PyCodeObject *code = fr_code(f);
+        int lasti = fr_lasti(f);
         CodeInfo *ci = code_info(code);
         if (ci == NULL || ci->by_lasti == NULL)
             break;
         PyObject *by_lasti = ci->by_lasti;
         if (by_lasti == Py_None) {  /* a library frame: its caller is the site */
+            if (nchain <= MEMO_CHAIN) {
+                if (nchain < MEMO_CHAIN)
+                    chain[nchain] = (PyObject *)code;
+                nchain++;
+            }
             f = fr_back(f);
-            first = 0;
             continue;
         }
         PyObject *li = PyLong_FromLong(lasti);
@@ -586,13 +620,25 @@ cached_site(Frame f, LockCore *lc)
         Py_DECREF(li);
         if (sid == NULL)
             break;
-        /* Remember it when the caller itself is the site (a site reached through
-         * library frames depends on more than the caller's instruction). */
-        if (first && lc != NULL) {
-            Py_XSETREF(lc->c_code, Py_NewRef((PyObject *)code));
-            Py_XSETREF(lc->c_sid, Py_NewRef(sid));
-            lc->c_lasti = lasti;
-            lc->c_gen = state_generation;
+        /* Remember it, with the library frames in between (a site reached
+         * through them depends on each being the same code again). */
+        if (lc != NULL && nchain <= MEMO_CHAIN) {
+            PyObject *tup = NULL;
+            if (nchain > 0 && (tup = PyTuple_New(nchain)) != NULL) {
+                for (int i = 0; i < nchain; i++)
+                    PyTuple_SET_ITEM(tup, i, Py_NewRef(chain[i]));
+                untrack_if_tracked(tup);  /* (code objects only: no cycle) */
+            }
+            if (nchain == 0 || tup != NULL) {
+                Py_XSETREF(lc->c_code, Py_NewRef((PyObject *)code));
+                Py_XSETREF(lc->c_sid, Py_NewRef(sid));
+                Py_XSETREF(lc->c_chain, tup);
+                lc->c_lasti = lasti;
+                lc->c_gen = state_generation;
+            }
+            else {
+                PyErr_Clear();
+            }
         }
         fr_drop(f);
         return Py_NewRef(sid);
@@ -2092,6 +2138,7 @@ LockCore_traverse(LockCore *self, visitproc visit, void *arg)
     Py_VISIT(self->lock);
     Py_VISIT(self->c_code);
     Py_VISIT(self->c_sid);
+    Py_VISIT(self->c_chain);
     Py_VISIT(self->ref);
     return 0;
 }
@@ -2102,6 +2149,7 @@ LockCore_clear(LockCore *self)
     Py_CLEAR(self->lock);
     Py_CLEAR(self->c_code);
     Py_CLEAR(self->c_sid);
+    Py_CLEAR(self->c_chain);
     Py_CLEAR(self->ref);
     return 0;
 }

@@ -833,3 +833,36 @@ def test_the_writer_takes_thread_states_in_c_as_in_python(tmp_path, monkeypatch,
     assert ("lossy", [("dropped", 5)]) in batches
     assert ("lost-end", [("resync", None)]) in batches
     assert (("lossy", [("resync", None)]) in batches) == final
+
+
+def _put_twice(q, i: int) -> None:
+    q.put(i)  # (line A)
+    q.put(-i)  # (line B)
+
+
+@needs_c
+def test_sites_reached_through_library_frames_are_remembered_exactly(rec):
+    """A lock taken in library code (a queue's mutex) is sited at the user's line;
+    the lock remembers the library frames in between with that line, and a call
+    from another line, or through other library code, is not taken for it."""
+    import queue
+
+    rec.start(flush_interval=3600)
+    q = queue.Queue()
+    recorder.name(q.mutex, "qmutex")
+    for i in range(20):
+        _put_twice(q, i)
+        if i % 3 == 0:
+            q.get()  # (line C: through Queue.get, another library chain)
+    trace = rec.stop()
+    mutex = trace.one("lock", "qmutex")["id"]
+    lines = [trace.site(e)[1] for e in trace.evs(obj=mutex, op="acquire")]
+    first = _put_twice.__code__.co_firstlineno
+    get_line = next(ln for ln in set(lines) if ln not in (first + 1, first + 2))
+    expected = []
+    for i in range(20):
+        expected += [first + 1, first + 2]
+        if i % 3 == 0:
+            expected.append(get_line)
+    assert lines == expected
+    assert all(trace.site(e)[0] == THIS_FILE for e in trace.evs(obj=mutex, op="acquire"))
