@@ -203,15 +203,11 @@ class Summary:
             held = [(o, s) for o, s in held if self._is_mutex(o)]
             if by_class:  # (counted as its lock classes' once that many were seen)
                 dep = self._class_dep(self._class_key(held, obj, site), held, obj, site, first)
-                dep.n += n
-                dep.first = min(dep.first, first)
-                dep.last = max(dep.last, last)
-                dep.dirty = True
-                continue
-            key = (tuple((o._ls_id, s) for o, s in held), obj._ls_id, site)
-            dep = self.deps.get(key)
-            if dep is None:  # (its first occurrences were counted by an earlier table)
-                dep = self._new_dep(key, held, obj, site, first)
+            else:
+                key = (tuple((o._ls_id, s) for o, s in held), obj._ls_id, site)
+                dep = self.deps.get(key)
+                if dep is None:  # (its first occurrences were counted by an earlier table)
+                    dep = self._new_dep(key, held, obj, site, first)
             dep.n += n
             dep.first = min(dep.first, first)
             dep.last = max(dep.last, last)
