@@ -715,7 +715,10 @@ def _event_wait(self: threading.Event, timeout: float | None = None) -> bool:
 
 def _thread_start(self: threading.Thread) -> None:
     if _core.ON and self._initialized and not self._started.is_set():
-        _jobs.install_for_worker(getattr(self, "_target", None))
+        try:
+            _jobs.install_for_worker(getattr(self, "_target", None))
+        except Exception:  # (nothing of ours may reach the program)
+            pass
         _record_start(self)
     _orig_start(self)
 

@@ -866,3 +866,26 @@ def test_sites_reached_through_library_frames_are_remembered_exactly(rec):
             expected.append(get_line)
     assert lines == expected
     assert all(trace.site(e)[0] == THIS_FILE for e in trace.evs(obj=mutex, op="acquire"))
+
+
+class _NoModule:
+    """A thread's target whose ``__module__`` cannot be read."""
+
+    @property
+    def __module__(self):  # noqa: PLW3201
+        raise RuntimeError("no module here")
+
+    def __call__(self) -> None:
+        pass
+
+
+def test_a_target_the_recorder_cannot_inspect_still_starts(rec):
+    """Thread.start looks at its target (is it a pool's worker?): what that raises
+    is the recorder's problem, never the program's."""
+    rec.start(flush_interval=3600)
+    t = threading.Thread(target=_NoModule(), name="odd-target")
+    t.start()
+    t.join(10)
+    trace = rec.stop()
+    assert not t.is_alive()
+    assert trace.ops(trace.thread("odd-target")["id"])["start"] == 1
