@@ -3573,8 +3573,7 @@ take_states(PyObject *mod, PyObject *args)
         }
         int some = PyObject_RichCompareBool(lost, int_zero, Py_GT);
         if (some > 0) {
-            PyObject *now = reported;
-            PyObject *sum = PyNumber_Add(now, lost);
+            PyObject *sum = PyNumber_Add(reported, lost);
             PyObject *ts = sum != NULL ? now_ns() : NULL;
             PyObject *ev = ts != NULL ? PyTuple_Pack(3, ts, op_dropped, lost) : NULL;
             Py_XDECREF(ts);
