@@ -198,11 +198,56 @@ configure(PyObject *mod, PyObject *args)
 
 /* ---------------------------------------------------------------- helpers */
 
+/* A dict's version tag changes with every change of that dict and is never
+ * reused for another one (3.10-3.13), so (dict, tag) names one state of one
+ * dict's contents: a lookup in a dict that did not change since is answered
+ * from the last one.  0: no tag on this version (always look up). */
+#if PY_VERSION_HEX < 0x030E0000
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static inline uint64_t
+dict_version(PyObject *d)
+{
+    return ((PyDictObject *)d)->ma_version_tag;
+}
+#pragma GCC diagnostic pop
+#else
+static inline uint64_t dict_version(PyObject *d) { (void)d; return 0; }
+#endif
+
+/* _core.ON, looked up only when _core's globals changed since the last time
+ * (a dict lookup per event was a tenth of a traced lock pair's cost). */
+static uint64_t on_version;
+static int on_cached;
+
 static inline int
 recording_on(void)
 {
+    uint64_t v = dict_version(core_dict);
+    if (v != 0 && v == on_version)
+        return on_cached;
     PyObject *on = PyDict_GetItemWithError(core_dict, s_ON);  /* borrowed */
-    return on == Py_True;
+    on_cached = on == Py_True;
+    on_version = on != NULL ? v : 0;
+    return on_cached;
+}
+
+/* Now on the event clock (time.monotonic_ns), as a C integer: 0 with an
+ * error set when it cannot be read. */
+static inline long long
+now_ll(void)
+{
+#if defined(__linux__)
+    struct timespec t;
+    if (clock_gettime(CLOCK_MONOTONIC, &t) == 0)
+        return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+#endif
+    PyObject *o = PyObject_CallNoArgs(mono_ns_fn);
+    long long v = o != NULL ? PyLong_AsLongLong(o) : -1;
+    Py_XDECREF(o);
+    if (v == -1 && PyErr_Occurred())
+        return 0;
+    return v != 0 ? v : 1;
 }
 
 static inline PyObject *
@@ -237,6 +282,11 @@ swallow(void)
  * cleared (which also voids the locks' last-site memos). */
 static unsigned long state_generation = 1;
 static _Thread_local unsigned long tl_generation;
+/* The last lookup in this thread's dict: while that dict (same object, same
+ * version: see dict_version) is unchanged, the state it holds is the same
+ * (borrowed: the dict keeps it). */
+static _Thread_local PyObject *tl_tdict, *tl_state;
+static _Thread_local uint64_t tl_tdict_version;
 
 static PyObject *
 invalidate(PyObject *mod, PyObject *Py_UNUSED(ignored))
@@ -268,9 +318,16 @@ thread_state(void)
 {
     PyObject *tdict = PyThreadState_GetDict();  /* borrowed; NULL without an error */
     if (tdict != NULL && tl_generation == state_generation) {
+        uint64_t v = dict_version(tdict);
+        if (tdict == tl_tdict && v != 0 && v == tl_tdict_version)
+            return Py_NewRef(tl_state);
         PyObject *st = PyDict_GetItemWithError(tdict, s_state_key);  /* borrowed */
-        if (st != NULL)
+        if (st != NULL) {
+            tl_tdict = tdict;
+            tl_tdict_version = v;
+            tl_state = st;
             return Py_NewRef(st);
+        }
         if (PyErr_Occurred())
             return NULL;
     }
@@ -716,6 +773,7 @@ site_id_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 typedef struct {
     PyObject_HEAD
     Py_ssize_t n;
+    long long ts;       /* the time stamp while item[0] is NULL (made on demand) */
     PyObject *item[6];
 } Ev;
 
@@ -728,9 +786,36 @@ ev_new(Py_ssize_t n, PyObject *const *items)
     if (e == NULL)
         return NULL;
     e->n = n;
+    e->ts = 0;
     for (Py_ssize_t i = 0; i < n; i++)
         e->item[i] = Py_NewRef(items[i]);
     return (PyObject *)e;
+}
+
+/* An event stamped `ts` (items[0] is not read): the int is made only if Python
+ * code reads it; the encoder writes the C value. */
+static PyObject *
+ev_new_ns(Py_ssize_t n, long long ts, PyObject *const *items)
+{
+    Ev *e = PyObject_New(Ev, &Ev_Type);
+    if (e == NULL)
+        return NULL;
+    e->n = n;
+    e->ts = ts;
+    e->item[0] = NULL;
+    for (Py_ssize_t i = 1; i < n; i++)
+        e->item[i] = Py_NewRef(items[i]);
+    return (PyObject *)e;
+}
+
+/* e's item i (borrowed), its time stamp made now if it was not; NULL with an
+ * error when that fails. */
+static PyObject *
+ev_get(Ev *e, Py_ssize_t i)
+{
+    if (i == 0 && e->item[0] == NULL)
+        e->item[0] = PyLong_FromLongLong(e->ts);
+    return e->item[i];
 }
 
 static PyObject *
@@ -758,8 +843,14 @@ ev_as_tuple(Ev *e)
     PyObject *t = PyTuple_New(e->n);
     if (t == NULL)
         return NULL;
-    for (Py_ssize_t i = 0; i < e->n; i++)
-        PyTuple_SET_ITEM(t, i, Py_NewRef(e->item[i]));
+    for (Py_ssize_t i = 0; i < e->n; i++) {
+        PyObject *v = ev_get(e, i);
+        if (v == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, Py_NewRef(v));
+    }
     return t;
 }
 
@@ -776,7 +867,7 @@ Ev_item(Ev *e, Py_ssize_t i)
         PyErr_SetString(PyExc_IndexError, "event index out of range");
         return NULL;
     }
-    return Py_NewRef(e->item[i]);
+    return Py_XNewRef(ev_get(e, i));
 }
 
 static PyObject *
@@ -1624,14 +1715,16 @@ progress(PyObject *mod, PyObject *Py_UNUSED(ignored))
  * through here once it has its time stamp, op, object (its Ref), site and task.
  * A filter of events (summary mode) belongs here, in one call.
  *
- * Append an event tuple (5 items, or 6 with the extra fields) to `buf`. */
+ * Append an event (5 items, or 6 with the extra fields) to `buf`, stamped `ts`,
+ * or `ts_ns` when `ts` is NULL. */
 static int
-buffer_put(PyObject *buf, PyObject *ts, PyObject *op, PyObject *obj, PyObject *site,
-           PyObject *task, PyObject *extra)
+buffer_put(PyObject *buf, PyObject *ts, long long ts_ns, PyObject *op, PyObject *obj,
+           PyObject *site, PyObject *task, PyObject *extra)
 {
     PyObject *items[6] = {ts, op, obj, site, task, extra};
     /* (an Ev, not a tuple: see Ev) */
-    PyObject *tuple = ev_new(extra == NULL || extra == Py_None ? 5 : 6, items);
+    Py_ssize_t n = extra == NULL || extra == Py_None ? 5 : 6;
+    PyObject *tuple = ts != NULL ? ev_new(n, items) : ev_new_ns(n, ts_ns, items);
     if (tuple == NULL)
         return -1;
     PyObject *res;
@@ -1687,14 +1780,14 @@ note_task_acquired(PyObject *op, PyObject *lock, PyObject *task, PyObject *site)
 #include "_summary_fast.c"
 
 /* Record (ts, op, obj, site, task) for the calling thread of a traced lock, or
- * count a drop.  `ts` may be NULL (take it now); the site is `given_site` when
+ * count a drop.  `ts` may be 0 (take it now); the site is `given_site` when
  * not NULL, else with `want_site` the caller's.  Returns 0, or -1 with a non-Exception error set (the event is
  * then lost). */
 static int
-record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc,
+record(long long ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc,
        PyObject *given_site)
 {
-    PyObject *st = NULL, *buf = NULL, *site = NULL, *task = NULL, *own_ts = NULL;
+    PyObject *st = NULL, *buf = NULL, *site = NULL, *task = NULL;
     int rc = 0;
 
     st = thread_state();
@@ -1745,12 +1838,9 @@ record(PyObject *ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc,
             goto fail;
         goto done;
     }
-    if (ts == NULL) {
-        ts = own_ts = now_ns();
-        if (ts == NULL)
-            goto fail;
-    }
-    if (buffer_put(buf, ts, op, named, site, task, NULL) < 0)
+    if (ts == 0 && (ts = now_ll()) == 0)
+        goto fail;
+    if (buffer_put(buf, NULL, ts, op, named, site, task, NULL) < 0)
         goto fail;
     counted();
     if (note_task_acquired(op, obj, task, site) < 0)
@@ -1763,7 +1853,6 @@ done:
     Py_XDECREF(buf);
     Py_XDECREF(site);
     Py_XDECREF(task);
-    Py_XDECREF(own_ts);
     return rc;
 }
 
@@ -1785,8 +1874,10 @@ append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     /* The event is about to be buffered: summary mode's filter (_summary_fast.c)
      * counts a repeat instead. */
     if (sf_on) {
-        int seen = sumc_filter(args[0], buf, full, args[1], named, args[3], args[4], extra,
-                               given_ts);
+        long long given_ns = given_ts != NULL ? PyLong_AsLongLong(given_ts) : 0;
+        int seen = given_ns == -1 && PyErr_Occurred() ? -1
+            : sumc_filter(args[0], buf, full, args[1], named, args[3], args[4], extra,
+                          given_ns);
         if (seen) {
             Py_DECREF(named);
             Py_XDECREF(buf);
@@ -1802,11 +1893,10 @@ append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         Py_RETURN_NONE;
     }
-    PyObject *ts = given_ts != NULL ? Py_NewRef(given_ts) : now_ns();
-    int rc = ts == NULL ? -1
-        : buffer_put(buf, ts, args[1], named, args[3], args[4], extra);
+    long long ts = given_ts != NULL ? 0 : now_ll();
+    int rc = given_ts == NULL && ts == 0 ? -1
+        : buffer_put(buf, given_ts, ts, args[1], named, args[3], args[4], extra);
     Py_DECREF(named);
-    Py_XDECREF(ts);
     Py_DECREF(buf);
     if (rc < 0)
         return NULL;
@@ -2194,6 +2284,241 @@ inner_method(PyTypeObject *tp, PyObject *name)
     return NULL;
 }
 
+/* ------------------------------------------- the inner lock, driven directly
+ *
+ * A traced lock's inner _thread.lock / _thread.RLock is tried and released
+ * here as their own C methods do it, without the method call: acquire() parses
+ * its arguments with the generic keyword parser, which was a quarter of a
+ * traced `with lock:` pair.  The layouts below are those of CPython 3.10-3.13;
+ * raw_check() proves them on fresh objects at import (size, then every
+ * transition checked against the objects' own methods), and a type that fails
+ * is never driven directly (raw_lock_type / raw_rlock_type stay NULL). */
+#if PY_VERSION_HEX < 0x030E0000
+#include <pythread.h>
+typedef struct {
+    PyObject_HEAD
+    PyThread_type_lock lock_lock;
+    PyObject *in_weakreflist;
+    char locked;
+} RawLock;
+
+typedef struct {
+    PyObject_HEAD
+    PyThread_type_lock rlock_lock;
+    unsigned long rlock_owner;
+    unsigned long rlock_count;
+    PyObject *in_weakreflist;
+} RawRLock;
+#define LS_RAW_LOCKS 1
+#endif
+static PyTypeObject *raw_lock_type, *raw_rlock_type;
+
+/* acquire(False) of the inner lock: 1 taken, 0 busy, -1 not driven here (call
+ * the method). */
+static inline int
+raw_try(PyObject *lk)
+{
+#ifdef LS_RAW_LOCKS
+    PyTypeObject *tp = Py_TYPE(lk);
+    if (tp == raw_lock_type) {
+        RawLock *r = (RawLock *)lk;
+        if (PyThread_acquire_lock_timed(r->lock_lock, 0, 0) != PY_LOCK_ACQUIRED)
+            return 0;
+        r->locked = 1;
+        return 1;
+    }
+    if (tp == raw_rlock_type) {
+        RawRLock *r = (RawRLock *)lk;
+        unsigned long tid = PyThread_get_thread_ident();
+        if (r->rlock_count > 0 && r->rlock_owner == tid) {
+            if (r->rlock_count + 1 == 0)
+                return -1;  /* (the method raises OverflowError) */
+            r->rlock_count++;
+            return 1;
+        }
+        if (PyThread_acquire_lock_timed(r->rlock_lock, 0, 0) != PY_LOCK_ACQUIRED)
+            return 0;
+        r->rlock_owner = tid;
+        r->rlock_count = 1;
+        return 1;
+    }
+#else
+    (void)lk;
+#endif
+    return -1;
+}
+
+/* release() of the inner lock: 1 released, -1 not driven here (call the
+ * method, which also raises when the caller may not release). */
+static inline int
+raw_release(PyObject *lk)
+{
+#ifdef LS_RAW_LOCKS
+    PyTypeObject *tp = Py_TYPE(lk);
+    if (tp == raw_lock_type) {
+        RawLock *r = (RawLock *)lk;
+        if (!r->locked)
+            return -1;
+        r->locked = 0;
+        PyThread_release_lock(r->lock_lock);
+        return 1;
+    }
+    if (tp == raw_rlock_type) {
+        RawRLock *r = (RawRLock *)lk;
+        if (r->rlock_count == 0 || r->rlock_owner != PyThread_get_thread_ident())
+            return -1;
+        if (--r->rlock_count == 0) {
+            r->rlock_owner = 0;
+            PyThread_release_lock(r->rlock_lock);
+        }
+        return 1;
+    }
+#else
+    (void)lk;
+#endif
+    return -1;
+}
+
+#ifdef LS_RAW_LOCKS
+/* obj.name() is `want` (Py_True / Py_False)?  1 yes, 0 no or an error (cleared). */
+static int
+raw_probe(PyObject *obj, const char *name, PyObject *want)
+{
+    PyObject *r = PyObject_CallMethod(obj, name, NULL);
+    if (r == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(r);
+    return r == want;
+}
+
+/* obj.acquire(False) returns `want`? (as raw_probe) */
+static int
+raw_method_try(PyObject *obj, PyObject *want)
+{
+    PyObject *r = PyObject_CallMethod(obj, "acquire", "O", Py_False);
+    if (r == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(r);
+    return r == want;
+}
+
+/* obj.release() succeeds? */
+static int
+raw_method_release(PyObject *obj)
+{
+    PyObject *r = PyObject_CallMethod(obj, "release", NULL);
+    if (r == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(r);
+    return 1;
+}
+
+/* Whether the layout assumed for _thread's lock type `tp` holds: every state
+ * the direct paths make is the one the type's own methods see, and back. */
+static int
+raw_check_lock(PyTypeObject *tp, PyObject *allocate)
+{
+    if (tp->tp_basicsize != (Py_ssize_t)sizeof(RawLock))
+        return 0;
+    PyObject *lk = PyObject_CallNoArgs(allocate);
+    if (lk == NULL || Py_TYPE(lk) != tp) {
+        Py_XDECREF(lk);
+        PyErr_Clear();
+        return 0;
+    }
+    RawLock *r = (RawLock *)lk;
+    int ok = r->lock_lock != NULL && r->locked == 0;
+    raw_lock_type = tp;  /* (so that raw_try/raw_release drive it) */
+    ok = ok && raw_try(lk) == 1 && r->locked == 1 && raw_probe(lk, "locked", Py_True)
+         && raw_try(lk) == 0 && raw_method_try(lk, Py_False)
+         && raw_release(lk) == 1 && r->locked == 0 && raw_probe(lk, "locked", Py_False)
+         && raw_release(lk) == -1
+         && raw_method_try(lk, Py_True) && r->locked == 1 && raw_try(lk) == 0
+         && raw_release(lk) == 1 && raw_probe(lk, "locked", Py_False)
+         && raw_try(lk) == 1 && raw_method_release(lk) && r->locked == 0
+         && raw_probe(lk, "locked", Py_False);
+    if (r->locked)
+        raw_release(lk);  /* (its dealloc would release it anyway) */
+    raw_lock_type = NULL;
+    Py_DECREF(lk);
+    return ok;
+}
+
+static int
+raw_check_rlock(PyTypeObject *tp)
+{
+    if (tp->tp_basicsize != (Py_ssize_t)sizeof(RawRLock))
+        return 0;
+    PyObject *lk = PyObject_CallNoArgs((PyObject *)tp);
+    if (lk == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    RawRLock *r = (RawRLock *)lk;
+    int ok = r->rlock_lock != NULL && r->rlock_count == 0 && r->rlock_owner == 0;
+    raw_rlock_type = tp;
+    ok = ok && raw_try(lk) == 1 && r->rlock_count == 1 && raw_probe(lk, "_is_owned", Py_True)
+         && raw_try(lk) == 1 && r->rlock_count == 2 && raw_method_try(lk, Py_True)
+         && r->rlock_count == 3
+         && raw_release(lk) == 1 && raw_method_release(lk) && raw_release(lk) == 1
+         && r->rlock_count == 0 && r->rlock_owner == 0 && raw_probe(lk, "_is_owned", Py_False)
+         && raw_release(lk) == -1
+         && raw_method_try(lk, Py_True) && r->rlock_count == 1
+         && raw_release(lk) == 1 && raw_probe(lk, "_is_owned", Py_False)
+         && raw_method_try(lk, Py_True) && raw_method_release(lk) && r->rlock_count == 0;
+    while (r->rlock_count > 0 && raw_release(lk) == 1)
+        ;
+    raw_rlock_type = NULL;
+    Py_DECREF(lk);
+    return ok;
+}
+#endif
+
+/* At import: drive _thread.LockType and _thread.RLock directly only if their
+ * layout checks out here (see above); anything else goes through the methods. */
+static int
+raw_init(void)
+{
+#ifdef LS_RAW_LOCKS
+    PyObject *thread = PyImport_ImportModule("_thread");
+    if (thread == NULL)
+        return -1;
+    PyObject *lt = PyObject_GetAttrString(thread, "LockType");
+    PyObject *rt = lt != NULL ? PyObject_GetAttrString(thread, "RLock") : NULL;
+    PyObject *allocate = rt != NULL ? PyObject_GetAttrString(thread, "allocate_lock") : NULL;
+    Py_DECREF(thread);
+    if (allocate == NULL) {
+        Py_XDECREF(lt);
+        Py_XDECREF(rt);
+        return -1;
+    }
+    int lock_ok = PyType_Check(lt) && raw_check_lock((PyTypeObject *)lt, allocate);
+    Py_DECREF(allocate);
+    int rlock_ok = PyType_Check(rt) && raw_check_rlock((PyTypeObject *)rt);
+    raw_lock_type = lock_ok ? (PyTypeObject *)lt : NULL;
+    raw_rlock_type = rlock_ok ? (PyTypeObject *)rt : NULL;
+    if (!lock_ok)
+        Py_DECREF(lt);
+    if (!rlock_ok)
+        Py_DECREF(rt);
+#endif
+    return 0;
+}
+
+/* raw_locks() -> (lock, rlock): whether each inner type is driven directly. */
+static PyObject *
+raw_locks(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("(OO)", raw_lock_type ? Py_True : Py_False,
+                         raw_rlock_type ? Py_True : Py_False);
+}
+
 /* The inner lock's acquire (with `arg`, or none when NULL), release, ... */
 static PyObject *
 inner_call(LockCore *self, PyObject *name, PyObject *arg)
@@ -2210,6 +2535,27 @@ inner_call(LockCore *self, PyObject *name, PyObject *arg)
     return PyObject_VectorcallMethod(name, args, n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
 }
 
+/* The inner lock's acquire(False). */
+static inline PyObject *
+inner_try(LockCore *self)
+{
+    if (self->lock != NULL) {
+        int r = raw_try(self->lock);
+        if (r >= 0)
+            return Py_NewRef(r ? Py_True : Py_False);
+    }
+    return inner_call(self, s_acquire, Py_False);
+}
+
+/* The inner lock's release(). */
+static inline PyObject *
+inner_release(LockCore *self)
+{
+    if (self->lock != NULL && raw_release(self->lock) == 1)
+        Py_RETURN_NONE;
+    return inner_call(self, s_release, NULL);
+}
+
 /* The argument-less acquire found the lock taken: as _LockBase._ls_acquire_slow
  * (recorder/_threading.py) for blocking=True, timeout=-1: one more try, else a
  * ``wait`` event, the blocking acquire (the inner lock releases the GIL), and
@@ -2218,8 +2564,7 @@ inner_call(LockCore *self, PyObject *name, PyObject *arg)
 static PyObject *
 acquire_contended(LockCore *self)
 {
-    PyObject *arg = Py_False;
-    PyObject *got = inner_call(self, s_acquire, arg);
+    PyObject *got = inner_try(self);
     if (got == NULL)
         return NULL;
     int on = core_dict != NULL && recording_on();
@@ -2228,7 +2573,7 @@ acquire_contended(LockCore *self)
         return NULL;
     }
     if (got == Py_True) {
-        if (on && record(NULL, op_acquire, (PyObject *)self, 1, self, NULL) < 0) {
+        if (on && record(0, op_acquire, (PyObject *)self, 1, self, NULL) < 0) {
             Py_DECREF(got);
             return NULL;
         }
@@ -2245,7 +2590,7 @@ acquire_contended(LockCore *self)
         if (site == NULL && swallow() < 0)
             return NULL;
     }
-    if (site != NULL && record(NULL, op_wait, (PyObject *)self, 0, NULL, site) < 0) {
+    if (site != NULL && record(0, op_wait, (PyObject *)self, 0, NULL, site) < 0) {
         Py_DECREF(site);
         return NULL;
     }
@@ -2266,7 +2611,7 @@ acquire_contended(LockCore *self)
         return NULL;
     }
     if (site != NULL) {
-        int rc = record(NULL, got == Py_True ? op_acquire : op_timeout, (PyObject *)self, 0,
+        int rc = record(0, got == Py_True ? op_acquire : op_timeout, (PyObject *)self, 0,
                         NULL, site);
         Py_DECREF(site);
         if (rc < 0) {
@@ -2281,8 +2626,7 @@ acquire_contended(LockCore *self)
 static PyObject *
 acquire_noargs(LockCore *self)
 {
-    PyObject *arg = Py_False;
-    PyObject *got = inner_call(self, s_acquire, arg);
+    PyObject *got = inner_try(self);
     if (got == NULL)
         return NULL;
     if (got == Py_False) {
@@ -2303,7 +2647,7 @@ acquire_noargs(LockCore *self)
         return r;
     }
     if (core_dict != NULL && recording_on()) {
-        if (record(NULL, op_acquire, (PyObject *)self, 1, self, NULL) < 0) {
+        if (record(0, op_acquire, (PyObject *)self, 1, self, NULL) < 0) {
             Py_DECREF(got);
             return NULL;
         }
@@ -2345,18 +2689,15 @@ release_impl(LockCore *self)
     if (core_dict == NULL || !recording_on()) {
         if (PyErr_Occurred() && swallow() < 0)
             return NULL;
-        return inner_call(self, s_release, NULL);
+        return inner_release(self);
     }
-    PyObject *ts = now_ns();
-    if (ts == NULL && swallow() < 0)
+    long long ts = now_ll();
+    if (ts == 0 && swallow() < 0)
         return NULL;
-    PyObject *r = inner_call(self, s_release, NULL);
-    if (r == NULL || ts == NULL) {
-        Py_XDECREF(ts);
+    PyObject *r = inner_release(self);
+    if (r == NULL || ts == 0)
         return r;
-    }
     int rc = record(ts, op_release, (PyObject *)self, 0, NULL, NULL);
-    Py_DECREF(ts);
     if (rc < 0) {
         Py_DECREF(r);
         return NULL;
@@ -3292,7 +3633,9 @@ encode(PyObject *mod, PyObject *args)
     Py_ssize_t i = start;
     /* (borrowed: `events` holds them for the whole call) */
     PyObject *last_obj = NULL, *last_site = NULL, *last_task = NULL;
-    PyObject *last_op = NULL, *last_opb = NULL;
+    /* the ops seen in this call, by object (a batch alternates between a few) */
+    PyObject *seen_op[8], *seen_opb[8];
+    int n_seen = 0;
     long long last_oid = -1, last_sid = 0, last_task_id = -1;
     for (; i < n; i++) {
         if (limit >= 0 && base + (Py_ssize_t)o.len >= limit)
@@ -3300,9 +3643,12 @@ encode(PyObject *mod, PyObject *args)
         PyObject *ev = PyList_GET_ITEM(events, i);
         PyObject **item;
         Py_ssize_t size;
+        long long t = 0;  /* (0: the time stamp is the int item[0]) */
         if (Py_TYPE(ev) == &Ev_Type) {
             item = ((Ev *)ev)->item;
             size = ((Ev *)ev)->n;
+            if (item[0] == NULL)
+                t = ((Ev *)ev)->ts;
         }
         else if (PyTuple_CheckExact(ev)) {
             item = &PyTuple_GET_ITEM(ev, 0);
@@ -3327,20 +3673,25 @@ encode(PyObject *mod, PyObject *args)
         PyObject *ts = item[0], *op = item[1];
         PyObject *obj = item[2], *site = item[3];
         PyObject *task = item[4];
-        if (!PyLong_CheckExact(ts) || !PyLong_CheckExact(site))
+        if ((t == 0 && !PyLong_CheckExact(ts)) || !PyLong_CheckExact(site))
             break;
-        PyObject *opb;
-        if (op == last_op) {
-            opb = last_opb;
+        PyObject *opb = NULL;
+        for (int j = 0; j < n_seen; j++) {
+            if (seen_op[j] == op) {
+                opb = seen_opb[j];
+                break;
+            }
         }
-        else {
+        if (opb == NULL) {
             opb = PyDict_GetItemWithError(ops, op);  /* borrowed: `ops` keeps it */
             if (opb == NULL || !PyBytes_Check(opb)) {
                 PyErr_Clear();
                 break;
             }
-            last_op = op;
-            last_opb = opb;
+            if (n_seen < 8) {
+                seen_op[n_seen] = op;
+                seen_opb[n_seen++] = opb;
+            }
         }
         /* Consecutive events mostly share their object, site and task, and
          * `written` does not change during this call: look each up once. */
@@ -3405,10 +3756,12 @@ encode(PyObject *mod, PyObject *args)
                 last_task_id = task_id;
             }
         }
-        long long t = as_ll(ts);
-        if (t == -1 && PyErr_Occurred()) {
-            PyErr_Clear();
-            break;
+        if (t == 0) {
+            t = as_ll(ts);
+            if (t == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                break;
+            }
         }
         Py_ssize_t oplen = PyBytes_GET_SIZE(opb);
         if (out_reserve(&o, 160 + (size_t)oplen + extra_len) < 0) {
@@ -3674,6 +4027,8 @@ static PyMethodDef module_methods[] = {
      "configure_buffers(budget, wake_at, buffered, waker, min_thread_cap, high_water, pause_ns, stuck_ns)"},
     {"progress", progress, METH_NOARGS, "progress(): the writer wrote events (it is not stuck)"},
     {"buffered", buffered, METH_NOARGS, "buffered() -> events in all buffers"},
+    {"raw_locks", raw_locks, METH_NOARGS,
+     "raw_locks() -> (lock, rlock): whether the inner lock types are driven directly"},
     {"rearm", rearm, METH_NOARGS, "rearm(): the next crossing of wake_at wakes the writer"},
     {"summary_start", summary_start, METH_VARARGS,
      "summary_start(threshold_ns or None, instances_per_class=64): summary mode's filter on (empty tables) or off"},
@@ -3772,7 +4127,7 @@ PyInit__speedups(void)
     if (!(deque_append = PyObject_GetAttrString(deque_type, "append"))
         || !(deque_popleft = PyObject_GetAttrString(deque_type, "popleft")))
         return NULL;
-    if (sf_init() < 0)
+    if (sf_init() < 0 || raw_init() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&speedups_module);
     if (m == NULL)

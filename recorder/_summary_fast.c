@@ -505,10 +505,9 @@ sf_resend(SfActor *a, PyObject *buf)
         SfLock *l = sf_lock(obj, 0);
         if (l != NULL && l->counted_holds > 0)
             l->counted_holds--;
-        PyObject *ts = PyLong_FromLongLong(ts_ns);
-        PyObject *site = ts ? PyLong_FromLongLong(site_id) : NULL;
-        int rc = site ? buffer_put(buf, ts, op_acquire, obj, site, a->task, sf_counted) : -1;
-        Py_XDECREF(ts);
+        PyObject *site = PyLong_FromLongLong(site_id);
+        int rc = site ? buffer_put(buf, NULL, ts_ns, op_acquire, obj, site, a->task,
+                                   sf_counted) : -1;
         Py_XDECREF(site);
         Py_DECREF(obj);
         if (rc < 0)
@@ -760,7 +759,7 @@ sf_count_dep(SfActor *a, SfDep *d, PyObject *obj, long long site, long long t)
  * (what it needed first is buffered), -1 with an error set. */
 static int
 sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
-          PyObject *site_obj, PyObject *task, PyObject *extra, PyObject *ts)
+          PyObject *site_obj, PyObject *task, PyObject *extra, long long ts)
 {
     int is_acq = op == op_acquire, is_rel = op == op_release;
     if (!is_acq && !is_rel) {
@@ -868,15 +867,7 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
     SfActor *a = sf_actor(key, task);
     if (a == NULL)
         return 0;  /* table full: the Summary judges */
-    long long t = 0;
-    if (ts != NULL) {
-        t = PyLong_AsLongLong(ts);
-        if (t == -1 && PyErr_Occurred())
-            return -1;
-    }
-    else {
-        t = mono_now();
-    }
+    long long t = ts != 0 ? ts : mono_now();
 
     if (is_rel) {
         for (int k = a->n - 1; k >= 0; k--) {
@@ -981,7 +972,7 @@ static PyObject *sf_clear_tables(void);
 
 static int
 sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
-            PyObject *site_obj, PyObject *task, PyObject *extra, PyObject *ts)
+            PyObject *site_obj, PyObject *task, PyObject *extra, long long ts)
 {
     sf_busy++;
     int rc = sf_filter(st, buf, full, op, obj, site_obj, task, extra, ts);

@@ -786,6 +786,98 @@ def test_a_new_thread_leaves_the_other_threads_cached_states_alone(rec):
         assert [e["op"] for e in trace.evs(obj=lk[0], th=st.tid)] == ["acquire", "release"]
 
 
+@needs_c
+def test_a_thread_whose_own_dict_changes_still_records_to_its_state(rec):
+    """The C lookup of the calling thread's state is answered from its last one
+    while the thread's dict is unchanged: a threading.local first used between
+    two events changes that dict, and the events still go to the thread's state."""
+    rec.start(flush_interval=3600)
+    lock = threading.Lock()
+    states = []
+
+    def work() -> None:
+        with lock:
+            pass
+        local = threading.local()  # (an entry in this thread's dict)
+        local.x = 1
+        with lock:
+            states.append(_core.current_state())
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(10)
+    with lock:
+        pass
+    trace = rec.stop()
+    (st,) = states
+    lk = trace.evs(th=st.tid, op="acquire")[0]["obj"]
+    assert [e["op"] for e in trace.evs(obj=lk, th=st.tid)] == ["acquire", "release"] * 2
+    assert [e["op"] for e in trace.evs(obj=lk)][-2:] == ["acquire", "release"]
+
+
+@needs_c
+def test_events_stamped_in_c_read_as_ints_in_python(rec):
+    """The C paths keep an event's time stamp as a C integer; Python readers
+    still see the int (the same each time), in order."""
+    rec.start(flush_interval=3600)
+    lock = threading.Lock()
+    for _ in range(3):
+        with lock:
+            pass
+    evs = [e for e in _core.current_state().buf if e[1] in ("acquire", "release")][-6:]
+    stamps = [e[0] for e in evs]
+    assert all(type(t) is int for t in stamps)
+    assert stamps == sorted(stamps) and stamps == [tuple(e)[0] for e in evs]
+    assert [e[0] for e in evs] == stamps
+    rec.stop()
+
+
+@needs_c
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="the inner lock layouts of 3.10-3.13")
+def test_inner_locks_are_driven_directly_with_their_own_semantics(rec):
+    """The traced locks try and release their inner _thread locks in C: the
+    inner lock's own methods see every state that makes, and the errors stay
+    the originals'."""
+    assert _core.speedups.raw_locks() == (True, True)
+    rec.start()
+    lock = recorder.name(threading.Lock(), "raw")
+    rlock = recorder.name(threading.RLock(), "rraw")
+    with lock:
+        assert lock._lock.locked()
+    assert not lock._lock.locked()
+    with pytest.raises(RuntimeError):
+        lock.release()
+    assert lock._lock.acquire(False)  # (taken by the inner method, released in C)
+    lock.release()
+    assert not lock._lock.locked()
+    errors = []
+
+    def release_from_elsewhere() -> None:
+        try:
+            rlock.release()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    with rlock:
+        with rlock:
+            assert rlock._lock._is_owned()
+        assert rlock._lock._is_owned()
+        t = threading.Thread(target=release_from_elsewhere)
+        t.start()
+        t.join(10)
+        assert rlock._lock._is_owned()
+    assert not rlock._lock._is_owned() and len(errors) == 1
+    with pytest.raises(RuntimeError):
+        rlock.release()
+    trace = rec.stop()
+    main = trace.thread("MainThread")["id"]
+    assert [e["op"] for e in trace.evs(trace.one("lock", "raw")["id"])] == [
+        "acquire", "release", "release"]
+    assert [e["op"] for e in trace.evs(trace.one("lock", "rraw")["id"], main)] == [
+        "acquire", "acquire", "release", "release"]
+    assert {e["th"] for e in trace.evs(trace.one("lock", "rraw")["id"])} == {main}
+
+
 def _states_to_take() -> list:
     """Thread states in every shape the writer's take meets: events buffered, ended
     with and without events, a gap open (ended or not), events dropped."""
