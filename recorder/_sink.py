@@ -286,7 +286,7 @@ class Sink:
 
         return redact_argv(argv)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | bytearray) -> None:
         view = memoryview(data)
         try:
             while view:
@@ -474,7 +474,7 @@ class Sink:
                 self.last_beat = now
                 out += b'{"k":"beat","ts":%d}\n' % now
             if out:
-                self._write(bytes(out))
+                self._write(out)  # (no copy: nothing changes `out` after this)
         except OSError as exc:
             # A full disk, or any write error: pause (never disable) and count
             # what was not written; the part keeps only complete lines.

@@ -73,6 +73,9 @@ static PyObject *end_gap_fn;         /* recorder._core.end_gap: the resync event
 static PyObject *mono_ns_fn;         /* time.monotonic_ns (used off Linux) */
 static PyObject *op_acquire, *op_release, *op_wait, *op_timeout;
 static PyObject *deque_type, *deque_append, *deque_popleft;
+/* deque.append and deque.popleft's C functions (METH_O, METH_NOARGS), called
+ * without the method call's argument handling; NULL: call the methods. */
+static PyCFunction deque_append_c, deque_popleft_c;
 static PyTypeObject *state_type;     /* recorder._core.ThreadState */
 static Py_ssize_t off_buf = -1, off_gap = -1, off_aio = -1, off_tid = -1;
 /* (the slots a thread's definition is made of: see define_state) */
@@ -101,6 +104,19 @@ static Py_ssize_t high_water = 750000;
 static long throttle_ns = 100000;
 static long long stuck_ns = 1000000000LL;
 static long long progress_ns = 0;    /* when the writer last took or wrote events */
+
+/* buf.append(item) (a new reference to None, or NULL with an error). */
+static inline PyObject *
+buf_append(PyObject *buf, PyObject *item)
+{
+    if (Py_TYPE(buf) == (PyTypeObject *)deque_type) {
+        if (deque_append_c != NULL)
+            return deque_append_c(buf, item);
+        PyObject *args[2] = {buf, item};
+        return PyObject_Vectorcall(deque_append, args, 2, NULL);
+    }
+    return PyObject_CallMethod(buf, "append", "O", item);
+}
 
 static inline long long
 mono_now(void)
@@ -1614,10 +1630,7 @@ buffer_room(PyObject *st, PyObject **buf)
         PyObject *ev = PyObject_CallOneArg(end_gap_fn, st);
         if (ev == NULL)
             goto error;
-        PyObject *args[2] = {*buf, ev};
-        PyObject *res = Py_TYPE(*buf) == (PyTypeObject *)deque_type
-            ? PyObject_Vectorcall(deque_append, args, 2, NULL)
-            : PyObject_CallMethod(*buf, "append", "O", ev);
+        PyObject *res = buf_append(*buf, ev);
         Py_DECREF(ev);
         if (res == NULL)
             goto error;
@@ -1727,14 +1740,7 @@ buffer_put(PyObject *buf, PyObject *ts, long long ts_ns, PyObject *op, PyObject 
     PyObject *tuple = ts != NULL ? ev_new(n, items) : ev_new_ns(n, ts_ns, items);
     if (tuple == NULL)
         return -1;
-    PyObject *res;
-    if (Py_TYPE(buf) == (PyTypeObject *)deque_type) {
-        PyObject *args[2] = {buf, tuple};
-        res = PyObject_Vectorcall(deque_append, args, 2, NULL);
-    }
-    else {
-        res = PyObject_CallMethod(buf, "append", "O", tuple);
-    }
+    PyObject *res = buf_append(buf, tuple);
     Py_DECREF(tuple);
     if (res == NULL)
         return -1;
@@ -1979,6 +1985,34 @@ set_condition_hooks(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The extra fields {"sig": sig, "n": n} of a signal event (new reference).  The
+ * usual ones (notify or notify_all of 0-15 waiters) are shared dicts, made once:
+ * nothing changes an event's fields once it is buffered, and the encoder writes
+ * a dict it met just before by copying that text. */
+#define SIG_SHARED_N 16
+static PyObject *sig_extras[2][SIG_SHARED_N];
+
+static PyObject *
+signal_extra(PyObject *sig, PyObject *n)
+{
+    int which = sig == s_notify ? 0 : sig == s_notify_all ? 1 : -1;
+    long v = which >= 0 && PyLong_CheckExact(n) ? PyLong_AsLong(n) : -1;
+    if (v == -1 && PyErr_Occurred())
+        PyErr_Clear();
+    PyObject **slot = v >= 0 && v < SIG_SHARED_N ? &sig_extras[which][v] : NULL;
+    if (slot != NULL && *slot != NULL)
+        return Py_NewRef(*slot);
+    PyObject *extra = PyDict_New();
+    if (extra == NULL || PyDict_SetItem(extra, s_sig, sig) < 0
+            || PyDict_SetItem(extra, s_n, n) < 0) {
+        Py_XDECREF(extra);
+        return NULL;
+    }
+    if (slot != NULL)
+        *slot = Py_NewRef(extra);
+    return extra;
+}
+
 /* Record the signal (never raises: a failure is swallowed, as everywhere). */
 static int
 record_signal(PyObject *cond, PyObject *sig, PyObject *n)
@@ -1992,12 +2026,9 @@ record_signal(PyObject *cond, PyObject *sig, PyObject *n)
     Py_DECREF(owned);
     if (is <= 0)
         return is < 0 ? swallow() : 0;
-    PyObject *extra = PyDict_New();
-    if (extra == NULL || PyDict_SetItem(extra, s_sig, sig) < 0
-            || PyDict_SetItem(extra, s_n, n) < 0) {
-        Py_XDECREF(extra);
+    PyObject *extra = signal_extra(sig, n);
+    if (extra == NULL)
         return swallow();
-    }
     /* depth 1: our caller's frame (this function has none of its own) */
     PyObject *eargs[4] = {s_signal, cond, int_one, extra};
     PyObject *r = emit_here(NULL, eargs, 4);
@@ -2282,6 +2313,17 @@ inner_method(PyTypeObject *tp, PyObject *name)
         }
     }
     return NULL;
+}
+
+/* The C function of a method descriptor of calling convention `flags` alone,
+ * or NULL. */
+static PyCFunction
+method_c(PyObject *descr, int flags)
+{
+    if (Py_TYPE(descr) != &PyMethodDescr_Type)
+        return NULL;
+    PyMethodDef *d = ((PyMethodDescrObject *)descr)->d_method;
+    return (d->ml_flags & ~METH_COEXIST) == flags ? d->ml_meth : NULL;
 }
 
 /* ------------------------------------------- the inner lock, driven directly
@@ -2730,6 +2772,10 @@ LockCore_is_owned(LockCore *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->lock == NULL)
         return inner_call(self, s_locked, NULL);
+#ifdef LS_RAW_LOCKS
+    if (Py_TYPE(self->lock) == raw_lock_type)  /* (its locked(), read directly) */
+        return Py_NewRef(((RawLock *)self->lock)->locked ? Py_True : Py_False);
+#endif
     /* The inner lock's locked(): what the original probe (a try-acquire that
      * fails, or succeeds and is undone) tells, in one argument-less call. */
     PyObject *args[1] = {self->lock};
@@ -2741,6 +2787,13 @@ LockCore_is_owned(LockCore *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 LockCore_inner_is_owned(LockCore *self, PyObject *Py_UNUSED(ignored))
 {
+#ifdef LS_RAW_LOCKS
+    if (self->lock != NULL && Py_TYPE(self->lock) == raw_rlock_type) {
+        RawRLock *r = (RawRLock *)self->lock;
+        return Py_NewRef(r->rlock_count > 0 && r->rlock_owner == PyThread_get_thread_ident()
+                         ? Py_True : Py_False);
+    }
+#endif
     return inner_call(self, s_is_owned, NULL);
 }
 
@@ -2782,6 +2835,7 @@ static PyTypeObject LockCore_Type = {
 typedef struct {
     char *data;
     size_t len, cap;
+    unsigned long flushes;  /* how many times its text went to the bytearray */
 } Out;
 
 static int
@@ -2814,30 +2868,70 @@ static const char DIGIT_PAIRS[201] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
-/* Decimal digits of v, two at a time (timestamps have 15 or more). */
+/* How many decimal digits u has. */
+static inline int
+digits_of(unsigned long long u)
+{
+    int n = 1;
+    while (u >= 10000) {
+        u /= 10000;
+        n += 4;
+    }
+    return n + (u >= 10) + (u >= 100) + (u >= 1000);
+}
+
+/* Decimal digits of v, written in place from the last, two at a time. */
 static inline void
 out_int(Out *o, long long v)
 {
-    char tmp[24];
-    int i = 24;
     unsigned long long u = v < 0 ? (unsigned long long)(-(v + 1)) + 1 : (unsigned long long)v;
+    if (v < 0)
+        o->data[o->len++] = '-';
+    int n = digits_of(u);
+    char *end = o->data + o->len + n;
+    o->len += (size_t)n;
     while (u >= 100) {
         unsigned d = (unsigned)(u % 100) * 2;
         u /= 100;
-        tmp[--i] = DIGIT_PAIRS[d + 1];
-        tmp[--i] = DIGIT_PAIRS[d];
+        *--end = DIGIT_PAIRS[d + 1];
+        *--end = DIGIT_PAIRS[d];
     }
     if (u >= 10) {
-        tmp[--i] = DIGIT_PAIRS[u * 2 + 1];
-        tmp[--i] = DIGIT_PAIRS[u * 2];
+        *--end = DIGIT_PAIRS[u * 2 + 1];
+        *--end = DIGIT_PAIRS[u * 2];
     }
     else {
-        tmp[--i] = (char)('0' + u);
+        *--end = (char)('0' + u);
     }
-    if (v < 0)
-        o->data[o->len++] = '-';
-    memcpy(o->data + o->len, tmp + i, (size_t)(24 - i));
-    o->len += (size_t)(24 - i);
+}
+
+/* A time stamp (ns, 0 or more): as out_int, but the digits above the last 8,
+ * which events of one batch mostly share, are copied from the previous stamp's
+ * (*hi, *hi_text, *hi_len: the cache, kept by the caller). */
+static inline void
+out_ts(Out *o, long long t, long long *hi, char *hi_text, int *hi_len)
+{
+    if (t < 100000000LL) {
+        out_int(o, t);
+        return;
+    }
+    long long h = t / 100000000LL;
+    unsigned lo = (unsigned)(t - h * 100000000LL);
+    if (h != *hi || *hi_len == 0) {
+        Out tmp = {hi_text, 0, 24, 0};
+        out_int(&tmp, h);
+        *hi = h;
+        *hi_len = (int)tmp.len;
+    }
+    memcpy(o->data + o->len, hi_text, (size_t)*hi_len);
+    char *p = o->data + o->len + *hi_len + 8;
+    o->len += (size_t)*hi_len + 8;
+    for (int k = 0; k < 4; k++) {
+        unsigned d = (lo % 100) * 2;
+        lo /= 100;
+        *--p = DIGIT_PAIRS[d + 1];
+        *--p = DIGIT_PAIRS[d];
+    }
 }
 
 #define LIT(o, s) out_str(o, s, sizeof(s) - 1)
@@ -2916,7 +3010,9 @@ plain_len(PyObject *s)
 static inline int
 is_name_op(PyObject *op)
 {
-    return op == s_name || (PyUnicode_Check(op) && PyUnicode_CompareWithASCIIString(op, "name") == 0);
+    /* (s_name is interned: another interned str is not "name") */
+    return op == s_name || (PyUnicode_Check(op) && !PyUnicode_CHECK_INTERNED(op)
+                            && PyUnicode_CompareWithASCIIString(op, "name") == 0);
 }
 
 /* The keys the common fields use: an extra field never replaces one here. */
@@ -3017,6 +3113,7 @@ define_from(PyObject *define, PyObject *x, Out *o, PyObject *out, Py_ssize_t *ba
         }
         memcpy(PyByteArray_AS_STRING(out) + *base, o->data, o->len);
         o->len = 0;
+        o->flushes++;
     }
     PyObject *args[2] = {x, out};
     PyObject *r = PyObject_Vectorcall(define, args, 2, NULL);
@@ -3616,6 +3713,8 @@ define_state_py(PyObject *mod, PyObject *args)
  * writer's `define(obj, out)` / `define_site(sid, out)`, when given) and its op
  * in `ops`.  Stops at the first event that needs the Python encoder, or once `out`
  * holds `limit` bytes or more (limit < 0: no limit); returns the index reached. */
+#define SEEN_OBJS 4  /* (encode's cache of object ids) */
+
 static PyObject *
 encode(PyObject *mod, PyObject *args)
 {
@@ -3632,11 +3731,24 @@ encode(PyObject *mod, PyObject *args)
     Out o = {NULL, 0, 0};
     Py_ssize_t i = start;
     /* (borrowed: `events` holds them for the whole call) */
-    PyObject *last_obj = NULL, *last_site = NULL, *last_task = NULL;
+    PyObject *last_site = NULL, *last_task = NULL;
+    PyObject *seen_obj[SEEN_OBJS] = {NULL};
+    long long seen_oid[SEEN_OBJS];
+    int next_seen = 0;
     /* the ops seen in this call, by object (a batch alternates between a few) */
     PyObject *seen_op[8], *seen_opb[8];
     int n_seen = 0;
-    long long last_oid = -1, last_sid = 0, last_task_id = -1;
+    /* The extra fields written last, by dict and version (see dict_version): the
+     * same unchanged dict again is its text again, copied from where it was
+     * written.  (`events` holds the dicts for the whole call.) */
+    PyObject *last_extra = NULL;
+    uint64_t last_extra_version = 0;
+    size_t last_extra_at = 0, last_extra_len = 0;
+    unsigned long last_extra_flushes = 0;
+    long long last_sid = 0, last_task_id = -1;
+    long long ts_hi = -1;  /* (see out_ts) */
+    char ts_hi_text[24];
+    int ts_hi_len = 0;
     for (; i < n; i++) {
         if (limit >= 0 && base + (Py_ssize_t)o.len >= limit)
             break;
@@ -3663,8 +3775,12 @@ encode(PyObject *mod, PyObject *args)
             /* (ts, op, obj, site, task, extra): the extra fields follow the
              * common ones, when every one of them is plain (else Python). */
             extra = item[5];
-            if (!PyDict_CheckExact(extra) || is_name_op(item[1])
-                    || extra_size(extra, &extra_len) < 0)
+            if (!PyDict_CheckExact(extra) || is_name_op(item[1]))
+                break;
+            if (extra == last_extra && dict_version(extra) == last_extra_version
+                    && last_extra_version != 0)
+                extra_len = last_extra_len;
+            else if (extra_size(extra, &extra_len) < 0)
                 break;
         }
         else if (size != 5) {
@@ -3693,13 +3809,19 @@ encode(PyObject *mod, PyObject *args)
                 seen_opb[n_seen++] = opb;
             }
         }
-        /* Consecutive events mostly share their object, site and task, and
-         * `written` does not change during this call: look each up once. */
-        long long oid;
-        if (obj == last_obj) {
-            oid = last_oid;
+        /* Consecutive events mostly share their object (or alternate between a
+         * few: a queue's mutex and condition), site and task, and an id found
+         * written stays so during this call: look each up once. */
+        long long oid = -1;
+        int known = 0;
+        for (int j = 0; j < SEEN_OBJS; j++) {
+            if (seen_obj[j] == obj) {
+                oid = seen_oid[j];
+                known = 1;
+                break;
+            }
         }
-        else {
+        if (!known) {
             if (Py_TYPE(obj) == state_type && define_obj != Py_None)
                 oid = define_state(obj, written, &o, 1);  /* (its id when written) */
             else
@@ -3712,8 +3834,9 @@ encode(PyObject *mod, PyObject *args)
                 oid = define_from(define_obj, obj, &o, out, &base);
             if (oid < 0)
                 break;
-            last_obj = obj;
-            last_oid = oid;
+            seen_obj[next_seen] = obj;
+            seen_oid[next_seen] = oid;
+            next_seen = (next_seen + 1) % SEEN_OBJS;
         }
         long long sid;
         if (site == int_zero) {  /* (a release: no site) */
@@ -3769,7 +3892,7 @@ encode(PyObject *mod, PyObject *args)
             return NULL;
         }
         LIT(&o, "{\"k\":\"ev\",\"ts\":");
-        out_int(&o, t);
+        out_ts(&o, t, &ts_hi, ts_hi_text, &ts_hi_len);
         LIT(&o, ",\"th\":");
         out_int(&o, tid);
         if (task_id >= 0) {
@@ -3785,8 +3908,23 @@ encode(PyObject *mod, PyObject *args)
             LIT(&o, ",\"site\":");
             out_int(&o, sid);
         }
-        if (extra != NULL)
-            out_extra(&o, extra);
+        if (extra != NULL) {
+            uint64_t v = dict_version(extra);
+            if (extra == last_extra && v != 0 && v == last_extra_version
+                    && o.flushes == last_extra_flushes) {
+                memcpy(o.data + o.len, o.data + last_extra_at, last_extra_len);
+                o.len += last_extra_len;
+            }
+            else {
+                size_t at = o.len;
+                out_extra(&o, extra);
+                last_extra = extra;
+                last_extra_version = v;
+                last_extra_at = at;
+                last_extra_len = o.len - at;
+                last_extra_flushes = o.flushes;
+            }
+        }
         LIT(&o, "}\n");
     }
     if (o.len) {
@@ -3823,8 +3961,9 @@ take_n(PyObject *buf, Py_ssize_t n)
         return NULL;
     int fast = Py_TYPE(buf) == (PyTypeObject *)deque_type;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *ev = fast ? PyObject_Vectorcall(deque_popleft, &buf, 1, NULL)
-                            : PyObject_CallMethod(buf, "popleft", NULL);
+        PyObject *ev = fast && deque_popleft_c != NULL ? deque_popleft_c(buf, NULL)
+                       : fast ? PyObject_Vectorcall(deque_popleft, &buf, 1, NULL)
+                       : PyObject_CallMethod(buf, "popleft", NULL);
         if (ev == NULL) {
             Py_DECREF(list);
             return NULL;
@@ -4127,6 +4266,8 @@ PyInit__speedups(void)
     if (!(deque_append = PyObject_GetAttrString(deque_type, "append"))
         || !(deque_popleft = PyObject_GetAttrString(deque_type, "popleft")))
         return NULL;
+    deque_append_c = method_c(deque_append, METH_O);
+    deque_popleft_c = method_c(deque_popleft, METH_NOARGS);
     if (sf_init() < 0 || raw_init() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&speedups_module);

@@ -185,6 +185,11 @@ def _mixed_events() -> list:
             pass
     ev.set()
     ev.wait(1)
+    cond = threading.Condition(lock)
+    for _ in range(3):  # (signals: the encoder copies the text of fields it just wrote)
+        with cond:
+            cond.notify()
+            cond.notify_all()
 
     async def task_work() -> None:
         alock = asyncio.Lock()
@@ -248,6 +253,36 @@ def test_c_and_python_encoders_write_the_same_bytes(rec, monkeypatch, max_file_m
                     if line.startswith(b'{"k":"ev"')]
 
         assert ev_lines(c_parts) == ev_lines(py_parts)
+    rec.stop()
+
+
+@needs_c
+def test_the_c_encoder_writes_every_time_stamp_digit(rec, monkeypatch):
+    """The C encoder copies the digits above the last 8 from the previous stamp's:
+    stamps crossing such a boundary, with zeros below it, under 10**8 and of more
+    digits come out as the Python encoder writes them."""
+    rec.start(flush_interval=3600)
+    lock = threading.Lock()
+    for _ in range(12):
+        with lock:
+            pass
+    st = _core.current_state()
+    base = [tuple(e) for e in st.buf if e[1] in ("acquire", "release")][-12:]
+    stamps = [99_999_999, 100_000_000, 100_000_001, 1_699_999_999, 1_700_000_000,
+              1_700_000_000, 1_800_000_007, 12_345_678_901_234_567, 12_345_678_900_000_000,
+              5, 10**17, 10**17 + 99]
+    events = [(ts,) + e[1:] for ts, e in zip(stamps, base, strict=True)]
+    lines = []
+    for fast in (_sink._encode_fast, None):
+        monkeypatch.setattr(_sink, "_encode_fast", fast)
+        sink = _sink.Sink(str(rec.out_dir / ("c" if fast else "py")), {}, 3600, 0)
+        sink.open()
+        out = bytearray()
+        sink._encode(st, events, out)
+        os.close(sink.fd)
+        lines.append([orjson.loads(x) for x in out.splitlines() if x.startswith(b'{"k":"ev"')])
+    assert [e["ts"] for e in lines[0]] == stamps
+    assert lines[0] == lines[1]
     rec.stop()
 
 
