@@ -229,7 +229,8 @@ def _ensure_writer() -> None:
         # flush: runpy sets argv[0] only once the module's packages are imported.)
         sink.write_header_now()
     try:
-        _text.load_orjson()  # here, not at start-up or in the writer: see there
+        if _text.fast_dumps is None:  # (the C accelerator encodes without orjson)
+            _text.load_orjson()  # here, not at start-up or in the writer: see there
     finally:  # (a KeyboardInterrupt during the import goes on to the program)
         sink.start_writer()
     if opened_now:

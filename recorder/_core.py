@@ -765,7 +765,7 @@ def _load_speedups() -> Any:
         from . import _speedups as mod
     except ImportError:
         return None
-    if getattr(mod, "API", None) != 13:  # a stale build: rebuild with pip install
+    if getattr(mod, "API", None) != 14:  # a stale build: rebuild with pip install
         return None
     try:
         mod.configure(sys.modules[__name__], "acquire", "release")
@@ -776,6 +776,9 @@ def _load_speedups() -> Any:
 
 speedups = _load_speedups()
 if speedups is not None:
+    from . import _text
+
+    _text.fast_dumps = speedups.dumps  # (records without orjson: see _text)
     append_event = speedups.append  # noqa: F811  (same contract, in C)
     append_slow = speedups.append  # noqa: F811
     _py_site_id = site_id  # (the reference the C one is tested against)

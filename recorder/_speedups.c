@@ -32,6 +32,7 @@
 #include <structmember.h>
 #include <frameobject.h>
 #include <string.h>
+#include <math.h>
 #include <stdio.h>
 #if defined(__linux__)
 #include <time.h>
@@ -53,7 +54,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 13
+#define API_VERSION 14
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -2936,6 +2937,191 @@ out_ts(Out *o, long long t, long long *hi, char *hi_text, int *hi_len)
 
 #define LIT(o, s) out_str(o, s, sizeof(s) - 1)
 
+/* ------------------------------------------------------------ dumps()
+ *
+ * A trace record as one JSON line, what recorder._text.dumps wrote with orjson:
+ * importing orjson (and the dataclasses, inspect, uuid, datetime and json it
+ * imports) was most of what starting the recorder cost, about 90 M instructions
+ * in every recorded process.  str (and subclasses), int, float, bool, None,
+ * dicts, lists and tuples are written as JSON; anything else as its str(), as
+ * orjson's default=str did.  Floats are written as repr() writes them (orjson:
+ * shortest form, e.g. 0.00001 for 1e-05; both are the same JSON number), NaN
+ * and infinities as null.  A str that is not valid Unicode (a lone surrogate)
+ * makes dumps() return None: the caller cleans the record (see _text). */
+
+#define DUMPS_DEPTH 32
+
+static int dumps_value(Out *o, PyObject *v, int depth);
+
+/* Escape and append the UTF-8 of str `v` in quotes: 0 written, 1 not valid
+ * Unicode (no error set), -1 error. */
+static int
+dumps_str(Out *o, PyObject *v)
+{
+    Py_ssize_t n;
+    const char *c = PyUnicode_AsUTF8AndSize(v, &n);
+    if (c == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+            return -1;
+        PyErr_Clear();
+        return 1;
+    }
+    if (out_reserve(o, (size_t)n * 6 + 2) < 0)
+        return -1;
+    char *d = o->data + o->len;
+    *d++ = '"';
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)c[i];
+        if (ch >= 0x20 && ch != '"' && ch != '\\') {
+            *d++ = (char)ch;
+            continue;
+        }
+        *d++ = '\\';
+        switch (ch) {
+        case '"': *d++ = '"'; break;
+        case '\\': *d++ = '\\'; break;
+        case '\n': *d++ = 'n'; break;
+        case '\r': *d++ = 'r'; break;
+        case '\t': *d++ = 't'; break;
+        case '\b': *d++ = 'b'; break;
+        case '\f': *d++ = 'f'; break;
+        default:
+            *d++ = 'u';
+            *d++ = '0';
+            *d++ = '0';
+            *d++ = "0123456789abcdef"[ch >> 4];
+            *d++ = "0123456789abcdef"[ch & 15];
+        }
+    }
+    *d++ = '"';
+    o->len = (size_t)(d - o->data);
+    return 0;
+}
+
+/* Append ASCII text (an int's or float's repr). */
+static int
+dumps_ascii(Out *o, const char *t, size_t n)
+{
+    if (out_reserve(o, n) < 0)
+        return -1;
+    out_str(o, t, n);
+    return 0;
+}
+
+/* str(v), as a JSON string (0, 1 or -1 as dumps_str). */
+static int
+dumps_as_str(Out *o, PyObject *v)
+{
+    PyObject *t = PyObject_Str(v);
+    if (t == NULL)
+        return -1;
+    int r = dumps_str(o, t);
+    Py_DECREF(t);
+    return r;
+}
+
+static int
+dumps_value(Out *o, PyObject *v, int depth)
+{
+    if (depth > DUMPS_DEPTH)
+        return dumps_as_str(o, v);
+    if (v == Py_None)
+        return dumps_ascii(o, "null", 4);
+    if (v == Py_True)
+        return dumps_ascii(o, "true", 4);
+    if (v == Py_False)
+        return dumps_ascii(o, "false", 5);
+    if (PyUnicode_Check(v))
+        return dumps_str(o, v);
+    if (PyLong_Check(v)) {
+        int overflow;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (x == -1 && PyErr_Occurred())
+            return -1;
+        if (!overflow) {
+            if (out_reserve(o, 24) < 0)
+                return -1;
+            out_int(o, x);
+            return 0;
+        }
+        PyObject *t = PyLong_Type.tp_repr(v);
+        if (t == NULL)
+            return -1;
+        Py_ssize_t n;
+        const char *c = PyUnicode_AsUTF8AndSize(t, &n);
+        int r = c == NULL ? -1 : dumps_ascii(o, c, (size_t)n);
+        Py_DECREF(t);
+        return r;
+    }
+    if (PyFloat_Check(v)) {
+        double x = PyFloat_AS_DOUBLE(v);
+        if (!isfinite(x))
+            return dumps_ascii(o, "null", 4);
+        char *t = PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+        if (t == NULL)
+            return -1;
+        int r = dumps_ascii(o, t, strlen(t));
+        PyMem_Free(t);
+        return r;
+    }
+    if (PyDict_Check(v)) {
+        if (dumps_ascii(o, "{", 1) < 0)
+            return -1;
+        Py_ssize_t pos = 0;
+        PyObject *key, *item;
+        int first = 1, r = 0;
+        Py_INCREF(v);  /* (str() of a key or value may run code) */
+        while (r == 0 && PyDict_Next(v, &pos, &key, &item)) {
+            Py_INCREF(key);
+            Py_INCREF(item);
+            if (!first)
+                r = dumps_ascii(o, ",", 1);
+            first = 0;
+            if (r == 0)
+                r = PyUnicode_Check(key) ? dumps_str(o, key) : dumps_as_str(o, key);
+            if (r == 0)
+                r = dumps_ascii(o, ":", 1);
+            if (r == 0)
+                r = dumps_value(o, item, depth + 1);
+            Py_DECREF(key);
+            Py_DECREF(item);
+        }
+        Py_DECREF(v);
+        return r != 0 ? r : dumps_ascii(o, "}", 1);
+    }
+    if (PyList_Check(v) || PyTuple_Check(v)) {
+        PyObject *seq = PySequence_Tuple(v);  /* (a list may change under str()) */
+        if (seq == NULL)
+            return -1;
+        int r = dumps_ascii(o, "[", 1);
+        for (Py_ssize_t i = 0; r == 0 && i < PyTuple_GET_SIZE(seq); i++) {
+            if (i)
+                r = dumps_ascii(o, ",", 1);
+            if (r == 0)
+                r = dumps_value(o, PyTuple_GET_ITEM(seq, i), depth + 1);
+        }
+        Py_DECREF(seq);
+        return r != 0 ? r : dumps_ascii(o, "]", 1);
+    }
+    return dumps_as_str(o, v);
+}
+
+/* dumps(record) -> bytes (one JSON line, with its newline), or None when a str
+ * in it is not valid Unicode. */
+static PyObject *
+dumps(PyObject *mod, PyObject *record)
+{
+    Out o = {NULL, 0, 0, 0};
+    int r = dumps_value(&o, record, 0);
+    if (r == 0)
+        r = dumps_ascii(&o, "\n", 1);
+    PyObject *res = r < 0 ? NULL
+        : r > 0 ? Py_NewRef(Py_None)
+        : PyBytes_FromStringAndSize(o.data, (Py_ssize_t)o.len);
+    PyMem_Free(o.data);
+    return res;
+}
+
 /* An int as a long long (-1 with an error when it does not fit): without going
  * through _PyLong_AsByteArray as PyLong_AsLongLong does for every int of more
  * than one digit (time stamps), 190 instructions each. */
@@ -4166,6 +4352,8 @@ static PyMethodDef module_methods[] = {
      "configure_buffers(budget, wake_at, buffered, waker, min_thread_cap, high_water, pause_ns, stuck_ns)"},
     {"progress", progress, METH_NOARGS, "progress(): the writer wrote events (it is not stuck)"},
     {"buffered", buffered, METH_NOARGS, "buffered() -> events in all buffers"},
+    {"dumps", dumps, METH_O,
+     "dumps(record) -> bytes: one JSON line, or None if a str in it is not valid Unicode"},
     {"raw_locks", raw_locks, METH_NOARGS,
      "raw_locks() -> (lock, rlock): whether the inner lock types are driven directly"},
     {"rearm", rearm, METH_NOARGS, "rearm(): the next crossing of wake_at wakes the writer"},
