@@ -32,6 +32,7 @@ _encode_fast = _core.speedups.encode if _core.speedups is not None else None
 _take = _core.speedups.take if _core.speedups is not None else None
 _take_states = _core.speedups.take_states if _core.speedups is not None else None
 _define_state = getattr(_core.speedups, "define_state", None)
+_encode_batches = getattr(_core.speedups, "encode_batches", None)
 
 FORMAT = "lockscope-trace"
 VERSION = 1
@@ -463,10 +464,22 @@ class Sink:
             if self.gaps:
                 self._write_gaps()
             out = bytearray()
-            for bi, (st, events) in enumerate(batches):
+            bi, start, nb = 0, 0, len(batches)
+            while bi < nb:
+                if _encode_batches is not None and not start:
+                    # C: whole batches, up to one that needs the Python code below
+                    limit = self.max_bytes - self.part_bytes if self.max_bytes else -1
+                    bi, start = _encode_batches(batches, bi, self.written, self.written_sites,
+                                                _OPS, out, limit, self._define,
+                                                self._define_site)
+                    _core.writer_progress()
+                    if bi >= nb:
+                        break
                 self.batch = bi
-                self._encode(st, events, out)
+                st, events = batches[bi]
+                self._encode(st, events, out, start)
                 _core.writer_progress()
+                bi, start = bi + 1, 0
             now = time.monotonic_ns()
             if self.summary is not None:
                 self._encode_summary(out, now, final)
@@ -632,15 +645,15 @@ class Sink:
             return True
         return False
 
-    def _encode(self, st: Any, events: list, out: bytearray) -> None:
+    def _encode(self, st: Any, events: list, out: bytearray, start: int = 0) -> None:
         # The writer's inner loop: its CPU is taken from the program (the GIL), so the
         # common shape (a lock event outside any task) has a flat path of its own.
-        self._rotate_if_full(out)
+        self._rotate_if_full(out, start)  # (events[:start] are in `out` already)
         tid = self._define(st, out)
         written, wsites = self.written, self.written_sites
         ops = _OPS
         check_size = 0 if not self.max_bytes else 1
-        i, n = 0, len(events)
+        i, n = start, len(events)
         while i < n:
             if _encode_fast is not None:
                 # C: every event of the common shape whose definitions are written;

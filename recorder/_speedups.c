@@ -1371,7 +1371,7 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     PyObject *ts = now ? PyLong_FromLongLong(now) : PyObject_CallNoArgs(mono_ns_fn);
     if (ts == NULL)
         goto error;
-    rec = PyDict_New();
+    rec = _PyDict_NewPresized(16);  /* (its ~12 fields without a resize) */
     int bad = rec == NULL
         || PyDict_SetItem(rec, s_k, args[1]) < 0
         || PyDict_SetItem(rec, s_id, oid) < 0
@@ -2836,7 +2836,7 @@ static PyTypeObject LockCore_Type = {
 typedef struct {
     char *data;
     size_t len, cap;
-    unsigned long flushes;  /* how many times its text went to the bytearray */
+    unsigned long flushes;  /* times its text went to the bytearray or Python code ran */
 } Out;
 
 static int
@@ -3288,7 +3288,9 @@ out_extra(Out *o, PyObject *extra)
 /* Write the definition of `x` (an object, or a site id) through the writer's
  * `define(x, out)`, which appends it to `out` and returns its id: what `o` holds
  * goes to `out` first, so the definition comes before the event that names it.
- * Returns the id, or -1 (no error set: the Python encoder then goes on). */
+ * Returns the id, or -1: with the error `define` raised still set (a bug of the
+ * writer's, which must reach Sink.flush and stop the recording rather than leave
+ * an object undefined), else with none (the Python encoder then goes on). */
 static long long
 define_from(PyObject *define, PyObject *x, Out *o, PyObject *out, Py_ssize_t *base)
 {
@@ -3299,15 +3301,13 @@ define_from(PyObject *define, PyObject *x, Out *o, PyObject *out, Py_ssize_t *ba
         }
         memcpy(PyByteArray_AS_STRING(out) + *base, o->data, o->len);
         o->len = 0;
-        o->flushes++;
     }
+    o->flushes++;  /* (and Python code runs: what was checked may have changed) */
     PyObject *args[2] = {x, out};
     PyObject *r = PyObject_Vectorcall(define, args, 2, NULL);
     *base = PyByteArray_GET_SIZE(out);
-    if (r == NULL) {
-        PyErr_Clear();
+    if (r == NULL)
         return -1;
-    }
     long long v = PyLong_Check(r) ? PyLong_AsLongLong(r) : -1;
     Py_DECREF(r);
     if (v == -1 && PyErr_Occurred())
@@ -3395,7 +3395,7 @@ static PyObject *def_site_key_objs[3];
  * an error of define_site (cleared). */
 static long long
 define_ref(Ref *r, PyObject *written, PyObject *wsites, PyObject *define_site, Out *o,
-           PyObject *out, Py_ssize_t *base, int depth)
+           PyObject *out, Py_ssize_t *base, int depth, Py_ssize_t plain)
 {
     if (r->id == NULL || r->def == NULL || !PyLong_CheckExact(r->id) || depth > 8)
         return -2;
@@ -3412,15 +3412,21 @@ define_ref(Ref *r, PyObject *written, PyObject *wsites, PyObject *define_site, O
         }
         return oid;
     }
-    size_t len;
-    if (plain_size(r->def, &len, 1) < 0 || PyDict_GET_SIZE(r->def) == 0)
+    /* `plain`: the size plain_size() gave for r->def (the caller checked it), or -1 */
+    size_t len = (size_t)plain;
+    if ((plain < 0 && plain_size(r->def, &len, 1) < 0) || PyDict_GET_SIZE(r->def) == 0)
         return -2;
     Py_ssize_t ndeps = r->deps != NULL ? PyTuple_GET_SIZE(r->deps) : 0;
+    Py_ssize_t dep_len[8];
     for (Py_ssize_t i = 0; i < ndeps; i++) {  /* (all Refs: see Ref_set_deps) */
         Ref *dep = (Ref *)PyTuple_GET_ITEM(r->deps, i);
-        if (dep->id == NULL || dep->def == NULL || plain_size(dep->def, &len, 1) < 0)
+        size_t dl;
+        if (dep->id == NULL || dep->def == NULL || plain_size(dep->def, &dl, 1) < 0)
             return -2;
+        if (i < 8)
+            dep_len[i] = (Py_ssize_t)dl;
     }
+    unsigned long flushes = o->flushes;  /* (unchanged: no Python code ran since the sizes) */
     if (PySet_Add(written, r->id) < 0) {
         PyErr_Clear();
         return -2;
@@ -3428,7 +3434,8 @@ define_ref(Ref *r, PyObject *written, PyObject *wsites, PyObject *define_site, O
     /* As Sink._define: the last dependency first (a stack) */
     for (Py_ssize_t i = ndeps - 1; i >= 0; i--) {
         long long d = define_ref((Ref *)PyTuple_GET_ITEM(r->deps, i), written, wsites,
-                                 define_site, o, out, base, depth + 1);
+                                 define_site, o, out, base, depth + 1,
+                                 i < 8 && o->flushes == flushes ? dep_len[i] : -1);
         if (d == -1)
             return -1;
         if (d == -2) {  /* (cannot happen: checked above) the Python writer takes over */
@@ -3450,7 +3457,10 @@ define_ref(Ref *r, PyObject *written, PyObject *wsites, PyObject *define_site, O
         if (known < 0)
             PyErr_Clear();
     }
-    (void)plain_size(r->def, &len, 1);
+    if (o->flushes != flushes && plain_size(r->def, &len, 1) < 0) {
+        PyErr_Clear();  /* (Python code that ran meanwhile changed it) */
+        goto not_written;
+    }
     if (out_reserve(o, len + 4) < 0) {
         PyErr_Clear();
         goto not_written;
@@ -3461,8 +3471,13 @@ define_ref(Ref *r, PyObject *written, PyObject *wsites, PyObject *define_site, O
     LIT(o, "}\n");
     return oid;
 not_written:  /* (the Python writer defines it when it meets the event) */
-    if (PySet_Discard(written, r->id) < 0)
-        PyErr_Clear();
+    {
+        PyObject *type, *value, *tb;  /* (an error of define_site's goes on) */
+        PyErr_Fetch(&type, &value, &tb);
+        if (PySet_Discard(written, r->id) < 0)
+            PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+    }
     return -1;
 }
 
@@ -3901,20 +3916,17 @@ define_state_py(PyObject *mod, PyObject *args)
  * holds `limit` bytes or more (limit < 0: no limit); returns the index reached. */
 #define SEEN_OBJS 4  /* (encode's cache of object ids) */
 
-static PyObject *
-encode(PyObject *mod, PyObject *args)
+/* encode()'s work, on text `*op` that goes to `out` at `*basep` (define_from
+ * moves it there before Python writes a definition): the index reached, or -1
+ * with an error (*text still to be freed by the caller). */
+static Py_ssize_t
+encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *written,
+              PyObject *wsites, PyObject *ops, PyObject *out, Py_ssize_t *basep, Out *text,
+              Py_ssize_t limit, PyObject *define_obj, PyObject *define_site)
 {
-    PyObject *events, *written, *wsites, *ops, *out;
-    PyObject *define_obj = Py_None, *define_site = Py_None;
-    Py_ssize_t start, limit;
-    long long tid;
-    if (!PyArg_ParseTuple(args, "O!nLO!O!O!O!n|OO", &PyList_Type, &events, &start, &tid,
-                          &PySet_Type, &written, &PySet_Type, &wsites, &PyDict_Type, &ops,
-                          &PyByteArray_Type, &out, &limit, &define_obj, &define_site))
-        return NULL;
     Py_ssize_t n = PyList_GET_SIZE(events);
-    Py_ssize_t base = PyByteArray_GET_SIZE(out);
-    Out o = {NULL, 0, 0};
+    Py_ssize_t base = *basep;
+    Out o = *text;
     Py_ssize_t i = start;
     /* (borrowed: `events` holds them for the whole call) */
     PyObject *last_site = NULL, *last_task = NULL;
@@ -4013,7 +4025,7 @@ encode(PyObject *mod, PyObject *args)
             else
                 oid = written_id(obj, written);
             if (oid < 0 && define_obj != Py_None && Py_TYPE(obj) == &Ref_Type)
-                oid = define_ref((Ref *)obj, written, wsites, define_site, &o, out, &base, 0);
+                oid = define_ref((Ref *)obj, written, wsites, define_site, &o, out, &base, 0, -1);
             else if (oid < 0 && define_obj != Py_None && Py_TYPE(obj) == plain_def_type)
                 oid = define_plain_obj(obj, written, &o);
             if (oid == -2 || (oid < 0 && define_obj != Py_None && Py_TYPE(obj) != &Ref_Type))
@@ -4074,8 +4086,9 @@ encode(PyObject *mod, PyObject *args)
         }
         Py_ssize_t oplen = PyBytes_GET_SIZE(opb);
         if (out_reserve(&o, 160 + (size_t)oplen + extra_len) < 0) {
-            PyMem_Free(o.data);
-            return NULL;
+            *text = o;
+            *basep = base;
+            return -1;
         }
         LIT(&o, "{\"k\":\"ev\",\"ts\":");
         out_ts(&o, t, &ts_hi, ts_hi_text, &ts_hi_len);
@@ -4113,15 +4126,103 @@ encode(PyObject *mod, PyObject *args)
         }
         LIT(&o, "}\n");
     }
-    if (o.len) {
-        if (PyByteArray_Resize(out, base + (Py_ssize_t)o.len) < 0) {
-            PyMem_Free(o.data);
+    *text = o;
+    *basep = base;
+    return PyErr_Occurred() ? -1 : i;  /* (what a define callback raised goes on) */
+}
+
+/* Move the text of `o` to the end of `out` (which it continues at `base`) and
+ * free it: 0, or -1 with an error. */
+static int
+out_flush(Out *o, PyObject *out, Py_ssize_t base)
+{
+    int rc = 0;
+    if (o->len) {
+        if (PyByteArray_Resize(out, base + (Py_ssize_t)o->len) < 0)
+            rc = -1;
+        else
+            memcpy(PyByteArray_AS_STRING(out) + base, o->data, o->len);
+    }
+    PyMem_Free(o->data);
+    o->data = NULL;
+    o->len = o->cap = 0;
+    return rc;
+}
+
+static PyObject *
+encode(PyObject *mod, PyObject *args)
+{
+    PyObject *events, *written, *wsites, *ops, *out;
+    PyObject *define_obj = Py_None, *define_site = Py_None;
+    Py_ssize_t start, limit;
+    long long tid;
+    if (!PyArg_ParseTuple(args, "O!nLO!O!O!O!n|OO", &PyList_Type, &events, &start, &tid,
+                          &PySet_Type, &written, &PySet_Type, &wsites, &PyDict_Type, &ops,
+                          &PyByteArray_Type, &out, &limit, &define_obj, &define_site))
+        return NULL;
+    Py_ssize_t base = PyByteArray_GET_SIZE(out);
+    Out o = {NULL, 0, 0, 0};
+    Py_ssize_t i = encode_events(events, start, tid, written, wsites, ops, out, &base, &o,
+                                 limit, define_obj, define_site);
+    if (out_flush(&o, out, base) < 0 || i < 0)
+        return NULL;
+    return PyLong_FromSsize_t(i);
+}
+
+/* encode_batches(batches, first, written, wsites, ops, out, limit, define,
+ *                define_site) -> (batch, index)
+ *
+ * The writer's loop over its batches (Sink._drain: _encode for each (state,
+ * events)) in one call: each thread's definition (define_state), then its events
+ * as encode() writes them.  Stops at the first batch whose state Python must
+ * define, or once `out` holds `limit` bytes or more (limit < 0: no limit; the
+ * writer then starts a new part), or inside a batch at the first event that
+ * needs the Python encoder; returns where: (len(batches), 0) when all are done.
+ * A server starting a thread per connection gave the writer one batch per
+ * connection, each a round of the Python loop. */
+static PyObject *
+encode_batches(PyObject *mod, PyObject *args)
+{
+    PyObject *batches, *written, *wsites, *ops, *out;
+    PyObject *define_obj, *define_site;
+    Py_ssize_t first, limit;
+    if (!PyArg_ParseTuple(args, "O!nO!O!O!O!nOO", &PyList_Type, &batches, &first,
+                          &PySet_Type, &written, &PySet_Type, &wsites, &PyDict_Type, &ops,
+                          &PyByteArray_Type, &out, &limit, &define_obj, &define_site))
+        return NULL;
+    Py_ssize_t base = PyByteArray_GET_SIZE(out);
+    Out o = {NULL, 0, 0, 0};
+    Py_ssize_t bi = first, i = 0;
+    for (; bi < PyList_GET_SIZE(batches); bi++) {
+        PyObject *b = PyList_GET_ITEM(batches, bi);
+        if (limit >= 0 && base + (Py_ssize_t)o.len >= limit)
+            break;
+        if (!PyTuple_CheckExact(b) || PyTuple_GET_SIZE(b) != 2
+                || !PyList_CheckExact(PyTuple_GET_ITEM(b, 1)))
+            break;
+        PyObject *st = PyTuple_GET_ITEM(b, 0), *events = PyTuple_GET_ITEM(b, 1);
+        Py_INCREF(b);  /* (define_from may run Python code) */
+        long long tid = define_state(st, written, &o, 1);
+        if (tid < 0) {
+            Py_DECREF(b);
+            break;
+        }
+        i = encode_events(events, 0, tid, written, wsites, ops, out, &base, &o, limit,
+                          define_obj, define_site);
+        Py_ssize_t n = PyList_GET_SIZE(events);
+        Py_DECREF(b);
+        if (i < 0) {
+            out_flush(&o, out, base);
             return NULL;
         }
-        memcpy(PyByteArray_AS_STRING(out) + base, o.data, o.len);
+        progress_ns = mono_now();
+        if (i < n)
+            break;
+        i = 0;
     }
-    PyMem_Free(o.data);
-    return PyLong_FromSsize_t(i);
+    if (out_flush(&o, out, base) < 0)
+        return NULL;
+    return Py_BuildValue("(nn)", bi, i);
 }
 
 /* take(buf, n) -> list: pop the n oldest events of a thread's buffer (a deque
@@ -4352,6 +4453,9 @@ static PyMethodDef module_methods[] = {
      "configure_buffers(budget, wake_at, buffered, waker, min_thread_cap, high_water, pause_ns, stuck_ns)"},
     {"progress", progress, METH_NOARGS, "progress(): the writer wrote events (it is not stuck)"},
     {"buffered", buffered, METH_NOARGS, "buffered() -> events in all buffers"},
+    {"encode_batches", encode_batches, METH_VARARGS,
+     "encode_batches(batches, first, written, wsites, ops, out, limit, define, define_site)"
+     " -> (batch, index): Sink._drain's loop (see there)"},
     {"dumps", dumps, METH_O,
      "dumps(record) -> bytes: one JSON line, or None if a str in it is not valid Unicode"},
     {"raw_locks", raw_locks, METH_NOARGS,
