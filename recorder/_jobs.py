@@ -33,23 +33,32 @@ _untrack = getattr(_core.speedups, "untrack", None)
 _names: dict = {}
 _NAMES_MAX = 256
 _FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType)  # (hashable, no user __hash__)
+# A submission's extra fields: one dict for all (nothing changes an event's fields),
+# not one per work item alive until the writer takes the event.
+_SUBMIT = {"sig": "submit"}
 
 
-class Job:
-    """The segment of one work item."""
+def _name_of(fn: Any) -> str:
+    """job_name(fn), remembered for plain functions."""
+    cached = type(fn) in _FUNCTION_TYPES
+    name = _names.get(fn) if cached else None
+    if name is None:
+        name = job_name(fn)
+        if cached:
+            if len(_names) >= _NAMES_MAX:
+                _names.clear()
+            _names[fn] = name
+    return name
+
+
+class _PyJob:
+    """The segment of one work item (pure Python; see _speedups.Job)."""
 
     __slots__ = ("_ls_id", "_def")
 
     def __init__(self, fn: Any) -> None:
         self._ls_id = _core.next_id()
-        cached = type(fn) in _FUNCTION_TYPES
-        name = _names.get(fn) if cached else None
-        if name is None:
-            name = job_name(fn)
-            if cached:
-                if len(_names) >= _NAMES_MAX:
-                    _names.clear()
-                _names[fn] = name
+        name = _name_of(fn)
         self._def = {"k": "segment", "id": self._ls_id, "kind": "job", "name": name}
         if _untrack is not None:
             # An int and plain strings: no cycle through it, so the cyclic GC need
@@ -62,7 +71,16 @@ class Job:
 
 
 if _core.speedups is not None:
-    _core.speedups.set_plain_def_type(Job)  # (the writer writes a Job's _def in C)
+    _CJob = _core.speedups.Job
+    _next_id = _core.next_id
+
+    def Job(fn: Any) -> Any:  # noqa: N802  (stands for the class)
+        """The segment of one work item: a C object the cyclic GC does not count."""
+        return _CJob(_next_id(), _name_of(fn))
+
+    _core.speedups.set_plain_def_type(_PyJob)  # (the writer writes a _PyJob's _def in C)
+else:
+    Job = _PyJob
 
 
 def job_name(fn: Any) -> str:
@@ -91,7 +109,7 @@ def _traced_init(self: Any, future: Any, fn: Any, args: Any, kwargs: Any) -> Non
     if _core.ON:
         try:
             job = self._ls_job = Job(fn)
-            _core.emit_here("signal", job, 2, {"sig": "submit"})
+            _core.emit_here("signal", job, 2, _SUBMIT)
         except Exception:
             pass
 

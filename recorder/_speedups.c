@@ -3385,6 +3385,106 @@ define_plain_obj(PyObject *obj, PyObject *written, Out *o)
     return oid;
 }
 
+/* ------------------------------------------------------------------- Job
+ *
+ * The segment of one pool work item (recorder/_jobs.py): its id and name, read by
+ * the writer directly.  Not a GC object (it holds an int and a str): a
+ * ThreadPoolExecutor with 30k work items queued kept 30k of them alive, each
+ * counted by the cyclic GC as an allocation (with its definition dict), which
+ * made the program's full collections more frequent. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *id;
+    PyObject *name;
+} Job;
+
+static PyTypeObject Job_Type;
+
+static PyObject *
+Job_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
+{
+    PyObject *id, *name;
+    if (kw != NULL || !PyArg_ParseTuple(args, "O!U:Job", &PyLong_Type, &id, &name))
+        return NULL;
+    Job *j = PyObject_New(Job, &Job_Type);
+    if (j == NULL)
+        return NULL;
+    j->id = Py_NewRef(id);
+    j->name = Py_NewRef(name);
+    return (PyObject *)j;
+}
+
+static void
+Job_dealloc(Job *j)
+{
+    Py_XDECREF(j->id);
+    Py_XDECREF(j->name);
+    PyObject_Free(j);
+}
+
+/* Its definition record, as Sink._write_def writes it. */
+static PyObject *
+Job_record(Job *j, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("{sssOsssO}", "k", "segment", "id", j->id, "kind", "job",
+                         "name", j->name);
+}
+
+static PyObject *
+Job_repr(Job *j)
+{
+    return PyUnicode_FromFormat("<lockscope job #%S %R>", j->id, j->name);
+}
+
+static PyMethodDef Job_methods[] = {
+    {"_ls_record", (PyCFunction)Job_record, METH_NOARGS, "The definition record."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef Job_members[] = {
+    {"_ls_id", T_OBJECT_EX, offsetof(Job, id), READONLY, NULL},
+    {"name", T_OBJECT_EX, offsetof(Job, name), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject Job_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "recorder._speedups.Job",
+    .tp_basicsize = sizeof(Job),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Job(id, name): the segment of one pool work item.",
+    .tp_dealloc = (destructor)Job_dealloc,
+    .tp_repr = (reprfunc)Job_repr,
+    .tp_methods = Job_methods,
+    .tp_members = Job_members,
+    .tp_new = Job_tp_new,
+};
+
+/* Sink._define() of a Job: its id once its ``segment`` record is written (here,
+ * when not yet in `written`), -2 when Python must write it. */
+static long long
+define_job(Job *j, PyObject *written, Out *o)
+{
+    long long oid;
+    int in = id_written(j->id, written, &oid);
+    if (in != 0)
+        return in > 0 ? oid : -2;
+    Out name = {NULL, 0, 0, 0};
+    int r = dumps_str(&name, j->name);
+    if (r != 0 || out_reserve(o, name.len + 64) < 0 || PySet_Add(written, j->id) < 0) {
+        PyMem_Free(name.data);
+        PyErr_Clear();
+        return -2;
+    }
+    LIT(o, "{\"k\":\"segment\",\"id\":");
+    out_int(o, oid);
+    LIT(o, ",\"kind\":\"job\",\"name\":");
+    out_str(o, name.data, name.len);
+    LIT(o, "}\n");
+    PyMem_Free(name.data);
+    return oid;
+}
+
 static const char *const def_site_keys[] = {"site", "coro_site", "user_site"};
 static PyObject *def_site_key_objs[3];
 
@@ -4028,6 +4128,8 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
                 oid = define_ref((Ref *)obj, written, wsites, define_site, &o, out, &base, 0, -1);
             else if (oid < 0 && define_obj != Py_None && Py_TYPE(obj) == plain_def_type)
                 oid = define_plain_obj(obj, written, &o);
+            else if (oid < 0 && define_obj != Py_None && Py_TYPE(obj) == &Job_Type)
+                oid = define_job((Job *)obj, written, &o);
             if (oid == -2 || (oid < 0 && define_obj != Py_None && Py_TYPE(obj) != &Ref_Type))
                 oid = define_from(define_obj, obj, &o, out, &base);
             if (oid < 0)
@@ -4500,7 +4602,7 @@ intern(const char *s)
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    if (PyType_Ready(&Ev_Type) < 0 || PyType_Ready(&Ref_Type) < 0
+    if (PyType_Ready(&Ev_Type) < 0 || PyType_Ready(&Ref_Type) < 0 || PyType_Ready(&Job_Type) < 0
         || PyType_Ready(&LockCore_Type) < 0 || PyType_Ready(&CondHooks_Type) < 0)
         return NULL;
     if (!(s_ON = intern("ON")) || !(s_tls = intern("_tls")) || !(s_st = intern("st"))
@@ -4568,7 +4670,8 @@ PyInit__speedups(void)
     Py_INCREF(&LockCore_Type);
     Py_INCREF(&Ref_Type);
     Py_INCREF(&Ev_Type);
-    if (PyModule_AddObject(m, "Ref", (PyObject *)&Ref_Type) < 0
+    if (PyModule_AddObjectRef(m, "Job", (PyObject *)&Job_Type) < 0
+        || PyModule_AddObject(m, "Ref", (PyObject *)&Ref_Type) < 0
         || PyModule_AddObject(m, "Ev", (PyObject *)&Ev_Type) < 0) {
         Py_DECREF(m);
         return NULL;
