@@ -453,10 +453,11 @@ class Sink:
         batches = self._take(final)
         if self.summary is not None:
             batches = self.summary.process(batches, final, time.monotonic_ns())
-        need = sum(len(events) for _, events in batches) * _BYTES_PER_EVENT
-        if (self.paused and not self._resume(need)) or not self._space_ok(need):
-            self._lose(batches, 0, 0)
-            return
+        if self.paused or self.min_free:  # (a disk check: by default, no loop over batches)
+            need = sum(len(events) for _, events in batches) * _BYTES_PER_EVENT
+            if (self.paused and not self._resume(need)) or not self._space_ok(need):
+                self._lose(batches, 0, 0)
+                return
         self.committed = (0, 0)
         try:
             if not self.header_written:
