@@ -540,7 +540,10 @@ class Summary:
         if entry is None:
             if not is_mutex(obj):  # a semaphore of several permits: the actor's own, oldest first
                 entry = next((e for e in owners if e[4] is actor), None)
-            elif owners[0][2] <= ts:  # a lock handed off: its oldest hold
+            if entry is None and owners[0][2] <= ts:
+                # A lock handed off, or a permit given back by another thread (a pool's
+                # idle semaphore): its oldest hold.  (Kept, such holds piled up to
+                # MAX_HELD and every release scanned them.)
                 entry = owners[0]
             if entry is None:
                 return

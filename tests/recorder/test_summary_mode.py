@@ -381,6 +381,31 @@ def test_a_lock_released_by_another_thread_ends_the_counted_hold(rec):
     assert _hists(trace)[il]["hold"]["n"] == _summary.ACTORS_PER_DEP + 3
 
 
+def _release_permit(sem) -> None:
+    sem.release()
+
+
+def test_a_permit_released_by_another_thread_ends_the_oldest_hold(rec):
+    """A semaphore taken by one thread and released by others (a pool's idle
+    semaphore: submit takes it, the workers give it back) ends the oldest hold.
+    The summary kept every such hold (64 at most) and scanned them all at each
+    release: a pool's summary recording cost 3.6x its CPU."""
+    rec.start(mode="summary", summary_threshold_ms=QUIET, flush_interval=3600)
+    sem = recorder.name(threading.Semaphore(0), "permits")
+    held = []
+    for _ in range(200):
+        _run(_release_permit, sem)  # (a worker gives a permit back; then one is taken)
+        assert sem.acquire(timeout=5)
+        # (a drain per round: the summary takes one thread's batch after another's,
+        # so a release is met after the acquire that followed it in time)
+        recorder.flush()
+        held.append(max((len(v) for v in recorder._sink.summary.owner.values()), default=0))
+    trace = rec.stop()
+    assert max(held) <= 2, held
+    ih = trace.one("lock", "permits")["id"]
+    assert _hists(trace)[ih]["hold"]["n"] == 199  # (the last permit taken is still held)
+
+
 def _notify(cond, n: int) -> None:
     for _ in range(n):
         with cond:
