@@ -77,7 +77,7 @@ _COUNTED = getattr(_fast, "SUMMARY_COUNTED", object())
 class _Actor:
     """What one thread or task holds, and what it is waiting for."""
 
-    __slots__ = ("st", "task", "held", "sig", "csig", "lock_wait", "waits")
+    __slots__ = ("st", "task", "held", "sig", "csig", "lock_wait", "waits", "permits")
 
     def __init__(self, st: Any, task: Any) -> None:
         self.st, self.task = st, task
@@ -87,6 +87,15 @@ class _Actor:
         self.csig: tuple | None = ()   # the same by lock class (None: to compute again)
         self.lock_wait: list | None = None   # [event, written]
         self.waits: dict[int, list] = {}     # resource id -> [event, written]
+        self.permits: dict[int, int] = {}    # id(semaphore) -> its holds by this actor
+
+    def unpermit(self, obj: Any) -> None:
+        """One hold of semaphore ``obj`` by this actor ended."""
+        n = self.permits.get(id(obj), 0) - 1
+        if n > 0:
+            self.permits[id(obj)] = n
+        else:
+            self.permits.pop(id(obj), None)
 
     def resign(self) -> None:
         self.sig = tuple((e[0]._ls_id, e[1]) for e in self.held)
@@ -452,9 +461,12 @@ class Summary:
         if owners is None:
             owners = self.owner[id(obj)] = deque()
         elif len(owners) >= MAX_HELD:  # acquired and never released: forget the oldest
-            owners.popleft()
+            gone = owners.popleft()
+            if not self._is_mutex(obj):
+                gone[4].unpermit(obj)
         owners.append(entry)
         if not self._is_mutex(obj):  # a semaphore with several permits excludes nothing
+            actor.permits[id(obj)] = actor.permits.get(id(obj), 0) + 1
             return
         key = (actor.sig, obj._ls_id, site)
         dep = self.deps.get(key)
@@ -537,8 +549,10 @@ class Summary:
                     entry = held.pop(i)
                     actor.resign()
                     break
+        mutex = entry is not None or self._is_mutex(obj)
         if entry is None:
-            if not is_mutex(obj):  # a semaphore of several permits: the actor's own, oldest first
+            if not mutex and id(obj) in actor.permits:
+                # a semaphore of several permits: the actor's own, oldest first
                 entry = next((e for e in owners if e[4] is actor), None)
             if entry is None and owners[0][2] <= ts:
                 # A lock handed off, or a permit given back by another thread (a pool's
@@ -550,6 +564,8 @@ class Summary:
             other = entry[4]
             if _drop(other.held, entry):
                 other.resign()
+        if not mutex:
+            entry[4].unpermit(obj)
         _drop(owners, entry)
         if not owners:
             del self.owner[id(obj)]
