@@ -819,7 +819,8 @@ ev_new_ns(Py_ssize_t n, long long ts, PyObject *const *items)
         return NULL;
     e->n = n;
     e->ts = ts;
-    e->item[0] = NULL;
+    /* (0 marks "not kept in C" for the encoder: a stamp of 0 is kept as the int) */
+    e->item[0] = ts != 0 ? NULL : Py_NewRef(int_zero);
     for (Py_ssize_t i = 1; i < n; i++)
         e->item[i] = Py_NewRef(items[i]);
     return (PyObject *)e;
