@@ -2530,6 +2530,10 @@ static int
 raw_init(void)
 {
 #ifdef LS_RAW_LOCKS
+    /* (a subinterpreter's _thread types are its own, and go with it: this module,
+     * initialised once per process, then drives none) */
+    if (PyInterpreterState_Get() != PyInterpreterState_Main())
+        return 0;
     PyObject *thread = PyImport_ImportModule("_thread");
     if (thread == NULL)
         return -1;
