@@ -26,8 +26,6 @@ if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
 _MODULE = "concurrent.futures.thread"
 _originals: tuple | None = None
 
-
-_untrack = getattr(_core.speedups, "untrack", None)
 # fn -> its job_name(), for plain functions (a pool runs the same few many times);
 # cleared when full, so it keeps at most _NAMES_MAX functions alive.
 _names: dict = {}
@@ -60,11 +58,6 @@ class _PyJob:
         self._ls_id = _core.next_id()
         name = _name_of(fn)
         self._def = {"k": "segment", "id": self._ls_id, "kind": "job", "name": name}
-        if _untrack is not None:
-            # An int and plain strings: no cycle through it, so the cyclic GC need
-            # not walk a Job per work item still queued (see _speedups.c untrack_lock).
-            _untrack(self._def)
-            _untrack(self)
 
     def _ls_record(self) -> dict:
         return self._def
@@ -77,8 +70,6 @@ if _core.speedups is not None:
     def Job(fn: Any) -> Any:  # noqa: N802  (stands for the class)
         """The segment of one work item: a C object the cyclic GC does not count."""
         return _CJob(_next_id(), _name_of(fn))
-
-    _core.speedups.set_plain_def_type(_PyJob)  # (the writer writes a _PyJob's _def in C)
 else:
     Job = _PyJob
 
