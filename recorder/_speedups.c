@@ -2424,44 +2424,24 @@ raw_release(PyObject *lk)
 }
 
 #ifdef LS_RAW_LOCKS
-/* obj.name() is `want` (Py_True / Py_False)?  1 yes, 0 no or an error (cleared). */
+/* obj.name(arg) (no argument when NULL) returns `want` (Py_True / Py_False), or
+ * returns at all when `want` is NULL?  1 yes, 0 no or an error (cleared). */
 static int
-raw_probe(PyObject *obj, const char *name, PyObject *want)
+raw_call_is(PyObject *obj, const char *name, PyObject *arg, PyObject *want)
 {
-    PyObject *r = PyObject_CallMethod(obj, name, NULL);
+    PyObject *r = arg != NULL ? PyObject_CallMethod(obj, name, "O", arg)
+                              : PyObject_CallMethod(obj, name, NULL);
     if (r == NULL) {
         PyErr_Clear();
         return 0;
     }
     Py_DECREF(r);
-    return r == want;
+    return want == NULL || r == want;
 }
 
-/* obj.acquire(False) returns `want`? (as raw_probe) */
-static int
-raw_method_try(PyObject *obj, PyObject *want)
-{
-    PyObject *r = PyObject_CallMethod(obj, "acquire", "O", Py_False);
-    if (r == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    Py_DECREF(r);
-    return r == want;
-}
-
-/* obj.release() succeeds? */
-static int
-raw_method_release(PyObject *obj)
-{
-    PyObject *r = PyObject_CallMethod(obj, "release", NULL);
-    if (r == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    Py_DECREF(r);
-    return 1;
-}
+#define raw_probe(obj, name, want) raw_call_is(obj, name, NULL, want)
+#define raw_method_try(obj, want) raw_call_is(obj, "acquire", Py_False, want)
+#define raw_method_release(obj) raw_call_is(obj, "release", NULL, NULL)
 
 /* Whether the layout assumed for _thread's lock type `tp` holds: every state
  * the direct paths make is the one the type's own methods see, and back. */
@@ -3290,6 +3270,32 @@ out_extra(Out *o, PyObject *extra)
     }
 }
 
+/* Move the text of `o` to the end of `out`, which it continues at `*base`
+ * (then past it): 0, or -1 with an error. */
+static int
+out_move(Out *o, PyObject *out, Py_ssize_t *base)
+{
+    if (!o->len)
+        return 0;
+    if (PyByteArray_Resize(out, *base + (Py_ssize_t)o->len) < 0)
+        return -1;
+    memcpy(PyByteArray_AS_STRING(out) + *base, o->data, o->len);
+    *base += (Py_ssize_t)o->len;
+    o->len = 0;
+    return 0;
+}
+
+/* out_move, then free `o`'s buffer. */
+static int
+out_flush(Out *o, PyObject *out, Py_ssize_t base)
+{
+    int rc = out_move(o, out, &base);
+    PyMem_Free(o->data);
+    o->data = NULL;
+    o->len = o->cap = 0;
+    return rc;
+}
+
 /* Write the definition of `x` (an object, or a site id) through the writer's
  * `define(x, out)`, which appends it to `out` and returns its id: what `o` holds
  * goes to `out` first, so the definition comes before the event that names it.
@@ -3299,13 +3305,9 @@ out_extra(Out *o, PyObject *extra)
 static long long
 define_from(PyObject *define, PyObject *x, Out *o, PyObject *out, Py_ssize_t *base)
 {
-    if (o->len) {
-        if (PyByteArray_Resize(out, *base + (Py_ssize_t)o->len) < 0) {
-            PyErr_Clear();
-            return -1;
-        }
-        memcpy(PyByteArray_AS_STRING(out) + *base, o->data, o->len);
-        o->len = 0;
+    if (out_move(o, out, base) < 0) {
+        PyErr_Clear();
+        return -1;
     }
     o->flushes++;  /* (and Python code runs: what was checked may have changed) */
     PyObject *args[2] = {x, out};
@@ -3318,25 +3320,6 @@ define_from(PyObject *define, PyObject *x, Out *o, PyObject *out, Py_ssize_t *ba
     if (v == -1 && PyErr_Occurred())
         PyErr_Clear();
     return v;
-}
-
-/* A type whose instances carry their whole definition, plain, in a slot `_def`
- * (their id in slot `_ls_id`), naming no site and no other object: a pool's
- * Job (recorder/_jobs.py), one per work item.  Set by set_plain_def_type(). */
-static PyTypeObject *plain_def_type;
-static Py_ssize_t off_pd_id = -1, off_pd_def = -1;
-
-static PyObject *
-set_plain_def_type(PyObject *mod, PyObject *tp)
-{
-    if (!PyType_Check(tp)) {
-        PyErr_SetString(PyExc_TypeError, "set_plain_def_type(type)");
-        return NULL;
-    }
-    off_pd_id = slot_offset((PyTypeObject *)tp, "_ls_id");
-    off_pd_def = slot_offset((PyTypeObject *)tp, "_def");
-    Py_XSETREF(plain_def_type, (PyTypeObject *)Py_NewRef(tp));
-    Py_RETURN_NONE;
 }
 
 /* Whether `written` (a part's written ids) has `id`: 1, or 0 (*oid is the id
@@ -3357,37 +3340,6 @@ id_written(PyObject *id, PyObject *written, long long *oid)
         return -2;
     }
     return in;
-}
-
-/* Sink._define() of an object of plain_def_type: its id once its definition is
- * written (here, when not yet in `written`), -2 when Python must write it. */
-static long long
-define_plain_obj(PyObject *obj, PyObject *written, Out *o)
-{
-    if (off_pd_id < 0 || off_pd_def < 0)
-        return -2;
-    PyObject *id = *(PyObject **)((char *)obj + off_pd_id);
-    PyObject *def = *(PyObject **)((char *)obj + off_pd_def);
-    if (def == NULL || !PyDict_CheckExact(def) || PyDict_GET_SIZE(def) == 0)
-        return -2;
-    long long oid;
-    int in = id_written(id, written, &oid);
-    if (in != 0)
-        return in > 0 ? oid : -2;
-    size_t len;
-    if (plain_size(def, &len, 1) < 0 || out_reserve(o, len + 4) < 0) {
-        PyErr_Clear();
-        return -2;
-    }
-    if (PySet_Add(written, id) < 0) {
-        PyErr_Clear();
-        return -2;
-    }
-    size_t at = o->len;
-    out_extra(o, def);  /* ,"k":v,... */
-    o->data[at] = '{';
-    LIT(o, "}\n");
-    return oid;
 }
 
 /* ------------------------------------------------------------------- Job
@@ -3995,17 +3947,10 @@ define_state_py(PyObject *mod, PyObject *args)
     PyObject *st, *written, *out;
     if (!PyArg_ParseTuple(args, "OO!O!", &st, &PySet_Type, &written, &PyByteArray_Type, &out))
         return NULL;
-    Out o = {NULL, 0, 0};
+    Out o = {NULL, 0, 0, 0};
     long long id = define_state(st, written, &o, 1);
-    if (o.len) {
-        Py_ssize_t base = PyByteArray_GET_SIZE(out);
-        if (PyByteArray_Resize(out, base + (Py_ssize_t)o.len) < 0) {
-            PyMem_Free(o.data);
-            return NULL;
-        }
-        memcpy(PyByteArray_AS_STRING(out) + base, o.data, o.len);
-    }
-    PyMem_Free(o.data);
+    if (out_flush(&o, out, PyByteArray_GET_SIZE(out)) < 0)
+        return NULL;
     return PyLong_FromLongLong(id);
 }
 
@@ -4131,8 +4076,6 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
                 oid = written_id(obj, written);
             if (oid < 0 && define_obj != Py_None && Py_TYPE(obj) == &Ref_Type)
                 oid = define_ref((Ref *)obj, written, wsites, define_site, &o, out, &base, 0, -1);
-            else if (oid < 0 && define_obj != Py_None && Py_TYPE(obj) == plain_def_type)
-                oid = define_plain_obj(obj, written, &o);
             else if (oid < 0 && define_obj != Py_None && Py_TYPE(obj) == &Job_Type)
                 oid = define_job((Job *)obj, written, &o);
             if (oid == -2 || (oid < 0 && define_obj != Py_None && Py_TYPE(obj) != &Ref_Type))
@@ -4236,24 +4179,6 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
     *text = o;
     *basep = base;
     return PyErr_Occurred() ? -1 : i;  /* (what a define callback raised goes on) */
-}
-
-/* Move the text of `o` to the end of `out` (which it continues at `base`) and
- * free it: 0, or -1 with an error. */
-static int
-out_flush(Out *o, PyObject *out, Py_ssize_t base)
-{
-    int rc = 0;
-    if (o->len) {
-        if (PyByteArray_Resize(out, base + (Py_ssize_t)o->len) < 0)
-            rc = -1;
-        else
-            memcpy(PyByteArray_AS_STRING(out) + base, o->data, o->len);
-    }
-    PyMem_Free(o->data);
-    o->data = NULL;
-    o->len = o->cap = 0;
-    return rc;
 }
 
 static PyObject *
@@ -4583,8 +4508,6 @@ static PyMethodDef module_methods[] = {
      "thread_begin(thread) -> its ThreadState bound to this new thread, or None"},
     {"thread_end", (PyCFunction)(void (*)(void))thread_end, METH_FASTCALL,
      "thread_end(st, thread): the thread finished its run"},
-    {"set_plain_def_type", set_plain_def_type, METH_O,
-     "set_plain_def_type(type): its objects' definitions (slot _def) are written in C"},
     {"own_state", own_state, METH_O,
      "own_state(st): st is now the calling thread's state (its cache entry only)"},
     {"invalidate", invalidate, METH_NOARGS,
