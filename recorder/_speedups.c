@@ -4497,6 +4497,8 @@ static PyMethodDef module_methods[] = {
      "summary_start(threshold_ns or None, instances_per_class=64): summary mode's filter on (empty tables) or off"},
     {"summary_due", summary_due, METH_NOARGS,
      "summary_due() -> whether the filter's tables should be taken now"},
+    {"summary_shown", summary_shown, METH_O,
+     "summary_shown(x) -> [(state, event)] or None: x's lifecycle events held back by the filter"},
     {"summary_take", summary_take, METH_O,
      "summary_take(final) -> (deps, holds, resent): the filter's counts since the last take"},
     {"forget_code", forget_code, METH_O, "forget_code(id(code)): that code object is being freed"},

@@ -31,8 +31,10 @@ counts, instead of buffering them, the acquires of dependencies already let thro
 for that actor (or for ``ACTORS_PER_DEP`` actors) and their releases (hold times in
 per-lock histograms; a hold over the threshold still comes here), leaves out the
 signals of a kind already let through for that actor (or for ``ACTORS_PER_DEP``
-actors) while no wait on their resource is open, and drops ``pass``, ``suspend``
-and ``resume``. Everything else still comes here, after the acquires of
+actors) while no wait on their resource is open, holds back the lifecycle of
+threads as ``_hold_back`` does (their start and joins; their end too while
+none of their own events came here; ``_show`` takes them), and drops ``pass``,
+``suspend`` and ``resume``. Everything else still comes here, after the acquires of
 the counted locks its actor holds (re-sent, marked ``SUMMARY_COUNTED``: their
 occurrence is already counted). ``records()`` adds the filter's counts to the
 tables before writing them.
@@ -262,6 +264,10 @@ class Summary:
             self.shown.clear()
         self.shown.add(x._ls_id)
         pending = self.waiting.pop(x._ls_id, None) or self.gone.pop(x._ls_id, None)
+        if self.fast:  # (what the hot path's filter held back comes first)
+            held = _fast.summary_shown(x)
+            if held:
+                pending = held + pending if pending else held
         if pending:
             for st, ev in pending:
                 self._emit(st, ev)

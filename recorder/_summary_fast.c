@@ -20,6 +20,9 @@
  *     site and type of each lock, and the sites) were let through, a new
  *     dependency of those classes is counted here as the dependency of classes,
  *     as the Summary would count it (by_site), instead of going through;
+ *   - the lifecycle of a thread the Summary has not shown: its `start` and `join`s,
+ *     and its `end` if none of its own events went through, are held back here
+ *     (see "lifecycles") until the Summary shows the thread (summary_shown());
  *   - `pass`, `suspend` and `resume`, which the Summary drops.
  *
  * Everything else goes through.  Before an event that the Summary judges with the
@@ -65,7 +68,7 @@ typedef struct {
 } SfHeld;
 
 typedef struct SfActor_ {
-    PyObject *key;      /* the thread state, or the task (strong) */
+    PyObject *key;      /* the thread state, or the task (strong; first: see sf_slot_find) */
     PyObject *task;     /* the task, or Py_None (borrowed from key / None) */
     uint64_t serial;
     int n, cap;
@@ -200,23 +203,56 @@ sf_ptr_hash(void *p)
 static inline int
 sf_op_is(PyObject *op, PyObject *name)
 {
-    return op == name || (PyUnicode_Check(op) && PyUnicode_Compare(op, name) == 0);
+    if (op == name)
+        return 1;  /* (names are interned: an interned op of another address differs) */
+    return PyUnicode_Check(op) && !PyUnicode_CHECK_INTERNED(op) && PyUnicode_Compare(op, name) == 0;
 }
 
 /* ------------------------------------------------------------------ actors */
 
+/* Open-addressed tables of pointers to entries whose first member is their key
+ * (SfActor, SfLife), keyed by the key's address: the slot of `key`, or -1. */
+static int
+sf_slot_find(void **table, unsigned slots, PyObject *key)
+{
+    unsigned i = (unsigned)sf_ptr_hash(key) & (slots - 1);
+    for (;;) {
+        PyObject **e = (PyObject **)table[i];
+        if (e == NULL)
+            return -1;
+        if (*e == key)
+            return (int)i;
+        i = (i + 1) & (slots - 1);
+    }
+}
+
+/* Empty slot i (backward-shift deletion); the caller frees its entry. */
+static void
+sf_slot_unlink(void **table, unsigned slots, int i)
+{
+    unsigned hole = (unsigned)i;
+    unsigned j = hole;
+    table[hole] = NULL;
+    for (;;) {
+        j = (j + 1) & (slots - 1);
+        PyObject **e = (PyObject **)table[j];
+        if (e == NULL)
+            return;
+        unsigned home = (unsigned)sf_ptr_hash(*e) & (slots - 1);
+        /* can it move back to the hole?  (home not cyclically in (hole, j]) */
+        int between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (!between) {
+            table[hole] = table[j];
+            table[j] = NULL;
+            hole = j;
+        }
+    }
+}
+
 static int
 sf_actor_find(PyObject *key)
 {
-    unsigned i = (unsigned)sf_ptr_hash(key) & (SF_ACTOR_SLOTS - 1);
-    for (;;) {
-        SfActor *a = sf_actors[i];
-        if (a == NULL)
-            return -1;
-        if (a->key == key)
-            return (int)i;
-        i = (i + 1) & (SF_ACTOR_SLOTS - 1);
-    }
+    return sf_slot_find((void **)sf_actors, SF_ACTOR_SLOTS, key);
 }
 
 /* The actor of `key` (a thread state or a task), made if new; NULL when the table
@@ -246,28 +282,12 @@ sf_actor(PyObject *key, PyObject *task)
     return a;
 }
 
-/* Take the actor out of the table (backward-shift deletion); the caller frees it. */
+/* Take the actor out of the table; the caller frees it. */
 static void
 sf_actor_unlink(int i)
 {
-    unsigned hole = (unsigned)i;
-    unsigned j = hole;
-    sf_actors[hole] = NULL;
+    sf_slot_unlink((void **)sf_actors, SF_ACTOR_SLOTS, i);
     sf_nactors--;
-    for (;;) {
-        j = (j + 1) & (SF_ACTOR_SLOTS - 1);
-        SfActor *a = sf_actors[j];
-        if (a == NULL)
-            return;
-        unsigned home = (unsigned)sf_ptr_hash(a->key) & (SF_ACTOR_SLOTS - 1);
-        /* can `a` move back to the hole?  (home not cyclically in (hole, j]) */
-        int between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-        if (!between) {
-            sf_actors[hole] = a;
-            sf_actors[j] = NULL;
-            hole = j;
-        }
-    }
 }
 
 /* Free an actor taken out of the table (may run Python code: call last). */
@@ -326,6 +346,149 @@ sf_actor_free(SfActor *a)
     PyMem_Free(a->held);
     Py_DECREF(a->key);
     PyMem_Free(a);
+}
+
+/* -------------------------------------------------------------- lifecycles */
+
+/* A thread's lifecycle, held back here as the Summary would hold it (see
+ * Summary._hold_back): its `start` (its parent's event) and `join`s, and its
+ * `end` when no event of its own went to the Summary, until the Summary shows
+ * the thread (summary_shown() hands them over) or forgets it.  A thread per
+ * request that does nothing notable then costs the writer nothing. */
+#define SF_LIFE_SLOTS 8192
+#define SF_LIFE_FILL (SF_LIFE_SLOTS / 4 * 3)
+#define SF_LIFE_GONE 4096         /* recorder/_summary.py MAX_GONE */
+#define SF_LIFE_EVS 6
+
+typedef struct {
+    PyObject *key;              /* the thread's state (strong; first: see sf_slot_find) */
+    uint64_t serial;
+    int nev;
+    PyObject *by[SF_LIFE_EVS];  /* the state of the thread that recorded each (strong) */
+    PyObject *ev[SF_LIFE_EVS];  /* the events (strong) */
+    int passed;                 /* an event of its own went to the Summary */
+} SfLife;
+
+static SfLife *sf_lives[SF_LIFE_SLOTS];
+static int sf_nlives = 0;
+/* Threads that ended unshown, oldest first (a ring; keys compared only): past
+ * SF_LIFE_GONE the oldest is forgotten, as the Summary forgets its own. */
+static struct {
+    PyObject *key;
+    uint64_t serial;
+} sf_gone[SF_LIFE_GONE];
+static int sf_gone_first = 0, sf_ngone = 0;
+
+static SfLife *
+sf_life_get(PyObject *key)
+{
+    int i = sf_slot_find((void **)sf_lives, SF_LIFE_SLOTS, key);
+    return i >= 0 ? sf_lives[i] : NULL;
+}
+
+/* Take the entry of slot i out of the table; the caller frees it. */
+static SfLife *
+sf_life_unlink(int i)
+{
+    SfLife *l = sf_lives[i];
+    sf_slot_unlink((void **)sf_lives, SF_LIFE_SLOTS, i);
+    sf_nlives--;
+    return l;
+}
+
+/* Free an entry taken out of the table (may run Python code: call last). */
+static void
+sf_life_free(SfLife *l)
+{
+    if (l == NULL)
+        return;
+    for (int k = 0; k < l->nev; k++) {
+        Py_DECREF(l->by[k]);
+        Py_DECREF(l->ev[k]);
+    }
+    Py_DECREF(l->key);
+    PyMem_Free(l);
+}
+
+/* Hold the event (op, obj, site, task, extra at ts), recorded by `by`, in `l`:
+ * 1, or 0 when it has no room (the event goes through), -1 with an error. */
+static int
+sf_life_hold(SfLife *l, PyObject *by, PyObject *op, PyObject *obj, PyObject *site,
+             PyObject *task, PyObject *extra, long long ts)
+{
+    if (l->nev >= SF_LIFE_EVS || site == NULL)
+        return 0;
+    if (ts == 0 && (ts = now_ll()) == 0)
+        return -1;
+    PyObject *items[6] = {NULL, op, obj, site, task, extra};
+    PyObject *ev = ev_new_ns(extra == NULL || extra == Py_None ? 5 : 6, ts, items);
+    if (ev == NULL)
+        return -1;
+    l->by[l->nev] = Py_NewRef(by);
+    l->ev[l->nev++] = ev;
+    return 1;
+}
+
+/* The `start` (start != 0) or a `join` of the thread whose state is `obj`,
+ * recorded by `by`: held back (1) while the Summary has not shown the thread,
+ * else 0 (it goes through). */
+static int
+sf_life_begin(int start, PyObject *by, PyObject *op, PyObject *obj, PyObject *site,
+              PyObject *task, PyObject *extra, long long ts)
+{
+    SfLife *l = sf_life_get(obj);
+    if (l == NULL) {
+        if (!start || sf_nlives >= SF_LIFE_FILL)
+            return 0;
+        if ((l = PyMem_Calloc(1, sizeof(SfLife))) == NULL)
+            return 0;
+        l->key = Py_NewRef(obj);
+        l->serial = sf_next_serial++;
+        unsigned i = (unsigned)sf_ptr_hash(obj) & (SF_LIFE_SLOTS - 1);
+        while (sf_lives[i] != NULL)
+            i = (i + 1) & (SF_LIFE_SLOTS - 1);
+        sf_lives[i] = l;
+        sf_nlives++;
+    }
+    return sf_life_hold(l, by, op, obj, site, task, extra, ts);
+}
+
+/* The thread of state `st` ended (its `end` event): held back (1) when none of
+ * its own events went to the Summary (and its buffer had room), else 0.  The thread joins the ring of
+ * those that ended; *forget is set to the entry it pushed out, if any, for the
+ * caller to free last. */
+static int
+sf_life_end(int full, PyObject *st, PyObject *op, PyObject *site, PyObject *task,
+            PyObject *extra, long long ts, SfLife **forget)
+{
+    *forget = NULL;
+    SfLife *l = sf_life_get(st);
+    if (l == NULL)
+        return 0;
+    int held = l->passed || full ? 0 : sf_life_hold(l, st, op, st, site, task, extra, ts);
+    if (held < 0)
+        return -1;
+    if (sf_ngone == SF_LIFE_GONE) {
+        int k = sf_gone_first;
+        sf_gone_first = (k + 1) % SF_LIFE_GONE;
+        sf_ngone--;
+        int i = sf_slot_find((void **)sf_lives, SF_LIFE_SLOTS, sf_gone[k].key);
+        if (i >= 0 && sf_lives[i]->serial == sf_gone[k].serial && sf_lives[i] != l)
+            *forget = sf_life_unlink(i);
+    }
+    int k = (sf_gone_first + sf_ngone++) % SF_LIFE_GONE;
+    sf_gone[k].key = l->key;
+    sf_gone[k].serial = l->serial;
+    return held;
+}
+
+/* An event of `st` went to the Summary: its end must too. */
+static inline void
+sf_life_passed(PyObject *st)
+{
+    SfLife *l = sf_life_get(st);
+    if (l != NULL)
+        l->passed = 1;
 }
 
 /* ------------------------------------------------------------------ locks */
@@ -770,6 +933,33 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
     }
     PyObject *key = task != Py_None ? task : st;
     if (!is_acq && !is_rel) {
+        int is_start = sf_op_is(op, sf_op_start);
+        if (is_start || sf_op_is(op, sf_op_join)) {  /* (judged without the held set) */
+            if (full || Py_TYPE(obj) != state_type)
+                return 0;
+            return sf_life_begin(is_start, st, op, obj, site_obj, task, extra, ts);
+        }
+        if (obj == key && sf_op_is(op, sf_op_end)) {
+            /* the actor ended: forget it, unless it holds counted locks that
+             * another actor may release (a lock handed off) */
+            int i = sf_actor_find(key);
+            SfActor *a = i >= 0 ? sf_actors[i] : NULL;
+            if (a != NULL && a->ncounted > 0) {
+                a->ended = 1;
+                a = NULL;
+                sf_life_passed(st);
+            }
+            else if (a != NULL) {
+                sf_actor_unlink(i);
+            }
+            SfLife *forget = NULL;
+            int held = task != Py_None || Py_TYPE(st) != state_type ? 0
+                : sf_life_end(full, st, op, site_obj, task, extra, ts, &forget);
+            if (a != NULL)
+                sf_actor_free(a);
+            sf_life_free(forget);
+            return held;
+        }
         if (sf_op_is(op, sf_op_wait_begin)) {  /* (see sf_signal_seen) */
             SfLock *r = sf_lock(obj, 1);
             if (r != NULL) {
@@ -840,19 +1030,7 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
         if (i < 0)
             return 0;
         SfActor *a = sf_actors[i];
-        if (sf_op_is(op, sf_op_end) && obj == key) {
-            /* the actor ended: forget it, unless it holds counted locks that
-             * another actor may release (a lock handed off) */
-            if (a->ncounted > 0) {
-                a->ended = 1;
-                return 0;
-            }
-            sf_actor_unlink(i);
-            sf_actor_free(a);
-            return 0;
-        }
-        if (sf_op_is(op, sf_op_start) || sf_op_is(op, sf_op_join) || sf_op_is(op, sf_op_name)
-                || sf_op_is(op, sf_op_seg_begin) || sf_op_is(op, sf_op_seg_end)
+        if (sf_op_is(op, sf_op_name) || sf_op_is(op, sf_op_seg_begin) || sf_op_is(op, sf_op_seg_end)
                 || sf_op_is(op, sf_op_resync) || sf_op_is(op, sf_op_dropped) || sf_op_is(op, sf_op_end))
             return 0;  /* judged without the held set */
         if (a->waiting == obj && (sf_op_is(op, sf_op_timeout) || sf_op_is(op, sf_op_cancel)))
@@ -976,6 +1154,8 @@ sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
 {
     sf_busy++;
     int rc = sf_filter(st, buf, full, op, obj, site_obj, task, extra, ts);
+    if (rc == 0 && sf_nlives > 0)
+        sf_life_passed(st);
     sf_busy--;
     if (sf_busy == 0 && sf_clear_pending && rc >= 0) {  /* tables a stop or start left */
         sf_clear_pending = 0;
@@ -1025,6 +1205,23 @@ sf_clear_tables(void)
         PyMem_Free(a);
     }
     sf_nactors = 0;
+    for (int i = 0; i < SF_LIFE_SLOTS; i++) {
+        SfLife *l = sf_lives[i];
+        if (l == NULL)
+            continue;
+        sf_lives[i] = NULL;
+        for (int k = 0; k < l->nev; k++) {
+            if (PyList_Append(drop, l->by[k]) == 0)
+                Py_DECREF(l->by[k]);
+            if (PyList_Append(drop, l->ev[k]) == 0)
+                Py_DECREF(l->ev[k]);
+        }
+        if (PyList_Append(drop, l->key) == 0)
+            Py_DECREF(l->key);
+        PyMem_Free(l);
+    }
+    sf_nlives = 0;
+    sf_gone_first = sf_ngone = 0;
     for (int i = 0; i < SF_DEP_SLOTS; i++) {
         SfDep *d = &sf_deps[i];
         if (d->h == 0)
@@ -1256,6 +1453,31 @@ summary_take(PyObject *mod, PyObject *arg)
     }
     Py_DECREF(drop);
     return res;
+}
+
+/* summary_shown(x) -> [(state, event)] or None: the Summary shows x (a thread's
+ * state, or anything else it shows): the lifecycle events of x held back here,
+ * in the order recorded, handed over and forgotten. */
+static PyObject *
+summary_shown(PyObject *mod, PyObject *x)
+{
+    int i = sf_nlives > 0 ? sf_slot_find((void **)sf_lives, SF_LIFE_SLOTS, x) : -1;
+    if (i < 0)
+        Py_RETURN_NONE;
+    SfLife *l = sf_lives[i];
+    PyObject *out = PyList_New(l->nev);
+    if (out == NULL)
+        return NULL;
+    for (int k = 0; k < l->nev; k++) {
+        PyObject *pair = PyTuple_Pack(2, l->by[k], l->ev[k]);
+        if (pair == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, k, pair);
+    }
+    sf_life_free(sf_life_unlink(i));
+    return out;
 }
 
 /* In a forked child only the forking thread is left: none is inside the filter. */

@@ -532,3 +532,81 @@ def test_signals_while_short_waits_overlap_are_counted(rec, monkeypatch):
     rec.stop()
     assert n > 500
     assert signals[0] < n / 10, (signals[0], n)
+
+
+def _quiet_threads(a, b, n: int) -> None:
+    """n threads, each doing the dependency a -> b (counted once it was let through
+    for ACTORS_PER_DEP threads), started and joined one after the other."""
+    for k in range(n):
+        _run(_nested, a, b, 10, name=f"quiet{k}")
+
+
+@needs_filter
+def test_the_lifecycle_of_quiet_threads_stays_on_the_hot_path(rec, monkeypatch):
+    """A thread per request that does nothing notable: its start, end and join are
+    held back by the filter, not buffered and judged by the Summary (they cost a
+    threaded server more than the rest of the recording)."""
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    a = recorder.name(threading.Lock(), "a")
+    b = recorder.name(threading.Lock(), "b")
+    _quiet_threads(a, b, _summary.ACTORS_PER_DEP)  # (their first a -> b is written)
+    recorder.flush()
+    reached = {op: _count_reaching(monkeypatch, op) for op in ("start", "end", "join")}
+    _quiet_threads(a, b, 50)
+    trace = rec.stop()
+    assert {op: n[0] for op, n in reached.items()} == {"start": 0, "end": 0, "join": 0}
+    (dep_b,) = _deps(trace, trace.one("lock", "b")["id"])
+    assert dep_b["n"] == 540
+    # the written threads' lifecycles are whole; the quiet ones are not in the trace
+    shown = {trace.thread(f"quiet{k}")["id"] for k in range(_summary.ACTORS_PER_DEP)}
+    for op in ("start", "join"):
+        assert {e["obj"] for e in trace.events if e["op"] == op} == shown, op
+    assert {e["th"] for e in trace.events if e["op"] == "end"} == shown
+    assert len(trace.objects("thread")) == 1 + len(shown)
+
+
+@pytest.mark.parametrize("when", ["alive", "ended"])
+def test_a_quiet_thread_named_later_is_written_with_its_lifecycle(rec, monkeypatch, when):
+    """A thread with nothing of its own written is shown by a written event that
+    names it: a join begun holding a lock (``alive``: it is still running), or a
+    join that lasted longer than the threshold, written at its end (``ended``: no
+    flush meanwhile, so its own end and the join were held back). Its start, end
+    and join are written then."""
+    rec.start(mode="summary", summary_threshold_ms=50, flush_interval=3600)
+    ends, joins = _count_reaching(monkeypatch, "end"), _count_reaching(monkeypatch, "join")
+    outer = recorder.name(threading.Lock(), "outer")
+    t = threading.Thread(target=time.sleep, args=(0.3,), name="quiet")
+    t.start()
+    if when == "alive":
+        with outer:
+            t.join(20)
+    else:
+        t.join(20)
+    assert not t.is_alive()
+    trace = rec.stop()
+    quiet, main = trace.thread("quiet")["id"], trace.thread("MainThread")["id"]
+    mine = [(e["th"], e["op"]) for e in trace.events
+            if e["obj"] == quiet and e["op"] in ("start", "end", "join", "wait-begin", "wait-end")]
+    assert sorted(mine) == sorted([(main, "start"), (main, "wait-begin"), (quiet, "end"),
+                                   (main, "wait-end"), (main, "join")])
+    if when == "ended" and recorder._core.speedups is not None:
+        assert ends[0] == joins[0] == 0  # (held back by the filter until the wait was written)
+
+
+@needs_filter
+def test_more_quiet_threads_than_are_remembered(rec, monkeypatch):
+    """Past the bound of threads that ended unshown (MAX_GONE), the oldest are
+    forgotten; the recording goes on, and a thread shown later is whole."""
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    reached = _count_reaching(monkeypatch, "start")
+    for _ in range(_summary.MAX_GONE + 300):
+        t = threading.Thread(target=int)
+        t.start()
+        t.join(20)
+    lock = recorder.name(threading.Lock(), "late")
+    _run(_nested, lock, threading.Lock(), 1, name="shown")
+    trace = rec.stop()
+    assert reached[0] == 0
+    shown = trace.thread("shown")["id"]
+    assert [e["obj"] for e in trace.events if e["op"] == "start"] == [shown]
+    assert [e["th"] for e in trace.events if e["op"] == "end"] == [shown]
