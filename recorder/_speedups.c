@@ -4295,6 +4295,7 @@ take_n(PyObject *buf, Py_ssize_t n)
             return NULL;
         }
     }
+    sf_epoch++;  /* (at once: no other thread ran since the first pop) */
     wake_sent = 0;
     progress_ns = mono_now();
     PyObject_GC_UnTrack(list);  /* (events only: as the buffers, see new_buffer()) */

@@ -223,8 +223,9 @@ class Summary:
             dep.first = min(dep.first, first)
             dep.last = max(dep.last, last)
             dep.dirty = True
-        for obj, _n, total, longest, buckets in holds:
+        for obj, _n, total, longest, buckets, fails in holds:
             h = self._hist(obj)
+            h.fails += fails
             for b, count in buckets:
                 h.hold[b] = h.hold.get(b, 0) + count
             h.hold_sum += total

@@ -20,9 +20,11 @@
  *     site and type of each lock, and the sites) were let through, a new
  *     dependency of those classes is counted here as the dependency of classes,
  *     as the Summary would count it (by_site), instead of going through;
- *   - the lifecycle of a thread the Summary has not shown: its `start` and `join`s,
- *     and its `end` if none of its own events went through, are held back here
- *     (see "lifecycles") until the Summary shows the thread (summary_shown());
+ *   - the lifecycle of a thread or pool job the Summary has not shown: a thread's
+ *     `start` and `join`s, and its `end` if none of its own events went through; a
+ *     job's submission, and its `segment-begin` and `segment-end` if nothing of its
+ *     worker went through meanwhile, are held back here (see "lifecycles") until
+ *     the Summary shows it (summary_shown());
  *   - `pass`, `suspend` and `resume`, which the Summary drops.
  *
  * Everything else goes through.  Before an event that the Summary judges with the
@@ -46,7 +48,7 @@
 #include <pthread.h>
 #endif
 
-static PyTypeObject LockCore_Type;  /* (defined below, in _speedups.c) */
+static PyTypeObject LockCore_Type, Job_Type;  /* (defined below, in _speedups.c) */
 
 #define SF_ACTORS_PER_DEP 4       /* recorder/_summary.py ACTORS_PER_DEP */
 
@@ -81,6 +83,9 @@ typedef struct SfActor_ {
     int ncounted;       /* entries with counted set */
     int tainted;        /* events were lost: let everything through until n == 0 */
     int ended;          /* ended holding counted locks: kept until others release them */
+    PyObject *seg;      /* the job whose segment-begin it holds back here (compared only) */
+    uint64_t seg_serial;    /* (that job's SfLife) */
+    int seg_index;      /* (the segment-begin's place in it) */
 } SfActor;
 
 typedef struct {
@@ -116,11 +121,20 @@ typedef struct {
     int loose_waits;    /* open waits not listed (an actor's second one): */
     long long open_since;   /* start of the first since loose_waits was 0 */
     uint64_t cls;       /* hash of its class (see sf_class_of); 0: not known yet */
+    long long fails;    /* refused non-blocking acquires counted here, not yet taken */
+    /* (a resource) actors whose signal went through for a written wait open on it
+     * (see sf_woke), valid while sf_epoch is woke_epoch */
+    uint64_t woke[SF_ACTORS_PER_DEP];
+    int nwoke;
+    uint64_t woke_epoch;
     long long hold_n, hold_sum, hold_max;
     uint32_t hold_b[SF_BUCKETS];
 } SfLock;
 
 static int sf_on = 0;
+/* Bumped each time the writer takes a thread's buffer (take_n): events of one
+ * thread recorded in the same epoch reach the Summary in the same process(). */
+static uint64_t sf_epoch = 1;
 /* recorder/_summary.py INSTANCES_PER_CLASS (given by summary_start) */
 static int sf_instances_per_class = 64;
 static long long sf_threshold = 10000000;
@@ -128,7 +142,7 @@ static uint64_t sf_next_serial = 1;
 static PyObject *sf_counted;      /* SUMMARY_COUNTED: the extra of a re-sent acquire */
 static PyObject *sf_op_pass, *sf_op_suspend, *sf_op_resume, *sf_op_end, *sf_op_wait;
 static PyObject *sf_op_start, *sf_op_join, *sf_op_name, *sf_op_seg_begin, *sf_op_seg_end;
-static PyObject *sf_op_resync, *sf_op_dropped, *sf_op_timeout, *sf_op_cancel;
+static PyObject *sf_op_resync, *sf_op_dropped, *sf_op_timeout, *sf_op_cancel, *sf_op_try_fail;
 static PyObject *sf_s_semaphore;
 
 static SfDep sf_deps[SF_DEP_SLOTS];
@@ -350,23 +364,27 @@ sf_actor_free(SfActor *a)
 
 /* -------------------------------------------------------------- lifecycles */
 
-/* A thread's lifecycle, held back here as the Summary would hold it (see
- * Summary._hold_back): its `start` (its parent's event) and `join`s, and its
- * `end` when no event of its own went to the Summary, until the Summary shows
- * the thread (summary_shown() hands them over) or forgets it.  A thread per
- * request that does nothing notable then costs the writer nothing. */
+/* A thread's or a pool job's lifecycle, held back here as the Summary would hold
+ * it (see Summary._hold_back), until the Summary shows it (summary_shown() hands
+ * the events over) or forgets it.  A thread: its `start` (its parent's event)
+ * and `join`s, and its `end` when no event of its own went to the Summary.  A
+ * job: its submission (the submitter's signal), and its `segment-begin` (the
+ * worker's) until something of the worker goes to the Summary during the job
+ * (the Summary shows a job with the worker's events: the segment-begin then goes
+ * first, see sf_seg_release), and its `segment-end` if nothing did.  A thread
+ * per request or a job that does nothing notable costs the writer nothing. */
 #define SF_LIFE_SLOTS 8192
 #define SF_LIFE_FILL (SF_LIFE_SLOTS / 4 * 3)
 #define SF_LIFE_GONE 4096         /* recorder/_summary.py MAX_GONE */
 #define SF_LIFE_EVS 6
 
 typedef struct {
-    PyObject *key;              /* the thread's state (strong; first: see sf_slot_find) */
+    PyObject *key;              /* the thread's state or the Job (strong; first: see sf_slot_find) */
     uint64_t serial;
     int nev;
     PyObject *by[SF_LIFE_EVS];  /* the state of the thread that recorded each (strong) */
     PyObject *ev[SF_LIFE_EVS];  /* the events (strong) */
-    int passed;                 /* an event of its own went to the Summary */
+    int passed;                 /* an event of its own (of its run) went to the Summary */
 } SfLife;
 
 static SfLife *sf_lives[SF_LIFE_SLOTS];
@@ -453,19 +471,19 @@ sf_life_begin(int start, PyObject *by, PyObject *op, PyObject *obj, PyObject *si
     return sf_life_hold(l, by, op, obj, site, task, extra, ts);
 }
 
-/* The thread of state `st` ended (its `end` event): held back (1) when none of
- * its own events went to the Summary (and its buffer had room), else 0.  The thread joins the ring of
- * those that ended; *forget is set to the entry it pushed out, if any, for the
- * caller to free last. */
+/* The thread or job `key` ended (its `end` or `segment-end`, recorded by `by`):
+ * held back (1) when may_hold and nothing of its own went to the Summary, else
+ * 0.  It joins the ring of those that ended; *forget is set to the entry that
+ * pushed out, if any, for the caller to free last. */
 static int
-sf_life_end(int full, PyObject *st, PyObject *op, PyObject *site, PyObject *task,
-            PyObject *extra, long long ts, SfLife **forget)
+sf_life_end(PyObject *key, int may_hold, PyObject *by, PyObject *op, PyObject *site,
+            PyObject *task, PyObject *extra, long long ts, SfLife **forget)
 {
     *forget = NULL;
-    SfLife *l = sf_life_get(st);
+    SfLife *l = sf_life_get(key);
     if (l == NULL)
         return 0;
-    int held = l->passed || full ? 0 : sf_life_hold(l, st, op, st, site, task, extra, ts);
+    int held = l->passed || !may_hold ? 0 : sf_life_hold(l, by, op, key, site, task, extra, ts);
     if (held < 0)
         return -1;
     if (sf_ngone == SF_LIFE_GONE) {
@@ -480,6 +498,36 @@ sf_life_end(int full, PyObject *st, PyObject *op, PyObject *site, PyObject *task
     sf_gone[k].key = l->key;
     sf_gone[k].serial = l->serial;
     return held;
+}
+
+/* Something of actor `a` goes to the Summary while the segment-begin of its job
+ * is held back here: that segment-begin goes first, into a's buffer (it is a's
+ * own event), and the job's segment-end will go through.  0, or -1 with an error. */
+static int
+sf_seg_release(SfActor *a, PyObject *buf)
+{
+    if (a == NULL || a->seg == NULL)
+        return 0;
+    SfLife *l = sf_life_get(a->seg);
+    a->seg = NULL;
+    int k = a->seg_index;
+    if (l == NULL || l->serial != a->seg_serial || k >= l->nev || buf == NULL)
+        return 0;  /* (the Summary showed the job meanwhile: it has the segment-begin) */
+    l->passed = 1;
+    PyObject *by = l->by[k], *ev = l->ev[k];
+    for (int j = k + 1; j < l->nev; j++) {
+        l->by[j - 1] = l->by[j];
+        l->ev[j - 1] = l->ev[j];
+    }
+    l->nev--;
+    PyObject *res = buf_append(buf, ev);
+    Py_DECREF(by);
+    Py_DECREF(ev);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    sf_puts++;
+    return 0;
 }
 
 /* An event of `st` went to the Summary: its end must too. */
@@ -655,6 +703,8 @@ sf_remove(SfActor *a, int k)
 static int
 sf_resend(SfActor *a, PyObject *buf)
 {
+    if (sf_seg_release(a, buf) < 0)  /* (before what it held: see sf_seg_release) */
+        return -1;
     for (int k = 0; k < a->n && a->ncounted > 0; k++) {
         SfHeld *e = &a->held[k];
         if (!e->counted)
@@ -840,30 +890,12 @@ sf_class_dep(SfActor *a, PyObject *obj, long long site)
     }
 }
 
-/* A signal: 1 when its kind (recorder/_summary.py Summary._signal) was let through
- * for this actor or for SF_ACTORS_PER_DEP actors already and no wait on its
- * resource is open (the Summary writes a signal while a written wait is open);
- * else 0, and the kind is remembered for this actor. */
-static int
-sf_signal_seen(SfActor *a, PyObject *obj, PyObject *site_obj, PyObject *sig)
+/* The hash of a kind of event of `a`: `h` (what it is about), then the class and
+ * site of each lock `a` holds; 0 when a class is not known without running
+ * Python code. */
+static uint64_t
+sf_kind_hash(SfActor *a, uint64_t h)
 {
-    SfLock *r = sf_lock(obj, 1);
-    /* A wait on it that the Summary may have written is open: one begun holding a
-     * lock, or one older than the threshold.  (A pool's idle workers wait on its
-     * queue in turns: there is nearly always one open, seldom an old one.) */
-    if (r == NULL || r->held_waits > 0 || (r->open_waits > 0 && sf_old_wait(r, mono_now())))
-        return 0;
-    if (sig != NULL && !PyUnicode_CheckExact(sig))
-        return 0;
-    long long site = site_obj != NULL && PyLong_CheckExact(site_obj) ? PyLong_AsLongLong(site_obj) : 0;
-    Py_hash_t sh = sig != NULL ? PyObject_Hash(sig) : 0;
-    uint64_t cls = sf_class_of(obj, r, 1);
-    if (cls == 0 || PyErr_Occurred()) {
-        PyErr_Clear();
-        return 0;
-    }
-    uint64_t h = sf_mix(cls, NULL, (long long)sh);
-    h = sf_mix(h, NULL, site);
     for (int k = 0; k < a->n; k++) {
         SfHeld *e = &a->held[k];
         uint64_t c = sf_class_of(e->obj, sf_lock(e->obj, 0), 0);
@@ -872,6 +904,14 @@ sf_signal_seen(SfActor *a, PyObject *obj, PyObject *site_obj, PyObject *sig)
         h = sf_mix(h, NULL, (long long)c);
         h = sf_mix(h, NULL, e->site);
     }
+    return h;
+}
+
+/* Whether the kind `h` went through for `a`, or for SF_ACTORS_PER_DEP actors,
+ * already (Summary._seen); if not, it does now (0; also when the table is full). */
+static int
+sf_kind_seen(SfActor *a, uint64_t h)
+{
     unsigned i = (unsigned)h & (SF_KIND_SLOTS - 1);
     for (;;) {
         SfKind *kd = &sf_kinds[i];
@@ -895,6 +935,79 @@ sf_signal_seen(SfActor *a, PyObject *obj, PyObject *site_obj, PyObject *sig)
         }
         i = (i + 1) & (SF_KIND_SLOTS - 1);
     }
+}
+
+/* A signal of a kind already seen, on resource `r` on which a wait the Summary
+ * may have written is open: the Summary writes the first such signal of each
+ * actor, up to SF_ACTORS_PER_DEP of them, until that list starts again (a
+ * written wait on it begins, or the last one ends).  The list here starts again
+ * at each wait-begin and wait-end on it, and whenever the writer took a buffer:
+ * a signal it holds back was preceded, in the same process() of the Summary and
+ * with nothing on `r` between, by one of the same actor that went through.
+ * Whether `a` is in the list (1: held back), else added (0: through). */
+static int
+sf_woke(SfLock *r, SfActor *a)
+{
+    if (r->woke_epoch != sf_epoch) {
+        r->woke_epoch = sf_epoch;
+        r->nwoke = 0;
+    }
+    for (int k = 0; k < r->nwoke; k++)
+        if (r->woke[k] == a->serial)
+            return 1;
+    if (r->nwoke >= SF_ACTORS_PER_DEP)
+        return 1;
+    r->woke[r->nwoke++] = a->serial;
+    return 0;
+}
+
+/* Whether a signal (sig, at site_obj, on resource obj) of `a` need not go to the
+ * Summary: its kind (resource class, sig, site, classes of the locks held) went
+ * through for `a` or SF_ACTORS_PER_DEP actors, and no wait on it that the
+ * Summary may have written is open (one begun holding a lock, or older than the
+ * threshold), or one is but the Summary writes this signal not (see sf_woke).
+ * (A pool's idle workers wait on its queue in turns: there is nearly always one
+ * open, and while the submitting thread keeps the GIL it grows old.) */
+static int
+sf_signal_seen(SfActor *a, PyObject *obj, PyObject *site_obj, PyObject *sig)
+{
+    SfLock *r = sf_lock(obj, 1);
+    if (r == NULL || (sig != NULL && !PyUnicode_CheckExact(sig)))
+        return 0;
+    long long site = site_obj != NULL && PyLong_CheckExact(site_obj) ? PyLong_AsLongLong(site_obj) : 0;
+    Py_hash_t sh = sig != NULL ? PyObject_Hash(sig) : 0;
+    uint64_t cls = sf_class_of(obj, r, 1);
+    if (cls == 0 || PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    uint64_t h = sf_kind_hash(a, sf_mix(sf_mix(cls, NULL, (long long)sh), NULL, site));
+    if (h == 0 || !sf_kind_seen(a, h))
+        return 0;
+    if (r->held_waits > 0 || (r->open_waits > 0 && sf_old_wait(r, mono_now())))
+        return sf_woke(r, a);
+    return 1;
+}
+
+/* Whether a refused non-blocking acquire of `obj` by `a` need not go to the
+ * Summary: its kind (lock class, site, classes of the locks held) went through
+ * for `a` or SF_ACTORS_PER_DEP actors (Summary._try_fail).  It is counted in the
+ * lock's refusals then. */
+static int
+sf_try_fail_seen(SfActor *a, PyObject *obj, PyObject *site_obj)
+{
+    SfLock *l = sf_lock(obj, 1);
+    uint64_t cls = l != NULL ? sf_class_of(obj, l, 0) : 0;
+    if (cls == 0)
+        return 0;
+    long long site = site_obj != NULL && PyLong_CheckExact(site_obj) ? PyLong_AsLongLong(site_obj) : 0;
+    uint64_t h = sf_kind_hash(a, sf_mix(sf_mix(cls, NULL, 0x7f41), NULL, site));
+    if (h == 0 || PyErr_Occurred() || !sf_kind_seen(a, h)) {
+        PyErr_Clear();
+        return 0;
+    }
+    l->fails++;
+    return 1;
 }
 
 /* Count an acquire of `obj` at `site` (time t) under dependency `d`, here: the
@@ -954,9 +1067,35 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
             }
             SfLife *forget = NULL;
             int held = task != Py_None || Py_TYPE(st) != state_type ? 0
-                : sf_life_end(full, st, op, site_obj, task, extra, ts, &forget);
+                : sf_life_end(st, !full, st, op, site_obj, task, extra, ts, &forget);
             if (a != NULL)
                 sf_actor_free(a);
+            sf_life_free(forget);
+            return held;
+        }
+        int is_seg_begin = sf_op_is(op, sf_op_seg_begin);
+        if ((is_seg_begin || sf_op_is(op, sf_op_seg_end)) && Py_TYPE(obj) == &Job_Type) {
+            SfActor *a = sf_actor(key, task);
+            if (a == NULL || full)
+                return 0;
+            if (is_seg_begin) {
+                if (a->seg != NULL)
+                    return 0;  /* (a job run inside a job: this one goes through) */
+                int held = sf_life_begin(1, st, op, obj, site_obj, task, extra, ts);
+                SfLife *l = held > 0 ? sf_life_get(obj) : NULL;
+                if (l != NULL) {
+                    a->seg = obj;
+                    a->seg_serial = l->serial;
+                    a->seg_index = l->nev - 1;
+                }
+                return held;
+            }
+            SfLife *l = a->seg == obj ? sf_life_get(obj) : NULL;
+            int quiet = l != NULL && l->serial == a->seg_serial;
+            if (a->seg == obj)
+                a->seg = NULL;
+            SfLife *forget = NULL;
+            int held = sf_life_end(obj, quiet, st, op, site_obj, task, extra, ts, &forget);
             sf_life_free(forget);
             return held;
         }
@@ -964,6 +1103,7 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
             SfLock *r = sf_lock(obj, 1);
             if (r != NULL) {
                 r->open_waits++;
+                r->nwoke = 0;
                 SfActor *a = sf_actor(key, task);
                 if (a != NULL && a->wait_res == NULL) {
                     a->wait_res = obj;
@@ -982,6 +1122,8 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
         }
         else if (sf_op_is(op, sf_op_wait_end)) {
             SfLock *r = sf_lock(obj, 0);
+            if (r != NULL)
+                r->nwoke = 0;
             if (r != NULL && r->open_waits > 0)
                 r->open_waits--;
             int i = sf_actor_find(key);
@@ -1002,7 +1144,9 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
             if (sig == NULL && PyErr_Occurred())
                 return -1;
             if (sig != NULL && PyUnicode_Check(sig) && PyUnicode_Compare(sig, sf_s_submit) == 0)
-                return 0;  /* a job's submission: written with the job, if at all */
+                /* a job's submission: written with the job, if at all */
+                return full || Py_TYPE(obj) != &Job_Type ? 0
+                    : sf_life_begin(1, st, op, obj, site_obj, task, extra, ts);
             SfActor *a = sf_actor(key, task);
             if (a == NULL)
                 return 0;
@@ -1024,6 +1168,18 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
                 a->tainted = 1;
                 return 0;
             }
+            return sf_resend(a, buf);
+        }
+        if (sf_op_is(op, sf_op_try_fail)) {
+            SfActor *a = sf_actor(key, task);
+            if (a == NULL)
+                return 0;
+            if (full) {
+                a->tainted = 1;
+                return 0;
+            }
+            if (!a->tainted && sf_try_fail_seen(a, obj, site_obj))
+                return 1;
             return sf_resend(a, buf);
         }
         int i = sf_actor_find(key);
@@ -1096,10 +1252,11 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
         a->waiting = NULL;
     int countable = sf_countable(obj);
     if (!countable && !sf_is_mutex(obj, sf_lock(obj, 1))) {
-        /* a semaphore of several permits: no dependency, not in the held set */
+        /* a semaphore of several permits: no dependency, not in the held set; the
+         * Summary reads the held set only if the acquire ends a wait */
         if (full)
             a->tainted = 1;
-        return full ? 0 : sf_resend(a, buf);
+        return full || !waited ? 0 : sf_resend(a, buf);
     }
     SfDep *d = NULL;
     uint64_t h = 0;
@@ -1154,8 +1311,12 @@ sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
 {
     sf_busy++;
     int rc = sf_filter(st, buf, full, op, obj, site_obj, task, extra, ts);
-    if (rc == 0 && sf_nlives > 0)
+    if (rc == 0 && sf_nlives > 0) {
         sf_life_passed(st);
+        int i = sf_actor_find(task != NULL && task != Py_None ? task : st);
+        if (i >= 0 && sf_seg_release(sf_actors[i], buf) < 0)
+            rc = -1;
+    }
     sf_busy--;
     if (sf_busy == 0 && sf_clear_pending && rc >= 0) {  /* tables a stop or start left */
         sf_clear_pending = 0;
@@ -1331,7 +1492,7 @@ sf_take_locks(PyObject *drop)
         return NULL;
     for (int i = 0; i < SF_LOCK_SLOTS; i++) {
         SfLock *l = &sf_locks[i];
-        if (l->obj == NULL || l->hold_n == 0)
+        if (l->obj == NULL || (l->hold_n == 0 && l->fails == 0))
             continue;
         PyObject *buckets = PyList_New(0);
         if (buckets == NULL)
@@ -1347,13 +1508,14 @@ sf_take_locks(PyObject *drop)
             }
             Py_DECREF(pair);
         }
-        PyObject *row = Py_BuildValue("(OLLLN)", l->obj, l->hold_n, l->hold_sum, l->hold_max, buckets);
+        PyObject *row = Py_BuildValue("(OLLLNL)", l->obj, l->hold_n, l->hold_sum, l->hold_max,
+                                      buckets, l->fails);
         if (row == NULL || PyList_Append(out, row) < 0) {
             Py_XDECREF(row);
             goto error;
         }
         Py_DECREF(row);
-        l->hold_n = l->hold_sum = l->hold_max = 0;
+        l->hold_n = l->hold_sum = l->hold_max = l->fails = 0;
         memset(l->hold_b, 0, sizeof(l->hold_b));
     }
     /* Rebuild the table with the locks that are in a stack (the others
@@ -1501,7 +1663,7 @@ sf_init(void)
         || !(sf_op_name = intern("name")) || !(sf_op_seg_begin = intern("segment-begin"))
         || !(sf_op_seg_end = intern("segment-end")) || !(sf_op_resync = intern("resync"))
         || !(sf_op_dropped = intern("dropped")) || !(sf_op_timeout = intern("timeout"))
-        || !(sf_op_cancel = intern("cancel")) || !(sf_s_semaphore = intern("Semaphore"))
+        || !(sf_op_cancel = intern("cancel")) || !(sf_op_try_fail = intern("try-fail")) || !(sf_s_semaphore = intern("Semaphore"))
         || !(sf_op_signal = intern("signal")) || !(sf_op_wait_begin = intern("wait-begin"))
         || !(sf_op_wait_end = intern("wait-end")) || !(sf_s_sig = intern("sig"))
         || !(sf_s_submit = intern("submit")) || !(sf_s_ls_def = intern("_ls_def"))

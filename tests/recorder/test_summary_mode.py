@@ -610,3 +610,85 @@ def test_more_quiet_threads_than_are_remembered(rec, monkeypatch):
     shown = trace.thread("shown")["id"]
     assert [e["obj"] for e in trace.events if e["op"] == "start"] == [shown]
     assert [e["th"] for e in trace.events if e["op"] == "end"] == [shown]
+
+
+def _poll(lock, outer, n: int) -> None:
+    for _ in range(n):
+        with outer:
+            assert not lock.acquire(False)
+
+
+@needs_filter
+def test_repeated_refusals_are_counted_on_the_hot_path(rec, monkeypatch):
+    """A non-blocking acquire refused again and again (library code polls so): the
+    first of each kind (locks held, lock class, site) and actor is written with its
+    held set; the others are counted by the filter into the lock's histogram."""
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    fails = _count_reaching(monkeypatch, "try-fail")
+    busy = recorder.name(threading.Lock(), "busy")
+    outer = recorder.name(threading.Lock(), "outer")
+    busy.acquire()
+    _run(_poll, busy, outer, 500, name="poller")
+    busy.release()
+    trace = rec.stop()
+    assert fails[0] == 1
+    ib, io = trace.one("lock", "busy")["id"], trace.one("lock", "outer")["id"]
+    poller = trace.thread("poller")["id"]
+    written = [(e["obj"], e["op"]) for e in trace.evs(th=poller)]
+    assert written[:2] == [(io, "acquire"), (ib, "try-fail")]
+    assert sum(1 for _, op in written if op == "try-fail") == 1
+    assert _hists(trace)[ib]["try_fails"] == 500
+
+
+@needs_filter
+def test_a_pool_job_sends_the_summary_no_signal_nor_refusal_it_writes_not(rec, monkeypatch):
+    """ThreadPoolExecutor.submit puts the job on the work queue and polls the idle
+    semaphore under two locks. With the submitting thread keeping the GIL, the
+    workers' waits on the queue grow old: the Summary then writes each actor's
+    first signal, not every one; the refusals are counted; neither re-sends the
+    locks held."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rec.start(mode="summary", summary_threshold_ms=1)
+    reaching = {op: _count_reaching(monkeypatch, op) for op in ("signal", "try-fail", "acquire")}
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(abs, range(2000))) == 2000 * 1999 // 2
+    rec.stop()
+    n = {op: c[0] for op, c in reaching.items()}
+    # per job at most: the submission (a signal), the idle semaphore's acquire
+    assert n["signal"] <= 2000 + 200 and n["try-fail"] <= 50 and n["acquire"] <= 2000 + 300, n
+
+
+def _notable(x, y) -> None:
+    with x:
+        with y:
+            pass
+
+
+@needs_filter
+def test_the_lifecycle_of_quiet_pool_jobs_stays_on_the_hot_path(rec, monkeypatch):
+    """Pool jobs that do nothing notable (past the first futures' locks, counted by
+    class): their submission, segment-begin and segment-end are held back by the
+    filter. A job whose worker does something written is written whole: its
+    submission, then its begin before the worker's events, then its end."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    reached = {op: _count_reaching(monkeypatch, op) for op in ("segment-begin", "segment-end")}
+    signals = _count_reaching(monkeypatch, "signal")
+    x, y = recorder.name(threading.Lock(), "x"), recorder.name(threading.Lock(), "y")
+    with ThreadPoolExecutor(2) as pool:
+        assert sum(pool.map(abs, range(600))) == 600 * 599 // 2
+        pool.submit(_notable, x, y).result(30)
+    trace = rec.stop()
+    n = {op: c[0] for op, c in reached.items()}
+    assert n["segment-begin"] == n["segment-end"] <= 2 * _summary.INSTANCES_PER_CLASS, n
+    assert signals[0] < 100
+    (job,) = [d for d in trace.objects("segment") if d["name"].endswith("_notable")]
+    ix = trace.one("lock", "x")["id"]
+    (acq,) = trace.evs(obj=ix, op="acquire")
+    mine = sorted(trace.evs(obj=job["id"]) + [acq], key=lambda e: e["ts"])
+    main = trace.thread("MainThread")["id"]
+    assert [(e["op"], e["th"]) for e in mine] == [
+        ("signal", main), ("segment-begin", acq["th"]), ("acquire", acq["th"]),
+        ("segment-end", acq["th"])]
