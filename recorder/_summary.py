@@ -223,8 +223,8 @@ class Summary:
             dep.first = min(dep.first, first)
             dep.last = max(dep.last, last)
             dep.dirty = True
-        for obj, _n, total, longest, buckets, fails in holds:
-            h = self._hist(obj)
+        for obj, _n, total, longest, buckets, fails, by_class in holds:
+            h = self._class_hist(obj) if by_class else self._hist(obj)
             h.fails += fails
             for b, count in buckets:
                 h.hold[b] = h.hold.get(b, 0) + count
@@ -681,6 +681,13 @@ class Summary:
             members.add(oid)
             h = self.hists[oid] = _Hist(obj)
             return h
+        return self._class_hist(obj, cls)
+
+    def _class_hist(self, obj: Any, cls: Any = None) -> _Hist:
+        """The histograms of the class of ``obj`` (``by_site``): its locks past the
+        first INSTANCES_PER_CLASS."""
+        if cls is None:
+            cls = lock_class(obj)
         h = self.hists.get(("class", cls))
         if h is None:
             h = self.hists[("class", cls)] = _Hist(obj)

@@ -108,6 +108,12 @@ typedef struct {
     int made;           /* its instance dependencies let through so far */
 } SfDep;
 
+/* Hold times (log2 buckets of ns) and refusals counted here, not yet taken. */
+typedef struct {
+    long long n, sum, max, fails;
+    uint32_t b[SF_BUCKETS];
+} SfHist;
+
 typedef struct {
     PyObject *obj;      /* strong; NULL: free */
     int holds;          /* entries of it in the actors' stacks */
@@ -121,15 +127,29 @@ typedef struct {
     int loose_waits;    /* open waits not listed (an actor's second one): */
     long long open_since;   /* start of the first since loose_waits was 0 */
     uint64_t cls;       /* hash of its class (see sf_class_of); 0: not known yet */
-    long long fails;    /* refused non-blocking acquires counted here, not yet taken */
+    int own;            /* its own histograms (1), its class's (0), not known yet (-1) */
     /* (a resource) actors whose signal went through for a written wait open on it
      * (see sf_woke), valid while sf_epoch is woke_epoch */
     uint64_t woke[SF_ACTORS_PER_DEP];
     int nwoke;
     uint64_t woke_epoch;
-    long long hold_n, hold_sum, hold_max;
-    uint32_t hold_b[SF_BUCKETS];
+    SfHist h;           /* (own == 1) */
 } SfLock;
+
+/* A class of locks (creation site and type) whose holds were counted here: the
+ * first INSTANCES_PER_CLASS locks of it (by _ls_id) have histograms of their
+ * own, the others count into the class's (Summary._hist, by_site). */
+#define SF_CLASS_SLOTS 1024
+#define SF_CLASS_FILL (SF_CLASS_SLOTS / 4 * 3)
+typedef struct {
+    uint64_t cls;       /* 0: free */
+    PyObject *obj;      /* the lock it is named by (strong) */
+    int nmembers;
+    long long *members; /* _ls_id of the locks with their own */
+    SfHist h;
+} SfClass;
+static SfClass sf_classes[SF_CLASS_SLOTS];
+static int sf_nclasses = 0;
 
 static int sf_on = 0;
 /* Bumped each time the writer takes a thread's buffer (take_n): events of one
@@ -559,6 +579,7 @@ sf_lock(PyObject *obj, int make)
     memset(l, 0, sizeof(*l));
     l->obj = Py_NewRef(obj);
     l->mutex = -1;
+    l->own = -1;
     sf_nlocks++;
     return l;
 }
@@ -575,16 +596,76 @@ sf_bucket(long long ns)
     return b < SF_BUCKETS ? b : SF_BUCKETS - 1;
 }
 
+static uint64_t sf_class_of(PyObject *obj, SfLock *l, int resource);
+static PyObject *sf_plain_attr(PyObject *obj, PyObject *name);
+
+/* The class entry of `cls`, made (named by obj) if new; NULL when the table is full. */
+static SfClass *
+sf_class_entry(uint64_t cls, PyObject *obj, int make)
+{
+    unsigned i = (unsigned)cls & (SF_CLASS_SLOTS - 1);
+    while (sf_classes[i].cls != 0) {
+        if (sf_classes[i].cls == cls)
+            return &sf_classes[i];
+        i = (i + 1) & (SF_CLASS_SLOTS - 1);
+    }
+    if (!make || sf_nclasses >= SF_CLASS_FILL)
+        return NULL;
+    long long *members = PyMem_Calloc((size_t)sf_instances_per_class + 1, sizeof(long long));
+    if (members == NULL)
+        return NULL;
+    SfClass *c = &sf_classes[i];
+    memset(c, 0, sizeof(*c));
+    c->cls = cls;
+    c->obj = Py_NewRef(obj);
+    c->members = members;
+    sf_nclasses++;
+    return c;
+}
+
+/* Where the holds and refusals of `l` are counted: its own histograms for the
+ * first INSTANCES_PER_CLASS locks of its class, else its class's. */
+static SfHist *
+sf_hist_of(SfLock *l)
+{
+    if (l->own == 0) {
+        SfClass *c = sf_class_entry(l->cls, NULL, 0);
+        if (c != NULL)
+            return &c->h;
+    }
+    if (l->own != -1)
+        return &l->h;
+    l->own = 1;
+    uint64_t cls = sf_class_of(l->obj, l, 0);
+    PyObject *id = cls != 0 ? sf_plain_attr(l->obj, sf_s_ls_id) : NULL;
+    long long oid = id != NULL && PyLong_CheckExact(id) ? PyLong_AsLongLong(id) : -1;
+    Py_XDECREF(id);
+    PyErr_Clear();
+    SfClass *c = oid >= 0 ? sf_class_entry(cls, l->obj, 1) : NULL;
+    if (c == NULL)
+        return &l->h;
+    for (int k = 0; k < c->nmembers; k++)
+        if (c->members[k] == oid)
+            return &l->h;
+    if (c->nmembers < sf_instances_per_class) {
+        c->members[c->nmembers++] = oid;
+        return &l->h;
+    }
+    l->own = 0;
+    return &c->h;
+}
+
 static inline void
 sf_count_hold(SfLock *l, long long ns)
 {
+    SfHist *h = sf_hist_of(l);
     if (ns < 0)
         ns = 0;
-    l->hold_n++;
-    l->hold_sum += ns;
-    if (ns > l->hold_max)
-        l->hold_max = ns;
-    l->hold_b[sf_bucket(ns)]++;
+    h->n++;
+    h->sum += ns;
+    if (ns > h->max)
+        h->max = ns;
+    h->b[sf_bucket(ns)]++;
 }
 
 /* ------------------------------------------------------------ dependencies */
@@ -1006,7 +1087,7 @@ sf_try_fail_seen(SfActor *a, PyObject *obj, PyObject *site_obj)
         PyErr_Clear();
         return 0;
     }
-    l->fails++;
+    sf_hist_of(l)->fails++;
     return 1;
 }
 
@@ -1383,6 +1464,16 @@ sf_clear_tables(void)
     }
     sf_nlives = 0;
     sf_gone_first = sf_ngone = 0;
+    for (int i = 0; i < SF_CLASS_SLOTS; i++) {
+        SfClass *c = &sf_classes[i];
+        if (c->cls == 0)
+            continue;
+        if (PyList_Append(drop, c->obj) == 0)
+            Py_DECREF(c->obj);
+        PyMem_Free(c->members);
+        memset(c, 0, sizeof(*c));
+    }
+    sf_nclasses = 0;
     for (int i = 0; i < SF_DEP_SLOTS; i++) {
         SfDep *d = &sf_deps[i];
         if (d->h == 0)
@@ -1481,9 +1572,41 @@ error:
     return NULL;
 }
 
-/* The hold histograms since the last take, as
- * [(lock, n, sum_ns, max_ns, [[bucket, count], ...])], zeroed; locks that no
- * actor's stack holds are forgotten. */
+/* Append the row (obj, n, sum_ns, max_ns, [[bucket, count], ...], fails,
+ * by_class) of `h` to out, and zero it (none when it is zero).  0, or -1. */
+static int
+sf_take_hist(PyObject *out, PyObject *obj, SfHist *h, int by_class)
+{
+    if (h->n == 0 && h->fails == 0)
+        return 0;
+    PyObject *buckets = PyList_New(0);
+    if (buckets == NULL)
+        return -1;
+    for (int b = 0; b < SF_BUCKETS; b++) {
+        if (!h->b[b])
+            continue;
+        PyObject *pair = Py_BuildValue("[iI]", b, h->b[b]);
+        if (pair == NULL || PyList_Append(buckets, pair) < 0) {
+            Py_XDECREF(pair);
+            Py_DECREF(buckets);
+            return -1;
+        }
+        Py_DECREF(pair);
+    }
+    PyObject *row = Py_BuildValue("(OLLLNLO)", obj, h->n, h->sum, h->max, buckets, h->fails,
+                                  by_class ? Py_True : Py_False);
+    if (row == NULL || PyList_Append(out, row) < 0) {
+        Py_XDECREF(row);
+        return -1;
+    }
+    Py_DECREF(row);
+    memset(h, 0, sizeof(*h));
+    return 0;
+}
+
+/* The hold histograms since the last take, as rows (see sf_take_hist) of locks
+ * and of classes of locks, zeroed; locks that no actor's stack holds are
+ * forgotten. */
 static PyObject *
 sf_take_locks(PyObject *drop)
 {
@@ -1492,31 +1615,13 @@ sf_take_locks(PyObject *drop)
         return NULL;
     for (int i = 0; i < SF_LOCK_SLOTS; i++) {
         SfLock *l = &sf_locks[i];
-        if (l->obj == NULL || (l->hold_n == 0 && l->fails == 0))
-            continue;
-        PyObject *buckets = PyList_New(0);
-        if (buckets == NULL)
+        if (l->obj != NULL && sf_take_hist(out, l->obj, &l->h, 0) < 0)
             goto error;
-        for (int b = 0; b < SF_BUCKETS; b++) {
-            if (!l->hold_b[b])
-                continue;
-            PyObject *pair = Py_BuildValue("[iI]", b, l->hold_b[b]);
-            if (pair == NULL || PyList_Append(buckets, pair) < 0) {
-                Py_XDECREF(pair);
-                Py_DECREF(buckets);
-                goto error;
-            }
-            Py_DECREF(pair);
-        }
-        PyObject *row = Py_BuildValue("(OLLLNL)", l->obj, l->hold_n, l->hold_sum, l->hold_max,
-                                      buckets, l->fails);
-        if (row == NULL || PyList_Append(out, row) < 0) {
-            Py_XDECREF(row);
+    }
+    for (int i = 0; i < SF_CLASS_SLOTS; i++) {
+        SfClass *c = &sf_classes[i];
+        if (c->cls != 0 && sf_take_hist(out, c->obj, &c->h, 1) < 0)
             goto error;
-        }
-        Py_DECREF(row);
-        l->hold_n = l->hold_sum = l->hold_max = l->fails = 0;
-        memset(l->hold_b, 0, sizeof(l->hold_b));
     }
     /* Rebuild the table with the locks that are in a stack (the others
      * are let go: a lock made per request is not kept alive by this table). */

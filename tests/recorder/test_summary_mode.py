@@ -692,3 +692,31 @@ def test_the_lifecycle_of_quiet_pool_jobs_stays_on_the_hot_path(rec, monkeypatch
     assert [(e["op"], e["th"]) for e in mine] == [
         ("signal", main), ("segment-begin", acq["th"]), ("acquire", acq["th"]),
         ("segment-end", acq["th"])]
+
+
+@needs_filter
+def test_hold_times_of_locks_made_per_item_are_counted_by_class_on_the_hot_path(rec, monkeypatch):
+    """The filter's hold histograms: the first INSTANCES_PER_CLASS locks of a class
+    have their own, the others count into their class's, there, not one row per
+    lock for the Summary to fold."""
+    monkeypatch.setattr(_summary, "INSTANCES_PER_CLASS", 8)
+    rows = [0]
+    take = _summary._fast.summary_take
+
+    def counting(final):
+        res = take(final)
+        rows[0] += len(res[1])
+        return res
+
+    monkeypatch.setattr(_summary._fast, "summary_take", counting)
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    outer = recorder.name(threading.Lock(), "outer")
+    _run(_items_under, outer, 2000, name="items")
+    trace = rec.stop()
+    assert rows[0] < 40, rows[0]  # (not 2,000)
+    io = trace.one("lock", "outer")["id"]
+    hists = [r for r in trace.records if r["k"] == "hist"]
+    assert sum(r["hold"]["n"] for r in hists if r["obj"] == io) == 2000
+    items = [r for r in hists if r["obj"] != io]
+    assert sorted(r["hold"]["n"] for r in items if not r.get("by_site")) == [1] * 8
+    assert sum(r["hold"]["n"] for r in items if r.get("by_site")) == 1992
