@@ -4498,6 +4498,8 @@ static PyMethodDef module_methods[] = {
      "summary_start(threshold_ns or None, instances_per_class=64): summary mode's filter on (empty tables) or off"},
     {"summary_due", summary_due, METH_NOARGS,
      "summary_due() -> whether the filter's tables should be taken now"},
+    {"summary_spilled", summary_spilled, METH_NOARGS,
+     "summary_spilled() -> [(state, event)] or None: permit acquires the Summary must see first"},
     {"summary_shown", summary_shown, METH_O,
      "summary_shown(x) -> [(state, event)] or None: x's lifecycle events held back by the filter"},
     {"summary_take", summary_take, METH_O,

@@ -349,6 +349,9 @@ class Summary:
         if self.fast and _fast.summary_due():  # (its tables fill between records)
             self._take_filter(False)
         self.out, self.order = {}, []
+        spilled = _fast.summary_spilled() if self.fast else None
+        if spilled:  # (counted by the filter, now needed here: before what follows)
+            batches = [(st, [ev]) for st, ev in spilled] + batches
         for st, events in batches:
             for ev in events:
                 try:

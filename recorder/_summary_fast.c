@@ -108,6 +108,15 @@ typedef struct {
     int made;           /* its instance dependencies let through so far */
 } SfDep;
 
+/* A permit of a semaphore of several permits, taken without waiting: counted
+ * here, its acquire made into an event only if the Summary needs it. */
+typedef struct {
+    PyObject *by;       /* the taker's thread state (strong) */
+    PyObject *task;     /* its task, or None (strong) */
+    uint64_t actor;     /* its actor's serial */
+    long long site, ts;
+} SfPermit;
+
 /* Hold times (log2 buckets of ns) and refusals counted here, not yet taken. */
 typedef struct {
     long long n, sum, max, fails;
@@ -134,6 +143,14 @@ typedef struct {
     int nwoke;
     uint64_t woke_epoch;
     SfHist h;           /* (own == 1) */
+    /* (a semaphore of several permits) its permits taken without waiting, counted
+     * here oldest first while the Summary holds none of it (py_permits == 0):
+     * what the Summary would do with them (Summary._acquire/_release of a
+     * semaphore) is done here, unless a wait on it or a long hold needs them
+     * written: then they go to it (sf_spill) */
+    SfPermit *permits;
+    int npermits;
+    int py_permits;     /* acquires of it that went to the Summary, less releases */
 } SfLock;
 
 /* A class of locks (creation site and type) whose holds were counted here: the
@@ -150,6 +167,9 @@ typedef struct {
 } SfClass;
 static SfClass sf_classes[SF_CLASS_SLOTS];
 static int sf_nclasses = 0;
+/* Acquires of permits counted here that the Summary must see before what comes
+ * next, as [(thread state, event)]: taken (summary_spilled) before each batch. */
+static PyObject *sf_spill = NULL;
 
 static int sf_on = 0;
 /* Bumped each time the writer takes a thread's buffer (take_n): events of one
@@ -598,6 +618,99 @@ sf_bucket(long long ns)
 
 static uint64_t sf_class_of(PyObject *obj, SfLock *l, int resource);
 static PyObject *sf_plain_attr(PyObject *obj, PyObject *name);
+static void sf_count_hold(SfLock *l, long long ns);
+
+/* Count a permit of `l` taken by `a` without waiting (1), or 0 (it goes to the
+ * Summary).  Past SF_MAX_HELD the oldest is forgotten, as the Summary forgets
+ * its own (a semaphore used as a counter: released more than acquired). */
+static int
+sf_permit_take(SfLock *l, SfActor *a, PyObject *st, PyObject *task, PyObject *site_obj,
+               long long t)
+{
+    long long site = site_obj != NULL && PyLong_CheckExact(site_obj) ? PyLong_AsLongLong(site_obj) : 0;
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (l->permits == NULL && (l->permits = PyMem_Calloc(SF_MAX_HELD, sizeof(SfPermit))) == NULL)
+        return 0;
+    PyObject *by = NULL, *old_task = NULL;
+    if (l->npermits >= SF_MAX_HELD) {
+        by = l->permits[0].by;
+        old_task = l->permits[0].task;
+        memmove(&l->permits[0], &l->permits[1], sizeof(SfPermit) * (size_t)(l->npermits - 1));
+        l->npermits--;
+    }
+    SfPermit *p = &l->permits[l->npermits++];
+    p->by = Py_NewRef(st);
+    p->task = Py_NewRef(task);
+    p->actor = a->serial;
+    p->site = site;
+    p->ts = t;
+    Py_XDECREF(by);
+    Py_XDECREF(old_task);
+    return 1;
+}
+
+/* Hand permit k of `l` to the Summary: its acquire goes on sf_spill.  0, or -1. */
+static int
+sf_permit_spill(SfLock *l, int k)
+{
+    SfPermit p = l->permits[k];
+    memmove(&l->permits[k], &l->permits[k + 1], sizeof(SfPermit) * (size_t)(l->npermits - k - 1));
+    l->npermits--;
+    l->py_permits++;
+    int rc = -1;
+    PyObject *site = PyLong_FromLongLong(p.site);
+    PyObject *items[5] = {NULL, op_acquire, l->obj, site, p.task};
+    PyObject *ev = site != NULL ? ev_new_ns(5, p.ts, items) : NULL;
+    PyObject *pair = ev != NULL ? PyTuple_Pack(2, p.by, ev) : NULL;
+    if (pair != NULL && (sf_spill != NULL || (sf_spill = PyList_New(0)) != NULL))
+        rc = PyList_Append(sf_spill, pair);
+    Py_XDECREF(pair);
+    Py_XDECREF(ev);
+    Py_XDECREF(site);
+    Py_DECREF(p.by);
+    Py_DECREF(p.task);
+    return rc;
+}
+
+/* A release of `l` (a semaphore of several permits) by `a` at t: it ends a
+ * permit counted here -- a's own oldest, else the oldest (Summary._release) --
+ * counted (1), or, held the threshold or longer, handed to the Summary with its
+ * acquire, which writes a long hold (0).  One of the Summary's goes to it (0);
+ * with none anywhere, it is dropped (1). */
+static int
+sf_permit_give(SfLock *l, SfActor *a, long long t, int full)
+{
+    if (l->py_permits > 0) {  /* (the Summary's, which are older) */
+        l->py_permits--;
+        return 0;
+    }
+    if (l->npermits == 0)
+        return 1;  /* (none taken that anyone knows of: the Summary ignores it) */
+    int k = 0;
+    for (int j = 0; j < l->npermits; j++) {
+        if (l->permits[j].actor == a->serial) {
+            k = j;
+            break;
+        }
+    }
+    long long hold = t - l->permits[k].ts;
+    if (hold >= sf_threshold || full) {
+        if (sf_permit_spill(l, k) < 0)
+            return -1;
+        l->py_permits--;  /* (this release goes to it too) */
+        return 0;
+    }
+    SfPermit p = l->permits[k];
+    memmove(&l->permits[k], &l->permits[k + 1], sizeof(SfPermit) * (size_t)(l->npermits - k - 1));
+    l->npermits--;
+    sf_count_hold(l, hold);
+    Py_DECREF(p.by);
+    Py_DECREF(p.task);
+    return 1;
+}
 
 /* The class entry of `cls`, made (named by obj) if new; NULL when the table is full. */
 static SfClass *
@@ -1245,6 +1358,11 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
             if (a == NULL)
                 return 0;
             a->waiting = obj;
+            /* (the Summary writes who holds the permits of what it waits for) */
+            SfLock *pl = sf_lock(obj, 0);
+            while (pl != NULL && pl->npermits > 0)
+                if (sf_permit_spill(pl, 0) < 0)
+                    return -1;
             if (full) {
                 a->tainted = 1;
                 return 0;
@@ -1312,6 +1430,9 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
             Py_DECREF(sf_remove(a, k));
             return 0;
         }
+        SfLock *pl = sf_countable(obj) ? NULL : sf_lock(obj, 1);
+        if (pl != NULL && !sf_is_mutex(obj, pl))
+            return sf_permit_give(pl, a, t, full);
         PyObject *drop = NULL;
         SfActor *zombie = NULL;
         int handed = sf_handoff(obj, t, &drop, &zombie);
@@ -1332,12 +1453,20 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
     if (waited)
         a->waiting = NULL;
     int countable = sf_countable(obj);
-    if (!countable && !sf_is_mutex(obj, sf_lock(obj, 1))) {
-        /* a semaphore of several permits: no dependency, not in the held set; the
-         * Summary reads the held set only if the acquire ends a wait */
-        if (full)
+    SfLock *pl = countable ? NULL : sf_lock(obj, 1);
+    if (!countable && !sf_is_mutex(obj, pl)) {
+        /* a semaphore of several permits: no dependency, not in the held set (the
+         * Summary reads the held set only if the acquire ends a wait) */
+        if (full) {
             a->tainted = 1;
-        return full || !waited ? 0 : sf_resend(a, buf);
+            return 0;
+        }
+        if (!waited && pl != NULL && pl->py_permits == 0 && !a->tainted
+                && sf_permit_take(pl, a, st, task, site_obj, t))
+            return 1;
+        if (pl != NULL)
+            pl->py_permits++;
+        return waited ? sf_resend(a, buf) : 0;
     }
     SfDep *d = NULL;
     uint64_t h = 0;
@@ -1489,10 +1618,21 @@ sf_clear_tables(void)
     sf_ndeps = 0;
     for (int i = 0; i < SF_LOCK_SLOTS; i++) {
         SfLock *l = &sf_locks[i];
+        for (int k = 0; k < l->npermits; k++) {
+            if (PyList_Append(drop, l->permits[k].by) == 0)
+                Py_DECREF(l->permits[k].by);
+            if (PyList_Append(drop, l->permits[k].task) == 0)
+                Py_DECREF(l->permits[k].task);
+        }
+        PyMem_Free(l->permits);
+        l->permits = NULL;
+        l->npermits = 0;
         if (l->obj != NULL && PyList_Append(drop, l->obj) == 0)
             Py_DECREF(l->obj);
         l->obj = NULL;
     }
+    if (sf_spill != NULL && PyList_Append(drop, sf_spill) == 0)
+        Py_CLEAR(sf_spill);
     sf_nlocks = 0;
     sf_kept = 0;
     memset(sf_kinds, 0, sizeof(sf_kinds));
@@ -1631,11 +1771,14 @@ sf_take_locks(PyObject *drop)
         SfLock *l = &sf_locks[i];
         if (l->obj == NULL)
             continue;
-        if (l->holds > 0 || l->open_waits > 0) {
+        if (l->holds > 0 || l->open_waits > 0 || l->npermits > 0 || l->py_permits > 0) {
             keep[nkeep++] = *l;
         }
-        else if (PyList_Append(drop, l->obj) == 0) {
-            Py_DECREF(l->obj);
+        else {
+            PyMem_Free(l->permits);
+            l->permits = NULL;
+            if (PyList_Append(drop, l->obj) == 0)
+                Py_DECREF(l->obj);
         }
         l->obj = NULL;
     }
@@ -1744,6 +1887,19 @@ summary_shown(PyObject *mod, PyObject *x)
         PyList_SET_ITEM(out, k, pair);
     }
     sf_life_free(sf_life_unlink(i));
+    return out;
+}
+
+/* summary_spilled() -> [(state, event)] or None: acquires of permits the filter
+ * counted that the Summary must see before the events taken since (a wait on
+ * their semaphore, a long hold). */
+static PyObject *
+summary_spilled(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out = sf_spill;
+    sf_spill = NULL;
+    if (out == NULL)
+        Py_RETURN_NONE;
     return out;
 }
 

@@ -720,3 +720,61 @@ def test_hold_times_of_locks_made_per_item_are_counted_by_class_on_the_hot_path(
     items = [r for r in hists if r["obj"] != io]
     assert sorted(r["hold"]["n"] for r in items if not r.get("by_site")) == [1] * 8
     assert sum(r["hold"]["n"] for r in items if r.get("by_site")) == 1992
+
+
+def _hold_permit(sem, seconds: float, n: int = 1) -> None:
+    for _ in range(n):
+        assert sem.acquire(timeout=5)
+        time.sleep(seconds)
+        sem.release()
+
+
+@needs_filter
+def test_permits_taken_without_waiting_are_counted_on_the_hot_path(rec, monkeypatch):
+    """A semaphore of several permits taken and given back without waiting: the
+    filter counts the holds (a pool's idle semaphore, every job); a release of
+    a permit nobody is known to hold (a semaphore used as a counter) is dropped."""
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    reaching = {op: _count_reaching(monkeypatch, op) for op in ("acquire", "release")}
+    sem = recorder.name(threading.Semaphore(3), "permits")
+    for _ in range(5):
+        sem.release()  # (given before anything was taken)
+    _run(_hold_permit, sem, 0, 300, name="user")
+    trace = rec.stop()
+    assert {op: n[0] for op, n in reaching.items()} == {"acquire": 0, "release": 0}
+    ip = trace.one("lock", "permits")["id"]
+    assert _hists(trace)[ip]["hold"]["n"] == 300
+    assert trace.evs(obj=ip) == []
+
+
+@pytest.mark.parametrize("what", ["wait", "long hold"])
+def test_counted_permits_are_written_when_a_wait_or_a_long_hold_needs_them(rec, what):
+    """A thread waits for a semaphore whose permits others hold: the wait is
+    written with the holders' acquires. A permit held past the threshold: its
+    acquire and release are written."""
+    rec.start(mode="summary", summary_threshold_ms=50, flush_interval=3600)
+    sem = recorder.name(threading.BoundedSemaphore(2), "permits")
+    _run(_hold_permit, sem, 0, 50, name="quick")  # (counted)
+    if what == "wait":
+        holders = [threading.Thread(target=_hold_permit, args=(sem, 0.4), name=f"h{k}")
+                   for k in range(2)]
+        for t in holders:
+            t.start()
+        time.sleep(0.1)
+        assert sem.acquire(timeout=5)
+        sem.release()
+        for t in holders:
+            t.join(10)
+    else:
+        _run(_hold_permit, sem, 0.1, name="h0")
+    trace = rec.stop()
+    ip = trace.one("lock", "permits")["id"]
+    names = {t["id"]: t["name"] for t in trace.objects("thread")}
+    got = sorted((names[e["th"]], e["op"]) for e in trace.evs(obj=ip))
+    if what == "wait":
+        assert ("MainThread", "wait") in got and ("MainThread", "acquire") in got
+        assert [x for x in got if x[0] != "MainThread" and x[1] == "acquire"] == [
+            ("h0", "acquire"), ("h1", "acquire")]
+    else:
+        assert got == [("h0", "acquire"), ("h0", "release")]
+    assert _hists(trace)[ip]["hold"]["n"] == 50 + (3 if what == "wait" else 1)
