@@ -91,8 +91,8 @@ class ThreadState:
 
     def _ls_record(self) -> dict:
         ref = self.thread_ref
-        t = ref() if ref is not None else None
-        if t is not None:
+        t = ref() if ref is not None and not self.ended else None
+        if t is not None:  # (an ended thread's state remembered it last at its end)
             self.remember(t)
         return {"k": "thread", "id": self.tid, "name": self.name, "parent": self.parent,
                 "ident": self.ident, "native_id": self.native_id, "daemon": self.daemon,

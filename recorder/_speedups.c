@@ -3894,7 +3894,8 @@ define_state(PyObject *st, PyObject *written, Out *o, int depth)
         }
         PyErr_Clear();
     }
-    remember_thread(st);
+    if (off_ended < 0 || slot(st, off_ended) != Py_True)  /* (remembered last at its end) */
+        remember_thread(st);
     /* (strong references: reading the Thread could run code that renames it) */
     PyObject *vals[6] = {slot(st, off_name), slot(st, off_parent), slot(st, off_ident),
                          slot(st, off_native_id), slot(st, off_daemon), slot(st, off_ts)};
