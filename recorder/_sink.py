@@ -450,6 +450,8 @@ class Sink:
         return batches
 
     def _drain(self, final: bool = False) -> None:
+        if self.summary is not None:
+            self.summary.before_take(final)
         batches = self._take(final)
         if self.summary is not None:
             batches = self.summary.process(batches, final, time.monotonic_ns())

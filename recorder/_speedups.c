@@ -4501,6 +4501,8 @@ static PyMethodDef module_methods[] = {
      "summary_due() -> whether the filter's tables should be taken now"},
     {"summary_spilled", summary_spilled, METH_NOARGS,
      "summary_spilled() -> [(state, event)] or None: permit acquires the Summary must see first"},
+    {"summary_waits", summary_waits, METH_VARARGS,
+     "summary_waits(now_ns, final): held-back lock waits open for the threshold into their buffers"},
     {"summary_shown", summary_shown, METH_O,
      "summary_shown(x) -> [(state, event)] or None: x's lifecycle events held back by the filter"},
     {"summary_take", summary_take, METH_O,

@@ -223,9 +223,14 @@ class Summary:
             dep.first = min(dep.first, first)
             dep.last = max(dep.last, last)
             dep.dirty = True
-        for obj, _n, total, longest, buckets, fails, by_class in holds:
+        for obj, _n, total, longest, buckets, fails, by_class, *waits in holds:
             h = self._class_hist(obj) if by_class else self._hist(obj)
             h.fails += fails
+            _wn, wait_total, wait_longest, wait_buckets = waits
+            for b, count in wait_buckets:
+                h.wait[b] = h.wait.get(b, 0) + count
+            h.wait_sum += wait_total
+            h.wait_max = max(h.wait_max, wait_longest)
             for b, count in buckets:
                 h.hold[b] = h.hold.get(b, 0) + count
             h.hold_sum += total
@@ -341,6 +346,13 @@ class Summary:
                 self.woke.pop(rid, None)
 
     # ------------------------------------------------------------- process
+
+    def before_take(self, final: bool = False) -> None:
+        """The writer is about to take the buffers: the lock waits the hot path's
+        filter held back and that are now as old as the threshold (all when
+        ``final``) go into their threads' buffers, to be judged here."""
+        if self.fast:
+            _fast.summary_waits(time.monotonic_ns(), final)
 
     def process(self, batches: list, final: bool = False, now: int = 0) -> list:
         """The events of ``batches`` (``[(thread state, events)]``) worth writing,

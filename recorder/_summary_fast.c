@@ -83,6 +83,10 @@ typedef struct SfActor_ {
     int ncounted;       /* entries with counted set */
     int tainted;        /* events were lost: let everything through until n == 0 */
     int ended;          /* ended holding counted locks: kept until others release them */
+    /* its wait for a traced lock, held back here until the acquire that ends it:
+     * counted if that came within the threshold (see sf_lw_put) */
+    PyObject *lw_obj, *lw_site, *lw_by;    /* (strong; lw_by: its thread's state) */
+    long long lw_ts;
     PyObject *seg;      /* the job whose segment-begin it holds back here (compared only) */
     uint64_t seg_serial;    /* (that job's SfLife) */
     int seg_index;      /* (the segment-begin's place in it) */
@@ -121,6 +125,8 @@ typedef struct {
 typedef struct {
     long long n, sum, max, fails;
     uint32_t b[SF_BUCKETS];
+    long long wn, wsum, wmax;   /* waits for it */
+    uint32_t wb[SF_BUCKETS];
 } SfHist;
 
 typedef struct {
@@ -172,6 +178,7 @@ static int sf_nclasses = 0;
 static PyObject *sf_spill = NULL;
 
 static int sf_on = 0;
+static int sf_nlw = 0;            /* actors with a lock wait held back (lw_obj) */
 /* Bumped each time the writer takes a thread's buffer (take_n): events of one
  * thread recorded in the same epoch reach the Summary in the same process(). */
 static uint64_t sf_epoch = 1;
@@ -379,6 +386,12 @@ sf_old_wait(SfLock *r, long long now)
 static void
 sf_actor_free(SfActor *a)
 {
+    if (a->lw_obj != NULL) {
+        sf_nlw--;
+        Py_CLEAR(a->lw_obj);
+        Py_CLEAR(a->lw_site);
+        Py_CLEAR(a->lw_by);
+    }
     if (a->wait_res != NULL)
         sf_unlist_waiter(a);
     if (a->held_wait != NULL) {
@@ -892,12 +905,32 @@ sf_remove(SfActor *a, int k)
     return obj;
 }
 
-/* Buffer the acquires of the actor's locks that were counted here, oldest first,
- * so that the Summary sees the held set the event after them is judged with. */
+/* Put an event (stamped ts_ns) for the Summary: into buf, or, when buf is
+ * NULL, on sf_spill as recorded by `by`.  0, or -1 with an error. */
 static int
-sf_resend(SfActor *a, PyObject *buf)
+sf_put(PyObject *buf, PyObject *by, long long ts_ns, PyObject *op, PyObject *obj,
+       PyObject *site, PyObject *task, PyObject *extra)
 {
-    if (sf_seg_release(a, buf) < 0)  /* (before what it held: see sf_seg_release) */
+    if (buf != NULL)
+        return buffer_put(buf, NULL, ts_ns, op, obj, site, task, extra);
+    PyObject *items[6] = {NULL, op, obj, site, task, extra};
+    PyObject *ev = ev_new_ns(extra != NULL ? 6 : 5, ts_ns, items);
+    PyObject *pair = ev != NULL ? PyTuple_Pack(2, by, ev) : NULL;
+    int rc = -1;
+    if (pair != NULL && (sf_spill != NULL || (sf_spill = PyList_New(0)) != NULL))
+        rc = PyList_Append(sf_spill, pair);
+    Py_XDECREF(pair);
+    Py_XDECREF(ev);
+    return rc;
+}
+
+/* Buffer the acquires of the actor's locks that were counted here, oldest first,
+ * so that the Summary sees the held set the event after them is judged with
+ * (into buf; or, buf NULL, on sf_spill as recorded by `by`). */
+static int
+sf_resend_to(SfActor *a, PyObject *buf, PyObject *by)
+{
+    if (buf != NULL && sf_seg_release(a, buf) < 0)  /* (before what it held: see sf_seg_release) */
         return -1;
     for (int k = 0; k < a->n && a->ncounted > 0; k++) {
         SfHeld *e = &a->held[k];
@@ -913,16 +946,45 @@ sf_resend(SfActor *a, PyObject *buf)
         if (l != NULL && l->counted_holds > 0)
             l->counted_holds--;
         PyObject *site = PyLong_FromLongLong(site_id);
-        int rc = site ? buffer_put(buf, NULL, ts_ns, op_acquire, obj, site, a->task,
-                                   sf_counted) : -1;
+        int rc = site ? sf_put(buf, by, ts_ns, op_acquire, obj, site, a->task, sf_counted) : -1;
         Py_XDECREF(site);
         Py_DECREF(obj);
         if (rc < 0)
             return -1;
-        sf_puts++;  /* counted() once the filter is done (it may run Python code) */
+        if (buf != NULL)
+            sf_puts++;  /* counted() once the filter is done (it may run Python code) */
         sf_resent++;
     }
     return 0;
+}
+
+static int
+sf_resend(SfActor *a, PyObject *buf)
+{
+    return sf_resend_to(a, buf, NULL);
+}
+
+/* The lock wait `a` held back goes to the Summary after all (it lasted the
+ * threshold, or ended otherwise than by the acquire), with the held set it is
+ * judged with: into buf, or (buf NULL) on sf_spill.  The acquire that ends it
+ * then goes through too (a->waiting).  0, or -1 with an error. */
+static int
+sf_lw_put(SfActor *a, PyObject *buf)
+{
+    PyObject *obj = a->lw_obj, *site = a->lw_site, *by = a->lw_by;
+    long long ts = a->lw_ts;
+    a->lw_obj = a->lw_site = a->lw_by = NULL;
+    sf_nlw--;
+    a->waiting = obj;
+    int rc = sf_resend_to(a, buf, by);
+    if (rc == 0)
+        rc = sf_put(buf, by, ts, sf_op_wait, obj, site, a->task, NULL);
+    if (rc == 0 && buf != NULL)
+        sf_puts++;
+    Py_DECREF(obj);
+    Py_DECREF(site);
+    Py_DECREF(by);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- the filter */
@@ -1367,6 +1429,17 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
                 a->tainted = 1;
                 return 0;
             }
+            if (!a->tainted && a->lw_obj == NULL && sf_countable(obj) && site_obj != NULL
+                    && (ts != 0 || (ts = now_ll()) != 0)) {
+                /* held back: most lock waits end within the threshold */
+                a->waiting = NULL;
+                a->lw_obj = Py_NewRef(obj);
+                a->lw_site = Py_NewRef(site_obj);
+                a->lw_by = Py_NewRef(st);
+                a->lw_ts = ts;
+                sf_nlw++;
+                return 1;
+            }
             return sf_resend(a, buf);
         }
         if (sf_op_is(op, sf_op_try_fail)) {
@@ -1388,6 +1461,8 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
         if (sf_op_is(op, sf_op_name) || sf_op_is(op, sf_op_seg_begin) || sf_op_is(op, sf_op_seg_end)
                 || sf_op_is(op, sf_op_resync) || sf_op_is(op, sf_op_dropped) || sf_op_is(op, sf_op_end))
             return 0;  /* judged without the held set */
+        if (a->lw_obj != NULL && sf_lw_put(a, full ? NULL : buf) < 0)
+            return -1;  /* (a wait given up, or anything else: the wait goes first) */
         if (a->waiting == obj && (sf_op_is(op, sf_op_timeout) || sf_op_is(op, sf_op_cancel)))
             a->waiting = NULL;
         if (full) {
@@ -1448,6 +1523,27 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
         site = PyLong_AsLongLong(site_obj);
         if (site == -1 && PyErr_Occurred())
             return -1;
+    }
+    if (a->lw_obj != NULL) {
+        long long wait_ns = t - a->lw_ts;
+        SfLock *wl = a->lw_obj == obj && wait_ns < sf_threshold ? sf_lock(obj, 1) : NULL;
+        if (wl != NULL) {  /* a short wait: counted, and the acquire is one that did not wait */
+            SfHist *h = sf_hist_of(wl);
+            if (wait_ns < 0)
+                wait_ns = 0;
+            h->wn++;
+            h->wsum += wait_ns;
+            if (wait_ns > h->wmax)
+                h->wmax = wait_ns;
+            h->wb[sf_bucket(wait_ns)]++;
+            sf_nlw--;
+            Py_CLEAR(a->lw_obj);
+            Py_CLEAR(a->lw_site);
+            Py_CLEAR(a->lw_by);
+        }
+        else if (sf_lw_put(a, full ? NULL : buf) < 0) {
+            return -1;
+        }
     }
     int waited = a->waiting == obj;
     if (waited)
@@ -1572,10 +1668,15 @@ sf_clear_tables(void)
                 Py_DECREF(a->held[k].obj);
         if (PyList_Append(drop, a->key) == 0)
             Py_DECREF(a->key);
+        PyObject *lw[3] = {a->lw_obj, a->lw_site, a->lw_by};
+        for (int k = 0; k < 3; k++)
+            if (lw[k] != NULL && PyList_Append(drop, lw[k]) == 0)
+                Py_DECREF(lw[k]);
         PyMem_Free(a->held);
         PyMem_Free(a);
     }
     sf_nactors = 0;
+    sf_nlw = 0;
     for (int i = 0; i < SF_LIFE_SLOTS; i++) {
         SfLife *l = sf_lives[i];
         if (l == NULL)
@@ -1712,29 +1813,38 @@ error:
     return NULL;
 }
 
+/* [[bucket, count], ...] of the non-zero buckets b (new list), or NULL. */
+static PyObject *
+sf_buckets(const uint32_t *b)
+{
+    PyObject *out = PyList_New(0);
+    for (int k = 0; out != NULL && k < SF_BUCKETS; k++) {
+        if (!b[k])
+            continue;
+        PyObject *pair = Py_BuildValue("[iI]", k, b[k]);
+        if (pair == NULL || PyList_Append(out, pair) < 0)
+            Py_CLEAR(out);
+        Py_XDECREF(pair);
+    }
+    return out;
+}
+
 /* Append the row (obj, n, sum_ns, max_ns, [[bucket, count], ...], fails,
- * by_class) of `h` to out, and zero it (none when it is zero).  0, or -1. */
+ * by_class, waits, wait sum_ns, wait max_ns, wait buckets) of `h` to out, and
+ * zero it (none when it is zero).  0, or -1. */
 static int
 sf_take_hist(PyObject *out, PyObject *obj, SfHist *h, int by_class)
 {
-    if (h->n == 0 && h->fails == 0)
+    if (h->n == 0 && h->fails == 0 && h->wn == 0)
         return 0;
-    PyObject *buckets = PyList_New(0);
-    if (buckets == NULL)
+    PyObject *buckets = sf_buckets(h->b), *wbuckets = buckets ? sf_buckets(h->wb) : NULL;
+    if (wbuckets == NULL) {
+        Py_XDECREF(buckets);
         return -1;
-    for (int b = 0; b < SF_BUCKETS; b++) {
-        if (!h->b[b])
-            continue;
-        PyObject *pair = Py_BuildValue("[iI]", b, h->b[b]);
-        if (pair == NULL || PyList_Append(buckets, pair) < 0) {
-            Py_XDECREF(pair);
-            Py_DECREF(buckets);
-            return -1;
-        }
-        Py_DECREF(pair);
     }
-    PyObject *row = Py_BuildValue("(OLLLNLO)", obj, h->n, h->sum, h->max, buckets, h->fails,
-                                  by_class ? Py_True : Py_False);
+    PyObject *row = Py_BuildValue("(OLLLNLOLLLN)", obj, h->n, h->sum, h->max, buckets, h->fails,
+                                  by_class ? Py_True : Py_False, h->wn, h->wsum, h->wmax,
+                                  wbuckets);
     if (row == NULL || PyList_Append(out, row) < 0) {
         Py_XDECREF(row);
         return -1;
@@ -1888,6 +1998,33 @@ summary_shown(PyObject *mod, PyObject *x)
     }
     sf_life_free(sf_life_unlink(i));
     return out;
+}
+
+/* summary_waits(now_ns, final): the lock waits held back here that are open
+ * for the threshold or longer at now_ns (every one when final) go, with the
+ * held sets they are judged with, into their threads' buffers, after what each
+ * recorded before (the writer calls it just before it takes the buffers). */
+static PyObject *
+summary_waits(PyObject *mod, PyObject *args)
+{
+    long long now;
+    int final;
+    if (!PyArg_ParseTuple(args, "Lp", &now, &final))
+        return NULL;
+    for (int i = 0; sf_nlw > 0 && i < SF_ACTOR_SLOTS; i++) {
+        SfActor *a = sf_actors[i];
+        if (a == NULL || a->lw_obj == NULL || !(final || now - a->lw_ts >= sf_threshold))
+            continue;
+        PyObject *buf = Py_TYPE(a->lw_by) == state_type && off_buf >= 0
+            ? *(PyObject **)((char *)a->lw_by + off_buf) : NULL;  /* (its buf slot) */
+        if (sf_lw_put(a, buf) < 0)
+            return NULL;
+    }
+    while (sf_puts > 0) {
+        sf_puts--;
+        counted();
+    }
+    Py_RETURN_NONE;
 }
 
 /* summary_spilled() -> [(state, event)] or None: acquires of permits the filter

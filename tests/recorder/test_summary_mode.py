@@ -778,3 +778,80 @@ def test_counted_permits_are_written_when_a_wait_or_a_long_hold_needs_them(rec, 
     else:
         assert got == [("h0", "acquire"), ("h0", "release")]
     assert _hists(trace)[ip]["hold"]["n"] == 50 + (3 if what == "wait" else 1)
+
+
+def _take_and_give(lock) -> None:
+    with lock:
+        pass
+
+
+@needs_filter
+def test_short_lock_waits_are_counted_on_the_hot_path(rec, monkeypatch):
+    """A contended lock (a logging handler's, under load): each wait that ends
+    within the threshold is counted into the lock's wait histogram by the filter,
+    not sent to the Summary with the acquire that ends it."""
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    waits = _count_reaching(monkeypatch, "wait")
+    lock = recorder.name(threading.Lock(), "contended")
+    for _ in range(20):
+        lock.acquire()
+        t = threading.Thread(target=_take_and_give, args=(lock,))
+        t.start()
+        time.sleep(0.005)  # (it waits)
+        lock.release()
+        t.join(10)
+    trace = rec.stop()
+    assert waits[0] == 0
+    il = trace.one("lock", "contended")["id"]
+    assert _hists(trace)[il]["wait"]["n"] == 20
+    assert [e["op"] for e in trace.evs(obj=il)].count("wait") == 0
+
+
+def _pair(first, second, bar=None, n: int = 1) -> None:
+    """``first`` then ``second``, n times; with ``bar``: once, stuck there, each
+    thread holding its first lock and waiting for the other's (given up after 1.5 s)."""
+    if bar is not None:
+        bar.wait(10)
+    for _ in range(n):
+        with first:
+            if bar is not None:
+                time.sleep(0.1)  # (both hold their first lock)
+            if second.acquire(timeout=1.5):
+                second.release()
+
+
+def test_a_deadlock_at_counted_sites_is_written_with_its_waits_and_holders(rec):
+    """The deadlock happens at sites whose dependencies the filter counts (each
+    thread went the same way 100 times before): each held-back wait goes to the
+    Summary once it lasts the threshold, after the thread's earlier events, with
+    its held lock, so the trace shows both threads holding one lock and waiting
+    for the other (a drain while they are stuck takes the loops' events with them)."""
+    rec.start(mode="summary", summary_threshold_ms=50, flush_interval=3600)
+    a, b = recorder.name(threading.Lock(), "a"), recorder.name(threading.Lock(), "b")
+    bar = threading.Barrier(2)
+    turn = [threading.Event(), threading.Event()]
+    turn[0].set()
+
+    def run(first, second, mine: int) -> None:
+        turn[mine].wait(10)  # (the loops one after the other: no contention there)
+        _pair(first, second, None, 100)
+        turn[1 - mine].set()
+        _pair(first, second, bar)
+
+    ts = [threading.Thread(target=run, args=(x, y, k), name=n)
+          for k, (x, y, n) in enumerate(((a, b, "ab"), (b, a, "ba")))]
+    for t in ts:
+        t.start()
+    turn[1].wait(10)
+    time.sleep(0.5)  # (both stuck for a while)
+    recorder.flush()
+    for t in ts:
+        t.join(20)
+    trace = rec.stop()
+    ia, ib = trace.one("lock", "a")["id"], trace.one("lock", "b")["id"]
+    for name, held, wanted in (("ab", ia, ib), ("ba", ib, ia)):
+        th = trace.thread(name)["id"]
+        (wait,) = trace.evs(obj=wanted, th=th, op="wait")
+        took = [e["ts"] for e in trace.evs(obj=held, th=th, op="acquire") if e["ts"] < wait["ts"]]
+        gave = [e["ts"] for e in trace.evs(obj=held, th=th, op="release") if e["ts"] < wait["ts"]]
+        assert len(took) == len(gave) + 1, (name, took, gave)  # (holding it while waiting)
