@@ -964,6 +964,19 @@ sf_resend(SfActor *a, PyObject *buf)
     return sf_resend_to(a, buf, NULL);
 }
 
+/* An event of `a` goes to the Summary: after the counted acquires of its held
+ * set, or, its buffer full (the event lost), `a` lets everything through until
+ * it holds nothing (tainted).  Returns 0 (through), or -1 with an error. */
+static int
+sf_through(SfActor *a, PyObject *buf, int full)
+{
+    if (full) {
+        a->tainted = 1;
+        return 0;
+    }
+    return sf_resend(a, buf);
+}
+
 /* The lock wait `a` held back goes to the Summary after all (it lasted the
  * threshold, or ended otherwise than by the acquire), with the held set it is
  * judged with: into buf, or (buf NULL) on sf_spill.  The acquire that ends it
@@ -1408,14 +1421,11 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
                 return 0;
             if (!full && !a->tainted && sf_signal_seen(a, obj, site_obj, sig))
                 return 1;
-            if (full) {
-                a->tainted = 1;
-                return 0;
-            }
-            return sf_resend(a, buf);
+            return sf_through(a, buf, full);
         }
         if (sf_op_is(op, sf_op_wait)) {
-            /* a lock wait goes through: so does the acquire that ends it */
+            /* a lock wait: held back (see sf_lw_put), or it goes through, and so
+             * does the acquire that ends it */
             SfActor *a = sf_actor(key, task);
             if (a == NULL)
                 return 0;
@@ -1425,11 +1435,7 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
             while (pl != NULL && pl->npermits > 0)
                 if (sf_permit_spill(pl, 0) < 0)
                     return -1;
-            if (full) {
-                a->tainted = 1;
-                return 0;
-            }
-            if (!a->tainted && a->lw_obj == NULL && sf_countable(obj) && site_obj != NULL
+            if (!full && !a->tainted && a->lw_obj == NULL && sf_countable(obj) && site_obj != NULL
                     && (ts != 0 || (ts = now_ll()) != 0)) {
                 /* held back: most lock waits end within the threshold */
                 a->waiting = NULL;
@@ -1440,19 +1446,15 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
                 sf_nlw++;
                 return 1;
             }
-            return sf_resend(a, buf);
+            return sf_through(a, buf, full);
         }
         if (sf_op_is(op, sf_op_try_fail)) {
             SfActor *a = sf_actor(key, task);
             if (a == NULL)
                 return 0;
-            if (full) {
-                a->tainted = 1;
-                return 0;
-            }
-            if (!a->tainted && sf_try_fail_seen(a, obj, site_obj))
+            if (!full && !a->tainted && sf_try_fail_seen(a, obj, site_obj))
                 return 1;
-            return sf_resend(a, buf);
+            return sf_through(a, buf, full);
         }
         int i = sf_actor_find(key);
         if (i < 0)
@@ -1465,11 +1467,7 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
             return -1;  /* (a wait given up, or anything else: the wait goes first) */
         if (a->waiting == obj && (sf_op_is(op, sf_op_timeout) || sf_op_is(op, sf_op_cancel)))
             a->waiting = NULL;
-        if (full) {
-            a->tainted = 1;
-            return 0;
-        }
-        return sf_resend(a, buf);
+        return sf_through(a, buf, full);
     }
 
     SfActor *a = sf_actor(key, task);
