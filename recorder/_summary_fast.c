@@ -167,8 +167,8 @@ typedef struct {
 typedef struct {
     uint64_t cls;       /* 0: free */
     PyObject *obj;      /* the lock it is named by (strong) */
-    int nmembers;
-    long long *members; /* _ls_id of the locks with their own */
+    int nmembers, cap;
+    long long *members; /* _ls_id of the locks with their own (cap of them) */
     SfHist h;
 } SfClass;
 static SfClass sf_classes[SF_CLASS_SLOTS];
@@ -745,6 +745,7 @@ sf_class_entry(uint64_t cls, PyObject *obj, int make)
     c->cls = cls;
     c->obj = Py_NewRef(obj);
     c->members = members;
+    c->cap = sf_instances_per_class;
     sf_nclasses++;
     return c;
 }
@@ -773,7 +774,7 @@ sf_hist_of(SfLock *l)
     for (int k = 0; k < c->nmembers; k++)
         if (c->members[k] == oid)
             return &l->h;
-    if (c->nmembers < sf_instances_per_class) {
+    if (c->nmembers < sf_instances_per_class && c->nmembers < c->cap) {
         c->members[c->nmembers++] = oid;
         return &l->h;
     }
@@ -1884,11 +1885,10 @@ sf_take_locks(PyObject *drop)
         }
         else {
             PyMem_Free(l->permits);
-            l->permits = NULL;
             if (PyList_Append(drop, l->obj) == 0)
                 Py_DECREF(l->obj);
         }
-        l->obj = NULL;
+        memset(l, 0, sizeof(*l));  /* (its permits, if kept, are keep's now) */
     }
     sf_nlocks = 0;
     sf_kept = nkeep;

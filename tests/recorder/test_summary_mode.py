@@ -855,3 +855,37 @@ def test_a_deadlock_at_counted_sites_is_written_with_its_waits_and_holders(rec):
         took = [e["ts"] for e in trace.evs(obj=held, th=th, op="acquire") if e["ts"] < wait["ts"]]
         gave = [e["ts"] for e in trace.evs(obj=held, th=th, op="release") if e["ts"] < wait["ts"]]
         assert len(took) == len(gave) + 1, (name, took, gave)  # (holding it while waiting)
+
+
+_PERMITS_ACROSS_TAKES = """
+import tempfile, threading, recorder
+recorder.start(tempfile.mkdtemp(), mode="summary", summary_threshold_ms=60000,
+               flush_interval=3600)
+sems = [threading.Semaphore(2) for _ in range(400)]
+for s in sems:
+    s.acquire()  # (a permit kept, counted by the filter)
+outer = threading.Lock()
+for _ in range(4):
+    for _ in range(3000):  # (locks made per item: the filter's lock table is rebuilt)
+        item = threading.Lock()
+        with outer:
+            with item:
+                pass
+    recorder._sink.summary._take_filter(False)
+for s in sems[::2]:
+    s.release()
+recorder.stop()
+print("ok")
+"""
+
+
+@needs_filter
+def test_permits_kept_across_the_filters_takes_are_freed_once(tmp_path):
+    """Semaphores with permits counted by the filter stay in its lock table when a
+    take rebuilds it; the slots they left must not keep their permits too (the
+    first version freed them twice at the end: heap corruption)."""
+    script = tmp_path / "permits.py"
+    script.write_text(_PERMITS_ACROSS_TAKES)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-500:]
