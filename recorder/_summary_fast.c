@@ -49,6 +49,7 @@
 #endif
 
 static PyTypeObject LockCore_Type, Job_Type;  /* (defined below, in _speedups.c) */
+static inline PyObject *slot(PyObject *st, Py_ssize_t off);
 
 #define SF_ACTORS_PER_DEP 4       /* recorder/_summary.py ACTORS_PER_DEP */
 
@@ -123,10 +124,13 @@ typedef struct {
 
 /* Hold times (log2 buckets of ns) and refusals counted here, not yet taken. */
 typedef struct {
-    long long n, sum, max, fails;
+    long long n, sum, max;
     uint32_t b[SF_BUCKETS];
-    long long wn, wsum, wmax;   /* waits for it */
-    uint32_t wb[SF_BUCKETS];
+} SfDist;
+
+typedef struct {
+    SfDist hold, wait;
+    long long fails;
 } SfHist;
 
 typedef struct {
@@ -633,6 +637,16 @@ static uint64_t sf_class_of(PyObject *obj, SfLock *l, int resource);
 static PyObject *sf_plain_attr(PyObject *obj, PyObject *name);
 static void sf_count_hold(SfLock *l, long long ns);
 
+/* Take permit k out of `l` (its references are the caller's now). */
+static SfPermit
+sf_permit_remove(SfLock *l, int k)
+{
+    SfPermit p = l->permits[k];
+    memmove(&l->permits[k], &l->permits[k + 1], sizeof(SfPermit) * (size_t)(l->npermits - k - 1));
+    l->npermits--;
+    return p;
+}
+
 /* Count a permit of `l` taken by `a` without waiting (1), or 0 (it goes to the
  * Summary).  Past SF_MAX_HELD the oldest is forgotten, as the Summary forgets
  * its own (a semaphore used as a counter: released more than acquired). */
@@ -647,41 +661,31 @@ sf_permit_take(SfLock *l, SfActor *a, PyObject *st, PyObject *task, PyObject *si
     }
     if (l->permits == NULL && (l->permits = PyMem_Calloc(SF_MAX_HELD, sizeof(SfPermit))) == NULL)
         return 0;
-    PyObject *by = NULL, *old_task = NULL;
-    if (l->npermits >= SF_MAX_HELD) {
-        by = l->permits[0].by;
-        old_task = l->permits[0].task;
-        memmove(&l->permits[0], &l->permits[1], sizeof(SfPermit) * (size_t)(l->npermits - 1));
-        l->npermits--;
-    }
+    SfPermit old = {NULL, NULL, 0, 0, 0};
+    if (l->npermits >= SF_MAX_HELD)
+        old = sf_permit_remove(l, 0);
     SfPermit *p = &l->permits[l->npermits++];
     p->by = Py_NewRef(st);
     p->task = Py_NewRef(task);
     p->actor = a->serial;
     p->site = site;
     p->ts = t;
-    Py_XDECREF(by);
-    Py_XDECREF(old_task);
+    Py_XDECREF(old.by);
+    Py_XDECREF(old.task);
     return 1;
 }
+
+static int sf_put(PyObject *buf, PyObject *by, long long ts_ns, PyObject *op, PyObject *obj,
+                  PyObject *site, PyObject *task, PyObject *extra);
 
 /* Hand permit k of `l` to the Summary: its acquire goes on sf_spill.  0, or -1. */
 static int
 sf_permit_spill(SfLock *l, int k)
 {
-    SfPermit p = l->permits[k];
-    memmove(&l->permits[k], &l->permits[k + 1], sizeof(SfPermit) * (size_t)(l->npermits - k - 1));
-    l->npermits--;
+    SfPermit p = sf_permit_remove(l, k);
     l->py_permits++;
-    int rc = -1;
     PyObject *site = PyLong_FromLongLong(p.site);
-    PyObject *items[5] = {NULL, op_acquire, l->obj, site, p.task};
-    PyObject *ev = site != NULL ? ev_new_ns(5, p.ts, items) : NULL;
-    PyObject *pair = ev != NULL ? PyTuple_Pack(2, p.by, ev) : NULL;
-    if (pair != NULL && (sf_spill != NULL || (sf_spill = PyList_New(0)) != NULL))
-        rc = PyList_Append(sf_spill, pair);
-    Py_XDECREF(pair);
-    Py_XDECREF(ev);
+    int rc = site != NULL ? sf_put(NULL, p.by, p.ts, op_acquire, l->obj, site, p.task, NULL) : -1;
     Py_XDECREF(site);
     Py_DECREF(p.by);
     Py_DECREF(p.task);
@@ -716,9 +720,7 @@ sf_permit_give(SfLock *l, SfActor *a, long long t, int full)
         l->py_permits--;  /* (this release goes to it too) */
         return 0;
     }
-    SfPermit p = l->permits[k];
-    memmove(&l->permits[k], &l->permits[k + 1], sizeof(SfPermit) * (size_t)(l->npermits - k - 1));
-    l->npermits--;
+    SfPermit p = sf_permit_remove(l, k);
     sf_count_hold(l, hold);
     Py_DECREF(p.by);
     Py_DECREF(p.task);
@@ -782,17 +784,23 @@ sf_hist_of(SfLock *l)
     return &c->h;
 }
 
-static inline void
-sf_count_hold(SfLock *l, long long ns)
+/* Count a time of ns into d. */
+static void
+sf_dist_add(SfDist *d, long long ns)
 {
-    SfHist *h = sf_hist_of(l);
     if (ns < 0)
         ns = 0;
-    h->n++;
-    h->sum += ns;
-    if (ns > h->max)
-        h->max = ns;
-    h->b[sf_bucket(ns)]++;
+    d->n++;
+    d->sum += ns;
+    if (ns > d->max)
+        d->max = ns;
+    d->b[sf_bucket(ns)]++;
+}
+
+static void
+sf_count_hold(SfLock *l, long long ns)
+{
+    sf_dist_add(&sf_hist_of(l)->hold, ns);
 }
 
 /* ------------------------------------------------------------ dependencies */
@@ -1527,14 +1535,7 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
         long long wait_ns = t - a->lw_ts;
         SfLock *wl = a->lw_obj == obj && wait_ns < sf_threshold ? sf_lock(obj, 1) : NULL;
         if (wl != NULL) {  /* a short wait: counted, and the acquire is one that did not wait */
-            SfHist *h = sf_hist_of(wl);
-            if (wait_ns < 0)
-                wait_ns = 0;
-            h->wn++;
-            h->wsum += wait_ns;
-            if (wait_ns > h->wmax)
-                h->wmax = wait_ns;
-            h->wb[sf_bucket(wait_ns)]++;
+            sf_dist_add(&sf_hist_of(wl)->wait, wait_ns);
             sf_nlw--;
             Py_CLEAR(a->lw_obj);
             Py_CLEAR(a->lw_site);
@@ -1834,16 +1835,16 @@ sf_buckets(const uint32_t *b)
 static int
 sf_take_hist(PyObject *out, PyObject *obj, SfHist *h, int by_class)
 {
-    if (h->n == 0 && h->fails == 0 && h->wn == 0)
+    if (h->hold.n == 0 && h->fails == 0 && h->wait.n == 0)
         return 0;
-    PyObject *buckets = sf_buckets(h->b), *wbuckets = buckets ? sf_buckets(h->wb) : NULL;
+    PyObject *buckets = sf_buckets(h->hold.b), *wbuckets = buckets ? sf_buckets(h->wait.b) : NULL;
     if (wbuckets == NULL) {
         Py_XDECREF(buckets);
         return -1;
     }
-    PyObject *row = Py_BuildValue("(OLLLNLOLLLN)", obj, h->n, h->sum, h->max, buckets, h->fails,
-                                  by_class ? Py_True : Py_False, h->wn, h->wsum, h->wmax,
-                                  wbuckets);
+    PyObject *row = Py_BuildValue("(OLLLNLOLLLN)", obj, h->hold.n, h->hold.sum, h->hold.max,
+                                  buckets, h->fails, by_class ? Py_True : Py_False,
+                                  h->wait.n, h->wait.sum, h->wait.max, wbuckets);
     if (row == NULL || PyList_Append(out, row) < 0) {
         Py_XDECREF(row);
         return -1;
@@ -2014,7 +2015,7 @@ summary_waits(PyObject *mod, PyObject *args)
         if (a == NULL || a->lw_obj == NULL || !(final || now - a->lw_ts >= sf_threshold))
             continue;
         PyObject *buf = Py_TYPE(a->lw_by) == state_type && off_buf >= 0
-            ? *(PyObject **)((char *)a->lw_by + off_buf) : NULL;  /* (its buf slot) */
+            ? slot(a->lw_by, off_buf) : NULL;
         if (sf_lw_put(a, buf) < 0)
             return NULL;
     }
