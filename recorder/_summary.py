@@ -31,10 +31,16 @@ counts, instead of buffering them, the acquires of dependencies already let thro
 for that actor (or for ``ACTORS_PER_DEP`` actors) and their releases (hold times in
 per-lock histograms; a hold over the threshold still comes here), leaves out the
 signals of a kind already let through for that actor (or for ``ACTORS_PER_DEP``
-actors) while no wait on their resource is open, holds back the lifecycle of
-threads as ``_hold_back`` does (their start and joins; their end too while
-none of their own events came here; ``_show`` takes them), and drops ``pass``,
-``suspend`` and ``resume``. Everything else still comes here, after the acquires of
+actors) while no wait on their resource is open, or while one is, those after
+the actor's first (what ``_signal`` writes), counts refusals of a kind already
+let through, lock waits that end within the threshold (a longer one comes here
+at its end, or still open at ``before_take``), and the permits of semaphores
+taken without waiting (they come here for a wait on the semaphore or a long
+hold: ``summary_spilled``), holds back the lifecycle of threads and pool jobs as
+``_hold_back`` does (a thread's start and joins, and its end while none of its
+own events came here; a job's submission, and its begin and end while nothing of
+its worker did; ``_show`` takes them), and drops ``pass``, ``suspend`` and
+``resume``. Everything else still comes here, after the acquires of
 the counted locks its actor holds (re-sent, marked ``SUMMARY_COUNTED``: their
 occurrence is already counted). ``records()`` adds the filter's counts to the
 tables before writing them.
