@@ -75,7 +75,7 @@ _HANDLERS = {"wait": "_on_wait", "try-fail": "_on_try_fail", "timeout": "_on_giv
              "cancel": "_on_give_up", "wait-begin": "_on_wait_begin",
              "wait-end": "_on_wait_end", "signal": "_on_signal", "start": "_on_start",
              "join": "_on_start", "end": "_on_end", "segment-begin": "_on_segment_begin",
-             "segment-end": "_on_segment_end", "pass": "_on_ignored",
+             "segment-end": "_on_segment_end", "pass": "_on_pass",
              "suspend": "_on_ignored", "resume": "_on_ignored"}
 # The hot path's filter (C accelerator), when built; its mark on a re-sent acquire.
 _fast = _core.speedups if hasattr(_core.speedups, "summary_take") else None
@@ -190,6 +190,10 @@ class Summary:
         self.hist_members: dict[Any, set] = {}    # lock class -> ids with histograms of their own
         self.open_waits: dict[int, int] = {}      # resource id -> written waits on it still open
         self.woke: dict[int, list] = {}           # resource id -> actors whose signal was written
+        self.ord: dict[int, Any] = {}             # resource id -> its _first state, or False
+        self.ord_classes: dict[Any, int] = {}     # resource class -> resources with a _first state
+        self.firsts: set[tuple] = set()           # (resource id, waiter) written as the filter's first
+        self.passes: list[tuple] = []             # (without the filter) passes to judge
         self.shown: set[int] = set()              # threads/tasks/jobs with an event written
         self.waiting: dict[int, list] = {}        # id -> its start/join/submit, until shown
         # ids of threads/tasks/jobs that ended unshown -> their lifecycle events (bounded)
@@ -376,6 +380,8 @@ class Summary:
                     self._event(st, ev)
                 except Exception:  # an odd event must not lose the rest of the batch
                     self._emit(st, ev)
+        if self.passes:
+            self._write_passes()
         for actor in list(self.actors.values()):
             lw = actor.lock_wait
             if lw is not None and not lw[1] and (final or now - lw[0][0] >= self.threshold):
@@ -424,7 +430,8 @@ class Summary:
         actor = self._actor(st, ev[4])
         pending = [ev, False]
         actor.waits[ev[2]._ls_id] = pending
-        if actor.held:
+        first = self._first(actor, ev[2], True)  # (consumed even when written anyway)
+        if actor.held or first:
             self._write_pending(actor, pending)
 
     def _on_wait_end(self, st: Any, ev: tuple) -> None:
@@ -456,7 +463,30 @@ class Summary:
         self.segment.pop(st, None)
         self._finish(ev[2], st, ev)
 
-    def _on_ignored(self, st: Any, ev: tuple) -> None:  # (pass, suspend, resume)
+    def _on_pass(self, st: Any, ev: tuple) -> None:
+        """A wait that found its resource signalled: written if it is the resource's
+        first while its one signal so far was written (see _first), so that the
+        analyzer orders the signaller before the passer. (The hot path's filter lets
+        through only those.)"""
+        if self.fast:
+            self._emit(st, ev)
+        else:  # (judged once the batches' signals are all seen: _write_passes)
+            self.passes.append((st, ev))
+
+    def _write_passes(self) -> None:
+        """(Without the filter) write each resource's first pass that followed
+        exactly one signal, a written one, on it."""
+        for st, ev in self.passes:
+            o = self.ord.get(ev[2]._ls_id)
+            if not o or o[1]:
+                continue
+            before = [s for s in o[0] if s[0] < ev[0]]
+            if len(before) == 1 and before[0][1]:
+                o[1] = True
+                self._emit(st, ev)
+        self.passes = []
+
+    def _on_ignored(self, st: Any, ev: tuple) -> None:  # (suspend, resume)
         return
 
     def _on_other(self, st: Any, ev: tuple) -> None:
@@ -642,7 +672,8 @@ class Summary:
         res_key = rdef.get("site") if rdef else None
         key = (res_key if res_key else obj._ls_id, extra.get("sig") if extra else None,
                ev[3], actor.class_sig())
-        write = not self._seen(key, actor)
+        first = self._first(actor, obj, False)
+        write = not self._seen(key, actor) or first
         rid = obj._ls_id
         if not write and rid in self.open_waits:
             # a written wait on it is open: its first signal by each actor (what woke it)
@@ -654,6 +685,63 @@ class Summary:
         if write:
             self._write_context(actor)
             self._emit(actor.st, ev)
+        if not self.fast and rid in self.ord:
+            self._signalled(rid, ev[0], write)
+
+    # ------------------------------------------------- what orders actors
+    # The first INSTANCES_PER_CLASS resources of each class (creation site) to be
+    # signalled or waited on have their first signal, their first wait (with the
+    # signals that end it) and their first pass written: what the analyzer's
+    # happens-before needs to order a ready/handshake pattern (an Event set once,
+    # a future's result) at bounded cost. The hot path's filter keeps the same
+    # (SfOrd in _summary_fast.c) and says whose they are (summary_first).
+
+    def _ord(self, obj: Any) -> list | None:
+        """[signals, passed, waited] of resource ``obj`` (signals: its two earliest
+        seen, as (ts, written)), or None when it is not one of its class's first
+        INSTANCES_PER_CLASS (or has no creation site)."""
+        rid = obj._ls_id
+        o = self.ord.get(rid)
+        if o is None:
+            d = getattr(obj, "_ls_def", None)
+            cls = d.get("site") if d else None
+            if len(self.ord) >= MAX_KEYS:
+                self.ord.clear()
+                self.ord_classes.clear()
+            made = self.ord_classes.get(cls, 0) if cls else INSTANCES_PER_CLASS
+            if made < INSTANCES_PER_CLASS:
+                self.ord_classes[cls] = made + 1
+                o = self.ord[rid] = [[], False, False]
+            else:
+                o = self.ord[rid] = False
+        return o or None
+
+    def _first(self, actor: _Actor, obj: Any, waiter: bool) -> bool:
+        """Whether this signal (a wait, if ``waiter``) of ``actor`` is the first on
+        resource ``obj`` that orders others (see _ord): written, once."""
+        if self.fast:
+            key = actor.st if actor.task is None else actor.task
+            mark = (obj._ls_id, waiter)
+            if mark in self.firsts or not _fast.summary_first(obj, key, waiter):
+                return False
+            self.firsts.add(mark)  # (bounded by the filter's: 64 per class, 768 classes)
+            return True
+        o = self._ord(obj)
+        if o is None:
+            return False
+        if waiter:
+            first, o[2] = not o[2], True
+            return first
+        return not o[0]
+
+    def _signalled(self, rid: int, ts: int, written: bool) -> None:
+        """(Without the filter) a signal on resource ``rid``: its two earliest kept
+        (the batches of threads are judged one thread after the other)."""
+        o = self.ord[rid]
+        if o:
+            o[0].append((ts, written))
+            o[0].sort()
+            del o[0][2:]
 
     def _ended(self, st: Any, ev: tuple) -> None:
         obj, task = ev[2], ev[4]
@@ -748,8 +836,8 @@ class Summary:
         out = []
         retired, self.retired = self.retired, []
         for dep in retired + list(self.deps.values()):
-            if not (dep.dirty or rotated):
-                continue
+            if dep.n == 0 or not (dep.dirty or rotated):
+                continue  # (n 0: made by an acquire the filter counted, its counts to come)
             dep.dirty = False
             out.append({
                 "k": "dep", "ts": now, "id": dep.id, "obj": define(dep.obj),

@@ -147,6 +147,7 @@ typedef struct {
     long long open_since;   /* start of the first since loose_waits was 0 */
     uint64_t cls;       /* hash of its class (see sf_class_of); 0: not known yet */
     int own;            /* its own histograms (1), its class's (0), not known yet (-1) */
+    int ord;            /* (a resource) its SfOrd in its class: k + 1; -1: none; 0: not known yet */
     /* (a resource) actors whose signal went through for a written wait open on it
      * (see sf_woke), valid while sf_epoch is woke_epoch */
     uint64_t woke[SF_ACTORS_PER_DEP];
@@ -168,11 +169,25 @@ typedef struct {
  * own, the others count into the class's (Summary._hist, by_site). */
 #define SF_CLASS_SLOTS 1024
 #define SF_CLASS_FILL (SF_CLASS_SLOTS / 4 * 3)
+/* What orders the actors around one resource (an event, a condition, a queue
+ * side, a future...): the first INSTANCES_PER_CLASS resources of each class
+ * (creation site) have their first signal, their first wait (and the signals
+ * that end it) and their first `pass` written, which is what the analyzer's
+ * happens-before needs to order a ready/handshake pattern (Summary._first_*). */
+typedef struct {
+    PyObject *signaller;    /* the actor key of its first signal (compared only) */
+    PyObject *waiter;       /* the actor key of its first wait (compared only) */
+    int nsig;               /* signals on it so far (counted up to 2) */
+    int lost;               /* its first signal was lost (a full buffer) */
+    int passed;             /* its first `pass` was let through */
+} SfOrd;
+
 typedef struct {
     uint64_t cls;       /* 0: free */
     PyObject *obj;      /* the lock it is named by (strong) */
     int nmembers, cap;
     long long *members; /* _ls_id of the locks with their own (cap of them) */
+    SfOrd *ord;         /* (a class of resources) the members' ordering state */
     SfHist h;
 } SfClass;
 static SfClass sf_classes[SF_CLASS_SLOTS];
@@ -784,6 +799,49 @@ sf_hist_of(SfLock *l)
     return &c->h;
 }
 
+/* The ordering state of resource `obj` (slot `r`): one of the first
+ * INSTANCES_PER_CLASS resources of its class (creation site) to be signalled or
+ * waited on, by _ls_id, as Summary._ord counts them; NULL for others, threads,
+ * jobs, resources without a creation site, or when the class table is full. */
+static SfOrd *
+sf_ord(PyObject *obj, SfLock *r)
+{
+    if (r->ord < 0)
+        return NULL;
+    if (r->ord > 0) {
+        SfClass *c = sf_class_entry(r->cls, NULL, 0);
+        return c != NULL && c->ord != NULL && r->ord <= c->nmembers ? &c->ord[r->ord - 1] : NULL;
+    }
+    r->ord = -1;
+    if (Py_TYPE(obj) == state_type || Py_TYPE(obj) == &Job_Type)
+        return NULL;
+    PyObject *d = sf_plain_attr(obj, sf_s_ls_def);
+    PyObject *site = d != NULL && PyDict_CheckExact(d) ? PyDict_GetItemWithError(d, sf_s_site) : NULL;
+    int sited = site != NULL && PyLong_CheckExact(site) && PyLong_AsLongLong(site) > 0;
+    Py_XDECREF(d);
+    PyObject *id = sited ? sf_plain_attr(obj, sf_s_ls_id) : NULL;
+    long long oid = id != NULL && PyLong_CheckExact(id) ? PyLong_AsLongLong(id) : -1;
+    Py_XDECREF(id);
+    PyErr_Clear();
+    uint64_t cls = oid >= 0 ? sf_class_of(obj, r, 1) : 0;
+    SfClass *c = cls != 0 ? sf_class_entry(cls, obj, 1) : NULL;
+    if (c == NULL)
+        return NULL;
+    if (c->ord == NULL && (c->ord = PyMem_Calloc((size_t)c->cap + 1, sizeof(SfOrd))) == NULL)
+        return NULL;
+    for (int k = 0; k < c->nmembers; k++) {
+        if (c->members[k] == oid) {
+            r->ord = k + 1;
+            return &c->ord[k];
+        }
+    }
+    if (c->nmembers >= sf_instances_per_class || c->nmembers >= c->cap)
+        return NULL;
+    c->members[c->nmembers] = oid;
+    r->ord = ++c->nmembers;
+    return &c->ord[r->ord - 1];
+}
+
 /* Count a time of ns into d. */
 static void
 sf_dist_add(SfDist *d, long long ns)
@@ -1311,13 +1369,32 @@ sf_count_dep(SfActor *a, SfDep *d, PyObject *obj, long long site, long long t)
  * the event will not fit (it is lost unless counted here).
  * Returns 1 when the event was counted here (do not buffer it), 0 to buffer it
  * (what it needed first is buffered), -1 with an error set. */
+/* A `pass` (a wait that found its resource signalled): dropped (1), but for
+ * the resource's first while its one signal so far went through: that goes
+ * through (0), so that the analyzer orders the signaller before the passer. */
+static int
+sf_first_pass(PyObject *st, PyObject *buf, int full, PyObject *obj, PyObject *task)
+{
+    SfLock *r = full ? NULL : sf_lock(obj, 1);
+    SfOrd *o = r != NULL ? sf_ord(obj, r) : NULL;
+    if (o == NULL || o->passed || o->nsig != 1 || o->lost)
+        return 1;
+    SfActor *a = sf_actor(task != Py_None ? task : st, task);
+    if (a == NULL || a->tainted)
+        return 1;
+    o->passed = 1;
+    return sf_through(a, buf, full);
+}
+
 static int
 sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
           PyObject *site_obj, PyObject *task, PyObject *extra, long long ts)
 {
     int is_acq = op == op_acquire, is_rel = op == op_release;
     if (!is_acq && !is_rel) {
-        if (sf_op_is(op, sf_op_pass) || sf_op_is(op, sf_op_suspend) || sf_op_is(op, sf_op_resume))
+        if (sf_op_is(op, sf_op_pass))
+            return sf_first_pass(st, buf, full, obj, task);
+        if (sf_op_is(op, sf_op_suspend) || sf_op_is(op, sf_op_resume))
             return 1;  /* the Summary drops them */
         is_acq = sf_op_is(op, op_acquire);
         is_rel = !is_acq && sf_op_is(op, op_release);
@@ -1392,7 +1469,12 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
                 else if (r->loose_waits++ == 0) {
                     r->open_since = mono_now();
                 }
-                if (a != NULL && a->n > 0 && a->held_wait == NULL) {
+                /* (a wait begun holding a lock, or the resource's first: written) */
+                SfOrd *o = a != NULL && a->held_wait == NULL ? sf_ord(obj, r) : NULL;
+                int first = o != NULL && o->waiter == NULL && !full;
+                if (first)
+                    o->waiter = key;
+                if (a != NULL && (a->n > 0 || first) && a->held_wait == NULL) {
                     r->held_waits++;
                     a->held_wait = obj;
                 }
@@ -1428,6 +1510,15 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
             SfActor *a = sf_actor(key, task);
             if (a == NULL)
                 return 0;
+            SfLock *r = sf_lock(obj, 1);
+            SfOrd *o = r != NULL ? sf_ord(obj, r) : NULL;
+            if (o != NULL && o->nsig < 2 && o->nsig++ == 0) {  /* the resource's first: written */
+                if (full)
+                    o->lost = 1;
+                else
+                    o->signaller = key;
+                return sf_through(a, buf, full);
+            }
             if (!full && !a->tainted && sf_signal_seen(a, obj, site_obj, sig))
                 return 1;
             return sf_through(a, buf, full);
@@ -1701,6 +1792,7 @@ sf_clear_tables(void)
         if (PyList_Append(drop, c->obj) == 0)
             Py_DECREF(c->obj);
         PyMem_Free(c->members);
+        PyMem_Free(c->ord);
         memset(c, 0, sizeof(*c));
     }
     sf_nclasses = 0;
@@ -1997,6 +2089,22 @@ summary_shown(PyObject *mod, PyObject *x)
     }
     sf_life_free(sf_life_unlink(i));
     return out;
+}
+
+/* summary_first(obj, key, waiter) -> bool: whether the actor `key` (a thread
+ * state, or a task) made the first signal (waiter false) or the first wait
+ * (waiter true) on resource obj that the filter let through to order others by
+ * (see SfOrd); the Summary writes those. */
+static PyObject *
+summary_first(PyObject *mod, PyObject *args)
+{
+    PyObject *obj, *key;
+    int waiter;
+    if (!PyArg_ParseTuple(args, "OOp", &obj, &key, &waiter))
+        return NULL;
+    SfLock *r = sf_on ? sf_lock(obj, 1) : NULL;
+    SfOrd *o = r != NULL ? sf_ord(obj, r) : NULL;
+    return PyBool_FromLong(o != NULL && (waiter ? o->waiter : o->signaller) == key);
 }
 
 /* summary_waits(now_ns, final): the lock waits held back here that are open

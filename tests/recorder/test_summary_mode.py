@@ -889,3 +889,89 @@ def test_permits_kept_across_the_filters_takes_are_freed_once(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-500:]
+
+
+# ------------------------------------- what orders threads: each resource's first
+
+
+def _serve(first, second, ready, delay: float) -> None:
+    """A server starting up: its locks, then it says it is ready."""
+    time.sleep(delay)
+    with first:
+        with second:
+            pass
+    ready.set()
+
+
+@pytest.mark.parametrize("filtered", [True, False], ids=["filter", "writer-only"])
+def test_what_orders_threads_is_written_for_each_new_resource(rec, monkeypatch, filtered):
+    """Six servers each set their own ready Event once, from six threads (more than
+    ACTORS_PER_DEP: the signal's kind alone stops being written after four), and the
+    main thread waits for each: every Event's set is written, and so is the wait
+    it ended, or the pass of a wait that found it set (rounds 0, 2, 4), so that
+    the analyzer orders each server's part before the main thread's."""
+    if not filtered:
+        monkeypatch.setattr(_summary.Summary, "start_filter", lambda self: None)
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    a, b = recorder.name(threading.Lock(), "a"), recorder.name(threading.Lock(), "b")
+    for i in range(6):
+        ready = recorder.name(threading.Event(), f"ready{i}")
+        t = threading.Thread(target=_serve, args=(a, b, ready, 0.0 if i % 2 == 0 else 0.2),
+                             name=f"server{i}")
+        t.start()
+        if i % 2 == 0:
+            while not ready.is_set():  # (not recorded: the wait below passes)
+                time.sleep(0.005)
+        assert ready.wait(10)
+        with b:
+            with a:
+                pass
+        t.join(10)
+    trace = rec.stop()
+    main = trace.thread("MainThread")["id"]
+    for i in range(6):
+        rid = trace.one("resource", f"ready{i}")["id"]
+        (signal,) = trace.evs(obj=rid, th=trace.thread(f"server{i}")["id"])
+        assert signal["op"] == "signal"
+        mine = trace.evs(obj=rid, th=main)
+        if i % 2 == 0:
+            assert [e["op"] for e in mine] == ["pass"], i
+        else:  # (a loaded machine may run the server first: then it passes)
+            assert [e["op"] for e in mine] in (["wait-begin", "wait-end"], ["pass"]), i
+        assert signal["ts"] < mine[-1]["ts"]
+
+
+def _set_each(events: list, again, times: int) -> None:
+    for ev in events:
+        ev.set()
+    for _ in range(times):
+        again.set()
+
+
+@pytest.mark.parametrize("filtered", [True, False], ids=["filter", "writer-only"])
+def test_what_orders_threads_is_written_for_64_resources_of_a_class(rec, monkeypatch, filtered):
+    """Resources made per item are ordered by their first INSTANCES_PER_CLASS of
+    each class (creation site), and a resource signalled again and again is
+    written once: the trace follows distinct behaviour, not traffic."""
+    if not filtered:
+        monkeypatch.setattr(_summary.Summary, "start_filter", lambda self: None)
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    items = [threading.Event() for _ in range(100)]
+    again = recorder.name(threading.Event(), "again")
+    _run(_set_each, items, again, 500, name="setter")
+    for ev in items:
+        assert ev.wait(10)
+    for _ in range(500):
+        assert again.wait(10)
+    trace = rec.stop()
+    setter, main = trace.thread("setter")["id"], trace.thread("MainThread")["id"]
+    rid = trace.one("resource", "again")["id"]
+    assert len(trace.evs(obj=rid, th=setter, op="signal")) == 1
+    assert len(trace.evs(obj=rid, th=main, op="pass")) == 0  # (set 500 times: unordered)
+    item_site = trace.sites[trace.defs[trace.evs(th=setter, op="signal")[0]["obj"]]["site"]]
+    per_item = {d["id"] for d in trace.objects("resource")
+                if trace.sites[d["site"]] == item_site}
+    signals = [e for e in trace.evs(th=setter, op="signal") if e["obj"] in per_item]
+    passes = [e for e in trace.evs(th=main, op="pass") if e["obj"] in per_item]
+    assert len(signals) == _summary.INSTANCES_PER_CLASS
+    assert {e["obj"] for e in passes} == {e["obj"] for e in signals}

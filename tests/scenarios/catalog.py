@@ -547,6 +547,16 @@ def _build() -> list[Scenario]:
         expected=(_two_lock_inversion(src, "login", "rename", "guarded-cycle",
                                       reason="ordered"),),
     ))
+    src = Source("guarded_inversion_event.py")
+    add(Scenario(
+        "guarded_inversion", "event", api="threading",
+        shows="Opposite orders on sessions and users in two threads running at once, the "
+              "second waiting for an Event the first sets after its part: cannot deadlock, "
+              "listed as guarded.",
+        locks=_locks(src, sessions="create-sessions", users="create-users"),
+        expected=(_two_lock_inversion(src, "login", "rename", "guarded-cycle",
+                                      reason="ordered"),),
+    ))
 
     # --- a busy, correct service ----------------------------------------------------------
     src = Source("busy_service_ok.py")

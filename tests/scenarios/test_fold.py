@@ -34,6 +34,7 @@ EXPECTED = {
     "guarded_inversion-gate": [("F1", "guarded-cycle", None)],
     "guarded_inversion-one_thread": [("F1", "guarded-cycle", None)],
     "guarded_inversion-start_join": [("F1", "guarded-cycle", None)],
+    "guarded_inversion-event": [("F1", "guarded-cycle", None)],
     "held_across_await-bug": [("F1", "held-across-await", None), ("F2", "long-hold", "F1"),
                               ("F3", "hot-lock", "F1")],
     "held_across_await-fixed": [],
