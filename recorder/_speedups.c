@@ -4504,7 +4504,7 @@ static PyMethodDef module_methods[] = {
     {"summary_waits", summary_waits, METH_VARARGS,
      "summary_waits(now_ns, final): held-back lock waits open for the threshold into their buffers"},
     {"summary_first", summary_first, METH_VARARGS,
-     "summary_first(obj, key, waiter) -> bool: key made the first signal (or wait) on obj the filter orders by"},
+     "summary_first(obj, key, waiter) -> int: of the first signals (or waits) on obj the filter orders by, how many key made"},
     {"summary_shown", summary_shown, METH_O,
      "summary_shown(x) -> [(state, event)] or None: x's lifecycle events held back by the filter"},
     {"summary_take", summary_take, METH_O,

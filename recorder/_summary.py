@@ -68,6 +68,7 @@ ACTORS_PER_DEP = 4     # distinct threads/tasks whose occurrences of a dependenc
 MAX_KEYS = 50_000      # dependencies (and signal kinds) remembered before the tables are cleared
 MAX_HELD = 64          # locks remembered per actor (older ones are forgotten)
 INSTANCES_PER_CLASS = 64  # distinct per-instance dependencies written per dependency of lock classes
+ORDER_PER_RESOURCE = 4  # signals, waits and passes written per resource to order threads by
 MAX_SHOWN = 100_000    # threads, tasks and jobs remembered as shown
 MAX_GONE = 4096        # threads/tasks/jobs that ended unshown, kept in case they are named later
 # Summary._event: the method that judges each kind of event (but acquire and release)
@@ -192,7 +193,7 @@ class Summary:
         self.woke: dict[int, list] = {}           # resource id -> actors whose signal was written
         self.ord: dict[int, Any] = {}             # resource id -> its _first state, or False
         self.ord_classes: dict[Any, int] = {}     # resource class -> resources with a _first state
-        self.firsts: set[tuple] = set()           # (resource id, waiter) written as the filter's first
+        self.firsts: dict[tuple, int] = {}        # (resource id, waiter, actor key) -> its firsts written
         self.passes: list[tuple] = []             # (without the filter) passes to judge
         self.shown: set[int] = set()              # threads/tasks/jobs with an event written
         self.waiting: dict[int, list] = {}        # id -> its start/join/submit, until shown
@@ -464,25 +465,25 @@ class Summary:
         self._finish(ev[2], st, ev)
 
     def _on_pass(self, st: Any, ev: tuple) -> None:
-        """A wait that found its resource signalled: written if it is the resource's
-        first while its one signal so far was written (see _first), so that the
-        analyzer orders the signaller before the passer. (The hot path's filter lets
-        through only those.)"""
+        """A wait that found its resource signalled: written if it is one of the
+        resource's first ORDER_PER_RESOURCE while all its signals so far were
+        written (see _first), so that the analyzer orders the last signaller before
+        the passer. (The hot path's filter lets through only those.)"""
         if self.fast:
             self._emit(st, ev)
         else:  # (judged once the batches' signals are all seen: _write_passes)
             self.passes.append((st, ev))
 
     def _write_passes(self) -> None:
-        """(Without the filter) write each resource's first pass that followed
-        exactly one signal, a written one, on it."""
+        """(Without the filter) write the passes of each resource's first
+        ORDER_PER_RESOURCE that followed only written signals on it."""
         for st, ev in self.passes:
             o = self.ord.get(ev[2]._ls_id)
-            if not o or o[1]:
+            if not o or o[1] >= ORDER_PER_RESOURCE:
                 continue
             before = [s for s in o[0] if s[0] < ev[0]]
-            if len(before) == 1 and before[0][1]:
-                o[1] = True
+            if 0 < len(before) <= ORDER_PER_RESOURCE and all(s[1] for s in before):
+                o[1] += 1
                 self._emit(st, ev)
         self.passes = []
 
@@ -690,16 +691,18 @@ class Summary:
 
     # ------------------------------------------------- what orders actors
     # The first INSTANCES_PER_CLASS resources of each class (creation site) to be
-    # signalled or waited on have their first signal, their first wait (with the
-    # signals that end it) and their first pass written: what the analyzer's
-    # happens-before needs to order a ready/handshake pattern (an Event set once,
-    # a future's result) at bounded cost. The hot path's filter keeps the same
-    # (SfOrd in _summary_fast.c) and says whose they are (summary_first).
+    # signalled or waited on have their first ORDER_PER_RESOURCE signals, waits
+    # (with the signals that end them) and passes written: what the analyzer's
+    # happens-before needs to order a ready/handshake pattern (an Event set when a
+    # server is ready, and again when it has done a request; a future's result)
+    # at a cost bounded per class. The hot path's filter keeps the same (SfOrd in
+    # _summary_fast.c) and says whose they are (summary_first).
 
     def _ord(self, obj: Any) -> list | None:
-        """[signals, passed, waited] of resource ``obj`` (signals: its two earliest
-        seen, as (ts, written)), or None when it is not one of its class's first
-        INSTANCES_PER_CLASS (or has no creation site)."""
+        """[signals, passes, waits, signals judged] of resource ``obj`` (signals:
+        its earliest ORDER_PER_RESOURCE + 1 seen, as (ts, written)), or None when
+        it is not one of its class's first INSTANCES_PER_CLASS (or has no
+        creation site)."""
         rid = obj._ls_id
         o = self.ord.get(rid)
         if o is None:
@@ -711,37 +714,38 @@ class Summary:
             made = self.ord_classes.get(cls, 0) if cls else INSTANCES_PER_CLASS
             if made < INSTANCES_PER_CLASS:
                 self.ord_classes[cls] = made + 1
-                o = self.ord[rid] = [[], False, False]
+                o = self.ord[rid] = [[], 0, 0, 0]
             else:
                 o = self.ord[rid] = False
         return o or None
 
     def _first(self, actor: _Actor, obj: Any, waiter: bool) -> bool:
-        """Whether this signal (a wait, if ``waiter``) of ``actor`` is the first on
-        resource ``obj`` that orders others (see _ord): written, once."""
+        """Whether this signal (a wait, if ``waiter``) of ``actor`` is one of the
+        first ORDER_PER_RESOURCE on resource ``obj`` that order others (see _ord):
+        written."""
         if self.fast:
             key = actor.st if actor.task is None else actor.task
-            mark = (obj._ls_id, waiter)
-            if mark in self.firsts or not _fast.summary_first(obj, key, waiter):
+            mark = (obj._ls_id, waiter, key)
+            written = self.firsts.get(mark, 0)
+            if written >= ORDER_PER_RESOURCE or _fast.summary_first(obj, key, waiter) <= written:
                 return False
-            self.firsts.add(mark)  # (bounded by the filter's: 64 per class, 768 classes)
+            self.firsts[mark] = written + 1  # (bounded by the filter's SfOrd)
             return True
         o = self._ord(obj)
-        if o is None:
+        k = 2 if waiter else 3
+        if o is None or o[k] >= ORDER_PER_RESOURCE:
             return False
-        if waiter:
-            first, o[2] = not o[2], True
-            return first
-        return not o[0]
+        o[k] += 1
+        return True
 
     def _signalled(self, rid: int, ts: int, written: bool) -> None:
-        """(Without the filter) a signal on resource ``rid``: its two earliest kept
+        """(Without the filter) a signal on resource ``rid``: its earliest kept
         (the batches of threads are judged one thread after the other)."""
         o = self.ord[rid]
         if o:
             o[0].append((ts, written))
             o[0].sort()
-            del o[0][2:]
+            del o[0][ORDER_PER_RESOURCE + 1:]
 
     def _ended(self, st: Any, ev: tuple) -> None:
         obj, task = ev[2], ev[4]

@@ -171,15 +171,16 @@ typedef struct {
 #define SF_CLASS_FILL (SF_CLASS_SLOTS / 4 * 3)
 /* What orders the actors around one resource (an event, a condition, a queue
  * side, a future...): the first INSTANCES_PER_CLASS resources of each class
- * (creation site) have their first signal, their first wait (and the signals
- * that end it) and their first `pass` written, which is what the analyzer's
- * happens-before needs to order a ready/handshake pattern (Summary._first_*). */
+ * (creation site) have their first SF_ORD_PER_RESOURCE signals, waits (and the
+ * signals that end them) and `pass`es written, which is what the analyzer's
+ * happens-before needs to order a ready/handshake pattern (Summary._first). */
+#define SF_ORD_PER_RESOURCE 4     /* recorder/_summary.py ORDER_PER_RESOURCE */
 typedef struct {
-    PyObject *signaller;    /* the actor key of its first signal (compared only) */
-    PyObject *waiter;       /* the actor key of its first wait (compared only) */
-    int nsig;               /* signals on it so far (counted up to 2) */
-    int lost;               /* its first signal was lost (a full buffer) */
-    int passed;             /* its first `pass` was let through */
+    PyObject *signallers[SF_ORD_PER_RESOURCE];  /* actor keys of its first signals (compared only) */
+    PyObject *waiters[SF_ORD_PER_RESOURCE];     /* actor keys of its first waits (compared only) */
+    int nsig;               /* signals on it so far (counted up to SF_ORD_PER_RESOURCE + 1) */
+    int nwait, npass;       /* its waits and passes let through as ordering */
+    int lost;               /* one of its first signals was lost (a full buffer) */
 } SfOrd;
 
 typedef struct {
@@ -1370,19 +1371,21 @@ sf_count_dep(SfActor *a, SfDep *d, PyObject *obj, long long site, long long t)
  * Returns 1 when the event was counted here (do not buffer it), 0 to buffer it
  * (what it needed first is buffered), -1 with an error set. */
 /* A `pass` (a wait that found its resource signalled): dropped (1), but for
- * the resource's first while its one signal so far went through: that goes
- * through (0), so that the analyzer orders the signaller before the passer. */
+ * the resource's first SF_ORD_PER_RESOURCE while all its signals so far went
+ * through (its first ones): those go through (0), so that the analyzer orders
+ * the last signaller before the passer. */
 static int
 sf_first_pass(PyObject *st, PyObject *buf, int full, PyObject *obj, PyObject *task)
 {
     SfLock *r = full ? NULL : sf_lock(obj, 1);
     SfOrd *o = r != NULL ? sf_ord(obj, r) : NULL;
-    if (o == NULL || o->passed || o->nsig != 1 || o->lost)
+    if (o == NULL || o->npass >= SF_ORD_PER_RESOURCE || o->nsig == 0
+            || o->nsig > SF_ORD_PER_RESOURCE || o->lost)
         return 1;
     SfActor *a = sf_actor(task != Py_None ? task : st, task);
     if (a == NULL || a->tainted)
         return 1;
-    o->passed = 1;
+    o->npass++;
     return sf_through(a, buf, full);
 }
 
@@ -1471,9 +1474,9 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
                 }
                 /* (a wait begun holding a lock, or the resource's first: written) */
                 SfOrd *o = a != NULL && a->held_wait == NULL ? sf_ord(obj, r) : NULL;
-                int first = o != NULL && o->waiter == NULL && !full;
+                int first = o != NULL && o->nwait < SF_ORD_PER_RESOURCE && !full;
                 if (first)
-                    o->waiter = key;
+                    o->waiters[o->nwait++] = key;
                 if (a != NULL && (a->n > 0 || first) && a->held_wait == NULL) {
                     r->held_waits++;
                     a->held_wait = obj;
@@ -1512,11 +1515,12 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
                 return 0;
             SfLock *r = sf_lock(obj, 1);
             SfOrd *o = r != NULL ? sf_ord(obj, r) : NULL;
-            if (o != NULL && o->nsig < 2 && o->nsig++ == 0) {  /* the resource's first: written */
+            if (o != NULL && o->nsig <= SF_ORD_PER_RESOURCE && o->nsig++ < SF_ORD_PER_RESOURCE) {
+                /* one of the resource's first: written */
                 if (full)
                     o->lost = 1;
                 else
-                    o->signaller = key;
+                    o->signallers[o->nsig - 1] = key;
                 return sf_through(a, buf, full);
             }
             if (!full && !a->tainted && sf_signal_seen(a, obj, site_obj, sig))
@@ -2091,10 +2095,10 @@ summary_shown(PyObject *mod, PyObject *x)
     return out;
 }
 
-/* summary_first(obj, key, waiter) -> bool: whether the actor `key` (a thread
- * state, or a task) made the first signal (waiter false) or the first wait
- * (waiter true) on resource obj that the filter let through to order others by
- * (see SfOrd); the Summary writes those. */
+/* summary_first(obj, key, waiter) -> int: how many of the first signals
+ * (waiter false) or waits (waiter true) on resource obj that the filter let
+ * through to order others by (see SfOrd) the actor `key` (a thread state, or a
+ * task) made; the Summary writes those, that actor's first ones on obj. */
 static PyObject *
 summary_first(PyObject *mod, PyObject *args)
 {
@@ -2104,7 +2108,14 @@ summary_first(PyObject *mod, PyObject *args)
         return NULL;
     SfLock *r = sf_on ? sf_lock(obj, 1) : NULL;
     SfOrd *o = r != NULL ? sf_ord(obj, r) : NULL;
-    return PyBool_FromLong(o != NULL && (waiter ? o->waiter : o->signaller) == key);
+    long n = 0;
+    if (o != NULL) {
+        PyObject **keys = waiter ? o->waiters : o->signallers;
+        int made = waiter ? o->nwait : o->nsig;
+        for (int k = 0; k < made && k < SF_ORD_PER_RESOURCE; k++)
+            n += keys[k] == key;
+    }
+    return PyLong_FromLong(n);
 }
 
 /* summary_waits(now_ns, final): the lock waits held back here that are open

@@ -419,12 +419,14 @@ def test_repeated_signals_under_a_lock_are_not_recorded(rec, monkeypatch):
     cond = recorder.name(threading.Condition(threading.Lock()), "cond")
     _run(_notify, cond, 10_000, name="notifier")
     trace = rec.stop()
-    # not 30,000 events (acquire, signal, release each time): the first of each kind
+    # not 30,000 events (acquire, signal, release each time): the first of each
+    # kind, and the resource's first few (what orders threads)
     assert taken[0] < 50, taken[0]
     ic = trace.one("resource", "cond")["id"]
     notifier = trace.thread("notifier")["id"]
     signals = [e for e in trace.evs(th=notifier) if e["obj"] == ic and e["op"] == "signal"]
-    assert len(signals) == 1 and signals[0]["sig"] == "notify"
+    assert len(signals) == _summary.ORDER_PER_RESOURCE
+    assert {e["sig"] for e in signals} == {"notify"}
     (dep,) = [d for d in _deps(trace) if d["actors"] == [{"th": notifier, "task": None}]]
     assert dep["n"] == 10_000
 
@@ -951,8 +953,9 @@ def _set_each(events: list, again, times: int) -> None:
 @pytest.mark.parametrize("filtered", [True, False], ids=["filter", "writer-only"])
 def test_what_orders_threads_is_written_for_64_resources_of_a_class(rec, monkeypatch, filtered):
     """Resources made per item are ordered by their first INSTANCES_PER_CLASS of
-    each class (creation site), and a resource signalled again and again is
-    written once: the trace follows distinct behaviour, not traffic."""
+    each class (creation site), and a resource signalled again and again has only
+    its first ORDER_PER_RESOURCE signals written: the trace follows distinct
+    behaviour, not traffic."""
     if not filtered:
         monkeypatch.setattr(_summary.Summary, "start_filter", lambda self: None)
     rec.start(mode="summary", summary_threshold_ms=QUIET)
@@ -966,8 +969,8 @@ def test_what_orders_threads_is_written_for_64_resources_of_a_class(rec, monkeyp
     trace = rec.stop()
     setter, main = trace.thread("setter")["id"], trace.thread("MainThread")["id"]
     rid = trace.one("resource", "again")["id"]
-    assert len(trace.evs(obj=rid, th=setter, op="signal")) == 1
-    assert len(trace.evs(obj=rid, th=main, op="pass")) == 0  # (set 500 times: unordered)
+    assert len(trace.evs(obj=rid, th=setter, op="signal")) == _summary.ORDER_PER_RESOURCE
+    assert len(trace.evs(obj=rid, th=main, op="pass")) == 0  # (after 500 sets, not all written)
     item_site = trace.sites[trace.defs[trace.evs(th=setter, op="signal")[0]["obj"]]["site"]]
     per_item = {d["id"] for d in trace.objects("resource")
                 if trace.sites[d["site"]] == item_site}

@@ -550,11 +550,11 @@ def _build() -> list[Scenario]:
     src = Source("guarded_inversion_event.py")
     add(Scenario(
         "guarded_inversion", "event", api="threading",
-        shows="Opposite orders on sessions and users in two threads running at once, the "
-              "second waiting for an Event the first sets after its part: cannot deadlock, "
-              "listed as guarded.",
+        shows="Opposite orders on sessions and users in a request thread and the main thread, "
+              "which waits for the Event a listener sets when ready and the request sets when "
+              "done (as logging.config.listen): cannot deadlock, listed as guarded.",
         locks=_locks(src, sessions="create-sessions", users="create-users"),
-        expected=(_two_lock_inversion(src, "login", "rename", "guarded-cycle",
+        expected=(_two_lock_inversion(src, "login", "MainThread", "guarded-cycle",
                                       reason="ordered"),),
     ))
 
