@@ -3,14 +3,19 @@
 -- trace's earlier parts are gone, or its first occurrences were lost — still gives
 -- its lock-order edges, with its site and the held locks' sites: one row in `deps`
 -- per actor the record names, unless the events gave that actor's dependency
--- already. Such a row has no events: first_seq -1 and last_seq 2^62, so that
--- happens-before never orders it (it has no place in its actor's order).
+-- already, or the lock was held already (a re-entry). Such a row has no events:
+-- first_seq -1 and last_seq 2^62, so that happens-before never orders it (it has
+-- no place in its actor's order).
 -- {actor} names the actor of (th, task) as the events' actors are named.
 INSERT INTO deps
 WITH rec AS (
     SELECT run, id, obj, site, held, n, first_ts, last_ts,
            unnest(CAST(coalesce(actors, '[]') AS JSON[])) AS a
     FROM summary_deps
+    -- (an acquire of a lock already held, an RLock's re-entry, is no request: as in
+    -- the events, it orders nothing)
+    WHERE NOT coalesce(list_contains(
+        list_transform(CAST(coalesce(held, '[]') AS JSON[]), lambda h: TRY_CAST(h->>'obj' AS INTEGER)), obj), false)
 ), named AS (
     SELECT r.run, r.id, k.lk, r.site, r.held, r.n, r.first_ts, r.last_ts,
            TRY_CAST(r.a->>'th' AS INTEGER) AS th, TRY_CAST(r.a->>'task' AS INTEGER) AS task

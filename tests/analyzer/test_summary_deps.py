@@ -44,3 +44,22 @@ def test_dependency_counts_without_a_cycle_give_no_finding(tmp_path):
     doc = analyze([str(_cycle_as_counts_only(tmp_path, second_held=False))])
     assert kinds(doc, "potential-deadlock") == []
 
+
+
+def test_a_reentrant_acquire_counted_in_a_dep_record_is_no_lock_order_edge(tmp_path):
+    """``rename`` takes a then b, then a again (an RLock it already holds): its
+    `dep` record for that acquire lists a among the held locks. Like the same
+    acquire in events (not an outermost request), it orders nothing: no b -> a
+    edge, so no cycle with ``login``'s a -> b (test_logging's false summary-mode
+    potential-deadlock on logging._lock and a handler's lock)."""
+    t = Trace()
+    t.records[0]["settings"] = {"mode": "summary"}
+    a, b = t.lock("a", type="threading.RLock"), t.lock("b")
+    t1, t2 = t.thread("login", parent=t.main), t.thread("rename", parent=t.main)
+    _dep(t, 1, a, 10, [], t1)
+    _dep(t, 2, b, 11, [(a, 10)], t1)
+    _dep(t, 3, a, 20, [], t2)
+    _dep(t, 4, b, 21, [(a, 20)], t2)
+    _dep(t, 5, a, 22, [(a, 20), (b, 21)], t2)
+    doc = analyze([str(t.write(tmp_path / "summary.jsonl"))])
+    assert kinds(doc, "potential-deadlock") == []
