@@ -23,7 +23,12 @@ through a ``Summary`` before encoding it. What it writes (see docs/trace-format.
 * events of which only the kind matters are written the first time per kind and
   actor (for up to ``ACTORS_PER_DEP`` actors): try-acquire refusals (locks held,
   lock class, site) and signals (resource class, signal, site, locks held), and a
-  signal also while a written wait on its resource is open (what woke it).
+  signal also while a written wait on its resource is open (what woke it);
+* what orders threads around a resource: for the first ``INSTANCES_PER_CLASS``
+  resources of each class (creation site), their first ``ORDER_PER_RESOURCE``
+  signals, waits (with what ends them) and passes (a pass only while every signal
+  before it was written), so that a ready/handshake pattern is ordered as in full
+  mode (``_first``, ``_on_pass``).
 
 With the C accelerator, the program's threads do not even record the repeats: a
 filter on the hot path (recorder/_summary_fast.c) keeps each actor's held locks and
@@ -39,8 +44,9 @@ taken without waiting (they come here for a wait on the semaphore or a long
 hold: ``summary_spilled``), holds back the lifecycle of threads and pool jobs as
 ``_hold_back`` does (a thread's start and joins, and its end while none of its
 own events came here; a job's submission, and its begin and end while nothing of
-its worker did; ``_show`` takes them), and drops ``pass``, ``suspend`` and
-``resume``. Everything else still comes here, after the acquires of
+its worker did; ``_show`` takes them), keeps each resource's ordering state and
+says whose its first signals and waits were (``summary_first``), and drops
+``suspend``, ``resume`` and the ``pass``es that ``_on_pass`` would not write. Everything else still comes here, after the acquires of
 the counted locks its actor holds (re-sent, marked ``SUMMARY_COUNTED``: their
 occurrence is already counted). ``records()`` adds the filter's counts to the
 tables before writing them.

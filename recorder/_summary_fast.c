@@ -25,7 +25,8 @@
  *     job's submission, and its `segment-begin` and `segment-end` if nothing of its
  *     worker went through meanwhile, are held back here (see "lifecycles") until
  *     the Summary shows it (summary_shown());
- *   - `pass`, `suspend` and `resume`, which the Summary drops.
+ *   - `suspend` and `resume`, which the Summary drops, and `pass` but for a
+ *     resource's first few while all its signals went through (see SfOrd).
  *
  * Everything else goes through.  Before an event that the Summary judges with the
  * actor's held set (a new dependency, a wait, a signal, a try-fail, ...), the
