@@ -51,8 +51,9 @@ def test_sigkill_leaves_complete_parsable_lines(tmp_path):
     script = write(tmp_path / "victim.py", f"""
         import sys, threading, time
         import recorder
-        # one file (no parts): the churn below can write 64 MB before "ready"
-        recorder.start({str(out)!r}, flush_interval=0.02, max_file_mb=0)
+        # one file (no parts, no total cap, which would cut parts of a quarter of
+        # it): the churn below can write over 128 MB before "ready"
+        recorder.start({str(out)!r}, flush_interval=0.02, max_file_mb=0, max_total_mb=0)
         marker = recorder.name(threading.Lock(), "marker")
         for _ in range(100):
             with marker:
