@@ -769,6 +769,41 @@ sf_class_entry(uint64_t cls, PyObject *obj, int make)
     return c;
 }
 
+/* obj's _ls_id, or -1 when it has none that is read without running Python code. */
+static long long
+sf_ls_id(PyObject *obj)
+{
+    PyObject *id = sf_plain_attr(obj, sf_s_ls_id);
+    long long oid = id != NULL && PyLong_CheckExact(id) ? PyLong_AsLongLong(id) : -1;
+    Py_XDECREF(id);
+    PyErr_Clear();
+    return oid;
+}
+
+/* The creation site of a definition record `d` (borrowed, may be NULL), or 0. */
+static long long
+sf_def_site(PyObject *d)
+{
+    PyObject *site = d != NULL && PyDict_CheckExact(d) ? PyDict_GetItemWithError(d, sf_s_site) : NULL;
+    long long sid = site != NULL && PyLong_CheckExact(site) ? PyLong_AsLongLong(site) : 0;
+    PyErr_Clear();
+    return sid > 0 ? sid : 0;
+}
+
+/* The place of the object `oid` among the first INSTANCES_PER_CLASS members of
+ * class `c` (found, or added while there is room), or -1 past them. */
+static int
+sf_class_member(SfClass *c, long long oid)
+{
+    for (int k = 0; k < c->nmembers; k++)
+        if (c->members[k] == oid)
+            return k;
+    if (c->nmembers >= sf_instances_per_class || c->nmembers >= c->cap)
+        return -1;
+    c->members[c->nmembers] = oid;
+    return c->nmembers++;
+}
+
 /* Where the holds and refusals of `l` are counted: its own histograms for the
  * first INSTANCES_PER_CLASS locks of its class, else its class's. */
 static SfHist *
@@ -783,20 +818,10 @@ sf_hist_of(SfLock *l)
         return &l->h;
     l->own = 1;
     uint64_t cls = sf_class_of(l->obj, l, 0);
-    PyObject *id = cls != 0 ? sf_plain_attr(l->obj, sf_s_ls_id) : NULL;
-    long long oid = id != NULL && PyLong_CheckExact(id) ? PyLong_AsLongLong(id) : -1;
-    Py_XDECREF(id);
-    PyErr_Clear();
+    long long oid = cls != 0 ? sf_ls_id(l->obj) : -1;
     SfClass *c = oid >= 0 ? sf_class_entry(cls, l->obj, 1) : NULL;
-    if (c == NULL)
+    if (c == NULL || sf_class_member(c, oid) >= 0)
         return &l->h;
-    for (int k = 0; k < c->nmembers; k++)
-        if (c->members[k] == oid)
-            return &l->h;
-    if (c->nmembers < sf_instances_per_class && c->nmembers < c->cap) {
-        c->members[c->nmembers++] = oid;
-        return &l->h;
-    }
     l->own = 0;
     return &c->h;
 }
@@ -818,30 +843,21 @@ sf_ord(PyObject *obj, SfLock *r)
     if (Py_TYPE(obj) == state_type || Py_TYPE(obj) == &Job_Type)
         return NULL;
     PyObject *d = sf_plain_attr(obj, sf_s_ls_def);
-    PyObject *site = d != NULL && PyDict_CheckExact(d) ? PyDict_GetItemWithError(d, sf_s_site) : NULL;
-    int sited = site != NULL && PyLong_CheckExact(site) && PyLong_AsLongLong(site) > 0;
+    long long sid = sf_def_site(d);
     Py_XDECREF(d);
-    PyObject *id = sited ? sf_plain_attr(obj, sf_s_ls_id) : NULL;
-    long long oid = id != NULL && PyLong_CheckExact(id) ? PyLong_AsLongLong(id) : -1;
-    Py_XDECREF(id);
     PyErr_Clear();
+    long long oid = sid > 0 ? sf_ls_id(obj) : -1;
     uint64_t cls = oid >= 0 ? sf_class_of(obj, r, 1) : 0;
     SfClass *c = cls != 0 ? sf_class_entry(cls, obj, 1) : NULL;
     if (c == NULL)
         return NULL;
     if (c->ord == NULL && (c->ord = PyMem_Calloc((size_t)c->cap + 1, sizeof(SfOrd))) == NULL)
         return NULL;
-    for (int k = 0; k < c->nmembers; k++) {
-        if (c->members[k] == oid) {
-            r->ord = k + 1;
-            return &c->ord[k];
-        }
-    }
-    if (c->nmembers >= sf_instances_per_class || c->nmembers >= c->cap)
+    int k = sf_class_member(c, oid);
+    if (k < 0)
         return NULL;
-    c->members[c->nmembers] = oid;
-    r->ord = ++c->nmembers;
-    return &c->ord[r->ord - 1];
+    r->ord = k + 1;
+    return &c->ord[k];
 }
 
 /* Count a time of ns into d. */
@@ -1168,23 +1184,17 @@ sf_class_of(PyObject *obj, SfLock *l, int resource)
         return l->cls;
     uint64_t h = 0;
     PyObject *d = sf_plain_attr(obj, sf_s_ls_def);
-    if (d != NULL && PyDict_CheckExact(d)) {
-        PyObject *site = PyDict_GetItemWithError(d, sf_s_site);  /* borrowed */
-        long long sid = site != NULL && PyLong_CheckExact(site) ? PyLong_AsLongLong(site) : 0;
-        if (sid > 0) {
-            h = sf_mix(0x5173, NULL, sid);
-            PyObject *type = resource ? NULL : PyDict_GetItemWithError(d, sf_s_type);
-            if (type != NULL && PyUnicode_CheckExact(type))
-                h = sf_mix(h, NULL, (long long)PyObject_Hash(type));
-        }
+    long long sid = sf_def_site(d);
+    if (sid > 0) {
+        h = sf_mix(0x5173, NULL, sid);
+        PyObject *type = resource ? NULL : PyDict_GetItemWithError(d, sf_s_type);
+        if (type != NULL && PyUnicode_CheckExact(type))
+            h = sf_mix(h, NULL, (long long)PyObject_Hash(type));
     }
     Py_XDECREF(d);
-    if (!h) {
-        PyObject *id = sf_plain_attr(obj, sf_s_ls_id);
-        if (id != NULL && PyLong_CheckExact(id))
-            h = sf_mix(0x1d1d, NULL, PyLong_AsLongLong(id));
-        Py_XDECREF(id);
-    }
+    long long oid = h ? -1 : sf_ls_id(obj);
+    if (oid >= 0)
+        h = sf_mix(0x1d1d, NULL, oid);
     PyErr_Clear();
     if (l != NULL)
         l->cls = h;
@@ -1366,11 +1376,6 @@ sf_count_dep(SfActor *a, SfDep *d, PyObject *obj, long long site, long long t)
     return 1;
 }
 
-/* sumc_filter: called once for every event about to be buffered (record() and
- * append()), with the thread's state and buffer.  `ts` may be NULL (now); `full`:
- * the event will not fit (it is lost unless counted here).
- * Returns 1 when the event was counted here (do not buffer it), 0 to buffer it
- * (what it needed first is buffered), -1 with an error set. */
 /* A `pass` (a wait that found its resource signalled): dropped (1), but for
  * the resource's first SF_ORD_PER_RESOURCE while all its signals so far went
  * through (its first ones): those go through (0), so that the analyzer orders
@@ -1390,6 +1395,11 @@ sf_first_pass(PyObject *st, PyObject *buf, int full, PyObject *obj, PyObject *ta
     return sf_through(a, buf, full);
 }
 
+/* sumc_filter: called once for every event about to be buffered (record() and
+ * append()), with the thread's state and buffer.  `ts` may be NULL (now); `full`:
+ * the event will not fit (it is lost unless counted here).
+ * Returns 1 when the event was counted here (do not buffer it), 0 to buffer it
+ * (what it needed first is buffered), -1 with an error set. */
 static int
 sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
           PyObject *site_obj, PyObject *task, PyObject *extra, long long ts)
