@@ -46,8 +46,9 @@ hold: ``summary_spilled``), holds back the lifecycle of threads and pool jobs as
 own events came here; a job's submission, and its begin and end while nothing of
 its worker did; ``_show`` takes them), keeps each resource's ordering state and
 says whose its first signals and waits were (``summary_first``), and drops
-``suspend``, ``resume`` and the ``pass``es that ``_on_pass`` would not write. Everything else still comes here, after the acquires of
-the counted locks its actor holds (re-sent, marked ``SUMMARY_COUNTED``: their
+``suspend``, ``resume`` and the ``pass``es that ``_on_pass`` would not write.
+Everything else still comes here, after the acquires of the counted locks its
+actor holds (re-sent, marked ``SUMMARY_COUNTED``: their
 occurrence is already counted). ``records()`` adds the filter's counts to the
 tables before writing them.
 
@@ -138,6 +139,18 @@ class _Dep:
         self.dirty = True
 
 
+class _Ord:
+    """(Without the filter) what orders threads around one resource: its earliest
+    signals seen, as (ts, written), and how many of its signals, waits and passes
+    were judged as its first (Summary._first)."""
+
+    __slots__ = ("signals", "signalled", "waits", "passes")
+
+    def __init__(self) -> None:
+        self.signals: list[tuple] = []
+        self.signalled = self.waits = self.passes = 0
+
+
 def lock_class(obj: Any) -> Any:
     """A lock's class, as lockdep keys them: its creation site and type (its id when
     it has no creation site)."""
@@ -197,7 +210,7 @@ class Summary:
         self.hist_members: dict[Any, set] = {}    # lock class -> ids with histograms of their own
         self.open_waits: dict[int, int] = {}      # resource id -> written waits on it still open
         self.woke: dict[int, list] = {}           # resource id -> actors whose signal was written
-        self.ord: dict[int, Any] = {}             # resource id -> its _first state, or False
+        self.ord: dict[int, Any] = {}             # resource id -> its _Ord, or False
         self.ord_classes: dict[Any, int] = {}     # resource class -> resources with a _first state
         self.firsts: dict[tuple, int] = {}        # (resource id, waiter, actor key) -> its firsts written
         self.passes: list[tuple] = []             # (without the filter) passes to judge
@@ -485,11 +498,11 @@ class Summary:
         ORDER_PER_RESOURCE that followed only written signals on it."""
         for st, ev in self.passes:
             o = self.ord.get(ev[2]._ls_id)
-            if not o or o[1] >= ORDER_PER_RESOURCE:
+            if not o or o.passes >= ORDER_PER_RESOURCE:
                 continue
-            before = [s for s in o[0] if s[0] < ev[0]]
+            before = [s for s in o.signals if s[0] < ev[0]]
             if 0 < len(before) <= ORDER_PER_RESOURCE and all(s[1] for s in before):
-                o[1] += 1
+                o.passes += 1
                 self._emit(st, ev)
         self.passes = []
 
@@ -692,7 +705,7 @@ class Summary:
         if write:
             self._write_context(actor)
             self._emit(actor.st, ev)
-        if not self.fast and rid in self.ord:
+        if not self.fast:
             self._signalled(rid, ev[0], write)
 
     # ------------------------------------------------- what orders actors
@@ -704,11 +717,9 @@ class Summary:
     # at a cost bounded per class. The hot path's filter keeps the same (SfOrd in
     # _summary_fast.c) and says whose they are (summary_first).
 
-    def _ord(self, obj: Any) -> list | None:
-        """[signals, passes, waits, signals judged] of resource ``obj`` (signals:
-        its earliest ORDER_PER_RESOURCE + 1 seen, as (ts, written)), or None when
-        it is not one of its class's first INSTANCES_PER_CLASS (or has no
-        creation site)."""
+    def _ord(self, obj: Any) -> _Ord | None:
+        """The ordering state of resource ``obj``, or None when it is not one of its
+        class's first INSTANCES_PER_CLASS (or has no creation site)."""
         rid = obj._ls_id
         o = self.ord.get(rid)
         if o is None:
@@ -720,7 +731,7 @@ class Summary:
             made = self.ord_classes.get(cls, 0) if cls else INSTANCES_PER_CLASS
             if made < INSTANCES_PER_CLASS:
                 self.ord_classes[cls] = made + 1
-                o = self.ord[rid] = [[], 0, 0, 0]
+                o = self.ord[rid] = _Ord()
             else:
                 o = self.ord[rid] = False
         return o or None
@@ -738,20 +749,23 @@ class Summary:
             self.firsts[mark] = written + 1  # (bounded by the filter's SfOrd)
             return True
         o = self._ord(obj)
-        k = 2 if waiter else 3
-        if o is None or o[k] >= ORDER_PER_RESOURCE:
+        if o is None:
             return False
-        o[k] += 1
-        return True
+        if waiter:
+            o.waits += 1
+            return o.waits <= ORDER_PER_RESOURCE
+        o.signalled += 1
+        return o.signalled <= ORDER_PER_RESOURCE
 
     def _signalled(self, rid: int, ts: int, written: bool) -> None:
-        """(Without the filter) a signal on resource ``rid``: its earliest kept
-        (the batches of threads are judged one thread after the other)."""
-        o = self.ord[rid]
+        """(Without the filter) a signal on resource ``rid``: its earliest
+        ORDER_PER_RESOURCE + 1 kept (the batches of threads are judged one thread
+        after the other)."""
+        o = self.ord.get(rid)
         if o:
-            o[0].append((ts, written))
-            o[0].sort()
-            del o[0][ORDER_PER_RESOURCE + 1:]
+            o.signals.append((ts, written))
+            o.signals.sort()
+            del o.signals[ORDER_PER_RESOURCE + 1:]
 
     def _ended(self, st: Any, ev: tuple) -> None:
         obj, task = ev[2], ev[4]
