@@ -130,6 +130,10 @@ def _passed(future: Any) -> None:
             _core.emit_here("pass", cond, 3)
 
 
+if _core.speedups is not None:
+    _passed = _core.speedups.job_passed  # noqa: F811  (the same in C)
+
+
 def _traced_result(self: Any, timeout: float | None = None) -> Any:
     _passed(self)
     return _originals[2](self, timeout)
@@ -151,8 +155,13 @@ def install() -> None:
     if item is None or future is None:
         return
     _originals = (item.__init__, item.run, future.result, future.exception)
-    item.__init__ = _traced_init
-    item.run = _traced_run
+    if _core.speedups is not None:  # the same in C: no recorder frame per job
+        _core.speedups.set_job_hooks(item.__init__, item.run, _names, _name_of, _SUBMIT)
+        item.__init__ = _core.speedups.job_init
+        item.run = _core.speedups.job_run
+    else:
+        item.__init__ = _traced_init
+        item.run = _traced_run
     future.result = _traced_result
     future.exception = _traced_exception
 

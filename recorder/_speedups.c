@@ -54,7 +54,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 14
+#define API_VERSION 15
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -3417,6 +3417,8 @@ static PyTypeObject Job_Type = {
     .tp_new = Job_tp_new,
 };
 
+#include "_jobs_fast.c"
+
 /* Sink._define() of a Job: its id once its ``segment`` record is written (here,
  * when not yet in `written`), -2 when Python must write it. */
 static long long
@@ -4479,6 +4481,10 @@ static PyMethodDef module_methods[] = {
      "append(st, op, obj, site, task, extra=None, ts=None): buffer one event or count a loss"},
     {"emit_here", (PyCFunction)(void (*)(void))emit_here, METH_FASTCALL,
      "emit_here(op, obj, depth, extra=None): emit(op, obj, site_id(depth), extra) in one call"},
+    {"set_job_hooks", set_job_hooks, METH_VARARGS,
+     "set_job_hooks(init, run, names, name_of, submit_extra): what job_init and job_run use"},
+    {"job_passed", job_passed, METH_O,
+     "job_passed(future): a pass on the condition of a future already done"},
     {"configure_aio", configure_aio, METH_VARARGS,
      "configure_aio(current_tasks, get_running_loop, current_task, rec_of, site_by_lasti, site_from)"},
     {"aio_event", (PyCFunction)(void (*)(void))aio_event, METH_FASTCALL,
@@ -4621,7 +4627,7 @@ PyInit__speedups(void)
     }
     if (PyModule_AddObject(m, "LockCore", (PyObject *)&LockCore_Type) < 0
         || PyModule_AddIntConstant(m, "API", API_VERSION) < 0
-        || PyModule_AddObjectRef(m, "SUMMARY_COUNTED", sf_counted) < 0) {
+        || PyModule_AddObjectRef(m, "SUMMARY_COUNTED", sf_counted) < 0 || jobs_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

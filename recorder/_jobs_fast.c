@@ -1,0 +1,238 @@
+/* Thread-pool jobs in C (recorder/_jobs.py; #included by _speedups.c after Job).
+ *
+ * ThreadPoolExecutor's _WorkItem.__init__ and run, and the ``pass`` of
+ * Future.result()/exception() on a done future, without a recorder frame per
+ * job: the Python wrappers ran about 145 bytecodes a job, a quarter of what a
+ * tiny job costs bare.  Same events, same fields and sites as _jobs.py's
+ * _traced_init, _traced_run and _passed, which stay for the pure-Python
+ * recorder. */
+
+static PyObject *job_orig_init, *job_orig_run;  /* _WorkItem's own */
+static PyObject *job_names;        /* _jobs._names: plain function -> its name */
+static PyObject *job_name_of;      /* _jobs._name_of: the name when not there */
+static PyObject *job_submit_extra; /* _jobs._SUBMIT, shared by every submission */
+static PyObject *s_ls_job, *s_fn, *s_a_state, *s_a_condition, *s_finished;
+static PyObject *op_segment_begin, *op_segment_end, *op_pass, *int_minus_one;
+
+static PyObject *intern(const char *s);
+
+/* fn(self, *args, **kw) from a method's vectorcall arguments (without self). */
+static PyObject *
+call_with_self(PyObject *fn, PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+               PyObject *kwnames)
+{
+    Py_ssize_t n = nargs + (kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0);
+    PyObject *small[8], **stack = n < 8 ? small : PyMem_Malloc((size_t)(n + 1) * sizeof(PyObject *));
+    if (stack == NULL)
+        return PyErr_NoMemory();
+    stack[0] = self;
+    for (Py_ssize_t i = 0; i < n; i++)
+        stack[1 + i] = args[i];
+    PyObject *r = PyObject_Vectorcall(fn, stack, 1 + nargs, kwnames);
+    if (stack != small)
+        PyMem_Free(stack);
+    return r;
+}
+
+/* set_job_hooks(init, run, names, name_of, submit_extra): what job_init and
+ * job_run call and read. */
+static PyObject *
+set_job_hooks(PyObject *mod, PyObject *args)
+{
+    PyObject *init, *run, *names, *name_of, *extra;
+    if (!PyArg_ParseTuple(args, "OOO!OO!", &init, &run, &PyDict_Type, &names, &name_of,
+                          &PyDict_Type, &extra))
+        return NULL;
+    Py_XSETREF(job_orig_init, Py_NewRef(init));
+    Py_XSETREF(job_orig_run, Py_NewRef(run));
+    Py_XSETREF(job_names, Py_NewRef(names));
+    Py_XSETREF(job_name_of, Py_NewRef(name_of));
+    Py_XSETREF(job_submit_extra, Py_NewRef(extra));
+    Py_RETURN_NONE;
+}
+
+/* The segment of a work item that runs `fn` (new reference): _jobs.Job(fn). */
+static PyObject *
+job_new(PyObject *fn)
+{
+    PyObject *name = NULL;
+    if (Py_IS_TYPE(fn, &PyFunction_Type) || Py_IS_TYPE(fn, &PyCFunction_Type)) {
+        name = PyDict_GetItemWithError(job_names, fn);  /* (borrowed) */
+        if (name == NULL && PyErr_Occurred())
+            return NULL;
+        Py_XINCREF(name);
+    }
+    if (name == NULL && (name = PyObject_CallOneArg(job_name_of, fn)) == NULL)
+        return NULL;
+    if (!PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "a job's name is not a str");
+        Py_DECREF(name);
+        return NULL;
+    }
+    PyObject *id = PyObject_CallNoArgs(next_id_fn);
+    if (id == NULL || !PyLong_Check(id)) {
+        if (id != NULL)
+            PyErr_SetString(PyExc_TypeError, "next_id() gave no int");
+        Py_XDECREF(id);
+        Py_DECREF(name);
+        return NULL;
+    }
+    Job *j = PyObject_New(Job, &Job_Type);
+    if (j == NULL) {
+        Py_DECREF(id);
+        Py_DECREF(name);
+        return NULL;
+    }
+    j->id = id;
+    j->name = name;
+    return (PyObject *)j;
+}
+
+/* Record `op` on `job` with `extra` (NULL: none), its site the caller's when
+ * `site` (else none): 0, or -1 when what stopped it is not an Exception. */
+static int
+job_emit(PyObject *op, PyObject *job, int site, PyObject *extra)
+{
+    PyObject *eargs[4] = {op, job, site ? int_one : int_minus_one, extra};
+    PyObject *r = emit_here(NULL, eargs, extra != NULL ? 4 : 3);
+    if (r == NULL)
+        return swallow();
+    Py_DECREF(r);
+    return 0;
+}
+
+/* _WorkItem.__init__(self, future, fn, args, kwargs): the original, then the
+ * job's segment and its submission (a ``signal`` at the submitting line). */
+static PyObject *
+job_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (job_orig_init == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "traced _WorkItem without its original __init__");
+        return NULL;
+    }
+    PyObject *r = call_with_self(job_orig_init, self, args, nargs, kwnames);
+    if (r == NULL || nargs < 2 || core_dict == NULL || !recording_on()) {
+        if (r != NULL && PyErr_Occurred() && swallow() < 0)
+            Py_CLEAR(r);
+        return r;
+    }
+    PyObject *job = job_new(args[1]);
+    if (job == NULL || PyObject_SetAttr(self, s_ls_job, job) < 0
+            || job_emit(s_signal, job, 1, job_submit_extra) < 0) {
+        if (PyErr_Occurred() && swallow() < 0)
+            Py_CLEAR(r);
+    }
+    Py_XDECREF(job);
+    return r;
+}
+
+/* _WorkItem.run(self): the original between the job's segment-begin and
+ * segment-end (the end also when it raises). */
+static PyObject *
+job_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (job_orig_run == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "traced _WorkItem without its original run");
+        return NULL;
+    }
+    if (nargs || kwnames != NULL || core_dict == NULL || !recording_on()) {
+        if (PyErr_Occurred() && swallow() < 0)
+            return NULL;
+        /* (called not as run() is: the original says how) */
+        return call_with_self(job_orig_run, self, args, nargs, kwnames);
+    }
+    PyObject *job = NULL;
+    if (lookup_attr(self, s_ls_job, &job) < 0 && swallow() < 0)
+        return NULL;
+    if (job == NULL || job == Py_None) {
+        /* submitted before the patch (the pool's first job) or while off */
+        Py_CLEAR(job);
+        PyObject *fn = NULL;
+        if (lookup_attr(self, s_fn, &fn) > 0) {
+            job = job_new(fn);
+            if (job != NULL && PyObject_SetAttr(self, s_ls_job, job) < 0)
+                Py_CLEAR(job);
+        }
+        Py_XDECREF(fn);
+        if (job == NULL) {
+            if (PyErr_Occurred() && swallow() < 0)
+                return NULL;
+            return PyObject_CallOneArg(job_orig_run, self);
+        }
+    }
+    if (job_emit(op_segment_begin, job, 0, NULL) < 0) {
+        Py_DECREF(job);
+        return NULL;
+    }
+    PyObject *r = PyObject_CallOneArg(job_orig_run, self);
+    PyObject *type = NULL, *value = NULL, *tb = NULL;
+    if (r == NULL)
+        PyErr_Fetch(&type, &value, &tb);
+    if (job_emit(op_segment_end, job, 0, NULL) < 0) {
+        if (r == NULL)
+            PyErr_Clear();  /* the run's own error wins */
+        else
+            Py_CLEAR(r);
+    }
+    if (type != NULL)
+        PyErr_Restore(type, value, tb);
+    Py_DECREF(job);
+    return r;
+}
+
+/* job_passed(future): result()/exception() of a future already done is a
+ * ``pass`` on its condition (the notify_all of set_result is the signal it
+ * follows).  Never raises an Exception. */
+static PyObject *
+job_passed(PyObject *mod, PyObject *future)
+{
+    if (core_dict == NULL || !recording_on()) {
+        if (PyErr_Occurred() && swallow() < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *state = NULL, *cond = NULL, *cid = NULL;
+    int rc = 0;
+    if (lookup_attr(future, s_a_state, &state) > 0 && PyUnicode_Check(state)
+            && PyUnicode_Compare(state, s_finished) == 0
+            && lookup_attr(future, s_a_condition, &cond) > 0
+            && lookup_attr(cond, s_ls_id, &cid) > 0)
+        rc = job_emit(op_pass, cond, 1, NULL);
+    Py_XDECREF(state);
+    Py_XDECREF(cond);
+    Py_XDECREF(cid);
+    if (rc < 0 || (PyErr_Occurred() && swallow() < 0))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef job_init_def = {
+    "__init__", (PyCFunction)(void (*)(void))job_init, METH_FASTCALL | METH_KEYWORDS,
+    "The work item's own __init__, then its job's segment and submission (lockscope)."};
+static PyMethodDef job_run_def = {
+    "run", (PyCFunction)(void (*)(void))job_run, METH_FASTCALL | METH_KEYWORDS,
+    "The work item's own run between its job's segment-begin and -end (lockscope)."};
+
+/* The module's job_init and job_run: methods for any class (set on _WorkItem). */
+static int
+jobs_init(PyObject *m)
+{
+    if (!(s_ls_job = intern("_ls_job")) || !(s_fn = intern("fn"))
+            || !(s_a_state = intern("_state")) || !(s_a_condition = intern("_condition"))
+            || !(s_finished = intern("FINISHED")) || !(op_pass = intern("pass"))
+            || !(op_segment_begin = intern("segment-begin"))
+            || !(op_segment_end = intern("segment-end"))
+            || !(int_minus_one = PyLong_FromLong(-1)))
+        return -1;
+    PyObject *init = PyDescr_NewMethod(&PyBaseObject_Type, &job_init_def);
+    if (init == NULL || PyModule_AddObject(m, "job_init", init) < 0) {
+        Py_XDECREF(init);
+        return -1;
+    }
+    PyObject *run = PyDescr_NewMethod(&PyBaseObject_Type, &job_run_def);
+    if (run == NULL || PyModule_AddObject(m, "job_run", run) < 0) {
+        Py_XDECREF(run);
+        return -1;
+    }
+    return 0;
+}
