@@ -68,6 +68,12 @@ class SimpleQueue(_OrigSimpleQueue):
         return f"<queue.SimpleQueue object #{self._ls_id} at {id(self):#x}>"
 
 
+if _core.speedups is not None:  # the same put and get in C: no recorder frame each
+    _core.speedups.set_simplequeue_hooks(_OrigSimpleQueue.put, _OrigSimpleQueue.get, _Empty)
+    SimpleQueue.put = _core.speedups.simplequeue_put
+    SimpleQueue.get = _core.speedups.simplequeue_get
+
+
 def install() -> None:
     queue.SimpleQueue = SimpleQueue
 

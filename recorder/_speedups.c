@@ -1914,6 +1914,33 @@ append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* Append (op, obj) at `site` for the calling thread (its task too when it runs
+ * asyncio), with `extra` (NULL: none): None, or NULL with an error (any error:
+ * the caller swallows what it must). */
+static PyObject *
+emit_at(PyObject *op, PyObject *obj, PyObject *site, PyObject *extra)
+{
+    PyObject *st = thread_state(), *task = NULL, *r = NULL;
+    if (st == NULL)
+        return NULL;
+    PyObject *aio = state_get(st, off_aio, s_aio);
+    if (aio == NULL)
+        goto done;
+    int is_aio = PyObject_IsTrue(aio);
+    Py_DECREF(aio);
+    if (is_aio < 0)
+        goto done;
+    task = is_aio ? PyObject_CallOneArg(task_of_fn, st) : Py_NewRef(Py_None);
+    if (task == NULL)
+        goto done;
+    PyObject *full[6] = {st, op, obj, site, task, extra != NULL ? extra : Py_None};
+    r = append(NULL, full, 6);
+done:
+    Py_DECREF(st);
+    Py_XDECREF(task);
+    return r;
+}
+
 /* emit_here(op, obj, depth, extra=None): recorder._core.emit(op, obj,
  * site_id(depth), extra) in one call, for the Python wrappers of Condition,
  * Semaphore, SimpleQueue and the pool's jobs: the calling thread's state, the
@@ -1932,32 +1959,15 @@ emit_here(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         Py_RETURN_NONE;
     }
-    PyObject *st = NULL, *site = NULL, *task = NULL, *r = NULL;
+    PyObject *site = NULL, *r = NULL;
     long depth = PyLong_AsLong(args[2]);
     if (depth == -1 && PyErr_Occurred())
         goto done;
     site = depth < 0 ? PyLong_FromLong(0) : site_id_c(mod, &args[2], 1);
-    if (site == NULL)
-        goto done;
-    st = thread_state();
-    if (st == NULL)
-        goto done;
-    PyObject *aio = state_get(st, off_aio, s_aio);
-    if (aio == NULL)
-        goto done;
-    int is_aio = PyObject_IsTrue(aio);
-    Py_DECREF(aio);
-    if (is_aio < 0)
-        goto done;
-    task = is_aio ? PyObject_CallOneArg(task_of_fn, st) : Py_NewRef(Py_None);
-    if (task == NULL)
-        goto done;
-    PyObject *full[6] = {st, args[0], args[1], site, task, nargs == 4 ? args[3] : Py_None};
-    r = append(mod, full, 6);
+    if (site != NULL)
+        r = emit_at(args[0], args[1], site, nargs == 4 ? args[3] : NULL);
 done:
-    Py_XDECREF(st);
     Py_XDECREF(site);
-    Py_XDECREF(task);
     if (r == NULL) {
         if (swallow() < 0)
             return NULL;
@@ -3418,6 +3428,7 @@ static PyTypeObject Job_Type = {
 };
 
 #include "_jobs_fast.c"
+#include "_simplequeue_fast.c"
 
 /* Sink._define() of a Job: its id once its ``segment`` record is written (here,
  * when not yet in `written`), -2 when Python must write it. */
@@ -4483,6 +4494,8 @@ static PyMethodDef module_methods[] = {
      "emit_here(op, obj, depth, extra=None): emit(op, obj, site_id(depth), extra) in one call"},
     {"set_job_hooks", set_job_hooks, METH_VARARGS,
      "set_job_hooks(init, run, names, name_of, submit_extra): what job_init and job_run use"},
+    {"set_simplequeue_hooks", set_simplequeue_hooks, METH_VARARGS,
+     "set_simplequeue_hooks(put, get, Empty): the originals simplequeue_put/get call"},
     {"job_passed", job_passed, METH_O,
      "job_passed(future): a pass on the condition of a future already done"},
     {"configure_aio", configure_aio, METH_VARARGS,
@@ -4627,7 +4640,8 @@ PyInit__speedups(void)
     }
     if (PyModule_AddObject(m, "LockCore", (PyObject *)&LockCore_Type) < 0
         || PyModule_AddIntConstant(m, "API", API_VERSION) < 0
-        || PyModule_AddObjectRef(m, "SUMMARY_COUNTED", sf_counted) < 0 || jobs_init(m) < 0) {
+        || PyModule_AddObjectRef(m, "SUMMARY_COUNTED", sf_counted) < 0 || jobs_init(m) < 0
+        || simplequeue_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -1146,3 +1146,23 @@ def test_pool_jobs_submitted_while_off_are_not_recorded_and_still_run(rec):
     trace = rec.stop()
     [job] = trace.objects("segment")
     assert [e["op"] for e in trace.evs(job["id"])] == ["signal", "segment-begin", "segment-end"]
+
+
+@needs_c
+@pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
+def test_simplequeue_put_and_get_run_no_python_code_of_the_recorder(rec):
+    """ThreadPoolExecutor hands each job over a SimpleQueue: its Python put and get
+    ran about 50 bytecodes a job.  In C, with the same events."""
+    import queue
+    rec.start()
+    q = queue.SimpleQueue()
+
+    def hand_over():
+        for i in range(10):
+            q.put(i)
+        return [q.get() for _ in range(5)] + [q.get(block=True, timeout=5) for _ in range(5)]
+
+    got, calls = _recorder_calls(hand_over, "_simplequeue.py")
+    trace = rec.stop()
+    assert got == list(range(10)) and calls == {}
+    assert [e.get("sig") for e in trace.evs(q._ls_id)] == ["put"] * 10

@@ -4,15 +4,38 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from recorder import _simplequeue
+from recorder import _core, _simplequeue
 
 
-def test_get_wait_ended_by_put_from_another_thread(trace):
+@pytest.fixture
+def blocking(monkeypatch):
+    """An Event set when a traced get goes to block (it found the queue empty): the
+    original get it calls, spied on (C or pure-Python recorder)."""
+    event = threading.Event()
+    orig = _simplequeue._OrigSimpleQueue
+
+    def get(self, block=True, timeout=None):
+        if block:
+            event.set()
+        return orig.get(self, block, timeout)
+
+    if _core.speedups is None:
+        monkeypatch.setattr(_simplequeue, "_OrigSimpleQueue",
+                            type("Spied", (), {"get": get, "put": orig.put}))
+        yield event
+        return
+    _core.speedups.set_simplequeue_hooks(orig.put, get, queue.Empty)
+    try:
+        yield event
+    finally:
+        _core.speedups.set_simplequeue_hooks(orig.put, orig.get, queue.Empty)
+
+
+def test_get_wait_ended_by_put_from_another_thread(trace, blocking):
     q = queue.SimpleQueue()
     assert type(q) is _simplequeue.SimpleQueue
     got = []
@@ -22,9 +45,7 @@ def test_get_wait_ended_by_put_from_another_thread(trace):
 
     c = threading.Thread(target=consumer, name="consumer")
     c.start()
-    deadline = time.monotonic() + 10
-    while c.is_alive() and not _waiting(c) and time.monotonic() < deadline:
-        time.sleep(0.001)
+    assert blocking.wait(10)
     q.put("x")
     c.join(10)
     assert got == ["x"]
@@ -44,20 +65,56 @@ def test_get_wait_ended_by_put_from_another_thread(trace):
     assert trace.defs("resource")[q._ls_id]["type"] == "queue.SimpleQueue"
 
 
-def _waiting(t: threading.Thread) -> bool:
-    """True once the consumer thread is blocked in get (its frame is in our get)."""
-    import sys
-
-    frame = sys._current_frames().get(t.ident)
-    while frame is not None:
-        if frame.f_code is _simplequeue.SimpleQueue.get.__code__ and "outcome" in frame.f_locals:
-            return True
-        frame = frame.f_back
-    return False
-
-
 def test_thread_pool_still_works(trace):
     with ThreadPoolExecutor(2) as pool:
         assert sorted(pool.map(abs, [-1, -2, -3])) == [1, 2, 3]
     puts = [e for e in trace.events(op="signal") if e.get("sig") == "put"]
     assert len(puts) >= 3
+
+
+def test_get_and_put_keep_the_originals_signatures_and_errors(trace):
+    import inspect
+
+    q = queue.SimpleQueue()
+    assert list(inspect.signature(type(q).put).parameters) == ["self", "item", "block", "timeout"]
+    assert list(inspect.signature(type(q).get).parameters) == ["self", "block", "timeout"]
+    q.put(item=1, block=True, timeout=None)
+    assert q.get(block=True, timeout=5) == 1
+    q.put(2, False)
+    assert q.get(False) == 2
+    with pytest.raises(TypeError):
+        q.get(True, 1, 2)
+    with pytest.raises(TypeError):
+        q.get(bloc=True)
+    with pytest.raises(queue.Empty):
+        q.get(block=False)
+    with pytest.raises(queue.Empty):
+        q.get(True, 0)
+    puts = [e for e in trace.events(obj=q._ls_id) if e["op"] == "signal"]
+    assert [e["sig"] for e in puts] == ["put", "put"]
+    waits = [(e["op"], e.get("outcome"), e.get("timeout")) for e in trace.events(obj=q._ls_id)
+             if e["op"].startswith("wait")]
+    assert waits == [("wait-begin", None, 0), ("wait-end", "timeout", None)]
+
+
+def test_get_interrupted_by_an_exception_ends_its_wait_as_an_error(trace, blocking):
+    """A signal handler's exception (KeyboardInterrupt here) ends the blocked get: the
+    wait ends with outcome error and the exception reaches the program."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_kill"):
+        pytest.skip("needs the main thread and pthread_kill")
+    q = queue.SimpleQueue()
+    main = threading.main_thread().ident
+
+    def interrupt():  # (a real signal: it wakes the blocked lock wait)
+        blocking.wait(10)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    t = threading.Thread(target=interrupt)
+    t.start()
+    with pytest.raises(KeyboardInterrupt):
+        q.get(timeout=10)
+    t.join(10)
+    evs = [(e["op"], e.get("outcome")) for e in trace.events(obj=q._ls_id)]
+    assert evs == [("wait-begin", None), ("wait-end", "error")]
