@@ -3429,6 +3429,7 @@ static PyTypeObject Job_Type = {
 
 #include "_jobs_fast.c"
 #include "_simplequeue_fast.c"
+#include "_semaphore_fast.c"
 
 /* Sink._define() of a Job: its id once its ``segment`` record is written (here,
  * when not yet in `written`), -2 when Python must write it. */
@@ -4496,6 +4497,8 @@ static PyMethodDef module_methods[] = {
      "set_job_hooks(init, run, names, name_of, submit_extra): what job_init and job_run use"},
     {"set_simplequeue_hooks", set_simplequeue_hooks, METH_VARARGS,
      "set_simplequeue_hooks(put, get, Empty): the originals simplequeue_put/get call"},
+    {"set_semaphore_hooks", set_semaphore_hooks, METH_VARARGS,
+     "set_semaphore_hooks(acquire, release, bounded_release, acquire_waiting)"},
     {"job_passed", job_passed, METH_O,
      "job_passed(future): a pass on the condition of a future already done"},
     {"configure_aio", configure_aio, METH_VARARGS,
@@ -4641,7 +4644,7 @@ PyInit__speedups(void)
     if (PyModule_AddObject(m, "LockCore", (PyObject *)&LockCore_Type) < 0
         || PyModule_AddIntConstant(m, "API", API_VERSION) < 0
         || PyModule_AddObjectRef(m, "SUMMARY_COUNTED", sf_counted) < 0 || jobs_init(m) < 0
-        || simplequeue_init(m) < 0) {
+        || simplequeue_init(m) < 0 || semaphore_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

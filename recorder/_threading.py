@@ -643,6 +643,12 @@ class _SemaphoreMixin:
             if _core.ON:
                 _emit_here("acquire" if ok else "try-fail", self, 2)
             return ok
+        return self._ls_acquire_waiting(timeout)
+
+    __enter__ = acquire
+
+    def _ls_acquire_waiting(self, timeout: float | None) -> bool:
+        """A blocking acquire that found the semaphore taken (acquire's, Python or C)."""
         if not _core.ON:
             return _orig_sem_acquire(self, True, timeout)
         st = _state()
@@ -655,8 +661,6 @@ class _SemaphoreMixin:
             raise
         _record(st, "acquire" if ok else "timeout", self, site)
         return ok
-
-    __enter__ = acquire
 
     def __repr__(self) -> str:
         # Like the original's, which names its class as module.qualname.
@@ -697,6 +701,15 @@ class BoundedSemaphore(_SemaphoreMixin, _OrigBoundedSemaphore):
 
     def __exit__(self, t: Any, v: Any, tb: Any) -> None:
         self.release()
+
+
+if _core.speedups is not None:  # acquire and release in C: no recorder frame each
+    _core.speedups.set_semaphore_hooks(_orig_sem_acquire, _OrigSemaphore.release,
+                                       _OrigBoundedSemaphore.release,
+                                       _SemaphoreMixin._ls_acquire_waiting)
+    _SemaphoreMixin.acquire = _SemaphoreMixin.__enter__ = _core.speedups.semaphore_acquire
+    Semaphore.release = _core.speedups.semaphore_release
+    BoundedSemaphore.release = _core.speedups.bounded_semaphore_release
 
 
 def _event_wait(self: threading.Event, timeout: float | None = None) -> bool:
