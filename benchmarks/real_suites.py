@@ -110,8 +110,10 @@ def _probe(python: str, code: str, timeout: float = 120) -> subprocess.Completed
 
 CHECK_INSTALL = (
     "import sys, sysconfig, recorder, recorder._speedups, orjson, os\n"
+    "from recorder import _core\n"
     "print(os.path.dirname(os.path.dirname(recorder.__file__)))\n"
     "print(sysconfig.get_paths()['purelib'])\n"
+    "print(_core.speedups is not None)\n"
 )
 # Files an editable install copies into site-packages (pyproject's force-include): a
 # venv whose copies differ from the worktree's is reinstalled.
@@ -121,9 +123,11 @@ STARTUP_FILES = ("recorder/lockscope_startup.pth", "lockscope_startup.py")
 def _install_current(check: subprocess.CompletedProcess) -> bool:
     if check.returncode != 0:
         return False
-    source, purelib = check.stdout.split("\n")[:2]
+    source, purelib, accelerated = check.stdout.split("\n")[:3]
     if Path(source).resolve() != ROOT:
         return False
+    if accelerated != "True":  # built from an older _speedups.c: the recorder would
+        return False           # run in pure Python (it refuses a stale build)
     for rel in STARTUP_FILES:
         mine, theirs = ROOT / rel, Path(purelib) / Path(rel).name
         if mine.exists() and (not theirs.exists() or theirs.read_bytes() != mine.read_bytes()):
@@ -148,6 +152,8 @@ def ensure_venv(base_python: str, log) -> tuple[str, str]:
     check = _probe(python, CHECK_INSTALL)
     if check.returncode != 0:
         raise RuntimeError(f"lockscope not importable in {venv}: {check.stderr.strip()}")
+    if check.stdout.split("\n")[2] != "True":
+        log(f"{venv}: the C accelerator did not build: the recorder runs in pure Python")
     return python, ver
 
 
