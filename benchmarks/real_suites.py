@@ -247,6 +247,13 @@ def session_members(sid: int) -> list[int]:
     return pids
 
 
+def _default_sigint() -> None:
+    """SIGINT at its default in the suite, whatever shell started this script: one that
+    ignores it (nohup, a background job) makes _thread.interrupt_main() do nothing, and
+    test_threading's InterruptMainTests then fail with and without recording."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_command(cmd: list[str], cwd: Path, env: dict, timeout: float, stall: float,
                 out_path: Path) -> tuple[int | None, float, bool, int]:
     """Run ``cmd`` in its own session, its output into ``out_path``.
@@ -260,7 +267,8 @@ def run_command(cmd: list[str], cwd: Path, env: dict, timeout: float, stall: flo
         start = last_progress = time.monotonic()
         size = 0
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=_default_sigint)
         timed_out = False
         while True:
             try:
