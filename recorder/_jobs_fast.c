@@ -224,15 +224,7 @@ jobs_init(PyObject *m)
             || !(op_segment_end = intern("segment-end"))
             || !(int_minus_one = PyLong_FromLong(-1)))
         return -1;
-    PyObject *init = PyDescr_NewMethod(&PyBaseObject_Type, &job_init_def);
-    if (init == NULL || PyModule_AddObject(m, "job_init", init) < 0) {
-        Py_XDECREF(init);
-        return -1;
-    }
-    PyObject *run = PyDescr_NewMethod(&PyBaseObject_Type, &job_run_def);
-    if (run == NULL || PyModule_AddObject(m, "job_run", run) < 0) {
-        Py_XDECREF(run);
-        return -1;
-    }
-    return 0;
+    static const char *const names[2] = {"job_init", "job_run"};
+    PyMethodDef *defs[2] = {&job_init_def, &job_run_def};
+    return add_methods_for_any_class(m, defs, names, 2);
 }

@@ -184,12 +184,5 @@ semaphore_init(PyObject *m)
     static const char *const names[3] = {"semaphore_acquire", "semaphore_release",
                                          "bounded_semaphore_release"};
     PyMethodDef *defs[3] = {&sem_acquire_def, &sem_release_defs[0], &sem_release_defs[1]};
-    for (int i = 0; i < 3; i++) {
-        PyObject *d = PyDescr_NewMethod(&PyBaseObject_Type, defs[i]);
-        if (d == NULL || PyModule_AddObject(m, names[i], d) < 0) {
-            Py_XDECREF(d);
-            return -1;
-        }
-    }
-    return 0;
+    return add_methods_for_any_class(m, defs, names, 3);
 }

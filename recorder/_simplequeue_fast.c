@@ -165,15 +165,7 @@ simplequeue_init(PyObject *m)
     for (int i = 0; i < 3; i++)
         if (!(sq_outcome[i] = Py_BuildValue("{ss}", "outcome", outcomes[i])))
             return -1;
-    PyObject *put = PyDescr_NewMethod(&PyBaseObject_Type, &sq_put_def);
-    if (put == NULL || PyModule_AddObject(m, "simplequeue_put", put) < 0) {
-        Py_XDECREF(put);
-        return -1;
-    }
-    PyObject *get = PyDescr_NewMethod(&PyBaseObject_Type, &sq_get_def);
-    if (get == NULL || PyModule_AddObject(m, "simplequeue_get", get) < 0) {
-        Py_XDECREF(get);
-        return -1;
-    }
-    return 0;
+    static const char *const names[2] = {"simplequeue_put", "simplequeue_get"};
+    PyMethodDef *defs[2] = {&sq_put_def, &sq_get_def};
+    return add_methods_for_any_class(m, defs, names, 2);
 }

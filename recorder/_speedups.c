@@ -3427,6 +3427,21 @@ static PyTypeObject Job_Type = {
     .tp_new = Job_tp_new,
 };
 
+/* Add each of `defs` to the module as a method any class can take (a method
+ * descriptor of object, set on a traced class in Python): 0, or -1 with an error. */
+static int
+add_methods_for_any_class(PyObject *m, PyMethodDef *defs[], const char *const names[], int n)
+{
+    for (int i = 0; i < n; i++) {
+        PyObject *d = PyDescr_NewMethod(&PyBaseObject_Type, defs[i]);
+        if (d == NULL || PyModule_AddObject(m, names[i], d) < 0) {
+            Py_XDECREF(d);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 #include "_jobs_fast.c"
 #include "_simplequeue_fast.c"
 #include "_semaphore_fast.c"
