@@ -765,7 +765,7 @@ def _load_speedups() -> Any:
         from . import _speedups as mod
     except ImportError:
         return None
-    if getattr(mod, "API", None) != 15:  # a stale build: rebuild with pip install
+    if getattr(mod, "API", None) != 16:  # a stale build: rebuild with pip install
         return None
     try:
         mod.configure(sys.modules[__name__], "acquire", "release")

@@ -54,7 +54,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 15
+#define API_VERSION 16
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -1432,18 +1432,21 @@ slow:
 
 /* What the constructors below need of recorder/_threading.py
  * (set_lock_creators): its file name; id(code) of the library constructors
- * whose primitives name an owner (Event, Barrier, Queue: the Python path
- * handles those); Event.__init__ and Thread.__init__'s code (a Thread's own
- * _started Event is not traced). */
+ * whose primitives name an owner (Event, Barrier, Queue), with the owner's type;
+ * Event.__init__ and Thread.__init__'s code (a Thread's own _started Event is
+ * not traced). */
 static PyObject *threading_file, *owner_codes, *event_init_code, *thread_init_code;
+/* (owner_codes: id(code) of an owner constructor -> the owner's type) */
 static PyObject *s_kind_lock, *s_kind_resource, *s_type_condition, *s_owner, *s_ls_deps;
 static PyObject *kw_reentrant, *kw_lock, *int_three;
+static PyObject *kw_lock_owner, *kw_lock_owner_role, *int_four, *s_ls_nconds, *s_self;
+static PyObject *queue_roles[3], *queue_prefix, *kw_reentrant_owner;  /* a queue's conditions in the order it makes them */
 
 static PyObject *
 set_lock_creators(PyObject *mod, PyObject *args)
 {
     PyObject *file, *codes, *event_init, *thread_init;
-    if (!PyArg_ParseTuple(args, "UO!OO", &file, &PyFrozenSet_Type, &codes, &event_init,
+    if (!PyArg_ParseTuple(args, "UO!OO", &file, &PyDict_Type, &codes, &event_init,
                           &thread_init))
         return NULL;
     Py_XSETREF(threading_file, Py_NewRef(file));
@@ -1479,7 +1482,7 @@ made_by_owner(void)
     int found = 0;
     if (f != NULL) {
         PyObject *key = PyLong_FromVoidPtr(fr_code(f));
-        found = key == NULL ? -1 : PySet_Contains(owner_codes, key);
+        found = key == NULL ? -1 : PyDict_Contains(owner_codes, key);
         Py_XDECREF(key);
     }
     fr_drop(f);
@@ -1512,6 +1515,133 @@ in_thread_internals(PyObject *mod, PyObject *Py_UNUSED(ignored))
     return PyBool_FromLong(inside);
 }
 
+/* The owner (new reference) of a library constructor's frame `f`: its `self`,
+ * or NULL (none found: not an error) where frames are not read raw. */
+static PyObject *
+frame_self(Frame f)
+{
+#ifdef LS_RAW_FRAMES
+    PyCodeObject *code = fr_code(f);
+    if (code->co_argcount < 1 || PyTuple_GET_SIZE(code->co_localsplusnames) < 1
+            || PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(code->co_localsplusnames, 0),
+                                                "self") != 0)
+        return NULL;
+    return Py_XNewRef(_PyFrame_GetLocalsArray(f)[0]);
+#elif PY_VERSION_HEX >= 0x030C0000
+    PyObject *self = PyFrame_GetVar(f, s_self);
+    if (self == NULL)
+        PyErr_Clear();
+    return self;
+#else
+    (void)f;
+    return NULL;
+#endif
+}
+
+/* The owner of what the library constructor at the creator frame is making (an
+ * Event, a Barrier, a queue: _threading._owner_of): 1 with *owner, *otype (a
+ * queue's own class named) and *oid (given one if it had none) as new references;
+ * 0 when there is none to be found here (the Python path decides); -1 on error. */
+static int
+creator_owner(PyObject **owner, PyObject **otype, PyObject **oid)
+{
+    *owner = *otype = *oid = NULL;
+    Frame f = creator_frame();
+    if (f == NULL)
+        return 0;
+    PyObject *key = PyLong_FromVoidPtr(fr_code(f));
+    PyObject *t = key != NULL ? PyDict_GetItemWithError(owner_codes, key) : NULL;  /* (borrowed) */
+    Py_XDECREF(key);
+    if (t != NULL && PyUnicode_Check(t))
+        *owner = frame_self(f);
+    fr_drop(f);
+    if (*owner == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    *otype = Py_NewRef(t);
+    if (PyUnicode_CompareWithASCIIString(t, "queue.Queue") == 0) {
+        PyObject *module = PyObject_GetAttrString((PyObject *)Py_TYPE(*owner), "__module__");
+        if (module == NULL)
+            goto error;
+        int in_queue = PyUnicode_Check(module) && PyUnicode_CompareWithASCIIString(module, "queue") == 0;
+        Py_DECREF(module);
+        if (in_queue) {
+            Py_SETREF(*otype, PyUnicode_FromFormat("queue.%s", _PyType_Name(Py_TYPE(*owner))));
+            if (*otype == NULL)
+                goto error;
+        }
+    }
+    if (lookup_attr(*owner, s_ls_id, oid) < 0)
+        goto error;
+    if (*oid == NULL && ((*oid = PyObject_CallNoArgs(next_id_fn)) == NULL
+                         || PyObject_SetAttr(*owner, s_ls_id, *oid) < 0))
+        goto error;
+    return 1;
+error:
+    Py_CLEAR(*owner);
+    Py_CLEAR(*otype);
+    Py_CLEAR(*oid);
+    return -1;
+}
+
+/* A condition a library constructor makes for its owner (an Event's, a Barrier's,
+ * a queue's three): _threading.Condition.__init__'s owner path in C.  Its
+ * definition names the owner and (a queue's) its role, with the site, expr and lib
+ * of the line that called the constructor (_renamed: define()'s depth one frame
+ * further).  None, False when the Python path must do it, or NULL. */
+static PyObject *
+define_owned_condition(PyObject *mod, PyObject *cond, PyObject *lock_id)
+{
+    PyObject *owner, *otype, *oid, *role = NULL, *r = NULL;
+    int found = creator_owner(&owner, &otype, &oid);
+    if (found <= 0)
+        return found < 0 ? NULL : Py_NewRef(Py_False);
+    if (PyUnicode_Tailmatch(otype, queue_prefix, 0, 6, -1) == 1) {
+        /* (a queue's conditions, in the order its __init__ makes them) */
+        PyObject *n = NULL;
+        if (lookup_attr(owner, s_ls_nconds, &n) < 0)
+            goto done;
+        long k = n != NULL ? PyLong_AsLong(n) : 0;
+        Py_XDECREF(n);
+        if (k == -1 && PyErr_Occurred())
+            goto done;
+        PyObject *next = PyLong_FromLong(k + 1);
+        if (next == NULL || PyObject_SetAttr(owner, s_ls_nconds, next) < 0) {
+            Py_XDECREF(next);
+            goto done;
+        }
+        Py_DECREF(next);
+        if (k >= 0 && k < 3)
+            role = Py_NewRef(queue_roles[k]);
+    }
+    /* define(cond, "resource", otype, 4, lock=, owner=[, role=]) */
+    PyObject *dargs[7] = {cond, s_kind_resource, otype, int_four, lock_id, oid, role};
+    r = define_c(mod, dargs, 4, role != NULL ? kw_lock_owner_role : kw_lock_owner);
+done:
+    Py_DECREF(owner);
+    Py_DECREF(otype);
+    Py_DECREF(oid);
+    Py_XDECREF(role);
+    return r;
+}
+
+/* A lock a library constructor makes for its owner (an Event's, a queue's mutex):
+ * _LockBase._ls_define's owner path in C, define(lock, "lock", type, 3,
+ * reentrant=, owner=).  None, False when the Python path must do it, or NULL. */
+static PyObject *
+define_owned_lock(PyObject *mod, PyObject *lock, PyObject *type, PyObject *reentrant)
+{
+    PyObject *owner, *otype, *oid;
+    int found = creator_owner(&owner, &otype, &oid);
+    if (found <= 0)
+        return found < 0 ? NULL : Py_NewRef(Py_False);
+    PyObject *dargs[6] = {lock, s_kind_lock, type, int_three, reentrant, oid};
+    PyObject *r = define_c(mod, dargs, 4, kw_reentrant_owner);
+    Py_DECREF(owner);
+    Py_DECREF(otype);
+    Py_DECREF(oid);
+    return r;
+}
+
 /* init_lock(lock, inner, type, reentrant) -> bool: a traced Lock/RLock's
  * initialisation, called from its Python constructor: the inner lock set, and
  * the lock defined as _LockBase._ls_define(type, reentrant) does.  False, with
@@ -1528,9 +1658,16 @@ init_lock(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     int ready = creators_ready();
     if (ready <= 0)
         return ready < 0 ? NULL : Py_NewRef(Py_False);
-    int python = made_by_owner();
-    if (python != 0)
-        return python < 0 ? NULL : Py_NewRef(Py_False);
+    int owned = made_by_owner();
+    if (owned < 0)
+        return NULL;
+    if (owned) {
+        PyObject *r = define_owned_lock(mod, args[0], args[2], args[3]);
+        if (r == NULL || r == Py_False)
+            return r;
+        Py_DECREF(r);
+        Py_RETURN_TRUE;
+    }
     /* define(lock, "lock", type, 3, reentrant=...): 3 is the creator, seen from
      * the constructor that called us */
     PyObject *dargs[5] = {args[0], s_kind_lock, args[2], int_three, args[3]};
@@ -1559,14 +1696,24 @@ init_condition(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     int ready = creators_ready();
     if (ready <= 0)
         return ready < 0 ? NULL : Py_NewRef(Py_False);
-    int python = made_by_owner();
-    if (python != 0)
-        return python < 0 ? NULL : Py_NewRef(Py_False);
     Ref *lock_ref = (Ref *)((LockCore *)lock)->ref;
-    PyObject *dargs[5] = {cond, s_kind_resource, s_type_condition, int_three, lock_ref->id};
-    PyObject *r = define_c(mod, dargs, 4, kw_lock);
-    if (r == NULL)
+    PyObject *r;
+    int owned = made_by_owner();
+    if (owned < 0)
         return NULL;
+    if (owned) {
+        if (args[2] == Py_True)  /* (no owner constructor makes its own RLock) */
+            Py_RETURN_FALSE;
+        r = define_owned_condition(mod, cond, lock_ref->id);
+        if (r == NULL || r == Py_False)
+            return r;
+    }
+    else {
+        PyObject *dargs[5] = {cond, s_kind_resource, s_type_condition, int_three, lock_ref->id};
+        r = define_c(mod, dargs, 4, kw_lock);
+        if (r == NULL)
+            return NULL;
+    }
     Py_DECREF(r);
     PyObject *deps = PyTuple_Pack(1, lock);
     if (deps == NULL || PyObject_SetAttr(cond, s_ls_deps, deps) < 0) {
@@ -4607,6 +4754,14 @@ PyInit__speedups(void)
         || !(s_ls_deps = intern("_ls_deps"))
         || !(kw_reentrant = Py_BuildValue("(N)", intern("reentrant")))
         || !(kw_lock = Py_BuildValue("(N)", intern("lock")))
+        || !(kw_lock_owner = Py_BuildValue("(NN)", intern("lock"), intern("owner")))
+        || !(kw_lock_owner_role = Py_BuildValue("(NNN)", intern("lock"), intern("owner"),
+                                                intern("role")))
+        || !(int_four = PyLong_FromLong(4)) || !(s_ls_nconds = intern("_ls_nconds"))
+        || !(s_self = intern("self")) || !(queue_roles[0] = intern("not_empty"))
+        || !(queue_prefix = intern("queue."))
+        || !(kw_reentrant_owner = Py_BuildValue("(NN)", intern("reentrant"), intern("owner")))
+        || !(queue_roles[1] = intern("not_full")) || !(queue_roles[2] = intern("all_tasks_done"))
         || !(int_three = PyLong_FromLong(3)) || !(s_ls_interrupted = intern("_ls_interrupted"))
         || !(op_wait = intern("wait")) || !(op_timeout = intern("timeout")))
         return NULL;

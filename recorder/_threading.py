@@ -427,7 +427,7 @@ if _core.speedups is not None:
     _init_lock = _core.speedups.init_lock
     _init_condition = _core.speedups.init_condition
     _in_thread_internals = _core.speedups.in_thread_internals
-    _core.speedups.set_lock_creators(__file__, frozenset(_OWNER_TYPES), _EVENT_INIT,
+    _core.speedups.set_lock_creators(__file__, _OWNER_TYPES, _EVENT_INIT,
                                      _THREAD_INIT)
     # Their instances can be part of no reference cycle: hidden from the cyclic GC.
     _core.speedups.set_plain_lock_types((Lock, RLock))

@@ -1214,3 +1214,85 @@ def test_semaphore_acquire_and_release_run_no_python_code_of_the_recorder(rec):
     got, calls = _recorder_calls(lambda: _semaphore_rounds(sem, 5), "_threading.py")
     rec.stop()
     assert got == [True, False] * 5 and calls == {"__exit__": 1}  # (the with block's)
+
+
+_OWNED_PROGRAM = '''
+import queue, threading
+
+class MyQueue(queue.Queue):
+    pass
+
+def make():
+    ready = threading.Event()
+    q = queue.Queue()
+    lifo = queue.LifoQueue()
+    mine = MyQueue()
+    barrier = threading.Barrier(1)
+    timer = threading.Timer(0.001, lambda: None)  # (its Event: made by library code)
+    plain = threading.Condition()
+    timer.start()
+    timer.join(10)
+    ready.set()
+    for each in (q, lifo, mine):
+        each.put(1)
+        each.get()
+    barrier.wait(10)
+    with plain:
+        plain.notify()
+
+for _ in range(3):
+    make()
+'''
+
+
+def _definition_lines(tmp_path: Path, pure: bool) -> list[str]:
+    out = tmp_path / ("py" if pure else "c")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKSCOPE_")}
+    env.update(LOCKSCOPE_OUT=str(out), **({"LOCKSCOPE_PURE_PYTHON": "1"} if pure else {}))
+    script = tmp_path / "owned.py"
+    script.write_text(_OWNED_PROGRAM)
+    subprocess.run([sys.executable, str(script)], env=env, check=True, timeout=120)
+    [path] = out.glob("*.jsonl")
+    records = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    return [{k: v for k, v in r.items() if k not in ("ts", "ident", "native_id")}
+            for r in records if r["k"] in ("lock", "resource", "site")]
+
+
+@needs_c
+@pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
+def test_primitives_their_owners_make_are_defined_in_c_as_in_python(tmp_path):
+    """The locks and conditions an Event, a Barrier or a queue makes name it as owner
+    (a queue's conditions their role), with the site and expr of the line that made the
+    owner (or, made by library code, its lib and user site): C and Python alike, key for
+    key and id for id."""
+    c, py = _definition_lines(tmp_path, False), _definition_lines(tmp_path, True)
+    assert c == py
+    owned = [r for r in c if "owner" in r]
+    assert {r["type"] for r in owned} >= {"threading.Event", "queue.Queue", "queue.LifoQueue",
+                                         "threading.Barrier", "threading.Lock"}
+    assert {r.get("role") for r in owned if r["type"] == "queue.LifoQueue"} == {
+        "not_empty", "not_full"}  # (all_tasks_done: never used, never written)
+    assert {r["expr"] for r in owned if r["k"] == "resource"} >= {"ready", "q", "lifo", "mine",
+                                                                  "barrier",
+                                                                  "threading.Timer.finished"}
+
+
+@needs_c
+@pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
+def test_primitives_their_owners_make_run_no_python_owner_path(rec):
+    """An Event's lock and condition and a queue's mutex and three conditions are
+    defined in C once their site is known: the Python owner path (_owner_of,
+    _ls_define, _renamed and the naming it called) ran about 1,400 bytecodes an
+    Event, Queue and Future made (benchmarks/production_cost.py primitives)."""
+    import queue
+    rec.start()
+
+    def make():
+        return [threading.Event(), queue.Queue()]
+
+    make()  # (the first creation at a site goes through Python's define())
+    made, calls = _recorder_calls(lambda: [make() for _ in range(5)],
+                                  "_threading.py", "_naming.py", "_core.py")
+    rec.stop()
+    assert len(made) == 5
+    assert set(calls) <= {"__new__", "__init__", "__call__"}, calls
