@@ -1440,7 +1440,8 @@ static PyObject *threading_file, *owner_codes, *event_init_code, *thread_init_co
 static PyObject *s_kind_lock, *s_kind_resource, *s_type_condition, *s_owner, *s_ls_deps;
 static PyObject *kw_reentrant, *kw_lock, *int_three;
 static PyObject *kw_lock_owner, *kw_lock_owner_role, *int_four, *s_ls_nconds, *s_self;
-static PyObject *queue_roles[3], *queue_prefix, *kw_reentrant_owner;  /* a queue's conditions in the order it makes them */
+static PyObject *queue_roles[3];  /* a queue's conditions in the order it makes them */
+static PyObject *queue_prefix, *kw_reentrant_owner;
 
 static PyObject *
 set_lock_creators(PyObject *mod, PyObject *args)
@@ -1471,22 +1472,6 @@ creator_frame(void)
         f = fr_back(f);
     }
     return f;
-}
-
-/* 1 when the creator is a library constructor whose primitives name an owner
- * (left to the Python path), 0 if not, -1 on error. */
-static int
-made_by_owner(void)
-{
-    Frame f = creator_frame();
-    int found = 0;
-    if (f != NULL) {
-        PyObject *key = PyLong_FromVoidPtr(fr_code(f));
-        found = key == NULL ? -1 : PyDict_Contains(owner_codes, key);
-        Py_XDECREF(key);
-    }
-    fr_drop(f);
-    return found;
 }
 
 static int
@@ -1538,10 +1523,11 @@ frame_self(Frame f)
 #endif
 }
 
-/* The owner of what the library constructor at the creator frame is making (an
- * Event, a Barrier, a queue: _threading._owner_of): 1 with *owner, *otype (a
- * queue's own class named) and *oid (given one if it had none) as new references;
- * 0 when there is none to be found here (the Python path decides); -1 on error. */
+/* Who the primitive being made belongs to (_threading._owner_of), from the
+ * creator frame: 0 when no owner constructor (Event, Barrier, Queue) made it; 1
+ * with *owner, *otype (the owner constructor's type name) and *oid (given one if
+ * it had none) as new references; 2 when one did but its owner is not found here
+ * (the Python path decides); -1 on error. */
 static int
 creator_owner(PyObject **owner, PyObject **otype, PyObject **oid)
 {
@@ -1555,21 +1541,13 @@ creator_owner(PyObject **owner, PyObject **otype, PyObject **oid)
     if (t != NULL && PyUnicode_Check(t))
         *owner = frame_self(f);
     fr_drop(f);
+    if (PyErr_Occurred())
+        goto error;
+    if (t == NULL)
+        return 0;
     if (*owner == NULL)
-        return PyErr_Occurred() ? -1 : 0;
+        return 2;
     *otype = Py_NewRef(t);
-    if (PyUnicode_CompareWithASCIIString(t, "queue.Queue") == 0) {
-        PyObject *module = PyObject_GetAttrString((PyObject *)Py_TYPE(*owner), "__module__");
-        if (module == NULL)
-            goto error;
-        int in_queue = PyUnicode_Check(module) && PyUnicode_CompareWithASCIIString(module, "queue") == 0;
-        Py_DECREF(module);
-        if (in_queue) {
-            Py_SETREF(*otype, PyUnicode_FromFormat("queue.%s", _PyType_Name(Py_TYPE(*owner))));
-            if (*otype == NULL)
-                goto error;
-        }
-    }
     if (lookup_attr(*owner, s_ls_id, oid) < 0)
         goto error;
     if (*oid == NULL && ((*oid = PyObject_CallNoArgs(next_id_fn)) == NULL
@@ -1584,17 +1562,29 @@ error:
 }
 
 /* A condition a library constructor makes for its owner (an Event's, a Barrier's,
- * a queue's three): _threading.Condition.__init__'s owner path in C.  Its
- * definition names the owner and (a queue's) its role, with the site, expr and lib
- * of the line that called the constructor (_renamed: define()'s depth one frame
- * further).  None, False when the Python path must do it, or NULL. */
+ * a queue's three; creator_owner's owner, otype and oid): _threading.Condition.
+ * __init__'s owner path in C.  Its definition names the owner and (a queue's) its
+ * role, with the site, expr and lib of the line that called the constructor
+ * (_renamed: define()'s depth one frame further).  None, or NULL. */
 static PyObject *
-define_owned_condition(PyObject *mod, PyObject *cond, PyObject *lock_id)
+define_owned_condition(PyObject *mod, PyObject *cond, PyObject *lock_id, PyObject *owner,
+                       PyObject *otype, PyObject *oid)
 {
-    PyObject *owner, *otype, *oid, *role = NULL, *r = NULL;
-    int found = creator_owner(&owner, &otype, &oid);
-    if (found <= 0)
-        return found < 0 ? NULL : Py_NewRef(Py_False);
+    PyObject *role = NULL, *r = NULL;
+    Py_INCREF(otype);
+    if (PyUnicode_CompareWithASCIIString(otype, "queue.Queue") == 0) {
+        /* a queue of the queue module is named by its own class (LifoQueue...) */
+        PyObject *module = PyObject_GetAttrString((PyObject *)Py_TYPE(owner), "__module__");
+        if (module == NULL)
+            goto done;
+        int in_queue = PyUnicode_Check(module) && PyUnicode_CompareWithASCIIString(module, "queue") == 0;
+        Py_DECREF(module);
+        if (in_queue) {
+            Py_SETREF(otype, PyUnicode_FromFormat("queue.%s", _PyType_Name(Py_TYPE(owner))));
+            if (otype == NULL)
+                goto done;
+        }
+    }
     if (PyUnicode_Tailmatch(otype, queue_prefix, 0, 6, -1) == 1) {
         /* (a queue's conditions, in the order its __init__ makes them) */
         PyObject *n = NULL;
@@ -1617,28 +1607,8 @@ define_owned_condition(PyObject *mod, PyObject *cond, PyObject *lock_id)
     PyObject *dargs[7] = {cond, s_kind_resource, otype, int_four, lock_id, oid, role};
     r = define_c(mod, dargs, 4, role != NULL ? kw_lock_owner_role : kw_lock_owner);
 done:
-    Py_DECREF(owner);
-    Py_DECREF(otype);
-    Py_DECREF(oid);
+    Py_XDECREF(otype);
     Py_XDECREF(role);
-    return r;
-}
-
-/* A lock a library constructor makes for its owner (an Event's, a queue's mutex):
- * _LockBase._ls_define's owner path in C, define(lock, "lock", type, 3,
- * reentrant=, owner=).  None, False when the Python path must do it, or NULL. */
-static PyObject *
-define_owned_lock(PyObject *mod, PyObject *lock, PyObject *type, PyObject *reentrant)
-{
-    PyObject *owner, *otype, *oid;
-    int found = creator_owner(&owner, &otype, &oid);
-    if (found <= 0)
-        return found < 0 ? NULL : Py_NewRef(Py_False);
-    PyObject *dargs[6] = {lock, s_kind_lock, type, int_three, reentrant, oid};
-    PyObject *r = define_c(mod, dargs, 4, kw_reentrant_owner);
-    Py_DECREF(owner);
-    Py_DECREF(otype);
-    Py_DECREF(oid);
     return r;
 }
 
@@ -1658,20 +1628,17 @@ init_lock(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     int ready = creators_ready();
     if (ready <= 0)
         return ready < 0 ? NULL : Py_NewRef(Py_False);
-    int owned = made_by_owner();
-    if (owned < 0)
-        return NULL;
-    if (owned) {
-        PyObject *r = define_owned_lock(mod, args[0], args[2], args[3]);
-        if (r == NULL || r == Py_False)
-            return r;
-        Py_DECREF(r);
-        Py_RETURN_TRUE;
-    }
-    /* define(lock, "lock", type, 3, reentrant=...): 3 is the creator, seen from
-     * the constructor that called us */
-    PyObject *dargs[5] = {args[0], s_kind_lock, args[2], int_three, args[3]};
-    PyObject *r = define_c(mod, dargs, 4, kw_reentrant);
+    PyObject *owner, *otype, *oid;
+    int owned = creator_owner(&owner, &otype, &oid);
+    if (owned < 0 || owned == 2)
+        return owned < 0 ? NULL : Py_NewRef(Py_False);
+    /* define(lock, "lock", type, 3, reentrant=...[, owner=]): 3 is the creator,
+     * seen from the constructor that called us (an owner's: _ls_define's owner path) */
+    PyObject *dargs[6] = {args[0], s_kind_lock, args[2], int_three, args[3], oid};
+    PyObject *r = define_c(mod, dargs, 4, owned ? kw_reentrant_owner : kw_reentrant);
+    Py_XDECREF(owner);
+    Py_XDECREF(otype);
+    Py_XDECREF(oid);
     if (r == NULL)
         return NULL;
     Py_DECREF(r);
@@ -1697,14 +1664,17 @@ init_condition(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     if (ready <= 0)
         return ready < 0 ? NULL : Py_NewRef(Py_False);
     Ref *lock_ref = (Ref *)((LockCore *)lock)->ref;
-    PyObject *r;
-    int owned = made_by_owner();
-    if (owned < 0)
-        return NULL;
+    PyObject *r, *owner, *otype, *oid;
+    int owned = creator_owner(&owner, &otype, &oid);
+    if (owned < 0 || owned == 2)
+        return owned < 0 ? NULL : Py_NewRef(Py_False);
     if (owned) {
-        if (args[2] == Py_True)  /* (no owner constructor makes its own RLock) */
-            Py_RETURN_FALSE;
-        r = define_owned_condition(mod, cond, lock_ref->id);
+        /* (no owner constructor makes its own RLock: the Python path does that) */
+        r = args[2] == Py_True ? Py_NewRef(Py_False)
+            : define_owned_condition(mod, cond, lock_ref->id, owner, otype, oid);
+        Py_DECREF(owner);
+        Py_DECREF(otype);
+        Py_DECREF(oid);
         if (r == NULL || r == Py_False)
             return r;
     }
