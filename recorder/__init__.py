@@ -497,10 +497,7 @@ def _after_fork_in_child() -> None:
         _core.ON = False
         parent.abandon()
         _sink = None
-        try:
-            st = _core._tls.st
-        except AttributeError:
-            st = None
+        st = _core.bound_state()
         _core.reset_thread_local()
         if st is not None:
             # The forking thread keeps its identity; it is bound again (starting the

@@ -151,10 +151,7 @@ _c_aio_event = _c_fast_path()
 
 def _ctx() -> tuple[Any, Any]:
     """(thread state, current task's recording object) of the caller."""
-    try:
-        st = _core._tls.st
-    except AttributeError:
-        st = current_state()
+    st = current_state()
     t = _current_tasks_get(_get_running_loop())
     if t is None:
         return st, None
@@ -275,10 +272,7 @@ class Lock(_OrigLock, metaclass=_TracedType):
         site = by_lasti.get(f.f_lasti) if by_lasti is not None else None
         if site is None:
             site = _site_from(f, task)
-        try:
-            st = _core._tls.st
-        except AttributeError:
-            st = current_state()
+        st = current_state()
         if free:
             self._locked = True
             if _core._buffered < _core._limit and st.gap is None:  # append_event inlined
@@ -316,10 +310,7 @@ class Lock(_OrigLock, metaclass=_TracedType):
                     task = t._ls_rec
                 except AttributeError:
                     task = _rec_of(t)
-            try:
-                st = _core._tls.st
-            except AttributeError:
-                st = current_state()
+            st = current_state()
             if _core._buffered < _core._limit and st.gap is None:  # append_event inlined
                 st.buf.append((mono_ns(), "release", self, 0, task))
                 _core._buffered += 1

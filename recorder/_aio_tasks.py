@@ -371,7 +371,7 @@ def _set_running_loop(loop: Any) -> None:
             if loop is None:
                 # No state registered for this: a forked child's asyncio hook (3.12+)
                 # resets the loop, and registering would start the writer thread there.
-                st = getattr(_core._tls, "st", None)
+                st = _core.bound_state()
                 if st is not None:
                     st.aio = False
             else:

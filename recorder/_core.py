@@ -262,6 +262,11 @@ def current_state() -> ThreadState:
         return _register_current_thread()
 
 
+def bound_state() -> ThreadState | None:
+    """The calling thread's state, or None when it has none (nothing registered)."""
+    return getattr(_tls, "st", None)
+
+
 # Set by the recorder's process layer: called once when a thread state is next bound
 # (the writer thread is started lazily, at the first thread that records).
 on_bind: Any = None
@@ -313,6 +318,8 @@ def reset_thread_local() -> None:
     """Forget every thread's state (after fork, or a new recording)."""
     global _tls
     _tls = _thread._local()
+    if speedups is not None:  # (the thread-state dict entries of this recording)
+        speedups.new_state_key()
     _forget_c_caches()
     states.clear()
     recount_buffered()
@@ -765,7 +772,7 @@ def _load_speedups() -> Any:
         from . import _speedups as mod
     except ImportError:
         return None
-    if getattr(mod, "API", None) != 16:  # a stale build: rebuild with pip install
+    if getattr(mod, "API", None) != 17:  # a stale build: rebuild with pip install
         return None
     try:
         mod.configure(sys.modules[__name__], "acquire", "release")
@@ -787,4 +794,8 @@ if speedups is not None:
     define = speedups.define  # noqa: F811
     _py_emit_here = emit_here
     emit_here = speedups.emit_here  # noqa: F811
+    # A thread bound in C is bound in its thread-state dict only (a threading.local
+    # costs a thread per request 3k instructions): read it back from there.
+    current_state = speedups.current_state  # noqa: F811
+    bound_state = speedups.bound_state  # noqa: F811
     _limit = -1

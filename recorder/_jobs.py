@@ -166,6 +166,12 @@ def install() -> None:
     future.exception = _traced_exception
 
 
+def runs_pool_worker(thread: Any) -> bool:
+    """Whether ``thread`` runs a ThreadPoolExecutor's worker (recorder._speedups
+    thread_start says the same)."""
+    return getattr(getattr(thread, "_target", None), "__module__", None) == _MODULE
+
+
 def install_for_worker(target: Any) -> None:
     """From Thread.start: a pool's worker is starting, so its module is imported."""
     if _originals is None and getattr(target, "__module__", None) == _MODULE:

@@ -54,7 +54,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 16
+#define API_VERSION 17
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -329,37 +329,49 @@ own_state(PyObject *mod, PyObject *st)
     Py_RETURN_NONE;
 }
 
+static int lookup_attr(PyObject *obj, PyObject *name, PyObject **r);
+
+/* The state bound to the calling thread in this recording (borrowed), or NULL
+ * (no error: none; with an error: failed).  The thread-state dict holds it under
+ * s_state_key, which reset_thread_local() replaces (new_state_key): the entries
+ * of a past recording are never found again.  Threads bound in C have no _tls.st;
+ * others (bound by Python without this dict) are looked up there. */
+static PyObject *
+bound_in_dict(PyObject *tdict)
+{
+    if (tdict != NULL && tl_generation == state_generation) {
+        uint64_t v = dict_version(tdict);
+        if (tdict == tl_tdict && v != 0 && v == tl_tdict_version)
+            return tl_state;
+    }
+    if (tdict == NULL)
+        return NULL;
+    PyObject *st = PyDict_GetItemWithError(tdict, s_state_key);  /* borrowed */
+    if (st != NULL) {
+        tl_generation = state_generation;
+        tl_tdict = tdict;
+        tl_tdict_version = dict_version(tdict);
+        tl_state = st;
+    }
+    return st;
+}
+
 /* The calling thread's ThreadState (new reference), or NULL with an error. */
 static PyObject *
 thread_state(void)
 {
     PyObject *tdict = PyThreadState_GetDict();  /* borrowed; NULL without an error */
-    if (tdict != NULL && tl_generation == state_generation) {
-        uint64_t v = dict_version(tdict);
-        if (tdict == tl_tdict && v != 0 && v == tl_tdict_version)
-            return Py_NewRef(tl_state);
-        PyObject *st = PyDict_GetItemWithError(tdict, s_state_key);  /* borrowed */
-        if (st != NULL) {
-            tl_tdict = tdict;
-            tl_tdict_version = v;
-            tl_state = st;
-            return Py_NewRef(st);
-        }
-        if (PyErr_Occurred())
-            return NULL;
-    }
-    unsigned long gen = state_generation;
+    PyObject *st = bound_in_dict(tdict);
+    if (st != NULL)
+        return Py_NewRef(st);
+    if (PyErr_Occurred())
+        return NULL;
     PyObject *tls = PyDict_GetItemWithError(core_dict, s_tls);  /* borrowed */
     if (tls != NULL) {
-        PyObject *st = PyObject_GetAttr(tls, s_st);
+        st = PyObject_GetAttr(tls, s_st);
         if (st != NULL) {
-            /* (if the lookup ran code that bound a state, gen is already stale) */
-            if (tdict != NULL) {
-                if (PyDict_SetItem(tdict, s_state_key, st) == 0)
-                    tl_generation = gen;
-                else
-                    PyErr_Clear();
-            }
+            if (tdict != NULL && PyDict_SetItem(tdict, s_state_key, st) < 0)
+                PyErr_Clear();
             return st;
         }
         if (!PyErr_ExceptionMatches(PyExc_AttributeError))
@@ -369,6 +381,49 @@ thread_state(void)
     else if (PyErr_Occurred())
         return NULL;
     return PyObject_CallNoArgs(current_state_fn);
+}
+
+/* current_state(): recorder._core.current_state in C. */
+static PyObject *
+current_state_c(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    return thread_state();
+}
+
+/* bound_state(): the calling thread's state, or None when it has none (nothing
+ * registered). */
+static PyObject *
+bound_state(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *st = bound_in_dict(PyThreadState_GetDict());
+    if (st != NULL)
+        return Py_NewRef(st);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *tls = PyDict_GetItemWithError(core_dict, s_tls);  /* borrowed */
+    if (tls == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    if (lookup_attr(tls, s_st, &st) < 0)
+        return NULL;
+    return st != NULL ? st : Py_NewRef(Py_None);
+}
+
+/* new_state_key(): forget every thread's binding (a new recording, or a forked
+ * child): the states are looked up under a new key from now on. */
+static PyObject *
+new_state_key(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    static unsigned long epoch;
+    PyObject *key = PyUnicode_FromFormat("lockscope.recorder.state.%lu", ++epoch);
+    if (key == NULL)
+        return NULL;
+    PyUnicode_InternInPlace(&key);
+    Py_SETREF(s_state_key, key);
+    state_generation++;
+    Py_RETURN_NONE;
 }
 
 static inline PyObject *
@@ -3562,6 +3617,7 @@ add_methods_for_any_class(PyObject *m, PyMethodDef *defs[], const char *const na
 #include "_jobs_fast.c"
 #include "_simplequeue_fast.c"
 #include "_semaphore_fast.c"
+#include "_event_fast.c"
 
 /* Sink._define() of a Job: its id once its ``segment`` record is written (here,
  * when not yet in `written`), -2 when Python must write it. */
@@ -3760,6 +3816,28 @@ done:
     PyErr_Clear();
 }
 
+/* remember_from() of a Thread not started yet: its ident and native id are None
+ * until it runs (thread_begin sets them), so only its name and daemon flag. */
+static void
+remember_unstarted(PyObject *st, PyObject *t)
+{
+    PyObject *v = PyWeakref_NewRef(t, NULL);
+    if (v == NULL)
+        goto done;
+    slot_set(st, off_thread_ref, v);
+    Py_DECREF(v);
+    if ((v = PyObject_GetAttr(t, s_a_name)) == NULL)
+        goto done;
+    slot_set(st, off_name, v);
+    Py_DECREF(v);
+    if ((v = PyObject_GetAttr(t, s_a_daemonic)) == NULL)
+        goto done;
+    slot_set(st, off_daemon, v);
+    Py_DECREF(v);
+done:
+    PyErr_Clear();
+}
+
 /* ------------------------------------------------- thread lifecycle */
 
 /* Thread start, run and end (recorder/_threading.py _thread_start and
@@ -3768,6 +3846,7 @@ done:
  * counterpart does, with the same ThreadState slots and the same events, and
  * never raises an Exception into the program. */
 static PyObject *s_ls_state, *s_states, *s_on_bind, *s_bind_state, *op_start, *op_end;
+static PyObject *s_a_initialized, *s_a_started, *s_a_target, *s_a_module, *s_pool_module;
 static int
 states_ready(void)
 {
@@ -3816,7 +3895,7 @@ new_thread_state(PyObject *thread, PyObject *parent_tid)
     Py_DECREF(buf);
     Py_DECREF(ts);
     Py_DECREF(zero);
-    remember_from(st, thread);
+    remember_unstarted(st, thread);
     return st;
 }
 
@@ -3831,10 +3910,52 @@ task_for(PyObject *st)
     return is_aio ? PyObject_CallOneArg(task_of_fn, st) : Py_NewRef(Py_None);
 }
 
-/* thread_start(thread): Thread.start is starting `thread` (recording is on, the
- * Thread initialised and not started): its ThreadState, named after it, child
- * of the calling thread's, kept as thread._ls_state, and the parent's ``start``
- * event at the caller of Thread.start. */
+/* Whether Thread.start records `thread`: initialised and not started yet (Python:
+ * ``self._initialized and not self._started.is_set()``), 1, 0 or -1. */
+static int
+thread_unstarted(PyObject *thread)
+{
+    PyObject *v = PyObject_GetAttr(thread, s_a_initialized);
+    int ok = v != NULL ? PyObject_IsTrue(v) : -1;
+    Py_XDECREF(v);
+    if (ok <= 0)
+        return ok;
+    PyObject *started = PyObject_GetAttr(thread, s_a_started);
+    v = started != NULL ? PyObject_GetAttr(started, s_flag) : NULL;
+    Py_XDECREF(started);
+    int set = v != NULL ? PyObject_IsTrue(v) : -1;
+    Py_XDECREF(v);
+    return set < 0 ? -1 : !set;
+}
+
+/* Whether `thread` runs a ThreadPoolExecutor's worker (its target is defined in
+ * concurrent.futures.thread): 1 or 0. */
+static int
+runs_pool_worker(PyObject *thread)
+{
+    PyObject *target, *module = NULL;
+    if (lookup_attr(thread, s_a_target, &target) <= 0 || target == Py_None) {
+        Py_XDECREF(target);
+        PyErr_Clear();
+        return 0;
+    }
+    if (PyFunction_Check(target))  /* (the usual target: its module without a lookup) */
+        module = Py_XNewRef(PyFunction_GET_MODULE(target));
+    else if (lookup_attr(target, s_a_module, &module) <= 0)
+        module = NULL;
+    int is = module != NULL && PyUnicode_Check(module)
+        && PyUnicode_Compare(module, s_pool_module) == 0;
+    Py_DECREF(target);
+    Py_XDECREF(module);
+    PyErr_Clear();
+    return is;
+}
+
+/* thread_start(thread) -> whether it runs a pool's worker (True/False), or None:
+ * Thread.start is starting `thread`.  When recording is on and the Thread is
+ * initialised and not started: its ThreadState, named after it, child of the
+ * calling thread's, kept as thread._ls_state, and the parent's ``start`` event at
+ * the caller of Thread.start. */
 static PyObject *
 thread_start(PyObject *mod, PyObject *thread)
 {
@@ -3844,8 +3965,11 @@ thread_start(PyObject *mod, PyObject *thread)
         Py_RETURN_NONE;
     }
     PyObject *child = NULL, *ref = NULL, *site = NULL, *task = NULL, *r = NULL;
-    PyObject *parent = thread_state();
-    if (parent == NULL || Py_TYPE(parent) != state_type)
+    PyObject *parent = NULL;
+    int unstarted = thread_unstarted(thread);
+    if (unstarted <= 0)
+        goto done;
+    if ((parent = thread_state()) == NULL || Py_TYPE(parent) != state_type)
         goto done;
     PyObject *ptid = slot(parent, off_tid);
     if (ptid == NULL || (child = new_thread_state(thread, ptid)) == NULL)
@@ -3866,12 +3990,12 @@ done:
     Py_XDECREF(ref);
     Py_XDECREF(site);
     Py_XDECREF(task);
-    if (r == NULL) {
-        if (PyErr_Occurred() && swallow() < 0)
-            return NULL;
+    if (r == NULL && PyErr_Occurred() && swallow() < 0)
+        return NULL;
+    Py_XDECREF(r);
+    if (unstarted <= 0)
         Py_RETURN_NONE;
-    }
-    return r;
+    return PyBool_FromLong(runs_pool_worker(thread));
 }
 
 /* bind_state(st) (recorder._core) for a new thread: _tls.st, this thread's cache
@@ -3893,9 +4017,7 @@ bind_new_state(PyObject *mod, PyObject *st)
         Py_XDECREF(r);
         return r == NULL ? -1 : 0;
     }
-    if (PyObject_SetAttr(tls, s_st, st) < 0)
-        return -1;
-    PyObject *r = own_state(mod, st);
+    PyObject *r = own_state(mod, st);  /* (not _tls.st: thread_state() looks there second) */
     if (r == NULL)
         return -1;
     Py_DECREF(r);
@@ -3926,6 +4048,15 @@ thread_begin(PyObject *mod, PyObject *thread)
     }
     slot_set(st, off_ident, ident);
     Py_DECREF(ident);
+#ifdef PY_HAVE_THREAD_NATIVE_ID
+    PyObject *native = PyLong_FromUnsignedLong(PyThread_get_thread_native_id());
+    if (native == NULL) {
+        Py_DECREF(st);
+        goto fail;
+    }
+    slot_set(st, off_native_id, native);  /* (what Thread._set_native_id reads) */
+    Py_DECREF(native);
+#endif
     if (bind_new_state(mod, st) < 0) {
         Py_DECREF(st);
         goto fail;
@@ -3948,7 +4079,20 @@ thread_end(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *st = args[0];
-    remember_from(st, args[1]);
+    /* (its name may have changed; daemon, ident and native id cannot once it runs,
+     * but a Thread that never ran Thread.start's path has them from here) */
+    if (slot(st, off_ident) == NULL || slot(st, off_ident) == Py_None
+            || slot(st, off_thread_ref) == NULL || slot(st, off_thread_ref) == Py_None)
+        remember_from(st, args[1]);
+    else {
+        PyObject *name = PyObject_GetAttr(args[1], s_a_name);
+        if (name != NULL) {
+            slot_set(st, off_name, name);
+            Py_DECREF(name);
+        }
+        else
+            PyErr_Clear();
+    }
     if (core_dict != NULL && recording_on()) {
         PyObject *task = task_for(st);
         PyObject *r = NULL;
@@ -4629,6 +4773,8 @@ static PyMethodDef module_methods[] = {
      "set_job_hooks(init, run, names, name_of, submit_extra): what job_init and job_run use"},
     {"set_simplequeue_hooks", set_simplequeue_hooks, METH_VARARGS,
      "set_simplequeue_hooks(put, get, Empty): the originals simplequeue_put/get call"},
+    {"set_event_hooks", set_event_hooks, METH_O,
+     "set_event_hooks(py_wait): Event.wait's Python version, for odd arguments"},
     {"set_semaphore_hooks", set_semaphore_hooks, METH_VARARGS,
      "set_semaphore_hooks(acquire, release, bounded_release, acquire_waiting)"},
     {"job_passed", job_passed, METH_O,
@@ -4672,6 +4818,12 @@ static PyMethodDef module_methods[] = {
      "thread_begin(thread) -> its ThreadState bound to this new thread, or None"},
     {"thread_end", (PyCFunction)(void (*)(void))thread_end, METH_FASTCALL,
      "thread_end(st, thread): the thread finished its run"},
+    {"current_state", current_state_c, METH_NOARGS,
+     "current_state(): the calling thread's ThreadState (registered on first use)"},
+    {"bound_state", bound_state, METH_NOARGS,
+     "bound_state(): the calling thread's ThreadState, or None when it has none"},
+    {"new_state_key", new_state_key, METH_NOARGS,
+     "new_state_key(): forget every thread's binding (a new recording or a fork)"},
     {"own_state", own_state, METH_O,
      "own_state(st): st is now the calling thread's state (its cache entry only)"},
     {"invalidate", invalidate, METH_NOARGS,
@@ -4714,6 +4866,9 @@ PyInit__speedups(void)
         || !(s_notify = intern("notify")) || !(s_notify_all = intern("notify_all"))
         || !(s_waiters = intern("_waiters"))
         || !(s_a_name = intern("_name")) || !(s_ls_state = intern("_ls_state"))
+        || !(s_a_initialized = intern("_initialized")) || !(s_a_started = intern("_started"))
+        || !(s_a_target = intern("_target")) || !(s_a_module = intern("__module__"))
+        || !(s_pool_module = intern("concurrent.futures.thread"))
         || !(s_states = intern("states")) || !(s_on_bind = intern("on_bind"))
         || !(s_bind_state = intern("bind_state")) || !(op_start = intern("start"))
         || !(op_end = intern("end")) || !(op_dropped = intern("dropped"))
@@ -4784,7 +4939,8 @@ PyInit__speedups(void)
     if (PyModule_AddObject(m, "LockCore", (PyObject *)&LockCore_Type) < 0
         || PyModule_AddIntConstant(m, "API", API_VERSION) < 0
         || PyModule_AddObjectRef(m, "SUMMARY_COUNTED", sf_counted) < 0 || jobs_init(m) < 0
-        || simplequeue_init(m) < 0 || semaphore_init(m) < 0) {
+        || simplequeue_init(m) < 0 || semaphore_init(m) < 0
+        || event_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

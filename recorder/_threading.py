@@ -119,11 +119,7 @@ def _record(st: Any, op: str, obj: Any, site: int) -> None:
         pass
 
 
-def _state() -> Any:
-    try:
-        return _core._tls.st
-    except AttributeError:
-        return current_state()
+_state = current_state
 
 
 def _check_acquire_args(blocking: Any, timeout: Any) -> None:
@@ -138,10 +134,7 @@ def _py_acquire(self: Any, blocking: bool = True, timeout: float = -1) -> bool:
     if timeout == -1 and blocking is True and self._lock.acquire(False):
         if _core.ON:
             try:  # (free unless raised) nothing of ours may reach the program
-                try:
-                    st = _core._tls.st
-                except AttributeError:
-                    st = current_state()
+                st = current_state()
                 f = _getframe(1)
                 by = _code_sites_get(id(f.f_code))
                 sid = by[1].get(f.f_lasti) if by is not None and by[1] is not None \
@@ -172,10 +165,7 @@ def _py_release(self: Any) -> None:
         if ts is None:
             return
         try:
-            try:
-                st = _core._tls.st
-            except AttributeError:
-                st = current_state()
+            st = current_state()
             # (stamped before the inner release: the next owner's acquire comes after)
             if _core._buffered < _core._limit and st.gap is None:  # append_event inlined
                 st.buf.append((ts, "release", self, 0, task_of(st) if st.aio else None))
@@ -724,28 +714,41 @@ def _event_wait(self: threading.Event, timeout: float | None = None) -> bool:
         return signaled
 
 
+# (errors name it as the original does: "Event.wait() takes ...")
+_event_wait.__name__, _event_wait.__qualname__ = "wait", "Event.wait"
+_event_wait_hook = _event_wait
+if _core.speedups is not None:  # (in C: Thread.start waits on one each time)
+    _core.speedups.set_event_hooks(_event_wait)
+    _event_wait_hook = _core.speedups.event_wait
+
 # ------------------------------------------------------------------ threads
 
 def _thread_start(self: threading.Thread) -> None:
-    if _core.ON and self._initialized and not self._started.is_set():
+    if _core.ON and _record_start(self):
         try:
-            _jobs.install_for_worker(getattr(self, "_target", None))
+            _jobs.install_for_worker(self._target)
         except Exception:  # (nothing of ours may reach the program)
             pass
-        _record_start(self)
     _orig_start(self)
 
 
-def _py_record_start(thread: threading.Thread) -> None:
-    """(speedups.thread_start without the C accelerator)"""
+def _py_record_start(thread: threading.Thread) -> bool | None:
+    """(speedups.thread_start without the C accelerator) Records the start of an
+    initialised, unstarted Thread; then says whether it runs a pool's worker."""
     try:
+        if not (thread._initialized and not thread._started.is_set()):
+            return None
         parent = _state()
         child = _core.ThreadState(thread._name, parent.tid, thread)
         child.parent_ref = _weakref(parent)
         thread._ls_state = child
         _record(parent, "start", child, site_id(3))
     except Exception:
-        pass
+        return None
+    try:
+        return _jobs.runs_pool_worker(thread)
+    except Exception:
+        return False
 
 
 def _py_thread_begin(thread: threading.Thread) -> Any:
@@ -846,7 +849,7 @@ def install() -> None:
     threading.Thread.start = _thread_start
     threading.Thread._bootstrap_inner = _thread_bootstrap_inner
     threading.Thread.join = _thread_join
-    threading.Event.wait = _event_wait
+    threading.Event.wait = _event_wait_hook
     _simplequeue.install()
     _jobs.install()
 

@@ -1298,6 +1298,106 @@ def test_primitives_their_owners_make_run_no_python_owner_path(rec):
     assert set(calls) <= {"__new__", "__init__", "__call__"}, calls
 
 
+def test_an_already_set_events_wait_is_a_pass_at_its_callers_line(rec):
+    """Event.wait (in C with the accelerator): a wait that finds the event set is a
+    ``pass`` on its condition at the caller's line; one that times out is not."""
+    rec.start()
+    ev, other = threading.Event(), threading.Event()
+    ev.set()
+    got = [ev.wait(), ev.wait(0.01), ev.wait(timeout=None)]  # set wait line
+    got += [other.wait(0.01), other.wait(timeout=0)]  # timed-out wait line
+    trace = rec.stop()
+    assert got == [True, True, True, False, False]
+    lines = Path(THIS_FILE).read_text().splitlines()
+    passes = trace.evs(obj=ev._cond._ls_id, op="pass")
+    assert [lines[trace.site(e)[1] - 1].split("# ")[-1] for e in passes] == ["set wait line"] * 3
+    assert all(trace.site(e)[0] == THIS_FILE for e in passes)
+    assert trace.evs(obj=other._cond._ls_id, op="pass") == []
+
+
+def test_event_wait_refuses_what_the_original_refuses(rec):
+    from recorder import _threading
+
+    rec.start()
+    ev = threading.Event()
+    for args, kwargs in (((1, 2), {}), ((), {"timeout": 1, "x": 2}), ((), {"tmo": 1}),
+                         ((1,), {"timeout": 1})):
+        with pytest.raises(TypeError) as ours:
+            ev.wait(*args, **kwargs)
+        with pytest.raises(TypeError) as original:
+            _threading._orig_event_wait(ev, *args, **kwargs)
+        assert str(ours.value) == str(original.value)
+    rec.stop()
+
+
+def test_event_wait_lets_go_of_its_lock_when_the_wait_raises(rec):
+    rec.start()
+    ev = threading.Event()
+
+    def boom(timeout=None):
+        raise KeyError("from the wait")
+
+    ev._cond.wait = boom
+    with pytest.raises(KeyError, match="from the wait"):
+        ev.wait(0.5)
+    assert ev._cond.acquire(False)  # (free again)
+    ev._cond.release()
+    ev.set()
+    assert ev.wait() is True  # (set: boom is not reached)
+    rec.stop()
+
+
+@needs_c
+@pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
+def test_thread_start_and_event_wait_run_no_python_code_of_the_recorder(rec):
+    """A thread per request waits on its _started event in Thread.start: the
+    Python wrappers of Event.wait and of the start hook's checks ran 104
+    bytecodes a thread."""
+    rec.start()
+
+    def start_one() -> None:
+        t = threading.Thread(target=abs, args=(-1,), name="no-python-start")
+        t.start()
+        t.join(10)
+        ev = threading.Event()
+        ev.set()
+        ev.wait()
+
+    _, calls = _recorder_calls(start_one, "_threading.py", "_jobs.py")
+    trace = rec.stop()
+    assert not {"_event_wait", "_py_record_start", "install_for_worker",
+                "runs_pool_worker"} & set(calls), calls
+    assert trace.ops(trace.thread("no-python-start")["id"])["start"] == 1
+
+
+@needs_c
+@pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
+def test_a_started_thread_is_bound_in_its_thread_state_dict_only(rec):
+    """A threading.local entry cost each new thread 3k instructions (made, then
+    torn down at its end): the state of a Thread started while recording is
+    found from the thread-state dict, from C and from Python alike."""
+    rec.start()
+    lock = threading.Lock()
+    seen: dict = {}
+
+    def run() -> None:
+        seen["tls"] = hasattr(_core._tls, "st")
+        st = _core.current_state()
+        seen["same"] = st is _core.bound_state() is _core.current_state()
+        seen["name"] = st.name
+        with lock:
+            pass
+
+    t = threading.Thread(target=run, name="bound-in-c")
+    t.start()
+    t.join(10)
+    trace = rec.stop()
+    assert seen == {"tls": False, "same": True, "name": "bound-in-c"}
+    th = trace.thread("bound-in-c")
+    assert th["native_id"] == t.native_id and th["ident"] == t.ident
+    assert trace.ops(lock._ls_id, th["id"]) == {"acquire": 1, "release": 1}
+
+
 _TABLE_FAULTS = '''
 import resource, sys, threading
 import recorder
