@@ -188,10 +188,10 @@ def _summary_of(options: dict) -> Any:
     return summary
 
 
-def _open(sink: Sink) -> bool:
+def _open(sink: Sink, header_now: bool = False) -> bool:
     """Create the sink's first file; False (recording off, one warning) if impossible."""
     try:
-        sink.open()
+        sink.open(header_now)
         return True
     except UnsafeFolder as exc:
         _core.ON = False
@@ -220,13 +220,15 @@ def _ensure_writer() -> None:
     if sink is None or sink.closed or not _core.ON:
         return
     opened_now = not sink.files
-    if opened_now and not _open(sink):
+    # The file gets its header now and its first events at once, so that a process
+    # killed early (a pool worker crashed or terminated on purpose) leaves no empty
+    # file; one made now is made with its header. (Under ``python -m`` the header
+    # waits for the first flush: runpy sets argv[0] only once the module's packages
+    # are imported.)
+    header_now = sink.parent_run is not None or sys.argv[:1] != ["-m"]
+    if opened_now and not _open(sink, header_now):
         return
-    if not sink.header_written and (sink.parent_run is not None or sys.argv[:1] != ["-m"]):
-        # The file gets its header now and its first events at once, so that a
-        # process killed early (a pool worker crashed or terminated on purpose)
-        # leaves no empty file. (Under ``python -m`` the header waits for the first
-        # flush: runpy sets argv[0] only once the module's packages are imported.)
+    if not sink.header_written and header_now:
         sink.write_header_now()
     try:
         if _text.fast_dumps is None:  # (the C accelerator encodes without orjson)

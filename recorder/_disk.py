@@ -76,6 +76,55 @@ def open_folder(path: str) -> int:
     return fd
 
 
+def create_file(folder: int, name: str, first: bytes | None = None) -> int:
+    """Create ``name`` in the open ``folder`` (0600, for appending; not if it exists)
+    holding ``first``, and return its descriptor.
+
+    Where the system has O_TMPFILE (Linux) the file is written unnamed and then
+    linked in: it appears with ``first`` in it, so a process killed in between
+    (a pool's worker terminated on purpose) leaves no file rather than an empty
+    one.  Elsewhere it is created, then written."""
+    if first and hasattr(os, "O_TMPFILE"):
+        try:
+            fd = os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_APPEND, 0o600, dir_fd=folder)
+        except OSError:  # (a filesystem without unnamed files: the usual way)
+            fd = -1
+        if fd >= 0:
+            try:
+                write_all(fd, first)  # (a full disk: raised, and no file made)
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=folder)
+                return fd
+            except FileExistsError:
+                os.close(fd)
+                raise
+            except OSError:  # (no /proc to link it from: the usual way)
+                os.close(fd)
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600,
+                 dir_fd=folder)
+    if first:
+        try:
+            write_all(fd, first)
+        except BaseException:
+            os.close(fd)
+            try:
+                os.unlink(name, dir_fd=folder)
+            except OSError:
+                pass
+            raise
+    return fd
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until all of ``data`` is written."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def _trusted(st: os.stat_result) -> bool:
     me = _euid()
     if me is None or st.st_uid == me:

@@ -206,16 +206,20 @@ class Sink:
         return os.path.join(self.out_dir,
                             f"lockscope-{safe_host}-{self.pid}-{self.stamp}{suffix}.jsonl")
 
-    def open(self) -> None:
-        """Create the directory (0700) and the first part (0600). Raises OSError when
-        impossible and _disk.UnsafeFolder for a folder another user could control."""
-        self._open_part()
+    def open(self, header_now: bool = False) -> None:
+        """Create the directory (0700) and the first part (0600), with its header
+        when ``header_now``. Raises OSError when impossible and _disk.UnsafeFolder
+        for a folder another user could control."""
+        self._open_part(header_now)
         if self.min_free_mb is None:
             self.min_free = _disk.default_min_free(self.out_dir)
         else:
             self.min_free = int(self.min_free_mb * _disk.MB)
 
-    def _open_part(self) -> None:
+    def _open_part(self, header_now: bool = False) -> None:
+        # A part after the first, or a file whose header is due now, is created
+        # with its header in it (see _disk.create_file): never an empty file.
+        first = dumps_plain(self._header()) if self.part or header_now else None
         folder = _disk.open_folder(self.out_dir)
         try:
             path = self._path()
@@ -224,18 +228,14 @@ class Sink:
                 base = path[: -len(".jsonl")]
                 path = f"{base}-{n}.jsonl"
                 n += 1
-            self.fd = os.open(os.path.basename(path),
-                              os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600,
-                              dir_fd=folder)
+            self.fd = _disk.create_file(folder, os.path.basename(path), first)
         finally:
             os.close(folder)
         self.files.append(path)
-        self.part_bytes = 0
+        self.part_bytes = len(first) if first else 0
         self.written = set()
         self.written_sites = set()
-        self.header_written = False
-        if self.part:
-            self._write_header()
+        self.header_written = bool(first)
 
     def write_header_now(self) -> None:
         """Write the header at once (a forked child, whose argv is final: a worker

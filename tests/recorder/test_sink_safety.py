@@ -645,3 +645,49 @@ def test_gaps_of_too_many_threads_are_counted_for_the_process(rec, monkeypatch):
     # The main thread (10 lock events, the worker's start and join) is named; the
     # worker (its 14 lock events and its end), past the limit, is the process's.
     assert drops == {main: 12, None: 15}
+
+
+_KILLED_WHEN_THE_FILE_APPEARS = '''
+import glob, os, sys, threading
+import recorder
+
+out = sys.argv[1]
+recorder.start(out, flush_interval=3600)
+before = set(glob.glob(os.path.join(out, "*.jsonl")))
+pid = os.fork()
+if pid == 0:
+    # The child's trace file is made at its first event: the child is killed (as a
+    # pool's worker may be) the moment a new file of its is in the folder.
+    real_open, real_link = os.open, os.link
+
+    def killed_once_there(result):
+        if set(glob.glob(os.path.join(out, "*.jsonl"))) - before:
+            os._exit(3)
+        return result
+
+    os.open = lambda *a, **k: killed_once_there(real_open(*a, **k))
+    os.link = lambda *a, **k: killed_once_there(real_link(*a, **k))
+    with threading.Lock():
+        pass
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+recorder.stop()
+print(os.waitstatus_to_exitcode(status))
+'''
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_child_killed_as_its_file_appears_leaves_no_empty_file(tmp_path):
+    """A forked child writes its header as it makes its file: killed in between,
+    it left an empty trace file (seen from pool workers terminated in CPython's
+    test_concurrent_futures); now the file appears with its header in it."""
+    out = tmp_path / "traces"
+    proc = subprocess.run([sys.executable, "-c", _KILLED_WHEN_THE_FILE_APPEARS, str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] == "3"  # (the child was killed there)
+    files = sorted(out.glob("*.jsonl"))
+    assert len(files) == 2, files
+    for f in files:
+        assert f.stat().st_size > 0, f
+        assert lines(f)[0]["k"] == "header"
