@@ -24,3 +24,13 @@ def no_leaked_recording():
     assert not recorder.is_recording()
     assert threading.Lock is lock_type and threading.RLock is rlock_type
     assert asyncio.Lock is alock_type
+
+
+@pytest.fixture(autouse=True)
+def not_an_xdist_worker(monkeypatch):
+    """An inner run is a session of its own, even when this suite runs under xdist:
+    the plugin takes PYTEST_XDIST_WORKER (set in an xdist worker's environment) to
+    mean that its process is a worker, and a worker leaves the report to its
+    controller.  (Without this, ``pytest -n 2`` failed 20 of these tests.)"""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
