@@ -3876,6 +3876,10 @@ new_thread_state(PyObject *thread, PyObject *parent_tid)
         return NULL;
     }
     untrack_if_tracked(buf);  /* (as new_buffer) */
+    /* Nor the state: it is in no cycle the GC could free (its Thread holds it, it
+     * holds the Thread and its parent weakly, its buffer is untracked already), and
+     * the young generation's collections traversed every request thread's one. */
+    untrack_if_tracked(st);
     slot_set(st, off_tid, tid);
     slot_set(st, off_buf, buf);
     slot_set(st, off_gap, Py_None);

@@ -1424,3 +1424,40 @@ def test_summary_tables_are_not_scanned_whole(tmp_path):
                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.split()[-1]) < 2000
+
+
+@needs_c
+@pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
+def test_a_started_threads_state_is_not_tracked_by_the_cyclic_gc(rec):
+    """A thread per request made a GC-tracked state each (17 slots that every
+    young-generation collection traversed); it can be in no cycle, as its buffer."""
+    import gc
+
+    rec.start()
+    seen: dict = {}
+
+    def run() -> None:
+        st = _core.current_state()
+        seen["tracked"] = gc.is_tracked(st)
+        seen["buf"] = gc.is_tracked(st.buf)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(10)
+    assert seen == {"tracked": False, "buf": False}
+    # ... and freed by reference counting once its thread ended and was drained
+    import weakref
+
+    refs = []
+
+    def keep() -> None:
+        refs.append(weakref.ref(_core.current_state()))
+
+    for _ in range(50):
+        t = threading.Thread(target=keep)
+        t.start()
+        t.join(10)
+    del t
+    recorder.flush()
+    rec.stop()
+    assert len(refs) == 50 and [r for r in refs if r() is not None] == []
