@@ -3761,6 +3761,18 @@ slot_set(PyObject *st, Py_ssize_t off, PyObject *value)
 
 static void remember_from(PyObject *st, PyObject *t);
 
+/* st's slot at `off` = getattr(t, name): 0, or -1 with an error. */
+static int
+slot_from_attr(PyObject *st, Py_ssize_t off, PyObject *t, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(t, name);
+    if (v == NULL)
+        return -1;
+    slot_set(st, off, v);
+    Py_DECREF(v);
+    return 0;
+}
+
 /* ThreadState.remember(thread) of its own Thread: what the thread record says of
  * it, read again (it may have been renamed).  Failures are ignored, as there. */
 static void
@@ -3790,16 +3802,9 @@ remember_from(PyObject *st, PyObject *t)
         slot_set(st, off_thread_ref, v);
         Py_DECREF(v);
     }
-    v = PyObject_GetAttr(t, s_a_name);
-    if (v == NULL)
-        goto done;
-    slot_set(st, off_name, v);
-    Py_DECREF(v);
-    if ((v = PyObject_GetAttr(t, s_a_daemonic)) == NULL)
-        goto done;
-    slot_set(st, off_daemon, v);
-    Py_DECREF(v);
-    if ((v = PyObject_GetAttr(t, s_a_ident)) == NULL)
+    if (slot_from_attr(st, off_name, t, s_a_name) < 0
+            || slot_from_attr(st, off_daemon, t, s_a_daemonic) < 0
+            || (v = PyObject_GetAttr(t, s_a_ident)) == NULL)
         goto done;
     int truth = PyObject_IsTrue(v);
     if (truth > 0 || (truth == 0 && slot(st, off_ident) == NULL))
@@ -3826,14 +3831,8 @@ remember_unstarted(PyObject *st, PyObject *t)
         goto done;
     slot_set(st, off_thread_ref, v);
     Py_DECREF(v);
-    if ((v = PyObject_GetAttr(t, s_a_name)) == NULL)
-        goto done;
-    slot_set(st, off_name, v);
-    Py_DECREF(v);
-    if ((v = PyObject_GetAttr(t, s_a_daemonic)) == NULL)
-        goto done;
-    slot_set(st, off_daemon, v);
-    Py_DECREF(v);
+    if (slot_from_attr(st, off_name, t, s_a_name) == 0)
+        (void)slot_from_attr(st, off_daemon, t, s_a_daemonic);
 done:
     PyErr_Clear();
 }
@@ -4088,14 +4087,8 @@ thread_end(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     if (slot(st, off_ident) == NULL || slot(st, off_ident) == Py_None
             || slot(st, off_thread_ref) == NULL || slot(st, off_thread_ref) == Py_None)
         remember_from(st, args[1]);
-    else {
-        PyObject *name = PyObject_GetAttr(args[1], s_a_name);
-        if (name != NULL) {
-            slot_set(st, off_name, name);
-            Py_DECREF(name);
-        }
-        else
-            PyErr_Clear();
+    else if (slot_from_attr(st, off_name, args[1], s_a_name) < 0) {
+        PyErr_Clear();
     }
     if (core_dict != NULL && recording_on()) {
         PyObject *task = task_for(st);
