@@ -114,6 +114,7 @@ CHECK_INSTALL = (
     "print(os.path.dirname(os.path.dirname(recorder.__file__)))\n"
     "print(sysconfig.get_paths()['purelib'])\n"
     "print(_core.speedups is not None)\n"
+    "print(recorder._speedups.__file__)\n"
 )
 # Files an editable install copies into site-packages (pyproject's force-include): a
 # venv whose copies differ from the worktree's is reinstalled.
@@ -123,11 +124,16 @@ STARTUP_FILES = ("recorder/lockscope_startup.pth", "lockscope_startup.py")
 def _install_current(check: subprocess.CompletedProcess) -> bool:
     if check.returncode != 0:
         return False
-    source, purelib, accelerated = check.stdout.split("\n")[:3]
+    source, purelib, accelerated, extension = check.stdout.split("\n")[:4]
     if Path(source).resolve() != ROOT:
         return False
     if accelerated != "True":  # built from an older _speedups.c: the recorder would
         return False           # run in pure Python (it refuses a stale build)
+    # Built before a change of its C files that kept the API number: it would run,
+    # but not the code of this worktree.
+    sources = [*ROOT.glob("recorder/*.c"), ROOT / "hatch_build.py"]
+    if os.path.getmtime(extension) < max(os.path.getmtime(f) for f in sources):
+        return False
     for rel in STARTUP_FILES:
         mine, theirs = ROOT / rel, Path(purelib) / Path(rel).name
         if mine.exists() and (not theirs.exists() or theirs.read_bytes() != mine.read_bytes()):
