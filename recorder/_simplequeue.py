@@ -61,8 +61,8 @@ class SimpleQueue(_OrigSimpleQueue):
         finally:
             _emit("wait-end", self, site, {"outcome": outcome})
 
-    def get_nowait(self) -> Any:
-        return self.get(False)
+    # get_nowait is the original's: a get that does not block records nothing (see
+    # get), and 3.13's ThreadPoolExecutor worker calls it before each job.
 
     def __repr__(self) -> str:
         return f"<queue.SimpleQueue object #{self._ls_id} at {id(self):#x}>"

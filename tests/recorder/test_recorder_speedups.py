@@ -1169,6 +1169,29 @@ def test_simplequeue_put_and_get_run_no_python_code_of_the_recorder(rec):
     assert [e.get("sig") for e in trace.evs(q._ls_id)] == ["put"] * 10
 
 
+def test_simplequeue_get_nowait_is_the_originals_and_records_nothing(rec):
+    """3.13's ThreadPoolExecutor worker tries get_nowait() before each job: the
+    Python wrapper ran a frame and a get each time, for a get that records nothing
+    (C and pure Python alike)."""
+    import queue
+    rec.start()
+    q = queue.SimpleQueue()
+
+    def drain() -> list:
+        q.put(1)
+        q.put(2)
+        got = [q.get_nowait(), q.get_nowait()]
+        with pytest.raises(queue.Empty):
+            q.get_nowait()
+        return got
+
+    got, calls = _recorder_calls(drain, "_simplequeue.py")
+    trace = rec.stop()
+    assert got == [1, 2]
+    assert not {"get_nowait", "get"} & set(calls), calls
+    assert [e["op"] for e in trace.evs(q._ls_id)] == ["signal", "signal"]
+
+
 def _semaphore_rounds(sem, n: int) -> list:
     """n rounds on a semaphore of value 1: a try that gets it, one that does not, a
     release; then a with block."""
