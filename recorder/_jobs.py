@@ -172,12 +172,6 @@ def runs_pool_worker(thread: Any) -> bool:
     return getattr(getattr(thread, "_target", None), "__module__", None) == _MODULE
 
 
-def install_for_worker(target: Any) -> None:
-    """From Thread.start: a pool's worker is starting, so its module is imported."""
-    if _originals is None and getattr(target, "__module__", None) == _MODULE:
-        install()
-
-
 def uninstall() -> None:
     global _originals
     mod = sys.modules.get(_MODULE)

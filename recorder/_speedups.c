@@ -356,30 +356,35 @@ bound_in_dict(PyObject *tdict)
     return st;
 }
 
+/* The calling thread's state in this recording, as a new reference in *st: 1,
+ * 0 (none bound) or -1 (an error).  One bound by Python alone (in _tls) is
+ * entered in the thread-state dict as it is found. */
+static int
+bound_state_of(PyObject *tdict, PyObject **st)
+{
+    if ((*st = bound_in_dict(tdict)) != NULL) {
+        Py_INCREF(*st);
+        return 1;
+    }
+    if (PyErr_Occurred())
+        return -1;
+    PyObject *tls = PyDict_GetItemWithError(core_dict, s_tls);  /* borrowed */
+    if (tls == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    int found = lookup_attr(tls, s_st, st);
+    if (found > 0 && tdict != NULL && PyDict_SetItem(tdict, s_state_key, *st) < 0)
+        PyErr_Clear();
+    return found;
+}
+
 /* The calling thread's ThreadState (new reference), or NULL with an error. */
 static PyObject *
 thread_state(void)
 {
-    PyObject *tdict = PyThreadState_GetDict();  /* borrowed; NULL without an error */
-    PyObject *st = bound_in_dict(tdict);
-    if (st != NULL)
-        return Py_NewRef(st);
-    if (PyErr_Occurred())
-        return NULL;
-    PyObject *tls = PyDict_GetItemWithError(core_dict, s_tls);  /* borrowed */
-    if (tls != NULL) {
-        st = PyObject_GetAttr(tls, s_st);
-        if (st != NULL) {
-            if (tdict != NULL && PyDict_SetItem(tdict, s_state_key, st) < 0)
-                PyErr_Clear();
-            return st;
-        }
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
-            return NULL;
-        PyErr_Clear();
-    }
-    else if (PyErr_Occurred())
-        return NULL;
+    PyObject *st;
+    int found = bound_state_of(PyThreadState_GetDict(), &st);  /* (dict borrowed) */
+    if (found != 0)
+        return found > 0 ? st : NULL;
     return PyObject_CallNoArgs(current_state_fn);
 }
 
@@ -395,20 +400,11 @@ current_state_c(PyObject *mod, PyObject *Py_UNUSED(ignored))
 static PyObject *
 bound_state(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *st = bound_in_dict(PyThreadState_GetDict());
-    if (st != NULL)
-        return Py_NewRef(st);
-    if (PyErr_Occurred())
-        return NULL;
-    PyObject *tls = PyDict_GetItemWithError(core_dict, s_tls);  /* borrowed */
-    if (tls == NULL) {
-        if (PyErr_Occurred())
-            return NULL;
-        Py_RETURN_NONE;
-    }
-    if (lookup_attr(tls, s_st, &st) < 0)
-        return NULL;
-    return st != NULL ? st : Py_NewRef(Py_None);
+    PyObject *st;
+    int found = bound_state_of(PyThreadState_GetDict(), &st);
+    if (found != 0)
+        return found > 0 ? st : NULL;
+    Py_RETURN_NONE;
 }
 
 /* new_state_key(): forget every thread's binding (a new recording, or a forked

@@ -724,9 +724,9 @@ if _core.speedups is not None:  # (in C: Thread.start waits on one each time)
 # ------------------------------------------------------------------ threads
 
 def _thread_start(self: threading.Thread) -> None:
-    if _core.ON and _record_start(self):
+    if _core.ON and _record_start(self):  # (a pool's worker: its module is imported)
         try:
-            _jobs.install_for_worker(self._target)
+            _jobs.install()
         except Exception:  # (nothing of ours may reach the program)
             pass
     _orig_start(self)

@@ -1127,7 +1127,7 @@ def test_pool_jobs_run_no_python_code_of_the_recorder(rec):
     result, calls = _recorder_calls(lambda: _pool_jobs(20), "_jobs.py")
     trace = rec.stop()
     assert result == list(range(20))
-    assert calls.pop("install_for_worker", 1) == 1  # (once a worker thread: not per job)
+    assert calls.pop("install", 1) == 1  # (once a worker thread: not per job)
     assert calls.pop("_name_of", 1) == calls.pop("job_name", 1) == 1  # (first sight of abs)
     assert calls == {"_traced_result": 20, "_traced_exception": 20}
     assert len(trace.objects("segment")) == 20
@@ -1388,7 +1388,7 @@ def test_thread_start_and_event_wait_run_no_python_code_of_the_recorder(rec):
 
     _, calls = _recorder_calls(start_one, "_threading.py", "_jobs.py")
     trace = rec.stop()
-    assert not {"_event_wait", "_py_record_start", "install_for_worker",
+    assert not {"_event_wait", "_py_record_start", "install",
                 "runs_pool_worker"} & set(calls), calls
     assert trace.ops(trace.thread("no-python-start")["id"])["start"] == 1
 
