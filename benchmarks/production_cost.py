@@ -32,7 +32,11 @@ Workloads (``--quick`` divides their sizes by 20, for CI smoke runs):
   a bounded load from a client in another process: 4 client threads, 1,500 requests
   in all.  Only the server is measured.
 
-The machine may be shared and noisy: compare ratios from one run, not across runs.
+Before measuring, the recorder's bytecode is cached (``compileall``), as ``pip
+install`` does: in a source checkout under ``PYTHONDONTWRITEBYTECODE=1`` every traced
+process would otherwise compile the recorder's edited modules, 10-20 ms of CPU that
+no installed copy pays.  The machine may be shared and noisy: compare ratios from
+one run, not across runs.
 ``--instructions`` counts the instructions of the whole process under callgrind
 instead (sizes / 5, one bare and one traced run each; ``http``: the server's
 instructions per request, from runs of 100 and 400 requests), a figure the load does
@@ -253,6 +257,23 @@ def _trace_counts(folder: str) -> dict:
 
 MODE = "full"  # the recording mode of the traced rounds (--mode)
 
+# pip install compiles a package's bytecode; a source checkout under
+# PYTHONDONTWRITEBYTECODE=1 (set on this machine) has stale or no .pyc files, and
+# every traced process would compile the recorder's changed modules (10+ ms each).
+COMPILE_RECORDER = ("import compileall, os, sys, recorder; "
+                    "ok = compileall.compile_dir(os.path.dirname(recorder.__file__), quiet=1); "
+                    "sys.exit(0 if ok else 1)")
+
+
+def compile_recorder_bytecode() -> bool:
+    """Cache the bytecode of the recorder the children import, as an install does;
+    False where it cannot be written (the traced rounds then compile it each time)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LOCKSCOPE_OUT", "LOCKSCOPE_MODE", "PYTHONDONTWRITEBYTECODE")}
+    done = subprocess.run([sys.executable, "-c", COMPILE_RECORDER], env=env,
+                          capture_output=True, timeout=120)
+    return done.returncode == 0
+
 
 def run_child(name: str, sizes: dict, trace_dir: str | None, timeout: float) -> dict:
     """One round of one workload in a fresh process: its rusage (wait4), wall time,
@@ -407,6 +428,9 @@ def main() -> None:
     MODE = args.mode
     rounds = args.rounds or (1 if args.quick else 5)
     names = args.only or list(WORKLOADS)
+    if not compile_recorder_bytecode():
+        print("warning: the recorder's bytecode could not be cached: every traced "
+              "process compiles it", file=sys.stderr)
     if args.instructions:
         print(f"instructions, whole process, callgrind (python {sys.version.split()[0]}), "
               "sizes / 5:", flush=True)
