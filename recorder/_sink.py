@@ -33,6 +33,8 @@ _take = _core.speedups.take if _core.speedups is not None else None
 _take_states = _core.speedups.take_states if _core.speedups is not None else None
 _define_state = getattr(_core.speedups, "define_state", None)
 _encode_batches = getattr(_core.speedups, "encode_batches", None)
+# The sets of ids written (one per definition of a part): hidden from the cyclic GC.
+_int_set = (lambda: _core.speedups.untrack_ints(set())) if _core.speedups is not None else set
 
 FORMAT = "lockscope-trace"
 VERSION = 1
@@ -187,8 +189,8 @@ class Sink:
         self.fd = -1
         self.files: list[str] = []
         self.part_bytes = 0
-        self.written: set[int] = set()
-        self.written_sites: set[int] = set()
+        self.written: set[int] = _int_set()
+        self.written_sites: set[int] = _int_set()
         self.failed = False
         self.closed = False
         self._stopping = False
@@ -233,8 +235,8 @@ class Sink:
             os.close(folder)
         self.files.append(path)
         self.part_bytes = len(first) if first else 0
-        self.written = set()
-        self.written_sites = set()
+        self.written = _int_set()
+        self.written_sites = _int_set()
         self.header_written = bool(first)
 
     def write_header_now(self) -> None:
@@ -541,8 +543,8 @@ class Sink:
         return True
 
     def _reset_part(self) -> None:
-        self.written = set()
-        self.written_sites = set()
+        self.written = _int_set()
+        self.written_sites = _int_set()
         self.header_written = False
 
     def _lose(self, batches: list, first: int, start: int) -> None:

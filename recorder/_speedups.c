@@ -54,7 +54,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 17
+#define API_VERSION 18
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -1350,6 +1350,23 @@ attach_ref(PyObject *obj, PyObject *oid, PyObject *rec)
         rc = swallow();
     Py_DECREF(r);
     return rc;
+}
+
+/* untrack_ints(s) -> s: an empty set the writer fills with ints only (the ids and
+ * sites it has written) hidden from the cyclic GC, which walked it, a set as big
+ * as a trace part's definitions, in each full collection of a program that
+ * makes a primitive per request.  Ints can close no cycle; a set is never tracked
+ * again once untracked. */
+static PyObject *
+untrack_ints(PyObject *mod, PyObject *s)
+{
+    if (!PySet_CheckExact(s) || PySet_GET_SIZE(s) != 0) {
+        PyErr_SetString(PyExc_TypeError, "untrack_ints(an empty set)");
+        return NULL;
+    }
+    if (PyObject_GC_IsTracked(s))
+        PyObject_GC_UnTrack(s);
+    return Py_NewRef(s);
 }
 
 static PyObject *
@@ -4748,6 +4765,8 @@ static PyMethodDef module_methods[] = {
      "set_condition_hooks(original_notify, original_notify_all): what CondHooks calls"},
     {"define_state", define_state_py, METH_VARARGS,
      "define_state(thread_state, written, out) -> id, or -2: Python must define it"},
+    {"untrack_ints", untrack_ints, METH_O,
+     "untrack_ints(s) -> s: an empty set to hold ints only, hidden from the GC"},
     {"set_plain_lock_types", set_plain_lock_types, METH_O,
      "set_plain_lock_types(types): traced locks of these exact types are hidden from the GC"},
     {"define", (PyCFunction)(void (*)(void))define_c, METH_FASTCALL | METH_KEYWORDS,
