@@ -156,14 +156,17 @@ def install() -> None:
         return
     _originals = (item.__init__, item.run, future.result, future.exception)
     if _core.speedups is not None:  # the same in C: no recorder frame per job
-        _core.speedups.set_job_hooks(item.__init__, item.run, _names, _name_of, _SUBMIT)
+        _core.speedups.set_job_hooks(item.__init__, item.run, _names, _name_of, _SUBMIT,
+                                     future.result, future.exception)
         item.__init__ = _core.speedups.job_init
         item.run = _core.speedups.job_run
+        future.result = _core.speedups.job_result
+        future.exception = _core.speedups.job_exception
     else:
         item.__init__ = _traced_init
         item.run = _traced_run
-    future.result = _traced_result
-    future.exception = _traced_exception
+        future.result = _traced_result
+        future.exception = _traced_exception
 
 
 def runs_pool_worker(thread: Any) -> bool:

@@ -34,15 +34,19 @@ call_with_self(PyObject *fn, PyObject *self, PyObject *const *args, Py_ssize_t n
     return r;
 }
 
-/* set_job_hooks(init, run, names, name_of, submit_extra): what job_init and
- * job_run call and read. */
+static PyObject *job_orig_result, *job_orig_exception;  /* Future's own */
+
+/* set_job_hooks(init, run, names, name_of, submit_extra, result, exception): what
+ * job_init, job_run, job_result and job_exception call and read. */
 static PyObject *
 set_job_hooks(PyObject *mod, PyObject *args)
 {
-    PyObject *init, *run, *names, *name_of, *extra;
-    if (!PyArg_ParseTuple(args, "OOO!OO!", &init, &run, &PyDict_Type, &names, &name_of,
-                          &PyDict_Type, &extra))
+    PyObject *init, *run, *names, *name_of, *extra, *result, *exception;
+    if (!PyArg_ParseTuple(args, "OOO!OO!OO", &init, &run, &PyDict_Type, &names, &name_of,
+                          &PyDict_Type, &extra, &result, &exception))
         return NULL;
+    Py_XSETREF(job_orig_result, Py_NewRef(result));
+    Py_XSETREF(job_orig_exception, Py_NewRef(exception));
     Py_XSETREF(job_orig_init, Py_NewRef(init));
     Py_XSETREF(job_orig_run, Py_NewRef(run));
     Py_XSETREF(job_names, Py_NewRef(names));
@@ -206,6 +210,44 @@ job_passed(PyObject *mod, PyObject *future)
     Py_RETURN_NONE;
 }
 
+/* Future.result/exception(self, timeout=None): job_passed, then the original
+ * (no recorder frame: a pool's map calls result() once a job). */
+static PyObject *
+job_outcome(PyObject *orig, PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *kwnames)
+{
+    if (orig == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "traced Future without its original methods");
+        return NULL;
+    }
+    PyObject *r = job_passed(NULL, self);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    return call_with_self(orig, self, args, nargs, kwnames);
+}
+
+static PyObject *
+job_result(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return job_outcome(job_orig_result, self, args, nargs, kwnames);
+}
+
+static PyObject *
+job_exception(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return job_outcome(job_orig_exception, self, args, nargs, kwnames);
+}
+
+static PyMethodDef job_result_def = {
+    "result", (PyCFunction)(void (*)(void))job_result, METH_FASTCALL | METH_KEYWORDS,
+    "result($self, /, timeout=None)\n--\n\n"
+    "The future's own result(), after a pass on its condition if it is done (lockscope)."};
+static PyMethodDef job_exception_def = {
+    "exception", (PyCFunction)(void (*)(void))job_exception, METH_FASTCALL | METH_KEYWORDS,
+    "exception($self, /, timeout=None)\n--\n\n"
+    "The future's own exception(), after a pass on its condition if it is done (lockscope)."};
+
 static PyMethodDef job_init_def = {
     "__init__", (PyCFunction)(void (*)(void))job_init, METH_FASTCALL | METH_KEYWORDS,
     "The work item's own __init__, then its job's segment and submission (lockscope)."};
@@ -224,7 +266,7 @@ jobs_init(PyObject *m)
             || !(op_segment_end = intern("segment-end"))
             || !(int_minus_one = PyLong_FromLong(-1)))
         return -1;
-    static const char *const names[2] = {"job_init", "job_run"};
-    PyMethodDef *defs[2] = {&job_init_def, &job_run_def};
-    return add_methods_for_any_class(m, defs, names, 2);
+    static const char *const names[4] = {"job_init", "job_run", "job_result", "job_exception"};
+    PyMethodDef *defs[4] = {&job_init_def, &job_run_def, &job_result_def, &job_exception_def};
+    return add_methods_for_any_class(m, defs, names, 4);
 }

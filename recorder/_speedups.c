@@ -1525,13 +1525,16 @@ set_lock_creators(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* The frame of the code that called the Python constructor calling us, past
- * recorder/_threading.py's own frames (a cursor to drop; NULL at the end). */
+/* The frame of the code that called the constructor calling us, past
+ * recorder/_threading.py's own frames (a cursor to drop; NULL at the end).
+ * `from_c`: the constructor is C (CondHooks, LockCore.rlock_init), with no frame
+ * of its own: the current frame is its caller's; else it is the Python
+ * constructor's. */
 static Frame
-creator_frame(void)
+creator_frame(int from_c)
 {
     Frame f = fr_current();
-    if (f != NULL)
+    if (f != NULL && !from_c)
         f = fr_back(f);
     while (f != NULL) {
         PyObject *file = fr_code(f)->co_filename;
@@ -1553,19 +1556,25 @@ creators_ready(void)
 /* in_thread_internals() -> bool: the primitive being made (from a Python
  * constructor) is for a Thread's own _started Event, whose handshake is
  * recorded as start/end/join instead (_threading._inside_thread_internals). */
-static PyObject *
-in_thread_internals(PyObject *mod, PyObject *Py_UNUSED(ignored))
+static int
+thread_internals_make(int from_c)
 {
     if (threading_file == NULL)
-        Py_RETURN_FALSE;
-    Frame f = creator_frame();
+        return 0;
+    Frame f = creator_frame(from_c);
     int inside = 0;
     if (f != NULL && (PyObject *)fr_code(f) == event_init_code) {
         f = fr_back(f);
         inside = f != NULL && (PyObject *)fr_code(f) == thread_init_code;
     }
     fr_drop(f);
-    return PyBool_FromLong(inside);
+    return inside;
+}
+
+static PyObject *
+in_thread_internals(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(thread_internals_make(0));
 }
 
 /* The owner (new reference) of a library constructor's frame `f`: its `self`,
@@ -1597,10 +1606,10 @@ frame_self(Frame f)
  * it had none) as new references; 2 when one did but its owner is not found here
  * (the Python path decides); -1 on error. */
 static int
-creator_owner(PyObject **owner, PyObject **otype, PyObject **oid)
+creator_owner(PyObject **owner, PyObject **otype, PyObject **oid, int from_c)
 {
     *owner = *otype = *oid = NULL;
-    Frame f = creator_frame();
+    Frame f = creator_frame(from_c);
     if (f == NULL)
         return 0;
     PyObject *key = PyLong_FromVoidPtr(fr_code(f));
@@ -1636,7 +1645,7 @@ error:
  * (_renamed: define()'s depth one frame further).  None, or NULL. */
 static PyObject *
 define_owned_condition(PyObject *mod, PyObject *cond, PyObject *lock_id, PyObject *owner,
-                       PyObject *otype, PyObject *oid)
+                       PyObject *otype, PyObject *oid, int from_c)
 {
     PyObject *role = NULL, *r = NULL;
     Py_INCREF(otype);
@@ -1671,8 +1680,9 @@ define_owned_condition(PyObject *mod, PyObject *cond, PyObject *lock_id, PyObjec
         if (k >= 0 && k < 3)
             role = Py_NewRef(queue_roles[k]);
     }
-    /* define(cond, "resource", otype, 4, lock=, owner=[, role=]) */
-    PyObject *dargs[7] = {cond, s_kind_resource, otype, int_four, lock_id, oid, role};
+    /* define(cond, "resource", otype, 4, lock=, owner=[, role=]) (3 from C: no frame) */
+    PyObject *dargs[7] = {cond, s_kind_resource, otype, from_c ? int_three : int_four, lock_id,
+                          oid, role};
     r = define_c(mod, dargs, 4, role != NULL ? kw_lock_owner_role : kw_lock_owner);
 done:
     Py_XDECREF(otype);
@@ -1686,23 +1696,21 @@ done:
  * the inner lock set, when the Python _ls_define must do it: the recording is
  * off, or the creator is a library constructor whose lock names an owner. */
 static PyObject *
-init_lock(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+init_lock_impl(PyObject *mod, PyObject *lock, PyObject *inner, PyObject *type,
+               PyObject *reentrant, int from_c)
 {
-    if (nargs != 4 || !PyObject_TypeCheck(args[0], &LockCore_Type)) {
-        PyErr_SetString(PyExc_TypeError, "init_lock(lock, inner, type, reentrant)");
-        return NULL;
-    }
-    Py_XSETREF(((LockCore *)args[0])->lock, Py_NewRef(args[1]));
+    Py_XSETREF(((LockCore *)lock)->lock, Py_NewRef(inner));
     int ready = creators_ready();
     if (ready <= 0)
         return ready < 0 ? NULL : Py_NewRef(Py_False);
     PyObject *owner, *otype, *oid;
-    int owned = creator_owner(&owner, &otype, &oid);
+    int owned = creator_owner(&owner, &otype, &oid, from_c);
     if (owned < 0 || owned == 2)
         return owned < 0 ? NULL : Py_NewRef(Py_False);
     /* define(lock, "lock", type, 3, reentrant=...[, owner=]): 3 is the creator,
-     * seen from the constructor that called us (an owner's: _ls_define's owner path) */
-    PyObject *dargs[6] = {args[0], s_kind_lock, args[2], int_three, args[3], oid};
+     * seen from the constructor that called us (an owner's: _ls_define's owner
+     * path); 2 from a C constructor, which has no frame */
+    PyObject *dargs[6] = {lock, s_kind_lock, type, from_c ? int_two : int_three, reentrant, oid};
     PyObject *r = define_c(mod, dargs, 4, owned ? kw_reentrant_owner : kw_reentrant);
     Py_XDECREF(owner);
     Py_XDECREF(otype);
@@ -1713,19 +1721,25 @@ init_lock(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_TRUE;
 }
 
+static PyObject *
+init_lock(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyObject_TypeCheck(args[0], &LockCore_Type)) {
+        PyErr_SetString(PyExc_TypeError, "init_lock(lock, inner, type, reentrant)");
+        return NULL;
+    }
+    return init_lock_impl(mod, args[0], args[1], args[2], args[3], 0);
+}
+
 /* init_condition(cond, lock, own_lock) -> bool: what the traced Condition's
  * __init__ does after the original's, for a condition no library constructor
  * owns (Future's, a program's own): its definition naming its lock (written
  * after the lock's: _ls_deps), and its own RLock's naming it as owner.  False
  * when the Python path must do it (an owner, recording off, an untraced lock). */
 static PyObject *
-init_condition(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+init_condition_impl(PyObject *mod, PyObject *cond, PyObject *lock, PyObject *own_lock,
+                    int from_c)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "init_condition(cond, lock, own_lock)");
-        return NULL;
-    }
-    PyObject *cond = args[0], *lock = args[1];
     if (!PyObject_TypeCheck(lock, &LockCore_Type) || ((LockCore *)lock)->ref == NULL)
         Py_RETURN_FALSE;
     int ready = creators_ready();
@@ -1733,13 +1747,13 @@ init_condition(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         return ready < 0 ? NULL : Py_NewRef(Py_False);
     Ref *lock_ref = (Ref *)((LockCore *)lock)->ref;
     PyObject *r, *owner, *otype, *oid;
-    int owned = creator_owner(&owner, &otype, &oid);
+    int owned = creator_owner(&owner, &otype, &oid, from_c);
     if (owned < 0 || owned == 2)
         return owned < 0 ? NULL : Py_NewRef(Py_False);
     if (owned) {
         /* (no owner constructor makes its own RLock: the Python path does that) */
-        r = args[2] == Py_True ? Py_NewRef(Py_False)
-            : define_owned_condition(mod, cond, lock_ref->id, owner, otype, oid);
+        r = own_lock == Py_True ? Py_NewRef(Py_False)
+            : define_owned_condition(mod, cond, lock_ref->id, owner, otype, oid, from_c);
         Py_DECREF(owner);
         Py_DECREF(otype);
         Py_DECREF(oid);
@@ -1747,7 +1761,8 @@ init_condition(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
             return r;
     }
     else {
-        PyObject *dargs[5] = {cond, s_kind_resource, s_type_condition, int_three, lock_ref->id};
+        PyObject *dargs[5] = {cond, s_kind_resource, s_type_condition,
+                              from_c ? int_two : int_three, lock_ref->id};
         r = define_c(mod, dargs, 4, kw_lock);
         if (r == NULL)
             return NULL;
@@ -1774,7 +1789,7 @@ init_condition(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         Py_XSETREF(((Ref *)ref)->deps, ref_deps);
     }
     Py_XDECREF(ref);
-    if (args[2] == Py_True && plain_lock_types != NULL
+    if (own_lock == Py_True && plain_lock_types != NULL
             && PyTuple_GET_SIZE(plain_lock_types) > 1
             && (PyObject *)Py_TYPE(lock) == PyTuple_GET_ITEM(plain_lock_types, 1)) {
         /* (its own RLock: the definition the lock's Ref holds) */
@@ -1787,6 +1802,16 @@ init_condition(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
     }
     Py_RETURN_TRUE;
+}
+
+static PyObject *
+init_condition(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "init_condition(cond, lock, own_lock)");
+        return NULL;
+    }
+    return init_condition_impl(mod, args[0], args[1], args[2], 0);
 }
 
 /* The buffer of `st` (new reference in *buf) when the budget has room for one
@@ -2301,6 +2326,81 @@ CondHooks_notify_all(PyObject *self, PyObject *const *args, Py_ssize_t nargs, Py
     return r;
 }
 
+/* The traced Condition's constructor in C (set_constructors): __new__ and
+ * __init__ of recorder/_threading.py's Condition without a Python frame each;
+ * a pool makes one per job (each Future's).  What it needs of _threading.py:
+ * the original Condition and its __init__, the traced RLock, the Python rest of
+ * a definition init_condition leaves to Python (_define_condition(cond, lock,
+ * own_lock, 1)) and the Python __init__ for odd arguments (its errors). */
+static PyObject *ctor_orig_condition, *ctor_orig_condition_init, *ctor_traced_rlock,
+    *ctor_condition_rest, *ctor_py_condition_init;
+
+/* fn(self, *args, **kwds) for an __init__: 0, or -1 with its error. */
+static int
+init_with_self(PyObject *fn, PyObject *self, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    PyObject *all = PyTuple_New(n + 1);
+    if (all == NULL)
+        return -1;
+    PyTuple_SET_ITEM(all, 0, Py_NewRef(self));
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyTuple_SET_ITEM(all, i + 1, Py_NewRef(PyTuple_GET_ITEM(args, i)));
+    PyObject *r = PyObject_Call(fn, all, kwds);
+    Py_DECREF(all);
+    Py_XDECREF(r);
+    return r != NULL ? 0 : -1;
+}
+
+static PyObject *
+CondHooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    /* A Thread's own _started Event: an untraced condition (as in_thread_internals) */
+    if (ctor_orig_condition != NULL && thread_internals_make(1))
+        return PyObject_Call(ctor_orig_condition, args, kwds);
+    return type->tp_alloc(type, 0);
+}
+
+static int
+CondHooks_init(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    if (ctor_py_condition_init == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "traced Condition without its constructors");
+        return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(args), nkw = kwds != NULL ? PyDict_GET_SIZE(kwds) : 0;
+    PyObject *lock = Py_None;
+    if (n == 1 && nkw == 0) {
+        lock = PyTuple_GET_ITEM(args, 0);
+    }
+    else if (n == 0 && nkw == 1) {
+        lock = PyDict_GetItemWithError(kwds, PyTuple_GET_ITEM(kw_lock, 0));  /* (borrowed) */
+        if (lock == NULL && PyErr_Occurred())
+            return -1;
+    }
+    if (lock == NULL || n + nkw > 1)  /* odd arguments: the Python __init__ raises */
+        return init_with_self(ctor_py_condition_init, self, args, kwds);
+    int own = lock == Py_None;
+    lock = own ? PyObject_CallNoArgs(ctor_traced_rlock) : Py_NewRef(lock);
+    if (lock == NULL)
+        return -1;
+    PyObject *own_lock = own ? Py_True : Py_False;
+    PyObject *cargs[2] = {self, lock};
+    PyObject *r = PyObject_Vectorcall(ctor_orig_condition_init, cargs, 2, NULL);
+    if (r != NULL) {
+        Py_DECREF(r);
+        r = init_condition_impl(NULL, self, lock, own_lock, 1);
+    }
+    if (r == Py_False) {
+        Py_DECREF(r);
+        PyObject *rargs[4] = {self, lock, own_lock, int_one};
+        r = PyObject_Vectorcall(ctor_condition_rest, rargs, 4, NULL);
+    }
+    Py_DECREF(lock);
+    Py_XDECREF(r);
+    return r != NULL ? 0 : -1;
+}
+
 static PyMethodDef CondHooks_methods[] = {
     {"notify", (PyCFunction)(void (*)(void))CondHooks_notify, METH_FASTCALL | METH_KEYWORDS,
      "Wake up one or more threads waiting on this condition, if any."},
@@ -2314,9 +2414,11 @@ static PyTypeObject CondHooks_Type = {
     .tp_name = "recorder._speedups.CondHooks",
     .tp_basicsize = sizeof(PyObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "notify/notify_all of the traced threading.Condition (recorder/_threading.py).",
+    .tp_doc = "notify/notify_all, __new__ and __init__ of the traced threading.Condition"
+              " (recorder/_threading.py).",
     .tp_methods = CondHooks_methods,
-    .tp_new = PyType_GenericNew,
+    .tp_new = CondHooks_new,
+    .tp_init = CondHooks_init,
 };
 
 /* ---------------------------------------------------- asyncio async-with */
@@ -2978,7 +3080,71 @@ LockCore_inner_is_owned(LockCore *self, PyObject *Py_UNUSED(ignored))
     return inner_call(self, s_is_owned, NULL);
 }
 
+/* The traced RLock's __init__ in C (recorder/_threading.py sets RLock.__init__ to
+ * it): the inner RLock made and the lock defined as init_lock does, without the
+ * Python frame of a constructor a Future's condition runs each.  Arguments (an
+ * error, deprecated on 3.13) go to the Python __init__. */
+static PyObject *ctor_crlock, *ctor_py_rlock_init, *s_type_rlock, *s_ls_define;
+
+static PyObject *
+LockCore_rlock_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (ctor_crlock == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "traced RLock without its constructors");
+        return NULL;
+    }
+    if (nargs > 0 || kwnames != NULL) {
+        Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+        PyObject *stack[17] = {self};
+        if (nargs + nkw > 16) {
+            PyErr_SetString(PyExc_TypeError, "RLock() takes no arguments");
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < nargs + nkw; i++)
+            stack[1 + i] = args[i];
+        return PyObject_Vectorcall(ctor_py_rlock_init, stack, 1 + nargs, kwnames);
+    }
+    PyObject *inner = PyObject_CallNoArgs(ctor_crlock);
+    if (inner == NULL)
+        return NULL;
+    PyObject *r = init_lock_impl(NULL, self, inner, s_type_rlock, Py_True, 1);
+    Py_DECREF(inner);
+    if (r == Py_False) {  /* _ls_define's Python path: its creator is _getframe(1) there */
+        Py_DECREF(r);
+        PyObject *margs[4] = {self, s_type_rlock, Py_True, int_one};
+        r = PyObject_VectorcallMethod(s_ls_define, margs, 4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    }
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+/* set_constructors(orig_condition, traced_rlock, condition_rest, py_condition_init,
+ * crlock, py_rlock_init): what CondHooks_new/init and LockCore_rlock_init call. */
+static PyObject *
+set_constructors(PyObject *mod, PyObject *args)
+{
+    PyObject *cond, *rlock, *rest, *py_cond_init, *crlock, *py_rlock_init;
+    if (!PyArg_ParseTuple(args, "OOOOOO", &cond, &rlock, &rest, &py_cond_init, &crlock,
+                          &py_rlock_init))
+        return NULL;
+    PyObject *init = PyObject_GetAttrString(cond, "__init__");
+    if (init == NULL)
+        return NULL;
+    Py_XSETREF(ctor_orig_condition_init, init);
+    Py_XSETREF(ctor_orig_condition, Py_NewRef(cond));
+    Py_XSETREF(ctor_traced_rlock, Py_NewRef(rlock));
+    Py_XSETREF(ctor_condition_rest, Py_NewRef(rest));
+    Py_XSETREF(ctor_py_condition_init, Py_NewRef(py_cond_init));
+    Py_XSETREF(ctor_crlock, Py_NewRef(crlock));
+    Py_XSETREF(ctor_py_rlock_init, Py_NewRef(py_rlock_init));
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef LockCore_methods[] = {
+    {"_rlock_init", (PyCFunction)(void (*)(void))LockCore_rlock_init,
+     METH_FASTCALL | METH_KEYWORDS, "The traced RLock's __init__."},
     {"_probe_owned", (PyCFunction)LockCore_is_owned, METH_NOARGS,
      "True when the (non-reentrant) lock is held: Condition's _is_owned."},
     {"_inner_is_owned", (PyCFunction)LockCore_inner_is_owned, METH_NOARGS,
@@ -4765,6 +4931,9 @@ static PyMethodDef module_methods[] = {
      "set_condition_hooks(original_notify, original_notify_all): what CondHooks calls"},
     {"define_state", define_state_py, METH_VARARGS,
      "define_state(thread_state, written, out) -> id, or -2: Python must define it"},
+    {"set_constructors", set_constructors, METH_VARARGS,
+     "set_constructors(orig_condition, traced_rlock, condition_rest, py_condition_init,"
+     " crlock, py_rlock_init)"},
     {"untrack_ints", untrack_ints, METH_O,
      "untrack_ints(s) -> s: an empty set to hold ints only, hidden from the GC"},
     {"set_plain_lock_types", set_plain_lock_types, METH_O,
@@ -4782,7 +4951,8 @@ static PyMethodDef module_methods[] = {
     {"emit_here", (PyCFunction)(void (*)(void))emit_here, METH_FASTCALL,
      "emit_here(op, obj, depth, extra=None): emit(op, obj, site_id(depth), extra) in one call"},
     {"set_job_hooks", set_job_hooks, METH_VARARGS,
-     "set_job_hooks(init, run, names, name_of, submit_extra): what job_init and job_run use"},
+     "set_job_hooks(init, run, names, name_of, submit_extra, result, exception):"
+     " what job_init, job_run, job_result and job_exception use"},
     {"set_simplequeue_hooks", set_simplequeue_hooks, METH_VARARGS,
      "set_simplequeue_hooks(put, get, Empty): the originals simplequeue_put/get call"},
     {"set_event_hooks", set_event_hooks, METH_O,
@@ -4887,6 +5057,7 @@ PyInit__speedups(void)
         || !(s_a_daemonic = intern("_daemonic")) || !(s_a_ident = intern("_ident"))
         || !(s_a_native_id = intern("_native_id"))
         || !(s_kind_lock = intern("lock")) || !(s_kind_resource = intern("resource"))
+        || !(s_type_rlock = intern("threading.RLock")) || !(s_ls_define = intern("_ls_define"))
         || !(s_type_condition = intern("threading.Condition")) || !(s_owner = intern("owner"))
         || !(s_ls_deps = intern("_ls_deps"))
         || !(kw_reentrant = Py_BuildValue("(N)", intern("reentrant")))

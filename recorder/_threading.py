@@ -321,7 +321,7 @@ class RLock(_LockBase):
 
     __slots__ = ()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def _py_init(self, *args: Any, **kwargs: Any) -> None:
         if (args or kwargs) and _RLOCK_ARGS_DEPRECATED:
             import warnings  # as threading.RLock() does on 3.13+
 
@@ -329,6 +329,10 @@ class RLock(_LockBase):
                           DeprecationWarning, stacklevel=2)
         if not _init_lock(self, _CRLock(*args, **kwargs), "threading.RLock", True):
             self._ls_define("threading.RLock", True, 2)
+
+    _py_init.__name__, _py_init.__qualname__ = "__init__", "RLock.__init__"
+    # (in C when built, arguments aside: a Future's condition makes one per job)
+    __init__ = getattr(_LockCore, "_rlock_init", _py_init)
 
     def locked(self) -> bool:  # Python 3.13+ has RLock.locked
         lock = self._lock
@@ -507,43 +511,60 @@ else:
     _CondHooks = _PyCondHooks
 
 
+def _define_condition(cond: Any, lock: Any, own_lock: bool, up: int) -> None:
+    """A traced Condition's definition where ``_init_condition`` (C) leaves it to
+    Python; ``up``: its creator's frame, as _getframe counts here (1 from the C
+    constructor, which has no frame; 2 from the Python ``__init__``)."""
+    fields: dict = {"lock": getattr(lock, "_ls_id", None)}
+    type_ = "threading.Condition"
+    if _core.ON:
+        oid, otype, owner = _owner_of(sys._getframe(up))
+        if oid is not None:
+            fields["owner"] = oid
+            type_ = otype
+            if otype.startswith("queue."):
+                n = getattr(owner, "_ls_nconds", 0)
+                owner._ls_nconds = n + 1
+                if n < len(_QUEUE_ROLES):
+                    fields["role"] = _QUEUE_ROLES[n]
+    define(cond, "resource", type_, 2 + up, **fields)
+    if (type_ in _STANDS_FOR_OWNER or "role" in fields) and _core.ON:
+        # An Event's (Barrier's) condition is the Event, a queue's condition one
+        # side of the queue: named by the line that made the Event (queue)
+        _renamed(cond._ls_def, sys._getframe(up))
+    if fields["lock"] is not None:
+        _core.set_deps(cond, (lock,))  # its definition names the lock: define that first
+    if own_lock and isinstance(lock, RLock):
+        lock._ls_def["owner"] = cond._ls_id
+
+
+def _py_condition_new(cls: type, lock: Any = None) -> Any:
+    if _in_thread_internals():
+        return _OrigCondition(lock)
+    return _CondHooks.__new__(cls)
+
+
+def _py_condition_init(self: Any, lock: Any = None) -> None:
+    own_lock = lock is None
+    if own_lock:
+        lock = RLock()
+    _OrigCondition.__init__(self, lock)
+    if not _init_condition(self, lock, own_lock):
+        _define_condition(self, lock, own_lock, 2)
+
+
+# (named as in the class: the original's argument errors name Condition.__init__)
+_py_condition_new.__name__, _py_condition_new.__qualname__ = "__new__", "Condition.__new__"
+_py_condition_init.__name__, _py_condition_init.__qualname__ = "__init__", "Condition.__init__"
+
+
 class Condition(_CondHooks, _OrigCondition):
     """A traced ``threading.Condition``: its waits and notifications are recorded
     on the condition; the release and re-acquire of its lock on the lock."""
 
-    def __new__(cls, lock: Any = None) -> Any:
-        if _in_thread_internals():
-            return _OrigCondition(lock)
-        return super().__new__(cls)
-
-    def __init__(self, lock: Any = None) -> None:
-        own_lock = lock is None
-        if own_lock:
-            lock = RLock()
-        super().__init__(lock)
-        if _init_condition(self, lock, own_lock):
-            return
-        fields: dict = {"lock": getattr(lock, "_ls_id", None)}
-        type_ = "threading.Condition"
-        if _core.ON:
-            oid, otype, owner = _owner_of(sys._getframe(1))
-            if oid is not None:
-                fields["owner"] = oid
-                type_ = otype
-                if otype.startswith("queue."):
-                    n = getattr(owner, "_ls_nconds", 0)
-                    owner._ls_nconds = n + 1
-                    if n < len(_QUEUE_ROLES):
-                        fields["role"] = _QUEUE_ROLES[n]
-        define(self, "resource", type_, 3, **fields)
-        if (type_ in _STANDS_FOR_OWNER or "role" in fields) and _core.ON:
-            # An Event's (Barrier's) condition is the Event, a queue's condition one
-            # side of the queue: named by the line that made the Event (queue)
-            _renamed(self._ls_def, sys._getframe(1))
-        if fields["lock"] is not None:
-            _core.set_deps(self, (lock,))  # its definition names the lock: define that first
-        if own_lock and isinstance(lock, RLock):
-            lock._ls_def["owner"] = self._ls_id
+    if _core.speedups is None:  # (else _CondHooks' own, in C: no frame per condition)
+        __new__ = _py_condition_new
+        __init__ = _py_condition_init
 
     def _ls_record(self) -> dict:
         return self._ls_def
@@ -587,6 +608,11 @@ class Condition(_CondHooks, _OrigCondition):
                     pass
 
     # notify and notify_all: _CondHooks'.  notifyAll is the original's: it warns (DeprecationWarning), then calls notify_all.
+
+
+if _core.speedups is not None:
+    _core.speedups.set_constructors(_OrigCondition, RLock, _define_condition,
+                                    _py_condition_init, _CRLock, RLock._py_init)
 
 
 def _emit_x(st: Any, op: str, obj: Any, site: int, extra: dict | None) -> None:
