@@ -3524,18 +3524,44 @@ plain_len(PyObject *s)
         return -1;
     Py_ssize_t n = PyUnicode_GET_LENGTH(s);
     size_t slot = ((uintptr_t)s >> 4) & (PLAIN_CACHE - 1);
-    if (n >= 8 && plain_seen[slot] == s)
+    /* (interned: the keys of every definition and event, scanned twice each) */
+    int cached = n >= 8 || PyUnicode_CHECK_INTERNED(s);
+    if (cached && plain_seen[slot] == s)
         return n;
     const unsigned char *c = PyUnicode_1BYTE_DATA(s);
     for (Py_ssize_t i = 0; i < n; i++)
         if (c[i] < 0x20 || c[i] == '"' || c[i] == '\\' || c[i] == 0x7f)
             return -1;
-    if (n >= 8) {
+    if (cached) {
         PyObject *old = plain_seen[slot];
         plain_seen[slot] = Py_NewRef(s);
         Py_XDECREF(old);  /* (a str: its dealloc runs no Python code) */
     }
     return n;
+}
+
+/* An exact int's value when it has at most two digits (*r; returns 1), read
+ * in place: a definition's ids, sites and time stamp, 12 fields each written
+ * twice over (plain_size, out_extra).  0: ask PyLong_AsLongLongAndOverflow. */
+static inline int
+small_ll(PyObject *v, long long *r)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    if (!PyUnstable_Long_IsCompact((PyLongObject *)v))
+        return 0;
+    *r = (long long)PyUnstable_Long_CompactValue((PyLongObject *)v);
+    return 1;
+#else
+    const digit *d = ((PyLongObject *)v)->ob_digit;
+    switch (Py_SIZE(v)) {
+    case 0: *r = 0; return 1;
+    case 1: *r = (long long)d[0]; return 1;
+    case -1: *r = -(long long)d[0]; return 1;
+    case 2: *r = (long long)d[0] | ((long long)d[1] << PyLong_SHIFT); return 1;
+    case -2: *r = -((long long)d[0] | ((long long)d[1] << PyLong_SHIFT)); return 1;
+    default: return 0;
+    }
+#endif
 }
 
 /* A ``name`` event has a record of its own (see Sink._encode). */
@@ -3575,11 +3601,14 @@ plain_size(PyObject *extra, size_t *len, int any_key)
             total += 5;
         }
         else if (PyLong_CheckExact(value)) {
-            int overflow;
-            (void)PyLong_AsLongLongAndOverflow(value, &overflow);
-            if (overflow || PyErr_Occurred()) {
-                PyErr_Clear();
-                return -1;
+            long long v;
+            if (!small_ll(value, &v)) {
+                int overflow;
+                (void)PyLong_AsLongLongAndOverflow(value, &overflow);
+                if (overflow || PyErr_Occurred()) {
+                    PyErr_Clear();
+                    return -1;
+                }
             }
             total += 24;
         }
@@ -3620,7 +3649,8 @@ out_extra(Out *o, PyObject *extra)
             LIT(o, "false");
         }
         else if (PyLong_CheckExact(value)) {
-            out_int(o, PyLong_AsLongLong(value));
+            long long v;
+            out_int(o, small_ll(value, &v) ? v : PyLong_AsLongLong(value));
         }
         else {
             o->data[o->len++] = '"';

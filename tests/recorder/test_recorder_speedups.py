@@ -378,7 +378,10 @@ def test_the_c_encoder_writes_plain_extra_fields_as_python_does(rec, monkeypatch
     site = st.buf[-2][3]
     ts = 1_000_000_000_123
     plain = [{"sig": "notify", "n": 3}, {"outcome": "ok"}, {"flag": True, "none": None},
-             {"off": False, "neg": -5}, {}]
+             {"off": False, "neg": -5}, {},
+             # ints of 0, 1, 2 and 3 digits of 30 bits (read in place up to 2)
+             {"a": 0, "b": 2 ** 30 - 1, "c": -(2 ** 30), "d": 2 ** 60 - 1, "e": -(2 ** 60) + 1,
+              "f": 2 ** 60, "g": -(2 ** 63), "h": 2 ** 63 - 1, "i": 33_000_000_000_000}]
     other = [{"timeout": 0.5}, {"error": 'Weird"Name'}, {"error": "caf\u00e9"},
              {"k": "x"}, {"sig": "a\nb"}]
     events = [(ts + i, "signal", lock, site if i % 2 else 0, None, extra)
