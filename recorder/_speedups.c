@@ -3120,15 +3120,59 @@ LockCore_rlock_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
     Py_RETURN_NONE;
 }
 
+/* threading.Lock() before 3.13 (_threading._LockFactory.__call__, set there):
+ * _thread.allocate_lock()'s traced Lock, made and defined without the Python
+ * frame of a constructor (a Thread's _started Event makes one each). */
+static PyObject *ctor_lock_type, *ctor_allocate_lock, *s_type_lock;
+
+static PyObject *
+lock_factory_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (ctor_lock_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "traced Lock without its constructors");
+        return NULL;
+    }
+    if (nargs > 0 || kwnames != NULL || thread_internals_make(1))  /* (its own errors) */
+        return PyObject_Vectorcall(ctor_allocate_lock, args, nargs, kwnames);
+    PyTypeObject *type = (PyTypeObject *)ctor_lock_type;
+    PyObject *lock = type->tp_alloc(type, 0);
+    PyObject *inner = lock != NULL ? PyObject_CallNoArgs(ctor_allocate_lock) : NULL;
+    PyObject *r = inner != NULL
+        ? init_lock_impl(NULL, lock, inner, s_type_lock, Py_False, 1) : NULL;
+    Py_XDECREF(inner);
+    if (r == Py_False) {  /* _ls_define's Python path: its creator is _getframe(1) there */
+        Py_DECREF(r);
+        PyObject *margs[4] = {lock, s_type_lock, Py_False, int_one};
+        r = PyObject_VectorcallMethod(s_ls_define, margs, 4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    }
+    if (r == NULL) {
+        Py_XDECREF(lock);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return lock;
+}
+
+static PyMethodDef lock_factory_call_def = {
+    "__call__", (PyCFunction)(void (*)(void))lock_factory_call, METH_FASTCALL | METH_KEYWORDS,
+    "A traced threading.Lock (lockscope)."};
+
 /* set_constructors(orig_condition, traced_rlock, condition_rest, py_condition_init,
- * crlock, py_rlock_init): what CondHooks_new/init and LockCore_rlock_init call. */
+ * crlock, py_rlock_init, lock_type, allocate_lock): what CondHooks_new/init,
+ * LockCore_rlock_init and lock_factory_call call. */
 static PyObject *
 set_constructors(PyObject *mod, PyObject *args)
 {
-    PyObject *cond, *rlock, *rest, *py_cond_init, *crlock, *py_rlock_init;
-    if (!PyArg_ParseTuple(args, "OOOOOO", &cond, &rlock, &rest, &py_cond_init, &crlock,
-                          &py_rlock_init))
+    PyObject *cond, *rlock, *rest, *py_cond_init, *crlock, *py_rlock_init, *lock, *allocate;
+    if (!PyArg_ParseTuple(args, "OOOOOOO!O", &cond, &rlock, &rest, &py_cond_init, &crlock,
+                          &py_rlock_init, &PyType_Type, &lock, &allocate))
         return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)lock, &LockCore_Type)) {
+        PyErr_SetString(PyExc_TypeError, "set_constructors: the traced Lock type");
+        return NULL;
+    }
+    Py_XSETREF(ctor_lock_type, Py_NewRef(lock));
+    Py_XSETREF(ctor_allocate_lock, Py_NewRef(allocate));
     PyObject *init = PyObject_GetAttrString(cond, "__init__");
     if (init == NULL)
         return NULL;
@@ -4963,7 +5007,7 @@ static PyMethodDef module_methods[] = {
      "define_state(thread_state, written, out) -> id, or -2: Python must define it"},
     {"set_constructors", set_constructors, METH_VARARGS,
      "set_constructors(orig_condition, traced_rlock, condition_rest, py_condition_init,"
-     " crlock, py_rlock_init)"},
+     " crlock, py_rlock_init, lock_type, allocate_lock)"},
     {"untrack_ints", untrack_ints, METH_O,
      "untrack_ints(s) -> s: an empty set to hold ints only, hidden from the GC"},
     {"set_plain_lock_types", set_plain_lock_types, METH_O,
@@ -5087,7 +5131,7 @@ PyInit__speedups(void)
         || !(s_a_daemonic = intern("_daemonic")) || !(s_a_ident = intern("_ident"))
         || !(s_a_native_id = intern("_native_id"))
         || !(s_kind_lock = intern("lock")) || !(s_kind_resource = intern("resource"))
-        || !(s_type_rlock = intern("threading.RLock")) || !(s_ls_define = intern("_ls_define"))
+        || !(s_type_rlock = intern("threading.RLock")) || !(s_type_lock = intern("threading.Lock")) || !(s_ls_define = intern("_ls_define"))
         || !(s_type_condition = intern("threading.Condition")) || !(s_owner = intern("owner"))
         || !(s_ls_deps = intern("_ls_deps"))
         || !(kw_reentrant = Py_BuildValue("(N)", intern("reentrant")))
@@ -5153,7 +5197,9 @@ PyInit__speedups(void)
         || PyModule_AddIntConstant(m, "API", API_VERSION) < 0
         || PyModule_AddObjectRef(m, "SUMMARY_COUNTED", sf_counted) < 0 || jobs_init(m) < 0
         || simplequeue_init(m) < 0 || semaphore_init(m) < 0
-        || event_init(m) < 0) {
+        || event_init(m) < 0
+        || add_methods_for_any_class(m, (PyMethodDef *[]){&lock_factory_call_def},
+                                     (const char *const[]){"lock_factory_call"}, 1) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -612,7 +612,9 @@ class Condition(_CondHooks, _OrigCondition):
 
 if _core.speedups is not None:
     _core.speedups.set_constructors(_OrigCondition, RLock, _define_condition,
-                                    _py_condition_init, _CRLock, RLock._py_init)
+                                    _py_condition_init, _CRLock, RLock._py_init, Lock,
+                                    _allocate_lock)
+    _LockFactory.__call__ = _core.speedups.lock_factory_call  # (no frame per Lock())
 
 
 def _emit_x(st: Any, op: str, obj: Any, site: int, extra: dict | None) -> None:

@@ -1585,3 +1585,36 @@ def test_a_condition_and_an_rlock_are_made_without_recorder_python(rec):
         assert d_fut["lib"] == "concurrent.futures", d_fut
         file, line, _ = trace.site(d_fut)
         assert file == THIS_FILE and lines[line - 1].endswith("# made here"), d_fut
+
+
+@needs_c
+@pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
+@pytest.mark.skipif(sys.version_info >= (3, 13), reason="threading.Lock is a class from 3.13")
+def test_threading_lock_is_made_without_recorder_python(rec):
+    """Before 3.13 threading.Lock is _thread.allocate_lock, which the recorder
+    replaces by a callable: its Python __call__ ran a frame per Lock(), and every
+    Thread makes one (its _started Event's lock, left untraced)."""
+    rec.start()
+
+    def make():
+        lock = threading.Lock()  # made here
+        thread = threading.Thread(target=int)
+        return lock, thread
+
+    make()  # (the first creation at a site goes through Python's define())
+    made, calls = _recorder_calls(lambda: [make() for _ in range(5)], "_threading.py",
+                                  "_core.py", "_naming.py")
+    with pytest.raises(TypeError, match=r"allocate_lock\(\) takes no arguments"):
+        threading.Lock(1)
+    for lock, _ in made:
+        with lock:
+            pass
+    trace = rec.stop()
+    assert calls == {}, calls
+    lines = Path(THIS_FILE).read_text().splitlines()
+    for lock, thread in made:
+        d = trace.defs[lock._ls_id]
+        assert d["type"] == "threading.Lock" and d["reentrant"] is False
+        file, line, _ = trace.site(d)
+        assert file == THIS_FILE and lines[line - 1].endswith("# made here"), d
+        assert not hasattr(thread._started._cond._lock, "_ls_id")  # (a Thread's own: untraced)
