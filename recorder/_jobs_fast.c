@@ -45,13 +45,10 @@ set_job_hooks(PyObject *mod, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOO!OO!OO", &init, &run, &PyDict_Type, &names, &name_of,
                           &PyDict_Type, &extra, &result, &exception))
         return NULL;
-    Py_XSETREF(job_orig_result, Py_NewRef(result));
-    Py_XSETREF(job_orig_exception, Py_NewRef(exception));
-    Py_XSETREF(job_orig_init, Py_NewRef(init));
-    Py_XSETREF(job_orig_run, Py_NewRef(run));
-    Py_XSETREF(job_names, Py_NewRef(names));
-    Py_XSETREF(job_name_of, Py_NewRef(name_of));
-    Py_XSETREF(job_submit_extra, Py_NewRef(extra));
+    PyObject **slots[] = {&job_orig_result, &job_orig_exception, &job_orig_init, &job_orig_run,
+                          &job_names, &job_name_of, &job_submit_extra};
+    PyObject *values[] = {result, exception, init, run, names, name_of, extra};
+    hold_all(slots, values, 7);
     Py_RETURN_NONE;
 }
 

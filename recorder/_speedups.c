@@ -2186,6 +2186,15 @@ done:
     return r;
 }
 
+/* Hold each of `values` in its static `slots` (what they held let go): the hook
+ * setters' bodies. */
+static void
+hold_all(PyObject **slots[], PyObject *const values[], int n)
+{
+    for (int i = 0; i < n; i++)
+        Py_XSETREF(*slots[i], Py_NewRef(values[i]));
+}
+
 /* ------------------------------------------------------------- CondHooks */
 
 /* A base of the traced Condition (recorder/_threading.py): notify and
@@ -3171,18 +3180,16 @@ set_constructors(PyObject *mod, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "set_constructors: the traced Lock type");
         return NULL;
     }
-    Py_XSETREF(ctor_lock_type, Py_NewRef(lock));
-    Py_XSETREF(ctor_allocate_lock, Py_NewRef(allocate));
     PyObject *init = PyObject_GetAttrString(cond, "__init__");
     if (init == NULL)
         return NULL;
-    Py_XSETREF(ctor_orig_condition_init, init);
-    Py_XSETREF(ctor_orig_condition, Py_NewRef(cond));
-    Py_XSETREF(ctor_traced_rlock, Py_NewRef(rlock));
-    Py_XSETREF(ctor_condition_rest, Py_NewRef(rest));
-    Py_XSETREF(ctor_py_condition_init, Py_NewRef(py_cond_init));
-    Py_XSETREF(ctor_crlock, Py_NewRef(crlock));
-    Py_XSETREF(ctor_py_rlock_init, Py_NewRef(py_rlock_init));
+    PyObject **slots[] = {&ctor_lock_type, &ctor_allocate_lock, &ctor_orig_condition_init,
+                          &ctor_orig_condition, &ctor_traced_rlock, &ctor_condition_rest,
+                          &ctor_py_condition_init, &ctor_crlock, &ctor_py_rlock_init};
+    PyObject *values[] = {lock, allocate, init, cond, rlock, rest, py_cond_init, crlock,
+                          py_rlock_init};
+    hold_all(slots, values, 9);
+    Py_DECREF(init);
     Py_RETURN_NONE;
 }
 
