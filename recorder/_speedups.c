@@ -4220,7 +4220,7 @@ runs_pool_worker(PyObject *thread)
  * calling thread's, kept as thread._ls_state, and the parent's ``start`` event at
  * the caller of Thread.start. */
 static PyObject *
-thread_start(PyObject *mod, PyObject *thread)
+thread_start_at(PyObject *mod, PyObject *thread, PyObject *depth)
 {
     if (core_dict == NULL || !states_ready() || !recording_on()) {
         if (PyErr_Occurred() && swallow() < 0)
@@ -4242,8 +4242,8 @@ thread_start(PyObject *mod, PyObject *thread)
     slot_set(child, off_parent_ref, ref);
     if (PyObject_SetAttr(thread, s_ls_state, child) < 0)
         goto done;
-    /* (site_id() of the Python hook: the caller of Thread.start) */
-    if ((site = site_id_c(mod, NULL, 0)) == NULL || (task = task_for(parent)) == NULL)
+    /* (the caller of Thread.start: site_id(2) from the Python hook, 1 from C) */
+    if ((site = site_id_c(mod, &depth, 1)) == NULL || (task = task_for(parent)) == NULL)
         goto done;
     PyObject *args[5] = {parent, op_start, child, site, task};
     r = append(mod, args, 5);
@@ -4259,6 +4259,67 @@ done:
     if (unstarted <= 0)
         Py_RETURN_NONE;
     return PyBool_FromLong(runs_pool_worker(thread));
+}
+
+static PyObject *
+thread_start(PyObject *mod, PyObject *thread)
+{
+    return thread_start_at(mod, thread, int_two);
+}
+
+/* Thread.start in C (_threading.install sets it; the Python hook without the
+ * accelerator): the start recorded as thread_start does, a pool's job hooks put in
+ * when the thread runs a pool's worker, then the original start.  A thread per
+ * request ran the Python hook's frame each. */
+static PyObject *thread_orig_start, *thread_install_jobs;
+
+static PyObject *
+thread_start_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (thread_orig_start == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "traced Thread.start without the original");
+        return NULL;
+    }
+    if (nargs > 0 || kwnames != NULL) {  /* (the original raises its own error) */
+        Py_ssize_t n = nargs + (kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0);
+        PyObject *stack[9] = {self};
+        if (n > 8) {
+            PyErr_SetString(PyExc_TypeError, "start() takes no arguments");
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < n; i++)
+            stack[1 + i] = args[i];
+        return PyObject_Vectorcall(thread_orig_start, stack, 1 + nargs, kwnames);
+    }
+    PyObject *pool = thread_start_at(NULL, self, int_one);
+    if (pool == NULL)
+        return NULL;
+    if (pool == Py_True) {
+        PyObject *r = PyObject_CallNoArgs(thread_install_jobs);
+        Py_XDECREF(r);
+        if (r == NULL && swallow() < 0) {
+            Py_DECREF(pool);
+            return NULL;
+        }
+    }
+    Py_DECREF(pool);
+    return PyObject_CallOneArg(thread_orig_start, self);
+}
+
+static PyMethodDef thread_start_method_def = {
+    "start", (PyCFunction)(void (*)(void))thread_start_method, METH_FASTCALL | METH_KEYWORDS,
+    "start($self, /)\n--\n\nThe original Thread.start, its start recorded (lockscope)."};
+
+static PyObject *
+set_thread_start(PyObject *mod, PyObject *args)
+{
+    PyObject *orig, *install;
+    if (!PyArg_ParseTuple(args, "OO", &orig, &install))
+        return NULL;
+    PyObject **slots[] = {&thread_orig_start, &thread_install_jobs};
+    PyObject *values[] = {orig, install};
+    hold_all(slots, values, 2);
+    Py_RETURN_NONE;
 }
 
 /* bind_state(st) (recorder._core) for a new thread: _tls.st, this thread's cache
@@ -5015,6 +5076,8 @@ static PyMethodDef module_methods[] = {
     {"set_constructors", set_constructors, METH_VARARGS,
      "set_constructors(orig_condition, traced_rlock, condition_rest, py_condition_init,"
      " crlock, py_rlock_init, lock_type, allocate_lock)"},
+    {"set_thread_start", set_thread_start, METH_VARARGS,
+     "set_thread_start(original_start, install_jobs): what thread_start_method calls"},
     {"untrack_ints", untrack_ints, METH_O,
      "untrack_ints(s) -> s: an empty set to hold ints only, hidden from the GC"},
     {"set_plain_lock_types", set_plain_lock_types, METH_O,
@@ -5205,8 +5268,10 @@ PyInit__speedups(void)
         || PyModule_AddObjectRef(m, "SUMMARY_COUNTED", sf_counted) < 0 || jobs_init(m) < 0
         || simplequeue_init(m) < 0 || semaphore_init(m) < 0
         || event_init(m) < 0
-        || add_methods_for_any_class(m, (PyMethodDef *[]){&lock_factory_call_def},
-                                     (const char *const[]){"lock_factory_call"}, 1) < 0) {
+        || add_methods_for_any_class(m, (PyMethodDef *[]){&lock_factory_call_def,
+                                                          &thread_start_method_def},
+                                     (const char *const[]){"lock_factory_call",
+                                                           "thread_start_method"}, 2) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -1392,22 +1392,33 @@ def test_event_wait_lets_go_of_its_lock_when_the_wait_raises(rec):
 def test_thread_start_and_event_wait_run_no_python_code_of_the_recorder(rec):
     """A thread per request waits on its _started event in Thread.start: the
     Python wrappers of Event.wait and of the start hook's checks ran 104
-    bytecodes a thread."""
+    bytecodes a thread; the start hook itself (15 more, and a frame) is C too."""
+    import inspect
+
     rec.start()
 
     def start_one() -> None:
         t = threading.Thread(target=abs, args=(-1,), name="no-python-start")
-        t.start()
+        t.start()  # start line
         t.join(10)
         ev = threading.Event()
         ev.set()
         ev.wait()
 
     _, calls = _recorder_calls(start_one, "_threading.py", "_jobs.py")
+    assert list(inspect.signature(threading.Thread.start).parameters) == ["self"]
+    started = threading.Thread(target=int)
+    started.start()
+    started.join(10)
+    with pytest.raises(RuntimeError, match="threads can only be started once"):
+        started.start()
     trace = rec.stop()
-    assert not {"_event_wait", "_py_record_start", "install",
-                "runs_pool_worker"} & set(calls), calls
-    assert trace.ops(trace.thread("no-python-start")["id"])["start"] == 1
+    assert not {"_event_wait", "_py_record_start", "install", "runs_pool_worker",
+                "_thread_start"} & set(calls), calls
+    [start] = trace.evs(trace.thread("no-python-start")["id"], op="start")
+    file, line, _ = trace.site(start)
+    assert file == THIS_FILE
+    assert Path(THIS_FILE).read_text().splitlines()[line - 1].endswith("# start line")
 
 
 @needs_c
