@@ -4306,6 +4306,67 @@ thread_start_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
     return PyObject_CallOneArg(thread_orig_start, self);
 }
 
+/* Thread._bootstrap_inner in C, as _threading._thread_bootstrap_inner: the
+ * thread's state bound (thread_begin), the original run, then its end
+ * (thread_end) and the on_thread_end hook, whatever the run raised. */
+static PyObject *thread_orig_bootstrap, *s_on_thread_end;
+static PyObject *thread_begin(PyObject *mod, PyObject *thread);
+static PyObject *thread_end(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
+
+static PyObject *
+thread_bootstrap_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames)
+{
+    if (thread_orig_bootstrap == NULL || nargs > 0 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "_bootstrap_inner() takes no arguments");
+        return NULL;
+    }
+    PyObject *st = thread_begin(NULL, self);
+    if (st == NULL)
+        return NULL;
+    PyObject *r = PyObject_CallOneArg(thread_orig_bootstrap, self);
+    PyObject *et = NULL, *ev = NULL, *tb = NULL;
+    if (r == NULL)
+        PyErr_Fetch(&et, &ev, &tb);
+    if (st != Py_None) {  /* (an error here replaces the run's, as in a finally) */
+        PyObject *end_args[2] = {st, self};
+        PyObject *e = thread_end(NULL, end_args, 2);
+        if (e == NULL) {
+            Py_XDECREF(et);
+            Py_XDECREF(ev);
+            Py_XDECREF(tb);
+            Py_XDECREF(r);
+            Py_DECREF(st);
+            return NULL;
+        }
+        Py_DECREF(e);
+    }
+    Py_DECREF(st);
+    PyObject *hook = core_dict != NULL ? PyDict_GetItemWithError(core_dict, s_on_thread_end)
+                                       : NULL;  /* (borrowed) */
+    if (hook != NULL && hook != Py_None) {
+        Py_INCREF(hook);
+        PyObject *h = PyObject_CallNoArgs(hook);
+        Py_DECREF(hook);
+        Py_XDECREF(h);
+    }
+    if (PyErr_Occurred() && swallow() < 0) {
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+        Py_XDECREF(r);
+        return NULL;
+    }
+    if (r == NULL)
+        PyErr_Restore(et, ev, tb);
+    return r;
+}
+
+static PyMethodDef thread_bootstrap_method_def = {
+    "_bootstrap_inner", (PyCFunction)(void (*)(void))thread_bootstrap_method,
+    METH_FASTCALL | METH_KEYWORDS,
+    "The original Thread._bootstrap_inner between the thread's begin and end (lockscope)."};
+
 static PyMethodDef thread_start_method_def = {
     "start", (PyCFunction)(void (*)(void))thread_start_method, METH_FASTCALL | METH_KEYWORDS,
     "start($self, /)\n--\n\nThe original Thread.start, its start recorded (lockscope)."};
@@ -4313,12 +4374,12 @@ static PyMethodDef thread_start_method_def = {
 static PyObject *
 set_thread_start(PyObject *mod, PyObject *args)
 {
-    PyObject *orig, *install;
-    if (!PyArg_ParseTuple(args, "OO", &orig, &install))
+    PyObject *orig, *install, *bootstrap;
+    if (!PyArg_ParseTuple(args, "OOO", &orig, &install, &bootstrap))
         return NULL;
-    PyObject **slots[] = {&thread_orig_start, &thread_install_jobs};
-    PyObject *values[] = {orig, install};
-    hold_all(slots, values, 2);
+    PyObject **slots[] = {&thread_orig_start, &thread_install_jobs, &thread_orig_bootstrap};
+    PyObject *values[] = {orig, install, bootstrap};
+    hold_all(slots, values, 3);
     Py_RETURN_NONE;
 }
 
@@ -5077,7 +5138,8 @@ static PyMethodDef module_methods[] = {
      "set_constructors(orig_condition, traced_rlock, condition_rest, py_condition_init,"
      " crlock, py_rlock_init, lock_type, allocate_lock)"},
     {"set_thread_start", set_thread_start, METH_VARARGS,
-     "set_thread_start(original_start, install_jobs): what thread_start_method calls"},
+     "set_thread_start(original_start, install_jobs, original_bootstrap_inner):"
+     " what thread_start_method and thread_bootstrap_method call"},
     {"untrack_ints", untrack_ints, METH_O,
      "untrack_ints(s) -> s: an empty set to hold ints only, hidden from the GC"},
     {"set_plain_lock_types", set_plain_lock_types, METH_O,
@@ -5201,6 +5263,7 @@ PyInit__speedups(void)
         || !(s_a_daemonic = intern("_daemonic")) || !(s_a_ident = intern("_ident"))
         || !(s_a_native_id = intern("_native_id"))
         || !(s_kind_lock = intern("lock")) || !(s_kind_resource = intern("resource"))
+        || !(s_on_thread_end = intern("on_thread_end"))
         || !(s_type_rlock = intern("threading.RLock")) || !(s_type_lock = intern("threading.Lock")) || !(s_ls_define = intern("_ls_define"))
         || !(s_type_condition = intern("threading.Condition")) || !(s_owner = intern("owner"))
         || !(s_ls_deps = intern("_ls_deps"))
@@ -5269,9 +5332,11 @@ PyInit__speedups(void)
         || simplequeue_init(m) < 0 || semaphore_init(m) < 0
         || event_init(m) < 0
         || add_methods_for_any_class(m, (PyMethodDef *[]){&lock_factory_call_def,
-                                                          &thread_start_method_def},
+                                                          &thread_start_method_def,
+                                                          &thread_bootstrap_method_def},
                                      (const char *const[]){"lock_factory_call",
-                                                           "thread_start_method"}, 2) < 0) {
+                                                           "thread_start_method",
+                                                           "thread_bootstrap_method"}, 3) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -760,11 +760,6 @@ def _thread_start(self: threading.Thread) -> None:
     _orig_start(self)
 
 
-if _core.speedups is not None:  # (the same in C: no recorder frame per thread started)
-    _core.speedups.set_thread_start(_orig_start, _jobs.install)
-    _start_hook = _core.speedups.thread_start_method
-else:
-    _start_hook = _thread_start
 
 
 def _py_record_start(thread: threading.Thread) -> bool | None:
@@ -832,6 +827,14 @@ def _thread_bootstrap_inner(self: threading.Thread) -> None:
                 pass
 
 
+if _core.speedups is not None:  # (the same in C: no recorder frame per thread)
+    _core.speedups.set_thread_start(_orig_start, _jobs.install, _orig_bootstrap_inner)
+    _start_hook = _core.speedups.thread_start_method
+    _bootstrap_hook = _core.speedups.thread_bootstrap_method
+else:
+    _start_hook, _bootstrap_hook = _thread_start, _thread_bootstrap_inner
+
+
 def _thread_join(self: threading.Thread, timeout: float | None = None) -> None:
     target = getattr(self, "_ls_state", None)
     if target is None or not _core.ON or not self._started.is_set() \
@@ -882,7 +885,7 @@ def install() -> None:
     for name, cls in _PATCHED.items():
         setattr(threading, name, cls)
     threading.Thread.start = _start_hook
-    threading.Thread._bootstrap_inner = _thread_bootstrap_inner
+    threading.Thread._bootstrap_inner = _bootstrap_hook
     threading.Thread.join = _thread_join
     threading.Event.wait = _event_wait_hook
     _simplequeue.install()

@@ -1629,3 +1629,40 @@ def test_threading_lock_is_made_without_recorder_python(rec):
         file, line, _ = trace.site(d)
         assert file == THIS_FILE and lines[line - 1].endswith("# made here"), d
         assert not hasattr(thread._started._cond._lock, "_ls_id")  # (a Thread's own: untraced)
+
+
+@needs_c
+@pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
+def test_a_threads_run_has_no_recorder_frame_under_it(rec, monkeypatch):
+    """Thread._bootstrap_inner's hook (the thread's begin and end around its run) is
+    C: the Python one was a frame and 20 bytecodes a thread.  Its end is recorded
+    and the end hook called whatever the run raised."""
+    from recorder import _core as core
+
+    ended = []
+    monkeypatch.setattr(core, "on_thread_end", lambda: ended.append(1))
+    rec.start()
+    seen: dict = {}
+
+    def run() -> None:
+        frames, f = [], sys._getframe()
+        while f is not None:
+            frames.append(f.f_code.co_filename)
+            f = f.f_back
+        package = Path(recorder.__file__).parent
+        seen["recorder"] = [name for name in frames if Path(name).parent == package]
+
+    def boom() -> None:
+        raise KeyError("raised in the thread")
+
+    hooked = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: hooked.append(args.exc_type))
+    for target, name in ((run, "frames"), (boom, "raiser")):
+        t = threading.Thread(target=target, name=name)
+        t.start()
+        t.join(10)
+    trace = rec.stop()
+    assert seen == {"recorder": []}
+    assert hooked == [KeyError] and len(ended) == 2
+    for name in ("frames", "raiser"):
+        assert trace.ops(trace.thread(name)["id"])["end"] == 1
