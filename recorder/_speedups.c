@@ -3162,6 +3162,31 @@ lock_factory_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObj
     return lock;
 }
 
+/* Lock.__new__ from 3.13, where threading.Lock is the traced type itself: the
+ * lock made, its inner lock set and defined as lock_factory_call does (one call,
+ * no frame; Lock.__init__ is then object's).  Arguments: the Python __new__
+ * (lock_new's first argument is the class, as a __new__'s). */
+static PyObject *ctor_py_lock_new;
+
+static PyObject *
+lock_new(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (ctor_py_lock_new == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "traced Lock without its constructors");
+        return NULL;
+    }
+    if (nargs != 1 || kwnames != NULL || args[0] != ctor_lock_type)
+        return PyObject_Vectorcall(ctor_py_lock_new, args, nargs, kwnames);
+    return lock_factory_call(NULL, NULL, 0, NULL);
+}
+
+static PyObject *
+set_py_lock_new(PyObject *mod, PyObject *py_new)
+{
+    Py_XSETREF(ctor_py_lock_new, Py_NewRef(py_new));
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef lock_factory_call_def = {
     "__call__", (PyCFunction)(void (*)(void))lock_factory_call, METH_FASTCALL | METH_KEYWORDS,
     "A traced threading.Lock (lockscope)."};
@@ -5137,6 +5162,10 @@ static PyMethodDef module_methods[] = {
     {"set_constructors", set_constructors, METH_VARARGS,
      "set_constructors(orig_condition, traced_rlock, condition_rest, py_condition_init,"
      " crlock, py_rlock_init, lock_type, allocate_lock)"},
+    {"lock_new", (PyCFunction)(void (*)(void))lock_new, METH_FASTCALL | METH_KEYWORDS,
+     "lock_new(cls): Lock.__new__ where threading.Lock is a class (3.13+)"},
+    {"set_py_lock_new", set_py_lock_new, METH_O,
+     "set_py_lock_new(py_new): what lock_new calls for other arguments"},
     {"set_thread_start", set_thread_start, METH_VARARGS,
      "set_thread_start(original_start, install_jobs, original_bootstrap_inner):"
      " what thread_start_method and thread_bootstrap_method call"},

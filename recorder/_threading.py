@@ -615,6 +615,10 @@ if _core.speedups is not None:
                                     _py_condition_init, _CRLock, RLock._py_init, Lock,
                                     _allocate_lock)
     _LockFactory.__call__ = _core.speedups.lock_factory_call  # (no frame per Lock())
+    if _LOCK_NOT_INSTANTIABLE is None:  # (threading.Lock is the type: 3.13+)
+        _core.speedups.set_py_lock_new(Lock.__new__)
+        Lock.__new__ = _core.speedups.lock_new
+        Lock.__init__ = object.__init__  # (lock_new initialises it)
 
 
 def _emit_x(st: Any, op: str, obj: Any, site: int, extra: dict | None) -> None:
