@@ -764,8 +764,6 @@ def _thread_start(self: threading.Thread) -> None:
     _orig_start(self)
 
 
-
-
 def _py_record_start(thread: threading.Thread) -> bool | None:
     """(speedups.thread_start without the C accelerator) Records the start of an
     initialised, unstarted Thread; then says whether it runs a pool's worker."""
