@@ -16,23 +16,6 @@ static PyObject *op_segment_begin, *op_segment_end, *op_pass, *int_minus_one;
 
 static PyObject *intern(const char *s);
 
-/* fn(self, *args, **kw) from a method's vectorcall arguments (without self). */
-static PyObject *
-call_with_self(PyObject *fn, PyObject *self, PyObject *const *args, Py_ssize_t nargs,
-               PyObject *kwnames)
-{
-    Py_ssize_t n = nargs + (kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0);
-    PyObject *small[8], **stack = n < 8 ? small : PyMem_Malloc((size_t)(n + 1) * sizeof(PyObject *));
-    if (stack == NULL)
-        return PyErr_NoMemory();
-    stack[0] = self;
-    for (Py_ssize_t i = 0; i < n; i++)
-        stack[1 + i] = args[i];
-    PyObject *r = PyObject_Vectorcall(fn, stack, 1 + nargs, kwnames);
-    if (stack != small)
-        PyMem_Free(stack);
-    return r;
-}
 
 static PyObject *job_orig_result, *job_orig_exception;  /* Future's own */
 

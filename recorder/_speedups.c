@@ -2186,6 +2186,24 @@ done:
     return r;
 }
 
+/* fn(self, *args, **kw) from a method's vectorcall arguments (without self). */
+static PyObject *
+call_with_self(PyObject *fn, PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+               PyObject *kwnames)
+{
+    Py_ssize_t n = nargs + (kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0);
+    PyObject *small[8], **stack = n < 8 ? small : PyMem_Malloc((size_t)(n + 1) * sizeof(PyObject *));
+    if (stack == NULL)
+        return PyErr_NoMemory();
+    stack[0] = self;
+    for (Py_ssize_t i = 0; i < n; i++)
+        stack[1 + i] = args[i];
+    PyObject *r = PyObject_Vectorcall(fn, stack, 1 + nargs, kwnames);
+    if (stack != small)
+        PyMem_Free(stack);
+    return r;
+}
+
 /* Hold each of `values` in its static `slots` (what they held let go): the hook
  * setters' bodies. */
 static void
@@ -3095,6 +3113,22 @@ LockCore_inner_is_owned(LockCore *self, PyObject *Py_UNUSED(ignored))
  * error, deprecated on 3.13) go to the Python __init__. */
 static PyObject *ctor_crlock, *ctor_py_rlock_init, *s_type_rlock, *s_ls_define;
 
+/* A traced lock made by a C constructor (no frame of its own): its inner lock
+ * set and the lock defined as init_lock does, else by _ls_define's Python path
+ * (its creator is _getframe(1) there).  0, or -1 with an error. */
+static int
+init_lock_from_c(PyObject *lock, PyObject *inner, PyObject *type, PyObject *reentrant)
+{
+    PyObject *r = init_lock_impl(NULL, lock, inner, type, reentrant, 1);
+    if (r == Py_False) {
+        Py_DECREF(r);
+        PyObject *margs[4] = {lock, type, reentrant, int_one};
+        r = PyObject_VectorcallMethod(s_ls_define, margs, 4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    }
+    Py_XDECREF(r);
+    return r != NULL ? 0 : -1;
+}
+
 static PyObject *
 LockCore_rlock_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -3102,30 +3136,13 @@ LockCore_rlock_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
         PyErr_SetString(PyExc_RuntimeError, "traced RLock without its constructors");
         return NULL;
     }
-    if (nargs > 0 || kwnames != NULL) {
-        Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
-        PyObject *stack[17] = {self};
-        if (nargs + nkw > 16) {
-            PyErr_SetString(PyExc_TypeError, "RLock() takes no arguments");
-            return NULL;
-        }
-        for (Py_ssize_t i = 0; i < nargs + nkw; i++)
-            stack[1 + i] = args[i];
-        return PyObject_Vectorcall(ctor_py_rlock_init, stack, 1 + nargs, kwnames);
-    }
+    if (nargs > 0 || kwnames != NULL)
+        return call_with_self(ctor_py_rlock_init, self, args, nargs, kwnames);
     PyObject *inner = PyObject_CallNoArgs(ctor_crlock);
-    if (inner == NULL)
+    int rc = inner != NULL ? init_lock_from_c(self, inner, s_type_rlock, Py_True) : -1;
+    Py_XDECREF(inner);
+    if (rc < 0)
         return NULL;
-    PyObject *r = init_lock_impl(NULL, self, inner, s_type_rlock, Py_True, 1);
-    Py_DECREF(inner);
-    if (r == Py_False) {  /* _ls_define's Python path: its creator is _getframe(1) there */
-        Py_DECREF(r);
-        PyObject *margs[4] = {self, s_type_rlock, Py_True, int_one};
-        r = PyObject_VectorcallMethod(s_ls_define, margs, 4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    }
-    if (r == NULL)
-        return NULL;
-    Py_DECREF(r);
     Py_RETURN_NONE;
 }
 
@@ -3146,19 +3163,12 @@ lock_factory_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObj
     PyTypeObject *type = (PyTypeObject *)ctor_lock_type;
     PyObject *lock = type->tp_alloc(type, 0);
     PyObject *inner = lock != NULL ? PyObject_CallNoArgs(ctor_allocate_lock) : NULL;
-    PyObject *r = inner != NULL
-        ? init_lock_impl(NULL, lock, inner, s_type_lock, Py_False, 1) : NULL;
+    int rc = inner != NULL ? init_lock_from_c(lock, inner, s_type_lock, Py_False) : -1;
     Py_XDECREF(inner);
-    if (r == Py_False) {  /* _ls_define's Python path: its creator is _getframe(1) there */
-        Py_DECREF(r);
-        PyObject *margs[4] = {lock, s_type_lock, Py_False, int_one};
-        r = PyObject_VectorcallMethod(s_ls_define, margs, 4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    }
-    if (r == NULL) {
+    if (rc < 0) {
         Py_XDECREF(lock);
         return NULL;
     }
-    Py_DECREF(r);
     return lock;
 }
 
@@ -4305,17 +4315,8 @@ thread_start_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
         PyErr_SetString(PyExc_RuntimeError, "traced Thread.start without the original");
         return NULL;
     }
-    if (nargs > 0 || kwnames != NULL) {  /* (the original raises its own error) */
-        Py_ssize_t n = nargs + (kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0);
-        PyObject *stack[9] = {self};
-        if (n > 8) {
-            PyErr_SetString(PyExc_TypeError, "start() takes no arguments");
-            return NULL;
-        }
-        for (Py_ssize_t i = 0; i < n; i++)
-            stack[1 + i] = args[i];
-        return PyObject_Vectorcall(thread_orig_start, stack, 1 + nargs, kwnames);
-    }
+    if (nargs > 0 || kwnames != NULL)  /* (the original raises its own error) */
+        return call_with_self(thread_orig_start, self, args, nargs, kwnames);
     PyObject *pool = thread_start_at(NULL, self, int_one);
     if (pool == NULL)
         return NULL;
