@@ -25,8 +25,9 @@ if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
     from collections.abc import Iterator
     from typing import Any
 
-# Imported by _import_parsers() at the first creation site worked out, not at start-up:
-# ast, and linecache with tokenize and re, cost milliseconds.
+# Imported at the first creation site worked out, not at start-up (linecache, with
+# tokenize and re, costs milliseconds), and ast only for a line that is not a plain
+# assignment (see _simple_expression).
 ast: Any = None
 linecache: Any = None
 
@@ -124,9 +125,13 @@ def _work_out(frame: Any, code: Any) -> tuple:
         place = (filename, pos)
         expr = _by_place.get(place)
         if expr is None:
-            if ast is None:
-                _import_parsers()
-            expr = _expression(frame, code, pos, lib is not None, module)
+            if linecache is None:
+                _import_linecache()
+            expr = _simple_expression(frame, code, pos, lib is not None, module)
+            if expr is None:
+                if ast is None:
+                    _import_parsers()
+                expr = _expression(frame, code, pos, lib is not None, module)
             if len(_by_place) >= MAX_PLACES:
                 _by_place.clear()
             _by_place[place] = expr
@@ -192,17 +197,22 @@ def _call_index(code: Any, lasti: int, lineno: int) -> int:
 
 # ------------------------------------------------------------------ the source
 
-def _parses(filename: str, line: int, globs: dict) -> Iterator[tuple[ast.AST, int]]:
-    """Parses of the source lines around ``line``, smallest windows first, as
-    (tree, offset): node line ``n`` is source line ``n + offset``."""
+def _parses(filename: str, line: int, globs: dict,
+            cover: tuple = (0, 0)) -> Iterator[tuple[ast.AST, int]]:
+    """Parses of the source lines around ``line`` (and at least the lines ``cover``
+    spans, when given), smallest windows first, as (tree, offset): node line ``n``
+    is source line ``n + offset``."""
     lines = linecache.getlines(filename, globs)
     if not lines or line > len(lines):
         return
+    low, high = cover if cover[0] else (line, line)
     for span in range(_MAX_SPAN):
         for start in range(max(1, line - span), line + 1):
             end = start + span
             if end > len(lines):
                 break
+            if start > low or end < high:
+                continue
             first = lines[start - 1]
             indented = first[:1] in (" ", "\t")
             text = "".join(lines[start - 1:end]).rstrip()
@@ -220,14 +230,97 @@ def _parses(filename: str, line: int, globs: dict) -> Iterator[tuple[ast.AST, in
 _VALUE_KEEPERS: tuple = ()  # (ast.BoolOp, ast.IfExp, ast.Await, ast.Starred)
 
 
-def _import_parsers() -> None:
-    global ast, linecache, _VALUE_KEEPERS
-    import ast as ast_module
+def _import_linecache() -> None:
+    global linecache
     import linecache as linecache_module
 
-    _VALUE_KEEPERS = (ast_module.BoolOp, ast_module.IfExp, ast_module.Await, ast_module.Starred)
     linecache = linecache_module
+
+
+def _import_parsers() -> None:
+    global ast, _VALUE_KEEPERS
+    import ast as ast_module
+
+    _VALUE_KEEPERS = (ast_module.BoolOp, ast_module.IfExp, ast_module.Await, ast_module.Starred)
     ast = ast_module  # (last: the test for "imported yet")
+
+
+def _simple_expression(frame: Any, code: Any, pos: tuple, library: bool,
+                       module: str) -> str | None:
+    """The name of the object made at ``pos`` when its line is a plain assignment
+    of the call to a dotted name (``self.lock = threading.Lock()``), or of a
+    ``Condition`` made around it (``self._cond = Condition(Lock())``); None when
+    the line is anything else (``ast`` must tell).  Most creation sites are such
+    lines, and importing ``ast`` alone costs a program 2-3 ms.
+
+    The text is trusted only when the code agrees: the instructions after the
+    call (after the Condition's) are the target's own, ending with the store
+    into it, so a keyword argument (``f(\n lock=Lock(),\n)``) or a line inside
+    a bracket is never taken for an assignment."""
+    if len(pos) != 4 or pos[0] != pos[1]:
+        return None
+    line_no, _, col, end_col = pos
+    lines = linecache.getlines(code.co_filename, frame.f_globals)
+    if line_no > len(lines):
+        return None
+    text = lines[line_no - 1]
+    if not text.isascii():  # (the columns are UTF-8 byte offsets)
+        return None
+    rest = text[end_col:].strip()
+    head, eq, value = text[:col].partition("=")
+    if not eq or "=" in value:
+        return None
+    outer = None
+    if value.strip():  # Condition(Lock()): the condition's lock
+        callee = value.strip()
+        if not (callee.endswith("Condition(") and _dotted(callee[:-1])
+                and rest[:1] == ")"):
+            return None
+        outer = (line_no, line_no, col - len(value.lstrip()), end_col + 1)
+        rest = rest[1:].strip()
+    if rest and not rest.startswith("#"):
+        return None
+    target = head.strip()
+    start = len(head) - len(head.lstrip())
+    if not _dotted(target) or head[start:] != target + head[start + len(target):] \
+            or head[start + len(target):].strip():
+        return None
+    if not _stores_into(code, frame.f_lasti // 2, pos, outer,
+                        (line_no, line_no, start, start + len(target))):
+        return None
+    base = target.split(".", 1)[0]
+    cls = _class_of(frame, code, base) if base != target else None
+    text = cls + target[len(base):] if cls is not None else target
+    return _qualified(text, cls, base == target, code, library, module)[:MAX_EXPR]
+
+
+def _dotted(text: str) -> bool:
+    return all(part.isidentifier() for part in text.split("."))
+
+
+def _stores_into(code: Any, index: int, call: tuple, outer: tuple | None,
+                 target: tuple) -> bool:
+    """Whether the instructions from ``index`` on are the call at ``call`` (then
+    the call at ``outer``, when given), then only the target's (each within its
+    span, which the last, the store, covers)."""
+    expect = [call] + ([outer] if outer is not None else [])
+    line, _, start, end = target
+    for i, p in enumerate(code.co_positions()):
+        if i < index:
+            continue
+        if expect:
+            if p == expect[0]:
+                continue
+            expect.pop(0)
+            if expect and p == expect[0]:
+                continue
+            if expect:
+                return False
+        if p[0] != line or p[1] != line or p[2] != start or p[3] is None or p[3] > end:
+            return False
+        if p[3] == end:
+            return True
+    return False
 
 
 def _expression(frame: Any, code: Any, pos: tuple, library: bool, module: str) -> str:
@@ -235,7 +328,8 @@ def _expression(frame: Any, code: Any, pos: tuple, library: bool, module: str) -
     # The smallest window that parses may be a fragment of the statement (the
     # `threading.Lock()` line of `big = (` ... `)`): larger ones are tried until
     # one says where the value goes.
-    for tree, offset in _parses(code.co_filename, pos[0], frame.f_globals):
+    cover = _enclosing_lines(code, pos) if len(pos) == 4 else (0, 0)
+    for tree, offset in _parses(code.co_filename, pos[0], frame.f_globals, cover):
         node = _made_at(tree, offset, pos)
         if node is None:
             continue
@@ -248,6 +342,20 @@ def _expression(frame: Any, code: Any, pos: tuple, library: bool, module: str) -
         if target is not None:
             return _render(target, frame, code, library, module)[:MAX_EXPR]
     return ""
+
+
+def _enclosing_lines(code: Any, pos: tuple) -> tuple:
+    """(first, last) line of the expressions around the one at ``pos``, as the
+    code's instructions place them: a window of fewer lines is a fragment of the
+    statement (``lock=Lock()`` on a line of its own in a call parses as an
+    assignment).  (0, 0) when they span more lines than a window may."""
+    line, end_line, col, end_col = pos
+    first, last = line, end_line
+    for p in code.co_positions():
+        if None in p or (p[0], p[2]) > (line, col) or (p[1], p[3]) < (end_line, end_col):
+            continue
+        first, last = min(first, p[0]), max(last, p[1])
+    return (first, last) if last - first < _MAX_SPAN else (0, 0)
 
 
 def _made_at(tree: ast.AST, offset: int, pos: tuple) -> ast.AST | None:
@@ -294,6 +402,8 @@ def _target_of(node: ast.AST, parents: dict) -> ast.AST | None:
                 return None
             node = parent
             continue
+        if isinstance(parent, ast.keyword) and parent.arg == "lock":
+            node, parent = parent.value, parents.get(parent)  # Condition(lock=Lock())
         if isinstance(parent, ast.Call) and node in parent.args[:1] + [
                 k.value for k in parent.keywords if k.arg == "lock"]:
             # Condition(Lock()): the condition's lock, named like the condition
@@ -346,17 +456,21 @@ def _render(target: ast.AST, frame: Any, code: Any, library: bool, module: str) 
     if not isinstance(base, ast.Name):
         return ""
     cls = _class_of(frame, code, base.id) if base is not target else None
-    public = _public_module(module) or module
     if cls is not None:
         base.id = cls
-        text = ast.unparse(target)
-        if library and "." not in public:
-            text = f"{public}.{text}"
-        return text
-    text = ast.unparse(target)
+    return _qualified(ast.unparse(target), cls, base is target, code, library, module)
+
+
+def _qualified(text: str, cls: str | None, bare: bool, code: Any, library: bool,
+               module: str) -> str:
+    """A target's ``text`` (its base already the class ``cls``, when a method's
+    ``self``/``cls``) qualified by its library's module and scope."""
+    public = _public_module(module) or module
+    if cls is not None:
+        return f"{public}.{text}" if library and "." not in public else text
     if not library:
         return text
-    if base is target and code.co_name == "<module>":
+    if bare and code.co_name == "<module>":
         return f"{public}.{text}"  # a module global: logging._lock
     scope = _scope(code)
     return f"{public}.{scope}.{text}" if scope else f"{public}.{text}"

@@ -161,15 +161,23 @@ def test_a_module_global_of_the_standard_library_is_named_by_its_module(tmp_path
 
 def test_naming_never_raises_into_the_program(rec, monkeypatch):
     """A failure to work out a name (unreadable source, a parser error) gives none."""
+    import linecache
+
     rec.start()
     from recorder import _naming
 
-    monkeypatch.setattr(_naming, "_parses", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(_naming, "_parses", boom)
     _core.names_by_code.clear()
-    odd = threading.Lock()
-    _used(odd)
+    _naming._by_place.clear()
+    [odd] = [threading.Lock()]  # (not a plain assignment: ast must parse it)
+    monkeypatch.setattr(linecache, "getlines", boom)
+    unread = threading.Lock()
+    _used(odd, unread)
     trace = rec.stop()
-    assert [d.get("expr") for d in trace.objects("lock")] == [None]
+    assert [d.get("expr") for d in trace.objects("lock")] == [None, None]
 
 
 def test_the_frame_walk_copes_with_locks_made_at_the_bottom_of_the_stack(rec):
@@ -184,3 +192,166 @@ def test_the_frame_walk_copes_with_locks_made_at_the_bottom_of_the_stack(rec):
     [lock] = trace.objects("lock")
     assert "expr" not in lock  # an argument: stored nowhere the line says
     assert trace.site(lock)[:2] == (str(Path(__file__).resolve()), _line("BOTTOM"))
+
+
+FORMS = '''\
+import threading
+from threading import Condition, Lock
+
+
+class Box:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.__hidden = threading.RLock()  # a comment
+        self._cond = Condition(Lock())
+        self.cond2 = threading.Condition(threading.Lock())
+        self.inner = Holder()
+        self.inner.lock = Lock()
+        self.table = {}
+        self.table["k"] = Lock()
+
+    @classmethod
+    def make(cls):
+        cls.shared = threading.Lock()
+
+
+class Holder:
+    pass
+
+
+def tabbed(out):
+\tindented_by_tab = Lock()
+\tout.append(indented_by_tab)
+\treturn out
+
+
+def made(out):
+    plain = Lock()
+    spaced   =   Lock()
+    out += [plain, spaced]
+    out.append(Holder())
+    out[-1].lock = Lock()
+    out.append(dict(
+        lock=Lock(),
+    )["lock"])
+    out.append([
+        Lock(),
+    ][0])
+    out.append(dict(
+        lock=Lock()
+    )["lock"])
+    wrapped = (
+        Lock()
+    )
+    typed: Lock = Lock()
+    first = second = Lock()
+    if (walrus := Lock()):
+        out.append(walrus)
+    out += [wrapped, typed, first, second]
+    cond3 = Condition( Lock() )
+    cond4 = Condition(lock=Lock())
+    out += [cond3, cond4]
+    unicode_ä = Lock()
+    out.append(unicode_ä)
+    box = Box()
+    Box.make()
+    out += [box.lock, box._Box__hidden, box._cond, box.cond2, box.inner.lock, box.table["k"],
+            Box.shared]
+    return out
+
+
+MODULE_LOCK = threading.Lock()
+'''
+
+
+def _names_of_forms(rec, tmp_path, monkeypatch, name: str, simple: bool) -> tuple[list, set]:
+    """The names the creation forms get (line, expr); and the lines the text alone named."""
+    import importlib
+    import sys
+
+    from recorder import _naming
+
+    (tmp_path / f"{name}.py").write_text(FORMS, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    taken = []
+    fast = _naming._simple_expression
+    monkeypatch.setattr(_naming, "_simple_expression",
+                        (lambda *a: taken.append((a[1].co_filename, a[2][0], fast(*a)))
+                         or taken[-1][2]) if simple
+                        else (lambda *a: None))
+    rec.start()
+    module = importlib.import_module(name)
+    objs = module.made(module.tabbed([])) + [module.MODULE_LOCK]
+    _used(*(o for o in objs if hasattr(o, "acquire")))
+    trace = rec.stop()
+    del sys.modules[name]
+    defs = trace.objects("lock")
+    by_line = sorted((trace.site(d)[1], d.get("expr")) for d in defs
+                     if trace.site(d)[0].endswith(f"{name}.py"))
+    lines = FORMS.splitlines()
+    return by_line, {lines[line - 1].strip() for file, line, expr in taken
+                     if expr is not None and file.endswith(f"{name}.py")}
+
+
+def test_plain_assignments_are_named_from_their_text_as_ast_names_them(rec, tmp_path, monkeypatch):
+    """Plain assignments of a call to a dotted name are named from the line's text
+    (no ast import); every other form falls back to ast, and both ways give the
+    same names, odd forms included (keyword arguments and elements of brackets on
+    a line of their own, tabs, non-ASCII lines, chained and annotated targets)."""
+    with_text, named = _names_of_forms(rec, tmp_path, monkeypatch, "forms_text", True)
+    with_ast, _ = _names_of_forms(rec, tmp_path, monkeypatch, "forms_ast", False)
+    assert with_text == with_ast
+    lines = FORMS.splitlines()
+    got = {lines[line - 1].strip(): expr for line, expr in with_text}
+    assert got == {
+        "self.lock = threading.Lock()": "Box.lock",
+        "self.__hidden = threading.RLock()  # a comment": "Box.__hidden",
+        "self._cond = Condition(Lock())": "Box._cond",
+        "self.cond2 = threading.Condition(threading.Lock())": "Box.cond2",
+        "self.inner.lock = Lock()": "Box.inner.lock",
+        'self.table["k"] = Lock()': "Box.table['k']",
+        "cls.shared = threading.Lock()": "Box.shared",
+        "indented_by_tab = Lock()": "indented_by_tab",
+        "plain = Lock()": "plain",
+        "spaced   =   Lock()": "spaced",
+        # a keyword argument or an element on a line of its own is not an assignment
+        "lock=Lock(),": None,
+        "Lock(),": None,
+        "lock=Lock()": None,
+        "Lock()": "wrapped",
+        "typed: Lock = Lock()": "typed",
+        "first = second = Lock()": "first",
+        "if (walrus := Lock()):": "walrus",
+        "cond3 = Condition( Lock() )": "cond3",
+        "cond4 = Condition(lock=Lock())": "cond4",
+        "unicode_ä = Lock()": "unicode_ä",
+        "MODULE_LOCK = threading.Lock()": "MODULE_LOCK",
+    }
+    assert named == {"self.lock = threading.Lock()", "self.__hidden = threading.RLock()  # a comment",
+                     "self._cond = Condition(Lock())",
+                     "self.cond2 = threading.Condition(threading.Lock())",
+                     "self.inner.lock = Lock()", "cls.shared = threading.Lock()",
+                     "indented_by_tab = Lock()", "plain = Lock()", "spaced   =   Lock()",
+                     "MODULE_LOCK = threading.Lock()",
+                     # (the conditions themselves; their locks need ast)
+                     "cond3 = Condition( Lock() )", "cond4 = Condition(lock=Lock())"}
+
+
+def test_a_program_whose_creation_lines_are_plain_never_imports_ast(tmp_path):
+    script = tmp_path / "app.py"
+    script.write_text("import sys, threading\n"
+                      "class Server:\n"
+                      "    def __init__(self):\n"
+                      "        self.lock = threading.Lock()\n"
+                      "        self.ready = threading.Event()\n"
+                      "hits_lock = threading.Lock()\n"
+                      "s = Server()\n"
+                      "with hits_lock, s.lock:\n"
+                      "    s.ready.set()\n"
+                      "print('ast' in sys.modules)\n")
+    out = tmp_path / "traces"
+    res = run_python([str(script)], tmp_path, LOCKSCOPE_OUT=str(out))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "False"
+    [trace] = traces(out)
+    assert {d.get("expr") for d in trace.objects("lock")} >= {"Server.lock", "hits_lock"}
