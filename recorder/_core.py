@@ -16,9 +16,8 @@ import itertools
 import os
 import sys
 import time
-import weakref
+from _weakref import ref as _weakref  # (the weakref module costs 1 ms at start-up)
 from collections import deque
-from weakref import ref as _weakref
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
@@ -460,7 +459,7 @@ def watch_code(code: Any) -> None:
     key = id(code)
     if key not in _watched:
         try:
-            _watched[key] = weakref.ref(code, lambda _ref, key=key: _forget_code(key))
+            _watched[key] = _weakref(code, lambda _ref, key=key: _forget_code(key))
         except TypeError:  # no weak references to this code object: keep it alive
             _watched[key] = code
 

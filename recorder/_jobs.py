@@ -12,10 +12,10 @@ recording never imports it).
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import sys
 import types
+from _contextvars import Context as _Context  # (contextvars: only this, as a module)
 
 from . import _core
 
@@ -82,7 +82,7 @@ def job_name(fn: Any) -> str:
             if isinstance(fn, functools.partial):
                 inner = fn.func
                 if getattr(inner, "__self__", None) is not None and \
-                        isinstance(inner.__self__, contextvars.Context) and fn.args:
+                        isinstance(inner.__self__, _Context) and fn.args:
                     fn = fn.args[0]
                 else:
                     fn = inner

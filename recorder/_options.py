@@ -7,7 +7,6 @@ the writer can neither spin (0 s) nor overflow a lock timeout.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 
@@ -36,7 +35,7 @@ def _number(value: Any) -> float | None:
         x = float(value)
     except (TypeError, ValueError, OverflowError):
         return None
-    return x if math.isfinite(x) else None
+    return x if x - x == 0 else None  # (finite: inf - inf and nan - nan are nan)
 
 
 def out_dir(value: Any, default: str) -> str:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import _thread
 import copyreg
 import operator
-import queue as _queue_mod
 import sys
 import threading
-from weakref import ref as _weakref
+from _weakref import ref as _weakref
 
-from . import _core, _jobs, _naming, _simplequeue
+from . import _core, _jobs, _naming, _on_import
 from ._core import current_state, define, mono_ns, site_id, task_of
 
 TYPE_CHECKING = False
@@ -52,10 +51,9 @@ _orig_event_wait = threading.Event.wait
 # records the object as its owner (and a condition takes the object's type).  Keyed
 # by id(): hashing a code object hashes its contents, at every primitive created
 # (these functions live as long as their modules, so their ids stay theirs).
-_OWNER_CODES = (threading.Event.__init__.__code__, threading.Barrier.__init__.__code__,
-                _queue_mod.Queue.__init__.__code__)
-_OWNER_TYPES = {id(code): otype for code, otype in zip(
-    _OWNER_CODES, ("threading.Event", "threading.Barrier", "queue.Queue"), strict=True)}
+# queue.Queue's is added when the program imports queue (_queue_imported).
+_OWNER_TYPES = {id(threading.Event.__init__.__code__): "threading.Event",
+                id(threading.Barrier.__init__.__code__): "threading.Barrier"}
 _QUEUE_ROLES = ("not_empty", "not_full", "all_tasks_done")
 # Owners whose condition is recorded as the owner itself (no role).
 _STANDS_FOR_OWNER = ("threading.Event", "threading.Barrier")
@@ -890,8 +888,17 @@ def install() -> None:
     threading.Thread._bootstrap_inner = _bootstrap_hook
     threading.Thread.join = _thread_join
     threading.Event.wait = _event_wait_hook
-    _simplequeue.install()
+    _on_import.when_imported("queue", _queue_imported)
     _jobs.install()
+
+
+def _queue_imported(queue: Any) -> None:
+    """The program imported ``queue`` (recording never imports it: 1 ms): its Queue
+    makes its locks as their owner, and its SimpleQueue is traced."""
+    _OWNER_TYPES[id(queue.Queue.__init__.__code__)] = "queue.Queue"
+    from . import _simplequeue
+
+    _simplequeue.install()
 
 
 def uninstall() -> None:
@@ -902,7 +909,10 @@ def uninstall() -> None:
     threading.Thread._bootstrap_inner = _orig_bootstrap_inner
     threading.Thread.join = _orig_join
     threading.Event.wait = _orig_event_wait
-    _simplequeue.uninstall()
+    _on_import.forget("queue")
+    simplequeue = sys.modules.get(__package__ + "._simplequeue")
+    if simplequeue is not None:
+        simplequeue.uninstall()
     _jobs.uninstall()
 
 

@@ -90,7 +90,7 @@ BOTH_WAYS = pytest.mark.parametrize("pure", [False, True], ids=["as-built", "pur
 
 
 @BOTH_WAYS
-def test_the_parsers_come_with_the_first_lock_and_orjson_only_without_c(tmp_path, pure):
+def test_a_plain_first_lock_imports_no_parser_and_orjson_only_without_c(tmp_path, pure):
     out = tmp_path / "traces"
     show = "print([m for m in ('ast', 'orjson') if m in sys.modules])\n"
     script = write(tmp_path / "prog.py", "import threading, sys\n" + show +
@@ -100,10 +100,11 @@ def test_the_parsers_come_with_the_first_lock_and_orjson_only_without_c(tmp_path
     res = run_python([str(script)], tmp_path, LOCKSCOPE_OUT=str(out),
                      **({"LOCKSCOPE_PURE_PYTHON": "1"} if pure else {}))
     assert res.returncode == 0 and res.stderr == "", res.stderr
-    # The first lock is named from its line (ast) and starts the writer, which
-    # encodes records in C, or with orjson in pure Python.
+    # The first lock is named from its line's text (a plain assignment: no ast) and
+    # starts the writer, which encodes records in C, or with orjson in pure Python
+    # (which imports ast itself, through dataclasses and inspect).
     c = C_BUILT and not pure
-    assert res.stdout.splitlines() == ["[]", "['ast']" if c else "['ast', 'orjson']"]
+    assert res.stdout.splitlines() == ["[]", "[]" if c else "['ast', 'orjson']"]
     (trace,) = traces(out)
     (lock,) = [d for d in trace.objects("lock") if d.get("expr") == "registry_lock"]
     assert trace.ops(lock["id"]) == {"acquire": 1, "release": 1}
@@ -290,3 +291,52 @@ def test_a_subinterpreter_is_not_recorded(tmp_path, explicit):
     # is its own, not replaced by the subinterpreter's recorder)
     after = trace.thread("after-subinterpreter")["id"]
     assert sorted(e["op"] for e in trace.evs(obj=after)) == ["end", "join", "start"]
+
+
+@BOTH_WAYS
+def test_queue_is_traced_from_the_programs_own_import_and_never_imported_by_recording(
+        tmp_path, pure):
+    """Recording does not import queue (1 ms at start-up); the program's own import of
+    it, after recording started, gets a traced SimpleQueue and Queue's locks owned
+    by their Queue, as when queue was imported first."""
+    out = tmp_path / "traces"
+    script = write(tmp_path / "prog.py", """
+        import sys, threading
+        print('queue' in sys.modules)
+        from queue import Queue, SimpleQueue
+        q = Queue()
+        q.put(1)
+        q.get()
+        sq = SimpleQueue()
+        sq.put(2)
+        sq.get()
+        print(type(sq).__module__)
+    """)
+    res = run_python([str(script)], tmp_path, LOCKSCOPE_OUT=str(out),
+                     **({"LOCKSCOPE_PURE_PYTHON": "1"} if pure else {}))
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert res.stdout.splitlines() == ["False", "recorder._simplequeue"]
+    (trace,) = traces(out)
+    roles = {r["role"] for r in trace.objects("resource") if r.get("type") == "queue.Queue"}
+    assert "not_empty" in roles
+    [sq] = [r for r in trace.objects("resource") if r.get("type") == "queue.SimpleQueue"]
+    assert dict(trace.ops(sq["id"])) == {"signal": 1}  # (the get did not wait)
+
+
+# Standard modules that recording must not import at start-up (each costs the program
+# 0.2-10 ms at every start): it imports their C parts, or waits for the program's own.
+NOT_AT_START_UP = {"weakref", "queue", "heapq", "math", "contextvars", "ast", "linecache",
+                   "tokenize", "re", "typing", "asyncio", "concurrent.futures", "json",
+                   "dataclasses", "inspect", "orjson"}
+
+
+def test_recording_imports_no_costly_standard_module_at_start_up(tmp_path):
+    show = "import sys, threading\nprint(sorted(sys.modules))\n"
+    script = write(tmp_path / "prog.py", show)
+    bare = run_python([str(script)], tmp_path)
+    traced = run_python([str(script)], tmp_path, LOCKSCOPE_OUT=str(tmp_path / "traces"))
+    assert bare.returncode == 0 and traced.returncode == 0, traced.stderr
+    added = set(json.loads(traced.stdout.replace("'", '"'))) - set(json.loads(
+        bare.stdout.replace("'", '"')))
+    assert "recorder._threading" in added
+    assert not added & NOT_AT_START_UP
