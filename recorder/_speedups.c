@@ -5016,6 +5016,43 @@ add_batch(PyObject *batches, PyObject *st, PyObject *events)
     return r;
 }
 
+/* Take snapshot[i] off `states` for each drop[i].  In one pass when `states` still
+ * begins with the snapshot (threads only append to it); else (Python code ran
+ * meanwhile and changed it: a fork's, a new recording's) each is searched for. */
+static int
+drop_states(PyObject *states, PyObject *snapshot, const char *drop)
+{
+    Py_ssize_t n = PyList_GET_SIZE(snapshot);
+    int prefix = PyList_GET_SIZE(states) >= n;
+    for (Py_ssize_t i = 0; prefix && i < n; i++)
+        prefix = PyList_GET_ITEM(states, i) == PyList_GET_ITEM(snapshot, i);
+    if (prefix) {
+        PyObject *kept = PyList_New(0);
+        if (kept == NULL)
+            return -1;
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (!drop[i] && PyList_Append(kept, PyList_GET_ITEM(snapshot, i)) < 0) {
+                Py_DECREF(kept);
+                return -1;
+            }
+        int r = PyList_SetSlice(states, 0, n, kept);
+        Py_DECREF(kept);
+        return r;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!drop[i])
+            continue;
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(states); k++) {
+            if (PyList_GET_ITEM(states, k) == PyList_GET_ITEM(snapshot, i)) {
+                if (PyList_SetSlice(states, k, k + 1, NULL) < 0)
+                    return -1;
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
 /* take_states(states, final) -> batches or None: the writer's Sink._take over the list of
  * thread states, in C (one pass a drain, a state per thread: a thread per
  * request made it a few hundred Python instructions per request).  For each
@@ -5038,8 +5075,16 @@ take_states(PyObject *mod, PyObject *args)
             Py_RETURN_NONE;
     PyObject *snapshot = PyList_GetSlice(states, 0, PY_SSIZE_T_MAX);
     PyObject *batches = snapshot != NULL ? PyList_New(0) : NULL;
-    if (batches == NULL)
+    /* drop[i]: snapshot[i] is taken off `states` (all at once, at the end: one at a
+     * time, a thread per request made it quadratic in the threads of a drain) */
+    char *drop = batches != NULL ? PyMem_Calloc((size_t)PyList_GET_SIZE(snapshot) + 1, 1)
+                                 : NULL;
+    Py_ssize_t n_drop = 0;
+    if (drop == NULL) {
+        if (batches != NULL)
+            PyErr_NoMemory();
         goto error;
+    }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(snapshot); i++) {
         PyObject *st = PyList_GET_ITEM(snapshot, i);
         /* Read `ended` before the length: the thread appends its end event before
@@ -5072,8 +5117,9 @@ take_states(PyObject *mod, PyObject *args)
                 goto error;
         }
         PyObject *dropped = slot(st, off_dropped), *reported = slot(st, off_dropped_reported);
-        PyObject *lost = dropped != NULL && reported != NULL
-            ? PyNumber_Subtract(dropped, reported) : NULL;
+        PyObject *lost = dropped != NULL && dropped == reported  /* (none: the usual) */
+            ? Py_NewRef(int_zero)
+            : dropped != NULL && reported != NULL ? PyNumber_Subtract(dropped, reported) : NULL;
         if (lost == NULL) {
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_AttributeError, "dropped");
@@ -5108,18 +5154,17 @@ take_states(PyObject *mod, PyObject *args)
         if (some < 0)
             goto error;
         if (!some && n == 0 && ended) {
-            for (Py_ssize_t k = 0; k < PyList_GET_SIZE(states); k++) {
-                if (PyList_GET_ITEM(states, k) == st) {
-                    if (PyList_SetSlice(states, k, k + 1, NULL) < 0)
-                        goto error;
-                    break;
-                }
-            }
+            drop[i] = 1;
+            n_drop++;
         }
     }
+    if (n_drop > 0 && drop_states(states, snapshot, drop) < 0)
+        goto error;
+    PyMem_Free(drop);
     Py_DECREF(snapshot);
     return batches;
 error:
+    PyMem_Free(drop);
     Py_XDECREF(snapshot);
     Py_XDECREF(batches);
     return NULL;

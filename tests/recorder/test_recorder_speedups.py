@@ -992,6 +992,37 @@ def test_the_writer_takes_thread_states_in_c_as_in_python(tmp_path, monkeypatch,
     assert (("lossy", [("resync", None)]) in batches) == final
 
 
+@needs_c
+@pytest.mark.parametrize("changed", [False, True], ids=["as-taken", "changed-meanwhile"])
+def test_the_writer_takes_ended_states_off_at_once_and_keeps_the_others_in_order(
+        tmp_path, monkeypatch, changed):
+    """Every ended, drained state goes in one drain (in one pass over the list, not
+    one search each); the others stay, in their order.  When Python code run by the
+    take changes the list meanwhile (a buffer whose len() is Python), the ended
+    ones are still found, and what was added stays."""
+    sink = _sink.Sink(str(tmp_path / "probe"), {}, 3600, 0)
+    monkeypatch.setattr(_sink, "_take_states", _core.speedups.take_states)
+    states = []
+    for i in range(40):
+        st = _core.ThreadState(f"t{i}", None)
+        st.ended = i % 3 != 0
+        states.append(st)
+    newcomer = _core.ThreadState("newcomer", None)
+    live = list(states)
+    monkeypatch.setattr(_core, "states", live)
+    if changed:
+        class Buffer(list):
+            def __len__(self):
+                if newcomer not in live:
+                    live.insert(0, newcomer)
+                return 0
+
+        states[5].buf = Buffer()
+    assert sink._take() == []
+    kept = [st.name for st in states if not st.ended]
+    assert [st.name for st in _core.states] == (["newcomer"] if changed else []) + kept
+
+
 def _put_twice(q, i: int) -> None:
     q.put(i)  # (line A)
     q.put(-i)  # (line B)
