@@ -15,6 +15,7 @@ package is what costs: it imports ``threading`` and the recorder's modules.
 PYTEST_DONT_REWRITE (imported before pytest can mark it for assertion rewriting)
 """
 
+import _thread
 import sys
 
 PENDING, STARTED, OFF = "pending", "started", "off"
@@ -137,6 +138,12 @@ def _start(package_complete=False):
 
 def in_subinterpreter():
     """True in a subinterpreter (``_testcapi.run_in_subinterp``, ``interpreters``)."""
+    is_main = getattr(_thread, "_is_main_interpreter", None)  # 3.12+: no module to load
+    if is_main is not None:
+        try:
+            return not is_main()
+        except Exception:
+            return False
     for name in ("_interpreters", "_xxsubinterpreters"):  # 3.13+, before
         try:
             mod = __import__(name)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import sys
 import types
-from _contextvars import Context as _Context  # (contextvars: only this, as a module)
 
 from . import _core
 
@@ -74,6 +73,13 @@ else:
     Job = _PyJob
 
 
+def _is_context(obj: Any) -> bool:
+    """Whether ``obj`` is a ``contextvars.Context`` (not imported for it: a program
+    with a Context has imported it)."""
+    cv = sys.modules.get("_contextvars")
+    return cv is not None and isinstance(obj, cv.Context)
+
+
 def job_name(fn: Any) -> str:
     """``module.qualname`` of the function a work item runs (through partials and the
     ``Context.run`` that ``asyncio.to_thread`` wraps it in)."""
@@ -82,7 +88,7 @@ def job_name(fn: Any) -> str:
             if isinstance(fn, functools.partial):
                 inner = fn.func
                 if getattr(inner, "__self__", None) is not None and \
-                        isinstance(inner.__self__, _Context) and fn.args:
+                        _is_context(inner.__self__) and fn.args:
                     fn = fn.args[0]
                 else:
                     fn = inner

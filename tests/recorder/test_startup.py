@@ -327,7 +327,9 @@ def test_queue_is_traced_from_the_programs_own_import_and_never_imported_by_reco
 # 0.2-10 ms at every start): it imports their C parts, or waits for the program's own.
 NOT_AT_START_UP = {"weakref", "queue", "heapq", "math", "contextvars", "ast", "linecache",
                    "tokenize", "re", "typing", "asyncio", "concurrent.futures", "json",
-                   "dataclasses", "inspect", "orjson"}
+                   "dataclasses", "inspect", "orjson", "_contextvars"}
+if C_BUILT:  # (json's C escaper serves the pure-Python encoder)
+    NOT_AT_START_UP.add("_json")
 
 
 def test_recording_imports_no_costly_standard_module_at_start_up(tmp_path):
