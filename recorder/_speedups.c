@@ -4459,15 +4459,8 @@ thread_begin(PyObject *mod, PyObject *thread)
     }
     slot_set(st, off_ident, ident);
     Py_DECREF(ident);
-#ifdef PY_HAVE_THREAD_NATIVE_ID
-    PyObject *native = PyLong_FromUnsignedLong(PyThread_get_thread_native_id());
-    if (native == NULL) {
-        Py_DECREF(st);
-        goto fail;
-    }
-    slot_set(st, off_native_id, native);  /* (what Thread._set_native_id reads) */
-    Py_DECREF(native);
-#endif
+    /* (not its native id: a system call a thread, which Thread._set_native_id
+     * makes already; the record reads it from the Thread, as the Python hook) */
     if (bind_new_state(mod, st) < 0) {
         Py_DECREF(st);
         goto fail;
@@ -4495,7 +4488,9 @@ thread_end(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     if (slot(st, off_ident) == NULL || slot(st, off_ident) == Py_None
             || slot(st, off_thread_ref) == NULL || slot(st, off_thread_ref) == Py_None)
         remember_from(st, args[1]);
-    else if (slot_from_attr(st, off_name, args[1], s_a_name) < 0) {
+    else if (slot_from_attr(st, off_name, args[1], s_a_name) < 0
+             || ((slot(st, off_native_id) == NULL || slot(st, off_native_id) == Py_None)
+                 && slot_from_attr(st, off_native_id, args[1], s_a_native_id) < 0)) {
         PyErr_Clear();
     }
     if (core_dict != NULL && recording_on()) {
