@@ -74,6 +74,7 @@ static PyObject *end_gap_fn;         /* recorder._core.end_gap: the resync event
 static PyObject *mono_ns_fn;         /* time.monotonic_ns (used off Linux) */
 static PyObject *op_acquire, *op_release, *op_wait, *op_timeout;
 static PyObject *deque_type, *deque_append, *deque_popleft;
+static PyObject *empty_args;  /* () */
 /* deque.append and deque.popleft's C functions (METH_O, METH_NOARGS), called
  * without the method call's argument handling; NULL: call the methods. */
 static PyCFunction deque_append_c, deque_popleft_c;
@@ -86,6 +87,15 @@ static Py_ssize_t off_name = -1, off_parent = -1, off_parent_ref = -1, off_ident
 static Py_ssize_t off_dropped = -1, off_dropped_reported = -1, off_ended = -1;
 static PyObject *py_define_fn;       /* recorder._core.define (pure Python): define()'s slow path */
 static PyObject *next_id_fn;         /* recorder._core.next_id */
+static PyObject *id_counter;         /* the itertools.count it steps (NULL: call it) */
+
+/* next_id(): a new id (new reference), or NULL with an error. */
+static inline PyObject *
+new_id(void)
+{
+    return id_counter != NULL ? Py_TYPE(id_counter)->tp_iternext(id_counter)
+                              : PyObject_CallNoArgs(next_id_fn);
+}
 static PyObject *names_by_code;      /* recorder._core.names_by_code: id(code) -> {lasti: (expr, lib)} */
 static PyObject *recorder_codes;     /* recorder._core.recorder_codes: ids of the recorder's code */
 static PyObject *lib_codes;          /* recorder._core.lib_codes: id(code) -> library file? */
@@ -178,6 +188,16 @@ configure(PyObject *mod, PyObject *args)
     GET(mono_ns_fn, "mono_ns");
     GET(py_define_fn, "define");
     GET(next_id_fn, "next_id");
+    {   /* next_id is itertools.count(1).__next__: its count, stepped directly */
+        PyObject *counter = PyObject_GetAttrString(next_id_fn, "__self__");
+        if (counter == NULL)
+            PyErr_Clear();
+        Py_XSETREF(id_counter, counter != NULL && Py_TYPE(counter)->tp_iternext != NULL
+                               && strcmp(Py_TYPE(counter)->tp_name, "itertools.count") == 0
+                               ? counter : NULL);
+        if (id_counter == NULL)
+            Py_XDECREF(counter);
+    }
     GET(names_by_code, "names_by_code");
     GET(recorder_codes, "recorder_codes");
     GET(lib_codes, "lib_codes");
@@ -1426,7 +1446,7 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
             return NULL;
         goto slow;
     }
-    oid = PyObject_CallNoArgs(next_id_fn);
+    oid = new_id();
     if (oid == NULL || PyObject_SetAttr(args[0], s_ls_id, oid) < 0)
         goto error;
     st = thread_state();
@@ -1627,7 +1647,7 @@ creator_owner(PyObject **owner, PyObject **otype, PyObject **oid, int from_c)
     *otype = Py_NewRef(t);
     if (lookup_attr(*owner, s_ls_id, oid) < 0)
         goto error;
-    if (*oid == NULL && ((*oid = PyObject_CallNoArgs(next_id_fn)) == NULL
+    if (*oid == NULL && ((*oid = new_id()) == NULL
                          || PyObject_SetAttr(*owner, s_ls_id, *oid) < 0))
         goto error;
     return 1;
@@ -4158,8 +4178,11 @@ new_thread_state(PyObject *thread, PyObject *parent_tid)
     PyObject *st = state_type->tp_alloc(state_type, 0);
     if (st == NULL)
         return NULL;
-    PyObject *tid = PyObject_CallNoArgs(next_id_fn);
-    PyObject *buf = tid != NULL ? PyObject_CallNoArgs(deque_type) : NULL;
+    PyObject *tid = new_id();
+    /* (deque(): its __new__ makes an empty unbounded deque, which __init__ without
+     * arguments leaves as it is) */
+    PyObject *buf = tid != NULL ? ((PyTypeObject *)deque_type)->tp_new(
+        (PyTypeObject *)deque_type, empty_args, NULL) : NULL;
     PyObject *ts = buf != NULL ? now_ns() : NULL;
     PyObject *zero = ts != NULL ? PyLong_FromLong(0) : NULL;
     if (zero == NULL) {
@@ -4966,7 +4989,7 @@ take(PyObject *mod, PyObject *args)
 static PyObject *
 take_n(PyObject *buf, Py_ssize_t n)
 {
-    PyObject *list = PyList_New(0);
+    PyObject *list = PyList_New(n);
     if (list == NULL)
         return NULL;
     int fast = Py_TYPE(buf) == (PyTypeObject *)deque_type;
@@ -4974,17 +4997,12 @@ take_n(PyObject *buf, Py_ssize_t n)
         PyObject *ev = fast && deque_popleft_c != NULL ? deque_popleft_c(buf, NULL)
                        : fast ? PyObject_Vectorcall(deque_popleft, &buf, 1, NULL)
                        : PyObject_CallMethod(buf, "popleft", NULL);
-        if (ev == NULL) {
+        if (ev == NULL) {  /* (the items not taken yet: an empty list's NULLs, dropped) */
             Py_DECREF(list);
             return NULL;
         }
         buffered_total--;
-        int r = PyList_Append(list, ev);
-        Py_DECREF(ev);
-        if (r < 0) {
-            Py_DECREF(list);
-            return NULL;
-        }
+        PyList_SET_ITEM(list, i, ev);
     }
     sf_epoch++;  /* (at once: no other thread ran since the first pop) */
     wake_sent = 0;
@@ -5369,6 +5387,8 @@ PyInit__speedups(void)
     if (collections == NULL)
         return NULL;
     deque_type = PyObject_GetAttrString(collections, "deque");
+    if (deque_type != NULL && (empty_args = PyTuple_New(0)) == NULL)
+        Py_CLEAR(deque_type);
     Py_DECREF(collections);
     if (deque_type == NULL)
         return NULL;

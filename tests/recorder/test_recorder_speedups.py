@@ -1698,3 +1698,23 @@ def test_a_threads_run_has_no_recorder_frame_under_it(rec, monkeypatch):
     assert hooked == [KeyError] and len(ended) == 2
     for name in ("frames", "raiser"):
         assert trace.ops(trace.thread(name)["id"])["end"] == 1
+
+
+@needs_c
+def test_ids_made_in_c_and_in_python_come_from_one_counter(rec):
+    """C steps the count behind _core.next_id itself (no call through its
+    method-wrapper): ids made either way never repeat and keep their order."""
+    rec.start(flush_interval=3600)
+    ids = []
+    for _ in range(5):
+        lock = threading.Lock()
+        with lock:
+            pass
+        ids.append(lock._ls_id)      # made in C (define)
+        ids.append(_core.next_id())  # made in Python
+        t = threading.Thread(target=lambda: None)
+        t.start()
+        t.join(10)
+        ids.append(t._ls_state.tid)  # made in C (the thread's state)
+    rec.stop()
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
