@@ -37,15 +37,12 @@ class _ImportHook:
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         if name not in _pending:
             return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(name, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        exec_module = getattr(spec.loader, "exec_module", None)
+        # (lockscope_startup's finder for threading does the same; it imports nothing)
+        spec = next((spec for finder in sys.meta_path
+                     if finder is not self and hasattr(finder, "find_spec")
+                     for spec in (finder.find_spec(name, path, target),) if spec is not None),
+                    None)
+        exec_module = getattr(getattr(spec, "loader", None), "exec_module", None)
         if exec_module is None:
             return spec
 
@@ -53,7 +50,7 @@ class _ImportHook:
             exec_module(module)
             callback = _pending.pop(name, None)
             if not _pending:
-                _remove_finder()
+                self.remove()
             sys.modules.setdefault(name, module)
             if callback is not None:
                 _run(name, callback, sys.modules[name])
@@ -64,15 +61,13 @@ class _ImportHook:
             pass
         return spec
 
-
-def _remove_finder() -> None:
-    global _finder
-    if _finder is not None:
-        try:
-            sys.meta_path.remove(_finder)
-        except ValueError:
-            pass
-        _finder = None
+    def remove(self) -> None:
+        """Leave the meta path (no module is pending any more)."""
+        global _finder
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        if _finder is self:
+            _finder = None
 
 
 def _after_import_in_progress(name: str) -> None:
@@ -109,5 +104,5 @@ def forget(name: str) -> None:
     """Drop a callback that has not run yet."""
     _pending.pop(name, None)
     _waiting.pop(name, None)
-    if not _pending:
-        _remove_finder()
+    if not _pending and _finder is not None:
+        _finder.remove()
