@@ -282,8 +282,7 @@ def _simple_expression(frame: Any, code: Any, pos: tuple, library: bool,
         return None
     target = head.strip()
     start = len(head) - len(head.lstrip())
-    if not _dotted(target) or head[start:] != target + head[start + len(target):] \
-            or head[start + len(target):].strip():
+    if not _dotted(target):
         return None
     if not _stores_into(code, frame.f_lasti // 2, pos, outer,
                         (line_no, line_no, start, start + len(target))):
