@@ -793,8 +793,9 @@ if speedups is not None:
     define = speedups.define  # noqa: F811
     _py_emit_here = emit_here
     emit_here = speedups.emit_here  # noqa: F811
-    # A thread bound in C is bound in its thread-state dict only (a threading.local
-    # costs a thread per request 3k instructions): read it back from there.
+    # A thread bound in C is bound in the accelerator's thread-locals or its
+    # thread-state dict only (a threading.local costs a thread per request 3k
+    # instructions): read it back from there.
     current_state = speedups.current_state  # noqa: F811
     bound_state = speedups.bound_state  # noqa: F811
     _limit = -1

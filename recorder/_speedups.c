@@ -310,20 +310,30 @@ swallow(void)
     return -1;
 }
 
-/* Each thread keeps its ThreadState in its own thread-state dict (the one
- * _thread._local uses), so the reference goes away with the thread, whatever
- * runs while it is torn down.  The entry is trusted while the generation it was
- * stored at is current: Python bumps the generation (invalidate()) whenever a
+/* A thread the recorder started (Thread.start) is bound to its ThreadState in
+ * this module's thread-locals (tl_own, below); any other keeps it in its own
+ * thread-state dict (the one _thread._local uses), so the reference goes away
+ * with the thread, whatever runs while it is torn down.  The dict's entry is
+ * trusted while the generation it was stored at is current: Python bumps the generation (invalidate()) whenever a
  * ThreadState is bound to a thread or all are forgotten, the only ways the
  * object that _tls.st names can change, and whenever the site caches are
  * cleared (which also voids the locks' last-site memos). */
 static unsigned long state_generation = 1;
-static _Thread_local unsigned long tl_generation;
+/* This module's thread-locals, read on every event: in the static TLS block
+ * where the platform has one for a loaded library (glibc keeps room for a few
+ * words), one instruction a read instead of a __tls_get_addr call, and nothing
+ * allocated the first time a new thread reads them. */
+#if defined(__GNUC__) && defined(__linux__)
+#define LS_THREAD_LOCAL _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define LS_THREAD_LOCAL _Thread_local
+#endif
+static LS_THREAD_LOCAL unsigned long tl_generation;
 /* The last lookup in this thread's dict: while that dict (same object, same
  * version: see dict_version) is unchanged, the state it holds is the same
  * (borrowed: the dict keeps it). */
-static _Thread_local PyObject *tl_tdict, *tl_state;
-static _Thread_local uint64_t tl_tdict_version;
+static LS_THREAD_LOCAL PyObject *tl_tdict, *tl_state;
+static LS_THREAD_LOCAL uint64_t tl_tdict_version;
 
 static PyObject *
 invalidate(PyObject *mod, PyObject *Py_UNUSED(ignored))
@@ -336,9 +346,25 @@ invalidate(PyObject *mod, PyObject *Py_UNUSED(ignored))
  * this thread's entry changes, so the other threads' entries (and the locks'
  * last-site memos) stay valid: a new thread per request must not make every
  * thread look its state up again. */
+/* The state thread_begin bound to this OS thread (strong), valid while
+ * tl_own_epoch is state_key_epoch: a thread per request then never makes its
+ * thread-state dict (made, filled and freed, a few hundred instructions a
+ * thread).  thread_bootstrap_method lets it go once the thread's run ended;
+ * a binding by Python (own_state) or a new key (new_state_key) replaces it. */
+static unsigned long state_key_epoch = 1;
+static LS_THREAD_LOCAL PyObject *tl_own;
+static LS_THREAD_LOCAL unsigned long tl_own_epoch;
+
+static inline void
+drop_own(void)
+{
+    Py_CLEAR(tl_own);
+}
+
 static PyObject *
 own_state(PyObject *mod, PyObject *st)
 {
+    drop_own();
     PyObject *tdict = PyThreadState_GetDict();  /* borrowed; NULL without an error */
     if (tdict == NULL || PyDict_SetItem(tdict, s_state_key, st) < 0) {
         PyErr_Clear();
@@ -380,8 +406,16 @@ bound_in_dict(PyObject *tdict)
  * 0 (none bound) or -1 (an error).  One bound by Python alone (in _tls) is
  * entered in the thread-state dict as it is found. */
 static int
-bound_state_of(PyObject *tdict, PyObject **st)
+bound_state_of(PyObject **st)
 {
+    if (tl_own != NULL) {
+        if (tl_own_epoch == state_key_epoch) {
+            *st = Py_NewRef(tl_own);
+            return 1;
+        }
+        drop_own();  /* (bound in a past recording, or before a fork) */
+    }
+    PyObject *tdict = PyThreadState_GetDict();  /* borrowed; NULL without an error */
     if ((*st = bound_in_dict(tdict)) != NULL) {
         Py_INCREF(*st);
         return 1;
@@ -402,7 +436,7 @@ static PyObject *
 thread_state(void)
 {
     PyObject *st;
-    int found = bound_state_of(PyThreadState_GetDict(), &st);  /* (dict borrowed) */
+    int found = bound_state_of(&st);
     if (found != 0)
         return found > 0 ? st : NULL;
     return PyObject_CallNoArgs(current_state_fn);
@@ -421,7 +455,7 @@ static PyObject *
 bound_state(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
     PyObject *st;
-    int found = bound_state_of(PyThreadState_GetDict(), &st);
+    int found = bound_state_of(&st);
     if (found != 0)
         return found > 0 ? st : NULL;
     Py_RETURN_NONE;
@@ -438,6 +472,7 @@ new_state_key(PyObject *mod, PyObject *Py_UNUSED(ignored))
         return NULL;
     PyUnicode_InternInPlace(&key);
     Py_SETREF(s_state_key, key);
+    state_key_epoch++;
     state_generation++;
     Py_RETURN_NONE;
 }
@@ -4399,6 +4434,10 @@ thread_bootstrap_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         Py_DECREF(hook);
         Py_XDECREF(h);
     }
+    /* (what this OS thread still runs is the interpreter's teardown of it: a
+     * lock used there finds no state, as in any thread the recorder did not
+     * start, and gets one of its own) */
+    drop_own();
     if (PyErr_Occurred() && swallow() < 0) {
         Py_XDECREF(et);
         Py_XDECREF(ev);
@@ -4432,16 +4471,16 @@ set_thread_start(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* bind_state(st) (recorder._core) for a new thread: _tls.st, this thread's cache
- * entry, and the writer's list of states.  While the one-off on_bind hook is
- * pending, the Python version runs it.  0, or -1 with an error. */
+/* bind_state(st) (recorder._core) for a new thread: bound to this OS thread
+ * (tl_own: thread_state() looks there first), and on the writer's list of
+ * states.  While the one-off on_bind hook is pending, the Python version runs
+ * it.  0, or -1 with an error. */
 static int
-bind_new_state(PyObject *mod, PyObject *st)
+bind_new_state(PyObject *st)
 {
     PyObject *hook = PyDict_GetItemWithError(core_dict, s_on_bind);  /* borrowed */
-    PyObject *tls = hook == Py_None ? PyDict_GetItemWithError(core_dict, s_tls) : NULL;
-    PyObject *states = tls != NULL ? PyDict_GetItemWithError(core_dict, s_states) : NULL;
-    if (hook != Py_None || tls == NULL || states == NULL || !PyList_CheckExact(states)) {
+    PyObject *states = hook == Py_None ? PyDict_GetItemWithError(core_dict, s_states) : NULL;
+    if (hook != Py_None || states == NULL || !PyList_CheckExact(states)) {
         if (PyErr_Occurred())
             return -1;
         PyObject *bind = PyDict_GetItemWithError(core_dict, s_bind_state);
@@ -4451,11 +4490,11 @@ bind_new_state(PyObject *mod, PyObject *st)
         Py_XDECREF(r);
         return r == NULL ? -1 : 0;
     }
-    PyObject *r = own_state(mod, st);  /* (not _tls.st: thread_state() looks there second) */
-    if (r == NULL)
+    if (PyList_Append(states, st) < 0)
         return -1;
-    Py_DECREF(r);
-    return PyList_Append(states, st);
+    Py_XSETREF(tl_own, Py_NewRef(st));
+    tl_own_epoch = state_key_epoch;
+    return 0;
 }
 
 /* thread_begin(thread) -> its ThreadState, now bound to the calling (new)
@@ -4484,7 +4523,7 @@ thread_begin(PyObject *mod, PyObject *thread)
     Py_DECREF(ident);
     /* (not its native id: a system call a thread, which Thread._set_native_id
      * makes already; the record reads it from the Thread, as the Python hook) */
-    if (bind_new_state(mod, st) < 0) {
+    if (bind_new_state(st) < 0) {
         Py_DECREF(st);
         goto fail;
     }

@@ -856,6 +856,73 @@ def test_a_thread_whose_own_dict_changes_still_records_to_its_state(rec):
 
 
 @needs_c
+def test_an_ended_threads_state_lives_no_longer_than_its_thread_and_the_writer(rec):
+    """A thread started through Thread.start is bound to its state in C, not in
+    its thread-state dict: that binding goes when its run ends, so once the
+    writer has taken its events and dropped it, and the Thread is gone, the state
+    is freed (a binding kept would leak a state a thread)."""
+    import gc
+    import weakref
+
+    rec.start(flush_interval=3600)
+    lock = threading.Lock()
+    refs = []
+
+    def work() -> None:
+        with lock:
+            pass
+        refs.append(weakref.ref(_core.current_state()))
+
+    for _ in range(3):
+        t = threading.Thread(target=work)
+        t.start()
+        t.join(10)
+    del t
+    recorder.flush()  # (their events taken)
+    recorder.flush()  # (then the ended states, drained, dropped)
+    gc.collect()
+    assert len(refs) == 3
+    assert [r() for r in refs] == [None] * 3
+    trace = rec.stop()
+    assert len(trace.evs(lock._ls_id, op="acquire")) == 3
+
+
+@needs_c
+def test_a_thread_running_across_two_recordings_records_into_both(rec, tmp_path):
+    """A thread bound to its state in C in one recording and still running in the
+    next keeps its state (as every recorded thread does) and records into the new
+    recording's file, which defines it again."""
+    first_done, second_started, finished = (threading.Event() for _ in range(3))
+    states = []
+    rec.start(flush_interval=3600)
+    lock = recorder.name(threading.Lock(), "across")
+
+    def work() -> None:
+        with lock:
+            states.append(_core.current_state())
+        first_done.set()
+        if second_started.wait(10):
+            with lock:
+                states.append(_core.current_state())
+        finished.set()
+
+    t = threading.Thread(target=work, name="across-worker", daemon=True)
+    t.start()
+    assert first_done.wait(10)
+    first = rec.stop()
+    again = type(rec)(tmp_path / "second")
+    again.start(flush_interval=3600)
+    second_started.set()
+    assert finished.wait(10)
+    t.join(10)
+    second = again.stop()
+    assert len(states) == 2 and states[0] is states[1]
+    for trace in (first, second):
+        (acq,) = trace.evs(lock._ls_id, op="acquire")
+        assert acq["th"] == trace.thread("across-worker")["id"] == states[0].tid
+
+
+@needs_c
 def test_events_stamped_in_c_read_as_ints_in_python(rec):
     """The C paths keep an event's time stamp as a C integer; Python readers
     still see the int (the same each time), in order."""
