@@ -4141,6 +4141,34 @@ remember_thread(PyObject *st)
     Py_DECREF(t);
 }
 
+static inline int
+known_slot(PyObject *st, Py_ssize_t off)
+{
+    PyObject *v = slot(st, off);
+    return v != NULL && v != Py_None;
+}
+
+/* remember_thread() of a running thread's state: once it has its ident, native
+ * id and daemon flag (none of which a running Thread can change), only its name
+ * is read again. */
+static void
+remember_running(PyObject *st)
+{
+    if (!known_slot(st, off_ident) || !known_slot(st, off_native_id)
+            || !known_slot(st, off_daemon)) {
+        remember_thread(st);
+        return;
+    }
+    PyObject *ref = slot(st, off_thread_ref);
+    PyObject *t = ref != NULL && PyWeakref_Check(ref) ? PyWeakref_GetObject(ref) : NULL;
+    if (t != NULL && t != Py_None) {
+        Py_INCREF(t);
+        (void)slot_from_attr(st, off_name, t, s_a_name);
+        Py_DECREF(t);
+    }
+    PyErr_Clear();
+}
+
 /* ThreadState.remember(t) for a ThreadState (a slotted object of state_type). */
 static void
 remember_from(PyObject *st, PyObject *t)
@@ -4647,7 +4675,7 @@ define_state(PyObject *st, PyObject *written, Out *o, int depth)
         PyErr_Clear();
     }
     if (off_ended < 0 || slot(st, off_ended) != Py_True)  /* (remembered last at its end) */
-        remember_thread(st);
+        remember_running(st);
     /* (strong references: reading the Thread could run code that renames it) */
     PyObject *vals[6] = {slot(st, off_name), slot(st, off_parent), slot(st, off_ident),
                          slot(st, off_native_id), slot(st, off_daemon), slot(st, off_ts)};
@@ -5177,7 +5205,7 @@ take_states(PyObject *mod, PyObject *args)
                 PyErr_SetString(PyExc_AttributeError, "dropped");
             goto error;
         }
-        int some = PyObject_RichCompareBool(lost, int_zero, Py_GT);
+        int some = lost == int_zero ? 0 : PyObject_RichCompareBool(lost, int_zero, Py_GT);
         if (some > 0) {
             PyObject *sum = PyNumber_Add(reported, lost);
             PyObject *ts = sum != NULL ? now_ns() : NULL;

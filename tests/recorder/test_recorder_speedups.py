@@ -709,6 +709,37 @@ def test_thread_definitions_written_in_c_are_the_python_ones(rec, monkeypatch):
 
 
 @needs_c
+def test_a_running_threads_definition_reads_its_new_name(rec):
+    """A thread still running when the writer defines it is read again first: its
+    name may have changed (its ident, native id and daemon flag cannot)."""
+    rec.start(flush_interval=3600)
+    ready, go = threading.Event(), threading.Event()
+    states = []
+
+    def work() -> None:
+        states.append(_core.current_state())
+        ready.set()
+        go.wait(10)
+
+    t = threading.Thread(target=work, name="before", daemon=True)
+    t.start()
+    assert ready.wait(10)
+    records = []
+    for name in ("before", "after"):
+        t.name = name
+        out = bytearray()
+        assert _core.speedups.define_state(states[0], set(), out) == states[0].tid
+        records.append(orjson.loads(out.splitlines()[-1]))
+    go.set()
+    t.join(10)
+    rec.stop()
+    assert [r["name"] for r in records] == ["before", "after"]
+    assert records[1] == {**records[0], "name": "after"}
+    assert (records[1]["ident"], records[1]["native_id"], records[1]["daemon"]) == (
+        t.ident, t.native_id, True)
+
+
+@needs_c
 def test_buffered_events_do_not_count_as_allocations_for_the_cyclic_gc(rec):
     """Every tuple counts towards the GC's next collection until it is freed, tracked
     or not: a buffer of events made the program's collections several times more
