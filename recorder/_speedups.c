@@ -54,7 +54,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 18
+#define API_VERSION 19
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -4499,6 +4499,202 @@ set_thread_start(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Thread.join in C (_threading.install sets it; _thread_join without the
+ * accelerator), as _thread_join: the join of a started Thread the recorder
+ * knows, by another thread, while recording: ``wait-begin`` while the thread
+ * is alive, the original join, ``wait-end`` with its outcome, and ``join`` once
+ * it ended (or had).  The Python hook cost a joined thread about 5k
+ * instructions (its frame, two method calls, current_thread()). */
+static PyObject *thread_orig_join, *threading_active;
+static PyObject *s_a_is_alive, *s_a_qualname, *s_k_timeout, *s_k_outcome, *s_k_error;
+static PyObject *op_join, *op_wait_begin, *op_wait_end, *s_v_ok, *s_v_timeout, *s_v_error;
+
+/* Whether the calling thread may record the join of `thread`, whose state is
+ * `target`: `thread` started (its _started flag set) and not the calling
+ * thread (threading.current_thread(), read from threading._active without
+ * making a dummy Thread).  1, 0 or -1. */
+static int
+joinable(PyObject *thread)
+{
+    PyObject *started = PyObject_GetAttr(thread, s_a_started);
+    PyObject *v = started != NULL ? PyObject_GetAttr(started, s_flag) : NULL;
+    Py_XDECREF(started);
+    int set = v != NULL ? PyObject_IsTrue(v) : -1;
+    Py_XDECREF(v);
+    if (set <= 0)
+        return set;
+    PyObject *ident = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    if (ident == NULL)
+        return -1;
+    PyObject *current = PyDict_GetItemWithError(threading_active, ident);  /* borrowed */
+    Py_DECREF(ident);
+    if (current == NULL && PyErr_Occurred())
+        return -1;
+    return current != thread;
+}
+
+/* Append (op, target, site) for the calling thread, with `extra` (NULL: none);
+ * an error is swallowed (0), unless it must not be (-1). */
+static int
+join_event(PyObject *op, PyObject *target, PyObject *site, PyObject *extra)
+{
+    PyObject *st = thread_state(), *task = NULL, *r = NULL;
+    if (st != NULL && (task = task_for(st)) != NULL) {
+        PyObject *ev[6] = {st, op, target, site, task, extra};
+        r = append(NULL, ev, extra != NULL ? 6 : 5);
+    }
+    Py_XDECREF(st);
+    Py_XDECREF(task);
+    Py_XDECREF(r);
+    return r == NULL ? swallow() : 0;
+}
+
+/* The `timeout` field of a join's wait-begin (new reference), as _join_timeout:
+ * an int or float as it is, another number as a float, else NULL (no field, no
+ * error: the original join raises on it, having waited for nothing). */
+static PyObject *
+join_timeout(PyObject *timeout)
+{
+    if (timeout == Py_None)
+        return NULL;
+    if ((PyLong_CheckExact(timeout) || PyFloat_CheckExact(timeout)))
+        return Py_NewRef(timeout);
+    PyObject *f = PyNumber_Float(timeout);
+    if (f == NULL)
+        PyErr_Clear();
+    return f;
+}
+
+/* thread.is_alive(): 1, 0 or -1. */
+static int
+thread_alive(PyObject *thread)
+{
+    PyObject *v = PyObject_CallMethodNoArgs(thread, s_a_is_alive);
+    int alive = v != NULL ? PyObject_IsTrue(v) : -1;
+    Py_XDECREF(v);
+    return alive;
+}
+
+static PyObject *
+thread_join_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (thread_orig_join == NULL || threading_active == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "traced Thread.join without the original");
+        return NULL;
+    }
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *timeout = Py_None;
+    if (nargs + nkw > 1 || (nkw == 1 && PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, 0),
+                                                          s_k_timeout) != 0)) {
+        PyErr_Clear();  /* (the original raises its own error) */
+        return call_with_self(thread_orig_join, self, args, nargs, kwnames);
+    }
+    if (nargs + nkw == 1)
+        timeout = args[0];
+    PyObject *target = NULL;
+    int ok = core_dict != NULL && states_ready() && recording_on()
+        && lookup_attr(self, s_ls_state, &target) > 0 && target != Py_None;
+    if (ok && (ok = joinable(self)) < 0)
+        ok = 0;
+    if (!ok) {
+        Py_XDECREF(target);
+        if (PyErr_Occurred() && swallow() < 0)
+            return NULL;
+        return call_with_self(thread_orig_join, self, args, nargs, kwnames);
+    }
+    /* (the caller of Thread.join: one frame up from C) */
+    PyObject *site = site_id_c(NULL, &int_one, 1);
+    int alive = site != NULL ? thread_alive(self) : -1;
+    if (alive < 0) {  /* (is_alive raised: the original will too, or not) */
+        Py_XDECREF(site);
+        Py_DECREF(target);
+        if (swallow() < 0)
+            return NULL;
+        return call_with_self(thread_orig_join, self, args, nargs, kwnames);
+    }
+    if (alive) {
+        PyObject *extra = NULL, *seconds = join_timeout(timeout);
+        if (seconds != NULL && (extra = PyDict_New()) != NULL
+                && PyDict_SetItem(extra, s_k_timeout, seconds) < 0)
+            Py_CLEAR(extra);
+        Py_XDECREF(seconds);
+        if ((extra == NULL && seconds != NULL && swallow() < 0)
+                || join_event(op_wait_begin, target, site, extra) < 0) {
+            Py_XDECREF(extra);
+            Py_DECREF(site);
+            Py_DECREF(target);
+            return NULL;
+        }
+        Py_XDECREF(extra);
+    }
+    PyObject *r = call_with_self(thread_orig_join, self, args, nargs, kwnames);
+    PyObject *outcome = s_v_error, *error = NULL;
+    PyObject *et = NULL, *ev = NULL, *tb = NULL;
+    if (r == NULL) {
+        PyErr_Fetch(&et, &ev, &tb);
+        /* (_error_name: the exception's type's qualified name) */
+        error = PyObject_GetAttr(et != NULL ? et : PyExc_Exception, s_a_qualname);
+        PyErr_Clear();
+    }
+    else if (alive) {
+        int still = thread_alive(self);
+        if (still < 0) {  /* (as an exception of the original join) */
+            Py_DECREF(r);
+            r = NULL;
+            PyErr_Fetch(&et, &ev, &tb);
+            error = PyObject_GetAttr(et != NULL ? et : PyExc_Exception, s_a_qualname);
+            PyErr_Clear();
+        }
+        else {
+            outcome = still ? s_v_timeout : s_v_ok;
+        }
+    }
+    else {
+        outcome = s_v_ok;
+    }
+    int failed = 0;
+    if (alive) {
+        PyObject *extra = PyDict_New();
+        if (extra != NULL && (PyDict_SetItem(extra, s_k_outcome, outcome) < 0
+                              || (error != NULL && PyDict_SetItem(extra, s_k_error, error) < 0)))
+            Py_CLEAR(extra);
+        failed = extra == NULL ? swallow() < 0
+                               : join_event(op_wait_end, target, site, extra) < 0;
+        Py_XDECREF(extra);
+    }
+    if (!failed && (outcome == s_v_ok || !alive))
+        failed = join_event(op_join, target, site, NULL) < 0;
+    Py_XDECREF(error);
+    Py_DECREF(site);
+    Py_DECREF(target);
+    if (failed) {  /* (only what must not be swallowed: it replaces the join's) */
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+        Py_XDECREF(r);
+        return NULL;
+    }
+    if (r == NULL)
+        PyErr_Restore(et, ev, tb);
+    return r;
+}
+
+static PyMethodDef thread_join_method_def = {
+    "join", (PyCFunction)(void (*)(void))thread_join_method, METH_FASTCALL | METH_KEYWORDS,
+    "join($self, /, timeout=None)\n--\n\nThe original Thread.join, the join recorded (lockscope)."};
+
+static PyObject *
+set_thread_join(PyObject *mod, PyObject *args)
+{
+    PyObject *orig, *active;
+    if (!PyArg_ParseTuple(args, "OO!", &orig, &PyDict_Type, &active))
+        return NULL;
+    PyObject **slots[] = {&thread_orig_join, &threading_active};
+    PyObject *values[] = {orig, active};
+    hold_all(slots, values, 2);
+    Py_RETURN_NONE;
+}
+
 /* bind_state(st) (recorder._core) for a new thread: bound to this OS thread
  * (tl_own: thread_state() looks there first), and on the writer's list of
  * states.  While the one-off on_bind hook is pending, the Python version runs
@@ -5292,6 +5488,8 @@ static PyMethodDef module_methods[] = {
      "lock_new(cls): Lock.__new__ where threading.Lock is a class (3.13+)"},
     {"set_py_lock_new", set_py_lock_new, METH_O,
      "set_py_lock_new(py_new): what lock_new calls for other arguments"},
+    {"set_thread_join", set_thread_join, METH_VARARGS,
+     "set_thread_join(orig_join, threading._active): what the C Thread.join calls and reads"},
     {"set_thread_start", set_thread_start, METH_VARARGS,
      "set_thread_start(original_start, install_jobs, original_bootstrap_inner):"
      " what thread_start_method and thread_bootstrap_method call"},
@@ -5415,6 +5613,12 @@ PyInit__speedups(void)
         || !(s_states = intern("states")) || !(s_on_bind = intern("on_bind"))
         || !(s_bind_state = intern("bind_state")) || !(op_start = intern("start"))
         || !(op_end = intern("end")) || !(op_dropped = intern("dropped"))
+        || !(op_join = intern("join")) || !(op_wait_begin = intern("wait-begin"))
+        || !(op_wait_end = intern("wait-end")) || !(s_a_is_alive = intern("is_alive"))
+        || !(s_a_qualname = intern("__qualname__"))
+        || !(s_k_timeout = intern("timeout")) || !(s_k_outcome = intern("outcome"))
+        || !(s_k_error = intern("error")) || !(s_v_ok = intern("ok"))
+        || !(s_v_timeout = intern("timeout")) || !(s_v_error = intern("error"))
         || !(s_a_daemonic = intern("_daemonic")) || !(s_a_ident = intern("_ident"))
         || !(s_a_native_id = intern("_native_id"))
         || !(s_kind_lock = intern("lock")) || !(s_kind_resource = intern("resource"))
@@ -5490,10 +5694,12 @@ PyInit__speedups(void)
         || event_init(m) < 0
         || add_methods_for_any_class(m, (PyMethodDef *[]){&lock_factory_call_def,
                                                           &thread_start_method_def,
-                                                          &thread_bootstrap_method_def},
+                                                          &thread_bootstrap_method_def,
+                                                          &thread_join_method_def},
                                      (const char *const[]){"lock_factory_call",
                                                            "thread_start_method",
-                                                           "thread_bootstrap_method"}, 3) < 0) {
+                                                           "thread_bootstrap_method",
+                                                           "thread_join_method"}, 4) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -835,6 +835,18 @@ else:
     _start_hook, _bootstrap_hook = _thread_start, _thread_bootstrap_inner
 
 
+def _join_timeout(timeout: Any) -> float | None:
+    """A join's ``timeout`` field: an int or float as it is, another number as a
+    float, else None (no field: the original join raises on it, and a trace holds
+    numbers there)."""
+    if timeout is None or type(timeout) in (int, float):
+        return timeout
+    try:
+        return float(timeout)
+    except Exception:
+        return None
+
+
 def _thread_join(self: threading.Thread, timeout: float | None = None) -> None:
     target = getattr(self, "_ls_state", None)
     if target is None or not _core.ON or not self._started.is_set() \
@@ -844,8 +856,9 @@ def _thread_join(self: threading.Thread, timeout: float | None = None) -> None:
     site = site_id()
     alive = self.is_alive()
     if alive:
+        seconds = _join_timeout(timeout)
         _emit_x(st, "wait-begin", target, site,
-                {"timeout": timeout} if timeout is not None else None)
+                {"timeout": seconds} if seconds is not None else None)
     outcome = {"outcome": "error"}
     try:
         _orig_join(self, timeout)
@@ -858,6 +871,13 @@ def _thread_join(self: threading.Thread, timeout: float | None = None) -> None:
             _emit_x(st, "wait-end", target, site, outcome)
         if outcome["outcome"] == "ok" or not alive:
             _record(st, "join", target, site)
+
+
+if _core.speedups is not None:  # (the same in C: no recorder frame per join)
+    _core.speedups.set_thread_join(_orig_join, threading._active)
+    _join_hook = _core.speedups.thread_join_method
+else:
+    _join_hook = _thread_join
 
 
 # The types present themselves as the originals do (repr, __module__, __name__): the
@@ -886,7 +906,7 @@ def install() -> None:
         setattr(threading, name, cls)
     threading.Thread.start = _start_hook
     threading.Thread._bootstrap_inner = _bootstrap_hook
-    threading.Thread.join = _thread_join
+    threading.Thread.join = _join_hook
     threading.Event.wait = _event_wait_hook
     _on_import.when_imported("queue", _queue_imported)
     _jobs.install()

@@ -829,6 +829,61 @@ def test_thread_lifecycle_in_c_is_the_python_one(rec, monkeypatch):
     assert by["c"][0] == THIS_FILE and by["c"][2] == "_start_and_join"
 
 
+def _joins() -> dict:
+    """Joins of each kind, by role: a join that times out, one that waits a thread
+    out, one of a thread that had ended, and one the original raises from."""
+    from recorder import _threading
+
+    go = threading.Event()
+    slow = threading.Thread(target=go.wait, args=(10,), name="slow")
+    ended = threading.Thread(target=lambda: None, name="ended")
+    for t in (slow, ended):
+        t.start()
+    _threading._orig_join(ended, 10)  # (not recorded: it has ended for the next one)
+    slow.join(0.01)  # times out
+    with pytest.raises(TypeError):
+        slow.join("soon")  # the original raises (comparing the timeout)
+    threading.Timer(0.2, go.set).start()
+    slow.join(10)  # waits it out
+    ended.join()  # had ended
+    return {slow._ls_state.tid: "slow", ended._ls_state.tid: "ended"}
+
+
+@needs_c
+def test_thread_join_in_c_records_what_the_python_hook_records(rec, monkeypatch):
+    """Thread.join is recorded in C (thread_join_method): the same events, fields
+    and sites as the Python hook, for a join that times out, one the original
+    raises from, one that waits the thread out, and one of an ended thread."""
+    from recorder import _threading
+
+    rec.start(flush_interval=3600)
+    assert threading.Thread.__dict__["join"] is _core.speedups.thread_join_method
+    roles = {"c": _joins()}
+    monkeypatch.setattr(threading.Thread, "join", _threading._thread_join)
+    roles["python"] = _joins()
+    trace = rec.stop()
+    seen = {}
+    for impl, by_tid in roles.items():
+        seen[impl] = [
+            (by_tid[e["obj"]], e["op"], trace.site(e)[1:],
+             {k: v for k, v in e.items() if k in ("timeout", "outcome", "error")})
+            for e in trace.evs(th=_core.current_state().tid)
+            if e["op"] in ("join", "wait-begin", "wait-end") and e["obj"] in by_tid]
+    assert seen["c"] == seen["python"]
+    line = [site for _, _, site, _ in seen["c"]]
+    assert [(role, op, extra) for role, op, _, extra in seen["c"]] == [
+        ("slow", "wait-begin", {"timeout": 0.01}),
+        ("slow", "wait-end", {"outcome": "timeout"}),
+        ("slow", "wait-begin", {}),  # (a timeout that is no number: no field)
+        ("slow", "wait-end", {"outcome": "error", "error": "TypeError"}),
+        ("slow", "wait-begin", {"timeout": 10}),
+        ("slow", "wait-end", {"outcome": "ok"}),
+        ("slow", "join", {}),
+        ("ended", "join", {}),
+    ]
+    assert all(site[1] == "_joins" for site in line)
+
+
 @needs_c
 def test_a_new_thread_leaves_the_other_threads_cached_states_alone(rec):
     """Binding a new thread's state updates that thread's entry only: the calling
