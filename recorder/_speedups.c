@@ -4425,6 +4425,25 @@ static PyObject *thread_orig_bootstrap, *s_on_thread_end;
 static PyObject *thread_begin(PyObject *mod, PyObject *thread);
 static PyObject *thread_end(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 
+/* What a hooked Thread method returns once the original ran: NULL when `failed`
+ * (an error of ours that must not be swallowed replaces the original's outcome,
+ * as in a finally), else the original's result `r`, or its exception (et, ev,
+ * tb) restored. */
+static PyObject *
+after_original(int failed, PyObject *r, PyObject *et, PyObject *ev, PyObject *tb)
+{
+    if (failed) {
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+        Py_XDECREF(r);
+        return NULL;
+    }
+    if (r == NULL)
+        PyErr_Restore(et, ev, tb);
+    return r;
+}
+
 static PyObject *
 thread_bootstrap_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                         PyObject *kwnames)
@@ -4444,12 +4463,9 @@ thread_bootstrap_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         PyObject *end_args[2] = {st, self};
         PyObject *e = thread_end(NULL, end_args, 2);
         if (e == NULL) {
-            Py_XDECREF(et);
-            Py_XDECREF(ev);
-            Py_XDECREF(tb);
-            Py_XDECREF(r);
             Py_DECREF(st);
-            return NULL;
+            drop_own();
+            return after_original(1, r, et, ev, tb);
         }
         Py_DECREF(e);
     }
@@ -4466,16 +4482,7 @@ thread_bootstrap_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
      * lock used there finds no state, as in any thread the recorder did not
      * start, and gets one of its own) */
     drop_own();
-    if (PyErr_Occurred() && swallow() < 0) {
-        Py_XDECREF(et);
-        Py_XDECREF(ev);
-        Py_XDECREF(tb);
-        Py_XDECREF(r);
-        return NULL;
-    }
-    if (r == NULL)
-        PyErr_Restore(et, ev, tb);
-    return r;
+    return after_original(PyErr_Occurred() && swallow() < 0, r, et, ev, tb);
 }
 
 static PyMethodDef thread_bootstrap_method_def = {
@@ -4667,16 +4674,7 @@ thread_join_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyOb
     Py_XDECREF(error);
     Py_DECREF(site);
     Py_DECREF(target);
-    if (failed) {  /* (only what must not be swallowed: it replaces the join's) */
-        Py_XDECREF(et);
-        Py_XDECREF(ev);
-        Py_XDECREF(tb);
-        Py_XDECREF(r);
-        return NULL;
-    }
-    if (r == NULL)
-        PyErr_Restore(et, ev, tb);
-    return r;
+    return after_original(failed, r, et, ev, tb);
 }
 
 static PyMethodDef thread_join_method_def = {
