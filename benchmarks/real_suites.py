@@ -260,6 +260,25 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+# A helper the suite started that notices its end by itself (multiprocessing's
+# resource tracker and forkserver read EOF on a pipe of the test process) has this
+# long to exit before it counts as a stray process: the harness killed them while
+# they were flushing their last words, a race lost more often with recording (its
+# exit flush takes a millisecond or two).
+STRAY_GRACE_S = 3.0
+
+
+def _left_running(session: int, grace: float) -> list[int]:
+    """The members of ``session`` (but its leader) still running after ``grace``
+    seconds."""
+    deadline = time.monotonic() + grace
+    while True:
+        left = [p for p in session_members(session) if p != session]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.05)
+
+
 def run_command(cmd: list[str], cwd: Path, env: dict, timeout: float, stall: float,
                 out_path: Path) -> tuple[int | None, float, bool, int]:
     """Run ``cmd`` in its own session, its output into ``out_path``.
@@ -294,7 +313,7 @@ def run_command(cmd: list[str], cwd: Path, env: dict, timeout: float, stall: flo
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 pass
-        stray = [p for p in session_members(proc.pid) if p != proc.pid]
+        stray = _left_running(proc.pid, 0 if timed_out else STRAY_GRACE_S)
         for pid in stray:
             try:
                 os.kill(pid, signal.SIGKILL)

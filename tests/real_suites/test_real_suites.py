@@ -111,3 +111,25 @@ def test_every_process_leaves_a_complete_trace(runs):
         if tr["corrupt_lines"]:
             yield f"{tr['corrupt_lines']} unparsable lines"
     assert _problems(runs, check) == []
+
+
+def _real_suites_module():
+    spec = importlib.util.spec_from_file_location("real_suites_script", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # (its dataclasses look their module up)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("lingers, stray", [(0.5, 0), (60, 1)], ids=["exits-soon", "stays"])
+def test_a_helper_that_exits_just_after_the_suite_is_no_stray(tmp_path, lingers, stray):
+    """A process the suite started that exits by itself just after it (as
+    multiprocessing's resource tracker does, on EOF) is not counted as left behind
+    nor killed mid-exit; one that stays is, and is killed."""
+    mod = _real_suites_module()
+    helper = f"import time; time.sleep({lingers})"
+    cmd = [sys.executable, "-c",
+           f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {helper!r}])"]
+    rc, _wall, timed_out, killed = mod.run_command(
+        cmd, tmp_path, None, timeout=60, stall=60, out_path=tmp_path / "out.txt")
+    assert (rc, timed_out, killed) == (0, False, stray)
