@@ -314,10 +314,11 @@ swallow(void)
  * this module's thread-locals (tl_own, below); any other keeps it in its own
  * thread-state dict (the one _thread._local uses), so the reference goes away
  * with the thread, whatever runs while it is torn down.  The dict's entry is
- * trusted while the generation it was stored at is current: Python bumps the generation (invalidate()) whenever a
- * ThreadState is bound to a thread or all are forgotten, the only ways the
- * object that _tls.st names can change, and whenever the site caches are
- * cleared (which also voids the locks' last-site memos). */
+ * trusted while the generation it was stored at is current: Python bumps the
+ * generation (invalidate()) whenever a ThreadState is bound to a thread or all
+ * are forgotten, the only ways the object that _tls.st names can change, and
+ * whenever the site caches are cleared (which also voids the locks' last-site
+ * memos). */
 static unsigned long state_generation = 1;
 /* This module's thread-locals, read on every event: in the static TLS block
  * where the platform has one for a loaded library (glibc keeps room for a few
@@ -342,10 +343,6 @@ invalidate(PyObject *mod, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* own_state(st): `st` was just bound to the calling thread (_tls.st = st).  Only
- * this thread's entry changes, so the other threads' entries (and the locks'
- * last-site memos) stay valid: a new thread per request must not make every
- * thread look its state up again. */
 /* The state thread_begin bound to this OS thread (strong), valid while
  * tl_own_epoch is state_key_epoch: a thread per request then never makes its
  * thread-state dict (made, filled and freed, a few hundred instructions a
@@ -361,6 +358,10 @@ drop_own(void)
     Py_CLEAR(tl_own);
 }
 
+/* own_state(st): `st` was just bound to the calling thread (_tls.st = st).  Only
+ * this thread's entry changes, so the other threads' entries (and the locks'
+ * last-site memos) stay valid: a new thread per request must not make every
+ * thread look its state up again. */
 static PyObject *
 own_state(PyObject *mod, PyObject *st)
 {
@@ -4123,22 +4124,30 @@ slot_from_attr(PyObject *st, Py_ssize_t off, PyObject *t, PyObject *name)
     return 0;
 }
 
+/* The Thread a ThreadState remembers (new reference), or NULL (none, or gone;
+ * no error). */
+static PyObject *
+thread_of(PyObject *st)
+{
+    PyObject *ref = slot(st, off_thread_ref);
+    PyObject *t = ref != NULL && PyWeakref_Check(ref) ? PyWeakref_GetObject(ref) : NULL;
+    if (t == NULL || t == Py_None) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return Py_NewRef(t);
+}
+
 /* ThreadState.remember(thread) of its own Thread: what the thread record says of
  * it, read again (it may have been renamed).  Failures are ignored, as there. */
 static void
 remember_thread(PyObject *st)
 {
-    PyObject *ref = slot(st, off_thread_ref);
-    if (ref == NULL || !PyWeakref_Check(ref))
-        return;
-    PyObject *t = PyWeakref_GetObject(ref);  /* borrowed */
-    if (t == NULL || t == Py_None) {
-        PyErr_Clear();
-        return;
+    PyObject *t = thread_of(st);
+    if (t != NULL) {
+        remember_from(st, t);
+        Py_DECREF(t);
     }
-    Py_INCREF(t);
-    remember_from(st, t);
-    Py_DECREF(t);
 }
 
 static inline int
@@ -4159,14 +4168,12 @@ remember_running(PyObject *st)
         remember_thread(st);
         return;
     }
-    PyObject *ref = slot(st, off_thread_ref);
-    PyObject *t = ref != NULL && PyWeakref_Check(ref) ? PyWeakref_GetObject(ref) : NULL;
-    if (t != NULL && t != Py_None) {
-        Py_INCREF(t);
-        (void)slot_from_attr(st, off_name, t, s_a_name);
+    PyObject *t = thread_of(st);
+    if (t != NULL) {
+        if (slot_from_attr(st, off_name, t, s_a_name) < 0)
+            PyErr_Clear();
         Py_DECREF(t);
     }
-    PyErr_Clear();
 }
 
 /* ThreadState.remember(t) for a ThreadState (a slotted object of state_type). */
@@ -4294,6 +4301,18 @@ task_for(PyObject *st)
     return is_aio ? PyObject_CallOneArg(task_of_fn, st) : Py_NewRef(Py_None);
 }
 
+/* thread._started.is_set(), read from the Event's flag: 1, 0 or -1. */
+static int
+started_flag(PyObject *thread)
+{
+    PyObject *started = PyObject_GetAttr(thread, s_a_started);
+    PyObject *v = started != NULL ? PyObject_GetAttr(started, s_flag) : NULL;
+    Py_XDECREF(started);
+    int set = v != NULL ? PyObject_IsTrue(v) : -1;
+    Py_XDECREF(v);
+    return set;
+}
+
 /* Whether Thread.start records `thread`: initialised and not started yet (Python:
  * ``self._initialized and not self._started.is_set()``), 1, 0 or -1. */
 static int
@@ -4304,11 +4323,7 @@ thread_unstarted(PyObject *thread)
     Py_XDECREF(v);
     if (ok <= 0)
         return ok;
-    PyObject *started = PyObject_GetAttr(thread, s_a_started);
-    v = started != NULL ? PyObject_GetAttr(started, s_flag) : NULL;
-    Py_XDECREF(started);
-    int set = v != NULL ? PyObject_IsTrue(v) : -1;
-    Py_XDECREF(v);
+    int set = started_flag(thread);
     return set < 0 ? -1 : !set;
 }
 
@@ -4510,24 +4525,19 @@ set_thread_start(PyObject *mod, PyObject *args)
  * accelerator), as _thread_join: the join of a started Thread the recorder
  * knows, by another thread, while recording: ``wait-begin`` while the thread
  * is alive, the original join, ``wait-end`` with its outcome, and ``join`` once
- * it ended (or had).  The Python hook cost a joined thread about 5k
+ * it ended (or had).  The Python hook cost a joined thread about 4k
  * instructions (its frame, two method calls, current_thread()). */
 static PyObject *thread_orig_join, *threading_active;
 static PyObject *s_a_is_alive, *s_a_qualname, *s_k_timeout, *s_k_outcome, *s_k_error;
 static PyObject *op_join, *op_wait_begin, *op_wait_end, *s_v_ok, *s_v_timeout, *s_v_error;
 
-/* Whether the calling thread may record the join of `thread`, whose state is
- * `target`: `thread` started (its _started flag set) and not the calling
- * thread (threading.current_thread(), read from threading._active without
- * making a dummy Thread).  1, 0 or -1. */
+/* Whether the calling thread may record the join of `thread`: `thread` started
+ * and is not the calling thread (threading.current_thread(), read from
+ * threading._active without making a dummy Thread).  1, 0 or -1. */
 static int
 joinable(PyObject *thread)
 {
-    PyObject *started = PyObject_GetAttr(thread, s_a_started);
-    PyObject *v = started != NULL ? PyObject_GetAttr(started, s_flag) : NULL;
-    Py_XDECREF(started);
-    int set = v != NULL ? PyObject_IsTrue(v) : -1;
-    Py_XDECREF(v);
+    int set = started_flag(thread);
     if (set <= 0)
         return set;
     PyObject *ident = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
@@ -4570,6 +4580,17 @@ join_timeout(PyObject *timeout)
     if (f == NULL)
         PyErr_Clear();
     return f;
+}
+
+/* Fetch the raised exception into (et, ev, tb); its type's qualified name
+ * (_error_name), or NULL when that cannot be read (no error left). */
+static PyObject *
+fetch_error(PyObject **et, PyObject **ev, PyObject **tb)
+{
+    PyErr_Fetch(et, ev, tb);
+    PyObject *name = PyObject_GetAttr(*et != NULL ? *et : PyExc_Exception, s_a_qualname);
+    PyErr_Clear();
+    return name;
 }
 
 /* thread.is_alive(): 1, 0 or -1. */
@@ -4624,9 +4645,9 @@ thread_join_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyOb
         if (seconds != NULL && (extra = PyDict_New()) != NULL
                 && PyDict_SetItem(extra, s_k_timeout, seconds) < 0)
             Py_CLEAR(extra);
+        int lost = seconds != NULL && extra == NULL;  /* (an error is set) */
         Py_XDECREF(seconds);
-        if ((extra == NULL && seconds != NULL && swallow() < 0)
-                || join_event(op_wait_begin, target, site, extra) < 0) {
+        if ((lost && swallow() < 0) || join_event(op_wait_begin, target, site, extra) < 0) {
             Py_XDECREF(extra);
             Py_DECREF(site);
             Py_DECREF(target);
@@ -4638,19 +4659,13 @@ thread_join_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyOb
     PyObject *outcome = s_v_error, *error = NULL;
     PyObject *et = NULL, *ev = NULL, *tb = NULL;
     if (r == NULL) {
-        PyErr_Fetch(&et, &ev, &tb);
-        /* (_error_name: the exception's type's qualified name) */
-        error = PyObject_GetAttr(et != NULL ? et : PyExc_Exception, s_a_qualname);
-        PyErr_Clear();
+        error = fetch_error(&et, &ev, &tb);
     }
     else if (alive) {
         int still = thread_alive(self);
         if (still < 0) {  /* (as an exception of the original join) */
-            Py_DECREF(r);
-            r = NULL;
-            PyErr_Fetch(&et, &ev, &tb);
-            error = PyObject_GetAttr(et != NULL ? et : PyExc_Exception, s_a_qualname);
-            PyErr_Clear();
+            Py_CLEAR(r);
+            error = fetch_error(&et, &ev, &tb);
         }
         else {
             outcome = still ? s_v_timeout : s_v_ok;
