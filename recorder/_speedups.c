@@ -603,7 +603,23 @@ static inline PyObject *fr_object(Frame f) { return Py_NewRef(f != NULL ? (PyObj
  * the lock was acquired in library code (logging's handler lock, a queue's
  * mutex, a Future's condition): the library frames' code objects in between,
  * innermost first (a tuple, held), each of which is skipped. */
-#define MEMO_CHAIN 6  /* library frames a memo spans at most */
+#define MEMO_CHAIN 12  /* library frames a memo spans at most (logging: 7) */
+/* The sites a lock was acquired from before its last one, when it has had more
+ * than one (allocated then: most locks are acquired from one place).  A lock
+ * taken from a few places in turn (logging's handler lock from handle() and
+ * flush(), a queue's mutex from put() and get() in two threads) missed the
+ * single memo every time, and each miss walked the frames to the site. */
+#define MEMO_MORE 3
+#define MEMO_MORE_AFTER 8  /* (not for a lock used a few times: a Future's) */
+typedef struct {
+    PyObject *code, *sid, *chain;
+    int lasti;
+    unsigned long gen;
+} SiteMemo;
+typedef struct {
+    SiteMemo m[MEMO_MORE];
+    int next;  /* the one replaced next */
+} MoreMemos;
 typedef struct {
     PyObject_HEAD
     PyObject *lock;   /* the inner _thread lock / RLock (its methods are called
@@ -614,6 +630,8 @@ typedef struct {
     int c_lasti;
     unsigned long c_gen;
     PyObject *ref;    /* its Ref (set by define()): what its events name */
+    MoreMemos *more;  /* its earlier sites, or NULL */
+    unsigned char replaced;  /* times its memo was replaced, up to MEMO_MORE_AFTER */
 } LockCore;
 
 static PyTypeObject LockCore_Type;
@@ -749,19 +767,88 @@ static void untrack_if_tracked(PyObject *o);
 /* Whether the lock's memo names the site of frame `f` (the cursor is kept):
  * the same library code objects, then the same code and instruction. */
 static int
-memo_matches(Frame f, LockCore *lc)
+memo_matches(Frame f, PyObject *code, int lasti, PyObject *chain)
 {
     Frame g = fr_keep(f);
-    Py_ssize_t k = lc->c_chain != NULL ? PyTuple_GET_SIZE(lc->c_chain) : 0;
+    Py_ssize_t k = chain != NULL ? PyTuple_GET_SIZE(chain) : 0;
     int ok = 1;
     for (Py_ssize_t i = 0; i < k && ok; i++) {
-        ok = g != NULL && (PyObject *)fr_code(g) == PyTuple_GET_ITEM(lc->c_chain, i);
+        ok = g != NULL && (PyObject *)fr_code(g) == PyTuple_GET_ITEM(chain, i);
         if (ok)
             g = fr_back(g);
     }
-    ok = ok && g != NULL && (PyObject *)fr_code(g) == lc->c_code && fr_lasti(g) == lc->c_lasti;
+    ok = ok && g != NULL && (PyObject *)fr_code(g) == code && fr_lasti(g) == lasti;
     fr_drop(g);
     return ok;
+}
+
+/* The site of one of the lock's earlier memos that frame `f` matches (borrowed),
+ * or NULL. */
+static PyObject *
+more_memo_site(Frame f, MoreMemos *more)
+{
+    for (int i = 0; i < MEMO_MORE; i++) {
+        SiteMemo *m = &more->m[i];
+        if (m->sid != NULL && m->gen == state_generation
+                && memo_matches(f, m->code, m->lasti, m->chain))
+            return m->sid;
+    }
+    return NULL;
+}
+
+/* Remember the site `sid` of (code, lasti, chain) as the lock's last one (the
+ * references are taken over); the last one before it, still valid, goes to its
+ * earlier memos. */
+static void
+memo_remember(LockCore *lc, PyObject *code, int lasti, PyObject *chain, PyObject *sid)
+{
+    if (lc->c_sid != NULL && lc->c_gen == state_generation
+            && (lc->more != NULL || ++lc->replaced >= MEMO_MORE_AFTER)) {
+        if (lc->more == NULL)
+            lc->more = PyMem_Calloc(1, sizeof(MoreMemos));
+        if (lc->more != NULL) {
+            SiteMemo *m = &lc->more->m[lc->more->next];
+            lc->more->next = (lc->more->next + 1) % MEMO_MORE;
+            PyObject *old[3] = {m->code, m->sid, m->chain};
+            m->code = lc->c_code;
+            m->sid = lc->c_sid;
+            m->chain = lc->c_chain;
+            m->lasti = lc->c_lasti;
+            m->gen = lc->c_gen;
+            lc->c_code = lc->c_sid = lc->c_chain = NULL;
+            for (int i = 0; i < 3; i++)  /* (ints, code objects, tuples of them) */
+                Py_XDECREF(old[i]);
+        }
+    }
+    Py_XSETREF(lc->c_code, code);
+    Py_XSETREF(lc->c_sid, sid);
+    Py_XSETREF(lc->c_chain, chain);
+    lc->c_lasti = lasti;
+    lc->c_gen = state_generation;
+}
+
+/* Drop the lock's earlier memos. */
+static void
+more_memos_free(LockCore *lc)
+{
+    MoreMemos *more = lc->more;
+    lc->more = NULL;
+    if (more == NULL)
+        return;
+    for (int i = 0; i < MEMO_MORE; i++) {
+        Py_XDECREF(more->m[i].code);
+        Py_XDECREF(more->m[i].sid);
+        Py_XDECREF(more->m[i].chain);
+    }
+    PyMem_Free(more);
+}
+
+static unsigned long long site_memo_hits, site_walks;  /* (see site_stats) */
+
+static PyObject *
+site_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("KK", site_memo_hits, site_walks);
 }
 
 static PyObject *
@@ -770,12 +857,15 @@ cached_site(Frame f, LockCore *lc)
     if (lc != NULL && f != NULL && lc->c_sid != NULL && lc->c_gen == state_generation) {
         int hit = lc->c_chain == NULL  /* (the common case, inline: the caller is the site) */
             ? (PyObject *)fr_code(f) == lc->c_code && fr_lasti(f) == lc->c_lasti
-            : memo_matches(f, lc);
-        if (hit) {
+            : memo_matches(f, lc->c_code, lc->c_lasti, lc->c_chain);
+        PyObject *sid = hit ? lc->c_sid : lc->more != NULL ? more_memo_site(f, lc->more) : NULL;
+        if (sid != NULL) {
+            site_memo_hits++;
             fr_drop(f);
-            return Py_NewRef(lc->c_sid);
+            return Py_NewRef(sid);
         }
     }
+    site_walks++;
     PyObject *chain[MEMO_CHAIN];  /* (borrowed: the frames keep them alive) */
     int nchain = 0;
     while (f != NULL) {
@@ -810,13 +900,8 @@ cached_site(Frame f, LockCore *lc)
                     PyTuple_SET_ITEM(tup, i, Py_NewRef(chain[i]));
                 untrack_if_tracked(tup);  /* (code objects only: no cycle) */
             }
-            if (nchain == 0 || tup != NULL) {
-                Py_XSETREF(lc->c_code, Py_NewRef((PyObject *)code));
-                Py_XSETREF(lc->c_sid, Py_NewRef(sid));
-                Py_XSETREF(lc->c_chain, tup);
-                lc->c_lasti = lasti;
-                lc->c_gen = state_generation;
-            }
+            if (nchain == 0 || tup != NULL)
+                memo_remember(lc, Py_NewRef((PyObject *)code), lasti, tup, Py_NewRef(sid));
             else {
                 PyErr_Clear();
             }
@@ -2643,6 +2728,13 @@ LockCore_traverse(LockCore *self, visitproc visit, void *arg)
     Py_VISIT(self->c_sid);
     Py_VISIT(self->c_chain);
     Py_VISIT(self->ref);
+    if (self->more != NULL) {
+        for (int i = 0; i < MEMO_MORE; i++) {
+            Py_VISIT(self->more->m[i].code);
+            Py_VISIT(self->more->m[i].sid);
+            Py_VISIT(self->more->m[i].chain);
+        }
+    }
     return 0;
 }
 
@@ -2654,6 +2746,7 @@ LockCore_clear(LockCore *self)
     Py_CLEAR(self->c_sid);
     Py_CLEAR(self->c_chain);
     Py_CLEAR(self->ref);
+    more_memos_free(self);
     return 0;
 }
 
@@ -5514,6 +5607,8 @@ static PyMethodDef module_methods[] = {
      "define(obj, kind, type_, depth=3, **fields): recorder._core.define, from the caches"},
     {"attach_ref", attach_ref_py, METH_VARARGS,
      "attach_ref(obj, id, definition): the Ref its events name (see Ref)"},
+    {"site_stats", site_stats, METH_NOARGS,
+     "site_stats() -> (sites found in a lock's memos, frame walks to find one)"},
     {"define_stats", define_stats, METH_NOARGS,
      "define_stats() -> (definitions made from the caches, definitions left to Python)"},
     {"site_id", (PyCFunction)(void (*)(void))site_id_c, METH_FASTCALL,

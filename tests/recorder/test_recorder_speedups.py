@@ -1209,6 +1209,46 @@ def test_sites_reached_through_library_frames_are_remembered_exactly(rec):
     assert all(trace.site(e)[0] == THIS_FILE for e in trace.evs(obj=mutex, op="acquire"))
 
 
+def _log_at_two_lines(log, i: int) -> None:
+    log.info("first %d", i)  # (line A)
+    log.info("second %d", i)  # (line B)
+
+
+@needs_c
+def test_a_lock_taken_from_several_deep_library_paths_is_sited_from_its_memos(rec):
+    """logging's handler lock is taken through 6 library frames in handle() and 7
+    in flush(), for each record: both chains and the user's two lines are
+    remembered by the lock, so a record costs no frame walk once each was seen
+    (a memo that spanned 6 frames and one site walked for every flush, and for
+    every other record), and every acquire is still sited at the user's line."""
+    import io
+    import logging
+
+    rec.start(flush_interval=3600)
+    log = logging.getLogger("lockscope.test.memos")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    handler = logging.StreamHandler(io.StringIO())
+    log.addHandler(handler)
+    try:
+        recorder.name(handler.lock, "handler_lock")
+        for i in range(5):  # (each path seen once)
+            _log_at_two_lines(log, i)
+        hits0, walks0 = _core.speedups.site_stats()
+        for i in range(50):
+            _log_at_two_lines(log, i)
+        hits1, walks1 = _core.speedups.site_stats()
+    finally:
+        log.removeHandler(handler)
+    trace = rec.stop()
+    first = _log_at_two_lines.__code__.co_firstlineno
+    lock = trace.one("lock", "handler_lock")["id"]
+    sites = [trace.site(e)[:2] for e in trace.evs(obj=lock, op="acquire")]
+    assert sites == [(THIS_FILE, first + k) for _ in range(55) for k in (1, 1, 2, 2)]
+    assert walks1 - walks0 == 0, f"{walks1 - walks0} frame walks for 200 acquires seen before"
+    assert hits1 - hits0 >= 200
+
+
 class _NoModule:
     """A thread's target whose ``__module__`` cannot be read."""
 
