@@ -777,7 +777,10 @@ memo_matches(Frame f, PyObject *code, int lasti, PyObject *chain)
         if (ok)
             g = fr_back(g);
     }
-    ok = ok && g != NULL && (PyObject *)fr_code(g) == code && fr_lasti(g) == lasti;
+    if (code == Py_None)  /* (the chain ends at the bottom of the stack) */
+        ok = ok && g == NULL;
+    else
+        ok = ok && g != NULL && (PyObject *)fr_code(g) == code && fr_lasti(g) == lasti;
     fr_drop(g);
     return ok;
 }
@@ -851,6 +854,76 @@ site_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
     return Py_BuildValue("KK", site_memo_hits, site_walks);
 }
 
+/* The sites found last by frame walks, by the code and instruction of the two
+ * innermost frames (one is often shared: Condition.__enter__ is where a
+ * Future's lock is taken from each of its methods): a lock made per item (a
+ * Future's) or a place with no lock (Thread.start) has no memo of its own that
+ * a walk's result could go to, and each acquire walked the frames again,
+ * looking each code object up.  An entry is exactly as a lock's memo (and
+ * checked the same way). */
+#define GSITE_SLOTS 1024
+static SiteMemo gsites[GSITE_SLOTS];
+
+static inline uintptr_t
+frame_hash(Frame f)
+{
+    uintptr_t p = (uintptr_t)fr_code(f);
+    return (p >> 4) ^ (p >> 14) ^ ((uintptr_t)(unsigned)fr_lasti(f) * 40503u);
+}
+
+static SiteMemo *
+gsite_slot(Frame f)
+{
+    uintptr_t h = frame_hash(f);
+    Frame up = fr_back(fr_keep(f));
+    if (up != NULL)
+        h = h * 31u + frame_hash(up);
+    fr_drop(up);
+    return &gsites[h & (GSITE_SLOTS - 1)];
+}
+
+/* Remember (code, lasti, chain) -> sid in a global entry (new references taken). */
+static void
+gsite_remember(SiteMemo *g, PyObject *code, int lasti, PyObject *chain, PyObject *sid)
+{
+    PyObject *old[3] = {g->code, g->sid, g->chain};
+    g->code = code;
+    g->sid = sid;
+    g->chain = chain;
+    g->lasti = lasti;
+    g->gen = state_generation;
+    for (int i = 0; i < 3; i++)  /* (ints, code objects, tuples of them) */
+        Py_XDECREF(old[i]);
+}
+
+/* The site of frame `f` (new reference) when the walk from it found `sid` at
+ * `code`, `lasti` (code Py_None: the bottom of the stack) through the library
+ * frames `chain[0..nchain)`: remembered by the lock (if any) and globally. */
+static PyObject *
+site_found(LockCore *lc, SiteMemo *g, PyObject *code, int lasti, PyObject *const *chain,
+           int nchain, PyObject *sid)
+{
+    if (nchain <= MEMO_CHAIN) {
+        PyObject *tup = NULL;
+        if (nchain > 0 && (tup = PyTuple_New(nchain)) != NULL) {
+            for (int i = 0; i < nchain; i++)
+                PyTuple_SET_ITEM(tup, i, Py_NewRef(chain[i]));
+            untrack_if_tracked(tup);  /* (code objects only: no cycle) */
+        }
+        if (nchain == 0 || tup != NULL) {
+            if (lc != NULL)
+                memo_remember(lc, Py_NewRef(code), lasti, Py_XNewRef(tup), Py_NewRef(sid));
+            if (g != NULL)
+                gsite_remember(g, Py_NewRef(code), lasti, Py_XNewRef(tup), Py_NewRef(sid));
+            Py_XDECREF(tup);
+        }
+        else {
+            PyErr_Clear();
+        }
+    }
+    return sid;
+}
+
 static PyObject *
 cached_site(Frame f, LockCore *lc)
 {
@@ -864,6 +937,13 @@ cached_site(Frame f, LockCore *lc)
             fr_drop(f);
             return Py_NewRef(sid);
         }
+    }
+    SiteMemo *g = f != NULL ? gsite_slot(f) : NULL;
+    if (g != NULL && g->sid != NULL && g->gen == state_generation
+            && memo_matches(f, g->code, g->lasti, g->chain)) {
+        site_memo_hits++;
+        fr_drop(f);
+        return Py_NewRef(g->sid);
     }
     site_walks++;
     PyObject *chain[MEMO_CHAIN];  /* (borrowed: the frames keep them alive) */
@@ -893,24 +973,13 @@ cached_site(Frame f, LockCore *lc)
             break;
         /* Remember it, with the library frames in between (a site reached
          * through them depends on each being the same code again). */
-        if (lc != NULL && nchain <= MEMO_CHAIN) {
-            PyObject *tup = NULL;
-            if (nchain > 0 && (tup = PyTuple_New(nchain)) != NULL) {
-                for (int i = 0; i < nchain; i++)
-                    PyTuple_SET_ITEM(tup, i, Py_NewRef(chain[i]));
-                untrack_if_tracked(tup);  /* (code objects only: no cycle) */
-            }
-            if (nchain == 0 || tup != NULL)
-                memo_remember(lc, Py_NewRef((PyObject *)code), lasti, tup, Py_NewRef(sid));
-            else {
-                PyErr_Clear();
-            }
-        }
+        Py_INCREF(sid);
+        site_found(lc, g, (PyObject *)code, lasti, chain, nchain, sid);
         fr_drop(f);
-        return Py_NewRef(sid);
+        return sid;
     }
     if (f == NULL)  /* library frames down to the bottom of the stack: no site */
-        return PyLong_FromLong(0);
+        return site_found(lc, g, Py_None, -1, chain, nchain, Py_NewRef(int_zero));
     fr_drop(f);
     return NULL;
 }

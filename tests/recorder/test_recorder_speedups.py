@@ -1249,6 +1249,41 @@ def test_a_lock_taken_from_several_deep_library_paths_is_sited_from_its_memos(re
     assert hits1 - hits0 >= 200
 
 
+def _square(x: int) -> int:
+    return x * x
+
+
+def _map(ex, n: int) -> list:
+    return list(ex.map(_square, range(n)))  # (line A)
+
+
+@needs_c
+def test_locks_made_per_item_are_sited_from_the_walks_remembered_globally(rec):
+    """Each Future has a lock of its own, taken through Condition.__enter__ from
+    each of its methods, so no lock's memo is ever used twice; and a pool's worker
+    takes them through library frames down to the bottom of its stack (no site).
+    A walk's result is remembered by the two innermost frames too: once each path
+    was seen, a new Future's acquires walk no frame (each walked 4 times a job: the
+    memo of its own was empty, and one entry per innermost frame held one of the
+    Future's methods), and every one is still sited exactly."""
+    rec.start(flush_interval=3600)
+    with_line = sys._getframe().f_lineno + 1  # (its end joins the workers)
+    with ThreadPoolExecutor(2) as ex:
+        assert _map(ex, 50) == [x * x for x in range(50)]
+        _, walks0 = _core.speedups.site_stats()
+        assert _map(ex, 300) == [x * x for x in range(300)]
+        _, walks1 = _core.speedups.site_stats()
+    trace = rec.stop()
+    assert walks1 - walks0 <= 3, f"{walks1 - walks0} frame walks for 300 jobs like the 50 before"
+    main = trace.thread(threading.main_thread().name)["id"]
+    acquires = trace.evs(op="acquire")
+    by_main = [trace.site(e)[:2] for e in acquires if e["th"] == main]
+    assert set(by_main) == {(THIS_FILE, _map.__code__.co_firstlineno + 1), (THIS_FILE, with_line)}
+    by_workers = [e for e in acquires if e["th"] != main]
+    assert len(by_workers) >= 350  # (each job's set_result, at least)
+    assert all("site" not in e for e in by_workers)  # (no user frame: no site)
+
+
 class _NoModule:
     """A thread's target whose ``__module__`` cannot be read."""
 
