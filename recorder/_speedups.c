@@ -846,12 +846,12 @@ more_memos_free(LockCore *lc)
     PyMem_Free(more);
 }
 
-static unsigned long long site_memo_hits, site_walks;  /* (see site_stats) */
+static unsigned long long site_memo_hits, site_table_hits, site_walks;  /* (see site_stats) */
 
 static PyObject *
 site_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("KK", site_memo_hits, site_walks);
+    return Py_BuildValue("KKK", site_memo_hits, site_table_hits, site_walks);
 }
 
 /* The sites found last by frame walks, by the code and instruction of the two
@@ -941,8 +941,13 @@ cached_site(Frame f, LockCore *lc)
     SiteMemo *g = f != NULL ? gsite_slot(f) : NULL;
     if (g != NULL && g->sid != NULL && g->gen == state_generation
             && memo_matches(f, g->code, g->lasti, g->chain)) {
-        site_memo_hits++;
+        site_table_hits++;
         fr_drop(f);
+        /* (and the lock's memo: it may only be stale, thread states having been
+         * forgotten since, and the global entry is the dearer one to check) */
+        if (lc != NULL)
+            memo_remember(lc, Py_NewRef(g->code), g->lasti, Py_XNewRef(g->chain),
+                          Py_NewRef(g->sid));
         return Py_NewRef(g->sid);
     }
     site_walks++;
@@ -5677,7 +5682,7 @@ static PyMethodDef module_methods[] = {
     {"attach_ref", attach_ref_py, METH_VARARGS,
      "attach_ref(obj, id, definition): the Ref its events name (see Ref)"},
     {"site_stats", site_stats, METH_NOARGS,
-     "site_stats() -> (sites found in a lock's memos, frame walks to find one)"},
+     "site_stats() -> (sites found in a lock's memos, in the table of walks, by a frame walk)"},
     {"define_stats", define_stats, METH_NOARGS,
      "define_stats() -> (definitions made from the caches, definitions left to Python)"},
     {"site_id", (PyCFunction)(void (*)(void))site_id_c, METH_FASTCALL,

@@ -1234,10 +1234,10 @@ def test_a_lock_taken_from_several_deep_library_paths_is_sited_from_its_memos(re
         recorder.name(handler.lock, "handler_lock")
         for i in range(5):  # (each path seen once)
             _log_at_two_lines(log, i)
-        hits0, walks0 = _core.speedups.site_stats()
+        hits0, _, walks0 = _core.speedups.site_stats()
         for i in range(50):
             _log_at_two_lines(log, i)
-        hits1, walks1 = _core.speedups.site_stats()
+        hits1, _, walks1 = _core.speedups.site_stats()
     finally:
         log.removeHandler(handler)
     trace = rec.stop()
@@ -1270,9 +1270,9 @@ def test_locks_made_per_item_are_sited_from_the_walks_remembered_globally(rec):
     with_line = sys._getframe().f_lineno + 1  # (its end joins the workers)
     with ThreadPoolExecutor(2) as ex:
         assert _map(ex, 50) == [x * x for x in range(50)]
-        _, walks0 = _core.speedups.site_stats()
+        _, _, walks0 = _core.speedups.site_stats()
         assert _map(ex, 300) == [x * x for x in range(300)]
-        _, walks1 = _core.speedups.site_stats()
+        _, _, walks1 = _core.speedups.site_stats()
     trace = rec.stop()
     assert walks1 - walks0 <= 3, f"{walks1 - walks0} frame walks for 300 jobs like the 50 before"
     main = trace.thread(threading.main_thread().name)["id"]
@@ -1282,6 +1282,39 @@ def test_locks_made_per_item_are_sited_from_the_walks_remembered_globally(rec):
     by_workers = [e for e in acquires if e["th"] != main]
     assert len(by_workers) >= 350  # (each job's set_result, at least)
     assert all("site" not in e for e in by_workers)  # (no user frame: no site)
+
+
+def _take(lock) -> None:
+    with lock:  # (the only site)
+        pass
+
+
+def _take_all(locks: list) -> None:
+    for lock in locks:
+        _take(lock)
+
+
+@needs_c
+def test_a_lock_whose_memo_went_stale_takes_its_site_back_from_the_table(rec):
+    """Thread states forgotten make every lock's memo stale (a new recording, a
+    thread bound by Python): the first lock taken at a site walks the frames
+    again, and another lock taken there then finds the site in the table of
+    walks -- and remembers it, so its acquires after that are answered by its
+    own memo (128 threads on 16 locks taken at one line went through the table
+    at each of their 256k acquires: 60 instructions more each)."""
+    rec.start(flush_interval=3600)
+    first, other = threading.Lock(), threading.Lock()
+    _take_all([first, other])
+    _core.speedups.invalidate()
+    memo0, table0, walks0 = _core.speedups.site_stats()
+    _take_all([first] + [other] * 100)
+    memo1, table1, walks1 = _core.speedups.site_stats()
+    trace = rec.stop()
+    assert (memo1 - memo0, table1 - table0, walks1 - walks0) == (99, 1, 1)
+    line = _take.__code__.co_firstlineno + 1
+    for lock in (first, other):
+        acquires = trace.evs(obj=lock._ls_id, op="acquire")
+        assert {trace.site(e)[:2] for e in acquires} == {(THIS_FILE, line)}
 
 
 class _NoModule:
