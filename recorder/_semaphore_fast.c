@@ -44,12 +44,7 @@ static int
 sem_try(PyObject *self, PyObject *blocking, PyObject *timeout)
 {
     PyObject *args[3] = {self, blocking, timeout};
-    PyObject *r = PyObject_Vectorcall(sem_orig_acquire, args, timeout != NULL ? 3 : 2, NULL);
-    if (r == NULL)
-        return -1;
-    int ok = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    return ok;
+    return truth_of(PyObject_Vectorcall(sem_orig_acquire, args, timeout != NULL ? 3 : 2, NULL));
 }
 
 static PyObject *

@@ -300,6 +300,16 @@ now_ns(void)
 
 /* Clear an error raised while recording; errors that are not Exceptions
  * (KeyboardInterrupt, SystemExit) go on, as they do in the Python version. */
+/* The truth of `v`, a new reference that is let go (NULL: a call that failed):
+ * 1, 0 or -1 with an error. */
+static inline int
+truth_of(PyObject *v)
+{
+    int r = v != NULL ? PyObject_IsTrue(v) : -1;
+    Py_XDECREF(v);
+    return r;
+}
+
 static inline int
 swallow(void)
 {
@@ -799,6 +809,21 @@ more_memo_site(Frame f, MoreMemos *more)
     return NULL;
 }
 
+/* Set memo `m` to (code, lasti, chain) -> sid, valid now (the references are
+ * taken over; the ones it held are let go). */
+static void
+memo_set(SiteMemo *m, PyObject *code, int lasti, PyObject *chain, PyObject *sid)
+{
+    PyObject *old[3] = {m->code, m->sid, m->chain};
+    m->code = code;
+    m->sid = sid;
+    m->chain = chain;
+    m->lasti = lasti;
+    m->gen = state_generation;
+    for (int i = 0; i < 3; i++)  /* (ints, code objects, tuples of them) */
+        Py_XDECREF(old[i]);
+}
+
 /* Remember the site `sid` of (code, lasti, chain) as the lock's last one (the
  * references are taken over); the last one before it, still valid, goes to its
  * earlier memos. */
@@ -812,15 +837,8 @@ memo_remember(LockCore *lc, PyObject *code, int lasti, PyObject *chain, PyObject
         if (lc->more != NULL) {
             SiteMemo *m = &lc->more->m[lc->more->next];
             lc->more->next = (lc->more->next + 1) % MEMO_MORE;
-            PyObject *old[3] = {m->code, m->sid, m->chain};
-            m->code = lc->c_code;
-            m->sid = lc->c_sid;
-            m->chain = lc->c_chain;
-            m->lasti = lc->c_lasti;
-            m->gen = lc->c_gen;
+            memo_set(m, lc->c_code, lc->c_lasti, lc->c_chain, lc->c_sid);
             lc->c_code = lc->c_sid = lc->c_chain = NULL;
-            for (int i = 0; i < 3; i++)  /* (ints, code objects, tuples of them) */
-                Py_XDECREF(old[i]);
         }
     }
     Py_XSETREF(lc->c_code, code);
@@ -882,20 +900,6 @@ gsite_slot(Frame f)
     return &gsites[h & (GSITE_SLOTS - 1)];
 }
 
-/* Remember (code, lasti, chain) -> sid in a global entry (new references taken). */
-static void
-gsite_remember(SiteMemo *g, PyObject *code, int lasti, PyObject *chain, PyObject *sid)
-{
-    PyObject *old[3] = {g->code, g->sid, g->chain};
-    g->code = code;
-    g->sid = sid;
-    g->chain = chain;
-    g->lasti = lasti;
-    g->gen = state_generation;
-    for (int i = 0; i < 3; i++)  /* (ints, code objects, tuples of them) */
-        Py_XDECREF(old[i]);
-}
-
 /* The site of frame `f` (new reference) when the walk from it found `sid` at
  * `code`, `lasti` (code Py_None: the bottom of the stack) through the library
  * frames `chain[0..nchain)`: remembered by the lock (if any) and globally. */
@@ -914,7 +918,7 @@ site_found(LockCore *lc, SiteMemo *g, PyObject *code, int lasti, PyObject *const
             if (lc != NULL)
                 memo_remember(lc, Py_NewRef(code), lasti, Py_XNewRef(tup), Py_NewRef(sid));
             if (g != NULL)
-                gsite_remember(g, Py_NewRef(code), lasti, Py_XNewRef(tup), Py_NewRef(sid));
+                memo_set(g, Py_NewRef(code), lasti, Py_XNewRef(tup), Py_NewRef(sid));
             Py_XDECREF(tup);
         }
         else {
@@ -4475,9 +4479,7 @@ started_flag(PyObject *thread)
     PyObject *started = PyObject_GetAttr(thread, s_a_started);
     PyObject *v = started != NULL ? PyObject_GetAttr(started, s_flag) : NULL;
     Py_XDECREF(started);
-    int set = v != NULL ? PyObject_IsTrue(v) : -1;
-    Py_XDECREF(v);
-    return set;
+    return truth_of(v);
 }
 
 /* Whether Thread.start records `thread`: initialised and not started yet (Python:
@@ -4485,9 +4487,7 @@ started_flag(PyObject *thread)
 static int
 thread_unstarted(PyObject *thread)
 {
-    PyObject *v = PyObject_GetAttr(thread, s_a_initialized);
-    int ok = v != NULL ? PyObject_IsTrue(v) : -1;
-    Py_XDECREF(v);
+    int ok = truth_of(PyObject_GetAttr(thread, s_a_initialized));
     if (ok <= 0)
         return ok;
     int set = started_flag(thread);
@@ -4764,10 +4764,7 @@ fetch_error(PyObject **et, PyObject **ev, PyObject **tb)
 static int
 thread_alive(PyObject *thread)
 {
-    PyObject *v = PyObject_CallMethodNoArgs(thread, s_a_is_alive);
-    int alive = v != NULL ? PyObject_IsTrue(v) : -1;
-    Py_XDECREF(v);
-    return alive;
+    return truth_of(PyObject_CallMethodNoArgs(thread, s_a_is_alive));
 }
 
 static PyObject *
