@@ -1617,6 +1617,59 @@ atomic_fields(PyObject *const *values, Py_ssize_t n)
     return 1;
 }
 
+/* A definition's dict, copied from a template with its keys (values None).
+ * Built field by field, a definition took a general-keys table presized for 16
+ * fields: 568 bytes, more than all else a traced Lock adds.  A copy of a dict
+ * made by inserting str keys has str-only keys sized to them (208 bytes for a
+ * Lock's 8 fields) and costs no resize.  The keys a definition has depend on its
+ * keyword names (a constant tuple of its caller) and on whether it names an
+ * expression and a library: one template for each such shape. */
+#define DEF_SHAPES 32
+static struct { PyObject *kwnames, *tmpl; int flags; } def_shapes[DEF_SHAPES];
+static int def_nshapes;
+
+/* The template of the shape (new reference). */
+static PyObject *
+def_template(PyObject *kwnames, int flags)
+{
+    for (int i = 0; i < def_nshapes; i++)
+        if (def_shapes[i].kwnames == kwnames && def_shapes[i].flags == flags)
+            return Py_NewRef(def_shapes[i].tmpl);
+    PyObject *t = PyDict_New();
+    PyObject *base[7] = {s_k, s_id, s_type, s_name, s_site, s_ts, s_th};
+    int bad = t == NULL;
+    for (int i = 0; !bad && i < 7; i++)
+        bad = PyDict_SetItem(t, base[i], Py_None) < 0;
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; !bad && i < nkw; i++)
+        bad = PyDict_SetItem(t, PyTuple_GET_ITEM(kwnames, i), Py_None) < 0;
+    if (!bad && (flags & 1))
+        bad = PyDict_SetItem(t, s_expr, Py_None) < 0;
+    if (!bad && (flags & 2))
+        bad = PyDict_SetItem(t, s_lib, Py_None) < 0 || PyDict_SetItem(t, s_user_site, Py_None) < 0;
+    if (bad) {
+        Py_XDECREF(t);
+        return NULL;
+    }
+    if (def_nshapes < DEF_SHAPES) {  /* (the recorder's callers have a few shapes) */
+        def_shapes[def_nshapes].kwnames = Py_XNewRef(kwnames);
+        def_shapes[def_nshapes].flags = flags;
+        def_shapes[def_nshapes].tmpl = Py_NewRef(t);
+        def_nshapes++;
+    }
+    return t;
+}
+
+/* A definition dict of the shape, its values None (new reference). */
+static PyObject *
+new_definition(PyObject *kwnames, int flags)
+{
+    PyObject *t = def_template(kwnames, flags);
+    PyObject *rec = t != NULL ? PyDict_Copy(t) : NULL;
+    Py_XDECREF(t);
+    return rec;
+}
+
 static PyObject *
 define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -1659,7 +1712,10 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     PyObject *ts = now ? PyLong_FromLongLong(now) : PyObject_CallNoArgs(mono_ns_fn);
     if (ts == NULL)
         goto error;
-    rec = _PyDict_NewPresized(16);  /* (its ~12 fields without a resize) */
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *expr = info != NULL ? PyTuple_GET_ITEM(info, 0) : Py_None;
+    PyObject *lib = info != NULL ? PyTuple_GET_ITEM(info, 1) : Py_None;
+    rec = new_definition(kwnames, (expr != Py_None) | (lib != Py_None) << 1);
     int bad = rec == NULL
         || PyDict_SetItem(rec, s_k, args[1]) < 0
         || PyDict_SetItem(rec, s_id, oid) < 0
@@ -1672,20 +1728,16 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     Py_DECREF(ts);
     if (bad)
         goto error;
-    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
     for (Py_ssize_t i = 0; i < nkw; i++)
         if (PyDict_SetItem(rec, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
             goto error;
-    if (info != NULL) {
-        PyObject *expr = PyTuple_GET_ITEM(info, 0), *lib = PyTuple_GET_ITEM(info, 1);
-        if (expr != Py_None && PyDict_SetItem(rec, s_expr, expr) < 0)
+    if (expr != Py_None && PyDict_SetItem(rec, s_expr, expr) < 0)
+        goto error;
+    if (lib != Py_None) {
+        if (PyDict_SetItem(rec, s_lib, lib) < 0
+            || PyDict_SetItem(rec, s_user_site,
+                              user != NULL && PyObject_IsTrue(user) == 1 ? user : Py_None) < 0)
             goto error;
-        if (lib != Py_None) {
-            if (PyDict_SetItem(rec, s_lib, lib) < 0
-                || PyDict_SetItem(rec, s_user_site,
-                                  user != NULL && PyObject_IsTrue(user) == 1 ? user : Py_None) < 0)
-                goto error;
-        }
     }
     if (atomic_fields(args + nargs, nkw))
         /* Strs, ints, None and bools only: it can be part of no cycle, and the GC
