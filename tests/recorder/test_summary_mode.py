@@ -503,6 +503,42 @@ def test_the_filter_tables_are_taken_before_they_fill(rec, monkeypatch):
     assert sum(r["n"] for r in made_in_work) == 30_000
 
 
+def _keyed_table(n: int) -> dict:
+    table = {}
+    for k in range(n):
+        table[k] = [threading.Lock(), 0]
+    return table
+
+
+@needs_filter
+def test_locks_kept_per_key_do_not_fill_the_filters_table(rec, monkeypatch):
+    """A table of entries with a lock each, updated by threads that never pause
+    (the writer gets no turn to take the filter's tables): a lock's slot is freed
+    once it is released, so the filter keeps counting.  Before, the table filled
+    after 6,144 locks and every later event went to the Python Summary."""
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    taken = _count_taken(monkeypatch)
+    table = _keyed_table(20_000)
+
+    def update() -> None:
+        for entry in table.values():
+            with entry[0]:
+                entry[1] += 1
+
+    ts = [threading.Thread(target=update, name=f"updater-{k}") for k in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+        assert not t.is_alive()
+    trace = rec.stop()
+    assert all(entry[1] == 2 for entry in table.values())
+    assert taken[0] < 2000, taken[0]  # (not most of 80,000)
+    made = [r for r in _deps(trace) if trace.site(trace.defs[r["obj"]])[2] == "_keyed_table"]
+    assert sum(r["n"] for r in made) == 40_000
+    assert not [e for e in trace.events if e["op"] == "wait"]  # (nothing to wait for)
+
+
 def _wait_in_turns(cond, stop: threading.Event) -> None:
     while not stop.is_set():
         with cond:
