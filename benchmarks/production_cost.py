@@ -14,7 +14,9 @@ the two alternates from round to round, and the figures are medians:
   flush at exit);
 * events/s and bytes/s: ``ev`` records and trace bytes per second of the traced
   program's wall time; ``dropped``: events counted in ``dropped`` records, as a
-  share of all events.
+  share of all events;
+* ``rss``: the process's peak resident memory (``ru_maxrss``), bare -> traced,
+  medians.
 
 Workloads (``--quick`` divides their sizes by 20, for CI smoke runs):
 
@@ -27,6 +29,9 @@ Workloads (``--quick`` divides their sizes by 20, for CI smoke runs):
   ``queue.Queue`` and ``concurrent.futures.Future`` created (and the lock used once);
 * ``busy128`` — 128 threads, each 10,000 ``with lock:`` around a dict update on one
   of 16 shared locks (the writer cannot keep up: this one is about drops);
+* ``keyed`` — a table of 50,000 entries with a ``Lock`` each (made when the entry
+  is), which 4 threads each update once under its lock: per-key locks kept alive,
+  whose memory is the figure to watch;
 * ``http`` — a ``ThreadingHTTPServer`` on 127.0.0.1 (a thread per connection, a
   handler that takes a lock to update a shared counter and logs the request), under
   a bounded load from a client in another process: 4 client threads, 1,500 requests
@@ -66,6 +71,7 @@ SIZES = {
     "logging": {"threads": 4, "records": 40_000},
     "primitives": {"loops": 10_000},
     "busy128": {"threads": 128, "pairs": 10_000},
+    "keyed": {"entries": 50_000, "threads": 4},
     "http": {"requests": 1_500, "clients": 4},
 }
 
@@ -162,6 +168,24 @@ def w_busy128(threads: int, pairs: int) -> None:
         t.join()
 
 
+def w_keyed(entries: int, threads: int) -> None:
+    import threading
+
+    table = {k: [threading.Lock(), 0] for k in range(entries)}
+
+    def work() -> None:
+        for entry in table.values():
+            with entry[0]:
+                entry[1] += 1
+
+    ts = [threading.Thread(target=work) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert all(entry[1] == threads for entry in table.values())
+
+
 def w_http(requests: int, clients: int) -> None:
     """The server side: serves until the client (another process) asks it to stop."""
     import logging
@@ -216,7 +240,8 @@ c.request("GET", "/stop"); c.getresponse().read(); c.close()
 """
 
 WORKLOADS = {"queue": w_queue, "executor": w_executor, "logging": w_logging,
-             "primitives": w_primitives, "busy128": w_busy128, "http": w_http}
+             "primitives": w_primitives, "busy128": w_busy128, "keyed": w_keyed,
+             "http": w_http}
 
 
 def child_main(name: str, sizes: dict) -> None:
@@ -319,7 +344,8 @@ def run_child(name: str, sizes: dict, trace_dir: str | None, timeout: float) -> 
     if proc.returncode:
         raise RuntimeError(f"{name} exited {proc.returncode}: {err.strip()[-500:]}")
     work = json.loads(out.strip().splitlines()[-1])
-    res = {"cpu": ru.ru_utime + ru.ru_stime, "wall": wall, **work}
+    res = {"cpu": ru.ru_utime + ru.ru_stime, "wall": wall,
+           "rss_mb": ru.ru_maxrss / 1024, **work}  # (Linux: KiB)
     if trace_dir:
         res.update(_trace_counts(trace_dir))
     return res
@@ -349,6 +375,8 @@ def measure(name: str, sizes: dict, rounds: int, timeout: float) -> dict:
         "work_ratio": med([t["work_cpu"] / max(b["work_cpu"], 1e-6)
                            for t, b in zip(traced, bare, strict=True)]),
         "traced_wall_s": med([t["wall"] for t in traced]),
+        "bare_rss_mb": med([b["rss_mb"] for b in bare]),
+        "traced_rss_mb": med([t["rss_mb"] for t in traced]),
         "events": events,
         "events_per_s": med([t["events"] / t["wall"] for t in traced]),
         "bytes": med([t["bytes"] for t in traced]),
@@ -404,7 +432,8 @@ def _fmt(r: dict) -> str:
             f"  ({r['bare_cpu_s']:6.2f} -> {r['traced_cpu_s']:6.2f} s)"
             f"  {r['events_per_s'] / 1e3:8.0f} k ev/s {r['bytes_per_s'] / 1e6:7.1f} MB/s"
             f"  {r['bytes_per_event']:5.1f} B/ev"
-            f"  dropped {r['dropped']:.0f} ({r['dropped_pct']:.1f} %)")
+            f"  dropped {r['dropped']:.0f} ({r['dropped_pct']:.1f} %)"
+            f"  rss {r['bare_rss_mb']:4.0f} -> {r['traced_rss_mb']:4.0f} MB")
 
 
 def main() -> None:

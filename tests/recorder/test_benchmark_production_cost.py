@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "production_cost.py"
-WORKLOADS = ["queue", "executor", "logging", "primitives", "busy128", "http"]
+WORKLOADS = ["queue", "executor", "logging", "primitives", "busy128", "keyed", "http"]
 KEYS = {"workload", "mode", "sizes", "rounds", "bare_cpu_s", "traced_cpu_s", "cpu_ratio",
         "bare_work_cpu_s", "traced_work_cpu_s", "work_ratio", "traced_wall_s", "events",
-        "events_per_s", "bytes", "bytes_per_s", "bytes_per_event", "dropped", "dropped_pct"}
+        "events_per_s", "bytes", "bytes_per_s", "bytes_per_event", "dropped", "dropped_pct",
+        "bare_rss_mb", "traced_rss_mb"}
 
 
 def test_quick_run_reports_every_workload():
@@ -25,6 +26,7 @@ def test_quick_run_reports_every_workload():
         assert set(r) == KEYS, r["workload"]
         assert r["rounds"] == 1
         assert r["bare_cpu_s"] > 0 and r["traced_cpu_s"] > 0
+        assert r["bare_rss_mb"] > 1 and r["traced_rss_mb"] > 1
         # every workload takes locks: the traced round wrote events to its trace
         assert r["events"] > 0 and r["bytes"] > r["events"] * 20, r
         assert 0 <= r["dropped_pct"] <= 100
