@@ -625,7 +625,8 @@ def test_definitions_made_in_c_take_no_more_memory_than_the_python_ones(rec):
     rec.stop()
     assert fast1 - fast0 == len(second) == len(first) >= 10
     assert [list(d) for d in second] == [list(d) for d in first]
-    sizes = [(d.get("expr"), sys.getsizeof(d), sys.getsizeof(f)) for d, f in zip(second, first)]
+    sizes = [(d.get("expr"), sys.getsizeof(d), sys.getsizeof(f))
+             for d, f in zip(second, first, strict=True)]
     assert all(c_size <= py_size for _expr, c_size, py_size in sizes), sizes
 
 
