@@ -1246,6 +1246,12 @@ typedef struct {
     PyObject *def;
     PyObject *deps;
     char of_lockcore;  /* the Ref of a traced Lock/RLock (summary mode's filter counts those) */
+    /* (summary mode's filter, of a Lock/RLock: its class and whether it has its
+     * own histograms (1) or its class's (0), as worked out in filter generation
+     * sf_gen (0: never); see sf_class_of) */
+    signed char sf_own;
+    uint32_t sf_gen;
+    uint64_t sf_cls;
 } Ref;
 
 static PyTypeObject Ref_Type;
@@ -1558,6 +1564,7 @@ attach_ref(PyObject *obj, PyObject *oid, PyObject *rec)
     r->def = Py_NewRef(rec);
     r->deps = NULL;
     r->of_lockcore = 0;
+    r->sf_gen = 0;
     int rc = 0;
     if (PyObject_TypeCheck(obj, &LockCore_Type)) {
         r->of_lockcore = 1;
@@ -5769,6 +5776,8 @@ static PyMethodDef module_methods[] = {
     {"rearm", rearm, METH_NOARGS, "rearm(): the next crossing of wake_at wakes the writer"},
     {"summary_start", summary_start, METH_VARARGS,
      "summary_start(threshold_ns or None, instances_per_class=64): summary mode's filter on (empty tables) or off"},
+    {"summary_stats", summary_stats, METH_NOARGS,
+     "summary_stats() -> (classes_read, member_scans, slots_freed): the filter's work, for tests"},
     {"summary_due", summary_due, METH_NOARGS,
      "summary_due() -> whether the filter's tables should be taken now"},
     {"summary_spilled", summary_spilled, METH_NOARGS,

@@ -666,6 +666,21 @@ sf_lock(PyObject *obj, int make)
 
 static inline int sf_countable(PyObject *obj);
 
+/* The filter's generation: its classes as of now (see Ref's sf_* fields). */
+static uint32_t sf_gen = 1;
+
+/* (for the tests: summary_stats) lock classes worked out of a definition, scans
+ * of a class's first members, lock slots freed at a release */
+static long long sf_n_classes_read, sf_n_member_scans, sf_n_slots_freed;
+
+/* The Ref of a traced Lock/RLock that obj is, whose sf_* fields can hold what
+ * the filter worked out of it (not for a resource: its class is another hash). */
+static inline Ref *
+sf_lock_ref(PyObject *obj, int resource)
+{
+    return !resource && Py_TYPE(obj) == &Ref_Type && ((Ref *)obj)->of_lockcore ? (Ref *)obj : NULL;
+}
+
 /* Whether the slot of lock `l` (a Lock or RLock) holds nothing that its next use
  * could not read again: no holder, its holds counted by its class, no wait. */
 static inline int
@@ -688,8 +703,12 @@ sf_lock_forget(SfLock *l)
     const unsigned mask = SF_LOCK_SLOTS - 1;
     unsigned i = (unsigned)(l - sf_locks);
     PyObject *obj = l->obj;
+    sf_n_slots_freed++;
     PyMem_Free(l->permits);
-    memset(l, 0, sizeof(*l));
+    /* (a free slot is one without obj: sf_lock clears the rest when it takes it) */
+    l->obj = NULL;
+    l->permits = NULL;
+    l->npermits = 0;
     sf_nlocks--;
     for (unsigned j = (i + 1) & mask; sf_locks[j].obj != NULL; j = (j + 1) & mask) {
         unsigned home = (unsigned)sf_ptr_hash(sf_locks[j].obj) & mask;
@@ -698,7 +717,9 @@ sf_lock_forget(SfLock *l)
             continue;
         sf_locks[i] = sf_locks[j];
         sf_used_mark(&sf_lock_used, i);
-        memset(&sf_locks[j], 0, sizeof(sf_locks[j]));
+        sf_locks[j].obj = NULL;
+        sf_locks[j].permits = NULL;  /* (slot i's now) */
+        sf_locks[j].npermits = 0;
         i = j;
     }
     Py_DECREF(obj);
@@ -862,6 +883,7 @@ sf_def_site(PyObject *d)
 static int
 sf_class_member(SfClass *c, long long oid)
 {
+    sf_n_member_scans++;
     for (int k = 0; k < c->nmembers; k++)
         if (c->members[k] == oid)
             return k;
@@ -885,11 +907,22 @@ sf_hist_of(SfLock *l)
         return &l->h;
     l->own = 1;
     uint64_t cls = sf_class_of(l->obj, l, 0);
+    Ref *r = sf_lock_ref(l->obj, 0);
+    if (r != NULL && r->sf_gen == sf_gen && r->sf_own == 0 && cls != 0) {
+        /* (known not to be among its class's first: no scan of the members) */
+        SfClass *c = sf_class_entry(cls, NULL, 0);
+        if (c != NULL) {
+            l->own = 0;
+            return &c->h;
+        }
+    }
     long long oid = cls != 0 ? sf_ls_id(l->obj) : -1;
     SfClass *c = oid >= 0 ? sf_class_entry(cls, l->obj, 1) : NULL;
     if (c == NULL || sf_class_member(c, oid) >= 0)
         return &l->h;
     l->own = 0;
+    if (r != NULL && r->sf_gen == sf_gen)
+        r->sf_own = 0;
     return &c->h;
 }
 
@@ -1252,7 +1285,14 @@ sf_class_of(PyObject *obj, SfLock *l, int resource)
 {
     if (l != NULL && l->cls)
         return l->cls;
+    Ref *r = sf_lock_ref(obj, resource);
+    if (r != NULL && r->sf_gen == sf_gen) {
+        if (l != NULL)
+            l->cls = r->sf_cls;
+        return r->sf_cls;
+    }
     uint64_t h = 0;
+    sf_n_classes_read++;
     PyObject *d = sf_plain_attr(obj, sf_s_ls_def);
     long long sid = sf_def_site(d);
     if (sid > 0) {
@@ -1268,6 +1308,11 @@ sf_class_of(PyObject *obj, SfLock *l, int resource)
     PyErr_Clear();
     if (l != NULL)
         l->cls = h;
+    if (r != NULL && h != 0) {
+        r->sf_cls = h;
+        r->sf_own = -1;
+        r->sf_gen = sf_gen;
+    }
     return h;  /* 0: not known without running Python code */
 }
 
@@ -1834,6 +1879,7 @@ sf_clear_tables(void)
     PyObject *drop = PyList_New(0);
     if (drop == NULL)
         return NULL;
+    sf_gen++;  /* (the classes go: what Refs remember of theirs is stale) */
     for (int i = 0; i < SF_ACTOR_SLOTS; i++) {
         SfActor *a = sf_actors[i];
         if (a == NULL)
@@ -2086,6 +2132,13 @@ sf_take_locks(PyObject *drop)
 error:
     Py_DECREF(out);
     return NULL;
+}
+
+/* summary_stats() -> (classes_read, member_scans, slots_freed): see the counters. */
+static PyObject *
+summary_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("(LLL)", sf_n_classes_read, sf_n_member_scans, sf_n_slots_freed);
 }
 
 /* summary_due() -> whether the filter's tables should be taken (summary_take) at

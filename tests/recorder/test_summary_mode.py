@@ -539,6 +539,36 @@ def test_locks_kept_per_key_do_not_fill_the_filters_table(rec, monkeypatch):
     assert not [e for e in trace.events if e["op"] == "wait"]  # (nothing to wait for)
 
 
+@needs_filter
+def test_a_keyed_lock_past_its_class_bound_is_classed_once(rec):
+    """A lock's class (its creation site and type) and whether it has its own
+    histograms are worked out once per recording, not at each use: a keyed lock's
+    slot is freed at its release, and reading the class again from its definition,
+    then scanning the class's 64 first members, cost each acquire and release."""
+    speedups = recorder._core.speedups
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    table = _keyed_table(5_000)
+    read0, scans0, freed0 = speedups.summary_stats()
+
+    def update() -> None:
+        for _ in range(4):
+            for entry in table.values():
+                with entry[0]:
+                    entry[1] += 1
+
+    _run(update, name="updater")
+    read, scans, freed = (b - a for a, b in zip((read0, scans0, freed0),
+                                                 speedups.summary_stats(), strict=True))
+    trace = rec.stop()
+    assert freed > 5_000, freed  # (slots are freed: the case this is about)
+    assert read <= 5_000 + 100, read  # (once each: 40,000 without the cache)
+    assert scans <= 5_000 + 100, scans
+    made = [r for r in _deps(trace) if trace.site(trace.defs[r["obj"]])[2] == "_keyed_table"]
+    assert sum(r["n"] for r in made) == 20_000
+    holds = _hists(trace)
+    assert sum(h.get("hold", {}).get("n", 0) for h in holds.values()) >= 20_000
+
+
 def _wait_in_turns(cond, stop: threading.Event) -> None:
     while not stop.is_set():
         with cond:
