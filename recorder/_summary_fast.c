@@ -2146,7 +2146,10 @@ summary_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
 static PyObject *
 summary_due(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(sf_on && sf_due());
+    /* (and once the filter woke the writer, until the take: the lock table may
+     * have dropped back below the mark meanwhile, its idle slots freed, and a
+     * wake not answered by a take was never sent again) */
+    return PyBool_FromLong(sf_on && (sf_due() || sf_wake_sent));
 }
 
 /* summary_take(final) -> (deps, holds, resent): what the filter counted since the

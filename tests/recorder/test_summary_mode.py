@@ -561,12 +561,36 @@ def test_a_keyed_lock_past_its_class_bound_is_classed_once(rec):
                                                  speedups.summary_stats(), strict=True))
     trace = rec.stop()
     assert freed > 5_000, freed  # (slots are freed: the case this is about)
-    assert read <= 5_000 + 100, read  # (once each: 40,000 without the cache)
-    assert scans <= 5_000 + 100, scans
+    assert read <= 6_000, read  # (about once each: 31,752 without the cache)
+    assert scans <= 6_000, scans
     made = [r for r in _deps(trace) if trace.site(trace.defs[r["obj"]])[2] == "_keyed_table"]
     assert sum(r["n"] for r in made) == 20_000
     holds = _hists(trace)
     assert sum(h.get("hold", {}).get("n", 0) for h in holds.values()) >= 20_000
+
+
+@needs_filter
+def test_a_wake_of_the_writer_is_answered_by_a_take(rec):
+    """The filter wakes the writer once its lock table is a quarter full (2,048
+    slots), and not again until the writer takes the tables.  The writer took them
+    only if the table was still that full when it looked; slots freed at release
+    meanwhile (locks kept per key, each Future's) often brought it back below,
+    the wake was never sent again and the table filled up: a pool's Future locks
+    then all went to the Summary (30,000-150,000 events for 30,000 jobs instead of
+    about 2,000)."""
+    speedups = recorder._core.speedups
+    rec.start(mode="summary", summary_threshold_ms=QUIET, flush_interval=3600)
+    locks = [threading.Lock() for _ in range(2_100)]
+    writer_io = recorder._sink._io
+    assert writer_io.acquire(timeout=10)  # (the writer cannot take meanwhile)
+    try:
+        for lock in locks:  # the 2,048th wakes the writer; releases free slots after
+            with lock:
+                pass
+        assert speedups.summary_due()
+    finally:
+        writer_io.release()
+    rec.stop()
 
 
 def _wait_in_turns(cond, stop: threading.Event) -> None:
