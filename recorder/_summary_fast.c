@@ -333,6 +333,15 @@ sf_slot_find(void **table, unsigned slots, PyObject *key)
     }
 }
 
+/* In a linearly probed table, whether the entry at j, whose home slot is `home`,
+ * stays where it is when slot `hole` is emptied: its home is cyclically in
+ * (hole, j].  Else it moves back to the hole (backward-shift deletion). */
+static inline int
+sf_stays(unsigned hole, unsigned j, unsigned home)
+{
+    return hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+}
+
 /* Empty slot i (backward-shift deletion); the caller frees its entry. */
 static void
 sf_slot_unlink(void **table, unsigned slots, int i)
@@ -345,10 +354,7 @@ sf_slot_unlink(void **table, unsigned slots, int i)
         PyObject **e = (PyObject **)table[j];
         if (e == NULL)
             return;
-        unsigned home = (unsigned)sf_ptr_hash(*e) & (slots - 1);
-        /* can it move back to the hole?  (home not cyclically in (hole, j]) */
-        int between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-        if (!between) {
+        if (!sf_stays(hole, j, (unsigned)sf_ptr_hash(*e) & (slots - 1))) {
             table[hole] = table[j];
             table[j] = NULL;
             hole = j;
@@ -711,9 +717,7 @@ sf_lock_forget(SfLock *l)
     l->npermits = 0;
     sf_nlocks--;
     for (unsigned j = (i + 1) & mask; sf_locks[j].obj != NULL; j = (j + 1) & mask) {
-        unsigned home = (unsigned)sf_ptr_hash(sf_locks[j].obj) & mask;
-        /* (as sf_slot_unlink: it stays if its home is cyclically in (hole, j]) */
-        if (i <= j ? (home > i && home <= j) : (home > i || home <= j))
+        if (sf_stays(i, j, (unsigned)sf_ptr_hash(sf_locks[j].obj) & mask))
             continue;
         sf_locks[i] = sf_locks[j];
         sf_used_mark(&sf_lock_used, i);
