@@ -298,8 +298,6 @@ now_ns(void)
     return PyObject_CallNoArgs(mono_ns_fn);
 }
 
-/* Clear an error raised while recording; errors that are not Exceptions
- * (KeyboardInterrupt, SystemExit) go on, as they do in the Python version. */
 /* The truth of `v`, a new reference that is let go (NULL: a call that failed):
  * 1, 0 or -1 with an error. */
 static inline int
@@ -310,6 +308,8 @@ truth_of(PyObject *v)
     return r;
 }
 
+/* Clear an error raised while recording; errors that are not Exceptions
+ * (KeyboardInterrupt, SystemExit) go on, as they do in the Python version. */
 static inline int
 swallow(void)
 {
@@ -606,13 +606,14 @@ static inline int fr_lasti(Frame f) { return frame_lasti(f); }
 static inline PyObject *fr_object(Frame f) { return Py_NewRef(f != NULL ? (PyObject *)f : Py_None); }
 #endif
 
-/* A traced lock's hot-path state.  c_*: the last call site that acquired it
- * (a loop, or a function called again, acquires from the same instruction):
- * the code object (held, so its address cannot be reused), the instruction
- * offset, the site id and the site generation they belong to; c_chain, when
- * the lock was acquired in library code (logging's handler lock, a queue's
- * mutex, a Future's condition): the library frames' code objects in between,
- * innermost first (a tuple, held), each of which is skipped. */
+/* A site memo (SiteMemo): a call site that acquired a lock (a loop, or a
+ * function called again, acquires from the same instruction): the code object
+ * (held, so its address cannot be reused), the instruction offset, the site id
+ * and the site generation they belong to; `chain`, when the lock was acquired
+ * in library code (logging's handler lock, a queue's mutex, a Future's
+ * condition): the library frames' code objects in between, innermost first (a
+ * tuple, held), each of which is skipped.  A traced lock's hot-path state is
+ * its last site's memo. */
 #define MEMO_CHAIN 12  /* library frames a memo spans at most (logging: 7) */
 /* The sites a lock was acquired from before its last one, when it has had more
  * than one (allocated then: most locks are acquired from one place).  A lock
@@ -634,11 +635,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *lock;   /* the inner _thread lock / RLock (its methods are called
                        * unbound: bound ones would be two more GC objects a lock) */
-    PyObject *c_code;
-    PyObject *c_sid;
-    PyObject *c_chain;
-    int c_lasti;
-    unsigned long c_gen;
+    SiteMemo memo;    /* its last site */
     PyObject *ref;    /* its Ref (set by define()): what its events name */
     MoreMemos *more;  /* its earlier sites, or NULL */
     unsigned char replaced;  /* times its memo was replaced, up to MEMO_MORE_AFTER */
@@ -774,25 +771,32 @@ code_info_lib(CodeInfo *ci)
  * recorder. */
 static void untrack_if_tracked(PyObject *o);
 
-/* Whether the lock's memo names the site of frame `f` (the cursor is kept):
- * the same library code objects, then the same code and instruction. */
+/* Whether memo `m` names the site of frame `f` (the cursor is kept): the same
+ * library code objects, then the same code and instruction. */
 static int
-memo_matches(Frame f, PyObject *code, int lasti, PyObject *chain)
+memo_matches(Frame f, const SiteMemo *m)
 {
     Frame g = fr_keep(f);
-    Py_ssize_t k = chain != NULL ? PyTuple_GET_SIZE(chain) : 0;
+    Py_ssize_t k = m->chain != NULL ? PyTuple_GET_SIZE(m->chain) : 0;
     int ok = 1;
     for (Py_ssize_t i = 0; i < k && ok; i++) {
-        ok = g != NULL && (PyObject *)fr_code(g) == PyTuple_GET_ITEM(chain, i);
+        ok = g != NULL && (PyObject *)fr_code(g) == PyTuple_GET_ITEM(m->chain, i);
         if (ok)
             g = fr_back(g);
     }
-    if (code == Py_None)  /* (the chain ends at the bottom of the stack) */
+    if (m->code == Py_None)  /* (the chain ends at the bottom of the stack) */
         ok = ok && g == NULL;
     else
-        ok = ok && g != NULL && (PyObject *)fr_code(g) == code && fr_lasti(g) == lasti;
+        ok = ok && g != NULL && (PyObject *)fr_code(g) == m->code && fr_lasti(g) == m->lasti;
     fr_drop(g);
     return ok;
+}
+
+/* Whether memo `m` holds a site of the current site generation. */
+static inline int
+memo_valid(const SiteMemo *m)
+{
+    return m->sid != NULL && m->gen == state_generation;
 }
 
 /* The site of one of the lock's earlier memos that frame `f` matches (borrowed),
@@ -802,8 +806,7 @@ more_memo_site(Frame f, MoreMemos *more)
 {
     for (int i = 0; i < MEMO_MORE; i++) {
         SiteMemo *m = &more->m[i];
-        if (m->sid != NULL && m->gen == state_generation
-                && memo_matches(f, m->code, m->lasti, m->chain))
+        if (memo_valid(m) && memo_matches(f, m))
             return m->sid;
     }
     return NULL;
@@ -830,22 +833,36 @@ memo_set(SiteMemo *m, PyObject *code, int lasti, PyObject *chain, PyObject *sid)
 static void
 memo_remember(LockCore *lc, PyObject *code, int lasti, PyObject *chain, PyObject *sid)
 {
-    if (lc->c_sid != NULL && lc->c_gen == state_generation
-            && (lc->more != NULL || ++lc->replaced >= MEMO_MORE_AFTER)) {
+    SiteMemo *last = &lc->memo;
+    if (memo_valid(last) && (lc->more != NULL || ++lc->replaced >= MEMO_MORE_AFTER)) {
         if (lc->more == NULL)
             lc->more = PyMem_Calloc(1, sizeof(MoreMemos));
         if (lc->more != NULL) {
             SiteMemo *m = &lc->more->m[lc->more->next];
             lc->more->next = (lc->more->next + 1) % MEMO_MORE;
-            memo_set(m, lc->c_code, lc->c_lasti, lc->c_chain, lc->c_sid);
-            lc->c_code = lc->c_sid = lc->c_chain = NULL;
+            memo_set(m, last->code, last->lasti, last->chain, last->sid);
+            last->code = last->sid = last->chain = NULL;
         }
     }
-    Py_XSETREF(lc->c_code, code);
-    Py_XSETREF(lc->c_sid, sid);
-    Py_XSETREF(lc->c_chain, chain);
-    lc->c_lasti = lasti;
-    lc->c_gen = state_generation;
+    memo_set(last, code, lasti, chain, sid);
+}
+
+/* Let memo `m`'s references go. */
+static void
+memo_clear(SiteMemo *m)
+{
+    Py_CLEAR(m->code);
+    Py_CLEAR(m->sid);
+    Py_CLEAR(m->chain);
+}
+
+static int
+memo_traverse(SiteMemo *m, visitproc visit, void *arg)
+{
+    Py_VISIT(m->code);
+    Py_VISIT(m->sid);
+    Py_VISIT(m->chain);
+    return 0;
 }
 
 /* Drop the lock's earlier memos. */
@@ -856,11 +873,8 @@ more_memos_free(LockCore *lc)
     lc->more = NULL;
     if (more == NULL)
         return;
-    for (int i = 0; i < MEMO_MORE; i++) {
-        Py_XDECREF(more->m[i].code);
-        Py_XDECREF(more->m[i].sid);
-        Py_XDECREF(more->m[i].chain);
-    }
+    for (int i = 0; i < MEMO_MORE; i++)
+        memo_clear(&more->m[i]);
     PyMem_Free(more);
 }
 
@@ -931,11 +945,12 @@ site_found(LockCore *lc, SiteMemo *g, PyObject *code, int lasti, PyObject *const
 static PyObject *
 cached_site(Frame f, LockCore *lc)
 {
-    if (lc != NULL && f != NULL && lc->c_sid != NULL && lc->c_gen == state_generation) {
-        int hit = lc->c_chain == NULL  /* (the common case, inline: the caller is the site) */
-            ? (PyObject *)fr_code(f) == lc->c_code && fr_lasti(f) == lc->c_lasti
-            : memo_matches(f, lc->c_code, lc->c_lasti, lc->c_chain);
-        PyObject *sid = hit ? lc->c_sid : lc->more != NULL ? more_memo_site(f, lc->more) : NULL;
+    if (lc != NULL && f != NULL && memo_valid(&lc->memo)) {
+        SiteMemo *m = &lc->memo;
+        int hit = m->chain == NULL  /* (the common case, inline: the caller is the site) */
+            ? (PyObject *)fr_code(f) == m->code && fr_lasti(f) == m->lasti
+            : memo_matches(f, m);
+        PyObject *sid = hit ? m->sid : lc->more != NULL ? more_memo_site(f, lc->more) : NULL;
         if (sid != NULL) {
             site_memo_hits++;
             fr_drop(f);
@@ -943,8 +958,7 @@ cached_site(Frame f, LockCore *lc)
         }
     }
     SiteMemo *g = f != NULL ? gsite_slot(f) : NULL;
-    if (g != NULL && g->sid != NULL && g->gen == state_generation
-            && memo_matches(f, g->code, g->lasti, g->chain)) {
+    if (g != NULL && memo_valid(g) && memo_matches(f, g)) {
         site_table_hits++;
         fr_drop(f);
         /* (and the lock's memo: it may only be stale, thread states having been
@@ -2861,27 +2875,18 @@ LockCore_traverse(LockCore *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->lock);
-    Py_VISIT(self->c_code);
-    Py_VISIT(self->c_sid);
-    Py_VISIT(self->c_chain);
     Py_VISIT(self->ref);
-    if (self->more != NULL) {
-        for (int i = 0; i < MEMO_MORE; i++) {
-            Py_VISIT(self->more->m[i].code);
-            Py_VISIT(self->more->m[i].sid);
-            Py_VISIT(self->more->m[i].chain);
-        }
-    }
-    return 0;
+    int rc = memo_traverse(&self->memo, visit, arg);
+    for (int i = 0; rc == 0 && self->more != NULL && i < MEMO_MORE; i++)
+        rc = memo_traverse(&self->more->m[i], visit, arg);
+    return rc;
 }
 
 static int
 LockCore_clear(LockCore *self)
 {
     Py_CLEAR(self->lock);
-    Py_CLEAR(self->c_code);
-    Py_CLEAR(self->c_sid);
-    Py_CLEAR(self->c_chain);
+    memo_clear(&self->memo);
     Py_CLEAR(self->ref);
     more_memos_free(self);
     return 0;
