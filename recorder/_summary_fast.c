@@ -59,6 +59,9 @@ static inline PyObject *slot(PyObject *st, Py_ssize_t off);
 #define SF_DEP_FILL (SF_DEP_SLOTS / 4 * 3)
 #define SF_LOCK_SLOTS 8192
 #define SF_LOCK_FILL (SF_LOCK_SLOTS / 4 * 3)
+/* From here the filter wakes the writer to take the lock table, and frees an
+ * idle lock's slot at its release (see sf_due, sf_lock_forget). */
+#define SF_LOCK_MARK (SF_LOCK_SLOTS / 4)
 #define SF_ACTOR_SLOTS 4096
 #define SF_ACTOR_FILL (SF_ACTOR_SLOTS / 4 * 3)
 #define SF_BUCKETS 64
@@ -279,7 +282,7 @@ static int sf_kept = 0;
 static inline int
 sf_due(void)
 {
-    return (sf_nlocks >= SF_LOCK_SLOTS / 4 && sf_nlocks >= 2 * sf_kept)
+    return (sf_nlocks >= SF_LOCK_MARK && sf_nlocks >= 2 * sf_kept)
         || sf_ndeps >= SF_DEP_FILL - SF_DEP_SLOTS / 8
         || sf_nkinds >= SF_KIND_FILL - SF_KIND_SLOTS / 8;
 }
@@ -1082,8 +1085,8 @@ sf_remove(SfActor *a, int k)
             l->holds--;
         if (counted && l->counted_holds > 0)
             l->counted_holds--;
-        /* (a quarter full: a lock used again soon keeps its slot below that) */
-        if (sf_nlocks >= SF_LOCK_SLOTS / 4 && sf_countable(obj) && sf_lock_idle(l))
+        /* (below the mark, a lock used again soon keeps its slot) */
+        if (sf_nlocks >= SF_LOCK_MARK && sf_countable(obj) && sf_lock_idle(l))
             sf_lock_forget(l);
     }
     a->ncounted -= counted;
