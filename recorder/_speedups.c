@@ -5182,7 +5182,43 @@ define_state_py(PyObject *mod, PyObject *args)
  * writer's `define(obj, out)` / `define_site(sid, out)`, when given) and its op
  * in `ops`.  Stops at the first event that needs the Python encoder, or once `out`
  * holds `limit` bytes or more (limit < 0: no limit); returns the index reached. */
-#define SEEN_OBJS 4  /* (encode's cache of object ids) */
+/* What encode_events looked up once and reuses: the ids of objects, sites and the
+ * task it wrote, the text of ops.  Kept for a whole encode_batches call, not one
+ * batch: a server's thread per connection made a batch of 10 events each, which
+ * looked its locks, their sites and its ops up again (about 1k instructions a
+ * connection).  Objects and sites are compared by address, borrowed: the batches
+ * hold them for the call, and an id found written stays so (`written` only
+ * grows). */
+#define SEEN_OBJS 8
+#define SEEN_SITES 4
+#define SEEN_OPS 8
+typedef struct {
+    PyObject *obj[SEEN_OBJS];
+    long long oid[SEEN_OBJS];
+    int next_obj;
+    PyObject *site[SEEN_SITES];
+    long long sid[SEEN_SITES];
+    int next_site;
+    PyObject *op[SEEN_OPS], *opb[SEEN_OPS];
+    int nops;
+    PyObject *task;
+    long long task_id;
+    long long ts_hi;  /* (see out_ts) */
+    char ts_hi_text[24];
+    int ts_hi_len;
+} Seen;
+
+/* (for the tests: encoder_stats) the lookups encode_events made of an op's
+ * text, a site and an object's id, not found in a Seen */
+static unsigned long long enc_op_lookups, enc_site_lookups, enc_obj_lookups;
+
+static void
+seen_init(Seen *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->task_id = -1;
+    s->ts_hi = -1;
+}
 
 /* encode()'s work, on text `*op` that goes to `out` at `*basep` (define_from
  * moves it there before Python writes a definition): the index reached, or -1
@@ -5190,20 +5226,12 @@ define_state_py(PyObject *mod, PyObject *args)
 static Py_ssize_t
 encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *written,
               PyObject *wsites, PyObject *ops, PyObject *out, Py_ssize_t *basep, Out *text,
-              Py_ssize_t limit, PyObject *define_obj, PyObject *define_site)
+              Py_ssize_t limit, PyObject *define_obj, PyObject *define_site, Seen *seen)
 {
     Py_ssize_t n = PyList_GET_SIZE(events);
     Py_ssize_t base = *basep;
     Out o = *text;
     Py_ssize_t i = start;
-    /* (borrowed: `events` holds them for the whole call) */
-    PyObject *last_site = NULL, *last_task = NULL;
-    PyObject *seen_obj[SEEN_OBJS] = {NULL};
-    long long seen_oid[SEEN_OBJS];
-    int next_seen = 0;
-    /* the ops seen in this call, by object (a batch alternates between a few) */
-    PyObject *seen_op[8], *seen_opb[8];
-    int n_seen = 0;
     /* The extra fields written last, by dict and version (see dict_version): the
      * same unchanged dict again is its text again, copied from where it was
      * written.  (`events` holds the dicts for the whole call.) */
@@ -5211,10 +5239,6 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
     uint64_t last_extra_version = 0;
     size_t last_extra_at = 0, last_extra_len = 0;
     unsigned long last_extra_flushes = 0;
-    long long last_sid = 0, last_task_id = -1;
-    long long ts_hi = -1;  /* (see out_ts) */
-    char ts_hi_text[24];
-    int ts_hi_len = 0;
     for (; i < n; i++) {
         if (limit >= 0 && base + (Py_ssize_t)o.len >= limit)
             break;
@@ -5258,21 +5282,22 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
         if ((t == 0 && !PyLong_CheckExact(ts)) || !PyLong_CheckExact(site))
             break;
         PyObject *opb = NULL;
-        for (int j = 0; j < n_seen; j++) {
-            if (seen_op[j] == op) {
-                opb = seen_opb[j];
+        for (int j = 0; j < seen->nops; j++) {
+            if (seen->op[j] == op) {
+                opb = seen->opb[j];
                 break;
             }
         }
         if (opb == NULL) {
+            enc_op_lookups++;
             opb = PyDict_GetItemWithError(ops, op);  /* borrowed: `ops` keeps it */
             if (opb == NULL || !PyBytes_Check(opb)) {
                 PyErr_Clear();
                 break;
             }
-            if (n_seen < 8) {
-                seen_op[n_seen] = op;
-                seen_opb[n_seen++] = opb;
+            if (seen->nops < SEEN_OPS) {
+                seen->op[seen->nops] = op;
+                seen->opb[seen->nops++] = opb;
             }
         }
         /* Consecutive events mostly share their object (or alternate between a
@@ -5281,13 +5306,14 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
         long long oid = -1;
         int known = 0;
         for (int j = 0; j < SEEN_OBJS; j++) {
-            if (seen_obj[j] == obj) {
-                oid = seen_oid[j];
+            if (seen->obj[j] == obj) {
+                oid = seen->oid[j];
                 known = 1;
                 break;
             }
         }
         if (!known) {
+            enc_obj_lookups++;
             if (Py_TYPE(obj) == state_type && define_obj != Py_None)
                 oid = define_state(obj, written, &o, 1);  /* (its id when written) */
             else
@@ -5300,18 +5326,24 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
                 oid = define_from(define_obj, obj, &o, out, &base);
             if (oid < 0)
                 break;
-            seen_obj[next_seen] = obj;
-            seen_oid[next_seen] = oid;
-            next_seen = (next_seen + 1) % SEEN_OBJS;
+            seen->obj[seen->next_obj] = obj;
+            seen->oid[seen->next_obj] = oid;
+            seen->next_obj = (seen->next_obj + 1) % SEEN_OBJS;
         }
-        long long sid;
+        long long sid = -1;
         if (site == int_zero) {  /* (a release: no site) */
             sid = 0;
         }
-        else if (site == last_site) {
-            sid = last_sid;
-        }
         else {
+            for (int j = 0; j < SEEN_SITES; j++) {
+                if (seen->site[j] == site) {
+                    sid = seen->sid[j];
+                    break;
+                }
+            }
+        }
+        if (sid < 0) {
+            enc_site_lookups++;
             sid = as_ll(site);
             if (sid == -1 && PyErr_Occurred()) {
                 PyErr_Clear();
@@ -5327,13 +5359,14 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
                     break;
                 }
             }
-            last_site = site;
-            last_sid = sid;
+            seen->site[seen->next_site] = site;
+            seen->sid[seen->next_site] = sid;
+            seen->next_site = (seen->next_site + 1) % SEEN_SITES;
         }
         long long task_id = -1;
         if (task != Py_None) {
-            if (task == last_task) {
-                task_id = last_task_id;
+            if (task == seen->task) {
+                task_id = seen->task_id;
             }
             else {
                 task_id = written_id(task, written);
@@ -5341,8 +5374,8 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
                     task_id = define_from(define_obj, task, &o, out, &base);
                 if (task_id < 0)
                     break;
-                last_task = task;
-                last_task_id = task_id;
+                seen->task = task;
+                seen->task_id = task_id;
             }
         }
         if (t == 0) {
@@ -5359,7 +5392,7 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
             return -1;
         }
         LIT(&o, "{\"k\":\"ev\",\"ts\":");
-        out_ts(&o, t, &ts_hi, ts_hi_text, &ts_hi_len);
+        out_ts(&o, t, &seen->ts_hi, seen->ts_hi_text, &seen->ts_hi_len);
         LIT(&o, ",\"th\":");
         out_int(&o, tid);
         if (task_id >= 0) {
@@ -5412,8 +5445,10 @@ encode(PyObject *mod, PyObject *args)
         return NULL;
     Py_ssize_t base = PyByteArray_GET_SIZE(out);
     Out o = {NULL, 0, 0, 0};
+    Seen seen;
+    seen_init(&seen);
     Py_ssize_t i = encode_events(events, start, tid, written, wsites, ops, out, &base, &o,
-                                 limit, define_obj, define_site);
+                                 limit, define_obj, define_site, &seen);
     if (out_flush(&o, out, base) < 0 || i < 0)
         return NULL;
     return PyLong_FromSsize_t(i);
@@ -5442,6 +5477,8 @@ encode_batches(PyObject *mod, PyObject *args)
         return NULL;
     Py_ssize_t base = PyByteArray_GET_SIZE(out);
     Out o = {NULL, 0, 0, 0};
+    Seen seen;
+    seen_init(&seen);
     Py_ssize_t bi = first, i = 0;
     for (; bi < PyList_GET_SIZE(batches); bi++) {
         PyObject *b = PyList_GET_ITEM(batches, bi);
@@ -5458,7 +5495,7 @@ encode_batches(PyObject *mod, PyObject *args)
             break;
         }
         i = encode_events(events, 0, tid, written, wsites, ops, out, &base, &o, limit,
-                          define_obj, define_site);
+                          define_obj, define_site, &seen);
         Py_ssize_t n = PyList_GET_SIZE(events);
         Py_DECREF(b);
         if (i < 0) {
@@ -5473,6 +5510,13 @@ encode_batches(PyObject *mod, PyObject *args)
     if (out_flush(&o, out, base) < 0)
         return NULL;
     return Py_BuildValue("(nn)", bi, i);
+}
+
+/* encoder_stats() -> (ops, sites, objects): see enc_op_lookups. */
+static PyObject *
+encoder_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("(KKK)", enc_op_lookups, enc_site_lookups, enc_obj_lookups);
 }
 
 /* take(buf, n) -> list: pop the n oldest events of a thread's buffer (a deque
@@ -5781,6 +5825,8 @@ static PyMethodDef module_methods[] = {
     {"rearm", rearm, METH_NOARGS, "rearm(): the next crossing of wake_at wakes the writer"},
     {"summary_start", summary_start, METH_VARARGS,
      "summary_start(threshold_ns or None, instances_per_class=64): summary mode's filter on (empty tables) or off"},
+    {"encoder_stats", encoder_stats, METH_NOARGS,
+     "encoder_stats() -> (ops, sites, objects): the encoder's lookups, for tests"},
     {"summary_stats", summary_stats, METH_NOARGS,
      "summary_stats() -> (classes_read, member_scans, slots_freed): the filter's work, for tests"},
     {"summary_due", summary_due, METH_NOARGS,

@@ -288,6 +288,56 @@ def test_the_c_encoder_writes_every_time_stamp_digit(rec, monkeypatch):
     rec.stop()
 
 
+@needs_c
+def test_encode_batches_looks_shared_locks_sites_and_ops_up_once_a_call(rec, monkeypatch):
+    """A thread per request gives the writer one small batch per thread: encode_batches
+    writes them as the Python encoder does batch by batch, and looks up the locks,
+    sites and ops they share once for the whole call, not once a batch (with 40
+    batches: 80 op, 120 site and 120 object lookups before)."""
+    rec.start(flush_interval=3600)
+    a, b = threading.Lock(), threading.RLock()
+
+    def request() -> None:
+        with a:
+            pass
+        with b:
+            with a:
+                pass
+
+    for _ in range(40):
+        t = threading.Thread(target=request)
+        t.start()
+        t.join(10)
+    batches = [(st, list(st.buf)) for st in list(_core.states) if st.buf]
+    assert len(batches) >= 40
+    outputs = []
+    for fast in (True, False):
+        sink = _sink.Sink(str(rec.out_dir / ("c" if fast else "py")), {}, 3600, 0)
+        sink.open()
+        out = bytearray()
+        if fast:
+            before = _core.speedups.encoder_stats()
+            done = _sink._encode_batches(batches, 0, sink.written, sink.written_sites,
+                                         _sink._OPS, out, -1, sink._define, sink._define_site)
+            assert done == (len(batches), 0)
+            ops, sites, objs = (x - y for x, y in zip(_core.speedups.encoder_stats(), before,
+                                                       strict=True))
+        else:
+            monkeypatch.setattr(_sink, "_encode_fast", None)
+            for st, events in batches:
+                sink._encode(st, events, out)
+        os.close(sink.fd)
+        outputs.append(bytes(out))
+    assert outputs[0] == outputs[1]
+    assert outputs[0].count(b'"op":"acquire"') >= 120
+    assert ops <= 8, ops  # acquire, release, start, end ... once each
+    assert sites <= 12, sites  # the 3 sites of `request`, Thread.start's, the main's
+    # a thread's state is new in each batch (its own, and in the main thread's start
+    # events); the two locks are looked up about once
+    assert objs <= 2 * len(batches) + 12, objs
+    rec.stop()
+
+
 @pytest.mark.skipif(PURE or _core.speedups is None,
                     reason="already pure Python (or no C accelerator to compare with)")
 @pytest.mark.timeout(900)
