@@ -4559,10 +4559,18 @@ thread_unstarted(PyObject *thread)
 }
 
 /* Whether `thread` runs a ThreadPoolExecutor's worker (its target is defined in
- * concurrent.futures.thread): 1 or 0. */
+ * concurrent.futures.thread): 1 or 0.  Not one while that module is not imported
+ * (a dict lookup instead of reading the target: a thread per request paid 500
+ * instructions for it). */
 static int
 runs_pool_worker(PyObject *thread)
 {
+    PyObject *modules = PyImport_GetModuleDict();  /* borrowed */
+    PyObject *pool = modules != NULL ? PyDict_GetItemWithError(modules, s_pool_module) : NULL;
+    if (pool == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
     PyObject *target, *module = NULL;
     if (lookup_attr(thread, s_a_target, &target) <= 0 || target == Py_None) {
         Py_XDECREF(target);
