@@ -1626,6 +1626,14 @@ define_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
     return Py_BuildValue("KK", defined_fast, defined_slow);
 }
 
+static unsigned long long def_protos_made;
+
+static PyObject *
+definition_prototypes(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromUnsignedLongLong(def_protos_made);
+}
+
 /* The keyword fields of a definition are all str, int, None or bool. */
 static int
 atomic_fields(PyObject *const *values, Py_ssize_t n)
@@ -1691,6 +1699,70 @@ new_definition(PyObject *kwnames, int flags)
     return rec;
 }
 
+/* A definition made again at one place (a Future's Condition and RLock, a lock
+ * per item) has every field of the last one made there but its id, time stamp,
+ * thread and keyword fields: a prototype per place, shape, kind and type holds
+ * them filled in, and a new definition is its copy with those set (3 + the
+ * keyword fields instead of 10 + them: 1.4k instructions less for each).  The
+ * place is the site, the (expr, lib) pair and the user site define_walk found,
+ * compared by address: the cache holds them, so an address stays that object's
+ * (the site caches of a new recording make new ones).  The kind and type are
+ * compared as strs (a queue's condition has its type made for it). */
+#define DEF_PROTOS 64
+typedef struct {
+    PyObject *kwnames, *kind, *type, *site, *info, *user, *proto;
+} DefProto;
+static DefProto def_protos[DEF_PROTOS];
+
+/* The prototype of a definition (new reference), made at the first call. */
+static inline int
+same_str(PyObject *a, PyObject *b)
+{
+    return a == b || (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b)
+                      && PyUnicode_Compare(a, b) == 0);
+}
+
+static PyObject *
+def_prototype(PyObject *kwnames, PyObject *kind, PyObject *type, PyObject *site,
+              PyObject *info, PyObject *user)
+{
+    Py_hash_t th = PyUnicode_CheckExact(type) ? PyObject_Hash(type) : (Py_hash_t)(uintptr_t)type;
+    if (th == -1)
+        return NULL;
+    uintptr_t h = ((uintptr_t)kwnames ^ (uintptr_t)kind * 3 ^ (uintptr_t)site * 7
+                   ^ (uintptr_t)info * 11 ^ (uintptr_t)user * 13) >> 4;
+    DefProto *d = &def_protos[(h ^ (uintptr_t)th) & (DEF_PROTOS - 1)];
+    if (d->proto != NULL && d->kwnames == kwnames && d->site == site && d->info == info
+            && d->user == user && same_str(d->kind, kind) && same_str(d->type, type))
+        return Py_NewRef(d->proto);
+    PyObject *expr = info != NULL ? PyTuple_GET_ITEM(info, 0) : Py_None;
+    PyObject *lib = info != NULL ? PyTuple_GET_ITEM(info, 1) : Py_None;
+    PyObject *proto = new_definition(kwnames, (expr != Py_None) | (lib != Py_None) << 1);
+    int bad = proto == NULL
+        || PyDict_SetItem(proto, s_k, kind) < 0
+        || PyDict_SetItem(proto, s_type, type) < 0
+        || PyDict_SetItem(proto, s_site,
+                          site != NULL && PyObject_IsTrue(site) == 1 ? site : Py_None) < 0
+        || (expr != Py_None && PyDict_SetItem(proto, s_expr, expr) < 0)
+        || (lib != Py_None
+            && (PyDict_SetItem(proto, s_lib, lib) < 0
+                || PyDict_SetItem(proto, s_user_site,
+                                  user != NULL && PyObject_IsTrue(user) == 1 ? user : Py_None) < 0));
+    if (bad) {
+        Py_XDECREF(proto);
+        return NULL;
+    }
+    def_protos_made++;
+    DefProto old = *d;
+    *d = (DefProto){Py_XNewRef(kwnames), Py_NewRef(kind), Py_NewRef(type), Py_XNewRef(site),
+                    Py_XNewRef(info), Py_XNewRef(user), Py_NewRef(proto)};
+    PyObject *gone[7] = {old.kwnames, old.kind, old.type, old.site, old.info, old.user,
+                         old.proto};
+    for (int i = 0; i < 7; i++)  /* (last: strs, ints, tuples and a dict of them) */
+        Py_XDECREF(gone[i]);
+    return proto;
+}
+
 static PyObject *
 define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -1734,16 +1806,11 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     if (ts == NULL)
         goto error;
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
-    PyObject *expr = info != NULL ? PyTuple_GET_ITEM(info, 0) : Py_None;
-    PyObject *lib = info != NULL ? PyTuple_GET_ITEM(info, 1) : Py_None;
-    rec = new_definition(kwnames, (expr != Py_None) | (lib != Py_None) << 1);
+    PyObject *proto = def_prototype(kwnames, args[1], args[2], site, info, user);
+    rec = proto != NULL ? PyDict_Copy(proto) : NULL;
+    Py_XDECREF(proto);
     int bad = rec == NULL
-        || PyDict_SetItem(rec, s_k, args[1]) < 0
         || PyDict_SetItem(rec, s_id, oid) < 0
-        || PyDict_SetItem(rec, s_type, args[2]) < 0
-        || PyDict_SetItem(rec, s_name, Py_None) < 0
-        || PyDict_SetItem(rec, s_site,
-                          site != NULL && PyObject_IsTrue(site) == 1 ? site : Py_None) < 0
         || PyDict_SetItem(rec, s_ts, ts) < 0
         || PyDict_SetItem(rec, s_th, st) < 0;
     Py_DECREF(ts);
@@ -1752,14 +1819,6 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     for (Py_ssize_t i = 0; i < nkw; i++)
         if (PyDict_SetItem(rec, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
             goto error;
-    if (expr != Py_None && PyDict_SetItem(rec, s_expr, expr) < 0)
-        goto error;
-    if (lib != Py_None) {
-        if (PyDict_SetItem(rec, s_lib, lib) < 0
-            || PyDict_SetItem(rec, s_user_site,
-                              user != NULL && PyObject_IsTrue(user) == 1 ? user : Py_None) < 0)
-            goto error;
-    }
     if (atomic_fields(args + nargs, nkw))
         /* Strs, ints, None and bools only: it can be part of no cycle, and the GC
          * would walk it (a definition a primitive) until a full collection
@@ -5833,6 +5892,8 @@ static PyMethodDef module_methods[] = {
     {"rearm", rearm, METH_NOARGS, "rearm(): the next crossing of wake_at wakes the writer"},
     {"summary_start", summary_start, METH_VARARGS,
      "summary_start(threshold_ns or None, instances_per_class=64): summary mode's filter on (empty tables) or off"},
+    {"definition_prototypes", definition_prototypes, METH_NOARGS,
+     "definition_prototypes() -> int: prototypes define_c made, for tests"},
     {"encoder_stats", encoder_stats, METH_NOARGS,
      "encoder_stats() -> (ops, sites, objects): the encoder's lookups, for tests"},
     {"summary_stats", summary_stats, METH_NOARGS,

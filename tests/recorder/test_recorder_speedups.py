@@ -641,6 +641,42 @@ def _raw_definitions(objs: list) -> list:
 
 
 @needs_c
+def test_definitions_made_again_at_one_place_copy_its_prototype(rec):
+    """A definition made again where one was made (a lock per item) is a copy of that
+    place's prototype with its id, time stamp, thread and keyword fields set; a
+    library's primitive made from two lines of the program, in turn, keeps the
+    user site of each (the place includes it)."""
+    import queue
+
+    rec.start(flush_interval=3600)
+    made0 = _core.speedups.definition_prototypes()
+    locks = [threading.Lock() for _ in range(300)]
+    made1 = _core.speedups.definition_prototypes()
+    queues_a, queues_b = [], []
+    for _ in range(20):
+        queues_a.append(queue.Queue())
+        queues_b.append(queue.Queue())
+    made2 = _core.speedups.definition_prototypes()
+    defs = [lk._ls_def for lk in locks]
+    rec.stop()
+    assert made1 - made0 <= 2  # (the first lock goes through Python's define())
+    assert len({d["id"] for d in defs}) == 300
+    assert all(d["th"] == defs[0]["th"] for d in defs)
+    assert [d["ts"] for d in defs] == sorted(d["ts"] for d in defs)
+    strip = ("id", "ts")
+    assert all({k: v for k, v in d.items() if k not in strip}
+               == {k: v for k, v in defs[1].items() if k not in strip} for d in defs[1:])
+    assert all(list(d) == list(defs[1]) for d in defs)  # the fields in their order
+    # each queue makes 1 lock and 3 conditions: a few prototypes per line, not per queue
+    assert made2 - made1 <= 2 * 8
+    for queues in (queues_a, queues_b):
+        users = {q.mutex._ls_def["user_site"] for q in queues[1:]}
+        assert len(users) == 1 and None not in users
+    assert queues_a[5].mutex._ls_def["user_site"] != queues_b[5].mutex._ls_def["user_site"]
+    assert queues_a[5].mutex._ls_def["expr"] == "queue.Queue.mutex"
+
+
+@needs_c
 def test_creation_at_a_site_seen_before_is_defined_in_c_with_the_same_record(rec):
     # The first creation at each site goes through the Python define() (it works
     # out the site and the name); the next ones are built in C from its caches and
