@@ -1266,6 +1266,11 @@ typedef struct {
     signed char sf_own;
     uint32_t sf_gen;
     uint64_t sf_cls;
+    /* A definition made from a prototype (define_c): the text of the fields it
+     * shares with it (see def_text), and the version of `def` then; the writer
+     * copies that text while `def` is unchanged. */
+    PyObject *text;
+    uint64_t def_version;
 } Ref;
 
 static PyTypeObject Ref_Type;
@@ -1291,6 +1296,7 @@ Ref_dealloc(Ref *r)
     Py_XDECREF(r->id);
     Py_XDECREF(r->def);
     Py_XDECREF(r->deps);
+    Py_XDECREF(r->text);
     Py_TYPE(r)->tp_free((PyObject *)r);
 }
 
@@ -1566,10 +1572,11 @@ set_plain_lock_types(PyObject *mod, PyObject *types)
     Py_RETURN_NONE;
 }
 
-/* Give `obj` its Ref (see Ref): 0, or -1 on an error that is not an Exception
- * (an object that cannot carry one has its events name it directly). */
+/* Give `obj` its Ref (see Ref), with the text its definition `rec` shares with
+ * its prototype (NULL: none): 0, or -1 on an error that is not an Exception (an
+ * object that cannot carry one has its events name it directly). */
 static int
-attach_ref(PyObject *obj, PyObject *oid, PyObject *rec)
+attach_ref_text(PyObject *obj, PyObject *oid, PyObject *rec, PyObject *text)
 {
     Ref *r = PyObject_New(Ref, &Ref_Type);
     if (r == NULL)
@@ -1579,6 +1586,8 @@ attach_ref(PyObject *obj, PyObject *oid, PyObject *rec)
     r->deps = NULL;
     r->of_lockcore = 0;
     r->sf_gen = 0;
+    r->text = Py_XNewRef(text);
+    r->def_version = text != NULL ? dict_version(rec) : 0;
     int rc = 0;
     if (PyObject_TypeCheck(obj, &LockCore_Type)) {
         r->of_lockcore = 1;
@@ -1590,6 +1599,12 @@ attach_ref(PyObject *obj, PyObject *oid, PyObject *rec)
         rc = swallow();
     Py_DECREF(r);
     return rc;
+}
+
+static int
+attach_ref(PyObject *obj, PyObject *oid, PyObject *rec)
+{
+    return attach_ref_text(obj, oid, rec, NULL);
 }
 
 /* untrack_ints(s) -> s: an empty set the writer fills with ints only (the ids and
@@ -1711,10 +1726,69 @@ new_definition(PyObject *kwnames, int flags)
 #define DEF_PROTOS 64
 typedef struct {
     PyObject *kwnames, *kind, *type, *site, *info, *user, *proto;
+    PyObject *text;  /* see def_text */
 } DefProto;
 static DefProto def_protos[DEF_PROTOS];
 
 /* The prototype of a definition (new reference), made at the first call. */
+static Py_ssize_t plain_len(PyObject *s);
+
+/* An int of 64 bits or None, as JSON (into buf, 24 bytes): 0, or -1 (neither). */
+static int
+json_int_or_null(PyObject *v, char *buf)
+{
+    if (v == Py_None) {
+        strcpy(buf, "null");
+        return 0;
+    }
+    if (!PyLong_CheckExact(v))
+        return -1;
+    int overflow;
+    long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || (n == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return -1;
+    }
+    snprintf(buf, 24, "%lld", n);
+    return 0;
+}
+
+/* The text a prototype's definitions share, as the writer writes them (out_extra
+ * of the dict): (A, B, C, site, user_site, nkw), where a definition is
+ * A ,"id":id B ,"ts":ts ,"th":th <its nkw keyword fields> C; or None when a
+ * shared field is not plain (the writer then writes each field, as for any). */
+static PyObject *
+def_text(PyObject *kind, PyObject *type, PyObject *site, PyObject *expr, PyObject *lib,
+         PyObject *user, Py_ssize_t nkw)
+{
+    char site_s[24], user_s[24];
+    if (plain_len(kind) < 0 || plain_len(type) < 0
+            || (expr != Py_None && plain_len(expr) < 0)
+            || (lib != Py_None && plain_len(lib) < 0)
+            || json_int_or_null(site, site_s) < 0 || json_int_or_null(user, user_s) < 0)
+        return Py_NewRef(Py_None);
+    PyObject *a = PyBytes_FromFormat("{\"k\":\"%s\"", PyUnicode_AsUTF8(kind));
+    PyObject *b = PyBytes_FromFormat(",\"type\":\"%s\",\"name\":null,\"site\":%s",
+                                     PyUnicode_AsUTF8(type), site_s);
+    PyObject *e = expr != Py_None
+        ? PyBytes_FromFormat(",\"expr\":\"%s\"", PyUnicode_AsUTF8(expr))
+        : PyBytes_FromString("");
+    PyObject *l = lib != Py_None
+        ? PyBytes_FromFormat(",\"lib\":\"%s\",\"user_site\":%s}\n", PyUnicode_AsUTF8(lib), user_s)
+        : PyBytes_FromString("}\n");
+    PyObject *text = NULL;
+    if (a != NULL && b != NULL && e != NULL && l != NULL) {
+        PyBytes_Concat(&e, l);  /* (steals nothing of l: e becomes e + l, or NULL) */
+        if (e != NULL)
+            text = Py_BuildValue("(OOOOOn)", a, b, e, site, user, nkw);
+    }
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    Py_XDECREF(e);
+    Py_XDECREF(l);
+    return text;
+}
+
 static inline int
 same_str(PyObject *a, PyObject *b)
 {
@@ -1722,9 +1796,11 @@ same_str(PyObject *a, PyObject *b)
                       && PyUnicode_Compare(a, b) == 0);
 }
 
+/* The prototype of a definition (new reference), made at the first call; *text:
+ * its def_text (new reference). */
 static PyObject *
 def_prototype(PyObject *kwnames, PyObject *kind, PyObject *type, PyObject *site,
-              PyObject *info, PyObject *user)
+              PyObject *info, PyObject *user, PyObject **text)
 {
     Py_hash_t th = PyUnicode_CheckExact(type) ? PyObject_Hash(type) : (Py_hash_t)(uintptr_t)type;
     if (th == -1)
@@ -1733,32 +1809,37 @@ def_prototype(PyObject *kwnames, PyObject *kind, PyObject *type, PyObject *site,
                    ^ (uintptr_t)info * 11 ^ (uintptr_t)user * 13) >> 4;
     DefProto *d = &def_protos[(h ^ (uintptr_t)th) & (DEF_PROTOS - 1)];
     if (d->proto != NULL && d->kwnames == kwnames && d->site == site && d->info == info
-            && d->user == user && same_str(d->kind, kind) && same_str(d->type, type))
+            && d->user == user && same_str(d->kind, kind) && same_str(d->type, type)) {
+        *text = Py_NewRef(d->text);
         return Py_NewRef(d->proto);
+    }
     PyObject *expr = info != NULL ? PyTuple_GET_ITEM(info, 0) : Py_None;
     PyObject *lib = info != NULL ? PyTuple_GET_ITEM(info, 1) : Py_None;
+    PyObject *site_v = site != NULL && PyObject_IsTrue(site) == 1 ? site : Py_None;
+    PyObject *user_v = user != NULL && PyObject_IsTrue(user) == 1 ? user : Py_None;
     PyObject *proto = new_definition(kwnames, (expr != Py_None) | (lib != Py_None) << 1);
     int bad = proto == NULL
         || PyDict_SetItem(proto, s_k, kind) < 0
         || PyDict_SetItem(proto, s_type, type) < 0
-        || PyDict_SetItem(proto, s_site,
-                          site != NULL && PyObject_IsTrue(site) == 1 ? site : Py_None) < 0
+        || PyDict_SetItem(proto, s_site, site_v) < 0
         || (expr != Py_None && PyDict_SetItem(proto, s_expr, expr) < 0)
         || (lib != Py_None
             && (PyDict_SetItem(proto, s_lib, lib) < 0
-                || PyDict_SetItem(proto, s_user_site,
-                                  user != NULL && PyObject_IsTrue(user) == 1 ? user : Py_None) < 0));
-    if (bad) {
+                || PyDict_SetItem(proto, s_user_site, user_v) < 0));
+    *text = bad ? NULL : def_text(kind, type, site_v, expr, lib, lib != Py_None ? user_v : Py_None,
+                                  kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0);
+    if (bad || *text == NULL) {
         Py_XDECREF(proto);
+        Py_CLEAR(*text);
         return NULL;
     }
     def_protos_made++;
     DefProto old = *d;
     *d = (DefProto){Py_XNewRef(kwnames), Py_NewRef(kind), Py_NewRef(type), Py_XNewRef(site),
-                    Py_XNewRef(info), Py_XNewRef(user), Py_NewRef(proto)};
-    PyObject *gone[7] = {old.kwnames, old.kind, old.type, old.site, old.info, old.user,
-                         old.proto};
-    for (int i = 0; i < 7; i++)  /* (last: strs, ints, tuples and a dict of them) */
+                    Py_XNewRef(info), Py_XNewRef(user), Py_NewRef(proto), Py_NewRef(*text)};
+    PyObject *gone[8] = {old.kwnames, old.kind, old.type, old.site, old.info, old.user,
+                         old.proto, old.text};
+    for (int i = 0; i < 8; i++)  /* (last: strs, ints, tuples and a dict of them) */
         Py_XDECREF(gone[i]);
     return proto;
 }
@@ -1806,7 +1887,8 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     if (ts == NULL)
         goto error;
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
-    PyObject *proto = def_prototype(kwnames, args[1], args[2], site, info, user);
+    PyObject *text = NULL;
+    PyObject *proto = def_prototype(kwnames, args[1], args[2], site, info, user, &text);
     rec = proto != NULL ? PyDict_Copy(proto) : NULL;
     Py_XDECREF(proto);
     int bad = rec == NULL
@@ -1814,19 +1896,21 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         || PyDict_SetItem(rec, s_ts, ts) < 0
         || PyDict_SetItem(rec, s_th, st) < 0;
     Py_DECREF(ts);
-    if (bad)
+    for (Py_ssize_t i = 0; !bad && i < nkw; i++)
+        bad = PyDict_SetItem(rec, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0;
+    if (bad) {
+        Py_XDECREF(text);
         goto error;
-    for (Py_ssize_t i = 0; i < nkw; i++)
-        if (PyDict_SetItem(rec, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
-            goto error;
+    }
     if (atomic_fields(args + nargs, nkw))
         /* Strs, ints, None and bools only: it can be part of no cycle, and the GC
          * would walk it (a definition a primitive) until a full collection
          * untracks it.  A later non-atomic value tracks it again (dict insert). */
         PyObject_GC_UnTrack(rec);
-    if (PyObject_SetAttr(args[0], s_ls_def, rec) < 0)
-        goto error;
-    if (attach_ref(args[0], oid, rec) < 0)
+    int failed = PyObject_SetAttr(args[0], s_ls_def, rec) < 0
+        || attach_ref_text(args[0], oid, rec, text != Py_None ? text : NULL) < 0;
+    Py_XDECREF(text);
+    if (failed)
         goto error;
     Py_DECREF(rec);
     Py_XDECREF(site);
@@ -4297,6 +4381,119 @@ static PyObject *def_site_key_objs[3];
  * (the definitions it names, the sites its own names, itself), written here.
  * Returns its id, -2 when Python must write it (nothing written for it), -1 on
  * an error of define_site (cleared). */
+/* (for the tests: encoder_stats) definitions written from their prototype's text */
+static unsigned long long enc_def_texts;
+
+/* Whether r's definition is still as define_c made it from its prototype: the
+ * writer may copy its shared text (out_def_text). */
+static inline int
+def_unchanged(Ref *r)
+{
+    return r->text != NULL && r->def_version != 0 && dict_version(r->def) == r->def_version;
+}
+
+/* Append an int of 64 bits, a plain str, None or a bool as JSON (room for 24
+ * bytes, or the str's + 2, reserved here): 0, or -1 (not such a value). */
+static int
+out_json_value(Out *o, PyObject *v)
+{
+    if (v == Py_None || PyBool_Check(v)) {
+        if (out_reserve(o, 8) < 0)
+            return -1;
+        if (v == Py_None)
+            LIT(o, "null");
+        else if (v == Py_True)
+            LIT(o, "true");
+        else
+            LIT(o, "false");
+        return 0;
+    }
+    if (PyLong_CheckExact(v)) {
+        long long n;
+        if (!small_ll(v, &n)) {
+            int overflow;
+            n = PyLong_AsLongLongAndOverflow(v, &overflow);
+            if (overflow || (n == -1 && PyErr_Occurred())) {
+                PyErr_Clear();
+                return -1;
+            }
+        }
+        if (out_reserve(o, 24) < 0)
+            return -1;
+        out_int(o, n);
+        return 0;
+    }
+    Py_ssize_t n = plain_len(v);
+    if (n < 0 || out_reserve(o, (size_t)n + 2) < 0)
+        return -1;
+    o->data[o->len++] = '"';
+    out_str(o, (const char *)PyUnicode_1BYTE_DATA(v), (size_t)n);
+    o->data[o->len++] = '"';
+    return 0;
+}
+
+/* Write the definition of r, unchanged since define_c made it (def_unchanged):
+ * the text it shares with its prototype copied, its id, time stamp, thread and
+ * keyword fields written, in the dict's order (as out_extra writes it).  0, or
+ * -1 when one of those is not plain (nothing written; no error set). */
+static int
+out_def_text(Out *o, Ref *r)
+{
+    PyObject *t = r->text;  /* (A, B, C, site, user_site, nkw): see def_text */
+    PyObject *a = PyTuple_GET_ITEM(t, 0), *b = PyTuple_GET_ITEM(t, 1), *c = PyTuple_GET_ITEM(t, 2);
+    Py_ssize_t nkw = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 5));
+    size_t at = o->len;
+    if (out_reserve(o, (size_t)(PyBytes_GET_SIZE(a) + PyBytes_GET_SIZE(b) + 48)) < 0)
+        goto fail;
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *key, *value;
+    /* k, id, type, name, site, ts, th, the keyword fields, [expr], [lib, user_site] */
+    while (i < 7 + nkw && PyDict_Next(r->def, &pos, &key, &value)) {
+        switch (i++) {
+        case 0:
+            out_str(o, PyBytes_AS_STRING(a), (size_t)PyBytes_GET_SIZE(a));
+            continue;
+        case 1:
+            LIT(o, ",\"id\":");
+            break;
+        case 2:
+            out_str(o, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b));
+            continue;
+        case 3:
+        case 4:
+            continue;
+        case 5:
+            if (out_reserve(o, 8) < 0)
+                goto fail;
+            LIT(o, ",\"ts\":");
+            break;
+        case 6:
+            if (out_reserve(o, 8) < 0)
+                goto fail;
+            LIT(o, ",\"th\":");
+            break;
+        default: {
+            Py_ssize_t kn = plain_len(key);
+            if (kn < 0 || out_reserve(o, (size_t)kn + 4) < 0)
+                goto fail;
+            LIT(o, ",\"");
+            out_str(o, (const char *)PyUnicode_1BYTE_DATA(key), (size_t)kn);
+            LIT(o, "\":");
+        }
+        }
+        if (out_json_value(o, value) < 0)
+            goto fail;
+    }
+    if (i != 7 + nkw || out_reserve(o, (size_t)PyBytes_GET_SIZE(c)) < 0)
+        goto fail;
+    out_str(o, PyBytes_AS_STRING(c), (size_t)PyBytes_GET_SIZE(c));
+    return 0;
+fail:
+    PyErr_Clear();
+    o->len = at;
+    return -1;
+}
+
 static long long
 define_ref(Ref *r, PyObject *written, PyObject *wsites, PyObject *define_site, Out *o,
            PyObject *out, Py_ssize_t *base, int depth, Py_ssize_t plain)
@@ -4316,16 +4513,20 @@ define_ref(Ref *r, PyObject *written, PyObject *wsites, PyObject *define_site, O
         }
         return oid;
     }
-    /* `plain`: the size plain_size() gave for r->def (the caller checked it), or -1 */
+    /* `plain`: the size plain_size() gave for r->def (the caller checked it), or -1
+     * (0 for a definition written from its prototype's text: its size is not needed) */
+    int from_text = def_unchanged(r);
     size_t len = (size_t)plain;
-    if ((plain < 0 && plain_size(r->def, &len, 1) < 0) || PyDict_GET_SIZE(r->def) == 0)
+    if ((!from_text && plain < 0 && plain_size(r->def, &len, 1) < 0)
+            || PyDict_GET_SIZE(r->def) == 0)
         return -2;
     Py_ssize_t ndeps = r->deps != NULL ? PyTuple_GET_SIZE(r->deps) : 0;
     Py_ssize_t dep_len[8];
     for (Py_ssize_t i = 0; i < ndeps; i++) {  /* (all Refs: see Ref_set_deps) */
         Ref *dep = (Ref *)PyTuple_GET_ITEM(r->deps, i);
-        size_t dl;
-        if (dep->id == NULL || dep->def == NULL || plain_size(dep->def, &dl, 1) < 0)
+        size_t dl = 0;
+        if (dep->id == NULL || dep->def == NULL
+                || (!def_unchanged(dep) && plain_size(dep->def, &dl, 1) < 0))
             return -2;
         if (i < 8)
             dep_len[i] = (Py_ssize_t)dl;
@@ -4348,11 +4549,13 @@ define_ref(Ref *r, PyObject *written, PyObject *wsites, PyObject *define_site, O
         }
     }
     for (int k = 0; k < 3; k++) {
-        PyObject *sid = PyDict_GetItemWithError(r->def, def_site_key_objs[k]);  /* borrowed */
-        if (sid == NULL) {
+        PyObject *sid;  /* (borrowed) */
+        if (from_text)  /* (its site and user site: a prototype's have no coro_site) */
+            sid = k == 1 ? NULL : PyTuple_GET_ITEM(r->text, k == 0 ? 3 : 4);
+        else if ((sid = PyDict_GetItemWithError(r->def, def_site_key_objs[k])) == NULL)
             PyErr_Clear();
+        if (sid == NULL)
             continue;
-        }
         if (!PyLong_CheckExact(sid) || PyObject_IsTrue(sid) != 1)
             continue;
         int known = PySet_Contains(wsites, sid);
@@ -4361,7 +4564,12 @@ define_ref(Ref *r, PyObject *written, PyObject *wsites, PyObject *define_site, O
         if (known < 0)
             PyErr_Clear();
     }
-    if (o->flushes != flushes && plain_size(r->def, &len, 1) < 0) {
+    if (from_text && def_unchanged(r) && out_def_text(o, r) == 0) {
+        enc_def_texts++;
+        return oid;
+    }
+    /* (written field by field: its size, unless known and no Python code ran since) */
+    if ((from_text || o->flushes != flushes) && plain_size(r->def, &len, 1) < 0) {
         PyErr_Clear();  /* (Python code that ran meanwhile changed it) */
         goto not_written;
     }
@@ -5579,11 +5787,12 @@ encode_batches(PyObject *mod, PyObject *args)
     return Py_BuildValue("(nn)", bi, i);
 }
 
-/* encoder_stats() -> (ops, sites, objects): see enc_op_lookups. */
+/* encoder_stats() -> (ops, sites, objects, definition texts): see enc_op_lookups. */
 static PyObject *
 encoder_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("(KKK)", enc_op_lookups, enc_site_lookups, enc_obj_lookups);
+    return Py_BuildValue("(KKKK)", enc_op_lookups, enc_site_lookups, enc_obj_lookups,
+                         enc_def_texts);
 }
 
 /* take(buf, n) -> list: pop the n oldest events of a thread's buffer (a deque
@@ -5895,7 +6104,7 @@ static PyMethodDef module_methods[] = {
     {"definition_prototypes", definition_prototypes, METH_NOARGS,
      "definition_prototypes() -> int: prototypes define_c made, for tests"},
     {"encoder_stats", encoder_stats, METH_NOARGS,
-     "encoder_stats() -> (ops, sites, objects): the encoder's lookups, for tests"},
+     "encoder_stats() -> (ops, sites, objects, definition texts): the encoder's work, for tests"},
     {"summary_stats", summary_stats, METH_NOARGS,
      "summary_stats() -> (classes_read, member_scans, slots_freed): the filter's work, for tests"},
     {"summary_due", summary_due, METH_NOARGS,

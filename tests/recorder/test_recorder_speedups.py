@@ -259,6 +259,56 @@ def test_c_and_python_encoders_write_the_same_bytes(rec, monkeypatch, max_file_m
 
 
 @needs_c
+def test_definitions_from_a_prototype_are_written_as_field_by_field(rec, monkeypatch):
+    """The C writer copies the text a definition shares with its place's prototype
+    while the definition is as define_c made it: the same bytes as the Python
+    encoder's, for every kind of primitive (keyword fields: owners, locks, roles);
+    one changed since it was made (named here) is written field by field."""
+    import queue
+
+    rec.start(flush_interval=3600)
+
+    def make(i: int) -> tuple:
+        lk, rl, cond = threading.Lock(), threading.RLock(), threading.Condition()
+        ev, sem, q = threading.Event(), threading.BoundedSemaphore(2), queue.Queue()
+        if i % 3 == 0:
+            recorder.name(lk, f'lock "{i}"')
+        with lk, rl, cond:
+            cond.notify()
+        ev.set()
+        sem.acquire()
+        sem.release()
+        q.put(i)
+        q.get()
+        return lk, rl, cond, ev, sem, q
+
+    kept = [make(i) for i in range(12)]
+    st = _core.current_state()
+    events = list(st.buf)
+    outputs = []
+    for fast in (_sink._encode_fast, None):
+        monkeypatch.setattr(_sink, "_encode_fast", fast)
+        sink = _sink.Sink(str(rec.out_dir / ("c" if fast else "py")), {}, 3600, 0)
+        sink.open()
+        out = bytearray()
+        texts0 = _core.speedups.encoder_stats()[3]
+        sink._encode(st, events, out)
+        if fast:
+            texts = _core.speedups.encoder_stats()[3] - texts0
+        os.close(sink.fd)
+        outputs.append(bytes(out))
+    rec.stop()
+    assert outputs[0] == outputs[1]
+    records = [orjson.loads(line) for line in outputs[0].splitlines()]
+    named = [r for r in records if r["k"] == "lock" and (r["name"] or "").startswith('lock "')]
+    assert len(named) == 4  # (written field by field: renamed after they were made)
+    assert {r["k"] for r in records} >= {"lock", "resource"}
+    # every primitive but the first of each place, and the renamed locks
+    assert texts >= 11 * 6 - 4, texts
+    assert len(kept) == 12
+
+
+@needs_c
 def test_the_c_encoder_writes_every_time_stamp_digit(rec, monkeypatch):
     """The C encoder copies the digits above the last 8 from the previous stamp's:
     stamps crossing such a boundary, with zeros below it, under 10**8 and of more
@@ -320,8 +370,8 @@ def test_encode_batches_looks_shared_locks_sites_and_ops_up_once_a_call(rec, mon
             done = _sink._encode_batches(batches, 0, sink.written, sink.written_sites,
                                          _sink._OPS, out, -1, sink._define, sink._define_site)
             assert done == (len(batches), 0)
-            ops, sites, objs = (x - y for x, y in zip(_core.speedups.encoder_stats(), before,
-                                                       strict=True))
+            ops, sites, objs, _texts = (x - y for x, y in zip(_core.speedups.encoder_stats(),
+                                                               before, strict=True))
         else:
             monkeypatch.setattr(_sink, "_encode_fast", None)
             for st, events in batches:
