@@ -1754,9 +1754,10 @@ json_int_or_null(PyObject *v, char *buf)
 }
 
 /* The text a prototype's definitions share, as the writer writes them (out_extra
- * of the dict): (A, B, C, site, user_site, nkw), where a definition is
- * A ,"id":id B ,"ts":ts ,"th":th <its nkw keyword fields> C; or None when a
- * shared field is not plain (the writer then writes each field, as for any). */
+ * of the dict): (A, B, C, site, user_site, nkw, ntail), where a definition is
+ * A ,"id":id B ,"ts":ts ,"th":th <its nkw keyword fields> C <fields added since>
+ * }\n, C being its ntail fields after the keyword ones; or None when a shared
+ * field is not plain (the writer then writes each field, as for any). */
 static PyObject *
 def_text(PyObject *kind, PyObject *type, PyObject *site, PyObject *expr, PyObject *lib,
          PyObject *user, Py_ssize_t nkw)
@@ -1774,13 +1775,14 @@ def_text(PyObject *kind, PyObject *type, PyObject *site, PyObject *expr, PyObjec
         ? PyBytes_FromFormat(",\"expr\":\"%s\"", PyUnicode_AsUTF8(expr))
         : PyBytes_FromString("");
     PyObject *l = lib != Py_None
-        ? PyBytes_FromFormat(",\"lib\":\"%s\",\"user_site\":%s}\n", PyUnicode_AsUTF8(lib), user_s)
-        : PyBytes_FromString("}\n");
+        ? PyBytes_FromFormat(",\"lib\":\"%s\",\"user_site\":%s", PyUnicode_AsUTF8(lib), user_s)
+        : PyBytes_FromString("");
     PyObject *text = NULL;
     if (a != NULL && b != NULL && e != NULL && l != NULL) {
         PyBytes_Concat(&e, l);  /* (steals nothing of l: e becomes e + l, or NULL) */
         if (e != NULL)
-            text = Py_BuildValue("(OOOOOn)", a, b, e, site, user, nkw);
+            text = Py_BuildValue("(OOOOOnn)", a, b, e, site, user, nkw,
+                                 (Py_ssize_t)((expr != Py_None) + 2 * (lib != Py_None)));
     }
     Py_XDECREF(a);
     Py_XDECREF(b);
@@ -2231,10 +2233,16 @@ init_condition_impl(PyObject *mod, PyObject *cond, PyObject *lock, PyObject *own
         PyObject *cond_id = PyObject_GetAttr(cond, s_ls_id);
         if (cond_id == NULL)
             return NULL;
+        /* (a field added at the end: the writer still copies its prototype's text) */
+        int as_made = lock_ref->text != NULL && lock_ref->def_version != 0
+            && dict_version(lock_ref->def) == lock_ref->def_version
+            && PyDict_GetItemWithError(lock_ref->def, s_owner) == NULL && !PyErr_Occurred();
         int rc = PyDict_SetItem(lock_ref->def, s_owner, cond_id);
         Py_DECREF(cond_id);
         if (rc < 0)
             return NULL;
+        if (as_made)
+            lock_ref->def_version = dict_version(lock_ref->def);
     }
     Py_RETURN_TRUE;
 }
@@ -4432,23 +4440,35 @@ out_json_value(Out *o, PyObject *v)
     return 0;
 }
 
-/* Write the definition of r, unchanged since define_c made it (def_unchanged):
- * the text it shares with its prototype copied, its id, time stamp, thread and
- * keyword fields written, in the dict's order (as out_extra writes it).  0, or
- * -1 when one of those is not plain (nothing written; no error set). */
+/* Write the definition of r, unchanged since define_c made it but for fields
+ * added at its end (def_unchanged): the text it shares with its prototype
+ * copied, its id, time stamp, thread, keyword and added fields written, in the
+ * dict's order (as out_extra writes it).  0, or -1 when one of those is not
+ * plain (nothing written; no error set). */
 static int
 out_def_text(Out *o, Ref *r)
 {
-    PyObject *t = r->text;  /* (A, B, C, site, user_site, nkw): see def_text */
+    PyObject *t = r->text;  /* (A, B, C, site, user_site, nkw, ntail): see def_text */
     PyObject *a = PyTuple_GET_ITEM(t, 0), *b = PyTuple_GET_ITEM(t, 1), *c = PyTuple_GET_ITEM(t, 2);
     Py_ssize_t nkw = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 5));
+    Py_ssize_t ntail = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 6));
     size_t at = o->len;
     if (out_reserve(o, (size_t)(PyBytes_GET_SIZE(a) + PyBytes_GET_SIZE(b) + 48)) < 0)
         goto fail;
     Py_ssize_t pos = 0, i = 0;
     PyObject *key, *value;
-    /* k, id, type, name, site, ts, th, the keyword fields, [expr], [lib, user_site] */
-    while (i < 7 + nkw && PyDict_Next(r->def, &pos, &key, &value)) {
+    /* k, id, type, name, site, ts, th, the keyword fields, [expr], [lib,
+     * user_site], the fields added since */
+    while (PyDict_Next(r->def, &pos, &key, &value)) {
+        if (i == 7 + nkw) {
+            if (out_reserve(o, (size_t)PyBytes_GET_SIZE(c)) < 0)
+                goto fail;
+            out_str(o, PyBytes_AS_STRING(c), (size_t)PyBytes_GET_SIZE(c));
+        }
+        if (i >= 7 + nkw && i < 7 + nkw + ntail) {
+            i++;
+            continue;
+        }
         switch (i++) {
         case 0:
             out_str(o, PyBytes_AS_STRING(a), (size_t)PyBytes_GET_SIZE(a));
@@ -4484,9 +4504,11 @@ out_def_text(Out *o, Ref *r)
         if (out_json_value(o, value) < 0)
             goto fail;
     }
-    if (i != 7 + nkw || out_reserve(o, (size_t)PyBytes_GET_SIZE(c)) < 0)
+    if (i < 7 + nkw + ntail || out_reserve(o, (size_t)PyBytes_GET_SIZE(c) + 2) < 0)
         goto fail;
-    out_str(o, PyBytes_AS_STRING(c), (size_t)PyBytes_GET_SIZE(c));
+    if (i == 7 + nkw)  /* (nothing after the keyword fields but C's) */
+        out_str(o, PyBytes_AS_STRING(c), (size_t)PyBytes_GET_SIZE(c));
+    LIT(o, "}\n");
     return 0;
 fail:
     PyErr_Clear();

@@ -309,6 +309,32 @@ def test_definitions_from_a_prototype_are_written_as_field_by_field(rec, monkeyp
 
 
 @needs_c
+def test_a_conditions_own_rlock_is_written_from_its_prototype_too(rec):
+    """A Condition's own RLock gets its ``owner`` field once the Condition is
+    defined: a field added at the end, which the writer writes after the text the
+    lock shares with its prototype (as a Future's two primitives, each job)."""
+    rec.start(flush_interval=3600)
+    conds = [threading.Condition() for _ in range(21)]
+    for cond in conds:
+        with cond:
+            pass
+    st = _core.current_state()
+    events = [e for e in st.buf if e[1] == "acquire"][-20:]  # (not the first's)
+    sink = _sink.Sink(str(rec.out_dir / "c"), {}, 3600, 0)
+    sink.open()
+    out = bytearray()
+    before = _core.speedups.encoder_stats()[3]
+    sink._encode(st, events, out)
+    texts = _core.speedups.encoder_stats()[3] - before
+    os.close(sink.fd)
+    rec.stop()
+    locks = [orjson.loads(x) for x in out.splitlines() if x.startswith(b'{"k":"lock"')]
+    assert len(locks) == 20 and all(lk["owner"] for lk in locks)
+    assert list(locks[0])[-1] == "owner"
+    assert texts == 20, texts  # each RLock (the events name it, not its Condition)
+
+
+@needs_c
 def test_the_c_encoder_writes_every_time_stamp_digit(rec, monkeypatch):
     """The C encoder copies the digits above the last 8 from the previous stamp's:
     stamps crossing such a boundary, with zeros below it, under 10**8 and of more
