@@ -1410,16 +1410,46 @@ static PyObject *s_expr, *s_lib, *s_user_site;
 /* The entry of `key` in the by-lasti dict `by_lasti` (borrowed), or NULL (no
  * error set when simply absent). */
 static inline PyObject *
+by_lasti_get(PyObject *by_lasti, int lasti);
+
+/* The values define_walk found lately in the site and name caches (dicts keyed
+ * by an int: a lasti, an id(code)), by dict, key and the dict's version: a
+ * definition looked up four of them each time (an int made for each key; 1k
+ * instructions a definition).  A value is borrowed from its dict, which holds
+ * it while its version is unchanged; a version is never reused, so an entry of
+ * a dict that went cannot match another dict made at its address. */
+#define DICT_MEMO 256
+static struct { PyObject *dict; uint64_t version; uintptr_t key; PyObject *value; }
+    dict_memo[DICT_MEMO];
+
+/* d[key] (borrowed; NULL: not there, or an error), d a dict keyed by ints. */
+static PyObject *
+int_dict_get(PyObject *d, uintptr_t key, int is_ptr)
+{
+    if (!PyDict_Check(d))
+        return NULL;
+    uint64_t v = dict_version(d);
+    size_t i = (((uintptr_t)d >> 4) ^ key ^ (key >> 7)) & (DICT_MEMO - 1);
+    if (v != 0 && dict_memo[i].dict == d && dict_memo[i].key == key && dict_memo[i].version == v)
+        return dict_memo[i].value;
+    PyObject *k = is_ptr ? PyLong_FromVoidPtr((void *)key) : PyLong_FromLong((long)(intptr_t)key);
+    if (k == NULL)
+        return NULL;
+    PyObject *value = PyDict_GetItemWithError(d, k);
+    Py_DECREF(k);
+    if (value != NULL && v != 0) {
+        dict_memo[i].dict = d;
+        dict_memo[i].version = v;
+        dict_memo[i].key = key;
+        dict_memo[i].value = value;
+    }
+    return value;
+}
+
+static PyObject *
 by_lasti_get(PyObject *by_lasti, int lasti)
 {
-    if (!PyDict_Check(by_lasti))
-        return NULL;
-    PyObject *li = PyLong_FromLong(lasti);
-    if (li == NULL)
-        return NULL;
-    PyObject *v = PyDict_GetItemWithError(by_lasti, li);
-    Py_DECREF(li);
-    return v;
+    return int_dict_get(by_lasti, (uintptr_t)(intptr_t)lasti, 0);
 }
 
 /* What recorder._core.define() works out from the stack, from the caches only:
@@ -1432,7 +1462,7 @@ static int
 define_walk(Frame f, PyObject **site, PyObject **info, PyObject **user)
 {
     Frame maker = NULL;
-    PyObject *maker_key = NULL;
+    void *maker_code = NULL;
     int maker_lasti = 0, rc = 1;
     *site = *info = *user = NULL;
     while (f != NULL) {
@@ -1444,9 +1474,7 @@ define_walk(Frame f, PyObject **site, PyObject **info, PyObject **user)
         int lasti = fr_lasti(f);
         if (maker == NULL && !ci->recorder) {
             maker = fr_keep(f);
-            maker_key = PyLong_FromVoidPtr(ci->code);
-            if (maker_key == NULL)
-                goto error;
+            maker_code = ci->code;
             maker_lasti = lasti;
         }
         PyObject *by_lasti = ci->by_lasti;
@@ -1463,7 +1491,7 @@ define_walk(Frame f, PyObject **site, PyObject **info, PyObject **user)
     f = NULL;
     if (maker == NULL)
         return 0;
-    PyObject *names = PyDict_GetItemWithError(names_by_code, maker_key);  /* borrowed */
+    PyObject *names = int_dict_get(names_by_code, (uintptr_t)maker_code, 1);  /* borrowed */
     PyObject *inf = names != NULL ? by_lasti_get(names, maker_lasti) : NULL;
     if (inf == NULL || !PyTuple_Check(inf) || PyTuple_GET_SIZE(inf) != 2)
         goto slow;
@@ -1518,7 +1546,6 @@ done:
     }
     fr_drop(f);
     fr_drop(maker);
-    Py_XDECREF(maker_key);
     return rc;
 }
 
