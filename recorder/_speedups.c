@@ -1749,15 +1749,17 @@ new_definition(PyObject *kwnames, int flags)
  * place is the site, the (expr, lib) pair and the user site define_walk found,
  * compared by address: the cache holds them, so an address stays that object's
  * (the site caches of a new recording make new ones).  The kind and type are
- * compared as strs (a queue's condition has its type made for it). */
-#define DEF_PROTOS 64
+ * compared as strs (a queue's condition has its type made for it).  Sets of 8,
+ * the last used first: two places whose prototypes fell in one slot of a
+ * direct-mapped table, used in turn, replaced each other every time. */
+#define DEF_PROTO_WAYS 8
+#define DEF_PROTOS (32 * DEF_PROTO_WAYS)
 typedef struct {
     PyObject *kwnames, *kind, *type, *site, *info, *user, *proto;
     PyObject *text;  /* see def_text */
 } DefProto;
 static DefProto def_protos[DEF_PROTOS];
 
-/* The prototype of a definition (new reference), made at the first call. */
 static Py_ssize_t plain_len(PyObject *s);
 
 /* An int of 64 bits or None, as JSON (into buf, 24 bytes): 0, or -1 (neither). */
@@ -1836,11 +1838,18 @@ def_prototype(PyObject *kwnames, PyObject *kind, PyObject *type, PyObject *site,
         return NULL;
     uintptr_t h = ((uintptr_t)kwnames ^ (uintptr_t)kind * 3 ^ (uintptr_t)site * 7
                    ^ (uintptr_t)info * 11 ^ (uintptr_t)user * 13) >> 4;
-    DefProto *d = &def_protos[(h ^ (uintptr_t)th) & (DEF_PROTOS - 1)];
-    if (d->proto != NULL && d->kwnames == kwnames && d->site == site && d->info == info
-            && d->user == user && same_str(d->kind, kind) && same_str(d->type, type)) {
-        *text = Py_NewRef(d->text);
-        return Py_NewRef(d->proto);
+    DefProto *set = &def_protos[((h ^ (uintptr_t)th) % (DEF_PROTOS / DEF_PROTO_WAYS))
+                                * DEF_PROTO_WAYS];
+    for (int k = 0; k < DEF_PROTO_WAYS && set[k].proto != NULL; k++) {
+        DefProto *d = &set[k];
+        if (d->kwnames == kwnames && d->site == site && d->info == info && d->user == user
+                && same_str(d->kind, kind) && same_str(d->type, type)) {
+            DefProto hit = *d;  /* (to the front: the last used first) */
+            memmove(set + 1, set, (size_t)k * sizeof(DefProto));
+            set[0] = hit;
+            *text = Py_NewRef(hit.text);
+            return Py_NewRef(hit.proto);
+        }
     }
     PyObject *expr = info != NULL ? PyTuple_GET_ITEM(info, 0) : Py_None;
     PyObject *lib = info != NULL ? PyTuple_GET_ITEM(info, 1) : Py_None;
@@ -1863,7 +1872,9 @@ def_prototype(PyObject *kwnames, PyObject *kind, PyObject *type, PyObject *site,
         return NULL;
     }
     def_protos_made++;
-    DefProto old = *d;
+    DefProto old = set[DEF_PROTO_WAYS - 1];  /* (the least lately used goes) */
+    memmove(set + 1, set, (DEF_PROTO_WAYS - 1) * sizeof(DefProto));
+    DefProto *d = &set[0];
     *d = (DefProto){Py_XNewRef(kwnames), Py_NewRef(kind), Py_NewRef(type), Py_XNewRef(site),
                     Py_XNewRef(info), Py_XNewRef(user), Py_NewRef(proto), Py_NewRef(*text)};
     PyObject *gone[8] = {old.kwnames, old.kind, old.type, old.site, old.info, old.user,
