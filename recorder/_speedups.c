@@ -4438,43 +4438,22 @@ def_unchanged(Ref *r)
     return r->text != NULL && r->def_version != 0 && dict_version(r->def) == r->def_version;
 }
 
-/* Append an int of 64 bits, a plain str, None or a bool as JSON (room for 24
- * bytes, or the str's + 2, reserved here): 0, or -1 (not such a value). */
+static int plain_value(PyObject *v);
+static void out_plain(Out *o, PyObject *v);
+
+/* Append a plain_value as out_plain writes it, with the room it needs reserved
+ * here: 0, or -1 (not such a value, or no memory; no error set). */
 static int
 out_json_value(Out *o, PyObject *v)
 {
-    if (v == Py_None || PyBool_Check(v)) {
-        if (out_reserve(o, 8) < 0)
-            return -1;
-        if (v == Py_None)
-            LIT(o, "null");
-        else if (v == Py_True)
-            LIT(o, "true");
-        else
-            LIT(o, "false");
-        return 0;
-    }
-    if (PyLong_CheckExact(v)) {
-        long long n;
-        if (!small_ll(v, &n)) {
-            int overflow;
-            n = PyLong_AsLongLongAndOverflow(v, &overflow);
-            if (overflow || (n == -1 && PyErr_Occurred())) {
-                PyErr_Clear();
-                return -1;
-            }
-        }
-        if (out_reserve(o, 24) < 0)
-            return -1;
-        out_int(o, n);
-        return 0;
-    }
-    Py_ssize_t n = plain_len(v);
-    if (n < 0 || out_reserve(o, (size_t)n + 2) < 0)
+    if (!plain_value(v))
         return -1;
-    o->data[o->len++] = '"';
-    out_str(o, (const char *)PyUnicode_1BYTE_DATA(v), (size_t)n);
-    o->data[o->len++] = '"';
+    size_t n = PyUnicode_Check(v) ? (size_t)PyUnicode_GET_LENGTH(v) + 2 : 24;
+    if (out_reserve(o, n) < 0) {
+        PyErr_Clear();
+        return -1;
+    }
+    out_plain(o, v);
     return 0;
 }
 
