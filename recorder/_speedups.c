@@ -54,7 +54,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 19
+#define API_VERSION 20
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -3626,7 +3626,7 @@ LockCore_rlock_init(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
     Py_RETURN_NONE;
 }
 
-/* threading.Lock() before 3.13 (_threading._LockFactory.__call__, set there):
+/* threading.Lock() before 3.13 (LockFactory below):
  * _thread.allocate_lock()'s traced Lock, made and defined without the Python
  * frame of a constructor (a Thread's _started Event makes one each). */
 static PyObject *ctor_lock_type, *ctor_allocate_lock, *s_type_lock;
@@ -3677,9 +3677,95 @@ set_py_lock_new(PyObject *mod, PyObject *py_new)
     Py_RETURN_NONE;
 }
 
-static PyMethodDef lock_factory_call_def = {
-    "__call__", (PyCFunction)(void (*)(void))lock_factory_call, METH_FASTCALL | METH_KEYWORDS,
-    "A traced threading.Lock (lockscope)."};
+
+/* LockFactory(original, reduce_value): threading.Lock before 3.13, called with
+ * vectorcall.  An instance of a Python class with __call__ cost every Lock()
+ * a type lookup and a call through slot_tp_call (~450 instructions: a Thread
+ * makes one for its _started Event).  It presents itself as `original`
+ * (_thread.allocate_lock): its name, qualname, module, doc and repr, and it
+ * pickles as `reduce_value` says (a reference to the original). */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *like;
+    PyObject *reduce;
+} LockFactory;
+
+static PyObject *
+LockFactory_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
+                       PyObject *kwnames)
+{
+    return lock_factory_call(self, args, PyVectorcall_NARGS(nargsf), kwnames);
+}
+
+static PyObject *
+LockFactory_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
+{
+    PyObject *like, *reduce;
+    if (kw != NULL || !PyArg_ParseTuple(args, "OO:LockFactory", &like, &reduce))
+        return NULL;
+    LockFactory *f = (LockFactory *)tp->tp_alloc(tp, 0);
+    if (f == NULL)
+        return NULL;
+    f->vectorcall = LockFactory_vectorcall;
+    f->like = Py_NewRef(like);
+    f->reduce = Py_NewRef(reduce);
+    return (PyObject *)f;
+}
+
+static void
+LockFactory_dealloc(LockFactory *f)
+{
+    Py_XDECREF(f->like);
+    Py_XDECREF(f->reduce);
+    Py_TYPE(f)->tp_free((PyObject *)f);
+}
+
+static PyObject *
+LockFactory_repr(LockFactory *f)
+{
+    return PyObject_Repr(f->like);
+}
+
+/* (what describes the original is read from it: its name, module, doc, ...) */
+static PyObject *
+LockFactory_getattro(LockFactory *f, PyObject *name)
+{
+    if (PyUnicode_Check(name) && PyUnicode_GET_LENGTH(name) > 4
+            && PyUnicode_READ_CHAR(name, 0) == '_' && PyUnicode_READ_CHAR(name, 1) == '_') {
+        static const char *const own[] = {"__name__", "__qualname__", "__module__", "__doc__",
+                                          "__text_signature__"};
+        for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+            if (PyUnicode_CompareWithASCIIString(name, own[i]) == 0)
+                return PyObject_GetAttr(f->like, name);
+    }
+    return PyObject_GenericGetAttr((PyObject *)f, name);
+}
+
+static PyObject *
+LockFactory_reduce(LockFactory *f, PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(f->reduce);
+}
+
+static PyMethodDef LockFactory_methods[] = {
+    {"__reduce__", (PyCFunction)LockFactory_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LockFactory_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "recorder._speedups.LockFactory",
+    .tp_basicsize = sizeof(LockFactory),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(LockFactory, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_dealloc = (destructor)LockFactory_dealloc,
+    .tp_repr = (reprfunc)LockFactory_repr,
+    .tp_getattro = (getattrofunc)LockFactory_getattro,
+    .tp_methods = LockFactory_methods,
+    .tp_new = LockFactory_new,
+};
 
 /* set_constructors(orig_condition, traced_rlock, condition_rest, py_condition_init,
  * crlock, py_rlock_init, lock_type, allocate_lock): what CondHooks_new/init,
@@ -6196,7 +6282,8 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     if (PyType_Ready(&Ev_Type) < 0 || PyType_Ready(&Ref_Type) < 0 || PyType_Ready(&Job_Type) < 0
-        || PyType_Ready(&LockCore_Type) < 0 || PyType_Ready(&CondHooks_Type) < 0)
+        || PyType_Ready(&LockCore_Type) < 0 || PyType_Ready(&CondHooks_Type) < 0
+        || PyType_Ready(&LockFactory_Type) < 0)
         return NULL;
     if (!(s_ON = intern("ON")) || !(s_tls = intern("_tls")) || !(s_st = intern("st"))
         || !(s_buf = intern("buf")) || !(s_gap = intern("gap"))
@@ -6296,18 +6383,17 @@ PyInit__speedups(void)
         return NULL;
     }
     if (PyModule_AddObject(m, "LockCore", (PyObject *)&LockCore_Type) < 0
+        || PyModule_AddObjectRef(m, "LockFactory", (PyObject *)&LockFactory_Type) < 0
         || PyModule_AddIntConstant(m, "API", API_VERSION) < 0
         || PyModule_AddObjectRef(m, "SUMMARY_COUNTED", sf_counted) < 0 || jobs_init(m) < 0
         || simplequeue_init(m) < 0 || semaphore_init(m) < 0
         || event_init(m) < 0
-        || add_methods_for_any_class(m, (PyMethodDef *[]){&lock_factory_call_def,
-                                                          &thread_start_method_def,
+        || add_methods_for_any_class(m, (PyMethodDef *[]){&thread_start_method_def,
                                                           &thread_bootstrap_method_def,
                                                           &thread_join_method_def},
-                                     (const char *const[]){"lock_factory_call",
-                                                           "thread_start_method",
+                                     (const char *const[]){"thread_start_method",
                                                            "thread_bootstrap_method",
-                                                           "thread_join_method"}, 4) < 0) {
+                                                           "thread_join_method"}, 3) < 0) {
         Py_DECREF(m);
         return NULL;
     }

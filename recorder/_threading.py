@@ -612,7 +612,6 @@ if _core.speedups is not None:
     _core.speedups.set_constructors(_OrigCondition, RLock, _define_condition,
                                     _py_condition_init, _CRLock, RLock._py_init, Lock,
                                     _allocate_lock)
-    _LockFactory.__call__ = _core.speedups.lock_factory_call  # (no frame per Lock())
     if _LOCK_NOT_INSTANTIABLE is None:  # (threading.Lock is the type: 3.13+)
         _core.speedups.set_py_lock_new(Lock.__new__)
         Lock.__new__ = _core.speedups.lock_new
@@ -891,8 +890,18 @@ for _cls, _like in ((Lock, type(_allocate_lock())), (RLock, _CRLock),
     _cls.__module__, _cls.__name__, _cls.__qualname__ = (
         _like.__module__, _like.__name__, _like.__qualname__)
 
+def _lock_factory() -> Any:
+    """``threading.Lock`` where the original is ``_thread.allocate_lock``: the C
+    accelerator's LockFactory (called without a frame or a type lookup: a Thread
+    makes a Lock for its ``_started`` Event), else a ``_LockFactory``."""
+    plain = _LockFactory()
+    if _core.speedups is None:
+        return plain
+    return _core.speedups.LockFactory(_allocate_lock, plain.__reduce__())
+
+
 _PATCHED = {
-    "Lock": _LockFactory() if _LOCK_NOT_INSTANTIABLE is not None else Lock,
+    "Lock": _lock_factory() if _LOCK_NOT_INSTANTIABLE is not None else Lock,
     "RLock": RLock,
     "Condition": Condition,
     "Semaphore": Semaphore,

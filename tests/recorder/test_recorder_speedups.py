@@ -593,6 +593,32 @@ def _gc_objects_made_by(make, n: int = 200) -> int:
 
 
 @needs_c
+@pytest.mark.skipif(sys.version_info >= (3, 13), reason="threading.Lock is the lock type")
+def test_threading_lock_is_a_c_factory_that_presents_itself_as_the_original(rec):
+    """Before 3.13 ``threading.Lock`` is a function, ``_thread.allocate_lock``.  The
+    traced one is the accelerator's LockFactory, called by vectorcall: an instance
+    of a Python class with ``__call__`` paid a type lookup and a slot call at each
+    ``Lock()`` (~330 instructions; a Thread makes one for its ``_started`` Event).
+    It names, documents, shows and pickles itself as the original."""
+    import _thread
+    import pickle
+
+    rec.start(flush_interval=3600)
+    factory = threading.Lock
+    assert type(factory) is _core.speedups.LockFactory
+    for attr in ("__name__", "__qualname__", "__module__", "__doc__", "__text_signature__"):
+        assert getattr(factory, attr) == getattr(_thread.allocate_lock, attr), attr
+    assert repr(factory) == repr(_thread.allocate_lock)
+    assert pickle.loads(pickle.dumps(factory)) is _thread.allocate_lock
+    lock = factory()
+    assert type(lock).__name__ == "lock" and isinstance(lock._ls_id, int)
+    with pytest.raises(TypeError, match="takes no arguments"):
+        factory(1)
+    with pytest.raises(AttributeError):
+        _ = factory.no_such_attribute
+
+
+@needs_c
 def test_traced_locks_are_not_gc_objects(rec):
     """A traced Lock or RLock can be part of no reference cycle (slots holding the
     inner lock, ints, its Ref and plain fields), so the cyclic GC need not walk
