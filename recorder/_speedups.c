@@ -2866,7 +2866,10 @@ CondHooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     /* A Thread's own _started Event: an untraced condition (as in_thread_internals) */
     if (ctor_orig_condition != NULL && thread_internals_make(1))
         return PyObject_Call(ctor_orig_condition, args, kwds);
-    return type->tp_alloc(type, 0);
+    /* (object.__new__, not tp_alloc: before 3.13 it gives the instance the
+     * inline values its attributes go to; without them, its first attribute made
+     * it a __dict__ -- a dict per Condition, one more object for the GC) */
+    return PyBaseObject_Type.tp_new(type, empty_args, NULL);
 }
 
 static int

@@ -619,6 +619,33 @@ def test_threading_lock_is_a_c_factory_that_presents_itself_as_the_original(rec)
 
 
 @needs_c
+def test_a_traced_condition_keeps_its_attributes_inline_as_the_original(rec):
+    """The traced Condition's __new__ (C) made the instance with tp_alloc, without
+    the inline values object.__new__ gives it before 3.13: its first attribute then
+    made it a __dict__, a dict per Condition (a Future's too) for the GC to count
+    and walk (ThreadPoolExecutor.map, full mode: ~10k instructions a job)."""
+    import gc
+    from concurrent.futures import Future
+
+    def has_dict(cond: threading.Condition) -> bool:
+        # (inline values: the GC sees its attributes, as its lock; a __dict__: only that)
+        return not any(r is cond._lock for r in gc.get_referents(cond))
+
+    assert not has_dict(threading.Condition())
+    rec.start(flush_interval=3600)
+
+    class MyCondition(threading.Condition):
+        pass
+
+    made = [threading.Condition(), threading.Condition(threading.Lock()),
+            threading.Condition(threading.RLock()), Future()._condition, MyCondition()]
+    assert all(isinstance(c._ls_id, int) for c in made)
+    assert [has_dict(c) for c in made] == [False] * len(made)
+    with made[0]:
+        made[0].notify()
+
+
+@needs_c
 def test_traced_locks_are_not_gc_objects(rec):
     """A traced Lock or RLock can be part of no reference cycle (slots holding the
     inner lock, ints, its Ref and plain fields), so the cyclic GC need not walk
