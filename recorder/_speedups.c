@@ -3797,7 +3797,109 @@ set_constructors(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The traced RLock's _release_save and _acquire_restore (Condition.wait calls
+ * them), as recorder/_threading.py's RLock: a ``release`` per level the inner
+ * RLock gives up, stamped before it does; then, taking it back, a ``wait`` when
+ * another thread holds it, and an ``acquire`` per level, at the caller of the
+ * wait.  Their Python frames cost each traced wait about 5k instructions. */
+static PyObject *s_release_save, *s_acquire_restore;
+
+/* The levels a saved RLock state holds (state[0] of a tuple, else 1); 0 when
+ * that is not an int (no events, as the Python loop that fails). */
+static long
+saved_levels(PyObject *state)
+{
+    if (!PyTuple_Check(state))
+        return 1;
+    long n = PyTuple_GET_SIZE(state) > 0 ? PyLong_AsLong(PyTuple_GET_ITEM(state, 0)) : 0;
+    if (n == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return n;
+}
+
+static PyObject *
+LockCore_release_save(LockCore *self, PyObject *Py_UNUSED(ignored))
+{
+    int on = core_dict != NULL && recording_on();
+    if (!on && PyErr_Occurred() && swallow() < 0)
+        return NULL;
+    long long ts = on ? mono_now() : 0;
+    PyObject *state = inner_call(self, s_release_save, NULL);
+    if (state == NULL || !on)
+        return state;
+    long n = saved_levels(state);
+    for (long i = 0; i < n; i++)
+        if (record(ts, op_release, (PyObject *)self, 0, self, NULL) < 0) {
+            Py_DECREF(state);
+            return NULL;
+        }
+    return state;
+}
+
+static PyObject *
+LockCore_acquire_restore(LockCore *self, PyObject *state)
+{
+    int on = core_dict != NULL && recording_on();
+    if (!on && PyErr_Occurred() && swallow() < 0)
+        return NULL;
+    if (!on)
+        return inner_call(self, s_acquire_restore, state);
+    /* (our callers have no frame: the first frame outside the libraries from
+     * here is the wait's caller, as site_id(3) from the Python method) */
+    PyObject *site = caller_site(self);
+    if (site == NULL) {
+        if (swallow() < 0)
+            return NULL;
+        return inner_call(self, s_acquire_restore, state);
+    }
+    PyObject *got = inner_try(self);  /* (the inner RLock offers no try-restore) */
+    int is_free = got == Py_True;
+    Py_XDECREF(got);
+    if (got == NULL || (is_free && (got = inner_release(self)) == NULL)) {
+        Py_DECREF(site);
+        return NULL;
+    }
+    if (is_free)
+        Py_DECREF(got);
+    else if (record(0, op_wait, (PyObject *)self, 0, NULL, site) < 0) {
+        Py_DECREF(site);
+        return NULL;
+    }
+    PyObject *r = inner_call(self, s_acquire_restore, state);
+    if (r == NULL) {
+        if (!is_free) {  /* (as acquire_contended: a ``cancel``) */
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
+            PyErr_NormalizeException(&type, &value, &tb);
+            PyObject *c = value == NULL ? NULL
+                : PyObject_CallMethodObjArgs((PyObject *)self, s_ls_interrupted, site, value, NULL);
+            if (c == NULL)
+                PyErr_Clear();
+            Py_XDECREF(c);
+            PyErr_Restore(type, value, tb);
+        }
+        Py_DECREF(site);
+        return NULL;
+    }
+    long long ts = mono_now();
+    long n = saved_levels(state);
+    for (long i = 0; i < n; i++)
+        if (record(ts, op_acquire, (PyObject *)self, 0, NULL, site) < 0) {
+            Py_DECREF(site);
+            Py_DECREF(r);
+            return NULL;
+        }
+    Py_DECREF(site);
+    return r;
+}
+
 static PyMethodDef LockCore_methods[] = {
+    {"_rlock_release_save", (PyCFunction)LockCore_release_save, METH_NOARGS,
+     "The traced RLock's _release_save (Condition.wait's)."},
+    {"_rlock_acquire_restore", (PyCFunction)LockCore_acquire_restore, METH_O,
+     "The traced RLock's _acquire_restore (Condition.wait's)."},
     {"_rlock_init", (PyCFunction)(void (*)(void))LockCore_rlock_init,
      METH_FASTCALL | METH_KEYWORDS, "The traced RLock's __init__."},
     {"_probe_owned", (PyCFunction)LockCore_is_owned, METH_NOARGS,
@@ -5323,6 +5425,171 @@ thread_join_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyOb
     return after_original(failed, r, et, ev, tb);
 }
 
+/* Condition.wait of the traced Condition in C (recorder/_threading.py's wait
+ * without the C accelerator): the original's body, with ``wait-begin`` once the
+ * lock is given up and ``wait-end`` (its outcome) before it is taken back, at
+ * the caller of wait.  The Python wait cost each traced wait about 10k
+ * instructions of frames.  Odd arguments go to the Python wait (its errors). */
+static PyObject *cond_py_wait, *s_append, *s_remove;
+
+/* Set the exception raised now as the __context__ of (et, ev, tb), as an
+ * exception raised in a finally clause; the references are taken. */
+static void
+chain_raised(PyObject *et, PyObject *ev, PyObject *tb)
+{
+    if (et == NULL)
+        return;
+    PyErr_NormalizeException(&et, &ev, &tb);
+    if (tb != NULL && ev != NULL)
+        PyException_SetTraceback(ev, tb);
+    PyObject *nt, *nv, *ntb;
+    PyErr_Fetch(&nt, &nv, &ntb);
+    PyErr_NormalizeException(&nt, &nv, &ntb);
+    if (nv != NULL && ev != NULL && nv != ev)
+        PyException_SetContext(nv, Py_NewRef(ev));
+    PyErr_Restore(nt, nv, ntb);
+    Py_XDECREF(et);
+    Py_XDECREF(ev);
+    Py_XDECREF(tb);
+}
+
+static PyObject *
+condition_wait_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                      PyObject *kwnames)
+{
+    if (cond_py_wait == NULL || ctor_allocate_lock == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "traced Condition.wait without its setup");
+        return NULL;
+    }
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw > 1 || (nkw == 1 && PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, 0),
+                                                          s_k_timeout) != 0)) {
+        PyErr_Clear();
+        return call_with_self(cond_py_wait, self, args, nargs, kwnames);
+    }
+    PyObject *timeout = nargs + nkw == 1 ? args[0] : Py_None;
+    int owned = truth_of(PyObject_CallMethodNoArgs(self, s_is_owned));
+    if (owned <= 0) {
+        if (owned == 0)
+            PyErr_SetString(PyExc_RuntimeError, "cannot wait on un-acquired lock");
+        return NULL;
+    }
+    PyObject *waiters = NULL, *saved = NULL, *site = NULL, *r = NULL;
+    PyObject *waiter = PyObject_CallNoArgs(ctor_allocate_lock);
+    if (waiter == NULL || (r = PyObject_CallMethodNoArgs(waiter, s_acquire)) == NULL)
+        goto early;
+    Py_DECREF(r);
+    if ((waiters = PyObject_GetAttr(self, s_waiters)) == NULL
+            || (r = PyObject_CallMethodOneArg(waiters, s_append, waiter)) == NULL)
+        goto early;
+    Py_DECREF(r);
+    if ((saved = PyObject_CallMethodNoArgs(self, s_release_save)) == NULL)
+        goto early;
+    /* -- from here on, the lock is taken back whatever happens (the original's
+     * try/finally) -- */
+    PyObject *et = NULL, *ev = NULL, *tb = NULL, *error = NULL;
+    int on = core_dict != NULL && recording_on();
+    if (on)
+        site = site_id_c(NULL, &int_one, 1);  /* (the caller of wait; never an Exception) */
+    if (on && site != NULL) {
+        /* (its timeout as a join's: a trace holds a number there, or nothing) */
+        PyObject *extra = NULL, *seconds = join_timeout(timeout);
+        if (seconds != NULL && (extra = PyDict_New()) != NULL
+                && PyDict_SetItem(extra, s_k_timeout, seconds) < 0)
+            Py_CLEAR(extra);
+        int lost = seconds != NULL && extra == NULL;  /* (an error is set) */
+        Py_XDECREF(seconds);
+        if ((lost && swallow() < 0) || join_event(op_wait_begin, self, site, extra) < 0)
+            Py_CLEAR(site);  /* (an error that must go on: raised as the wait's) */
+        Py_XDECREF(extra);
+    }
+    else if (PyErr_Occurred() && swallow() == 0) {
+        on = 0;
+    }
+    r = NULL;
+    int gotit = 0;
+    if (!PyErr_Occurred()) {
+        if (timeout == Py_None) {
+            r = PyObject_CallMethodNoArgs(waiter, s_acquire);
+            if (r != NULL)
+                Py_SETREF(r, Py_NewRef(Py_True));  /* (the original returns True) */
+        }
+        else {
+            int positive = PyObject_RichCompareBool(timeout, int_zero, Py_GT);
+            if (positive > 0) {
+                PyObject *a[3] = {waiter, Py_True, timeout};
+                r = PyObject_VectorcallMethod(s_acquire, a, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                              NULL);
+            }
+            else if (positive == 0) {
+                PyObject *a[2] = {waiter, Py_False};
+                r = PyObject_VectorcallMethod(s_acquire, a, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                              NULL);
+            }
+        }
+        if (r != NULL && (gotit = PyObject_IsTrue(r)) < 0) {
+            Py_CLEAR(r);
+            gotit = 0;
+        }
+    }
+    PyObject *outcome = s_v_error;
+    if (r == NULL)
+        error = fetch_error(&et, &ev, &tb);
+    else
+        outcome = gotit ? s_v_ok : s_v_timeout;
+    int failed = 0;
+    if (on && site != NULL) {  /* (finally:) */
+        PyObject *extra = PyDict_New();
+        if (extra != NULL && (PyDict_SetItem(extra, s_k_outcome, outcome) < 0
+                              || (error != NULL && PyDict_SetItem(extra, s_k_error, error) < 0)))
+            Py_CLEAR(extra);
+        failed = extra == NULL ? swallow() < 0 : join_event(op_wait_end, self, site, extra) < 0;
+        Py_XDECREF(extra);
+    }
+    if (!failed) {
+        PyObject *back = PyObject_CallMethodOneArg(self, s_acquire_restore, saved);
+        failed = back == NULL;
+        Py_XDECREF(back);
+    }
+    if (!failed && !gotit) {
+        PyObject *gone = PyObject_CallMethodOneArg(waiters, s_remove, waiter);
+        if (gone == NULL && PyErr_ExceptionMatches(PyExc_ValueError))
+            PyErr_Clear();
+        else
+            failed = gone == NULL;
+        Py_XDECREF(gone);
+    }
+    Py_XDECREF(error);
+    Py_XDECREF(site);
+    Py_DECREF(saved);
+    Py_DECREF(waiters);
+    Py_DECREF(waiter);
+    if (failed) {
+        Py_XDECREF(r);
+        chain_raised(et, ev, tb);
+        return NULL;
+    }
+    if (r == NULL)
+        PyErr_Restore(et, ev, tb);
+    return r;
+early:
+    Py_XDECREF(waiters);
+    Py_XDECREF(waiter);
+    return NULL;
+}
+
+static PyMethodDef condition_wait_method_def = {
+    "wait", (PyCFunction)(void (*)(void))condition_wait_method, METH_FASTCALL | METH_KEYWORDS,
+    "wait($self, /, timeout=None)\n--\n\nThe original Condition.wait, the wait recorded"
+    " (lockscope)."};
+
+static PyObject *
+set_condition_wait(PyObject *mod, PyObject *py_wait)
+{
+    Py_XSETREF(cond_py_wait, Py_NewRef(py_wait));
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef thread_join_method_def = {
     "join", (PyCFunction)(void (*)(void))thread_join_method, METH_FASTCALL | METH_KEYWORDS,
     "join($self, /, timeout=None)\n--\n\nThe original Thread.join, the join recorded (lockscope)."};
@@ -6177,6 +6444,8 @@ static PyMethodDef module_methods[] = {
      "lock_new(cls): Lock.__new__ where threading.Lock is a class (3.13+)"},
     {"set_py_lock_new", set_py_lock_new, METH_O,
      "set_py_lock_new(py_new): what lock_new calls for other arguments"},
+    {"set_condition_wait", set_condition_wait, METH_O,
+     "set_condition_wait(py_wait): the Python Condition.wait (odd arguments)"},
     {"set_thread_join", set_thread_join, METH_VARARGS,
      "set_thread_join(orig_join, threading._active): what the C Thread.join calls and reads"},
     {"set_thread_start", set_thread_start, METH_VARARGS,
@@ -6335,7 +6604,10 @@ PyInit__speedups(void)
         || !(kw_reentrant_owner = Py_BuildValue("(NN)", intern("reentrant"), intern("owner")))
         || !(queue_roles[1] = intern("not_full")) || !(queue_roles[2] = intern("all_tasks_done"))
         || !(int_three = PyLong_FromLong(3)) || !(s_ls_interrupted = intern("_ls_interrupted"))
-        || !(op_wait = intern("wait")) || !(op_timeout = intern("timeout")))
+        || !(op_wait = intern("wait")) || !(op_timeout = intern("timeout"))
+        || !(s_release_save = intern("_release_save"))
+        || !(s_acquire_restore = intern("_acquire_restore"))
+        || !(s_append = intern("append")) || !(s_remove = intern("remove")))
         return NULL;
     if (!(common_keys = PySet_New(NULL)))
         return NULL;
@@ -6393,10 +6665,12 @@ PyInit__speedups(void)
         || event_init(m) < 0
         || add_methods_for_any_class(m, (PyMethodDef *[]){&thread_start_method_def,
                                                           &thread_bootstrap_method_def,
-                                                          &thread_join_method_def},
+                                                          &thread_join_method_def,
+                                                          &condition_wait_method_def},
                                      (const char *const[]){"thread_start_method",
                                                            "thread_bootstrap_method",
-                                                           "thread_join_method"}, 3) < 0) {
+                                                           "thread_join_method",
+                                                           "condition_wait_method"}, 4) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -342,7 +342,7 @@ class RLock(_LockBase):
         return True
 
     # Condition's internal interface: release all levels / restore them.
-    def _release_save(self) -> Any:
+    def _py_release_save(self) -> Any:
         on = _core.ON
         if on:
             try:
@@ -360,7 +360,7 @@ class RLock(_LockBase):
                 pass
         return state
 
-    def _acquire_restore(self, state: Any) -> None:
+    def _py_acquire_restore(self, state: Any) -> None:
         lock = self._lock
         if not _core.ON:
             lock._acquire_restore(state)
@@ -388,6 +388,10 @@ class RLock(_LockBase):
                 _append(st, "acquire", self, site, task, None, ts)
         except Exception:
             pass
+
+    # (in C when built: Condition.wait calls them each time)
+    _release_save = getattr(_LockCore, "_rlock_release_save", _py_release_save)
+    _acquire_restore = getattr(_LockCore, "_rlock_acquire_restore", _py_acquire_restore)
 
     def _py_is_owned(self) -> bool:
         return self._lock._is_owned()
@@ -578,8 +582,9 @@ class Condition(_CondHooks, _OrigCondition):
         if on:
             st = _state()
             site = site_id()
-            extra = {"timeout": timeout} if timeout is not None else None
-            _emit_x(st, "wait-begin", self, site, extra)
+            seconds = _join_timeout(timeout)  # (a number in the trace, or no field)
+            _emit_x(st, "wait-begin", self, site,
+                    {"timeout": seconds} if seconds is not None else None)
         gotit = False
         outcome = {"outcome": "error"}
         try:
@@ -604,6 +609,10 @@ class Condition(_CondHooks, _OrigCondition):
                     self._waiters.remove(waiter)
                 except ValueError:
                     pass
+
+    if _core.speedups is not None:  # (in C: no frame per wait; odd arguments: this one)
+        _core.speedups.set_condition_wait(wait)
+        wait = _core.speedups.condition_wait_method
 
     # notify and notify_all: _CondHooks'.  notifyAll is the original's: it warns (DeprecationWarning), then calls notify_all.
 
