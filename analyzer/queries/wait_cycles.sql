@@ -157,21 +157,26 @@ SELECT *, lag(seq) OVER (PARTITION BY run, actor, res ORDER BY seq) AS prev_seq 
 -- For each signal and each lock held by waits on its resource: the signaller's
 -- latest attempt to take L (a `wait` or an `acquire`) before it (ASOF join), if
 -- that came after its previous signal of the same resource ("it takes L before it
--- signals").
+-- signals"). `att_live`: until when that attempt went for L -- an acquire at its
+-- own event, a wait until it ended (never: for good). A wait that began while
+-- another actor held L still wants L from whoever takes it next: the waiter
+-- that barged in ahead of it (the lock is not fair) is in its way as much.
 CREATE OR REPLACE TEMP TABLE wc_signal_needs AS
 WITH pairs AS (SELECT DISTINCT run, res, lobj FROM wait_held), att AS (
-    SELECT run, seq, ts, coalesce(task, th) AS actor, obj AS lobj, site
-    FROM lock_events
-    WHERE op IN ('wait', 'acquire') AND (run, obj) IN (SELECT run, lobj FROM pairs)
+    SELECT e.run, e.seq, e.ts, coalesce(e.task, e.th) AS actor, e.obj AS lobj, e.site,
+           CASE WHEN e.op = 'wait' THEN coalesce(w.end_seq, 9000000000000000000) ELSE e.seq END AS live
+    FROM lock_events e
+    LEFT JOIN waits w ON e.op = 'wait' AND w.run = e.run AND w.seq = e.seq
+    WHERE e.op IN ('wait', 'acquire') AND (e.run, e.obj) IN (SELECT run, lobj FROM pairs)
 ), sl AS (
     SELECT s.*, p.lobj FROM wc_signals s JOIN pairs p ON p.run = s.run AND p.res = s.res
 ), marked AS (
-    SELECT sl.*, a.seq AS att_seq, a.ts AS att_ts, a.site AS att_site
+    SELECT sl.*, a.seq AS att_seq, a.ts AS att_ts, a.site AS att_site, a.live AS att_live
     FROM sl ASOF JOIN att a ON a.run = sl.run AND a.actor = sl.actor AND a.lobj = sl.lobj AND a.seq < sl.seq
 )
 SELECT run, res, lobj, actor, att_site, site AS sig_site, sig, stuck,
        count(*) AS n, min(seq) AS sig_seq, min(ts) AS sig_ts, min(att_seq) AS att_seq, min(att_ts) AS att_ts,
-       max(att_seq) AS last_att_seq
+       max(att_seq) AS last_att_seq, max(att_live) AS last_att_live
 FROM marked
 WHERE att_seq > coalesce(prev_seq, 0)
 GROUP BY ALL;
@@ -181,7 +186,8 @@ GROUP BY ALL;
 -- paths, not waits x signalling actors.
 CREATE OR REPLACE TEMP TABLE wc_paths AS
 SELECT run, res, lobj, att_site, sig_site, sig, arg_min(actor, sig_seq) AS actor, sum(n) AS n,
-       min(sig_ts) AS sig_ts, min(att_ts) AS att_ts, max(last_att_seq) AS last_att_seq
+       min(sig_ts) AS sig_ts, min(att_ts) AS att_ts, max(last_att_seq) AS last_att_seq,
+       max(last_att_live) AS last_att_live
 FROM wc_signal_needs WHERE NOT stuck GROUP BY ALL;
 
 -- The cycles: a wait with L held, and a signaller of its resource that takes L
@@ -199,7 +205,7 @@ SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend
        false AS blocked, NULL::BIGINT AS blocked_since, NULL::BIGINT AS blocked_seq
 FROM wait_held h
 JOIN wc_paths s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
-     AND s.actor <> h.waiter AND s.actor <> h.holder AND s.last_att_seq > h.hold_seq
+     AND s.actor <> h.waiter AND s.actor <> h.holder AND s.last_att_live > h.hold_seq
      -- ... and did not end that hold itself (the awaited task releasing it inside
      -- asyncio Condition.wait): then the hold never stood in the signaller's way
      AND s.actor IS DISTINCT FROM h.hold_end_actor
@@ -217,10 +223,10 @@ SELECT h.run, h.wseq, h.waiter, h.holder, h.depth, h.res, h.wts, h.wsite, h.wend
 FROM wait_held h
 JOIN wc_signal_needs s ON s.run = h.run AND s.res = h.res AND s.lobj = h.lobj
      AND s.actor <> h.waiter AND s.actor <> h.holder AND (NOT s.stuck OR h.wend_seq IS NULL)
-     -- the signaller went for L after the waiter took it: an attempt that came
-     -- before may be ordered before the waiter's hold (it signalled the waiter
-     -- to go ahead, say), and that is no cycle
-     AND s.last_att_seq > h.hold_seq AND s.actor IS DISTINCT FROM h.hold_end_actor
+     -- the signaller went for L after the waiter took it, or was still waiting
+     -- for it then: an attempt over before may be ordered before the waiter's
+     -- hold (it signalled the waiter to go ahead, say), and that is no cycle
+     AND s.last_att_live > h.hold_seq AND s.actor IS DISTINCT FROM h.hold_end_actor
 ASOF LEFT JOIN (SELECT run, coalesce(task, th) AS actor, obj, seq, ts, end_seq, end_op FROM waits) bw
      ON bw.run = h.run AND bw.actor = s.actor AND bw.obj = h.lobj
      AND bw.seq <= coalesce(h.wend_seq, 9000000000000000000)

@@ -140,11 +140,16 @@ def _finding(ctx: Context, g: dict) -> Finding:
     signal_step["actors"] = signallers
     wait_step["actors"] = waiters[:MAX_ACTORS]
 
+    opened_in_gap = ctx.con.execute("SELECT coalesce(bool_or(start_unknown), false) FROM holds WHERE seq = ?",
+                                    [r["hold_seq"]]).fetchone()[0]
+    # (no site: taken in a gap of lost events, or with no frame of the program on the
+    # stack -- a library's own thread, as a pool's manager)
+    taken = (f"taken at {hold_at}" if hold_at else "taken at an unknown site, in a gap of lost events"
+             if opened_in_gap else "taken in library code, with no frame of the program on the stack")
     who = f"{holder['kind']} '{holder['name']}'"
     by = f"{signaller['kind']} '{signaller['name']}'"
     lines = [
-        f"{who} waits for {what(res)} at {wait_at} while holding '{label}' "
-        f"(taken at {hold_at or 'an unknown site, in a gap of lost events'})"
+        f"{who} waits for {what(res)} at {wait_at} while holding '{label}' ({taken})"
         + (f" — the wait is made by its child task '{waiter['name']}'" if r["waiter"] != r["holder"] else "")
         + ".",
         f"{by} takes '{label}' at {att_at} before {signal_text}.",
@@ -178,8 +183,6 @@ def _finding(ctx: Context, g: dict) -> Finding:
         "waiter_depth": r["depth"], "signal": r["sig"], "ended": ended,
         "blocked_ns": blocked_ns, "hung": hung,
     }
-    opened_in_gap = ctx.con.execute("SELECT coalesce(bool_or(start_unknown), false) FROM holds WHERE seq = ?",
-                                    [r["hold_seq"]]).fetchone()[0]
     return Finding(
         kind="wait-cycle",
         severity="critical" if blocked else "error",
