@@ -3391,6 +3391,23 @@ inner_release(LockCore *self)
     return inner_call(self, s_release, NULL);
 }
 
+/* A waiting acquire of `self` at `site` ended by the exception raised now (a
+ * signal handler's): a ``cancel`` through the Python _ls_interrupted; the
+ * exception stays raised. */
+static void
+note_interrupted(LockCore *self, PyObject *site)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    PyObject *r = value == NULL ? NULL
+        : PyObject_CallMethodObjArgs((PyObject *)self, s_ls_interrupted, site, value, NULL);
+    if (r == NULL)
+        PyErr_Clear();
+    Py_XDECREF(r);
+    PyErr_Restore(type, value, tb);
+}
+
 /* The argument-less acquire found the lock taken: as _LockBase._ls_acquire_slow
  * (recorder/_threading.py) for blocking=True, timeout=-1: one more try, else a
  * ``wait`` event, the blocking acquire (the inner lock releases the GIL), and
@@ -3432,15 +3449,7 @@ acquire_contended(LockCore *self)
     got = inner_call(self, s_acquire, NULL);
     if (got == NULL) {
         if (site != NULL) {
-            PyObject *type, *value, *tb;
-            PyErr_Fetch(&type, &value, &tb);
-            PyErr_NormalizeException(&type, &value, &tb);
-            PyObject *r = value == NULL ? NULL
-                : PyObject_CallMethodObjArgs((PyObject *)self, s_ls_interrupted, site, value, NULL);
-            if (r == NULL)
-                PyErr_Clear();
-            Py_XDECREF(r);
-            PyErr_Restore(type, value, tb);
+            note_interrupted(self, site);
             Py_DECREF(site);
         }
         return NULL;
@@ -3869,17 +3878,8 @@ LockCore_acquire_restore(LockCore *self, PyObject *state)
     }
     PyObject *r = inner_call(self, s_acquire_restore, state);
     if (r == NULL) {
-        if (!is_free) {  /* (as acquire_contended: a ``cancel``) */
-            PyObject *type, *value, *tb;
-            PyErr_Fetch(&type, &value, &tb);
-            PyErr_NormalizeException(&type, &value, &tb);
-            PyObject *c = value == NULL ? NULL
-                : PyObject_CallMethodObjArgs((PyObject *)self, s_ls_interrupted, site, value, NULL);
-            if (c == NULL)
-                PyErr_Clear();
-            Py_XDECREF(c);
-            PyErr_Restore(type, value, tb);
-        }
+        if (!is_free)  /* (as acquire_contended) */
+            note_interrupted(self, site);
         Py_DECREF(site);
         return NULL;
     }
