@@ -7,11 +7,13 @@ release of another thread or task (a hand-off), and one that gave up (timeout,
 cancel) or ended by an exception did not deadlock (`self_gave_up` keeps the ones
 that gave up, for the acquire-timeout rule).
 
-Each wait for a mutex gives an edge waiter -> holder (the holder when the wait
-began), alive from the wait's start until the wait or the hold ended. Since an
-actor waits for at most one lock at a time, the live edges form a functional
-graph; a sweep in event order follows the chain from each new edge and reports
-a cycle when it comes back. Cost: O(waits x cycle length).
+Each wait for a mutex gives an edge waiter -> holder for the holder when the wait
+began, alive from the wait's start until the wait or the hold ended, and one for
+each other actor that took the lock while the wait went on (ahead of the waiter:
+locks are not fair), alive from that hold's start. Since an actor waits for at
+most one lock at a time, and a later holder replaces the earlier one, the live
+edges form a functional graph; a sweep in event order follows the chain from each
+new edge and reports a cycle when it comes back. Cost: O(edges x cycle length).
 """
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ class Edge:
     hold_end_seq: int | None
     hold_end_ts: int | None
     hold_start_unknown: bool = False  # the hold was opened in a gap of lost events (resync)
+    at: int = 0     # where the edge begins: the wait, or a hold taken during it
+    at_ts: int = 0
 
     @property
     def until(self) -> int:
@@ -81,7 +85,7 @@ def blocking(ctx: Context) -> Blocking:
         cur = e
         while True:
             nxt = live.get((cur.run, cur.holder))
-            if nxt is None or nxt.until <= e.seq or nxt.seq > e.seq:
+            if nxt is None or nxt.until <= e.at or nxt.at > e.at:
                 break
             if any(c is nxt for c in chain):
                 break

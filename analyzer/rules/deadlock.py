@@ -18,7 +18,7 @@ def find(ctx: Context) -> list[Finding]:
     for chain in b.deadlocks:
         k = len(chain)
         run = chain[0].run
-        formed = max(e.ts for e in chain)
+        formed = max(e.at_ts for e in chain)  # (the last edge: a wait, or a hold taken during one)
         ended = [e for e in chain if e.end_op is not None]
         if ended:
             first_end = min(ended, key=lambda e: e.end_seq)

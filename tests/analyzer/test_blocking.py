@@ -122,3 +122,63 @@ def test_wait_that_never_ends_outside_a_cycle_is_stalled(tmp_path):
     [f] = kinds(doc, "stalled")
     assert f["sites"][0]["site"] == "app.py:20"
     assert not kinds(doc, "deadlock")
+
+
+BARGING_DEADLOCK = """
+import threading, time, recorder
+recorder.start(out_dir={out!r})
+a, b = threading.Lock(), threading.Lock()
+recorder.name(a, "accounts")
+recorder.name(b, "ledger")
+ready = threading.Event()
+
+def barger():
+    with a:
+        ready.set()
+        time.sleep(0.2)  # the auditor waits for accounts now
+    a.acquire()  # taken back before the auditor wakes up: locks are not fair
+    b.acquire()  # mark: barger-blocks
+
+def auditor():
+    with b:
+        ready.wait(5)
+        a.acquire()  # mark: auditor-blocks
+
+for f in (barger, auditor):
+    threading.Thread(target=f, name=f.__name__, daemon=True).start()
+time.sleep(0.8)
+recorder.stop()
+"""
+
+
+def test_a_deadlock_behind_a_lock_taken_ahead_of_its_waiter_is_found(tmp_path):
+    """The auditor waits for `accounts` while the barger holds it; the barger lets it
+    go, takes it back before the auditor wakes up, then waits for `ledger`, which the
+    auditor holds: a deadlock. The auditor's wait was linked to the holder when it
+    began (the barger's first hold, over by then): two stalls and no deadlock."""
+    import json
+
+    for n in range(8):
+        out = tmp_path / f"traces{n}"
+        script = tmp_path / f"hang{n}.py"
+        script.write_text(textwrap.dedent(BARGING_DEADLOCK.format(out=str(out))))
+        subprocess.run([sys.executable, str(script)], timeout=60, check=True)
+        records = [json.loads(x) for p in sorted(out.glob("*.jsonl")) for x in p.read_text().splitlines()]
+        names = {r["id"]: r.get("name") for r in records if r["k"] in ("thread", "lock", "name")}
+        ops = [(names[r["th"]], r["op"]) for r in sorted(records, key=lambda r: r.get("ts", 0))
+               if r["k"] == "ev" and names.get(r["obj"]) == "accounts"]
+        if ops[:4] == [("barger", "acquire"), ("auditor", "wait"), ("barger", "release"),
+                       ("barger", "acquire")]:
+            break
+    else:
+        raise AssertionError("the auditor took accounts first every time")
+    doc = analyze([out])
+    [d] = kinds(doc, "deadlock")
+    assert d["severity"] == "critical" and d["details"]["ended"] is False
+    assert sorted(lk["name"] for lk in d["locks"]) == ["accounts", "ledger"]
+    assert {s["actor"]["name"] for s in d["steps"]} == {"barger", "auditor"}
+    lines = script.read_text().splitlines()
+    blocks = {s["actor"]["name"]: s["site"] for s in d["steps"]}
+    assert blocks["barger"].endswith(f":{next(i for i, t in enumerate(lines, 1) if 'barger-blocks' in t)}")
+    assert blocks["auditor"].endswith(f":{next(i for i, t in enumerate(lines, 1) if 'auditor-blocks' in t)}")
+    assert not kinds(doc, "stalled")
