@@ -713,29 +713,40 @@ def test_threading_lock_is_a_c_factory_that_presents_itself_as_the_original(rec)
 
 
 @needs_c
-def test_a_traced_condition_keeps_its_attributes_inline_as_the_original(rec):
+def test_a_traced_condition_keeps_its_attributes_inline_as_the_original(tmp_path):
     """The traced Condition's __new__ (C) made the instance with tp_alloc, without
     the inline values object.__new__ gives it before 3.13: its first attribute then
     made it a __dict__, a dict per Condition (a Future's too) for the GC to count
-    and walk (ThreadPoolExecutor.map, full mode: ~10k instructions a job)."""
-    import gc
-    from concurrent.futures import Future
+    and walk (ThreadPoolExecutor.map, full mode: ~10k instructions a job).  In a
+    fresh process: a class whose instances were given 30 different attribute names
+    in all gives its next ones a __dict__ (CPython's shared keys are full), the
+    original's as ours, and this suite's process gets there."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKSCOPE_")}
+    env["LOCKSCOPE_OUT"] = str(tmp_path / "traces")
+    res = subprocess.run([sys.executable, "-c", _INLINE_PROGRAM], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert res.stdout.split() == ["False"] * 5
 
-    def has_dict(cond: threading.Condition) -> bool:
-        # (inline values: the GC sees its attributes, as its lock; a __dict__: only that)
-        return not any(r is cond._lock for r in gc.get_referents(cond))
 
-    rec.start(flush_interval=3600)
+_INLINE_PROGRAM = """
+import gc, threading
+from concurrent.futures import Future
 
-    class MyCondition(threading.Condition):
-        pass
+def has_dict(cond):
+    # (inline values: the GC sees its attributes, as its lock; a __dict__: only that)
+    return not any(r is cond._lock for r in gc.get_referents(cond))
 
-    made = [threading.Condition(), threading.Condition(threading.Lock()),
-            threading.Condition(threading.RLock()), Future()._condition, MyCondition()]
-    assert all(isinstance(c._ls_id, int) for c in made)
-    assert [has_dict(c) for c in made] == [False] * len(made)
-    with made[0]:
-        made[0].notify()
+class MyCondition(threading.Condition):
+    pass
+
+made = [threading.Condition(), threading.Condition(threading.Lock()),
+        threading.Condition(threading.RLock()), Future()._condition, MyCondition()]
+assert all(isinstance(c._ls_id, int) for c in made)
+with made[0]:
+    made[0].notify()
+print(*[has_dict(c) for c in made])
+"""
 
 
 @needs_c
