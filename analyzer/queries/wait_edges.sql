@@ -5,7 +5,8 @@
 -- a lock ahead of one already waiting for it). `edge_seq`/`edge_ts`: where the edge
 -- begins (the wait, or that later hold). Linear: one sort per side; the holds
 -- that began during a wait are found by their number on their lock (two ASOF
--- joins give the range, expanded and equi-joined), and most waits have none.
+-- joins give the range, expanded and equi-joined), at most 16 a wait, and only
+-- for the waits that did not end with the lock.
 WITH mutex_waits AS (
     SELECT * FROM waits WHERE mutex
 ), lock_holds AS (
@@ -16,8 +17,13 @@ WITH mutex_waits AS (
     FROM mutex_waits w
     ASOF JOIN lock_holds h ON h.run = w.run AND h.obj = w.obj AND h.seq <= w.seq
 ), ranged AS (
-    SELECT w.run, w.seq AS wseq, w.obj, a.h_no AS i0, b.h_no AS i1
-    FROM mutex_waits w
+    -- Only for waits that did not end with the lock (never ended, gave up, an
+    -- error): one that got it took part in no cycle that stayed, and a waiter
+    -- barged past over and over (a queue's mutex between two busy threads) would
+    -- give an edge per hold. Of those, the last 16 holds during the wait: the ones
+    -- a cycle that lasted can go through.
+    SELECT w.run, w.seq AS wseq, w.obj, greatest(a.h_no, b.h_no - 15) AS i0, b.h_no AS i1
+    FROM (SELECT * FROM mutex_waits WHERE end_op IS DISTINCT FROM 'acquire') w
     ASOF JOIN lock_holds a ON a.run = w.run AND a.obj = w.obj AND a.seq > w.seq
     ASOF JOIN lock_holds b ON b.run = w.run AND b.obj = w.obj
          AND b.seq < coalesce(w.end_seq, 9000000000000000000)
