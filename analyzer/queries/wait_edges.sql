@@ -9,21 +9,25 @@
 -- for the waits that did not end with the lock.
 WITH mutex_waits AS (
     SELECT * FROM waits WHERE mutex
-), lock_holds AS (
-    SELECT run, obj, seq, row_number() OVER (PARTITION BY run, obj ORDER BY seq) AS h_no
-    FROM holds SEMI JOIN (SELECT DISTINCT run, obj FROM mutex_waits) c USING (run, obj)
 ), at_start AS (
     SELECT w.*, h.seq AS hold_seq
     FROM mutex_waits w
-    ASOF JOIN lock_holds h ON h.run = w.run AND h.obj = w.obj AND h.seq <= w.seq
+    ASOF JOIN (SELECT run, obj, seq FROM holds SEMI JOIN (SELECT DISTINCT run, obj FROM mutex_waits) c
+               USING (run, obj)) h
+         ON h.run = w.run AND h.obj = w.obj AND h.seq <= w.seq
+), unlucky AS (
+    -- Holds taken during a wait count only for waits that did not end with the lock
+    -- (never ended, gave up, an error): one that got it took part in no cycle that
+    -- stayed, and a waiter barged past over and over (a queue's mutex between two
+    -- busy threads) would give an edge per hold. Of those, the last 16 holds during
+    -- the wait: the ones a cycle that lasted can go through.
+    SELECT * FROM mutex_waits WHERE end_op IS DISTINCT FROM 'acquire'
+), lock_holds AS (  -- (numbered only on the locks of such waits: most locks have none)
+    SELECT run, obj, seq, row_number() OVER (PARTITION BY run, obj ORDER BY seq) AS h_no
+    FROM holds SEMI JOIN (SELECT DISTINCT run, obj FROM unlucky) c USING (run, obj)
 ), ranged AS (
-    -- Only for waits that did not end with the lock (never ended, gave up, an
-    -- error): one that got it took part in no cycle that stayed, and a waiter
-    -- barged past over and over (a queue's mutex between two busy threads) would
-    -- give an edge per hold. Of those, the last 16 holds during the wait: the ones
-    -- a cycle that lasted can go through.
     SELECT w.run, w.seq AS wseq, w.obj, greatest(a.h_no, b.h_no - 15) AS i0, b.h_no AS i1
-    FROM (SELECT * FROM mutex_waits WHERE end_op IS DISTINCT FROM 'acquire') w
+    FROM unlucky w
     ASOF JOIN lock_holds a ON a.run = w.run AND a.obj = w.obj AND a.seq > w.seq
     ASOF JOIN lock_holds b ON b.run = w.run AND b.obj = w.obj
          AND b.seq < coalesce(w.end_seq, 9000000000000000000)
@@ -32,7 +36,7 @@ WITH mutex_waits AS (
     SELECT w.*, h.seq AS hold_seq
     FROM (SELECT run, wseq, obj, unnest(range(i0, i1 + 1)) AS h_no FROM ranged) r
     JOIN lock_holds h ON h.run = r.run AND h.obj = r.obj AND h.h_no = r.h_no
-    JOIN mutex_waits w ON w.run = r.run AND w.seq = r.wseq
+    JOIN unlucky w ON w.run = r.run AND w.seq = r.wseq
 ), matched AS (
     SELECT * FROM at_start UNION ALL SELECT * FROM during
 )
