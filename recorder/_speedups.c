@@ -5329,6 +5329,38 @@ fetch_error(PyObject **et, PyObject **ev, PyObject **tb)
     return name;
 }
 
+/* Record ``wait-begin`` of `target` at `site` for the calling thread, with the
+ * `timeout` field a number gives (join_timeout: a trace holds a number there, or
+ * nothing): 0, or -1 with an error that must go on. */
+static int
+wait_begin_event(PyObject *target, PyObject *site, PyObject *timeout)
+{
+    PyObject *extra = NULL, *seconds = join_timeout(timeout);
+    if (seconds != NULL && (extra = PyDict_New()) != NULL
+            && PyDict_SetItem(extra, s_k_timeout, seconds) < 0)
+        Py_CLEAR(extra);
+    int lost = seconds != NULL && extra == NULL;  /* (an error is set) */
+    Py_XDECREF(seconds);
+    int rc = (lost && swallow() < 0) || join_event(op_wait_begin, target, site, extra) < 0;
+    Py_XDECREF(extra);
+    return rc ? -1 : 0;
+}
+
+/* Record ``wait-end`` of `target` at `site`: its `outcome` and, when an exception
+ * ended it, the exception's name (`error`, or NULL): 0, or -1 with an error that
+ * must go on. */
+static int
+wait_end_event(PyObject *target, PyObject *site, PyObject *outcome, PyObject *error)
+{
+    PyObject *extra = PyDict_New();
+    if (extra != NULL && (PyDict_SetItem(extra, s_k_outcome, outcome) < 0
+                          || (error != NULL && PyDict_SetItem(extra, s_k_error, error) < 0)))
+        Py_CLEAR(extra);
+    int rc = extra == NULL ? swallow() : join_event(op_wait_end, target, site, extra);
+    Py_XDECREF(extra);
+    return rc;
+}
+
 /* thread.is_alive(): 1, 0 or -1. */
 static int
 thread_alive(PyObject *thread)
@@ -5373,20 +5405,10 @@ thread_join_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyOb
             return NULL;
         return call_with_self(thread_orig_join, self, args, nargs, kwnames);
     }
-    if (alive) {
-        PyObject *extra = NULL, *seconds = join_timeout(timeout);
-        if (seconds != NULL && (extra = PyDict_New()) != NULL
-                && PyDict_SetItem(extra, s_k_timeout, seconds) < 0)
-            Py_CLEAR(extra);
-        int lost = seconds != NULL && extra == NULL;  /* (an error is set) */
-        Py_XDECREF(seconds);
-        if ((lost && swallow() < 0) || join_event(op_wait_begin, target, site, extra) < 0) {
-            Py_XDECREF(extra);
-            Py_DECREF(site);
-            Py_DECREF(target);
-            return NULL;
-        }
-        Py_XDECREF(extra);
+    if (alive && wait_begin_event(target, site, timeout) < 0) {
+        Py_DECREF(site);
+        Py_DECREF(target);
+        return NULL;
     }
     PyObject *r = call_with_self(thread_orig_join, self, args, nargs, kwnames);
     PyObject *outcome = s_v_error, *error = NULL;
@@ -5407,16 +5429,7 @@ thread_join_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyOb
     else {
         outcome = s_v_ok;
     }
-    int failed = 0;
-    if (alive) {
-        PyObject *extra = PyDict_New();
-        if (extra != NULL && (PyDict_SetItem(extra, s_k_outcome, outcome) < 0
-                              || (error != NULL && PyDict_SetItem(extra, s_k_error, error) < 0)))
-            Py_CLEAR(extra);
-        failed = extra == NULL ? swallow() < 0
-                               : join_event(op_wait_end, target, site, extra) < 0;
-        Py_XDECREF(extra);
-    }
+    int failed = alive && wait_end_event(target, site, outcome, error) < 0;
     if (!failed && (outcome == s_v_ok || !alive))
         failed = join_event(op_join, target, site, NULL) < 0;
     Py_XDECREF(error);
@@ -5492,16 +5505,8 @@ condition_wait_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (on)
         site = site_id_c(NULL, &int_one, 1);  /* (the caller of wait; never an Exception) */
     if (on && site != NULL) {
-        /* (its timeout as a join's: a trace holds a number there, or nothing) */
-        PyObject *extra = NULL, *seconds = join_timeout(timeout);
-        if (seconds != NULL && (extra = PyDict_New()) != NULL
-                && PyDict_SetItem(extra, s_k_timeout, seconds) < 0)
-            Py_CLEAR(extra);
-        int lost = seconds != NULL && extra == NULL;  /* (an error is set) */
-        Py_XDECREF(seconds);
-        if ((lost && swallow() < 0) || join_event(op_wait_begin, self, site, extra) < 0)
+        if (wait_begin_event(self, site, timeout) < 0)
             Py_CLEAR(site);  /* (an error that must go on: raised as the wait's) */
-        Py_XDECREF(extra);
     }
     else if (PyErr_Occurred() && swallow() == 0) {
         on = 0;
@@ -5537,15 +5542,8 @@ condition_wait_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         error = fetch_error(&et, &ev, &tb);
     else
         outcome = gotit ? s_v_ok : s_v_timeout;
-    int failed = 0;
-    if (on && site != NULL) {  /* (finally:) */
-        PyObject *extra = PyDict_New();
-        if (extra != NULL && (PyDict_SetItem(extra, s_k_outcome, outcome) < 0
-                              || (error != NULL && PyDict_SetItem(extra, s_k_error, error) < 0)))
-            Py_CLEAR(extra);
-        failed = extra == NULL ? swallow() < 0 : join_event(op_wait_end, self, site, extra) < 0;
-        Py_XDECREF(extra);
-    }
+    /* (finally:) */
+    int failed = on && site != NULL && wait_end_event(self, site, outcome, error) < 0;
     if (!failed) {
         PyObject *back = PyObject_CallMethodOneArg(self, s_acquire_restore, saved);
         failed = back == NULL;
