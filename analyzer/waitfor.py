@@ -11,10 +11,10 @@ Each wait for a mutex gives an edge waiter -> holder for the holder when the wai
 began, alive from the wait's start until the wait or the hold ended, and, for a
 wait that did not end with the lock, one for each of the last 16 holds another
 actor took while it went on (ahead of the waiter: locks are not fair), alive from
-that hold's start. Since an actor waits for at
-most one lock at a time, and a later holder replaces the earlier one, the live
-edges form a functional graph; a sweep in event order follows the chain from each
-new edge and reports a cycle when it comes back. Cost: O(edges x cycle length).
+that hold's start. Since an actor waits for at most one lock at a time, and a
+later holder replaces the earlier one, the live edges form a functional graph; a
+sweep in event order follows the chain from each new edge and reports a cycle when
+it comes back. Cost: O(edges x cycle length).
 """
 from __future__ import annotations
 

@@ -899,6 +899,7 @@ for _cls, _like in ((Lock, type(_allocate_lock())), (RLock, _CRLock),
     _cls.__module__, _cls.__name__, _cls.__qualname__ = (
         _like.__module__, _like.__name__, _like.__qualname__)
 
+
 def _lock_factory() -> Any:
     """``threading.Lock`` where the original is ``_thread.allocate_lock``: the C
     accelerator's LockFactory (called without a frame or a type lookup: a Thread

@@ -137,7 +137,12 @@ def barger():
         ready.set()
         time.sleep(0.2)  # the auditor waits for accounts now
     a.acquire()  # taken back before the auditor wakes up: locks are not fair
+    if not {hold}:
+        a.release()  # (the correct version: let go of accounts before taking ledger)
     b.acquire()  # mark: barger-blocks
+    b.release()
+    if {hold}:
+        a.release()
 
 def auditor():
     with b:
@@ -151,17 +156,15 @@ recorder.stop()
 """
 
 
-def test_a_deadlock_behind_a_lock_taken_ahead_of_its_waiter_is_found(tmp_path):
-    """The auditor waits for `accounts` while the barger holds it; the barger lets it
-    go, takes it back before the auditor wakes up, then waits for `ledger`, which the
-    auditor holds: a deadlock. The auditor's wait was linked to the holder when it
-    began (the barger's first hold, over by then): two stalls and no deadlock."""
+def _run_barging(tmp_path, hold: bool):
+    """Run BARGING_DEADLOCK until the barger takes `accounts` back before the
+    auditor, which waits for it, wakes up (most runs): (the script, its analysis)."""
     import json
 
     for n in range(8):
         out = tmp_path / f"traces{n}"
         script = tmp_path / f"hang{n}.py"
-        script.write_text(textwrap.dedent(BARGING_DEADLOCK.format(out=str(out))))
+        script.write_text(textwrap.dedent(BARGING_DEADLOCK.format(out=str(out), hold=hold)))
         subprocess.run([sys.executable, str(script)], timeout=60, check=True)
         records = [json.loads(x) for p in sorted(out.glob("*.jsonl")) for x in p.read_text().splitlines()]
         names = {r["id"]: r.get("name") for r in records if r["k"] in ("thread", "lock", "name")}
@@ -169,10 +172,16 @@ def test_a_deadlock_behind_a_lock_taken_ahead_of_its_waiter_is_found(tmp_path):
                if r["k"] == "ev" and names.get(r["obj"]) == "accounts"]
         if ops[:4] == [("barger", "acquire"), ("auditor", "wait"), ("barger", "release"),
                        ("barger", "acquire")]:
-            break
-    else:
-        raise AssertionError("the auditor took accounts first every time")
-    doc = analyze([out])
+            return script, analyze([out])
+    raise AssertionError("the auditor took accounts first every time")
+
+
+def test_a_deadlock_behind_a_lock_taken_ahead_of_its_waiter_is_found(tmp_path):
+    """The auditor waits for `accounts` while the barger holds it; the barger lets it
+    go, takes it back before the auditor wakes up, then waits for `ledger`, which the
+    auditor holds: a deadlock. The auditor's wait was linked to the holder when it
+    began (the barger's first hold, over by then): two stalls and no deadlock."""
+    script, doc = _run_barging(tmp_path, hold=True)
     [d] = kinds(doc, "deadlock")
     assert d["severity"] == "critical" and d["details"]["ended"] is False
     assert sorted(lk["name"] for lk in d["locks"]) == ["accounts", "ledger"]
@@ -182,3 +191,9 @@ def test_a_deadlock_behind_a_lock_taken_ahead_of_its_waiter_is_found(tmp_path):
     assert blocks["barger"].endswith(f":{next(i for i, t in enumerate(lines, 1) if 'barger-blocks' in t)}")
     assert blocks["auditor"].endswith(f":{next(i for i, t in enumerate(lines, 1) if 'auditor-blocks' in t)}")
     assert not kinds(doc, "stalled")
+
+
+def test_the_same_barging_with_accounts_let_go_before_ledger_is_quiet(tmp_path):
+    _, doc = _run_barging(tmp_path, hold=False)
+    assert not kinds(doc, "deadlock") and not kinds(doc, "stalled")
+    assert not [f for f in doc["findings"] if f["severity"] in ("error", "critical")]
