@@ -54,7 +54,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 20
+#define API_VERSION 21
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -637,6 +637,8 @@ typedef struct {
                        * unbound: bound ones would be two more GC objects a lock) */
     SiteMemo memo;    /* its last site */
     PyObject *ref;    /* its Ref (set by define()): what its events name */
+    PyObject *def;    /* its _ls_def when set as an attribute (Python's define());
+                       * else its Ref's, made when read (see Ref.def_ts) */
     MoreMemos *more;  /* its earlier sites, or NULL */
     unsigned char replaced;  /* times its memo was replaced, up to MEMO_MORE_AFTER */
 } LockCore;
@@ -1271,7 +1273,22 @@ typedef struct {
      * copies that text while `def` is unchanged. */
     PyObject *text;
     uint64_t def_version;
+    /* A traced Lock/RLock's definition is lazy (def NULL, text set; see
+     * ref_lazy): what it does not share with its prototype is kept here, and the
+     * dict is made only when something reads it (ref_def).  The dict and its
+     * time stamp were 300 of the 530 bytes a traced lock added, and 1.3k of the
+     * 4.6k instructions its creation did. */
+    long long def_ts;
+    PyObject *def_th;                   /* its thread's id */
+    PyObject *def_kw[2];                /* its keyword fields' values (text's kwnames) */
+    PyObject *def_owner;                /* "owner", added by a Condition made over it */
 } Ref;
+
+static inline int
+ref_lazy(const Ref *r)
+{
+    return r->def == NULL && r->text != NULL;
+}
 
 static PyTypeObject Ref_Type;
 
@@ -1297,13 +1314,28 @@ Ref_dealloc(Ref *r)
     Py_XDECREF(r->def);
     Py_XDECREF(r->deps);
     Py_XDECREF(r->text);
+    Py_XDECREF(r->def_th);
+    Py_XDECREF(r->def_kw[0]);
+    Py_XDECREF(r->def_kw[1]);
+    Py_XDECREF(r->def_owner);
     Py_TYPE(r)->tp_free((PyObject *)r);
 }
+
+static PyObject *ref_def(Ref *r);
 
 static PyObject *
 Ref_record(Ref *r, PyObject *Py_UNUSED(ignored))
 {
-    return Py_NewRef(r->def);
+    return Py_XNewRef(ref_def(r));
+}
+
+static PyObject *
+Ref_get_def(Ref *r, void *Py_UNUSED(closure))
+{
+    PyObject *d = ref_def(r);
+    if (d == NULL && !PyErr_Occurred())
+        PyErr_SetString(PyExc_AttributeError, "_ls_def");
+    return Py_XNewRef(d);
 }
 
 static int
@@ -1347,11 +1379,11 @@ static PyMethodDef Ref_methods[] = {
 
 static PyMemberDef Ref_members[] = {
     {"_ls_id", T_OBJECT_EX, offsetof(Ref, id), READONLY, NULL},
-    {"_ls_def", T_OBJECT_EX, offsetof(Ref, def), READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 
 static PyGetSetDef Ref_getset[] = {
+    {"_ls_def", (getter)Ref_get_def, NULL, NULL, NULL},
     {"_ls_deps", (getter)Ref_get_deps, (setter)Ref_set_deps, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -1615,6 +1647,8 @@ attach_ref_text(PyObject *obj, PyObject *oid, PyObject *rec, PyObject *text)
     r->sf_gen = 0;
     r->text = Py_XNewRef(text);
     r->def_version = text != NULL ? dict_version(rec) : 0;
+    r->def_ts = 0;
+    r->def_th = r->def_kw[0] = r->def_kw[1] = r->def_owner = NULL;
     int rc = 0;
     if (PyObject_TypeCheck(obj, &LockCore_Type)) {
         r->of_lockcore = 1;
@@ -1632,6 +1666,33 @@ static int
 attach_ref(PyObject *obj, PyObject *oid, PyObject *rec)
 {
     return attach_ref_text(obj, oid, rec, NULL);
+}
+
+/* Give the traced lock `lk` the Ref of a lazy definition (ref_lazy): made from
+ * the prototype that `text` belongs to, with its id, time stamp, thread and
+ * keyword fields' values (at most 2, atomic).  0, or -1 with an error. */
+static int
+attach_lazy_ref(LockCore *lk, PyObject *oid, PyObject *text, long long ts, PyObject *th,
+                PyObject *const *kw, Py_ssize_t nkw)
+{
+    Ref *r = PyObject_New(Ref, &Ref_Type);
+    if (r == NULL)
+        return -1;
+    r->id = Py_NewRef(oid);
+    r->def = NULL;
+    r->deps = NULL;
+    r->of_lockcore = 1;
+    r->sf_gen = 0;
+    r->text = Py_NewRef(text);
+    r->def_version = 0;
+    r->def_ts = ts;
+    r->def_th = Py_NewRef(th);
+    r->def_kw[0] = nkw > 0 ? Py_NewRef(kw[0]) : NULL;
+    r->def_kw[1] = nkw > 1 ? Py_NewRef(kw[1]) : NULL;
+    r->def_owner = NULL;
+    Py_XSETREF(lk->ref, (PyObject *)r);
+    untrack_lock(lk);
+    return 0;
 }
 
 /* untrack_ints(s) -> s: an empty set the writer fills with ints only (the ids and
@@ -1783,14 +1844,17 @@ json_int_or_null(PyObject *v, char *buf)
 }
 
 /* The text a prototype's definitions share, as the writer writes them (out_extra
- * of the dict): (A, B, C, site, user_site, nkw, ntail), where a definition is
- * A ,"id":id B ,"ts":ts ,"th":th <its nkw keyword fields> C <fields added since>
- * }\n, C being its ntail fields after the keyword ones; or None when a shared
- * field is not plain (the writer then writes each field, as for any). */
+ * of the dict): (A, B, C, site, user_site, nkw, ntail, prototype, kwnames), where
+ * a definition is A ,"id":id B ,"ts":ts ,"th":th <its nkw keyword fields> C
+ * <fields added since> }\n, C being its ntail fields after the keyword ones (the
+ * prototype and keyword names: what a lazy definition is made of, ref_def); or
+ * None when a shared field is not plain (the writer then writes each field, as
+ * for any). */
 static PyObject *
 def_text(PyObject *kind, PyObject *type, PyObject *site, PyObject *expr, PyObject *lib,
-         PyObject *user, Py_ssize_t nkw)
+         PyObject *user, PyObject *proto, PyObject *kwnames)
 {
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
     char site_s[24], user_s[24];
     if (plain_len(kind) < 0 || plain_len(type) < 0
             || (expr != Py_None && plain_len(expr) < 0)
@@ -1810,8 +1874,9 @@ def_text(PyObject *kind, PyObject *type, PyObject *site, PyObject *expr, PyObjec
     if (a != NULL && b != NULL && e != NULL && l != NULL) {
         PyBytes_Concat(&e, l);  /* (steals nothing of l: e becomes e + l, or NULL) */
         if (e != NULL)
-            text = Py_BuildValue("(OOOOOnn)", a, b, e, site, user, nkw,
-                                 (Py_ssize_t)((expr != Py_None) + 2 * (lib != Py_None)));
+            text = Py_BuildValue("(OOOOOnnOO)", a, b, e, site, user, nkw,
+                                 (Py_ssize_t)((expr != Py_None) + 2 * (lib != Py_None)),
+                                 proto, kwnames != NULL ? kwnames : Py_None);
     }
     Py_XDECREF(a);
     Py_XDECREF(b);
@@ -1865,7 +1930,7 @@ def_prototype(PyObject *kwnames, PyObject *kind, PyObject *type, PyObject *site,
             && (PyDict_SetItem(proto, s_lib, lib) < 0
                 || PyDict_SetItem(proto, s_user_site, user_v) < 0));
     *text = bad ? NULL : def_text(kind, type, site_v, expr, lib, lib != Py_None ? user_v : Py_None,
-                                  kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0);
+                                  proto, kwnames);
     if (bad || *text == NULL) {
         Py_XDECREF(proto);
         Py_CLEAR(*text);
@@ -1929,6 +1994,19 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
     PyObject *text = NULL;
     PyObject *proto = def_prototype(kwnames, args[1], args[2], site, info, user, &text);
+    if (proto != NULL && text != Py_None && nkw <= 2 && atomic_fields(args + nargs, nkw)
+            && PyObject_TypeCheck(args[0], &LockCore_Type)) {
+        /* A traced Lock/RLock: its definition stays lazy (see Ref.def_ts) */
+        Py_DECREF(proto);
+        long long t = PyLong_AsLongLong(ts);
+        Py_DECREF(ts);
+        int failed = (t == -1 && PyErr_Occurred())
+            || attach_lazy_ref((LockCore *)args[0], oid, text, t, st, args + nargs, nkw) < 0;
+        Py_DECREF(text);
+        if (failed)
+            goto error;
+        goto done;
+    }
     rec = proto != NULL ? PyDict_Copy(proto) : NULL;
     Py_XDECREF(proto);
     int bad = rec == NULL
@@ -1953,6 +2031,7 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     if (failed)
         goto error;
     Py_DECREF(rec);
+done:
     Py_XDECREF(site);
     Py_XDECREF(info);
     Py_XDECREF(user);
@@ -1981,6 +2060,37 @@ slow:
 static PyObject *threading_file, *owner_codes, *event_init_code, *thread_init_code;
 /* (owner_codes: id(code) of an owner constructor -> the owner's type) */
 static PyObject *s_kind_lock, *s_kind_resource, *s_type_condition, *s_owner, *s_ls_deps;
+
+/* r's definition dict (borrowed): made now, as define_c would have made it, when
+ * it is lazy; NULL when it has none (or with an error). */
+static PyObject *
+ref_def(Ref *r)
+{
+    if (!ref_lazy(r))
+        return r->def;
+    PyObject *t = r->text;  /* (see def_text) */
+    PyObject *kwnames = PyTuple_GET_ITEM(t, 8);
+    PyObject *rec = PyDict_Copy(PyTuple_GET_ITEM(t, 7));
+    PyObject *ts = rec != NULL ? PyLong_FromLongLong(r->def_ts) : NULL;
+    int bad = ts == NULL
+        || PyDict_SetItem(rec, s_id, r->id) < 0
+        || PyDict_SetItem(rec, s_ts, ts) < 0
+        || PyDict_SetItem(rec, s_th, r->def_th) < 0;
+    Py_XDECREF(ts);
+    Py_ssize_t nkw = kwnames != Py_None ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; !bad && i < nkw && i < 2; i++)
+        bad = PyDict_SetItem(rec, PyTuple_GET_ITEM(kwnames, i), r->def_kw[i]) < 0;
+    if (!bad && r->def_owner != NULL)
+        bad = PyDict_SetItem(rec, s_owner, r->def_owner) < 0;
+    if (bad) {
+        Py_XDECREF(rec);
+        return NULL;
+    }
+    untrack_if_tracked(rec);  /* (as define_c: plain fields only) */
+    r->def = rec;
+    r->def_version = dict_version(rec);  /* (its text still is what the writer copies) */
+    return rec;
+}
 static PyObject *kw_reentrant, *kw_lock, *int_three;
 static PyObject *kw_lock_owner, *kw_lock_owner_role, *int_four, *s_ls_nconds, *s_self;
 static PyObject *queue_roles[3];  /* a queue's conditions in the order it makes them */
@@ -2271,6 +2381,10 @@ init_condition_impl(PyObject *mod, PyObject *cond, PyObject *lock, PyObject *own
         PyObject *cond_id = PyObject_GetAttr(cond, s_ls_id);
         if (cond_id == NULL)
             return NULL;
+        if (ref_lazy(lock_ref)) {
+            Py_XSETREF(lock_ref->def_owner, cond_id);
+            Py_RETURN_TRUE;
+        }
         /* (a field added at the end: the writer still copies its prototype's text) */
         int as_made = lock_ref->text != NULL && lock_ref->def_version != 0
             && dict_version(lock_ref->def) == lock_ref->def_version
@@ -3068,6 +3182,7 @@ LockCore_traverse(LockCore *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->lock);
     Py_VISIT(self->ref);
+    Py_VISIT(self->def);
     int rc = memo_traverse(&self->memo, visit, arg);
     for (int i = 0; rc == 0 && self->more != NULL && i < MEMO_MORE; i++)
         rc = memo_traverse(&self->more->m[i], visit, arg);
@@ -3080,6 +3195,7 @@ LockCore_clear(LockCore *self)
     Py_CLEAR(self->lock);
     memo_clear(&self->memo);
     Py_CLEAR(self->ref);
+    Py_CLEAR(self->def);
     more_memos_free(self);
     return 0;
 }
@@ -3920,6 +4036,34 @@ static PyMemberDef LockCore_members[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
+/* lock._ls_def: the definition set on it, else its Ref's (made now if lazy). */
+static PyObject *
+LockCore_get_def(LockCore *self, void *Py_UNUSED(closure))
+{
+    PyObject *d = self->def;
+    if (d == NULL && self->ref != NULL && Py_TYPE(self->ref) == &Ref_Type)
+        d = ref_def((Ref *)self->ref);
+    if (d == NULL && !PyErr_Occurred())
+        PyErr_SetString(PyExc_AttributeError, "_ls_def");
+    return Py_XNewRef(d);
+}
+
+static int
+LockCore_set_def(LockCore *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL && self->def == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_ls_def");
+        return -1;
+    }
+    Py_XSETREF(self->def, Py_XNewRef(value));
+    return 0;
+}
+
+static PyGetSetDef LockCore_getset[] = {
+    {"_ls_def", (getter)LockCore_get_def, (setter)LockCore_set_def, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyTypeObject LockCore_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "recorder._speedups.LockCore",
@@ -3931,6 +4075,7 @@ static PyTypeObject LockCore_Type = {
     .tp_dealloc = (destructor)LockCore_dealloc,
     .tp_methods = LockCore_methods,
     .tp_members = LockCore_members,
+    .tp_getset = LockCore_getset,
     .tp_new = PyType_GenericNew,
 };
 
@@ -4626,7 +4771,8 @@ static unsigned long long enc_def_texts;
 static inline int
 def_unchanged(Ref *r)
 {
-    return r->text != NULL && r->def_version != 0 && dict_version(r->def) == r->def_version;
+    return ref_lazy(r)
+        || (r->text != NULL && r->def_version != 0 && dict_version(r->def) == r->def_version);
 }
 
 static int plain_value(PyObject *v);
@@ -4648,6 +4794,56 @@ out_json_value(Out *o, PyObject *v)
     return 0;
 }
 
+/* Write a lazy definition (ref_lazy) from its parts: its prototype's text (a, b,
+ * c), id, time stamp, thread, keyword fields (named by kwnames) and owner, in
+ * the order ref_def's dict has them.  0, or -1 (a value not plain; nothing
+ * written, no error set). */
+static int
+out_lazy_def(Out *o, Ref *r, PyObject *a, PyObject *b, PyObject *c, PyObject *kwnames)
+{
+    size_t at = o->len;
+    Py_ssize_t nkw = kwnames != Py_None ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (out_reserve(o, (size_t)(PyBytes_GET_SIZE(a) + PyBytes_GET_SIZE(b) + PyBytes_GET_SIZE(c))
+                    + 96) < 0)
+        goto fail;
+    out_str(o, PyBytes_AS_STRING(a), (size_t)PyBytes_GET_SIZE(a));
+    LIT(o, ",\"id\":");
+    out_int(o, as_ll(r->id));
+    out_str(o, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b));
+    LIT(o, ",\"ts\":");
+    out_int(o, r->def_ts);
+    LIT(o, ",\"th\":");
+    if (out_json_value(o, r->def_th) < 0)
+        goto fail;
+    for (Py_ssize_t i = 0; i < nkw && i < 2; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+        Py_ssize_t kn = plain_len(key);
+        if (kn < 0 || out_reserve(o, (size_t)kn + 4) < 0)
+            goto fail;
+        LIT(o, ",\"");
+        out_str(o, (const char *)PyUnicode_1BYTE_DATA(key), (size_t)kn);
+        LIT(o, "\":");
+        if (out_json_value(o, r->def_kw[i]) < 0)
+            goto fail;
+    }
+    if (out_reserve(o, (size_t)PyBytes_GET_SIZE(c) + 16) < 0)
+        goto fail;
+    out_str(o, PyBytes_AS_STRING(c), (size_t)PyBytes_GET_SIZE(c));
+    if (r->def_owner != NULL) {
+        LIT(o, ",\"owner\":");
+        if (out_json_value(o, r->def_owner) < 0)
+            goto fail;
+    }
+    if (out_reserve(o, 2) < 0)
+        goto fail;
+    LIT(o, "}\n");
+    return 0;
+fail:
+    PyErr_Clear();
+    o->len = at;
+    return -1;
+}
+
 /* Write the definition of r, unchanged since define_c made it but for fields
  * added at its end (def_unchanged): the text it shares with its prototype
  * copied, its id, time stamp, thread, keyword and added fields written, in the
@@ -4656,11 +4852,13 @@ out_json_value(Out *o, PyObject *v)
 static int
 out_def_text(Out *o, Ref *r)
 {
-    PyObject *t = r->text;  /* (A, B, C, site, user_site, nkw, ntail): see def_text */
+    PyObject *t = r->text;  /* (A, B, C, site, user_site, nkw, ntail, ...): see def_text */
     PyObject *a = PyTuple_GET_ITEM(t, 0), *b = PyTuple_GET_ITEM(t, 1), *c = PyTuple_GET_ITEM(t, 2);
     Py_ssize_t nkw = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 5));
     Py_ssize_t ntail = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 6));
     size_t at = o->len;
+    if (ref_lazy(r))
+        return out_lazy_def(o, r, a, b, c, PyTuple_GET_ITEM(t, 8));
     if (out_reserve(o, (size_t)(PyBytes_GET_SIZE(a) + PyBytes_GET_SIZE(b) + 48)) < 0)
         goto fail;
     Py_ssize_t pos = 0, i = 0;
@@ -4728,7 +4926,8 @@ static long long
 define_ref(Ref *r, PyObject *written, PyObject *wsites, PyObject *define_site, Out *o,
            PyObject *out, Py_ssize_t *base, int depth, Py_ssize_t plain)
 {
-    if (r->id == NULL || r->def == NULL || !PyLong_CheckExact(r->id) || depth > 8)
+    if (r->id == NULL || (r->def == NULL && !ref_lazy(r)) || !PyLong_CheckExact(r->id)
+            || depth > 8)
         return -2;
     long long oid = as_ll(r->id);
     if (oid == -1 && PyErr_Occurred()) {
@@ -4748,14 +4947,14 @@ define_ref(Ref *r, PyObject *written, PyObject *wsites, PyObject *define_site, O
     int from_text = def_unchanged(r);
     size_t len = (size_t)plain;
     if ((!from_text && plain < 0 && plain_size(r->def, &len, 1) < 0)
-            || PyDict_GET_SIZE(r->def) == 0)
+            || (r->def != NULL && PyDict_GET_SIZE(r->def) == 0))
         return -2;
     Py_ssize_t ndeps = r->deps != NULL ? PyTuple_GET_SIZE(r->deps) : 0;
     Py_ssize_t dep_len[8];
     for (Py_ssize_t i = 0; i < ndeps; i++) {  /* (all Refs: see Ref_set_deps) */
         Ref *dep = (Ref *)PyTuple_GET_ITEM(r->deps, i);
         size_t dl = 0;
-        if (dep->id == NULL || dep->def == NULL
+        if (dep->id == NULL || (dep->def == NULL && !ref_lazy(dep))
                 || (!def_unchanged(dep) && plain_size(dep->def, &dl, 1) < 0))
             return -2;
         if (i < 8)
@@ -4798,6 +4997,8 @@ define_ref(Ref *r, PyObject *written, PyObject *wsites, PyObject *define_site, O
         enc_def_texts++;
         return oid;
     }
+    if (ref_lazy(r))  /* (not plain after all: cannot happen, define_c checked) */
+        goto not_written;
     /* (written field by field: its size, unless known and no Python code ran since) */
     if ((from_text || o->flushes != flushes) && plain_size(r->def, &len, 1) < 0) {
         PyErr_Clear();  /* (Python code that ran meanwhile changed it) */

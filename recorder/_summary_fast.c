@@ -1214,6 +1214,20 @@ static PyObject *
 sf_plain_attr(PyObject *obj, PyObject *name)
 {
     PyTypeObject *tp = Py_TYPE(obj);
+    if (name == sf_s_ls_def && (tp == &Ref_Type || PyObject_TypeCheck(obj, &LockCore_Type))) {
+        /* (a lazy definition is not made for this: its prototype has what the
+         * filter reads of it, its kind, type and site) */
+        Ref *r = tp == &Ref_Type ? (Ref *)obj : NULL;
+        if (r == NULL) {
+            LockCore *lk = (LockCore *)obj;
+            if (lk->def != NULL)
+                return Py_NewRef(lk->def);
+            r = lk->ref != NULL && Py_TYPE(lk->ref) == &Ref_Type ? (Ref *)lk->ref : NULL;
+        }
+        if (r == NULL)
+            return NULL;
+        return Py_XNewRef(ref_lazy(r) ? PyTuple_GET_ITEM(r->text, 7) : r->def);
+    }
     if (tp->tp_getattro != PyObject_GenericGetAttr)
         return NULL;
     PyObject *desc = _PyType_Lookup(tp, name);  /* borrowed */

@@ -185,7 +185,7 @@ class _PyLockCore:
     """The hot path of a traced Lock/RLock in pure Python; ``_speedups.LockCore``
     is the same in C (used when it was built)."""
 
-    __slots__ = ("_lock",)
+    __slots__ = ("_lock", "_ls_def")  # (the C LockCore has _ls_def built in)
 
     acquire = _py_acquire
     __enter__ = _py_acquire
@@ -210,7 +210,8 @@ def _reduce_type(cls: type) -> tuple:
 class _LockBase(_LockCore, metaclass=_PicklesAsOriginal):
     """What traced Lock and RLock share: definition, description, the slow path."""
 
-    __slots__ = ("_ls_id", "_ls_def", "__weakref__")
+    # (_ls_def is _LockCore's: in C, a lock's definition is made only when read)
+    __slots__ = ("_ls_id", "__weakref__")
 
     def _ls_record(self) -> dict:
         return self._ls_def
