@@ -662,9 +662,9 @@ def define(obj: Any, kind: str, type_: str, depth: int = 3, **fields: Any) -> No
         rec = {"k": kind, "id": obj._ls_id, "type": type_, "name": None,
                "site": None, "ts": mono_ns(), "th": None}
         rec.update(fields)
-        obj._ls_def = rec
-        if speedups is not None:
+        if speedups is not None:  # (first: a traced Condition keeps _ls_def on its Ref)
             speedups.attach_ref(obj, obj._ls_id, rec)
+        obj._ls_def = rec
         return
     st = current_state()
     # One walk up the stack: the maker (the first frame outside the recorder: it
@@ -706,9 +706,9 @@ def define(obj: Any, kind: str, type_: str, depth: int = 3, **fields: Any) -> No
         if lib is not None:
             rec["lib"] = lib
             rec["user_site"] = user_site(maker.f_back) or None
-    obj._ls_def = rec
-    if speedups is not None:
+    if speedups is not None:  # (first: a traced Condition keeps _ls_def on its Ref)
         speedups.attach_ref(obj, obj._ls_id, rec)
+    obj._ls_def = rec
 
 
 def set_deps(obj: Any, deps: tuple) -> None:

@@ -644,6 +644,7 @@ typedef struct {
 } LockCore;
 
 static PyTypeObject LockCore_Type;
+static PyTypeObject CondHooks_Type;
 
 /* A direct-mapped cache of what the Python caches say of a code object: its
  * code_sites entry (the by-lasti dict of a program frame, or None: a library
@@ -1290,6 +1291,8 @@ ref_lazy(const Ref *r)
     return r->def == NULL && r->text != NULL;
 }
 
+static Ref *cond_ref(PyObject *self);
+
 static PyTypeObject Ref_Type;
 
 static PyObject *
@@ -1668,11 +1671,11 @@ attach_ref(PyObject *obj, PyObject *oid, PyObject *rec)
     return attach_ref_text(obj, oid, rec, NULL);
 }
 
-/* Give the traced lock `lk` the Ref of a lazy definition (ref_lazy): made from
+/* Give `obj` (a traced lock or Condition) the Ref of a lazy definition (ref_lazy): made from
  * the prototype that `text` belongs to, with its id, time stamp, thread and
  * keyword fields' values (at most 2, atomic).  0, or -1 with an error. */
 static int
-attach_lazy_ref(LockCore *lk, PyObject *oid, PyObject *text, long long ts, PyObject *th,
+attach_lazy_ref(PyObject *obj, PyObject *oid, PyObject *text, long long ts, PyObject *th,
                 PyObject *const *kw, Py_ssize_t nkw)
 {
     Ref *r = PyObject_New(Ref, &Ref_Type);
@@ -1681,7 +1684,6 @@ attach_lazy_ref(LockCore *lk, PyObject *oid, PyObject *text, long long ts, PyObj
     r->id = Py_NewRef(oid);
     r->def = NULL;
     r->deps = NULL;
-    r->of_lockcore = 1;
     r->sf_gen = 0;
     r->text = Py_NewRef(text);
     r->def_version = 0;
@@ -1690,9 +1692,16 @@ attach_lazy_ref(LockCore *lk, PyObject *oid, PyObject *text, long long ts, PyObj
     r->def_kw[0] = nkw > 0 ? Py_NewRef(kw[0]) : NULL;
     r->def_kw[1] = nkw > 1 ? Py_NewRef(kw[1]) : NULL;
     r->def_owner = NULL;
-    Py_XSETREF(lk->ref, (PyObject *)r);
-    untrack_lock(lk);
-    return 0;
+    if (PyObject_TypeCheck(obj, &LockCore_Type)) {
+        r->of_lockcore = 1;
+        Py_XSETREF(((LockCore *)obj)->ref, (PyObject *)r);
+        untrack_lock((LockCore *)obj);
+        return 0;
+    }
+    r->of_lockcore = 0;
+    int rc = PyObject_SetAttr(obj, s_ls_ref, (PyObject *)r);
+    Py_DECREF(r);
+    return rc;
 }
 
 /* untrack_ints(s) -> s: an empty set the writer fills with ints only (the ids and
@@ -1995,13 +2004,14 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     PyObject *text = NULL;
     PyObject *proto = def_prototype(kwnames, args[1], args[2], site, info, user, &text);
     if (proto != NULL && text != Py_None && nkw <= 2 && atomic_fields(args + nargs, nkw)
-            && PyObject_TypeCheck(args[0], &LockCore_Type)) {
-        /* A traced Lock/RLock: its definition stays lazy (see Ref.def_ts) */
+            && (PyObject_TypeCheck(args[0], &LockCore_Type)
+                || PyObject_TypeCheck(args[0], &CondHooks_Type))) {
+        /* A traced Lock, RLock or Condition: its definition stays lazy (Ref.def_ts) */
         Py_DECREF(proto);
         long long t = PyLong_AsLongLong(ts);
         Py_DECREF(ts);
         int failed = (t == -1 && PyErr_Occurred())
-            || attach_lazy_ref((LockCore *)args[0], oid, text, t, st, args + nargs, nkw) < 0;
+            || attach_lazy_ref(args[0], oid, text, t, st, args + nargs, nkw) < 0;
         Py_DECREF(text);
         if (failed)
             goto error;
@@ -3026,6 +3036,59 @@ CondHooks_init(PyObject *self, PyObject *args, PyObject *kwds)
     return r != NULL ? 0 : -1;
 }
 
+/* A traced Condition's _ls_def is its Ref's (made when read, if lazy); set, it
+ * becomes its Ref's.  Only before it has a Ref (an odd order: Python's define()
+ * attaches it first) is it an attribute of its own, under another name. */
+static PyObject *s_ls_def_early;
+
+static Ref *
+cond_ref(PyObject *self)
+{
+    PyObject *r = PyObject_GenericGetAttr(self, s_ls_ref);
+    if (r == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError))
+            PyErr_Clear();
+        return NULL;
+    }
+    if (Py_TYPE(r) != &Ref_Type) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    return (Ref *)r;
+}
+
+static PyObject *
+CondHooks_get_def(PyObject *self, void *Py_UNUSED(closure))
+{
+    Ref *r = cond_ref(self);
+    if (r == NULL)
+        return PyErr_Occurred() ? NULL : PyObject_GenericGetAttr(self, s_ls_def_early);
+    PyObject *d = ref_def(r);
+    Py_DECREF(r);
+    if (d == NULL && !PyErr_Occurred())
+        PyErr_SetString(PyExc_AttributeError, "_ls_def");
+    return Py_XNewRef(d);
+}
+
+static int
+CondHooks_set_def(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    Ref *r = value != NULL ? cond_ref(self) : NULL;
+    if (r == NULL)
+        return PyErr_Occurred() ? -1 : PyObject_GenericSetAttr(self, s_ls_def_early, value);
+    if (r->def != value) {  /* (another dict: written field by field) */
+        Py_XSETREF(r->def, Py_NewRef(value));
+        r->def_version = 0;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+static PyGetSetDef CondHooks_getset[] = {
+    {"_ls_def", (getter)CondHooks_get_def, (setter)CondHooks_set_def, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyMethodDef CondHooks_methods[] = {
     {"notify", (PyCFunction)(void (*)(void))CondHooks_notify, METH_FASTCALL | METH_KEYWORDS,
      "Wake up one or more threads waiting on this condition, if any."},
@@ -3044,6 +3107,7 @@ static PyTypeObject CondHooks_Type = {
     .tp_methods = CondHooks_methods,
     .tp_new = CondHooks_new,
     .tp_init = CondHooks_init,
+    .tp_getset = CondHooks_getset,
 };
 
 /* ---------------------------------------------------- asyncio async-with */
@@ -6763,7 +6827,7 @@ PyInit__speedups(void)
         || !(s_ls_acquire_slow = intern("_ls_acquire_slow")) || !(s_ls_id = intern("_ls_id"))
         || !(s_state_key = intern("lockscope.recorder.state")) || !(s_ls_rec = intern("_ls_rec"))
         || !(s_name = intern("name")) || !(s_tid = intern("tid"))
-        || !(s_ls_def = intern("_ls_def")) || !(s_k = intern("k")) || !(s_id = intern("id"))
+        || !(s_ls_def = intern("_ls_def")) || !(s_ls_def_early = intern("_ls_def_early")) || !(s_k = intern("k")) || !(s_id = intern("id"))
         || !(s_type = intern("type")) || !(s_site = intern("site")) || !(s_ts = intern("ts"))
         || !(s_th = intern("th")) || !(s_expr = intern("expr")) || !(s_lib = intern("lib"))
         || !(s_user_site = intern("user_site")) || !(s_ls_ref = intern("_ls_ref"))

@@ -1214,19 +1214,30 @@ static PyObject *
 sf_plain_attr(PyObject *obj, PyObject *name)
 {
     PyTypeObject *tp = Py_TYPE(obj);
-    if (name == sf_s_ls_def && (tp == &Ref_Type || PyObject_TypeCheck(obj, &LockCore_Type))) {
+    if (name == sf_s_ls_def && (tp == &Ref_Type || PyObject_TypeCheck(obj, &LockCore_Type)
+                                || PyObject_TypeCheck(obj, &CondHooks_Type))) {
         /* (a lazy definition is not made for this: its prototype has what the
          * filter reads of it, its kind, type and site) */
-        Ref *r = tp == &Ref_Type ? (Ref *)obj : NULL;
-        if (r == NULL) {
+        Ref *r = NULL;
+        if (tp == &Ref_Type) {
+            r = (Ref *)Py_NewRef(obj);
+        }
+        else if (PyObject_TypeCheck(obj, &LockCore_Type)) {
             LockCore *lk = (LockCore *)obj;
             if (lk->def != NULL)
                 return Py_NewRef(lk->def);
-            r = lk->ref != NULL && Py_TYPE(lk->ref) == &Ref_Type ? (Ref *)lk->ref : NULL;
+            if (lk->ref != NULL && Py_TYPE(lk->ref) == &Ref_Type)
+                r = (Ref *)Py_NewRef(lk->ref);
+        }
+        else if ((r = cond_ref(obj)) == NULL) {
+            PyErr_Clear();
+            return NULL;
         }
         if (r == NULL)
             return NULL;
-        return Py_XNewRef(ref_lazy(r) ? PyTuple_GET_ITEM(r->text, 7) : r->def);
+        PyObject *d = Py_XNewRef(ref_lazy(r) ? PyTuple_GET_ITEM(r->text, 7) : r->def);
+        Py_DECREF(r);
+        return d;
     }
     if (tp->tp_getattro != PyObject_GenericGetAttr)
         return NULL;

@@ -430,11 +430,13 @@ def test_a_conditions_own_rlock_is_written_from_its_prototype_too(rec):
 
 @needs_c
 def test_a_lock_defined_in_c_is_written_without_its_definition_dict(rec):
-    """A traced Lock/RLock made where one was made before keeps its definition
-    lazy: the writer writes it from its prototype's text and its own fields, and
-    the dict is made only when something reads ``_ls_def`` -- the same record,
-    key for key, either way: a program's Lock and RLock, a Condition's own RLock
-    (with its ``owner``), a library's lock (expr, lib, user_site)."""
+    """A traced Lock, RLock or Condition made where one was made before keeps its
+    definition lazy: the writer writes it from its prototype's text and its own
+    fields, and the dict is made only when something reads ``_ls_def`` -- the
+    same record, key for key, either way: a program's Lock and RLock, a
+    Condition's own RLock (with its ``owner``), a library's lock (expr, lib,
+    user_site), a Condition (its ``lock``) and a Future's."""
+    import concurrent.futures
     import logging
 
     rec.start(flush_interval=3600)
@@ -442,10 +444,15 @@ def test_a_lock_defined_in_c_is_written_without_its_definition_dict(rec):
     for _ in range(6):
         lk, rl, cond, handler = threading.Lock(), threading.RLock(), threading.Condition(), \
             logging.Handler()
-        for lock in (lk, rl, cond, handler.lock):
+        fut = concurrent.futures.Future()
+        for lock in (lk, rl, handler.lock):
             with lock:
                 pass
-        made.append((lk, rl, cond._lock, handler.lock))
+        for c in (cond, fut._condition):
+            with c:
+                c.notify()
+        made.append((lk, rl, cond._lock, handler.lock, cond, fut._condition))
+        assert "_ls_def" not in vars(cond)
     st = _core.current_state()
     events = list(st.buf)
     sink = _sink.Sink(str(rec.out_dir / "c"), {}, 3600, 0)
@@ -455,16 +462,19 @@ def test_a_lock_defined_in_c_is_written_without_its_definition_dict(rec):
     sink._encode(st, events, out)
     texts = _core.speedups.encoder_stats()[3] - before
     os.close(sink.fd)
-    written = {r["id"]: r for r in map(orjson.loads, out.splitlines()) if r["k"] == "lock"}
-    later = [lock for locks in made[1:] for lock in locks]
+    written = {r["id"]: r for r in map(orjson.loads, out.splitlines())
+               if r["k"] in ("lock", "resource")}
+    later = [obj for objs in made[1:] for obj in objs]
     assert texts >= len(later), texts  # (none went to the Python writer)
-    for lock in later:  # (read only now: written while lazy)
-        assert list(written[lock._ls_id].items()) == list(lock._ls_def.items())
-        assert lock._ls_def is lock._ls_ref._ls_def is lock._ls_def  # (made once)
-    rl_def, own_def, lib_def = (written[made[-1][i]._ls_id] for i in (1, 2, 3))
+    for obj in later:  # (read only now: written while lazy)
+        assert list(written[obj._ls_id].items()) == list(obj._ls_def.items())
+        assert obj._ls_def is obj._ls_ref._ls_def is obj._ls_def  # (made once)
+    rl_def, own_def, lib_def, cond_def, fut_def = (written[made[-1][i]._ls_id] for i in (1, 2, 3, 4, 5))
     assert rl_def["reentrant"] is True and "owner" not in rl_def
-    assert own_def["owner"] == made[-1][2]._ls_ref._ls_def["owner"] and list(own_def)[-1] == "owner"
+    assert own_def["owner"] == made[-1][4]._ls_id and list(own_def)[-1] == "owner"
     assert lib_def["lib"] == "logging" and lib_def["user_site"] and lib_def["expr"]
+    assert cond_def["k"] == "resource" and cond_def["lock"] == made[-1][2]._ls_id
+    assert fut_def["expr"] == "Future._condition" and fut_def["lib"] == "concurrent.futures"
     rec.stop()
 
 
@@ -472,20 +482,28 @@ def test_a_lock_defined_in_c_is_written_without_its_definition_dict(rec):
 def test_a_traced_lock_takes_no_definition_dict_until_read(rec):
     """Memory per traced lock: its definition dict and time stamp were 300 of the
     530 bytes a traced Lock added to the original's 100 (a table of per-key locks
-    pays it per key); now made only when read.  Setting ``_ls_def`` (Python's
-    define()) still works, and reading it back gives what was set."""
+    pays it per key), and a Future paid it twice (its Condition, its RLock); now
+    made only when read.  Setting ``_ls_def`` (Python's define()) still works, and
+    reading it back gives what was set."""
+    import concurrent.futures
     import tracemalloc
 
+    def per_object(make) -> float:
+        keep = [make() for _ in range(10)]  # (the place's first: Python's define)
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            keep = [make() for _ in range(2000)]
+            return (tracemalloc.get_traced_memory()[0] - base) / len(keep)
+        finally:
+            tracemalloc.stop()
+
     rec.start(flush_interval=3600)
-    keep = [threading.Lock() for _ in range(10)]  # (the place's first: Python's define)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        keep = [threading.Lock() for _ in range(2000)]
-        per_lock = (tracemalloc.get_traced_memory()[0] - base) / 2000
-    finally:
-        tracemalloc.stop()
+    per_lock = per_object(threading.Lock)
     assert per_lock < 450, per_lock  # (627 with the dict; about 360 without)
+    per_future = per_object(concurrent.futures.Future)
+    assert per_future < 2400, per_future  # (3,049 with two dicts; about 2,130 without)
+    keep = [threading.Lock() for _ in range(11)]
     lk = keep[0]
     assert lk._ls_def["type"] == "threading.Lock" and lk._ls_def["id"] == lk._ls_id
     lk._ls_def = {"k": "lock", "id": lk._ls_id}
