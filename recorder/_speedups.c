@@ -2035,8 +2035,10 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
          * would walk it (a definition a primitive) until a full collection
          * untracks it.  A later non-atomic value tracks it again (dict insert). */
         PyObject_GC_UnTrack(rec);
-    int failed = PyObject_SetAttr(args[0], s_ls_def, rec) < 0
-        || attach_ref_text(args[0], oid, rec, text != Py_None ? text : NULL) < 0;
+    /* (the Ref first: a traced Condition's _ls_def is its Ref's) */
+    int failed = attach_ref_text(args[0], oid, rec, text != Py_None ? text : NULL) < 0
+        || (!PyObject_TypeCheck(args[0], &CondHooks_Type)
+            && PyObject_SetAttr(args[0], s_ls_def, rec) < 0);
     Py_XDECREF(text);
     if (failed)
         goto error;
@@ -3044,12 +3046,9 @@ static PyObject *s_ls_def_early;
 static Ref *
 cond_ref(PyObject *self)
 {
-    PyObject *r = PyObject_GenericGetAttr(self, s_ls_ref);
-    if (r == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_AttributeError))
-            PyErr_Clear();
+    PyObject *r;
+    if (lookup_attr(self, s_ls_ref, &r) <= 0)  /* (none: no AttributeError made) */
         return NULL;
-    }
     if (Py_TYPE(r) != &Ref_Type) {
         Py_DECREF(r);
         return NULL;
@@ -3061,8 +3060,12 @@ static PyObject *
 CondHooks_get_def(PyObject *self, void *Py_UNUSED(closure))
 {
     Ref *r = cond_ref(self);
-    if (r == NULL)
-        return PyErr_Occurred() ? NULL : PyObject_GenericGetAttr(self, s_ls_def_early);
+    if (r == NULL) {
+        PyObject *early = NULL;
+        if (!PyErr_Occurred() && lookup_attr(self, s_ls_def_early, &early) == 0)
+            PyErr_SetString(PyExc_AttributeError, "_ls_def");
+        return early;
+    }
     PyObject *d = ref_def(r);
     Py_DECREF(r);
     if (d == NULL && !PyErr_Occurred())
