@@ -1257,6 +1257,7 @@ static PyTypeObject Ev_Type = {
  * cyclic GC: it refers only to a definition dict (of ids and strings) and to
  * other Refs, so it can be part of no cycle.  The writer and the summary read a
  * Ref exactly as they read the object (_ls_id, _ls_deps, _ls_record()). */
+#define DEF_LAZY_KW 3  /* keyword fields a lazy definition keeps (a queue's condition: 3) */
 typedef struct {
     PyObject_HEAD
     PyObject *id;
@@ -1281,7 +1282,7 @@ typedef struct {
      * 4.6k instructions its creation did. */
     long long def_ts;
     PyObject *def_th;                   /* its thread's id */
-    PyObject *def_kw[2];                /* its keyword fields' values (text's kwnames) */
+    PyObject *def_kw[DEF_LAZY_KW];      /* its keyword fields' values (text's kwnames) */
     PyObject *def_owner;                /* "owner", added by a Condition made over it */
 } Ref;
 
@@ -1318,8 +1319,8 @@ Ref_dealloc(Ref *r)
     Py_XDECREF(r->deps);
     Py_XDECREF(r->text);
     Py_XDECREF(r->def_th);
-    Py_XDECREF(r->def_kw[0]);
-    Py_XDECREF(r->def_kw[1]);
+    for (int i = 0; i < DEF_LAZY_KW; i++)
+        Py_XDECREF(r->def_kw[i]);
     Py_XDECREF(r->def_owner);
     Py_TYPE(r)->tp_free((PyObject *)r);
 }
@@ -1651,7 +1652,8 @@ attach_ref_text(PyObject *obj, PyObject *oid, PyObject *rec, PyObject *text)
     r->text = Py_XNewRef(text);
     r->def_version = text != NULL ? dict_version(rec) : 0;
     r->def_ts = 0;
-    r->def_th = r->def_kw[0] = r->def_kw[1] = r->def_owner = NULL;
+    r->def_th = r->def_owner = NULL;
+    memset(r->def_kw, 0, sizeof(r->def_kw));
     int rc = 0;
     if (PyObject_TypeCheck(obj, &LockCore_Type)) {
         r->of_lockcore = 1;
@@ -1673,7 +1675,7 @@ attach_ref(PyObject *obj, PyObject *oid, PyObject *rec)
 
 /* Give `obj` (a traced lock or Condition) the Ref of a lazy definition (ref_lazy): made from
  * the prototype that `text` belongs to, with its id, time stamp, thread and
- * keyword fields' values (at most 2, atomic).  0, or -1 with an error. */
+ * keyword fields' values (at most DEF_LAZY_KW, atomic).  0, or -1 with an error. */
 static int
 attach_lazy_ref(PyObject *obj, PyObject *oid, PyObject *text, long long ts, PyObject *th,
                 PyObject *const *kw, Py_ssize_t nkw)
@@ -1689,8 +1691,8 @@ attach_lazy_ref(PyObject *obj, PyObject *oid, PyObject *text, long long ts, PyOb
     r->def_version = 0;
     r->def_ts = ts;
     r->def_th = Py_NewRef(th);
-    r->def_kw[0] = nkw > 0 ? Py_NewRef(kw[0]) : NULL;
-    r->def_kw[1] = nkw > 1 ? Py_NewRef(kw[1]) : NULL;
+    for (int i = 0; i < DEF_LAZY_KW; i++)
+        r->def_kw[i] = i < nkw ? Py_NewRef(kw[i]) : NULL;
     r->def_owner = NULL;
     if (PyObject_TypeCheck(obj, &LockCore_Type)) {
         r->of_lockcore = 1;
@@ -2003,7 +2005,7 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
     PyObject *text = NULL;
     PyObject *proto = def_prototype(kwnames, args[1], args[2], site, info, user, &text);
-    if (proto != NULL && text != Py_None && nkw <= 2 && atomic_fields(args + nargs, nkw)
+    if (proto != NULL && text != Py_None && nkw <= DEF_LAZY_KW && atomic_fields(args + nargs, nkw)
             && (PyObject_TypeCheck(args[0], &LockCore_Type)
                 || PyObject_TypeCheck(args[0], &CondHooks_Type))) {
         /* A traced Lock, RLock or Condition: its definition stays lazy (Ref.def_ts) */
@@ -2090,7 +2092,7 @@ ref_def(Ref *r)
         || PyDict_SetItem(rec, s_th, r->def_th) < 0;
     Py_XDECREF(ts);
     Py_ssize_t nkw = kwnames != Py_None ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t i = 0; !bad && i < nkw && i < 2; i++)
+    for (Py_ssize_t i = 0; !bad && i < nkw && i < DEF_LAZY_KW; i++)
         bad = PyDict_SetItem(rec, PyTuple_GET_ITEM(kwnames, i), r->def_kw[i]) < 0;
     if (!bad && r->def_owner != NULL)
         bad = PyDict_SetItem(rec, s_owner, r->def_owner) < 0;
@@ -4882,7 +4884,7 @@ out_lazy_def(Out *o, Ref *r, PyObject *a, PyObject *b, PyObject *c, PyObject *kw
     LIT(o, ",\"th\":");
     if (out_json_value(o, r->def_th) < 0)
         goto fail;
-    for (Py_ssize_t i = 0; i < nkw && i < 2; i++) {
+    for (Py_ssize_t i = 0; i < nkw && i < DEF_LAZY_KW; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);
         Py_ssize_t kn = plain_len(key);
         if (kn < 0 || out_reserve(o, (size_t)kn + 4) < 0)

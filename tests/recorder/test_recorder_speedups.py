@@ -435,23 +435,24 @@ def test_a_lock_defined_in_c_is_written_without_its_definition_dict(rec):
     fields, and the dict is made only when something reads ``_ls_def`` -- the
     same record, key for key, either way: a program's Lock and RLock, a
     Condition's own RLock (with its ``owner``), a library's lock (expr, lib,
-    user_site), a Condition (its ``lock``) and a Future's."""
+    user_site), a Condition (its ``lock``), a Future's, a queue's (lock, owner, role)."""
     import concurrent.futures
     import logging
+    import queue
 
     rec.start(flush_interval=3600)
     made = []
     for _ in range(6):
         lk, rl, cond, handler = threading.Lock(), threading.RLock(), threading.Condition(), \
             logging.Handler()
-        fut = concurrent.futures.Future()
+        fut, q = concurrent.futures.Future(), queue.Queue()
         for lock in (lk, rl, handler.lock):
             with lock:
                 pass
-        for c in (cond, fut._condition):
+        for c in (cond, fut._condition, q.not_empty):
             with c:
                 c.notify()
-        made.append((lk, rl, cond._lock, handler.lock, cond, fut._condition))
+        made.append((lk, rl, cond._lock, handler.lock, cond, fut._condition, q.mutex, q.not_empty))
         assert "_ls_def" not in vars(cond)
     st = _core.current_state()
     events = list(st.buf)
@@ -475,6 +476,8 @@ def test_a_lock_defined_in_c_is_written_without_its_definition_dict(rec):
     assert lib_def["lib"] == "logging" and lib_def["user_site"] and lib_def["expr"]
     assert cond_def["k"] == "resource" and cond_def["lock"] == made[-1][2]._ls_id
     assert fut_def["expr"] == "Future._condition" and fut_def["lib"] == "concurrent.futures"
+    q_def = written[made[-1][7]._ls_id]
+    assert list(q_def)[7:10] == ["lock", "owner", "role"] and q_def["role"] == "not_empty"
     rec.stop()
 
 
