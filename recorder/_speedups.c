@@ -4844,22 +4844,45 @@ def_unchanged(Ref *r)
         || (r->text != NULL && r->def_version != 0 && dict_version(r->def) == r->def_version);
 }
 
-static int plain_value(PyObject *v);
-static void out_plain(Out *o, PyObject *v);
 
-/* Append a plain_value as out_plain writes it, with the room it needs reserved
- * here: 0, or -1 (not such a value, or no memory; no error set). */
+/* Append a plain JSON value -- None (or NULL), a bool, an int of 64 bits, a str
+ * JSON needs no escape for -- with the room it needs reserved here: 0, or -1
+ * (not such a value, or no memory; nothing written, no error set). */
 static int
 out_json_value(Out *o, PyObject *v)
 {
-    if (!plain_value(v))
+    /* (checked and written in one pass: a thread's record has six) */
+    long long x = 0;
+    Py_ssize_t n = 0;
+    if (v != NULL && PyLong_CheckExact(v) && !small_ll(v, &x)) {
+        int overflow;
+        x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow || (x == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return -1;
+        }
+    }
+    else if (v != NULL && v != Py_None && !PyBool_Check(v) && !PyLong_CheckExact(v)
+             && (n = plain_len(v)) < 0) {
         return -1;
-    size_t n = PyUnicode_Check(v) ? (size_t)PyUnicode_GET_LENGTH(v) + 2 : 24;
-    if (out_reserve(o, n) < 0) {
+    }
+    if (out_reserve(o, (size_t)n + 24) < 0) {
         PyErr_Clear();
         return -1;
     }
-    out_plain(o, v);
+    if (v == NULL || v == Py_None)
+        LIT(o, "null");
+    else if (v == Py_True)
+        LIT(o, "true");
+    else if (v == Py_False)
+        LIT(o, "false");
+    else if (PyLong_CheckExact(v))
+        out_int(o, x);
+    else {
+        o->data[o->len++] = '"';
+        out_str(o, (const char *)PyUnicode_1BYTE_DATA(v), (size_t)n);
+        o->data[o->len++] = '"';
+    }
     return 0;
 }
 
@@ -5978,42 +6001,6 @@ thread_end(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-/* A plain JSON value of a thread record: None, a bool, an int of 64 bits, a
- * plain str (what out_plain writes). */
-static int
-plain_value(PyObject *v)
-{
-    if (v != NULL && PyLong_CheckExact(v)) {
-        int overflow;
-        (void)PyLong_AsLongLongAndOverflow(v, &overflow);
-        if (overflow || PyErr_Occurred()) {
-            PyErr_Clear();
-            return 0;
-        }
-        return 1;
-    }
-    return v == NULL || v == Py_None || PyBool_Check(v) || plain_len(v) >= 0;
-}
-
-/* Write a plain_value (NULL: null); the room for it is reserved. */
-static void
-out_plain(Out *o, PyObject *v)
-{
-    if (v == NULL || v == Py_None)
-        LIT(o, "null");
-    else if (v == Py_True)
-        LIT(o, "true");
-    else if (v == Py_False)
-        LIT(o, "false");
-    else if (PyLong_CheckExact(v))
-        out_int(o, PyLong_AsLongLong(v));
-    else {
-        o->data[o->len++] = '"';
-        out_str(o, (const char *)PyUnicode_1BYTE_DATA(v), (size_t)PyUnicode_GET_LENGTH(v));
-        o->data[o->len++] = '"';
-    }
-}
-
 /* Sink._define() of a ThreadState, in C: its parents' definitions first (at
  * most MAX_ANCESTORS generations, as there), then its own ``thread`` record,
  * key for key as ThreadState._ls_record() after remember() (its parent null
@@ -6037,12 +6024,13 @@ define_state(PyObject *st, PyObject *written, Out *o, int depth)
         PyErr_Clear();
         return -2;
     }
+    long long pid = -1;  /* (the parent's id, once known written) */
     if (depth <= MAX_ANCESTORS) {
         PyObject *pref = slot(st, off_parent_ref);
         PyObject *parent = pref != NULL && PyWeakref_Check(pref) ? PyWeakref_GetObject(pref) : NULL;
         if (parent != NULL && parent != Py_None) {
             Py_INCREF(parent);
-            long long pid = define_state(parent, written, o, depth + 1);
+            pid = define_state(parent, written, o, depth + 1);
             Py_DECREF(parent);
             if (pid == -2)  /* (a parent Python must define: so must it be) */
                 goto python;
@@ -6056,31 +6044,44 @@ define_state(PyObject *st, PyObject *written, Out *o, int depth)
                          slot(st, off_native_id), slot(st, off_daemon), slot(st, off_ts)};
     for (int i = 0; i < 6; i++)
         Py_XINCREF(vals[i]);
-    int plain = 1;
-    for (int i = 0; i < 6; i++)
-        plain = plain && plain_value(vals[i]);
-    if (!plain)
-        goto python_vals;
     PyObject *parent_id = vals[1];
-    if (parent_id != NULL && parent_id != Py_None && PyObject_IsTrue(parent_id) == 1) {
-        int known = PySet_Contains(written, parent_id);
-        if (known != 1) {
+    if (parent_id != NULL && parent_id != Py_None) {
+        /* (its parent named only when defined in this part: known from above, or
+         * looked up) */
+        long long p;
+        int known = PyLong_CheckExact(parent_id) && pid >= 0 && small_ll(parent_id, &p) && p == pid;
+        if (!known && PyObject_IsTrue(parent_id) == 1 && PySet_Contains(written, parent_id) != 1) {
             PyErr_Clear();
             Py_SETREF(vals[1], Py_NewRef(Py_None));
         }
+        PyErr_Clear();
     }
     static const char *const keys[] = {",\"name\":", ",\"parent\":", ",\"ident\":",
                                        ",\"native_id\":", ",\"daemon\":", ",\"ts\":"};
-    Py_ssize_t name_len = vals[0] != NULL && PyUnicode_Check(vals[0]) ? PyUnicode_GET_LENGTH(vals[0]) : 0;
-    if (out_reserve(o, 256 + (size_t)name_len) < 0) {
+    static const size_t key_lens[] = {8, 10, 9, 13, 10, 6};
+    size_t at = o->len;
+    if (out_reserve(o, 32) < 0) {
         PyErr_Clear();
         goto python_vals;
     }
     LIT(o, "{\"k\":\"thread\",\"id\":");
     out_int(o, id);
     for (int i = 0; i < 6; i++) {
-        out_str(o, keys[i], strlen(keys[i]));
-        out_plain(o, vals[i]);
+        if (out_reserve(o, key_lens[i]) < 0) {
+            o->len = at;
+            PyErr_Clear();
+            goto python_vals;
+        }
+        out_str(o, keys[i], key_lens[i]);
+        if (out_json_value(o, vals[i]) < 0) {
+            o->len = at;  /* (a value not plain: Python writes it all) */
+            goto python_vals;
+        }
+    }
+    if (out_reserve(o, 2) < 0) {
+        o->len = at;
+        PyErr_Clear();
+        goto python_vals;
     }
     LIT(o, "}\n");
     for (int i = 0; i < 6; i++)
