@@ -192,6 +192,8 @@ typedef struct {
     PyObject *obj;      /* the lock it is named by (strong) */
     int nmembers, cap;
     long long *members; /* _ls_id of the locks with their own (cap of them) */
+    long long top;      /* the largest of them (ids only grow: a newer object of a
+                         * full class is known not to be one without a scan) */
     SfOrd *ord;         /* (a class of resources) the members' ordering state */
     SfHist h;
 } SfClass;
@@ -868,6 +870,12 @@ sf_class_entry(uint64_t cls, PyObject *obj, int make)
 static long long
 sf_ls_id(PyObject *obj)
 {
+    if (Py_TYPE(obj) == &Ref_Type) {  /* (what events name: its id without a lookup) */
+        PyObject *rid = ((Ref *)obj)->id;
+        long long v = rid != NULL && PyLong_CheckExact(rid) ? PyLong_AsLongLong(rid) : -1;
+        PyErr_Clear();
+        return v;
+    }
     PyObject *id = sf_plain_attr(obj, sf_s_ls_id);
     long long oid = id != NULL && PyLong_CheckExact(id) ? PyLong_AsLongLong(id) : -1;
     Py_XDECREF(id);
@@ -890,12 +898,17 @@ sf_def_site(PyObject *d)
 static int
 sf_class_member(SfClass *c, long long oid)
 {
+    int full = c->nmembers >= sf_instances_per_class || c->nmembers >= c->cap;
+    if (full && oid > c->top)
+        return -1;
     sf_n_member_scans++;
     for (int k = 0; k < c->nmembers; k++)
         if (c->members[k] == oid)
             return k;
-    if (c->nmembers >= sf_instances_per_class || c->nmembers >= c->cap)
+    if (full)
         return -1;
+    if (oid > c->top)
+        c->top = oid;
     c->members[c->nmembers] = oid;
     return c->nmembers++;
 }

@@ -570,6 +570,28 @@ def test_a_keyed_lock_past_its_class_bound_is_classed_once(rec):
 
 
 @needs_filter
+def test_a_new_object_of_a_full_class_is_not_looked_for_among_its_members(rec):
+    """Each of the first INSTANCES_PER_CLASS locks (resources) of a class has its
+    own histograms (ordering state); any later one is looked up among them first.
+    A pool's Future makes a new Condition and RLock per job, each looked for among
+    64 members at its first use: ids only grow, so one newer than every member of a
+    full class is none of them, with no scan."""
+    speedups = recorder._core.speedups
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    conds = []
+    _read0, scans0, _freed0 = speedups.summary_stats()
+    for _ in range(400):
+        cond = threading.Condition()  # (one place: one class)
+        with cond:
+            cond.notify()
+        conds.append(cond)
+    scans = speedups.summary_stats()[1] - scans0
+    trace = rec.stop()
+    assert scans <= 200, scans  # (about 64 each for the locks and the conditions)
+    assert len(conds) == 400 and trace.events
+
+
+@needs_filter
 def test_a_wake_of_the_writer_is_answered_by_a_take(rec):
     """The filter wakes the writer once its lock table is a quarter full (2,048
     slots), and not again until the writer takes the tables.  The writer took them
