@@ -4886,6 +4886,22 @@ out_json_value(Out *o, PyObject *v)
     return 0;
 }
 
+/* Append ,"key": for a plain str key, with its room reserved: 0, or -1 (not
+ * plain, or no memory; nothing written, no error set). */
+static int
+out_key(Out *o, PyObject *key)
+{
+    Py_ssize_t kn = plain_len(key);
+    if (kn < 0 || out_reserve(o, (size_t)kn + 4) < 0) {
+        PyErr_Clear();
+        return -1;
+    }
+    LIT(o, ",\"");
+    out_str(o, (const char *)PyUnicode_1BYTE_DATA(key), (size_t)kn);
+    LIT(o, "\":");
+    return 0;
+}
+
 /* Write a lazy definition (ref_lazy) from its parts: its prototype's text (a, b,
  * c), id, time stamp, thread, keyword fields (named by kwnames) and owner, in
  * the order ref_def's dict has them.  0, or -1 (a value not plain; nothing
@@ -4907,17 +4923,9 @@ out_lazy_def(Out *o, Ref *r, PyObject *a, PyObject *b, PyObject *c, PyObject *kw
     LIT(o, ",\"th\":");
     if (out_json_value(o, r->def_th) < 0)
         goto fail;
-    for (Py_ssize_t i = 0; i < nkw && i < DEF_LAZY_KW; i++) {
-        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
-        Py_ssize_t kn = plain_len(key);
-        if (kn < 0 || out_reserve(o, (size_t)kn + 4) < 0)
+    for (Py_ssize_t i = 0; i < nkw && i < DEF_LAZY_KW; i++)
+        if (out_key(o, PyTuple_GET_ITEM(kwnames, i)) < 0 || out_json_value(o, r->def_kw[i]) < 0)
             goto fail;
-        LIT(o, ",\"");
-        out_str(o, (const char *)PyUnicode_1BYTE_DATA(key), (size_t)kn);
-        LIT(o, "\":");
-        if (out_json_value(o, r->def_kw[i]) < 0)
-            goto fail;
-    }
     if (out_reserve(o, (size_t)PyBytes_GET_SIZE(c) + 16) < 0)
         goto fail;
     out_str(o, PyBytes_AS_STRING(c), (size_t)PyBytes_GET_SIZE(c));
@@ -4990,14 +4998,9 @@ out_def_text(Out *o, Ref *r)
                 goto fail;
             LIT(o, ",\"th\":");
             break;
-        default: {
-            Py_ssize_t kn = plain_len(key);
-            if (kn < 0 || out_reserve(o, (size_t)kn + 4) < 0)
+        default:
+            if (out_key(o, key) < 0)
                 goto fail;
-            LIT(o, ",\"");
-            out_str(o, (const char *)PyUnicode_1BYTE_DATA(key), (size_t)kn);
-            LIT(o, "\":");
-        }
         }
         if (out_json_value(o, value) < 0)
             goto fail;

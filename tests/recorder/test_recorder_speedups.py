@@ -402,6 +402,20 @@ def test_definitions_from_a_prototype_are_written_as_field_by_field(rec, monkeyp
     assert len(kept) == 12
 
 
+def _encode_in_c(rec, st, events: list) -> tuple[bytearray, int]:
+    """The lines a new sink's C writer makes of ``events`` (of thread state ``st``),
+    and how many definitions it wrote from their prototype's text."""
+    sink = _sink.Sink(str(rec.out_dir / "c"), {}, 3600, 0)
+    sink.open()
+    out = bytearray()
+    before = _core.speedups.encoder_stats()[3]
+    try:
+        sink._encode(st, events, out)
+    finally:
+        os.close(sink.fd)
+    return out, _core.speedups.encoder_stats()[3] - before
+
+
 @needs_c
 def test_a_conditions_own_rlock_is_written_from_its_prototype_too(rec):
     """A Condition's own RLock gets its ``owner`` field once the Condition is
@@ -414,13 +428,7 @@ def test_a_conditions_own_rlock_is_written_from_its_prototype_too(rec):
             pass
     st = _core.current_state()
     events = [e for e in st.buf if e[1] == "acquire"][-20:]  # (not the first's)
-    sink = _sink.Sink(str(rec.out_dir / "c"), {}, 3600, 0)
-    sink.open()
-    out = bytearray()
-    before = _core.speedups.encoder_stats()[3]
-    sink._encode(st, events, out)
-    texts = _core.speedups.encoder_stats()[3] - before
-    os.close(sink.fd)
+    out, texts = _encode_in_c(rec, st, events)
     rec.stop()
     locks = [orjson.loads(x) for x in out.splitlines() if x.startswith(b'{"k":"lock"')]
     assert len(locks) == 20 and all(lk["owner"] for lk in locks)
@@ -455,14 +463,7 @@ def test_a_lock_defined_in_c_is_written_without_its_definition_dict(rec):
         made.append((lk, rl, cond._lock, handler.lock, cond, fut._condition, q.mutex, q.not_empty))
         assert "_ls_def" not in vars(cond)
     st = _core.current_state()
-    events = list(st.buf)
-    sink = _sink.Sink(str(rec.out_dir / "c"), {}, 3600, 0)
-    sink.open()
-    out = bytearray()
-    before = _core.speedups.encoder_stats()[3]
-    sink._encode(st, events, out)
-    texts = _core.speedups.encoder_stats()[3] - before
-    os.close(sink.fd)
+    out, texts = _encode_in_c(rec, st, list(st.buf))
     written = {r["id"]: r for r in map(orjson.loads, out.splitlines())
                if r["k"] in ("lock", "resource")}
     later = [obj for objs in made[1:] for obj in objs]
