@@ -5387,8 +5387,26 @@ runs_pool_worker(PyObject *thread)
  * initialised and not started: its ThreadState, named after it, child of the
  * calling thread's, kept as thread._ls_state, and the parent's ``start`` event at
  * the caller of Thread.start. */
+/* A thread's ``start`` event, made before the original Thread.start and
+ * appended once it returned (see thread_start_method). */
+typedef struct {
+    PyObject *parent, *child, *site, *task;
+    long long ts;
+} PendingStart;
+
+static PyObject *thread_start_deferred(PyObject *mod, PyObject *thread, PyObject *depth,
+                                       PendingStart *defer);
+
 static PyObject *
 thread_start_at(PyObject *mod, PyObject *thread, PyObject *depth)
+{
+    return thread_start_deferred(mod, thread, depth, NULL);
+}
+
+/* thread_start_at, the event's parts kept in *defer (when given) rather than
+ * appended. */
+static PyObject *
+thread_start_deferred(PyObject *mod, PyObject *thread, PyObject *depth, PendingStart *defer)
 {
     if (core_dict == NULL || !states_ready() || !recording_on()) {
         if (PyErr_Occurred() && swallow() < 0)
@@ -5413,6 +5431,15 @@ thread_start_at(PyObject *mod, PyObject *thread, PyObject *depth)
     /* (the caller of Thread.start: site_id(2) from the Python hook, 1 from C) */
     if ((site = site_id_c(mod, &depth, 1)) == NULL || (task = task_for(parent)) == NULL)
         goto done;
+    if (defer != NULL) {
+        long long now = mono_now();
+        if (now != 0) {
+            *defer = (PendingStart){Py_NewRef(parent), Py_NewRef(child), Py_NewRef(site),
+                                    Py_NewRef(task), now};
+            r = Py_NewRef(Py_None);
+            goto done;
+        }
+    }
     PyObject *args[5] = {parent, op_start, child, site, task};
     r = append(mod, args, 5);
 done:
@@ -5427,6 +5454,15 @@ done:
     if (unstarted <= 0)
         Py_RETURN_NONE;
     return PyBool_FromLong(runs_pool_worker(thread));
+}
+
+static void
+pending_start_clear(PendingStart *p)
+{
+    Py_CLEAR(p->parent);
+    Py_CLEAR(p->child);
+    Py_CLEAR(p->site);
+    Py_CLEAR(p->task);
 }
 
 static PyObject *
@@ -5450,7 +5486,15 @@ thread_start_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
     }
     if (nargs > 0 || kwnames != NULL)  /* (the original raises its own error) */
         return call_with_self(thread_orig_start, self, args, nargs, kwnames);
-    PyObject *pool = thread_start_at(NULL, self, int_one);
+    /* The start event is appended once the original returned, stamped when it was
+     * called: the new thread has run its _bootstrap_inner up to _started by then,
+     * so the writer, which defines the thread when it meets that event, finds its
+     * ident and native id (appended first, the writer could define it in between:
+     * a record of nulls), and a thread that could not start has no start event.
+     * Summary mode's filter holds a start back until the thread is shown, which
+     * happens after it ran: there it goes first, as the filter expects. */
+    PendingStart pending = {NULL, NULL, NULL, NULL, 0};
+    PyObject *pool = thread_start_deferred(NULL, self, int_one, sf_on ? NULL : &pending);
     if (pool == NULL)
         return NULL;
     if (pool == Py_True) {
@@ -5458,11 +5502,36 @@ thread_start_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
         Py_XDECREF(r);
         if (r == NULL && swallow() < 0) {
             Py_DECREF(pool);
+            pending_start_clear(&pending);
             return NULL;
         }
     }
     Py_DECREF(pool);
-    return PyObject_CallOneArg(thread_orig_start, self);
+    PyObject *r = PyObject_CallOneArg(thread_orig_start, self);
+    if (pending.parent != NULL && r != NULL) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyObject *ts = PyLong_FromLongLong(pending.ts);
+        PyObject *a = NULL;
+        if (ts != NULL) {
+            PyObject *eargs[7] = {pending.parent, op_start, pending.child, pending.site,
+                                  pending.task, Py_None, ts};
+            a = append(NULL, eargs, 7);
+            Py_DECREF(ts);
+        }
+        Py_XDECREF(a);
+        if (a == NULL && swallow() < 0) {
+            Py_XDECREF(et);
+            Py_XDECREF(ev);
+            Py_XDECREF(tb);
+            Py_DECREF(r);
+            pending_start_clear(&pending);
+            return NULL;
+        }
+        PyErr_Restore(et, ev, tb);
+    }
+    pending_start_clear(&pending);
+    return r;
 }
 
 /* Thread._bootstrap_inner in C, as _threading._thread_bootstrap_inner: the

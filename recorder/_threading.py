@@ -763,17 +763,32 @@ if _core.speedups is not None:  # (in C: Thread.start waits on one each time)
 # ------------------------------------------------------------------ threads
 
 def _thread_start(self: threading.Thread) -> None:
-    if _core.ON and _record_start(self):  # (a pool's worker: its module is imported)
-        try:
-            _jobs.install()
-        except Exception:  # (nothing of ours may reach the program)
-            pass
+    # (without the C accelerator, as its thread_start_method: the start event
+    # appended once the original returned, stamped when it was called)
+    start = None
+    if _core.ON:
+        start = _start_parts(self, 3) if _core.speedups is None else None
+        pool = start[-1] if start is not None else _record_start(self)
+        if pool:  # (a pool's worker: its module is imported)
+            try:
+                _jobs.install()
+            except Exception:  # (nothing of ours may reach the program)
+                pass
     _orig_start(self)
+    if start is not None:
+        parent, child, site, ts, _pool = start
+        try:
+            _append(parent, "start", child, site, task_of(parent) if parent.aio else None,
+                    None, ts)
+        except Exception:
+            pass
 
 
-def _py_record_start(thread: threading.Thread) -> bool | None:
-    """(speedups.thread_start without the C accelerator) Records the start of an
-    initialised, unstarted Thread; then says whether it runs a pool's worker."""
+def _start_parts(thread: threading.Thread, depth: int) -> tuple | None:
+    """The start event of an initialised, unstarted Thread, made (its state given
+    to it) but not appended: (parent, child, site, ts, runs a pool's worker), or
+    None (not such a Thread: nothing recorded).  ``depth``: Thread.start's
+    caller, as site_id() counts from here."""
     try:
         if not (thread._initialized and not thread._started.is_set()):
             return None
@@ -781,13 +796,24 @@ def _py_record_start(thread: threading.Thread) -> bool | None:
         child = _core.ThreadState(thread._name, parent.tid, thread)
         child.parent_ref = _weakref(parent)
         thread._ls_state = child
-        _record(parent, "start", child, site_id(3))
+        parts = (parent, child, site_id(depth), mono_ns())
     except Exception:
         return None
     try:
-        return _jobs.runs_pool_worker(thread)
+        return (*parts, _jobs.runs_pool_worker(thread))
     except Exception:
-        return False
+        return (*parts, False)
+
+
+def _py_record_start(thread: threading.Thread) -> bool | None:
+    """(speedups.thread_start without the C accelerator) Records the start of an
+    initialised, unstarted Thread; then says whether it runs a pool's worker."""
+    start = _start_parts(thread, 4)
+    if start is None:
+        return None
+    parent, child, site, _ts, pool = start
+    _record(parent, "start", child, site)
+    return pool
 
 
 def _py_thread_begin(thread: threading.Thread) -> Any:

@@ -314,6 +314,44 @@ def test_threads_start_end_join_and_unique_ids(rec):
         assert all(w["outcome"] == "ok" for w in waits)
 
 
+def test_a_thread_defined_while_it_starts_has_its_ident_and_native_id(rec, monkeypatch):
+    """The writer defines a thread when it meets the first event that names it:
+    the parent's ``start``. Appended before the original Thread.start, that event
+    could be written while the thread had not run yet (a busy machine: the writer
+    woke in between), and its record said ``ident`` and ``native_id`` null. It is
+    appended once the original start returned (stamped when it was called); here
+    the writer drains inside the original start, before the thread runs."""
+    _threading = traced
+    real_start = _threading._orig_start
+
+    def start_after_a_drain(thread: threading.Thread) -> None:
+        recorder.flush()  # (the writer's drain, in the window)
+        real_start(thread)
+
+    if recorder._core.speedups is not None:
+        recorder._core.speedups.set_thread_start(start_after_a_drain, _threading._jobs.install,
+                                                 _threading._orig_bootstrap_inner)
+    else:
+        monkeypatch.setattr(_threading, "_orig_start", start_after_a_drain)
+    try:
+        rec.start()
+        before = time.monotonic_ns()
+        t = threading.Thread(target=lambda: None, name="drained-at-start")
+        line = next_line()
+        t.start()
+        t.join(JOIN)
+        trace = rec.stop()
+    finally:
+        if recorder._core.speedups is not None:
+            recorder._core.speedups.set_thread_start(real_start, _threading._jobs.install,
+                                                     _threading._orig_bootstrap_inner)
+    (kid,) = trace.objects("thread", "drained-at-start")
+    assert kid["ident"] == t.ident and kid["native_id"] == t.native_id
+    (start,) = trace.evs(kid["id"], op="start")
+    (end,) = trace.evs(kid["id"], op="end")
+    assert trace.site(start)[1] == line and before <= start["ts"] < end["ts"]
+
+
 def test_join_timeout_records_no_join(rec):
     rec.start()
     stop = threading.Event()
