@@ -1275,11 +1275,11 @@ typedef struct {
      * copies that text while `def` is unchanged. */
     PyObject *text;
     uint64_t def_version;
-    /* A traced Lock/RLock's definition is lazy (def NULL, text set; see
-     * ref_lazy): what it does not share with its prototype is kept here, and the
-     * dict is made only when something reads it (ref_def).  The dict and its
-     * time stamp were 300 of the 530 bytes a traced lock added, and 1.3k of the
-     * 4.6k instructions its creation did. */
+    /* A traced Lock, RLock or Condition defined in C has a lazy definition (def
+     * NULL, text set; see ref_lazy): what it does not share with its prototype
+     * is kept here, and the dict is made only when something reads it
+     * (ref_def).  The dict and its time stamp were 300 of the 530 bytes a traced
+     * lock added, and 1.3k of the 4.6k instructions its creation did. */
     long long def_ts;
     PyObject *def_th;                   /* its thread's id */
     PyObject *def_kw[DEF_LAZY_KW];      /* its keyword fields' values (text's kwnames) */
@@ -1638,33 +1638,49 @@ set_plain_lock_types(PyObject *mod, PyObject *types)
 /* Give `obj` its Ref (see Ref), with the text its definition `rec` shares with
  * its prototype (NULL: none): 0, or -1 on an error that is not an Exception (an
  * object that cannot carry one has its events name it directly). */
-static int
-attach_ref_text(PyObject *obj, PyObject *oid, PyObject *rec, PyObject *text)
+/* A new Ref of `oid`, every other field empty: NULL with an error. */
+static Ref *
+ref_new(PyObject *oid)
 {
     Ref *r = PyObject_New(Ref, &Ref_Type);
     if (r == NULL)
-        return swallow();
+        return NULL;
     r->id = Py_NewRef(oid);
-    r->def = Py_NewRef(rec);
-    r->deps = NULL;
+    r->def = r->deps = r->text = r->def_th = r->def_owner = NULL;
+    memset(r->def_kw, 0, sizeof(r->def_kw));
     r->of_lockcore = 0;
     r->sf_gen = 0;
-    r->text = Py_XNewRef(text);
-    r->def_version = text != NULL ? dict_version(rec) : 0;
+    r->def_version = 0;
     r->def_ts = 0;
-    r->def_th = r->def_owner = NULL;
-    memset(r->def_kw, 0, sizeof(r->def_kw));
-    int rc = 0;
+    return r;
+}
+
+/* Give `obj` its Ref `r` (stolen): a traced lock keeps it in C, any other
+ * object as its _ls_ref.  0, or -1 with an error. */
+static int
+ref_attach(PyObject *obj, Ref *r)
+{
     if (PyObject_TypeCheck(obj, &LockCore_Type)) {
         r->of_lockcore = 1;
         Py_XSETREF(((LockCore *)obj)->ref, (PyObject *)r);
         untrack_lock((LockCore *)obj);
         return 0;
     }
-    if (PyObject_SetAttr(obj, s_ls_ref, (PyObject *)r) < 0)
-        rc = swallow();
+    int rc = PyObject_SetAttr(obj, s_ls_ref, (PyObject *)r);
     Py_DECREF(r);
     return rc;
+}
+
+static int
+attach_ref_text(PyObject *obj, PyObject *oid, PyObject *rec, PyObject *text)
+{
+    Ref *r = ref_new(oid);
+    if (r == NULL)
+        return swallow();
+    r->def = Py_NewRef(rec);
+    r->text = Py_XNewRef(text);
+    r->def_version = text != NULL ? dict_version(rec) : 0;
+    return ref_attach(obj, r) < 0 ? swallow() : 0;
 }
 
 static int
@@ -1673,37 +1689,23 @@ attach_ref(PyObject *obj, PyObject *oid, PyObject *rec)
     return attach_ref_text(obj, oid, rec, NULL);
 }
 
-/* Give `obj` (a traced lock or Condition) the Ref of a lazy definition (ref_lazy): made from
- * the prototype that `text` belongs to, with its id, time stamp, thread and
- * keyword fields' values (at most DEF_LAZY_KW, atomic).  0, or -1 with an error. */
+/* Give `obj` (a traced lock or Condition) the Ref of a lazy definition
+ * (ref_lazy): made from the prototype that `text` belongs to, with its id, time
+ * stamp, thread and keyword fields' values (at most DEF_LAZY_KW, atomic).  0, or
+ * -1 with an error. */
 static int
 attach_lazy_ref(PyObject *obj, PyObject *oid, PyObject *text, long long ts, PyObject *th,
                 PyObject *const *kw, Py_ssize_t nkw)
 {
-    Ref *r = PyObject_New(Ref, &Ref_Type);
+    Ref *r = ref_new(oid);
     if (r == NULL)
         return -1;
-    r->id = Py_NewRef(oid);
-    r->def = NULL;
-    r->deps = NULL;
-    r->sf_gen = 0;
     r->text = Py_NewRef(text);
-    r->def_version = 0;
     r->def_ts = ts;
     r->def_th = Py_NewRef(th);
-    for (int i = 0; i < DEF_LAZY_KW; i++)
-        r->def_kw[i] = i < nkw ? Py_NewRef(kw[i]) : NULL;
-    r->def_owner = NULL;
-    if (PyObject_TypeCheck(obj, &LockCore_Type)) {
-        r->of_lockcore = 1;
-        Py_XSETREF(((LockCore *)obj)->ref, (PyObject *)r);
-        untrack_lock((LockCore *)obj);
-        return 0;
-    }
-    r->of_lockcore = 0;
-    int rc = PyObject_SetAttr(obj, s_ls_ref, (PyObject *)r);
-    Py_DECREF(r);
-    return rc;
+    for (Py_ssize_t i = 0; i < nkw && i < DEF_LAZY_KW; i++)
+        r->def_kw[i] = Py_NewRef(kw[i]);
+    return ref_attach(obj, r);
 }
 
 /* untrack_ints(s) -> s: an empty set the writer fills with ints only (the ids and
@@ -1998,9 +2000,8 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     if (tid == NULL)
         goto error;
     Py_SETREF(st, tid);
-    long long now = mono_now();
-    PyObject *ts = now ? PyLong_FromLongLong(now) : PyObject_CallNoArgs(mono_ns_fn);
-    if (ts == NULL)
+    long long now = now_ll();
+    if (now == 0)
         goto error;
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
     PyObject *text = NULL;
@@ -2010,10 +2011,7 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
                 || PyObject_TypeCheck(args[0], &CondHooks_Type))) {
         /* A traced Lock, RLock or Condition: its definition stays lazy (Ref.def_ts) */
         Py_DECREF(proto);
-        long long t = PyLong_AsLongLong(ts);
-        Py_DECREF(ts);
-        int failed = (t == -1 && PyErr_Occurred())
-            || attach_lazy_ref(args[0], oid, text, t, st, args + nargs, nkw) < 0;
+        int failed = attach_lazy_ref(args[0], oid, text, now, st, args + nargs, nkw) < 0;
         Py_DECREF(text);
         if (failed)
             goto error;
@@ -2021,11 +2019,12 @@ define_c(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     }
     rec = proto != NULL ? PyDict_Copy(proto) : NULL;
     Py_XDECREF(proto);
-    int bad = rec == NULL
+    PyObject *ts = rec != NULL ? PyLong_FromLongLong(now) : NULL;
+    int bad = ts == NULL
         || PyDict_SetItem(rec, s_id, oid) < 0
         || PyDict_SetItem(rec, s_ts, ts) < 0
         || PyDict_SetItem(rec, s_th, st) < 0;
-    Py_DECREF(ts);
+    Py_XDECREF(ts);
     for (Py_ssize_t i = 0; !bad && i < nkw; i++)
         bad = PyDict_SetItem(rec, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0;
     if (bad) {
@@ -4954,11 +4953,11 @@ out_def_text(Out *o, Ref *r)
 {
     PyObject *t = r->text;  /* (A, B, C, site, user_site, nkw, ntail, ...): see def_text */
     PyObject *a = PyTuple_GET_ITEM(t, 0), *b = PyTuple_GET_ITEM(t, 1), *c = PyTuple_GET_ITEM(t, 2);
+    if (ref_lazy(r))
+        return out_lazy_def(o, r, a, b, c, PyTuple_GET_ITEM(t, 8));
     Py_ssize_t nkw = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 5));
     Py_ssize_t ntail = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 6));
     size_t at = o->len;
-    if (ref_lazy(r))
-        return out_lazy_def(o, r, a, b, c, PyTuple_GET_ITEM(t, 8));
     if (out_reserve(o, (size_t)(PyBytes_GET_SIZE(a) + PyBytes_GET_SIZE(b) + 48)) < 0)
         goto fail;
     Py_ssize_t pos = 0, i = 0;
@@ -5382,11 +5381,6 @@ runs_pool_worker(PyObject *thread)
     return is;
 }
 
-/* thread_start(thread) -> whether it runs a pool's worker (True/False), or None:
- * Thread.start is starting `thread`.  When recording is on and the Thread is
- * initialised and not started: its ThreadState, named after it, child of the
- * calling thread's, kept as thread._ls_state, and the parent's ``start`` event at
- * the caller of Thread.start. */
 /* A thread's ``start`` event, made before the original Thread.start and
  * appended once it returned (see thread_start_method). */
 typedef struct {
@@ -5397,6 +5391,11 @@ typedef struct {
 static PyObject *thread_start_deferred(PyObject *mod, PyObject *thread, PyObject *depth,
                                        PendingStart *defer);
 
+/* thread_start(thread) -> whether it runs a pool's worker (True/False), or None:
+ * Thread.start is starting `thread`.  When recording is on and the Thread is
+ * initialised and not started: its ThreadState, named after it, child of the
+ * calling thread's, kept as thread._ls_state, and the parent's ``start`` event at
+ * the caller of Thread.start. */
 static PyObject *
 thread_start_at(PyObject *mod, PyObject *thread, PyObject *depth)
 {
@@ -5432,8 +5431,11 @@ thread_start_deferred(PyObject *mod, PyObject *thread, PyObject *depth, PendingS
     if ((site = site_id_c(mod, &depth, 1)) == NULL || (task = task_for(parent)) == NULL)
         goto done;
     if (defer != NULL) {
-        long long now = mono_now();
-        if (now != 0) {
+        long long now = now_ll();
+        if (now == 0) {
+            PyErr_Clear();  /* (no clock: appended now, as before) */
+        }
+        else {
             *defer = (PendingStart){Py_NewRef(parent), Py_NewRef(child), Py_NewRef(site),
                                     Py_NewRef(task), now};
             r = Py_NewRef(Py_None);

@@ -767,8 +767,11 @@ def _thread_start(self: threading.Thread) -> None:
     # appended once the original returned, stamped when it was called)
     start = None
     if _core.ON:
-        start = _start_parts(self, 3) if _core.speedups is None else None
-        pool = start[-1] if start is not None else _record_start(self)
+        if _core.speedups is None:
+            start = _start_parts(self, 3)
+            pool = start is not None and start[-1]
+        else:
+            pool = _record_start(self)
         if pool:  # (a pool's worker: its module is imported)
             try:
                 _jobs.install()
