@@ -104,6 +104,7 @@ static PyObject *lib_codes;          /* recorder._core.lib_codes: id(code) -> li
  * in all buffers together, counted here (the GIL makes the plain counter safe),
  * checked on every append and decreased by take(). */
 static Py_ssize_t buffered_total = 0;
+static long long taken_total = 0;  /* events the writer took, ever (its cost report) */
 static Py_ssize_t buffer_budget = 1000000;
 static Py_ssize_t wake_at = 125000;
 static Py_ssize_t min_thread_cap = 64;
@@ -889,15 +890,27 @@ site_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
     return Py_BuildValue("KKK", site_memo_hits, site_table_hits, site_walks);
 }
 
+static int gsite_one_set;
+
+static PyObject *
+gsite_one_set_py(PyObject *mod, PyObject *flag)
+{
+    gsite_one_set = PyObject_IsTrue(flag) == 1;
+    Py_RETURN_NONE;
+}
+
 /* The sites found last by frame walks, by the code and instruction of the two
  * innermost frames (one is often shared: Condition.__enter__ is where a
  * Future's lock is taken from each of its methods): a lock made per item (a
  * Future's) or a place with no lock (Thread.start) has no memo of its own that
  * a walk's result could go to, and each acquire walked the frames again,
  * looking each code object up.  An entry is exactly as a lock's memo (and
- * checked the same way). */
-#define GSITE_SLOTS 1024
-static SiteMemo gsites[GSITE_SLOTS];
+ * checked the same way).  Two entries per hash value, the newer first: with one,
+ * two paths a program takes in turn that hashed alike (a pool job's Future is
+ * taken from set_result() and result(); code addresses decide) evicted each
+ * other, and each took a walk every time. */
+#define GSITE_SETS 512
+static SiteMemo gsites[GSITE_SETS][2];
 
 static inline uintptr_t
 frame_hash(Frame f)
@@ -906,15 +919,44 @@ frame_hash(Frame f)
     return (p >> 4) ^ (p >> 14) ^ ((uintptr_t)(unsigned)fr_lasti(f) * 40503u);
 }
 
+static int gsite_one_set = 0;  /* (tests: every path hashes alike; see _gsite_one_set) */
+
+/* The pair of entries for frame `f` (and its caller). */
 static SiteMemo *
-gsite_slot(Frame f)
+gsite_set(Frame f)
 {
+    if (gsite_one_set)
+        return gsites[0];
     uintptr_t h = frame_hash(f);
     Frame up = fr_back(fr_keep(f));
     if (up != NULL)
         h = h * 31u + frame_hash(up);
     fr_drop(up);
-    return &gsites[h & (GSITE_SLOTS - 1)];
+    return gsites[h & (GSITE_SETS - 1)];
+}
+
+/* The entry of pair `g` that frame `f` matches, or NULL. */
+static SiteMemo *
+gsite_match(Frame f, SiteMemo *g)
+{
+    for (int i = 0; i < 2; i++)
+        if (memo_valid(&g[i]) && memo_matches(f, &g[i]))
+            return &g[i];
+    return NULL;
+}
+
+/* Remember a walk's result in pair `g` (the references are taken over): in an
+ * entry that is free (or stale), else in the first, the one there moving to the
+ * second (the older one is dropped). */
+static void
+gsite_remember(SiteMemo *g, PyObject *code, int lasti, PyObject *chain, PyObject *sid)
+{
+    if (memo_valid(&g[0]) && memo_valid(&g[1])) {
+        memo_clear(&g[1]);
+        g[1] = g[0];  /* (its references move with it) */
+        g[0].code = g[0].sid = g[0].chain = NULL;
+    }
+    memo_set(memo_valid(&g[0]) ? &g[1] : &g[0], code, lasti, chain, sid);
 }
 
 /* The site of frame `f` (new reference) when the walk from it found `sid` at
@@ -935,7 +977,7 @@ site_found(LockCore *lc, SiteMemo *g, PyObject *code, int lasti, PyObject *const
             if (lc != NULL)
                 memo_remember(lc, Py_NewRef(code), lasti, Py_XNewRef(tup), Py_NewRef(sid));
             if (g != NULL)
-                memo_set(g, Py_NewRef(code), lasti, Py_XNewRef(tup), Py_NewRef(sid));
+                gsite_remember(g, Py_NewRef(code), lasti, Py_XNewRef(tup), Py_NewRef(sid));
             Py_XDECREF(tup);
         }
         else {
@@ -960,16 +1002,17 @@ cached_site(Frame f, LockCore *lc)
             return Py_NewRef(sid);
         }
     }
-    SiteMemo *g = f != NULL ? gsite_slot(f) : NULL;
-    if (g != NULL && memo_valid(g) && memo_matches(f, g)) {
+    SiteMemo *g = f != NULL ? gsite_set(f) : NULL;
+    SiteMemo *hit = g != NULL ? gsite_match(f, g) : NULL;
+    if (hit != NULL) {
         site_table_hits++;
         fr_drop(f);
         /* (and the lock's memo: it may only be stale, thread states having been
          * forgotten since, and the global entry is the dearer one to check) */
         if (lc != NULL)
-            memo_remember(lc, Py_NewRef(g->code), g->lasti, Py_XNewRef(g->chain),
-                          Py_NewRef(g->sid));
-        return Py_NewRef(g->sid);
+            memo_remember(lc, Py_NewRef(hit->code), hit->lasti, Py_XNewRef(hit->chain),
+                          Py_NewRef(hit->sid));
+        return Py_NewRef(hit->sid);
     }
     site_walks++;
     PyObject *chain[MEMO_CHAIN];  /* (borrowed: the frames keep them alive) */
@@ -2527,6 +2570,12 @@ static PyObject *
 buffered(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
     return PyLong_FromSsize_t(buffered_total);
+}
+
+static PyObject *
+taken_count(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLongLong(taken_total);
 }
 
 static PyObject *
@@ -6564,6 +6613,7 @@ take_n(PyObject *buf, Py_ssize_t n)
             return NULL;
         }
         buffered_total--;
+        taken_total++;
         PyList_SET_ITEM(list, i, ev);
     }
     sf_epoch++;  /* (at once: no other thread ran since the first pop) */
@@ -6802,6 +6852,8 @@ static PyMethodDef module_methods[] = {
      "define(obj, kind, type_, depth=3, **fields): recorder._core.define, from the caches"},
     {"attach_ref", attach_ref_py, METH_VARARGS,
      "attach_ref(obj, id, definition): the Ref its events name (see Ref)"},
+    {"_gsite_one_set", gsite_one_set_py, METH_O,
+     "_gsite_one_set(flag): (tests) every frame path hashes into one pair of the global site table"},
     {"site_stats", site_stats, METH_NOARGS,
      "site_stats() -> (sites found in a lock's memos, in the table of walks, by a frame walk)"},
     {"define_stats", define_stats, METH_NOARGS,
@@ -6831,6 +6883,7 @@ static PyMethodDef module_methods[] = {
      "configure_buffers(budget, wake_at, buffered, waker, min_thread_cap, high_water, pause_ns, stuck_ns)"},
     {"progress", progress, METH_NOARGS, "progress(): the writer wrote events (it is not stuck)"},
     {"buffered", buffered, METH_NOARGS, "buffered() -> events in all buffers"},
+    {"taken_count", taken_count, METH_NOARGS, "taken_count() -> events the writer took, ever"},
     {"encode_batches", encode_batches, METH_VARARGS,
      "encode_batches(batches, first, written, wsites, ops, out, limit, define, define_site)"
      " -> (batch, index): Sink._drain's loop (see there)"},

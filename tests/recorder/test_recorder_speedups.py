@@ -1756,6 +1756,44 @@ def test_locks_made_per_item_are_sited_from_the_walks_remembered_globally(rec):
     assert all("site" not in e for e in by_workers)  # (no user frame: no site)
 
 
+def _path_a(lock) -> None:
+    with lock:
+        pass
+
+
+def _path_b(lock) -> None:
+    with lock:
+        pass
+
+
+@needs_c
+def test_two_paths_that_hash_alike_keep_their_walks_remembered(rec):
+    """The global table of walks keeps two paths whose frames hash alike (it had one
+    entry a hash: taken in turn, each evicted the other, and every acquire of a lock
+    used once walked the frames; the addresses of code objects decided, so a pool's
+    Future did so in some processes and not in others)."""
+    rec.start(flush_interval=3600)
+    locks = [threading.Lock() for _ in range(202)]  # (one use each: no memo of their own)
+    _core.speedups._gsite_one_set(True)
+    try:
+        for i in (0, 2):  # (a path's first acquires may walk twice)
+            _path_a(locks[i])
+            _path_b(locks[i + 1])
+        _, _, walks0 = _core.speedups.site_stats()
+        for i in range(4, 202, 2):
+            _path_a(locks[i])
+            _path_b(locks[i + 1])
+        _, _, walks1 = _core.speedups.site_stats()
+    finally:
+        _core.speedups._gsite_one_set(False)
+    trace = rec.stop()
+    assert walks1 - walks0 == 0, f"{walks1 - walks0} frame walks for 198 acquires on 2 paths seen before"
+    line_a, line_b = _path_a.__code__.co_firstlineno + 1, _path_b.__code__.co_firstlineno + 1
+    for i, lock in enumerate(locks):
+        (acquire,) = trace.evs(lock._ls_id, op="acquire")
+        assert trace.site(acquire)[:2] == (THIS_FILE, line_b if i % 2 else line_a)
+
+
 def _take(lock) -> None:
     with lock:  # (the only site)
         pass
