@@ -13,13 +13,17 @@ from recorder import _core, _simplequeue
 
 @pytest.fixture
 def blocking(monkeypatch):
-    """An Event set when a traced get goes to block (it found the queue empty): the
-    original get it calls, spied on (C or pure-Python recorder)."""
+    """An Event set when a traced get of thread `.who` (the main thread unless the
+    test says) goes to block (it found the queue empty): the original get it calls,
+    spied on (C or pure-Python recorder).  (Of that thread only: a pool's worker left
+    running by another test, taking its next job, set it too, and the interrupt
+    reached the main thread before the test's own get, outside pytest.raises.)"""
     event = threading.Event()
+    event.who = threading.main_thread()
     orig = _simplequeue._OrigSimpleQueue
 
     def get(self, block=True, timeout=None):
-        if block:
+        if block and threading.current_thread() is event.who:
             event.set()
         return orig.get(self, block, timeout)
 
@@ -44,6 +48,7 @@ def test_get_wait_ended_by_put_from_another_thread(trace, blocking):
         got.append(q.get(timeout=10))
 
     c = threading.Thread(target=consumer, name="consumer")
+    blocking.who = c
     c.start()
     assert blocking.wait(10)
     q.put("x")
