@@ -185,6 +185,38 @@ def shown_argv(raw: str | None, show: bool) -> list[str]:
     return [str(a) for a in argv] if show else redact_argv(argv)
 
 
+def recording_cost(run: dict) -> dict | None:
+    """What recording cost one process, from the latest ``cost`` its trace holds
+    (docs/trace-format.md, `beat`): None for a trace without one."""
+    since, until, cpu = run.get("cost_since"), run.get("cost_until"), run.get("cost_cpu_ns")
+    if since is None or until is None or cpu is None or until < since:
+        return None
+    writer = run.get("cost_writer_ns")
+    return {
+        "since_ns": since, "until_ns": until, "cpu_ns": cpu, "writer_ns": writer,
+        "events": run.get("cost_events"), "bytes": run.get("cost_bytes"),
+        # the writer's share of the process's CPU, and the cores the process used
+        "writer_share": writer / cpu if writer is not None and cpu > 0 else None,
+        "cores": cpu / (until - since) if until > since else None,
+    }
+
+
+def total_cost(procs: list[dict]) -> dict | None:
+    """The processes' recording costs added up (None when no process has one)."""
+    costs = [p["cost"] for p in procs if p.get("cost")]
+    if not costs:
+        return None
+    # (a field some process lacks is the sum over those that have it; None if none does)
+    total: dict = {k: sum(c[k] for c in costs if c[k] is not None)
+                   if any(c[k] is not None for c in costs) else None
+                   for k in ("cpu_ns", "writer_ns", "events", "bytes")}
+    total["processes"] = len(costs)
+    both = [c for c in costs if c["writer_ns"] is not None]
+    cpu = sum(c["cpu_ns"] for c in both)
+    total["writer_share"] = sum(c["writer_ns"] for c in both) / cpu if cpu else None
+    return total
+
+
 def trace_summary(ctx: Context, loaded: loader.Loaded, show_argv: bool = False) -> dict:
     con = ctx.con
     files = ctx.rows("SELECT path, run, part, lines, records, corrupt_lines, end_reason FROM files ORDER BY file_id")
@@ -200,6 +232,7 @@ def trace_summary(ctx: Context, loaded: loader.Loaded, show_argv: bool = False) 
             "end_ts": r["last_ts"], "end_wall": ctx.wall(r["run"], r["last_ts"]),
             "duration_ns": r["duration_ns"], "ended": r["ended"], "end_reason": r["end_reason"],
             "dropped": r["dropped"],
+            "cost": recording_cost(r),
         })
 
     def count(table: str) -> int:
@@ -239,6 +272,7 @@ def trace_summary(ctx: Context, loaded: loader.Loaded, show_argv: bool = False) 
         "events": count("events"),
         "duration_ns": max((p["duration_ns"] or 0 for p in procs), default=0),
         "dropped": dropped,
+        "cost": total_cost(procs),
         "corrupt_lines": count("corrupt_lines"),
         "corrupt": corrupt,
         "unknown_records": count("unknown_records"),

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
 
     T = TypeVar("T")
 
-__all__ = ["start", "stop", "flush", "name", "segment", "trace_files", "is_recording",
+__all__ = ["start", "stop", "flush", "name", "segment", "trace_files", "is_recording", "cost",
            "Recording", "FORMAT", "VERSION", "DEFAULT_OUT_DIR"]
 
 DEFAULT_OUT_DIR = "lockscope-traces"
@@ -300,6 +300,23 @@ def flush() -> None:
     sink = _sink
     if sink is not None and (sink.files or _open(sink)):
         sink.flush()
+
+
+def cost() -> dict | None:
+    """What recording has cost this process so far, or None when it is off.
+
+    The same running totals as the ``cost`` field of the trace's ``beat`` and
+    ``end`` records: ``cpu_ns`` (the whole process's CPU time since recording
+    started at ``since``), ``writer_ns`` (CPU time spent writing the trace),
+    ``events`` (taken from the threads' buffers) and ``bytes`` (written).  For a
+    service to export with its own metrics."""
+    sink = _sink
+    if sink is None or not _core.ON:
+        return None
+    try:
+        return sink.cost()
+    except Exception:  # (never raise into the program for a figure)
+        return None
 
 
 def trace_files() -> list[str]:

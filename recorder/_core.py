@@ -181,11 +181,22 @@ def buffered() -> int:
     return _buffered
 
 
+_taken_total = 0  # events the writer took, ever (pure-Python path)
+
+
+def events_taken() -> int:
+    """How many events the writer has taken out of the buffers, ever."""
+    if speedups is not None:
+        return speedups.taken_count()
+    return _taken_total
+
+
 def taken(n: int) -> None:
     """The writer took ``n`` events out of a buffer (pure-Python path; the C
     accelerator's take() counts them itself).  Re-arms the early wake."""
-    global _buffered, _wake_sent, _limit, _progress
+    global _buffered, _wake_sent, _limit, _progress, _taken_total
     _buffered -= n
+    _taken_total += n
     _wake_sent = False
     _limit = _wake_at if speedups is None else -1
     _progress = mono_ns()

@@ -178,6 +178,12 @@ class Sink:
         self.new_part = False             # after a failed write: definitions must be repeated
         self.gaps: dict[Any, _Gap] = {}   # thread state -> what a pause did not write
         self.last_beat = time.monotonic_ns()
+        # What recording has cost this process so far (the `cost` of beat/end records)
+        self.cost_since = self.last_beat
+        self.cpu0 = time.process_time_ns()
+        self.events0 = _core.events_taken()
+        self.writer_ns = 0                # CPU time spent draining, in whichever thread
+        self.bytes_total = 0              # written to all parts
         self.batch = 0                    # the batch being encoded, and the first
         self.committed = (0, 0)           # (batch, event) not yet safely on disk
         self.parent_run = parent_run
@@ -235,6 +241,7 @@ class Sink:
             os.close(folder)
         self.files.append(path)
         self.part_bytes = len(first) if first else 0
+        self.bytes_total += self.part_bytes
         self.written = _int_set()
         self.written_sites = _int_set()
         self.header_written = bool(first)
@@ -303,9 +310,21 @@ class Sink:
                     pass
             raise
         self.part_bytes += len(data)
+        self.bytes_total += len(data)
+
+    def cost(self) -> dict:
+        """What recording has cost this process since it started (see the ``cost``
+        field of ``beat`` and ``end`` records in docs/trace-format.md)."""
+        return {"since": self.cost_since, "cpu_ns": time.process_time_ns() - self.cpu0,
+                "writer_ns": self.writer_ns, "events": _core.events_taken() - self.events0,
+                "bytes": self.bytes_total}
+
+    def _end_record(self, reason: str) -> bytes:
+        return dumps_plain({"k": "end", "ts": time.monotonic_ns(), "reason": reason,
+                            "cost": self.cost()})
 
     def _rotate(self) -> None:
-        self._write(dumps_plain({"k": "end", "ts": time.monotonic_ns(), "reason": "rotate"}))
+        self._write(self._end_record("rotate"))
         self._close_part()
         self.part += 1
         self._open_part()
@@ -403,11 +422,13 @@ class Sink:
             return
         if not self._io.acquire(True, 5.0):
             return
+        cpu = time.thread_time_ns()
         try:
             self._drain(final)
         except Exception as exc:  # a bug of ours must never reach the program
             self._fail(f"internal error while writing the trace ({exc!r}); recording disabled")
         finally:
+            self.writer_ns += time.thread_time_ns() - cpu
             self._io.release()
 
     def _fail(self, msg: str) -> None:
@@ -490,7 +511,7 @@ class Sink:
                 self._encode_summary(out, now, final)
             if now - self.last_beat >= _BEAT_NS:
                 self.last_beat = now
-                out += b'{"k":"beat","ts":%d}\n' % now
+                out += dumps_plain({"k": "beat", "ts": now, "cost": self.cost()})
             if out:
                 self._write(out)  # (no copy: nothing changes `out` after this)
         except OSError as exc:
@@ -530,8 +551,7 @@ class Sink:
                     self._reset_part()
                 else:
                     if self.fd >= 0:  # (else a rotation failed to open the next part)
-                        self._write(dumps_plain({"k": "end", "ts": time.monotonic_ns(),
-                                                 "reason": "rotate"}))
+                        self._write(self._end_record("rotate"))
                         self._close_part()
                         self.part += 1
                     self._open_part()
@@ -775,8 +795,7 @@ class Sink:
             if not self.failed and not self.paused and self.fd >= 0:
                 if not self.header_written:
                     self._write_header()
-                self._write(dumps_plain({"k": "end", "ts": time.monotonic_ns(),
-                                         "reason": reason}))
+                self._write(self._end_record(reason))
         except OSError as exc:
             if not self.told:
                 _warn(f"cannot finish the trace ({exc})")

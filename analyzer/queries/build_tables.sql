@@ -237,6 +237,10 @@ CREATE OR REPLACE TABLE lock_hists AS
 SELECT file_run AS run, obj, ts, since, hold, wait
 FROM good WHERE k = 'hist' AND obj IS NOT NULL AND ts IS NOT NULL;
 
+CREATE OR REPLACE TEMP MACRO cost_field(c, f) AS
+    CASE WHEN json_type(c, '$.' || f) IN ('UBIGINT', 'BIGINT') AND TRY_CAST(json_extract(c, '$.' || f) AS BIGINT) >= 0
+         THEN TRY_CAST(json_extract(c, '$.' || f) AS BIGINT) END;
+
 CREATE OR REPLACE TABLE runs AS
 WITH h AS (
     SELECT file_run AS run,
@@ -265,11 +269,22 @@ WITH h AS (
     SELECT run, arg_max(reason, part) AS last_reason FROM ends GROUP BY run
 ), drops AS (
     SELECT run, least(sum(count), 4611686018427387904) AS dropped FROM dropped GROUP BY run
+), cost AS (
+    -- the running totals of the latest `beat`/`end` that has them (a field that is
+    -- no non-negative integer is NULL)
+    SELECT run, until, cost_field(c, 'since') AS since, cost_field(c, 'cpu_ns') AS cpu_ns,
+           cost_field(c, 'writer_ns') AS writer_ns, cost_field(c, 'events') AS events,
+           cost_field(c, 'bytes') AS bytes
+    FROM (SELECT file_run AS run, max(ts) AS until, arg_max(cost, ts) AS c FROM good
+          WHERE k IN ('beat', 'end') AND cost IS NOT NULL AND ts IS NOT NULL GROUP BY file_run)
 )
 SELECT h.*, span.first_ts, span.last_ts, coalesce(span.last_ts - span.first_ts, 0) AS duration_ns,
        coalesce(fin.last_reason IN ('stop', 'exit'), false) AS ended,
-       fin.last_reason AS end_reason, coalesce(drops.dropped, 0)::BIGINT AS dropped
+       fin.last_reason AS end_reason, coalesce(drops.dropped, 0)::BIGINT AS dropped,
+       cost.since AS cost_since, cost.until AS cost_until, cost.cpu_ns AS cost_cpu_ns,
+       cost.writer_ns AS cost_writer_ns, cost.events AS cost_events, cost.bytes AS cost_bytes
 FROM h LEFT JOIN span USING (run) LEFT JOIN fin USING (run) LEFT JOIN drops USING (run)
+LEFT JOIN cost USING (run)
 ORDER BY run;
 
 CREATE OR REPLACE TABLE files AS

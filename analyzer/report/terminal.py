@@ -26,6 +26,7 @@ from .. import refs
 from ..durations import fmt_ns
 from ..fold import also_line, main_findings
 from . import lock_rows
+from .cost import cost_sentence
 from .html.format import LockNames
 from .visible import visible, visible_lines
 
@@ -67,6 +68,9 @@ def trace_header(doc: dict, width: int = 80) -> Text:
         first = t["corrupt"][0]
         text.append(f"\n{t['corrupt_lines']} corrupt line(s) skipped", style="yellow")
         text.append(visible(f" (first: {first['file']}:{first['line']}: {first['reason']})"))
+    cost = cost_sentence(t.get("cost"))
+    if cost:
+        text.append(f"\nrecording cost: {cost}", style="dim")
     if t["dropped"]:
         text.append(f"\n{t['dropped']} events dropped by the recorder", style="yellow")
     if t["incomplete_runs"]:

@@ -197,7 +197,8 @@ lockscope_fail_on = never
     records = [json.loads(line) for line in traces[0].read_text().splitlines()]
     segments = {r["name"] for r in records if r["k"] == "segment" and r["kind"] == "test"}
     assert segments == {"test_bank.py::test_deposit", "test_bank.py::test_report"}
-    assert records[-1] == {"k": "end", "ts": records[-1]["ts"], "reason": "stop"}
+    assert records[-1] == {"k": "end", "ts": records[-1]["ts"], "reason": "stop",
+                           "cost": records[-1]["cost"]}
     assert (pytester.path / "out" / "findings.json").exists()
 
     # the command line wins over the ini file

@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 from ... import refs
 from ...fold import also_line, folded_under, main_findings
 from .. import lock_rows
+from ..cost import cost_sentence
 from . import charts, data
 from . import findings as hf
 from . import format as fmt
@@ -189,6 +190,10 @@ class _Report:
             ("Dropped events", fmt.count(dropped), "bad" if dropped else ""),
             ("Corrupt lines", fmt.count(corrupt), "warn" if corrupt else ""),
         ]
+        cost = cost_sentence(t.get("cost"))
+        share = (t.get("cost") or {}).get("writer_share") if cost else None
+        if isinstance(share, (int, float)) and not isinstance(share, bool):
+            stats.append(("Recorder's writer CPU", f"{100 * share:.2g} %", ""))
         cards = join(h('<div class="stat {}"><div class="k">{}</div><div class="v">{}</div></div>', cls, k, v)
                      for k, v, cls in stats)
         programs = []
@@ -207,10 +212,11 @@ class _Report:
                  '<div class="card"><div><b>Program{}</b><ul class="plain">{}</ul></div>'
                  '<div class="muted">Time span: {}</div></div>'
                  '<h4>Findings by severity</h4><div class="sevbar">{}</div>{}'
-                 '<h4>Trace</h4><div class="grid-cards">{}</div>{}</section>',
+                 '<h4>Trace</h4><div class="grid-cards">{}</div>{}{}</section>',
                  "s" if len(procs) > 1 else "", join(programs), span, pills,
                  h('<p class="muted">{} known finding(s) suppressed by the baseline.</p>', suppressed)
-                 if suppressed else "", cards, self.warnings())
+                 if suppressed else "", cards,
+                 h('<p class="muted">Recording cost: {}.</p>', cost) if cost else "", self.warnings())
 
     def warnings(self) -> Safe:
         t = self.trace
