@@ -15,6 +15,9 @@ the two alternates from round to round, and the figures are medians:
 * events/s and bytes/s: ``ev`` records and trace bytes per second of the traced
   program's wall time; ``dropped``: events counted in ``dropped`` records, as a
   share of all events;
+* ``writer``: the recorder's own account of its writer's CPU time (the ``cost`` of
+  the trace's ``end`` record) as a share of the traced process's CPU: the rest of
+  the difference is spent in the program's threads;
 * ``rss``: the process's peak resident memory (``ru_maxrss``), bare -> traced,
   medians.
 
@@ -288,7 +291,7 @@ def child_main(name: str, sizes: dict) -> None:
 # ------------------------------------------------------------------ parent
 
 def _trace_counts(folder: str) -> dict:
-    events = dropped = nbytes = records = 0
+    events = dropped = nbytes = records = writer_ns = cost_cpu_ns = 0
     for path in Path(folder).glob("*.jsonl"):
         nbytes += path.stat().st_size
         with open(path, "rb") as fh:
@@ -298,7 +301,11 @@ def _trace_counts(folder: str) -> dict:
                     events += 1
                 elif line.startswith(b'{"k":"dropped"'):
                     dropped += json.loads(line)["count"]
-    return {"events": events, "dropped": dropped, "bytes": nbytes, "records": records}
+                elif line.startswith(b'{"k":"end"') and b'"reason":"rotate"' not in line:
+                    cost = json.loads(line).get("cost") or {}  # (the recorder's own account)
+                    writer_ns, cost_cpu_ns = cost.get("writer_ns", 0), cost.get("cpu_ns", 0)
+    return {"events": events, "dropped": dropped, "bytes": nbytes, "records": records,
+            "writer_ns": writer_ns, "cost_cpu_ns": cost_cpu_ns}
 
 
 MODE = "full"  # the recording mode of the traced rounds (--mode)
@@ -413,6 +420,10 @@ def measure(name: str, sizes: dict, rounds: int, timeout: float) -> dict:
         "bytes_per_event": med([t["bytes"] / max(1, t["events"]) for t in traced]),
         "dropped": dropped,
         "dropped_pct": 100 * dropped / max(1, events + dropped),
+        # the trace's own account (`cost` of its end record): the writer's CPU time,
+        # as a share of the traced process's CPU (rusage)
+        "writer_s": med([t["writer_ns"] / 1e9 for t in traced]),
+        "writer_share": med([t["writer_ns"] / 1e9 / max(t["cpu"], 1e-6) for t in traced]),
         **serve,
     }
 
@@ -466,6 +477,7 @@ def _fmt(r: dict) -> str:
             f"  {r['events_per_s'] / 1e3:8.0f} k ev/s {r['bytes_per_s'] / 1e6:7.1f} MB/s"
             f"  {r['bytes_per_event']:5.1f} B/ev"
             f"  dropped {r['dropped']:.0f} ({r['dropped_pct']:.1f} %)"
+            f"  writer {100 * r['writer_share']:4.1f} %"
             f"  rss {r['bare_rss_mb']:4.0f} -> {r['traced_rss_mb']:4.0f} MB")
 
 

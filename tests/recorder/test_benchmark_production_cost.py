@@ -14,7 +14,7 @@ WORKLOADS = ["queue", "executor", "logging", "primitives", "busy128", "keyed", "
 KEYS = {"workload", "mode", "sizes", "rounds", "bare_cpu_s", "traced_cpu_s", "cpu_ratio",
         "bare_work_cpu_s", "traced_work_cpu_s", "work_ratio", "traced_wall_s", "events",
         "events_per_s", "bytes", "bytes_per_s", "bytes_per_event", "dropped", "dropped_pct",
-        "bare_rss_mb", "traced_rss_mb"}
+        "bare_rss_mb", "traced_rss_mb", "writer_s", "writer_share"}
 
 
 def test_quick_run_reports_every_workload():
@@ -30,6 +30,8 @@ def test_quick_run_reports_every_workload():
         assert r["bare_cpu_s"] > 0 and r["traced_cpu_s"] > 0
         assert r["bare_rss_mb"] > 1 and r["traced_rss_mb"] > 1
         assert 0 <= r["dropped_pct"] <= 100
+        # (the trace's own account of its writer: part of the process's CPU)
+        assert 0 < r["writer_s"] < r["traced_cpu_s"] and 0 < r["writer_share"] < 1, r
         if r["workload"] == "startup":  # (imports threading and exits: a header, no event)
             assert r["events"] == 0 and r["bytes"] > 0, r
             continue
