@@ -81,15 +81,6 @@ sem_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *k
         PyErr_SetString(PyExc_ValueError, "can't specify timeout for non-blocking acquire");
         return NULL;
     }
-    int ok = sem_try(self, Py_False, NULL);
-    if (ok < 0)
-        return NULL;
-    if (ok) {
-        if (core_dict != NULL && recording_on() ? sem_emit(s_acquire, self, 1) < 0
-                : PyErr_Occurred() && swallow() < 0)
-            return NULL;
-        Py_RETURN_TRUE;
-    }
     int is_try = !block;
     if (!is_try && timeout != Py_None) {
         PyObject *zero = PyLong_FromLong(0);
@@ -98,11 +89,14 @@ sem_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *k
         if (is_try < 0)
             return NULL;
     }
-    if (is_try) {
-        /* A zero timeout is a try (ThreadPoolExecutor.submit does it every time). */
-        ok = block ? sem_try(self, Py_True, timeout) : 0;
-        if (ok < 0)
-            return NULL;
+    /* A try (non-blocking, or a timeout of zero or less: ThreadPoolExecutor.submit
+     * does one every time) calls the original once, as the program does; a
+     * blocking acquire first tries without blocking, so that one that gets the
+     * semaphore at once is no wait. */
+    int ok = is_try && block ? sem_try(self, Py_True, timeout) : sem_try(self, Py_False, NULL);
+    if (ok < 0)
+        return NULL;
+    if (ok || is_try) {
         if (core_dict != NULL && recording_on() ? sem_emit(ok ? s_acquire : op_try_fail, self, 1) < 0
                 : PyErr_Occurred() && swallow() < 0)
             return NULL;

@@ -662,16 +662,17 @@ class _SemaphoreMixin:
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         if not blocking and timeout is not None:
             raise ValueError("can't specify timeout for non-blocking acquire")
-        if _orig_sem_acquire(self, False):
-            if _core.ON:
-                _emit_here("acquire", self, 2)
-            return True
         if not blocking or timeout is not None and timeout <= 0:
-            # A zero timeout is a try (ThreadPoolExecutor.submit does it every time).
-            ok = _orig_sem_acquire(self, True, timeout) if blocking else False
+            # A try (ThreadPoolExecutor.submit does one every time): the original
+            # once, as the program calls it.
+            ok = _orig_sem_acquire(self, blocking, timeout) if blocking else _orig_sem_acquire(self, False)
             if _core.ON:
                 _emit_here("acquire" if ok else "try-fail", self, 2)
             return ok
+        if _orig_sem_acquire(self, False):  # (one that gets it at once is no wait)
+            if _core.ON:
+                _emit_here("acquire", self, 2)
+            return True
         return self._ls_acquire_waiting(timeout)
 
     __enter__ = acquire

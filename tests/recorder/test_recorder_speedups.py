@@ -2046,6 +2046,36 @@ def test_semaphore_events_and_sites(rec, kind):
     assert all("site" not in e for e in evs if e["op"] == "release")
 
 
+def test_a_semaphore_try_calls_the_original_acquire_once(rec):
+    """A try (timeout 0 or less, or not blocking) runs the original acquire once, as
+    the program does: a try with timeout 0 that failed ran it twice (first without
+    blocking, then as called), one more `with self._cond` for each of
+    ThreadPoolExecutor.submit's tries on its idle semaphore; C and pure Python."""
+    from recorder import _threading
+
+    original = _threading._orig_sem_acquire.__code__
+    rec.start()
+    sem = recorder.name(threading.Semaphore(0), "sem")
+    runs = []
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code is original:
+            runs.append(frame.f_locals.get("timeout"))
+
+    sys.setprofile(profile)
+    try:
+        got = [sem.acquire(timeout=0), sem.acquire(blocking=False), sem.acquire(True, -1)]
+        sem.release(2)
+        got += [sem.acquire(timeout=0), sem.acquire(blocking=False)]
+    finally:
+        sys.setprofile(None)
+    trace = rec.stop()
+    assert got == [False, False, False, True, True]
+    assert runs == [0, None, -1, 0, None]
+    assert [e["op"] for e in trace.evs(trace.one("lock", "sem")["id"])] == [
+        "try-fail", "try-fail", "try-fail", "release", "release", "acquire", "acquire"]
+
+
 @needs_c
 @pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
 def test_semaphore_acquire_and_release_run_no_python_code_of_the_recorder(rec):
