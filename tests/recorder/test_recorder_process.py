@@ -156,6 +156,13 @@ def test_forked_child_writes_its_own_file(tmp_path):
     assert len(child.evs(child.one("lock", "before-fork")["id"], op="acquire")) == 1
     assert child.thread("child-thread")["parent"] is not None
     assert child.evs(child.thread("child-thread")["id"], op="join")
+    # each process's own account of what recording cost it: its events only (none of
+    # the parent's, counted before the fork or dropped from the child's buffers)
+    for t in runs:
+        taken = [r for r in t.records if r["k"] in ("ev", "name")]  # (a rename is an event too)
+        assert t.records[-1]["cost"]["events"] == len(taken)
+    assert child.records[-1]["cost"]["since"] > parent.records[-1]["cost"]["since"]
+    assert 0 < child.records[-1]["cost"]["cpu_ns"] < parent.records[-1]["cost"]["cpu_ns"] + 10**9
 
 
 def test_import_recorder_without_analyzer_dependencies(tmp_path):
