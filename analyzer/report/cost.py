@@ -42,3 +42,11 @@ def cost_sentence(cost: Any) -> str | None:
     if _number(cost.get("bytes")):
         rest.append(f"{fmt_bytes(cost['bytes'])} written")
     return text + ("; " + ", ".join(rest) if rest else "")
+
+
+def writer_share_text(cost: Any) -> str:
+    """A process's writer CPU as '2.5 % (2.03 ms)', or '–' when its trace does not say."""
+    if not isinstance(cost, dict) or not _number(cost.get("writer_ns")) or not _number(cost.get("cpu_ns")):
+        return "–"
+    share = f"{100 * cost['writer_ns'] / cost['cpu_ns']:.2g} %" if cost["cpu_ns"] else "–"
+    return f"{share} ({fmt_ns(cost['writer_ns'])})"

@@ -101,6 +101,8 @@ def test_a_recorded_run_reports_its_cost_everywhere(record, tmp_path):
     assert 0 < cost["writer_ns"] < cost["cpu_ns"]
     page = html.render(doc)
     assert "Recorder&#x27;s writer CPU" in page and "Recording cost: the recorder&#x27;s writer used" in page
+    share = f"{100 * cost['writer_ns'] / cost['cpu_ns']:.2g} %"
+    assert "<th class=\"num\">writer CPU</th>" in page and f"<td class=\"num\">{share} (" in page
 
     # an edited findings JSON whose cost is not an object still renders
     doc["trace"]["cost"] = ["not", "a", "cost"]

@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 from ... import refs
 from ...fold import also_line, folded_under, main_findings
 from .. import lock_rows
-from ..cost import cost_sentence
+from ..cost import cost_sentence, writer_share_text
 from . import charts, data
 from . import findings as hf
 from . import format as fmt
@@ -698,13 +698,15 @@ class _Report:
     def trace_section(self) -> Safe:
         procs = self.trace.get("processes") or []
         prow = join(h("<tr><td><code>{}</code></td><td class=\"num\">{}</td><td>{}</td><td><code>{}</code></td>"
-                      "<td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+                      "<td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td>"
+                      "<td class=\"num\">{}</td></tr>",
                       refs.program(p.get("argv")) or "?", p.get("pid"), p.get("host"),
                       shlex.join(str(a) for a in p.get("argv") or []), p.get("runtime"),
                       fmt.wall(p.get("start_wall")), fmt.duration(p.get("duration_ns")),
                       (p.get("end_reason") or "—") if p.get("ended") else h(
                           '<b style="color:#d93025">no end record (killed or hung)</b>'),
-                      fmt.count(p.get("dropped") or 0)) for p in procs[:500])
+                      fmt.count(p.get("dropped") or 0), writer_share_text(p.get("cost")))
+                    for p in procs[:500])
         files = self.trace.get("files") or []
         frow = join(h("<tr><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
                       "<td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
@@ -715,7 +717,8 @@ class _Report:
         opt_text = ", ".join(f"{k} = {v}" for k, v in opts.items())
         return h('<section id="trace"><h2>Trace files</h2><h4>Processes</h4><div class="scroll"><table class="grid">'
                  '<thead><tr><th>program</th><th class="num">pid</th><th>host</th><th>command</th><th>runtime</th>'
-                 '<th>started</th><th class="num">duration</th><th>ended</th><th class="num">dropped</th></tr>'
+                 '<th>started</th><th class="num">duration</th><th>ended</th><th class="num">dropped</th>'
+                 '<th class="num">writer CPU</th></tr>'
                  '</thead><tbody>{}</tbody></table></div><h4>Files</h4><div class="scroll"><table class="grid">'
                  '<thead><tr><th>path</th><th class="num">part</th><th class="num">lines</th>'
                  '<th class="num">records</th><th class="num">corrupt</th><th>end</th></tr></thead>'
