@@ -10,6 +10,7 @@ import threading
 import time
 
 import recorder
+from recorder import _core
 
 _sink = importlib.import_module("recorder._sink")  # (recorder._sink is the current sink)
 
@@ -107,3 +108,22 @@ def test_recorder_cost_is_none_while_off(rec):
     assert set(cost) == {"since", "cpu_ns", "writer_ns", "events", "bytes"}
     rec.stop()
     assert recorder.cost() is None
+
+
+def test_a_summary_trace_says_what_it_cost_too(rec):
+    """Summary mode: the same account; its events are those the filter on the hot
+    path let through to the buffers (each lock's first dependency, not every
+    operation; the thread lifecycle it held back and wrote later is not among them)."""
+    rec.start(mode="summary")
+    _busy_threads([threading.Lock(), threading.Lock()], 300)
+    trace = rec.stop()
+    cost = trace.records[-1]["cost"]
+    assert 0 < cost["writer_ns"] < cost["cpu_ns"]
+    if _core.speedups is not None:  # (in pure Python every event reaches the writer's filter)
+        assert 0 < cost["events"] < 3 * 300 * 4 // 10
+    else:
+        assert cost["events"] >= 3 * 300 * 4
+    size = os.path.getsize(trace.paths[0])
+    with open(trace.paths[0], "rb") as f:
+        last = f.read().splitlines(keepends=True)[-1]
+    assert cost["bytes"] == size - len(last)
