@@ -48,6 +48,8 @@ _EV_TASK_NOSITE = b'{"k":"ev","ts":%d,"th":%d,"task":%d,"obj":%d,"op":"%s"}\n'
 
 _BYTES_PER_EVENT = 100   # what a flush may need on disk, per event (a generous guess)
 _BEAT_NS = 1_000_000_000  # at most one ``beat`` record a second
+# The CPU clock of the calling thread (not on every Unix: then drains count as 0)
+_thread_cpu_ns = getattr(time, "thread_time_ns", None) or (lambda: 0)
 _MAX_GAPS = 10_000        # threads whose lost events are counted one by one
 
 
@@ -422,13 +424,13 @@ class Sink:
             return
         if not self._io.acquire(True, 5.0):
             return
-        cpu = time.thread_time_ns()
+        cpu = _thread_cpu_ns()
         try:
             self._drain(final)
         except Exception as exc:  # a bug of ours must never reach the program
             self._fail(f"internal error while writing the trace ({exc!r}); recording disabled")
         finally:
-            self.writer_ns += time.thread_time_ns() - cpu
+            self.writer_ns += _thread_cpu_ns() - cpu
             self._io.release()
 
     def _fail(self, msg: str) -> None:
