@@ -890,7 +890,7 @@ site_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
     return Py_BuildValue("KKK", site_memo_hits, site_table_hits, site_walks);
 }
 
-static int gsite_one_set;
+static int gsite_one_set = 0;  /* (tests: every path hashes alike; see gsite_set) */
 
 static PyObject *
 gsite_one_set_py(PyObject *mod, PyObject *flag)
@@ -918,8 +918,6 @@ frame_hash(Frame f)
     uintptr_t p = (uintptr_t)fr_code(f);
     return (p >> 4) ^ (p >> 14) ^ ((uintptr_t)(unsigned)fr_lasti(f) * 40503u);
 }
-
-static int gsite_one_set = 0;  /* (tests: every path hashes alike; see _gsite_one_set) */
 
 /* The pair of entries for frame `f` (and its caller). */
 static SiteMemo *

@@ -665,7 +665,7 @@ class _SemaphoreMixin:
         if not blocking or timeout is not None and timeout <= 0:
             # A try (ThreadPoolExecutor.submit does one every time): the original
             # once, as the program calls it.
-            ok = _orig_sem_acquire(self, blocking, timeout) if blocking else _orig_sem_acquire(self, False)
+            ok = _orig_sem_acquire(self, blocking, timeout)
             if _core.ON:
                 _emit_here("acquire" if ok else "try-fail", self, 2)
             return ok

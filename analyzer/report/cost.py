@@ -19,6 +19,11 @@ def _number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0
 
 
+def percent(ratio: float) -> str:
+    """A share as '2.5 %' (two significant digits)."""
+    return f"{100 * ratio:.2g} %"
+
+
 def cost_sentence(cost: Any) -> str | None:
     """'the recorder's writer used 1.95 ms of CPU, 3.1 % of the process's 63.3 ms;
     4,028 events, 342 kB written', from a trace summary's `cost` (None when the
@@ -32,7 +37,7 @@ def cost_sentence(cost: Any) -> str | None:
         ratio = cost.get("writer_share")  # (over the processes that say both)
         if not _number(ratio):
             ratio = writer / cpu if cpu else None
-        share = f"{100 * ratio:.2g} %" if ratio is not None else "all"
+        share = percent(ratio) if ratio is not None else "all"
         text = f"the recorder's writer used {fmt_ns(writer)} of CPU, {share} of {whose} {fmt_ns(cpu)}"
     else:
         text = f"{whose} CPU while recording: {fmt_ns(cpu)}"
@@ -48,5 +53,5 @@ def writer_share_text(cost: Any) -> str:
     """A process's writer CPU as '2.5 % (2.03 ms)', or '–' when its trace does not say."""
     if not isinstance(cost, dict) or not _number(cost.get("writer_ns")) or not _number(cost.get("cpu_ns")):
         return "–"
-    share = f"{100 * cost['writer_ns'] / cost['cpu_ns']:.2g} %" if cost["cpu_ns"] else "–"
+    share = percent(cost["writer_ns"] / cost["cpu_ns"]) if cost["cpu_ns"] else "–"
     return f"{share} ({fmt_ns(cost['writer_ns'])})"

@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 from ... import refs
 from ...fold import also_line, folded_under, main_findings
 from .. import lock_rows
-from ..cost import cost_sentence, writer_share_text
+from ..cost import cost_sentence, percent, writer_share_text
 from . import charts, data
 from . import findings as hf
 from . import format as fmt
@@ -193,7 +193,7 @@ class _Report:
         cost = cost_sentence(t.get("cost"))
         share = (t.get("cost") or {}).get("writer_share") if cost else None
         if isinstance(share, (int, float)) and not isinstance(share, bool):
-            stats.append(("Recorder's writer CPU", f"{100 * share:.2g} %", ""))
+            stats.append(("Recorder's writer CPU", percent(share), ""))
         cards = join(h('<div class="stat {}"><div class="k">{}</div><div class="v">{}</div></div>', cls, k, v)
                      for k, v, cls in stats)
         programs = []
