@@ -105,7 +105,7 @@ def test_terminal_shows_folded_findings_as_one_line_under_the_main_one(sample_re
     text = _terminal(sample_report(BY_ID["event_under_lock_async-bug"]))
     also = [ln for ln in text.splitlines() if "also:" in ln]
     assert len(also) == 1
-    assert also[0].strip(" │") == ("also: 'state' held across an await (F2 held-across-await); 'state' held 502 ms "
+    assert also[0].strip(" │") == ("also: 'state' held across an await (F2 held-across-await); 'state' held 501 ms "
                                    "(F3 long-hold); 'state' contended 1 time, 491 ms waited in all (F4 hot-lock)")
     assert "F2 warning" not in text and "F3 warning" not in text  # no panel of their own
     assert "1 finding(s): 1 critical (and 3 folded under them)" in text
