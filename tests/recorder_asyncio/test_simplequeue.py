@@ -106,20 +106,39 @@ def test_get_interrupted_by_an_exception_ends_its_wait_as_an_error(trace, blocki
     """A signal handler's exception (KeyboardInterrupt here) ends the blocked get: the
     wait ends with outcome error and the exception reaches the program."""
     import signal
+    import time
 
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_kill"):
         pytest.skip("needs the main thread and pthread_kill")
     q = queue.SimpleQueue()
     main = threading.main_thread().ident
+    # A signal that comes after the get let go of the GIL but before it blocks is
+    # handled only when the wait ends (CPython), outside pytest.raises: so it is sent
+    # until its handler ran, which raises once.
+    raised, stop = [], threading.Event()
+
+    def once(signum, frame):
+        if not raised:
+            raised.append(signum)
+            raise KeyboardInterrupt
 
     def interrupt():  # (a real signal: it wakes the blocked lock wait)
-        blocking.wait(10)
-        signal.pthread_kill(main, signal.SIGINT)
+        if not blocking.wait(10):
+            return
+        while not raised and not stop.is_set():
+            signal.pthread_kill(main, signal.SIGINT)
+            stop.wait(0.05)
 
+    previous = signal.signal(signal.SIGINT, once)
     t = threading.Thread(target=interrupt)
-    t.start()
-    with pytest.raises(KeyboardInterrupt):
-        q.get(timeout=10)
-    t.join(10)
+    try:
+        t.start()
+        with pytest.raises(KeyboardInterrupt):
+            q.get(timeout=30)
+    finally:
+        stop.set()
+        t.join(10)
+        time.sleep(0.05)  # (a signal sent meanwhile is handled by `once`)
+        signal.signal(signal.SIGINT, previous)
     evs = [(e["op"], e.get("outcome")) for e in trace.events(obj=q._ls_id)]
     assert evs == [("wait-begin", None), ("wait-end", "error")]
