@@ -144,6 +144,8 @@ typedef struct {
     PyObject *holder;   /* the key of the actor that took it last (compared only) */
     uint64_t holder_serial;
     int mutex;          /* -1: not known yet */
+    int deps;           /* its acquires are counted as dependencies here (sf_counts);
+                         * -1: not known yet */
     int open_waits;     /* (a resource) waits begun on it and not ended */
     int held_waits;     /* of which begun holding a lock (the Summary writes those) */
     SfActor *waiters;   /* (a resource) actors whose open wait on it is listed */
@@ -216,7 +218,7 @@ static PyObject *sf_counted;      /* SUMMARY_COUNTED: the extra of a re-sent acq
 static PyObject *sf_op_pass, *sf_op_suspend, *sf_op_resume, *sf_op_end, *sf_op_wait;
 static PyObject *sf_op_start, *sf_op_join, *sf_op_name, *sf_op_seg_begin, *sf_op_seg_end;
 static PyObject *sf_op_resync, *sf_op_dropped, *sf_op_timeout, *sf_op_cancel, *sf_op_try_fail;
-static PyObject *sf_s_semaphore;
+static PyObject *sf_s_semaphore, *sf_s_aio_lock;
 
 static SfDep sf_deps[SF_DEP_SLOTS];
 static int sf_ndeps = 0;
@@ -669,6 +671,7 @@ sf_lock(PyObject *obj, int make)
     memset(l, 0, sizeof(*l));
     l->obj = Py_NewRef(obj);
     l->mutex = -1;
+    l->deps = -1;
     l->own = -1;
     sf_used_mark(&sf_lock_used, i);
     sf_nlocks++;
@@ -676,6 +679,7 @@ sf_lock(PyObject *obj, int make)
 }
 
 static inline int sf_countable(PyObject *obj);
+static int sf_counts(PyObject *obj, SfLock *l);
 
 /* The filter's generation: its classes as of now (see Ref's sf_* fields). */
 static uint32_t sf_gen = 1;
@@ -1289,6 +1293,31 @@ sf_is_mutex(PyObject *obj, SfLock *l)
     return mutex;
 }
 
+/* Whether the acquires of `obj` are counted here as dependencies, as a traced
+ * threading.Lock/RLock's are (sf_countable): those, and an asyncio.Lock's (its
+ * definition's type), a mutex whose events come from its Python methods.
+ * Remembered in its slot `l` (may be NULL). */
+static int
+sf_counts(PyObject *obj, SfLock *l)
+{
+    if (sf_countable(obj))
+        return 1;
+    if (l != NULL && l->deps >= 0)
+        return l->deps;
+    int counts = 0;
+    PyObject *d = sf_plain_attr(obj, sf_s_ls_def);
+    if (d != NULL && PyDict_CheckExact(d)) {
+        PyObject *type = PyDict_GetItemWithError(d, sf_s_type);  /* borrowed */
+        counts = type != NULL && PyUnicode_CheckExact(type)
+            && PyUnicode_Compare(type, sf_s_aio_lock) == 0;
+    }
+    Py_XDECREF(d);
+    PyErr_Clear();
+    if (l != NULL)
+        l->deps = counts;
+    return counts;
+}
+
 /* A release by an actor of a lock it does not hold (as far as this filter knows):
  * a lock handed off, released by another actor than the one that took it last.
  * That actor's hold of it ends here.  Returns 1 when that hold was counted here
@@ -1710,7 +1739,7 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
             while (pl != NULL && pl->npermits > 0)
                 if (sf_permit_spill(pl, 0) < 0)
                     return -1;
-            if (!full && !a->tainted && a->lw_obj == NULL && sf_countable(obj) && site_obj != NULL
+            if (!full && !a->tainted && a->lw_obj == NULL && sf_counts(obj, pl) && site_obj != NULL
                     && (ts != 0 || (ts = now_ll()) != 0)) {
                 /* held back: most lock waits end within the threshold */
                 a->waiting = NULL;
@@ -1830,6 +1859,8 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
             pl->py_permits++;
         return waited ? sf_resend(a, buf) : 0;
     }
+    if (!countable)
+        countable = sf_counts(obj, pl);
     SfDep *d = NULL;
     uint64_t h = 0;
     if (!a->tainted && !full && !waited && countable) {
@@ -2377,6 +2408,7 @@ sf_init(void)
         || !(sf_op_seg_end = intern("segment-end")) || !(sf_op_resync = intern("resync"))
         || !(sf_op_dropped = intern("dropped")) || !(sf_op_timeout = intern("timeout"))
         || !(sf_op_cancel = intern("cancel")) || !(sf_op_try_fail = intern("try-fail")) || !(sf_s_semaphore = intern("Semaphore"))
+        || !(sf_s_aio_lock = intern("asyncio.Lock"))
         || !(sf_op_signal = intern("signal")) || !(sf_op_wait_begin = intern("wait-begin"))
         || !(sf_op_wait_end = intern("wait-end")) || !(sf_s_sig = intern("sig"))
         || !(sf_s_submit = intern("submit")) || !(sf_s_ls_def = intern("_ls_def"))

@@ -1090,3 +1090,93 @@ def test_what_orders_threads_is_written_for_64_resources_of_a_class(rec, monkeyp
     passes = [e for e in trace.evs(th=main, op="pass") if e["obj"] in per_item]
     assert len(signals) == _summary.INSTANCES_PER_CLASS
     assert {e["obj"] for e in passes} == {e["obj"] for e in signals}
+
+
+# ---- asyncio locks: counted on the hot path as threading locks are
+
+def _tasks_nesting(n_tasks: int, n: int) -> None:
+    """``n_tasks`` tasks, each taking asyncio locks outer -> inner ``n`` times
+    (neither waits: no await in between suspends)."""
+    import asyncio
+
+    async def main() -> None:
+        outer = recorder.name(asyncio.Lock(), "outer")
+        inner = recorder.name(asyncio.Lock(), "inner")
+
+        async def one() -> None:
+            for _ in range(n):
+                async with outer:
+                    async with inner:
+                        pass
+
+        await asyncio.gather(*(one() for _ in range(n_tasks)))
+
+    asyncio.run(main())
+
+
+def test_asyncio_lock_repeats_are_counted_on_the_hot_path(rec, monkeypatch):
+    """An asyncio.Lock's acquires and releases are counted by the hot path's filter
+    as a threading.Lock's are: a server taking one per request sent every one to
+    the Summary, and its summary recording cost three times what full mode did."""
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    taken = _count_taken(monkeypatch)
+    _tasks_nesting(6, 500)
+    trace = rec.stop()
+    io, ii = trace.one("lock", "outer")["id"], trace.one("lock", "inner")["id"]
+    (dep_o,) = _deps(trace, io)
+    (dep_i,) = _deps(trace, ii)
+    assert dep_o["n"] == dep_i["n"] == 3000
+    assert dep_o["held"] == [] and [h["obj"] for h in dep_i["held"]] == [io]
+    assert len(dep_o["actors"]) == len(dep_i["actors"]) == _summary.ACTORS_PER_DEP
+    hists = _hists(trace)
+    assert hists[io]["hold"]["n"] == hists[ii]["hold"]["n"] == 3000
+    # each task's first occurrence of each dependency, for the first 4 tasks
+    acquires = [e for e in trace.evs(obj=ii) if e["op"] == "acquire"]
+    assert len(acquires) == _summary.ACTORS_PER_DEP
+    if recorder._core.speedups is not None:  # (in pure Python the writer filters)
+        assert taken[0] < 200, taken[0]
+
+
+def _contended_aio(rounds: int, after_first=None) -> None:
+    """A task holds an asyncio.Lock across an await while another waits for it,
+    ``rounds`` times: short waits.  ``after_first()`` is called after the first."""
+    import asyncio
+
+    async def main() -> None:
+        lock = recorder.name(asyncio.Lock(), "contended")
+
+        async def hold() -> None:
+            async with lock:
+                await asyncio.sleep(0.001)
+
+        async def take() -> None:
+            async with lock:
+                pass
+
+        for k in range(rounds):
+            await asyncio.gather(hold(), take())
+            if k == 0 and after_first is not None:
+                after_first()
+
+    asyncio.run(main())
+
+
+@needs_filter
+def test_short_asyncio_lock_waits_are_counted_on_the_hot_path(rec, monkeypatch):
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    waits = []
+
+    def count_from_now() -> None:
+        # (the first wait binds the lock to its loop, which may take a traced
+        # threading lock: something else of the waiting task, so that wait goes
+        # to the Summary)
+        recorder.flush()
+        waits.append(_count_reaching(monkeypatch, "wait"))
+
+    _contended_aio(21, count_from_now)
+    trace = rec.stop()
+    assert waits[0][0] == 0
+    il = trace.one("lock", "contended")["id"]
+    assert _hists(trace)[il]["wait"]["n"] == 21
+    assert _hists(trace)[il]["hold"]["n"] == 42
+    assert [e["op"] for e in trace.evs(obj=il)].count("wait") == 0
