@@ -140,7 +140,8 @@ def _c_fast_path() -> Any:
     try:
         current = getattr(tasks, "_current_tasks", None)
         sp.configure_aio(current if isinstance(current, dict) else None, _get_running_loop,
-                         _aio_tasks._c_current_task, _rec_of, _site_by_lasti, _site_from)
+                         _aio_tasks._c_current_task, _rec_of, _site_by_lasti, _site_from,
+                         _aio_tasks.current)
     except Exception:
         return None
     return sp.aio_event

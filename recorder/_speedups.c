@@ -2615,6 +2615,8 @@ buffer_put(PyObject *buf, PyObject *ts, long long ts_ns, PyObject *op, PyObject 
     return 0;
 }
 
+static PyObject *task_of_c(PyObject *st);
+
 /* Called (lock, task, site) when an asyncio task acquires a lock, or NULL: the
  * asyncio layer looks, once the task's step is over, for the await at which the
  * task is suspended while it still holds the lock (see recorder/_aio_held.py). */
@@ -2688,7 +2690,7 @@ record(long long ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc,
     if (is_aio < 0)
         goto fail;
     if (is_aio) {
-        task = PyObject_CallOneArg(task_of_fn, st);
+        task = task_of_c(st);
         if (task == NULL)
             goto fail;
     }
@@ -2795,7 +2797,7 @@ emit_at(PyObject *op, PyObject *obj, PyObject *site, PyObject *extra)
     Py_DECREF(aio);
     if (is_aio < 0)
         goto done;
-    task = is_aio ? PyObject_CallOneArg(task_of_fn, st) : Py_NewRef(Py_None);
+    task = is_aio ? task_of_c(st) : Py_NewRef(Py_None);
     if (task == NULL)
         goto done;
     PyObject *full[6] = {st, op, obj, site, task, extra != NULL ? extra : Py_None};
@@ -3169,15 +3171,17 @@ static PyObject *aio_current_task;   /* fallback: () -> current task or None */
 static PyObject *aio_rec_of;         /* recorder._aio_tasks.rec_of */
 static PyObject *aio_site_by_lasti;  /* recorder._aio_sync._site_by_lasti */
 static PyObject *aio_site_from;      /* recorder._aio_sync._site_from(frame, task) */
-static PyObject *s_ls_rec;
+static PyObject *aio_current;        /* recorder._aio_tasks.current, or NULL */
+static PyObject *s_ls_rec, *s_current_task_id;
 
 static PyObject *
 configure_aio(PyObject *mod, PyObject *args)
 {
-    PyObject *tasks, *loop, *current, *rec_of, *by_lasti, *site_from;
-    if (!PyArg_ParseTuple(args, "OOOOO!O", &tasks, &loop, &current, &rec_of,
-                          &PyDict_Type, &by_lasti, &site_from))
+    PyObject *tasks, *loop, *current, *rec_of, *by_lasti, *site_from, *task_id = NULL;
+    if (!PyArg_ParseTuple(args, "OOOOO!O|O", &tasks, &loop, &current, &rec_of,
+                          &PyDict_Type, &by_lasti, &site_from, &task_id))
         return NULL;
+    Py_XSETREF(aio_current, task_id == NULL || task_id == Py_None ? NULL : Py_NewRef(task_id));
     Py_XSETREF(aio_tasks, PyDict_Check(tasks) ? Py_NewRef(tasks) : NULL);
     Py_XSETREF(aio_running_loop, Py_NewRef(loop));
     Py_XSETREF(aio_current_task, Py_NewRef(current));
@@ -3219,6 +3223,30 @@ aio_task_rec(void)
     }
     Py_DECREF(t);
     return rec;
+}
+
+/* recorder._core.task_of(st) of a state that runs asyncio (new reference): the
+ * running task's record, or None.  In C while _core.current_task_id is the
+ * asyncio layer's own (aio_task_rec() is its body): a threading lock taken by a
+ * task (a logging handler's, under an asyncio server) called two Python functions
+ * an event. */
+static PyObject *
+task_of_c(PyObject *st)
+{
+    if (aio_current != NULL && aio_running_loop != NULL && core_dict != NULL) {
+        PyObject *fn = PyDict_GetItemWithError(core_dict, s_current_task_id);  /* borrowed */
+        if (fn == aio_current) {
+            PyObject *rec = aio_task_rec();
+            if (rec == NULL && PyErr_ExceptionMatches(PyExc_Exception)) {
+                PyErr_Clear();  /* (as task_of: None) */
+                Py_RETURN_NONE;
+            }
+            return rec;
+        }
+        if (fn == NULL)
+            PyErr_Clear();
+    }
+    return PyObject_CallOneArg(task_of_fn, st);
 }
 
 /* The site of the code that awaits the calling coroutine (new reference). */
@@ -5372,7 +5400,7 @@ task_for(PyObject *st)
     int is_aio = aio != NULL ? PyObject_IsTrue(aio) : 0;
     if (is_aio < 0)
         return NULL;
-    return is_aio ? PyObject_CallOneArg(task_of_fn, st) : Py_NewRef(Py_None);
+    return is_aio ? task_of_c(st) : Py_NewRef(Py_None);
 }
 
 /* thread._started.is_set(), read from the Event's flag: 1, 0 or -1. */
@@ -6874,7 +6902,8 @@ static PyMethodDef module_methods[] = {
     {"job_passed", job_passed, METH_O,
      "job_passed(future): a pass on the condition of a future already done"},
     {"configure_aio", configure_aio, METH_VARARGS,
-     "configure_aio(current_tasks, get_running_loop, current_task, rec_of, site_by_lasti, site_from)"},
+     "configure_aio(current_tasks, get_running_loop, current_task, rec_of, site_by_lasti, site_from,"
+     " task_id=None)"},
     {"aio_event", (PyCFunction)(void (*)(void))aio_event, METH_FASTCALL,
      "aio_event(op, lock, want_site): record an event of the running task"},
     {"configure_buffers", configure_buffers, METH_VARARGS,
@@ -6957,6 +6986,7 @@ PyInit__speedups(void)
         || !(s_ls_acquire = intern("_ls_acquire"))
         || !(s_ls_acquire_slow = intern("_ls_acquire_slow")) || !(s_ls_id = intern("_ls_id"))
         || !(s_state_key = intern("lockscope.recorder.state")) || !(s_ls_rec = intern("_ls_rec"))
+        || !(s_current_task_id = intern("current_task_id"))
         || !(s_name = intern("name")) || !(s_tid = intern("tid"))
         || !(s_ls_def = intern("_ls_def")) || !(s_ls_def_early = intern("_ls_def_early")) || !(s_k = intern("k")) || !(s_id = intern("id"))
         || !(s_type = intern("type")) || !(s_site = intern("site")) || !(s_ts = intern("ts"))

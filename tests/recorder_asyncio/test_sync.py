@@ -372,3 +372,41 @@ def test_stopped_recorder_leaves_traced_objects_working(tmp_path):
         assert await q.get() == 1
 
     asyncio.run(main())
+
+
+@pytest.mark.skipif(_aio_sync._core.speedups is None, reason="no C accelerator")
+def test_a_threading_lock_taken_by_tasks_finds_each_task_in_c(trace):
+    """A threading lock taken in tasks (a logging handler's under an asyncio server):
+    each event names its task, found by the C accelerator without calling the
+    asyncio layer's Python lookup (two Python calls an event before)."""
+    import sys
+    from collections import Counter
+
+    lock = threading.RLock()
+    calls: Counter = Counter()
+
+    def profile(frame, event, arg):
+        if event == "call":
+            calls[frame.f_code.co_name] += 1
+
+    async def take(n: int) -> None:
+        sys.setprofile(profile)
+        try:
+            for _ in range(n):
+                with lock:
+                    with lock:  # (reentrant, as a handler's flush inside its emit)
+                        pass
+        finally:
+            sys.setprofile(None)
+
+    async def main():
+        await asyncio.gather(asyncio.create_task(take(50), name="A"),
+                             asyncio.create_task(take(30), name="B"))
+
+    asyncio.run(main())
+    assert calls["current"] == calls["task_of"] == 0, calls
+    tasks = trace.tasks_named()
+    evs = trace.events(obj=trace.obj_id(lock))
+    assert Counter((e["op"], e["task"]) for e in evs) == {
+        ("acquire", tasks["A"]["id"]): 100, ("release", tasks["A"]["id"]): 100,
+        ("acquire", tasks["B"]["id"]): 60, ("release", tasks["B"]["id"]): 60}
