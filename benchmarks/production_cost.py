@@ -43,6 +43,11 @@ Workloads (``--quick`` divides their sizes by 20, for CI smoke runs):
   traced / bare, and ``us/req`` what recording added to each request: the figure
   of a server that runs for hours, where ``cpu x`` also counts the start-up of a
   program that lives 0.6 s;
+* ``aio`` — an asyncio stream server on 127.0.0.1 (a task per connection, each
+  request a line: the handler takes an ``asyncio.Lock`` to update a shared counter
+  and logs the request), under a bounded load from a client in another process: 4
+  connections kept open, 20,000 requests in all, one at a time on each.  Measured as
+  ``http`` (``serve x``, ``us/req``);
 * ``startup`` — a program that imports ``threading`` and exits: what starting (and
   ending) a recording costs once, whatever the program then does (``+ms``).
 
@@ -52,9 +57,9 @@ process would otherwise compile the recorder's edited modules, 10-20 ms of CPU t
 no installed copy pays.  The machine may be shared and noisy: compare ratios from
 one run, not across runs.
 ``--instructions`` counts the instructions of the whole process under callgrind
-instead (sizes / 5, one bare and one traced run each; ``http``: the server's
-instructions per request, from runs of 100 and 400 requests), a figure the load does
-not move.
+instead (sizes / 5, one bare and one traced run each; ``http`` and ``aio``: the
+server's instructions per request, from runs of 100 and 400 requests, and 1,000 and
+4,000), a figure the load does not move.
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ SIZES = {
     "busy128": {"threads": 128, "pairs": 10_000},
     "keyed": {"entries": 50_000, "threads": 4},
     "http": {"requests": 1_500, "clients": 4},
+    "aio": {"requests": 20_000, "clients": 4},
     "startup": {},
 }
 
@@ -244,6 +250,55 @@ def w_http(requests: int, clients: int) -> dict:
     return {"serve_cpu": serving[-1] - serving[0]}
 
 
+def w_aio(requests: int, clients: int) -> dict:
+    """The server side of ``aio``: serves until the client asks it to stop; the
+    process's CPU from the first request to the stop (``serve_cpu``)."""
+    import asyncio
+    import logging
+    import resource
+
+    log = logging.getLogger("production_cost.aio")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    sink = open(os.devnull, "w")  # noqa: SIM115 (open for the server's life)
+    log.addHandler(logging.StreamHandler(sink))
+    serving: list[float] = []  # the process's CPU at the first request, and at STOP
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    async def main() -> None:
+        hits: dict[bytes, int] = {}
+        hits_lock = asyncio.Lock()
+        stop = asyncio.Event()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            peer = writer.get_extra_info("peername")
+            try:
+                while line := await reader.readline():
+                    async with hits_lock:
+                        if not serving or line == b"STOP\n":
+                            serving.append(cpu())
+                        hits[line] = n = hits.get(line, 0) + 1
+                    writer.write(b"%d\n" % n)
+                    await writer.drain()
+                    log.info("%s %r %d", peer, line, n)
+                    if line == b"STOP\n":
+                        stop.set()
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
+        async with server:
+            await stop.wait()
+
+    asyncio.run(main())
+    sink.close()
+    return {"serve_cpu": serving[-1] - serving[0]}
+
+
 def w_startup() -> None:
     """Nothing: the process imported threading (the start-up hook started recording)."""
 
@@ -263,9 +318,27 @@ c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 c.request("GET", "/stop"); c.getresponse().read(); c.close()
 """
 
+AIO_CLIENT = r"""
+import socket, sys, threading
+port, requests, clients = map(int, sys.argv[1:4])
+def run(k):
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        f = s.makefile("rb")
+        for i in range(requests // clients):
+            s.sendall(b"GET /item/%d\n" % (i % 50))
+            assert f.readline()
+ts = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
+for t in ts: t.start()
+for t in ts: t.join()
+with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+    s.sendall(b"STOP\n"); s.makefile("rb").readline()
+"""
+# The servers: their client, run in another process once the server printed its port.
+CLIENTS = {"http": CLIENT, "aio": AIO_CLIENT}
+
 WORKLOADS = {"queue": w_queue, "executor": w_executor, "logging": w_logging,
              "primitives": w_primitives, "busy128": w_busy128, "keyed": w_keyed,
-             "http": w_http, "startup": w_startup}
+             "http": w_http, "aio": w_aio, "startup": w_startup}
 
 
 def child_main(name: str, sizes: dict) -> None:
@@ -344,13 +417,13 @@ def run_child(name: str, sizes: dict, trace_dir: str | None, timeout: float) -> 
                             text=True)
     client = None
     try:
-        if name == "http":
+        if name in CLIENTS:
             port = json.loads(proc.stdout.readline())["port"]
-            client = subprocess.run([sys.executable, "-c", CLIENT, str(port),
+            client = subprocess.run([sys.executable, "-c", CLIENTS[name], str(port),
                                      str(sizes["requests"]), str(sizes["clients"])],
                                     capture_output=True, text=True, timeout=timeout)
             if client.returncode:
-                raise RuntimeError(f"http client failed: {client.stderr.strip()[-300:]}")
+                raise RuntimeError(f"{name} client failed: {client.stderr.strip()[-300:]}")
         deadline = time.monotonic() + timeout
         while True:  # wait4 gives this one child's rusage (the client is not in it)
             pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
@@ -394,7 +467,7 @@ def measure(name: str, sizes: dict, rounds: int, timeout: float) -> dict:
     events = med([t["events"] for t in traced])
     dropped = med([t["dropped"] for t in traced])
     serve = {}
-    if "serve_cpu" in bare[0]:  # (http)
+    if "serve_cpu" in bare[0]:  # (a server: http, aio)
         serve = {
             "serve_ratio": med([t["serve_cpu"] / max(b["serve_cpu"], 1e-6)
                                 for t, b in zip(traced, bare, strict=True)]),
@@ -444,9 +517,9 @@ def instructions(name: str, sizes: dict, traced: bool, timeout: float) -> int:
              str(Path(__file__).resolve()), "--child", name, "--sizes", json.dumps(sizes)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            if name == "http":  # (the clients in another process, not counted)
+            if name in CLIENTS:  # (the clients in another process, not counted)
                 port = json.loads(proc.stdout.readline())["port"]
-                subprocess.run([sys.executable, "-c", CLIENT, str(port), str(sizes["requests"]),
+                subprocess.run([sys.executable, "-c", CLIENTS[name], str(port), str(sizes["requests"]),
                                 str(sizes["clients"])], check=True, capture_output=True,
                                timeout=timeout)
             _out, err = proc.communicate(timeout=timeout)
@@ -460,12 +533,18 @@ def instructions(name: str, sizes: dict, traced: bool, timeout: float) -> int:
     return int(m.group(1).replace(",", ""))
 
 
-def http_instructions(traced: bool, timeout: float) -> float:
-    """Instructions per request of the HTTP server: 100 and 400 requests (2 client
-    threads), the difference / 300 (start-up and shut-down cancel out)."""
-    counts = [instructions("http", {"requests": n, "clients": 2}, traced, timeout)
-              for n in (100, 400)]
-    return (counts[1] - counts[0]) / 300
+# Requests of the two runs whose difference gives a server's instructions per request.
+REQUEST_COUNTS = {"http": (100, 400), "aio": (1_000, 4_000)}
+
+
+def server_instructions(name: str, traced: bool, timeout: float) -> float:
+    """Instructions per request of a server (2 client threads): the difference of
+    two runs over the difference of their requests (start-up and shut-down cancel
+    out)."""
+    lo, hi = REQUEST_COUNTS[name]
+    counts = [instructions(name, {"requests": n, "clients": 2}, traced, timeout)
+              for n in (lo, hi)]
+    return (counts[1] - counts[0]) / (hi - lo)
 
 
 def _fmt(r: dict) -> str:
@@ -509,9 +588,10 @@ def main() -> None:
         print(f"instructions, whole process, callgrind (python {sys.version.split()[0]}), "
               "sizes / 5:", flush=True)
         for name in names:
-            if name == "http":
-                bare, traced = http_instructions(False, args.timeout), http_instructions(True, args.timeout)
-                print(f"  {'http':11} bare {bare / 1e3:8.0f} k   traced {traced / 1e3:8.0f} k"
+            if name in CLIENTS:
+                bare = server_instructions(name, False, args.timeout)
+                traced = server_instructions(name, True, args.timeout)
+                print(f"  {name:11} bare {bare / 1e3:8.0f} k   traced {traced / 1e3:8.0f} k"
                       f"   {traced / bare:5.3f}x   (per request)", flush=True)
                 continue
             sizes = {k: (max(1, v // 5) if k not in ("threads", "clients") else v)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "production_cost.py"
 WORKLOADS = ["queue", "executor", "logging", "primitives", "busy128", "keyed", "http",
-             "startup"]
+             "aio", "startup"]
 KEYS = {"workload", "mode", "sizes", "rounds", "bare_cpu_s", "traced_cpu_s", "cpu_ratio",
         "bare_work_cpu_s", "traced_work_cpu_s", "work_ratio", "traced_wall_s", "events",
         "events_per_s", "bytes", "bytes_per_s", "bytes_per_event", "dropped", "dropped_pct",
@@ -24,7 +24,8 @@ def test_quick_run_reports_every_workload():
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["workload"] for r in rows] == WORKLOADS
     for r in rows:
-        serving = {"serve_ratio", "us_per_request"} if r["workload"] == "http" else set()
+        serving = ({"serve_ratio", "us_per_request"} if r["workload"] in ("http", "aio")
+                   else set())
         assert set(r) == KEYS | serving, r["workload"]
         assert r["rounds"] == 1
         assert r["bare_cpu_s"] > 0 and r["traced_cpu_s"] > 0
@@ -37,5 +38,5 @@ def test_quick_run_reports_every_workload():
             continue
         # every other workload takes locks: the traced round wrote events to its trace
         assert r["events"] > 0 and r["bytes"] > r["events"] * 20, r
-    http = rows[WORKLOADS.index("http")]
-    assert http["serve_ratio"] > 0  # (the server's CPU from its first request to /stop)
+    for server in ("http", "aio"):  # (the server's CPU from its first request to the stop)
+        assert rows[WORKLOADS.index(server)]["serve_ratio"] > 0
