@@ -337,6 +337,8 @@ class RLock(_LockBase):
         lock = self._lock
         if hasattr(lock, "locked"):
             return lock.locked()
+        if lock._is_owned():  # (its owner's try would take it again)
+            return True
         if lock.acquire(False):
             lock.release()
             return False

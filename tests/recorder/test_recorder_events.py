@@ -561,3 +561,26 @@ def test_name_labels_threads_queues_and_events(rec):
     assert trace.objects("resource", "jobs") or trace.objects("lock", "jobs")
     named_ev = trace.one("resource", "ready")
     assert named_ev["type"] == "threading.Event"
+
+
+def test_a_traced_rlock_is_locked_for_its_owner_and_for_others(rec):
+    """RLock.locked() (which the recorder gives RLock before Python 3.13 too): taken
+    is locked, also when the owner asks (before 3.13 it tried to take it, which
+    the owner's reentrant try does: a task's RLock held across an await was
+    judged free, and its await site never written)."""
+    rec.start()
+    lock = threading.RLock()
+    seen = []
+
+    def other():
+        seen.append(lock.locked())
+
+    assert not lock.locked()
+    with lock:
+        assert lock.locked()
+        with lock:
+            assert lock.locked()
+        t = threading.Thread(target=other)
+        t.start()
+        t.join(10)
+    assert seen == [True] and not lock.locked()
