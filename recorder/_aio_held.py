@@ -8,7 +8,9 @@ the task is then recorded, whose site is that await: the line, in the frame that
 took the lock, where the coroutine chain is suspended (with the chain of awaiting
 frames as its stack).  Only the first suspension after each acquire is looked at,
 so a lock taken and released within one step costs one callback per loop
-iteration, and a long hold one event.
+iteration, and a long hold one event.  With the C accelerator the acquires are noted
+in C, a release takes its acquire's note out, and only what is still noted when the
+iteration is over comes to ``check_held``.
 """
 
 from __future__ import annotations
@@ -56,10 +58,24 @@ def _check(pending: dict) -> None:
         return
     if _core.task_acquired is task_acquired:  # (the C accelerator forgets what it told)
         _core.set_task_acquired(task_acquired)
+    _suspended_holding(pending.values())
+
+
+def check_held(held: list) -> None:
+    """(The C accelerator's check, once a loop iteration is over) ``held``: the
+    (lock, task, site) of the acquires by tasks of this loop since its last check
+    whose locks were not released meanwhile."""
+    if _core.ON:
+        _suspended_holding(held)
+
+
+def _suspended_holding(acquires: Any) -> None:
+    """A ``suspend`` event, at its await, for each task of ``acquires`` (lock, task,
+    site) that is suspended while the lock is still taken."""
     try:
         done: set[int] = set()
         st = None
-        for lock, task, site in pending.values():
+        for lock, task, site in acquires:
             if id(task) in done or not _still_taken(lock):
                 continue
             t = task.task_ref() if task.task_ref is not None else None
@@ -114,7 +130,11 @@ def await_site(task: Any, acquired_at: int) -> int:
 
 def install() -> None:
     _core.set_task_acquired(task_acquired)
+    if _core.speedups is not None:  # (acquires noted in C, released ones forgotten there)
+        _core.speedups.set_held_check(check_held, _EMPTY)
 
 
 def uninstall() -> None:
+    if _core.speedups is not None:
+        _core.speedups.set_held_check(None, _EMPTY)
     _core.set_task_acquired(None)

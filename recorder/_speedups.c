@@ -2616,6 +2616,9 @@ buffer_put(PyObject *buf, PyObject *ts, long long ts_ns, PyObject *op, PyObject 
 }
 
 static PyObject *task_of_c(PyObject *st);
+static PyObject *held_check_py;  /* see held_note */
+static void held_clear(void);
+static int held_note(PyObject *op, PyObject *lock, PyObject *task, PyObject *site);
 
 /* Called (lock, task, site) when an asyncio task acquires a lock, or NULL: the
  * asyncio layer looks, once the task's step is over, for the await at which the
@@ -2629,16 +2632,21 @@ static void *told_lock, *told_task;
 static PyObject *
 set_task_acquired(PyObject *mod, PyObject *fn)
 {
+    if (fn == Py_None)
+        held_clear();
     Py_XSETREF(task_acquired_fn, fn == Py_None ? NULL : Py_NewRef(fn));
     told_lock = told_task = NULL;
     Py_RETURN_NONE;
 }
 
-/* After an event was buffered: tell task_acquired_fn of an acquire by a task.
- * Returns 0, or -1 with a non-Exception error set. */
+
+/* After an event was buffered: tell task_acquired_fn of an acquire by a task (or
+ * note it in C, see held_note).  Returns 0, or -1 with a non-Exception error set. */
 static int
 note_task_acquired(PyObject *op, PyObject *lock, PyObject *task, PyObject *site)
 {
+    if (task_acquired_fn != NULL && held_check_py != NULL)
+        return held_note(op, lock, task, site);
     if (task_acquired_fn == NULL || task == Py_None || op != op_acquire
         || (lock == told_lock && task == told_task))
         return 0;
@@ -3281,6 +3289,189 @@ aio_caller_site(PyObject *task)
     }
     Py_DECREF(f);
     return sid;
+}
+
+/* ------------------------------------------- locks held across an await
+ *
+ * What recorder/_aio_held.py's task_acquired and _check do, in C: after an
+ * acquire by a task, a check once the loop's current iteration is over (a
+ * call_soon) looks whether the task is suspended at an await while it still
+ * holds the lock (then a `suspend` event at that await).  In Python every
+ * acquire by a task called task_acquired and every loop iteration ran _check,
+ * which asked each lock whether it was still taken: 14k instructions a request
+ * of an asyncio server whose handler takes a lock and logs (half of what full
+ * recording cost it).  Here an acquire is noted in a table, its release (by any
+ * task, the holder's own reentrant ones counted) takes it out again, and the
+ * check calls Python (check_held) only with what is still noted: the locks
+ * held when the step ended, which it verifies as _check did.  One check is
+ * scheduled per loop and iteration.  The tables are bounded (the oldest goes):
+ * a note lost costs at most a missing `suspend`, never a wrong one. */
+#define HELD_SLOTS 64
+#define HELD_LOOPS 8
+typedef struct {
+    PyObject *lock, *task, *site, *loop;  /* strong */
+    int depth;  /* the task's acquires of it less its releases */
+} Held;
+static Held held_tab[HELD_SLOTS];
+static int held_n;
+static PyObject *held_loops[HELD_LOOPS];  /* loops with a check scheduled (strong) */
+static int held_nloops;
+static PyObject *held_context;  /* the Context the check runs in */
+static PyObject *held_check_fn;  /* this module's held_check (for call_soon) */
+static PyObject *s_call_soon, *held_kwnames;  /* "call_soon", ("context",) */
+
+static void
+held_drop(int i)
+{
+    Held h = held_tab[i];
+    held_n--;
+    memmove(&held_tab[i], &held_tab[i + 1], (size_t)(held_n - i) * sizeof(Held));
+    Py_DECREF(h.lock);
+    Py_DECREF(h.task);
+    Py_DECREF(h.site);
+    Py_DECREF(h.loop);
+}
+
+static void
+held_clear(void)
+{
+    while (held_n > 0)
+        held_drop(held_n - 1);
+    while (held_nloops > 0)
+        Py_DECREF(held_loops[--held_nloops]);
+}
+
+/* Schedule the check of `loop`'s notes after its current iteration, once. */
+static int
+held_schedule(PyObject *loop)
+{
+    for (int i = 0; i < held_nloops; i++)
+        if (held_loops[i] == loop)
+            return 0;
+    /* loop.call_soon(held_check, loop, context=held_context) */
+    PyObject *args[4] = {loop, held_check_fn, loop, held_context};
+    PyObject *r = PyObject_VectorcallMethod(s_call_soon, args, 3, held_kwnames);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    if (held_nloops == HELD_LOOPS) {  /* (a loop closed before its check ran) */
+        Py_DECREF(held_loops[0]);
+        memmove(&held_loops[0], &held_loops[1], (HELD_LOOPS - 1) * sizeof(PyObject *));
+        held_nloops--;
+    }
+    held_loops[held_nloops++] = Py_NewRef(loop);
+    return 0;
+}
+
+/* An event of `task` on `lock` was buffered: an acquire is noted (and its loop's
+ * check scheduled), a release takes the note out.  Returns 0, or -1 with a
+ * non-Exception error set. */
+static int
+held_note(PyObject *op, PyObject *lock, PyObject *task, PyObject *site)
+{
+    if (sf_on)  /* (summary mode does not write `suspend`) */
+        return 0;
+    if (op == op_release) {
+        for (int i = held_n - 1; i >= 0; i--) {
+            if (held_tab[i].lock != lock)
+                continue;
+            if (held_tab[i].task != task || --held_tab[i].depth <= 0)
+                held_drop(i);
+            break;
+        }
+        return 0;
+    }
+    if (op != op_acquire || task == Py_None || aio_running_loop == NULL)
+        return 0;
+    for (int i = held_n - 1; i >= 0; i--) {
+        if (held_tab[i].lock != lock)
+            continue;
+        if (held_tab[i].task == task) {  /* (reentrant) */
+            held_tab[i].depth++;
+            return 0;
+        }
+        held_drop(i);  /* (taken by another task since: noted again below) */
+        break;
+    }
+    PyObject *loop = PyObject_CallNoArgs(aio_running_loop);
+    if (loop == NULL)
+        return swallow();
+    if (loop == Py_None) {
+        Py_DECREF(loop);
+        return 0;
+    }
+    if (held_n == HELD_SLOTS)
+        held_drop(0);
+    held_tab[held_n++] = (Held){Py_NewRef(lock), Py_NewRef(task), Py_NewRef(site), loop, 1};
+    if (held_schedule(loop) < 0)
+        return swallow();
+    return 0;
+}
+
+/* held_check(loop): the check scheduled on `loop` (see held_note). */
+static PyObject *
+held_check(PyObject *mod, PyObject *loop)
+{
+    for (int i = 0; i < held_nloops; i++) {
+        if (held_loops[i] == loop) {
+            held_nloops--;
+            memmove(&held_loops[i], &held_loops[i + 1],
+                    (size_t)(held_nloops - i) * sizeof(PyObject *));
+            Py_DECREF(loop);
+            break;
+        }
+    }
+    PyObject *held = NULL;
+    for (int i = 0; i < held_n;) {
+        if (held_tab[i].loop != loop) {
+            i++;
+            continue;
+        }
+        if (held == NULL && (held = PyList_New(0)) == NULL)
+            goto error;
+        PyObject *t = PyTuple_Pack(3, held_tab[i].lock, held_tab[i].task, held_tab[i].site);
+        if (t == NULL || PyList_Append(held, t) < 0) {
+            Py_XDECREF(t);
+            goto error;
+        }
+        Py_DECREF(t);
+        held_drop(i);
+    }
+    if (held != NULL && held_check_py != NULL) {
+        PyObject *r = PyObject_CallOneArg(held_check_py, held);
+        if (r == NULL)
+            goto error;
+        Py_DECREF(r);
+    }
+    Py_XDECREF(held);
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(held);
+    if (swallow() < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* set_held_check(check, context): the asyncio layer's check of the locks still
+ * noted when a loop iteration ended, check(list of (lock, task, site)), run in
+ * `context`; None: back to calling task_acquired at each acquire.  The notes go. */
+static PyObject *
+set_held_check(PyObject *mod, PyObject *args)
+{
+    PyObject *check, *context;
+    if (!PyArg_ParseTuple(args, "OO", &check, &context))
+        return NULL;
+    held_clear();
+    if (held_check_fn == NULL
+            && (held_check_fn = PyObject_GetAttrString(mod, "held_check")) == NULL)
+        return NULL;
+    if (s_call_soon == NULL && (s_call_soon = PyUnicode_InternFromString("call_soon")) == NULL)
+        return NULL;
+    if (held_kwnames == NULL && (held_kwnames = Py_BuildValue("(s)", "context")) == NULL)
+        return NULL;
+    Py_XSETREF(held_check_py, check == Py_None ? NULL : Py_NewRef(check));
+    Py_XSETREF(held_context, Py_NewRef(context));
+    Py_RETURN_NONE;
 }
 
 /* aio_event(op, lock, want_site): record an event of the running task (the fast
@@ -6833,6 +7024,11 @@ untrack(PyObject *mod, PyObject *obj)
 /* ----------------------------------------------------------------- module */
 
 static PyMethodDef module_methods[] = {
+    {"held_check", held_check, METH_O,
+     "held_check(loop): the check of the locks tasks of `loop` still hold (see set_held_check)"},
+    {"set_held_check", set_held_check, METH_VARARGS,
+     "set_held_check(check or None, context): check(list of (lock, task, site)) of the locks"
+     " tasks still held when a loop iteration ended"},
     {"set_task_acquired", set_task_acquired, METH_O,
      "set_task_acquired(fn or None): fn(lock, task, site) after an acquire by a task"},
     {"configure", configure, METH_VARARGS,

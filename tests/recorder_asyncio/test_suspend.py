@@ -8,6 +8,10 @@ import inspect
 import threading
 from pathlib import Path
 
+import pytest
+
+from recorder import _core
+
 
 def _line(func, marker: str) -> int:
     lines, start = inspect.getsourcelines(func)
@@ -81,3 +85,77 @@ def test_threading_lock_held_by_a_task_across_an_await(trace):
     asyncio.run(main())
     [ev] = _suspends(trace, "holder")
     assert trace.site_of(ev) == (Path(__file__).name, _line(holder, "# held await"), "holder")
+
+
+def test_a_reentrant_lock_still_held_after_its_inner_release(trace):
+    """An RLock taken twice by a task and released once is still held: the task
+    suspended then is suspended holding it."""
+    async def holder(lock):
+        with lock:  # take
+            with lock:
+                pass
+            await asyncio.sleep(0.01)  # held await
+
+    async def main():
+        await asyncio.create_task(holder(threading.RLock()), name="holder")
+
+    asyncio.run(main())
+    [ev] = _suspends(trace, "holder")
+    assert trace.site_of(ev) == (Path(__file__).name, _line(holder, "# held await"), "holder")
+
+
+def test_a_lock_released_by_another_task_is_not_held_by_its_taker(trace):
+    async def main():
+        lock = asyncio.Lock()
+        await lock.acquire()  # (taken by the main task, released by another)
+
+        async def release():
+            lock.release()
+
+        await asyncio.create_task(release(), name="releaser")  # held await
+        await asyncio.sleep(0)  # the main task yields again: no longer holding it
+
+    asyncio.run(main())
+    [ev] = trace.events(op="suspend")
+    assert trace.site_of(ev)[1:] == (_line(main, "# held await"), "main")
+
+
+@pytest.mark.skipif(_core.speedups is None, reason="no C accelerator")
+def test_locks_released_within_a_step_cost_no_python_check(trace):
+    """With the C accelerator an acquire by a task is noted in C and its release
+    takes the note out: the asyncio layer's Python check runs only for locks still
+    held when the loop iteration is over (it ran at every acquire and iteration,
+    half of what full recording cost an asyncio server's request)."""
+    import sys
+    from collections import Counter
+
+    calls: Counter = Counter()
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename.endswith("_aio_held.py"):
+            calls[frame.f_code.co_name] += 1
+
+    async def quick(lock, rlock):
+        for _ in range(20):
+            async with lock:
+                with rlock:
+                    with rlock:
+                        pass
+            await asyncio.sleep(0)
+
+    async def main():
+        lock, rlock = asyncio.Lock(), threading.RLock()
+        sys.setprofile(profile)
+        try:
+            await asyncio.gather(asyncio.create_task(quick(lock, rlock), name="a"),
+                                 asyncio.create_task(quick(lock, rlock), name="b"))
+            await asyncio.create_task(_refresh(lock), name="refresher")
+        finally:
+            sys.setprofile(None)
+
+    asyncio.run(main())
+    assert _suspends(trace, "a") == _suspends(trace, "b") == []
+    assert len(_suspends(trace, "refresher")) == 1
+    # only the refresher's hold across its awaits came to Python
+    assert calls["task_acquired"] == calls["_check"] == 0, calls
+    assert calls["check_held"] == calls["_still_taken"] == calls["await_site"] == 1, calls
