@@ -1267,8 +1267,36 @@ sf_plain_attr(PyObject *obj, PyObject *name)
     return v;
 }
 
-/* Whether holding `obj` excludes others (recorder/_summary.py is_mutex): not a
- * semaphore of several permits.  Remembered in its slot `l` (may be NULL). */
+/* What the definition of `obj` (not a LockCore) says of it, remembered in its slot
+ * `l` (may be NULL): *mutex, holding it excludes others (recorder/_summary.py
+ * is_mutex: not a semaphore of several permits); *deps, its acquires are counted
+ * here as dependencies, as a traced threading.Lock/RLock's are (sf_countable):
+ * an asyncio.Lock's, a mutex whose events come from its Python methods. */
+static void
+sf_read_kind(PyObject *obj, SfLock *l, int *mutex, int *deps)
+{
+    *mutex = 1;
+    *deps = 0;
+    PyObject *d = sf_plain_attr(obj, sf_s_ls_def);
+    if (d != NULL && PyDict_CheckExact(d)) {
+        PyObject *type = PyDict_GetItemWithError(d, sf_s_type);  /* borrowed */
+        PyObject *value = PyDict_GetItemWithError(d, sf_s_value);
+        if (type != NULL && PyUnicode_CheckExact(type)) {
+            if (PyUnicode_Find(type, sf_s_semaphore, 0, PY_SSIZE_T_MAX, 1) >= 0
+                    && value != NULL && PyLong_CheckExact(value) && PyLong_AsLong(value) != 1)
+                *mutex = 0;
+            *deps = PyUnicode_Compare(type, sf_s_aio_lock) == 0;
+        }
+    }
+    Py_XDECREF(d);
+    PyErr_Clear();
+    if (l != NULL) {
+        l->mutex = *mutex;
+        l->deps = *deps;
+    }
+}
+
+/* Whether holding `obj` excludes others (see sf_read_kind). */
 static int
 sf_is_mutex(PyObject *obj, SfLock *l)
 {
@@ -1276,27 +1304,13 @@ sf_is_mutex(PyObject *obj, SfLock *l)
         return 1;
     if (l != NULL && l->mutex >= 0)
         return l->mutex;
-    int mutex = 1;
-    PyObject *d = sf_plain_attr(obj, sf_s_ls_def);
-    if (d != NULL && PyDict_CheckExact(d)) {
-        PyObject *type = PyDict_GetItemWithError(d, sf_s_type);  /* borrowed */
-        PyObject *value = PyDict_GetItemWithError(d, sf_s_value);
-        if (type != NULL && PyUnicode_CheckExact(type)
-                && PyUnicode_Find(type, sf_s_semaphore, 0, PY_SSIZE_T_MAX, 1) >= 0
-                && value != NULL && PyLong_CheckExact(value) && PyLong_AsLong(value) != 1)
-            mutex = 0;
-    }
-    Py_XDECREF(d);
-    PyErr_Clear();
-    if (l != NULL)
-        l->mutex = mutex;
+    int mutex, deps;
+    sf_read_kind(obj, l, &mutex, &deps);
     return mutex;
 }
 
-/* Whether the acquires of `obj` are counted here as dependencies, as a traced
- * threading.Lock/RLock's are (sf_countable): those, and an asyncio.Lock's (its
- * definition's type), a mutex whose events come from its Python methods.
- * Remembered in its slot `l` (may be NULL). */
+/* Whether the acquires of `obj` are counted here as dependencies (see
+ * sf_read_kind). */
 static int
 sf_counts(PyObject *obj, SfLock *l)
 {
@@ -1304,18 +1318,9 @@ sf_counts(PyObject *obj, SfLock *l)
         return 1;
     if (l != NULL && l->deps >= 0)
         return l->deps;
-    int counts = 0;
-    PyObject *d = sf_plain_attr(obj, sf_s_ls_def);
-    if (d != NULL && PyDict_CheckExact(d)) {
-        PyObject *type = PyDict_GetItemWithError(d, sf_s_type);  /* borrowed */
-        counts = type != NULL && PyUnicode_CheckExact(type)
-            && PyUnicode_Compare(type, sf_s_aio_lock) == 0;
-    }
-    Py_XDECREF(d);
-    PyErr_Clear();
-    if (l != NULL)
-        l->deps = counts;
-    return counts;
+    int mutex, deps;
+    sf_read_kind(obj, l, &mutex, &deps);
+    return deps;
 }
 
 /* A release by an actor of a lock it does not hold (as far as this filter knows):
