@@ -3304,8 +3304,8 @@ aio_caller_site(PyObject *task)
  * task, the holder's own reentrant ones counted) takes it out again, and the
  * check calls Python (check_held) only with what is still noted: the locks
  * held when the step ended, which it verifies as _check did.  One check is
- * scheduled per loop and iteration.  The tables are bounded (the oldest goes):
- * a note lost costs at most a missing `suspend`, never a wrong one. */
+ * scheduled per loop and iteration.  Past HELD_SLOTS notes, an acquire is told
+ * to task_acquired as before (Python's own pending table and check). */
 #define HELD_SLOTS 64
 #define HELD_LOOPS 8
 typedef struct {
@@ -3400,8 +3400,15 @@ held_note(PyObject *op, PyObject *lock, PyObject *task, PyObject *site)
         Py_DECREF(loop);
         return 0;
     }
-    if (held_n == HELD_SLOTS)
-        held_drop(0);
+    if (held_n == HELD_SLOTS) {  /* (more locks held at once: noted in Python) */
+        Py_DECREF(loop);
+        PyObject *args[3] = {lock, task, site};
+        PyObject *r = PyObject_Vectorcall(task_acquired_fn, args, 3, NULL);
+        if (r == NULL)
+            return swallow();
+        Py_DECREF(r);
+        return 0;
+    }
     held_tab[held_n++] = (Held){Py_NewRef(lock), Py_NewRef(task), Py_NewRef(site), loop, 1};
     if (held_schedule(loop) < 0)
         return swallow();

@@ -159,3 +159,21 @@ def test_locks_released_within_a_step_cost_no_python_check(trace):
     # only the refresher's hold across its awaits came to Python
     assert calls["task_acquired"] == calls["_check"] == 0, calls
     assert calls["check_held"] == calls["_still_taken"] == calls["await_site"] == 1, calls
+
+
+def test_more_tasks_holding_locks_at_once_than_noted_in_c(trace):
+    """100 tasks each suspended while holding a lock of its own in the same loop
+    iteration (per-connection write locks held across a drain): each gets its
+    suspend event, past the C accelerator's 64 notes too."""
+    async def holder(lock):
+        async with lock:  # take
+            await asyncio.sleep(0.01)  # held await
+
+    async def main():
+        await asyncio.gather(*(asyncio.create_task(holder(asyncio.Lock()), name=f"h{k}")
+                               for k in range(100)))
+
+    asyncio.run(main())
+    for k in range(100):
+        [ev] = _suspends(trace, f"h{k}")
+        assert trace.site_of(ev) == (Path(__file__).name, _line(holder, "# held await"), "holder")
