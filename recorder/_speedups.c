@@ -2640,6 +2640,18 @@ set_task_acquired(PyObject *mod, PyObject *fn)
 }
 
 
+/* task_acquired_fn(lock, task, site): 0, or -1 with a non-Exception error set. */
+static int
+tell_task_acquired(PyObject *lock, PyObject *task, PyObject *site)
+{
+    PyObject *args[3] = {lock, task, site};
+    PyObject *r = PyObject_Vectorcall(task_acquired_fn, args, 3, NULL);
+    if (r == NULL)
+        return swallow();
+    Py_DECREF(r);
+    return 0;
+}
+
 /* After an event was buffered: tell task_acquired_fn of an acquire by a task (or
  * note it in C, see held_note).  Returns 0, or -1 with a non-Exception error set. */
 static int
@@ -2652,12 +2664,7 @@ note_task_acquired(PyObject *op, PyObject *lock, PyObject *task, PyObject *site)
         return 0;
     told_lock = lock;
     told_task = task;
-    PyObject *args[3] = {lock, task, site};
-    PyObject *r = PyObject_Vectorcall(task_acquired_fn, args, 3, NULL);
-    if (r == NULL)
-        return swallow();
-    Py_DECREF(r);
-    return 0;
+    return tell_task_acquired(lock, task, site);
 }
 
 #include "_summary_fast.c"
@@ -3402,12 +3409,7 @@ held_note(PyObject *op, PyObject *lock, PyObject *task, PyObject *site)
     }
     if (held_n == HELD_SLOTS) {  /* (more locks held at once: noted in Python) */
         Py_DECREF(loop);
-        PyObject *args[3] = {lock, task, site};
-        PyObject *r = PyObject_Vectorcall(task_acquired_fn, args, 3, NULL);
-        if (r == NULL)
-            return swallow();
-        Py_DECREF(r);
-        return 0;
+        return tell_task_acquired(lock, task, site);
     }
     held_tab[held_n++] = (Held){Py_NewRef(lock), Py_NewRef(task), Py_NewRef(site), loop, 1};
     if (held_schedule(loop) < 0)
