@@ -2618,6 +2618,7 @@ buffer_put(PyObject *buf, PyObject *ts, long long ts_ns, PyObject *op, PyObject 
 static PyObject *task_of_c(PyObject *st);
 static PyObject *held_check_py;  /* see held_note */
 static void held_clear(void);
+static void forget_last_task(void);
 static int held_note(PyObject *op, PyObject *lock, PyObject *task, PyObject *site);
 
 /* Called (lock, task, site) when an asyncio task acquires a lock, or NULL: the
@@ -2634,6 +2635,7 @@ set_task_acquired(PyObject *mod, PyObject *fn)
 {
     if (fn == Py_None)
         held_clear();
+    forget_last_task();
     Py_XSETREF(task_acquired_fn, fn == Py_None ? NULL : Py_NewRef(fn));
     told_lock = told_task = NULL;
     Py_RETURN_NONE;
@@ -3197,6 +3199,7 @@ configure_aio(PyObject *mod, PyObject *args)
                           &PyDict_Type, &by_lasti, &site_from, &task_id))
         return NULL;
     Py_XSETREF(aio_current, task_id == NULL || task_id == Py_None ? NULL : Py_NewRef(task_id));
+    forget_last_task();
     Py_XSETREF(aio_tasks, PyDict_Check(tasks) ? Py_NewRef(tasks) : NULL);
     Py_XSETREF(aio_running_loop, Py_NewRef(loop));
     Py_XSETREF(aio_current_task, Py_NewRef(current));
@@ -3204,6 +3207,19 @@ configure_aio(PyObject *mod, PyObject *args)
     Py_XSETREF(aio_site_by_lasti, Py_NewRef(by_lasti));
     Py_XSETREF(aio_site_from, Py_NewRef(site_from));
     Py_RETURN_NONE;
+}
+
+/* The last task whose record aio_task_rec read, weakly (asyncio's set of all
+ * tasks makes a weak reference to each already: this is the same one), and that
+ * record: the events of one task step (a request's lock, its log handler's)
+ * read `_ls_rec` once.  Forgotten at configure_aio and set_task_acquired. */
+static PyObject *last_task_ref, *last_task_rec;
+
+static void
+forget_last_task(void)
+{
+    Py_CLEAR(last_task_ref);
+    Py_CLEAR(last_task_rec);
 }
 
 /* The recording object of the running task (new reference), or None. */
@@ -3231,10 +3247,24 @@ aio_task_rec(void)
     }
     if (t == Py_None)
         return t;
+    if (last_task_ref != NULL && PyWeakref_GetObject(last_task_ref) == t) {
+        Py_DECREF(t);
+        return Py_NewRef(last_task_rec);
+    }
     PyObject *rec = PyObject_GetAttr(t, s_ls_rec);
     if (rec == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
         PyErr_Clear();
         rec = PyObject_CallOneArg(aio_rec_of, t);
+    }
+    if (rec != NULL && rec != Py_None) {
+        PyObject *ref = PyWeakref_NewRef(t, NULL);
+        if (ref == NULL) {
+            PyErr_Clear();  /* (not weakly referenceable: not remembered) */
+        }
+        else {
+            Py_XSETREF(last_task_ref, ref);
+            Py_XSETREF(last_task_rec, Py_NewRef(rec));
+        }
     }
     Py_DECREF(t);
     return rec;
