@@ -2656,13 +2656,14 @@ tell_task_acquired(PyObject *lock, PyObject *task, PyObject *site)
 
 /* After an event was buffered: tell task_acquired_fn of an acquire by a task (or
  * note it in C, see held_note).  Returns 0, or -1 with a non-Exception error set. */
-static int
+static inline int
 note_task_acquired(PyObject *op, PyObject *lock, PyObject *task, PyObject *site)
 {
-    if (task_acquired_fn != NULL && held_check_py != NULL)
+    if (task_acquired_fn == NULL)  /* (no asyncio layer: a thread's lock, every time) */
+        return 0;
+    if (held_check_py != NULL)
         return held_note(op, lock, task, site);
-    if (task_acquired_fn == NULL || task == Py_None || op != op_acquire
-        || (lock == told_lock && task == told_task))
+    if (task == Py_None || op != op_acquire || (lock == told_lock && task == told_task))
         return 0;
     told_lock = lock;
     told_task = task;
