@@ -2633,14 +2633,14 @@ static void *told_lock, *told_task;
 static PyObject *
 set_task_acquired(PyObject *mod, PyObject *fn)
 {
-    if (fn == Py_None)
+    if (fn == Py_None) {  /* (the asyncio layer is uninstalled) */
         held_clear();
-    forget_last_task();
+        forget_last_task();
+    }
     Py_XSETREF(task_acquired_fn, fn == Py_None ? NULL : Py_NewRef(fn));
     told_lock = told_task = NULL;
     Py_RETURN_NONE;
 }
-
 
 /* task_acquired_fn(lock, task, site): 0, or -1 with a non-Exception error set. */
 static int
@@ -3213,7 +3213,8 @@ configure_aio(PyObject *mod, PyObject *args)
 /* The last task whose record aio_task_rec read, weakly (asyncio's set of all
  * tasks makes a weak reference to each already: this is the same one), and that
  * record: the events of one task step (a request's lock, its log handler's)
- * read `_ls_rec` once.  Forgotten at configure_aio and set_task_acquired. */
+ * read `_ls_rec` once.  Forgotten at configure_aio and when the asyncio layer is
+ * uninstalled (set_task_acquired(None)). */
 static PyObject *last_task_ref, *last_task_rec;
 
 static void
