@@ -2749,6 +2749,8 @@ done:
     return rc;
 }
 
+static inline int rlock_inner_level(PyObject *obj, int acquire);
+
 /* append(st, op, obj, site, task, extra=None): recorder._core.append_event in C. */
 static PyObject *
 append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
@@ -2759,6 +2761,9 @@ append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *extra = nargs >= 6 ? args[5] : NULL;
     PyObject *given_ts = nargs == 7 && args[6] != Py_None ? args[6] : NULL;
+    if (sf_on && (sf_op_is(args[1], op_acquire) ? rlock_inner_level(args[2], 1)
+                  : sf_op_is(args[1], op_release) && rlock_inner_level(args[2], 0)))
+        Py_RETURN_NONE;  /* (an RLock's inner level: see rlock_inner_level) */
     PyObject *buf;
     int full = buffer_room(args[0], &buf);
     if (full < 0)
@@ -3721,6 +3726,38 @@ raw_release(PyObject *lk)
     return -1;
 }
 
+/* Summary mode leaves out an RLock's inner levels: an acquire by its owner that
+ * leaves it held twice or more, and a release that leaves it held still.  They
+ * order nothing (the owner never waits for its own lock), and a hold runs from
+ * the outermost acquire to its release, as the analyzer pairs them in a full
+ * trace; counted, they were holds of their own in the histograms.  Judged after
+ * the operation, on the inner RLock's count (only its owner changes it).  An
+ * RLock not driven directly (raw_rlock_type NULL) is recorded as before. */
+static inline int
+rlock_inner_level_of(LockCore *lc, int acquire)
+{
+#ifdef LS_RAW_LOCKS
+    PyObject *lk = lc->lock;
+    if (!sf_on || lk == NULL || raw_rlock_type == NULL || Py_TYPE(lk) != raw_rlock_type)
+        return 0;
+    RawRLock *r = (RawRLock *)lk;
+    return r->rlock_owner == PyThread_get_thread_ident()
+        && r->rlock_count >= (acquire ? 2UL : 1UL);
+#else
+    (void)lc;
+    (void)acquire;
+    return 0;
+#endif
+}
+
+/* The same of an event's object, which may be any. */
+static inline int
+rlock_inner_level(PyObject *obj, int acquire)
+{
+    return sf_on && PyObject_TypeCheck(obj, &LockCore_Type)
+        && rlock_inner_level_of((LockCore *)obj, acquire);
+}
+
 #ifdef LS_RAW_LOCKS
 /* obj.name(arg) (no argument when NULL) returns `want` (Py_True / Py_False), or
  * returns at all when `want` is NULL?  1 yes, 0 no or an error (cleared). */
@@ -3982,7 +4019,8 @@ acquire_noargs(LockCore *self)
         return r;
     }
     if (core_dict != NULL && recording_on()) {
-        if (record(0, op_acquire, (PyObject *)self, 1, self, NULL) < 0) {
+        if (!rlock_inner_level_of(self, 1)
+                && record(0, op_acquire, (PyObject *)self, 1, self, NULL) < 0) {
             Py_DECREF(got);
             return NULL;
         }
@@ -4030,7 +4068,7 @@ release_impl(LockCore *self)
     if (ts == 0 && swallow() < 0)
         return NULL;
     PyObject *r = inner_release(self);
-    if (r == NULL || ts == 0)
+    if (r == NULL || ts == 0 || rlock_inner_level_of(self, 0))
         return r;
     int rc = record(ts, op_release, (PyObject *)self, 0, NULL, NULL);
     if (rc < 0) {
@@ -4319,6 +4357,20 @@ saved_levels(PyObject *state)
     return n;
 }
 
+/* How many of `n` levels given up or taken back at once are recorded: the
+ * outermost only where summary mode leaves the inner ones out (see
+ * rlock_inner_level), else all. */
+static long
+rlock_outer_only(LockCore *self, long n)
+{
+#ifdef LS_RAW_LOCKS
+    if (n > 1 && sf_on && raw_rlock_type != NULL && self->lock != NULL
+            && Py_TYPE(self->lock) == raw_rlock_type)
+        return 1;
+#endif
+    return n;
+}
+
 static PyObject *
 LockCore_release_save(LockCore *self, PyObject *Py_UNUSED(ignored))
 {
@@ -4329,7 +4381,7 @@ LockCore_release_save(LockCore *self, PyObject *Py_UNUSED(ignored))
     PyObject *state = inner_call(self, s_release_save, NULL);
     if (state == NULL || !on)
         return state;
-    long n = saved_levels(state);
+    long n = rlock_outer_only(self, saved_levels(state));
     for (long i = 0; i < n; i++)
         if (record(ts, op_release, (PyObject *)self, 0, self, NULL) < 0) {
             Py_DECREF(state);
@@ -4375,7 +4427,7 @@ LockCore_acquire_restore(LockCore *self, PyObject *state)
         return NULL;
     }
     long long ts = mono_now();
-    long n = saved_levels(state);
+    long n = rlock_outer_only(self, saved_levels(state));
     for (long i = 0; i < n; i++)
         if (record(ts, op_acquire, (PyObject *)self, 0, NULL, site) < 0) {
             Py_DECREF(site);

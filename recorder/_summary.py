@@ -93,7 +93,7 @@ _COUNTED = getattr(_fast, "SUMMARY_COUNTED", object())
 class _Actor:
     """What one thread or task holds, and what it is waiting for."""
 
-    __slots__ = ("st", "task", "held", "sig", "csig", "lock_wait", "waits", "permits")
+    __slots__ = ("st", "task", "held", "sig", "csig", "lock_wait", "waits", "permits", "inner")
 
     def __init__(self, st: Any, task: Any) -> None:
         self.st, self.task = st, task
@@ -104,6 +104,7 @@ class _Actor:
         self.lock_wait: list | None = None   # [event, written]
         self.waits: dict[int, list] = {}     # resource id -> [event, written]
         self.permits: dict[int, int] = {}    # id(semaphore) -> its holds by this actor
+        self.inner: dict[int, int] = {}      # id(RLock held) -> its inner levels taken
 
     def unpermit(self, obj: Any) -> None:
         """One hold of semaphore ``obj`` by this actor ended."""
@@ -525,6 +526,8 @@ class Summary:
 
     def _acquire(self, actor: _Actor, ev: tuple, counted: bool = False) -> None:
         ts, _op, obj, site, task = ev[:5]
+        if actor.held and self._reenters(actor, obj):
+            return
         entry = [obj, site, ts, False, actor, None]
         lw = actor.lock_wait
         if lw is not None and lw[0][2] is obj:  # (an asyncio task may take other locks meanwhile)
@@ -608,10 +611,32 @@ class Summary:
             self.next_dep += 1
         return dep
 
+    @staticmethod
+    def _reenters(actor: _Actor, obj: Any) -> bool:
+        """Whether this acquire of ``obj`` is an inner level of a reentrant lock the
+        actor holds: counted here, no dependency (its owner never waits for it) and
+        no hold of its own (a hold runs from the outermost acquire to its release,
+        as the analyzer pairs them).  The C accelerator leaves these out at the
+        source (rlock_inner_level)."""
+        if not any(e[0] is obj for e in actor.held):
+            return False
+        d = getattr(obj, "_ls_def", None)
+        if not d or not d.get("reentrant"):
+            return False
+        actor.inner[id(obj)] = actor.inner.get(id(obj), 0) + 1
+        return True
+
     def _release(self, actor: _Actor, ev: tuple) -> None:
         """Close the hold ``ev`` ends: the actor's own latest of that lock, else (a
         lock handed off, a semaphore released by another thread) the lock's oldest."""
         ts, obj = ev[0], ev[2]
+        inner = actor.inner
+        if inner and id(obj) in inner:  # an inner level of a reentrant lock ends
+            if inner[id(obj)] > 1:
+                inner[id(obj)] -= 1
+            else:
+                del inner[id(obj)]
+            return
         owners = self.owner.get(id(obj))
         if not owners:
             return  # acquired before recording (or forgotten)
@@ -785,6 +810,7 @@ class Summary:
         """Events of ``st`` were lost: apply what the gap says about its locks."""
         for obj, task, acquired, released in list(gap.locks.values()):
             actor = self._actor(st, task)
+            actor.inner.pop(id(obj), None)  # (its levels are counted below, each a hold)
             for _ in range(released):
                 for i in range(len(actor.held) - 1, -1, -1):
                     if actor.held[i][0] is obj:

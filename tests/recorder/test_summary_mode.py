@@ -1180,3 +1180,64 @@ def test_short_asyncio_lock_waits_are_counted_on_the_hot_path(rec, monkeypatch):
     assert _hists(trace)[il]["wait"]["n"] == 21
     assert _hists(trace)[il]["hold"]["n"] == 42
     assert [e["op"] for e in trace.evs(obj=il)].count("wait") == 0
+
+
+def _reenter(outer, inner_lock, cond, n: int, after) -> None:
+    """n times: an RLock taken, a lock under it, the RLock again (an inner level,
+    also with arguments and as a try), then (with a Condition) a wait on it with the
+    RLock held twice (all its levels given up and taken back at once); then
+    ``after`` alone."""
+    for _ in range(n):
+        with outer:
+            with inner_lock:
+                with outer:
+                    pass
+                assert outer.acquire(timeout=5)
+                outer.release()
+                assert outer.acquire(False)
+                outer.release()
+        if cond is not None:
+            with outer:
+                with outer:
+                    cond.wait(0.001)
+    with after:
+        pass
+
+
+def test_an_rlocks_inner_levels_are_neither_holds_nor_dependencies(rec):
+    # As the analyzer pairs a full trace: a hold runs from the outermost acquire to
+    # its release, and the owner taking its RLock again orders nothing.  Counted,
+    # the inner levels were holds of their own (twice the RLock's holds) and
+    # dependencies of the RLock on itself and on the locks taken in between.
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    outer = recorder.name(threading.RLock(), "outer")
+    inner_lock = recorder.name(threading.Lock(), "inner")
+    after = recorder.name(threading.Lock(), "after")
+    cond = threading.Condition(outer)
+    _run(_reenter, outer, inner_lock, cond, 50, after, name="worker")
+    trace = rec.stop()
+    io, ii, ia = (trace.one("lock", n)["id"] for n in ("outer", "inner", "after"))
+    # 50 holds around the inner lock, 50 before each wait and 50 after it
+    assert _hists(trace)[io]["hold"]["n"] == 150
+    for dep in _deps(trace, io):
+        assert dep["held"] == [], dep
+    (dep_inner,) = _deps(trace, ii)
+    assert [h["obj"] for h in dep_inner["held"]] == [io]
+    # every level given back: nothing is held any more when `after` is taken
+    (dep_after,) = _deps(trace, ia)
+    assert dep_after["held"] == []
+
+
+@needs_filter
+def test_an_rlocks_inner_levels_never_reach_the_writer(rec, monkeypatch):
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    taken = _count_taken(monkeypatch)
+    outer = recorder.name(threading.RLock(), "outer")
+    inner_lock = recorder.name(threading.Lock(), "inner")
+    after = recorder.name(threading.Lock(), "after")
+    _run(_reenter, outer, inner_lock, None, 2000, after, name="worker")
+    trace = rec.stop()
+    # the first of each dependency, not 6 events a round
+    assert taken[0] < 50, taken[0]
+    io = trace.one("lock", "outer")["id"]
+    assert _hists(trace)[io]["hold"]["n"] == 2000
