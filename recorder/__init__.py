@@ -521,7 +521,8 @@ def _after_fork_in_child() -> None:
         if st is not None:
             # The forking thread keeps its identity; it is bound again (starting the
             # writer) at its next event.
-            st.buf.clear()  # the parent's events, not ours
+            if st._buf is not None:
+                st._buf.clear()  # the parent's events, not ours
             st.dropped = st.dropped_reported = 0
             st.parent = None
             st.parent_ref = None

@@ -48,13 +48,13 @@ class ThreadState:
     state, and a cycle would keep finished threads alive until a garbage
     collection): only a weak one, and copies of what the ``thread`` record needs."""
 
-    __slots__ = ("tid", "buf", "gap", "dropped", "dropped_reported", "name", "parent",
+    __slots__ = ("tid", "_buf", "gap", "dropped", "dropped_reported", "name", "parent",
                  "parent_ref", "ident", "native_id", "daemon", "ts", "thread_ref", "aio",
                  "ended", "__weakref__")
 
     def __init__(self, name: str, parent: int | None, thread: Any = None) -> None:
         self.tid = next_id()
-        self.buf: deque = new_buffer()
+        self._buf: deque | None = new_buffer()  # (None until its first event: see buf)
         self.gap: Gap | None = None  # events being lost right now (owning thread only)
         self.dropped = 0            # written only by the owning thread
         self.dropped_reported = 0   # written only by the writer thread
@@ -70,6 +70,21 @@ class ThreadState:
         self.ended = False          # the thread finished; drop the state once drained
         if thread is not None:
             self.remember(thread)
+
+    @property
+    def buf(self) -> deque:
+        """The thread's event buffer, made at its first event: a state the C core
+        makes for a new thread has none yet (in summary mode most request threads
+        never buffer one).  Only the owning thread makes it here (readers of other
+        threads' states use ``_buf``); the C core makes it atomically."""
+        buf = self._buf
+        if buf is None:
+            buf = self._buf = new_buffer()
+        return buf
+
+    @buf.setter
+    def buf(self, buf: deque) -> None:
+        self._buf = buf
 
     def remember(self, thread: Any) -> None:
         """Copy what the ``thread`` record says about ``thread`` (and keep a weak
@@ -158,7 +173,7 @@ def set_buffer_cap(total: int) -> None:
 def recount_buffered() -> None:
     """Set the buffered-event count from the buffers (at start, after a fork)."""
     global _buffered, _wake_sent, _limit, _progress
-    _buffered = sum(len(st.buf) for st in list(states))
+    _buffered = sum(len(st._buf or ()) for st in list(states))
     _wake_sent = False
     _limit = _wake_at if speedups is None else -1
     _progress = mono_ns()

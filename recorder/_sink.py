@@ -450,8 +450,8 @@ class Sink:
             # Read ``ended`` before the length: the thread appends its ``end`` event
             # before it sets ``ended``, so an empty buffer of an ended thread stays empty.
             ended = st.ended
-            buf = st.buf
-            n = len(buf)
+            buf = st._buf  # (None: nothing buffered yet)
+            n = len(buf) if buf is not None else 0
             if n:
                 if _take is not None:
                     batches.append((st, _take(buf, n)))

@@ -117,7 +117,11 @@ static long throttle_ns = 100000;
 static long long stuck_ns = 1000000000LL;
 static long long progress_ns = 0;    /* when the writer last took or wrote events */
 
-/* buf.append(item) (a new reference to None, or NULL with an error). */
+static PyObject *state_buffer(PyObject *st);
+
+/* buf.append(item) (a new reference to None, or NULL with an error).  `buf` may be
+ * a thread's state, standing for its buffer not made yet (see buffer_room): it
+ * is made now. */
 static inline PyObject *
 buf_append(PyObject *buf, PyObject *item)
 {
@@ -126,6 +130,16 @@ buf_append(PyObject *buf, PyObject *item)
             return deque_append_c(buf, item);
         PyObject *args[2] = {buf, item};
         return PyObject_Vectorcall(deque_append, args, 2, NULL);
+    }
+    if (Py_TYPE(buf) == state_type) {
+        PyObject *made = state_buffer(buf);
+        if (made == NULL || Py_TYPE(made) == state_type) {
+            Py_XDECREF(made);
+            return made == NULL ? NULL : PyErr_Format(PyExc_TypeError, "no buffer");
+        }
+        PyObject *r = buf_append(made, item);
+        Py_DECREF(made);
+        return r;
     }
     return PyObject_CallMethod(buf, "append", "O", item);
 }
@@ -210,7 +224,7 @@ configure(PyObject *mod, PyObject *args)
     }
     Py_INCREF(st);
     Py_XSETREF(state_type, (PyTypeObject *)st);
-    off_buf = slot_offset(state_type, "buf");
+    off_buf = slot_offset(state_type, "_buf");
     off_gap = slot_offset(state_type, "gap");
     off_aio = slot_offset(state_type, "aio");
     off_tid = slot_offset(state_type, "tid");
@@ -2463,18 +2477,54 @@ init_condition(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     return init_condition_impl(mod, args[0], args[1], args[2], 0);
 }
 
+/* An empty event buffer (new reference): a deque the cyclic GC does not scan (see
+ * recorder/_core.py new_buffer()), or NULL with an error. */
+static PyObject *
+new_state_buffer(void)
+{
+    /* (deque(): its __new__ makes an empty unbounded deque, which __init__ without
+     * arguments leaves as it is) */
+    PyObject *buf = ((PyTypeObject *)deque_type)->tp_new((PyTypeObject *)deque_type,
+                                                         empty_args, NULL);
+    if (buf != NULL)
+        untrack_if_tracked(buf);
+    return buf;
+}
+
+/* The event buffer of `st` (new reference), made now if it has none yet: a state
+ * made for a new thread gets it at its first buffered event (in summary mode most
+ * request threads have none: a deque made and freed for nothing each).  NULL with
+ * an error.  (Made only in C, holding the GIL throughout; Python makes one only for
+ * its own thread: ThreadState.buf.) */
+static PyObject *
+state_buffer(PyObject *st)
+{
+    PyObject *buf = state_get(st, off_buf, s_buf);
+    if (buf != Py_None || Py_TYPE(st) != state_type || deque_type == NULL)
+        return buf;
+    Py_DECREF(buf);
+    buf = new_state_buffer();
+    if (buf != NULL && state_set(st, off_buf, s_buf, buf) < 0)
+        Py_CLEAR(buf);
+    return buf;
+}
+
 /* The buffer of `st` (new reference in *buf) when the budget has room for one
  * more event: returns 0 (and, when the thread was losing events, first puts the
  * resync event that closes its gap).  Returns 1 when there is no room (nothing
- * is counted yet: see lose()), -1 on error. */
+ * is counted yet: see lose()), -1 on error.  A state whose buffer is not made yet
+ * is its own *buf: buf_append makes the buffer when an event goes into it (in
+ * summary mode, most request threads never buffer one). */
 static int
 buffer_room(PyObject *st, PyObject **buf)
 {
     *buf = state_get(st, off_buf, s_buf);
     if (*buf == NULL)
         return -1;
+    if (*buf == Py_None)
+        Py_SETREF(*buf, Py_NewRef(st));
     if (buffered_total >= buffer_budget) {
-        Py_ssize_t n = PyObject_Size(*buf);
+        Py_ssize_t n = Py_TYPE(*buf) == state_type ? 0 : PyObject_Size(*buf);
         if (n < 0)
             goto error;
         if (n >= min_thread_cap) {
@@ -5635,26 +5685,22 @@ new_thread_state(PyObject *thread, PyObject *parent_tid)
     if (st == NULL)
         return NULL;
     PyObject *tid = new_id();
-    /* (deque(): its __new__ makes an empty unbounded deque, which __init__ without
-     * arguments leaves as it is) */
-    PyObject *buf = tid != NULL ? ((PyTypeObject *)deque_type)->tp_new(
-        (PyTypeObject *)deque_type, empty_args, NULL) : NULL;
-    PyObject *ts = buf != NULL ? now_ns() : NULL;
+    PyObject *ts = tid != NULL ? now_ns() : NULL;
     PyObject *zero = ts != NULL ? PyLong_FromLong(0) : NULL;
     if (zero == NULL) {
         Py_XDECREF(tid);
-        Py_XDECREF(buf);
         Py_XDECREF(ts);
         Py_DECREF(st);
         return NULL;
     }
-    untrack_if_tracked(buf);  /* (as new_buffer) */
-    /* Nor the state: it is in no cycle the GC could free (its Thread holds it, it
-     * holds the Thread and its parent weakly, its buffer is untracked already), and
-     * the young generation's collections traversed every request thread's one. */
+    /* No buffer yet: its first buffered event makes it (state_buffer).  The state
+     * is not tracked by the GC: it is in no cycle the GC could free (its Thread
+     * holds it, it holds the Thread and its parent weakly, its buffer is
+     * untracked), and the young generation's collections traversed every request
+     * thread's one. */
     untrack_if_tracked(st);
     slot_set(st, off_tid, tid);
-    slot_set(st, off_buf, buf);
+    slot_set(st, off_buf, Py_None);
     slot_set(st, off_gap, Py_None);
     slot_set(st, off_dropped, zero);
     slot_set(st, off_dropped_reported, zero);
@@ -5669,7 +5715,6 @@ new_thread_state(PyObject *thread, PyObject *parent_tid)
     slot_set(st, off_aio, Py_False);
     slot_set(st, off_ended, Py_False);
     Py_DECREF(tid);
-    Py_DECREF(buf);
     Py_DECREF(ts);
     Py_DECREF(zero);
     remember_unstarted(st, thread);
@@ -7026,7 +7071,7 @@ take_states(PyObject *mod, PyObject *args)
          * it sets ended, so an empty buffer of an ended thread stays empty. */
         int ended = slot(st, off_ended) == Py_True;
         PyObject *buf = slot(st, off_buf);
-        Py_ssize_t n = buf != NULL ? PyObject_Size(buf) : -1;
+        Py_ssize_t n = buf == Py_None ? 0 : buf != NULL ? PyObject_Size(buf) : -1;
         if (n < 0) {
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_AttributeError, "buf");

@@ -490,14 +490,41 @@ sf_actor_free(SfActor *a)
 #define SF_LIFE_GONE 4096         /* recorder/_summary.py MAX_GONE */
 #define SF_LIFE_EVS 6
 
+/* A held-back event, its parts as recorded (strong references; `extra` NULL when
+ * none): its Ev is made only if it is handed over (most are dropped unshown). */
+typedef struct {
+    PyObject *by;               /* the state of the thread that recorded it */
+    PyObject *op, *obj, *site, *task, *extra;
+    long long ts;
+} SfLifeEv;
+
 typedef struct {
     PyObject *key;              /* the thread's state or the Job (strong; first: see sf_slot_find) */
     uint64_t serial;
     int nev;
-    PyObject *by[SF_LIFE_EVS];  /* the state of the thread that recorded each (strong) */
-    PyObject *ev[SF_LIFE_EVS];  /* the events (strong) */
+    SfLifeEv ev[SF_LIFE_EVS];
     int passed;                 /* an event of its own (of its run) went to the Summary */
 } SfLife;
+
+/* The Ev of a held-back event (new reference), or NULL with an error. */
+static PyObject *
+sf_life_ev(const SfLifeEv *e)
+{
+    PyObject *items[6] = {NULL, e->op, e->obj, e->site, e->task, e->extra};
+    return ev_new_ns(e->extra != NULL ? 6 : 5, e->ts, items);
+}
+
+/* Let go of the parts of a held-back event (may run Python code). */
+static void
+sf_life_ev_clear(SfLifeEv *e)
+{
+    Py_CLEAR(e->by);
+    Py_CLEAR(e->op);
+    Py_CLEAR(e->obj);
+    Py_CLEAR(e->site);
+    Py_CLEAR(e->task);
+    Py_CLEAR(e->extra);
+}
 
 static SfLife *sf_lives[SF_LIFE_SLOTS];
 static int sf_nlives = 0;
@@ -532,10 +559,8 @@ sf_life_free(SfLife *l)
 {
     if (l == NULL)
         return;
-    for (int k = 0; k < l->nev; k++) {
-        Py_DECREF(l->by[k]);
-        Py_DECREF(l->ev[k]);
-    }
+    for (int k = 0; k < l->nev; k++)
+        sf_life_ev_clear(&l->ev[k]);
     Py_DECREF(l->key);
     PyMem_Free(l);
 }
@@ -550,12 +575,10 @@ sf_life_hold(SfLife *l, PyObject *by, PyObject *op, PyObject *obj, PyObject *sit
         return 0;
     if (ts == 0 && (ts = now_ll()) == 0)
         return -1;
-    PyObject *items[6] = {NULL, op, obj, site, task, extra};
-    PyObject *ev = ev_new_ns(extra == NULL || extra == Py_None ? 5 : 6, ts, items);
-    if (ev == NULL)
-        return -1;
-    l->by[l->nev] = Py_NewRef(by);
-    l->ev[l->nev++] = ev;
+    l->ev[l->nev++] = (SfLifeEv){Py_NewRef(by), Py_NewRef(op), Py_NewRef(obj),
+                                 Py_NewRef(site), Py_NewRef(task),
+                                 extra == NULL || extra == Py_None ? NULL : Py_NewRef(extra),
+                                 ts};
     return 1;
 }
 
@@ -626,15 +649,14 @@ sf_seg_release(SfActor *a, PyObject *buf)
     if (l == NULL || l->serial != a->seg_serial || k >= l->nev || buf == NULL)
         return 0;  /* (the Summary showed the job meanwhile: it has the segment-begin) */
     l->passed = 1;
-    PyObject *by = l->by[k], *ev = l->ev[k];
-    for (int j = k + 1; j < l->nev; j++) {
-        l->by[j - 1] = l->by[j];
+    SfLifeEv e = l->ev[k];
+    for (int j = k + 1; j < l->nev; j++)
         l->ev[j - 1] = l->ev[j];
-    }
     l->nev--;
-    PyObject *res = buf_append(buf, ev);
-    Py_DECREF(by);
-    Py_DECREF(ev);
+    PyObject *ev = sf_life_ev(&e);
+    PyObject *res = ev != NULL ? buf_append(buf, ev) : NULL;
+    Py_XDECREF(ev);
+    sf_life_ev_clear(&e);
     if (res == NULL)
         return -1;
     Py_DECREF(res);
@@ -1996,10 +2018,11 @@ sf_clear_tables(void)
             continue;
         sf_lives[i] = NULL;
         for (int k = 0; k < l->nev; k++) {
-            if (PyList_Append(drop, l->by[k]) == 0)
-                Py_DECREF(l->by[k]);
-            if (PyList_Append(drop, l->ev[k]) == 0)
-                Py_DECREF(l->ev[k]);
+            SfLifeEv *e = &l->ev[k];
+            PyObject *parts[6] = {e->by, e->op, e->obj, e->site, e->task, e->extra};
+            for (int j = 0; j < 6; j++)
+                if (parts[j] != NULL && PyList_Append(drop, parts[j]) == 0)
+                    Py_DECREF(parts[j]);
         }
         if (PyList_Append(drop, l->key) == 0)
             Py_DECREF(l->key);
@@ -2317,7 +2340,9 @@ summary_shown(PyObject *mod, PyObject *x)
     if (out == NULL)
         return NULL;
     for (int k = 0; k < l->nev; k++) {
-        PyObject *pair = PyTuple_Pack(2, l->by[k], l->ev[k]);
+        PyObject *ev = sf_life_ev(&l->ev[k]);
+        PyObject *pair = ev != NULL ? PyTuple_Pack(2, l->ev[k].by, ev) : NULL;
+        Py_XDECREF(ev);
         if (pair == NULL) {
             Py_DECREF(out);
             return NULL;
@@ -2367,8 +2392,12 @@ summary_waits(PyObject *mod, PyObject *args)
         if (a == NULL || a->lw_obj == NULL || !(final || now - a->lw_ts >= sf_threshold))
             continue;
         PyObject *buf = Py_TYPE(a->lw_by) == state_type && off_buf >= 0
-            ? slot(a->lw_by, off_buf) : NULL;
-        if (sf_lw_put(a, buf) < 0)
+            ? state_buffer(a->lw_by) : NULL;  /* (made now if it has none yet) */
+        if (buf == NULL)
+            PyErr_Clear();
+        int rc = sf_lw_put(a, buf);
+        Py_XDECREF(buf);
+        if (rc < 0)
             return NULL;
     }
     while (sf_puts > 0) {

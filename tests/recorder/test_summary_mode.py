@@ -1241,3 +1241,63 @@ def test_an_rlocks_inner_levels_never_reach_the_writer(rec, monkeypatch):
     assert taken[0] < 50, taken[0]
     io = trace.one("lock", "outer")["id"]
     assert _hists(trace)[io]["hold"]["n"] == 2000
+
+
+@needs_filter
+def test_a_quiet_thread_gets_no_event_buffer(rec):
+    """A thread per request whose events are all counted: its state has no buffer
+    (a deque made and freed for nothing each); a thread with an event written has
+    one, and its events are in the trace."""
+    rec.start(mode="summary", summary_threshold_ms=QUIET)
+    a = recorder.name(threading.Lock(), "a")
+    b = recorder.name(threading.Lock(), "b")
+    _quiet_threads(a, b, _summary.ACTORS_PER_DEP)  # (their first a -> b is written)
+    quiet = threading.Thread(target=_nested, args=(a, b, 10), name="quiet")
+    quiet.start()
+    quiet.join(30)
+    c = recorder.name(threading.Lock(), "c")
+    shown = threading.Thread(target=_nested, args=(a, c, 10), name="shown")
+    shown.start()
+    shown.join(30)
+    assert quiet._ls_state._buf is None
+    assert shown._ls_state._buf is not None
+    trace = rec.stop()
+    ic = trace.one("lock", "c")["id"]
+    assert [e["op"] for e in trace.evs(th=trace.thread("shown")["id"]) if e["obj"] == ic] == [
+        "acquire", "release"]
+    assert trace.objects("thread", "quiet") == []
+
+
+@needs_filter
+def test_a_long_wait_of_a_thread_without_a_buffer_is_written(rec):
+    """The writer puts a held-back lock wait that grew old into its thread's buffer:
+    made then, when the thread had buffered nothing before."""
+    rec.start(mode="summary", summary_threshold_ms=20, flush_interval=3600)
+    a = recorder.name(threading.Lock(), "a")
+    b = recorder.name(threading.Lock(), "b")
+    _quiet_threads(a, b, _summary.ACTORS_PER_DEP)
+    stuck = recorder.name(threading.Lock(), "stuck")
+    started: list[bool] = []  # (not an Event: its first signal would be written)
+
+    def wait_for_stuck() -> None:
+        _nested(a, b, 3)
+        started.append(True)
+        with stuck:
+            pass
+
+    t = threading.Thread(target=wait_for_stuck, name="waiter")
+    with stuck:
+        t.start()
+        deadline = time.monotonic() + 10
+        while not started and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert t._ls_state._buf is None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and t._ls_state._buf is None:
+            time.sleep(0.05)
+            recorder.flush()  # (takes the wait once it is older than the threshold)
+    t.join(30)
+    trace = rec.stop()
+    i = trace.one("lock", "stuck")["id"]
+    waiter = trace.thread("waiter")["id"]
+    assert [e["op"] for e in trace.evs(th=waiter) if e["obj"] == i] == ["wait", "acquire", "release"]
