@@ -37,12 +37,15 @@ Workloads (``--quick`` divides their sizes by 20, for CI smoke runs):
   whose memory is the figure to watch;
 * ``http`` — a ``ThreadingHTTPServer`` on 127.0.0.1 (a thread per connection, a
   handler that takes a lock to update a shared counter and logs the request), under
-  a bounded load from a client in another process: 4 client threads, 1,500 requests
-  in all.  Only the server is measured.  Its ``serve x`` is the CPU it took from its
-  first request to the last (``serve_cpu``: start-up, imports and exit left out),
-  traced / bare, and ``us/req`` what recording added to each request: the figure
-  of a server that runs for hours, where ``cpu x`` also counts the start-up of a
-  program that lives 0.6 s;
+  a bounded load from a client in another process: 4 client threads, 5,000 requests
+  to warm the server up, then 1,500 measured.  Only the server is measured.  Its
+  ``serve x`` is the CPU it took from its first measured request to the last
+  (``serve_cpu``: start-up, imports, the warm-up and exit left out), traced / bare,
+  and ``us/req`` what recording added to each request: the figure of a server that
+  runs for hours, where ``cpu x`` also counts the start-up of a program that lives
+  a few seconds.  (The warm-up fills what summary mode remembers of threads that
+  ended unshown, 4,096 of them: before that, each request's thread also grows the
+  process's memory, page faults included, which a server pays once);
 * ``aio`` — an asyncio stream server on 127.0.0.1 (a task per connection, each
   request a line: the handler takes an ``asyncio.Lock`` to update a shared counter
   and logs the request), under a bounded load from a client in another process: 4
@@ -86,7 +89,7 @@ SIZES = {
     "primitives": {"loops": 10_000},
     "busy128": {"threads": 128, "pairs": 10_000},
     "keyed": {"entries": 50_000, "threads": 4},
-    "http": {"requests": 1_500, "clients": 4},
+    "http": {"requests": 1_500, "clients": 4, "warm": 5_000},
     "aio": {"requests": 20_000, "clients": 4},
     "startup": {},
 }
@@ -202,9 +205,10 @@ def w_keyed(entries: int, threads: int) -> None:
     assert all(entry[1] == threads for entry in table.values())
 
 
-def w_http(requests: int, clients: int) -> dict:
+def w_http(requests: int, clients: int, warm: int = 0) -> dict:
     """The server side: serves until the client (another process) asks it to stop;
-    the process's CPU from the first request to the stop (``serve_cpu``)."""
+    the process's CPU from the first request after the warm-up to the stop
+    (``serve_cpu``)."""
     import logging
     import resource
     import threading
@@ -226,7 +230,7 @@ def w_http(requests: int, clients: int) -> dict:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             with hits_lock:
-                if not serving or self.path == "/stop":
+                if (not serving and not self.path.startswith("/warm/")) or self.path == "/stop":
                     serving.append(cpu())
                 hits[self.path] = hits.get(self.path, 0) + 1
                 n = hits[self.path]
@@ -306,14 +310,16 @@ def w_startup() -> None:
 CLIENT = r"""
 import http.client, sys, threading
 port, requests, clients = map(int, sys.argv[1:4])
-def run(k):
-    for i in range(requests // clients):
+warm = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+def run(n, path):
+    for i in range(n // clients):
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        c.request("GET", "/item/%d" % (i % 50))
+        c.request("GET", path % (i % 50))
         r = c.getresponse(); r.read(); c.close()
-ts = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
-for t in ts: t.start()
-for t in ts: t.join()
+for n, path in ((warm, "/warm/%d"), (requests, "/item/%d")):
+    ts = [threading.Thread(target=run, args=(n, path)) for k in range(clients)]
+    for t in ts: t.start()
+    for t in ts: t.join()
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 c.request("GET", "/stop"); c.getresponse().read(); c.close()
 """
@@ -420,7 +426,8 @@ def run_child(name: str, sizes: dict, trace_dir: str | None, timeout: float) -> 
         if name in CLIENTS:
             port = json.loads(proc.stdout.readline())["port"]
             client = subprocess.run([sys.executable, "-c", CLIENTS[name], str(port),
-                                     str(sizes["requests"]), str(sizes["clients"])],
+                                     str(sizes["requests"]), str(sizes["clients"]),
+                                     str(sizes.get("warm", 0))],
                                     capture_output=True, text=True, timeout=timeout)
             if client.returncode:
                 raise RuntimeError(f"{name} client failed: {client.stderr.strip()[-300:]}")
@@ -512,6 +519,12 @@ def instructions(name: str, sizes: dict, traced: bool, timeout: float) -> int:
         if traced:
             env["LOCKSCOPE_OUT"] = d
             env["LOCKSCOPE_MODE"] = MODE
+            if name in CLIENTS:
+                # No timed drains: under callgrind a request lasts some 50 times
+                # longer, so the writer's drains every 0.25 s would count 50 times
+                # their share of a request.  It still drains as its buffers fill,
+                # and at the end, so every event's own cost is counted.
+                env["LOCKSCOPE_FLUSH_INTERVAL"] = "3600"
         proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
              str(Path(__file__).resolve()), "--child", name, "--sizes", json.dumps(sizes)],
@@ -540,7 +553,7 @@ REQUEST_COUNTS = {"http": (100, 400), "aio": (1_000, 4_000)}
 def server_instructions(name: str, traced: bool, timeout: float) -> float:
     """Instructions per request of a server (2 client threads): the difference of
     two runs over the difference of their requests (start-up and shut-down cancel
-    out)."""
+    out), without the writer's timed drains (see instructions())."""
     lo, hi = REQUEST_COUNTS[name]
     counts = [instructions(name, {"requests": n, "clients": 2}, traced, timeout)
               for n in (lo, hi)]
