@@ -42,7 +42,8 @@ for _ in range(n):
     make()
 if mode != "bare":
     for st in list(recorder._core.states):
-        st.buf.clear()
+        if st._buf is not None:
+            st._buf.clear()
     recorder.stop()
 """
 

@@ -45,7 +45,8 @@ else:
     asyncio.run(main())
 if mode != "bare":
     for st in list(recorder._core.states):
-        st.buf.clear()
+        if st._buf is not None:
+            st._buf.clear()
     recorder.stop()
 """
 

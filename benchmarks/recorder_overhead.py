@@ -250,7 +250,7 @@ def sink_throughput(out: str, n_events: int) -> dict:
     for i in range(n_events // 2):
         with locks[i & 7]:
             pass
-    buffered = sum(len(st.buf) for st in _core.states)
+    buffered = sum(len(st._buf or ()) for st in _core.states)
     t0 = thread_time_ns()  # flush() runs here, in this thread
     sink.flush()
     drain_s = (thread_time_ns() - t0) / 1e9
