@@ -2253,6 +2253,31 @@ def test_thread_start_and_event_wait_run_no_python_code_of_the_recorder(rec):
     assert Path(THIS_FILE).read_text().splitlines()[line - 1].endswith("# start line")
 
 
+@pytest.mark.parametrize("mode", ["full", "summary"])
+def test_a_thread_whose_init_did_not_run_fails_to_start_as_without_recording(rec, mode):
+    """Thread.start's hook judges a Thread by its `_started` event: one whose
+    __init__ never ran has none, gets no state, and start raises the original's
+    error; a thread started after it is recorded as usual."""
+
+    class NoInit(threading.Thread):
+        def __init__(self) -> None:  # (does not call Thread.__init__)
+            pass
+
+    rec.start(mode=mode)
+    broken = NoInit()
+    with pytest.raises(RuntimeError, match="__init__\\(\\) not called"):
+        broken.start()
+    assert getattr(broken, "_ls_state", None) is None
+    lock = recorder.name(threading.Lock(), "after")
+    t = threading.Thread(target=lambda: lock.acquire() and lock.release(), name="fine")
+    t.start()
+    t.join(10)
+    trace = rec.stop()
+    fine = trace.thread("fine")["id"]
+    assert [e["op"] for e in trace.evs(th=fine) if e["op"] in ("acquire", "release", "end")] == [
+        "acquire", "release", "end"]
+
+
 @needs_c
 @pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
 def test_a_started_thread_is_bound_in_its_thread_state_dict_only(rec):
