@@ -131,12 +131,10 @@ buf_append(PyObject *buf, PyObject *item)
         PyObject *args[2] = {buf, item};
         return PyObject_Vectorcall(deque_append, args, 2, NULL);
     }
-    if (Py_TYPE(buf) == state_type) {
+    if (Py_TYPE(buf) == state_type) {  /* (its buffer is never a state) */
         PyObject *made = state_buffer(buf);
-        if (made == NULL || Py_TYPE(made) == state_type) {
-            Py_XDECREF(made);
-            return made == NULL ? NULL : PyErr_Format(PyExc_TypeError, "no buffer");
-        }
+        if (made == NULL)
+            return NULL;
         PyObject *r = buf_append(made, item);
         Py_DECREF(made);
         return r;
@@ -3776,21 +3774,35 @@ raw_release(PyObject *lk)
     return -1;
 }
 
-/* Summary mode leaves out an RLock's inner levels: an acquire by its owner that
- * leaves it held twice or more, and a release that leaves it held still.  They
- * order nothing (the owner never waits for its own lock), and a hold runs from
- * the outermost acquire to its release, as the analyzer pairs them in a full
- * trace; counted, they were holds of their own in the histograms.  Judged after
- * the operation, on the inner RLock's count (only its owner changes it).  An
- * RLock not driven directly (raw_rlock_type NULL) is recorded as before. */
+/* Summary mode leaves out an RLock's inner levels (1 for `lc`, 0 if not): an
+ * acquire by its owner that leaves it held twice or more, and a release that
+ * leaves it held still.  They order nothing (the owner never waits for its own
+ * lock), and a hold runs from the outermost acquire to its release, as the
+ * analyzer pairs them in a full trace; counted, they were holds of their own in
+ * the histograms.  Judged after the operation, on the inner RLock's count (only
+ * its owner changes it).  An RLock not driven directly (raw_rlock_type NULL) is
+ * recorded as before. */
+static inline int
+rlock_levels_left_out(LockCore *lc)
+{
+#ifdef LS_RAW_LOCKS
+    return sf_on && lc->lock != NULL && raw_rlock_type != NULL
+        && Py_TYPE(lc->lock) == raw_rlock_type;
+#else
+    (void)lc;
+    return 0;
+#endif
+}
+
+/* Whether the acquire (`acquire`) or release of `lc` just done is an inner level
+ * that summary mode leaves out (see rlock_levels_left_out). */
 static inline int
 rlock_inner_level_of(LockCore *lc, int acquire)
 {
 #ifdef LS_RAW_LOCKS
-    PyObject *lk = lc->lock;
-    if (!sf_on || lk == NULL || raw_rlock_type == NULL || Py_TYPE(lk) != raw_rlock_type)
+    if (!rlock_levels_left_out(lc))
         return 0;
-    RawRLock *r = (RawRLock *)lk;
+    RawRLock *r = (RawRLock *)lc->lock;
     return r->rlock_owner == PyThread_get_thread_ident()
         && r->rlock_count >= (acquire ? 2UL : 1UL);
 #else
@@ -4409,16 +4421,11 @@ saved_levels(PyObject *state)
 
 /* How many of `n` levels given up or taken back at once are recorded: the
  * outermost only where summary mode leaves the inner ones out (see
- * rlock_inner_level), else all. */
+ * rlock_levels_left_out), else all. */
 static long
 rlock_outer_only(LockCore *self, long n)
 {
-#ifdef LS_RAW_LOCKS
-    if (n > 1 && sf_on && raw_rlock_type != NULL && self->lock != NULL
-            && Py_TYPE(self->lock) == raw_rlock_type)
-        return 1;
-#endif
-    return n;
+    return n > 1 && rlock_levels_left_out(self) ? 1 : n;
 }
 
 static PyObject *
