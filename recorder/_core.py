@@ -54,7 +54,7 @@ class ThreadState:
 
     def __init__(self, name: str, parent: int | None, thread: Any = None) -> None:
         self.tid = next_id()
-        self._buf: deque | None = new_buffer()  # (None until its first event: see buf)
+        self._buf: deque | None = new_buffer()  # (a state the C core makes: None, see buf)
         self.gap: Gap | None = None  # events being lost right now (owning thread only)
         self.dropped = 0            # written only by the owning thread
         self.dropped_reported = 0   # written only by the writer thread
