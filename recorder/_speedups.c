@@ -2809,8 +2809,8 @@ append(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *extra = nargs >= 6 ? args[5] : NULL;
     PyObject *given_ts = nargs == 7 && args[6] != Py_None ? args[6] : NULL;
-    if (sf_on && (sf_op_is(args[1], op_acquire) ? rlock_inner_level(args[2], 1)
-                  : sf_op_is(args[1], op_release) && rlock_inner_level(args[2], 0)))
+    if (sf_op_is(args[1], op_acquire) ? rlock_inner_level(args[2], 1)
+        : sf_op_is(args[1], op_release) && rlock_inner_level(args[2], 0))
         Py_RETURN_NONE;  /* (an RLock's inner level: see rlock_inner_level) */
     PyObject *buf;
     int full = buffer_room(args[0], &buf);
@@ -3774,20 +3774,21 @@ raw_release(PyObject *lk)
     return -1;
 }
 
-/* Summary mode leaves out an RLock's inner levels (1 for `lc`, 0 if not): an
+/* Whether an RLock's inner levels are left out (1 for `lc`, 0 if not): an
  * acquire by its owner that leaves it held twice or more, and a release that
- * leaves it held still.  They order nothing (the owner never waits for its own
- * lock), and a hold runs from the outermost acquire to its release, as the
- * analyzer pairs them in a full trace; counted, they were holds of their own in
- * the histograms.  Judged after the operation, on the inner RLock's count (only
- * its owner changes it).  An RLock not driven directly (raw_rlock_type NULL) is
- * recorded as before. */
+ * leaves it held still.  They cannot block (the owner never waits for its own
+ * lock), order nothing and end no hold: a hold runs from the outermost acquire
+ * to the release that frees the lock, as the analyzer pairs a trace's events.
+ * Recorded, they were half the events of a logging call in full mode (Handler.
+ * handle, then flush inside emit, takes the handler's lock again); counted in
+ * summary mode, holds of their own in the histograms.  Judged after the
+ * operation, on the inner RLock's count (only its owner changes it).  An RLock
+ * not driven directly (raw_rlock_type NULL) is recorded as before. */
 static inline int
 rlock_levels_left_out(LockCore *lc)
 {
 #ifdef LS_RAW_LOCKS
-    return sf_on && lc->lock != NULL && raw_rlock_type != NULL
-        && Py_TYPE(lc->lock) == raw_rlock_type;
+    return lc->lock != NULL && raw_rlock_type != NULL && Py_TYPE(lc->lock) == raw_rlock_type;
 #else
     (void)lc;
     return 0;
@@ -3795,7 +3796,7 @@ rlock_levels_left_out(LockCore *lc)
 }
 
 /* Whether the acquire (`acquire`) or release of `lc` just done is an inner level
- * that summary mode leaves out (see rlock_levels_left_out). */
+ * that is left out (see rlock_levels_left_out). */
 static inline int
 rlock_inner_level_of(LockCore *lc, int acquire)
 {
@@ -3816,7 +3817,7 @@ rlock_inner_level_of(LockCore *lc, int acquire)
 static inline int
 rlock_inner_level(PyObject *obj, int acquire)
 {
-    return sf_on && PyObject_TypeCheck(obj, &LockCore_Type)
+    return PyObject_TypeCheck(obj, &LockCore_Type)
         && rlock_inner_level_of((LockCore *)obj, acquire);
 }
 
@@ -4420,8 +4421,8 @@ saved_levels(PyObject *state)
 }
 
 /* How many of `n` levels given up or taken back at once are recorded: the
- * outermost only where summary mode leaves the inner ones out (see
- * rlock_levels_left_out), else all. */
+ * outermost only where the inner ones are left out (see rlock_levels_left_out),
+ * else all. */
 static long
 rlock_outer_only(LockCore *self, long n)
 {

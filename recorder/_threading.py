@@ -127,10 +127,20 @@ def _check_acquire_args(blocking: Any, timeout: Any) -> None:
     _allocate_lock().acquire(blocking, timeout)
 
 
+def _inner_level(lock: Any, after_acquire: bool) -> bool:
+    """Whether the acquire (``after_acquire``) or release of a traced lock's inner
+    lock ``lock`` just done is an RLock's inner level, which is not recorded: its
+    owner took it again, or gave back a level and holds it still.  Inner levels
+    cannot block, order nothing and end no hold (a hold runs from the outermost
+    acquire to the release that frees the lock); the C accelerator leaves them
+    out the same way (rlock_inner_level)."""
+    return lock.__class__ is _CRLock and lock._recursion_count() >= (2 if after_acquire else 1)
+
+
 def _py_acquire(self: Any, blocking: bool = True, timeout: float = -1) -> bool:
     # The hot path (Lock and RLock), kept flat: every call and lookup here counts.
     if timeout == -1 and blocking is True and self._lock.acquire(False):
-        if _core.ON:
+        if _core.ON and not _inner_level(self._lock, True):
             try:  # (free unless raised) nothing of ours may reach the program
                 st = current_state()
                 f = _getframe(1)
@@ -160,7 +170,7 @@ def _py_release(self: Any) -> None:
         except Exception:
             ts = None
         self._lock.release()
-        if ts is None:
+        if ts is None or _inner_level(self._lock, False):
             return
         try:
             st = current_state()
@@ -241,11 +251,11 @@ class _LockBase(_LockCore, metaclass=_PicklesAsOriginal):
             # Invalid combinations raise exactly as the original does; a valid
             # non-blocking acquire, or one with a zero timeout, is a try.
             ok = lock.acquire(blocking, timeout)
-            if _core.ON:
+            if _core.ON and not (ok and _inner_level(lock, True)):
                 _record(_state(), "acquire" if ok else "try-fail", self, site_id(depth))
             return ok
         if lock.acquire(False):
-            if _core.ON:
+            if _core.ON and not _inner_level(lock, True):
                 _record(_state(), "acquire", self, site_id(depth))
             return True
         if not _core.ON:
@@ -357,8 +367,7 @@ class RLock(_LockBase):
             try:
                 st = _state()
                 task = task_of(st) if st.aio else None
-                for _ in range(state[0] if isinstance(state, tuple) else 1):
-                    _append(st, "release", self, 0, task, None, ts)
+                _append(st, "release", self, 0, task, None, ts)  # (the outermost level)
             except Exception:
                 pass
         return state
@@ -387,8 +396,7 @@ class RLock(_LockBase):
         try:
             ts = mono_ns()
             task = task_of(st) if st.aio else None
-            for _ in range(state[0] if isinstance(state, tuple) else 1):
-                _append(st, "acquire", self, site, task, None, ts)
+            _append(st, "acquire", self, site, task, None, ts)  # (the outermost level)
         except Exception:
             pass
 

@@ -161,8 +161,10 @@ def _wait_three_ways(kind: str, lines: dict) -> None:
 def test_a_condition_wait_is_recorded_at_the_user_line_over_either_lock(rec):
     """Condition.wait (C when built, Python without): wait-begin once the lock is
     given up, wait-end with its outcome before it is taken back, the lock's
-    release and acquire per level it held, a ``wait`` when another thread holds
-    it then, all at the caller's line; an error ends the wait as the original's."""
+    release and acquire (one each: an RLock held at two levels gives up and takes
+    back both, but its inner levels are not recorded), a ``wait`` when another
+    thread holds it then, all at the caller's line; an error ends the wait as the
+    original's."""
     rec.start()
     lines: dict = {}
     for kind in ("Lock", "RLock"):
@@ -182,13 +184,12 @@ def test_a_condition_wait_is_recorded_at_the_user_line_over_either_lock(rec):
             ("wait-end", None, "ok", None, at["notified"]),
             ("wait-begin", None, None, None, at["error"]),  # (no number: no field)
             ("wait-end", None, "error", "TypeError", at["error"])]
-        levels = 2 if kind == "RLock" else 1
         lock = [(e["op"], trace.site(e) if "site" in e else None)
                 for e in trace.evs(trace.one("lock", kind)["id"], main)]
-        back = {k: [("acquire", at[k])] * levels for k in at}
-        gone = [("release", None)] * levels
+        back = {k: [("acquire", at[k])] for k in at}
+        gone = [("release", None)]
         assert lock == (
-            [("acquire", lock[0][1])] + [("acquire", lock[1][1])] * (levels - 1)
+            [("acquire", lock[0][1])]
             + gone + back["timeout"]
             + gone + [("wait", at["notified"])] + back["notified"]
             + gone + back["error"] + gone), kind
@@ -1539,7 +1540,7 @@ def test_inner_locks_are_driven_directly_with_their_own_semantics(rec):
     assert [e["op"] for e in trace.evs(trace.one("lock", "raw")["id"])] == [
         "acquire", "release", "release"]
     assert [e["op"] for e in trace.evs(trace.one("lock", "rraw")["id"], main)] == [
-        "acquire", "acquire", "release", "release"]
+        "acquire", "release"]  # (its inner level is not recorded)
     assert {e["th"] for e in trace.evs(trace.one("lock", "rraw")["id"])} == {main}
 
 
@@ -1681,44 +1682,51 @@ def test_sites_reached_through_library_frames_are_remembered_exactly(rec):
     assert all(trace.site(e)[0] == THIS_FILE for e in trace.evs(obj=mutex, op="acquire"))
 
 
-def _log_at_two_lines(log, i: int) -> None:
+def _log_at_two_lines(log, log2, i: int) -> None:
     log.info("first %d", i)  # (line A)
-    log.info("second %d", i)  # (line B)
+    log2.info("second %d", i)  # (line B)
 
 
 @needs_c
 def test_a_lock_taken_from_several_deep_library_paths_is_sited_from_its_memos(rec):
-    """logging's handler lock is taken through 6 library frames in handle() and 7
-    in flush(), for each record: both chains and the user's two lines are
-    remembered by the lock, so a record costs no frame walk once each was seen
-    (a memo that spanned 6 frames and one site walked for every flush, and for
-    every other record), and every acquire is still sited at the user's line."""
+    """logging's handler lock is taken through 6 library frames by a logger's
+    handle(), and through 10 by a MemoryHandler's flush (another logger's, whose
+    target the handler is), for each record: both chains and the user's two lines
+    are remembered by the lock, so a record costs no frame walk once each was seen
+    (a memo that spanned 6 frames and one site walked for every other record), and
+    every acquire is still sited at the user's line.  (The handler takes its lock
+    again in flush() inside emit(): an inner level, not recorded.)"""
     import io
     import logging
+    import logging.handlers
 
     rec.start(flush_interval=3600)
     log = logging.getLogger("lockscope.test.memos")
-    log.propagate = False
-    log.setLevel(logging.INFO)
+    log2 = logging.getLogger("lockscope.test.memos.buffered")
     handler = logging.StreamHandler(io.StringIO())
-    log.addHandler(handler)
+    buffered = logging.handlers.MemoryHandler(1, target=handler)
+    for lg, h in ((log, handler), (log2, buffered)):
+        lg.propagate = False
+        lg.setLevel(logging.INFO)
+        lg.addHandler(h)
     try:
         recorder.name(handler.lock, "handler_lock")
         for i in range(5):  # (each path seen once)
-            _log_at_two_lines(log, i)
+            _log_at_two_lines(log, log2, i)
         hits0, _, walks0 = _core.speedups.site_stats()
         for i in range(50):
-            _log_at_two_lines(log, i)
+            _log_at_two_lines(log, log2, i)
         hits1, _, walks1 = _core.speedups.site_stats()
     finally:
         log.removeHandler(handler)
+        log2.removeHandler(buffered)
     trace = rec.stop()
     first = _log_at_two_lines.__code__.co_firstlineno
     lock = trace.one("lock", "handler_lock")["id"]
     sites = [trace.site(e)[:2] for e in trace.evs(obj=lock, op="acquire")]
-    assert sites == [(THIS_FILE, first + k) for _ in range(55) for k in (1, 1, 2, 2)]
-    assert walks1 - walks0 == 0, f"{walks1 - walks0} frame walks for 200 acquires seen before"
-    assert hits1 - hits0 >= 200
+    assert sites == [(THIS_FILE, first + k) for _ in range(55) for k in (1, 2)]
+    assert walks1 - walks0 == 0, f"{walks1 - walks0} frame walks for 100 acquires seen before"
+    assert hits1 - hits0 >= 100
 
 
 def _square(x: int) -> int:
