@@ -375,6 +375,13 @@ sf_actor_find(PyObject *key)
     return sf_slot_find((void **)sf_actors, SF_ACTOR_SLOTS, key);
 }
 
+/* Actors freed, kept zeroed (but for their held array) for the next ones: a thread
+ * per request made and freed one, and its held array, each (about 250
+ * instructions). */
+#define SF_SPARE_ACTORS 32
+static SfActor *sf_spare[SF_SPARE_ACTORS];
+static int sf_nspare = 0;
+
 /* The actor of `key` (a thread state or a task), made if new; NULL when the table
  * is full (or out of memory: no error is left set). */
 static SfActor *
@@ -391,7 +398,7 @@ sf_actor(PyObject *key, PyObject *task)
     }
     if (sf_nactors >= SF_ACTOR_FILL)
         return NULL;
-    SfActor *a = PyMem_Calloc(1, sizeof(SfActor));
+    SfActor *a = sf_nspare > 0 ? sf_spare[--sf_nspare] : PyMem_Calloc(1, sizeof(SfActor));
     if (a == NULL)
         return NULL;
     a->key = Py_NewRef(key);
@@ -467,11 +474,27 @@ sf_actor_free(SfActor *a)
                 l->counted_holds--;
         }
     }
-    for (int k = 0; k < a->n; k++)
-        Py_DECREF(a->held[k].obj);
-    PyMem_Free(a->held);
-    Py_DECREF(a->key);
-    PyMem_Free(a);
+    /* (the references go last, as they may run Python code, which may make an
+     * actor out of the spare this one becomes) */
+    PyObject *key = a->key, *drop[SF_MAX_HELD + 1];
+    int n = a->n <= SF_MAX_HELD + 1 ? a->n : SF_MAX_HELD + 1;  /* (sf_push keeps it so) */
+    for (int k = 0; k < n; k++)
+        drop[k] = a->held[k].obj;
+    if (sf_nspare < SF_SPARE_ACTORS) {
+        SfHeld *held = a->held;
+        int cap = a->cap;
+        memset(a, 0, sizeof(*a));
+        a->held = held;
+        a->cap = cap;
+        sf_spare[sf_nspare++] = a;
+    }
+    else {
+        PyMem_Free(a->held);
+        PyMem_Free(a);
+    }
+    for (int k = 0; k < n; k++)
+        Py_DECREF(drop[k]);
+    Py_DECREF(key);
 }
 
 /* -------------------------------------------------------------- lifecycles */
@@ -763,12 +786,15 @@ sf_lock_forget(SfLock *l)
 static inline int
 sf_bucket(long long ns)
 {
+    if (ns <= 1)
+        return 0;
+#if defined(__GNUC__) || defined(__clang__)
+    int b = 63 - __builtin_clzll((unsigned long long)ns);  /* (the loop: 56 a release) */
+#else
     int b = 0;
-    unsigned long long u = ns > 0 ? (unsigned long long)ns : 0;
-    while (u > 1) {
-        u >>= 1;
+    for (unsigned long long u = (unsigned long long)ns; u > 1; u >>= 1)
         b++;
-    }
+#endif
     return b < SF_BUCKETS ? b : SF_BUCKETS - 1;
 }
 
