@@ -5756,12 +5756,17 @@ started_flag(PyObject *thread)
 static int
 thread_unstarted(PyObject *thread)
 {
-    /* (not `_initialized`, 200 instructions a thread: Thread.__init__ makes
-     * `_started` just before it, so a Thread whose __init__ did not run has no
-     * `_started` either: -1, an AttributeError the caller swallows, and the
-     * original start raises its own error) */
-    int set = started_flag(thread);
-    return set < 0 ? -1 : !set;
+    /* (its `_ident`, one attribute read, rather than `_started._flag`, two, and
+     * `_initialized`, a third: the new thread sets `_ident` before `_started`, and
+     * Thread.start returns only once `_started` is set, so a Thread that was
+     * started has its ident; one whose __init__ did not run has no `_ident`: -1,
+     * an AttributeError the caller swallows, and the original start raises its
+     * own error) */
+    PyObject *ident = PyObject_GetAttr(thread, s_a_ident);
+    if (ident == NULL)
+        return -1;
+    Py_DECREF(ident);
+    return ident == Py_None;
 }
 
 /* Whether `thread` runs a ThreadPoolExecutor's worker (its target is defined in

@@ -2250,11 +2250,14 @@ def test_thread_start_and_event_wait_run_no_python_code_of_the_recorder(rec):
     started = threading.Thread(target=int)
     started.start()
     started.join(10)
+    state = started._ls_state
     with pytest.raises(RuntimeError, match="threads can only be started once"):
         started.start()
+    assert started._ls_state is state  # (judged started by its ident: no new state)
     trace = rec.stop()
     assert not {"_event_wait", "_py_record_start", "install", "runs_pool_worker",
                 "_thread_start"} & set(calls), calls
+    assert len(trace.evs(trace.thread(started.name)["id"], op="start")) == 1
     [start] = trace.evs(trace.thread("no-python-start")["id"], op="start")
     file, line, _ = trace.site(start)
     assert file == THIS_FILE
@@ -2263,9 +2266,9 @@ def test_thread_start_and_event_wait_run_no_python_code_of_the_recorder(rec):
 
 @pytest.mark.parametrize("mode", ["full", "summary"])
 def test_a_thread_whose_init_did_not_run_fails_to_start_as_without_recording(rec, mode):
-    """Thread.start's hook judges a Thread by its `_started` event: one whose
-    __init__ never ran has none, gets no state, and start raises the original's
-    error; a thread started after it is recorded as usual."""
+    """Thread.start's hook judges a Thread by its `_ident`: one whose __init__
+    never ran has none, gets no state, and start raises the original's error; a
+    thread started after it is recorded as usual."""
 
     class NoInit(threading.Thread):
         def __init__(self) -> None:  # (does not call Thread.__init__)
