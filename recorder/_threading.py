@@ -27,6 +27,7 @@ _allocate_lock = _thread.allocate_lock
 _getframe = sys._getframe
 _code_sites_get = _core.code_sites.get
 _CRLock = _thread.RLock
+_rlock_count = getattr(_CRLock, "_recursion_count", None)  # (the owner's levels)
 _RLOCK_ARGS_DEPRECATED = sys.version_info >= (3, 13)  # threading.RLock(*args) warns (gh-102029)
 TIMEOUT_MAX = _thread.TIMEOUT_MAX
 
@@ -133,8 +134,10 @@ def _inner_level(lock: Any, after_acquire: bool) -> bool:
     owner took it again, or gave back a level and holds it still.  Inner levels
     cannot block, order nothing and end no hold (a hold runs from the outermost
     acquire to the release that frees the lock); the C accelerator leaves them
-    out the same way (rlock_inner_level)."""
-    return lock.__class__ is _CRLock and lock._recursion_count() >= (2 if after_acquire else 1)
+    out the same way (rlock_inner_level).  Where the RLock does not tell its count,
+    they are recorded, as readers expect they may be."""
+    return (lock.__class__ is _CRLock and _rlock_count is not None
+            and _rlock_count(lock) >= (2 if after_acquire else 1))
 
 
 def _py_acquire(self: Any, blocking: bool = True, timeout: float = -1) -> bool:
