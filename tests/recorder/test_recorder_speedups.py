@@ -2502,6 +2502,35 @@ def test_threading_lock_is_made_without_recorder_python(rec):
 
 @needs_c
 @pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
+def test_a_threads_end_reads_the_end_hook_again_once_changed(rec, monkeypatch):
+    """A thread's binding and end look _core's hooks up only when _core's globals
+    changed since they last did: a hook set, or cleared, between two threads is
+    the one the second thread's end calls."""
+    from recorder import _core as core
+
+    rec.start()
+
+    def run_one() -> None:
+        t = threading.Thread(target=int)
+        t.start()
+        t.join(10)
+        assert not t.is_alive()
+
+    run_one()
+    run_one()  # (the lookups remembered)
+    ended = []
+    monkeypatch.setattr(core, "on_thread_end", lambda: ended.append(1))
+    run_one()
+    assert ended == [1]
+    monkeypatch.setattr(core, "on_thread_end", None)
+    run_one()
+    assert ended == [1]
+    trace = rec.stop()
+    assert len([r for r in trace.records if r.get("op") == "end"]) >= 4
+
+
+@needs_c
+@pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
 def test_a_threads_run_has_no_recorder_frame_under_it(rec, monkeypatch):
     """Thread._bootstrap_inner's hook (the thread's begin and end around its run) is
     C: the Python one was a frame and 20 bytecodes a thread.  Its end is recorded
