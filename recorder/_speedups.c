@@ -265,27 +265,10 @@ dict_version(PyObject *d)
 static inline uint64_t dict_version(PyObject *d) { (void)d; return 0; }
 #endif
 
-/* _core.ON, looked up only when _core's globals changed since the last time
- * (a dict lookup per event was a tenth of a traced lock pair's cost). */
-static uint64_t on_version;
-static int on_cached;
-
-static inline int
-recording_on(void)
-{
-    uint64_t v = dict_version(core_dict);
-    if (v != 0 && v == on_version)
-        return on_cached;
-    PyObject *on = PyDict_GetItemWithError(core_dict, s_ON);  /* borrowed */
-    on_cached = on == Py_True;
-    on_version = on != NULL ? v : 0;
-    return on_cached;
-}
-
 /* core_dict[name] (borrowed; NULL, with an error or not), remembered in *c while
- * _core's globals are unchanged, as recording_on does: the dict holds the value
- * as long as its version stays (a thread's binding and end looked up three of
- * them, about 350 instructions a thread). */
+ * _core's globals are unchanged: the dict holds the value as long as its version
+ * stays (a dict lookup per event was a tenth of a traced lock pair's cost; a
+ * thread's binding and end looked up three more, about 350 instructions). */
 typedef struct {
     uint64_t version;
     PyObject *value;  /* (borrowed from core_dict) */
@@ -301,6 +284,14 @@ core_get(CoreCached *c, PyObject *name)
     c->value = r;
     c->version = r != NULL ? v : 0;
     return r;
+}
+
+/* _core.ON */
+static inline int
+recording_on(void)
+{
+    static CoreCached on;
+    return core_get(&on, s_ON) == Py_True;
 }
 
 /* Now on the event clock (time.monotonic_ns), as a C integer: 0 with an
@@ -5773,7 +5764,7 @@ started_flag(PyObject *thread)
 
 /* Whether Thread.start records `thread`: initialised and not started yet (Python:
  * ``self._initialized and not self._started.is_set()``), 1, 0 or -1 (no
- * `_started`: not initialised). */
+ * `_ident`: not initialised). */
 static int
 thread_unstarted(PyObject *thread)
 {
