@@ -38,14 +38,16 @@
 #include <time.h>
 #endif
 
-/* 3.11 and 3.12: the frames of the calling code are walked as the interpreter
+/* 3.11 to 3.13: the frames of the calling code are walked as the interpreter
  * keeps them (_PyInterpreterFrame), without asking for frame objects: the public
  * PyEval_GetFrame()/PyFrame_GetBack() materialise a frame object (a GC
  * allocation) for every frame they return that has none yet, which was most of
  * the cost of finding a site through library frames (a lock taken inside
- * logging or concurrent.futures) and of a definition.  Elsewhere (3.10, whose
- * frames are objects anyway, and 3.13+) the public API is used. */
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000 && !defined(LOCKSCOPE_PUBLIC_FRAMES)
+ * logging or concurrent.futures) and of a definition (on 3.13, 2.1k instructions
+ * of a thread's 13k in summary mode: its _started Event's primitives are made
+ * through Thread.__init__).  Elsewhere (3.10, whose frames are objects anyway,
+ * and 3.14+, whose frames hold tagged stack references) the public API is used. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000 && !defined(LOCKSCOPE_PUBLIC_FRAMES)
 #define LS_RAW_FRAMES 1
 #define Py_BUILD_CORE 1
 #include "internal/pycore_frame.h"
@@ -566,19 +568,36 @@ typedef _PyInterpreterFrame *Frame;
 static inline Frame
 fr_complete(Frame f)
 {
+#if PY_VERSION_HEX >= 0x030D0000
+    /* (3.13: the C stack's entry frames, whose f_executable is None, are
+     * incomplete; any other frame not running a code object is skipped too) */
+    while (f != NULL && (f->owner == FRAME_OWNED_BY_CSTACK || !PyCode_Check(f->f_executable)
+                         || _PyFrame_IsIncomplete(f)))
+#else
     while (f != NULL && _PyFrame_IsIncomplete(f))
+#endif
         f = f->previous;
     return f;
 }
 
+#if PY_VERSION_HEX >= 0x030D0000
+static inline Frame
+fr_current(void)
+{
+    return fr_complete(PyThreadState_Get()->current_frame);
+}
+
+static inline PyCodeObject *fr_code(Frame f) { return _PyFrame_GetCode(f); }
+#else
 static inline Frame
 fr_current(void)
 {
     return fr_complete(PyThreadState_Get()->cframe->current_frame);
 }
 
-static inline Frame fr_back(Frame f) { return fr_complete(f->previous); }
 static inline PyCodeObject *fr_code(Frame f) { return f->f_code; }
+#endif
+static inline Frame fr_back(Frame f) { return fr_complete(f->previous); }
 static inline Frame fr_keep(Frame f) { return f; }
 static inline void fr_drop(Frame f) { (void)f; }
 
@@ -2251,7 +2270,10 @@ frame_self(Frame f)
             || PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(code->co_localsplusnames, 0),
                                                 "self") != 0)
         return NULL;
-    return Py_XNewRef(_PyFrame_GetLocalsArray(f)[0]);
+    PyObject *self = _PyFrame_GetLocalsArray(f)[0];
+    if (self != NULL && PyCell_Check(self))  /* (a `self` a closure captures) */
+        self = PyCell_GET(self);
+    return Py_XNewRef(self);
 #elif PY_VERSION_HEX >= 0x030C0000
     PyObject *self = PyFrame_GetVar(f, s_self);
     if (self == NULL)
@@ -7459,6 +7481,11 @@ PyInit__speedups(void)
     if (PyModule_AddObject(m, "LockCore", (PyObject *)&LockCore_Type) < 0
         || PyModule_AddObjectRef(m, "LockFactory", (PyObject *)&LockFactory_Type) < 0
         || PyModule_AddIntConstant(m, "API", API_VERSION) < 0
+#ifdef LS_RAW_FRAMES
+        || PyModule_AddStringConstant(m, "FRAMES", "raw") < 0
+#else
+        || PyModule_AddStringConstant(m, "FRAMES", "public") < 0
+#endif
         || PyModule_AddObjectRef(m, "SUMMARY_COUNTED", sf_counted) < 0 || jobs_init(m) < 0
         || simplequeue_init(m) < 0 || semaphore_init(m) < 0
         || event_init(m) < 0
