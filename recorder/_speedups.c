@@ -2270,10 +2270,7 @@ frame_self(Frame f)
             || PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(code->co_localsplusnames, 0),
                                                 "self") != 0)
         return NULL;
-    PyObject *self = _PyFrame_GetLocalsArray(f)[0];
-    if (self != NULL && PyCell_Check(self))  /* (a `self` a closure captures) */
-        self = PyCell_GET(self);
-    return Py_XNewRef(self);
+    return Py_XNewRef(_PyFrame_GetLocalsArray(f)[0]);
 #elif PY_VERSION_HEX >= 0x030C0000
     PyObject *self = PyFrame_GetVar(f, s_self);
     if (self == NULL)
