@@ -569,10 +569,10 @@ static inline Frame
 fr_complete(Frame f)
 {
 #if PY_VERSION_HEX >= 0x030D0000
-    /* (3.13: the C stack's entry frames, whose f_executable is None, are
-     * incomplete; any other frame not running a code object is skipped too) */
-    while (f != NULL && (f->owner == FRAME_OWNED_BY_CSTACK || !PyCode_Check(f->f_executable)
-                         || _PyFrame_IsIncomplete(f)))
+    /* (3.13: a frame not running a code object, as the C stack's entry frames
+     * whose f_executable is None, is skipped before _PyFrame_IsIncomplete reads
+     * its code) */
+    while (f != NULL && (!PyCode_Check(f->f_executable) || _PyFrame_IsIncomplete(f)))
 #else
     while (f != NULL && _PyFrame_IsIncomplete(f))
 #endif
