@@ -4603,6 +4603,37 @@ typedef struct {
     unsigned long flushes;  /* times its text went to the bytearray or Python code ran */
 } Out;
 
+/* One text buffer kept from call to call (no more than OUT_KEEP bytes of it):
+ * each drain of the writer, each dumps() began with a new 64 KiB buffer and
+ * grew it by doubling, copying what it held each time (a drain of a few hundred
+ * KB: every byte copied once more).  Taken with the GIL held by out_begin, given
+ * back by out_release; a call made while it is taken (Python code that a
+ * definition runs may encode too) gets a buffer of its own. */
+#define OUT_KEEP (1 << 20)
+static char *out_spare;
+static size_t out_spare_cap;
+
+static inline void
+out_begin(Out *o)
+{
+    *o = (Out){out_spare, 0, out_spare_cap, 0};
+    out_spare = NULL;
+    out_spare_cap = 0;
+}
+
+static void
+out_release(Out *o)
+{
+    if (o->data != NULL && out_spare == NULL && o->cap <= OUT_KEEP) {
+        out_spare = o->data;
+        out_spare_cap = o->cap;
+    }
+    else {
+        PyMem_Free(o->data);
+    }
+    *o = (Out){NULL, 0, 0, 0};
+}
+
 static int
 out_reserve(Out *o, size_t more)
 {
@@ -4875,14 +4906,15 @@ dumps_value(Out *o, PyObject *v, int depth)
 static PyObject *
 dumps(PyObject *mod, PyObject *record)
 {
-    Out o = {NULL, 0, 0, 0};
+    Out o;
+    out_begin(&o);
     int r = dumps_value(&o, record, 0);
     if (r == 0)
         r = dumps_ascii(&o, "\n", 1);
     PyObject *res = r < 0 ? NULL
         : r > 0 ? Py_NewRef(Py_None)
         : PyBytes_FromStringAndSize(o.data, (Py_ssize_t)o.len);
-    PyMem_Free(o.data);
+    out_release(&o);
     return res;
 }
 
@@ -4947,7 +4979,18 @@ plain_len(PyObject *s)
     if (cached && plain_seen[slot] == s)
         return n;
     const unsigned char *c = PyUnicode_1BYTE_DATA(s);
-    for (Py_ssize_t i = 0; i < n; i++)
+    Py_ssize_t i = 0;
+    /* (eight characters at a time: a thread's name in each thread record; the
+     * text is ASCII, every byte below 0x80, so these tests are exact) */
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, c + i, 8);
+        uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\'), d = w ^ (ones * 0x7f);
+        if (((w - ones * 0x20) | (q - ones) | (b - ones) | (d - ones)) & highs)
+            return -1;
+    }
+    for (; i < n; i++)
         if (c[i] < 0x20 || c[i] == '"' || c[i] == '\\' || c[i] == 0x7f)
             return -1;
     if (cached) {
@@ -5099,9 +5142,7 @@ static int
 out_flush(Out *o, PyObject *out, Py_ssize_t base)
 {
     int rc = out_move(o, out, &base);
-    PyMem_Free(o->data);
-    o->data = NULL;
-    o->len = o->cap = 0;
+    out_release(o);
     return rc;
 }
 
@@ -5255,19 +5296,21 @@ define_job(Job *j, PyObject *written, Out *o)
     int in = id_written(j->id, written, &oid);
     if (in != 0)
         return in > 0 ? oid : -2;
-    Out name = {NULL, 0, 0, 0};
-    int r = dumps_str(&name, j->name);
-    if (r != 0 || out_reserve(o, name.len + 64) < 0 || PySet_Add(written, j->id) < 0) {
-        PyMem_Free(name.data);
+    /* (its name escaped in place: a buffer of its own was a 64 KiB allocation a job) */
+    size_t at = o->len;
+    if (out_reserve(o, 64) < 0) {
         PyErr_Clear();
         return -2;
     }
     LIT(o, "{\"k\":\"segment\",\"id\":");
     out_int(o, oid);
     LIT(o, ",\"kind\":\"job\",\"name\":");
-    out_str(o, name.data, name.len);
+    if (dumps_str(o, j->name) != 0 || out_reserve(o, 2) < 0 || PySet_Add(written, j->id) < 0) {
+        o->len = at;
+        PyErr_Clear();
+        return -2;
+    }
     LIT(o, "}\n");
-    PyMem_Free(name.data);
     return oid;
 }
 
@@ -6554,14 +6597,17 @@ define_state(PyObject *st, PyObject *written, Out *o, int depth)
             || off_ts < 0 || off_thread_ref < 0)
         return -2;
     PyObject *tid = slot(st, off_tid);
-    long long id;
-    int in = id_written(tid, written, &id);
-    if (in != 0)
-        return in > 0 ? id : -2;
-    if (PySet_Add(written, tid) < 0) {
+    if (tid == NULL || !PyLong_CheckExact(tid))
+        return -2;
+    long long id = as_ll(tid);
+    /* (added at once, its size telling whether it was there: one lookup, not two) */
+    Py_ssize_t size = PySet_GET_SIZE(written);
+    if ((id == -1 && PyErr_Occurred()) || PySet_Add(written, tid) < 0) {
         PyErr_Clear();
         return -2;
     }
+    if (PySet_GET_SIZE(written) == size)
+        return id;
     long long pid = -1;  /* (the parent's id, once known written) */
     if (depth <= MAX_ANCESTORS) {
         PyObject *pref = slot(st, off_parent_ref);
@@ -6642,7 +6688,8 @@ define_state_py(PyObject *mod, PyObject *args)
     PyObject *st, *written, *out;
     if (!PyArg_ParseTuple(args, "OO!O!", &st, &PySet_Type, &written, &PyByteArray_Type, &out))
         return NULL;
-    Out o = {NULL, 0, 0, 0};
+    Out o;
+    out_begin(&o);
     long long id = define_state(st, written, &o, 1);
     if (out_flush(&o, out, PyByteArray_GET_SIZE(out)) < 0)
         return NULL;
@@ -6921,7 +6968,8 @@ encode(PyObject *mod, PyObject *args)
                           &PyByteArray_Type, &out, &limit, &define_obj, &define_site))
         return NULL;
     Py_ssize_t base = PyByteArray_GET_SIZE(out);
-    Out o = {NULL, 0, 0, 0};
+    Out o;
+    out_begin(&o);
     Seen seen;
     seen_init(&seen);
     Py_ssize_t i = encode_events(events, start, tid, written, wsites, ops, out, &base, &o,
@@ -6953,7 +7001,8 @@ encode_batches(PyObject *mod, PyObject *args)
                           &PyByteArray_Type, &out, &limit, &define_obj, &define_site))
         return NULL;
     Py_ssize_t base = PyByteArray_GET_SIZE(out);
-    Out o = {NULL, 0, 0, 0};
+    Out o;
+    out_begin(&o);
     Seen seen;
     seen_init(&seen);
     Py_ssize_t bi = first, i = 0;

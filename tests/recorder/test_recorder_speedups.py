@@ -1182,6 +1182,35 @@ def test_thread_definitions_written_in_c_are_the_python_ones(rec, monkeypatch):
 
 
 @needs_c
+def test_the_c_writer_leaves_every_name_json_must_escape_to_python(rec):
+    """A thread's name goes into its record as it is only when JSON needs no escape
+    in it (printable ASCII but " and \\, and not DEL): the C test reads eight
+    characters at a time, so each such character is tried at every place of a
+    block and of the tail; their neighbours in the ASCII table stay plain."""
+    rec.start(flush_interval=3600)
+    st = _core.current_state()
+    me = threading.current_thread()
+    old_name = me.name
+    escaped = ['"', "\\", "\x00", "\x1f", "\n", "\x7f", "\u00e9"]
+    plain = [" ", "!", "#", "[", "]", "~", "/", "A"]
+    base = "abcdefghijklmnopqrstuvw"  # (23: two blocks of eight and a tail of seven)
+    try:
+        for ch in escaped + plain:
+            for at in range(len(base) + 1):
+                me.name = base[:at] + ch + base[at:]  # (read again from the running thread)
+                out = bytearray()
+                got = _core.speedups.define_state(st, set(), out)
+                if ch in plain:
+                    assert got == st.tid, (ch, at)
+                    assert orjson.loads(out.splitlines()[-1])["name"] == me.name
+                else:
+                    assert got == -2 and not out, (ch, at)
+    finally:
+        me.name = old_name
+        rec.stop()
+
+
+@needs_c
 def test_a_running_threads_definition_reads_its_new_name(rec):
     """A thread still running when the writer defines it is read again first: its
     name may have changed (its ident, native id and daemon flag cannot)."""
