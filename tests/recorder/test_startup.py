@@ -250,6 +250,7 @@ def test_lockscope_run_records_its_program_not_itself(tmp_path):
 
 SUBINTERPRETER = """
 import threading
+import time
 import _testcapi
 lock = threading.Lock()
 with lock:
@@ -264,6 +265,8 @@ with lock:
 print(_testcapi.run_in_subinterp(code))
 after = threading.Thread(target=lambda: None, name="after-subinterpreter")
 after.start()
+while after.is_alive():  # (ended before the join: a join that waits records its wait too)
+    time.sleep(0.001)
 after.join()
 """
 
