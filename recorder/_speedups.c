@@ -5724,20 +5724,22 @@ done:
     PyErr_Clear();
 }
 
-/* remember_from() of a Thread not started yet: its ident and native id are None
- * until it runs (thread_begin sets them), so only its name and daemon flag. */
+/* remember_from() of a Thread not started yet: only the weak reference.  Its
+ * name and daemon flag are read when they are needed: by the writer, which reads
+ * a running thread again before it defines it (remember_running), and at its end
+ * (thread_end), which is the last word; a thread's ident and native id are None
+ * until it runs.  (Read here as well, they cost a thread per request two
+ * attribute lookups that summary mode never needed.) */
 static void
 remember_unstarted(PyObject *st, PyObject *t)
 {
     PyObject *v = PyWeakref_NewRef(t, NULL);
-    if (v == NULL)
-        goto done;
+    if (v == NULL) {
+        PyErr_Clear();
+        return;
+    }
     slot_set(st, off_thread_ref, v);
     Py_DECREF(v);
-    if (slot_from_attr(st, off_name, t, s_a_name) == 0)
-        (void)slot_from_attr(st, off_daemon, t, s_a_daemonic);
-done:
-    PyErr_Clear();
 }
 
 /* ------------------------------------------------- thread lifecycle */
@@ -6552,13 +6554,16 @@ thread_end(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *st = args[0];
-    /* (its name may have changed; daemon, ident and native id cannot once it runs,
-     * but a Thread that never ran Thread.start's path has them from here) */
+    /* (its name may have changed; its daemon flag, ident and native id cannot once
+     * it runs: read when not known yet -- the start reads none of them, and a
+     * Thread that never ran Thread.start's path has them all from here) */
     if (slot(st, off_ident) == NULL || slot(st, off_ident) == Py_None
             || slot(st, off_thread_ref) == NULL || slot(st, off_thread_ref) == Py_None)
         remember_from(st, args[1]);
     else if (slot_from_attr(st, off_name, args[1], s_a_name) < 0
-             || ((slot(st, off_native_id) == NULL || slot(st, off_native_id) == Py_None)
+             || (!known_slot(st, off_daemon)
+                 && slot_from_attr(st, off_daemon, args[1], s_a_daemonic) < 0)
+             || (!known_slot(st, off_native_id)
                  && slot_from_attr(st, off_native_id, args[1], s_a_native_id) < 0)) {
         PyErr_Clear();
     }
