@@ -60,9 +60,11 @@ process would otherwise compile the recorder's edited modules, 10-20 ms of CPU t
 no installed copy pays.  The machine may be shared and noisy: compare ratios from
 one run, not across runs.
 ``--instructions`` counts the instructions of the whole process under callgrind
-instead (sizes / 5, one bare and one traced run each; ``http`` and ``aio``: the
-server's instructions per request, from runs of 100 and 400 requests, and 1,000 and
-4,000), a figure the load does not move.
+instead (sizes / 5, one bare and one traced run each), a figure the load does not
+move.  ``http`` and ``aio``: the server's instructions per request, from runs of
+1,000 and 4,000 requests (``http``: each after the same 5,000 warm-up requests as the
+CPU figure, so the difference is a warmed-up server's), bare and traced alternating,
+``--rounds`` of them (default 3): the median of the per-round ratios, and their range.
 """
 
 from __future__ import annotations
@@ -533,8 +535,8 @@ def instructions(name: str, sizes: dict, traced: bool, timeout: float) -> int:
             if name in CLIENTS:  # (the clients in another process, not counted)
                 port = json.loads(proc.stdout.readline())["port"]
                 subprocess.run([sys.executable, "-c", CLIENTS[name], str(port), str(sizes["requests"]),
-                                str(sizes["clients"])], check=True, capture_output=True,
-                               timeout=timeout)
+                                str(sizes["clients"]), str(sizes.get("warm", 0))],
+                               check=True, capture_output=True, timeout=timeout)
             _out, err = proc.communicate(timeout=timeout)
         finally:
             if proc.poll() is None:
@@ -546,16 +548,22 @@ def instructions(name: str, sizes: dict, traced: bool, timeout: float) -> int:
     return int(m.group(1).replace(",", ""))
 
 
-# Requests of the two runs whose difference gives a server's instructions per request.
-REQUEST_COUNTS = {"http": (100, 400), "aio": (1_000, 4_000)}
+# Requests of the two runs whose difference gives a server's instructions per
+# request, and the warm-up requests each run serves first: the CPU figure's (SIZES),
+# so that both measure a server past its start (its heap grown, summary mode's
+# memory of the last 4,096 threads that ended unshown full), not its first few
+# hundred requests.  (aio: no thread per request, no warm-up.)
+REQUEST_COUNTS = {"http": (1_000, 4_000), "aio": (1_000, 4_000)}
+WARM_UP = {"http": SIZES["http"]["warm"], "aio": 0}
 
 
 def server_instructions(name: str, traced: bool, timeout: float) -> float:
     """Instructions per request of a server (2 client threads): the difference of
-    two runs over the difference of their requests (start-up and shut-down cancel
-    out), without the writer's timed drains (see instructions())."""
+    two runs over the difference of their requests (start-up, warm-up and shut-down
+    cancel out), without the writer's timed drains (see instructions())."""
     lo, hi = REQUEST_COUNTS[name]
-    counts = [instructions(name, {"requests": n, "clients": 2}, traced, timeout)
+    warm = {"warm": WARM_UP[name]} if WARM_UP[name] else {}
+    counts = [instructions(name, {"requests": n, "clients": 2, **warm}, traced, timeout)
               for n in (lo, hi)]
     return (counts[1] - counts[0]) / (hi - lo)
 
@@ -602,10 +610,16 @@ def main() -> None:
               "sizes / 5:", flush=True)
         for name in names:
             if name in CLIENTS:
-                bare = server_instructions(name, False, args.timeout)
-                traced = server_instructions(name, True, args.timeout)
-                print(f"  {name:11} bare {bare / 1e3:8.0f} k   traced {traced / 1e3:8.0f} k"
-                      f"   {traced / bare:5.3f}x   (per request)", flush=True)
+                # (alternating: a round's bare and traced runs side by side)
+                pairs = [(server_instructions(name, False, args.timeout),
+                          server_instructions(name, True, args.timeout))
+                         for _ in range(args.rounds or 3)]
+                ratios = sorted(t / b for b, t in pairs)
+                bare = statistics.median(b for b, _ in pairs)
+                traced = statistics.median(t for _, t in pairs)
+                print(f"  {name:11} bare {bare / 1e3:8.1f} k   traced {traced / 1e3:8.1f} k"
+                      f"   {statistics.median(ratios):5.3f}x ({ratios[0]:.3f}-{ratios[-1]:.3f},"
+                      f" {len(pairs)} rounds)   (per request)", flush=True)
                 continue
             sizes = {k: (max(1, v // 5) if k not in ("threads", "clients") else v)
                      for k, v in SIZES[name].items()}
