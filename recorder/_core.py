@@ -19,6 +19,8 @@ import time
 from _weakref import ref as _weakref  # (the weakref module costs 1 ms at start-up)
 from collections import deque
 
+weakref_type = _weakref
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
     from typing import Any
@@ -65,7 +67,7 @@ class ThreadState:
         self.native_id = None
         self.daemon = None
         self.ts = mono_ns()
-        self.thread_ref = None      # weakref to the threading.Thread, if any
+        self.thread_ref = None      # weakref to the threading.Thread, if any (see thread_of)
         self.aio = False            # set by the asyncio layer when a loop runs here
         self.ended = False          # the thread finished; drop the state once drained
         if thread is not None:
@@ -103,9 +105,17 @@ class ThreadState:
     def _ls_id(self) -> int:
         return self.tid
 
-    def _ls_record(self) -> dict:
+    def thread_of(self) -> Any:
+        """Its threading.Thread, or None (none, or gone).  ``thread_ref`` is a weak
+        reference to it, or, while a thread the C accelerator started runs, the
+        Thread itself (no weak reference a thread; let go at its end)."""
         ref = self.thread_ref
-        t = ref() if ref is not None and not self.ended else None
+        if ref is None:
+            return None
+        return ref() if type(ref) is _weakref else ref
+
+    def _ls_record(self) -> dict:
+        t = self.thread_of() if not self.ended else None
         if t is not None:  # (an ended thread's state remembered it last at its end)
             self.remember(t)
         return {"k": "thread", "id": self.tid, "name": self.name, "parent": self.parent,

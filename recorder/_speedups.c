@@ -5643,12 +5643,14 @@ slot_from_attr(PyObject *st, Py_ssize_t off, PyObject *t, PyObject *name)
 }
 
 /* The Thread a ThreadState remembers (new reference), or NULL (none, or gone;
- * no error). */
+ * no error).  Its `thread_ref` is a weak reference to it, or, while a thread the
+ * C hooks started runs, the Thread itself (see thread_begin). */
 static PyObject *
 thread_of(PyObject *st)
 {
     PyObject *ref = slot(st, off_thread_ref);
-    PyObject *t = ref != NULL && PyWeakref_Check(ref) ? PyWeakref_GetObject(ref) : NULL;
+    PyObject *t = ref == NULL || ref == Py_None ? NULL
+                  : PyWeakref_Check(ref) ? PyWeakref_GetObject(ref) : ref;
     if (t == NULL || t == Py_None) {
         PyErr_Clear();
         return NULL;
@@ -5724,23 +5726,6 @@ done:
     PyErr_Clear();
 }
 
-/* remember_from() of a Thread not started yet: only the weak reference.  Its
- * name and daemon flag are read when they are needed: by the writer, which reads
- * a running thread again before it defines it (remember_running), and at its end
- * (thread_end), which is the last word; a thread's ident and native id are None
- * until it runs.  (Read here as well, they cost a thread per request two
- * attribute lookups that summary mode never needed.) */
-static void
-remember_unstarted(PyObject *st, PyObject *t)
-{
-    PyObject *v = PyWeakref_NewRef(t, NULL);
-    if (v == NULL) {
-        PyErr_Clear();
-        return;
-    }
-    slot_set(st, off_thread_ref, v);
-    Py_DECREF(v);
-}
 
 /* ------------------------------------------------- thread lifecycle */
 
@@ -5761,9 +5746,9 @@ states_ready(void)
         && off_ended >= 0 && deque_type != NULL;
 }
 
-/* ThreadState(thread._name, parent_tid, thread) (new reference). */
+/* ThreadState(None, parent_tid) (new reference): the state of a Thread about to start. */
 static PyObject *
-new_thread_state(PyObject *thread, PyObject *parent_tid)
+new_thread_state(PyObject *parent_tid)
 {
     PyObject *st = state_type->tp_alloc(state_type, 0);
     if (st == NULL)
@@ -5801,7 +5786,12 @@ new_thread_state(PyObject *thread, PyObject *parent_tid)
     Py_DECREF(tid);
     Py_DECREF(ts);
     Py_DECREF(zero);
-    remember_unstarted(st, thread);
+    /* Nothing is read from the Thread here: while it runs, the state holds the
+     * Thread itself (thread_begin to thread_end), which the writer reads again
+     * before it defines the thread (remember_running), and its end reads its
+     * name, daemon flag and native id as the last word.  (A weak reference made
+     * here, and the name and daemon flag read, cost a thread per request about
+     * 1k instructions that summary mode never needed.) */
     return st;
 }
 
@@ -5884,7 +5874,7 @@ typedef struct {
 } PendingStart;
 
 static PyObject *thread_start_deferred(PyObject *mod, PyObject *thread, PyObject *depth,
-                                       PendingStart *defer);
+                                       PendingStart *defer, PyObject **made);
 
 /* thread_start(thread) -> whether it runs a pool's worker (True/False), or None:
  * Thread.start is starting `thread`.  When recording is on and the Thread is
@@ -5894,13 +5884,14 @@ static PyObject *thread_start_deferred(PyObject *mod, PyObject *thread, PyObject
 static PyObject *
 thread_start_at(PyObject *mod, PyObject *thread, PyObject *depth)
 {
-    return thread_start_deferred(mod, thread, depth, NULL);
+    return thread_start_deferred(mod, thread, depth, NULL, NULL);
 }
 
 /* thread_start_at, the event's parts kept in *defer (when given) rather than
- * appended. */
+ * appended; the new state in *made (a new reference, when given and made). */
 static PyObject *
-thread_start_deferred(PyObject *mod, PyObject *thread, PyObject *depth, PendingStart *defer)
+thread_start_deferred(PyObject *mod, PyObject *thread, PyObject *depth, PendingStart *defer,
+                      PyObject **made)
 {
     if (core_dict == NULL || !states_ready() || !recording_on()) {
         if (PyErr_Occurred() && swallow() < 0)
@@ -5915,13 +5906,15 @@ thread_start_deferred(PyObject *mod, PyObject *thread, PyObject *depth, PendingS
     if ((parent = thread_state()) == NULL || Py_TYPE(parent) != state_type)
         goto done;
     PyObject *ptid = slot(parent, off_tid);
-    if (ptid == NULL || (child = new_thread_state(thread, ptid)) == NULL)
+    if (ptid == NULL || (child = new_thread_state(ptid)) == NULL)
         goto done;
     if ((ref = PyWeakref_NewRef(parent, NULL)) == NULL)
         goto done;
     slot_set(child, off_parent_ref, ref);
     if (PyObject_SetAttr(thread, s_ls_state, child) < 0)
         goto done;
+    if (made != NULL)
+        *made = Py_NewRef(child);
     /* (the caller of Thread.start: site_id(2) from the Python hook, 1 from C) */
     if ((site = site_id_c(mod, &depth, 1)) == NULL || (task = task_for(parent)) == NULL)
         goto done;
@@ -6003,20 +5996,38 @@ thread_start_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
      * Summary mode's filter holds a start back until the thread is shown, which
      * happens after it ran: there it goes first, as the filter expects. */
     PendingStart pending = {NULL, NULL, NULL, NULL, 0};
-    PyObject *pool = thread_start_deferred(NULL, self, int_one, sf_on ? NULL : &pending);
-    if (pool == NULL)
+    PyObject *child = NULL;
+    PyObject *pool = thread_start_deferred(NULL, self, int_one, sf_on ? NULL : &pending,
+                                           &child);
+    if (pool == NULL) {
+        Py_XDECREF(child);
         return NULL;
+    }
     if (pool == Py_True) {
         PyObject *r = PyObject_CallNoArgs(thread_install_jobs);
         Py_XDECREF(r);
         if (r == NULL && swallow() < 0) {
             Py_DECREF(pool);
+            Py_XDECREF(child);
             pending_start_clear(&pending);
             return NULL;
         }
     }
     Py_DECREF(pool);
     PyObject *r = PyObject_CallOneArg(thread_orig_start, self);
+    /* The new thread has run thread_begin before the original start returned (it
+     * waits for `_started`, which the original _bootstrap_inner sets): a state
+     * still without the ident thread_begin gives it belongs to a Thread whose
+     * class runs its own _bootstrap_inner, which ours never wraps: it gets what
+     * the thread record needs now, and a weak reference, as a thread the
+     * recorder did not start. */
+    if (child != NULL && r != NULL && !known_slot(child, off_ident)) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        remember_from(child, self);
+        PyErr_Restore(et, ev, tb);
+    }
+    Py_XDECREF(child);
     if (pending.parent != NULL && r != NULL) {
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
@@ -6532,10 +6543,17 @@ thread_begin(PyObject *mod, PyObject *thread)
     Py_DECREF(ident);
     /* (not its native id: a system call a thread, which Thread._set_native_id
      * makes already; the record reads it from the Thread, as the Python hook) */
+    /* The state holds its Thread while it runs (the Thread is alive then anyway,
+     * in threading._active and in this call): no weak reference a thread, which
+     * cost its allocation, its release and the Thread's dealloc clearing it.
+     * thread_end lets it go, which ends the cycle Thread -> _ls_state -> Thread
+     * (a forked child lets go of the other threads' ones: see recorder/__init__);
+     * held once the state is bound, so that its end will run. */
     if (bind_new_state(st) < 0) {
         Py_DECREF(st);
         goto fail;
     }
+    slot_set(st, off_thread_ref, thread);
     return st;
 fail:
     if (PyErr_Occurred() && swallow() < 0)
@@ -6581,6 +6599,11 @@ thread_end(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         }
         Py_XDECREF(r);
     }
+    /* (its Thread let go: read for the last time above; an ended state is not
+     * read again) */
+    PyObject *ref = slot(st, off_thread_ref);
+    if (ref != NULL && ref != Py_None && !PyWeakref_Check(ref))
+        slot_set(st, off_thread_ref, Py_None);
     if (PyErr_Occurred() && swallow() < 0)
         return NULL;
     slot_set(st, off_ended, Py_True);

@@ -1211,6 +1211,84 @@ def test_the_c_writer_leaves_every_name_json_must_escape_to_python(rec):
 
 
 @needs_c
+def test_a_thread_state_holds_its_thread_only_while_it_runs(rec):
+    """The C hooks give a thread's state its Thread while it runs (no weak
+    reference a thread) and take it back at its end: an ended Thread nobody else
+    holds is freed at once, its record still complete; a Thread class that runs
+    its own _bootstrap_inner (ours never runs: no begin, no end) gets a weak
+    reference and its record's fields when its start returns."""
+    import weakref
+
+    from recorder import _threading
+
+    rec.start(flush_interval=3600)
+    seen = {}
+
+    def work() -> None:
+        seen["during"] = _core.current_state().thread_ref is threading.current_thread()
+
+    t = threading.Thread(target=work, name="held-while-running", daemon=True)
+    t.start()
+    t.join(10)
+    st = t._ls_state
+    assert seen["during"] is True and st.thread_ref is None and st.ended
+    gone = weakref.ref(t)
+    del t
+    assert gone() is None  # (no cycle through its state: freed by its last reference)
+
+    class OwnBootstrap(threading.Thread):
+        def _bootstrap_inner(self) -> None:
+            _threading._orig_bootstrap_inner(self)
+
+    own = OwnBootstrap(target=lambda: None, name="own-bootstrap")
+    own.start()
+    own.join(10)
+    ost = own._ls_state
+    assert type(ost.thread_ref) is weakref.ref and ost.thread_ref() is own
+    assert (ost.name, ost.daemon, ost.ident) == ("own-bootstrap", False, own.ident)
+    trace = rec.stop()
+    for name, daemon in (("held-while-running", True), ("own-bootstrap", False)):
+        d = trace.thread(name)
+        assert d["daemon"] is daemon and d["ident"] and d["native_id"], d
+        assert len(trace.evs(obj=d["id"], op="start")) == 1
+
+
+_FORK_WHILE_RUNNING = r"""
+import os, sys, threading
+import recorder
+recorder.start(sys.argv[1], flush_interval=3600)
+go = threading.Event()
+t = threading.Thread(target=go.wait, args=(10,), name="runs-in-parent", daemon=True)
+t.start()
+pid = os.fork()
+if pid == 0:
+    ref = t._ls_state.thread_ref
+    os.write(1, b"child %s\n" % (b"none" if ref is None else b"held"))
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent", "held" if t._ls_state.thread_ref is t else "other")
+go.set()
+t.join(10)
+recorder.stop()
+"""
+
+
+@needs_c
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_child_lets_go_of_the_threads_it_did_not_inherit(tmp_path):
+    """A thread running in the parent when it forks never ends in the child: the
+    child lets go of the Thread its state holds (it would live as long as the
+    child, with its state)."""
+    script = tmp_path / "prog.py"
+    script.write_text(_FORK_WHILE_RUNNING)
+    res = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", str(script),
+                          str(tmp_path / "traces")], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert res.returncode == 0, res.stderr
+    assert sorted(res.stdout.split("\n")[:2]) == ["child none", "parent held"]
+
+
+@needs_c
 def test_a_running_threads_definition_reads_its_new_name(rec):
     """A thread still running when the writer defines it is read again first: its
     name may have changed (its ident, native id and daemon flag cannot)."""
@@ -1307,15 +1385,24 @@ def test_thread_lifecycle_in_c_is_the_python_one(rec, monkeypatch):
     rec.start(flush_interval=3600)
     parent = _core.current_state()
     got = {}
+    hooks = (threading.Thread.start, threading.Thread._bootstrap_inner)
     for impl in ("c", "python"):
-        if impl == "python":
+        if impl == "python":  # (the Python hooks, calling the Python versions)
             monkeypatch.setattr(_threading, "_record_start", _threading._py_record_start)
             monkeypatch.setattr(_threading, "_thread_begin", _threading._py_thread_begin)
             monkeypatch.setattr(_threading, "_thread_end", _threading._py_thread_end)
-        t, st = _start_and_join(impl)
+            threading.Thread.start = _threading._thread_start
+            threading.Thread._bootstrap_inner = _threading._thread_bootstrap_inner
+        try:
+            t, st = _start_and_join(impl)
+        finally:
+            threading.Thread.start, threading.Thread._bootstrap_inner = hooks
         assert type(st) is _core.ThreadState
         assert st.parent == parent.tid and st.parent_ref() is parent
-        assert st.thread_ref() is t and st.tid > parent.tid and st.ts > parent.ts
+        # (the C hooks hold the Thread itself while it runs and let go at its end;
+        # the Python ones keep a weak reference)
+        assert st.thread_ref is None if impl == "c" else st.thread_ref() is t
+        assert st.tid > parent.tid and st.ts > parent.ts
         assert len(st.buf) == 0 or st.buf[-1][1] == "end"
         assert st in _core.states or st.ended
         got[impl] = {k: getattr(st, k) for k in _SLOTS}, st.tid
