@@ -522,11 +522,15 @@ def instructions(name: str, sizes: dict, traced: bool, timeout: float) -> int:
             env["LOCKSCOPE_OUT"] = d
             env["LOCKSCOPE_MODE"] = MODE
             if name in CLIENTS:
-                # No timed drains: under callgrind a request lasts some 50 times
-                # longer, so the writer's drains every 0.25 s would count 50 times
-                # their share of a request.  It still drains as its buffers fill,
-                # and at the end, so every event's own cost is counted.
-                env["LOCKSCOPE_FLUSH_INTERVAL"] = "3600"
+                # The writer's timed drains as far apart in requests as a real
+                # server's: under callgrind the server answers about 150 requests a
+                # second, so a drain every 5 s comes every ~750 requests, near a
+                # real server's ~500 at the default 0.25 s (0.25 s under callgrind
+                # would count each drain's fixed cost some 50 times over).  Not none
+                # at all: the states of ended threads are let go at a drain, and
+                # without drains they pile up (a heap and a state list that grow
+                # with every request, which no real server has).
+                env["LOCKSCOPE_FLUSH_INTERVAL"] = "5"
         proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
              str(Path(__file__).resolve()), "--child", name, "--sizes", json.dumps(sizes)],
@@ -560,7 +564,8 @@ WARM_UP = {"http": SIZES["http"]["warm"], "aio": 0}
 def server_instructions(name: str, traced: bool, timeout: float) -> float:
     """Instructions per request of a server (2 client threads): the difference of
     two runs over the difference of their requests (start-up, warm-up and shut-down
-    cancel out), without the writer's timed drains (see instructions())."""
+    cancel out), the writer's timed drains spaced as a real server's (see
+    instructions())."""
     lo, hi = REQUEST_COUNTS[name]
     warm = {"warm": WARM_UP[name]} if WARM_UP[name] else {}
     counts = [instructions(name, {"requests": n, "clients": 2, **warm}, traced, timeout)
