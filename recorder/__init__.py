@@ -235,8 +235,8 @@ def _ensure_writer() -> None:
             _text.load_orjson()  # here, not at start-up or in the writer: see there
     finally:  # (a KeyboardInterrupt during the import goes on to the program)
         sink.start_writer()
-    if opened_now:
-        sink.flush_soon()
+    if opened_now:  # (its first events: once the one being recorded is buffered)
+        _core.wake_after_next_event()
 
 
 def _install_asyncio() -> None:

@@ -223,7 +223,7 @@ def taken(n: int) -> None:
     _buffered -= n
     _taken_total += n
     _wake_sent = False
-    _limit = _wake_at if speedups is None else -1
+    _limit = (0 if _wake_next else _wake_at) if speedups is None else -1
     _progress = mono_ns()
 
 
@@ -239,9 +239,35 @@ def rearm_waker() -> None:
     """The writer is draining: the next crossing of the threshold wakes it again."""
     global _wake_sent, _limit
     _wake_sent = False
-    _limit = _wake_at if speedups is None else -1
+    _limit = (0 if _wake_next else _wake_at) if speedups is None else -1
     if speedups is not None:
         speedups.rearm()
+
+
+_wake_next = False  # (pure-Python path) the next buffered event wakes the writer
+
+
+def wake_after_next_event() -> None:
+    """Have the next event any thread buffers wake the writer (once), after it is in
+    its buffer: a new file gets its first events at once, not at the end of the
+    flush interval.  (Waking the writer now could let it drain before that event
+    is buffered: on 3.13 a forked child's first events then waited 30 s.)"""
+    global _wake_next, _limit, _wake_sent
+    if speedups is not None:
+        speedups.wake_after_next()
+        return
+    _wake_next = True
+    _wake_sent = False
+    _limit = 0  # (the next append takes the slow path)
+
+
+def _wake_first() -> None:
+    global _wake_next, _limit
+    _wake_next = False
+    _limit = _high_water if _wake_sent else _wake_at
+    waker = _waker
+    if waker is not None:
+        waker()
 
 
 def _wake() -> None:
@@ -455,6 +481,8 @@ def append_slow(st: ThreadState, op: str, obj: Any, site: int, task: Any,
             task_acquired(obj, task, site)
     else:
         lose(st, op, obj, task)
+    if _wake_next:
+        _wake_first()
     if pause:  # (after the event: its time stamp is the operation's)
         time.sleep(PAUSE_S)
 

@@ -111,6 +111,10 @@ static Py_ssize_t buffer_budget = 1000000;
 static Py_ssize_t wake_at = 125000;
 static Py_ssize_t min_thread_cap = 64;
 static int wake_sent = 0;
+/* wake_after_next(): the next buffered event wakes the writer once, then wake_at
+ * is what it was (wake_at_normal) */
+static int wake_next = 0;
+static Py_ssize_t wake_at_normal;
 static PyObject *waker;              /* wakes the writer (the sink's), or NULL */
 /* Past high_water the thread that records pauses (without the GIL, so that the
  * writer runs), unless the writer has made no progress for stuck_ns. */
@@ -2603,6 +2607,10 @@ counted(void)
     if (++buffered_total >= wake_at && waker != NULL) {
         if (!wake_sent) {
             wake_sent = 1;
+            if (wake_next) {
+                wake_next = 0;
+                wake_at = wake_at_normal;
+            }
             PyObject *r = PyObject_CallNoArgs(waker);
             if (r == NULL)
                 PyErr_Clear();
@@ -2632,6 +2640,7 @@ configure_buffers(PyObject *mod, PyObject *args)
         return NULL;
     buffer_budget = budget;
     wake_at = at;
+    wake_next = 0;
     high_water = high;
     throttle_ns = pause_ns;
     stuck_ns = stuck;
@@ -2653,6 +2662,20 @@ static PyObject *
 taken_count(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
     return PyLong_FromLongLong(taken_total);
+}
+
+/* wake_after_next(): the next event buffered (by any thread) wakes the writer,
+ * after it is in its buffer: a new file's first events go out at once. */
+static PyObject *
+wake_after_next(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    if (!wake_next) {
+        wake_at_normal = wake_at;
+        wake_next = 1;
+    }
+    wake_at = 1;  /* (any count: the writer may take events before the next one) */
+    wake_sent = 0;
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -7390,6 +7413,8 @@ static PyMethodDef module_methods[] = {
     {"raw_locks", raw_locks, METH_NOARGS,
      "raw_locks() -> (lock, rlock): whether the inner lock types are driven directly"},
     {"rearm", rearm, METH_NOARGS, "rearm(): the next crossing of wake_at wakes the writer"},
+    {"wake_after_next", wake_after_next, METH_NOARGS,
+     "wake_after_next(): the next event buffered wakes the writer, once"},
     {"summary_start", summary_start, METH_VARARGS,
      "summary_start(threshold_ns or None, instances_per_class=64): summary mode's filter on (empty tables) or off"},
     {"definition_prototypes", definition_prototypes, METH_NOARGS,

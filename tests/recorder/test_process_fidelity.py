@@ -684,6 +684,58 @@ def test_forked_child_killed_early_leaves_no_empty_trace(tmp_path):
     assert child.evs(op="acquire")
 
 
+_FIRST_EVENTS_AT_ONCE = """
+import glob, os, signal, threading, time, warnings
+warnings.simplefilter("ignore", DeprecationWarning)  # (fork with the writer running)
+import recorder
+slow_start = recorder._ensure_writer
+
+def ensure_writer_then_wait():
+    # (a writer asked to drain as it starts drains before the event that started
+    # it is buffered: the race a loaded machine lost, made certain)
+    slow_start()
+    time.sleep(0.3)
+
+recorder._ensure_writer = ensure_writer_then_wait
+recorder.start({out!r}, flush_interval=30)  # no flush by the clock during this test
+with threading.Lock():
+    pass
+pid = os.fork()
+if pid == 0:  # (a new file, opened by its first event, as a pool worker's)
+    with threading.Lock():
+        pass
+    time.sleep(60)
+    os._exit(0)
+began = time.monotonic()
+found = None
+while time.monotonic() - began < 10 and found is None:
+    for p in glob.glob(os.path.join({out!r}, f"*-{{pid}}-*.jsonl")):
+        if b'"op":"acquire"' in open(p, "rb").read():
+            found = time.monotonic() - began
+    time.sleep(0.01)
+os.kill(pid, signal.SIGKILL)
+os.waitpid(pid, 0)
+print("not written" if found is None else f"written after {{found:.1f}} s")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("pure", [False, True])
+def test_a_new_files_first_events_are_written_at_once(tmp_path, pure):
+    """The writer of a new file writes its first events at once (a process killed
+    early leaves them), not at the end of the flush interval: it is woken by the
+    first event buffered, not when it starts, which let it drain before that event
+    was in its buffer (on 3.13, under load, a forked child's first events waited
+    30 s: test_forked_child_killed_early_leaves_no_empty_trace failed 4 times in 15)."""
+    out = tmp_path / "traces"
+    env = child_env(**({"LOCKSCOPE_PURE_PYTHON": "1"} if pure else {}))
+    res = subprocess.run([sys.executable, "-c", _FIRST_EVENTS_AT_ONCE.format(out=str(out))],
+                         cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("written after"), res.stdout  # (not 30 s later)
+
+
 _FORK_CHILD_RESETS_ITS_LOOP = """
 import asyncio.events, os, sys, threading, time, warnings
 warnings.simplefilter("ignore", DeprecationWarning)
