@@ -509,7 +509,7 @@ def _after_fork_in_child() -> None:
     """The child of a fork is a new run: its own file, created when first written,
     and its own writer, started when it records."""
     global _sink
-    _let_go_of_other_threads()
+    _core.let_go_of_threads(_core.bound_state())
     parent = _sink
     if parent is None or not _core.ON:
         return
@@ -534,17 +534,6 @@ def _after_fork_in_child() -> None:
         _start(dict(_options or {}), parent_run=parent.run, lazy_open=True)
     except Exception:
         _core.ON = False
-
-
-def _let_go_of_other_threads() -> None:
-    """(in a forked child) The states of the threads that ran in the parent hold
-    their Threads until those threads end (see _speedups thread_begin), which they
-    never will here: let go of them, or each Thread and its state would stay alive."""
-    me = _core.bound_state()
-    for st in list(_core.states):
-        if st is not me and st.thread_ref is not None and not isinstance(
-                st.thread_ref, _core.weakref_type):
-            st.thread_ref = None
 
 
 def _after_thread_end() -> None:

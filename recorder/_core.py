@@ -19,8 +19,6 @@ import time
 from _weakref import ref as _weakref  # (the weakref module costs 1 ms at start-up)
 from collections import deque
 
-weakref_type = _weakref
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typing costs milliseconds at start-up)
     from typing import Any
@@ -67,7 +65,7 @@ class ThreadState:
         self.native_id = None
         self.daemon = None
         self.ts = mono_ns()
-        self.thread_ref = None      # weakref to the threading.Thread, if any (see thread_of)
+        self.thread_ref = None      # weakref to the threading.Thread, if any (see thread())
         self.aio = False            # set by the asyncio layer when a loop runs here
         self.ended = False          # the thread finished; drop the state once drained
         if thread is not None:
@@ -105,7 +103,7 @@ class ThreadState:
     def _ls_id(self) -> int:
         return self.tid
 
-    def thread_of(self) -> Any:
+    def thread(self) -> Any:
         """Its threading.Thread, or None (none, or gone).  ``thread_ref`` is a weak
         reference to it, or, while a thread the C accelerator started runs, the
         Thread itself (no weak reference a thread; let go at its end)."""
@@ -115,7 +113,7 @@ class ThreadState:
         return ref() if type(ref) is _weakref else ref
 
     def _ls_record(self) -> dict:
-        t = self.thread_of() if not self.ended else None
+        t = self.thread() if not self.ended else None
         if t is not None:  # (an ended thread's state remembered it last at its end)
             self.remember(t)
         return {"k": "thread", "id": self.tid, "name": self.name, "parent": self.parent,
@@ -373,6 +371,17 @@ def bind_state(st: ThreadState) -> None:
             hook()
         except Exception:
             pass
+
+
+def let_go_of_threads(keep: ThreadState | None) -> None:
+    """(in a forked child) The states of the threads that ran in the parent hold
+    their Threads until those threads end (see _speedups thread_begin), which they
+    never will here: let go of them (but ``keep``'s, the forking thread's), or each
+    Thread and its state would stay alive."""
+    for st in list(states):
+        ref = st.thread_ref
+        if st is not keep and ref is not None and type(ref) is not _weakref:
+            st.thread_ref = None
 
 
 def reset_thread_local() -> None:
