@@ -5195,24 +5195,22 @@ define_from(PyObject *define, PyObject *x, Out *o, PyObject *out, Py_ssize_t *ba
     return v;
 }
 
-/* Whether `written` (a part's written ids) has `id`: 1, or 0 (*oid is the id
- * either way), or -2 when it is not an int of 64 bits (Python defines it). */
+/* Add `id` to `written` (a part's written ids): 1 when it was there already, 0
+ * when added now (*oid is the id either way; a caller that then cannot write the
+ * definition takes it out again), or -2 when it is not an int of 64 bits (Python
+ * defines it; nothing added).  One lookup: the set's size tells whether it grew. */
 static int
-id_written(PyObject *id, PyObject *written, long long *oid)
+id_add(PyObject *id, PyObject *written, long long *oid)
 {
     if (id == NULL || !PyLong_CheckExact(id))
         return -2;
     *oid = as_ll(id);
-    if (*oid == -1 && PyErr_Occurred()) {
+    Py_ssize_t size = PySet_GET_SIZE(written);
+    if ((*oid == -1 && PyErr_Occurred()) || PySet_Add(written, id) < 0) {
         PyErr_Clear();
         return -2;
     }
-    int in = PySet_Contains(written, id);
-    if (in < 0) {
-        PyErr_Clear();
-        return -2;
-    }
-    return in;
+    return PySet_GET_SIZE(written) == size;
 }
 
 /* ------------------------------------------------------------------- Job
@@ -5316,25 +5314,27 @@ static long long
 define_job(Job *j, PyObject *written, Out *o)
 {
     long long oid;
-    int in = id_written(j->id, written, &oid);
+    int in = id_add(j->id, written, &oid);
     if (in != 0)
         return in > 0 ? oid : -2;
     /* (its name escaped in place: a buffer of its own was a 64 KiB allocation a job) */
     size_t at = o->len;
-    if (out_reserve(o, 64) < 0) {
-        PyErr_Clear();
-        return -2;
-    }
+    if (out_reserve(o, 64) < 0)
+        goto python;
     LIT(o, "{\"k\":\"segment\",\"id\":");
     out_int(o, oid);
     LIT(o, ",\"kind\":\"job\",\"name\":");
-    if (dumps_str(o, j->name) != 0 || out_reserve(o, 2) < 0 || PySet_Add(written, j->id) < 0) {
+    if (dumps_str(o, j->name) != 0 || out_reserve(o, 2) < 0) {
         o->len = at;
-        PyErr_Clear();
-        return -2;
+        goto python;
     }
     LIT(o, "}\n");
     return oid;
+python:  /* (not written: Python writes it, and adds its id then) */
+    PyErr_Clear();
+    if (PySet_Discard(written, j->id) < 0)
+        PyErr_Clear();
+    return -2;
 }
 
 static const char *const def_site_keys[] = {"site", "coro_site", "user_site"};
@@ -5748,7 +5748,6 @@ remember_from(PyObject *st, PyObject *t)
 done:
     PyErr_Clear();
 }
-
 
 /* ------------------------------------------------- thread lifecycle */
 
@@ -6598,8 +6597,7 @@ thread_end(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     /* (its name may have changed; its daemon flag, ident and native id cannot once
      * it runs: read when not known yet -- the start reads none of them, and a
      * Thread that never ran Thread.start's path has them all from here) */
-    if (slot(st, off_ident) == NULL || slot(st, off_ident) == Py_None
-            || slot(st, off_thread_ref) == NULL || slot(st, off_thread_ref) == Py_None)
+    if (!known_slot(st, off_ident) || !known_slot(st, off_thread_ref))
         remember_from(st, args[1]);
     else if (slot_from_attr(st, off_name, args[1], s_a_name) < 0
              || (!known_slot(st, off_daemon)
@@ -6648,17 +6646,10 @@ define_state(PyObject *st, PyObject *written, Out *o, int depth)
             || off_ts < 0 || off_thread_ref < 0)
         return -2;
     PyObject *tid = slot(st, off_tid);
-    if (tid == NULL || !PyLong_CheckExact(tid))
-        return -2;
-    long long id = as_ll(tid);
-    /* (added at once, its size telling whether it was there: one lookup, not two) */
-    Py_ssize_t size = PySet_GET_SIZE(written);
-    if ((id == -1 && PyErr_Occurred()) || PySet_Add(written, tid) < 0) {
-        PyErr_Clear();
-        return -2;
-    }
-    if (PySet_GET_SIZE(written) == size)
-        return id;
+    long long id;
+    int in = id_add(tid, written, &id);
+    if (in != 0)
+        return in > 0 ? id : -2;
     long long pid = -1;  /* (the parent's id, once known written) */
     if (depth <= MAX_ANCESTORS) {
         PyObject *pref = slot(st, off_parent_ref);
