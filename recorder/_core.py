@@ -221,7 +221,7 @@ def taken(n: int) -> None:
     _buffered -= n
     _taken_total += n
     _wake_sent = False
-    _limit = (0 if _wake_next else _wake_at) if speedups is None else -1
+    _limit = _rearmed_limit()
     _progress = mono_ns()
 
 
@@ -237,12 +237,20 @@ def rearm_waker() -> None:
     """The writer is draining: the next crossing of the threshold wakes it again."""
     global _wake_sent, _limit
     _wake_sent = False
-    _limit = (0 if _wake_next else _wake_at) if speedups is None else -1
+    _limit = _rearmed_limit()
     if speedups is not None:
         speedups.rearm()
 
 
 _wake_next = False  # (pure-Python path) the next buffered event wakes the writer
+
+
+def _rearmed_limit() -> int:
+    """The fast path's bound once the writer took events (see _limit): the next
+    event when a wake after it is pending, else _wake_at; -1 with the accelerator."""
+    if speedups is not None:
+        return -1
+    return 0 if _wake_next else _wake_at
 
 
 def wake_after_next_event() -> None:
