@@ -64,7 +64,8 @@ instead (sizes / 5, one bare and one traced run each), a figure the load does no
 move.  ``http`` and ``aio``: the server's instructions per request, from runs of
 1,000 and 4,000 requests (``http``: each after the same 5,000 warm-up requests as the
 CPU figure, so the difference is a warmed-up server's), bare and traced alternating,
-``--rounds`` of them (default 3): the median of the per-round ratios, and their range.
+``--rounds`` of them (default 3; round k runs with PYTHONHASHSEED=k), one client
+thread: the median of the per-round ratios, and their range.
 """
 
 from __future__ import annotations
@@ -510,11 +511,15 @@ def measure(name: str, sizes: dict, rounds: int, timeout: float) -> dict:
     }
 
 
-def instructions(name: str, sizes: dict, traced: bool, timeout: float) -> int:
+def instructions(name: str, sizes: dict, traced: bool, timeout: float,
+                 hash_seed: int | None = None) -> int:
     """Instructions the whole process runs (all threads), counted by callgrind: a
     figure the machine's load does not move (thread interleavings still do, a
-    little: contention takes the slow paths)."""
+    little: contention takes the slow paths).  ``hash_seed``: the server's
+    PYTHONHASHSEED (see server_instructions)."""
     env = dict(os.environ)
+    if hash_seed is not None:
+        env["PYTHONHASHSEED"] = str(hash_seed)
     env.pop("LOCKSCOPE_OUT", None)
     env.pop("LOCKSCOPE_MODE", None)
     with tempfile.TemporaryDirectory(prefix="lockscope-cost-") as d:
@@ -561,15 +566,23 @@ REQUEST_COUNTS = {"http": (1_000, 4_000), "aio": (1_000, 4_000)}
 WARM_UP = {"http": SIZES["http"]["warm"], "aio": 0}
 
 
-def server_instructions(name: str, traced: bool, timeout: float) -> float:
-    """Instructions per request of a server (2 client threads): the difference of
-    two runs over the difference of their requests (start-up, warm-up and shut-down
-    cancel out), the writer's timed drains spaced as a real server's (see
-    instructions())."""
+def server_instructions(name: str, traced: bool, timeout: float, hash_seed: int) -> float:
+    """Instructions per request of a server: the difference of two runs over the
+    difference of their requests (start-up, warm-up and shut-down cancel out), the
+    writer's timed drains spaced as a real server's (see instructions()).
+
+    One client thread: with two, requests overlap, and under callgrind (which runs
+    one thread at a time, switching at its own time slices) how often a thread is
+    switched out holding the GIL or a lock varied so much that two identical runs
+    of 6,000 requests differed by 6.3M instructions (+-2k a request in the
+    difference); with one, by 0.7M.  Both runs of a round, bare and traced, use
+    the round's ``hash_seed``: string hashes move which lookups collide in dicts
+    and in CPython's type cache, and a pair of runs should differ by the recorder,
+    not by their hashes."""
     lo, hi = REQUEST_COUNTS[name]
     warm = {"warm": WARM_UP[name]} if WARM_UP[name] else {}
-    counts = [instructions(name, {"requests": n, "clients": 2, **warm}, traced, timeout)
-              for n in (lo, hi)]
+    counts = [instructions(name, {"requests": n, "clients": 1, **warm}, traced, timeout,
+                           hash_seed) for n in (lo, hi)]
     return (counts[1] - counts[0]) / (hi - lo)
 
 
@@ -615,10 +628,15 @@ def main() -> None:
               "sizes / 5:", flush=True)
         for name in names:
             if name in CLIENTS:
-                # (alternating: a round's bare and traced runs side by side)
-                pairs = [(server_instructions(name, False, args.timeout),
-                          server_instructions(name, True, args.timeout))
-                         for _ in range(args.rounds or 3)]
+                # (alternating: a round's bare and traced runs side by side, with
+                # the round's hash seed)
+                pairs = []
+                for seed in range(1, (args.rounds or 3) + 1):
+                    pairs.append((server_instructions(name, False, args.timeout, seed),
+                                  server_instructions(name, True, args.timeout, seed)))
+                    b, t = pairs[-1]
+                    print(f"    round {seed}: bare {b / 1e3:8.1f} k   traced {t / 1e3:8.1f} k"
+                          f"   {t / b:5.3f}x", flush=True)
                 ratios = sorted(t / b for b, t in pairs)
                 bare = statistics.median(b for b, _ in pairs)
                 traced = statistics.median(t for _, t in pairs)
