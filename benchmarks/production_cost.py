@@ -65,7 +65,9 @@ move.  ``http`` and ``aio``: the server's instructions per request, from runs of
 1,000 and 4,000 requests (``http``: each after the same 5,000 warm-up requests as the
 CPU figure, so the difference is a warmed-up server's), bare and traced alternating,
 ``--rounds`` of them (default 3; round k runs with PYTHONHASHSEED=k), one client
-thread: the median of the per-round ratios, and their range.
+thread: the median of the per-round ratios, and their range.  ``--by-thread`` also
+splits each round's figures into the server's main thread (accept, ``Thread()``,
+``Thread.start``), the writer, and the other threads (its request threads).
 """
 
 from __future__ import annotations
@@ -517,12 +519,31 @@ def instructions(name: str, sizes: dict, traced: bool, timeout: float,
     figure the machine's load does not move (thread interleavings still do, a
     little: contention takes the slow paths).  ``hash_seed``: the server's
     PYTHONHASHSEED (see server_instructions)."""
+    return sum(_callgrind(name, sizes, traced, timeout, hash_seed, False).values())
+
+
+def _thread_group(path: Path, first: bool) -> str:
+    """Which thread a callgrind file of ``--separate-threads=yes`` counted: the
+    main thread (valgrind's thread 1), the writer (the only other thread that takes
+    the threads' events), or another."""
+    if first:
+        return "main"
+    text = path.read_bytes()
+    return "writer" if b"take_states" in text or b"thread_time_ns" in text else "others"
+
+
+def _callgrind(name: str, sizes: dict, traced: bool, timeout: float,
+               hash_seed: int | None, by_thread: bool) -> dict[str, int]:
+    """instructions() as {"all": n}, or (by_thread) split into the main thread's,
+    the writer's and the other threads' (a server's request threads)."""
     env = dict(os.environ)
     if hash_seed is not None:
         env["PYTHONHASHSEED"] = str(hash_seed)
     env.pop("LOCKSCOPE_OUT", None)
     env.pop("LOCKSCOPE_MODE", None)
-    with tempfile.TemporaryDirectory(prefix="lockscope-cost-") as d:
+    counts: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="lockscope-cost-") as d, \
+            tempfile.TemporaryDirectory(prefix="lockscope-callgrind-") as cg:
         if traced:
             env["LOCKSCOPE_OUT"] = d
             env["LOCKSCOPE_MODE"] = MODE
@@ -536,8 +557,10 @@ def instructions(name: str, sizes: dict, traced: bool, timeout: float,
                 # without drains they pile up (a heap and a state list that grow
                 # with every request, which no real server has).
                 env["LOCKSCOPE_FLUSH_INTERVAL"] = "5"
+        out = ["--separate-threads=yes", f"--callgrind-out-file={cg}/cg"] if by_thread \
+            else ["--callgrind-out-file=/dev/null"]
         proc = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+            ["valgrind", "--tool=callgrind", *out, sys.executable,
              str(Path(__file__).resolve()), "--child", name, "--sizes", json.dumps(sizes)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -551,10 +574,18 @@ def instructions(name: str, sizes: dict, traced: bool, timeout: float,
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    m = re.search(r"refs:\s+([\d,]+)", err)
-    if proc.returncode or m is None:
-        raise RuntimeError(f"{name}: callgrind failed: {err.strip()[-500:]}")
-    return int(m.group(1).replace(",", ""))
+        m = re.search(r"refs:\s+([\d,]+)", err)
+        if proc.returncode or m is None:
+            raise RuntimeError(f"{name}: callgrind failed: {err.strip()[-500:]}")
+        if not by_thread:
+            return {"all": int(m.group(1).replace(",", ""))}
+        # (one file a valgrind thread id, cg-01 the main thread; ids are reused
+        # once a thread ended, so a file may count many request threads)
+        for path in sorted(Path(cg).glob("cg-*")):
+            total = re.search(rb"^(?:summary|totals): (\d+)", path.read_bytes(), re.M)
+            group = _thread_group(path, path.name.endswith("-01"))
+            counts[group] = counts.get(group, 0) + (int(total.group(1)) if total else 0)
+    return counts
 
 
 # Requests of the two runs whose difference gives a server's instructions per
@@ -579,11 +610,19 @@ def server_instructions(name: str, traced: bool, timeout: float, hash_seed: int)
     the round's ``hash_seed``: string hashes move which lookups collide in dicts
     and in CPython's type cache, and a pair of runs should differ by the recorder,
     not by their hashes."""
+    return sum(server_instructions_by_thread(name, traced, timeout, hash_seed,
+                                             False).values())
+
+
+def server_instructions_by_thread(name: str, traced: bool, timeout: float, hash_seed: int,
+                                  by_thread: bool = True) -> dict[str, float]:
+    """server_instructions(), split as _callgrind() splits it (by_thread)."""
     lo, hi = REQUEST_COUNTS[name]
     warm = {"warm": WARM_UP[name]} if WARM_UP[name] else {}
-    counts = [instructions(name, {"requests": n, "clients": 1, **warm}, traced, timeout,
-                           hash_seed) for n in (lo, hi)]
-    return (counts[1] - counts[0]) / (hi - lo)
+    runs = [_callgrind(name, {"requests": n, "clients": 1, **warm}, traced, timeout,
+                       hash_seed, by_thread) for n in (lo, hi)]
+    return {g: (runs[1].get(g, 0) - runs[0].get(g, 0)) / (hi - lo)
+            for g in {*runs[0], *runs[1]}}
 
 
 def _fmt(r: dict) -> str:
@@ -610,6 +649,9 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=600, help="seconds per process")
     ap.add_argument("--instructions", action="store_true",
                     help="count instructions under callgrind instead (sizes / 5, one run each)")
+    ap.add_argument("--by-thread", action="store_true",
+                    help="with --instructions: a server's figure split into its main "
+                         "thread's, the writer's and the other threads'")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--sizes", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -632,11 +674,18 @@ def main() -> None:
                 # the round's hash seed)
                 pairs = []
                 for seed in range(1, (args.rounds or 3) + 1):
-                    pairs.append((server_instructions(name, False, args.timeout, seed),
-                                  server_instructions(name, True, args.timeout, seed)))
-                    b, t = pairs[-1]
+                    bare_g, traced_g = (
+                        server_instructions_by_thread(name, traced, args.timeout, seed,
+                                                      args.by_thread)
+                        for traced in (False, True))
+                    b, t = sum(bare_g.values()), sum(traced_g.values())
+                    pairs.append((b, t))
                     print(f"    round {seed}: bare {b / 1e3:8.1f} k   traced {t / 1e3:8.1f} k"
                           f"   {t / b:5.3f}x", flush=True)
+                    if args.by_thread:
+                        print("      " + "   ".join(
+                            f"{g} {bare_g.get(g, 0) / 1e3:.1f} -> {traced_g.get(g, 0) / 1e3:.1f} k"
+                            for g in ("main", "writer", "others")), flush=True)
                 ratios = sorted(t / b for b, t in pairs)
                 bare = statistics.median(b for b, _ in pairs)
                 traced = statistics.median(t for _, t in pairs)
