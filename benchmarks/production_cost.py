@@ -522,13 +522,12 @@ def instructions(name: str, sizes: dict, traced: bool, timeout: float,
     return sum(_callgrind(name, sizes, traced, timeout, hash_seed, False).values())
 
 
-def _thread_group(path: Path, first: bool) -> str:
-    """Which thread a callgrind file of ``--separate-threads=yes`` counted: the
-    main thread (valgrind's thread 1), the writer (the only other thread that takes
-    the threads' events), or another."""
+def _thread_group(text: bytes, first: bool) -> str:
+    """Which thread a callgrind file of ``--separate-threads=yes`` (its ``text``)
+    counted: the main thread (valgrind's thread 1), the writer (the only other
+    thread that takes the threads' events), or another."""
     if first:
         return "main"
-    text = path.read_bytes()
     return "writer" if b"take_states" in text or b"thread_time_ns" in text else "others"
 
 
@@ -582,8 +581,9 @@ def _callgrind(name: str, sizes: dict, traced: bool, timeout: float,
         # (one file a valgrind thread id, cg-01 the main thread; ids are reused
         # once a thread ended, so a file may count many request threads)
         for path in sorted(Path(cg).glob("cg-*")):
-            total = re.search(rb"^(?:summary|totals): (\d+)", path.read_bytes(), re.M)
-            group = _thread_group(path, path.name.endswith("-01"))
+            text = path.read_bytes()
+            total = re.search(rb"^(?:summary|totals): (\d+)", text, re.M)
+            group = _thread_group(text, path.name.endswith("-01"))
             counts[group] = counts.get(group, 0) + (int(total.group(1)) if total else 0)
     return counts
 
@@ -597,10 +597,12 @@ REQUEST_COUNTS = {"http": (1_000, 4_000), "aio": (1_000, 4_000)}
 WARM_UP = {"http": SIZES["http"]["warm"], "aio": 0}
 
 
-def server_instructions(name: str, traced: bool, timeout: float, hash_seed: int) -> float:
+def server_instructions(name: str, traced: bool, timeout: float, hash_seed: int,
+                        by_thread: bool = False) -> dict[str, float]:
     """Instructions per request of a server: the difference of two runs over the
     difference of their requests (start-up, warm-up and shut-down cancel out), the
-    writer's timed drains spaced as a real server's (see instructions()).
+    writer's timed drains spaced as a real server's (see instructions()); as
+    {"all": n}, or split as _callgrind() splits it (``by_thread``).
 
     One client thread: with two, requests overlap, and under callgrind (which runs
     one thread at a time, switching at its own time slices) how often a thread is
@@ -610,13 +612,6 @@ def server_instructions(name: str, traced: bool, timeout: float, hash_seed: int)
     the round's ``hash_seed``: string hashes move which lookups collide in dicts
     and in CPython's type cache, and a pair of runs should differ by the recorder,
     not by their hashes."""
-    return sum(server_instructions_by_thread(name, traced, timeout, hash_seed,
-                                             False).values())
-
-
-def server_instructions_by_thread(name: str, traced: bool, timeout: float, hash_seed: int,
-                                  by_thread: bool = True) -> dict[str, float]:
-    """server_instructions(), split as _callgrind() splits it (by_thread)."""
     lo, hi = REQUEST_COUNTS[name]
     warm = {"warm": WARM_UP[name]} if WARM_UP[name] else {}
     runs = [_callgrind(name, {"requests": n, "clients": 1, **warm}, traced, timeout,
@@ -675,8 +670,7 @@ def main() -> None:
                 pairs = []
                 for seed in range(1, (args.rounds or 3) + 1):
                     bare_g, traced_g = (
-                        server_instructions_by_thread(name, traced, args.timeout, seed,
-                                                      args.by_thread)
+                        server_instructions(name, traced, args.timeout, seed, args.by_thread)
                         for traced in (False, True))
                     b, t = sum(bare_g.values()), sum(traced_g.values())
                     pairs.append((b, t))
