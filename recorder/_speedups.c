@@ -2224,7 +2224,10 @@ creator_frame(int from_c)
         f = fr_back(f);
     while (f != NULL) {
         PyObject *file = fr_code(f)->co_filename;
-        if (file != threading_file && PyUnicode_Compare(file, threading_file) != 0)
+        if (file != threading_file
+                && (!PyUnicode_Check(file)
+                    || PyUnicode_GET_LENGTH(file) != PyUnicode_GET_LENGTH(threading_file)
+                    || PyUnicode_Compare(file, threading_file) != 0))
             break;
         f = fr_back(f);
     }
