@@ -81,6 +81,11 @@ static PyObject *empty_args;  /* () */
  * without the method call's argument handling; NULL: call the methods. */
 static PyCFunction deque_append_c, deque_popleft_c;
 static PyTypeObject *state_type;     /* recorder._core.ThreadState */
+/* States that nothing refers to any more, their slots emptied, for new threads
+ * (see let_go_of_state); all of state_type. */
+#define SPARE_STATES 256
+static PyObject *spare_states[SPARE_STATES];
+static int n_spare_states = 0;
 static Py_ssize_t off_buf = -1, off_gap = -1, off_aio = -1, off_tid = -1;
 /* (the slots a thread's definition is made of: see define_state) */
 static Py_ssize_t off_name = -1, off_parent = -1, off_parent_ref = -1, off_ident = -1,
@@ -227,6 +232,8 @@ configure(PyObject *mod, PyObject *args)
         return NULL;
     }
     Py_INCREF(st);
+    while (n_spare_states > 0)  /* (of the type set before) */
+        Py_DECREF(spare_states[--n_spare_states]);
     Py_XSETREF(state_type, (PyTypeObject *)st);
     off_buf = slot_offset(state_type, "_buf");
     off_gap = slot_offset(state_type, "gap");
@@ -1171,10 +1178,26 @@ typedef struct {
 
 static PyTypeObject Ev_Type;
 
+/* Freed events kept for the next ones: every event is made by a recording
+ * thread and freed by the writer once written, a few hundred thousand a second
+ * on a busy program, and pymalloc's allocation and release were a third of an
+ * event's own cost.  Bounded (EV_SPARE_MAX * 80 bytes); the GIL guards it. */
+#define EV_SPARE_MAX 2048
+static Ev *ev_spare[EV_SPARE_MAX];
+static int ev_nspare = 0;
+
+static inline Ev *
+ev_alloc(void)
+{
+    if (ev_nspare > 0)
+        return (Ev *)PyObject_Init((PyObject *)ev_spare[--ev_nspare], &Ev_Type);
+    return PyObject_New(Ev, &Ev_Type);
+}
+
 static PyObject *
 ev_new(Py_ssize_t n, PyObject *const *items)
 {
-    Ev *e = PyObject_New(Ev, &Ev_Type);
+    Ev *e = ev_alloc();
     if (e == NULL)
         return NULL;
     e->n = n;
@@ -1189,7 +1212,7 @@ ev_new(Py_ssize_t n, PyObject *const *items)
 static PyObject *
 ev_new_ns(Py_ssize_t n, long long ts, PyObject *const *items)
 {
-    Ev *e = PyObject_New(Ev, &Ev_Type);
+    Ev *e = ev_alloc();
     if (e == NULL)
         return NULL;
     e->n = n;
@@ -1222,12 +1245,22 @@ Ev_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
     return ev_new(n, &PyTuple_GET_ITEM(args, 0));
 }
 
+static void let_go_of_state(PyObject *st);
+
 static void
 Ev_dealloc(Ev *e)
 {
+    PyObject *obj = e->item[2];
+    if (Py_TYPE(obj) == state_type) {  /* (a thread's start or end: perhaps its last) */
+        e->item[2] = NULL;
+        let_go_of_state(obj);
+    }
     for (Py_ssize_t i = 0; i < e->n; i++)
         Py_XDECREF(e->item[i]);
-    PyObject_Free(e);
+    if (ev_nspare < EV_SPARE_MAX && Py_TYPE(e) == &Ev_Type)
+        ev_spare[ev_nspare++] = e;
+    else
+        PyObject_Free(e);
 }
 
 static PyObject *
@@ -2515,9 +2548,17 @@ init_condition(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 
 /* An empty event buffer (new reference): a deque the cyclic GC does not scan (see
  * recorder/_core.py new_buffer()), or NULL with an error. */
+/* Empty buffers of threads that ended, for new threads (see spare_buffer): a
+ * thread per request made a deque and freed it each (about 550 instructions). */
+#define SPARE_BUFFERS 256
+static PyObject *spare_buffers[SPARE_BUFFERS];
+static int n_spare_buffers = 0;
+
 static PyObject *
 new_state_buffer(void)
 {
+    if (n_spare_buffers > 0)
+        return spare_buffers[--n_spare_buffers];
     /* (deque(): its __new__ makes an empty unbounded deque, which __init__ without
      * arguments leaves as it is) */
     PyObject *buf = ((PyTypeObject *)deque_type)->tp_new((PyTypeObject *)deque_type,
@@ -2543,6 +2584,54 @@ state_buffer(PyObject *st)
     if (buf != NULL && state_set(st, off_buf, s_buf, buf) < 0)
         Py_CLEAR(buf);
     return buf;
+}
+
+/* The writer drops `st`, a thread's state that ended with nothing buffered: its
+ * buffer is kept for a new thread when nothing else holds it (the state is read
+ * no more: an ended state is never appended to). */
+static void
+spare_buffer(PyObject *st)
+{
+    if (n_spare_buffers >= SPARE_BUFFERS || off_buf < 0 || Py_TYPE(st) != state_type)
+        return;
+    PyObject **at = (PyObject **)((char *)st + off_buf);
+    PyObject *buf = *at;
+    if (buf == NULL || Py_REFCNT(buf) != 1 || Py_TYPE(buf) != (PyTypeObject *)deque_type
+            || PyObject_Size(buf) != 0)
+        return;
+    spare_buffers[n_spare_buffers++] = buf;  /* (the slot's reference) */
+    *at = Py_NewRef(Py_None);
+}
+
+/* Drop a reference to `st`.  The last reference to a thread's state that nothing
+ * refers to even weakly keeps the object, its slots emptied, for the state of a
+ * new thread (new_thread_state): a thread per request allocated one and freed it
+ * each.  Nothing can tell it from a new object, as nothing holds the old one. */
+static void
+let_go_of_state(PyObject *st)
+{
+    Py_ssize_t weak = state_type != NULL ? state_type->tp_weaklistoffset : 0;
+    if (Py_REFCNT(st) != 1 || Py_TYPE(st) != state_type || n_spare_states >= SPARE_STATES
+            || weak <= 0 || *(PyObject **)((char *)st + weak) != NULL || off_ended < 0) {
+        Py_DECREF(st);
+        return;
+    }
+    const Py_ssize_t offs[] = {off_tid, off_buf, off_gap, off_dropped, off_dropped_reported,
+                               off_name, off_parent, off_parent_ref, off_ident,
+                               off_native_id, off_daemon, off_ts, off_thread_ref, off_aio,
+                               off_ended};
+    for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+        if (offs[i] < 0) {  /* (a slot not known: not kept) */
+            Py_DECREF(st);
+            return;
+        }
+        Py_CLEAR(*(PyObject **)((char *)st + offs[i]));
+    }
+    /* (emptying its slots may have run code: the state is still only ours) */
+    if (n_spare_states < SPARE_STATES && Py_REFCNT(st) == 1 && Py_TYPE(st) == state_type)
+        spare_states[n_spare_states++] = st;
+    else
+        Py_DECREF(st);
 }
 
 /* The buffer of `st` (new reference in *buf) when the budget has room for one
@@ -5771,11 +5860,13 @@ states_ready(void)
         && off_ended >= 0 && deque_type != NULL;
 }
 
-/* ThreadState(None, parent_tid) (new reference): the state of a Thread about to start. */
+/* ThreadState(None, parent_tid) (new reference): the state of a Thread about to
+ * start (one let go of before, if any: see let_go_of_state). */
 static PyObject *
 new_thread_state(PyObject *parent_tid)
 {
-    PyObject *st = state_type->tp_alloc(state_type, 0);
+    PyObject *st = n_spare_states > 0 ? spare_states[--n_spare_states]
+                                      : state_type->tp_alloc(state_type, 0);
     if (st == NULL)
         return NULL;
     PyObject *tid = new_id();
@@ -7290,10 +7381,18 @@ take_states(PyObject *mod, PyObject *args)
         if (!some && n == 0 && ended) {
             drop[i] = 1;
             n_drop++;
+            spare_buffer(st);
         }
     }
     if (n_drop > 0 && drop_states(states, snapshot, drop) < 0)
         goto error;
+    for (Py_ssize_t i = 0; n_drop > 0 && i < PyList_GET_SIZE(snapshot); i++) {
+        if (drop[i]) {  /* (the snapshot's reference, often the last) */
+            PyObject *st = PyList_GET_ITEM(snapshot, i);
+            PyList_SET_ITEM(snapshot, i, Py_NewRef(Py_None));
+            let_go_of_state(st);
+        }
+    }
     PyMem_Free(drop);
     Py_DECREF(snapshot);
     return batches;

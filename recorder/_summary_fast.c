@@ -550,6 +550,10 @@ sf_life_ev_clear(SfLifeEv *e)
 }
 
 static SfLife *sf_lives[SF_LIFE_SLOTS];
+/* Entries freed, for the next ones (a thread per request made and freed one) */
+#define SF_SPARE_LIVES 32
+static SfLife *sf_spare_lives[SF_SPARE_LIVES];
+static int sf_nspare_lives = 0;
 static int sf_nlives = 0;
 /* Threads that ended unshown, oldest first (a ring; keys compared only): past
  * SF_LIFE_GONE the oldest is forgotten, as the Summary forgets its own. */
@@ -584,8 +588,12 @@ sf_life_free(SfLife *l)
         return;
     for (int k = 0; k < l->nev; k++)
         sf_life_ev_clear(&l->ev[k]);
-    Py_DECREF(l->key);
-    PyMem_Free(l);
+    PyObject *key = l->key;
+    if (sf_nspare_lives < SF_SPARE_LIVES)
+        sf_spare_lives[sf_nspare_lives++] = l;
+    else
+        PyMem_Free(l);
+    let_go_of_state(key);  /* (a thread's state, or a Job) */
 }
 
 /* Hold the event (op, obj, site, task, extra at ts), recorded by `by`, in `l`:
@@ -616,8 +624,13 @@ sf_life_begin(int start, PyObject *by, PyObject *op, PyObject *obj, PyObject *si
     if (l == NULL) {
         if (!start || sf_nlives >= SF_LIFE_FILL)
             return 0;
-        if ((l = PyMem_Calloc(1, sizeof(SfLife))) == NULL)
+        if (sf_nspare_lives > 0) {
+            l = sf_spare_lives[--sf_nspare_lives];
+            l->nev = l->passed = 0;
+        }
+        else if ((l = PyMem_Calloc(1, sizeof(SfLife))) == NULL) {
             return 0;
+        }
         l->key = Py_NewRef(obj);
         l->serial = sf_next_serial++;
         unsigned i = (unsigned)sf_ptr_hash(obj) & (SF_LIFE_SLOTS - 1);

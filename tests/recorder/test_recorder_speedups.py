@@ -2726,3 +2726,132 @@ def test_ids_made_in_c_and_in_python_come_from_one_counter(rec):
         ids.append(t._ls_state.tid)  # made in C (the thread's state)
     rec.stop()
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+@needs_c
+def test_an_event_made_from_a_freed_one_holds_only_its_own_items():
+    """Freed events are kept and made again (a busy program makes and frees a few
+    hundred thousand a second): each freed one lets go of all it held, and one made
+    from it has its own items only, however many the freed one had."""
+    Ev = _core.speedups.Ev
+    extra = {"sig": "notify"}
+    before = sys.getrefcount(extra)
+    six = [Ev(i, "signal", "cond", 7, None, extra) for i in range(3000)]  # (past the bound)
+    assert sys.getrefcount(extra) == before + 3000
+    del six
+    assert sys.getrefcount(extra) == before
+    five = [Ev(i, "acquire", "lock", 0, None) for i in range(3000)]
+    assert all(len(e) == 5 for e in five)
+    assert [tuple(e) for e in five[:2]] == [(0, "acquire", "lock", 0, None),
+                                             (1, "acquire", "lock", 0, None)]
+    with pytest.raises(IndexError):
+        five[0][5]
+
+
+def _threads_buffer_after_drains(work) -> tuple[threading.Thread, int]:
+    """Run `work` in a thread to its end; drain twice (its events taken, then its
+    state let go); return the Thread and the id its buffer had."""
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(timeout=10)
+    buf_id = id(t._ls_state._buf)
+    recorder.flush()
+    recorder.flush()
+    return t, buf_id
+
+
+@needs_c
+def test_the_buffer_of_a_thread_that_ended_serves_a_new_thread(rec):
+    """A thread per request made an event buffer (a deque) and freed it each: the
+    writer keeps the empty buffer of an ended thread it lets go of, and a new
+    thread's first event takes it.  Each thread's events are written once, as its
+    own."""
+    rec.start(flush_interval=3600)
+    lock = threading.Lock()
+
+    def work():
+        with lock:
+            pass
+
+    first, buf_id = _threads_buffer_after_drains(work)
+    assert first._ls_state._buf is None
+    second = threading.Thread(target=work)
+    second.start()
+    second.join(timeout=10)
+    assert id(second._ls_state._buf) == buf_id
+    trace = rec.stop()
+    for t in (first, second):
+        tid = t._ls_state.tid
+        assert [e["op"] for e in trace.evs(obj=lock._ls_id) if e["th"] == tid] == [
+            "acquire", "release"]
+
+
+@needs_c
+def test_a_buffer_held_elsewhere_is_not_given_to_a_new_thread(rec):
+    """An ended thread's buffer that something still holds stays its own."""
+    rec.start(flush_interval=3600)
+    lock = threading.Lock()
+
+    def work():
+        with lock:
+            pass
+
+    held = []
+    first = threading.Thread(target=lambda: (work(), held.append(_core.current_state()._buf)))
+    first.start()
+    first.join(timeout=10)
+    recorder.flush()
+    recorder.flush()
+    second = threading.Thread(target=work)
+    second.start()
+    second.join(timeout=10)
+    assert first._ls_state._buf is held[0]
+    assert second._ls_state._buf is not held[0] and len(held[0]) == 0
+    trace = rec.stop()
+    assert [e["op"] for e in trace.evs(obj=lock._ls_id)] == ["acquire", "release"] * 2
+
+
+@needs_c
+@pytest.mark.parametrize("hold", ["nothing", "weakly", "strongly"])
+def test_a_thread_state_let_go_of_is_made_again_whole(rec, hold):
+    """The writer keeps the state of a thread nothing refers to any more for a new
+    thread (a thread per request allocated one and freed it each).  A state still
+    held keeps all it says, one held weakly is freed (its weak reference never sees
+    another thread's); a state made again says only what its new thread does; each
+    thread's record and events are its own."""
+    import weakref
+
+    rec.start(flush_interval=3600)
+    lock = threading.Lock()
+
+    def work():
+        with lock:
+            pass
+
+    first = threading.Thread(target=work, name="first")
+    first.start()
+    first.join(timeout=10)
+    st = first._ls_state
+    first_tid = st.tid
+    kept = {"nothing": None, "weakly": weakref.ref(st), "strongly": st}[hold]
+    del st, first
+    recorder.flush()  # (its events taken)
+    recorder.flush()  # (its state let go of)
+    second = threading.Thread(target=work, name="second", daemon=True)
+    second.start()
+    second.join(timeout=10)
+    new = second._ls_state
+    assert new.tid != first_tid and new.name == "second" and new.daemon is True
+    assert new.ended and new.gap is None and new.dropped == 0
+    if hold == "weakly":  # (freed, not kept: its weak reference must not see the new one)
+        assert kept() is None
+    if hold == "strongly":
+        assert kept is not new
+        assert (kept.tid, kept.name, kept.daemon, kept.ended) == (first_tid, "first", False, True)
+    trace = rec.stop()
+    for name in ("first", "second"):
+        tid = trace.thread(name)["id"]
+        assert [e["op"] for e in trace.evs(obj=lock._ls_id) if e["th"] == tid] == [
+            "acquire", "release"]
+        assert sorted(e["op"] for e in trace.events if e.get("obj") == tid) == [
+            "end", "join", "start"]
