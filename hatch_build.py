@@ -30,7 +30,7 @@ def compile_speedups(root: Path) -> Path:
         dist = Distribution({
             "name": "lockscope-speedups",
             "ext_modules": [Extension("recorder._speedups", [SOURCE], depends=DEPENDS,
-                                      extra_compile_args=["-O2"]
+                                      extra_compile_args=["-O3"]
                                       if os.name != "nt" else [])],
         })
         cmd = build_ext(dist)
