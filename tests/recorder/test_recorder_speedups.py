@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from lockscope_tracecheck import check_part
+from lockscope_tracecheck import Trace, check_part
 
 import recorder
 from recorder import _core
@@ -2855,3 +2855,33 @@ def test_a_thread_state_let_go_of_is_made_again_whole(rec, hold):
             "acquire", "release"]
         assert sorted(e["op"] for e in trace.events if e.get("obj") == tid) == [
             "end", "join", "start"]
+
+
+_POOL_LATE = """
+import sys, threading, recorder
+recorder.start(sys.argv[1])
+assert "concurrent.futures.thread" not in sys.modules
+for _ in range(3):  # (each start finds no pool module, as sys.modules was)
+    t = threading.Thread(target=int)
+    t.start()
+    t.join(10)
+from concurrent.futures import ThreadPoolExecutor
+with ThreadPoolExecutor(1) as pool:
+    assert pool.submit(abs, -3).result(10) == 3
+recorder.stop()
+"""
+
+
+@needs_c
+def test_a_pool_imported_after_threads_started_still_records_its_jobs(tmp_path):
+    """Thread.start asks whether the thread runs a pool's worker (which installs
+    the job hooks) only while sys.modules changed since it last had no
+    concurrent.futures.thread: a pool imported after threads started is seen."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKSCOPE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    out = tmp_path / "traces"
+    res = subprocess.run([sys.executable, "-c", _POOL_LATE, str(out)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    trace = Trace([str(p) for p in sorted(out.glob("*.jsonl"))])
+    assert [(j["kind"], j["name"]) for j in trace.objects("segment")] == [("job", "abs")]
