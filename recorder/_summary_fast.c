@@ -384,16 +384,23 @@ static int sf_nspare = 0;
 
 /* The actor of `key` (a thread state or a task), made if new; NULL when the table
  * is full (or out of memory: no error is left set). */
+/* The actor sf_actor found or made last (NULL once it leaves the table): an
+ * event's actor is most often the last one's. */
+static SfActor *sf_actor_last;
+
 static SfActor *
 sf_actor(PyObject *key, PyObject *task)
 {
+    SfActor *last = sf_actor_last;
+    if (last != NULL && last->key == key)
+        return last;
     unsigned i = (unsigned)sf_ptr_hash(key) & (SF_ACTOR_SLOTS - 1);
     for (;;) {
         SfActor *a = sf_actors[i];
         if (a == NULL)
             break;
         if (a->key == key)
-            return a;
+            return sf_actor_last = a;
         i = (i + 1) & (SF_ACTOR_SLOTS - 1);
     }
     if (sf_nactors >= SF_ACTOR_FILL)
@@ -406,13 +413,14 @@ sf_actor(PyObject *key, PyObject *task)
     a->serial = sf_next_serial++;
     sf_actors[i] = a;
     sf_nactors++;
-    return a;
+    return sf_actor_last = a;
 }
 
 /* Take the actor out of the table; the caller frees it. */
 static void
 sf_actor_unlink(int i)
 {
+    sf_actor_last = NULL;
     sf_slot_unlink((void **)sf_actors, SF_ACTOR_SLOTS, i);
     sf_nactors--;
 }
@@ -452,6 +460,8 @@ sf_old_wait(SfLock *r, long long now)
 static void
 sf_actor_free(SfActor *a)
 {
+    if (sf_actor_last == a)
+        sf_actor_last = NULL;
     if (a->lw_obj != NULL) {
         sf_nlw--;
         Py_CLEAR(a->lw_obj);
@@ -714,11 +724,16 @@ sf_life_passed(PyObject *st)
 static SfLock *
 sf_lock(PyObject *obj, int make)
 {
+    /* (the slot found last: still obj's if it holds obj, as a lock has one slot;
+     * an event looks its lock up several times) */
+    static SfLock *last = NULL;
+    if (last != NULL && last->obj == obj)
+        return last;
     unsigned i = (unsigned)sf_ptr_hash(obj) & (SF_LOCK_SLOTS - 1);
     for (;;) {
         SfLock *l = &sf_locks[i];
         if (l->obj == obj)
-            return l;
+            return last = l;
         if (l->obj == NULL)
             break;
         i = (i + 1) & (SF_LOCK_SLOTS - 1);
@@ -733,7 +748,7 @@ sf_lock(PyObject *obj, int make)
     l->own = -1;
     sf_used_mark(&sf_lock_used, i);
     sf_nlocks++;
-    return l;
+    return last = l;
 }
 
 static inline int sf_countable(PyObject *obj);
@@ -2032,6 +2047,7 @@ sf_clear_tables(void)
     if (drop == NULL)
         return NULL;
     sf_gen++;  /* (the classes go: what Refs remember of theirs is stale) */
+    sf_actor_last = NULL;
     for (int i = 0; i < SF_ACTOR_SLOTS; i++) {
         SfActor *a = sf_actors[i];
         if (a == NULL)
