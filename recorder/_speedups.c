@@ -2546,14 +2546,14 @@ init_condition(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     return init_condition_impl(mod, args[0], args[1], args[2], 0);
 }
 
-/* An empty event buffer (new reference): a deque the cyclic GC does not scan (see
- * recorder/_core.py new_buffer()), or NULL with an error. */
 /* Empty buffers of threads that ended, for new threads (see spare_buffer): a
  * thread per request made a deque and freed it each (about 550 instructions). */
 #define SPARE_BUFFERS 256
 static PyObject *spare_buffers[SPARE_BUFFERS];
 static int n_spare_buffers = 0;
 
+/* An empty event buffer (new reference): a deque the cyclic GC does not scan (see
+ * recorder/_core.py new_buffer()), kept or made now; or NULL with an error. */
 static PyObject *
 new_state_buffer(void)
 {

@@ -382,12 +382,12 @@ sf_actor_find(PyObject *key)
 static SfActor *sf_spare[SF_SPARE_ACTORS];
 static int sf_nspare = 0;
 
-/* The actor of `key` (a thread state or a task), made if new; NULL when the table
- * is full (or out of memory: no error is left set). */
 /* The actor sf_actor found or made last (NULL once it leaves the table): an
  * event's actor is most often the last one's. */
 static SfActor *sf_actor_last;
 
+/* The actor of `key` (a thread state or a task), made if new; NULL when the table
+ * is full (or out of memory: no error is left set). */
 static SfActor *
 sf_actor(PyObject *key, PyObject *task)
 {
