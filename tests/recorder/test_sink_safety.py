@@ -637,6 +637,11 @@ def test_gaps_of_too_many_threads_are_counted_for_the_process(rec, monkeypatch):
     spin(lock, 5)                                   # the main thread's gap: 10 events
     worker = threading.Thread(target=spin, args=(lock, 7))
     worker.start()
+    # (ended before the join, which then does not wait: a join that waits records a
+    # wait-begin and a wait-end too, which under load made the main thread's count 14)
+    deadline = time.monotonic() + 10
+    while worker.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.001)
     worker.join(10)
     recorder.flush()
     disk.free = 100 * MB
