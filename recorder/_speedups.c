@@ -1257,7 +1257,7 @@ Ev_dealloc(Ev *e)
     }
     for (Py_ssize_t i = 0; i < e->n; i++)
         Py_XDECREF(e->item[i]);
-    if (ev_nspare < EV_SPARE_MAX && Py_TYPE(e) == &Ev_Type)
+    if (ev_nspare < EV_SPARE_MAX)  /* (Ev_Type has no subtypes) */
         ev_spare[ev_nspare++] = e;
     else
         PyObject_Free(e);
@@ -2589,18 +2589,21 @@ state_buffer(PyObject *st)
 /* The writer drops `st`, a thread's state that ended with nothing buffered: its
  * buffer is kept for a new thread when nothing else holds it (the state is read
  * no more: an ended state is never appended to). */
+static inline PyObject *slot(PyObject *st, Py_ssize_t off);
+static inline void slot_set(PyObject *st, Py_ssize_t off, PyObject *value);
+static int states_ready(void);
+
 static void
 spare_buffer(PyObject *st)
 {
-    if (n_spare_buffers >= SPARE_BUFFERS || off_buf < 0 || Py_TYPE(st) != state_type)
+    if (n_spare_buffers >= SPARE_BUFFERS || !states_ready() || Py_TYPE(st) != state_type)
         return;
-    PyObject **at = (PyObject **)((char *)st + off_buf);
-    PyObject *buf = *at;
+    PyObject *buf = slot(st, off_buf);
     if (buf == NULL || Py_REFCNT(buf) != 1 || Py_TYPE(buf) != (PyTypeObject *)deque_type
             || PyObject_Size(buf) != 0)
         return;
-    spare_buffers[n_spare_buffers++] = buf;  /* (the slot's reference) */
-    *at = Py_NewRef(Py_None);
+    spare_buffers[n_spare_buffers++] = Py_NewRef(buf);
+    slot_set(st, off_buf, Py_None);
 }
 
 /* Drop a reference to `st`.  The last reference to a thread's state that nothing
@@ -2610,9 +2613,9 @@ spare_buffer(PyObject *st)
 static void
 let_go_of_state(PyObject *st)
 {
-    Py_ssize_t weak = state_type != NULL ? state_type->tp_weaklistoffset : 0;
-    if (Py_REFCNT(st) != 1 || Py_TYPE(st) != state_type || n_spare_states >= SPARE_STATES
-            || weak <= 0 || *(PyObject **)((char *)st + weak) != NULL || off_ended < 0) {
+    Py_ssize_t weak = states_ready() ? state_type->tp_weaklistoffset : 0;
+    if (Py_REFCNT(st) != 1 || weak <= 0 || Py_TYPE(st) != state_type
+            || n_spare_states >= SPARE_STATES || slot(st, weak) != NULL) {
         Py_DECREF(st);
         return;
     }
@@ -2620,13 +2623,8 @@ let_go_of_state(PyObject *st)
                                off_name, off_parent, off_parent_ref, off_ident,
                                off_native_id, off_daemon, off_ts, off_thread_ref, off_aio,
                                off_ended};
-    for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
-        if (offs[i] < 0) {  /* (a slot not known: not kept) */
-            Py_DECREF(st);
-            return;
-        }
+    for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
         Py_CLEAR(*(PyObject **)((char *)st + offs[i]));
-    }
     /* (emptying its slots may have run code: the state is still only ours) */
     if (n_spare_states < SPARE_STATES && Py_REFCNT(st) == 1 && Py_TYPE(st) == state_type)
         spare_states[n_spare_states++] = st;
