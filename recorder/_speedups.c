@@ -4777,46 +4777,73 @@ static const char DIGIT_PAIRS[201] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
-/* How many decimal digits u has. */
+/* Two digits (d < 100) at p, as one 2-byte copy. */
+static inline void
+put2(char *p, unsigned d)
+{
+    memcpy(p, DIGIT_PAIRS + 2 * d, 2);
+}
+
+static const unsigned long long POW10[20] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+    100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+    10000000000000ULL, 100000000000000ULL, 1000000000000000ULL,
+    10000000000000000ULL, 100000000000000000ULL, 1000000000000000000ULL,
+    10000000000000000000ULL};
+
+/* How many decimal digits u has: from its bit length (log10(2) ~ 1233 / 4096),
+ * then one compare. */
 static inline int
 digits_of(unsigned long long u)
 {
-    int n = 1;
-    while (u >= 10000) {
-        u /= 10000;
-        n += 4;
-    }
-    return n + (u >= 10) + (u >= 100) + (u >= 1000);
+    int t = ((64 - __builtin_clzll(u | 1)) * 1233) >> 12;
+    return t + (u >= POW10[t]);
 }
 
-/* Decimal digits of v, written in place from the last, two at a time. */
+/* Decimal digits of v, written in place from the last, two at a time (in 32-bit
+ * arithmetic once the value fits: most ids do from the start). */
 static inline void
 out_int(Out *o, long long v)
 {
     unsigned long long u = v < 0 ? (unsigned long long)(-(v + 1)) + 1 : (unsigned long long)v;
     if (v < 0)
         o->data[o->len++] = '-';
+    if (u < 100) {
+        if (u < 10) {
+            o->data[o->len++] = (char)('0' + u);
+        }
+        else {
+            put2(o->data + o->len, (unsigned)u);
+            o->len += 2;
+        }
+        return;
+    }
     int n = digits_of(u);
     char *end = o->data + o->len + n;
     o->len += (size_t)n;
-    while (u >= 100) {
-        unsigned d = (unsigned)(u % 100) * 2;
-        u /= 100;
-        *--end = DIGIT_PAIRS[d + 1];
-        *--end = DIGIT_PAIRS[d];
+    while (u > 0xffffffffULL) {
+        unsigned long long q = u / 100;
+        end -= 2;
+        put2(end, (unsigned)(u - q * 100));
+        u = q;
     }
-    if (u >= 10) {
-        *--end = DIGIT_PAIRS[u * 2 + 1];
-        *--end = DIGIT_PAIRS[u * 2];
+    unsigned w = (unsigned)u;
+    while (w >= 100) {
+        unsigned q = w / 100;
+        end -= 2;
+        put2(end, w - q * 100);
+        w = q;
     }
-    else {
-        *--end = (char)('0' + u);
-    }
+    if (w >= 10)
+        put2(end - 2, w);
+    else
+        end[-1] = (char)('0' + w);
 }
 
 /* A time stamp (ns, 0 or more): as out_int, but the digits above the last 8,
  * which events of one batch mostly share, are copied from the previous stamp's
- * (*hi, *hi_text, *hi_len: the cache, kept by the caller). */
+ * (*hi, *hi_text, *hi_len: the cache, kept by the caller; hi_text has 16 bytes,
+ * copied whole: `o` needs 24 bytes of room past its text). */
 static inline void
 out_ts(Out *o, long long t, long long *hi, char *hi_text, int *hi_len)
 {
@@ -4827,20 +4854,21 @@ out_ts(Out *o, long long t, long long *hi, char *hi_text, int *hi_len)
     long long h = t / 100000000LL;
     unsigned lo = (unsigned)(t - h * 100000000LL);
     if (h != *hi || *hi_len == 0) {
-        Out tmp = {hi_text, 0, 24, 0};
-        out_int(&tmp, h);
+        Out tmp = {hi_text, 0, 16, 0};
+        out_int(&tmp, h);  /* (h < 10^11: 11 digits at most) */
         *hi = h;
         *hi_len = (int)tmp.len;
     }
-    memcpy(o->data + o->len, hi_text, (size_t)*hi_len);
-    char *p = o->data + o->len + *hi_len + 8;
+    char *p = o->data + o->len;
+    memcpy(p, hi_text, 16);
+    p += *hi_len;
     o->len += (size_t)*hi_len + 8;
-    for (int k = 0; k < 4; k++) {
-        unsigned d = (lo % 100) * 2;
-        lo /= 100;
-        *--p = DIGIT_PAIRS[d + 1];
-        *--p = DIGIT_PAIRS[d];
-    }
+    unsigned a = lo / 10000, b = lo - a * 10000;
+    unsigned a1 = a / 100, b1 = b / 100;
+    put2(p, a1);
+    put2(p + 2, a - a1 * 100);
+    put2(p + 4, b1);
+    put2(p + 6, b - b1 * 100);
 }
 
 #define LIT(o, s) out_str(o, s, sizeof(s) - 1)
@@ -6858,6 +6886,7 @@ define_state_py(PyObject *mod, PyObject *args)
 #define SEEN_OBJS 8
 #define SEEN_SITES 4
 #define SEEN_OPS 8
+#define SEEN_OP_TEXT 24
 typedef struct {
     PyObject *obj[SEEN_OBJS];
     long long oid[SEEN_OBJS];
@@ -6866,6 +6895,7 @@ typedef struct {
     long long sid[SEEN_SITES];
     int next_site;
     PyObject *op[SEEN_OPS], *opb[SEEN_OPS];
+    char optext[SEEN_OPS][SEEN_OP_TEXT];  /* an op's text, padded: copied whole */
     int nops;
     PyObject *task;
     long long task_id;
@@ -6948,9 +6978,11 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
         if ((t == 0 && !PyLong_CheckExact(ts)) || !PyLong_CheckExact(site))
             break;
         PyObject *opb = NULL;
+        const char *optext = NULL;  /* (opb's text, padded to SEEN_OP_TEXT) */
         for (int j = 0; j < seen->nops; j++) {
             if (seen->op[j] == op) {
                 opb = seen->opb[j];
+                optext = seen->optext[j];
                 break;
             }
         }
@@ -6963,7 +6995,13 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
             }
             if (seen->nops < SEEN_OPS) {
                 seen->op[seen->nops] = op;
-                seen->opb[seen->nops++] = opb;
+                seen->opb[seen->nops] = opb;
+                if (PyBytes_GET_SIZE(opb) <= SEEN_OP_TEXT) {
+                    optext = seen->optext[seen->nops];
+                    memcpy(seen->optext[seen->nops], PyBytes_AS_STRING(opb),
+                           (size_t)PyBytes_GET_SIZE(opb));
+                }
+                seen->nops++;
             }
         }
         /* Consecutive events mostly share their object (or alternate between a
@@ -7052,7 +7090,8 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
             }
         }
         Py_ssize_t oplen = PyBytes_GET_SIZE(opb);
-        if (out_reserve(&o, 160 + (size_t)oplen + extra_len) < 0) {
+        /* (room for the longest line, and for out_ts's and the op's whole copies) */
+        if (out_reserve(&o, 200 + (size_t)oplen + extra_len) < 0) {
             *text = o;
             *basep = base;
             return -1;
@@ -7068,7 +7107,11 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
         LIT(&o, ",\"obj\":");
         out_int(&o, oid);
         LIT(&o, ",\"op\":\"");
-        out_str(&o, PyBytes_AS_STRING(opb), (size_t)oplen);
+        if (optext != NULL)
+            memcpy(o.data + o.len, optext, SEEN_OP_TEXT);
+        else
+            memcpy(o.data + o.len, PyBytes_AS_STRING(opb), (size_t)oplen);
+        o.len += (size_t)oplen;
         o.data[o.len++] = '"';
         if (sid) {
             LIT(&o, ",\"site\":");

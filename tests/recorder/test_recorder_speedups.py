@@ -568,6 +568,33 @@ def test_the_c_encoder_writes_every_time_stamp_digit(rec, monkeypatch):
 
 
 @needs_c
+def test_the_c_encoder_writes_ops_of_any_length(rec, monkeypatch):
+    """The C encoder copies an op's text of up to 24 bytes whole, padded, and a
+    longer one by its length: ops of every length around that, escaped ones too,
+    come out as the Python encoder writes them."""
+    rec.start(flush_interval=3600)
+    lock = threading.Lock()
+    with lock:
+        pass
+    st = _core.current_state()
+    base = [tuple(e) for e in st.buf if e[1] == "acquire"][-1]
+    ops = ["acquire", "x" * 23, "y" * 24, "z" * 25, "w" * 60, 'q"uote\\' * 4, "release"]
+    events = [(1_700_000_000 + i,) + (op,) + base[2:] for i, op in enumerate(ops)]
+    lines = []
+    for fast in (_sink._encode_fast, None):
+        monkeypatch.setattr(_sink, "_encode_fast", fast)
+        sink = _sink.Sink(str(rec.out_dir / ("c" if fast else "py")), {}, 3600, 0)
+        sink.open()
+        out = bytearray()
+        sink._encode(st, events, out)
+        os.close(sink.fd)
+        lines.append([x for x in out.splitlines() if x.startswith(b'{"k":"ev"')])
+    assert [orjson.loads(x)["op"] for x in lines[0]] == ops
+    assert lines[0] == lines[1]
+    rec.stop()
+
+
+@needs_c
 def test_encode_batches_looks_shared_locks_sites_and_ops_up_once_a_call(rec, monkeypatch):
     """A thread per request gives the writer one small batch per thread: encode_batches
     writes them as the Python encoder does batch by batch, and looks up the locks,
