@@ -81,11 +81,81 @@ static PyObject *empty_args;  /* () */
  * without the method call's argument handling; NULL: call the methods. */
 static PyCFunction deque_append_c, deque_popleft_c;
 static PyTypeObject *state_type;     /* recorder._core.ThreadState */
+
+/* A pool of objects freed, kept for the next ones made of the same kind (events,
+ * thread states, event buffers), its size set at each drain of the writer
+ * (pool_drained) by what the program made between drains: the larger of the
+ * last two intervals', between `min` and `max`.  A server that starts a thread a
+ * request makes its states, buffers and events in bursts of one drain interval
+ * (some 500 requests at the default 0.25 s, and as many states and buffers
+ * alive until the drain after), which a pool of fixed size 256 did not cover: a
+ * third of its buffers were made and freed anyway (and their 528-byte blocks
+ * went to malloc).  What is kept is no more than what was alive at once during
+ * the interval.  The GIL guards it. */
+typedef struct {
+    void **items;
+    int n, cap;             /* kept; room in items */
+    int limit;              /* kept at most, now */
+    int min, max;
+    int made, made_before;  /* taken or made since the last drain, and in the interval before */
+    unsigned long long misses;  /* (for the tests: pool_stats) taken from an empty pool */
+} Pool;
+
+#define POOL(lo, hi) {NULL, 0, 0, (lo), (lo), (hi), 0, 0, 0}
+
+/* An object of the pool's kind, or NULL (none kept: the caller makes one). */
+static inline void *
+pool_take(Pool *p)
+{
+    p->made++;
+    if (p->n > 0)
+        return p->items[--p->n];
+    p->misses++;
+    return NULL;
+}
+
+/* Keep `x` (1), or 0: the pool is full (the caller frees it). */
+static inline int
+pool_keep(Pool *p, void *x)
+{
+    if (p->n >= p->limit)
+        return 0;
+    if (p->n == p->cap) {
+        int cap = p->cap ? p->cap * 2 : 64;
+        if (cap > p->max)
+            cap = p->max;
+        void **items = PyMem_Realloc(p->items, (size_t)cap * sizeof(void *));
+        if (items == NULL)
+            return 0;
+        p->items = items;
+        p->cap = cap;
+    }
+    p->items[p->n++] = x;
+    return 1;
+}
+
+/* The writer drains: the pool's size for the next interval; what it keeps
+ * beyond that is freed with `free_one`. */
+static void
+pool_drained(Pool *p, void (*free_one)(void *))
+{
+    int want = p->made > p->made_before ? p->made : p->made_before;
+    p->made_before = p->made;
+    p->made = 0;
+    p->limit = want < p->min ? p->min : want > p->max ? p->max : want;
+    while (p->n > p->limit)
+        free_one(p->items[--p->n]);
+}
+
+static void
+pool_decref(void *x)
+{
+    Py_DECREF((PyObject *)x);
+}
+
 /* States that nothing refers to any more, their slots emptied, for new threads
  * (see let_go_of_state); all of state_type. */
-#define SPARE_STATES 256
-static PyObject *spare_states[SPARE_STATES];
-static int n_spare_states = 0;
+static Pool spare_states = POOL(256, 2048);
 static Py_ssize_t off_buf = -1, off_gap = -1, off_aio = -1, off_tid = -1;
 /* (the slots a thread's definition is made of: see define_state) */
 static Py_ssize_t off_name = -1, off_parent = -1, off_parent_ref = -1, off_ident = -1,
@@ -232,8 +302,8 @@ configure(PyObject *mod, PyObject *args)
         return NULL;
     }
     Py_INCREF(st);
-    while (n_spare_states > 0)  /* (of the type set before) */
-        Py_DECREF(spare_states[--n_spare_states]);
+    while (spare_states.n > 0)  /* (of the type set before) */
+        Py_DECREF((PyObject *)spare_states.items[--spare_states.n]);
     Py_XSETREF(state_type, (PyTypeObject *)st);
     off_buf = slot_offset(state_type, "_buf");
     off_gap = slot_offset(state_type, "gap");
@@ -1181,17 +1251,22 @@ static PyTypeObject Ev_Type;
 /* Freed events kept for the next ones: every event is made by a recording
  * thread and freed by the writer once written, a few hundred thousand a second
  * on a busy program, and pymalloc's allocation and release were a third of an
- * event's own cost.  Bounded (EV_SPARE_MAX * 80 bytes); the GIL guards it. */
-#define EV_SPARE_MAX 2048
-static Ev *ev_spare[EV_SPARE_MAX];
-static int ev_nspare = 0;
+ * event's own cost.  Bounded (65,536 of 80 bytes: see Pool). */
+static Pool spare_evs = POOL(2048, 65536);
 
 static inline Ev *
 ev_alloc(void)
 {
-    if (ev_nspare > 0)
-        return (Ev *)PyObject_Init((PyObject *)ev_spare[--ev_nspare], &Ev_Type);
+    Ev *e = pool_take(&spare_evs);
+    if (e != NULL)
+        return (Ev *)PyObject_Init((PyObject *)e, &Ev_Type);
     return PyObject_New(Ev, &Ev_Type);
+}
+
+static void
+ev_free(void *e)
+{
+    PyObject_Free(e);
 }
 
 static PyObject *
@@ -1257,9 +1332,7 @@ Ev_dealloc(Ev *e)
     }
     for (Py_ssize_t i = 0; i < e->n; i++)
         Py_XDECREF(e->item[i]);
-    if (ev_nspare < EV_SPARE_MAX)  /* (Ev_Type has no subtypes) */
-        ev_spare[ev_nspare++] = e;
-    else
+    if (!pool_keep(&spare_evs, e))  /* (Ev_Type has no subtypes) */
         PyObject_Free(e);
 }
 
@@ -2548,17 +2621,16 @@ init_condition(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 
 /* Empty buffers of threads that ended, for new threads (see spare_buffer): a
  * thread per request made a deque and freed it each (about 550 instructions). */
-#define SPARE_BUFFERS 256
-static PyObject *spare_buffers[SPARE_BUFFERS];
-static int n_spare_buffers = 0;
+static Pool spare_buffers = POOL(256, 2048);
 
 /* An empty event buffer (new reference): a deque the cyclic GC does not scan (see
  * recorder/_core.py new_buffer()), kept or made now; or NULL with an error. */
 static PyObject *
 new_state_buffer(void)
 {
-    if (n_spare_buffers > 0)
-        return spare_buffers[--n_spare_buffers];
+    PyObject *kept = pool_take(&spare_buffers);
+    if (kept != NULL)
+        return kept;
     /* (deque(): its __new__ makes an empty unbounded deque, which __init__ without
      * arguments leaves as it is) */
     PyObject *buf = ((PyTypeObject *)deque_type)->tp_new((PyTypeObject *)deque_type,
@@ -2596,13 +2668,13 @@ static int states_ready(void);
 static void
 spare_buffer(PyObject *st)
 {
-    if (n_spare_buffers >= SPARE_BUFFERS || !states_ready() || Py_TYPE(st) != state_type)
+    if (!states_ready() || Py_TYPE(st) != state_type)
         return;
     PyObject *buf = slot(st, off_buf);
     if (buf == NULL || Py_REFCNT(buf) != 1 || Py_TYPE(buf) != (PyTypeObject *)deque_type
-            || PyObject_Size(buf) != 0)
+            || PyObject_Size(buf) != 0 || !pool_keep(&spare_buffers, buf))
         return;
-    spare_buffers[n_spare_buffers++] = Py_NewRef(buf);
+    Py_INCREF(buf);  /* (the pool's reference) */
     slot_set(st, off_buf, Py_None);
 }
 
@@ -2615,7 +2687,7 @@ let_go_of_state(PyObject *st)
 {
     Py_ssize_t weak = states_ready() ? state_type->tp_weaklistoffset : 0;
     if (Py_REFCNT(st) != 1 || weak <= 0 || Py_TYPE(st) != state_type
-            || n_spare_states >= SPARE_STATES || slot(st, weak) != NULL) {
+            || spare_states.n >= spare_states.limit || slot(st, weak) != NULL) {
         Py_DECREF(st);
         return;
     }
@@ -2626,9 +2698,7 @@ let_go_of_state(PyObject *st)
     for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
         Py_CLEAR(*(PyObject **)((char *)st + offs[i]));
     /* (emptying its slots may have run code: the state is still only ours) */
-    if (n_spare_states < SPARE_STATES && Py_REFCNT(st) == 1 && Py_TYPE(st) == state_type)
-        spare_states[n_spare_states++] = st;
-    else
+    if (Py_REFCNT(st) != 1 || Py_TYPE(st) != state_type || !pool_keep(&spare_states, st))
         Py_DECREF(st);
 }
 
@@ -5891,8 +5961,9 @@ states_ready(void)
 static PyObject *
 new_thread_state(PyObject *parent_tid)
 {
-    PyObject *st = n_spare_states > 0 ? spare_states[--n_spare_states]
-                                      : state_type->tp_alloc(state_type, 0);
+    PyObject *st = pool_take(&spare_states);
+    if (st == NULL)
+        st = state_type->tp_alloc(state_type, 0);
     if (st == NULL)
         return NULL;
     PyObject *tid = new_id();
@@ -7223,6 +7294,16 @@ encode_batches(PyObject *mod, PyObject *args)
     return Py_BuildValue("(nn)", bi, i);
 }
 
+/* pool_stats() -> {pool: (kept, limit, misses)}: see Pool. */
+static PyObject *
+pool_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("{s(iiK)s(iiK)s(iiK)}",
+                         "events", spare_evs.n, spare_evs.limit, spare_evs.misses,
+                         "states", spare_states.n, spare_states.limit, spare_states.misses,
+                         "buffers", spare_buffers.n, spare_buffers.limit, spare_buffers.misses);
+}
+
 /* encoder_stats() -> (ops, sites, objects, definition texts): see enc_op_lookups. */
 static PyObject *
 encoder_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
@@ -7347,6 +7428,10 @@ take_states(PyObject *mod, PyObject *args)
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(states); i++)
         if (Py_TYPE(PyList_GET_ITEM(states, i)) != state_type)
             Py_RETURN_NONE;
+    /* (a drain: the pools' sizes for the next interval) */
+    pool_drained(&spare_evs, ev_free);
+    pool_drained(&spare_states, pool_decref);
+    pool_drained(&spare_buffers, pool_decref);
     PyObject *snapshot = PyList_GetSlice(states, 0, PY_SSIZE_T_MAX);
     PyObject *batches = snapshot != NULL ? PyList_New(0) : NULL;
     /* drop[i]: snapshot[i] is taken off `states` (all at once, at the end: one at a
@@ -7561,6 +7646,8 @@ static PyMethodDef module_methods[] = {
      "summary_start(threshold_ns or None, instances_per_class=64): summary mode's filter on (empty tables) or off"},
     {"definition_prototypes", definition_prototypes, METH_NOARGS,
      "definition_prototypes() -> int: prototypes define_c made, for tests"},
+    {"pool_stats", pool_stats, METH_NOARGS,
+     "pool_stats() -> {pool: (kept, limit, misses)}: the freed objects kept, for tests"},
     {"encoder_stats", encoder_stats, METH_NOARGS,
      "encoder_stats() -> (ops, sites, objects, definition texts): the encoder's work, for tests"},
     {"summary_stats", summary_stats, METH_NOARGS,

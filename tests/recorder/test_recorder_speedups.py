@@ -2885,6 +2885,46 @@ def test_a_thread_state_let_go_of_is_made_again_whole(rec, hold):
                       and e["op"] in ("start", "end", "join")) == ["end", "join", "start"]
 
 
+def _burst(n: int, lock) -> None:
+    """n threads, one after the other, each taking `lock` once."""
+    def work():
+        with lock:
+            pass
+
+    for _ in range(n):
+        t = threading.Thread(target=work)
+        t.start()
+        t.join(timeout=10)
+
+
+@needs_c
+def test_the_kept_states_buffers_and_events_follow_the_bursts_between_drains(rec):
+    """A server starting a thread a request makes as many states and buffers
+    between two drains as it serves requests (some 500 at the default 0.25 s), more
+    than a pool of 256 kept: the pools keep what the last intervals made, so a
+    second burst like the first makes no state, buffer or event anew; quiet drains
+    bring them back to their least size."""
+    speedups = _core.speedups
+    rec.start(flush_interval=3600)
+    lock = threading.Lock()
+    _burst(600, lock)
+    recorder.flush()  # (their events taken)
+    recorder.flush()  # (their states and buffers let go of, kept)
+    before = speedups.pool_stats()
+    assert before["states"][0] >= 600 and before["buffers"][0] >= 600
+    _burst(600, lock)
+    after = speedups.pool_stats()
+    for pool in ("states", "buffers", "events"):
+        assert after[pool][2] == before[pool][2], pool  # (no miss: none made anew)
+    for _ in range(4):  # (the second burst's taken, let go of; then two quiet drains)
+        recorder.flush()
+    quiet = speedups.pool_stats()
+    assert quiet["states"][:2] == (256, 256) and quiet["buffers"][:2] == (256, 256)
+    assert quiet["events"][0] <= quiet["events"][1] == 2048
+    trace = rec.stop()
+    assert len(trace.evs(lock._ls_id, op="acquire")) == 1200
+
+
 _POOL_LATE = """
 import sys, threading, recorder
 recorder.start(sys.argv[1])
