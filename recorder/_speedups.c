@@ -7276,6 +7276,10 @@ encode_batches(PyObject *mod, PyObject *args)
             Py_DECREF(b);
             break;
         }
+        /* (its `end` names it: looked up once) */
+        seen.obj[seen.next_obj] = st;
+        seen.oid[seen.next_obj] = tid;
+        seen.next_obj = (seen.next_obj + 1) % SEEN_OBJS;
         i = encode_events(events, 0, tid, written, wsites, ops, out, &base, &o, limit,
                           define_obj, define_site, &seen);
         Py_ssize_t n = PyList_GET_SIZE(events);
