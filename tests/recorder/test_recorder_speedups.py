@@ -537,6 +537,22 @@ def test_a_traced_lock_takes_no_definition_dict_until_read(rec):
     rec.stop()
 
 
+def _events_as_both_encoders_write(rec, monkeypatch, st, events) -> list[dict]:
+    """`events` of `st` written by the C encoder and by the Python one, which must
+    write the same bytes: the ``ev`` records."""
+    lines = []
+    for fast in (_sink._encode_fast, None):
+        monkeypatch.setattr(_sink, "_encode_fast", fast)
+        sink = _sink.Sink(str(rec.out_dir / ("c" if fast else "py")), {}, 3600, 0)
+        sink.open()
+        out = bytearray()
+        sink._encode(st, events, out)
+        os.close(sink.fd)
+        lines.append([x for x in out.splitlines() if x.startswith(b'{"k":"ev"')])
+    assert lines[0] == lines[1]
+    return [orjson.loads(x) for x in lines[0]]
+
+
 @needs_c
 def test_the_c_encoder_writes_every_time_stamp_digit(rec, monkeypatch):
     """The C encoder copies the digits above the last 8 from the previous stamp's:
@@ -553,17 +569,8 @@ def test_the_c_encoder_writes_every_time_stamp_digit(rec, monkeypatch):
               1_700_000_000, 1_800_000_007, 12_345_678_901_234_567, 12_345_678_900_000_000,
               5, 10**17, 10**17 + 99]
     events = [(ts,) + e[1:] for ts, e in zip(stamps, base, strict=True)]
-    lines = []
-    for fast in (_sink._encode_fast, None):
-        monkeypatch.setattr(_sink, "_encode_fast", fast)
-        sink = _sink.Sink(str(rec.out_dir / ("c" if fast else "py")), {}, 3600, 0)
-        sink.open()
-        out = bytearray()
-        sink._encode(st, events, out)
-        os.close(sink.fd)
-        lines.append([orjson.loads(x) for x in out.splitlines() if x.startswith(b'{"k":"ev"')])
-    assert [e["ts"] for e in lines[0]] == stamps
-    assert lines[0] == lines[1]
+    written = _events_as_both_encoders_write(rec, monkeypatch, st, events)
+    assert [e["ts"] for e in written] == stamps
     rec.stop()
 
 
@@ -580,17 +587,7 @@ def test_the_c_encoder_writes_ops_of_any_length(rec, monkeypatch):
     base = [tuple(e) for e in st.buf if e[1] == "acquire"][-1]
     ops = ["acquire", "x" * 23, "y" * 24, "z" * 25, "w" * 60, 'q"uote\\' * 4, "release"]
     events = [(1_700_000_000 + i,) + (op,) + base[2:] for i, op in enumerate(ops)]
-    lines = []
-    for fast in (_sink._encode_fast, None):
-        monkeypatch.setattr(_sink, "_encode_fast", fast)
-        sink = _sink.Sink(str(rec.out_dir / ("c" if fast else "py")), {}, 3600, 0)
-        sink.open()
-        out = bytearray()
-        sink._encode(st, events, out)
-        os.close(sink.fd)
-        lines.append([x for x in out.splitlines() if x.startswith(b'{"k":"ev"')])
-    assert [orjson.loads(x)["op"] for x in lines[0]] == ops
-    assert lines[0] == lines[1]
+    assert [e["op"] for e in _events_as_both_encoders_write(rec, monkeypatch, st, events)] == ops
     rec.stop()
 
 
