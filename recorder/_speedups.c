@@ -153,6 +153,9 @@ pool_decref(void *x)
     Py_DECREF((PyObject *)x);
 }
 
+/* _weakref.getweakrefcount, where a state's weak references are not a slot (see
+ * has_weakrefs) */
+static PyObject *weakref_count_fn;
 /* States that nothing refers to any more, their slots emptied, for new threads
  * (see let_go_of_state); all of state_type. */
 static Pool spare_states = POOL(256, 2048);
@@ -305,6 +308,12 @@ configure(PyObject *mod, PyObject *args)
     while (spare_states.n > 0)  /* (of the type set before) */
         Py_DECREF((PyObject *)spare_states.items[--spare_states.n]);
     Py_XSETREF(state_type, (PyTypeObject *)st);
+    if (state_type->tp_weaklistoffset <= 0 && weakref_count_fn == NULL) {
+        PyObject *wr = PyImport_ImportModule("_weakref");
+        weakref_count_fn = wr != NULL ? PyObject_GetAttrString(wr, "getweakrefcount") : NULL;
+        Py_XDECREF(wr);
+        PyErr_Clear();  /* (without it, no state is kept: see has_weakrefs) */
+    }
     off_buf = slot_offset(state_type, "_buf");
     off_gap = slot_offset(state_type, "gap");
     off_aio = slot_offset(state_type, "aio");
@@ -2682,12 +2691,33 @@ spare_buffer(PyObject *st)
  * refers to even weakly keeps the object, its slots emptied, for the state of a
  * new thread (new_thread_state): a thread per request allocated one and freed it
  * each.  Nothing can tell it from a new object, as nothing holds the old one. */
+/* Whether a state (of state_type, configured) has weak references: its
+ * __weakref__ slot, or on 3.12+, where the list is kept before the object (and
+ * tp_weaklistoffset is not an offset to read), as weakref.getweakrefcount says:
+ * 1 when that cannot be told. */
+static int
+has_weakrefs(PyObject *st)
+{
+    Py_ssize_t weak = state_type->tp_weaklistoffset;
+    if (weak > 0)
+        return slot(st, weak) != NULL;
+    if (weakref_count_fn == NULL)
+        return 1;
+    PyObject *type, *value, *tb;  /* (freed while an error is set, perhaps) */
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *n = PyObject_CallOneArg(weakref_count_fn, st);
+    int some = n != int_zero;
+    Py_XDECREF(n);
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+    return some;
+}
+
 static void
 let_go_of_state(PyObject *st)
 {
-    Py_ssize_t weak = states_ready() ? state_type->tp_weaklistoffset : 0;
-    if (Py_REFCNT(st) != 1 || weak <= 0 || Py_TYPE(st) != state_type
-            || spare_states.n >= spare_states.limit || slot(st, weak) != NULL) {
+    if (Py_REFCNT(st) != 1 || !states_ready() || Py_TYPE(st) != state_type
+            || spare_states.n >= spare_states.limit || has_weakrefs(st)) {
         Py_DECREF(st);
         return;
     }

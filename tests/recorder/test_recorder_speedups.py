@@ -2907,21 +2907,18 @@ def test_the_kept_states_buffers_and_events_follow_the_bursts_between_drains(rec
     _burst(600, lock)
     recorder.flush()  # (their events taken)
     recorder.flush()  # (their states and buffers let go of, kept)
-    # (states are kept where their weak reference list is a slot: 3.12+ keeps it
-    # before the object, and the state is then freed, see let_go_of_state)
-    pools = ("states", "buffers", "events") if _core.ThreadState.__weakrefoffset__ > 0 \
-        else ("buffers", "events")
     before = speedups.pool_stats()
-    assert all(before[pool][0] >= 600 for pool in pools[:-1]), before
+    assert before["states"][0] >= 600 and before["buffers"][0] >= 600, before
     _burst(600, lock)
     after = speedups.pool_stats()
-    for pool in pools:
+    for pool in ("states", "buffers"):
         assert after[pool][2] == before[pool][2], pool  # (no miss: none made anew)
+    # (a join that finds its thread still running waits: a few events more, by timing)
+    assert after["events"][2] - before["events"][2] <= 100, (before, after)
     for _ in range(4):  # (the second burst's taken, let go of; then two quiet drains)
         recorder.flush()
     quiet = speedups.pool_stats()
-    assert quiet["states"][1] == 256 and quiet["states"][0] <= 256
-    assert quiet["buffers"][:2] == (256, 256)
+    assert quiet["states"][:2] == (256, 256) and quiet["buffers"][:2] == (256, 256)
     assert quiet["events"][0] <= quiet["events"][1] == 2048
     trace = rec.stop()
     assert len(trace.evs(lock._ls_id, op="acquire")) == 1200
