@@ -25,6 +25,17 @@ class Session:
         assert rec.active and recorder.is_recording()
         return rec
 
+    @staticmethod
+    def allocated_blocks() -> int:
+        """sys.getallocatedblocks(), less the freed events, states and buffers the
+        recorder keeps for reuse (bounded, sized by what the last drain intervals
+        made: their number moves with the timing of the drains, not with a leak)."""
+        from recorder import _core
+
+        stats = getattr(_core.speedups, "pool_stats", None)
+        kept = sum(n for n, _limit, _misses in stats().values()) if stats else 0
+        return sys.getallocatedblocks() - kept
+
     def stop(self, allow_torn_tail: bool = False) -> Trace:
         self.files = recorder.stop()
         return Trace(self.files, allow_torn_tail)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import sys
 import threading
 from collections.abc import Callable
 
@@ -54,7 +53,7 @@ def test_20000_self_rescheduling_tasks_across_1mb_rotations_keep_memory_flat(rec
             recorder.flush()
             gc.collect()
             recs = _live(_aio_tasks.TaskRec)
-            marks[n] = (sys.getallocatedblocks(), recs)
+            marks[n] = (rec.allocated_blocks(), recs)
 
     _run_task_chain(lock, total, mark)
     assert recorder.is_recording()  # the writer did not give up

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import sys
 import threading
 import types
 import weakref
@@ -58,7 +57,7 @@ def test_50000_exec_compiled_functions_taking_a_lock_keep_memory_bounded(rec):
         compiled()(lock, i)
         if i in (5_000, 50_000):
             recorder.flush()
-            marks[i] = (sys.getallocatedblocks(), compiled.alive(),
+            marks[i] = (rec.allocated_blocks(), compiled.alive(),
                         len(_core.code_sites), len(_core.sites))
     trace = rec.stop()
     (blocks_5k, codes_5k, cache_5k, sites_5k) = marks[5_000]
