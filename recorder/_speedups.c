@@ -1260,8 +1260,8 @@ static PyTypeObject Ev_Type;
 /* Freed events kept for the next ones: every event is made by a recording
  * thread and freed by the writer once written, a few hundred thousand a second
  * on a busy program, and pymalloc's allocation and release were a third of an
- * event's own cost.  Bounded (65,536 of 80 bytes: see Pool). */
-static Pool spare_evs = POOL(2048, 65536);
+ * event's own cost.  Bounded (16,384 of 80 bytes: see Pool). */
+static Pool spare_evs = POOL(2048, 16384);
 
 static inline Ev *
 ev_alloc(void)
