@@ -107,7 +107,8 @@ typedef struct {
 static inline void *
 pool_take(Pool *p)
 {
-    p->made++;
+    if (p->made < INT_MAX)  /* (no drain for a long time) */
+        p->made++;
     if (p->n > 0)
         return p->items[--p->n];
     p->misses++;
