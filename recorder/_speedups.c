@@ -115,11 +115,17 @@ pool_take(Pool *p)
     return NULL;
 }
 
+static inline int
+pool_has_room(const Pool *p)
+{
+    return p->n < p->limit;
+}
+
 /* Keep `x` (1), or 0: the pool is full (the caller frees it). */
 static inline int
 pool_keep(Pool *p, void *x)
 {
-    if (p->n >= p->limit)
+    if (!pool_has_room(p))
         return 0;
     if (p->n == p->cap) {
         int cap = p->cap ? p->cap * 2 : 64;
@@ -2688,10 +2694,6 @@ spare_buffer(PyObject *st)
     slot_set(st, off_buf, Py_None);
 }
 
-/* Drop a reference to `st`.  The last reference to a thread's state that nothing
- * refers to even weakly keeps the object, its slots emptied, for the state of a
- * new thread (new_thread_state): a thread per request allocated one and freed it
- * each.  Nothing can tell it from a new object, as nothing holds the old one. */
 /* Whether a state (of state_type, configured) has weak references: its
  * __weakref__ slot, or on 3.12+, where the list is kept before the object (and
  * tp_weaklistoffset is not an offset to read), as weakref.getweakrefcount says:
@@ -2714,11 +2716,15 @@ has_weakrefs(PyObject *st)
     return some;
 }
 
+/* Drop a reference to `st`.  The last reference to a thread's state that nothing
+ * refers to even weakly keeps the object, its slots emptied, for the state of a
+ * new thread (new_thread_state): a thread per request allocated one and freed it
+ * each.  Nothing can tell it from a new object, as nothing holds the old one. */
 static void
 let_go_of_state(PyObject *st)
 {
     if (Py_REFCNT(st) != 1 || !states_ready() || Py_TYPE(st) != state_type
-            || spare_states.n >= spare_states.limit || has_weakrefs(st)) {
+            || !pool_has_room(&spare_states) || has_weakrefs(st)) {
         Py_DECREF(st);
         return;
     }
@@ -7006,6 +7012,16 @@ typedef struct {
     int ts_hi_len;
 } Seen;
 
+/* Remember `obj`'s id `oid` (written) for the rest of the call, in place of the
+ * oldest remembered. */
+static inline void
+seen_obj_note(Seen *s, PyObject *obj, long long oid)
+{
+    s->obj[s->next_obj] = obj;
+    s->oid[s->next_obj] = oid;
+    s->next_obj = (s->next_obj + 1) % SEEN_OBJS;
+}
+
 /* (for the tests: encoder_stats) the lookups encode_events made of an op's
  * text, a site and an object's id, not found in a Seen */
 static unsigned long long enc_op_lookups, enc_site_lookups, enc_obj_lookups;
@@ -7132,9 +7148,7 @@ encode_events(PyObject *events, Py_ssize_t start, long long tid, PyObject *writt
                 oid = define_from(define_obj, obj, &o, out, &base);
             if (oid < 0)
                 break;
-            seen->obj[seen->next_obj] = obj;
-            seen->oid[seen->next_obj] = oid;
-            seen->next_obj = (seen->next_obj + 1) % SEEN_OBJS;
+            seen_obj_note(seen, obj, oid);
         }
         long long sid = -1;
         if (site == int_zero) {  /* (a release: no site) */
@@ -7307,10 +7321,7 @@ encode_batches(PyObject *mod, PyObject *args)
             Py_DECREF(b);
             break;
         }
-        /* (its `end` names it: looked up once) */
-        seen.obj[seen.next_obj] = st;
-        seen.oid[seen.next_obj] = tid;
-        seen.next_obj = (seen.next_obj + 1) % SEEN_OBJS;
+        seen_obj_note(&seen, st, tid);  /* (its `end` names it: looked up once) */
         i = encode_events(events, 0, tid, written, wsites, ops, out, &base, &o, limit,
                           define_obj, define_site, &seen);
         Py_ssize_t n = PyList_GET_SIZE(events);
