@@ -378,9 +378,7 @@ sf_actor_find(PyObject *key)
 /* Actors freed, kept zeroed (but for their held array) for the next ones: a thread
  * per request made and freed one, and its held array, each (about 250
  * instructions). */
-#define SF_SPARE_ACTORS 32
-static SfActor *sf_spare[SF_SPARE_ACTORS];
-static int sf_nspare = 0;
+static Pool sf_spare_actors = POOL(32, 32);
 
 /* The actor sf_actor found or made last (NULL once it leaves the table): an
  * event's actor is most often the last one's. */
@@ -405,7 +403,9 @@ sf_actor(PyObject *key, PyObject *task)
     }
     if (sf_nactors >= SF_ACTOR_FILL)
         return NULL;
-    SfActor *a = sf_nspare > 0 ? sf_spare[--sf_nspare] : PyMem_Calloc(1, sizeof(SfActor));
+    SfActor *a = pool_take(&sf_spare_actors);
+    if (a == NULL)
+        a = PyMem_Calloc(1, sizeof(SfActor));
     if (a == NULL)
         return NULL;
     a->key = Py_NewRef(key);
@@ -490,16 +490,13 @@ sf_actor_free(SfActor *a)
     int n = a->n <= SF_MAX_HELD + 1 ? a->n : SF_MAX_HELD + 1;  /* (sf_push keeps it so) */
     for (int k = 0; k < n; k++)
         drop[k] = a->held[k].obj;
-    if (sf_nspare < SF_SPARE_ACTORS) {
-        SfHeld *held = a->held;
-        int cap = a->cap;
-        memset(a, 0, sizeof(*a));
-        a->held = held;
-        a->cap = cap;
-        sf_spare[sf_nspare++] = a;
-    }
-    else {
-        PyMem_Free(a->held);
+    SfHeld *held = a->held;
+    int cap = a->cap;
+    memset(a, 0, sizeof(*a));
+    a->held = held;
+    a->cap = cap;
+    if (!pool_keep(&sf_spare_actors, a)) {
+        PyMem_Free(held);
         PyMem_Free(a);
     }
     for (int k = 0; k < n; k++)
@@ -561,9 +558,7 @@ sf_life_ev_clear(SfLifeEv *e)
 
 static SfLife *sf_lives[SF_LIFE_SLOTS];
 /* Entries freed, for the next ones (a thread per request made and freed one) */
-#define SF_SPARE_LIVES 32
-static SfLife *sf_spare_lives[SF_SPARE_LIVES];
-static int sf_nspare_lives = 0;
+static Pool sf_spare_lives = POOL(32, 32);
 static int sf_nlives = 0;
 /* Threads that ended unshown, oldest first (a ring; keys compared only): past
  * SF_LIFE_GONE the oldest is forgotten, as the Summary forgets its own. */
@@ -599,9 +594,7 @@ sf_life_free(SfLife *l)
     for (int k = 0; k < l->nev; k++)
         sf_life_ev_clear(&l->ev[k]);
     PyObject *key = l->key;
-    if (sf_nspare_lives < SF_SPARE_LIVES)
-        sf_spare_lives[sf_nspare_lives++] = l;
-    else
+    if (!pool_keep(&sf_spare_lives, l))
         PyMem_Free(l);
     let_go_of_state(key);  /* (a thread's state, or a Job) */
 }
@@ -634,13 +627,10 @@ sf_life_begin(int start, PyObject *by, PyObject *op, PyObject *obj, PyObject *si
     if (l == NULL) {
         if (!start || sf_nlives >= SF_LIFE_FILL)
             return 0;
-        if (sf_nspare_lives > 0) {
-            l = sf_spare_lives[--sf_nspare_lives];
+        if ((l = pool_take(&sf_spare_lives)) != NULL)
             l->nev = l->passed = 0;
-        }
-        else if ((l = PyMem_Calloc(1, sizeof(SfLife))) == NULL) {
+        else if ((l = PyMem_Calloc(1, sizeof(SfLife))) == NULL)
             return 0;
-        }
         l->key = Py_NewRef(obj);
         l->serial = sf_next_serial++;
         unsigned i = (unsigned)sf_ptr_hash(obj) & (SF_LIFE_SLOTS - 1);
