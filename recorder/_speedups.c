@@ -172,6 +172,9 @@ static Py_ssize_t off_name = -1, off_parent = -1, off_parent_ref = -1, off_ident
     off_native_id = -1, off_daemon = -1, off_ts = -1, off_thread_ref = -1;
 /* (and the rest of a new one's: see new_thread_state) */
 static Py_ssize_t off_dropped = -1, off_dropped_reported = -1, off_ended = -1;
+/* Whether the ThreadState type set by configure has every slot the C paths use
+ * (states_ready() asks it a few times an event). */
+static int states_ok = 0;
 static PyObject *py_define_fn;       /* recorder._core.define (pure Python): define()'s slow path */
 static PyObject *next_id_fn;         /* recorder._core.next_id */
 static PyObject *id_counter;         /* the itertools.count it steps (NULL: call it) */
@@ -336,6 +339,11 @@ configure(PyObject *mod, PyObject *args)
     off_dropped = slot_offset(state_type, "dropped");
     off_dropped_reported = slot_offset(state_type, "dropped_reported");
     off_ended = slot_offset(state_type, "ended");
+    states_ok = off_buf >= 0 && off_gap >= 0 && off_aio >= 0 && off_tid >= 0
+        && off_name >= 0 && off_parent >= 0 && off_parent_ref >= 0 && off_ident >= 0
+        && off_native_id >= 0 && off_daemon >= 0 && off_ts >= 0 && off_thread_ref >= 0
+        && off_dropped >= 0 && off_dropped_reported >= 0 && off_ended >= 0
+        && deque_type != NULL;
     Py_INCREF(d);
     Py_XSETREF(core_dict, d);
     Py_INCREF(acq);
@@ -596,6 +604,8 @@ bound_state(PyObject *mod, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+static void forget_handovers(void);
+
 /* new_state_key(): forget every thread's binding (a new recording, or a forked
  * child): the states are looked up under a new key from now on. */
 static PyObject *
@@ -609,6 +619,7 @@ new_state_key(PyObject *mod, PyObject *Py_UNUSED(ignored))
     Py_SETREF(s_state_key, key);
     state_key_epoch++;
     state_generation++;
+    forget_handovers();
     Py_RETURN_NONE;
 }
 
@@ -5986,11 +5997,7 @@ static PyObject *s_a_started, *s_a_target, *s_a_module, *s_pool_module;
 static int
 states_ready(void)
 {
-    return state_type != NULL && off_buf >= 0 && off_gap >= 0 && off_aio >= 0
-        && off_tid >= 0 && off_name >= 0 && off_parent >= 0 && off_parent_ref >= 0
-        && off_ident >= 0 && off_native_id >= 0 && off_daemon >= 0 && off_ts >= 0
-        && off_thread_ref >= 0 && off_dropped >= 0 && off_dropped_reported >= 0
-        && off_ended >= 0 && deque_type != NULL;
+    return states_ok;
 }
 
 /* ThreadState(None, parent_tid) (new reference): the state of a Thread about to
@@ -6124,15 +6131,47 @@ runs_pool_worker(PyObject *thread)
     return is;
 }
 
-/* A thread's ``start`` event, made before the original Thread.start and
- * appended once it returned (see thread_start_method). */
-typedef struct {
-    PyObject *parent, *child, *site, *task;
-    long long ts;
-} PendingStart;
 
-static PyObject *thread_start_deferred(PyObject *mod, PyObject *thread, PyObject *depth,
-                                       PendingStart *defer, PyObject **made);
+/* A Thread.start under way (thread_start_method) hands its start's parts to the
+ * new thread, whose thread_begin makes the thread's state from them and gives it
+ * to the Thread (``_ls_state``): the start reads nothing of the Thread, and the new
+ * thread does not read back what its parent set (an ``_ident`` read to tell
+ * whether the Thread started already, and the ``_ls_state`` write and read, cost a
+ * thread per request ~0.9k instructions in CPython's generic attribute lookup).
+ * Each lives on its starting call's C stack, listed here while the original start
+ * runs (the new thread runs thread_begin before that returns); a Thread that
+ * cannot start, or started already, never takes it, and one whose class runs its
+ * own _bootstrap_inner gets its state once the original start returned. */
+typedef struct {
+    PyObject *thread;                /* borrowed: the start call holds it */
+    PyObject *parent, *site, *task;  /* the start's parts (strong) */
+    long long ts;
+    PyObject *child;                 /* the state made from it (strong), or NULL */
+    int taken;                       /* the new thread's thread_begin took it */
+    int held;                        /* the start held back by summary mode's filter */
+} Handover;
+static Handover **handovers;
+static int nhandovers, handovers_cap;
+
+static Handover *
+handover_of(PyObject *thread)
+{
+    for (int i = 0; i < nhandovers; i++)
+        if (handovers[i]->thread == thread && !handovers[i]->taken)
+            return handovers[i];
+    return NULL;
+}
+
+static void
+handover_remove(Handover *h)
+{
+    for (int i = 0; i < nhandovers; i++) {
+        if (handovers[i] == h) {
+            handovers[i] = handovers[--nhandovers];
+            return;
+        }
+    }
+}
 
 /* thread_start(thread) -> whether it runs a pool's worker (True/False), or None:
  * Thread.start is starting `thread`.  When recording is on and the Thread is
@@ -6141,15 +6180,6 @@ static PyObject *thread_start_deferred(PyObject *mod, PyObject *thread, PyObject
  * the caller of Thread.start. */
 static PyObject *
 thread_start_at(PyObject *mod, PyObject *thread, PyObject *depth)
-{
-    return thread_start_deferred(mod, thread, depth, NULL, NULL);
-}
-
-/* thread_start_at, the event's parts kept in *defer (when given) rather than
- * appended; the new state in *made (a new reference, when given and made). */
-static PyObject *
-thread_start_deferred(PyObject *mod, PyObject *thread, PyObject *depth, PendingStart *defer,
-                      PyObject **made)
 {
     if (core_dict == NULL || !states_ready() || !recording_on()) {
         if (PyErr_Occurred() && swallow() < 0)
@@ -6171,23 +6201,9 @@ thread_start_deferred(PyObject *mod, PyObject *thread, PyObject *depth, PendingS
     slot_set(child, off_parent_ref, ref);
     if (PyObject_SetAttr(thread, s_ls_state, child) < 0)
         goto done;
-    if (made != NULL)
-        *made = Py_NewRef(child);
     /* (the caller of Thread.start: site_id(2) from the Python hook, 1 from C) */
     if ((site = site_id_c(mod, &depth, 1)) == NULL || (task = task_for(parent)) == NULL)
         goto done;
-    if (defer != NULL) {
-        long long now = now_ll();
-        if (now == 0) {
-            PyErr_Clear();  /* (no clock: appended now, as before) */
-        }
-        else {
-            *defer = (PendingStart){Py_NewRef(parent), Py_NewRef(child), Py_NewRef(site),
-                                    Py_NewRef(task), now};
-            r = Py_NewRef(Py_None);
-            goto done;
-        }
-    }
     /* Summary mode holds the start back in C (sf_life_begin) until the thread is
      * shown: straight there, not through append's buffer check and the filter's
      * dispatch (300 instructions a thread), while the parent's buffer has room
@@ -6216,27 +6232,155 @@ done:
     return PyBool_FromLong(runs_pool_worker(thread));
 }
 
-static void
-pending_start_clear(PendingStart *p)
-{
-    Py_CLEAR(p->parent);
-    Py_CLEAR(p->child);
-    Py_CLEAR(p->site);
-    Py_CLEAR(p->task);
-}
-
 static PyObject *
 thread_start(PyObject *mod, PyObject *thread)
 {
     return thread_start_at(mod, thread, int_two);
 }
 
-/* Thread.start in C (_threading.install sets it; the Python hook without the
- * accelerator): the start recorded as thread_start does, a pool's job hooks put in
- * when the thread runs a pool's worker, then the original start.  A thread per
- * request ran the Python hook's frame each. */
 static PyObject *thread_orig_start, *thread_install_jobs;
 
+static void
+forget_handovers(void)
+{
+    nhandovers = 0;  /* (each is its starting call's: that call lets go of it) */
+}
+
+/* The parts of a start by the calling thread of a Thread (its caller one frame up
+ * from C) into *h, listed for the new thread: 1, or 0 when not recorded (h
+ * untouched and not listed; an error of ours swallowed), -1 with an error that
+ * must not be swallowed. */
+static int
+handover_begin(Handover *h, PyObject *thread)
+{
+    if (core_dict == NULL || !states_ready() || !recording_on())
+        goto none;
+    if (nhandovers == handovers_cap) {
+        int cap = handovers_cap ? 2 * handovers_cap : 16;
+        Handover **more = PyMem_Realloc(handovers, sizeof(Handover *) * (size_t)cap);
+        if (more == NULL)
+            goto none;  /* (not recorded) */
+        handovers = more;
+        handovers_cap = cap;
+    }
+    PyObject *parent = thread_state();
+    if (parent == NULL)
+        goto none;
+    if (Py_TYPE(parent) != state_type) {
+        Py_DECREF(parent);
+        goto none;
+    }
+    PyObject *site = site_id_c(NULL, &int_one, 1);
+    PyObject *task = site != NULL ? task_for(parent) : NULL;
+    long long ts = task != NULL ? now_ll() : 0;
+    if (ts == 0) {
+        Py_DECREF(parent);
+        Py_XDECREF(site);
+        Py_XDECREF(task);
+        goto none;
+    }
+    *h = (Handover){thread, parent, site, task, ts, NULL, 0, 0};
+    handovers[nhandovers++] = h;
+    return 1;
+none:
+    if (PyErr_Occurred() && swallow() < 0)
+        return -1;
+    return 0;
+}
+
+static void
+handover_clear(Handover *h)
+{
+    Py_CLEAR(h->parent);
+    Py_CLEAR(h->site);
+    Py_CLEAR(h->task);
+    Py_CLEAR(h->child);
+}
+
+/* The state of a Thread about to run, made from the start's parts in `h` (new
+ * reference), given to the Thread (``_ls_state``), its start held back by summary
+ * mode's filter when it can be (else the starting call appends it); NULL with an
+ * error. */
+static PyObject *
+state_from_handover(Handover *h, PyObject *thread)
+{
+    PyObject *child = new_thread_state(slot(h->parent, off_tid));
+    if (child == NULL)
+        return NULL;
+    PyObject *ref = PyWeakref_NewRef(h->parent, NULL);
+    if (ref == NULL || PyObject_SetAttr(thread, s_ls_state, child) < 0) {
+        Py_XDECREF(ref);
+        Py_DECREF(child);
+        return NULL;
+    }
+    slot_set(child, off_parent_ref, ref);
+    Py_DECREF(ref);
+    /* Summary mode holds the start back in C (sf_life_begin) until the thread is
+     * shown, before any event of the thread's own reaches the filter; straight
+     * there, not through append's buffer check and the filter's dispatch, while
+     * the parent's buffer has room and no gap (else the starting call appends it
+     * once the original start returned, and the filter judges it). */
+    if (sf_on && recording_on() && buffered_total < buffer_budget
+            && slot(h->parent, off_gap) == Py_None) {
+        int held = sf_life_begin(1, h->parent, op_start, child, h->site, h->task, NULL, h->ts);
+        if (held < 0) {
+            Py_DECREF(child);
+            return NULL;
+        }
+        h->held = held;
+    }
+    h->child = Py_NewRef(child);
+    return child;
+}
+
+/* After the original start returned (r, NULL when it raised), with the start's
+ * parts in `h`: the start appended (stamped when it was called) unless the new
+ * thread's filter held it back; a Thread whose class runs its own
+ * _bootstrap_inner (which ours never wraps) gets its state now, with what the
+ * thread record needs, as a thread the recorder did not start.  0, or -1 with an
+ * error that must not be swallowed. */
+static int
+handover_end(Handover *h, PyObject *thread, PyObject *r)
+{
+    handover_remove(h);
+    if (r == NULL)  /* (it did not start: nothing recorded) */
+        return 0;
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    int rc = 0;
+    if (!h->taken) {
+        PyObject *child = state_from_handover(h, thread);
+        if (child != NULL)
+            remember_from(child, thread);
+        Py_XDECREF(child);
+    }
+    if (h->child != NULL && !h->held) {
+        PyObject *ts = PyLong_FromLongLong(h->ts);
+        PyObject *a = NULL;
+        if (ts != NULL) {
+            PyObject *eargs[7] = {h->parent, op_start, h->child, h->site, h->task, Py_None, ts};
+            a = append(NULL, eargs, 7);
+            Py_DECREF(ts);
+        }
+        Py_XDECREF(a);
+    }
+    if (PyErr_Occurred() && swallow() < 0)
+        rc = -1;
+    if (rc < 0) {
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+    }
+    else {
+        PyErr_Restore(et, ev, tb);
+    }
+    return rc;
+}
+
+/* Thread.start in C (_threading.install sets it; the Python hook without the
+ * accelerator): the start's parts handed to the new thread, a pool's job hooks put
+ * in when the thread runs a pool's worker, the original start, then the start
+ * event.  A thread per request ran the Python hook's frame each. */
 static PyObject *
 thread_start_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -6246,69 +6390,36 @@ thread_start_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
     }
     if (nargs > 0 || kwnames != NULL)  /* (the original raises its own error) */
         return call_with_self(thread_orig_start, self, args, nargs, kwnames);
-    /* The start event is appended once the original returned, stamped when it was
-     * called: the new thread has run its _bootstrap_inner up to _started by then,
-     * so the writer, which defines the thread when it meets that event, finds its
-     * ident and native id (appended first, the writer could define it in between:
-     * a record of nulls), and a thread that could not start has no start event.
-     * Summary mode's filter holds a start back until the thread is shown, which
-     * happens after it ran: there it goes first, as the filter expects. */
-    PendingStart pending = {NULL, NULL, NULL, NULL, 0};
-    PyObject *child = NULL;
-    PyObject *pool = thread_start_deferred(NULL, self, int_one, sf_on ? NULL : &pending,
-                                           &child);
-    if (pool == NULL) {
-        Py_XDECREF(child);
+    /* The start's parts are taken now and handed to the new thread, which makes
+     * its state (thread_begin: see Handover); the start event is appended once the
+     * original returned, stamped when it was called: the new thread has run its
+     * _bootstrap_inner up to _started by then, so the writer, which defines the
+     * thread when it meets that event, finds its ident and native id, and a thread
+     * that could not start has no start event.  Summary mode's filter holds a
+     * start back until the thread is shown, which happens after it ran: the new
+     * thread holds it there before its own events (state_from_handover). */
+    Handover h;
+    int listed = handover_begin(&h, self);
+    if (listed < 0)
         return NULL;
-    }
-    if (pool == Py_True) {
+    if (listed && runs_pool_worker(self)) {  /* (its job hooks, before it runs) */
         PyObject *r = PyObject_CallNoArgs(thread_install_jobs);
         Py_XDECREF(r);
         if (r == NULL && swallow() < 0) {
-            Py_DECREF(pool);
-            Py_XDECREF(child);
-            pending_start_clear(&pending);
+            handover_remove(&h);
+            handover_clear(&h);
             return NULL;
         }
     }
-    Py_DECREF(pool);
     PyObject *r = PyObject_CallOneArg(thread_orig_start, self);
-    /* The new thread has run thread_begin before the original start returned (it
-     * waits for `_started`, which the original _bootstrap_inner sets): a state
-     * still without the ident thread_begin gives it belongs to a Thread whose
-     * class runs its own _bootstrap_inner, which ours never wraps: it gets what
-     * the thread record needs now, and a weak reference, as a thread the
-     * recorder did not start. */
-    if (child != NULL && r != NULL && !known_slot(child, off_ident)) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
-        remember_from(child, self);
-        PyErr_Restore(et, ev, tb);
-    }
-    Py_XDECREF(child);
-    if (pending.parent != NULL && r != NULL) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
-        PyObject *ts = PyLong_FromLongLong(pending.ts);
-        PyObject *a = NULL;
-        if (ts != NULL) {
-            PyObject *eargs[7] = {pending.parent, op_start, pending.child, pending.site,
-                                  pending.task, Py_None, ts};
-            a = append(NULL, eargs, 7);
-            Py_DECREF(ts);
-        }
-        Py_XDECREF(a);
-        if (a == NULL && swallow() < 0) {
-            Py_XDECREF(et);
-            Py_XDECREF(ev);
-            Py_XDECREF(tb);
-            Py_DECREF(r);
-            pending_start_clear(&pending);
+    if (listed) {
+        int rc = handover_end(&h, self, r);
+        handover_clear(&h);
+        if (rc < 0) {
+            Py_XDECREF(r);
             return NULL;
         }
-        PyErr_Restore(et, ev, tb);
     }
-    pending_start_clear(&pending);
     return r;
 }
 
@@ -6781,8 +6892,15 @@ static PyObject *
 thread_begin(PyObject *mod, PyObject *thread)
 {
     PyObject *st;
-    if (core_dict == NULL || !states_ready() || lookup_attr(thread, s_ls_state, &st) < 0)
+    Handover *h = core_dict != NULL && states_ready() ? handover_of(thread) : NULL;
+    if (h != NULL) {
+        h->taken = 1;
+        if ((st = state_from_handover(h, thread)) == NULL)
+            goto fail;
+    }
+    else if (core_dict == NULL || !states_ready() || lookup_attr(thread, s_ls_state, &st) < 0) {
         goto fail;
+    }
     if (st == NULL || st == Py_None) {
         Py_XDECREF(st);
         Py_RETURN_NONE;
