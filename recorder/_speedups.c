@@ -2996,9 +2996,17 @@ record(long long ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc,
     st = thread_state();
     if (st == NULL)
         goto fail;
-    int full = buffer_room(st, &buf);
-    if (full < 0)
+    int full;
+    if (Py_TYPE(st) == state_type && states_ok && buffered_total < buffer_budget
+            && slot(st, off_gap) == Py_None && slot(st, off_buf) != NULL) {
+        /* (buffer_room's answer where the budget has room and no gap is open) */
+        PyObject *b = slot(st, off_buf);
+        buf = Py_NewRef(b != Py_None ? b : st);
+        full = 0;
+    }
+    else if ((full = buffer_room(st, &buf)) < 0) {
         goto fail;
+    }
     if (given_site != NULL && (!full || sf_on)) {
         site = Py_NewRef(given_site);
     }
@@ -3010,13 +3018,16 @@ record(long long ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc,
     else if (!full || sf_on) {
         site = PyLong_FromLong(0);
     }
-    PyObject *aio = state_get(st, off_aio, s_aio);
-    if (aio == NULL)
-        goto fail;
-    int is_aio = PyObject_IsTrue(aio);
-    Py_DECREF(aio);
-    if (is_aio < 0)
-        goto fail;
+    PyObject *aio = Py_TYPE(st) == state_type && states_ok ? slot(st, off_aio) : NULL;
+    int is_aio = aio == Py_False ? 0 : aio == Py_True ? 1 : -2;
+    if (is_aio == -2) {  /* (not a plain bool: asked) */
+        if ((aio = state_get(st, off_aio, s_aio)) == NULL)
+            goto fail;
+        is_aio = PyObject_IsTrue(aio);
+        Py_DECREF(aio);
+        if (is_aio < 0)
+            goto fail;
+    }
     if (is_aio) {
         task = task_of_c(st);
         if (task == NULL)
