@@ -342,6 +342,8 @@ def name(obj: T, label: str) -> T:
                     target = inner
                     break
         if isinstance(target, _core.ThreadState):
+            if target is not obj and target.ended and target.daemon is None:
+                target.remember(obj)  # (its end left them unread: see thread_end)
             target.name = label
             _core.emit("name", target, 0, {"name": label})
         else:

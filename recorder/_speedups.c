@@ -5996,6 +5996,23 @@ done:
     PyErr_Clear();
 }
 
+/* The last word on what the record of a thread that ended says of its Thread `t`
+ * (its name may have changed; its daemon flag and native id cannot once it runs):
+ * read once, at its end or, in summary mode, when it is shown after it (see
+ * thread_end).  An error set is kept. */
+static void
+remember_last(PyObject *st, PyObject *t)
+{
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    if (slot_from_attr(st, off_name, t, s_a_name) < 0
+            || (!known_slot(st, off_daemon) && slot_from_attr(st, off_daemon, t, s_a_daemonic) < 0)
+            || (!known_slot(st, off_native_id)
+                && slot_from_attr(st, off_native_id, t, s_a_native_id) < 0))
+        PyErr_Clear();
+    PyErr_Restore(et, ev, tb);
+}
+
 /* ------------------------------------------------- thread lifecycle */
 
 /* Thread start, run and end (recorder/_threading.py _thread_start and
@@ -6695,6 +6712,8 @@ thread_join_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyOb
     else {
         outcome = s_v_ok;
     }
+    if (r != NULL && slot(target, off_ended) == Py_True && slot(target, off_name) == Py_None)
+        remember_last(target, self);  /* (left unread at its end: see thread_end) */
     int failed = alive && wait_end_event(target, site, outcome, error) < 0;
     if (!failed && (outcome == s_v_ok || !alive))
         failed = join_event(op_join, target, site, NULL) < 0;
@@ -6959,18 +6978,11 @@ thread_end(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *st = args[0];
-    /* (its name may have changed; its daemon flag, ident and native id cannot once
-     * it runs: read when not known yet -- the start reads none of them, and a
-     * Thread that never ran Thread.start's path has them all from here) */
-    if (!known_slot(st, off_ident) || !known_slot(st, off_thread_ref))
+    /* (a Thread that never ran Thread.start's path has what its record needs from
+     * here; the others are read below) */
+    int remembered = !known_slot(st, off_ident) || !known_slot(st, off_thread_ref);
+    if (remembered)
         remember_from(st, args[1]);
-    else if (slot_from_attr(st, off_name, args[1], s_a_name) < 0
-             || (!known_slot(st, off_daemon)
-                 && slot_from_attr(st, off_daemon, args[1], s_a_daemonic) < 0)
-             || (!known_slot(st, off_native_id)
-                 && slot_from_attr(st, off_native_id, args[1], s_a_native_id) < 0)) {
-        PyErr_Clear();
-    }
     if (core_dict != NULL && recording_on()) {
         PyObject *task = task_for(st);
         PyObject *r = NULL;
@@ -6985,6 +6997,14 @@ thread_end(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         }
         Py_XDECREF(r);
     }
+    /* What its record says of its Thread, read now for the last time (the start
+     * reads none of it; while it runs the writer reads it itself: see
+     * remember_running), unless summary mode holds its end and it may never be
+     * shown: three generic attribute lookups a thread per request.  A join, the
+     * one thing that shows it after its end with its Thread at hand, reads them
+     * then (thread_join_method). */
+    if (!remembered && !sf_ended_unshown(st))
+        remember_last(st, args[1]);
     /* (its Thread let go: read for the last time above; an ended state is not
      * read again) */
     PyObject *ref = slot(st, off_thread_ref);
@@ -7035,6 +7055,13 @@ define_state(PyObject *st, PyObject *written, Out *o, int depth)
                          slot(st, off_native_id), slot(st, off_daemon), slot(st, off_ts)};
     for (int i = 0; i < 6; i++)
         Py_XINCREF(vals[i]);
+    if (vals[0] == Py_None) {  /* (a name never read: see thread_end) */
+        PyObject *ident = vals[2] != NULL && vals[2] != Py_None ? vals[2] : tid;
+        PyObject *name = PyUnicode_FromFormat("thread-%S", ident);
+        if (name != NULL)
+            Py_SETREF(vals[0], name);
+        PyErr_Clear();
+    }
     PyObject *parent_id = vals[1];
     if (parent_id != NULL && parent_id != Py_None) {
         /* (its parent named only when defined in this part: known from above, or

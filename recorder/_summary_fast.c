@@ -534,6 +534,8 @@ typedef struct {
     int nev;
     SfLifeEv ev[SF_LIFE_EVS];
     int passed;                 /* an event of its own (of its run) went to the Summary */
+    int cited;                  /* an event went to the Summary naming it, or another
+                                 * entry holds one it recorded */
 } SfLife;
 
 /* The Ev of a held-back event (new reference), or NULL with an error. */
@@ -609,6 +611,11 @@ sf_life_hold(SfLife *l, PyObject *by, PyObject *op, PyObject *obj, PyObject *sit
         return 0;
     if (ts == 0 && (ts = now_ll()) == 0)
         return -1;
+    if (by != l->key && sf_nlives > 1) {  /* (shown with l, it shows its recorder) */
+        SfLife *other = sf_life_get(by);
+        if (other != NULL)
+            other->cited = 1;
+    }
     l->ev[l->nev++] = (SfLifeEv){Py_NewRef(by), Py_NewRef(op), Py_NewRef(obj),
                                  Py_NewRef(site), Py_NewRef(task),
                                  extra == NULL || extra == Py_None ? NULL : Py_NewRef(extra),
@@ -628,7 +635,7 @@ sf_life_begin(int start, PyObject *by, PyObject *op, PyObject *obj, PyObject *si
         if (!start || sf_nlives >= SF_LIFE_FILL)
             return 0;
         if ((l = pool_take(&sf_spare_lives)) != NULL)
-            l->nev = l->passed = 0;
+            l->nev = l->passed = l->cited = 0;
         else if ((l = PyMem_Calloc(1, sizeof(SfLife))) == NULL)
             return 0;
         l->key = Py_NewRef(obj);
@@ -698,6 +705,20 @@ sf_seg_release(SfActor *a, PyObject *buf)
     Py_DECREF(res);
     sf_puts++;
     return 0;
+}
+
+/* Whether the thread of `st` ended unshown and may stay so: its lifecycle holds
+ * its end, nothing of its own went to the Summary, no event that went there names
+ * it, and no other held event was recorded by it.  A join after its end or a name
+ * given then (recorder.name) can still show it. */
+static int
+sf_ended_unshown(PyObject *st)
+{
+    SfLife *l = sf_on ? sf_life_get(st) : NULL;
+    if (l == NULL || l->passed || l->cited || l->nev == 0)
+        return 0;
+    SfLifeEv *e = &l->ev[l->nev - 1];
+    return e->by == st && e->obj == st && e->op == sf_op_end;
 }
 
 /* An event of `st` went to the Summary: its end must too. */
@@ -1996,6 +2017,9 @@ sumc_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
     int rc = sf_filter(st, buf, full, op, obj, site_obj, task, extra, ts);
     if (rc == 0 && sf_nlives > 0) {
         sf_life_passed(st);
+        SfLife *named = obj != st && obj != task ? sf_life_get(obj) : NULL;
+        if (named != NULL)  /* (it names a thread or job: that one may be shown) */
+            named->cited = 1;
         int i = sf_actor_find(task != NULL && task != Py_None ? task : st);
         if (i >= 0 && sf_seg_release(sf_actors[i], buf) < 0)
             rc = -1;

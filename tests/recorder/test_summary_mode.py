@@ -707,6 +707,90 @@ def test_a_quiet_thread_named_later_is_written_with_its_lifecycle(rec, monkeypat
         assert ends[0] == joins[0] == 0  # (held back by the filter until the wait was written)
 
 
+def _reads_counted(reads: list, *names: str) -> type:
+    """A Thread class whose attributes ``names`` count their reads into ``reads``."""
+
+    def counted(name: str) -> property:
+        def get(self):
+            reads.append(name)
+            try:
+                return self.__dict__[name]
+            except KeyError:
+                raise AttributeError(name) from None
+
+        def put(self, value) -> None:
+            self.__dict__[name] = value
+
+        return property(get, put)
+
+    return type("Counted", (threading.Thread,), {n: counted(n) for n in names})
+
+
+@needs_filter
+def test_a_quiet_threads_end_reads_nothing_of_its_thread(rec):
+    """A thread whose end the filter holds back, unshown, needs no thread record:
+    its end reads none of its Thread's name, daemon flag and native id (three
+    generic attribute lookups a thread per request).  Shown after its end by a name
+    given to it, it is written whole: the naming reads them then (as a join does:
+    test_a_quiet_thread_named_later_is_written_with_its_lifecycle)."""
+    reads: list = []
+    cls = _reads_counted(reads, "_name", "_daemonic", "_native_id")
+
+    def run_one(name: str) -> threading.Thread:
+        t = cls(target=int, name=name)
+        t.start()
+        for _ in range(1000):  # (its run and end: not a join, which reads them)
+            if not t.is_alive():
+                break
+            time.sleep(0.01)
+        assert not t.is_alive()
+        return t
+
+    run_one("unrecorded")
+    python_reads = sorted(reads)  # (threading's own: they vary with the version)
+    del reads[:]
+    rec.start(mode="summary", summary_threshold_ms=QUIET, flush_interval=3600)
+    t = run_one("quiet-end")
+    assert sorted(reads) == python_reads, (reads, python_reads)
+    recorder.name(t, "named-after-its-end")  # (written: it shows the thread)
+    trace = rec.stop()
+    d = trace.thread("named-after-its-end")
+    assert (d["daemon"], d["native_id"], d["ident"]) == (False, t.native_id, t.ident), d
+
+
+@needs_filter
+def test_a_quiet_thread_whose_child_is_shown_after_its_end_is_written_whole(rec):
+    """A thread that ends unshown but started a thread shown later is shown with
+    it (its child's start is its event): its end read what its record needs."""
+    go, lock = threading.Event(), recorder.name(threading.Lock(), "long-held")
+
+    def child() -> None:
+        go.wait(20)
+        with lock:  # a long hold: written, and the child with it
+            time.sleep(0.08)
+
+    kids: list = []
+    rec.start(mode="summary", summary_threshold_ms=50, flush_interval=3600)
+    parent = threading.Thread(target=lambda: kids.append(_start(child)), name="quiet-parent",
+                              daemon=True)
+    parent.start()
+    parent.join(20)
+    go.set()
+    kids[0].join(20)
+    trace = rec.stop()
+    d = trace.thread("quiet-parent")
+    assert (d["daemon"], d["native_id"], d["ident"]) == (True, parent.native_id,
+                                                        parent.ident), d
+    [start] = trace.evs(obj=trace.thread("shown-child")["id"], op="start")
+    assert start["th"] == d["id"]
+
+
+def _start(target) -> threading.Thread:
+    t = threading.Thread(target=target, name="shown-child")
+    t.start()
+    return t
+
+
 @needs_filter
 def test_more_quiet_threads_than_are_remembered(rec, monkeypatch):
     """Past the bound of threads that ended unshown (MAX_GONE), the oldest are
