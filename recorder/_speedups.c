@@ -6171,6 +6171,7 @@ runs_pool_worker(PyObject *thread)
  * cannot start, or started already, never takes it, and one whose class runs its
  * own _bootstrap_inner gets its state once the original start returned. */
 typedef struct {
+    unsigned long long serial;       /* (tells it from a later one at the same address) */
     PyObject *thread;                /* borrowed: the start call holds it */
     PyObject *parent, *site, *task;  /* the start's parts (strong) */
     long long ts;
@@ -6180,6 +6181,16 @@ typedef struct {
 } Handover;
 static Handover **handovers;
 static int nhandovers, handovers_cap;
+
+/* The handover listed at `h` with this serial, or NULL (its call returned). */
+static Handover *
+handover_listed(Handover *h, unsigned long long serial)
+{
+    for (int i = 0; i < nhandovers; i++)
+        if (handovers[i] == h && h->serial == serial)
+            return h;
+    return NULL;
+}
 
 static Handover *
 handover_of(PyObject *thread)
@@ -6307,7 +6318,8 @@ handover_begin(Handover *h, PyObject *thread)
         Py_XDECREF(task);
         goto none;
     }
-    *h = (Handover){thread, parent, site, task, ts, NULL, 0, 0};
+    static unsigned long long serials;
+    *h = (Handover){++serials, thread, parent, site, task, ts, NULL, 0, 0};
     handovers[nhandovers++] = h;
     return 1;
 none:
@@ -6924,8 +6936,21 @@ thread_begin(PyObject *mod, PyObject *thread)
     PyObject *st;
     Handover *h = core_dict != NULL && states_ready() ? handover_of(thread) : NULL;
     if (h != NULL) {
+        /* (from a copy: making the state may run Python code, meanwhile the
+         * starting call may return -- an exception in its wait -- and its
+         * handover with it) */
         h->taken = 1;
-        if ((st = state_from_handover(h, thread)) == NULL)
+        Handover mine = *h;
+        Py_INCREF(mine.parent);
+        Py_INCREF(mine.site);
+        Py_INCREF(mine.task);
+        st = state_from_handover(&mine, thread);
+        if (st != NULL && (h = handover_listed(h, mine.serial)) != NULL) {
+            h->child = Py_NewRef(mine.child);
+            h->held = mine.held;
+        }
+        handover_clear(&mine);
+        if (st == NULL)
             goto fail;
     }
     else if (core_dict == NULL || !states_ready() || lookup_attr(thread, s_ls_state, &st) < 0) {

@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -2508,6 +2509,67 @@ def test_a_thread_start_reads_nothing_back_from_the_thread(rec, mode):
     assert [e["op"] for e in trace.evs(th=d["id"])
             if e["op"] in ("acquire", "release", "end")] == ["acquire", "release", "end"]
     assert len(trace.evs(obj=d["id"], op="join")) == 1
+
+
+@needs_c
+@pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="no pthread_kill")
+def test_a_start_interrupted_while_its_thread_makes_its_state(rec):
+    """The start's parts live on the starting call's C stack: a start whose wait
+    is interrupted (an exception from a signal handler) returns while its new
+    thread may still be making its state (here in an ``_ls_state`` setter that
+    lets other threads run).  The new thread works from its own copy and tells
+    the starting call nothing once it is gone: no write to a stack reused since by
+    other starts, no reference left behind."""
+    import gc
+    import weakref
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    main = threading.get_ident()
+    release = threading.Event()
+
+    class Slow(threading.Thread):
+        @property
+        def _ls_state(self):
+            try:
+                return self.__dict__["_ls_state"]
+            except KeyError:
+                raise AttributeError("_ls_state") from None
+
+        @_ls_state.setter
+        def _ls_state(self, value) -> None:
+            self.__dict__["_ls_state"] = value
+            signal.pthread_kill(main, signal.SIGUSR1)
+            release.wait(10)  # (lets the interrupted start return meanwhile)
+
+    old = signal.signal(signal.SIGUSR1, interrupt)
+    try:
+        rec.start()
+        t = Slow(target=int, name="slow-state")
+        with pytest.raises(Interrupted):
+            t.start()
+        others = [threading.Thread(target=int, name=f"after-{i}") for i in range(3)]
+        for o in others:  # (starts whose handovers reuse that stack)
+            o.start()
+            o.join(10)
+        release.set()
+        t._started.wait(10)
+        t.join(10)
+        assert not t.is_alive()
+        state = weakref.ref(t.__dict__["_ls_state"])
+        trace = rec.stop()
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+    assert {"after-0", "after-1", "after-2"} <= {d["name"] for d in trace.objects("thread")}
+    del t
+    _core.states[:] = [st for st in _core.states if st is not state()]  # (the recording's list)
+    gc.collect()
+    assert state() is None  # (no reference kept through a handover gone)
 
 
 @needs_c
