@@ -3030,8 +3030,6 @@ def test_the_kept_states_buffers_and_events_follow_the_bursts_between_drains(rec
     after = speedups.pool_stats()
     for pool in ("states", "buffers"):
         assert after[pool][2] == before[pool][2], pool  # (no miss: none made anew)
-    # (a join that finds its thread still running waits: a few events more, by timing)
-    assert after["events"][2] - before["events"][2] <= 100, (before, after)
     for _ in range(4):  # (the second burst's taken, let go of; then two quiet drains)
         recorder.flush()
     quiet = speedups.pool_stats()
@@ -3039,6 +3037,10 @@ def test_the_kept_states_buffers_and_events_follow_the_bursts_between_drains(rec
     assert quiet["events"][0] <= quiet["events"][1] == 2048
     trace = rec.stop()
     assert len(trace.evs(lock._ls_id, op="acquire")) == 1200
+    # (a join that finds its thread still running waits: its wait-begin and wait-end
+    # are events more, as many as the machine's load makes such joins)
+    waits = sum(1 for e in trace.events if e["op"] == "wait-begin")
+    assert after["events"][2] - before["events"][2] <= 50 + 2 * waits, (before, after, waits)
 
 
 _POOL_LATE = """
