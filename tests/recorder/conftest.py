@@ -36,6 +36,28 @@ class Session:
         kept = sum(n for n, _limit, _misses in stats().values()) if stats else 0
         return sys.getallocatedblocks() - kept
 
+    @staticmethod
+    def thread_class_counting(reads: list, *names: str) -> type:
+        """A threading.Thread subclass whose attributes ``names`` append (name, the
+        reading thread's ident) to ``reads`` each time they are read (kept in the
+        instance dict)."""
+        import threading
+
+        def counted(name: str) -> property:
+            def get(self):
+                reads.append((name, threading.get_ident()))
+                try:
+                    return self.__dict__[name]
+                except KeyError:
+                    raise AttributeError(name) from None
+
+            def put(self, value) -> None:
+                self.__dict__[name] = value
+
+            return property(get, put)
+
+        return type("Counted", (threading.Thread,), {n: counted(n) for n in names})
+
     def stop(self, allow_torn_tail: bool = False) -> Trace:
         self.files = recorder.stop()
         return Trace(self.files, allow_torn_tail)

@@ -2467,24 +2467,7 @@ def test_a_thread_start_reads_nothing_back_from_the_thread(rec, mode):
     instructions a thread per request).  Its start, state and events are recorded
     as before, and a join still finds the state."""
     reads: list = []
-
-    def counted(name: str) -> property:
-        def get(self):
-            reads.append((name, threading.get_ident()))
-            try:
-                return self.__dict__[name]
-            except KeyError:
-                raise AttributeError(name) from None
-
-        def put(self, value) -> None:
-            self.__dict__[name] = value
-
-        return property(get, put)
-
-    class Counted(threading.Thread):
-        _ident = counted("_ident")
-        _ls_state = counted("_ls_state")
-
+    Counted = rec.thread_class_counting(reads, "_ident", "_ls_state")
     rec.start(mode=mode)
     lock = recorder.name(threading.Lock(), "in-counted")
     t = Counted(target=lambda: lock.acquire() and lock.release(), name="counted")

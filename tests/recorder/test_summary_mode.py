@@ -707,25 +707,6 @@ def test_a_quiet_thread_named_later_is_written_with_its_lifecycle(rec, monkeypat
         assert ends[0] == joins[0] == 0  # (held back by the filter until the wait was written)
 
 
-def _reads_counted(reads: list, *names: str) -> type:
-    """A Thread class whose attributes ``names`` count their reads into ``reads``."""
-
-    def counted(name: str) -> property:
-        def get(self):
-            reads.append(name)
-            try:
-                return self.__dict__[name]
-            except KeyError:
-                raise AttributeError(name) from None
-
-        def put(self, value) -> None:
-            self.__dict__[name] = value
-
-        return property(get, put)
-
-    return type("Counted", (threading.Thread,), {n: counted(n) for n in names})
-
-
 @needs_filter
 def test_a_quiet_threads_end_reads_nothing_of_its_thread(rec):
     """A thread whose end the filter holds back, unshown, needs no thread record:
@@ -734,7 +715,7 @@ def test_a_quiet_threads_end_reads_nothing_of_its_thread(rec):
     given to it, it is written whole: the naming reads them then (as a join does:
     test_a_quiet_thread_named_later_is_written_with_its_lifecycle)."""
     reads: list = []
-    cls = _reads_counted(reads, "_name", "_daemonic", "_native_id")
+    cls = rec.thread_class_counting(reads, "_name", "_daemonic", "_native_id")
 
     def run_one(name: str) -> threading.Thread:
         t = cls(target=int, name=name)
@@ -747,11 +728,11 @@ def test_a_quiet_threads_end_reads_nothing_of_its_thread(rec):
         return t
 
     run_one("unrecorded")
-    python_reads = sorted(reads)  # (threading's own: they vary with the version)
+    python_reads = sorted(name for name, _who in reads)  # (threading's own: by version)
     del reads[:]
     rec.start(mode="summary", summary_threshold_ms=QUIET, flush_interval=3600)
     t = run_one("quiet-end")
-    assert sorted(reads) == python_reads, (reads, python_reads)
+    assert sorted(name for name, _who in reads) == python_reads, (reads, python_reads)
     recorder.name(t, "named-after-its-end")  # (written: it shows the thread)
     trace = rec.stop()
     d = trace.thread("named-after-its-end")
