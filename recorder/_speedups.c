@@ -6294,14 +6294,6 @@ handover_begin(Handover *h, PyObject *thread)
 {
     if (core_dict == NULL || !states_ready() || !recording_on())
         goto none;
-    if (nhandovers == handovers_cap) {
-        int cap = handovers_cap ? 2 * handovers_cap : 16;
-        Handover **more = PyMem_Realloc(handovers, sizeof(Handover *) * (size_t)cap);
-        if (more == NULL)
-            goto none;  /* (not recorded) */
-        handovers = more;
-        handovers_cap = cap;
-    }
     PyObject *parent = thread_state();
     if (parent == NULL)
         goto none;
@@ -6312,6 +6304,18 @@ handover_begin(Handover *h, PyObject *thread)
     PyObject *site = site_id_c(NULL, &int_one, 1);
     PyObject *task = site != NULL ? task_for(parent) : NULL;
     long long ts = task != NULL ? now_ll() : 0;
+    if (ts != 0 && nhandovers == handovers_cap) {  /* (here: the above may run Python
+                                                    * code, and other starts meanwhile) */
+        int cap = handovers_cap ? 2 * handovers_cap : 16;
+        Handover **more = PyMem_Realloc(handovers, sizeof(Handover *) * (size_t)cap);
+        if (more != NULL) {
+            handovers = more;
+            handovers_cap = cap;
+        }
+        else {
+            ts = 0;  /* (not recorded) */
+        }
+    }
     if (ts == 0) {
         Py_DECREF(parent);
         Py_XDECREF(site);

@@ -2496,6 +2496,56 @@ def test_a_thread_start_reads_nothing_back_from_the_thread(rec, mode):
 
 @needs_c
 @pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
+def test_many_starts_under_way_at_once_each_hand_over_to_their_own_thread(rec):
+    """40 threads each start a thread while the other starts are under way (each new
+    thread holds in its ``_ls_state`` setter until all 40 are): the list of starts
+    under way grows past its first size with entries in it, and each new thread
+    takes its own start's parts: its parent and site."""
+    n = 40
+    barrier = threading.Barrier(n, timeout=20)
+
+    class Gathered(threading.Thread):
+        @property
+        def _ls_state(self):
+            try:
+                return self.__dict__["_ls_state"]
+            except KeyError:
+                raise AttributeError("_ls_state") from None
+
+        @_ls_state.setter
+        def _ls_state(self, value) -> None:
+            self.__dict__["_ls_state"] = value
+            barrier.wait()
+
+    children: dict = {}
+
+    def parent(i: int) -> None:
+        c = Gathered(target=int, name=f"child-{i}")
+        c.start()  # gathered start
+        children[i] = c
+
+    rec.start()
+    parents = [threading.Thread(target=parent, args=(i,), name=f"parent-{i}") for i in range(n)]
+    for p in parents:
+        p.start()
+    for p in parents:
+        p.join(30)
+    for c in children.values():
+        c.join(30)
+    trace = rec.stop()
+    assert sorted(children) == list(range(n))
+    for i in range(n):
+        d = trace.thread(f"child-{i}")
+        assert d["parent"] == trace.thread(f"parent-{i}")["id"]
+        assert children[i].__dict__["_ls_state"].tid == d["id"]
+        [start] = trace.evs(obj=d["id"], op="start")
+        assert start["th"] == d["parent"]
+        file, line, _ = trace.site(start)
+        assert Path(THIS_FILE).read_text().splitlines()[line - 1].endswith("# gathered start")
+
+
+@needs_c
+@pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="no pthread_kill")
 def test_a_start_interrupted_while_its_thread_makes_its_state(rec):
     """The start's parts live on the starting call's C stack: a start whose wait
