@@ -37,10 +37,10 @@ class Session:
         return sys.getallocatedblocks() - kept
 
     @staticmethod
-    def thread_class_counting(reads: list, *names: str) -> type:
+    def thread_class_counting(reads: list, *names: str, on_set=None) -> type:
         """A threading.Thread subclass whose attributes ``names`` append (name, the
         reading thread's ident) to ``reads`` each time they are read (kept in the
-        instance dict)."""
+        instance dict; ``on_set(name)``, when given, runs after each is set)."""
         import threading
 
         def counted(name: str) -> property:
@@ -53,6 +53,8 @@ class Session:
 
             def put(self, value) -> None:
                 self.__dict__[name] = value
+                if on_set is not None:
+                    on_set(name)
 
             return property(get, put)
 

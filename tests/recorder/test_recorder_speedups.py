@@ -2504,18 +2504,7 @@ def test_many_starts_under_way_at_once_each_hand_over_to_their_own_thread(rec):
     n = 40
     barrier = threading.Barrier(n, timeout=20)
 
-    class Gathered(threading.Thread):
-        @property
-        def _ls_state(self):
-            try:
-                return self.__dict__["_ls_state"]
-            except KeyError:
-                raise AttributeError("_ls_state") from None
-
-        @_ls_state.setter
-        def _ls_state(self, value) -> None:
-            self.__dict__["_ls_state"] = value
-            barrier.wait()
+    Gathered = rec.thread_class_counting([], "_ls_state", on_set=lambda _name: barrier.wait())
 
     children: dict = {}
 
@@ -2566,19 +2555,11 @@ def test_a_start_interrupted_while_its_thread_makes_its_state(rec):
     main = threading.get_ident()
     release = threading.Event()
 
-    class Slow(threading.Thread):
-        @property
-        def _ls_state(self):
-            try:
-                return self.__dict__["_ls_state"]
-            except KeyError:
-                raise AttributeError("_ls_state") from None
+    def interrupt_the_start(_name: str) -> None:
+        signal.pthread_kill(main, signal.SIGUSR1)
+        release.wait(10)  # (lets the interrupted start return meanwhile)
 
-        @_ls_state.setter
-        def _ls_state(self, value) -> None:
-            self.__dict__["_ls_state"] = value
-            signal.pthread_kill(main, signal.SIGUSR1)
-            release.wait(10)  # (lets the interrupted start return meanwhile)
+    Slow = rec.thread_class_counting([], "_ls_state", on_set=interrupt_the_start)
 
     old = signal.signal(signal.SIGUSR1, interrupt)
     try:
