@@ -2757,7 +2757,7 @@ let_go_of_state(PyObject *st)
  * is its own *buf: buf_append makes the buffer when an event goes into it (in
  * summary mode, most request threads never buffer one). */
 static int
-buffer_room(PyObject *st, PyObject **buf)
+buffer_room_slow(PyObject *st, PyObject **buf)
 {
     *buf = state_get(st, off_buf, s_buf);
     if (*buf == NULL)
@@ -2793,6 +2793,20 @@ buffer_room(PyObject *st, PyObject **buf)
 error:
     Py_CLEAR(*buf);
     return -1;
+}
+
+/* buffer_room_slow's answer, without its call where the budget has room and no gap
+ * is open (every event of a thread that is not losing events). */
+static inline int
+buffer_room(PyObject *st, PyObject **buf)
+{
+    PyObject *b;
+    if (states_ok && Py_TYPE(st) == state_type && buffered_total < buffer_budget
+            && slot(st, off_gap) == Py_None && (b = slot(st, off_buf)) != NULL) {
+        *buf = Py_NewRef(b != Py_None ? b : st);  /* (room, and no gap to close) */
+        return 0;
+    }
+    return buffer_room_slow(st, buf);
 }
 
 /* One event of `st` did not fit: count it in the thread's gap (slow path). */
@@ -2986,6 +3000,8 @@ note_task_acquired(PyObject *op, PyObject *lock, PyObject *task, PyObject *site)
  * count a drop.  `ts` may be 0 (take it now); the site is `given_site` when
  * not NULL, else with `want_site` the caller's.  Returns 0, or -1 with a non-Exception error set (the event is
  * then lost). */
+static PyObject *task_for(PyObject *st);
+
 static int
 record(long long ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc,
        PyObject *given_site)
@@ -2996,17 +3012,9 @@ record(long long ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc,
     st = thread_state();
     if (st == NULL)
         goto fail;
-    int full;
-    if (Py_TYPE(st) == state_type && states_ok && buffered_total < buffer_budget
-            && slot(st, off_gap) == Py_None && slot(st, off_buf) != NULL) {
-        /* (buffer_room's answer where the budget has room and no gap is open) */
-        PyObject *b = slot(st, off_buf);
-        buf = Py_NewRef(b != Py_None ? b : st);
-        full = 0;
-    }
-    else if ((full = buffer_room(st, &buf)) < 0) {
+    int full = buffer_room(st, &buf);
+    if (full < 0)
         goto fail;
-    }
     if (given_site != NULL && (!full || sf_on)) {
         site = Py_NewRef(given_site);
     }
@@ -3018,24 +3026,8 @@ record(long long ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc,
     else if (!full || sf_on) {
         site = PyLong_FromLong(0);
     }
-    PyObject *aio = Py_TYPE(st) == state_type && states_ok ? slot(st, off_aio) : NULL;
-    int is_aio = aio == Py_False ? 0 : aio == Py_True ? 1 : -2;
-    if (is_aio == -2) {  /* (not a plain bool: asked) */
-        if ((aio = state_get(st, off_aio, s_aio)) == NULL)
-            goto fail;
-        is_aio = PyObject_IsTrue(aio);
-        Py_DECREF(aio);
-        if (is_aio < 0)
-            goto fail;
-    }
-    if (is_aio) {
-        task = task_of_c(st);
-        if (task == NULL)
-            goto fail;
-    }
-    else {
-        task = Py_NewRef(Py_None);
-    }
+    if ((task = task_for(st)) == NULL)
+        goto fail;
     /* (the event names the lock's Ref: see Ref) */
     PyObject *named = ((LockCore *)obj)->ref != NULL ? ((LockCore *)obj)->ref : obj;
     /* The event is about to be buffered: summary mode's filter (_summary_fast.c)
@@ -6084,10 +6076,19 @@ new_thread_state(PyObject *parent_tid)
 static PyObject *
 task_for(PyObject *st)
 {
-    PyObject *aio = slot(st, off_aio);
-    int is_aio = aio != NULL ? PyObject_IsTrue(aio) : 0;
-    if (is_aio < 0)
-        return NULL;
+    int is_aio;
+    PyObject *aio = states_ok && Py_TYPE(st) == state_type ? slot(st, off_aio) : NULL;
+    if (aio == Py_False || aio == Py_True) {
+        is_aio = aio == Py_True;
+    }
+    else {  /* (not a plain bool, or not a configured state: asked) */
+        if ((aio = state_get(st, off_aio, s_aio)) == NULL)
+            return NULL;
+        is_aio = PyObject_IsTrue(aio);
+        Py_DECREF(aio);
+        if (is_aio < 0)
+            return NULL;
+    }
     return is_aio ? task_of_c(st) : Py_NewRef(Py_None);
 }
 
