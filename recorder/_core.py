@@ -852,7 +852,7 @@ def _load_speedups() -> Any:
         from . import _speedups as mod
     except ImportError:
         return None
-    if getattr(mod, "API", None) != 21:  # a stale build: rebuild with pip install
+    if getattr(mod, "API", None) != 22:  # a stale build: rebuild with pip install
         return None
     try:
         mod.configure(sys.modules[__name__], "acquire", "release")
@@ -860,6 +860,29 @@ def _load_speedups() -> Any:
         return None
     return mod
 
+
+def typed(cls: type, descr: Any) -> Any:
+    """``descr``, a C method of a base of ``cls`` (or one the accelerator made for
+    any class), as a method of ``cls`` itself when the accelerator is there: on an
+    instance of exactly ``cls`` CPython then checks its type in one comparison and
+    specialises the calls (see _speedups.typed_method); else ``descr``."""
+    return speedups.typed_method(cls, descr) if speedups is not None else descr
+
+
+def own_c_methods(cls: type) -> None:
+    """Make the C methods ``cls`` inherits (from the accelerator's types, or set on
+    a base from its functions for any class) ``cls``'s own (see ``typed``)."""
+    seen: set = set()
+    for klass in cls.__mro__[:-1]:  # (not object's own methods)
+        for name, value in list(vars(klass).items()):
+            if name in seen:
+                continue
+            seen.add(name)
+            if type(value) is _MethodDescriptor and value.__objclass__ is not cls:
+                setattr(cls, name, typed(cls, value))
+
+
+_MethodDescriptor = type(str.join)
 
 speedups = _load_speedups()
 if speedups is not None:

@@ -164,10 +164,10 @@ def install() -> None:
     if _core.speedups is not None:  # the same in C: no recorder frame per job
         _core.speedups.set_job_hooks(item.__init__, item.run, _names, _name_of, _SUBMIT,
                                      future.result, future.exception)
-        item.__init__ = _core.speedups.job_init
-        item.run = _core.speedups.job_run
-        future.result = _core.speedups.job_result
-        future.exception = _core.speedups.job_exception
+        item.__init__ = _core.typed(item, _core.speedups.job_init)
+        item.run = _core.typed(item, _core.speedups.job_run)
+        future.result = _core.typed(future, _core.speedups.job_result)
+        future.exception = _core.typed(future, _core.speedups.job_exception)
     else:
         item.__init__ = _traced_init
         item.run = _traced_run

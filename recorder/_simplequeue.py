@@ -70,8 +70,8 @@ class SimpleQueue(_OrigSimpleQueue):
 
 if _core.speedups is not None:  # the same put and get in C: no recorder frame each
     _core.speedups.set_simplequeue_hooks(_OrigSimpleQueue.put, _OrigSimpleQueue.get, _Empty)
-    SimpleQueue.put = _core.speedups.simplequeue_put
-    SimpleQueue.get = _core.speedups.simplequeue_get
+    SimpleQueue.put = _core.typed(SimpleQueue, _core.speedups.simplequeue_put)
+    SimpleQueue.get = _core.typed(SimpleQueue, _core.speedups.simplequeue_get)
 
 
 def install() -> None:

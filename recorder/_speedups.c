@@ -56,7 +56,7 @@
 
 /* Bump with every change of the interface with recorder/_core.py: a stale build
  * in a checkout then falls back to pure Python instead of failing. */
-#define API_VERSION 21
+#define API_VERSION 22
 
 #ifdef Py_GIL_DISABLED
 /* The code below relies on the GIL to make each buffer operation atomic. */
@@ -7778,6 +7778,29 @@ untrack(PyObject *mod, PyObject *obj)
     Py_RETURN_NONE;
 }
 
+/* typed_method(cls, descr): a method descriptor of `cls` for the C function of
+ * `descr`, a method descriptor of a base of cls (`descr` itself otherwise).
+ * Called on an instance of exactly cls, its type check is one comparison and
+ * the interpreter's call sites specialise; a base's descriptor (LockCore's on a
+ * traced Lock, `object`'s as add_methods_for_any_class makes them) walks the
+ * instance's MRO at every call, and its call sites fall back to the generic
+ * call every time. */
+static PyObject *
+typed_method(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyType_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "typed_method(cls, descr)");
+        return NULL;
+    }
+    PyTypeObject *cls = (PyTypeObject *)args[0];
+    PyObject *descr = args[1];
+    if (Py_TYPE(descr) != &PyMethodDescr_Type || PyDescr_TYPE(descr) == cls
+            || !PyType_IsSubtype(cls, PyDescr_TYPE(descr))
+            || (((PyMethodDescrObject *)descr)->d_method->ml_flags & METH_METHOD))
+        return Py_NewRef(descr);
+    return PyDescr_NewMethod(cls, ((PyMethodDescrObject *)descr)->d_method);
+}
+
 /* ----------------------------------------------------------------- module */
 
 static PyMethodDef module_methods[] = {
@@ -7797,6 +7820,8 @@ static PyMethodDef module_methods[] = {
     {"take_states", take_states, METH_VARARGS,
      "take_states(states, final) -> [(state, events)]: the writer's take, in C"},
     {"untrack", untrack, METH_O, "untrack(container): the cyclic GC no longer scans it"},
+    {"typed_method", (PyCFunction)(void (*)(void))typed_method, METH_FASTCALL,
+     "typed_method(cls, descr): descr's C method as a method descriptor of cls"},
     {"set_lock_creators", set_lock_creators, METH_VARARGS,
      "set_lock_creators(threading_file, owner_code_ids, event_init_code, thread_init_code)"},
     {"in_thread_internals", in_thread_internals, METH_NOARGS,

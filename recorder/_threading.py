@@ -772,7 +772,7 @@ _event_wait.__name__, _event_wait.__qualname__ = "wait", "Event.wait"
 _event_wait_hook = _event_wait
 if _core.speedups is not None:  # (in C: Thread.start waits on one each time)
     _core.speedups.set_event_hooks(_event_wait)
-    _event_wait_hook = _core.speedups.event_wait
+    _event_wait_hook = _core.typed(threading.Event, _core.speedups.event_wait)
 
 # ------------------------------------------------------------------ threads
 
@@ -881,8 +881,8 @@ def _thread_bootstrap_inner(self: threading.Thread) -> None:
 
 if _core.speedups is not None:  # (the same in C: no recorder frame per thread)
     _core.speedups.set_thread_start(_orig_start, _jobs.install, _orig_bootstrap_inner)
-    _start_hook = _core.speedups.thread_start_method
-    _bootstrap_hook = _core.speedups.thread_bootstrap_method
+    _start_hook = _core.typed(threading.Thread, _core.speedups.thread_start_method)
+    _bootstrap_hook = _core.typed(threading.Thread, _core.speedups.thread_bootstrap_method)
 else:
     _start_hook, _bootstrap_hook = _thread_start, _thread_bootstrap_inner
 
@@ -927,7 +927,7 @@ def _thread_join(self: threading.Thread, timeout: float | None = None) -> None:
 
 if _core.speedups is not None:  # (the same in C: no recorder frame per join)
     _core.speedups.set_thread_join(_orig_join, threading._active)
-    _join_hook = _core.speedups.thread_join_method
+    _join_hook = _core.typed(threading.Thread, _core.speedups.thread_join_method)
 else:
     _join_hook = _thread_join
 
@@ -942,6 +942,10 @@ for _cls, _like in ((Lock, type(_allocate_lock())), (RLock, _CRLock),
                     (BoundedSemaphore, _OrigBoundedSemaphore)):
     _cls.__module__, _cls.__name__, _cls.__qualname__ = (
         _like.__module__, _like.__name__, _like.__qualname__)
+
+
+for _cls in (Lock, RLock, Condition, Semaphore, BoundedSemaphore):
+    _core.own_c_methods(_cls)
 
 
 def _lock_factory() -> Any:

@@ -9,7 +9,9 @@ C one is built.
 from __future__ import annotations
 
 import asyncio
+import dis
 import importlib
+import inspect
 import os
 import shutil
 import signal
@@ -1497,7 +1499,8 @@ def test_thread_join_in_c_records_what_the_python_hook_records(rec, monkeypatch)
     from recorder import _threading
 
     rec.start(flush_interval=3600)
-    assert threading.Thread.__dict__["join"] is _core.speedups.thread_join_method
+    join = threading.Thread.__dict__["join"]
+    assert join is _threading._join_hook and type(join) is type(str.join)  # (the C one)
     roles = {"c": _joins()}
     monkeypatch.setattr(threading.Thread, "join", _threading._thread_join)
     roles["python"] = _joins()
@@ -3085,3 +3088,54 @@ def test_a_pool_imported_after_threads_started_still_records_its_jobs(tmp_path):
     assert res.returncode == 0 and res.stderr == "", res.stderr
     trace = Trace([str(p) for p in sorted(out.glob("*.jsonl"))])
     assert [(j["kind"], j["name"]) for j in trace.objects("segment")] == [("job", "abs")]
+
+
+@needs_c
+def test_the_c_methods_of_traced_primitives_are_their_types_own(rec):
+    """The C methods a traced primitive has from a base (LockCore's, CondHooks',
+    or the accelerator's methods for any class, set on Thread, Event, Condition
+    and the semaphores) are method descriptors of its type itself: CPython checks
+    an instance's type with one comparison and specialises the calls.  A base's
+    descriptor walked the instance's MRO and took the generic call every time."""
+    rec.start(flush_interval=3600)
+    lock, rlock = threading.Lock(), threading.RLock()
+    cond, sem, bsem = threading.Condition(), threading.Semaphore(), threading.BoundedSemaphore()
+    methods = {
+        lock: ["acquire", "release", "__enter__", "__exit__", "_is_owned"],
+        rlock: ["acquire", "release", "__enter__", "__exit__", "_is_owned", "_release_save",
+                "_acquire_restore"],
+        cond: ["notify", "notify_all", "wait"],
+        sem: ["acquire", "__enter__", "release"],
+        bsem: ["acquire", "__enter__", "release"],
+    }
+    for obj, names in methods.items():
+        for name in names:
+            d = inspect.getattr_static(type(obj), name)
+            assert type(d) is type(str.join) and d.__objclass__ is type(obj), (obj, name, d)
+    for cls, name in ((threading.Thread, "start"), (threading.Thread, "_bootstrap_inner"),
+                      (threading.Thread, "join"), (threading.Event, "wait")):
+        assert vars(cls)[name].__objclass__ is cls, (cls, name)
+
+    def calls() -> None:
+        lock.acquire()
+        lock.release()
+        rlock.acquire()
+        rlock.release()
+
+    for _ in range(200):
+        calls()
+    ops = [i.opname for i in dis.get_instructions(calls, adaptive=True)]
+    assert sum("METHOD_DESCRIPTOR" in op for op in ops) == 4, ops
+
+    class Sub(type(cond)):  # (a subclass's instance still passes the type check)
+        pass
+
+    sub = Sub()
+    with sub:
+        sub.notify_all()
+        assert not sub.wait(0.001)
+    t = threading.Thread(target=lambda: None)
+    t.start()
+    t.join(timeout=30)
+    trace = rec.stop()
+    assert [e["op"] for e in trace.evs(lock._ls_id)] == ["acquire", "release"] * 200
