@@ -3000,7 +3000,18 @@ note_task_acquired(PyObject *op, PyObject *lock, PyObject *task, PyObject *site)
  * count a drop.  `ts` may be 0 (take it now); the site is `given_site` when
  * not NULL, else with `want_site` the caller's.  Returns 0, or -1 with a non-Exception error set (the event is
  * then lost). */
-static PyObject *task_for(PyObject *st);
+static PyObject *task_for_slow(PyObject *st);
+
+/* The task an event of `st` belongs to (new reference): task_of(st).  (A
+ * configured state's `aio` slot read in place: every event asks.) */
+static inline PyObject *
+task_for(PyObject *st)
+{
+    if (states_ok && Py_TYPE(st) == state_type
+            && *(PyObject **)((char *)st + off_aio) == Py_False)
+        return Py_NewRef(Py_None);
+    return task_for_slow(st);
+}
 
 static int
 record(long long ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc,
@@ -3024,7 +3035,7 @@ record(long long ts, PyObject *op, PyObject *obj, int want_site, LockCore *lc,
             goto fail;
     }
     else if (!full || sf_on) {
-        site = PyLong_FromLong(0);
+        site = Py_NewRef(int_zero);
     }
     if ((task = task_for(st)) == NULL)
         goto fail;
@@ -6072,9 +6083,9 @@ new_thread_state(PyObject *parent_tid)
     return st;
 }
 
-/* The task an event of `st` belongs to (new reference): task_of(st). */
+/* task_for() past its answer for a thread that is not asyncio's. */
 static PyObject *
-task_for(PyObject *st)
+task_for_slow(PyObject *st)
 {
     int is_aio;
     PyObject *aio = states_ok && Py_TYPE(st) == state_type ? slot(st, off_aio) : NULL;

@@ -1142,9 +1142,12 @@ sf_dep_fill(SfDep *d, uint64_t h, SfActor *a, PyObject *obj, long long site)
 static PyObject *sf_remove(SfActor *a, int k);
 
 /* Push an entry; returns the reference to drop when the stack was full (its
- * oldest entry forgotten, as the Summary does), else NULL; *err on error. */
+ * oldest entry forgotten, as the Summary does), else NULL; *err on error.  `sig`
+ * and `l`, when known (else 0 and NULL): the entry's signature (sf_mix of the top
+ * entry's with obj and site) and obj's lock entry. */
 static PyObject *
-sf_push(SfActor *a, PyObject *obj, long long site, long long ts, int counted, int *err)
+sf_push(SfActor *a, PyObject *obj, long long site, long long ts, int counted, uint64_t sig,
+        SfLock *l, int *err)
 {
     *err = 0;
     if (a->n >= a->cap) {
@@ -1161,11 +1164,12 @@ sf_push(SfActor *a, PyObject *obj, long long site, long long ts, int counted, in
     e->obj = Py_NewRef(obj);
     e->site = site;
     e->ts = ts;
-    e->sig = sf_mix(a->n ? a->held[a->n - 1].sig : 0, obj, site);
+    e->sig = sig != 0 ? sig : sf_mix(a->n ? a->held[a->n - 1].sig : 0, obj, site);
     e->counted = counted;
     a->n++;
     a->ncounted += counted;
-    SfLock *l = sf_lock(obj, 1);
+    if (l == NULL)
+        l = sf_lock(obj, 1);
     if (l != NULL) {
         l->holds++;
         l->counted_holds += counted;
@@ -1640,12 +1644,14 @@ sf_try_fail_seen(SfActor *a, PyObject *obj, PyObject *site_obj)
 }
 
 /* Count an acquire of `obj` at `site` (time t) under dependency `d`, here: the
- * lock goes on the actor's stack as counted.  1, or -1 with an error. */
+ * lock goes on the actor's stack as counted (its signature `sig` and lock entry
+ * `l`, as sf_push takes them).  1, or -1 with an error. */
 static int
-sf_count_dep(SfActor *a, SfDep *d, PyObject *obj, long long site, long long t)
+sf_count_dep(SfActor *a, SfDep *d, PyObject *obj, long long site, long long t, uint64_t sig,
+             SfLock *l)
 {
     int err;
-    PyObject *drop = sf_push(a, obj, site, t, 1, &err);
+    PyObject *drop = sf_push(a, obj, site, t, 1, sig, l, &err);
     if (err < 0)
         return -1;
     if (d->n == 0 || t < d->first)
@@ -1962,13 +1968,15 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
             int known = d->nactors >= SF_ACTORS_PER_DEP;
             for (int k = 0; k < d->nactors && !known; k++)
                 known = d->actors[k] == a->serial;
-            if (known && sf_lock(obj, 1) != NULL)
-                return sf_count_dep(a, d, obj, site, t);
+            SfLock *l = known ? sf_lock(obj, 1) : NULL;
+            if (l != NULL)
+                return sf_count_dep(a, d, obj, site, t, h, l);
         }
         else {  /* new on these locks (or no room for it): perhaps not on their classes */
             SfDep *c = sf_class_dep(a, obj, site);
-            if (c != NULL && c->made >= sf_instances_per_class && sf_lock(obj, 1) != NULL)
-                return sf_count_dep(a, c, obj, site, t);
+            SfLock *l = c != NULL && c->made >= sf_instances_per_class ? sf_lock(obj, 1) : NULL;
+            if (l != NULL)
+                return sf_count_dep(a, c, obj, site, t, h, l);
             if (c != NULL)
                 c->made++;
             d = sf_dep(h, a, obj, site);  /* (the class's may have taken d's slot) */
@@ -1993,7 +2001,7 @@ sf_filter(PyObject *st, PyObject *buf, int full, PyObject *op, PyObject *obj,
             return -1;
     }
     int err;
-    PyObject *drop = sf_push(a, obj, site, t, 0, &err);
+    PyObject *drop = sf_push(a, obj, site, t, 0, 0, NULL, &err);
     Py_XDECREF(drop);
     return err;
 }
