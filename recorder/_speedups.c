@@ -6578,6 +6578,30 @@ static PyObject *thread_orig_join, *threading_active;
 static PyObject *s_a_is_alive, *s_a_qualname, *s_k_timeout, *s_k_outcome, *s_k_error;
 static PyObject *op_join, *op_wait_begin, *op_wait_end, *s_v_ok, *s_v_timeout, *s_v_error;
 
+/* The calling thread's ident as an int (new reference).  A thread per request
+ * often gets the ident its predecessor had (the C library reuses a finished
+ * thread's stack and control block), so the last few are kept: an int made and
+ * freed a thread fewer.  (Called with the GIL.) */
+#define IDENTS_KEPT 8
+static PyObject *
+ident_now(void)
+{
+    static unsigned long kept_id[IDENTS_KEPT];
+    static PyObject *kept[IDENTS_KEPT];
+    static int next_kept;
+    unsigned long id = PyThread_get_thread_ident();
+    for (int i = 0; i < IDENTS_KEPT; i++)
+        if (kept[i] != NULL && kept_id[i] == id)
+            return Py_NewRef(kept[i]);
+    PyObject *v = PyLong_FromUnsignedLong(id);
+    if (v != NULL) {
+        Py_XSETREF(kept[next_kept], Py_NewRef(v));
+        kept_id[next_kept] = id;
+        next_kept = (next_kept + 1) % IDENTS_KEPT;
+    }
+    return v;
+}
+
 /* Whether the calling thread may record the join of `thread`: `thread` started
  * and is not the calling thread (threading.current_thread(), read from
  * threading._active without making a dummy Thread).  1, 0 or -1. */
@@ -6587,7 +6611,7 @@ joinable(PyObject *thread)
     int set = started_flag(thread);
     if (set <= 0)
         return set;
-    PyObject *ident = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    PyObject *ident = ident_now();
     if (ident == NULL)
         return -1;
     PyObject *current = PyDict_GetItemWithError(threading_active, ident);  /* borrowed */
@@ -6981,7 +7005,7 @@ thread_begin(PyObject *mod, PyObject *thread)
         PyErr_SetString(PyExc_TypeError, "_ls_state is not a ThreadState");
         goto fail;
     }
-    PyObject *ident = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    PyObject *ident = ident_now();
     if (ident == NULL) {
         Py_DECREF(st);
         goto fail;
