@@ -1924,7 +1924,9 @@ def test_locks_made_per_item_are_sited_from_the_walks_remembered_globally(rec):
         assert _map(ex, 300) == [x * x for x in range(300)]
         _, _, walks1 = _core.speedups.site_stats()
     trace = rec.stop()
-    assert walks1 - walks0 <= 3, f"{walks1 - walks0} frame walks for 300 jobs like the 50 before"
+    # (a path first taken late, as a wait that only contention makes, walks once:
+    # 4 in one loaded CI run; a walk each acquire would be well over 1,000)
+    assert walks1 - walks0 <= 10, f"{walks1 - walks0} frame walks for 300 jobs like the 50 before"
     main = trace.thread(threading.main_thread().name)["id"]
     acquires = trace.evs(op="acquire")
     by_main = [trace.site(e)[:2] for e in acquires if e["th"] == main]
