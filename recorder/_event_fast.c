@@ -8,6 +8,10 @@
 
 static PyObject *event_py_wait;  /* recorder._threading._event_wait (odd arguments) */
 static PyObject *s_cond, *s_flag, *s_enter, *s_exit, *s_wait;  /* (op_pass: _jobs_fast.c) */
+static PyObject *s_lock_attr;
+/* The stock Condition's own __enter__ and __exit__ (strong; read from its class
+ * when first needed): a condition whose type still has them takes its lock. */
+static PyObject *stock_cond_enter, *stock_cond_exit;
 
 /* set_event_hooks(py_wait). */
 static PyObject *
@@ -55,6 +59,88 @@ event_wait_held(PyObject *cond, PyObject *self, PyObject *timeout)
     return flag;
 }
 
+/* The lock of `cond` (new reference) when it is a stock, untraced Condition (a
+ * Thread's own _started Event: see in_thread_internals) whose __enter__ and
+ * __exit__ are still Condition's, i.e. its lock's; else NULL, no error set. */
+static PyObject *
+stock_condition_lock(PyObject *cond)
+{
+    PyTypeObject *tp = Py_TYPE(cond);
+    if (ctor_orig_condition == NULL || (PyObject *)tp != ctor_orig_condition)
+        return NULL;
+    if (stock_cond_enter == NULL) {
+        PyObject *enter = PyDict_GetItemWithError(tp->tp_dict, s_enter);  /* borrowed */
+        PyObject *exit = enter != NULL ? PyDict_GetItemWithError(tp->tp_dict, s_exit) : NULL;
+        if (exit == NULL || !PyFunction_Check(enter) || !PyFunction_Check(exit)) {
+            PyErr_Clear();
+            return NULL;
+        }
+        stock_cond_enter = Py_NewRef(enter);
+        stock_cond_exit = Py_NewRef(exit);
+    }
+    if (_PyType_Lookup(tp, s_enter) != stock_cond_enter
+            || _PyType_Lookup(tp, s_exit) != stock_cond_exit)
+        return NULL;
+    PyObject *lock;
+    if (lookup_attr(cond, s_lock_attr, &lock) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return lock;
+}
+
+/* Event.wait on a stock Condition (its lock `lock`): what `with self._cond:`
+ * runs, the lock taken and released as its own methods do (raw_try /
+ * raw_release, else those methods), without the condition's two Python methods
+ * called from C (every Thread.start waits on its Thread's _started Event).
+ * Nothing is recorded: the condition is not traced. */
+static PyObject *
+event_wait_stock(PyObject *self, PyObject *cond, PyObject *lock, PyObject *timeout)
+{
+    if (raw_try(lock) != 1) {  /* (busy, or not driven here: its blocking acquire) */
+        PyObject *got = PyObject_CallMethodNoArgs(lock, s_acquire);
+        if (got == NULL)
+            return NULL;
+        Py_DECREF(got);
+    }
+    PyObject *r = PyObject_GetAttr(self, s_flag);
+    if (r != NULL) {
+        int set = PyObject_IsTrue(r);
+        if (set == 0)
+            Py_SETREF(r, PyObject_CallMethodOneArg(cond, s_wait, timeout));
+        else if (set < 0)
+            Py_CLEAR(r);
+    }
+    PyObject *type = NULL, *value = NULL, *tb = NULL;
+    if (r == NULL)
+        PyErr_Fetch(&type, &value, &tb);
+    if (raw_release(lock) != 1) {
+        PyObject *done = PyObject_CallMethodNoArgs(lock, s_release);
+        if (done == NULL) {  /* (its error, chained to the wait's as __exit__'s is) */
+            Py_CLEAR(r);
+            if (type != NULL) {
+                PyErr_NormalizeException(&type, &value, &tb);
+                if (tb != NULL && value != NULL)
+                    PyException_SetTraceback(value, tb);
+                PyObject *t2, *v2, *tb2;
+                PyErr_Fetch(&t2, &v2, &tb2);
+                PyErr_NormalizeException(&t2, &v2, &tb2);
+                if (v2 != NULL && value != NULL)
+                    PyException_SetContext(v2, Py_NewRef(value));
+                PyErr_Restore(t2, v2, tb2);
+                Py_XDECREF(type);
+                Py_XDECREF(value);
+                Py_XDECREF(tb);
+            }
+            return NULL;
+        }
+        Py_DECREF(done);
+    }
+    if (type != NULL)
+        PyErr_Restore(type, value, tb);
+    return r;
+}
+
 static PyObject *
 event_wait(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -75,6 +161,13 @@ event_wait(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
     PyObject *cond = PyObject_GetAttr(self, s_cond);
     if (cond == NULL)
         return NULL;
+    PyObject *lock = stock_condition_lock(cond);
+    if (lock != NULL) {
+        PyObject *r = event_wait_stock(self, cond, lock, timeout);
+        Py_DECREF(lock);
+        Py_DECREF(cond);
+        return r;
+    }
     PyObject *entered = PyObject_CallMethodNoArgs(cond, s_enter);
     if (entered == NULL) {
         Py_DECREF(cond);
@@ -135,7 +228,7 @@ event_init(PyObject *m)
 {
     if (!(s_cond = intern("_cond")) || !(s_flag = intern("_flag"))
         || !(s_enter = intern("__enter__")) || !(s_exit = intern("__exit__"))
-        || !(s_wait = intern("wait")))
+        || !(s_wait = intern("wait")) || !(s_lock_attr = intern("_lock")))
         return -1;
     static const char *const names[1] = {"event_wait"};
     PyMethodDef *defs[1] = {&event_wait_def};

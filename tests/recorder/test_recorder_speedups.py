@@ -2436,6 +2436,85 @@ def test_thread_start_and_event_wait_run_no_python_code_of_the_recorder(rec):
     assert Path(THIS_FILE).read_text().splitlines()[line - 1].endswith("# start line")
 
 
+def _condition_calls_from(fn, caller: str) -> list:
+    """The Python methods of threading's Condition that fn() calls from a frame of
+    `caller` (in any thread it starts), in order."""
+    calls = []
+    cond_file = threading.__file__
+
+    def profile(frame, event, arg):
+        back = frame.f_back
+        if (event == "call" and frame.f_code.co_filename == cond_file
+                and frame.f_code.co_name in ("__enter__", "__exit__", "wait")
+                and back is not None and back.f_code.co_name == caller):
+            calls.append(frame.f_code.co_name)
+
+    threading.setprofile(profile)
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
+    return calls
+
+
+@needs_c
+@pytest.mark.skipif(PURE, reason="the pure-Python recorder was asked for")
+def test_thread_start_takes_its_started_events_lock_without_python_calls(rec):
+    """A Thread's own _started Event has a stock, untraced Condition around a
+    _thread.lock: Event.wait (C) takes and releases that lock itself, where it called
+    the condition's Python __enter__ and __exit__ from C (2.4k instructions a
+    thread start).  A stock Condition whose class has other such methods is still
+    entered through them."""
+    from recorder import _threading
+
+    rec.start()
+
+    def start_one() -> None:
+        t = threading.Thread(target=abs, args=(-1,))
+        t.start()
+        t.join(10)
+
+    start_one()
+    assert _condition_calls_from(start_one, "start") in ([], ["wait"])
+    entered = []
+    original = _threading._OrigCondition.__enter__
+
+    def counted(self):
+        entered.append(self)
+        return original(self)
+
+    ev = threading.Thread(target=abs)._started
+    assert type(ev._cond) is _threading._OrigCondition
+    _threading._OrigCondition.__enter__ = counted
+    try:
+        assert ev.wait(0.01) is False
+    finally:
+        _threading._OrigCondition.__enter__ = original
+    assert entered == [ev._cond]
+    rec.stop()
+
+
+@pytest.mark.parametrize("started", [False, True], ids=["traced", "threads-own"])
+def test_event_wait_on_either_condition_releases_its_lock_when_the_wait_raises(rec, started):
+    rec.start()
+    ev = threading.Thread(target=abs)._started if started else threading.Event()
+
+    def boom(timeout=None):
+        raise KeyError("from the wait")
+
+    ev._cond.wait = boom
+    with pytest.raises(KeyError, match="from the wait") as raised:
+        ev.wait(0.5)
+    assert raised.value.__context__ is None
+    assert ev._cond.acquire(False)  # (free again)
+    ev._cond.release()
+    ev.set()
+    assert ev.wait() is True and ev.wait(0) is True
+    rec.stop()
+
+
 @pytest.mark.parametrize("mode", ["full", "summary"])
 def test_a_thread_whose_init_did_not_run_fails_to_start_as_without_recording(rec, mode):
     """A Thread whose __init__ never ran cannot start: the original start raises
