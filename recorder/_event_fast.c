@@ -61,7 +61,9 @@ event_wait_held(PyObject *cond, PyObject *self, PyObject *timeout)
 
 /* The lock of `cond` (new reference) when it is a stock, untraced Condition (a
  * Thread's own _started Event: see in_thread_internals) whose __enter__ and
- * __exit__ are still Condition's, i.e. its lock's; else NULL, no error set. */
+ * __exit__ are still Condition's, i.e. its lock's, and that lock a _thread.lock
+ * (whose __enter__ and __exit__ are its acquire and release); else NULL, no
+ * error set. */
 static PyObject *
 stock_condition_lock(PyObject *cond)
 {
@@ -82,10 +84,12 @@ stock_condition_lock(PyObject *cond)
             || _PyType_Lookup(tp, s_exit) != stock_cond_exit)
         return NULL;
     PyObject *lock;
-    if (lookup_attr(cond, s_lock_attr, &lock) < 0) {
+    if (raw_lock_type == NULL || lookup_attr(cond, s_lock_attr, &lock) < 0) {
         PyErr_Clear();
         return NULL;
     }
+    if (lock != NULL && Py_TYPE(lock) != raw_lock_type)
+        Py_CLEAR(lock);
     return lock;
 }
 
@@ -97,7 +101,7 @@ stock_condition_lock(PyObject *cond)
 static PyObject *
 event_wait_stock(PyObject *self, PyObject *cond, PyObject *lock, PyObject *timeout)
 {
-    if (raw_try(lock) != 1) {  /* (busy, or not driven here: its blocking acquire) */
+    if (raw_try(lock) != 1) {  /* (busy: its blocking acquire) */
         PyObject *got = PyObject_CallMethodNoArgs(lock, s_acquire);
         if (got == NULL)
             return NULL;

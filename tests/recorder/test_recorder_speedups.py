@@ -2496,10 +2496,20 @@ def test_thread_start_takes_its_started_events_lock_without_python_calls(rec):
     rec.stop()
 
 
-@pytest.mark.parametrize("started", [False, True], ids=["traced", "threads-own"])
-def test_event_wait_on_either_condition_releases_its_lock_when_the_wait_raises(rec, started):
+@pytest.mark.parametrize("kind", ["traced", "threads-own", "stock-rlock"])
+def test_event_wait_on_any_condition_releases_its_lock_when_the_wait_raises(rec, kind):
+    """The traced Condition of an Event made while recording, a Thread's own stock
+    one around a _thread.lock (taken in C), and a stock one around a _thread.RLock
+    (entered through its methods)."""
+    import _thread
+
+    from recorder import _threading
+
     rec.start()
-    ev = threading.Thread(target=abs)._started if started else threading.Event()
+    ev = threading.Thread(target=abs)._started if kind == "threads-own" else threading.Event()
+    if kind == "stock-rlock":
+        ev._cond = _threading._OrigCondition(_thread.RLock())
+        assert ev.wait(0.01) is False
 
     def boom(timeout=None):
         raise KeyError("from the wait")
