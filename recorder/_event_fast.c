@@ -9,6 +9,7 @@
 static PyObject *event_py_wait;  /* recorder._threading._event_wait (odd arguments) */
 static PyObject *s_cond, *s_flag, *s_enter, *s_exit, *s_wait;  /* (op_pass: _jobs_fast.c) */
 static PyObject *s_lock_attr;
+static void chain_raised(PyObject *et, PyObject *ev, PyObject *tb);
 /* The stock Condition's own __enter__ and __exit__ (strong; read from its class
  * when first needed): a condition whose type still has them takes its lock. */
 static PyObject *stock_cond_enter, *stock_cond_exit;
@@ -122,20 +123,7 @@ event_wait_stock(PyObject *self, PyObject *cond, PyObject *lock, PyObject *timeo
         PyObject *done = PyObject_CallMethodNoArgs(lock, s_release);
         if (done == NULL) {  /* (its error, chained to the wait's as __exit__'s is) */
             Py_CLEAR(r);
-            if (type != NULL) {
-                PyErr_NormalizeException(&type, &value, &tb);
-                if (tb != NULL && value != NULL)
-                    PyException_SetTraceback(value, tb);
-                PyObject *t2, *v2, *tb2;
-                PyErr_Fetch(&t2, &v2, &tb2);
-                PyErr_NormalizeException(&t2, &v2, &tb2);
-                if (v2 != NULL && value != NULL)
-                    PyException_SetContext(v2, Py_NewRef(value));
-                PyErr_Restore(t2, v2, tb2);
-                Py_XDECREF(type);
-                Py_XDECREF(value);
-                Py_XDECREF(tb);
-            }
+            chain_raised(type, value, tb);
             return NULL;
         }
         Py_DECREF(done);

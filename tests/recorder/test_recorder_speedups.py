@@ -2496,6 +2496,32 @@ def test_thread_start_takes_its_started_events_lock_without_python_calls(rec):
     rec.stop()
 
 
+def test_a_threads_own_event_whose_wait_let_go_of_the_lock_fails_as_without_recording(rec):
+    """The lock released by the wait itself (so not held at the end): the error of
+    the release, its __context__ the wait's, as the stock Condition's __exit__ gives."""
+    from recorder import _threading
+
+    def run() -> BaseException:
+        ev = threading.Thread(target=abs)._started
+
+        def bad_wait(timeout=None):
+            ev._cond._lock.release()
+            raise KeyError("from the wait")
+
+        ev._cond.wait = bad_wait
+        with pytest.raises(RuntimeError) as raised:
+            ev.wait(0.5)
+        return raised.value
+
+    bare = run()
+    rec.start()
+    assert threading.Event.wait is not _threading._orig_event_wait
+    ours = run()
+    rec.stop()
+    assert str(ours) == str(bare)
+    assert type(ours.__context__) is KeyError and str(ours.__context__) == str(bare.__context__)
+
+
 @pytest.mark.parametrize("kind", ["traced", "threads-own", "stock-rlock"])
 def test_event_wait_on_any_condition_releases_its_lock_when_the_wait_raises(rec, kind):
     """The traced Condition of an Event made while recording, a Thread's own stock
