@@ -98,7 +98,8 @@ stock_condition_lock(PyObject *cond)
  * runs, the lock taken and released as its own methods do (raw_try /
  * raw_release, else those methods), without the condition's two Python methods
  * called from C (every Thread.start waits on its Thread's _started Event).
- * Nothing is recorded: the condition is not traced. */
+ * Nothing is recorded: the condition is not traced (event_wait_held's pass is
+ * only for one that is). */
 static PyObject *
 event_wait_stock(PyObject *self, PyObject *cond, PyObject *lock, PyObject *timeout)
 {
@@ -108,14 +109,7 @@ event_wait_stock(PyObject *self, PyObject *cond, PyObject *lock, PyObject *timeo
             return NULL;
         Py_DECREF(got);
     }
-    PyObject *r = PyObject_GetAttr(self, s_flag);
-    if (r != NULL) {
-        int set = PyObject_IsTrue(r);
-        if (set == 0)
-            Py_SETREF(r, PyObject_CallMethodOneArg(cond, s_wait, timeout));
-        else if (set < 0)
-            Py_CLEAR(r);
-    }
+    PyObject *r = event_wait_held(cond, self, timeout);
     PyObject *type = NULL, *value = NULL, *tb = NULL;
     if (r == NULL)
         PyErr_Fetch(&type, &value, &tb);
