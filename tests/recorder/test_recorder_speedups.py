@@ -2030,15 +2030,14 @@ def test_a_target_the_recorder_cannot_inspect_still_starts(rec):
     assert trace.ops(trace.thread("odd-target")["id"])["start"] == 1
 
 
-def _recorder_calls(fn, *files: str) -> tuple[object, dict]:
-    """fn()'s result and the calls it made, in any thread it starts, into the
-    recorder's Python `files` (by function name)."""
-    from collections import Counter
-    calls: Counter = Counter()
+def _profiled_calls(fn, key) -> tuple[object, list]:
+    """fn()'s result and key(frame) of each Python call it made, in any thread it
+    starts, in order (calls whose key is None left out)."""
+    calls = []
 
     def profile(frame, event, arg):
-        if event == "call" and Path(frame.f_code.co_filename).name in files:
-            calls[frame.f_code.co_name] += 1
+        if event == "call" and (k := key(frame)) is not None:
+            calls.append(k)
 
     threading.setprofile(profile)
     sys.setprofile(profile)
@@ -2047,7 +2046,17 @@ def _recorder_calls(fn, *files: str) -> tuple[object, dict]:
     finally:
         sys.setprofile(None)
         threading.setprofile(None)
-    return result, dict(calls)
+    return result, calls
+
+
+def _recorder_calls(fn, *files: str) -> tuple[object, dict]:
+    """fn()'s result and the calls it made, in any thread it starts, into the
+    recorder's Python `files` (by function name)."""
+    from collections import Counter
+
+    result, calls = _profiled_calls(
+        fn, lambda f: f.f_code.co_name if Path(f.f_code.co_filename).name in files else None)
+    return result, dict(Counter(calls))
 
 
 def _pool_jobs(n: int, fail: bool = False) -> list:
@@ -2439,24 +2448,16 @@ def test_thread_start_and_event_wait_run_no_python_code_of_the_recorder(rec):
 def _condition_calls_from(fn, caller: str) -> list:
     """The Python methods of threading's Condition that fn() calls from a frame of
     `caller` (in any thread it starts), in order."""
-    calls = []
-    cond_file = threading.__file__
 
-    def profile(frame, event, arg):
+    def key(frame):
         back = frame.f_back
-        if (event == "call" and frame.f_code.co_filename == cond_file
+        if (frame.f_code.co_filename == threading.__file__
                 and frame.f_code.co_name in ("__enter__", "__exit__", "wait")
                 and back is not None and back.f_code.co_name == caller):
-            calls.append(frame.f_code.co_name)
+            return frame.f_code.co_name
+        return None
 
-    threading.setprofile(profile)
-    sys.setprofile(profile)
-    try:
-        fn()
-    finally:
-        sys.setprofile(None)
-        threading.setprofile(None)
-    return calls
+    return _profiled_calls(fn, key)[1]
 
 
 @needs_c
