@@ -16,7 +16,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 SOURCE = "recorder/_speedups.c"
 DEPENDS = ["recorder/_summary_fast.c", "recorder/_jobs_fast.c",
            "recorder/_simplequeue_fast.c", "recorder/_semaphore_fast.c",
-           "recorder/_event_fast.c"]  # (#included by SOURCE)
+           "recorder/_event_fast.c", "recorder/_ev_slabs.c"]  # (#included by SOURCE)
 
 
 def compile_speedups(root: Path) -> Path:

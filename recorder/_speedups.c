@@ -82,16 +82,16 @@ static PyObject *empty_args;  /* () */
 static PyCFunction deque_append_c, deque_popleft_c;
 static PyTypeObject *state_type;     /* recorder._core.ThreadState */
 
-/* A pool of objects freed, kept for the next ones made of the same kind (events,
- * thread states, event buffers), its size set at each drain of the writer
- * (pool_drained) by what the program made between drains: the larger of the
- * last two intervals', between `min` and `max`.  A server that starts a thread a
- * request makes its states, buffers and events in bursts of one drain interval
- * (some 500 requests at the default 0.25 s, and as many states and buffers
- * alive until the drain after), which a pool of fixed size 256 did not cover: a
- * third of its buffers were made and freed anyway (and their 528-byte blocks
- * went to malloc).  What is kept is no more than what was alive at once during
- * the interval.  The GIL guards it. */
+/* A pool of objects freed, kept for the next ones made of the same kind (thread
+ * states, event buffers; events have slabs of their own: _ev_slabs.c), its size
+ * set at each drain of the writer (pool_drained) by what the program made
+ * between drains: the larger of the last two intervals', between `min` and
+ * `max`.  A server that starts a thread a request makes its states and buffers
+ * in bursts of one drain interval (some 500 requests at the default 0.25 s, and
+ * as many alive until the drain after), which a pool of fixed size 256 did not
+ * cover: a third of its buffers were made and freed anyway (and their 528-byte
+ * blocks went to malloc).  What is kept is no more than what was alive at once
+ * during the interval.  The GIL guards it. */
 typedef struct {
     void **items;
     int n, cap;             /* kept; room in items */
@@ -1275,25 +1275,15 @@ typedef struct {
 
 static PyTypeObject Ev_Type;
 
-/* Freed events kept for the next ones: every event is made by a recording
- * thread and freed by the writer once written, a few hundred thousand a second
- * on a busy program, and pymalloc's allocation and release were a third of an
- * event's own cost.  Bounded (16,384 of 80 bytes: see Pool). */
-static Pool spare_evs = POOL(2048, 16384);
+#include "_ev_slabs.c"
 
 static inline Ev *
 ev_alloc(void)
 {
-    Ev *e = pool_take(&spare_evs);
-    if (e != NULL)
-        return (Ev *)PyObject_Init((PyObject *)e, &Ev_Type);
-    return PyObject_New(Ev, &Ev_Type);
-}
-
-static void
-ev_free(void *e)
-{
-    PyObject_Free(e);
+    Ev *e = ev_slab_alloc();
+    if (e == NULL)
+        return (Ev *)PyErr_NoMemory();
+    return (Ev *)PyObject_Init((PyObject *)e, &Ev_Type);
 }
 
 static PyObject *
@@ -1359,8 +1349,7 @@ Ev_dealloc(Ev *e)
     }
     for (Py_ssize_t i = 0; i < e->n; i++)
         Py_XDECREF(e->item[i]);
-    if (!pool_keep(&spare_evs, e))  /* (Ev_Type has no subtypes) */
-        PyObject_Free(e);
+    ev_slab_free(e);  /* (Ev_Type has no subtypes) */
 }
 
 static PyObject *
@@ -7565,10 +7554,17 @@ encode_batches(PyObject *mod, PyObject *args)
 static PyObject *
 pool_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{s(iiK)s(iiK)s(iiK)}",
-                         "events", spare_evs.n, spare_evs.limit, spare_evs.misses,
+    return Py_BuildValue("{s(iiK)s(iiK)}",
                          "states", spare_states.n, spare_states.limit, spare_states.misses,
                          "buffers", spare_buffers.n, spare_buffers.limit, spare_buffers.misses);
+}
+
+/* ev_slabs() -> (slabs, events): the slabs events are made in (see _ev_slabs.c),
+ * and the events alive in them. */
+static PyObject *
+ev_slabs(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("(nn)", ev_slabs_count, ev_slots_used);
 }
 
 /* encoder_stats() -> (ops, sites, objects, definition texts): see enc_op_lookups. */
@@ -7696,7 +7692,6 @@ take_states(PyObject *mod, PyObject *args)
         if (Py_TYPE(PyList_GET_ITEM(states, i)) != state_type)
             Py_RETURN_NONE;
     /* (a drain: the pools' sizes for the next interval) */
-    pool_drained(&spare_evs, ev_free);
     pool_drained(&spare_states, pool_decref);
     pool_drained(&spare_buffers, pool_decref);
     PyObject *snapshot = PyList_GetSlice(states, 0, PY_SSIZE_T_MAX);
@@ -7940,6 +7935,8 @@ static PyMethodDef module_methods[] = {
      "definition_prototypes() -> int: prototypes define_c made, for tests"},
     {"pool_stats", pool_stats, METH_NOARGS,
      "pool_stats() -> {pool: (kept, limit, misses)}: the freed objects kept, for tests"},
+    {"ev_slabs", ev_slabs, METH_NOARGS,
+     "ev_slabs() -> (slabs, events): the memory events are made in, for tests"},
     {"encoder_stats", encoder_stats, METH_NOARGS,
      "encoder_stats() -> (ops, sites, objects, definition texts): the encoder's work, for tests"},
     {"summary_stats", summary_stats, METH_NOARGS,

@@ -27,14 +27,18 @@ class Session:
 
     @staticmethod
     def allocated_blocks() -> int:
-        """sys.getallocatedblocks(), less the freed events, states and buffers the
-        recorder keeps for reuse (bounded, sized by what the last drain intervals
-        made: their number moves with the timing of the drains, not with a leak)."""
+        """sys.getallocatedblocks() and the events alive (made in slabs of their
+        own, not by pymalloc: see ev_slabs), less the freed events, states and
+        buffers the recorder keeps for reuse (bounded, sized by what the last drain
+        intervals made: their number moves with the timing of the drains, not with
+        a leak)."""
         from recorder import _core
 
         stats = getattr(_core.speedups, "pool_stats", None)
-        kept = sum(n for n, _limit, _misses in stats().values()) if stats else 0
-        return sys.getallocatedblocks() - kept
+        if stats is None:
+            return sys.getallocatedblocks()
+        kept = sum(n for n, _limit, _misses in stats().values())
+        return sys.getallocatedblocks() + _core.speedups.ev_slabs()[1] - kept
 
     @staticmethod
     def thread_class_counting(reads: list, *names: str, on_set=None) -> type:
