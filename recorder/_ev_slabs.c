@@ -8,29 +8,37 @@
  * objects filled in whatever order they came, so a program's objects made one
  * after the other lay scattered, and the cyclic GC's walk over them (a linked
  * list, one cache miss an object) ran twice as long: 30,000 pending Futures of a
- * ThreadPoolExecutor, 92 ms a full collection against 42 ms bare, 53 ms with
+ * ThreadPoolExecutor, 92 ms a full collection against 42 ms bare, 38-40 ms with
  * events in slabs of their own.  glibc's malloc kept them apart too, but cost a
- * tenth of the whole program's time in its consolidation.  (Freed events were
- * kept in a pool for the next ones, as pymalloc's allocation and release were a
- * third of an event's own cost: a slab's free list is that pool now, and gives
- * its memory back.)
+ * tenth of the whole program's time in its consolidation; slabs from
+ * posix_memalign left glibc's heap in aligned holes it could not reuse (4 threads
+ * logging: 2 MB in use, the heap 34 MB and growing).  (Freed events were kept in
+ * a pool for the next ones, as pymalloc's allocation and release were a third of
+ * an event's own cost: a slab's free list is that pool now.)
  *
- * A slab is EV_SLAB_BYTES, aligned to its size (a slot finds its slab by masking
- * its address), a header and then slots.  Slabs with a free slot are on a doubly
- * linked list; a slab whose slots are all free goes back to the system, but for
- * one kept as the spare.  The GIL guards it all. */
+ * A slab is EV_SLAB_BYTES mapped from the system, aligned to its size (a slot
+ * finds its slab by masking its address): a header, then slots.  Slabs with a
+ * free slot are on a doubly linked list.  A slab whose slots are all free is kept
+ * for the next events while the slabs in use and kept are no more than the most
+ * in use at once over the last two drain intervals (ev_slabs_drained), else
+ * given back to the system: a program's steady traffic maps nothing, a burst's
+ * memory goes back after it.  The GIL guards it all. */
 
 #include <stdint.h>
-#include <stdlib.h>
+#ifdef MS_WINDOWS
+#include <malloc.h>
+#else
+#include <sys/mman.h>
+#endif
 
-#define EV_SLAB_BYTES (64 * 1024)
+#define EV_SLAB_BYTES ((size_t)64 * 1024)
 
 typedef struct EvSlab {
-    struct EvSlab *prev, *next;  /* on ev_slabs_open while it has a free slot */
+    struct EvSlab *prev, *next;  /* on ev_slabs_open (free slots) or ev_slabs_empty */
     void *free;                  /* freed slots, linked through their first word */
     char *fresh;                 /* the first slot never used yet */
     int used;
-    int open;                    /* on the list */
+    int open;                    /* on ev_slabs_open */
 } EvSlab;
 
 #define EV_SLOT_SIZE ((sizeof(Ev) + 15) & ~(size_t)15)
@@ -38,8 +46,40 @@ typedef struct EvSlab {
 #define EV_SLAB_END(s) ((char *)(s) + EV_SLAB_BYTES - EV_SLOT_SIZE)
 
 static EvSlab *ev_slabs_open;    /* slabs with a free slot, the newest open first */
-static EvSlab *ev_slab_spare;    /* an empty slab kept */
-static Py_ssize_t ev_slabs_count, ev_slots_used;  /* (for the tests: ev_slabs()) */
+static EvSlab *ev_slabs_empty;   /* slabs kept with no slot in use (via next) */
+static Py_ssize_t ev_slabs_in_use, ev_slabs_kept;
+static Py_ssize_t ev_slabs_peak, ev_slabs_peak_before;  /* in use at once: this interval, the one before */
+static Py_ssize_t ev_slots_used;  /* (for the tests: ev_slabs()) */
+
+static EvSlab *
+ev_slab_map(void)
+{
+#ifdef MS_WINDOWS
+    return _aligned_malloc(EV_SLAB_BYTES, EV_SLAB_BYTES);
+#else
+    /* twice the size, then the parts before and after an aligned slab unmapped */
+    char *m = mmap(NULL, 2 * EV_SLAB_BYTES, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    char *s = (char *)(((uintptr_t)m + EV_SLAB_BYTES - 1) & ~(uintptr_t)(EV_SLAB_BYTES - 1));
+    if (s > m)
+        munmap(m, (size_t)(s - m));
+    if (s + EV_SLAB_BYTES < m + 2 * EV_SLAB_BYTES)
+        munmap(s + EV_SLAB_BYTES, (size_t)(m + 2 * EV_SLAB_BYTES - (s + EV_SLAB_BYTES)));
+    return (EvSlab *)s;
+#endif
+}
+
+static void
+ev_slab_unmap(EvSlab *s)
+{
+#ifdef MS_WINDOWS
+    _aligned_free(s);
+#else
+    munmap(s, EV_SLAB_BYTES);
+#endif
+}
 
 static void
 ev_slab_link(EvSlab *s)
@@ -70,19 +110,19 @@ ev_slab_alloc(void)
 {
     EvSlab *s = ev_slabs_open;
     if (s == NULL) {
-        s = ev_slab_spare;
-        ev_slab_spare = NULL;
-        if (s == NULL) {
-            void *mem = NULL;
-            if (posix_memalign(&mem, EV_SLAB_BYTES, EV_SLAB_BYTES) != 0)
-                return NULL;
-            s = mem;
-            ev_slabs_count++;
+        s = ev_slabs_empty;
+        if (s != NULL) {
+            ev_slabs_empty = s->next;
+            ev_slabs_kept--;
         }
+        else if ((s = ev_slab_map()) == NULL)
+            return NULL;
         s->free = NULL;
         s->fresh = (char *)s + EV_FIRST_SLOT;
         s->used = 0;
         ev_slab_link(s);
+        if (++ev_slabs_in_use > ev_slabs_peak)
+            ev_slabs_peak = ev_slabs_in_use;
     }
     void *slot = s->free;
     if (slot != NULL)
@@ -98,6 +138,13 @@ ev_slab_alloc(void)
     return slot;
 }
 
+static inline Py_ssize_t
+ev_slabs_wanted(void)
+{
+    Py_ssize_t peak = ev_slabs_peak > ev_slabs_peak_before ? ev_slabs_peak : ev_slabs_peak_before;
+    return peak > 1 ? peak : 1;
+}
+
 static void
 ev_slab_free(void *slot)
 {
@@ -108,13 +155,30 @@ ev_slab_free(void *slot)
     if (--s->used == 0) {
         if (s->open)
             ev_slab_unlink(s);
-        if (ev_slab_spare == NULL)
-            ev_slab_spare = s;
-        else {
-            free(s);
-            ev_slabs_count--;
+        ev_slabs_in_use--;
+        if (ev_slabs_in_use + ev_slabs_kept < ev_slabs_wanted()) {
+            s->next = ev_slabs_empty;
+            ev_slabs_empty = s;
+            ev_slabs_kept++;
         }
+        else
+            ev_slab_unmap(s);
     }
     else if (!s->open)
         ev_slab_link(s);
+}
+
+/* The writer drains: what the slabs keep for the next interval. */
+static void
+ev_slabs_drained(void)
+{
+    ev_slabs_peak_before = ev_slabs_peak;
+    ev_slabs_peak = ev_slabs_in_use;
+    Py_ssize_t want = ev_slabs_wanted();
+    while (ev_slabs_empty != NULL && ev_slabs_in_use + ev_slabs_kept > want) {
+        EvSlab *s = ev_slabs_empty;
+        ev_slabs_empty = s->next;
+        ev_slabs_kept--;
+        ev_slab_unmap(s);
+    }
 }

@@ -7564,7 +7564,7 @@ pool_stats(PyObject *mod, PyObject *Py_UNUSED(ignored))
 static PyObject *
 ev_slabs(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("(nn)", ev_slabs_count, ev_slots_used);
+    return Py_BuildValue("(nn)", ev_slabs_in_use + ev_slabs_kept, ev_slots_used);
 }
 
 /* encoder_stats() -> (ops, sites, objects, definition texts): see enc_op_lookups. */
@@ -7692,6 +7692,7 @@ take_states(PyObject *mod, PyObject *args)
         if (Py_TYPE(PyList_GET_ITEM(states, i)) != state_type)
             Py_RETURN_NONE;
     /* (a drain: the pools' sizes for the next interval) */
+    ev_slabs_drained();
     pool_drained(&spare_states, pool_decref);
     pool_drained(&spare_buffers, pool_decref);
     PyObject *snapshot = PyList_GetSlice(states, 0, PY_SSIZE_T_MAX);
