@@ -34,16 +34,16 @@
 #define EV_SLAB_BYTES ((size_t)64 * 1024)
 
 typedef struct EvSlab {
-    struct EvSlab *prev, *next;  /* on ev_slabs_open (free slots) or ev_slabs_empty */
+    struct EvSlab *prev, *next;  /* on ev_slabs_open (not full) or ev_slabs_empty */
     void *free;                  /* freed slots, linked through their first word */
     char *fresh;                 /* the first slot never used yet */
     int used;
-    int open;                    /* on ev_slabs_open */
 } EvSlab;
 
 #define EV_SLOT_SIZE ((sizeof(Ev) + 15) & ~(size_t)15)
 #define EV_FIRST_SLOT ((sizeof(EvSlab) + 15) & ~(size_t)15)
 #define EV_SLAB_END(s) ((char *)(s) + EV_SLAB_BYTES - EV_SLOT_SIZE)
+#define EV_SLAB_FULL(s) ((s)->free == NULL && (s)->fresh > EV_SLAB_END(s))
 
 static EvSlab *ev_slabs_open;    /* slabs with a free slot, the newest open first */
 static EvSlab *ev_slabs_empty;   /* slabs kept with no slot in use (via next) */
@@ -89,7 +89,6 @@ ev_slab_link(EvSlab *s)
     if (ev_slabs_open != NULL)
         ev_slabs_open->prev = s;
     ev_slabs_open = s;
-    s->open = 1;
 }
 
 static void
@@ -101,7 +100,6 @@ ev_slab_unlink(EvSlab *s)
         ev_slabs_open = s->next;
     if (s->next != NULL)
         s->next->prev = s->prev;
-    s->open = 0;
 }
 
 /* Room for one Ev (not initialised), or NULL (no memory: no error set). */
@@ -133,8 +131,8 @@ ev_slab_alloc(void)
     }
     s->used++;
     ev_slots_used++;
-    if (s->free == NULL && s->fresh > EV_SLAB_END(s))
-        ev_slab_unlink(s);  /* (full) */
+    if (EV_SLAB_FULL(s))
+        ev_slab_unlink(s);
     return slot;
 }
 
@@ -149,11 +147,12 @@ static void
 ev_slab_free(void *slot)
 {
     EvSlab *s = (EvSlab *)((uintptr_t)slot & ~(uintptr_t)(EV_SLAB_BYTES - 1));
+    int was_open = !EV_SLAB_FULL(s);
     *(void **)slot = s->free;
     s->free = slot;
     ev_slots_used--;
     if (--s->used == 0) {
-        if (s->open)
+        if (was_open)
             ev_slab_unlink(s);
         ev_slabs_in_use--;
         if (ev_slabs_in_use + ev_slabs_kept < ev_slabs_wanted()) {
@@ -164,7 +163,7 @@ ev_slab_free(void *slot)
         else
             ev_slab_unmap(s);
     }
-    else if (!s->open)
+    else if (!was_open)
         ev_slab_link(s);
 }
 

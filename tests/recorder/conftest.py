@@ -28,10 +28,9 @@ class Session:
     @staticmethod
     def allocated_blocks() -> int:
         """sys.getallocatedblocks() and the events alive (made in slabs of their
-        own, not by pymalloc: see ev_slabs), less the freed events, states and
-        buffers the recorder keeps for reuse (bounded, sized by what the last drain
-        intervals made: their number moves with the timing of the drains, not with
-        a leak)."""
+        own, not by pymalloc: see ev_slabs), less the freed states and buffers the
+        recorder keeps for reuse (bounded, sized by what the last drain intervals
+        made: their number moves with the timing of the drains, not with a leak)."""
         from recorder import _core
 
         stats = getattr(_core.speedups, "pool_stats", None)
